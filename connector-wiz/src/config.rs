@@ -1,0 +1,330 @@
+//! The connector's configuration: the schema it describes to the host, and the parsed,
+//! validated form the rest of the connector uses.
+
+use crate::error::ConnectorError;
+use url::Url;
+
+/// Default OAuth token endpoint: Wiz's Cognito endpoint, the one SAFE supports.
+pub const DEFAULT_AUTH_URL: &str = "https://auth.app.wiz.io/oauth/token";
+/// Default and largest page size Wiz accepts for `issuesV2`.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// How a field is entered; mirrors the contract's `field-kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Free text.
+    Text,
+    /// A credential.
+    Secret,
+    /// An absolute URL the connector will call.
+    Url,
+    /// Comma-separated values.
+    List,
+    /// An integer.
+    Number,
+}
+
+/// One field of the configuration schema.
+#[derive(Debug, Clone)]
+pub struct FieldSpec {
+    /// Machine key.
+    pub key: &'static str,
+    /// Human label.
+    pub label: &'static str,
+    /// Where to find the value.
+    pub help: &'static str,
+    /// How it is entered.
+    pub kind: FieldKind,
+    /// Whether it must be given.
+    pub required: bool,
+    /// Value used when none is given.
+    pub default: Option<&'static str>,
+    /// Range for numbers.
+    pub range: Option<(i64, i64)>,
+}
+
+/// The schema, in display order.
+pub fn schema() -> Vec<FieldSpec> {
+    vec![
+        FieldSpec {
+            key: "api-url",
+            label: "Wiz API URL",
+            help: "API Endpoint URL from Wiz: User Settings > Tenant (for example https://api.us17.app.wiz.io/graphql). With or without /graphql.",
+            kind: FieldKind::Url,
+            required: true,
+            default: None,
+            range: None,
+        },
+        FieldSpec {
+            key: "client-id",
+            label: "Client ID",
+            help: "Client ID of a Wiz service account of type Custom Integration (GraphQL API) with the read:issues scope.",
+            kind: FieldKind::Text,
+            required: true,
+            default: None,
+            range: None,
+        },
+        FieldSpec {
+            key: "client-secret",
+            label: "Client Secret",
+            help: "Client Secret of that service account, shown once when it is created.",
+            kind: FieldKind::Secret,
+            required: true,
+            default: None,
+            range: None,
+        },
+        FieldSpec {
+            key: "project-ids",
+            label: "Project IDs",
+            help: "Optional, comma-separated Wiz project ids to limit the sync to. Empty: every project the service account can see.",
+            kind: FieldKind::List,
+            required: false,
+            default: None,
+            range: None,
+        },
+        FieldSpec {
+            key: "auth-url",
+            label: "Token URL",
+            help: "OAuth token endpoint. The audience is chosen from it (wiz-api for Cognito, beyond-api for the legacy Auth0 endpoints).",
+            kind: FieldKind::Url,
+            required: false,
+            default: Some(DEFAULT_AUTH_URL),
+            range: None,
+        },
+        FieldSpec {
+            key: "page-size",
+            label: "Page size",
+            help: "Issues per GraphQL page, 1 to 500. Lower it if pages time out.",
+            kind: FieldKind::Number,
+            required: false,
+            default: Some("500"),
+            range: Some((1, MAX_PAGE_SIZE as i64)),
+        },
+    ]
+}
+
+/// A parsed and validated configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WizConfig {
+    /// The GraphQL endpoint, always ending in `/graphql`.
+    pub graphql_url: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret. Never logged: `Debug` redacts it.
+    pub client_secret: String,
+    /// Projects to sync; empty means all.
+    pub project_ids: Vec<String>,
+    /// OAuth token endpoint.
+    pub auth_url: String,
+    /// OAuth audience for that endpoint.
+    pub audience: &'static str,
+    /// Issues per page.
+    pub page_size: u32,
+    /// Base of portal links (`https://app.wiz.io` or `https://app.wiz.us`).
+    pub portal_base: &'static str,
+}
+
+impl std::fmt::Debug for WizConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WizConfig")
+            .field("graphql_url", &self.graphql_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("project_ids", &self.project_ids)
+            .field("auth_url", &self.auth_url)
+            .field("page_size", &self.page_size)
+            .finish()
+    }
+}
+
+impl WizConfig {
+    /// Parses key/value entries as the host passes them. Unknown keys are refused so a
+    /// typo does not silently fall back to a default.
+    pub fn from_entries<'a>(
+        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConnectorError> {
+        let spec = schema();
+        let mut values: Vec<(&'static str, String)> = Vec::new();
+        for (key, value) in entries {
+            let Some(field) = spec.iter().find(|f| f.key == key) else {
+                return Err(ConnectorError::Config(format!(
+                    "unknown setting `{key}`; known settings: {}",
+                    spec.iter().map(|f| f.key).collect::<Vec<_>>().join(", ")
+                )));
+            };
+            values.push((field.key, value.trim().to_string()));
+        }
+        let get = |key: &str| -> Option<String> {
+            values
+                .iter()
+                .rev()
+                .find(|(k, v)| *k == key && !v.is_empty())
+                .map(|(_, v)| v.clone())
+                .or_else(|| {
+                    spec.iter()
+                        .find(|f| f.key == key)
+                        .and_then(|f| f.default)
+                        .map(str::to_string)
+                })
+        };
+        let require = |key: &str| -> Result<String, ConnectorError> {
+            get(key).ok_or_else(|| ConnectorError::Config(format!("`{key}` is required")))
+        };
+
+        let graphql_url = graphql_endpoint(&require("api-url")?)?;
+        let auth_url = parse_url("auth-url", &require("auth-url")?)?;
+        let page_size = parse_page_size(&require("page-size")?)?;
+        let project_ids = get("project-ids")
+            .map(|v| split_list(&v))
+            .unwrap_or_default();
+        Ok(WizConfig {
+            portal_base: portal_base(&graphql_url),
+            audience: audience_for(&auth_url),
+            graphql_url: graphql_url.to_string(),
+            auth_url: auth_url.to_string(),
+            client_id: require("client-id")?,
+            client_secret: require("client-secret")?,
+            project_ids,
+            page_size,
+        })
+    }
+}
+
+/// Splits a comma-separated list, dropping blanks and duplicates, keeping order.
+pub fn split_list(value: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !out.iter().any(|o| o == item) {
+            out.push(item.to_string());
+        }
+    }
+    out
+}
+
+fn parse_url(key: &str, value: &str) -> Result<Url, ConnectorError> {
+    let url = Url::parse(value)
+        .map_err(|e| ConnectorError::Config(format!("`{key}` is not a valid URL ({e}): {value}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(ConnectorError::Config(format!(
+            "`{key}` must be an http(s) URL with a host: {value}"
+        )));
+    }
+    Ok(url)
+}
+
+/// The GraphQL endpoint for an API URL given with or without `/graphql`.
+fn graphql_endpoint(value: &str) -> Result<Url, ConnectorError> {
+    let mut url = parse_url("api-url", value)?;
+    let path = url.path().trim_end_matches('/').to_string();
+    if path.ends_with("/graphql") {
+        url.set_path(&path);
+    } else {
+        url.set_path(&format!("{path}/graphql"));
+    }
+    Ok(url)
+}
+
+fn parse_page_size(value: &str) -> Result<u32, ConnectorError> {
+    match value.parse::<u32>() {
+        Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+        _ => Err(ConnectorError::Config(format!(
+            "`page-size` must be a whole number from 1 to {MAX_PAGE_SIZE}, got `{value}`"
+        ))),
+    }
+}
+
+/// The OAuth audience for a token endpoint (see wiz-api.md): the legacy Auth0 endpoints
+/// take `beyond-api`; Cognito endpoints, and any other host, take `wiz-api`.
+pub fn audience_for(auth_url: &Url) -> &'static str {
+    match auth_url.host_str() {
+        Some("auth.wiz.io") | Some("auth0.gov.wiz.io") => "beyond-api",
+        _ => "wiz-api",
+    }
+}
+
+/// Portal base URL for a tenant: Wiz for Gov tenants live under `wiz.us`.
+fn portal_base(graphql_url: &Url) -> &'static str {
+    match graphql_url.host_str() {
+        Some(h) if h.ends_with(".wiz.us") => "https://app.wiz.us",
+        _ => "https://app.wiz.io",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[(&str, &str)]) -> Result<WizConfig, ConnectorError> {
+        let mut entries = vec![
+            ("api-url", "https://api.us17.app.wiz.io"),
+            ("client-id", "id"),
+            ("client-secret", "s3cret"),
+        ];
+        entries.extend_from_slice(extra);
+        WizConfig::from_entries(entries)
+    }
+
+    #[test]
+    fn defaults_and_graphql_suffix() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.graphql_url, "https://api.us17.app.wiz.io/graphql");
+        assert_eq!(c.auth_url, DEFAULT_AUTH_URL);
+        assert_eq!(c.audience, "wiz-api");
+        assert_eq!(c.page_size, 500);
+        assert!(c.project_ids.is_empty());
+        assert_eq!(c.portal_base, "https://app.wiz.io");
+    }
+
+    #[test]
+    fn api_url_with_graphql_is_kept() {
+        let c = parse(&[("api-url", "https://api.eu1.app.wiz.us/graphql/")]).unwrap();
+        assert_eq!(c.graphql_url, "https://api.eu1.app.wiz.us/graphql");
+        assert_eq!(c.portal_base, "https://app.wiz.us");
+    }
+
+    #[test]
+    fn audience_follows_token_url() {
+        for (url, audience) in [
+            ("https://auth.app.wiz.io/oauth/token", "wiz-api"),
+            ("https://auth.app.wiz.us/oauth/token", "wiz-api"),
+            ("https://auth.gov.wiz.io/oauth/token", "wiz-api"),
+            ("https://auth.wiz.io/oauth/token", "beyond-api"),
+            ("https://auth0.gov.wiz.io/oauth/token", "beyond-api"),
+        ] {
+            assert_eq!(parse(&[("auth-url", url)]).unwrap().audience, audience, "{url}");
+        }
+    }
+
+    #[test]
+    fn project_ids_are_split_trimmed_and_deduplicated() {
+        let c = parse(&[("project-ids", " a, b,,a ,c ")]).unwrap();
+        assert_eq!(c.project_ids, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn page_size_range_is_enforced() {
+        assert_eq!(parse(&[("page-size", "1")]).unwrap().page_size, 1);
+        for bad in ["0", "501", "1000", "-3", "ten"] {
+            let err = parse(&[("page-size", bad)]).unwrap_err();
+            assert!(matches!(err, ConnectorError::Config(ref m) if m.contains("page-size")), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn missing_and_bad_values_are_config_errors() {
+        let err = WizConfig::from_entries([("api-url", "https://x")]).unwrap_err();
+        assert_eq!(err, ConnectorError::Config("`client-id` is required".into()));
+        let err = parse(&[("api-url", "not a url")]).unwrap_err();
+        assert!(err.to_string().contains("api-url"), "{err}");
+        let err = parse(&[("api-url", "ftp://host")]).unwrap_err();
+        assert!(err.to_string().contains("http(s)"), "{err}");
+        let err = parse(&[("colour", "blue")]).unwrap_err();
+        assert!(err.to_string().contains("unknown setting `colour`"), "{err}");
+    }
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let c = parse(&[]).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,237 @@
+//! From raw `issuesV2` nodes to normalised records, with the guide's rules: which issues
+//! are pulled, how status maps, where remediation and asset types come from.
+
+use crate::error::ConnectorError;
+use crate::model::{EntitySnapshot, IssueNode, ResourceNode};
+use crate::records::{Asset, Finding, FindingStatus, Severity};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// Why an issue is not pulled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Severity other than CRITICAL, HIGH, MEDIUM or LOW (FAQ 1.1).
+    Severity(String),
+    /// A resource on a platform other than AWS, Azure or GCP (FAQ 1.3).
+    Platform(String),
+    /// The linked resource was deleted (FAQ 1.2).
+    DeletedResource,
+    /// The issue names no resource to attach it to.
+    NoResource,
+    /// A status this connector does not know.
+    UnknownStatus(String),
+}
+
+impl SkipReason {
+    /// A short stable label for counting skips by kind.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Severity(_) => "severity out of scope",
+            Self::Platform(_) => "platform out of scope",
+            Self::DeletedResource => "deleted resource",
+            Self::NoResource => "no resource",
+            Self::UnknownStatus(_) => "unknown status",
+        }
+    }
+}
+
+/// An issue that passed the rules that need only the issue itself.
+#[derive(Debug)]
+pub struct Candidate {
+    /// The parsed issue.
+    pub issue: IssueNode,
+    /// The issue as JSON.
+    pub raw: String,
+    /// The parsed resource.
+    pub entity: EntitySnapshot,
+    /// The resource as JSON.
+    pub entity_raw: String,
+    /// Normalised severity.
+    pub severity: Severity,
+    /// Normalised status.
+    pub status: FindingStatus,
+    /// Normalised platform name.
+    pub platform: &'static str,
+}
+
+/// What the inventory says about a resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventoryEntry {
+    /// Technologies on the resource.
+    pub technologies: Vec<String>,
+    /// Whether the resource has been deleted.
+    pub deleted: bool,
+}
+
+impl From<ResourceNode> for InventoryEntry {
+    fn from(node: ResourceNode) -> Self {
+        InventoryEntry {
+            technologies: node
+                .technology
+                .and_then(|t| t.name)
+                .filter(|n| !n.is_empty())
+                .into_iter()
+                .collect(),
+            deleted: node.deleted_at.is_some(),
+        }
+    }
+}
+
+/// Severities that are pulled, in Wiz's spelling (also the server-side filter).
+pub const PULLED_SEVERITIES: [&str; 4] = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
+
+/// Maps a Wiz severity; `None` for severities that are not pulled.
+pub fn severity(wiz: &str) -> Option<Severity> {
+    match wiz {
+        "CRITICAL" => Some(Severity::Critical),
+        "HIGH" => Some(Severity::High),
+        "MEDIUM" => Some(Severity::Medium),
+        "LOW" => Some(Severity::Low),
+        _ => None,
+    }
+}
+
+/// Maps a Wiz status: open work fails, resolved passes, ignored (REJECTED) is accepted.
+pub fn status(wiz: &str) -> Option<FindingStatus> {
+    match wiz {
+        "OPEN" | "IN_PROGRESS" => Some(FindingStatus::Failed),
+        "RESOLVED" => Some(FindingStatus::Passed),
+        "REJECTED" => Some(FindingStatus::AcceptedFailed),
+        _ => None,
+    }
+}
+
+/// The pulled platforms' canonical names; Wiz spells them in mixed case.
+pub fn platform(wiz: &str) -> Option<&'static str> {
+    match wiz.to_ascii_lowercase().as_str() {
+        "aws" => Some("AWS"),
+        "azure" => Some("Azure"),
+        "gcp" => Some("GCP"),
+        _ => None,
+    }
+}
+
+/// Parses one node and applies every rule that needs only the issue. `Err` means the
+/// node is malformed; `Ok(Err(reason))` means it is well-formed and not pulled.
+pub fn screen(node: &RawValue) -> Result<Result<Candidate, SkipReason>, ConnectorError> {
+    let issue: IssueNode = serde_json::from_str(node.get())
+        .map_err(|e| ConnectorError::Protocol(format!("malformed issue node: {e}")))?;
+    let Some(severity) = severity(&issue.severity) else {
+        return Ok(Err(SkipReason::Severity(issue.severity)));
+    };
+    if issue.resolution_reason.as_deref() == Some("OBJECT_DELETED") {
+        return Ok(Err(SkipReason::DeletedResource));
+    }
+    let Some(entity_raw) = issue.entity_snapshot.as_ref().filter(|r| r.get() != "null") else {
+        return Ok(Err(SkipReason::NoResource));
+    };
+    let entity: EntitySnapshot = serde_json::from_str(entity_raw.get()).map_err(|e| {
+        ConnectorError::Protocol(format!("malformed entitySnapshot of issue {}: {e}", issue.id))
+    })?;
+    let wiz_platform = entity.cloud_platform.clone().unwrap_or_default();
+    let Some(platform) = platform(&wiz_platform) else {
+        return Ok(Err(SkipReason::Platform(wiz_platform)));
+    };
+    let Some(status) = status(&issue.status) else {
+        return Ok(Err(SkipReason::UnknownStatus(issue.status)));
+    };
+    Ok(Ok(Candidate {
+        entity_raw: entity_raw.get().to_string(),
+        raw: node.get().to_string(),
+        issue,
+        entity,
+        severity,
+        status,
+        platform,
+    }))
+}
+
+/// Portal link of an issue: its `url` when the schema has one, else the documented form.
+pub fn portal_url(issue: &IssueNode, portal_base: &str) -> String {
+    match issue.url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => url.to_string(),
+        None => format!("{portal_base}/issues#~(issue~'{})", issue.id),
+    }
+}
+
+/// The finding for a candidate.
+pub fn finding(c: &Candidate, portal_base: &str) -> Finding {
+    let issue = &c.issue;
+    let rule = issue.source_rule.as_ref();
+    let rule_name = rule.and_then(|r| non_empty(&r.name));
+    let description = rule
+        .and_then(|r| non_empty(&r.description).or_else(|| non_empty(&r.control_description)))
+        .unwrap_or_default();
+    let remediation = rule.and_then(|r| {
+        non_empty(&r.resolution_recommendation).or_else(|| non_empty(&r.remediation_instructions))
+    });
+    Finding {
+        source_id: issue.id.clone(),
+        asset_source_id: c.entity.id.clone(),
+        title: rule_name
+            .clone()
+            .unwrap_or_else(|| format!("Wiz issue {}", issue.id)),
+        description,
+        severity: c.severity,
+        status: c.status,
+        source_status: issue.status.clone(),
+        remediation,
+        rule_id: rule.and_then(|r| non_empty(&r.id)),
+        rule_name,
+        created_at: issue.created_at.clone(),
+        updated_at: issue.updated_at.clone(),
+        status_changed_at: issue.status_changed_at.clone(),
+        resolved_at: issue.resolved_at.clone(),
+        due_at: issue.due_at.clone(),
+        project_ids: issue
+            .projects
+            .iter()
+            .flatten()
+            .map(|p| p.id.clone())
+            .collect(),
+        portal_url: Some(portal_url(issue, portal_base)),
+        raw: c.raw.clone(),
+    }
+}
+
+/// The asset for a candidate. With inventory data, the technology is the asset type;
+/// without, the Wiz entity type is.
+pub fn asset(c: &Candidate, inventory: Option<&InventoryEntry>) -> Asset {
+    let e = &c.entity;
+    let technologies = inventory.map(|i| i.technologies.clone()).unwrap_or_default();
+    let entity_type = non_empty(&e.entity_type).unwrap_or_else(|| "UNKNOWN".to_string());
+    Asset {
+        source_id: e.id.clone(),
+        name: non_empty(&e.name).unwrap_or_else(|| e.id.clone()),
+        asset_type: technologies.first().cloned().unwrap_or(entity_type),
+        cloud_platform: c.platform.to_string(),
+        cloud_account_id: non_empty(&e.subscription_external_id),
+        cloud_account_name: non_empty(&e.subscription_name),
+        region: non_empty(&e.region),
+        provider_id: non_empty(&e.provider_id).or_else(|| non_empty(&e.external_id)),
+        tags: e
+            .tags
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), tag_value(v)))
+            .collect(),
+        status: non_empty(&e.status),
+        technologies,
+        raw: c.entity_raw.clone(),
+    }
+}
+
+fn tag_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}

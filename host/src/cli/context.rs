@@ -1,0 +1,72 @@
+//! What commands share: the store, the key, the plugin host and catalog, opened on demand.
+
+use super::Global;
+use anyhow::Context as _;
+use connector_host::catalog::Catalog;
+use connector_host::plugin::{Limits, PluginHost};
+use connector_host::secrets::SecretKey;
+use connector_host::settings::Settings;
+use connector_host::store::{Integration, SqliteStore, Storage};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Lazily opened resources of one command.
+pub struct Context {
+    global: Global,
+}
+
+impl Context {
+    pub fn new(global: Global) -> Self {
+        Context { global }
+    }
+
+    /// Opens the store.
+    pub fn store(&self) -> anyhow::Result<Box<dyn Storage>> {
+        Ok(Box::new(SqliteStore::open(&self.global.db)?))
+    }
+
+    /// The secret key.
+    pub fn key(&self) -> anyhow::Result<SecretKey> {
+        let file = self.global.key_file.clone().unwrap_or_else(|| self.global.db.with_extension("key"));
+        Ok(SecretKey::load(&file)?)
+    }
+
+    /// The plugin host and every plugin in the folder.
+    pub async fn plugins(&self) -> anyhow::Result<(PluginHost, Catalog)> {
+        let cache = match &self.global.cache_dir {
+            Some(dir) => dir.clone(),
+            None => default_cache_dir(),
+        };
+        let limits = Limits {
+            memory_bytes: (self.global.memory_limit_mib as usize) << 20,
+            deadline: Duration::from_secs(self.global.run_timeout_s),
+        };
+        let host = PluginHost::new(&cache, limits)?;
+        let catalog = Catalog::load(&host, &self.global.plugins).await?;
+        Ok((host, catalog))
+    }
+
+    /// An integration's settings with its secrets opened, validated against `schema`.
+    pub fn settings(&self, integration: &Integration, schema: &[connector_host::plugin::contract::ConfigField]) -> anyhow::Result<Settings> {
+        let mut values: BTreeMap<String, String> = integration.settings.iter().cloned().collect();
+        let opened = self.key()?.open(&integration.sealed_secrets).with_context(|| format!("integration `{}`", integration.name))?;
+        let secrets: BTreeMap<String, String> = serde_json::from_slice(&opened).context("stored secrets are damaged")?;
+        values.extend(secrets);
+        Settings::validate(schema, values).with_context(|| format!("integration `{}` has invalid settings; fix them with `integration add` after `integration remove`", integration.name))
+    }
+}
+
+/// `$XDG_CACHE_HOME/connector-host`, `~/.cache/connector-host`, or a temp folder.
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("connector-host")
+}
+
+/// The OS user, for history rows.
+pub fn os_user() -> String {
+    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into())
+}

@@ -1,0 +1,94 @@
+//! Command-line arguments and dispatch.
+
+mod context;
+mod integration;
+mod run;
+mod table;
+mod views;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Runs connector plugins (WebAssembly components) and stores the assets and findings
+/// they pull, in SQLite by default.
+#[derive(Debug, Parser)]
+#[command(name = "connector-host", version, about)]
+pub struct Cli {
+    /// Global options.
+    #[command(flatten)]
+    pub global: Global,
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The SQLite database file.
+    #[arg(long, env = "CONNECTOR_HOST_DB", default_value = "connector-host.db", global = true)]
+    pub db: PathBuf,
+    /// Folder of plugin components (*.wasm).
+    #[arg(long, env = "CONNECTOR_HOST_PLUGINS", default_value = "plugins", global = true)]
+    pub plugins: PathBuf,
+    /// Folder for compiled plugins [default: the user cache folder]/connector-host.
+    #[arg(long, env = "CONNECTOR_HOST_CACHE", global = true)]
+    pub cache_dir: Option<PathBuf>,
+    /// File holding the key that encrypts secrets, created with mode 0600 if missing
+    /// [default: the database path with extension .key]; CONNECTOR_HOST_KEY overrides it.
+    #[arg(long, env = "CONNECTOR_HOST_KEY_FILE", global = true)]
+    pub key_file: Option<PathBuf>,
+    /// Largest memory a plugin may use, in MiB.
+    #[arg(long, default_value_t = 512, global = true, value_parser = clap::value_parser!(u64).range(16..=65536))]
+    pub memory_limit_mib: u64,
+    /// Longest a plugin call may run, in seconds.
+    #[arg(long, default_value_t = 4 * 3600, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub run_timeout_s: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the loaded plugins with their config fields.
+    Plugins,
+    /// Add, list, show or remove integrations.
+    #[command(subcommand)]
+    Integration(integration::IntegrationCommand),
+    /// Check an integration's connection and permissions.
+    TestConnection(run::TestArgs),
+    /// Pull assets and findings now.
+    Sync(run::SyncArgs),
+    /// Findings of an integration.
+    Findings(views::ListArgs),
+    /// Assets of an integration.
+    Assets(views::ListArgs),
+    /// Sync history of an integration, newest first.
+    History(views::ListArgs),
+}
+
+/// Sets up logging to stderr.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+/// Runs the command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = context::Context::new(cli.global);
+    match cli.command {
+        Command::Plugins => views::plugins(&ctx).await,
+        Command::Integration(cmd) => integration::run(&ctx, cmd).await,
+        Command::TestConnection(args) => run::test_connection(&ctx, args).await,
+        Command::Sync(args) => run::sync(&ctx, args).await,
+        Command::Findings(args) => views::findings(&ctx, args),
+        Command::Assets(args) => views::assets(&ctx, args),
+        Command::History(args) => views::history(&ctx, args),
+    }
+}

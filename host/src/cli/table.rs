@@ -1,0 +1,24 @@
+//! Tables that fit the terminal, and JSON output.
+
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+
+/// A table with a header, sized to the terminal.
+pub fn new(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header(header.to_vec());
+    if table.width().is_none() && !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        table.set_width(160);
+    }
+    table
+}
+
+/// Prints `rows` as a pretty JSON array.
+pub fn print_json<T: serde::Serialize>(rows: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(rows)?);
+    Ok(())
+}
+
+/// An optional value for a cell.
+pub fn opt(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}

@@ -1,0 +1,10 @@
+//! The connector host: loads connector plugins (WebAssembly components implementing the
+//! `safe:connector` contract), runs them in a sandbox, and stores what they report.
+#![deny(missing_docs)]
+
+pub mod catalog;
+pub mod plugin;
+pub mod runner;
+pub mod secrets;
+pub mod settings;
+pub mod store;

@@ -1,0 +1,85 @@
+//! Compiles each component once and keeps the artifact on disk, keyed by the hash of the
+//! component's bytes and of the engine's compatibility settings, so later runs only
+//! deserialize.
+
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Errors of the compile cache.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The cache folder cannot be created or written.
+    #[error("cache folder {path} is not usable: {source}")]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Compilation failed.
+    #[error("compiling the component failed: {0:#}")]
+    Compile(wasmtime::Error),
+}
+
+/// An on-disk cache of compiled components.
+#[derive(Debug, Clone)]
+pub struct CompileCache {
+    dir: PathBuf,
+}
+
+impl CompileCache {
+    /// A cache in `dir`, created if missing.
+    pub fn open(dir: &Path) -> Result<Self, CacheError> {
+        let folder_error = |source| CacheError::Folder { path: dir.to_path_buf(), source };
+        std::fs::create_dir_all(dir).map_err(folder_error)?;
+        let probe = dir.join(".write-test");
+        std::fs::write(&probe, b"").map_err(folder_error)?;
+        let _ = std::fs::remove_file(probe);
+        Ok(CompileCache { dir: dir.to_path_buf() })
+    }
+
+    /// The compiled component for `bytes`, from the cache or freshly compiled and stored.
+    pub fn component(&self, engine: &Engine, bytes: &[u8]) -> Result<Component, CacheError> {
+        let mut hash = Sha256::new();
+        hash.update(bytes);
+        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut HashWriter(&mut hash));
+        let path = self.dir.join(format!("{}.cwasm", hex::encode(hash.finalize())));
+        if path.exists() {
+            // SAFETY: files in the cache folder are written only by `store` below, from
+            // `Engine::precompile_component` of an engine with the same compatibility hash
+            // (part of the file name). A file that fails to load is recompiled.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::warn!(path = %path.display(), "recompiling unreadable cache entry: {e:#}"),
+            }
+        }
+        let compiled = engine.precompile_component(bytes).map_err(CacheError::Compile)?;
+        self.store(&path, &compiled);
+        // SAFETY: `compiled` was just produced by this engine.
+        unsafe { Component::deserialize(engine, &compiled) }.map_err(CacheError::Compile)
+    }
+
+    /// Writes an entry atomically; a failure only costs a recompile next time.
+    fn store(&self, path: &Path, compiled: &[u8]) {
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let result = std::fs::write(&tmp, compiled).and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            tracing::warn!(path = %path.display(), "cannot store compiled component: {e}");
+        }
+    }
+}
+
+/// Feeds `std::hash::Hash` output into a SHA-256.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::hash::Hasher for HashWriter<'_> {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}

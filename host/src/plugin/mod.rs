@@ -1,0 +1,13 @@
+//! Loading and running plugins: inspection, compilation with an on-disk cache, the
+//! sandbox, and calls into the contract.
+
+pub mod bindings;
+pub mod cache;
+pub mod inspect;
+pub mod policy;
+pub mod runtime;
+mod state;
+
+pub use bindings::contract;
+pub use runtime::{Limits, LoadedPlugin, PluginHost, RunError};
+pub use state::RunSink;

@@ -1,0 +1,122 @@
+//! Per-run store data: WASI with nothing granted, wasi:http behind the allow-list, memory
+//! limits, and the connector's host imports forwarded to a [`RunSink`].
+
+use super::bindings::contract::{Batch, LogLevel};
+use super::bindings::v0_1::safe::connector::{host, types};
+use super::policy::AllowList;
+use std::sync::{Arc, Mutex};
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+/// Receives what a running plugin hands to the host.
+pub trait RunSink: Send {
+    /// Stores one page; returns whether the plugin should go on.
+    fn emit(&mut self, batch: Batch) -> bool;
+    /// Stores a resume point.
+    fn checkpoint(&mut self, state: String);
+    /// Records a log line.
+    fn log(&mut self, level: LogLevel, message: String);
+    /// Reports progress.
+    fn progress(&mut self, done: u64, total: Option<u64>);
+}
+
+/// A sink for calls that must not emit anything (describe, test-connection).
+pub(crate) struct NoEmit;
+
+impl RunSink for NoEmit {
+    fn emit(&mut self, _: Batch) -> bool {
+        false
+    }
+    fn checkpoint(&mut self, _: String) {}
+    fn log(&mut self, level: LogLevel, message: String) {
+        super::runtime::trace_plugin_log(level, &message);
+    }
+    fn progress(&mut self, _: u64, _: Option<u64>) {}
+}
+
+/// The outbound-HTTP hook: checks each request against the allow-list.
+pub(crate) struct HttpPolicy {
+    pub allow: AllowList,
+    /// Every refused destination, for the run's error message.
+    pub denied: Arc<Mutex<Vec<String>>>,
+}
+
+impl WasiHttpHooks for HttpPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        let _ = fut;
+        let uri = request.uri();
+        let verdict = self.allow.check(
+            uri.scheme_str().unwrap_or_default(),
+            uri.host().unwrap_or_default(),
+            uri.port_u16(),
+        );
+        if let Err(denied) = verdict {
+            tracing::warn!("plugin request denied: {denied}");
+            self.denied.lock().expect("denied list lock").push(denied.to_string());
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+        })
+    }
+}
+
+/// Everything one run's `Store` holds.
+pub(crate) struct RunState {
+    pub wasi: WasiCtx,
+    pub http: WasiHttpCtx,
+    pub table: ResourceTable,
+    pub limits: StoreLimits,
+    pub policy: HttpPolicy,
+    pub stderr: MemoryOutputPipe,
+    pub sink: Box<dyn RunSink>,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.policy }
+    }
+}
+
+impl types::Host for RunState {}
+
+impl host::Host for RunState {
+    fn emit(&mut self, records: Batch) -> bool {
+        self.sink.emit(records)
+    }
+    fn checkpoint(&mut self, state: String) {
+        self.sink.checkpoint(state)
+    }
+    fn log(&mut self, level: LogLevel, message: String) {
+        self.sink.log(level, message)
+    }
+    fn progress(&mut self, done: u64, total: Option<u64>) {
+        self.sink.progress(done, total)
+    }
+}

@@ -1,0 +1,207 @@
+//! One sync of one integration: opens a history row, runs the plugin with a sink that
+//! validates and stores each batch and its checkpoint, and closes the row with counts,
+//! warnings and the error.
+
+use crate::plugin::contract::{Batch, ConnectorError, LogLevel, SyncSummary};
+use crate::plugin::{LoadedPlugin, PluginHost, RunError, RunSink};
+use crate::settings::{Settings, redact};
+use crate::store::{Action, RunCounts, RunStatus, Storage, StoreError};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+/// The store shared between the runner and the sink of a running plugin.
+pub type SharedStore = Arc<Mutex<Box<dyn Storage>>>;
+
+/// Receives progress of a run (a progress bar on a terminal).
+pub trait Progress: Send {
+    /// Records handled so far, and the total when known.
+    fn update(&mut self, done: u64, total: Option<u64>);
+}
+
+/// How a sync ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// History row id.
+    pub run_id: i64,
+    /// Final status.
+    pub status: RunStatus,
+    /// What it did.
+    pub counts: RunCounts,
+    /// Warnings.
+    pub warnings: Vec<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// A person-readable text for a plugin's error.
+pub fn connector_error_text(e: &ConnectorError) -> String {
+    match e {
+        ConnectorError::Auth(m) => format!("authentication failed: {m}"),
+        ConnectorError::Permission(m) => format!("permission denied: {m}"),
+        ConnectorError::Config(m) => format!("configuration error: {m}"),
+        ConnectorError::RateLimited(r) => match r.retry_after_seconds {
+            Some(s) => format!("rate limited (retry after {s} s): {}", r.message),
+            None => format!("rate limited: {}", r.message),
+        },
+        ConnectorError::Transient(m) => format!("temporary failure: {m}"),
+        ConnectorError::Protocol(m) => format!("unexpected answer from the source: {m}"),
+        ConnectorError::Internal(m) => format!("plugin error: {m}"),
+    }
+}
+
+/// What the sink learned during the run.
+#[derive(Default)]
+struct Tally {
+    counts: RunCounts,
+    rejected: Vec<String>,
+    store_error: Option<String>,
+}
+
+/// Validates and stores what the plugin emits.
+struct StoringSink {
+    store: SharedStore,
+    integration: i64,
+    secrets: Vec<String>,
+    emitted_assets: HashSet<String>,
+    tally: Arc<Mutex<Tally>>,
+    progress: Option<Box<dyn Progress>>,
+}
+
+impl StoringSink {
+    /// Drops records the contract forbids: empty ids, and findings about assets neither
+    /// emitted in this run nor stored. One bad record never rejects the good ones.
+    fn screen(&mut self, store: &dyn Storage, mut batch: Batch, tally: &mut Tally) -> Batch {
+        batch.assets.retain(|a| {
+            let ok = !a.source_id.trim().is_empty();
+            if !ok {
+                tally.counts.assets_skipped += 1;
+                tally.rejected.push("an asset without a source id".into());
+            }
+            ok
+        });
+        self.emitted_assets.extend(batch.assets.iter().map(|a| a.source_id.clone()));
+        batch.findings.retain(|f| {
+            let reason = if f.source_id.trim().is_empty() {
+                Some("a finding without a source id".to_string())
+            } else if !self.emitted_assets.contains(&f.asset_source_id) && !store.has_asset(self.integration, &f.asset_source_id).unwrap_or(false) {
+                Some(format!("finding {} names asset {} that was never emitted", f.source_id, f.asset_source_id))
+            } else {
+                None
+            };
+            if let Some(reason) = &reason {
+                tally.counts.findings_skipped += 1;
+                tally.rejected.push(reason.clone());
+            }
+            reason.is_none()
+        });
+        batch
+    }
+}
+
+impl RunSink for StoringSink {
+    fn emit(&mut self, batch: Batch) -> bool {
+        let store = self.store.clone();
+        let mut store = store.lock().expect("store lock");
+        let tally = self.tally.clone();
+        let mut tally = tally.lock().expect("tally lock");
+        let batch = self.screen(store.as_ref(), batch, &mut tally);
+        match store.write_batch(self.integration, &batch) {
+            Ok(counts) => {
+                tally.counts += counts;
+                true
+            }
+            Err(e) => {
+                tally.store_error = Some(format!("storing a batch failed: {e}"));
+                false
+            }
+        }
+    }
+
+    fn checkpoint(&mut self, state: String) {
+        if let Err(e) = self.store.lock().expect("store lock").save_checkpoint(self.integration, &state) {
+            self.tally.lock().expect("tally lock").store_error = Some(format!("storing a checkpoint failed: {e}"));
+        }
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) {
+        crate::plugin::runtime::trace_plugin_log(level, &redact(&message, &self.secrets));
+    }
+
+    fn progress(&mut self, done: u64, total: Option<u64>) {
+        if let Some(p) = self.progress.as_mut() {
+            p.update(done, total);
+        }
+    }
+}
+
+/// Everything one sync needs.
+pub struct SyncJob<'a> {
+    /// The plugin host.
+    pub host: &'a PluginHost,
+    /// The integration's plugin.
+    pub plugin: &'a LoadedPlugin,
+    /// The integration's row id.
+    pub integration: i64,
+    /// Its validated settings, secrets included.
+    pub settings: Settings,
+    /// Why it runs.
+    pub action: Action,
+    /// Who started it.
+    pub started_by: String,
+    /// Where progress goes.
+    pub progress: Option<Box<dyn Progress>>,
+}
+
+impl SyncJob<'_> {
+    /// Runs the sync to its end and records it in history.
+    pub async fn run(self, store: SharedStore) -> Result<SyncOutcome, StoreError> {
+        let schema = &self.plugin.info.config_schema;
+        let secrets: Vec<String> = self.settings.secrets(schema).into_values().collect();
+        let (run_id, state) = {
+            let mut s = store.lock().expect("store lock");
+            (s.start_run(self.integration, self.action, &self.started_by)?, s.checkpoint(self.integration)?)
+        };
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let sink = StoringSink {
+            store: store.clone(),
+            integration: self.integration,
+            secrets: secrets.clone(),
+            emitted_assets: HashSet::new(),
+            tally: tally.clone(),
+            progress: self.progress,
+        };
+        let result = self
+            .host
+            .sync(self.plugin, self.settings.entries(schema), state, self.settings.allow_list(schema), Box::new(sink))
+            .await;
+        let tally = std::mem::take(&mut *tally.lock().expect("tally lock"));
+        let outcome = conclude(run_id, result, tally, &secrets);
+        store.lock().expect("store lock").finish_run(run_id, outcome.status, &outcome.counts, &outcome.warnings, outcome.error.as_deref())?;
+        Ok(outcome)
+    }
+}
+
+fn conclude(run_id: i64, result: Result<Result<SyncSummary, ConnectorError>, RunError>, tally: Tally, secrets: &[String]) -> SyncOutcome {
+    let mut counts = tally.counts;
+    let mut warnings = Vec::new();
+    if !tally.rejected.is_empty() {
+        let examples: Vec<&str> = tally.rejected.iter().take(3).map(String::as_str).collect();
+        warnings.push(format!("{} record(s) rejected as malformed, for example: {}", tally.rejected.len(), examples.join("; ")));
+    }
+    let error = match result {
+        Ok(Ok(summary)) => {
+            counts.findings_skipped += summary.skipped;
+            warnings.extend(summary.warnings);
+            tally.store_error
+        }
+        Ok(Err(e)) => Some(tally.store_error.unwrap_or_else(|| connector_error_text(&e))),
+        Err(e) => Some(e.to_string()),
+    };
+    let warnings: Vec<String> = warnings.iter().map(|w| redact(w, secrets)).collect();
+    let status = match (&error, warnings.is_empty()) {
+        (Some(_), _) => RunStatus::Failed,
+        (None, true) => RunStatus::Succeeded,
+        (None, false) => RunStatus::SucceededWithWarnings,
+    };
+    SyncOutcome { run_id, status, counts, warnings, error: error.map(|e| redact(&e, secrets)) }
+}

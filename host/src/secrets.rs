@@ -1,0 +1,119 @@
+//! Secret settings at rest: sealed with ChaCha20-Poly1305 under a 32-byte key that comes
+//! from `CONNECTOR_HOST_KEY` (base64) or from a key file the host creates with mode 0600.
+//! A wrong key is an error, never a silent reset.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Environment variable that holds the key, base64-encoded.
+pub const KEY_ENV: &str = "CONNECTOR_HOST_KEY";
+const SEALED_PREFIX: &str = "v1:";
+
+/// Errors about keys and sealed secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The key in the environment is malformed.
+    #[error("{KEY_ENV} must be 32 bytes, base64-encoded (for example from `openssl rand -base64 32`)")]
+    BadEnvKey,
+    /// The key file is malformed or unreadable.
+    #[error("key file {path}: {message}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Sealed secrets do not open with this key.
+    #[error("cannot decrypt the stored secrets: the encryption key differs from the one they were saved with (check {KEY_ENV} or the key file {0})")]
+    WrongKey(String),
+}
+
+/// The key that seals secrets, and where it came from.
+pub struct SecretKey {
+    cipher: ChaCha20Poly1305,
+    origin: String,
+}
+
+impl SecretKey {
+    /// The key from the environment when set, else from `key_file`, created if missing.
+    pub fn load(key_file: &Path) -> Result<Self, SecretError> {
+        if let Ok(text) = std::env::var(KEY_ENV) {
+            let bytes = B64.decode(text.trim()).map_err(|_| SecretError::BadEnvKey)?;
+            return Self::from_bytes(&bytes, KEY_ENV.to_string()).ok_or(SecretError::BadEnvKey);
+        }
+        let file_error = |message: String| SecretError::KeyFile { path: key_file.to_path_buf(), message };
+        if !key_file.exists() {
+            create_key_file(key_file).map_err(|e| file_error(format!("cannot create it: {e}")))?;
+        }
+        let text = std::fs::read_to_string(key_file).map_err(|e| file_error(e.to_string()))?;
+        let bytes = B64.decode(text.trim()).map_err(|_| file_error("not base64".into()))?;
+        Self::from_bytes(&bytes, key_file.display().to_string()).ok_or_else(|| file_error("the key must be 32 bytes".into()))
+    }
+
+    fn from_bytes(bytes: &[u8], origin: String) -> Option<Self> {
+        (bytes.len() == 32).then(|| SecretKey { cipher: ChaCha20Poly1305::new(Key::from_slice(bytes)), origin })
+    }
+
+    /// Seals `plaintext` with a fresh random nonce.
+    pub fn seal(&self, plaintext: &[u8]) -> String {
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).expect("the OS random source works");
+        let sealed = self.cipher.encrypt(Nonce::from_slice(&nonce), plaintext).expect("encryption of in-memory data cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        format!("{SEALED_PREFIX}{}", B64.encode(out))
+    }
+
+    /// Opens what [`seal`](Self::seal) produced.
+    pub fn open(&self, sealed: &str) -> Result<Vec<u8>, SecretError> {
+        let wrong = || SecretError::WrongKey(self.origin.clone());
+        let bytes = sealed.strip_prefix(SEALED_PREFIX).and_then(|b| B64.decode(b).ok()).ok_or_else(wrong)?;
+        if bytes.len() < 12 {
+            return Err(wrong());
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        self.cipher.decrypt(Nonce::from_slice(nonce), ciphertext).map_err(|_| wrong())
+    }
+}
+
+fn create_key_file(path: &Path) -> std::io::Result<()> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(B64.encode(key).as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seals_opens_and_refuses_another_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = SecretKey::load(&dir.path().join("a.key")).unwrap();
+        let b = SecretKey::load(&dir.path().join("b.key")).unwrap();
+        let sealed = a.seal(b"top secret");
+        assert!(!sealed.contains("top secret"));
+        assert_eq!(a.open(&sealed).unwrap(), b"top secret");
+        assert!(matches!(b.open(&sealed), Err(SecretError::WrongKey(_))));
+        assert!(matches!(a.open("garbage"), Err(SecretError::WrongKey(_))));
+        // The same file gives the same key again.
+        let again = SecretKey::load(&dir.path().join("a.key")).unwrap();
+        assert_eq!(again.open(&sealed).unwrap(), b"top secret");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("a.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Persistence behind one trait, so backends (SQLite now, PostgreSQL next) are
+//! interchangeable. Domain types here are free of any database crate.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use crate::plugin::contract;
+use serde::Serialize;
+
+/// Errors of a storage backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// It exists already.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The database cannot be opened or is damaged.
+    #[error("database {path}: {message}")]
+    Open {
+        /// Where.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Any other database failure.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// A stored integration: a configured instance of a connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Integration {
+    /// Row id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// The connector (plugin name).
+    pub connector: String,
+    /// Non-secret settings, key to value.
+    pub settings: Vec<(String, String)>,
+    /// Secret settings, encrypted (see `secrets`).
+    pub sealed_secrets: String,
+    /// When it was added (RFC 3339).
+    pub created_at: String,
+}
+
+/// What a history row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A connection test.
+    TestConnection,
+    /// A sync started by a person.
+    SyncNow,
+    /// A scheduled sync.
+    AutoSync,
+    /// A settings change.
+    ConfigChange,
+}
+
+/// How a run ended (or that it is still going).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Still going.
+    Running,
+    /// Done, nothing to report.
+    Succeeded,
+    /// Done, with warnings to read.
+    SucceededWithWarnings,
+    /// Stopped by an error.
+    Failed,
+    /// Stopped on request.
+    Cancelled,
+}
+
+macro_rules! text_enum {
+    ($ty:ty { $($variant:ident = $text:literal),* $(,)? }) => {
+        impl $ty {
+            /// The stored and displayed name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),* }
+            }
+            /// Parses the stored name.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+text_enum!(Action { TestConnection = "test_connection", SyncNow = "sync_now", AutoSync = "auto_sync", ConfigChange = "config_change" });
+text_enum!(RunStatus { Running = "running", Succeeded = "succeeded", SucceededWithWarnings = "succeeded_with_warnings", Failed = "failed", Cancelled = "cancelled" });
+
+/// Counts of what a run did to the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RunCounts {
+    /// Assets created.
+    pub assets_onboarded: u64,
+    /// Assets whose data changed.
+    pub assets_updated: u64,
+    /// Assets not stored (rejected records).
+    pub assets_skipped: u64,
+    /// Findings created.
+    pub findings_new: u64,
+    /// Findings whose data changed.
+    pub findings_updated: u64,
+    /// Findings seen again without change.
+    pub findings_unchanged: u64,
+    /// Findings not stored: skipped by the plugin's rules or rejected by the host.
+    pub findings_skipped: u64,
+    /// Findings closed because the source no longer returns them.
+    pub findings_closed: u64,
+}
+
+impl std::ops::AddAssign for RunCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.assets_onboarded += o.assets_onboarded;
+        self.assets_updated += o.assets_updated;
+        self.assets_skipped += o.assets_skipped;
+        self.findings_new += o.findings_new;
+        self.findings_updated += o.findings_updated;
+        self.findings_unchanged += o.findings_unchanged;
+        self.findings_skipped += o.findings_skipped;
+        self.findings_closed += o.findings_closed;
+    }
+}
+
+/// One row of sync history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryRow {
+    /// Row id.
+    pub id: i64,
+    /// What was done.
+    pub action: Action,
+    /// Start (RFC 3339 UTC).
+    pub started_at: String,
+    /// End, once finished.
+    pub finished_at: Option<String>,
+    /// The OS user, a given name, or `scheduler`.
+    pub started_by: String,
+    /// How it ended.
+    pub status: RunStatus,
+    /// What it did.
+    #[serde(flatten)]
+    pub counts: RunCounts,
+    /// Warnings to read.
+    pub warnings: Vec<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// A stored asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssetRow {
+    /// The source's id for it.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Asset type.
+    pub asset_type: String,
+    /// Cloud platform.
+    pub cloud_platform: String,
+    /// Cloud account id.
+    pub cloud_account_id: Option<String>,
+    /// Cloud account name.
+    pub cloud_account_name: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Provider id (ARN, …).
+    pub provider_id: Option<String>,
+    /// Tags.
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// Status at the source.
+    pub status: Option<String>,
+    /// Technologies.
+    pub technologies: Vec<String>,
+}
+
+/// A stored finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FindingRow {
+    /// The source's id for it.
+    pub id: String,
+    /// The asset's source id.
+    pub asset_id: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// `critical` … `info`.
+    pub severity: String,
+    /// `failed`, `passed` or `accepted_failed`.
+    pub status: String,
+    /// The source's own status.
+    pub wiz_status: String,
+    /// Remediation.
+    pub remediation: Option<String>,
+    /// Rule id.
+    pub rule_id: Option<String>,
+    /// Rule name.
+    pub rule_name: Option<String>,
+    /// Created at the source.
+    pub created_at: Option<String>,
+    /// Updated at the source.
+    pub updated_at: Option<String>,
+    /// Status changed at the source.
+    pub status_changed_at: Option<String>,
+    /// Resolved at the source.
+    pub resolved_at: Option<String>,
+    /// Due.
+    pub due_at: Option<String>,
+    /// Source project ids.
+    pub project_ids: Vec<String>,
+    /// Link to the source's UI.
+    pub portal_url: Option<String>,
+}
+
+/// The storage backend.
+pub trait Storage: Send {
+    /// Adds an integration; fails if the name is taken.
+    fn add_integration(&mut self, name: &str, connector: &str, settings: &[(String, String)], sealed_secrets: &str) -> Result<Integration, StoreError>;
+    /// One integration by name.
+    fn integration(&self, name: &str) -> Result<Integration, StoreError>;
+    /// All integrations, by name.
+    fn integrations(&self) -> Result<Vec<Integration>, StoreError>;
+    /// Removes an integration and everything stored for it.
+    fn remove_integration(&mut self, name: &str) -> Result<(), StoreError>;
+
+    /// Opens a history row in state `running`.
+    fn start_run(&mut self, integration: i64, action: Action, started_by: &str) -> Result<i64, StoreError>;
+    /// Closes a history row.
+    fn finish_run(&mut self, run: i64, status: RunStatus, counts: &RunCounts, warnings: &[String], error: Option<&str>) -> Result<(), StoreError>;
+    /// History of an integration, newest first.
+    fn history(&self, integration: i64) -> Result<Vec<HistoryRow>, StoreError>;
+
+    /// Writes one batch in one transaction as idempotent upserts keyed by
+    /// (integration, source id), returning what changed.
+    fn write_batch(&mut self, integration: i64, batch: &contract::Batch) -> Result<RunCounts, StoreError>;
+    /// Whether an asset is stored for the integration.
+    fn has_asset(&self, integration: i64, source_id: &str) -> Result<bool, StoreError>;
+    /// Stores the resume point.
+    fn save_checkpoint(&mut self, integration: i64, state: &str) -> Result<(), StoreError>;
+    /// The stored resume point.
+    fn checkpoint(&self, integration: i64) -> Result<Option<String>, StoreError>;
+    /// Stored assets of an integration.
+    fn assets(&self, integration: i64) -> Result<Vec<AssetRow>, StoreError>;
+    /// Stored findings of an integration.
+    fn findings(&self, integration: i64) -> Result<Vec<FindingRow>, StoreError>;
+}

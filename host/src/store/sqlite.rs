@@ -1,0 +1,465 @@
+//! The SQLite backend: one file, WAL journal, schema versions in `user_version`.
+
+use super::{Action, AssetRow, FindingRow, HistoryRow, Integration, RunCounts, RunStatus, Storage, StoreError};
+use crate::plugin::contract::{self, FindingStatus, Severity};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Schema migrations, applied in order; `user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE integrations (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    connector TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    sealed_secrets TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE assets (
+    integration_id INTEGER NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+    source_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    asset_type TEXT NOT NULL,
+    cloud_platform TEXT NOT NULL,
+    cloud_account_id TEXT,
+    cloud_account_name TEXT,
+    region TEXT,
+    provider_id TEXT,
+    tags TEXT NOT NULL,
+    status TEXT,
+    technologies TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    content_hash BLOB NOT NULL,
+    first_seen_at TEXT NOT NULL,
+    PRIMARY KEY (integration_id, source_id)
+) WITHOUT ROWID;
+CREATE TABLE findings (
+    integration_id INTEGER NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+    source_id TEXT NOT NULL,
+    asset_source_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    status TEXT NOT NULL,
+    source_status TEXT NOT NULL,
+    remediation TEXT,
+    rule_id TEXT,
+    rule_name TEXT,
+    created_at TEXT,
+    updated_at TEXT,
+    status_changed_at TEXT,
+    resolved_at TEXT,
+    due_at TEXT,
+    project_ids TEXT NOT NULL,
+    portal_url TEXT,
+    raw TEXT NOT NULL,
+    content_hash BLOB NOT NULL,
+    first_seen_at TEXT NOT NULL,
+    PRIMARY KEY (integration_id, source_id)
+) WITHOUT ROWID;
+CREATE TABLE checkpoints (
+    integration_id INTEGER PRIMARY KEY REFERENCES integrations(id) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    integration_id INTEGER NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+    action TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    started_by TEXT NOT NULL,
+    status TEXT NOT NULL,
+    assets_onboarded INTEGER NOT NULL DEFAULT 0,
+    assets_updated INTEGER NOT NULL DEFAULT 0,
+    assets_skipped INTEGER NOT NULL DEFAULT 0,
+    findings_new INTEGER NOT NULL DEFAULT 0,
+    findings_updated INTEGER NOT NULL DEFAULT 0,
+    findings_unchanged INTEGER NOT NULL DEFAULT 0,
+    findings_skipped INTEGER NOT NULL DEFAULT 0,
+    findings_closed INTEGER NOT NULL DEFAULT 0,
+    warnings TEXT NOT NULL DEFAULT '[]',
+    error TEXT
+);
+CREATE INDEX runs_by_integration ON runs (integration_id, id);
+"#];
+
+/// A store in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let open_error = |message: String| StoreError::Open { path: path.display().to_string(), message };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                return Err(open_error(format!("folder {} does not exist", parent.display())));
+            }
+        }
+        let conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| open_error(e.to_string()))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(|e| open_error(format!("not a usable SQLite database ({e})")))?;
+        let mut store = SqliteStore { conn };
+        store.migrate().map_err(|e| open_error(e.to_string()))?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version: usize = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Backend(format!(
+                "schema version {version} is newer than this host knows ({}); upgrade the host",
+                MIGRATIONS.len()
+            )));
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = self.conn.transaction().map_err(backend)?;
+            tx.execute_batch(sql).map_err(backend)?;
+            tx.pragma_update(None, "user_version", index + 1).map_err(backend)?;
+            tx.commit().map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn integration_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
+        let settings: String = row.get(3)?;
+        Ok(Integration {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            connector: row.get(2)?,
+            settings: serde_json::from_str(&settings).unwrap_or_default(),
+            sealed_secrets: row.get(4)?,
+            created_at: row.get(5)?,
+        })
+    }
+}
+
+/// What an upsert did.
+enum Upsert {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+fn stored_hash(tx: &Transaction<'_>, table: &str, integration: i64, source_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    tx.prepare_cached(&format!("SELECT content_hash FROM {table} WHERE integration_id = ?1 AND source_id = ?2"))
+        .and_then(|mut s| s.query_row(params![integration, source_id], |r| r.get(0)).optional())
+        .map_err(backend)
+}
+
+fn hash_of(parts: &[&str]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().to_vec()
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serializes")
+}
+
+fn upsert_asset(tx: &Transaction<'_>, integration: i64, a: &contract::Asset) -> Result<Upsert, StoreError> {
+    let tags: std::collections::BTreeMap<&str, &str> = a.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
+    let (tags, technologies) = (json(&tags), json(&a.technologies));
+    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+    let hash = hash_of(&[&a.name, &a.asset_type, &a.cloud_platform, &opt(&a.cloud_account_id), &opt(&a.cloud_account_name), &opt(&a.region), &opt(&a.provider_id), &tags, &opt(&a.status), &technologies, &a.raw]);
+    let existing = stored_hash(tx, "assets", integration, &a.source_id)?;
+    if existing.as_deref() == Some(hash.as_slice()) {
+        return Ok(Upsert::Unchanged);
+    }
+    tx.prepare_cached(
+        "INSERT INTO assets (integration_id, source_id, name, asset_type, cloud_platform, cloud_account_id, cloud_account_name, region, provider_id, tags, status, technologies, raw, content_hash, first_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT (integration_id, source_id) DO UPDATE SET name = excluded.name, asset_type = excluded.asset_type,
+           cloud_platform = excluded.cloud_platform, cloud_account_id = excluded.cloud_account_id, cloud_account_name = excluded.cloud_account_name,
+           region = excluded.region, provider_id = excluded.provider_id, tags = excluded.tags, status = excluded.status,
+           technologies = excluded.technologies, raw = excluded.raw, content_hash = excluded.content_hash",
+    )
+    .and_then(|mut s| {
+        s.execute(params![integration, a.source_id, a.name, a.asset_type, a.cloud_platform, a.cloud_account_id, a.cloud_account_name, a.region, a.provider_id, tags, a.status, technologies, a.raw, hash, now()])
+    })
+    .map_err(backend)?;
+    Ok(if existing.is_some() { Upsert::Updated } else { Upsert::Inserted })
+}
+
+/// Lower-case severity name as stored and shown.
+pub fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "critical",
+        Severity::High => "high",
+        Severity::Medium => "medium",
+        Severity::Low => "low",
+        Severity::Info => "info",
+    }
+}
+
+/// Status name as stored and shown.
+pub fn status_name(s: FindingStatus) -> &'static str {
+    match s {
+        FindingStatus::Failed => "failed",
+        FindingStatus::Passed => "passed",
+        FindingStatus::AcceptedFailed => "accepted_failed",
+    }
+}
+
+fn upsert_finding(tx: &Transaction<'_>, integration: i64, f: &contract::Finding) -> Result<Upsert, StoreError> {
+    let project_ids = json(&f.project_ids);
+    let (severity, status) = (severity_name(f.severity), status_name(f.status));
+    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+    let hash = hash_of(&[
+        &f.asset_source_id, &f.title, &f.description, severity, status, &f.source_status, &opt(&f.remediation), &opt(&f.rule_id), &opt(&f.rule_name),
+        &opt(&f.created_at), &opt(&f.updated_at), &opt(&f.status_changed_at), &opt(&f.resolved_at), &opt(&f.due_at), &project_ids, &opt(&f.portal_url), &f.raw,
+    ]);
+    let existing = stored_hash(tx, "findings", integration, &f.source_id)?;
+    if existing.as_deref() == Some(hash.as_slice()) {
+        return Ok(Upsert::Unchanged);
+    }
+    tx.prepare_cached(
+        "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation, rule_id, rule_name,
+           created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash, first_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+         ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = excluded.asset_source_id, title = excluded.title,
+           description = excluded.description, severity = excluded.severity, status = excluded.status, source_status = excluded.source_status,
+           remediation = excluded.remediation, rule_id = excluded.rule_id, rule_name = excluded.rule_name, created_at = excluded.created_at,
+           updated_at = excluded.updated_at, status_changed_at = excluded.status_changed_at, resolved_at = excluded.resolved_at,
+           due_at = excluded.due_at, project_ids = excluded.project_ids, portal_url = excluded.portal_url, raw = excluded.raw,
+           content_hash = excluded.content_hash",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            integration, f.source_id, f.asset_source_id, f.title, f.description, severity, status, f.source_status, f.remediation, f.rule_id, f.rule_name,
+            f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, project_ids, f.portal_url, f.raw, hash, now()
+        ])
+    })
+    .map_err(backend)?;
+    Ok(if existing.is_some() { Upsert::Updated } else { Upsert::Inserted })
+}
+
+impl Storage for SqliteStore {
+    fn add_integration(&mut self, name: &str, connector: &str, settings: &[(String, String)], sealed_secrets: &str) -> Result<Integration, StoreError> {
+        let created_at = now();
+        let result = self.conn.execute(
+            "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, connector, json(&settings), sealed_secrets, created_at],
+        );
+        match result {
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                Err(StoreError::Conflict(format!("integration `{name}`")))
+            }
+            Err(e) => Err(backend(e)),
+            Ok(_) => self.integration(name),
+        }
+    }
+
+    fn integration(&self, name: &str) -> Result<Integration, StoreError> {
+        self.conn
+            .query_row("SELECT id, name, connector, settings, sealed_secrets, created_at FROM integrations WHERE name = ?1", [name], Self::integration_row)
+            .optional()
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::NotFound(format!("integration `{name}`")))
+    }
+
+    fn integrations(&self) -> Result<Vec<Integration>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT id, name, connector, settings, sealed_secrets, created_at FROM integrations ORDER BY name").map_err(backend)?;
+        let rows = stmt.query_map([], Self::integration_row).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn remove_integration(&mut self, name: &str) -> Result<(), StoreError> {
+        match self.conn.execute("DELETE FROM integrations WHERE name = ?1", [name]).map_err(backend)? {
+            0 => Err(StoreError::NotFound(format!("integration `{name}`"))),
+            _ => Ok(()),
+        }
+    }
+
+    fn start_run(&mut self, integration: i64, action: Action, started_by: &str) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (integration_id, action, started_at, started_by, status) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![integration, action.as_str(), now(), started_by, RunStatus::Running.as_str()],
+            )
+            .map_err(backend)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn finish_run(&mut self, run: i64, status: RunStatus, c: &RunCounts, warnings: &[String], error: Option<&str>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET finished_at = ?2, status = ?3, assets_onboarded = ?4, assets_updated = ?5, assets_skipped = ?6,
+                   findings_new = ?7, findings_updated = ?8, findings_unchanged = ?9, findings_skipped = ?10, findings_closed = ?11,
+                   warnings = ?12, error = ?13 WHERE id = ?1",
+                params![
+                    run, now(), status.as_str(), c.assets_onboarded, c.assets_updated, c.assets_skipped, c.findings_new,
+                    c.findings_updated, c.findings_unchanged, c.findings_skipped, c.findings_closed, json(&warnings), error
+                ],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn history(&self, integration: i64) -> Result<Vec<HistoryRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, action, started_at, finished_at, started_by, status, assets_onboarded, assets_updated, assets_skipped,
+                   findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error
+                 FROM runs WHERE integration_id = ?1 ORDER BY id DESC",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([integration], |r| {
+                let action: String = r.get(1)?;
+                let status: String = r.get(5)?;
+                let warnings: String = r.get(14)?;
+                Ok(HistoryRow {
+                    id: r.get(0)?,
+                    action: Action::parse(&action).unwrap_or(Action::SyncNow),
+                    started_at: r.get(2)?,
+                    finished_at: r.get(3)?,
+                    started_by: r.get(4)?,
+                    status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+                    counts: RunCounts {
+                        assets_onboarded: r.get(6)?,
+                        assets_updated: r.get(7)?,
+                        assets_skipped: r.get(8)?,
+                        findings_new: r.get(9)?,
+                        findings_updated: r.get(10)?,
+                        findings_unchanged: r.get(11)?,
+                        findings_skipped: r.get(12)?,
+                        findings_closed: r.get(13)?,
+                    },
+                    warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+                    error: r.get(15)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn write_batch(&mut self, integration: i64, batch: &contract::Batch) -> Result<RunCounts, StoreError> {
+        let tx = self.conn.transaction().map_err(backend)?;
+        let mut counts = RunCounts::default();
+        for asset in &batch.assets {
+            match upsert_asset(&tx, integration, asset)? {
+                Upsert::Inserted => counts.assets_onboarded += 1,
+                Upsert::Updated => counts.assets_updated += 1,
+                Upsert::Unchanged => {}
+            }
+        }
+        for finding in &batch.findings {
+            match upsert_finding(&tx, integration, finding)? {
+                Upsert::Inserted => counts.findings_new += 1,
+                Upsert::Updated => counts.findings_updated += 1,
+                Upsert::Unchanged => counts.findings_unchanged += 1,
+            }
+        }
+        tx.commit().map_err(backend)?;
+        Ok(counts)
+    }
+
+    fn has_asset(&self, integration: i64, source_id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM assets WHERE integration_id = ?1 AND source_id = ?2")
+            .and_then(|mut s| s.exists(params![integration, source_id]))
+            .map_err(backend)
+    }
+
+    fn save_checkpoint(&mut self, integration: i64, state: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO checkpoints (integration_id, state, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (integration_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                params![integration, state, now()],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn checkpoint(&self, integration: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT state FROM checkpoints WHERE integration_id = ?1", [integration], |r| r.get(0))
+            .optional()
+            .map_err(backend)
+    }
+
+    fn assets(&self, integration: i64) -> Result<Vec<AssetRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT source_id, name, asset_type, cloud_platform, cloud_account_id, cloud_account_name, region, provider_id, tags, status, technologies
+                 FROM assets WHERE integration_id = ?1 ORDER BY name, source_id",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([integration], |r| {
+                let tags: String = r.get(8)?;
+                let technologies: String = r.get(10)?;
+                Ok(AssetRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    asset_type: r.get(2)?,
+                    cloud_platform: r.get(3)?,
+                    cloud_account_id: r.get(4)?,
+                    cloud_account_name: r.get(5)?,
+                    region: r.get(6)?,
+                    provider_id: r.get(7)?,
+                    tags: serde_json::from_str(&tags).unwrap_or_default(),
+                    status: r.get(9)?,
+                    technologies: serde_json::from_str(&technologies).unwrap_or_default(),
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn findings(&self, integration: i64) -> Result<Vec<FindingRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT source_id, asset_source_id, title, description, severity, status, source_status, remediation, rule_id, rule_name,
+                   created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url
+                 FROM findings WHERE integration_id = ?1
+                 ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, source_id",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([integration], |r| {
+                let project_ids: String = r.get(15)?;
+                Ok(FindingRow {
+                    id: r.get(0)?,
+                    asset_id: r.get(1)?,
+                    title: r.get(2)?,
+                    description: r.get(3)?,
+                    severity: r.get(4)?,
+                    status: r.get(5)?,
+                    wiz_status: r.get(6)?,
+                    remediation: r.get(7)?,
+                    rule_id: r.get(8)?,
+                    rule_name: r.get(9)?,
+                    created_at: r.get(10)?,
+                    updated_at: r.get(11)?,
+                    status_changed_at: r.get(12)?,
+                    resolved_at: r.get(13)?,
+                    due_at: r.get(14)?,
+                    project_ids: serde_json::from_str(&project_ids).unwrap_or_default(),
+                    portal_url: r.get(16)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+}
