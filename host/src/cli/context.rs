@@ -66,7 +66,17 @@ fn default_cache_dir() -> PathBuf {
         .join("connector-host")
 }
 
-/// The OS user, for history rows.
+/// The OS user, for history rows: `$USER`/`$LOGNAME`, else the passwd name of our uid.
 pub fn os_user() -> String {
-    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into())
+    if let Some(name) = ["USER", "LOGNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|n| !n.is_empty())) {
+        return name;
+    }
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata("/proc/self") {
+        let uid = std::os::unix::fs::MetadataExt::uid(&meta).to_string();
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let name = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.len() > 2 && f[2] == uid).map(|f| f[0].to_string());
+        return name.unwrap_or(format!("uid {uid}"));
+    }
+    "unknown".into()
 }

@@ -1,0 +1,319 @@
+//! The simulated tenant's data, generated deterministically from a seed and a size. Any
+//! issue or resource can be built from its index alone, so the simulator never holds the
+//! tenant in memory and tests can compute exactly what a correct sync must store.
+
+use serde_json::{Value, json};
+
+/// A small, fast, deterministic PRNG step (SplitMix64).
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Draws from a table of (weight, value) with a random number.
+fn pick<T: Copy>(r: u64, table: &[(u64, T)]) -> T {
+    let total: u64 = table.iter().map(|(w, _)| w).sum();
+    let mut x = r % total;
+    for (w, v) in table {
+        if x < *w {
+            return *v;
+        }
+        x -= w;
+    }
+    table[table.len() - 1].1
+}
+
+/// A UUID-shaped id whose last group is the index, so ids map back to indices in O(1).
+fn uuid(seed: u64, kind: u64, index: u64) -> String {
+    let a = mix(seed ^ mix((kind << 48) ^ index));
+    format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff, (a >> 52) & 0xfff, index)
+}
+
+/// The index encoded in an id made by [`uuid`], if the id is one of `kind` for `seed`.
+fn index_of(seed: u64, kind: u64, id: &str) -> Option<u64> {
+    let index = u64::from_str_radix(id.get(24..)?, 16).ok()?;
+    (uuid(seed, kind, index) == id).then_some(index)
+}
+
+/// The projects of the simulated tenant.
+pub const PROJECTS: [(&str, &str); 4] = [
+    ("4f76f599-1f6c-5cb6-a0b9-a262517aeacd", "Payments"),
+    ("83b76efe-a7b6-5762-8a53-8e8f59e68bd8", "Platform"),
+    ("af52828c-4eb1-5c4e-847c-ebc3a5ead531", "Data"),
+    ("d6ac50bb-aec0-52fc-80ab-bacd7b02f178", "Corporate IT"),
+];
+
+/// One rule of the catalog: (typename, id, name, issue type).
+const RULES: [(&str, &str, &str, &str); 9] = [
+    ("Control", "wc-id-1001", "Publicly exposed VM with a critical vulnerability", "TOXIC_COMBINATION"),
+    ("Control", "wc-id-1002", "Admin role assumable by an external identity", "TOXIC_COMBINATION"),
+    ("Control", "wc-id-1003", "Storage with sensitive data open to the internet", "TOXIC_COMBINATION"),
+    ("CloudConfigurationRule", "ccr-0101", "S3 bucket allows public read", "CLOUD_CONFIGURATION"),
+    ("CloudConfigurationRule", "ccr-0102", "Storage account allows non-HTTPS traffic", "CLOUD_CONFIGURATION"),
+    ("CloudConfigurationRule", "ccr-0103", "Firewall rule allows SSH from 0.0.0.0/0", "CLOUD_CONFIGURATION"),
+    ("CloudEventRule", "cer-0201", "Console login without MFA", "THREAT_DETECTION"),
+    ("CloudEventRule", "cer-0202", "Suspicious API call from a Tor exit node", "THREAT_DETECTION"),
+    ("CloudEventRule", "cer-0203", "Crypto-mining process started", "THREAT_DETECTION"),
+];
+
+/// Time of minute `m` after 2026-01-01T00:00:00Z, RFC 3339 with microseconds.
+fn at_minute(m: u64) -> String {
+    let secs = 1_767_225_600 + m * 60;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, mo, d) = civil_from_days(days as i64);
+    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z", rem / 3600, (rem / 60) % 60, rem % 60, (m * 7919) % 1_000_000)
+}
+
+/// Howard Hinnant's days-to-civil conversion.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A simulated cloud resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    /// Graph entity id.
+    pub id: String,
+    /// Platform as Wiz spells it.
+    pub platform: &'static str,
+    /// Wiz entity type.
+    pub entity_type: &'static str,
+    /// The technology the inventory reports.
+    pub technology: &'static str,
+    /// Name.
+    pub name: String,
+    /// Provider id.
+    pub provider_id: String,
+    /// Region.
+    pub region: &'static str,
+    /// Account id.
+    pub account_id: String,
+    /// Deleted in the inventory.
+    pub deleted: bool,
+    /// Project ids; `None` for a resource in no project.
+    pub projects: Option<Vec<&'static str>>,
+}
+
+/// A simulated issue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    /// Issue id.
+    pub id: String,
+    /// Severity.
+    pub severity: &'static str,
+    /// Status.
+    pub status: &'static str,
+    /// Resolution reason.
+    pub resolution_reason: Option<&'static str>,
+    /// Index of the resource.
+    pub resource: u64,
+    /// Index into the rule catalog.
+    pub rule: usize,
+    /// Minute of creation.
+    pub created_minute: u64,
+}
+
+/// The tenant's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tenant {
+    /// Seed of all randomness.
+    pub seed: u64,
+    /// Number of issues.
+    pub issues: u64,
+}
+
+impl Tenant {
+    /// Number of resources the issues point at.
+    pub fn resources(&self) -> u64 {
+        (self.issues / 3).max(1)
+    }
+
+    /// Resource `r`.
+    pub fn resource(&self, r: u64) -> Resource {
+        let x = mix(self.seed ^ mix(0x5245_534f ^ r));
+        let platform = pick(x, &[(40, "AWS"), (25, "Azure"), (20, "GCP"), (10, "Kubernetes"), (5, "OCI")]);
+        let (entity_type, technology) = pick(x >> 8, &[
+            (30, ("VIRTUAL_MACHINE", "Virtual Machine")),
+            (20, ("BUCKET", "Object Storage")),
+            (15, ("DATABASE", "Managed Database")),
+            (15, ("LOAD_BALANCER", "Load Balancer")),
+            (10, ("SERVERLESS", "Serverless Function")),
+            (10, ("ACCESS_ROLE", "IAM Role")),
+        ]);
+        let region = match platform {
+            "AWS" => pick(x >> 16, &[(3, "us-east-1"), (2, "eu-west-1"), (1, "")]),
+            "Azure" => pick(x >> 16, &[(3, "westeurope"), (2, "eastus"), (1, "")]),
+            "GCP" => pick(x >> 16, &[(3, "us-central1"), (2, "europe-west1")]),
+            _ => pick(x >> 16, &[(1, "us-01"), (1, "")]),
+        };
+        let account_id = format!("{:012}", 100_000_000_000 + (x >> 24) % 7);
+        let name = format!("{}-{r}", entity_type.to_ascii_lowercase().replace('_', "-"));
+        let provider_id = match platform {
+            "AWS" => format!("arn:aws:ec2:{region}:{account_id}:instance/i-{:017x}", mix(x) >> 4),
+            "Azure" => format!("/subscriptions/{}/resourceGroups/rg-{}/providers/Microsoft.Compute/virtualMachines/{name}", uuid(self.seed, 9, (x >> 24) % 7), r % 5),
+            "GCP" => format!("//compute.googleapis.com/projects/proj-{}/zones/{region}-a/instances/{name}", (x >> 24) % 7),
+            _ => format!("k8s/{}/{name}/{r}", platform.to_ascii_lowercase()),
+        };
+        let projects = match (x >> 32) % 10 {
+            0 | 1 => None,
+            p => Some(vec![PROJECTS[(p % 4) as usize].0, PROJECTS[((p / 4 + p) % 4) as usize].0].into_iter().fold(Vec::new(), |mut v, id| {
+                if !v.contains(&id) {
+                    v.push(id);
+                }
+                v
+            })),
+        };
+        Resource { id: uuid(self.seed, 2, r), platform, entity_type, technology, name, provider_id, region, account_id, deleted: (x >> 40) % 20 == 0, projects }
+    }
+
+    /// Issue `i`.
+    pub fn issue(&self, i: u64) -> Issue {
+        let x = mix(self.seed ^ mix(0x4953_5355 ^ i));
+        let severity = pick(x, &[(10, "CRITICAL"), (25, "HIGH"), (30, "MEDIUM"), (25, "LOW"), (10, "INFORMATIONAL")]);
+        let status = pick(x >> 8, &[(50, "OPEN"), (15, "IN_PROGRESS"), (20, "RESOLVED"), (15, "REJECTED")]);
+        let resolution_reason = match status {
+            "RESOLVED" => Some(pick(x >> 16, &[(1, "OBJECT_DELETED"), (3, "ISSUE_FIXED")])),
+            "REJECTED" => Some(pick(x >> 16, &[(1, "FALSE_POSITIVE"), (1, "EXCEPTION"), (1, "WONT_FIX")])),
+            _ => None,
+        };
+        Issue { id: uuid(self.seed, 1, i), severity, status, resolution_reason, resource: (x >> 24) % self.resources(), rule: ((x >> 40) % RULES.len() as u64) as usize, created_minute: i }
+    }
+
+    /// The `issuesV2` node of issue `i`, as Wiz would send it.
+    pub fn issue_node(&self, i: u64) -> Value {
+        let issue = self.issue(i);
+        let res = self.resource(issue.resource);
+        let (typename, rule_id, rule_name, issue_type) = RULES[issue.rule];
+        let description = format!("{rule_name}. Found by the simulated tenant.");
+        let source_rule = match typename {
+            "Control" => json!({"__typename": typename, "id": rule_id, "name": rule_name, "description": description,
+                "resolutionRecommendation": format!("### Fix\n* Remediate: {rule_name}.")}),
+            "CloudConfigurationRule" => json!({"__typename": typename, "id": rule_id, "name": rule_name, "description": description,
+                "remediationInstructions": format!("Change the configuration so that it no longer matches: {rule_name}."), "serviceType": "AWS"}),
+            _ => json!({"__typename": typename, "id": rule_id, "name": rule_name, "description": description, "sourceType": "CLOUD_TRAIL", "type": "GENERATED_THREAT"}),
+        };
+        let created = issue.created_minute;
+        let resolved = matches!(issue.status, "RESOLVED" | "REJECTED");
+        let projects = res.projects.as_ref().map(|ids| {
+            ids.iter()
+                .map(|id| {
+                    let name = PROJECTS.iter().find(|(p, _)| p == id).map(|(_, n)| *n).unwrap_or("");
+                    json!({"id": id, "name": name, "slug": name.to_ascii_lowercase().replace(' ', "-"), "businessUnit": "", "riskProfile": {"businessImpact": "MBI"}})
+                })
+                .collect::<Vec<_>>()
+        });
+        json!({
+            "id": issue.id,
+            "type": issue_type,
+            "status": issue.status,
+            "severity": issue.severity,
+            "createdAt": at_minute(created),
+            "updatedAt": at_minute(created + 30),
+            "statusChangedAt": at_minute(created + if issue.status == "OPEN" { 0 } else { 60 }),
+            "resolvedAt": if resolved { Value::from(at_minute(created + 60)) } else { Value::Null },
+            "dueAt": if issue.severity == "CRITICAL" { Value::from(at_minute(created + 7 * 1440)) } else { Value::Null },
+            "resolutionReason": issue.resolution_reason,
+            "sourceRule": source_rule,
+            "projects": projects,
+            "entitySnapshot": self.entity_snapshot(&res),
+            "serviceTickets": null,
+        })
+    }
+
+    fn entity_snapshot(&self, res: &Resource) -> Value {
+        json!({
+            "id": res.id, "type": res.entity_type, "nativeType": res.entity_type.to_ascii_lowercase(), "name": res.name,
+            "status": "Active", "cloudPlatform": res.platform, "cloudProviderURL": "", "providerId": res.provider_id,
+            "region": res.region, "resourceGroupExternalId": "", "subscriptionExternalId": res.account_id,
+            "subscriptionName": format!("account {}", res.account_id), "subscriptionTags": {},
+            "tags": {"env": if res.name.len() % 2 == 0 { "prod" } else { "dev" }, "owner": "team-sim"},
+            "createdAt": null, "externalId": res.provider_id,
+        })
+    }
+
+    /// The `cloudResourcesV2` node of a resource id, if it exists.
+    pub fn resource_node(&self, id: &str) -> Option<Value> {
+        let r = index_of(self.seed, 2, id).filter(|r| *r < self.resources())?;
+        let res = self.resource(r);
+        Some(json!({
+            "id": res.id, "name": res.name, "type": res.entity_type, "cloudPlatform": res.platform,
+            "deletedAt": if res.deleted { Value::from(at_minute(500)) } else { Value::Null },
+            "technology": {"id": format!("tech-{}", res.technology.len()), "name": res.technology, "categories": [{"name": "Compute"}]},
+        }))
+    }
+}
+
+/// What a correct sync stores: finding ids and asset ids, after the guide's rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expected {
+    /// Issue ids that must be stored, sorted.
+    pub findings: Vec<String>,
+    /// Resource ids that must be stored, sorted.
+    pub assets: Vec<String>,
+}
+
+impl Tenant {
+    /// The oracle. `inventory` says whether the account may read the inventory (so that
+    /// issues on resources deleted there are also dropped); `project` limits to one project.
+    pub fn expected(&self, inventory: bool, projects: &[&str]) -> Expected {
+        let mut out = Expected::default();
+        for i in 0..self.issues {
+            let issue = self.issue(i);
+            let res = self.resource(issue.resource);
+            let in_scope = matches!(issue.severity, "CRITICAL" | "HIGH" | "MEDIUM" | "LOW")
+                && matches!(res.platform, "AWS" | "Azure" | "GCP")
+                && issue.resolution_reason != Some("OBJECT_DELETED")
+                && !(inventory && res.deleted)
+                && (projects.is_empty() || res.projects.as_ref().is_some_and(|p| p.iter().any(|id| projects.contains(id))));
+            if in_scope {
+                out.findings.push(issue.id);
+                out.assets.push(res.id);
+            }
+        }
+        out.findings.sort();
+        out.assets.sort();
+        out.assets.dedup();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_covers_every_shape() {
+        let t = Tenant { seed: 7, issues: 3000 };
+        assert_eq!(t.issue_node(5), t.issue_node(5));
+        let nodes: Vec<Value> = (0..t.issues).map(|i| t.issue_node(i)).collect();
+        let has = |path: &str, value: &str| nodes.iter().any(|n| n.pointer(path).and_then(Value::as_str) == Some(value));
+        for s in ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"] {
+            assert!(has("/severity", s), "{s}");
+        }
+        for s in ["OPEN", "IN_PROGRESS", "RESOLVED", "REJECTED"] {
+            assert!(has("/status", s), "{s}");
+        }
+        for p in ["AWS", "Azure", "GCP", "Kubernetes", "OCI"] {
+            assert!(has("/entitySnapshot/cloudPlatform", p), "{p}");
+        }
+        for r in ["Control", "CloudConfigurationRule", "CloudEventRule"] {
+            assert!(has("/sourceRule/__typename", r), "{r}");
+        }
+        assert!(has("/resolutionReason", "OBJECT_DELETED"));
+        assert!(nodes.iter().any(|n| n["projects"].is_null()));
+        assert!((0..t.resources()).any(|r| t.resource(r).deleted));
+        assert_eq!(at_minute(0), "2026-01-01T00:00:00.000000Z");
+        assert_eq!(&at_minute(1440 * 59)[..10], "2026-03-01");
+    }
+}

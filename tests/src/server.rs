@@ -1,0 +1,238 @@
+//! The simulator's HTTP server: Wiz's OAuth token endpoint and its GraphQL API
+//! (`issuesV2`, `cloudResourcesV2`), with scopes per service account.
+
+use crate::data::Tenant;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Read issues.
+pub const READ_ISSUES: &str = "read:issues";
+/// Read the inventory.
+pub const READ_RESOURCES: &str = "read:resources";
+
+/// A service account the simulator accepts.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: String,
+    /// Granted scopes.
+    pub scopes: Vec<&'static str>,
+}
+
+/// The accounts every simulator has: full access, issues only, and no scope at all.
+pub fn default_accounts() -> Vec<Account> {
+    let account = |id: &str, secret: &str, scopes: &[&'static str]| Account { client_id: id.into(), client_secret: secret.into(), scopes: scopes.to_vec() };
+    vec![
+        account("sim-client", "sim-secret-full", &[READ_ISSUES, READ_RESOURCES]),
+        account("sim-issues-only", "sim-secret-issues", &[READ_ISSUES]),
+        account("sim-no-scope", "sim-secret-none", &[]),
+    ]
+}
+
+/// Server configuration.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The tenant's data.
+    pub tenant: Tenant,
+    /// Accepted accounts.
+    pub accounts: Vec<Account>,
+    /// Token lifetime (`expires_in`).
+    pub token_lifetime: Duration,
+}
+
+impl SimConfig {
+    /// A tenant of `issues` issues from `seed`, with the default accounts.
+    pub fn new(seed: u64, issues: u64) -> Self {
+        SimConfig { tenant: Tenant { seed, issues }, accounts: default_accounts(), token_lifetime: Duration::from_secs(3600) }
+    }
+}
+
+/// Request counters, for tests.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Token requests.
+    pub token_requests: AtomicU64,
+    /// GraphQL requests.
+    pub graphql_requests: AtomicU64,
+}
+
+/// Shared server state.
+pub struct Sim {
+    config: SimConfig,
+    tokens: Mutex<HashMap<String, (usize, Instant)>>,
+    next_token: AtomicU64,
+    /// Request counters.
+    pub stats: Stats,
+}
+
+/// The router for a simulator with `config`.
+pub fn router(config: SimConfig) -> (Router, std::sync::Arc<Sim>) {
+    let sim = std::sync::Arc::new(Sim { config, tokens: Mutex::new(HashMap::new()), next_token: AtomicU64::new(1), stats: Stats::default() });
+    let router = Router::new().route("/oauth/token", post(token)).route("/graphql", post(graphql)).with_state(sim.clone());
+    (router, sim)
+}
+
+type SimState = State<std::sync::Arc<Sim>>;
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (status, [("content-type", "application/json")], body.to_string()).into_response()
+}
+
+async fn token(State(sim): SimState, Form(form): Form<HashMap<String, String>>) -> Response {
+    sim.stats.token_requests.fetch_add(1, Ordering::Relaxed);
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    if field("grant_type") != "client_credentials" {
+        return json_response(StatusCode::BAD_REQUEST, json!({"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"}));
+    }
+    if field("audience") != "wiz-api" {
+        return json_response(StatusCode::BAD_REQUEST, json!({"error": "invalid_request", "error_description": "audience must be wiz-api for this endpoint"}));
+    }
+    let Some(index) = sim.config.accounts.iter().position(|a| a.client_id == field("client_id") && a.client_secret == field("client_secret")) else {
+        return json_response(StatusCode::UNAUTHORIZED, json!({"error": "access_denied", "error_description": "Unauthorized"}));
+    };
+    let token = format!("simtoken-{}-{:x}", sim.next_token.fetch_add(1, Ordering::Relaxed), sim.config.tenant.seed);
+    let lifetime = sim.config.token_lifetime;
+    sim.tokens.lock().expect("tokens").insert(token.clone(), (index, Instant::now() + lifetime));
+    json_response(StatusCode::OK, json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs()}))
+}
+
+fn gql_error(status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(status, json!({"data": null, "errors": [{"message": message, "extensions": {"code": code}}]}))
+}
+
+async fn graphql(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Response {
+    sim.stats.graphql_requests.fetch_add(1, Ordering::Relaxed);
+    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    let account = {
+        let tokens = sim.tokens.lock().expect("tokens");
+        match tokens.get(bearer) {
+            Some((index, expires)) if Instant::now() < *expires => sim.config.accounts[*index].clone(),
+            _ => return gql_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "Invalid or expired token"),
+        }
+    };
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return gql_error(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "body is not JSON");
+    };
+    let query = request["query"].as_str().unwrap_or("");
+    let variables = &request["variables"];
+    let (scope, result) = if query.contains("issuesV2") {
+        (READ_ISSUES, issues(&sim.config.tenant, variables))
+    } else if query.contains("cloudResourcesV2") {
+        (READ_RESOURCES, resources(&sim.config.tenant, variables))
+    } else {
+        return gql_error(StatusCode::OK, "BAD_USER_INPUT", "unknown query");
+    };
+    if !account.scopes.contains(&scope) {
+        let message = format!("access denied; required permissions: [{scope}], your permissions: [{}]", account.scopes.join(", "));
+        return gql_error(StatusCode::OK, "UNAUTHORIZED", &message);
+    }
+    match result {
+        Ok(data) => json_response(StatusCode::OK, json!({ "data": data })),
+        Err(message) => gql_error(StatusCode::OK, "BAD_USER_INPUT", &message),
+    }
+}
+
+const CURSOR_PREFIX: &str = "sim-cursor:";
+
+fn encode_cursor(position: u64) -> String {
+    B64.encode(format!("{CURSOR_PREFIX}{position}"))
+}
+
+fn decode_cursor(cursor: &Value) -> Result<u64, String> {
+    match cursor {
+        Value::Null => Ok(0),
+        Value::String(c) => B64
+            .decode(c)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix(CURSOR_PREFIX).and_then(|n| n.parse().ok()))
+            .ok_or_else(|| format!("invalid cursor `{c}`")),
+        _ => Err("`after` must be a string".into()),
+    }
+}
+
+fn page_size(variables: &Value) -> Result<u64, String> {
+    match variables["first"].as_u64() {
+        Some(n) if n > 500 => Err("'first' must be less than or equal to 500".into()),
+        Some(n) => Ok(n),
+        None => Err("`first` is required".into()),
+    }
+}
+
+fn string_list(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(items) => Some(items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect()),
+        _ => Some(vec![]),
+    }
+}
+
+/// `issuesV2`: filters severity, status, project and statusChangedAt.after.
+fn issues(tenant: &Tenant, variables: &Value) -> Result<Value, String> {
+    let first = page_size(variables)?;
+    let start = decode_cursor(&variables["after"])?;
+    let filter = &variables["filterBy"];
+    let severities = string_list(&filter["severity"]);
+    let statuses = string_list(&filter["status"]);
+    let projects = string_list(&filter["project"]);
+    let changed_after = filter["statusChangedAt"]["after"].as_str().map(str::to_string);
+    let matches = |node: &Value| {
+        let has = |list: &Option<Vec<String>>, v: &str| list.as_ref().is_none_or(|l| l.iter().any(|x| x == v));
+        has(&severities, node["severity"].as_str().unwrap_or(""))
+            && has(&statuses, node["status"].as_str().unwrap_or(""))
+            && projects.as_ref().is_none_or(|ps| node["projects"].as_array().is_some_and(|a| a.iter().any(|p| ps.iter().any(|x| p["id"] == x.as_str()))))
+            && changed_after.as_deref().is_none_or(|after| node["statusChangedAt"].as_str().is_some_and(|t| t > after))
+    };
+    let mut nodes = Vec::new();
+    let mut position = start;
+    let mut end_cursor = start;
+    let mut has_next = false;
+    while position < tenant.issues {
+        let node = tenant.issue_node(position);
+        position += 1;
+        if !matches(&node) {
+            continue;
+        }
+        if nodes.len() as u64 == first {
+            has_next = true; // one match of lookahead; it starts the next page
+            break;
+        }
+        nodes.push(node);
+        end_cursor = position;
+    }
+    let mut connection = json!({
+        "nodes": nodes,
+        "pageInfo": {"hasNextPage": has_next, "endCursor": encode_cursor(end_cursor)},
+    });
+    if variables["withTotal"].as_bool().unwrap_or(false) {
+        connection["totalCount"] = json!((0..tenant.issues).filter(|i| matches(&tenant.issue_node(*i))).count());
+    }
+    Ok(json!({ "issues": connection }))
+}
+
+/// `cloudResourcesV2` filtered by `id.equals`.
+fn resources(tenant: &Tenant, variables: &Value) -> Result<Value, String> {
+    let first = page_size(variables)?;
+    let start = decode_cursor(&variables["after"])?;
+    let ids = string_list(&variables["filterBy"]["id"]["equals"]).unwrap_or_default();
+    let found: Vec<Value> = ids.iter().filter_map(|id| tenant.resource_node(id)).collect();
+    let end = (start + first).min(found.len() as u64);
+    Ok(json!({ "cloudResourcesV2": {
+        "nodes": found[start as usize..end as usize],
+        "pageInfo": {"hasNextPage": end < found.len() as u64, "endCursor": encode_cursor(end)},
+    }}))
+}
