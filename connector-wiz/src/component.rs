@@ -85,7 +85,9 @@ impl WasiTransport {
 
 impl Transport for WasiTransport {
     async fn post(&self, url: &str, headers: &[(&str, &str)], body: String) -> Result<HttpResponse, TransportError> {
-        let mut request = Request::post(url);
+        // A fixed length, not chunked: servers that answer early (404, 401) then close
+        // cleanly instead of resetting a connection still streaming a body.
+        let mut request = Request::post(url).header("content-length", body.len());
         for (name, value) in headers {
             request = request.header(*name, *value);
         }

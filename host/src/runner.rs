@@ -2,8 +2,8 @@
 //! validates and stores each batch and its checkpoint, and closes the row with counts,
 //! warnings and the error.
 
-use crate::plugin::contract::{Batch, ConnectorError, LogLevel, SyncSummary};
-use crate::plugin::{LoadedPlugin, PluginHost, RunError, RunSink};
+use crate::plugin::contract::{Batch, ConnectorError, LogLevel};
+use crate::plugin::{LoadedPlugin, PluginHost, RunError, RunSink, SyncResult};
 use crate::settings::{Settings, redact};
 use crate::store::{Action, RunCounts, RunStatus, Storage, StoreError};
 use std::collections::HashSet;
@@ -181,7 +181,7 @@ impl SyncJob<'_> {
     }
 }
 
-fn conclude(run_id: i64, result: Result<Result<SyncSummary, ConnectorError>, RunError>, tally: Tally, secrets: &[String]) -> SyncOutcome {
+fn conclude(run_id: i64, result: Result<SyncResult, RunError>, tally: Tally, secrets: &[String]) -> SyncOutcome {
     let mut counts = tally.counts;
     let mut warnings = Vec::new();
     if !tally.rejected.is_empty() {
@@ -189,12 +189,18 @@ fn conclude(run_id: i64, result: Result<Result<SyncSummary, ConnectorError>, Run
         warnings.push(format!("{} record(s) rejected as malformed, for example: {}", tally.rejected.len(), examples.join("; ")));
     }
     let error = match result {
-        Ok(Ok(summary)) => {
+        Ok(SyncResult { result: Ok(summary), .. }) => {
             counts.findings_skipped += summary.skipped;
             warnings.extend(summary.warnings);
             tally.store_error
         }
-        Ok(Err(e)) => Some(tally.store_error.unwrap_or_else(|| connector_error_text(&e))),
+        Ok(SyncResult { result: Err(e), blocked }) => {
+            let mut text = tally.store_error.unwrap_or_else(|| connector_error_text(&e));
+            if !blocked.is_empty() {
+                text = format!("the sandbox blocked {} request(s): {}; {text}", blocked.len(), blocked.join("; "));
+            }
+            Some(text)
+        }
         Err(e) => Some(e.to_string()),
     };
     let warnings: Vec<String> = warnings.iter().map(|w| redact(w, secrets)).collect();

@@ -1,12 +1,13 @@
 //! `integration add|list|show|remove`.
 
-use super::context::Context;
+use super::context::{Context, os_user};
 use super::run::print_steps;
 use super::table;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use connector_host::plugin::contract::FieldKind;
 use connector_host::settings::Settings;
+use connector_host::store::{Action, RunCounts, RunStatus};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +47,9 @@ pub struct AddArgs {
     /// Save without testing the connection.
     #[arg(long)]
     no_test: bool,
+    /// Who to record in history [default: the OS user].
+    #[arg(long)]
+    started_by: Option<String>,
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -101,7 +105,12 @@ async fn add(ctx: &Context, args: AddArgs) -> anyhow::Result<()> {
     let (plain, secret) = settings.split(schema);
     let sealed = key.seal(&serde_json::to_vec(&secret)?);
     let plain: Vec<(String, String)> = plain.into_iter().collect();
-    store.add_integration(&args.name, &plugin.info.name, &plain, &sealed)?;
+    let integration = store.add_integration(&args.name, &plugin.info.name, &plain, &sealed)?;
+    if !args.no_test {
+        // The test ran before the integration existed; record it now that it does.
+        let run = store.start_run(integration.id, Action::TestConnection, &args.started_by.unwrap_or_else(os_user))?;
+        store.finish_run(run, RunStatus::Succeeded, &RunCounts::default(), &[], None)?;
+    }
     println!("added integration `{}` ({} {})", args.name, plugin.info.name, plugin.info.version);
     Ok(())
 }

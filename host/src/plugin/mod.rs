@@ -9,5 +9,5 @@ pub mod runtime;
 mod state;
 
 pub use bindings::contract;
-pub use runtime::{Limits, LoadedPlugin, PluginHost, RunError};
+pub use runtime::{Limits, LoadedPlugin, PluginHost, RunError, SyncResult};
 pub use state::RunSink;

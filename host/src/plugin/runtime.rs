@@ -76,6 +76,15 @@ pub enum RunError {
     Trap(String),
 }
 
+/// What a sync call returned, and what the sandbox refused along the way.
+#[derive(Debug)]
+pub struct SyncResult {
+    /// The plugin's answer.
+    pub result: Result<SyncSummary, ConnectorError>,
+    /// Destinations the plugin tried to reach and was refused.
+    pub blocked: Vec<String>,
+}
+
 /// A compiled, pre-linked plugin and what it says about itself.
 pub struct LoadedPlugin {
     /// Where it was loaded from.
@@ -163,11 +172,13 @@ impl PluginHost {
         state: Option<String>,
         allow: AllowList,
         sink: Box<dyn RunSink>,
-    ) -> Result<Result<SyncSummary, ConnectorError>, RunError> {
-        self.call(plugin, allow, sink, async move |c, s| {
-            c.safe_connector_plugin().call_sync(s, &config, state.as_deref()).await
-        })
-        .await
+    ) -> Result<SyncResult, RunError> {
+        let (result, blocked) = self
+            .call_recording_denials(plugin, allow, sink, async move |c, s| {
+                c.safe_connector_plugin().call_sync(s, &config, state.as_deref()).await
+            })
+            .await?;
+        Ok(SyncResult { result, blocked })
     }
 
     /// Instantiates the plugin in a fresh store and runs one export under the limits.
@@ -178,6 +189,17 @@ impl PluginHost {
         sink: Box<dyn RunSink>,
         f: impl AsyncFnOnce(&Connector, &mut Store<RunState>) -> wasmtime::Result<R>,
     ) -> Result<R, RunError> {
+        self.call_recording_denials(plugin, allow, sink, f).await.map(|(r, _)| r)
+    }
+
+    /// [`call`](Self::call), also returning the destinations the sandbox refused.
+    async fn call_recording_denials<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        allow: AllowList,
+        sink: Box<dyn RunSink>,
+        f: impl AsyncFnOnce(&Connector, &mut Store<RunState>) -> wasmtime::Result<R>,
+    ) -> Result<(R, Vec<String>), RunError> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         let denied = Arc::new(Mutex::new(Vec::new()));
         let state = RunState {
@@ -203,7 +225,8 @@ impl PluginHost {
             Err(_) => return Err(RunError::Deadline(deadline)),
             Ok(result) => result,
         };
-        result.map_err(|e| {
+        let denied = std::mem::take(&mut *denied.lock().expect("denied list lock"));
+        result.map(|r| (r, denied)).map_err(|e| {
             if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
                 return RunError::Deadline(deadline);
             }

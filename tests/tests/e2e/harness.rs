@@ -1,0 +1,113 @@
+//! Drives the real `connector-host` binary with the real plugin components, each test
+//! in its own folder (database, key), against an in-process Wiz simulator.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use wiz_sim::Simulator;
+
+/// The secret of the simulator's full-access account.
+pub const FULL_SECRET: &str = "sim-secret-full";
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+fn required_path(var: &str, default: PathBuf) -> PathBuf {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or(default);
+    assert!(path.exists(), "{} not found; run the suite with `cargo xtask test`, which builds the host and the components", path.display());
+    path
+}
+
+/// One test's host environment.
+pub struct Host {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    plugins: PathBuf,
+    cache: PathBuf,
+}
+
+impl Host {
+    /// A fresh environment with an empty database.
+    pub fn new() -> Self {
+        let bin = required_path("CONNECTOR_HOST_BIN", target_dir().join("debug/connector-host"));
+        let plugins = required_path("TEST_PLUGINS_DIR", target_dir().join("plugins"));
+        // Compiled components are keyed by content hash, so tests can share one cache.
+        let cache = plugins.parent().unwrap_or(&plugins).join("compiled-plugins-test");
+        Host { dir: tempfile::tempdir().expect("temp dir"), bin, plugins, cache }
+    }
+
+    /// The database file.
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("host.db")
+    }
+
+    /// The test's folder.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs the host with `args`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(&self.bin)
+            .args(args)
+            .env("CONNECTOR_HOST_DB", self.db())
+            .env("CONNECTOR_HOST_PLUGINS", &self.plugins)
+            .env("CONNECTOR_HOST_CACHE", &self.cache)
+            .env_remove("CONNECTOR_HOST_KEY")
+            .env_remove("CONNECTOR_HOST_KEY_FILE")
+            .env("USER", "e2e-tester")
+            .output()
+            .expect("run connector-host")
+    }
+
+    /// Runs the host and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "connector-host {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        stdout.into_owned()
+    }
+
+    /// Runs the host and expects failure; returns stderr, which must be one line of cause.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "connector-host {args:?} should fail\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        let last = stderr.lines().last().unwrap_or_default().to_string();
+        assert!(last.starts_with("error: "), "the cause must be the last stderr line: {stderr}");
+        last
+    }
+
+    /// Runs a `--json` view and parses it.
+    pub fn json(&self, args: &[&str]) -> Vec<Value> {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&self.ok(&args)).expect("--json prints a JSON array")
+    }
+
+    /// Adds a Wiz integration against `sim`; `extra` are more `--set` values.
+    pub fn add_wiz(&self, name: &str, sim: &Simulator, client_id: &str, secret: &str, extra: &[&str]) -> Output {
+        let api = format!("api-url={}", sim.api_url());
+        let auth = format!("auth-url={}", sim.auth_url());
+        let id = format!("client-id={client_id}");
+        let secret = format!("client-secret={secret}");
+        let mut args = vec!["integration", "add", name, "--connector", "wiz", "--set", &api, "--set", &auth, "--set", &id, "--secret", &secret];
+        for e in extra {
+            args.extend(["--set", e]);
+        }
+        self.run(&args)
+    }
+
+    /// Sorted values of `field` in a JSON view.
+    pub fn ids(&self, view: &str, name: &str, field: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self.json(&[view, name]).iter().map(|r| r[field].as_str().expect("string id").to_string()).collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// Asserts success of an [`Output`].
+pub fn assert_success(out: &Output) {
+    assert!(out.status.success(), "stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
