@@ -4,6 +4,7 @@
 use crate::config::WizConfig;
 use crate::error::ConnectorError;
 use crate::protocol::{self, HttpResponse, Token};
+use crate::retry::{RetryPolicy, jitter_unit};
 use std::time::{Duration, Instant};
 
 /// Why a request got no HTTP answer.
@@ -17,7 +18,7 @@ pub enum TransportError {
     Timeout(String),
 }
 
-/// Sends POST requests. The component implements it over wasi:http.
+/// Sends POST requests and waits. The component implements it over wasi:http.
 pub trait Transport {
     /// POSTs `body` to `url` with `headers` and returns the whole answer.
     fn post(
@@ -26,6 +27,14 @@ pub trait Transport {
         headers: &[(&str, &str)],
         body: String,
     ) -> impl Future<Output = Result<HttpResponse, TransportError>>;
+
+    /// Waits for `duration` (between retries).
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
+}
+
+/// Whether an answer is worth another attempt: throttling and server-side failures.
+fn retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504)
 }
 
 /// Renew a token this long before it expires, so no request carries a stale one.
@@ -36,6 +45,8 @@ pub struct WizClient<T> {
     transport: T,
     config: WizConfig,
     token: Option<(Token, Instant)>,
+    retry: RetryPolicy,
+    retries: u32,
 }
 
 impl<T: Transport> WizClient<T> {
@@ -45,6 +56,8 @@ impl<T: Transport> WizClient<T> {
             transport,
             config,
             token: None,
+            retry: RetryPolicy::default(),
+            retries: 0,
         }
     }
 
@@ -53,21 +66,53 @@ impl<T: Transport> WizClient<T> {
         &self.config
     }
 
+    /// POSTs with retries: network failures, timeouts, 429 and 5xx are tried again with
+    /// backoff until the policy's attempts run out; the last outcome is returned.
+    async fn post_with_retry(
+        &mut self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+        what: &str,
+    ) -> Result<HttpResponse, ConnectorError> {
+        let mut attempt = 1;
+        loop {
+            let outcome = self.transport.post(url, headers, body.to_string()).await;
+            let retry_after = match &outcome {
+                Ok(r) if retryable_status(r.status) => r.retry_after,
+                Err(TransportError::Network(_) | TransportError::Timeout(_)) => None,
+                _ => return outcome.map_err(|e| transport_error(e, what, url)),
+            };
+            if attempt >= self.retry.max_attempts {
+                return outcome.map_err(|e| transport_error(e, what, url));
+            }
+            self.retries += 1;
+            let wait = self
+                .retry
+                .delay(attempt, retry_after, jitter_unit(self.retries));
+            self.transport.sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
     /// Fetches a new token from the token endpoint.
     pub async fn authenticate(&mut self) -> Result<(), ConnectorError> {
         let url = self.config.auth_url.clone();
+        let body = protocol::token_request_body(&self.config);
         let response = self
-            .transport
-            .post(
+            .post_with_retry(
                 &url,
                 &[("content-type", "application/x-www-form-urlencoded")],
-                protocol::token_request_body(&self.config),
+                &body,
+                "the token endpoint",
             )
-            .await
-            .map_err(|e| transport_error(e, "the token endpoint", &url))?;
+            .await?;
         let token = protocol::parse_token_response(&response)?;
         let lifetime = Duration::from_secs(token.expires_in);
-        let renew_at = Instant::now() + lifetime.saturating_sub(TOKEN_RENEW_MARGIN).max(lifetime / 2);
+        let renew_at = Instant::now()
+            + lifetime
+                .saturating_sub(TOKEN_RENEW_MARGIN)
+                .max(lifetime / 2);
         self.token = Some((token, renew_at));
         Ok(())
     }
@@ -91,7 +136,10 @@ impl<T: Transport> WizClient<T> {
                 .transport
                 .post(
                     &url,
-                    &[("content-type", "application/json"), ("authorization", &bearer)],
+                    &[
+                        ("content-type", "application/json"),
+                        ("authorization", &bearer),
+                    ],
                     body.clone(),
                 )
                 .await

@@ -33,7 +33,9 @@ impl Guest for Component {
         }
     }
 
-    fn test_connection(config: Vec<t::ConfigEntry>) -> Result<Vec<t::CheckStep>, t::ConnectionFailure> {
+    fn test_connection(
+        config: Vec<t::ConfigEntry>,
+    ) -> Result<Vec<t::CheckStep>, t::ConnectionFailure> {
         let config = parse_config(&config).map_err(|e| t::ConnectionFailure {
             error: error(e),
             steps: vec![],
@@ -47,11 +49,15 @@ impl Guest for Component {
             })
     }
 
-    fn sync(config: Vec<t::ConfigEntry>, state: Option<String>) -> Result<t::SyncSummary, t::ConnectorError> {
+    fn sync(
+        config: Vec<t::ConfigEntry>,
+        state: Option<String>,
+    ) -> Result<t::SyncSummary, t::ConnectorError> {
         let config = parse_config(&config).map_err(error)?;
         let client = WizClient::new(WasiTransport::new(), config);
         let mut sink = WitHost;
-        let summary = wstd::runtime::block_on(Sync::new(client, &mut sink).run(state.as_deref())).map_err(error)?;
+        let summary = wstd::runtime::block_on(Sync::new(client, &mut sink).run(state.as_deref()))
+            .map_err(error)?;
         Ok(t::SyncSummary {
             assets: summary.assets,
             findings: summary.findings,
@@ -84,7 +90,12 @@ impl WasiTransport {
 }
 
 impl Transport for WasiTransport {
-    async fn post(&self, url: &str, headers: &[(&str, &str)], body: String) -> Result<HttpResponse, TransportError> {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> Result<HttpResponse, TransportError> {
         // A fixed length, not chunked: servers that answer early (404, 401) then close
         // cleanly instead of resetting a connection still streaming a body.
         let mut request = Request::post(url).header("content-length", body.len());
@@ -107,13 +118,23 @@ impl Transport for WasiTransport {
             .await
             .map_err(transport_error)?
             .to_vec();
-        Ok(HttpResponse { status, retry_after, body })
+        Ok(HttpResponse {
+            status,
+            retry_after,
+            body,
+        })
+    }
+
+    async fn sleep(&self, duration: std::time::Duration) {
+        wstd::task::sleep(Duration::from(duration)).await;
     }
 }
 
 fn transport_error(e: wstd::http::Error) -> TransportError {
     match e.downcast_ref::<ErrorCode>() {
-        Some(ErrorCode::HttpRequestDenied) => TransportError::Denied("destination not allowed for this plugin".into()),
+        Some(ErrorCode::HttpRequestDenied) => {
+            TransportError::Denied("destination not allowed for this plugin".into())
+        }
         Some(
             ErrorCode::ConnectionTimeout
             | ErrorCode::ConnectionReadTimeout
@@ -189,9 +210,13 @@ fn error(e: ConnectorError) -> t::ConnectorError {
         ConnectorError::Auth(m) => t::ConnectorError::Auth(m),
         ConnectorError::Permission(m) => t::ConnectorError::Permission(m),
         ConnectorError::Config(m) => t::ConnectorError::Config(m),
-        ConnectorError::RateLimited { retry_after_seconds, message } => {
-            t::ConnectorError::RateLimited(t::RateLimit { retry_after_seconds, message })
-        }
+        ConnectorError::RateLimited {
+            retry_after_seconds,
+            message,
+        } => t::ConnectorError::RateLimited(t::RateLimit {
+            retry_after_seconds,
+            message,
+        }),
         ConnectorError::Transient(m) => t::ConnectorError::Transient(m),
         ConnectorError::Protocol(m) => t::ConnectorError::Protocol(m),
         ConnectorError::Internal(m) => t::ConnectorError::Internal(m),
@@ -208,7 +233,11 @@ fn asset(a: records::Asset) -> t::Asset {
         cloud_account_name: a.cloud_account_name,
         region: a.region,
         provider_id: a.provider_id,
-        tags: a.tags.into_iter().map(|(key, value)| t::Tag { key, value }).collect(),
+        tags: a
+            .tags
+            .into_iter()
+            .map(|(key, value)| t::Tag { key, value })
+            .collect(),
         status: a.status,
         technologies: a.technologies,
         raw: a.raw,

@@ -202,8 +202,9 @@ pub fn split_list(value: &str) -> Vec<String> {
 }
 
 fn parse_url(key: &str, value: &str) -> Result<Url, ConnectorError> {
-    let url = Url::parse(value)
-        .map_err(|e| ConnectorError::Config(format!("`{key}` is not a valid URL ({e}): {value}")))?;
+    let url = Url::parse(value).map_err(|e| {
+        ConnectorError::Config(format!("`{key}` is not a valid URL ({e}): {value}"))
+    })?;
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
         return Err(ConnectorError::Config(format!(
             "`{key}` must be an http(s) URL with a host: {value}"
@@ -291,7 +292,11 @@ mod tests {
             ("https://auth.wiz.io/oauth/token", "beyond-api"),
             ("https://auth0.gov.wiz.io/oauth/token", "beyond-api"),
         ] {
-            assert_eq!(parse(&[("auth-url", url)]).unwrap().audience, audience, "{url}");
+            assert_eq!(
+                parse(&[("auth-url", url)]).unwrap().audience,
+                audience,
+                "{url}"
+            );
         }
     }
 
@@ -306,20 +311,29 @@ mod tests {
         assert_eq!(parse(&[("page-size", "1")]).unwrap().page_size, 1);
         for bad in ["0", "501", "1000", "-3", "ten"] {
             let err = parse(&[("page-size", bad)]).unwrap_err();
-            assert!(matches!(err, ConnectorError::Config(ref m) if m.contains("page-size")), "{bad}: {err}");
+            assert!(
+                matches!(err, ConnectorError::Config(ref m) if m.contains("page-size")),
+                "{bad}: {err}"
+            );
         }
     }
 
     #[test]
     fn missing_and_bad_values_are_config_errors() {
         let err = WizConfig::from_entries([("api-url", "https://x")]).unwrap_err();
-        assert_eq!(err, ConnectorError::Config("`client-id` is required".into()));
+        assert_eq!(
+            err,
+            ConnectorError::Config("`client-id` is required".into())
+        );
         let err = parse(&[("api-url", "not a url")]).unwrap_err();
         assert!(err.to_string().contains("api-url"), "{err}");
         let err = parse(&[("api-url", "ftp://host")]).unwrap_err();
         assert!(err.to_string().contains("http(s)"), "{err}");
         let err = parse(&[("colour", "blue")]).unwrap_err();
-        assert!(err.to_string().contains("unknown setting `colour`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown setting `colour`"),
+            "{err}"
+        );
     }
 
     #[test]

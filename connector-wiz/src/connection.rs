@@ -42,25 +42,48 @@ const STEPS: [&str; 4] = ["token", "api", "scope", "inventory"];
 pub async fn test_connection<T: Transport>(mut client: WizClient<T>) -> Result<Vec<Step>, Failure> {
     let mut steps = Vec::new();
     let fail = |steps: &mut Vec<Step>, name: &'static str, error: ConnectorError| {
-        steps.push(Step { name, outcome: Outcome::Failed, detail: error.to_string() });
+        steps.push(Step {
+            name,
+            outcome: Outcome::Failed,
+            detail: error.to_string(),
+        });
         for later in STEPS.iter().skip_while(|s| **s != name).skip(1) {
-            steps.push(Step { name: later, outcome: Outcome::Skipped, detail: format!("not run: `{name}` failed") });
+            steps.push(Step {
+                name: later,
+                outcome: Outcome::Skipped,
+                detail: format!("not run: `{name}` failed"),
+            });
         }
-        Failure { error, steps: std::mem::take(steps) }
+        Failure {
+            error,
+            steps: std::mem::take(steps),
+        }
     };
     if let Err(e) = client.authenticate().await {
         return Err(fail(&mut steps, "token", e));
     }
-    steps.push(Step { name: "token", outcome: Outcome::Passed, detail: format!("got a token from {}", client.config().auth_url) });
+    steps.push(Step {
+        name: "token",
+        outcome: Outcome::Passed,
+        detail: format!("got a token from {}", client.config().auth_url),
+    });
 
     let projects: Vec<Option<String>> = if client.config().project_ids.is_empty() {
         vec![None]
     } else {
-        client.config().project_ids.iter().cloned().map(Some).collect()
+        client
+            .config()
+            .project_ids
+            .iter()
+            .cloned()
+            .map(Some)
+            .collect()
     };
     let mut seen = 0u64;
     for project in &projects {
-        let answer = client.graphql(protocol::issues_request(1, None, project.as_deref(), true)).await;
+        let answer = client
+            .graphql(protocol::issues_request(1, None, project.as_deref(), true))
+            .await;
         let page = match answer {
             Err(e) => return Err(fail(&mut steps, "api", e)),
             Ok(response) => protocol::parse_issues_page(&response),
@@ -68,25 +91,45 @@ pub async fn test_connection<T: Transport>(mut client: WizClient<T>) -> Result<V
         match page {
             Ok(page) => seen += page.total_count.unwrap_or(page.nodes.len() as u64),
             Err(e @ ConnectorError::Permission(_)) => {
-                steps.push(Step { name: "api", outcome: Outcome::Passed, detail: format!("{} answers GraphQL", client.config().graphql_url) });
-                let e = ConnectorError::Permission(format!("the service account cannot read issues; give it the read:issues scope ({e})"));
+                steps.push(Step {
+                    name: "api",
+                    outcome: Outcome::Passed,
+                    detail: format!("{} answers GraphQL", client.config().graphql_url),
+                });
+                let e = ConnectorError::Permission(format!(
+                    "the service account cannot read issues; give it the read:issues scope ({e})"
+                ));
                 return Err(fail(&mut steps, "scope", e));
             }
             Err(e) => return Err(fail(&mut steps, "api", e)),
         }
     }
-    steps.push(Step { name: "api", outcome: Outcome::Passed, detail: format!("{} answers GraphQL", client.config().graphql_url) });
+    steps.push(Step {
+        name: "api",
+        outcome: Outcome::Passed,
+        detail: format!("{} answers GraphQL", client.config().graphql_url),
+    });
     let scope = match projects.len() {
-        1 if projects[0].is_none() => format!("read:issues granted; {seen} issues in scope across all projects"),
+        1 if projects[0].is_none() => {
+            format!("read:issues granted; {seen} issues in scope across all projects")
+        }
         n => format!("read:issues granted; {seen} issues in scope across {n} project(s)"),
     };
-    steps.push(Step { name: "scope", outcome: Outcome::Passed, detail: scope });
+    steps.push(Step {
+        name: "scope",
+        outcome: Outcome::Passed,
+        detail: scope,
+    });
 
     let inventory = match client.graphql(protocol::resources_request(&[], None)).await.and_then(|r| protocol::parse_resources_page(&r)) {
         Ok(_) => "read:resources granted; asset types will be technologies".to_string(),
         Err(ConnectorError::Permission(_)) => "read:resources not granted; asset types will fall back to Wiz entity types (not an error)".to_string(),
         Err(e) => return Err(fail(&mut steps, "inventory", e)),
     };
-    steps.push(Step { name: "inventory", outcome: Outcome::Passed, detail: inventory });
+    steps.push(Step {
+        name: "inventory",
+        outcome: Outcome::Passed,
+        detail: inventory,
+    });
     Ok(steps)
 }

@@ -15,6 +15,7 @@ pub mod model;
 pub mod pagination;
 pub mod protocol;
 pub mod records;
+pub mod retry;
 pub mod state;
 pub mod sync;
 

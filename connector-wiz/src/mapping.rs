@@ -126,7 +126,10 @@ pub fn screen(node: &RawValue) -> Result<Result<Candidate, SkipReason>, Connecto
         return Ok(Err(SkipReason::NoResource));
     };
     let entity: EntitySnapshot = serde_json::from_str(entity_raw.get()).map_err(|e| {
-        ConnectorError::Protocol(format!("malformed entitySnapshot of issue {}: {e}", issue.id))
+        ConnectorError::Protocol(format!(
+            "malformed entitySnapshot of issue {}: {e}",
+            issue.id
+        ))
     })?;
     let wiz_platform = entity.cloud_platform.clone().unwrap_or_default();
     let Some(platform) = platform(&wiz_platform) else {
@@ -198,7 +201,9 @@ pub fn finding(c: &Candidate, portal_base: &str) -> Finding {
 /// without, the Wiz entity type is.
 pub fn asset(c: &Candidate, inventory: Option<&InventoryEntry>) -> Asset {
     let e = &c.entity;
-    let technologies = inventory.map(|i| i.technologies.clone()).unwrap_or_default();
+    let technologies = inventory
+        .map(|i| i.technologies.clone())
+        .unwrap_or_default();
     let entity_type = non_empty(&e.entity_type).unwrap_or_else(|| "UNKNOWN".to_string());
     Asset {
         source_id: e.id.clone(),

@@ -22,7 +22,9 @@ impl CursorGuard {
             .clone()
             .filter(|c| !c.is_empty())
             .ok_or_else(|| {
-                ConnectorError::Protocol("`pageInfo.hasNextPage` is true but `endCursor` is missing".into())
+                ConnectorError::Protocol(
+                    "`pageInfo.hasNextPage` is true but `endCursor` is missing".into(),
+                )
             })?;
         if !self.seen.insert(cursor.clone()) {
             return Err(ConnectorError::Protocol(format!(
@@ -38,14 +40,23 @@ mod tests {
     use super::*;
 
     fn page(has_next_page: bool, end_cursor: Option<&str>) -> PageInfo {
-        PageInfo { has_next_page, end_cursor: end_cursor.map(str::to_string) }
+        PageInfo {
+            has_next_page,
+            end_cursor: end_cursor.map(str::to_string),
+        }
     }
 
     #[test]
     fn walks_and_ends() {
         let mut g = CursorGuard::default();
-        assert_eq!(g.next(&page(true, Some("a"))).unwrap().as_deref(), Some("a"));
-        assert_eq!(g.next(&page(true, Some("b"))).unwrap().as_deref(), Some("b"));
+        assert_eq!(
+            g.next(&page(true, Some("a"))).unwrap().as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            g.next(&page(true, Some("b"))).unwrap().as_deref(),
+            Some("b")
+        );
         assert_eq!(g.next(&page(false, Some("c"))).unwrap(), None);
     }
 
@@ -53,8 +64,18 @@ mod tests {
     fn refuses_repeated_and_missing_cursors() {
         let mut g = CursorGuard::default();
         g.next(&page(true, Some("a"))).unwrap();
-        assert!(g.next(&page(true, Some("a"))).unwrap_err().to_string().contains("repeated"));
-        assert!(g.next(&page(true, None)).unwrap_err().to_string().contains("endCursor"));
+        assert!(
+            g.next(&page(true, Some("a")))
+                .unwrap_err()
+                .to_string()
+                .contains("repeated")
+        );
+        assert!(
+            g.next(&page(true, None))
+                .unwrap_err()
+                .to_string()
+                .contains("endCursor")
+        );
         assert!(g.next(&page(true, Some(""))).is_err());
     }
 }

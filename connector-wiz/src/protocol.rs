@@ -99,12 +99,11 @@ pub fn status_error(response: &HttpResponse, what: &str, reason: &str) -> Connec
     match response.status {
         401 => ConnectorError::Auth(format!("{what} answered 401 Unauthorized ({reason})")),
         403 => ConnectorError::Permission(format!("{what} answered 403 Forbidden ({reason})")),
-        404 => ConnectorError::Config(format!(
-            "{what} answered 404 Not Found; check the URL"
+        404 => ConnectorError::Config(format!("{what} answered 404 Not Found; check the URL")),
+        408 | 425 | 500..=599 => ConnectorError::Transient(format!(
+            "{what} answered HTTP {} ({reason})",
+            response.status
         )),
-        408 | 425 | 500..=599 => {
-            ConnectorError::Transient(format!("{what} answered HTTP {} ({reason})", response.status))
-        }
         429 => ConnectorError::RateLimited {
             retry_after_seconds: response.retry_after,
             message: format!("{what} answered 429 Too Many Requests"),
@@ -231,9 +230,9 @@ pub fn classify_graphql_error(error: &GraphqlError, retry_after: Option<u32>) ->
         "UNAUTHORIZED" | "FORBIDDEN" | "FORBIDDEN_IP" => ConnectorError::Permission(format!(
             "the service account lacks a permission ({code}): {message}"
         )),
-        "BAD_USER_INPUT" | "NOT_FOUND" => {
-            ConnectorError::Config(format!("the Wiz API rejected the request ({code}): {message}"))
-        }
+        "BAD_USER_INPUT" | "NOT_FOUND" => ConnectorError::Config(format!(
+            "the Wiz API rejected the request ({code}): {message}"
+        )),
         "RATE_LIMIT_EXCEEDED" => ConnectorError::RateLimited {
             retry_after_seconds: retry_after,
             message: format!("the Wiz API is rate limiting: {message}"),
@@ -276,14 +275,27 @@ mod tests {
     fn token_answers_are_classified() {
         let ok = parse_token_response(&response(200, r#"{"access_token":"t","expires_in":900}"#));
         assert_eq!(ok.unwrap().expires_in, 900);
-        let err = parse_token_response(&response(401, r#"{"error":"access_denied","error_description":"Unauthorized"}"#)).unwrap_err();
-        assert!(matches!(err, ConnectorError::Auth(ref m) if m.contains("Unauthorized")), "{err}");
+        let err = parse_token_response(&response(
+            401,
+            r#"{"error":"access_denied","error_description":"Unauthorized"}"#,
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(err, ConnectorError::Auth(ref m) if m.contains("Unauthorized")),
+            "{err}"
+        );
         let err = parse_token_response(&response(200, r#"{"token_type":"Bearer"}"#)).unwrap_err();
         assert!(matches!(err, ConnectorError::Protocol(_)), "{err}");
         let err = parse_token_response(&response(503, "down")).unwrap_err();
         assert!(matches!(err, ConnectorError::Transient(_)), "{err}");
         let err = parse_token_response(&response(429, "")).unwrap_err();
-        assert_eq!(err, ConnectorError::RateLimited { retry_after_seconds: Some(7), message: "the token endpoint answered 429 Too Many Requests".into() });
+        assert_eq!(
+            err,
+            ConnectorError::RateLimited {
+                retry_after_seconds: Some(7),
+                message: "the token endpoint answered 429 Too Many Requests".into()
+            }
+        );
     }
 
     #[test]
@@ -298,7 +310,9 @@ mod tests {
             ("SOMETHING_NEW", "unexpected response"),
         ];
         for (code, prefix) in cases {
-            let body = format!(r#"{{"data":null,"errors":[{{"message":"m","extensions":{{"code":"{code}"}}}}]}}"#);
+            let body = format!(
+                r#"{{"data":null,"errors":[{{"message":"m","extensions":{{"code":"{code}"}}}}]}}"#
+            );
             let err = parse_issues_page(&response(200, &body)).unwrap_err();
             assert!(err.to_string().starts_with(prefix), "{code}: {err}");
         }
@@ -312,7 +326,12 @@ mod tests {
 
     #[test]
     fn non_json_and_wrong_shapes_are_protocol_errors() {
-        for body in ["<html>hello</html>", r#"{"data":{"issues":{"nodes":{}}}}"#, r#"{"data":{}}"#, r#"{"data":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":"yes"}}}}"#] {
+        for body in [
+            "<html>hello</html>",
+            r#"{"data":{"issues":{"nodes":{}}}}"#,
+            r#"{"data":{}}"#,
+            r#"{"data":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":"yes"}}}}"#,
+        ] {
             let err = parse_issues_page(&response(200, body)).unwrap_err();
             assert!(matches!(err, ConnectorError::Protocol(_)), "{body}: {err}");
         }
@@ -330,14 +349,24 @@ mod tests {
 
     #[test]
     fn issues_request_filters_severity_and_project() {
-        let body: serde_json::Value = serde_json::from_str(&issues_request(500, Some("c1"), Some("p1"), true)).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_str(&issues_request(500, Some("c1"), Some("p1"), true)).unwrap();
         let vars = &body["variables"];
         assert_eq!(vars["first"], 500);
         assert_eq!(vars["after"], "c1");
-        assert_eq!(vars["filterBy"]["severity"], json!(["CRITICAL", "HIGH", "MEDIUM", "LOW"]));
+        assert_eq!(
+            vars["filterBy"]["severity"],
+            json!(["CRITICAL", "HIGH", "MEDIUM", "LOW"])
+        );
         assert_eq!(vars["filterBy"]["project"], "p1");
-        assert!(body["query"].as_str().unwrap().contains("issues: issuesV2("));
-        let body: serde_json::Value = serde_json::from_str(&issues_request(10, None, None, false)).unwrap();
+        assert!(
+            body["query"]
+                .as_str()
+                .unwrap()
+                .contains("issues: issuesV2(")
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(&issues_request(10, None, None, false)).unwrap();
         assert!(body["variables"]["filterBy"].get("project").is_none());
         assert!(body["variables"]["after"].is_null());
     }

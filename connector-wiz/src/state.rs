@@ -28,12 +28,18 @@ pub struct ResumePoint {
 impl SyncState {
     /// A state in the middle of a run.
     pub fn resuming(project: usize, after: String) -> Self {
-        SyncState { v: STATE_VERSION, resume: Some(ResumePoint { project, after }) }
+        SyncState {
+            v: STATE_VERSION,
+            resume: Some(ResumePoint { project, after }),
+        }
     }
 
     /// The state after a completed run.
     pub fn completed() -> Self {
-        SyncState { v: STATE_VERSION, resume: None }
+        SyncState {
+            v: STATE_VERSION,
+            resume: None,
+        }
     }
 
     /// Reads a stored state. `Err` carries the reason a state was unusable.
@@ -41,7 +47,10 @@ impl SyncState {
         let state: SyncState =
             serde_json::from_str(text).map_err(|e| format!("unreadable checkpoint ({e})"))?;
         if state.v != STATE_VERSION {
-            return Err(format!("checkpoint of format {} (expected {STATE_VERSION})", state.v));
+            return Err(format!(
+                "checkpoint of format {} (expected {STATE_VERSION})",
+                state.v
+            ));
         }
         Ok(state)
     }
@@ -60,7 +69,10 @@ mod tests {
     fn round_trips_and_rejects_foreign_states() {
         let s = SyncState::resuming(2, "cur".into());
         assert_eq!(SyncState::parse(&s.to_text()).unwrap(), s);
-        assert_eq!(SyncState::parse(&SyncState::completed().to_text()).unwrap(), SyncState::completed());
+        assert_eq!(
+            SyncState::parse(&SyncState::completed().to_text()).unwrap(),
+            SyncState::completed()
+        );
         assert!(SyncState::parse("{\"v\":99}").is_err());
         assert!(SyncState::parse("garbage").is_err());
     }

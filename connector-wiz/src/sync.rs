@@ -78,7 +78,10 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
         let resume = match state.map(SyncState::parse) {
             Some(Ok(state)) => state.resume,
             Some(Err(reason)) => {
-                self.host.log(LogLevel::Warn, &format!("ignoring the stored checkpoint: {reason}; running a full sync"));
+                self.host.log(
+                    LogLevel::Warn,
+                    &format!("ignoring the stored checkpoint: {reason}; running a full sync"),
+                );
                 None
             }
             None => None,
@@ -87,18 +90,38 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
         let projects: Vec<Option<String>> = if self.client.config().project_ids.is_empty() {
             vec![None]
         } else {
-            self.client.config().project_ids.iter().cloned().map(Some).collect()
+            self.client
+                .config()
+                .project_ids
+                .iter()
+                .cloned()
+                .map(Some)
+                .collect()
         };
-        let first_project = resume.as_ref().map_or(0, |r| r.project.min(projects.len() - 1));
+        let first_project = resume
+            .as_ref()
+            .map_or(0, |r| r.project.min(projects.len() - 1));
         let mut done = 0u64;
         for (index, project) in projects.iter().enumerate().skip(first_project) {
-            let after = resume.as_ref().filter(|r| r.project == index).map(|r| r.after.clone());
-            done = self.sync_project(index, project.as_deref(), after, done).await?;
+            let after = resume
+                .as_ref()
+                .filter(|r| r.project == index)
+                .map(|r| r.after.clone());
+            done = self
+                .sync_project(index, project.as_deref(), after, done)
+                .await?;
         }
         self.host.checkpoint(&SyncState::completed().to_text());
         if !self.skipped.is_empty() {
-            let detail: Vec<String> = self.skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            self.host.log(LogLevel::Info, &format!("skipped issues: {}", detail.join(", ")));
+            let detail: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            self.host.log(
+                LogLevel::Info,
+                &format!("skipped issues: {}", detail.join(", ")),
+            );
         }
         Ok(self.summary)
     }
@@ -117,13 +140,24 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                 Some(p) => format!("issues page {page_number} of project {p}"),
                 None => format!("issues page {page_number}"),
             };
-            let body = protocol::issues_request(self.client.config().page_size, after.as_deref(), project, page_number == 1);
-            let response = self.client.graphql(body).await.map_err(|e| e.context(&where_))?;
+            let body = protocol::issues_request(
+                self.client.config().page_size,
+                after.as_deref(),
+                project,
+                page_number == 1,
+            );
+            let response = self
+                .client
+                .graphql(body)
+                .await
+                .map_err(|e| e.context(&where_))?;
             let page = protocol::parse_issues_page(&response).map_err(|e| e.context(&where_))?;
             if page_number == 1 {
                 total = page.total_count.map(|t| t + done);
             }
-            let next = guard.next(&page.page_info).map_err(|e| e.context(&where_))?;
+            let next = guard
+                .next(&page.page_info)
+                .map_err(|e| e.context(&where_))?;
             done += page.nodes.len() as u64;
             let mut candidates = Vec::with_capacity(page.nodes.len());
             for node in &page.nodes {
@@ -132,7 +166,10 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                     Err(reason) => self.skip(&reason),
                 }
             }
-            let batch = self.build_batch(candidates).await.map_err(|e| e.context(&where_))?;
+            let batch = self
+                .build_batch(candidates)
+                .await
+                .map_err(|e| e.context(&where_))?;
             self.summary.assets += batch.assets.len() as u64;
             self.summary.findings += batch.findings.len() as u64;
             if !self.host.emit(batch) {
@@ -141,7 +178,8 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
             self.host.progress(done, total);
             match next {
                 Some(cursor) => {
-                    self.host.checkpoint(&SyncState::resuming(index, cursor.clone()).to_text());
+                    self.host
+                        .checkpoint(&SyncState::resuming(index, cursor.clone()).to_text());
                     after = Some(cursor);
                 }
                 None => break,
@@ -182,13 +220,18 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
             if self.emitted_assets.insert(c.entity.id.clone()) {
                 batch.assets.push(mapping::asset(&c, entry));
             }
-            batch.findings.push(mapping::finding(&c, self.client.config().portal_base));
+            batch
+                .findings
+                .push(mapping::finding(&c, self.client.config().portal_base));
         }
         Ok(batch)
     }
 
     /// Technologies and deletion marks for `ids`, from the inventory when it may be read.
-    async fn lookup(&mut self, ids: &[&str]) -> Result<HashMap<String, InventoryEntry>, ConnectorError> {
+    async fn lookup(
+        &mut self,
+        ids: &[&str],
+    ) -> Result<HashMap<String, InventoryEntry>, ConnectorError> {
         let mut found = HashMap::new();
         if ids.is_empty() || matches!(self.inventory, Inventory::Denied) {
             return Ok(found);
@@ -196,10 +239,16 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
         let mut guard = CursorGuard::default();
         let mut after: Option<String> = None;
         loop {
-            let response = self.client.graphql(protocol::resources_request(ids, after.as_deref())).await?;
+            let response = self
+                .client
+                .graphql(protocol::resources_request(ids, after.as_deref()))
+                .await?;
             let page = match protocol::parse_resources_page(&response) {
-                Err(ConnectorError::Permission(reason)) if matches!(self.inventory, Inventory::Unknown) => {
-                    self.host.log(LogLevel::Warn, &format!("inventory not readable: {reason}"));
+                Err(ConnectorError::Permission(reason))
+                    if matches!(self.inventory, Inventory::Unknown) =>
+                {
+                    self.host
+                        .log(LogLevel::Warn, &format!("inventory not readable: {reason}"));
                     self.summary.warnings.push(NO_INVENTORY_WARNING.to_string());
                     self.inventory = Inventory::Denied;
                     return Ok(found);
@@ -208,11 +257,15 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
             };
             self.inventory = Inventory::Available;
             for node in &page.nodes {
-                let node: ResourceNode = serde_json::from_str(node.get())
-                    .map_err(|e| ConnectorError::Protocol(format!("malformed cloudResourcesV2 node: {e}")))?;
+                let node: ResourceNode = serde_json::from_str(node.get()).map_err(|e| {
+                    ConnectorError::Protocol(format!("malformed cloudResourcesV2 node: {e}"))
+                })?;
                 found.insert(node.id.clone(), InventoryEntry::from(node));
             }
-            match guard.next(&page.page_info).map_err(|e| e.context("inventory lookup"))? {
+            match guard
+                .next(&page.page_info)
+                .map_err(|e| e.context("inventory lookup"))?
+            {
                 Some(cursor) => after = Some(cursor),
                 None => return Ok(found),
             }

@@ -13,9 +13,11 @@ use std::path::PathBuf;
 const PORTAL: &str = "https://app.wiz.io";
 
 fn fixtures_dir() -> PathBuf {
-    std::env::var_os("WIZ_FIXTURES_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/wiz")
-    })
+    std::env::var_os("WIZ_FIXTURES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/wiz")
+        })
 }
 
 fn read(name: &str) -> String {
@@ -23,7 +25,11 @@ fn read(name: &str) -> String {
 }
 
 fn ok(body: &str) -> HttpResponse {
-    HttpResponse { status: 200, retry_after: None, body: body.as_bytes().to_vec() }
+    HttpResponse {
+        status: 200,
+        retry_after: None,
+        body: body.as_bytes().to_vec(),
+    }
 }
 
 fn raw(text: &str) -> Box<RawValue> {
@@ -40,7 +46,8 @@ fn every_fixture_is_read() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        let json: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let json: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         if json.get("access_token").is_some() {
             let token = protocol::parse_token_response(&ok(&text)).unwrap();
@@ -50,10 +57,14 @@ fn every_fixture_is_read() {
         } else if json.pointer("/data/issues").is_some() {
             let page = protocol::parse_issues_page(&ok(&text)).unwrap();
             for node in &page.nodes {
-                mapping::screen(node).unwrap_or_else(|e| panic!("{name}: {e}"));
+                // Well-formed: either pulled or skipped by a rule, never a protocol error.
+                let _pulled_or_skipped =
+                    mapping::screen(node).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
         } else if json.get("entitySnapshot").is_some() {
-            let c = mapping::screen(&raw(&text)).unwrap().expect("fixture node is in scope");
+            let c = mapping::screen(&raw(&text))
+                .unwrap()
+                .expect("fixture node is in scope");
             let f = mapping::finding(&c, PORTAL);
             assert_eq!(f.source_id, json["id"].as_str().unwrap(), "{name}");
             assert!(f.remediation.is_some(), "{name}");
@@ -62,7 +73,10 @@ fn every_fixture_is_read() {
         }
         handled.push(name);
     }
-    assert!(handled.len() >= 5, "expected the five known fixtures, read {handled:?}");
+    assert!(
+        handled.len() >= 5,
+        "expected the five known fixtures, read {handled:?}"
+    );
 }
 
 #[test]
@@ -72,37 +86,71 @@ fn aws_load_balancer_control_maps_every_field() {
     let f = mapping::finding(&c, PORTAL);
     assert_eq!(f.source_id, "9cbcba1e-0c11-478d-8593-942995201487");
     assert_eq!(f.asset_source_id, "0727dd0c-24e3-56b2-a170-adf96b72e2d6");
-    assert_eq!(f.title, "Publicly exposed cloud resource with non-PQC compliant transport encryption");
+    assert_eq!(
+        f.title,
+        "Publicly exposed cloud resource with non-PQC compliant transport encryption"
+    );
     assert_eq!(f.rule_id.as_deref(), Some("wc-id-3206"));
-    assert!(f.description.starts_with("This cloud resource is publicly accessible"));
-    assert!(f.remediation.as_deref().unwrap().starts_with("### Limit external exposure"));
+    assert!(
+        f.description
+            .starts_with("This cloud resource is publicly accessible")
+    );
+    assert!(
+        f.remediation
+            .as_deref()
+            .unwrap()
+            .starts_with("### Limit external exposure")
+    );
     assert_eq!(f.severity, Severity::Low);
     assert_eq!(f.status, FindingStatus::Failed);
     assert_eq!(f.source_status, "OPEN");
     assert_eq!(f.created_at.as_deref(), Some("2026-03-25T05:46:26.681576Z"));
-    assert_eq!(f.status_changed_at.as_deref(), Some("2026-03-25T05:46:26.681576Z"));
+    assert_eq!(
+        f.status_changed_at.as_deref(),
+        Some("2026-03-25T05:46:26.681576Z")
+    );
     assert_eq!(f.due_at, None);
     assert_eq!(f.resolved_at, None);
     assert_eq!(f.project_ids.len(), 4);
     assert_eq!(f.project_ids[0], "4f76f599-1f6c-5cb6-a0b9-a262517aeacd");
-    assert_eq!(f.portal_url.as_deref(), Some("https://app.wiz.io/issues#~(issue~'9cbcba1e-0c11-478d-8593-942995201487)"));
-    assert_eq!(serde_json::from_str::<Value>(&f.raw).unwrap(), serde_json::from_str::<Value>(&text).unwrap());
+    assert_eq!(
+        f.portal_url.as_deref(),
+        Some("https://app.wiz.io/issues#~(issue~'9cbcba1e-0c11-478d-8593-942995201487)")
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&f.raw).unwrap(),
+        serde_json::from_str::<Value>(&text).unwrap()
+    );
 
     let a = mapping::asset(&c, None);
     assert_eq!(a.source_id, "0727dd0c-24e3-56b2-a170-adf96b72e2d6");
     assert_eq!(a.name, "Splunk");
-    assert_eq!(a.asset_type, "LOAD_BALANCER", "no inventory: the entity type");
+    assert_eq!(
+        a.asset_type, "LOAD_BALANCER",
+        "no inventory: the entity type"
+    );
     assert_eq!(a.cloud_platform, "AWS");
     assert_eq!(a.cloud_account_id.as_deref(), Some("998231069301"));
     assert_eq!(a.cloud_account_name.as_deref(), Some("wiz-integrations"));
     assert_eq!(a.region.as_deref(), Some("eu-north-1"));
-    assert_eq!(a.provider_id.as_deref(), Some("arn:aws:elasticloadbalancing:eu-north-1:998231069301:loadbalancer/app/Splunk/6a65a4bd322d6f5f"));
+    assert_eq!(
+        a.provider_id.as_deref(),
+        Some(
+            "arn:aws:elasticloadbalancing:eu-north-1:998231069301:loadbalancer/app/Splunk/6a65a4bd322d6f5f"
+        )
+    );
     assert!(a.tags.is_empty());
     assert_eq!(a.status.as_deref(), Some("Active"));
 
-    let inventory = InventoryEntry { technologies: vec!["AWS Elastic Load Balancing".into()], deleted: false };
+    let inventory = InventoryEntry {
+        technologies: vec!["AWS Elastic Load Balancing".into()],
+        deleted: false,
+    };
     let a = mapping::asset(&c, Some(&inventory));
-    assert_eq!(a.asset_type, "AWS Elastic Load Balancing", "technology becomes the asset type");
+    assert_eq!(
+        a.asset_type, "AWS Elastic Load Balancing",
+        "technology becomes the asset type"
+    );
     assert_eq!(a.technologies, ["AWS Elastic Load Balancing"]);
 }
 
@@ -112,26 +160,44 @@ fn azure_subscription_with_null_projects_and_empty_region() {
     let c = mapping::screen(&raw(&text)).unwrap().unwrap();
     let f = mapping::finding(&c, PORTAL);
     assert!(f.project_ids.is_empty(), "projects: null");
-    assert!(f.remediation.as_deref().unwrap().contains("quantum-resistant"));
+    assert!(
+        f.remediation
+            .as_deref()
+            .unwrap()
+            .contains("quantum-resistant")
+    );
     let a = mapping::asset(&c, None);
     assert_eq!(a.cloud_platform, "Azure");
     assert_eq!(a.region, None, "empty region is absent");
-    assert_eq!(a.provider_id.as_deref(), Some("434f3cbb-30f2-4bc0-8bba-cb080280652b"));
-    assert_eq!(a.tags, [("Owner".to_string(), "annam.iyer@wiz.io".to_string())]);
+    assert_eq!(
+        a.provider_id.as_deref(),
+        Some("434f3cbb-30f2-4bc0-8bba-cb080280652b")
+    );
+    assert_eq!(
+        a.tags,
+        [("Owner".to_string(), "annam.iyer@wiz.io".to_string())]
+    );
     assert_eq!(a.asset_type, "SUBSCRIPTION");
 }
 
 #[test]
 fn elastic_envelope_kubernetes_informational_node_is_skipped() {
-    let page = protocol::parse_issues_page(&ok(&read("elastic_issues-v2_graphql_response.json"))).unwrap();
+    let page =
+        protocol::parse_issues_page(&ok(&read("elastic_issues-v2_graphql_response.json"))).unwrap();
     assert_eq!(page.nodes.len(), 1);
     assert!(!page.page_info.has_next_page);
     assert!(page.page_info.end_cursor.is_some());
     // Both rules apply; severity is checked first.
-    assert_eq!(mapping::screen(&page.nodes[0]).unwrap().unwrap_err(), SkipReason::Severity("INFORMATIONAL".into()));
+    assert_eq!(
+        mapping::screen(&page.nodes[0]).unwrap().unwrap_err(),
+        SkipReason::Severity("INFORMATIONAL".into())
+    );
     // With an in-scope severity the platform rule still skips it.
     let node = page.nodes[0].get().replace("\"INFORMATIONAL\"", "\"HIGH\"");
-    assert_eq!(mapping::screen(&raw(&node)).unwrap().unwrap_err(), SkipReason::Platform("Kubernetes".into()));
+    assert_eq!(
+        mapping::screen(&raw(&node)).unwrap().unwrap_err(),
+        SkipReason::Platform("Kubernetes".into())
+    );
     // On AWS it would be pulled, with IN_PROGRESS as failed and the control's description alias.
     let node = node.replace("\"Kubernetes\"", "\"AWS\"");
     let c = mapping::screen(&raw(&node)).unwrap().unwrap();
@@ -145,38 +211,74 @@ fn elastic_envelope_kubernetes_informational_node_is_skipped() {
 
 #[test]
 fn oauth_token_fixture() {
-    let t = protocol::parse_token_response(&ok(&read("elastic_oauth-token_response.json"))).unwrap();
+    let t =
+        protocol::parse_token_response(&ok(&read("elastic_oauth-token_response.json"))).unwrap();
     assert_eq!(t.access_token, "xxxx");
     assert_eq!(t.expires_in, 3600);
 }
 
 #[test]
 fn graphql_error_fixture_is_a_permission_error() {
-    let err = protocol::parse_issues_page(&ok(&read("port-ocean_graphql-error_response_synthetic.json"))).unwrap_err();
-    assert!(matches!(err, ConnectorError::Permission(ref m) if m.contains("access denied")), "{err}");
+    let err = protocol::parse_issues_page(&ok(&read(
+        "port-ocean_graphql-error_response_synthetic.json",
+    )))
+    .unwrap_err();
+    assert!(
+        matches!(err, ConnectorError::Permission(ref m) if m.contains("access denied")),
+        "{err}"
+    );
 }
 
 /// Variants of the AWS fixture exercise every rule.
 #[test]
 fn rules_on_variants_of_a_real_node() {
-    let base: Value = serde_json::from_str(&read("port-ocean_issue-node_aws-load-balancer_control.json")).unwrap();
+    let base: Value = serde_json::from_str(&read(
+        "port-ocean_issue-node_aws-load-balancer_control.json",
+    ))
+    .unwrap();
     let variant = |edit: &dyn Fn(&mut Value)| {
         let mut v = base.clone();
         edit(&mut v);
         mapping::screen(&raw(&v.to_string())).unwrap()
     };
-    for (wiz, severity) in [("CRITICAL", Severity::Critical), ("HIGH", Severity::High), ("MEDIUM", Severity::Medium), ("LOW", Severity::Low)] {
-        assert_eq!(variant(&|v| v["severity"] = wiz.into()).unwrap().severity, severity);
+    for (wiz, severity) in [
+        ("CRITICAL", Severity::Critical),
+        ("HIGH", Severity::High),
+        ("MEDIUM", Severity::Medium),
+        ("LOW", Severity::Low),
+    ] {
+        assert_eq!(
+            variant(&|v| v["severity"] = wiz.into()).unwrap().severity,
+            severity
+        );
     }
-    assert_eq!(variant(&|v| v["severity"] = "INFORMATIONAL".into()).unwrap_err(), SkipReason::Severity("INFORMATIONAL".into()));
-    for (wiz, status) in [("OPEN", FindingStatus::Failed), ("IN_PROGRESS", FindingStatus::Failed), ("RESOLVED", FindingStatus::Passed), ("REJECTED", FindingStatus::AcceptedFailed)] {
-        assert_eq!(variant(&|v| v["status"] = wiz.into()).unwrap().status, status, "{wiz}");
+    assert_eq!(
+        variant(&|v| v["severity"] = "INFORMATIONAL".into()).unwrap_err(),
+        SkipReason::Severity("INFORMATIONAL".into())
+    );
+    for (wiz, status) in [
+        ("OPEN", FindingStatus::Failed),
+        ("IN_PROGRESS", FindingStatus::Failed),
+        ("RESOLVED", FindingStatus::Passed),
+        ("REJECTED", FindingStatus::AcceptedFailed),
+    ] {
+        assert_eq!(
+            variant(&|v| v["status"] = wiz.into()).unwrap().status,
+            status,
+            "{wiz}"
+        );
     }
     for platform in ["GCP", "gcp", "Azure", "AWS"] {
-        assert!(variant(&|v| v["entitySnapshot"]["cloudPlatform"] = platform.into()).is_ok(), "{platform}");
+        assert!(
+            variant(&|v| v["entitySnapshot"]["cloudPlatform"] = platform.into()).is_ok(),
+            "{platform}"
+        );
     }
     for platform in ["OCI", "Kubernetes", "EKS", "Alibaba", "vSphere"] {
-        assert_eq!(variant(&|v| v["entitySnapshot"]["cloudPlatform"] = platform.into()).unwrap_err(), SkipReason::Platform(platform.into()));
+        assert_eq!(
+            variant(&|v| v["entitySnapshot"]["cloudPlatform"] = platform.into()).unwrap_err(),
+            SkipReason::Platform(platform.into())
+        );
     }
     let deleted = variant(&|v| {
         v["status"] = "RESOLVED".into();
@@ -184,15 +286,24 @@ fn rules_on_variants_of_a_real_node() {
     });
     assert_eq!(deleted.unwrap_err(), SkipReason::DeletedResource);
     assert!(variant(&|v| v["resolutionReason"] = "ISSUE_FIXED".into()).is_ok());
-    assert_eq!(variant(&|v| v["entitySnapshot"] = Value::Null).unwrap_err(), SkipReason::NoResource);
-    assert_eq!(variant(&|v| v["status"] = "SNOOZED".into()).unwrap_err(), SkipReason::UnknownStatus("SNOOZED".into()));
+    assert_eq!(
+        variant(&|v| v["entitySnapshot"] = Value::Null).unwrap_err(),
+        SkipReason::NoResource
+    );
+    assert_eq!(
+        variant(&|v| v["status"] = "SNOOZED".into()).unwrap_err(),
+        SkipReason::UnknownStatus("SNOOZED".into())
+    );
 
     // A CloudConfigurationRule carries remediationInstructions instead.
     let c = variant(&|v| {
         v["sourceRule"] = serde_json::json!({"__typename": "CloudConfigurationRule", "id": "r1", "name": "Bucket is public", "description": "d", "remediationInstructions": "Block public access."});
     })
     .unwrap();
-    assert_eq!(mapping::finding(&c, PORTAL).remediation.as_deref(), Some("Block public access."));
+    assert_eq!(
+        mapping::finding(&c, PORTAL).remediation.as_deref(),
+        Some("Block public access.")
+    );
     // A CloudEventRule has none.
     let c = variant(&|v| {
         v["sourceRule"] = serde_json::json!({"__typename": "CloudEventRule", "id": "e1", "name": "Suspicious login", "description": "d"});
@@ -201,7 +312,15 @@ fn rules_on_variants_of_a_real_node() {
     assert_eq!(mapping::finding(&c, PORTAL).remediation, None);
 
     // Malformed nodes are protocol errors, never panics.
-    for bad in [r#"{"status":"OPEN"}"#, r#"{"id":5}"#, "[]", r#"{"id":"x","status":"OPEN","severity":"LOW","entitySnapshot":{"name":"no id"}}"#] {
-        assert!(matches!(mapping::screen(&raw(bad)), Err(ConnectorError::Protocol(_))), "{bad}");
+    for bad in [
+        r#"{"status":"OPEN"}"#,
+        r#"{"id":5}"#,
+        "[]",
+        r#"{"id":"x","status":"OPEN","severity":"LOW","entitySnapshot":{"name":"no id"}}"#,
+    ] {
+        assert!(
+            matches!(mapping::screen(&raw(bad)), Err(ConnectorError::Protocol(_))),
+            "{bad}"
+        );
     }
 }

@@ -42,13 +42,20 @@ pub struct Catalog {
 impl Catalog {
     /// Loads every `*.wasm` file in `folder`.
     pub async fn load(host: &PluginHost, folder: &Path) -> Result<Self, CatalogError> {
-        let entries = std::fs::read_dir(folder).map_err(|source| CatalogError::Folder { path: folder.into(), source })?;
+        let entries = std::fs::read_dir(folder).map_err(|source| CatalogError::Folder {
+            path: folder.into(),
+            source,
+        })?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
             .collect();
         files.sort();
-        let mut catalog = Catalog { folder: folder.into(), plugins: vec![], failed: vec![] };
+        let mut catalog = Catalog {
+            folder: folder.into(),
+            plugins: vec![],
+            failed: vec![],
+        };
         for file in files {
             match host.load(&file).await {
                 Ok(plugin) => catalog.plugins.push(plugin),
@@ -58,19 +65,32 @@ impl Catalog {
                 }
             }
         }
-        catalog.plugins.sort_by(|a, b| a.info.name.cmp(&b.info.name));
+        catalog
+            .plugins
+            .sort_by(|a, b| a.info.name.cmp(&b.info.name));
         Ok(catalog)
     }
 
     /// The plugin called `name`.
     pub fn get(&self, name: &str) -> Result<&LoadedPlugin, CatalogError> {
-        self.plugins.iter().find(|p| p.info.name == name).ok_or_else(|| {
-            let names: Vec<&str> = self.plugins.iter().map(|p| p.info.name.as_str()).collect();
-            let mut hint = if names.is_empty() { "; the folder has no loadable plugins".to_string() } else { format!("; available: {}", names.join(", ")) };
-            for (file, error) in &self.failed {
-                hint.push_str(&format!("; {} did not load: {error}", file.display()));
-            }
-            CatalogError::Unknown { name: name.into(), folder: self.folder.display().to_string(), hint }
-        })
+        self.plugins
+            .iter()
+            .find(|p| p.info.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.plugins.iter().map(|p| p.info.name.as_str()).collect();
+                let mut hint = if names.is_empty() {
+                    "; the folder has no loadable plugins".to_string()
+                } else {
+                    format!("; available: {}", names.join(", "))
+                };
+                for (file, error) in &self.failed {
+                    hint.push_str(&format!("; {} did not load: {error}", file.display()));
+                }
+                CatalogError::Unknown {
+                    name: name.into(),
+                    folder: self.folder.display().to_string(),
+                    hint,
+                }
+            })
     }
 }

@@ -79,12 +79,20 @@ impl StoringSink {
             }
             ok
         });
-        self.emitted_assets.extend(batch.assets.iter().map(|a| a.source_id.clone()));
+        self.emitted_assets
+            .extend(batch.assets.iter().map(|a| a.source_id.clone()));
         batch.findings.retain(|f| {
             let reason = if f.source_id.trim().is_empty() {
                 Some("a finding without a source id".to_string())
-            } else if !self.emitted_assets.contains(&f.asset_source_id) && !store.has_asset(self.integration, &f.asset_source_id).unwrap_or(false) {
-                Some(format!("finding {} names asset {} that was never emitted", f.source_id, f.asset_source_id))
+            } else if !self.emitted_assets.contains(&f.asset_source_id)
+                && !store
+                    .has_asset(self.integration, &f.asset_source_id)
+                    .unwrap_or(false)
+            {
+                Some(format!(
+                    "finding {} names asset {} that was never emitted",
+                    f.source_id, f.asset_source_id
+                ))
             } else {
                 None
             };
@@ -118,8 +126,14 @@ impl RunSink for StoringSink {
     }
 
     fn checkpoint(&mut self, state: String) {
-        if let Err(e) = self.store.lock().expect("store lock").save_checkpoint(self.integration, &state) {
-            self.tally.lock().expect("tally lock").store_error = Some(format!("storing a checkpoint failed: {e}"));
+        if let Err(e) = self
+            .store
+            .lock()
+            .expect("store lock")
+            .save_checkpoint(self.integration, &state)
+        {
+            self.tally.lock().expect("tally lock").store_error =
+                Some(format!("storing a checkpoint failed: {e}"));
         }
     }
 
@@ -159,7 +173,10 @@ impl SyncJob<'_> {
         let secrets: Vec<String> = self.settings.secrets(schema).into_values().collect();
         let (run_id, state) = {
             let mut s = store.lock().expect("store lock");
-            (s.start_run(self.integration, self.action, &self.started_by)?, s.checkpoint(self.integration)?)
+            (
+                s.start_run(self.integration, self.action, &self.started_by)?,
+                s.checkpoint(self.integration)?,
+            )
         };
         let tally = Arc::new(Mutex::new(Tally::default()));
         let sink = StoringSink {
@@ -172,32 +189,65 @@ impl SyncJob<'_> {
         };
         let result = self
             .host
-            .sync(self.plugin, self.settings.entries(schema), state, self.settings.allow_list(schema), Box::new(sink))
+            .sync(
+                self.plugin,
+                self.settings.entries(schema),
+                state,
+                self.settings.allow_list(schema),
+                Box::new(sink),
+            )
             .await;
         let tally = std::mem::take(&mut *tally.lock().expect("tally lock"));
         let outcome = conclude(run_id, result, tally, &secrets);
-        store.lock().expect("store lock").finish_run(run_id, outcome.status, &outcome.counts, &outcome.warnings, outcome.error.as_deref())?;
+        store.lock().expect("store lock").finish_run(
+            run_id,
+            outcome.status,
+            &outcome.counts,
+            &outcome.warnings,
+            outcome.error.as_deref(),
+        )?;
         Ok(outcome)
     }
 }
 
-fn conclude(run_id: i64, result: Result<SyncResult, RunError>, tally: Tally, secrets: &[String]) -> SyncOutcome {
+fn conclude(
+    run_id: i64,
+    result: Result<SyncResult, RunError>,
+    tally: Tally,
+    secrets: &[String],
+) -> SyncOutcome {
     let mut counts = tally.counts;
     let mut warnings = Vec::new();
     if !tally.rejected.is_empty() {
         let examples: Vec<&str> = tally.rejected.iter().take(3).map(String::as_str).collect();
-        warnings.push(format!("{} record(s) rejected as malformed, for example: {}", tally.rejected.len(), examples.join("; ")));
+        warnings.push(format!(
+            "{} record(s) rejected as malformed, for example: {}",
+            tally.rejected.len(),
+            examples.join("; ")
+        ));
     }
     let error = match result {
-        Ok(SyncResult { result: Ok(summary), .. }) => {
+        Ok(SyncResult {
+            result: Ok(summary),
+            ..
+        }) => {
             counts.findings_skipped += summary.skipped;
             warnings.extend(summary.warnings);
             tally.store_error
         }
-        Ok(SyncResult { result: Err(e), blocked }) => {
-            let mut text = tally.store_error.unwrap_or_else(|| connector_error_text(&e));
+        Ok(SyncResult {
+            result: Err(e),
+            blocked,
+        }) => {
+            let mut text = tally
+                .store_error
+                .unwrap_or_else(|| connector_error_text(&e));
             if !blocked.is_empty() {
-                text = format!("the sandbox blocked {} request(s): {}; {text}", blocked.len(), blocked.join("; "));
+                text = format!(
+                    "the sandbox blocked {} request(s): {}; {text}",
+                    blocked.len(),
+                    blocked.join("; ")
+                );
             }
             Some(text)
         }
@@ -209,5 +259,11 @@ fn conclude(run_id: i64, result: Result<SyncResult, RunError>, tally: Tally, sec
         (None, true) => RunStatus::Succeeded,
         (None, false) => RunStatus::SucceededWithWarnings,
     };
-    SyncOutcome { run_id, status, counts, warnings, error: error.map(|e| redact(&e, secrets)) }
+    SyncOutcome {
+        run_id,
+        status,
+        counts,
+        warnings,
+        error: error.map(|e| redact(&e, secrets)),
+    }
 }

@@ -17,7 +17,9 @@ const SEALED_PREFIX: &str = "v1:";
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// The key in the environment is malformed.
-    #[error("{KEY_ENV} must be 32 bytes, base64-encoded (for example from `openssl rand -base64 32`)")]
+    #[error(
+        "{KEY_ENV} must be 32 bytes, base64-encoded (for example from `openssl rand -base64 32`)"
+    )]
     BadEnvKey,
     /// The key file is malformed or unreadable.
     #[error("key file {path}: {message}")]
@@ -28,7 +30,9 @@ pub enum SecretError {
         message: String,
     },
     /// Sealed secrets do not open with this key.
-    #[error("cannot decrypt the stored secrets: the encryption key differs from the one they were saved with (check {KEY_ENV} or the key file {0})")]
+    #[error(
+        "cannot decrypt the stored secrets: the encryption key differs from the one they were saved with (check {KEY_ENV} or the key file {0})"
+    )]
     WrongKey(String),
 }
 
@@ -42,27 +46,41 @@ impl SecretKey {
     /// The key from the environment when set, else from `key_file`, created if missing.
     pub fn load(key_file: &Path) -> Result<Self, SecretError> {
         if let Ok(text) = std::env::var(KEY_ENV) {
-            let bytes = B64.decode(text.trim()).map_err(|_| SecretError::BadEnvKey)?;
+            let bytes = B64
+                .decode(text.trim())
+                .map_err(|_| SecretError::BadEnvKey)?;
             return Self::from_bytes(&bytes, KEY_ENV.to_string()).ok_or(SecretError::BadEnvKey);
         }
-        let file_error = |message: String| SecretError::KeyFile { path: key_file.to_path_buf(), message };
+        let file_error = |message: String| SecretError::KeyFile {
+            path: key_file.to_path_buf(),
+            message,
+        };
         if !key_file.exists() {
             create_key_file(key_file).map_err(|e| file_error(format!("cannot create it: {e}")))?;
         }
         let text = std::fs::read_to_string(key_file).map_err(|e| file_error(e.to_string()))?;
-        let bytes = B64.decode(text.trim()).map_err(|_| file_error("not base64".into()))?;
-        Self::from_bytes(&bytes, key_file.display().to_string()).ok_or_else(|| file_error("the key must be 32 bytes".into()))
+        let bytes = B64
+            .decode(text.trim())
+            .map_err(|_| file_error("not base64".into()))?;
+        Self::from_bytes(&bytes, key_file.display().to_string())
+            .ok_or_else(|| file_error("the key must be 32 bytes".into()))
     }
 
     fn from_bytes(bytes: &[u8], origin: String) -> Option<Self> {
-        (bytes.len() == 32).then(|| SecretKey { cipher: ChaCha20Poly1305::new(Key::from_slice(bytes)), origin })
+        (bytes.len() == 32).then(|| SecretKey {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(bytes)),
+            origin,
+        })
     }
 
     /// Seals `plaintext` with a fresh random nonce.
     pub fn seal(&self, plaintext: &[u8]) -> String {
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).expect("the OS random source works");
-        let sealed = self.cipher.encrypt(Nonce::from_slice(&nonce), plaintext).expect("encryption of in-memory data cannot fail");
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), plaintext)
+            .expect("encryption of in-memory data cannot fail");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         format!("{SEALED_PREFIX}{}", B64.encode(out))
@@ -71,12 +89,17 @@ impl SecretKey {
     /// Opens what [`seal`](Self::seal) produced.
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>, SecretError> {
         let wrong = || SecretError::WrongKey(self.origin.clone());
-        let bytes = sealed.strip_prefix(SEALED_PREFIX).and_then(|b| B64.decode(b).ok()).ok_or_else(wrong)?;
+        let bytes = sealed
+            .strip_prefix(SEALED_PREFIX)
+            .and_then(|b| B64.decode(b).ok())
+            .ok_or_else(wrong)?;
         if bytes.len() < 12 {
             return Err(wrong());
         }
         let (nonce, ciphertext) = bytes.split_at(12);
-        self.cipher.decrypt(Nonce::from_slice(nonce), ciphertext).map_err(|_| wrong())
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .map_err(|_| wrong())
     }
 }
 
@@ -112,7 +135,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("a.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("a.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

@@ -31,14 +31,29 @@ impl std::fmt::Debug for Settings {
 
 impl Settings {
     /// Checks `values` against `schema`.
-    pub fn validate(schema: &[ConfigField], values: BTreeMap<String, String>) -> Result<Self, SettingError> {
-        let error = |key: &str, message: String| SettingError { key: key.to_string(), message };
+    pub fn validate(
+        schema: &[ConfigField],
+        values: BTreeMap<String, String>,
+    ) -> Result<Self, SettingError> {
+        let error = |key: &str, message: String| SettingError {
+            key: key.to_string(),
+            message,
+        };
         if let Some(unknown) = values.keys().find(|k| !schema.iter().any(|f| &f.key == *k)) {
             let known: Vec<&str> = schema.iter().map(|f| f.key.as_str()).collect();
-            return Err(error(unknown, format!("unknown for this connector; known settings: {}", known.join(", "))));
+            return Err(error(
+                unknown,
+                format!(
+                    "unknown for this connector; known settings: {}",
+                    known.join(", ")
+                ),
+            ));
         }
         for field in schema {
-            let value = values.get(&field.key).map(|v| v.trim()).filter(|v| !v.is_empty());
+            let value = values
+                .get(&field.key)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty());
             let Some(value) = value else {
                 if field.required && field.default_value.is_none() {
                     return Err(error(&field.key, format!("is required ({})", field.label)));
@@ -47,28 +62,48 @@ impl Settings {
             };
             match field.kind {
                 FieldKind::Url => {
-                    let url = Url::parse(value).map_err(|e| error(&field.key, format!("`{value}` is not a URL ({e})")))?;
-                    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+                    let url = Url::parse(value)
+                        .map_err(|e| error(&field.key, format!("`{value}` is not a URL ({e})")))?;
+                    let loopback =
+                        matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
                     if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
-                        return Err(error(&field.key, format!("`{value}` must use https (plain http only for loopback hosts)")));
+                        return Err(error(
+                            &field.key,
+                            format!(
+                                "`{value}` must use https (plain http only for loopback hosts)"
+                            ),
+                        ));
                     }
                 }
                 FieldKind::Number => {
-                    let n: i64 = value.parse().map_err(|_| error(&field.key, format!("`{value}` is not a whole number")))?;
+                    let n: i64 = value.parse().map_err(|_| {
+                        error(&field.key, format!("`{value}` is not a whole number"))
+                    })?;
                     if field.min.is_some_and(|m| n < m) || field.max.is_some_and(|m| n > m) {
-                        let range = format!("{} to {}", field.min.map_or("…".into(), |m| m.to_string()), field.max.map_or("…".into(), |m| m.to_string()));
+                        let range = format!(
+                            "{} to {}",
+                            field.min.map_or("…".into(), |m| m.to_string()),
+                            field.max.map_or("…".into(), |m| m.to_string())
+                        );
                         return Err(error(&field.key, format!("{n} is out of range ({range})")));
                     }
                 }
                 FieldKind::Bool => {
                     if !matches!(value, "true" | "false") {
-                        return Err(error(&field.key, format!("`{value}` must be true or false")));
+                        return Err(error(
+                            &field.key,
+                            format!("`{value}` must be true or false"),
+                        ));
                     }
                 }
                 FieldKind::Text | FieldKind::Secret | FieldKind::List => {}
             }
         }
-        let values = values.into_iter().map(|(k, v)| (k, v.trim().to_string())).filter(|(_, v)| !v.is_empty()).collect();
+        let values = values
+            .into_iter()
+            .map(|(k, v)| (k, v.trim().to_string()))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
         Ok(Settings { values })
     }
 
@@ -87,8 +122,15 @@ impl Settings {
         schema
             .iter()
             .filter_map(|f| {
-                let value = self.values.get(&f.key).cloned().or_else(|| f.default_value.clone())?;
-                Some(ConfigEntry { key: f.key.clone(), value })
+                let value = self
+                    .values
+                    .get(&f.key)
+                    .cloned()
+                    .or_else(|| f.default_value.clone())?;
+                Some(ConfigEntry {
+                    key: f.key.clone(),
+                    value,
+                })
             })
             .collect()
     }
@@ -98,7 +140,12 @@ impl Settings {
         let urls: Vec<String> = schema
             .iter()
             .filter(|f| f.kind == FieldKind::Url)
-            .filter_map(|f| self.values.get(&f.key).cloned().or_else(|| f.default_value.clone()))
+            .filter_map(|f| {
+                self.values
+                    .get(&f.key)
+                    .cloned()
+                    .or_else(|| f.default_value.clone())
+            })
             .collect();
         AllowList::from_urls(urls.iter().map(String::as_str))
     }
@@ -109,45 +156,99 @@ impl Settings {
     }
 
     /// Splits into (non-secret, secret) values.
-    pub fn split(&self, schema: &[ConfigField]) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
-        self.values.iter().map(|(k, v)| (k.clone(), v.clone())).partition(|(k, _)| {
-            !schema.iter().any(|f| &f.key == k && f.kind == FieldKind::Secret)
-        })
+    pub fn split(
+        &self,
+        schema: &[ConfigField],
+    ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+        self.values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .partition(|(k, _)| {
+                !schema
+                    .iter()
+                    .any(|f| &f.key == k && f.kind == FieldKind::Secret)
+            })
     }
 }
 
 /// Replaces every occurrence of a secret value in `text`.
 pub fn redact(text: &str, secrets: &[String]) -> String {
-    secrets.iter().filter(|s| s.len() >= 4).fold(text.to_string(), |t, s| t.replace(s.as_str(), "<redacted>"))
+    secrets
+        .iter()
+        .filter(|s| s.len() >= 4)
+        .fold(text.to_string(), |t, s| t.replace(s.as_str(), "<redacted>"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn field(key: &str, kind: FieldKind, required: bool, default: Option<&str>, range: Option<(i64, i64)>) -> ConfigField {
-        ConfigField { key: key.into(), label: key.into(), help: String::new(), kind, required, default_value: default.map(Into::into), min: range.map(|r| r.0), max: range.map(|r| r.1) }
+    fn field(
+        key: &str,
+        kind: FieldKind,
+        required: bool,
+        default: Option<&str>,
+        range: Option<(i64, i64)>,
+    ) -> ConfigField {
+        ConfigField {
+            key: key.into(),
+            label: key.into(),
+            help: String::new(),
+            kind,
+            required,
+            default_value: default.map(Into::into),
+            min: range.map(|r| r.0),
+            max: range.map(|r| r.1),
+        }
     }
 
     fn schema() -> Vec<ConfigField> {
         vec![
             field("api-url", FieldKind::Url, true, None, None),
             field("client-secret", FieldKind::Secret, true, None, None),
-            field("auth-url", FieldKind::Url, false, Some("https://auth.example/token"), None),
-            field("page-size", FieldKind::Number, false, Some("500"), Some((1, 500))),
+            field(
+                "auth-url",
+                FieldKind::Url,
+                false,
+                Some("https://auth.example/token"),
+                None,
+            ),
+            field(
+                "page-size",
+                FieldKind::Number,
+                false,
+                Some("500"),
+                Some((1, 500)),
+            ),
         ]
     }
 
     fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn valid_settings_give_entries_secrets_and_allow_list() {
-        let s = Settings::validate(&schema(), values(&[("api-url", "https://api.example/graphql"), ("client-secret", "shh-secret")])).unwrap();
+        let s = Settings::validate(
+            &schema(),
+            values(&[
+                ("api-url", "https://api.example/graphql"),
+                ("client-secret", "shh-secret"),
+            ]),
+        )
+        .unwrap();
         let entries = s.entries(&schema());
-        assert_eq!(entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["api-url", "client-secret", "auth-url", "page-size"]);
-        assert_eq!(s.secrets(&schema()), values(&[("client-secret", "shh-secret")]));
+        assert_eq!(
+            entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+            ["api-url", "client-secret", "auth-url", "page-size"]
+        );
+        assert_eq!(
+            s.secrets(&schema()),
+            values(&[("client-secret", "shh-secret")])
+        );
         let allow = s.allow_list(&schema());
         assert!(allow.check("https", "api.example", None).is_ok());
         assert!(allow.check("https", "auth.example", None).is_ok());
@@ -156,25 +257,75 @@ mod tests {
 
     #[test]
     fn each_kind_of_bad_input_names_its_key() {
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = &[
             (&[("client-secret", "x")], "api-url", "required"),
-            (&[("api-url", "not a url"), ("client-secret", "x")], "api-url", "not a URL"),
-            (&[("api-url", "http://api.example"), ("client-secret", "x")], "api-url", "https"),
-            (&[("api-url", "https://a"), ("client-secret", "x"), ("page-size", "0")], "page-size", "out of range"),
-            (&[("api-url", "https://a"), ("client-secret", "x"), ("page-size", "1000")], "page-size", "out of range"),
-            (&[("api-url", "https://a"), ("client-secret", "x"), ("page-size", "many")], "page-size", "whole number"),
-            (&[("api-url", "https://a"), ("client-secret", "x"), ("colour", "red")], "colour", "unknown"),
+            (
+                &[("api-url", "not a url"), ("client-secret", "x")],
+                "api-url",
+                "not a URL",
+            ),
+            (
+                &[("api-url", "http://api.example"), ("client-secret", "x")],
+                "api-url",
+                "https",
+            ),
+            (
+                &[
+                    ("api-url", "https://a"),
+                    ("client-secret", "x"),
+                    ("page-size", "0"),
+                ],
+                "page-size",
+                "out of range",
+            ),
+            (
+                &[
+                    ("api-url", "https://a"),
+                    ("client-secret", "x"),
+                    ("page-size", "1000"),
+                ],
+                "page-size",
+                "out of range",
+            ),
+            (
+                &[
+                    ("api-url", "https://a"),
+                    ("client-secret", "x"),
+                    ("page-size", "many"),
+                ],
+                "page-size",
+                "whole number",
+            ),
+            (
+                &[
+                    ("api-url", "https://a"),
+                    ("client-secret", "x"),
+                    ("colour", "red"),
+                ],
+                "colour",
+                "unknown",
+            ),
         ];
         for (input, key, message) in cases {
             let err = Settings::validate(&schema(), values(input)).unwrap_err();
             assert_eq!(err.key, *key, "{input:?}");
             assert!(err.message.contains(message), "{input:?}: {err}");
         }
-        assert!(Settings::validate(&schema(), values(&[("api-url", "http://127.0.0.1:9000"), ("client-secret", "x")])).is_ok());
+        assert!(
+            Settings::validate(
+                &schema(),
+                values(&[("api-url", "http://127.0.0.1:9000"), ("client-secret", "x")])
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn redaction() {
-        assert_eq!(redact("token for hunter22 failed", &["hunter22".into()]), "token for <redacted> failed");
+        assert_eq!(
+            redact("token for hunter22 failed", &["hunter22".into()]),
+            "token for <redacted> failed"
+        );
     }
 }

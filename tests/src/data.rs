@@ -28,7 +28,14 @@ fn pick<T: Copy>(r: u64, table: &[(u64, T)]) -> T {
 /// A UUID-shaped id whose last group is the index, so ids map back to indices in O(1).
 fn uuid(seed: u64, kind: u64, index: u64) -> String {
     let a = mix(seed ^ mix((kind << 48) ^ index));
-    format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xfff, (a >> 52) & 0xfff, index)
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        (a >> 52) & 0xfff,
+        index
+    )
 }
 
 /// The index encoded in an id made by [`uuid`], if the id is one of `kind` for `seed`.
@@ -47,15 +54,60 @@ pub const PROJECTS: [(&str, &str); 4] = [
 
 /// One rule of the catalog: (typename, id, name, issue type).
 const RULES: [(&str, &str, &str, &str); 9] = [
-    ("Control", "wc-id-1001", "Publicly exposed VM with a critical vulnerability", "TOXIC_COMBINATION"),
-    ("Control", "wc-id-1002", "Admin role assumable by an external identity", "TOXIC_COMBINATION"),
-    ("Control", "wc-id-1003", "Storage with sensitive data open to the internet", "TOXIC_COMBINATION"),
-    ("CloudConfigurationRule", "ccr-0101", "S3 bucket allows public read", "CLOUD_CONFIGURATION"),
-    ("CloudConfigurationRule", "ccr-0102", "Storage account allows non-HTTPS traffic", "CLOUD_CONFIGURATION"),
-    ("CloudConfigurationRule", "ccr-0103", "Firewall rule allows SSH from 0.0.0.0/0", "CLOUD_CONFIGURATION"),
-    ("CloudEventRule", "cer-0201", "Console login without MFA", "THREAT_DETECTION"),
-    ("CloudEventRule", "cer-0202", "Suspicious API call from a Tor exit node", "THREAT_DETECTION"),
-    ("CloudEventRule", "cer-0203", "Crypto-mining process started", "THREAT_DETECTION"),
+    (
+        "Control",
+        "wc-id-1001",
+        "Publicly exposed VM with a critical vulnerability",
+        "TOXIC_COMBINATION",
+    ),
+    (
+        "Control",
+        "wc-id-1002",
+        "Admin role assumable by an external identity",
+        "TOXIC_COMBINATION",
+    ),
+    (
+        "Control",
+        "wc-id-1003",
+        "Storage with sensitive data open to the internet",
+        "TOXIC_COMBINATION",
+    ),
+    (
+        "CloudConfigurationRule",
+        "ccr-0101",
+        "S3 bucket allows public read",
+        "CLOUD_CONFIGURATION",
+    ),
+    (
+        "CloudConfigurationRule",
+        "ccr-0102",
+        "Storage account allows non-HTTPS traffic",
+        "CLOUD_CONFIGURATION",
+    ),
+    (
+        "CloudConfigurationRule",
+        "ccr-0103",
+        "Firewall rule allows SSH from 0.0.0.0/0",
+        "CLOUD_CONFIGURATION",
+    ),
+    (
+        "CloudEventRule",
+        "cer-0201",
+        "Console login without MFA",
+        "THREAT_DETECTION",
+    ),
+    (
+        "CloudEventRule",
+        "cer-0202",
+        "Suspicious API call from a Tor exit node",
+        "THREAT_DETECTION",
+    ),
+    (
+        "CloudEventRule",
+        "cer-0203",
+        "Crypto-mining process started",
+        "THREAT_DETECTION",
+    ),
 ];
 
 /// Time of minute `m` after 2026-01-01T00:00:00Z, RFC 3339 with microseconds.
@@ -64,7 +116,13 @@ fn at_minute(m: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (y, mo, d) = civil_from_days(days as i64);
-    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z", rem / 3600, (rem / 60) % 60, rem % 60, (m * 7919) % 1_000_000)
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        (m * 7919) % 1_000_000
+    )
 }
 
 /// Howard Hinnant's days-to-civil conversion.
@@ -142,15 +200,27 @@ impl Tenant {
     /// Resource `r`.
     pub fn resource(&self, r: u64) -> Resource {
         let x = mix(self.seed ^ mix(0x5245_534f ^ r));
-        let platform = pick(x, &[(40, "AWS"), (25, "Azure"), (20, "GCP"), (10, "Kubernetes"), (5, "OCI")]);
-        let (entity_type, technology) = pick(x >> 8, &[
-            (30, ("VIRTUAL_MACHINE", "Virtual Machine")),
-            (20, ("BUCKET", "Object Storage")),
-            (15, ("DATABASE", "Managed Database")),
-            (15, ("LOAD_BALANCER", "Load Balancer")),
-            (10, ("SERVERLESS", "Serverless Function")),
-            (10, ("ACCESS_ROLE", "IAM Role")),
-        ]);
+        let platform = pick(
+            x,
+            &[
+                (40, "AWS"),
+                (25, "Azure"),
+                (20, "GCP"),
+                (10, "Kubernetes"),
+                (5, "OCI"),
+            ],
+        );
+        let (entity_type, technology) = pick(
+            x >> 8,
+            &[
+                (30, ("VIRTUAL_MACHINE", "Virtual Machine")),
+                (20, ("BUCKET", "Object Storage")),
+                (15, ("DATABASE", "Managed Database")),
+                (15, ("LOAD_BALANCER", "Load Balancer")),
+                (10, ("SERVERLESS", "Serverless Function")),
+                (10, ("ACCESS_ROLE", "IAM Role")),
+            ],
+        );
         let region = match platform {
             "AWS" => pick(x >> 16, &[(3, "us-east-1"), (2, "eu-west-1"), (1, "")]),
             "Azure" => pick(x >> 16, &[(3, "westeurope"), (2, "eastus"), (1, "")]),
@@ -160,34 +230,90 @@ impl Tenant {
         let account_id = format!("{:012}", 100_000_000_000 + (x >> 24) % 7);
         let name = format!("{}-{r}", entity_type.to_ascii_lowercase().replace('_', "-"));
         let provider_id = match platform {
-            "AWS" => format!("arn:aws:ec2:{region}:{account_id}:instance/i-{:017x}", mix(x) >> 4),
-            "Azure" => format!("/subscriptions/{}/resourceGroups/rg-{}/providers/Microsoft.Compute/virtualMachines/{name}", uuid(self.seed, 9, (x >> 24) % 7), r % 5),
-            "GCP" => format!("//compute.googleapis.com/projects/proj-{}/zones/{region}-a/instances/{name}", (x >> 24) % 7),
+            "AWS" => format!(
+                "arn:aws:ec2:{region}:{account_id}:instance/i-{:017x}",
+                mix(x) >> 4
+            ),
+            "Azure" => format!(
+                "/subscriptions/{}/resourceGroups/rg-{}/providers/Microsoft.Compute/virtualMachines/{name}",
+                uuid(self.seed, 9, (x >> 24) % 7),
+                r % 5
+            ),
+            "GCP" => format!(
+                "//compute.googleapis.com/projects/proj-{}/zones/{region}-a/instances/{name}",
+                (x >> 24) % 7
+            ),
             _ => format!("k8s/{}/{name}/{r}", platform.to_ascii_lowercase()),
         };
         let projects = match (x >> 32) % 10 {
             0 | 1 => None,
-            p => Some(vec![PROJECTS[(p % 4) as usize].0, PROJECTS[((p / 4 + p) % 4) as usize].0].into_iter().fold(Vec::new(), |mut v, id| {
-                if !v.contains(&id) {
-                    v.push(id);
-                }
-                v
-            })),
+            p => Some(
+                vec![
+                    PROJECTS[(p % 4) as usize].0,
+                    PROJECTS[((p / 4 + p) % 4) as usize].0,
+                ]
+                .into_iter()
+                .fold(Vec::new(), |mut v, id| {
+                    if !v.contains(&id) {
+                        v.push(id);
+                    }
+                    v
+                }),
+            ),
         };
-        Resource { id: uuid(self.seed, 2, r), platform, entity_type, technology, name, provider_id, region, account_id, deleted: (x >> 40) % 20 == 0, projects }
+        Resource {
+            id: uuid(self.seed, 2, r),
+            platform,
+            entity_type,
+            technology,
+            name,
+            provider_id,
+            region,
+            account_id,
+            deleted: (x >> 40).is_multiple_of(20),
+            projects,
+        }
     }
 
     /// Issue `i`.
     pub fn issue(&self, i: u64) -> Issue {
         let x = mix(self.seed ^ mix(0x4953_5355 ^ i));
-        let severity = pick(x, &[(10, "CRITICAL"), (25, "HIGH"), (30, "MEDIUM"), (25, "LOW"), (10, "INFORMATIONAL")]);
-        let status = pick(x >> 8, &[(50, "OPEN"), (15, "IN_PROGRESS"), (20, "RESOLVED"), (15, "REJECTED")]);
+        let severity = pick(
+            x,
+            &[
+                (10, "CRITICAL"),
+                (25, "HIGH"),
+                (30, "MEDIUM"),
+                (25, "LOW"),
+                (10, "INFORMATIONAL"),
+            ],
+        );
+        let status = pick(
+            x >> 8,
+            &[
+                (50, "OPEN"),
+                (15, "IN_PROGRESS"),
+                (20, "RESOLVED"),
+                (15, "REJECTED"),
+            ],
+        );
         let resolution_reason = match status {
             "RESOLVED" => Some(pick(x >> 16, &[(1, "OBJECT_DELETED"), (3, "ISSUE_FIXED")])),
-            "REJECTED" => Some(pick(x >> 16, &[(1, "FALSE_POSITIVE"), (1, "EXCEPTION"), (1, "WONT_FIX")])),
+            "REJECTED" => Some(pick(
+                x >> 16,
+                &[(1, "FALSE_POSITIVE"), (1, "EXCEPTION"), (1, "WONT_FIX")],
+            )),
             _ => None,
         };
-        Issue { id: uuid(self.seed, 1, i), severity, status, resolution_reason, resource: (x >> 24) % self.resources(), rule: ((x >> 40) % RULES.len() as u64) as usize, created_minute: i }
+        Issue {
+            id: uuid(self.seed, 1, i),
+            severity,
+            status,
+            resolution_reason,
+            resource: (x >> 24) % self.resources(),
+            rule: ((x >> 40) % RULES.len() as u64) as usize,
+            created_minute: i,
+        }
     }
 
     /// The `issuesV2` node of issue `i`, as Wiz would send it.
@@ -197,11 +323,17 @@ impl Tenant {
         let (typename, rule_id, rule_name, issue_type) = RULES[issue.rule];
         let description = format!("{rule_name}. Found by the simulated tenant.");
         let source_rule = match typename {
-            "Control" => json!({"__typename": typename, "id": rule_id, "name": rule_name, "description": description,
-                "resolutionRecommendation": format!("### Fix\n* Remediate: {rule_name}.")}),
-            "CloudConfigurationRule" => json!({"__typename": typename, "id": rule_id, "name": rule_name, "description": description,
-                "remediationInstructions": format!("Change the configuration so that it no longer matches: {rule_name}."), "serviceType": "AWS"}),
-            _ => json!({"__typename": typename, "id": rule_id, "name": rule_name, "description": description, "sourceType": "CLOUD_TRAIL", "type": "GENERATED_THREAT"}),
+            "Control" => {
+                json!({"__typename": typename, "id": rule_id, "name": rule_name, "description": description,
+                "resolutionRecommendation": format!("### Fix\n* Remediate: {rule_name}.")})
+            }
+            "CloudConfigurationRule" => {
+                json!({"__typename": typename, "id": rule_id, "name": rule_name, "description": description,
+                "remediationInstructions": format!("Change the configuration so that it no longer matches: {rule_name}."), "serviceType": "AWS"})
+            }
+            _ => {
+                json!({"__typename": typename, "id": rule_id, "name": rule_name, "description": description, "sourceType": "CLOUD_TRAIL", "type": "GENERATED_THREAT"})
+            }
         };
         let created = issue.created_minute;
         let resolved = matches!(issue.status, "RESOLVED" | "REJECTED");
@@ -237,7 +369,7 @@ impl Tenant {
             "status": "Active", "cloudPlatform": res.platform, "cloudProviderURL": "", "providerId": res.provider_id,
             "region": res.region, "resourceGroupExternalId": "", "subscriptionExternalId": res.account_id,
             "subscriptionName": format!("account {}", res.account_id), "subscriptionTags": {},
-            "tags": {"env": if res.name.len() % 2 == 0 { "prod" } else { "dev" }, "owner": "team-sim"},
+            "tags": {"env": if res.name.len().is_multiple_of(2) { "prod" } else { "dev" }, "owner": "team-sim"},
             "createdAt": null, "externalId": res.provider_id,
         })
     }
@@ -275,7 +407,11 @@ impl Tenant {
                 && matches!(res.platform, "AWS" | "Azure" | "GCP")
                 && issue.resolution_reason != Some("OBJECT_DELETED")
                 && !(inventory && res.deleted)
-                && (projects.is_empty() || res.projects.as_ref().is_some_and(|p| p.iter().any(|id| projects.contains(id))));
+                && (projects.is_empty()
+                    || res
+                        .projects
+                        .as_ref()
+                        .is_some_and(|p| p.iter().any(|id| projects.contains(id))));
             if in_scope {
                 out.findings.push(issue.id);
                 out.assets.push(res.id);
@@ -294,10 +430,17 @@ mod tests {
 
     #[test]
     fn deterministic_and_covers_every_shape() {
-        let t = Tenant { seed: 7, issues: 3000 };
+        let t = Tenant {
+            seed: 7,
+            issues: 3000,
+        };
         assert_eq!(t.issue_node(5), t.issue_node(5));
         let nodes: Vec<Value> = (0..t.issues).map(|i| t.issue_node(i)).collect();
-        let has = |path: &str, value: &str| nodes.iter().any(|n| n.pointer(path).and_then(Value::as_str) == Some(value));
+        let has = |path: &str, value: &str| {
+            nodes
+                .iter()
+                .any(|n| n.pointer(path).and_then(Value::as_str) == Some(value))
+        };
         for s in ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"] {
             assert!(has("/severity", s), "{s}");
         }

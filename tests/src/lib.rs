@@ -27,14 +27,30 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let (router, sim) = router(config);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name("wiz-sim".into()).spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("simulator runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("simulator listener");
-                let _ = axum::serve(listener, router).with_graceful_shutdown(async { let _ = rx.await; }).await;
-            });
-        })?;
-        Ok(Simulator { addr, sim, shutdown: Some(tx), thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name("wiz-sim".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("simulator runtime");
+                runtime.block_on(async move {
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("simulator listener");
+                    let _ = axum::serve(listener, router)
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await;
+                });
+            })?;
+        Ok(Simulator {
+            addr,
+            sim,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     /// `http://127.0.0.1:PORT`.

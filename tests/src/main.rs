@@ -26,14 +26,28 @@ async fn main() -> anyhow::Result<()> {
     let mut config = wiz_sim::SimConfig::new(args.seed, args.issues);
     config.token_lifetime = std::time::Duration::from_secs(args.token_lifetime_s);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let mut banner = format!("wiz-sim listening on http://{} ({} issues, seed {})\n", listener.local_addr()?, args.issues, args.seed);
+    let mut banner = format!(
+        "wiz-sim listening on http://{} ({} issues, seed {})\n",
+        listener.local_addr()?,
+        args.issues,
+        args.seed
+    );
     for account in &config.accounts {
-        banner.push_str(&format!("  account {} / {} scopes [{}]\n", account.client_id, account.client_secret, account.scopes.join(", ")));
+        banner.push_str(&format!(
+            "  account {} / {} scopes [{}]\n",
+            account.client_id,
+            account.client_secret,
+            account.scopes.join(", ")
+        ));
     }
     // A closed stdout must not stop the server.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let (router, _sim) = wiz_sim::router(config);
-    axum::serve(listener, router).with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
     Ok(())
 }

@@ -34,9 +34,17 @@ pub struct Account {
 
 /// The accounts every simulator has: full access, issues only, and no scope at all.
 pub fn default_accounts() -> Vec<Account> {
-    let account = |id: &str, secret: &str, scopes: &[&'static str]| Account { client_id: id.into(), client_secret: secret.into(), scopes: scopes.to_vec() };
+    let account = |id: &str, secret: &str, scopes: &[&'static str]| Account {
+        client_id: id.into(),
+        client_secret: secret.into(),
+        scopes: scopes.to_vec(),
+    };
     vec![
-        account("sim-client", "sim-secret-full", &[READ_ISSUES, READ_RESOURCES]),
+        account(
+            "sim-client",
+            "sim-secret-full",
+            &[READ_ISSUES, READ_RESOURCES],
+        ),
         account("sim-issues-only", "sim-secret-issues", &[READ_ISSUES]),
         account("sim-no-scope", "sim-secret-none", &[]),
     ]
@@ -56,7 +64,11 @@ pub struct SimConfig {
 impl SimConfig {
     /// A tenant of `issues` issues from `seed`, with the default accounts.
     pub fn new(seed: u64, issues: u64) -> Self {
-        SimConfig { tenant: Tenant { seed, issues }, accounts: default_accounts(), token_lifetime: Duration::from_secs(3600) }
+        SimConfig {
+            tenant: Tenant { seed, issues },
+            accounts: default_accounts(),
+            token_lifetime: Duration::from_secs(3600),
+        }
     }
 }
 
@@ -80,51 +92,111 @@ pub struct Sim {
 
 /// The router for a simulator with `config`.
 pub fn router(config: SimConfig) -> (Router, std::sync::Arc<Sim>) {
-    let sim = std::sync::Arc::new(Sim { config, tokens: Mutex::new(HashMap::new()), next_token: AtomicU64::new(1), stats: Stats::default() });
-    let router = Router::new().route("/oauth/token", post(token)).route("/graphql", post(graphql)).with_state(sim.clone());
+    let sim = std::sync::Arc::new(Sim {
+        config,
+        tokens: Mutex::new(HashMap::new()),
+        next_token: AtomicU64::new(1),
+        stats: Stats::default(),
+    });
+    let router = Router::new()
+        .route("/oauth/token", post(token))
+        .route("/graphql", post(graphql))
+        .fallback(not_found)
+        .with_state(sim.clone());
     (router, sim)
 }
 
 type SimState = State<std::sync::Arc<Sim>>;
 
+/// Unknown paths answer 404 after reading the request, as Wiz's gateway does, so the
+/// client sees the 404 rather than a connection closed under its request body.
+async fn not_found(_body: Bytes) -> Response {
+    json_response(StatusCode::NOT_FOUND, json!({"message": "Not Found"}))
+}
+
 fn json_response(status: StatusCode, body: Value) -> Response {
-    (status, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn token(State(sim): SimState, Form(form): Form<HashMap<String, String>>) -> Response {
     sim.stats.token_requests.fetch_add(1, Ordering::Relaxed);
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     if field("grant_type") != "client_credentials" {
-        return json_response(StatusCode::BAD_REQUEST, json!({"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"}));
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"}),
+        );
     }
     if field("audience") != "wiz-api" {
-        return json_response(StatusCode::BAD_REQUEST, json!({"error": "invalid_request", "error_description": "audience must be wiz-api for this endpoint"}));
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "invalid_request", "error_description": "audience must be wiz-api for this endpoint"}),
+        );
     }
-    let Some(index) = sim.config.accounts.iter().position(|a| a.client_id == field("client_id") && a.client_secret == field("client_secret")) else {
-        return json_response(StatusCode::UNAUTHORIZED, json!({"error": "access_denied", "error_description": "Unauthorized"}));
+    let Some(index) = sim.config.accounts.iter().position(|a| {
+        a.client_id == field("client_id") && a.client_secret == field("client_secret")
+    }) else {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "access_denied", "error_description": "Unauthorized"}),
+        );
     };
-    let token = format!("simtoken-{}-{:x}", sim.next_token.fetch_add(1, Ordering::Relaxed), sim.config.tenant.seed);
+    let token = format!(
+        "simtoken-{}-{:x}",
+        sim.next_token.fetch_add(1, Ordering::Relaxed),
+        sim.config.tenant.seed
+    );
     let lifetime = sim.config.token_lifetime;
-    sim.tokens.lock().expect("tokens").insert(token.clone(), (index, Instant::now() + lifetime));
-    json_response(StatusCode::OK, json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs()}))
+    sim.tokens
+        .lock()
+        .expect("tokens")
+        .insert(token.clone(), (index, Instant::now() + lifetime));
+    json_response(
+        StatusCode::OK,
+        json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs()}),
+    )
 }
 
 fn gql_error(status: StatusCode, code: &str, message: &str) -> Response {
-    json_response(status, json!({"data": null, "errors": [{"message": message, "extensions": {"code": code}}]}))
+    json_response(
+        status,
+        json!({"data": null, "errors": [{"message": message, "extensions": {"code": code}}]}),
+    )
 }
 
 async fn graphql(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Response {
     sim.stats.graphql_requests.fetch_add(1, Ordering::Relaxed);
-    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
     let account = {
         let tokens = sim.tokens.lock().expect("tokens");
         match tokens.get(bearer) {
-            Some((index, expires)) if Instant::now() < *expires => sim.config.accounts[*index].clone(),
-            _ => return gql_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "Invalid or expired token"),
+            Some((index, expires)) if Instant::now() < *expires => {
+                sim.config.accounts[*index].clone()
+            }
+            _ => {
+                return gql_error(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHENTICATED",
+                    "Invalid or expired token",
+                );
+            }
         }
     };
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return gql_error(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "body is not JSON");
+        return gql_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "body is not JSON",
+        );
     };
     let query = request["query"].as_str().unwrap_or("");
     let variables = &request["variables"];
@@ -136,7 +208,10 @@ async fn graphql(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Respo
         return gql_error(StatusCode::OK, "BAD_USER_INPUT", "unknown query");
     };
     if !account.scopes.contains(&scope) {
-        let message = format!("access denied; required permissions: [{scope}], your permissions: [{}]", account.scopes.join(", "));
+        let message = format!(
+            "access denied; required permissions: [{scope}], your permissions: [{}]",
+            account.scopes.join(", ")
+        );
         return gql_error(StatusCode::OK, "UNAUTHORIZED", &message);
     }
     match result {
@@ -176,7 +251,12 @@ fn string_list(v: &Value) -> Option<Vec<String>> {
     match v {
         Value::Null => None,
         Value::String(s) => Some(vec![s.clone()]),
-        Value::Array(items) => Some(items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect()),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+        ),
         _ => Some(vec![]),
     }
 }
@@ -189,13 +269,23 @@ fn issues(tenant: &Tenant, variables: &Value) -> Result<Value, String> {
     let severities = string_list(&filter["severity"]);
     let statuses = string_list(&filter["status"]);
     let projects = string_list(&filter["project"]);
-    let changed_after = filter["statusChangedAt"]["after"].as_str().map(str::to_string);
+    let changed_after = filter["statusChangedAt"]["after"]
+        .as_str()
+        .map(str::to_string);
     let matches = |node: &Value| {
-        let has = |list: &Option<Vec<String>>, v: &str| list.as_ref().is_none_or(|l| l.iter().any(|x| x == v));
+        let has = |list: &Option<Vec<String>>, v: &str| {
+            list.as_ref().is_none_or(|l| l.iter().any(|x| x == v))
+        };
         has(&severities, node["severity"].as_str().unwrap_or(""))
             && has(&statuses, node["status"].as_str().unwrap_or(""))
-            && projects.as_ref().is_none_or(|ps| node["projects"].as_array().is_some_and(|a| a.iter().any(|p| ps.iter().any(|x| p["id"] == x.as_str()))))
-            && changed_after.as_deref().is_none_or(|after| node["statusChangedAt"].as_str().is_some_and(|t| t > after))
+            && projects.as_ref().is_none_or(|ps| {
+                node["projects"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|p| ps.iter().any(|x| p["id"] == x.as_str())))
+            })
+            && changed_after
+                .as_deref()
+                .is_none_or(|after| node["statusChangedAt"].as_str().is_some_and(|t| t > after))
     };
     let mut nodes = Vec::new();
     let mut position = start;
@@ -219,7 +309,11 @@ fn issues(tenant: &Tenant, variables: &Value) -> Result<Value, String> {
         "pageInfo": {"hasNextPage": has_next, "endCursor": encode_cursor(end_cursor)},
     });
     if variables["withTotal"].as_bool().unwrap_or(false) {
-        connection["totalCount"] = json!((0..tenant.issues).filter(|i| matches(&tenant.issue_node(*i))).count());
+        connection["totalCount"] = json!(
+            (0..tenant.issues)
+                .filter(|i| matches(&tenant.issue_node(*i)))
+                .count()
+        );
     }
     Ok(json!({ "issues": connection }))
 }
@@ -229,7 +323,10 @@ fn resources(tenant: &Tenant, variables: &Value) -> Result<Value, String> {
     let first = page_size(variables)?;
     let start = decode_cursor(&variables["after"])?;
     let ids = string_list(&variables["filterBy"]["id"]["equals"]).unwrap_or_default();
-    let found: Vec<Value> = ids.iter().filter_map(|id| tenant.resource_node(id)).collect();
+    let found: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| tenant.resource_node(id))
+        .collect();
     let end = (start + first).min(found.len() as u64);
     Ok(json!({ "cloudResourcesV2": {
         "nodes": found[start as usize..end as usize],

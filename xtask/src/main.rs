@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask build`: the WebAssembly target if missing, the components, the host;
 //! - `cargo xtask demo`: a full Wiz sync against the simulator into SQLite, then the tables;
-//! - `cargo xtask test`: the whole test suite.
+//! - `cargo xtask lint`: rustfmt and clippy (native and wasm32), warnings as errors;
+//! - `cargo xtask test`: lint, then the whole test suite.
 
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader};
@@ -11,15 +12,19 @@ use std::process::{Child, Command, Stdio};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 /// Plugin components built for the tests and the demo: (package, file name).
-const COMPONENTS: &[(&str, &str)] = &[("connector-wiz", "wiz.wasm"), ("rogue-http", "rogue-http.wasm")];
+const COMPONENTS: &[(&str, &str)] = &[
+    ("connector-wiz", "wiz.wasm"),
+    ("rogue-http", "rogue-http.wasm"),
+];
 
 fn main() -> std::process::ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let result = Paths::discover().and_then(|paths| match task.as_str() {
         "build" => build(&paths),
         "demo" => demo(&paths),
+        "lint" => lint(&paths),
         "test" => test(&paths),
-        _ => bail!("usage: cargo xtask <build|demo|test>"),
+        _ => bail!("usage: cargo xtask <build|demo|lint|test>"),
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -38,13 +43,27 @@ struct Paths {
 
 impl Paths {
     fn discover() -> anyhow::Result<Self> {
-        let out = Command::new(cargo()).args(["metadata", "--format-version", "1", "--no-deps"]).output().context("run cargo metadata")?;
+        let out = Command::new(cargo())
+            .args(["metadata", "--format-version", "1", "--no-deps"])
+            .output()
+            .context("run cargo metadata")?;
         if !out.status.success() {
-            bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "cargo metadata failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-        let get = |k: &str| meta[k].as_str().map(PathBuf::from).with_context(|| format!("cargo metadata has no {k}"));
-        Ok(Paths { workspace: get("workspace_root")?, target: get("target_directory")? })
+        let get = |k: &str| {
+            meta[k]
+                .as_str()
+                .map(PathBuf::from)
+                .with_context(|| format!("cargo metadata has no {k}"))
+        };
+        Ok(Paths {
+            workspace: get("workspace_root")?,
+            target: get("target_directory")?,
+        })
     }
 
     /// Folder holding the built plugin components.
@@ -75,8 +94,14 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
 
 /// Installs the WebAssembly target through rustup when it is missing.
 fn ensure_wasm_target() -> anyhow::Result<()> {
-    let out = Command::new("rustup").args(["target", "list", "--installed"]).output().context("run rustup (is it installed?)")?;
-    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("run rustup (is it installed?)")?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
         return Ok(());
     }
     eprintln!("xtask: installing the {WASM_TARGET} target");
@@ -87,25 +112,68 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
 fn build_components(paths: &Paths) -> anyhow::Result<()> {
     ensure_wasm_target()?;
     let mut cmd = Command::new(cargo());
-    cmd.current_dir(&paths.workspace).args(["build", "--target", WASM_TARGET, "--profile", "component"]);
+    cmd.current_dir(&paths.workspace).args([
+        "build",
+        "--target",
+        WASM_TARGET,
+        "--profile",
+        "component",
+    ]);
     for (package, _) in COMPONENTS {
         cmd.args(["-p", package]);
     }
     run(&mut cmd)?;
     std::fs::create_dir_all(paths.plugins())?;
     for (package, file) in COMPONENTS {
-        let built = paths.target.join(WASM_TARGET).join("component").join(format!("{}.wasm", package.replace('-', "_")));
-        std::fs::copy(&built, paths.plugins().join(file)).with_context(|| format!("copy {}", built.display()))?;
+        let built = paths
+            .target
+            .join(WASM_TARGET)
+            .join("component")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        std::fs::copy(&built, paths.plugins().join(file))
+            .with_context(|| format!("copy {}", built.display()))?;
     }
     Ok(())
 }
 
 fn build(paths: &Paths) -> anyhow::Result<()> {
     build_components(paths)?;
-    run(Command::new(cargo()).current_dir(&paths.workspace).args(["build", "-p", "connector-host", "-p", "connector-tests", "--bins"]))
+    run(Command::new(cargo()).current_dir(&paths.workspace).args([
+        "build",
+        "-p",
+        "connector-host",
+        "-p",
+        "connector-tests",
+        "--bins",
+    ]))
+}
+
+fn lint(paths: &Paths) -> anyhow::Result<()> {
+    ensure_wasm_target()?;
+    let cargo_in_workspace = || {
+        let mut cmd = Command::new(cargo());
+        cmd.current_dir(&paths.workspace);
+        cmd
+    };
+    run(cargo_in_workspace().args(["fmt", "--all", "--check"]))?;
+    run(cargo_in_workspace().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    let mut wasm = cargo_in_workspace();
+    wasm.args(["clippy", "--target", WASM_TARGET]);
+    for (package, _) in COMPONENTS {
+        wasm.args(["-p", package]);
+    }
+    run(wasm.args(["--", "-D", "warnings"]))
 }
 
 fn test(paths: &Paths) -> anyhow::Result<()> {
+    lint(paths)?;
     build(paths)?;
     run(Command::new(cargo())
         .current_dir(&paths.workspace)
@@ -131,17 +199,30 @@ fn demo(paths: &Paths) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&dir)?;
     }
     std::fs::create_dir_all(dir.join("plugins"))?;
-    std::fs::copy(paths.plugins().join("wiz.wasm"), dir.join("plugins/wiz.wasm"))?;
+    std::fs::copy(
+        paths.plugins().join("wiz.wasm"),
+        dir.join("plugins/wiz.wasm"),
+    )?;
 
     let mut sim = Command::new(paths.sim_bin());
-    sim.args(["--listen", "127.0.0.1:0", "--issues", "600"]).stdout(Stdio::piped());
+    sim.args(["--listen", "127.0.0.1:0", "--issues", "600"])
+        .stdout(Stdio::piped());
     let mut sim = KillOnDrop(sim.spawn().context("start wiz-sim")?);
     let mut sim_out = BufReader::new(sim.0.stdout.take().context("simulator stdout")?);
     let mut first_line = String::new();
     sim_out.read_line(&mut first_line)?;
     // Keep draining the simulator's output so it never writes into a closed pipe.
-    std::thread::spawn(move || sim_out.lines().map_while(Result::ok).for_each(|line| println!("{line}")));
-    let base = first_line.split_whitespace().find(|w| w.starts_with("http://")).context("simulator did not print its address")?.to_string();
+    std::thread::spawn(move || {
+        sim_out
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|line| println!("{line}"))
+    });
+    let base = first_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .context("simulator did not print its address")?
+        .to_string();
     println!("== Wiz simulator at {base} (600 issues)");
 
     let host = |args: &[&str]| -> anyhow::Result<()> {
@@ -150,18 +231,30 @@ fn demo(paths: &Paths) -> anyhow::Result<()> {
             .args(args)
             .env("CONNECTOR_HOST_DB", dir.join("connector-host.db"))
             .env("CONNECTOR_HOST_PLUGINS", dir.join("plugins"))
-            .env("CONNECTOR_HOST_CACHE", paths.target.join("compiled-plugins"))
+            .env(
+                "CONNECTOR_HOST_CACHE",
+                paths.target.join("compiled-plugins"),
+            )
             .env("WIZ_CLIENT_SECRET", "sim-secret-full")
             .env_remove("CONNECTOR_HOST_KEY"))
     };
     host(&["plugins"])?;
     host(&[
-        "integration", "add", "wiz-demo", "--connector", "wiz",
-        "--set", &format!("api-url={base}"),
-        "--set", &format!("auth-url={base}/oauth/token"),
-        "--set", "client-id=sim-client",
-        "--set", "page-size=100",
-        "--secret-env", "client-secret=WIZ_CLIENT_SECRET",
+        "integration",
+        "add",
+        "wiz-demo",
+        "--connector",
+        "wiz",
+        "--set",
+        &format!("api-url={base}"),
+        "--set",
+        &format!("auth-url={base}/oauth/token"),
+        "--set",
+        "client-id=sim-client",
+        "--set",
+        "page-size=100",
+        "--secret-env",
+        "client-secret=WIZ_CLIENT_SECRET",
     ])?;
     host(&["integration", "show", "wiz-demo"])?;
     host(&["test-connection", "wiz-demo"])?;
@@ -169,6 +262,9 @@ fn demo(paths: &Paths) -> anyhow::Result<()> {
     host(&["findings", "wiz-demo"])?;
     host(&["assets", "wiz-demo"])?;
     host(&["history", "wiz-demo"])?;
-    println!("\nThe demo store is {}; run connector-host with --db there to explore it.", dir.join("connector-host.db").display());
+    println!(
+        "\nThe demo store is {}; run connector-host with --db there to explore it.",
+        dir.join("connector-host.db").display()
+    );
     Ok(())
 }

@@ -28,7 +28,11 @@ impl Context {
 
     /// The secret key.
     pub fn key(&self) -> anyhow::Result<SecretKey> {
-        let file = self.global.key_file.clone().unwrap_or_else(|| self.global.db.with_extension("key"));
+        let file = self
+            .global
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.global.db.with_extension("key"));
         Ok(SecretKey::load(&file)?)
     }
 
@@ -48,10 +52,18 @@ impl Context {
     }
 
     /// An integration's settings with its secrets opened, validated against `schema`.
-    pub fn settings(&self, integration: &Integration, schema: &[connector_host::plugin::contract::ConfigField]) -> anyhow::Result<Settings> {
+    pub fn settings(
+        &self,
+        integration: &Integration,
+        schema: &[connector_host::plugin::contract::ConfigField],
+    ) -> anyhow::Result<Settings> {
         let mut values: BTreeMap<String, String> = integration.settings.iter().cloned().collect();
-        let opened = self.key()?.open(&integration.sealed_secrets).with_context(|| format!("integration `{}`", integration.name))?;
-        let secrets: BTreeMap<String, String> = serde_json::from_slice(&opened).context("stored secrets are damaged")?;
+        let opened = self
+            .key()?
+            .open(&integration.sealed_secrets)
+            .with_context(|| format!("integration `{}`", integration.name))?;
+        let secrets: BTreeMap<String, String> =
+            serde_json::from_slice(&opened).context("stored secrets are damaged")?;
         values.extend(secrets);
         Settings::validate(schema, values).with_context(|| format!("integration `{}` has invalid settings; fix them with `integration add` after `integration remove`", integration.name))
     }
@@ -68,14 +80,21 @@ fn default_cache_dir() -> PathBuf {
 
 /// The OS user, for history rows: `$USER`/`$LOGNAME`, else the passwd name of our uid.
 pub fn os_user() -> String {
-    if let Some(name) = ["USER", "LOGNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|n| !n.is_empty())) {
+    if let Some(name) = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|n| !n.is_empty()))
+    {
         return name;
     }
     #[cfg(unix)]
     if let Ok(meta) = std::fs::metadata("/proc/self") {
         let uid = std::os::unix::fs::MetadataExt::uid(&meta).to_string();
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-        let name = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.len() > 2 && f[2] == uid).map(|f| f[0].to_string());
+        let name = passwd
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() > 2 && f[2] == uid)
+            .map(|f| f[0].to_string());
         return name.unwrap_or(format!("uid {uid}"));
     }
     "unknown".into()

@@ -75,13 +75,18 @@ pub async fn run(ctx: &Context, cmd: IntegrationCommand) -> anyhow::Result<()> {
 async fn add(ctx: &Context, args: AddArgs) -> anyhow::Result<()> {
     let mut store = ctx.store()?;
     if store.integration(&args.name).is_ok() {
-        bail!("integration `{}` already exists; remove it first or pick another name", args.name);
+        bail!(
+            "integration `{}` already exists; remove it first or pick another name",
+            args.name
+        );
     }
     let key = ctx.key()?;
     let mut values: BTreeMap<String, String> = args.settings.into_iter().collect();
     values.extend(args.secrets);
     for (k, var) in args.secret_envs {
-        let value = std::env::var(&var).with_context(|| format!("--secret-env {k}={var}: environment variable {var} is not set"))?;
+        let value = std::env::var(&var).with_context(|| {
+            format!("--secret-env {k}={var}: environment variable {var} is not set")
+        })?;
         values.insert(k, value);
     }
     let (host, catalog) = ctx.plugins().await?;
@@ -89,7 +94,13 @@ async fn add(ctx: &Context, args: AddArgs) -> anyhow::Result<()> {
     let schema = &plugin.info.config_schema;
     let settings = Settings::validate(schema, values)?;
     if !args.no_test {
-        let result = host.test_connection(plugin, settings.entries(schema), settings.allow_list(schema)).await?;
+        let result = host
+            .test_connection(
+                plugin,
+                settings.entries(schema),
+                settings.allow_list(schema),
+            )
+            .await?;
         let secrets: Vec<String> = settings.secrets(schema).into_values().collect();
         match result {
             Ok(steps) => print_steps(&steps, &secrets),
@@ -97,7 +108,10 @@ async fn add(ctx: &Context, args: AddArgs) -> anyhow::Result<()> {
                 print_steps(&failure.steps, &secrets);
                 bail!(
                     "connection test failed, integration not saved (use --no-test to save anyway): {}",
-                    connector_host::settings::redact(&connector_host::runner::connector_error_text(&failure.error), &secrets)
+                    connector_host::settings::redact(
+                        &connector_host::runner::connector_error_text(&failure.error),
+                        &secrets
+                    )
                 );
             }
         }
@@ -108,10 +122,17 @@ async fn add(ctx: &Context, args: AddArgs) -> anyhow::Result<()> {
     let integration = store.add_integration(&args.name, &plugin.info.name, &plain, &sealed)?;
     if !args.no_test {
         // The test ran before the integration existed; record it now that it does.
-        let run = store.start_run(integration.id, Action::TestConnection, &args.started_by.unwrap_or_else(os_user))?;
+        let run = store.start_run(
+            integration.id,
+            Action::TestConnection,
+            &args.started_by.unwrap_or_else(os_user),
+        )?;
         store.finish_run(run, RunStatus::Succeeded, &RunCounts::default(), &[], None)?;
     }
-    println!("added integration `{}` ({} {})", args.name, plugin.info.name, plugin.info.version);
+    println!(
+        "added integration `{}` ({} {})",
+        args.name, plugin.info.name, plugin.info.version
+    );
     Ok(())
 }
 
@@ -119,7 +140,11 @@ fn list(ctx: &Context) -> anyhow::Result<()> {
     let integrations = ctx.store()?.integrations()?;
     let mut t = table::new(&["NAME", "CONNECTOR", "CREATED"]);
     for i in &integrations {
-        t.add_row(vec![i.name.clone(), i.connector.clone(), i.created_at.clone()]);
+        t.add_row(vec![
+            i.name.clone(),
+            i.connector.clone(),
+            i.created_at.clone(),
+        ]);
     }
     println!("{t}");
     Ok(())
@@ -138,7 +163,11 @@ async fn show(ctx: &Context, name: &str) -> anyhow::Result<()> {
         let value = match (settings.get(&field.key), field.kind) {
             (Some(_), FieldKind::Secret) => "********".to_string(),
             (Some(v), _) => v.to_string(),
-            (None, _) => field.default_value.as_ref().map(|d| format!("{d} (default)")).unwrap_or_default(),
+            (None, _) => field
+                .default_value
+                .as_ref()
+                .map(|d| format!("{d} (default)"))
+                .unwrap_or_default(),
         };
         t.add_row(vec![field.key.clone(), value]);
     }

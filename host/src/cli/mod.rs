@@ -28,10 +28,20 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// The SQLite database file.
-    #[arg(long, env = "CONNECTOR_HOST_DB", default_value = "connector-host.db", global = true)]
+    #[arg(
+        long,
+        env = "CONNECTOR_HOST_DB",
+        default_value = "connector-host.db",
+        global = true
+    )]
     pub db: PathBuf,
     /// Folder of plugin components (*.wasm).
-    #[arg(long, env = "CONNECTOR_HOST_PLUGINS", default_value = "plugins", global = true)]
+    #[arg(
+        long,
+        env = "CONNECTOR_HOST_PLUGINS",
+        default_value = "plugins",
+        global = true
+    )]
     pub plugins: PathBuf,
     /// Folder for compiled plugins [default: the user cache folder]/connector-host.
     #[arg(long, env = "CONNECTOR_HOST_CACHE", global = true)]
@@ -75,8 +85,13 @@ pub fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 /// Runs the command.

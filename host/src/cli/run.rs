@@ -37,7 +37,11 @@ pub fn print_steps(steps: &[CheckStep], secrets: &[String]) {
             CheckOutcome::Failed => "FAIL",
             CheckOutcome::Skipped => "skip",
         };
-        println!("[{mark}] {:<10} {}", step.name, redact(&step.detail, secrets));
+        println!(
+            "[{mark}] {:<10} {}",
+            step.name,
+            redact(&step.detail, secrets)
+        );
     }
 }
 
@@ -49,8 +53,18 @@ pub async fn test_connection(ctx: &Context, args: TestArgs) -> anyhow::Result<()
     let schema = &plugin.info.config_schema;
     let settings = ctx.settings(&integration, schema)?;
     let secrets: Vec<String> = settings.secrets(schema).into_values().collect();
-    let run = store.start_run(integration.id, Action::TestConnection, &args.started_by.unwrap_or_else(os_user))?;
-    let result = host.test_connection(plugin, settings.entries(schema), settings.allow_list(schema)).await;
+    let run = store.start_run(
+        integration.id,
+        Action::TestConnection,
+        &args.started_by.unwrap_or_else(os_user),
+    )?;
+    let result = host
+        .test_connection(
+            plugin,
+            settings.entries(schema),
+            settings.allow_list(schema),
+        )
+        .await;
     let error = match &result {
         Ok(Ok(steps)) => {
             print_steps(steps, &secrets);
@@ -62,7 +76,11 @@ pub async fn test_connection(ctx: &Context, args: TestArgs) -> anyhow::Result<()
         }
         Err(e) => Some(redact(&e.to_string(), &secrets)),
     };
-    let status = if error.is_some() { RunStatus::Failed } else { RunStatus::Succeeded };
+    let status = if error.is_some() {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
     store.finish_run(run, status, &RunCounts::default(), &[], error.as_deref())?;
     match error {
         Some(e) => bail!("connection test failed: {e}"),
@@ -93,7 +111,13 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
     let settings = ctx.settings(&integration, &plugin.info.config_schema)?;
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(0);
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} records ({per_sec})").expect("valid template").progress_chars("=> "));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {pos}/{len} records ({per_sec})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
         bar.set_message(format!("syncing {}", integration.name));
         bar
     });
@@ -113,7 +137,13 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
     let c = &outcome.counts;
     let line = format!(
         "assets: {} onboarded, {} updated; findings: {} new, {} updated, {} unchanged, {} skipped; {} warning(s)",
-        c.assets_onboarded, c.assets_updated, c.findings_new, c.findings_updated, c.findings_unchanged, c.findings_skipped, outcome.warnings.len()
+        c.assets_onboarded,
+        c.assets_updated,
+        c.findings_new,
+        c.findings_updated,
+        c.findings_unchanged,
+        c.findings_skipped,
+        outcome.warnings.len()
     );
     for warning in &outcome.warnings {
         eprintln!("warning: {warning}");
@@ -121,7 +151,11 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
     match outcome.error {
         Some(error) => bail!("sync of `{}` failed ({line}): {error}", integration.name),
         None => {
-            println!("sync of `{}` {}: {line}", integration.name, outcome.status.as_str());
+            println!(
+                "sync of `{}` {}: {line}",
+                integration.name,
+                outcome.status.as_str()
+            );
             Ok(())
         }
     }

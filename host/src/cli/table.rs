@@ -5,15 +5,18 @@ use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FUL
 /// A table with a header, sized to the terminal.
 pub fn new(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header(header.to_vec());
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
     if table.width().is_none() && !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         table.set_width(160);
     }
     // Ids are copied into other commands: never wrap them.
-    if header.first() == Some(&"ID") {
-        if let Some(column) = table.column_mut(0) {
-            column.set_constraint(ColumnConstraint::ContentWidth);
-        }
+    if header.first() == Some(&"ID")
+        && let Some(column) = table.column_mut(0)
+    {
+        column.set_constraint(ColumnConstraint::ContentWidth);
     }
     table
 }

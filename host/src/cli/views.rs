@@ -18,7 +18,13 @@ pub async fn plugins(ctx: &Context) -> anyhow::Result<()> {
     let (_host, catalog) = ctx.plugins().await?;
     for plugin in &catalog.plugins {
         let i = &plugin.info;
-        println!("{} {} (contract {}) from {}", i.name, i.version, i.contract_version, plugin.path.display());
+        println!(
+            "{} {} (contract {}) from {}",
+            i.name,
+            i.version,
+            i.contract_version,
+            plugin.path.display()
+        );
         let mut t = table::new(&["KEY", "KIND", "REQUIRED", "DEFAULT", "HELP"]);
         for f in &i.config_schema {
             let kind = match f.kind {
@@ -29,7 +35,17 @@ pub async fn plugins(ctx: &Context) -> anyhow::Result<()> {
                 FieldKind::Number => "number",
                 FieldKind::Bool => "bool",
             };
-            t.add_row(vec![f.key.clone(), kind.into(), if f.required { "yes".into() } else { "no".into() }, opt(&f.default_value), f.help.clone()]);
+            t.add_row(vec![
+                f.key.clone(),
+                kind.into(),
+                if f.required {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+                opt(&f.default_value),
+                f.help.clone(),
+            ]);
         }
         println!("{t}");
     }
@@ -48,9 +64,23 @@ pub fn findings(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
     if args.json {
         return print_json(&rows);
     }
-    let mut t = table::new(&["ID", "SEVERITY", "STATUS", "SOURCE STATUS", "TITLE", "ASSET"]);
+    let mut t = table::new(&[
+        "ID",
+        "SEVERITY",
+        "STATUS",
+        "SOURCE STATUS",
+        "TITLE",
+        "ASSET",
+    ]);
     for f in &rows {
-        t.add_row(vec![f.id.clone(), f.severity.clone(), f.status.clone(), f.wiz_status.clone(), f.title.clone(), f.asset_id.clone()]);
+        t.add_row(vec![
+            f.id.clone(),
+            f.severity.clone(),
+            f.status.clone(),
+            f.wiz_status.clone(),
+            f.title.clone(),
+            f.asset_id.clone(),
+        ]);
     }
     println!("{t}\n{} finding(s)", rows.len());
     Ok(())
@@ -62,9 +92,25 @@ pub fn assets(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
     if args.json {
         return print_json(&rows);
     }
-    let mut t = table::new(&["ID", "NAME", "TYPE", "CLOUD", "ACCOUNT", "REGION", "PROVIDER ID"]);
+    let mut t = table::new(&[
+        "ID",
+        "NAME",
+        "TYPE",
+        "CLOUD",
+        "ACCOUNT",
+        "REGION",
+        "PROVIDER ID",
+    ]);
     for a in &rows {
-        t.add_row(vec![a.id.clone(), a.name.clone(), a.asset_type.clone(), a.cloud_platform.clone(), opt(&a.cloud_account_id), opt(&a.region), opt(&a.provider_id)]);
+        t.add_row(vec![
+            a.id.clone(),
+            a.name.clone(),
+            a.asset_type.clone(),
+            a.cloud_platform.clone(),
+            opt(&a.cloud_account_id),
+            opt(&a.region),
+            opt(&a.provider_id),
+        ]);
     }
     println!("{t}\n{} asset(s)", rows.len());
     Ok(())
@@ -76,7 +122,16 @@ pub fn history(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
     if args.json {
         return print_json(&rows);
     }
-    let mut t = table::new(&["ACTION", "STARTED", "FINISHED", "BY", "STATUS", "ASSETS +/~", "FINDINGS +/~/=/skip", "WARNINGS / ERROR"]);
+    let mut t = table::new(&[
+        "ACTION",
+        "STARTED",
+        "FINISHED",
+        "BY",
+        "STATUS",
+        "ASSETS +/~",
+        "FINDINGS +/~/=/skip",
+        "WARNINGS / ERROR",
+    ]);
     for r in &rows {
         let c = &r.counts;
         let note = r.error.clone().unwrap_or_else(|| r.warnings.join("; "));
@@ -87,7 +142,10 @@ pub fn history(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
             r.started_by.clone(),
             r.status.as_str().to_string(),
             format!("{}/{}", c.assets_onboarded, c.assets_updated),
-            format!("{}/{}/{}/{}", c.findings_new, c.findings_updated, c.findings_unchanged, c.findings_skipped),
+            format!(
+                "{}/{}/{}/{}",
+                c.findings_new, c.findings_updated, c.findings_unchanged, c.findings_skipped
+            ),
             note,
         ]);
     }

@@ -32,30 +32,44 @@ pub struct CompileCache {
 impl CompileCache {
     /// A cache in `dir`, created if missing.
     pub fn open(dir: &Path) -> Result<Self, CacheError> {
-        let folder_error = |source| CacheError::Folder { path: dir.to_path_buf(), source };
+        let folder_error = |source| CacheError::Folder {
+            path: dir.to_path_buf(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(folder_error)?;
         let probe = dir.join(".write-test");
         std::fs::write(&probe, b"").map_err(folder_error)?;
         let _ = std::fs::remove_file(probe);
-        Ok(CompileCache { dir: dir.to_path_buf() })
+        Ok(CompileCache {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The compiled component for `bytes`, from the cache or freshly compiled and stored.
     pub fn component(&self, engine: &Engine, bytes: &[u8]) -> Result<Component, CacheError> {
         let mut hash = Sha256::new();
         hash.update(bytes);
-        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut HashWriter(&mut hash));
-        let path = self.dir.join(format!("{}.cwasm", hex::encode(hash.finalize())));
+        std::hash::Hash::hash(
+            &engine.precompile_compatibility_hash(),
+            &mut HashWriter(&mut hash),
+        );
+        let path = self
+            .dir
+            .join(format!("{}.cwasm", hex::encode(hash.finalize())));
         if path.exists() {
             // SAFETY: files in the cache folder are written only by `store` below, from
             // `Engine::precompile_component` of an engine with the same compatibility hash
             // (part of the file name). A file that fails to load is recompiled.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(path = %path.display(), "recompiling unreadable cache entry: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "recompiling unreadable cache entry: {e:#}")
+                }
             }
         }
-        let compiled = engine.precompile_component(bytes).map_err(CacheError::Compile)?;
+        let compiled = engine
+            .precompile_component(bytes)
+            .map_err(CacheError::Compile)?;
         self.store(&path, &compiled);
         // SAFETY: `compiled` was just produced by this engine.
         unsafe { Component::deserialize(engine, &compiled) }.map_err(CacheError::Compile)

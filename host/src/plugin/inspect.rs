@@ -28,10 +28,14 @@ pub enum InspectError {
     #[error("malformed component: {0}")]
     Malformed(#[from] wasmparser::BinaryReaderError),
     /// No `safe:connector/plugin` export.
-    #[error("does not export {CONTRACT_PACKAGE}/plugin; is it built against the connector contract?")]
+    #[error(
+        "does not export {CONTRACT_PACKAGE}/plugin; is it built against the connector contract?"
+    )]
     NoContract,
     /// Built for a contract line this host does not run.
-    #[error("built for contract {found}, but this host runs contract {supported}; rebuild it against a supported version")]
+    #[error(
+        "built for contract {found}, but this host runs contract {supported}; rebuild it against a supported version"
+    )]
     UnsupportedContract {
         /// The plugin's contract version.
         found: String,
@@ -70,7 +74,9 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, InspectError> {
         match payload? {
             Payload::Version { encoding, .. } => {
                 if depth == 0 && encoding != Encoding::Component {
-                    return Err(InspectError::NotAComponent("it is a core module; build it as a component (wasm32-wasip2)".into()));
+                    return Err(InspectError::NotAComponent(
+                        "it is a core module; build it as a component (wasm32-wasip2)".into(),
+                    ));
                 }
                 depth += 1;
             }
@@ -83,7 +89,8 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, InspectError> {
             Payload::ComponentExportSection(reader) if depth == 1 => {
                 for export in reader {
                     let name = export?.name.name;
-                    if let Some(version) = name.strip_prefix(&format!("{CONTRACT_PACKAGE}/plugin@")) {
+                    if let Some(version) = name.strip_prefix(&format!("{CONTRACT_PACKAGE}/plugin@"))
+                    {
                         contract = Some(version.to_string());
                     }
                 }
@@ -96,19 +103,32 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, InspectError> {
     }
     let contract_version = contract.ok_or(InspectError::NoContract)?;
     check_contract(&contract_version)?;
-    if let Some(bad) = imports.iter().find(|i| !ALLOWED_IMPORT_PREFIXES.iter().any(|p| i.starts_with(p))) {
+    if let Some(bad) = imports
+        .iter()
+        .find(|i| !ALLOWED_IMPORT_PREFIXES.iter().any(|p| i.starts_with(p)))
+    {
         return Err(InspectError::ForbiddenImport(bad.clone()));
     }
-    Ok(ComponentInfo { contract_version, imports })
+    Ok(ComponentInfo {
+        contract_version,
+        imports,
+    })
 }
 
 fn check_contract(version: &str) -> Result<(), InspectError> {
     let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
     let (major, minor) = (parts.next().flatten(), parts.next().flatten());
-    let supported = SUPPORTED_CONTRACTS.iter().map(|(a, b)| format!("{a}.{b}.x")).collect::<Vec<_>>().join(", ");
+    let supported = SUPPORTED_CONTRACTS
+        .iter()
+        .map(|(a, b)| format!("{a}.{b}.x"))
+        .collect::<Vec<_>>()
+        .join(", ");
     match (major, minor) {
         (Some(major), Some(minor)) if SUPPORTED_CONTRACTS.contains(&(major, minor)) => Ok(()),
-        _ => Err(InspectError::UnsupportedContract { found: version.to_string(), supported }),
+        _ => Err(InspectError::UnsupportedContract {
+            found: version.to_string(),
+            supported,
+        }),
     }
 }
 
@@ -118,7 +138,10 @@ mod tests {
 
     #[test]
     fn garbage_and_core_modules_are_refused() {
-        assert!(matches!(inspect(b"hello world"), Err(InspectError::Malformed(_) | InspectError::NotAComponent(_))));
+        assert!(matches!(
+            inspect(b"hello world"),
+            Err(InspectError::Malformed(_) | InspectError::NotAComponent(_))
+        ));
         // The smallest core module: magic + version 1.
         let core = b"\0asm\x01\0\0\0";
         assert!(matches!(inspect(core), Err(InspectError::NotAComponent(_))));
@@ -129,7 +152,13 @@ mod tests {
         assert!(check_contract("0.1.0").is_ok());
         assert!(check_contract("0.1.7").is_ok());
         for bad in ["0.2.0", "1.0.0", "x"] {
-            assert!(matches!(check_contract(bad), Err(InspectError::UnsupportedContract { .. })), "{bad}");
+            assert!(
+                matches!(
+                    check_contract(bad),
+                    Err(InspectError::UnsupportedContract { .. })
+                ),
+                "{bad}"
+            );
         }
     }
 }

@@ -60,16 +60,25 @@ impl AllowList {
             return Err(Denied::Malformed);
         }
         let scheme = scheme.to_ascii_lowercase();
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
         let shown = format!("{scheme}://{host}:{port}");
         if is_metadata_address(&host) {
             return Err(Denied::MetadataAddress(shown));
         }
         let allowed = self.hosts.iter().any(|h| {
-            h.scheme == scheme && h.host.trim_start_matches('[').trim_end_matches(']') == host && h.port == port
+            h.scheme == scheme
+                && h.host.trim_start_matches('[').trim_end_matches(']') == host
+                && h.port == port
         });
-        if allowed { Ok(()) } else { Err(Denied::NotAllowed(shown)) }
+        if allowed {
+            Ok(())
+        } else {
+            Err(Denied::NotAllowed(shown))
+        }
     }
 }
 
@@ -82,7 +91,10 @@ fn is_metadata_address(host: &str) -> bool {
             (ip.segments()[0] & 0xffc0) == 0xfe80
                 || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
         }
-        Err(_) => matches!(host, "metadata.google.internal" | "metadata" | "instance-data"),
+        Err(_) => matches!(
+            host,
+            "metadata.google.internal" | "metadata" | "instance-data"
+        ),
     }
 }
 
@@ -91,12 +103,20 @@ mod tests {
     use super::*;
 
     fn list() -> AllowList {
-        AllowList::from_urls(["https://api.us17.app.wiz.io/graphql", "https://auth.app.wiz.io/oauth/token", "http://127.0.0.1:8080/x", "not a url"])
+        AllowList::from_urls([
+            "https://api.us17.app.wiz.io/graphql",
+            "https://auth.app.wiz.io/oauth/token",
+            "http://127.0.0.1:8080/x",
+            "not a url",
+        ])
     }
 
     #[test]
     fn empty_list_denies_everything() {
-        assert!(matches!(AllowList::default().check("https", "example.com", None), Err(Denied::NotAllowed(_))));
+        assert!(matches!(
+            AllowList::default().check("https", "example.com", None),
+            Err(Denied::NotAllowed(_))
+        ));
     }
 
     #[test]
@@ -119,16 +139,32 @@ mod tests {
             ("http", "127.0.0.1", Some(8081)),
             ("http", "localhost", Some(8080)),
         ] {
-            assert!(l.check(scheme, host, port).is_err(), "{scheme}://{host}:{port:?}");
+            assert!(
+                l.check(scheme, host, port).is_err(),
+                "{scheme}://{host}:{port:?}"
+            );
         }
         assert_eq!(l.check("", "x", None), Err(Denied::Malformed));
     }
 
     #[test]
     fn metadata_addresses_are_denied_even_when_configured() {
-        let l = AllowList::from_urls(["http://169.254.169.254/latest", "http://[fe80::1]:80/", "http://metadata.google.internal/"]);
-        assert!(matches!(l.check("http", "169.254.169.254", None), Err(Denied::MetadataAddress(_))));
-        assert!(matches!(l.check("http", "[fe80::1]", Some(80)), Err(Denied::MetadataAddress(_))));
-        assert!(matches!(l.check("http", "metadata.google.internal", None), Err(Denied::MetadataAddress(_))));
+        let l = AllowList::from_urls([
+            "http://169.254.169.254/latest",
+            "http://[fe80::1]:80/",
+            "http://metadata.google.internal/",
+        ]);
+        assert!(matches!(
+            l.check("http", "169.254.169.254", None),
+            Err(Denied::MetadataAddress(_))
+        ));
+        assert!(matches!(
+            l.check("http", "[fe80::1]", Some(80)),
+            Err(Denied::MetadataAddress(_))
+        ));
+        assert!(matches!(
+            l.check("http", "metadata.google.internal", None),
+            Err(Denied::MetadataAddress(_))
+        ));
     }
 }

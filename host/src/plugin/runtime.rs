@@ -34,7 +34,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_bytes: 512 << 20, deadline: Duration::from_secs(4 * 3600) }
+        Limits {
+            memory_bytes: 512 << 20,
+            deadline: Duration::from_secs(4 * 3600),
+        }
     }
 }
 
@@ -116,37 +119,69 @@ impl PluginHost {
         let cache = CompileCache::open(cache_dir)?;
         let mut linker = Linker::new(&engine);
         let link = |r: wasmtime::Result<()>| {
-            r.map_err(|e| RunError::Instantiate { path: PathBuf::new(), message: format!("linker: {e:#}") })
+            r.map_err(|e| RunError::Instantiate {
+                path: PathBuf::new(),
+                message: format!("linker: {e:#}"),
+            })
         };
         // All of WASI p2 is linked, but the context grants nothing: no preopened
         // directories, no environment, no arguments, sockets denied. The import check in
         // `inspect` already refuses components that ask for files or sockets.
         link(wasmtime_wasi::p2::add_to_linker_async(&mut linker))?;
-        link(wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))?;
-        link(Connector::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state))?;
+        link(wasmtime_wasi_http::p2::add_only_http_to_linker_async(
+            &mut linker,
+        ))?;
+        link(Connector::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |state| state,
+        ))?;
         start_epoch_ticker(&engine);
-        Ok(PluginHost { engine, linker, cache, limits })
+        Ok(PluginHost {
+            engine,
+            linker,
+            cache,
+            limits,
+        })
     }
 
     /// Inspects, compiles (or loads from the cache), pre-links and describes a plugin.
     pub async fn load(&self, path: &Path) -> Result<LoadedPlugin, RunError> {
-        let bytes = std::fs::read(path).map_err(|source| RunError::Read { path: path.into(), source })?;
-        let component_info =
-            inspect::inspect(&bytes).map_err(|source| RunError::Refused { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| RunError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let component_info = inspect::inspect(&bytes).map_err(|source| RunError::Refused {
+            path: path.into(),
+            source,
+        })?;
         let component = self.cache.component(&self.engine, &bytes)?;
-        let instantiate_error = |e: wasmtime::Error| RunError::Instantiate { path: path.into(), message: format!("{e:#}") };
-        let pre = self.linker.instantiate_pre(&component).map_err(instantiate_error)?;
+        let instantiate_error = |e: wasmtime::Error| RunError::Instantiate {
+            path: path.into(),
+            message: format!("{e:#}"),
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(instantiate_error)?;
         let pre = ConnectorPre::new(pre).map_err(instantiate_error)?;
         let mut plugin = LoadedPlugin {
             path: path.into(),
-            info: PluginInfo { name: String::new(), version: String::new(), contract_version: String::new(), config_schema: vec![] },
+            info: PluginInfo {
+                name: String::new(),
+                version: String::new(),
+                contract_version: String::new(),
+                config_schema: vec![],
+            },
             component: component_info,
             pre,
         };
         plugin.info = self
-            .call(&plugin, AllowList::default(), Box::new(NoEmit), async |c, s| {
-                c.safe_connector_plugin().call_describe(s).await
-            })
+            .call(
+                &plugin,
+                AllowList::default(),
+                Box::new(NoEmit),
+                async |c, s| c.safe_connector_plugin().call_describe(s).await,
+            )
             .await?;
         Ok(plugin)
     }
@@ -159,7 +194,9 @@ impl PluginHost {
         allow: AllowList,
     ) -> Result<Result<Vec<CheckStep>, ConnectionFailure>, RunError> {
         self.call(plugin, allow, Box::new(NoEmit), async move |c, s| {
-            c.safe_connector_plugin().call_test_connection(s, &config).await
+            c.safe_connector_plugin()
+                .call_test_connection(s, &config)
+                .await
         })
         .await
     }
@@ -175,7 +212,9 @@ impl PluginHost {
     ) -> Result<SyncResult, RunError> {
         let (result, blocked) = self
             .call_recording_denials(plugin, allow, sink, async move |c, s| {
-                c.safe_connector_plugin().call_sync(s, &config, state.as_deref()).await
+                c.safe_connector_plugin()
+                    .call_sync(s, &config, state.as_deref())
+                    .await
             })
             .await?;
         Ok(SyncResult { result, blocked })
@@ -189,7 +228,9 @@ impl PluginHost {
         sink: Box<dyn RunSink>,
         f: impl AsyncFnOnce(&Connector, &mut Store<RunState>) -> wasmtime::Result<R>,
     ) -> Result<R, RunError> {
-        self.call_recording_denials(plugin, allow, sink, f).await.map(|(r, _)| r)
+        self.call_recording_denials(plugin, allow, sink, f)
+            .await
+            .map(|(r, _)| r)
     }
 
     /// [`call`](Self::call), also returning the destinations the sandbox refused.
@@ -206,8 +247,14 @@ impl PluginHost {
             wasi: WasiCtxBuilder::new().stderr(stderr.clone()).build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).instances(64).build(),
-            policy: HttpPolicy { allow, denied: denied.clone() },
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory_bytes)
+                .instances(64)
+                .build(),
+            policy: HttpPolicy {
+                allow,
+                denied: denied.clone(),
+            },
             stderr: stderr.clone(),
             sink,
         };
@@ -230,10 +277,23 @@ impl PluginHost {
             if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
                 return RunError::Deadline(deadline);
             }
-            let stderr = String::from_utf8_lossy(&store.data().stderr.contents()).trim().to_string();
+            let stderr = String::from_utf8_lossy(&store.data().stderr.contents())
+                .trim()
+                .to_string();
             let mut message = format!("{e:#}");
             if !stderr.is_empty() {
-                message = format!("{message}; plugin stderr: {}", stderr.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | "));
+                message = format!(
+                    "{message}; plugin stderr: {}",
+                    stderr
+                        .lines()
+                        .rev()
+                        .take(5)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                );
             }
             RunError::Trap(message)
         })

@@ -221,7 +221,13 @@ pub struct FindingRow {
 /// The storage backend.
 pub trait Storage: Send {
     /// Adds an integration; fails if the name is taken.
-    fn add_integration(&mut self, name: &str, connector: &str, settings: &[(String, String)], sealed_secrets: &str) -> Result<Integration, StoreError>;
+    fn add_integration(
+        &mut self,
+        name: &str,
+        connector: &str,
+        settings: &[(String, String)],
+        sealed_secrets: &str,
+    ) -> Result<Integration, StoreError>;
     /// One integration by name.
     fn integration(&self, name: &str) -> Result<Integration, StoreError>;
     /// All integrations, by name.
@@ -230,15 +236,31 @@ pub trait Storage: Send {
     fn remove_integration(&mut self, name: &str) -> Result<(), StoreError>;
 
     /// Opens a history row in state `running`.
-    fn start_run(&mut self, integration: i64, action: Action, started_by: &str) -> Result<i64, StoreError>;
+    fn start_run(
+        &mut self,
+        integration: i64,
+        action: Action,
+        started_by: &str,
+    ) -> Result<i64, StoreError>;
     /// Closes a history row.
-    fn finish_run(&mut self, run: i64, status: RunStatus, counts: &RunCounts, warnings: &[String], error: Option<&str>) -> Result<(), StoreError>;
+    fn finish_run(
+        &mut self,
+        run: i64,
+        status: RunStatus,
+        counts: &RunCounts,
+        warnings: &[String],
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
     /// History of an integration, newest first.
     fn history(&self, integration: i64) -> Result<Vec<HistoryRow>, StoreError>;
 
     /// Writes one batch in one transaction as idempotent upserts keyed by
     /// (integration, source id), returning what changed.
-    fn write_batch(&mut self, integration: i64, batch: &contract::Batch) -> Result<RunCounts, StoreError>;
+    fn write_batch(
+        &mut self,
+        integration: i64,
+        batch: &contract::Batch,
+    ) -> Result<RunCounts, StoreError>;
     /// Whether an asset is stored for the integration.
     fn has_asset(&self, integration: i64, source_id: &str) -> Result<bool, StoreError>;
     /// Stores the resume point.

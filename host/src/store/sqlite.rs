@@ -1,6 +1,9 @@
 //! The SQLite backend: one file, WAL journal, schema versions in `user_version`.
 
-use super::{Action, AssetRow, FindingRow, HistoryRow, Integration, RunCounts, RunStatus, Storage, StoreError};
+use super::{
+    Action, AssetRow, FindingRow, HistoryRow, Integration, RunCounts, RunStatus, Storage,
+    StoreError,
+};
 use crate::plugin::contract::{self, FindingStatus, Severity};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
@@ -101,23 +104,36 @@ fn now() -> String {
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let open_error = |message: String| StoreError::Open { path: path.display().to_string(), message };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if !parent.is_dir() {
-                return Err(open_error(format!("folder {} does not exist", parent.display())));
-            }
+        let open_error = |message: String| StoreError::Open {
+            path: path.display().to_string(),
+            message,
+        };
+        if let Some(parent) = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty() && !p.is_dir())
+        {
+            return Err(open_error(format!(
+                "folder {} does not exist",
+                parent.display()
+            )));
         }
         let conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| open_error(e.to_string()))?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(|e| open_error(format!("not a usable SQLite database ({e})")))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|e| open_error(e.to_string()))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(|e| open_error(format!("not a usable SQLite database ({e})")))?;
         let mut store = SqliteStore { conn };
         store.migrate().map_err(|e| open_error(e.to_string()))?;
         Ok(store)
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let version: usize = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(backend)?;
+        let version: usize = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(backend)?;
         if version > MIGRATIONS.len() {
             return Err(StoreError::Backend(format!(
                 "schema version {version} is newer than this host knows ({}); upgrade the host",
@@ -127,7 +143,8 @@ impl SqliteStore {
         for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
             let tx = self.conn.transaction().map_err(backend)?;
             tx.execute_batch(sql).map_err(backend)?;
-            tx.pragma_update(None, "user_version", index + 1).map_err(backend)?;
+            tx.pragma_update(None, "user_version", index + 1)
+                .map_err(backend)?;
             tx.commit().map_err(backend)?;
         }
         Ok(())
@@ -153,10 +170,20 @@ enum Upsert {
     Unchanged,
 }
 
-fn stored_hash(tx: &Transaction<'_>, table: &str, integration: i64, source_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-    tx.prepare_cached(&format!("SELECT content_hash FROM {table} WHERE integration_id = ?1 AND source_id = ?2"))
-        .and_then(|mut s| s.query_row(params![integration, source_id], |r| r.get(0)).optional())
-        .map_err(backend)
+fn stored_hash(
+    tx: &Transaction<'_>,
+    table: &str,
+    integration: i64,
+    source_id: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    tx.prepare_cached(&format!(
+        "SELECT content_hash FROM {table} WHERE integration_id = ?1 AND source_id = ?2"
+    ))
+    .and_then(|mut s| {
+        s.query_row(params![integration, source_id], |r| r.get(0))
+            .optional()
+    })
+    .map_err(backend)
 }
 
 fn hash_of(parts: &[&str]) -> Vec<u8> {
@@ -172,11 +199,31 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes")
 }
 
-fn upsert_asset(tx: &Transaction<'_>, integration: i64, a: &contract::Asset) -> Result<Upsert, StoreError> {
-    let tags: std::collections::BTreeMap<&str, &str> = a.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
+fn upsert_asset(
+    tx: &Transaction<'_>,
+    integration: i64,
+    a: &contract::Asset,
+) -> Result<Upsert, StoreError> {
+    let tags: std::collections::BTreeMap<&str, &str> = a
+        .tags
+        .iter()
+        .map(|t| (t.key.as_str(), t.value.as_str()))
+        .collect();
     let (tags, technologies) = (json(&tags), json(&a.technologies));
     let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-    let hash = hash_of(&[&a.name, &a.asset_type, &a.cloud_platform, &opt(&a.cloud_account_id), &opt(&a.cloud_account_name), &opt(&a.region), &opt(&a.provider_id), &tags, &opt(&a.status), &technologies, &a.raw]);
+    let hash = hash_of(&[
+        &a.name,
+        &a.asset_type,
+        &a.cloud_platform,
+        &opt(&a.cloud_account_id),
+        &opt(&a.cloud_account_name),
+        &opt(&a.region),
+        &opt(&a.provider_id),
+        &tags,
+        &opt(&a.status),
+        &technologies,
+        &a.raw,
+    ]);
     let existing = stored_hash(tx, "assets", integration, &a.source_id)?;
     if existing.as_deref() == Some(hash.as_slice()) {
         return Ok(Upsert::Unchanged);
@@ -193,7 +240,11 @@ fn upsert_asset(tx: &Transaction<'_>, integration: i64, a: &contract::Asset) -> 
         s.execute(params![integration, a.source_id, a.name, a.asset_type, a.cloud_platform, a.cloud_account_id, a.cloud_account_name, a.region, a.provider_id, tags, a.status, technologies, a.raw, hash, now()])
     })
     .map_err(backend)?;
-    Ok(if existing.is_some() { Upsert::Updated } else { Upsert::Inserted })
+    Ok(if existing.is_some() {
+        Upsert::Updated
+    } else {
+        Upsert::Inserted
+    })
 }
 
 /// Lower-case severity name as stored and shown.
@@ -216,13 +267,32 @@ pub fn status_name(s: FindingStatus) -> &'static str {
     }
 }
 
-fn upsert_finding(tx: &Transaction<'_>, integration: i64, f: &contract::Finding) -> Result<Upsert, StoreError> {
+fn upsert_finding(
+    tx: &Transaction<'_>,
+    integration: i64,
+    f: &contract::Finding,
+) -> Result<Upsert, StoreError> {
     let project_ids = json(&f.project_ids);
     let (severity, status) = (severity_name(f.severity), status_name(f.status));
     let opt = |o: &Option<String>| o.clone().unwrap_or_default();
     let hash = hash_of(&[
-        &f.asset_source_id, &f.title, &f.description, severity, status, &f.source_status, &opt(&f.remediation), &opt(&f.rule_id), &opt(&f.rule_name),
-        &opt(&f.created_at), &opt(&f.updated_at), &opt(&f.status_changed_at), &opt(&f.resolved_at), &opt(&f.due_at), &project_ids, &opt(&f.portal_url), &f.raw,
+        &f.asset_source_id,
+        &f.title,
+        &f.description,
+        severity,
+        status,
+        &f.source_status,
+        &opt(&f.remediation),
+        &opt(&f.rule_id),
+        &opt(&f.rule_name),
+        &opt(&f.created_at),
+        &opt(&f.updated_at),
+        &opt(&f.status_changed_at),
+        &opt(&f.resolved_at),
+        &opt(&f.due_at),
+        &project_ids,
+        &opt(&f.portal_url),
+        &f.raw,
     ]);
     let existing = stored_hash(tx, "findings", integration, &f.source_id)?;
     if existing.as_deref() == Some(hash.as_slice()) {
@@ -246,18 +316,30 @@ fn upsert_finding(tx: &Transaction<'_>, integration: i64, f: &contract::Finding)
         ])
     })
     .map_err(backend)?;
-    Ok(if existing.is_some() { Upsert::Updated } else { Upsert::Inserted })
+    Ok(if existing.is_some() {
+        Upsert::Updated
+    } else {
+        Upsert::Inserted
+    })
 }
 
 impl Storage for SqliteStore {
-    fn add_integration(&mut self, name: &str, connector: &str, settings: &[(String, String)], sealed_secrets: &str) -> Result<Integration, StoreError> {
+    fn add_integration(
+        &mut self,
+        name: &str,
+        connector: &str,
+        settings: &[(String, String)],
+        sealed_secrets: &str,
+    ) -> Result<Integration, StoreError> {
         let created_at = now();
         let result = self.conn.execute(
             "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![name, connector, json(&settings), sealed_secrets, created_at],
         );
         match result {
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
                 Err(StoreError::Conflict(format!("integration `{name}`")))
             }
             Err(e) => Err(backend(e)),
@@ -280,13 +362,22 @@ impl Storage for SqliteStore {
     }
 
     fn remove_integration(&mut self, name: &str) -> Result<(), StoreError> {
-        match self.conn.execute("DELETE FROM integrations WHERE name = ?1", [name]).map_err(backend)? {
+        match self
+            .conn
+            .execute("DELETE FROM integrations WHERE name = ?1", [name])
+            .map_err(backend)?
+        {
             0 => Err(StoreError::NotFound(format!("integration `{name}`"))),
             _ => Ok(()),
         }
     }
 
-    fn start_run(&mut self, integration: i64, action: Action, started_by: &str) -> Result<i64, StoreError> {
+    fn start_run(
+        &mut self,
+        integration: i64,
+        action: Action,
+        started_by: &str,
+    ) -> Result<i64, StoreError> {
         self.conn
             .execute(
                 "INSERT INTO runs (integration_id, action, started_at, started_by, status) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -296,7 +387,14 @@ impl Storage for SqliteStore {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn finish_run(&mut self, run: i64, status: RunStatus, c: &RunCounts, warnings: &[String], error: Option<&str>) -> Result<(), StoreError> {
+    fn finish_run(
+        &mut self,
+        run: i64,
+        status: RunStatus,
+        c: &RunCounts,
+        warnings: &[String],
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "UPDATE runs SET finished_at = ?2, status = ?3, assets_onboarded = ?4, assets_updated = ?5, assets_skipped = ?6,
@@ -350,7 +448,11 @@ impl Storage for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(backend)
     }
 
-    fn write_batch(&mut self, integration: i64, batch: &contract::Batch) -> Result<RunCounts, StoreError> {
+    fn write_batch(
+        &mut self,
+        integration: i64,
+        batch: &contract::Batch,
+    ) -> Result<RunCounts, StoreError> {
         let tx = self.conn.transaction().map_err(backend)?;
         let mut counts = RunCounts::default();
         for asset in &batch.assets {
@@ -391,7 +493,11 @@ impl Storage for SqliteStore {
 
     fn checkpoint(&self, integration: i64) -> Result<Option<String>, StoreError> {
         self.conn
-            .query_row("SELECT state FROM checkpoints WHERE integration_id = ?1", [integration], |r| r.get(0))
+            .query_row(
+                "SELECT state FROM checkpoints WHERE integration_id = ?1",
+                [integration],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(backend)
     }

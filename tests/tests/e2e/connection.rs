@@ -11,7 +11,12 @@ fn good_secret_passes_every_step() {
     assert_success(&out);
     let stdout = host.ok(&["test-connection", "w"]);
     for step in ["token", "api", "scope", "inventory"] {
-        assert!(stdout.lines().any(|l| l.starts_with("[ok  ]") && l.contains(step)), "{step}: {stdout}");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("[ok  ]") && l.contains(step)),
+            "{step}: {stdout}"
+        );
     }
     let history = host.json(&["history", "w"]);
     assert_eq!(history[0]["action"], "test_connection");
@@ -26,11 +31,20 @@ fn bad_secret_is_refused_and_nothing_is_saved() {
     let out = host.add_wiz("w", &sim, "sim-client", "wrong-secret-value", &[]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("authentication failed") && stderr.contains("client id and secret"), "{stderr}");
-    assert!(!stderr.contains("wrong-secret-value"), "the secret leaked: {stderr}");
+    assert!(
+        stderr.contains("authentication failed") && stderr.contains("client id and secret"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("wrong-secret-value"),
+        "the secret leaked: {stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("[FAIL] token"), "{stdout}");
-    assert!(!host.ok(&["integration", "list"]).contains(" w "), "a failed test must not save");
+    assert!(
+        !host.ok(&["integration", "list"]).contains(" w "),
+        "a failed test must not save"
+    );
 }
 
 #[test]
@@ -38,23 +52,57 @@ fn unreachable_and_wrong_api_urls_name_the_api_step() {
     let sim = Simulator::start(SimConfig::new(1, 50)).unwrap();
     let host = Host::new();
     // A port nobody listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let out = host.run(&[
-        "integration", "add", "w", "--connector", "wiz", "--set", &format!("api-url=http://{closed}"),
-        "--set", &format!("auth-url={}", sim.auth_url()), "--set", "client-id=sim-client", "--secret", &format!("client-secret={FULL_SECRET}"),
+        "integration",
+        "add",
+        "w",
+        "--connector",
+        "wiz",
+        "--set",
+        &format!("api-url=http://{closed}"),
+        "--set",
+        &format!("auth-url={}", sim.auth_url()),
+        "--set",
+        "client-id=sim-client",
+        "--secret",
+        &format!("client-secret={FULL_SECRET}"),
     ]);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert!(!out.status.success());
-    assert!(stdout.contains("[ok  ] token") && stdout.contains("[FAIL] api"), "{stdout}");
+    assert!(
+        stdout.contains("[ok  ] token") && stdout.contains("[FAIL] api"),
+        "{stdout}"
+    );
     assert!(stderr.contains("cannot reach the Wiz API"), "{stderr}");
     // A URL that answers, but not with GraphQL.
     let out = host.run(&[
-        "integration", "add", "w", "--connector", "wiz", "--set", &format!("api-url={}/not-wiz", sim.base_url()),
-        "--set", &format!("auth-url={}", sim.auth_url()), "--set", "client-id=sim-client", "--secret", &format!("client-secret={FULL_SECRET}"),
+        "integration",
+        "add",
+        "w",
+        "--connector",
+        "wiz",
+        "--set",
+        &format!("api-url={}/not-wiz", sim.base_url()),
+        "--set",
+        &format!("auth-url={}", sim.auth_url()),
+        "--set",
+        "client-id=sim-client",
+        "--secret",
+        &format!("client-secret={FULL_SECRET}"),
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("404") && stderr.contains("check the URL"), "{stderr}");
+    assert!(
+        stderr.contains("404") && stderr.contains("check the URL"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -63,31 +111,101 @@ fn issues_only_account_passes_and_no_scope_account_fails_on_scope() {
     let host = Host::new();
     assert_success(&host.add_wiz("limited", &sim, "sim-issues-only", "sim-secret-issues", &[]));
     let stdout = host.ok(&["test-connection", "limited"]);
-    assert!(stdout.contains("[ok  ] inventory") && stdout.contains("read:resources not granted"), "{stdout}");
+    assert!(
+        stdout.contains("[ok  ] inventory") && stdout.contains("read:resources not granted"),
+        "{stdout}"
+    );
 
     let out = host.add_wiz("none", &sim, "sim-no-scope", "sim-secret-none", &[]);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert!(!out.status.success());
-    assert!(stdout.contains("[ok  ] api") && stdout.contains("[FAIL] scope"), "{stdout}");
-    assert!(stderr.contains("permission denied") && stderr.contains("read:issues"), "{stderr}");
+    assert!(
+        stdout.contains("[ok  ] api") && stdout.contains("[FAIL] scope"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("permission denied") && stderr.contains("read:issues"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn bad_input_is_refused_before_any_network_call() {
     let sim = Simulator::start(SimConfig::new(1, 50)).unwrap();
     let host = Host::new();
-    for (extra, message) in [("page-size=1000", "setting `page-size`: 1000 is out of range (1 to 500)"), ("page-size=0", "out of range"), ("colour=red", "setting `colour`: unknown")] {
+    for (extra, message) in [
+        (
+            "page-size=1000",
+            "setting `page-size`: 1000 is out of range (1 to 500)",
+        ),
+        ("page-size=0", "out of range"),
+        ("colour=red", "setting `colour`: unknown"),
+    ] {
         let out = host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[extra]);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && stderr.contains(message), "{extra}: {stderr}");
+        assert!(
+            !out.status.success() && stderr.contains(message),
+            "{extra}: {stderr}"
+        );
     }
-    let stderr = host.fails(&["integration", "add", "w", "--connector", "wiz", "--set", "api-url=https://api.example", "--secret", "client-secret=x"]);
-    assert!(stderr.contains("setting `client-id`: is required"), "{stderr}");
-    let stderr = host.fails(&["integration", "add", "w", "--connector", "wiz", "--set", "api-url=ftp://x", "--set", "client-id=a", "--secret", "client-secret=x"]);
-    assert!(stderr.contains("api-url") && stderr.contains("https"), "{stderr}");
-    let stderr = host.fails(&["integration", "add", "w", "--connector", "nope", "--set", "a=b"]);
-    assert!(stderr.contains("no plugin named `nope`") && stderr.contains("available: "), "{stderr}");
-    assert_eq!(sim.stats().token_requests.load(std::sync::atomic::Ordering::Relaxed), 0, "no request may leave for bad input");
+    let stderr = host.fails(&[
+        "integration",
+        "add",
+        "w",
+        "--connector",
+        "wiz",
+        "--set",
+        "api-url=https://api.example",
+        "--secret",
+        "client-secret=x",
+    ]);
+    assert!(
+        stderr.contains("setting `client-id`: is required"),
+        "{stderr}"
+    );
+    let stderr = host.fails(&[
+        "integration",
+        "add",
+        "w",
+        "--connector",
+        "wiz",
+        "--set",
+        "api-url=ftp://x",
+        "--set",
+        "client-id=a",
+        "--secret",
+        "client-secret=x",
+    ]);
+    assert!(
+        stderr.contains("api-url") && stderr.contains("https"),
+        "{stderr}"
+    );
+    let stderr = host.fails(&[
+        "integration",
+        "add",
+        "w",
+        "--connector",
+        "nope",
+        "--set",
+        "a=b",
+    ]);
+    assert!(
+        stderr.contains("no plugin named `nope`") && stderr.contains("available: "),
+        "{stderr}"
+    );
+    assert_eq!(
+        sim.stats()
+            .token_requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "no request may leave for bad input"
+    );
     let stderr = host.fails(&["sync", "missing"]);
-    assert!(stderr.contains("integration `missing` not found"), "{stderr}");
+    assert!(
+        stderr.contains("integration `missing` not found"),
+        "{stderr}"
+    );
 }

@@ -10,12 +10,18 @@ use wiz_sim::Simulator;
 pub const FULL_SECRET: &str = "sim-secret-full";
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
 fn required_path(var: &str, default: PathBuf) -> PathBuf {
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or(default);
-    assert!(path.exists(), "{} not found; run the suite with `cargo xtask test`, which builds the host and the components", path.display());
+    assert!(
+        path.exists(),
+        "{} not found; run the suite with `cargo xtask test`, which builds the host and the components",
+        path.display()
+    );
     path
 }
 
@@ -30,11 +36,22 @@ pub struct Host {
 impl Host {
     /// A fresh environment with an empty database.
     pub fn new() -> Self {
-        let bin = required_path("CONNECTOR_HOST_BIN", target_dir().join("debug/connector-host"));
+        let bin = required_path(
+            "CONNECTOR_HOST_BIN",
+            target_dir().join("debug/connector-host"),
+        );
         let plugins = required_path("TEST_PLUGINS_DIR", target_dir().join("plugins"));
         // Compiled components are keyed by content hash, so tests can share one cache.
-        let cache = plugins.parent().unwrap_or(&plugins).join("compiled-plugins-test");
-        Host { dir: tempfile::tempdir().expect("temp dir"), bin, plugins, cache }
+        let cache = plugins
+            .parent()
+            .unwrap_or(&plugins)
+            .join("compiled-plugins-test");
+        Host {
+            dir: tempfile::tempdir().expect("temp dir"),
+            bin,
+            plugins,
+            cache,
+        }
     }
 
     /// The database file.
@@ -64,18 +81,33 @@ impl Host {
     /// Runs the host and expects success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "connector-host {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            out.status.success(),
+            "connector-host {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
         stdout.into_owned()
     }
 
     /// Runs the host and expects failure; returns stderr, which must be one line of cause.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(!out.status.success(), "connector-host {args:?} should fail\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            !out.status.success(),
+            "connector-host {args:?} should fail\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
         let last = stderr.lines().last().unwrap_or_default().to_string();
-        assert!(last.starts_with("error: "), "the cause must be the last stderr line: {stderr}");
+        assert!(
+            last.starts_with("error: "),
+            "the cause must be the last stderr line: {stderr}"
+        );
         last
     }
 
@@ -87,12 +119,33 @@ impl Host {
     }
 
     /// Adds a Wiz integration against `sim`; `extra` are more `--set` values.
-    pub fn add_wiz(&self, name: &str, sim: &Simulator, client_id: &str, secret: &str, extra: &[&str]) -> Output {
+    pub fn add_wiz(
+        &self,
+        name: &str,
+        sim: &Simulator,
+        client_id: &str,
+        secret: &str,
+        extra: &[&str],
+    ) -> Output {
         let api = format!("api-url={}", sim.api_url());
         let auth = format!("auth-url={}", sim.auth_url());
         let id = format!("client-id={client_id}");
         let secret = format!("client-secret={secret}");
-        let mut args = vec!["integration", "add", name, "--connector", "wiz", "--set", &api, "--set", &auth, "--set", &id, "--secret", &secret];
+        let mut args = vec![
+            "integration",
+            "add",
+            name,
+            "--connector",
+            "wiz",
+            "--set",
+            &api,
+            "--set",
+            &auth,
+            "--set",
+            &id,
+            "--secret",
+            &secret,
+        ];
         for e in extra {
             args.extend(["--set", e]);
         }
@@ -101,7 +154,11 @@ impl Host {
 
     /// Sorted values of `field` in a JSON view.
     pub fn ids(&self, view: &str, name: &str, field: &str) -> Vec<String> {
-        let mut ids: Vec<String> = self.json(&[view, name]).iter().map(|r| r[field].as_str().expect("string id").to_string()).collect();
+        let mut ids: Vec<String> = self
+            .json(&[view, name])
+            .iter()
+            .map(|r| r[field].as_str().expect("string id").to_string())
+            .collect();
         ids.sort();
         ids
     }
@@ -109,5 +166,10 @@ impl Host {
 
 /// Asserts success of an [`Output`].
 pub fn assert_success(out: &Output) {
-    assert!(out.status.success(), "stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -12,7 +12,10 @@ const ISSUES: u64 = 900;
 const SEED: u64 = 11;
 
 fn tenant() -> Tenant {
-    Tenant { seed: SEED, issues: ISSUES }
+    Tenant {
+        seed: SEED,
+        issues: ISSUES,
+    }
 }
 
 #[test]
@@ -23,21 +26,38 @@ fn multi_page_sync_stores_exactly_the_in_scope_data_and_a_repeat_changes_nothing
     let before = sim.stats().graphql_requests.load(Ordering::Relaxed);
     let summary = host.ok(&["sync", "w"]);
     let pages = sim.stats().graphql_requests.load(Ordering::Relaxed) - before;
-    assert!(pages >= 3 * 2, "at least 3 issue pages (plus inventory lookups), saw {pages} requests");
+    assert!(
+        pages >= 3 * 2,
+        "at least 3 issue pages (plus inventory lookups), saw {pages} requests"
+    );
 
     let expected = tenant().expected(true, &[]);
-    assert!(expected.findings.len() > 300, "the tenant is big enough for several pages");
+    assert!(
+        expected.findings.len() > 300,
+        "the tenant is big enough for several pages"
+    );
     assert_eq!(host.ids("findings", "w", "id"), expected.findings);
     assert_eq!(host.ids("assets", "w", "id"), expected.assets);
-    assert!(summary.contains(&format!("{} new", expected.findings.len())), "{summary}");
-    assert!(summary.contains(&format!("{} onboarded", expected.assets.len())), "{summary}");
+    assert!(
+        summary.contains(&format!("{} new", expected.findings.len())),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!("{} onboarded", expected.assets.len())),
+        "{summary}"
+    );
 
     // Field mapping, checked against the simulator's own records.
     let findings = host.json(&["findings", "w"]);
-    let by_id: HashMap<&str, &Value> = findings.iter().map(|f| (f["id"].as_str().unwrap(), f)).collect();
+    let by_id: HashMap<&str, &Value> = findings
+        .iter()
+        .map(|f| (f["id"].as_str().unwrap(), f))
+        .collect();
     for i in 0..ISSUES {
         let issue = tenant().issue(i);
-        let Some(f) = by_id.get(issue.id.as_str()) else { continue };
+        let Some(f) = by_id.get(issue.id.as_str()) else {
+            continue;
+        };
         assert_eq!(f["severity"], issue.severity.to_ascii_lowercase());
         assert_eq!(f["wiz_status"], issue.status);
         let status = match issue.status {
@@ -48,13 +68,21 @@ fn multi_page_sync_stores_exactly_the_in_scope_data_and_a_repeat_changes_nothing
         assert_eq!(f["status"], status, "{}", issue.id);
         assert_eq!(f["asset_id"], tenant().resource(issue.resource).id);
         let node = tenant().issue_node(i);
-        let remediation = node["sourceRule"]["resolutionRecommendation"].as_str().or(node["sourceRule"]["remediationInstructions"].as_str());
+        let remediation = node["sourceRule"]["resolutionRecommendation"]
+            .as_str()
+            .or(node["sourceRule"]["remediationInstructions"].as_str());
         assert_eq!(f["remediation"].as_str(), remediation, "{}", issue.id);
     }
     let assets = host.json(&["assets", "w"]);
     for a in &assets {
-        let r = (0..tenant().resources()).map(|r| tenant().resource(r)).find(|r| a["id"] == r.id.as_str()).unwrap();
-        assert_eq!(a["asset_type"], r.technology, "technologies become the asset type");
+        let r = (0..tenant().resources())
+            .map(|r| tenant().resource(r))
+            .find(|r| a["id"] == r.id.as_str())
+            .unwrap();
+        assert_eq!(
+            a["asset_type"], r.technology,
+            "technologies become the asset type"
+        );
         assert_eq!(a["cloud_platform"], r.platform);
         assert_eq!(a["provider_id"], r.provider_id);
     }
@@ -81,7 +109,13 @@ fn project_filter_limits_what_is_stored() {
     let sim = Simulator::start(SimConfig::new(SEED, ISSUES)).unwrap();
     let host = Host::new();
     let project = PROJECTS[1].0;
-    assert_success(&host.add_wiz("p", &sim, "sim-client", FULL_SECRET, &[&format!("project-ids={project}")]));
+    assert_success(&host.add_wiz(
+        "p",
+        &sim,
+        "sim-client",
+        FULL_SECRET,
+        &[&format!("project-ids={project}")],
+    ));
     host.ok(&["sync", "p"]);
     let expected = tenant().expected(true, &[project]);
     let all = tenant().expected(true, &[]);
@@ -93,7 +127,12 @@ fn project_filter_limits_what_is_stored() {
     let two = format!("project-ids={},{}", PROJECTS[0].0, PROJECTS[2].0);
     assert_success(&host.add_wiz("p2", &sim, "sim-client", FULL_SECRET, &[&two]));
     host.ok(&["sync", "p2"]);
-    assert_eq!(host.ids("findings", "p2", "id"), tenant().expected(true, &[PROJECTS[0].0, PROJECTS[2].0]).findings);
+    assert_eq!(
+        host.ids("findings", "p2", "id"),
+        tenant()
+            .expected(true, &[PROJECTS[0].0, PROJECTS[2].0])
+            .findings
+    );
 }
 
 #[test]
@@ -104,15 +143,29 @@ fn issues_only_account_falls_back_to_entity_types_with_a_warning() {
     let out = host.run(&["sync", "l"]);
     assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("read:resources"));
-    let t = Tenant { seed: SEED, issues: 300 };
-    assert_eq!(host.ids("findings", "l", "id"), t.expected(false, &[]).findings);
+    let t = Tenant {
+        seed: SEED,
+        issues: 300,
+    };
+    assert_eq!(
+        host.ids("findings", "l", "id"),
+        t.expected(false, &[]).findings
+    );
     for a in host.json(&["assets", "l"]) {
-        let r = (0..t.resources()).map(|r| t.resource(r)).find(|r| a["id"] == r.id.as_str()).unwrap();
+        let r = (0..t.resources())
+            .map(|r| t.resource(r))
+            .find(|r| a["id"] == r.id.as_str())
+            .unwrap();
         assert_eq!(a["asset_type"], r.entity_type);
     }
     let latest = &host.json(&["history", "l"])[0];
     assert_eq!(latest["status"], "succeeded_with_warnings");
-    assert!(latest["warnings"][0].as_str().unwrap().contains("read:resources"));
+    assert!(
+        latest["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("read:resources")
+    );
 }
 
 #[test]
@@ -122,14 +175,27 @@ fn secrets_are_not_stored_in_plaintext() {
     assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
     host.ok(&["sync", "w"]);
     let show = host.ok(&["integration", "show", "w"]);
-    assert!(show.contains("********") && !show.contains(FULL_SECRET), "{show}");
+    assert!(
+        show.contains("********") && !show.contains(FULL_SECRET),
+        "{show}"
+    );
     for entry in std::fs::read_dir(host.dir()).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
-        assert!(!bytes.windows(FULL_SECRET.len()).any(|w| w == FULL_SECRET.as_bytes()), "secret in {}", path.display());
+        assert!(
+            !bytes
+                .windows(FULL_SECRET.len())
+                .any(|w| w == FULL_SECRET.as_bytes()),
+            "secret in {}",
+            path.display()
+        );
     }
     // Another key cannot open it, and says so.
-    std::fs::write(host.dir().join("host.key"), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap();
+    std::fs::write(
+        host.dir().join("host.key"),
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    )
+    .unwrap();
     let stderr = host.fails(&["sync", "w"]);
     assert!(stderr.contains("encryption key differs"), "{stderr}");
 }
