@@ -333,3 +333,91 @@ fn resources(tenant: &Tenant, variables: &Value) -> Result<Value, String> {
         "pageInfo": {"hasNextPage": end < found.len() as u64, "endCursor": encode_cursor(end)},
     }}))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(first: u64, after: Value) -> Value {
+        json!({"first": first, "after": after, "filterBy": {"severity": ["CRITICAL", "HIGH", "MEDIUM", "LOW"]}, "withTotal": true})
+    }
+
+    #[test]
+    fn first_over_500_is_refused_like_wiz() {
+        let t = Tenant {
+            seed: 3,
+            issues: 10,
+        };
+        assert_eq!(
+            issues(&t, &vars(501, Value::Null)).unwrap_err(),
+            "'first' must be less than or equal to 500"
+        );
+        assert!(issues(&t, &vars(500, Value::Null)).is_ok());
+        assert!(
+            issues(&t, &json!({"after": null})).is_err(),
+            "first is required"
+        );
+    }
+
+    #[test]
+    fn pages_cover_every_match_once_and_end_cleanly() {
+        let t = Tenant {
+            seed: 3,
+            issues: 1000,
+        };
+        let mut seen = Vec::new();
+        let mut after = Value::Null;
+        let mut total = None;
+        loop {
+            let page = issues(&t, &vars(64, after.clone())).unwrap();
+            let connection = &page["issues"];
+            total = total.or(connection["totalCount"].as_u64());
+            seen.extend(
+                connection["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| n["id"].as_str().unwrap().to_string()),
+            );
+            if !connection["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+                break;
+            }
+            after = connection["pageInfo"]["endCursor"].clone();
+        }
+        let expected: Vec<String> = (0..t.issues)
+            .map(|i| t.issue(i))
+            .filter(|i| i.severity != "INFORMATIONAL")
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(seen, expected);
+        assert_eq!(total, Some(expected.len() as u64));
+        assert!(
+            issues(&t, &vars(10, json!("not-a-cursor")))
+                .unwrap_err()
+                .contains("invalid cursor")
+        );
+    }
+
+    #[test]
+    fn project_and_status_changed_filters() {
+        let t = Tenant {
+            seed: 3,
+            issues: 400,
+        };
+        let project = crate::data::PROJECTS[0].0;
+        let page = issues(&t, &json!({"first": 500, "filterBy": {"project": project}})).unwrap();
+        for node in page["issues"]["nodes"].as_array().unwrap() {
+            assert!(
+                node["projects"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["id"] == project)
+            );
+        }
+        let page = issues(&t, &json!({"first": 500, "filterBy": {"statusChangedAt": {"after": "2026-01-01T03:00:00Z"}}})).unwrap();
+        for node in page["issues"]["nodes"].as_array().unwrap() {
+            assert!(node["statusChangedAt"].as_str().unwrap() > "2026-01-01T03:00:00Z");
+        }
+    }
+}

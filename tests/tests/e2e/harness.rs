@@ -54,6 +54,18 @@ impl Host {
         }
     }
 
+    /// The same environment with another plugins folder and compile cache.
+    pub fn with_plugins(mut self, plugins: &Path, cache: &Path) -> Self {
+        self.plugins = plugins.to_path_buf();
+        self.cache = cache.to_path_buf();
+        self
+    }
+
+    /// The folder holding the built test plugins.
+    pub fn built_plugins(&self) -> PathBuf {
+        required_path("TEST_PLUGINS_DIR", target_dir().join("plugins"))
+    }
+
     /// The database file.
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("host.db")

@@ -2,5 +2,6 @@
 
 mod connection;
 mod harness;
+mod plugins;
 mod sandbox;
 mod sync;

@@ -1,0 +1,74 @@
+//! Loading: components are listed with their schema, bad files are refused with the
+//! reason, and compiled code lands in the cache.
+
+use crate::harness::Host;
+
+#[test]
+fn plugins_are_listed_bad_files_refused_and_compiled_code_cached() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (plugins, cache) = (scratch.path().join("plugins"), scratch.path().join("cache"));
+    std::fs::create_dir_all(&plugins).unwrap();
+    let host = Host::new();
+    std::fs::copy(
+        host.built_plugins().join("wiz.wasm"),
+        plugins.join("wiz.wasm"),
+    )
+    .unwrap();
+    std::fs::write(plugins.join("garbage.wasm"), b"this is not wasm").unwrap();
+    std::fs::write(plugins.join("core.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let host = host.with_plugins(&plugins, &cache);
+
+    let out = host.run(&["plugins"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("wiz 0.1.0 (contract 0.1.0)"), "{stdout}");
+    for key in [
+        "api-url",
+        "client-id",
+        "client-secret",
+        "project-ids",
+        "auth-url",
+        "page-size",
+    ] {
+        assert!(stdout.contains(key), "{key}: {stdout}");
+    }
+    assert!(
+        stderr.contains("core.wasm not loaded") && stderr.contains("core module"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("garbage.wasm not loaded"), "{stderr}");
+
+    let cached: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(
+        cached.len(),
+        1,
+        "one compiled artifact for the one good component"
+    );
+    let modified = cached[0].metadata().unwrap().modified().unwrap();
+    host.ok(&["plugins"]);
+    assert_eq!(
+        std::fs::metadata(cached[0].path())
+            .unwrap()
+            .modified()
+            .unwrap(),
+        modified,
+        "the second run reuses the cache"
+    );
+
+    // An unwritable cache folder is a clear error, not a crash.
+    let blocker = scratch.path().join("file-not-folder");
+    std::fs::write(&blocker, b"").unwrap();
+    let host = Host::new().with_plugins(&plugins, &blocker);
+    let stderr = host.fails(&["plugins"]);
+    assert!(
+        stderr.contains("cache folder") && stderr.contains("not usable"),
+        "{stderr}"
+    );
+}
