@@ -190,6 +190,17 @@ impl WizConfig {
     }
 }
 
+impl WizConfig {
+    /// What to page through: each configured project, or `None` once for all projects.
+    pub fn project_scopes(&self) -> Vec<Option<String>> {
+        if self.project_ids.is_empty() {
+            vec![None]
+        } else {
+            self.project_ids.iter().cloned().map(Some).collect()
+        }
+    }
+}
+
 /// Splits a comma-separated list, dropping blanks and duplicates, keeping order.
 pub fn split_list(value: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

@@ -68,17 +68,7 @@ pub async fn test_connection<T: Transport>(mut client: WizClient<T>) -> Result<V
         detail: format!("got a token from {}", client.config().auth_url),
     });
 
-    let projects: Vec<Option<String>> = if client.config().project_ids.is_empty() {
-        vec![None]
-    } else {
-        client
-            .config()
-            .project_ids
-            .iter()
-            .cloned()
-            .map(Some)
-            .collect()
-    };
+    let projects = client.config().project_scopes();
     let mut seen = 0u64;
     for project in &projects {
         let answer = client

@@ -87,17 +87,7 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
             None => None,
         };
         self.summary.full = true;
-        let projects: Vec<Option<String>> = if self.client.config().project_ids.is_empty() {
-            vec![None]
-        } else {
-            self.client
-                .config()
-                .project_ids
-                .iter()
-                .cloned()
-                .map(Some)
-                .collect()
-        };
+        let projects = self.client.config().project_scopes();
         let first_project = resume
             .as_ref()
             .map_or(0, |r| r.project.min(projects.len() - 1));

@@ -1,6 +1,6 @@
 //! test-connection and `integration add` against good and bad credentials and URLs.
 
-use crate::harness::{FULL_SECRET, Host, assert_success};
+use crate::harness::{FULL_SECRET, Host, assert_success, expect_failure};
 use wiz_sim::{SimConfig, Simulator};
 
 #[test]
@@ -56,49 +56,30 @@ fn unreachable_and_wrong_api_urls_name_the_api_step() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let out = host.run(&[
-        "integration",
-        "add",
+    let out = host.add_wiz_at(
         "w",
-        "--connector",
-        "wiz",
-        "--set",
-        &format!("api-url=http://{closed}"),
-        "--set",
-        &format!("auth-url={}", sim.auth_url()),
-        "--set",
-        "client-id=sim-client",
-        "--secret",
-        &format!("client-secret={FULL_SECRET}"),
-    ]);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+        &format!("http://{closed}"),
+        &sim.auth_url(),
+        "sim-client",
+        FULL_SECRET,
+        &[],
     );
-    assert!(!out.status.success());
+    let (stdout, stderr) = expect_failure(&out);
     assert!(
         stdout.contains("[ok  ] token") && stdout.contains("[FAIL] api"),
         "{stdout}"
     );
     assert!(stderr.contains("cannot reach the Wiz API"), "{stderr}");
     // A URL that answers, but not with GraphQL.
-    let out = host.run(&[
-        "integration",
-        "add",
+    let out = host.add_wiz_at(
         "w",
-        "--connector",
-        "wiz",
-        "--set",
-        &format!("api-url={}/not-wiz", sim.base_url()),
-        "--set",
-        &format!("auth-url={}", sim.auth_url()),
-        "--set",
-        "client-id=sim-client",
-        "--secret",
-        &format!("client-secret={FULL_SECRET}"),
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+        &format!("{}/not-wiz", sim.base_url()),
+        &sim.auth_url(),
+        "sim-client",
+        FULL_SECRET,
+        &[],
+    );
+    let (_, stderr) = expect_failure(&out);
     assert!(
         stderr.contains("404") && stderr.contains("check the URL"),
         "{stderr}"
@@ -117,11 +98,7 @@ fn issues_only_account_passes_and_no_scope_account_fails_on_scope() {
     );
 
     let out = host.add_wiz("none", &sim, "sim-no-scope", "sim-secret-none", &[]);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(!out.status.success());
+    let (stdout, stderr) = expect_failure(&out);
     assert!(
         stdout.contains("[ok  ] api") && stdout.contains("[FAIL] scope"),
         "{stdout}"

@@ -139,8 +139,28 @@ impl Host {
         secret: &str,
         extra: &[&str],
     ) -> Output {
-        let api = format!("api-url={}", sim.api_url());
-        let auth = format!("auth-url={}", sim.auth_url());
+        self.add_wiz_at(
+            name,
+            &sim.api_url(),
+            &sim.auth_url(),
+            client_id,
+            secret,
+            extra,
+        )
+    }
+
+    /// Adds a Wiz integration with explicit API and token URLs.
+    pub fn add_wiz_at(
+        &self,
+        name: &str,
+        api_url: &str,
+        auth_url: &str,
+        client_id: &str,
+        secret: &str,
+        extra: &[&str],
+    ) -> Output {
+        let api = format!("api-url={api_url}");
+        let auth = format!("auth-url={auth_url}");
         let id = format!("client-id={client_id}");
         let secret = format!("client-secret={secret}");
         let mut args = vec![
@@ -184,4 +204,17 @@ pub fn assert_success(out: &Output) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Asserts failure of an [`Output`] and returns its (stdout, stderr).
+pub fn expect_failure(out: &Output) -> (String, String) {
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        !out.status.success(),
+        "expected failure\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    (stdout, stderr)
 }
