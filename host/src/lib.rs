@@ -3,8 +3,11 @@
 #![deny(missing_docs)]
 
 pub mod catalog;
+pub mod clock;
 pub mod plugin;
 pub mod runner;
+pub mod schedule;
+pub mod scheduler;
 pub mod secrets;
 pub mod settings;
 pub mod store;

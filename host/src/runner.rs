@@ -5,9 +5,29 @@
 use crate::plugin::contract::{Batch, ConnectorError, LogLevel};
 use crate::plugin::{LoadedPlugin, PluginHost, RunError, RunSink, SyncResult};
 use crate::settings::{Settings, redact};
-use crate::store::{Action, RunCounts, RunStatus, Storage, StoreError};
+use crate::store::lease::{LEASE_TTL, holder_name};
+use crate::store::{Action, LeaseOutcome, RunCounts, RunStatus, Storage, StoreError};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// Why a sync could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// Another process is syncing this integration.
+    #[error(
+        "integration `{name}` is already syncing (held by {holder}); try again when that run finishes"
+    )]
+    AlreadyRunning {
+        /// The integration.
+        name: String,
+        /// Who holds its lease.
+        holder: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The store shared between the runner and the sink of a running plugin.
 pub type SharedStore = Arc<Mutex<Box<dyn Storage>>>;
@@ -65,6 +85,7 @@ struct StoringSink {
     emitted_assets: HashSet<String>,
     tally: Arc<Mutex<Tally>>,
     progress: Option<Box<dyn Progress>>,
+    cancel: Arc<AtomicBool>,
 }
 
 impl StoringSink {
@@ -108,6 +129,9 @@ impl StoringSink {
 
 impl RunSink for StoringSink {
     fn emit(&mut self, batch: Batch) -> bool {
+        if self.cancel.load(Ordering::SeqCst) {
+            return false;
+        }
         let store = self.store.clone();
         let mut store = store.lock().expect("store lock");
         let tally = self.tally.clone();
@@ -164,11 +188,40 @@ pub struct SyncJob<'a> {
     pub started_by: String,
     /// Where progress goes.
     pub progress: Option<Box<dyn Progress>>,
+    /// Set to stop the run; the plugin learns it from `emit`'s answer.
+    pub cancel: Arc<AtomicBool>,
+    /// The integration's name, for messages.
+    pub name: String,
 }
 
 impl SyncJob<'_> {
-    /// Runs the sync to its end and records it in history.
-    pub async fn run(self, store: SharedStore) -> Result<SyncOutcome, StoreError> {
+    /// Runs the sync to its end and records it in history. Refused while another
+    /// process runs the same integration.
+    pub async fn run(self, store: SharedStore) -> Result<SyncOutcome, RunnerError> {
+        let holder = holder_name();
+        let outcome = store.lock().expect("store lock").acquire_lease(
+            self.integration,
+            &holder,
+            LEASE_TTL,
+        )?;
+        if let LeaseOutcome::HeldBy(other) = outcome {
+            return Err(RunnerError::AlreadyRunning {
+                name: self.name.clone(),
+                holder: other,
+            });
+        }
+        let renewal = tokio::spawn(renew_lease(store.clone(), self.integration, holder.clone()));
+        let integration = self.integration;
+        let result = self.run_holding_lease(store.clone()).await;
+        renewal.abort();
+        store
+            .lock()
+            .expect("store lock")
+            .release_lease(integration, &holder)?;
+        Ok(result?)
+    }
+
+    async fn run_holding_lease(self, store: SharedStore) -> Result<SyncOutcome, StoreError> {
         let schema = &self.plugin.info.config_schema;
         let secrets: Vec<String> = self.settings.secrets(schema).into_values().collect();
         let (run_id, state) = {
@@ -186,6 +239,7 @@ impl SyncJob<'_> {
             emitted_assets: HashSet::new(),
             tally: tally.clone(),
             progress: self.progress,
+            cancel: self.cancel.clone(),
         };
         let result = self
             .host
@@ -198,7 +252,11 @@ impl SyncJob<'_> {
             )
             .await;
         let tally = std::mem::take(&mut *tally.lock().expect("tally lock"));
-        let outcome = conclude(run_id, result, tally, &secrets);
+        let mut outcome = conclude(run_id, result, tally, &secrets);
+        if self.cancel.load(Ordering::SeqCst) {
+            outcome.status = RunStatus::Cancelled;
+            outcome.error = Some("cancelled: the host was asked to stop; committed batches and the checkpoint are kept".into());
+        }
         store.lock().expect("store lock").finish_run(
             run_id,
             outcome.status,
@@ -207,6 +265,25 @@ impl SyncJob<'_> {
             outcome.error.as_deref(),
         )?;
         Ok(outcome)
+    }
+}
+
+/// Keeps a lease alive while its run goes on.
+async fn renew_lease(store: SharedStore, integration: i64, holder: String) {
+    let mut tick = tokio::time::interval(LEASE_TTL / 3);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let renewed =
+            store
+                .lock()
+                .expect("store lock")
+                .renew_lease(integration, &holder, LEASE_TTL);
+        if !matches!(renewed, Ok(true)) {
+            tracing::warn!(
+                "could not renew the run lease of integration {integration}: {renewed:?}"
+            );
+        }
     }
 }
 

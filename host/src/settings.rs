@@ -171,6 +171,52 @@ impl Settings {
     }
 }
 
+/// Why an integration's stored settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenSettingsError {
+    /// The secrets do not open.
+    #[error("integration `{name}`: {source}")]
+    Secrets {
+        /// The integration.
+        name: String,
+        /// The cause.
+        source: crate::secrets::SecretError,
+    },
+    /// The stored values no longer pass the plugin's schema.
+    #[error(
+        "integration `{name}` has invalid settings ({source}); fix them with `integration update`"
+    )]
+    Invalid {
+        /// The integration.
+        name: String,
+        /// The cause.
+        source: SettingError,
+    },
+}
+
+impl Settings {
+    /// An integration's stored settings, secrets opened with `key`, checked against `schema`.
+    pub fn open(
+        integration: &crate::store::Integration,
+        schema: &[ConfigField],
+        key: &crate::secrets::SecretKey,
+    ) -> Result<Self, OpenSettingsError> {
+        let name = integration.name.clone();
+        let mut values: BTreeMap<String, String> = integration.settings.iter().cloned().collect();
+        let opened =
+            key.open(&integration.sealed_secrets)
+                .map_err(|source| OpenSettingsError::Secrets {
+                    name: name.clone(),
+                    source,
+                })?;
+        // Sealed content is always our own JSON map; unreadable content means a wrong key.
+        let secrets: BTreeMap<String, String> = serde_json::from_slice(&opened).unwrap_or_default();
+        values.extend(secrets);
+        Settings::validate(schema, values)
+            .map_err(|source| OpenSettingsError::Invalid { name, source })
+    }
+}
+
 /// Replaces every occurrence of a secret value in `text`.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     secrets

@@ -18,6 +18,9 @@ struct Args {
     /// Token lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     token_lifetime_s: u64,
+    /// Delay added to every GraphQL answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
 }
 
 #[tokio::main]
@@ -25,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut config = wiz_sim::SimConfig::new(args.seed, args.issues);
     config.token_lifetime = std::time::Duration::from_secs(args.token_lifetime_s);
+    config.latency = std::time::Duration::from_millis(args.latency_ms);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let mut banner = format!(
         "wiz-sim listening on http://{} ({} issues, seed {})\n",

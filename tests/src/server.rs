@@ -59,6 +59,8 @@ pub struct SimConfig {
     pub accounts: Vec<Account>,
     /// Token lifetime (`expires_in`).
     pub token_lifetime: Duration,
+    /// Added before every GraphQL answer, like a distant API.
+    pub latency: Duration,
 }
 
 impl SimConfig {
@@ -68,6 +70,7 @@ impl SimConfig {
             tenant: Tenant { seed, issues },
             accounts: default_accounts(),
             token_lifetime: Duration::from_secs(3600),
+            latency: Duration::ZERO,
         }
     }
 }
@@ -171,6 +174,9 @@ fn gql_error(status: StatusCode, code: &str, message: &str) -> Response {
 
 async fn graphql(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Response {
     sim.stats.graphql_requests.fetch_add(1, Ordering::Relaxed);
+    if !sim.config.latency.is_zero() {
+        tokio::time::sleep(sim.config.latency).await;
+    }
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

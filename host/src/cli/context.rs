@@ -1,13 +1,11 @@
 //! What commands share: the store, the key, the plugin host and catalog, opened on demand.
 
 use super::Global;
-use anyhow::Context as _;
 use connector_host::catalog::Catalog;
 use connector_host::plugin::{Limits, PluginHost};
 use connector_host::secrets::SecretKey;
 use connector_host::settings::Settings;
 use connector_host::store::{Integration, SqliteStore, Storage};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -57,15 +55,12 @@ impl Context {
         integration: &Integration,
         schema: &[connector_host::plugin::contract::ConfigField],
     ) -> anyhow::Result<Settings> {
-        let mut values: BTreeMap<String, String> = integration.settings.iter().cloned().collect();
-        let opened = self
-            .key()?
-            .open(&integration.sealed_secrets)
-            .with_context(|| format!("integration `{}`", integration.name))?;
-        let secrets: BTreeMap<String, String> =
-            serde_json::from_slice(&opened).context("stored secrets are damaged")?;
-        values.extend(secrets);
-        Settings::validate(schema, values).with_context(|| format!("integration `{}` has invalid settings; fix them with `integration add` after `integration remove`", integration.name))
+        Ok(Settings::open(integration, schema, &self.key()?)?)
+    }
+
+    /// The global options.
+    pub fn global(&self) -> &Global {
+        &self.global
     }
 }
 

@@ -3,6 +3,7 @@
 mod context;
 mod integration;
 mod run;
+mod serve;
 mod table;
 mod views;
 
@@ -75,6 +76,8 @@ enum Command {
     Assets(views::ListArgs),
     /// Sync history of an integration, newest first.
     History(views::ListArgs),
+    /// Run auto syncs on schedule until stopped.
+    Serve(serve::ServeArgs),
 }
 
 /// Sets up logging to stderr.
@@ -105,5 +108,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Findings(args) => views::findings(&ctx, args),
         Command::Assets(args) => views::assets(&ctx, args),
         Command::History(args) => views::history(&ctx, args),
+        Command::Serve(args) => serve::serve(&ctx, args).await,
     }
 }

@@ -9,6 +9,7 @@ use connector_host::settings::redact;
 use connector_host::store::{Action, RunCounts, RunStatus};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Args)]
@@ -129,6 +130,8 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
         action: Action::SyncNow,
         started_by: args.started_by.unwrap_or_else(os_user),
         progress: bar.clone().map(|b| Box::new(Bar(b)) as Box<dyn Progress>),
+        cancel: Arc::new(AtomicBool::new(false)),
+        name: integration.name.clone(),
     };
     let outcome = job.run(Arc::new(Mutex::new(store))).await?;
     if let Some(bar) = bar {

@@ -130,11 +130,15 @@ pub fn history(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
         "STATUS",
         "ASSETS +/~",
         "FINDINGS +/~/=/skip",
-        "WARNINGS / ERROR",
+        "NOTES",
     ]);
     for r in &rows {
         let c = &r.counts;
-        let note = r.error.clone().unwrap_or_else(|| r.warnings.join("; "));
+        let note = r
+            .error
+            .clone()
+            .or_else(|| r.details.clone())
+            .unwrap_or_else(|| r.warnings.join("; "));
         t.add_row(vec![
             r.action.as_str().to_string(),
             r.started_at.clone(),

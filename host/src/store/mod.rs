@@ -1,6 +1,7 @@
 //! Persistence behind one trait, so backends (SQLite now, PostgreSQL next) are
 //! interchangeable. Domain types here are free of any database crate.
 
+pub mod lease;
 mod sqlite;
 
 pub use sqlite::SqliteStore;
@@ -30,6 +31,54 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// What the platform does around an integration's syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    /// Auto sync every this many days; 0 means manual only.
+    pub auto_sync_days: u32,
+    /// Create assets the inventory lacks (Auto Onboard New Assets).
+    pub auto_onboard: bool,
+    /// Overwrite metadata of assets that exist (Update Existing Asset Metadata).
+    pub update_metadata: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            auto_sync_days: 0,
+            auto_onboard: true,
+            update_metadata: false,
+        }
+    }
+}
+
+/// An integration to add.
+#[derive(Debug, Clone)]
+pub struct NewIntegration {
+    /// Unique name.
+    pub name: String,
+    /// The connector (plugin name).
+    pub connector: String,
+    /// Non-secret settings.
+    pub settings: Vec<(String, String)>,
+    /// Sealed secret settings.
+    pub sealed_secrets: String,
+    /// Platform policy.
+    pub policy: Policy,
+}
+
+/// The result of asking for an integration's run lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// Ours now; `interrupted_runs` were left running by a dead process and are now failed.
+    Acquired {
+        /// Runs marked failed (interrupted).
+        interrupted_runs: u64,
+    },
+    /// Another live process holds it.
+    HeldBy(String),
+}
+
 /// A stored integration: a configured instance of a connector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Integration {
@@ -45,6 +94,8 @@ pub struct Integration {
     pub sealed_secrets: String,
     /// When it was added (RFC 3339).
     pub created_at: String,
+    /// Platform policy.
+    pub policy: Policy,
 }
 
 /// What a history row records.
@@ -150,6 +201,8 @@ pub struct HistoryRow {
     pub warnings: Vec<String>,
     /// Why it failed.
     pub error: Option<String>,
+    /// What a settings change changed (keys only, never values).
+    pub details: Option<String>,
 }
 
 /// A stored asset.
@@ -221,19 +274,52 @@ pub struct FindingRow {
 /// The storage backend.
 pub trait Storage: Send {
     /// Adds an integration; fails if the name is taken.
-    fn add_integration(
+    fn add_integration(&mut self, new: &NewIntegration) -> Result<Integration, StoreError>;
+    /// Replaces an integration's settings, secrets and policy.
+    fn update_integration(
         &mut self,
-        name: &str,
-        connector: &str,
+        id: i64,
         settings: &[(String, String)],
         sealed_secrets: &str,
-    ) -> Result<Integration, StoreError>;
+        policy: &Policy,
+    ) -> Result<(), StoreError>;
     /// One integration by name.
     fn integration(&self, name: &str) -> Result<Integration, StoreError>;
     /// All integrations, by name.
     fn integrations(&self) -> Result<Vec<Integration>, StoreError>;
     /// Removes an integration and everything stored for it.
     fn remove_integration(&mut self, name: &str) -> Result<(), StoreError>;
+
+    /// Takes the integration's run lease unless another live process holds it. Taking it
+    /// fails the runs a dead holder left `running`.
+    fn acquire_lease(
+        &mut self,
+        integration: i64,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<LeaseOutcome, StoreError>;
+    /// Extends a lease we hold; false if it is no longer ours.
+    fn renew_lease(
+        &mut self,
+        integration: i64,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+    /// Gives a lease back.
+    fn release_lease(&mut self, integration: i64, holder: &str) -> Result<(), StoreError>;
+    /// When the integration's next auto sync is due (RFC 3339), once scheduled.
+    fn next_due(&self, integration: i64) -> Result<Option<String>, StoreError>;
+    /// Sets when the next auto sync is due.
+    fn set_next_due(&mut self, integration: i64, at: &str) -> Result<(), StoreError>;
+    /// Records a settings change: which keys changed, never their values.
+    fn record_config_change(
+        &mut self,
+        integration: i64,
+        started_by: &str,
+        changed_keys: &[String],
+    ) -> Result<(), StoreError>;
+    /// Marks failed (interrupted) every `running` run whose integration has no live lease.
+    fn fail_abandoned_runs(&mut self) -> Result<u64, StoreError>;
 
     /// Opens a history row in state `running`.
     fn start_run(

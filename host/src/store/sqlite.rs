@@ -1,8 +1,8 @@
 //! The SQLite backend: one file, WAL journal, schema versions in `user_version`.
 
 use super::{
-    Action, AssetRow, FindingRow, HistoryRow, Integration, RunCounts, RunStatus, Storage,
-    StoreError,
+    Action, AssetRow, FindingRow, HistoryRow, Integration, LeaseOutcome, NewIntegration, Policy,
+    RunCounts, RunStatus, Storage, StoreError, lease,
 };
 use crate::plugin::contract::{self, FindingStatus, Severity};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -17,7 +17,19 @@ CREATE TABLE integrations (
     connector TEXT NOT NULL,
     settings TEXT NOT NULL,
     sealed_secrets TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    auto_sync_days INTEGER NOT NULL DEFAULT 0,
+    auto_onboard INTEGER NOT NULL DEFAULT 1,
+    update_metadata INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE schedules (
+    integration_id INTEGER PRIMARY KEY REFERENCES integrations(id) ON DELETE CASCADE,
+    next_due TEXT NOT NULL
+);
+CREATE TABLE leases (
+    integration_id INTEGER PRIMARY KEY REFERENCES integrations(id) ON DELETE CASCADE,
+    holder TEXT NOT NULL,
+    expires_at TEXT NOT NULL
 );
 CREATE TABLE assets (
     integration_id INTEGER NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
@@ -83,7 +95,8 @@ CREATE TABLE runs (
     findings_skipped INTEGER NOT NULL DEFAULT 0,
     findings_closed INTEGER NOT NULL DEFAULT 0,
     warnings TEXT NOT NULL DEFAULT '[]',
-    error TEXT
+    error TEXT,
+    details TEXT
 );
 CREATE INDEX runs_by_integration ON runs (integration_id, id);
 "#];
@@ -159,6 +172,11 @@ impl SqliteStore {
             settings: serde_json::from_str(&settings).unwrap_or_default(),
             sealed_secrets: row.get(4)?,
             created_at: row.get(5)?,
+            policy: Policy {
+                auto_sync_days: row.get(6)?,
+                auto_onboard: row.get(7)?,
+                update_metadata: row.get(8)?,
+            },
         })
     }
 }
@@ -324,39 +342,174 @@ fn upsert_finding(
 }
 
 impl Storage for SqliteStore {
-    fn add_integration(
-        &mut self,
-        name: &str,
-        connector: &str,
-        settings: &[(String, String)],
-        sealed_secrets: &str,
-    ) -> Result<Integration, StoreError> {
-        let created_at = now();
+    fn add_integration(&mut self, new: &NewIntegration) -> Result<Integration, StoreError> {
+        let p = &new.policy;
         let result = self.conn.execute(
-            "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![name, connector, json(&settings), sealed_secrets, created_at],
+            "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![new.name, new.connector, json(&new.settings), new.sealed_secrets, now(), p.auto_sync_days, p.auto_onboard, p.update_metadata],
         );
         match result {
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
-                Err(StoreError::Conflict(format!("integration `{name}`")))
+                Err(StoreError::Conflict(format!("integration `{}`", new.name)))
             }
             Err(e) => Err(backend(e)),
-            Ok(_) => self.integration(name),
+            Ok(_) => self.integration(&new.name),
         }
+    }
+
+    fn update_integration(
+        &mut self,
+        id: i64,
+        settings: &[(String, String)],
+        sealed_secrets: &str,
+        policy: &Policy,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE integrations SET settings = ?2, sealed_secrets = ?3, auto_sync_days = ?4, auto_onboard = ?5, update_metadata = ?6 WHERE id = ?1",
+                params![id, json(&settings), sealed_secrets, policy.auto_sync_days, policy.auto_onboard, policy.update_metadata],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn acquire_lease(
+        &mut self,
+        integration: i64,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let current: Option<(String, String)> = tx
+            .query_row(
+                "SELECT holder, expires_at FROM leases WHERE integration_id = ?1",
+                [integration],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        let now_text = now();
+        if let Some((other, expires_at)) = &current
+            && other != holder
+            && *expires_at > now_text
+            && lease::holder_alive(other)
+        {
+            return Ok(LeaseOutcome::HeldBy(other.clone()));
+        }
+        let expires = lease::expiry(ttl);
+        tx.execute(
+            "INSERT INTO leases (integration_id, holder, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (integration_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+            params![integration, holder, expires],
+        )
+        .map_err(backend)?;
+        // Holding the lease, any run still marked running was left by a process that died.
+        let interrupted = tx
+            .execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?2, error = 'interrupted: the process running it stopped before it finished'
+                 WHERE integration_id = ?1 AND status = 'running'",
+                params![integration, now_text],
+            )
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(LeaseOutcome::Acquired {
+            interrupted_runs: interrupted as u64,
+        })
+    }
+
+    fn renew_lease(
+        &mut self,
+        integration: i64,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE leases SET expires_at = ?3 WHERE integration_id = ?1 AND holder = ?2",
+                params![integration, holder, lease::expiry(ttl)],
+            )
+            .map_err(backend)?;
+        Ok(changed == 1)
+    }
+
+    fn release_lease(&mut self, integration: i64, holder: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM leases WHERE integration_id = ?1 AND holder = ?2",
+                params![integration, holder],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn record_config_change(
+        &mut self,
+        integration: i64,
+        started_by: &str,
+        changed_keys: &[String],
+    ) -> Result<(), StoreError> {
+        let at = now();
+        self.conn
+            .execute(
+                "INSERT INTO runs (integration_id, action, started_at, finished_at, started_by, status, details) VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)",
+                params![integration, Action::ConfigChange.as_str(), at, started_by, RunStatus::Succeeded.as_str(), format!("changed: {}", changed_keys.join(", "))],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn next_due(&self, integration: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT next_due FROM schedules WHERE integration_id = ?1",
+                [integration],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)
+    }
+
+    fn set_next_due(&mut self, integration: i64, at: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO schedules (integration_id, next_due) VALUES (?1, ?2)
+                 ON CONFLICT (integration_id) DO UPDATE SET next_due = excluded.next_due",
+                params![integration, at],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn fail_abandoned_runs(&mut self) -> Result<u64, StoreError> {
+        let now_text = now();
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?1, error = 'interrupted: the process running it stopped before it finished'
+                 WHERE status = 'running' AND integration_id NOT IN (SELECT integration_id FROM leases WHERE expires_at > ?1)",
+                params![now_text],
+            )
+            .map_err(backend)?;
+        Ok(changed as u64)
     }
 
     fn integration(&self, name: &str) -> Result<Integration, StoreError> {
         self.conn
-            .query_row("SELECT id, name, connector, settings, sealed_secrets, created_at FROM integrations WHERE name = ?1", [name], Self::integration_row)
+            .query_row("SELECT id, name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata FROM integrations WHERE name = ?1", [name], Self::integration_row)
             .optional()
             .map_err(backend)?
             .ok_or_else(|| StoreError::NotFound(format!("integration `{name}`")))
     }
 
     fn integrations(&self) -> Result<Vec<Integration>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT id, name, connector, settings, sealed_secrets, created_at FROM integrations ORDER BY name").map_err(backend)?;
+        let mut stmt = self.conn.prepare("SELECT id, name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata FROM integrations ORDER BY name").map_err(backend)?;
         let rows = stmt.query_map([], Self::integration_row).map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
     }
@@ -414,7 +567,7 @@ impl Storage for SqliteStore {
             .conn
             .prepare(
                 "SELECT id, action, started_at, finished_at, started_by, status, assets_onboarded, assets_updated, assets_skipped,
-                   findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error
+                   findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details
                  FROM runs WHERE integration_id = ?1 ORDER BY id DESC",
             )
             .map_err(backend)?;
@@ -442,6 +595,7 @@ impl Storage for SqliteStore {
                     },
                     warnings: serde_json::from_str(&warnings).unwrap_or_default(),
                     error: r.get(15)?,
+                    details: r.get(16)?,
                 })
             })
             .map_err(backend)?;

@@ -76,18 +76,36 @@ impl Host {
         self.dir.path()
     }
 
+    /// Starts the host with `args` in the background; output goes to files in the test's folder.
+    pub fn spawn(&self, args: &[&str]) -> Background {
+        let log = |name: &str| std::fs::File::create(self.dir().join(name)).expect("log file");
+        let child = self
+            .command(args)
+            .stdout(log("background.out"))
+            .stderr(log("background.err"))
+            .spawn()
+            .expect("start connector-host");
+        Background {
+            child: Some(child),
+            log: self.dir().join("background.err"),
+        }
+    }
+
     /// Runs the host with `args`.
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(&self.bin)
-            .args(args)
+        self.command(args).output().expect("run connector-host")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
             .env("CONNECTOR_HOST_DB", self.db())
             .env("CONNECTOR_HOST_PLUGINS", &self.plugins)
             .env("CONNECTOR_HOST_CACHE", &self.cache)
             .env_remove("CONNECTOR_HOST_KEY")
             .env_remove("CONNECTOR_HOST_KEY_FILE")
-            .env("USER", "e2e-tester")
-            .output()
-            .expect("run connector-host")
+            .env("USER", "e2e-tester");
+        cmd
     }
 
     /// Runs the host and expects success; returns stdout.
@@ -217,4 +235,84 @@ pub fn expect_failure(out: &Output) -> (String, String) {
         "expected failure\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     (stdout, stderr)
+}
+
+/// A host process running in the background; killed when dropped.
+pub struct Background {
+    child: Option<std::process::Child>,
+    log: PathBuf,
+}
+
+impl Background {
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("send SIGTERM");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the host did not stop on SIGTERM; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `condition` until it holds, failing after `seconds`.
+pub fn wait_for(seconds: u64, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+/// A clock file the host's scheduler reads "now" from.
+pub struct TestClock(PathBuf);
+
+impl TestClock {
+    /// A clock in `dir`, set to `now`.
+    pub fn new(dir: &Path, now: &str) -> Self {
+        let clock = TestClock(dir.join("clock"));
+        clock.set(now);
+        clock
+    }
+
+    /// Moves the clock.
+    pub fn set(&self, now: &str) {
+        let tmp = self.0.with_extension("tmp");
+        std::fs::write(&tmp, now).expect("write clock");
+        std::fs::rename(&tmp, &self.0).expect("move clock");
+    }
+
+    /// The file's path, for `--clock-file`.
+    pub fn path(&self) -> String {
+        self.0.display().to_string()
+    }
 }

@@ -4,4 +4,5 @@ mod connection;
 mod harness;
 mod plugins;
 mod sandbox;
+mod schedule;
 mod sync;

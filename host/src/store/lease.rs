@@ -1,0 +1,64 @@
+//! Run leases: who may run an integration right now. A holder names its host and process,
+//! so a lease left by a process that died on this host is taken over at once instead of
+//! after it expires.
+
+use std::time::Duration;
+
+/// How long a lease lasts without renewal.
+pub const LEASE_TTL: Duration = Duration::from_secs(60);
+
+/// This process's holder name: `host/pid/start-nanos`.
+pub fn holder_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}/{}/{nanos}", hostname(), std::process::id())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown-host".into())
+}
+
+/// Whether the holder may still be running: always true for other hosts (we cannot see
+/// them; their lease expires), and for this host whether its process exists.
+pub fn holder_alive(holder: &str) -> bool {
+    let mut parts = holder.split('/');
+    match (
+        parts.next(),
+        parts.next().and_then(|p| p.parse::<u32>().ok()),
+    ) {
+        (Some(host), Some(pid)) if host == hostname() => {
+            std::path::Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => true,
+    }
+}
+
+/// The expiry time, `ttl` from now, in the store's time format.
+pub fn expiry(ttl: Duration) -> String {
+    let at = chrono::Utc::now()
+        + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_of_holders() {
+        assert!(holder_alive(&holder_name()), "this process is alive");
+        assert!(
+            !holder_alive(&format!("{}/{}/1", hostname(), u32::MAX - 7)),
+            "no such pid"
+        );
+        assert!(
+            holder_alive("another-host/1/1"),
+            "other hosts are trusted until expiry"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! `serve`: auto syncs at 01:15 UTC every Nth day, on a clock the test moves; restarts,
+//! missed slots, sync-now, one run per integration across processes, clean shutdown.
+
+use crate::harness::{Background, FULL_SECRET, Host, TestClock, assert_success, wait_for};
+use serde_json::Value;
+use std::time::Duration;
+use wiz_sim::{SimConfig, Simulator};
+
+fn runs(host: &Host, name: &str, action: &str) -> Vec<Value> {
+    host.json(&["history", name])
+        .into_iter()
+        .filter(|r| r["action"] == action)
+        .collect()
+}
+
+fn finished_auto_syncs(host: &Host, name: &str) -> usize {
+    runs(host, name, "auto_sync")
+        .iter()
+        .filter(|r| r["status"] != "running")
+        .count()
+}
+
+fn serve(host: &Host, clock: &TestClock) -> Background {
+    host.spawn(&[
+        "serve",
+        "-v",
+        "--clock-file",
+        &clock.path(),
+        "--poll-interval-ms",
+        "40",
+    ])
+}
+
+/// Starts `serve` and waits until it has scheduled `name`'s first auto sync.
+fn serve_scheduling(host: &Host, clock: &TestClock, name: &str) -> Background {
+    let server = serve(host, clock);
+    let line = format!("integration `{name}`: first auto sync at");
+    wait_for(30, "the first schedule", || {
+        server.log_text().contains(&line)
+    });
+    server
+}
+
+/// Waits for the `n`th auto sync, then checks a little longer that no other starts.
+fn expect_auto_syncs(host: &Host, name: &str, n: usize) {
+    wait_for(60, &format!("auto sync #{n} of {name}"), || {
+        finished_auto_syncs(host, name) >= n
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        finished_auto_syncs(host, name),
+        n,
+        "exactly {n} auto syncs of {name}"
+    );
+}
+
+fn add_with_schedule(host: &Host, sim: &Simulator, name: &str, days: &str) {
+    assert_success(&host.add_wiz(name, sim, "sim-client", FULL_SECRET, &[]));
+    let out = host.ok(&["integration", "update", name, "--auto-sync-days", days]);
+    assert!(out.contains("changed auto-sync-days"), "{out}");
+}
+
+#[test]
+fn daily_schedule_with_a_restart_and_missed_slots() {
+    let sim = Simulator::start(SimConfig::new(5, 40)).unwrap();
+    let host = Host::new();
+    add_with_schedule(&host, &sim, "d", "1");
+    let clock = TestClock::new(host.dir(), "2030-01-01T00:00:00Z");
+    let server = serve_scheduling(&host, &clock, "d");
+    assert!(
+        server
+            .log_text()
+            .contains("first auto sync at 2030-01-01 01:15:00 UTC"),
+        "{}",
+        server.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        finished_auto_syncs(&host, "d"),
+        0,
+        "nothing before the first 01:15"
+    );
+
+    clock.set("2030-01-01T01:15:00Z");
+    expect_auto_syncs(&host, "d", 1);
+    clock.set("2030-01-01T20:00:00Z");
+    expect_auto_syncs(&host, "d", 1);
+    clock.set("2030-01-02T01:15:30Z");
+    expect_auto_syncs(&host, "d", 2);
+
+    // Down over the next slot: one run when it comes back.
+    assert!(server.stop().success());
+    clock.set("2030-01-03T01:40:00Z");
+    let server = serve(&host, &clock);
+    expect_auto_syncs(&host, "d", 3);
+
+    // Down over five slots: still one run, and the schedule counts from it.
+    assert!(server.stop().success());
+    clock.set("2030-01-09T05:00:00Z");
+    let server = serve(&host, &clock);
+    expect_auto_syncs(&host, "d", 4);
+    clock.set("2030-01-10T01:14:00Z");
+    expect_auto_syncs(&host, "d", 4);
+    clock.set("2030-01-10T01:15:00Z");
+    expect_auto_syncs(&host, "d", 5);
+    assert!(server.stop().success());
+
+    let auto = runs(&host, "d", "auto_sync");
+    assert!(
+        auto.iter()
+            .all(|r| r["started_by"] == "scheduler" && r["status"] == "succeeded"),
+        "{auto:?}"
+    );
+    let change = &runs(&host, "d", "config_change")[0];
+    assert_eq!(change["details"], "changed: auto-sync-days");
+    assert_eq!(change["started_by"], "e2e-tester");
+}
+
+#[test]
+fn every_three_days_and_sync_now_does_not_move_the_schedule() {
+    let sim = Simulator::start(SimConfig::new(5, 40)).unwrap();
+    let host = Host::new();
+    add_with_schedule(&host, &sim, "t", "3");
+    let clock = TestClock::new(host.dir(), "2030-02-01T00:00:00Z");
+    let server = serve_scheduling(&host, &clock, "t");
+    clock.set("2030-02-01T01:15:00Z");
+    expect_auto_syncs(&host, "t", 1);
+    clock.set("2030-02-02T12:00:00Z");
+    host.ok(&["sync", "t"]);
+    assert_eq!(runs(&host, "t", "sync_now").len(), 1);
+    for day in [
+        "2030-02-02T01:15:00Z",
+        "2030-02-03T01:15:00Z",
+        "2030-02-03T23:59:00Z",
+    ] {
+        clock.set(day);
+        expect_auto_syncs(&host, "t", 1);
+    }
+    clock.set("2030-02-04T01:15:00Z");
+    expect_auto_syncs(&host, "t", 2);
+    assert!(server.stop().success());
+}
+
+#[test]
+fn one_run_per_integration_across_processes_and_shutdown_cancels() {
+    // 2,000 issues at 50 a page and 150 ms a page: a sync takes several seconds.
+    let mut config = SimConfig::new(9, 2000);
+    config.latency = Duration::from_millis(150);
+    let sim = Simulator::start(config).unwrap();
+    let host = Host::new();
+    assert_success(&host.add_wiz("s", &sim, "sim-client", FULL_SECRET, &["page-size=50"]));
+    host.ok(&["integration", "update", "s", "--auto-sync-days", "1"]);
+
+    let manual = host.spawn(&["sync", "s"]);
+    wait_for(30, "the manual sync to start", || {
+        runs(&host, "s", "sync_now")
+            .iter()
+            .any(|r| r["status"] == "running")
+    });
+    let stderr = host.fails(&["sync", "s"]);
+    assert!(stderr.contains("already syncing"), "{stderr}");
+
+    // The scheduler finds the slot due while the manual sync runs: it must wait.
+    let clock = TestClock::new(host.dir(), "2030-03-01T00:00:00Z");
+    let server = serve_scheduling(&host, &clock, "s");
+    clock.set("2030-03-01T01:15:00Z");
+    wait_for(30, "the scheduler to find the run lease taken", || {
+        server.log_text().contains("postponed")
+    });
+    assert_eq!(
+        runs(&host, "s", "auto_sync").len(),
+        0,
+        "no second run while one is going"
+    );
+    drop(manual); // kill -9 the manual sync mid-run
+
+    // The scheduler takes over the dead process's lease, marks its run interrupted, and
+    // starts the auto sync; SIGTERM then cancels that run.
+    wait_for(30, "the auto sync to start", || {
+        runs(&host, "s", "auto_sync")
+            .iter()
+            .any(|r| r["status"] == "running")
+    });
+    let interrupted = &runs(&host, "s", "sync_now")[0];
+    assert_eq!(interrupted["status"], "failed");
+    assert!(
+        interrupted["error"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{interrupted}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(server.stop().success());
+    let cancelled = &runs(&host, "s", "auto_sync")[0];
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert!(cancelled["finished_at"].is_string());
+}
