@@ -112,16 +112,18 @@ const RULES: [(&str, &str, &str, &str); 9] = [
 
 /// Time of minute `m` after 2026-01-01T00:00:00Z, RFC 3339 with microseconds.
 fn at_minute(m: u64) -> String {
-    let secs = 1_767_225_600 + m * 60;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
+    rfc3339_micros(1_767_225_600 + m * 60, ((m * 7919) % 1_000_000) as u32)
+}
+
+/// A Unix time as RFC 3339 UTC with microseconds, as Wiz writes timestamps.
+pub fn rfc3339_micros(secs: u64, micros: u32) -> String {
+    let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, mo, d) = civil_from_days(days as i64);
     format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
         rem / 3600,
         (rem / 60) % 60,
-        rem % 60,
-        (m * 7919) % 1_000_000
+        rem % 60
     )
 }
 

@@ -72,6 +72,22 @@ impl Simulator {
     pub fn stats(&self) -> &server::Stats {
         &self.sim.stats
     }
+
+    /// Changes issue `index`'s status now, as a person would in Wiz (REJECTED is Wiz's
+    /// "Ignore").
+    pub fn set_issue_status(&self, index: u64, status: &str, resolution_reason: Option<&str>) {
+        let at = chrono_like_now();
+        let change = server::StatusChange {
+            status: status.into(),
+            resolution_reason: resolution_reason.map(Into::into),
+            at,
+        };
+        self.sim
+            .changes
+            .lock()
+            .expect("changes")
+            .insert(index, change);
+    }
 }
 
 impl Drop for Simulator {
@@ -83,4 +99,12 @@ impl Drop for Simulator {
             let _ = thread.join();
         }
     }
+}
+
+/// The current time as RFC 3339 with microseconds, like Wiz's timestamps.
+fn chrono_like_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    data::rfc3339_micros(now.as_secs(), now.subsec_micros())
 }

@@ -84,9 +84,22 @@ pub struct Stats {
     pub graphql_requests: AtomicU64,
 }
 
+/// A change made to an issue after generation, as a person would in Wiz.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    /// New status.
+    pub status: String,
+    /// New resolution reason.
+    pub resolution_reason: Option<String>,
+    /// When it changed (RFC 3339).
+    pub at: String,
+}
+
 /// Shared server state.
 pub struct Sim {
     config: SimConfig,
+    /// Changes applied on top of the generated data, by issue index.
+    pub changes: Mutex<HashMap<u64, StatusChange>>,
     tokens: Mutex<HashMap<String, (usize, Instant)>>,
     next_token: AtomicU64,
     /// Request counters.
@@ -97,6 +110,7 @@ pub struct Sim {
 pub fn router(config: SimConfig) -> (Router, std::sync::Arc<Sim>) {
     let sim = std::sync::Arc::new(Sim {
         config,
+        changes: Mutex::new(HashMap::new()),
         tokens: Mutex::new(HashMap::new()),
         next_token: AtomicU64::new(1),
         stats: Stats::default(),
@@ -207,7 +221,8 @@ async fn graphql(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Respo
     let query = request["query"].as_str().unwrap_or("");
     let variables = &request["variables"];
     let (scope, result) = if query.contains("issuesV2") {
-        (READ_ISSUES, issues(&sim.config.tenant, variables))
+        let changes = sim.changes.lock().expect("changes").clone();
+        (READ_ISSUES, issues(&sim.config.tenant, &changes, variables))
     } else if query.contains("cloudResourcesV2") {
         (READ_RESOURCES, resources(&sim.config.tenant, variables))
     } else {
@@ -267,8 +282,29 @@ fn string_list(v: &Value) -> Option<Vec<String>> {
     }
 }
 
+/// Issue `i` as served: generated, then changed.
+fn issue_node(tenant: &Tenant, changes: &HashMap<u64, StatusChange>, i: u64) -> Value {
+    let mut node = tenant.issue_node(i);
+    if let Some(change) = changes.get(&i) {
+        node["status"] = json!(change.status);
+        node["resolutionReason"] = json!(change.resolution_reason);
+        node["statusChangedAt"] = json!(change.at);
+        node["updatedAt"] = json!(change.at);
+        node["resolvedAt"] = if matches!(change.status.as_str(), "RESOLVED" | "REJECTED") {
+            json!(change.at)
+        } else {
+            Value::Null
+        };
+    }
+    node
+}
+
 /// `issuesV2`: filters severity, status, project and statusChangedAt.after.
-fn issues(tenant: &Tenant, variables: &Value) -> Result<Value, String> {
+fn issues(
+    tenant: &Tenant,
+    changes: &HashMap<u64, StatusChange>,
+    variables: &Value,
+) -> Result<Value, String> {
     let first = page_size(variables)?;
     let start = decode_cursor(&variables["after"])?;
     let filter = &variables["filterBy"];
@@ -298,7 +334,7 @@ fn issues(tenant: &Tenant, variables: &Value) -> Result<Value, String> {
     let mut end_cursor = start;
     let mut has_next = false;
     while position < tenant.issues {
-        let node = tenant.issue_node(position);
+        let node = issue_node(tenant, changes, position);
         position += 1;
         if !matches(&node) {
             continue;
@@ -355,12 +391,12 @@ mod tests {
             issues: 10,
         };
         assert_eq!(
-            issues(&t, &vars(501, Value::Null)).unwrap_err(),
+            issues(&t, &HashMap::new(), &vars(501, Value::Null)).unwrap_err(),
             "'first' must be less than or equal to 500"
         );
-        assert!(issues(&t, &vars(500, Value::Null)).is_ok());
+        assert!(issues(&t, &HashMap::new(), &vars(500, Value::Null)).is_ok());
         assert!(
-            issues(&t, &json!({"after": null})).is_err(),
+            issues(&t, &HashMap::new(), &json!({"after": null})).is_err(),
             "first is required"
         );
     }
@@ -375,7 +411,7 @@ mod tests {
         let mut after = Value::Null;
         let mut total = None;
         loop {
-            let page = issues(&t, &vars(64, after.clone())).unwrap();
+            let page = issues(&t, &HashMap::new(), &vars(64, after.clone())).unwrap();
             let connection = &page["issues"];
             total = total.or(connection["totalCount"].as_u64());
             seen.extend(
@@ -398,7 +434,7 @@ mod tests {
         assert_eq!(seen, expected);
         assert_eq!(total, Some(expected.len() as u64));
         assert!(
-            issues(&t, &vars(10, json!("not-a-cursor")))
+            issues(&t, &HashMap::new(), &vars(10, json!("not-a-cursor")))
                 .unwrap_err()
                 .contains("invalid cursor")
         );
@@ -411,7 +447,12 @@ mod tests {
             issues: 400,
         };
         let project = crate::data::PROJECTS[0].0;
-        let page = issues(&t, &json!({"first": 500, "filterBy": {"project": project}})).unwrap();
+        let page = issues(
+            &t,
+            &HashMap::new(),
+            &json!({"first": 500, "filterBy": {"project": project}}),
+        )
+        .unwrap();
         for node in page["issues"]["nodes"].as_array().unwrap() {
             assert!(
                 node["projects"]
@@ -421,7 +462,7 @@ mod tests {
                     .any(|p| p["id"] == project)
             );
         }
-        let page = issues(&t, &json!({"first": 500, "filterBy": {"statusChangedAt": {"after": "2026-01-01T03:00:00Z"}}})).unwrap();
+        let page = issues(&t, &HashMap::new(), &json!({"first": 500, "filterBy": {"statusChangedAt": {"after": "2026-01-01T03:00:00Z"}}})).unwrap();
         for node in page["issues"]["nodes"].as_array().unwrap() {
             assert!(node["statusChangedAt"].as_str().unwrap() > "2026-01-01T03:00:00Z");
         }

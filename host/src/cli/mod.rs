@@ -70,10 +70,13 @@ enum Command {
     TestConnection(run::TestArgs),
     /// Pull assets and findings now.
     Sync(run::SyncArgs),
-    /// Findings of an integration.
-    Findings(views::ListArgs),
-    /// Assets of an integration.
-    Assets(views::ListArgs),
+    /// Findings, filtered; or `findings set-status ID STATUS`.
+    Findings(views::FindingsArgs),
+    /// One finding in detail.
+    #[command(subcommand)]
+    Finding(views::FindingCommand),
+    /// Assets of an integration, or the whole inventory.
+    Assets(views::AssetsArgs),
     /// Sync history of an integration, newest first.
     History(views::ListArgs),
     /// Run auto syncs on schedule until stopped.
@@ -106,6 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TestConnection(args) => run::test_connection(&ctx, args).await,
         Command::Sync(args) => run::sync(&ctx, args).await,
         Command::Findings(args) => views::findings(&ctx, args),
+        Command::Finding(cmd) => views::finding(&ctx, cmd),
         Command::Assets(args) => views::assets(&ctx, args),
         Command::History(args) => views::history(&ctx, args),
         Command::Serve(args) => serve::serve(&ctx, args).await,

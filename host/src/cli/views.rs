@@ -1,14 +1,128 @@
-//! `plugins`, `findings`, `assets` and `history`.
+//! `plugins`, `findings`, `finding show`, `assets` and `history`.
 
 use super::context::Context;
 use super::table::{self, opt, print_json};
-use clap::Args;
+use anyhow::bail;
+use clap::{Args, Subcommand, ValueEnum};
 use connector_host::plugin::contract::FieldKind;
+use connector_host::store::{AssetFilter, FindingFilter, FindingRow, Storage};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Integration name.
     name: String,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `findings`: a list, or a subcommand.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct FindingsArgs {
+    #[command(subcommand)]
+    action: Option<FindingsAction>,
+    #[command(flatten)]
+    list: FindingsList,
+}
+
+#[derive(Debug, Subcommand)]
+enum FindingsAction {
+    /// Set a finding's status here. The source stays the truth: the next sync puts its
+    /// status back.
+    SetStatus {
+        /// Finding id.
+        id: String,
+        /// New status.
+        #[arg(value_enum)]
+        status: Status,
+        /// The integration, when several report the same id.
+        #[arg(long)]
+        integration: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum Status {
+    Failed,
+    Passed,
+    AcceptedFailed,
+}
+
+fn value_name(v: impl ValueEnum) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Args)]
+struct FindingsList {
+    /// Integration name [default: all integrations].
+    name: Option<String>,
+    /// Only these severities (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    severity: Vec<Severity>,
+    /// Only these statuses (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    status: Vec<Status>,
+    /// Only findings on this asset id.
+    #[arg(long)]
+    asset: Option<String>,
+    /// Only findings whose status changed since this date or time (UTC, e.g. 2026-05-01).
+    #[arg(long, value_parser = parse_since)]
+    since: Option<String>,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_since(text: &str) -> Result<String, String> {
+    let time = chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+        })
+        .map_err(|_| format!("`{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time"))?;
+    Ok(time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// `finding show`.
+#[derive(Debug, Subcommand)]
+pub enum FindingCommand {
+    /// A finding's details: remediation and the source's raw record.
+    Show {
+        /// Finding id.
+        id: String,
+        /// The integration, when several report the same id.
+        #[arg(long)]
+        integration: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AssetsArgs {
+    /// Integration name [default: the whole inventory].
+    name: Option<String>,
+    /// Only this asset type.
+    #[arg(long = "type")]
+    asset_type: Option<String>,
+    /// Only this cloud platform (AWS, Azure, GCP, …).
+    #[arg(long)]
+    cloud: Option<String>,
     /// Print a JSON array instead of a table.
     #[arg(long)]
     json: bool,
@@ -53,15 +167,73 @@ pub async fn plugins(ctx: &Context) -> anyhow::Result<()> {
         eprintln!("warning: {} not loaded: {error}", file.display());
     }
     if catalog.plugins.is_empty() {
-        anyhow::bail!("no plugins loaded from the plugins folder");
+        bail!("no plugins loaded from the plugins folder");
     }
     Ok(())
 }
 
-pub fn findings(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
-    let store = ctx.store()?;
-    let rows = store.findings(store.integration(&args.name)?.id)?;
-    if args.json {
+/// The row id of the named integration, if a name is given.
+fn integration_id(store: &dyn Storage, name: Option<&str>) -> anyhow::Result<Option<i64>> {
+    Ok(match name {
+        Some(name) => Some(store.integration(name)?.id),
+        None => None,
+    })
+}
+
+/// The one finding with `id`, in `integration` when given.
+fn one_finding(
+    store: &dyn Storage,
+    id: &str,
+    integration: Option<&str>,
+) -> anyhow::Result<FindingRow> {
+    let filter = FindingFilter {
+        integration: integration_id(store, integration)?,
+        id: Some(id.to_string()),
+        ..Default::default()
+    };
+    let mut rows = store.findings(&filter)?;
+    match rows.len() {
+        0 => bail!("finding `{id}` not found"),
+        1 => Ok(rows.remove(0)),
+        _ => {
+            let names: Vec<&str> = rows.iter().map(|r| r.integration.as_str()).collect();
+            bail!(
+                "finding `{id}` is reported by several integrations ({}); choose one with --integration",
+                names.join(", ")
+            )
+        }
+    }
+}
+
+pub fn findings(ctx: &Context, args: FindingsArgs) -> anyhow::Result<()> {
+    let mut store = ctx.store()?;
+    if let Some(FindingsAction::SetStatus {
+        id,
+        status,
+        integration,
+    }) = args.action
+    {
+        let row = one_finding(store.as_ref(), &id, integration.as_deref())?;
+        let integration = store.integration(&row.integration)?;
+        store.set_finding_status(integration.id, &id, &value_name(status))?;
+        println!("finding {id}: status set to {}", value_name(status));
+        eprintln!(
+            "warning: `{}` is the source of truth for status; the next sync of `{}` sets it back to the source's status ({}). Change it at the source to keep it.",
+            integration.connector, integration.name, row.wiz_status
+        );
+        return Ok(());
+    }
+    let list = args.list;
+    let filter = FindingFilter {
+        integration: integration_id(store.as_ref(), list.name.as_deref())?,
+        severities: list.severity.into_iter().map(value_name).collect(),
+        statuses: list.status.into_iter().map(value_name).collect(),
+        asset: list.asset,
+        since: list.since,
+        ..Default::default()
+    };
+    let rows = store.findings(&filter)?;
+    if list.json {
         return print_json(&rows);
     }
     let mut t = table::new(&[
@@ -71,6 +243,7 @@ pub fn findings(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
         "SOURCE STATUS",
         "TITLE",
         "ASSET",
+        "INTEGRATION",
     ]);
     for f in &rows {
         t.add_row(vec![
@@ -80,15 +253,87 @@ pub fn findings(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
             f.wiz_status.clone(),
             f.title.clone(),
             f.asset_id.clone(),
+            f.integration.clone(),
         ]);
     }
-    println!("{t}\n{} finding(s)", rows.len());
+    let counts: Vec<String> = ["critical", "high", "medium", "low", "info"]
+        .iter()
+        .map(|s| (s, rows.iter().filter(|f| f.severity == *s).count()))
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| format!("{s}: {n}"))
+        .collect();
+    println!(
+        "{t}\n{} finding(s){}{}",
+        rows.len(),
+        if counts.is_empty() { "" } else { " — " },
+        counts.join(", ")
+    );
     Ok(())
 }
 
-pub fn assets(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
+pub fn finding(ctx: &Context, cmd: FindingCommand) -> anyhow::Result<()> {
+    let FindingCommand::Show {
+        id,
+        integration,
+        json,
+    } = cmd;
     let store = ctx.store()?;
-    let rows = store.assets(store.integration(&args.name)?.id)?;
+    let row = one_finding(store.as_ref(), &id, integration.as_deref())?;
+    let raw_text = store.finding_raw(store.integration(&row.integration)?.id, &id)?;
+    let raw: serde_json::Value =
+        serde_json::from_str(&raw_text).unwrap_or(serde_json::Value::String(raw_text));
+    if json {
+        let mut value = serde_json::to_value(&row)?;
+        value["raw"] = raw;
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let mut t = table::new(&["FIELD", "VALUE"]);
+    let fields: Vec<(&str, String)> = vec![
+        ("id", row.id.clone()),
+        ("integration", row.integration.clone()),
+        ("title", row.title.clone()),
+        ("severity", row.severity.clone()),
+        (
+            "status",
+            format!("{} (source: {})", row.status, row.wiz_status),
+        ),
+        ("asset", row.asset_id.clone()),
+        (
+            "rule",
+            format!("{} {}", opt(&row.rule_id), opt(&row.rule_name))
+                .trim()
+                .to_string(),
+        ),
+        ("created", opt(&row.created_at)),
+        ("status changed", opt(&row.status_changed_at)),
+        ("resolved", opt(&row.resolved_at)),
+        ("due", opt(&row.due_at)),
+        ("projects", row.project_ids.join(", ")),
+        ("link", opt(&row.portal_url)),
+    ];
+    for (k, v) in fields {
+        t.add_row(vec![k.to_string(), v]);
+    }
+    println!(
+        "{t}\n\nDescription\n{}\n\nRemediation\n{}\n\nSource record\n{}",
+        row.description,
+        row.remediation
+            .as_deref()
+            .unwrap_or("(none given by the source)"),
+        serde_json::to_string_pretty(&raw)?
+    );
+    Ok(())
+}
+
+pub fn assets(ctx: &Context, args: AssetsArgs) -> anyhow::Result<()> {
+    let store = ctx.store()?;
+    let filter = AssetFilter {
+        integration: integration_id(store.as_ref(), args.name.as_deref())?,
+        asset_type: args.asset_type,
+        cloud: args.cloud,
+    };
+    let rows = store.assets(&filter)?;
     if args.json {
         return print_json(&rows);
     }
@@ -100,6 +345,7 @@ pub fn assets(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
         "ACCOUNT",
         "REGION",
         "PROVIDER ID",
+        "INTEGRATION",
     ]);
     for a in &rows {
         t.add_row(vec![
@@ -110,6 +356,7 @@ pub fn assets(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
             opt(&a.cloud_account_id),
             opt(&a.region),
             opt(&a.provider_id),
+            a.integration.clone(),
         ]);
     }
     println!("{t}\n{} asset(s)", rows.len());
@@ -142,7 +389,7 @@ pub fn history(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
         t.add_row(vec![
             r.action.as_str().to_string(),
             r.started_at.clone(),
-            opt(&r.finished_at),
+            r.finished_at.clone().unwrap_or_default(),
             r.started_by.clone(),
             r.status.as_str().to_string(),
             format!("{}/{}", c.assets_onboarded, c.assets_updated),

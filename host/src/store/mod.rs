@@ -205,9 +205,39 @@ pub struct HistoryRow {
     pub details: Option<String>,
 }
 
+/// Which findings to list; empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FindingFilter {
+    /// Only this integration's.
+    pub integration: Option<i64>,
+    /// Only this finding (source id).
+    pub id: Option<String>,
+    /// Only these severities (`critical`, …).
+    pub severities: Vec<String>,
+    /// Only these statuses (`failed`, `passed`, `accepted_failed`).
+    pub statuses: Vec<String>,
+    /// Only findings on this asset (source id).
+    pub asset: Option<String>,
+    /// Only findings whose status changed at or after this RFC 3339 time.
+    pub since: Option<String>,
+}
+
+/// Which assets to list; empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssetFilter {
+    /// Only this integration's.
+    pub integration: Option<i64>,
+    /// Only this asset type (case-insensitive).
+    pub asset_type: Option<String>,
+    /// Only this cloud platform (case-insensitive).
+    pub cloud: Option<String>,
+}
+
 /// A stored asset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AssetRow {
+    /// The integration that reported it.
+    pub integration: String,
     /// The source's id for it.
     pub id: String,
     /// Display name.
@@ -235,6 +265,8 @@ pub struct AssetRow {
 /// A stored finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FindingRow {
+    /// The integration that reported it.
+    pub integration: String,
     /// The source's id for it.
     pub id: String,
     /// The asset's source id.
@@ -353,8 +385,17 @@ pub trait Storage: Send {
     fn save_checkpoint(&mut self, integration: i64, state: &str) -> Result<(), StoreError>;
     /// The stored resume point.
     fn checkpoint(&self, integration: i64) -> Result<Option<String>, StoreError>;
-    /// Stored assets of an integration.
-    fn assets(&self, integration: i64) -> Result<Vec<AssetRow>, StoreError>;
-    /// Stored findings of an integration.
-    fn findings(&self, integration: i64) -> Result<Vec<FindingRow>, StoreError>;
+    /// Stored assets matching `filter`.
+    fn assets(&self, filter: &AssetFilter) -> Result<Vec<AssetRow>, StoreError>;
+    /// Stored findings matching `filter`, most severe first.
+    fn findings(&self, filter: &FindingFilter) -> Result<Vec<FindingRow>, StoreError>;
+    /// The source's raw JSON of a finding.
+    fn finding_raw(&self, integration: i64, id: &str) -> Result<String, StoreError>;
+    /// Sets a finding's status locally. The next sync puts the source's status back.
+    fn set_finding_status(
+        &mut self,
+        integration: i64,
+        id: &str,
+        status: &str,
+    ) -> Result<(), StoreError>;
 }

@@ -1,8 +1,8 @@
 //! The SQLite backend: one file, WAL journal, schema versions in `user_version`.
 
 use super::{
-    Action, AssetRow, FindingRow, HistoryRow, Integration, LeaseOutcome, NewIntegration, Policy,
-    RunCounts, RunStatus, Storage, StoreError, lease,
+    Action, AssetFilter, AssetRow, FindingFilter, FindingRow, HistoryRow, Integration,
+    LeaseOutcome, NewIntegration, Policy, RunCounts, RunStatus, Storage, StoreError, lease,
 };
 use crate::plugin::contract::{self, FindingStatus, Severity};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -656,69 +656,155 @@ impl Storage for SqliteStore {
             .map_err(backend)
     }
 
-    fn assets(&self, integration: i64) -> Result<Vec<AssetRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT source_id, name, asset_type, cloud_platform, cloud_account_id, cloud_account_name, region, provider_id, tags, status, technologies
-                 FROM assets WHERE integration_id = ?1 ORDER BY name, source_id",
-            )
-            .map_err(backend)?;
-        let rows = stmt
-            .query_map([integration], |r| {
-                let tags: String = r.get(8)?;
-                let technologies: String = r.get(10)?;
-                Ok(AssetRow {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    asset_type: r.get(2)?,
-                    cloud_platform: r.get(3)?,
-                    cloud_account_id: r.get(4)?,
-                    cloud_account_name: r.get(5)?,
-                    region: r.get(6)?,
-                    provider_id: r.get(7)?,
-                    tags: serde_json::from_str(&tags).unwrap_or_default(),
-                    status: r.get(9)?,
-                    technologies: serde_json::from_str(&technologies).unwrap_or_default(),
-                })
+    fn assets(&self, filter: &AssetFilter) -> Result<Vec<AssetRow>, StoreError> {
+        let mut query = Query::new(
+            "SELECT i.name, a.source_id, a.name, a.asset_type, a.cloud_platform, a.cloud_account_id, a.cloud_account_name, a.region, a.provider_id, a.tags, a.status, a.technologies
+             FROM assets a JOIN integrations i ON i.id = a.integration_id WHERE 1 = 1",
+        );
+        query.filter(" AND a.integration_id = ?", filter.integration);
+        query.filter(
+            " AND lower(a.asset_type) = lower(?)",
+            filter.asset_type.clone(),
+        );
+        query.filter(
+            " AND lower(a.cloud_platform) = lower(?)",
+            filter.cloud.clone(),
+        );
+        query.sql.push_str(" ORDER BY i.name, a.name, a.source_id");
+        query.rows(&self.conn, |r| {
+            let tags: String = r.get(9)?;
+            let technologies: String = r.get(11)?;
+            Ok(AssetRow {
+                integration: r.get(0)?,
+                id: r.get(1)?,
+                name: r.get(2)?,
+                asset_type: r.get(3)?,
+                cloud_platform: r.get(4)?,
+                cloud_account_id: r.get(5)?,
+                cloud_account_name: r.get(6)?,
+                region: r.get(7)?,
+                provider_id: r.get(8)?,
+                tags: serde_json::from_str(&tags).unwrap_or_default(),
+                status: r.get(10)?,
+                technologies: serde_json::from_str(&technologies).unwrap_or_default(),
             })
-            .map_err(backend)?;
-        rows.collect::<Result<_, _>>().map_err(backend)
+        })
     }
 
-    fn findings(&self, integration: i64) -> Result<Vec<FindingRow>, StoreError> {
-        let mut stmt = self
+    fn findings(&self, filter: &FindingFilter) -> Result<Vec<FindingRow>, StoreError> {
+        let mut query = Query::new(
+            "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
+               f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url
+             FROM findings f JOIN integrations i ON i.id = f.integration_id WHERE 1 = 1",
+        );
+        query.filter(" AND f.integration_id = ?", filter.integration);
+        query.filter(" AND f.source_id = ?", filter.id.clone());
+        query.filter(" AND f.asset_source_id = ?", filter.asset.clone());
+        query.filter(
+            " AND coalesce(f.status_changed_at, f.created_at) >= ?",
+            filter.since.clone(),
+        );
+        query.one_of("f.severity", &filter.severities);
+        query.one_of("f.status", &filter.statuses);
+        query.sql.push_str(" ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, i.name, f.source_id");
+        query.rows(&self.conn, |r| {
+            let project_ids: String = r.get(16)?;
+            Ok(FindingRow {
+                integration: r.get(0)?,
+                id: r.get(1)?,
+                asset_id: r.get(2)?,
+                title: r.get(3)?,
+                description: r.get(4)?,
+                severity: r.get(5)?,
+                status: r.get(6)?,
+                wiz_status: r.get(7)?,
+                remediation: r.get(8)?,
+                rule_id: r.get(9)?,
+                rule_name: r.get(10)?,
+                created_at: r.get(11)?,
+                updated_at: r.get(12)?,
+                status_changed_at: r.get(13)?,
+                resolved_at: r.get(14)?,
+                due_at: r.get(15)?,
+                project_ids: serde_json::from_str(&project_ids).unwrap_or_default(),
+                portal_url: r.get(17)?,
+            })
+        })
+    }
+
+    fn finding_raw(&self, integration: i64, id: &str) -> Result<String, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT raw FROM findings WHERE integration_id = ?1 AND source_id = ?2",
+                params![integration, id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::NotFound(format!("finding `{id}`")))
+    }
+
+    fn set_finding_status(
+        &mut self,
+        integration: i64,
+        id: &str,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        // Clearing the content hash makes the next sync rewrite the row from the source.
+        let changed = self
             .conn
-            .prepare(
-                "SELECT source_id, asset_source_id, title, description, severity, status, source_status, remediation, rule_id, rule_name,
-                   created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url
-                 FROM findings WHERE integration_id = ?1
-                 ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, source_id",
+            .execute(
+                "UPDATE findings SET status = ?3, content_hash = X'' WHERE integration_id = ?1 AND source_id = ?2",
+                params![integration, id, status],
             )
             .map_err(backend)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("finding `{id}`")));
+        }
+        Ok(())
+    }
+}
+
+/// A SELECT with optional filters bound as parameters.
+struct Query {
+    sql: String,
+    params: Vec<rusqlite::types::Value>,
+}
+
+impl Query {
+    fn new(sql: &str) -> Self {
+        Query {
+            sql: sql.to_string(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Adds `clause` (one `?`) when `value` is given.
+    fn filter(&mut self, clause: &str, value: Option<impl Into<rusqlite::types::Value>>) {
+        if let Some(value) = value {
+            self.sql.push_str(clause);
+            self.params.push(value.into());
+        }
+    }
+
+    /// Adds `column IN (…)` when `values` is not empty.
+    fn one_of(&mut self, column: &str, values: &[String]) {
+        if values.is_empty() {
+            return;
+        }
+        let marks = vec!["?"; values.len()].join(", ");
+        self.sql.push_str(&format!(" AND {column} IN ({marks})"));
+        self.params.extend(values.iter().cloned().map(Into::into));
+    }
+
+    fn rows<T>(
+        &self,
+        conn: &Connection,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = conn.prepare(&self.sql).map_err(backend)?;
         let rows = stmt
-            .query_map([integration], |r| {
-                let project_ids: String = r.get(15)?;
-                Ok(FindingRow {
-                    id: r.get(0)?,
-                    asset_id: r.get(1)?,
-                    title: r.get(2)?,
-                    description: r.get(3)?,
-                    severity: r.get(4)?,
-                    status: r.get(5)?,
-                    wiz_status: r.get(6)?,
-                    remediation: r.get(7)?,
-                    rule_id: r.get(8)?,
-                    rule_name: r.get(9)?,
-                    created_at: r.get(10)?,
-                    updated_at: r.get(11)?,
-                    status_changed_at: r.get(12)?,
-                    resolved_at: r.get(13)?,
-                    due_at: r.get(14)?,
-                    project_ids: serde_json::from_str(&project_ids).unwrap_or_default(),
-                    portal_url: r.get(16)?,
-                })
-            })
+            .query_map(rusqlite::params_from_iter(self.params.iter()), map)
             .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
     }

@@ -6,3 +6,4 @@ mod plugins;
 mod sandbox;
 mod schedule;
 mod sync;
+mod views;
