@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod clock;
+pub mod inventory;
 pub mod plugin;
 pub mod runner;
 pub mod schedule;

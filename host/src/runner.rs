@@ -6,7 +6,7 @@ use crate::plugin::contract::{Batch, ConnectorError, LogLevel};
 use crate::plugin::{LoadedPlugin, PluginHost, RunError, RunSink, SyncResult};
 use crate::settings::{Settings, redact};
 use crate::store::lease::{LEASE_TTL, holder_name};
-use crate::store::{Action, LeaseOutcome, RunCounts, RunStatus, Storage, StoreError};
+use crate::store::{Action, LeaseOutcome, Policy, RunCounts, RunStatus, Storage, StoreError};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -81,6 +81,7 @@ struct Tally {
 struct StoringSink {
     store: SharedStore,
     integration: i64,
+    policy: Policy,
     secrets: Vec<String>,
     emitted_assets: HashSet<String>,
     tally: Arc<Mutex<Tally>>,
@@ -137,7 +138,7 @@ impl RunSink for StoringSink {
         let tally = self.tally.clone();
         let mut tally = tally.lock().expect("tally lock");
         let batch = self.screen(store.as_ref(), batch, &mut tally);
-        match store.write_batch(self.integration, &batch) {
+        match store.write_batch(self.integration, &self.policy, &batch) {
             Ok(counts) => {
                 tally.counts += counts;
                 true
@@ -180,6 +181,8 @@ pub struct SyncJob<'a> {
     pub plugin: &'a LoadedPlugin,
     /// The integration's row id.
     pub integration: i64,
+    /// Its onboarding and metadata policy.
+    pub policy: Policy,
     /// Its validated settings, secrets included.
     pub settings: Settings,
     /// Why it runs.
@@ -235,6 +238,7 @@ impl SyncJob<'_> {
         let sink = StoringSink {
             store: store.clone(),
             integration: self.integration,
+            policy: self.policy,
             secrets: secrets.clone(),
             emitted_assets: HashSet::new(),
             tally: tally.clone(),

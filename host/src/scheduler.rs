@@ -188,6 +188,7 @@ impl Scheduler {
             host: &self.host,
             plugin,
             integration: integration.id,
+            policy: integration.policy,
             settings,
             action: Action::AutoSync,
             started_by: SCHEDULER.into(),

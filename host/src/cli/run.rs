@@ -126,6 +126,7 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
         host: &host,
         plugin,
         integration: integration.id,
+        policy: integration.policy,
         settings,
         action: Action::SyncNow,
         started_by: args.started_by.unwrap_or_else(os_user),

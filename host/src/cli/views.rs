@@ -2,8 +2,9 @@
 
 use super::context::Context;
 use super::table::{self, opt, print_json};
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use connector_host::inventory::parse_import;
 use connector_host::plugin::contract::FieldKind;
 use connector_host::store::{AssetFilter, FindingFilter, FindingRow, Storage};
 
@@ -113,8 +114,29 @@ pub enum FindingCommand {
     },
 }
 
+/// `assets`: a list, or `assets import FILE`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AssetsArgs {
+    #[command(subcommand)]
+    action: Option<AssetsAction>,
+    #[command(flatten)]
+    list: AssetsList,
+}
+
+#[derive(Debug, Subcommand)]
+enum AssetsAction {
+    /// Add assets known from elsewhere: a JSON array of objects, or CSV with a header, with
+    /// provider_id (required), name, asset_type, cloud_platform, region, account_id and
+    /// tags (an object in JSON; k=v;k=v in CSV). A bad row stops the whole import.
+    Import {
+        /// The file.
+        file: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct AssetsList {
     /// Integration name [default: the whole inventory].
     name: Option<String>,
     /// Only this asset type.
@@ -327,14 +349,27 @@ pub fn finding(ctx: &Context, cmd: FindingCommand) -> anyhow::Result<()> {
 }
 
 pub fn assets(ctx: &Context, args: AssetsArgs) -> anyhow::Result<()> {
-    let store = ctx.store()?;
+    let mut store = ctx.store()?;
+    if let Some(AssetsAction::Import { file }) = args.action {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let assets =
+            parse_import(&text).with_context(|| format!("{} not imported", file.display()))?;
+        let (added, present) = store.import_assets(&assets)?;
+        println!(
+            "imported {added} asset(s) from {}; {present} already in the inventory",
+            file.display()
+        );
+        return Ok(());
+    }
+    let list = args.list;
     let filter = AssetFilter {
-        integration: integration_id(store.as_ref(), args.name.as_deref())?,
-        asset_type: args.asset_type,
-        cloud: args.cloud,
+        integration: integration_id(store.as_ref(), list.name.as_deref())?,
+        asset_type: list.asset_type,
+        cloud: list.cloud,
     };
     let rows = store.assets(&filter)?;
-    if args.json {
+    if list.json {
         return print_json(&rows);
     }
     let mut t = table::new(&[
@@ -345,7 +380,7 @@ pub fn assets(ctx: &Context, args: AssetsArgs) -> anyhow::Result<()> {
         "ACCOUNT",
         "REGION",
         "PROVIDER ID",
-        "INTEGRATION",
+        "INTEGRATIONS",
     ]);
     for a in &rows {
         t.add_row(vec![
@@ -356,7 +391,7 @@ pub fn assets(ctx: &Context, args: AssetsArgs) -> anyhow::Result<()> {
             opt(&a.cloud_account_id),
             opt(&a.region),
             opt(&a.provider_id),
-            a.integration.clone(),
+            a.integrations.join(", "),
         ]);
     }
     println!("{t}\n{} asset(s)", rows.len());

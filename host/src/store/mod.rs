@@ -233,13 +233,15 @@ pub struct AssetFilter {
     pub cloud: Option<String>,
 }
 
-/// A stored asset.
+/// An inventory asset, as one integration reported it or as the inventory holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AssetRow {
-    /// The integration that reported it.
-    pub integration: String,
-    /// The source's id for it.
+    /// The integration's source id when listed for one integration; else the canonical key.
     pub id: String,
+    /// The inventory's identity for it.
+    pub canonical_key: String,
+    /// Every integration that reported it.
+    pub integrations: Vec<String>,
     /// Display name.
     pub name: String,
     /// Asset type.
@@ -373,12 +375,20 @@ pub trait Storage: Send {
     fn history(&self, integration: i64) -> Result<Vec<HistoryRow>, StoreError>;
 
     /// Writes one batch in one transaction as idempotent upserts keyed by
-    /// (integration, source id), returning what changed.
+    /// (integration, source id), returning what changed. Assets go to the shared
+    /// inventory per `policy`; findings on assets not in it are skipped.
     fn write_batch(
         &mut self,
         integration: i64,
+        policy: &Policy,
         batch: &contract::Batch,
     ) -> Result<RunCounts, StoreError>;
+    /// Adds assets known from elsewhere to the inventory, in one transaction. Returns
+    /// (added, already present).
+    fn import_assets(
+        &mut self,
+        assets: &[crate::inventory::ImportedAsset],
+    ) -> Result<(u64, u64), StoreError>;
     /// Whether an asset is stored for the integration.
     fn has_asset(&self, integration: i64, source_id: &str) -> Result<bool, StoreError>;
     /// Stores the resume point.

@@ -4,6 +4,7 @@ use super::{
     Action, AssetFilter, AssetRow, FindingFilter, FindingRow, HistoryRow, Integration,
     LeaseOutcome, NewIntegration, Policy, RunCounts, RunStatus, Storage, StoreError, lease,
 };
+use crate::inventory::{ImportedAsset, canonical_key};
 use crate::plugin::contract::{self, FindingStatus, Severity};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
@@ -31,9 +32,9 @@ CREATE TABLE leases (
     holder TEXT NOT NULL,
     expires_at TEXT NOT NULL
 );
-CREATE TABLE assets (
-    integration_id INTEGER NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
-    source_id TEXT NOT NULL,
+CREATE TABLE inventory (
+    id INTEGER PRIMARY KEY,
+    canonical_key TEXT NOT NULL UNIQUE,
     name TEXT NOT NULL,
     asset_type TEXT NOT NULL,
     cloud_platform TEXT NOT NULL,
@@ -44,11 +45,21 @@ CREATE TABLE assets (
     tags TEXT NOT NULL,
     status TEXT,
     technologies TEXT NOT NULL,
+    metadata_hash BLOB NOT NULL,
+    origin TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE assets (
+    integration_id INTEGER NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+    source_id TEXT NOT NULL,
+    inventory_id INTEGER NOT NULL REFERENCES inventory(id),
     raw TEXT NOT NULL,
     content_hash BLOB NOT NULL,
     first_seen_at TEXT NOT NULL,
     PRIMARY KEY (integration_id, source_id)
 ) WITHOUT ROWID;
+CREATE INDEX assets_by_inventory ON assets (inventory_id);
 CREATE TABLE findings (
     integration_id INTEGER NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
     source_id TEXT NOT NULL,
@@ -217,52 +228,140 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes")
 }
 
+/// An asset's metadata as the inventory stores it.
+struct Metadata<'a> {
+    name: &'a str,
+    asset_type: &'a str,
+    cloud_platform: &'a str,
+    cloud_account_id: Option<&'a str>,
+    cloud_account_name: Option<&'a str>,
+    region: Option<&'a str>,
+    provider_id: Option<&'a str>,
+    tags: String,
+    status: Option<&'a str>,
+    technologies: String,
+}
+
+impl Metadata<'_> {
+    fn hash(&self) -> Vec<u8> {
+        let o = |v: Option<&str>| v.unwrap_or_default().to_string();
+        hash_of(&[
+            self.name,
+            self.asset_type,
+            self.cloud_platform,
+            &o(self.cloud_account_id),
+            &o(self.cloud_account_name),
+            &o(self.region),
+            &o(self.provider_id),
+            &self.tags,
+            &o(self.status),
+            &self.technologies,
+        ])
+    }
+
+    /// Creates an inventory asset; returns its id.
+    fn insert(&self, tx: &Transaction<'_>, key: &str, origin: &str) -> Result<i64, StoreError> {
+        let at = now();
+        tx.prepare_cached(
+            "INSERT INTO inventory (canonical_key, name, asset_type, cloud_platform, cloud_account_id, cloud_account_name, region, provider_id, tags, status,
+               technologies, metadata_hash, origin, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                key, self.name, self.asset_type, self.cloud_platform, self.cloud_account_id, self.cloud_account_name, self.region, self.provider_id,
+                self.tags, self.status, self.technologies, self.hash(), origin, at
+            ])
+        })
+        .map_err(backend)?;
+        Ok(tx.last_insert_rowid())
+    }
+
+    /// Overwrites an inventory asset's metadata.
+    fn update(&self, tx: &Transaction<'_>, id: i64) -> Result<(), StoreError> {
+        tx.prepare_cached(
+            "UPDATE inventory SET name = ?2, asset_type = ?3, cloud_platform = ?4, cloud_account_id = ?5, cloud_account_name = ?6, region = ?7,
+               provider_id = ?8, tags = ?9, status = ?10, technologies = ?11, metadata_hash = ?12, updated_at = ?13 WHERE id = ?1",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                id, self.name, self.asset_type, self.cloud_platform, self.cloud_account_id, self.cloud_account_name, self.region, self.provider_id,
+                self.tags, self.status, self.technologies, self.hash(), now()
+            ])
+        })
+        .map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// What happened to an emitted asset.
+enum AssetOutcome {
+    Onboarded,
+    Updated,
+    Unchanged,
+    Skipped,
+}
+
+/// Finds or onboards the asset in the inventory, per the integration's policy, and
+/// links the integration's source record to it.
 fn upsert_asset(
     tx: &Transaction<'_>,
     integration: i64,
+    policy: &Policy,
     a: &contract::Asset,
-) -> Result<Upsert, StoreError> {
+) -> Result<AssetOutcome, StoreError> {
     let tags: std::collections::BTreeMap<&str, &str> = a
         .tags
         .iter()
         .map(|t| (t.key.as_str(), t.value.as_str()))
         .collect();
-    let (tags, technologies) = (json(&tags), json(&a.technologies));
-    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-    let hash = hash_of(&[
-        &a.name,
-        &a.asset_type,
+    let meta = Metadata {
+        name: &a.name,
+        asset_type: &a.asset_type,
+        cloud_platform: &a.cloud_platform,
+        cloud_account_id: a.cloud_account_id.as_deref(),
+        cloud_account_name: a.cloud_account_name.as_deref(),
+        region: a.region.as_deref(),
+        provider_id: a.provider_id.as_deref(),
+        tags: json(&tags),
+        status: a.status.as_deref(),
+        technologies: json(&a.technologies),
+    };
+    let key = canonical_key(
+        a.provider_id.as_deref(),
         &a.cloud_platform,
-        &opt(&a.cloud_account_id),
-        &opt(&a.cloud_account_name),
-        &opt(&a.region),
-        &opt(&a.provider_id),
-        &tags,
-        &opt(&a.status),
-        &technologies,
-        &a.raw,
-    ]);
-    let existing = stored_hash(tx, "assets", integration, &a.source_id)?;
-    if existing.as_deref() == Some(hash.as_slice()) {
-        return Ok(Upsert::Unchanged);
+        &integration.to_string(),
+        &a.source_id,
+    );
+    let existing: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached("SELECT id, metadata_hash FROM inventory WHERE canonical_key = ?1")
+        .and_then(|mut s| {
+            s.query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(backend)?;
+    let (inventory_id, outcome) = match existing {
+        None if !policy.auto_onboard => return Ok(AssetOutcome::Skipped),
+        None => (
+            meta.insert(tx, &key, &format!("integration:{integration}"))?,
+            AssetOutcome::Onboarded,
+        ),
+        Some((id, hash)) if policy.update_metadata && hash != meta.hash() => {
+            meta.update(tx, id)?;
+            (id, AssetOutcome::Updated)
+        }
+        Some((id, _)) => (id, AssetOutcome::Unchanged),
+    };
+    let hash = hash_of(&[&inventory_id.to_string(), &a.raw]);
+    if stored_hash(tx, "assets", integration, &a.source_id)?.as_deref() != Some(hash.as_slice()) {
+        tx.prepare_cached(
+            "INSERT INTO assets (integration_id, source_id, inventory_id, raw, content_hash, first_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (integration_id, source_id) DO UPDATE SET inventory_id = excluded.inventory_id, raw = excluded.raw, content_hash = excluded.content_hash",
+        )
+        .and_then(|mut s| s.execute(params![integration, a.source_id, inventory_id, a.raw, hash, now()]))
+        .map_err(backend)?;
     }
-    tx.prepare_cached(
-        "INSERT INTO assets (integration_id, source_id, name, asset_type, cloud_platform, cloud_account_id, cloud_account_name, region, provider_id, tags, status, technologies, raw, content_hash, first_seen_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-         ON CONFLICT (integration_id, source_id) DO UPDATE SET name = excluded.name, asset_type = excluded.asset_type,
-           cloud_platform = excluded.cloud_platform, cloud_account_id = excluded.cloud_account_id, cloud_account_name = excluded.cloud_account_name,
-           region = excluded.region, provider_id = excluded.provider_id, tags = excluded.tags, status = excluded.status,
-           technologies = excluded.technologies, raw = excluded.raw, content_hash = excluded.content_hash",
-    )
-    .and_then(|mut s| {
-        s.execute(params![integration, a.source_id, a.name, a.asset_type, a.cloud_platform, a.cloud_account_id, a.cloud_account_name, a.region, a.provider_id, tags, a.status, technologies, a.raw, hash, now()])
-    })
-    .map_err(backend)?;
-    Ok(if existing.is_some() {
-        Upsert::Updated
-    } else {
-        Upsert::Inserted
-    })
+    Ok(outcome)
 }
 
 /// Lower-case severity name as stored and shown.
@@ -605,18 +704,28 @@ impl Storage for SqliteStore {
     fn write_batch(
         &mut self,
         integration: i64,
+        policy: &Policy,
         batch: &contract::Batch,
     ) -> Result<RunCounts, StoreError> {
         let tx = self.conn.transaction().map_err(backend)?;
         let mut counts = RunCounts::default();
         for asset in &batch.assets {
-            match upsert_asset(&tx, integration, asset)? {
-                Upsert::Inserted => counts.assets_onboarded += 1,
-                Upsert::Updated => counts.assets_updated += 1,
-                Upsert::Unchanged => {}
+            match upsert_asset(&tx, integration, policy, asset)? {
+                AssetOutcome::Onboarded => counts.assets_onboarded += 1,
+                AssetOutcome::Updated => counts.assets_updated += 1,
+                AssetOutcome::Unchanged => {}
+                AssetOutcome::Skipped => counts.assets_skipped += 1,
             }
         }
         for finding in &batch.findings {
+            let asset_known = tx
+                .prepare_cached("SELECT 1 FROM assets WHERE integration_id = ?1 AND source_id = ?2")
+                .and_then(|mut s| s.exists(params![integration, finding.asset_source_id]))
+                .map_err(backend)?;
+            if !asset_known {
+                counts.findings_skipped += 1; // its asset is not in the inventory (auto-onboard off)
+                continue;
+            }
             match upsert_finding(&tx, integration, finding)? {
                 Upsert::Inserted => counts.findings_new += 1,
                 Upsert::Updated => counts.findings_updated += 1,
@@ -625,6 +734,43 @@ impl Storage for SqliteStore {
         }
         tx.commit().map_err(backend)?;
         Ok(counts)
+    }
+
+    fn import_assets(&mut self, assets: &[ImportedAsset]) -> Result<(u64, u64), StoreError> {
+        let tx = self.conn.transaction().map_err(backend)?;
+        let (mut added, mut present) = (0, 0);
+        for a in assets {
+            let key = canonical_key(
+                Some(&a.provider_id),
+                &a.cloud_platform,
+                "import",
+                &a.provider_id,
+            );
+            let exists = tx
+                .prepare_cached("SELECT 1 FROM inventory WHERE canonical_key = ?1")
+                .and_then(|mut s| s.exists([&key]))
+                .map_err(backend)?;
+            if exists {
+                present += 1;
+                continue;
+            }
+            let meta = Metadata {
+                name: &a.name,
+                asset_type: &a.asset_type,
+                cloud_platform: &a.cloud_platform,
+                cloud_account_id: a.account_id.as_deref(),
+                cloud_account_name: None,
+                region: a.region.as_deref(),
+                provider_id: Some(&a.provider_id),
+                tags: json(&a.tags),
+                status: None,
+                technologies: "[]".into(),
+            };
+            meta.insert(&tx, &key, "import")?;
+            added += 1;
+        }
+        tx.commit().map_err(backend)?;
+        Ok((added, present))
     }
 
     fn has_asset(&self, integration: i64, source_id: &str) -> Result<bool, StoreError> {
@@ -657,26 +803,43 @@ impl Storage for SqliteStore {
     }
 
     fn assets(&self, filter: &AssetFilter) -> Result<Vec<AssetRow>, StoreError> {
-        let mut query = Query::new(
-            "SELECT i.name, a.source_id, a.name, a.asset_type, a.cloud_platform, a.cloud_account_id, a.cloud_account_name, a.region, a.provider_id, a.tags, a.status, a.technologies
-             FROM assets a JOIN integrations i ON i.id = a.integration_id WHERE 1 = 1",
-        );
-        query.filter(" AND a.integration_id = ?", filter.integration);
+        // Scoped to an integration: its source ids; otherwise the whole inventory by key.
+        let id_column = if filter.integration.is_some() {
+            "a.source_id"
+        } else {
+            "inv.canonical_key"
+        };
+        let from = if filter.integration.is_some() {
+            "FROM assets a JOIN inventory inv ON inv.id = a.inventory_id WHERE a.integration_id = ?"
+        } else {
+            "FROM inventory inv WHERE 1 = 1"
+        };
+        let mut query = Query::new(&format!(
+            "SELECT {id_column}, inv.canonical_key, inv.name, inv.asset_type, inv.cloud_platform, inv.cloud_account_id, inv.cloud_account_name, inv.region,
+               inv.provider_id, inv.tags, inv.status, inv.technologies,
+               (SELECT json_group_array(name) FROM (SELECT DISTINCT i.name FROM assets a2 JOIN integrations i ON i.id = a2.integration_id
+                  WHERE a2.inventory_id = inv.id ORDER BY i.name))
+             {from}"
+        ));
+        if let Some(integration) = filter.integration {
+            query.params.push(integration.into());
+        }
         query.filter(
-            " AND lower(a.asset_type) = lower(?)",
+            " AND lower(inv.asset_type) = lower(?)",
             filter.asset_type.clone(),
         );
         query.filter(
-            " AND lower(a.cloud_platform) = lower(?)",
+            " AND lower(inv.cloud_platform) = lower(?)",
             filter.cloud.clone(),
         );
-        query.sql.push_str(" ORDER BY i.name, a.name, a.source_id");
+        query.sql.push_str(" ORDER BY inv.name, 1");
         query.rows(&self.conn, |r| {
             let tags: String = r.get(9)?;
             let technologies: String = r.get(11)?;
+            let integrations: String = r.get(12)?;
             Ok(AssetRow {
-                integration: r.get(0)?,
-                id: r.get(1)?,
+                id: r.get(0)?,
+                canonical_key: r.get(1)?,
                 name: r.get(2)?,
                 asset_type: r.get(3)?,
                 cloud_platform: r.get(4)?,
@@ -687,6 +850,7 @@ impl Storage for SqliteStore {
                 tags: serde_json::from_str(&tags).unwrap_or_default(),
                 status: r.get(10)?,
                 technologies: serde_json::from_str(&technologies).unwrap_or_default(),
+                integrations: serde_json::from_str(&integrations).unwrap_or_default(),
             })
         })
     }

@@ -2,6 +2,7 @@
 
 mod connection;
 mod harness;
+mod inventory;
 mod plugins;
 mod sandbox;
 mod schedule;

@@ -139,7 +139,11 @@ fn filters_counts_details_and_the_whole_inventory() {
     let inventory = host.json(&["assets"]);
     for name in ["w", "second"] {
         assert!(
-            inventory.iter().any(|a| a["integration"] == name),
+            inventory.iter().any(|a| a["integrations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i == name)),
             "{name} in the inventory"
         );
     }
