@@ -153,6 +153,7 @@ impl HostSink for WitHost {
         host::emit(&t::Batch {
             assets: batch.assets.into_iter().map(asset).collect(),
             findings: batch.findings.into_iter().map(finding).collect(),
+            removed_findings: batch.removed_findings,
         })
     }
 

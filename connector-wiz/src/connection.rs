@@ -72,7 +72,13 @@ pub async fn test_connection<T: Transport>(mut client: WizClient<T>) -> Result<V
     let mut seen = 0u64;
     for project in &projects {
         let answer = client
-            .graphql(protocol::issues_request(1, None, project.as_deref(), true))
+            .graphql(protocol::issues_request(
+                1,
+                None,
+                project.as_deref(),
+                None,
+                true,
+            ))
             .await;
         let page = match answer {
             Err(e) => return Err(fail(&mut steps, "api", e)),

@@ -111,11 +111,35 @@ pub fn platform(wiz: &str) -> Option<&'static str> {
     }
 }
 
+/// One parsed node and whether it is pulled.
+#[derive(Debug)]
+pub struct Screened {
+    /// Issue id.
+    pub id: String,
+    /// When its status last changed, for the incremental watermark.
+    pub status_changed_at: Option<String>,
+    /// The candidate, or why it is not pulled.
+    pub outcome: Result<Candidate, SkipReason>,
+}
+
 /// Parses one node and applies every rule that needs only the issue. `Err` means the
-/// node is malformed; `Ok(Err(reason))` means it is well-formed and not pulled.
-pub fn screen(node: &RawValue) -> Result<Result<Candidate, SkipReason>, ConnectorError> {
+/// node is malformed.
+pub fn screen(node: &RawValue) -> Result<Screened, ConnectorError> {
     let issue: IssueNode = serde_json::from_str(node.get())
         .map_err(|e| ConnectorError::Protocol(format!("malformed issue node: {e}")))?;
+    let (id, status_changed_at) = (issue.id.clone(), issue.status_changed_at.clone());
+    let outcome = apply_rules(node, issue)?;
+    Ok(Screened {
+        id,
+        status_changed_at,
+        outcome,
+    })
+}
+
+fn apply_rules(
+    node: &RawValue,
+    issue: IssueNode,
+) -> Result<Result<Candidate, SkipReason>, ConnectorError> {
     let Some(severity) = severity(&issue.severity) else {
         return Ok(Err(SkipReason::Severity(issue.severity)));
     };

@@ -142,16 +142,21 @@ const RESOURCES_QUERY: &str = r#"query Resources($first: Int!, $after: String, $
   }
 }"#;
 
-/// The body of one `issuesV2` page request: pulled severities only, one project or all.
+/// The body of one `issuesV2` page request: pulled severities only, one project or all,
+/// and only issues whose status changed after `changed_after` when given.
 pub fn issues_request(
     first: u32,
     after: Option<&str>,
     project: Option<&str>,
+    changed_after: Option<&str>,
     with_total: bool,
 ) -> String {
     let mut filter = json!({ "severity": PULLED_SEVERITIES });
     if let Some(project) = project {
         filter["project"] = json!(project);
+    }
+    if let Some(changed_after) = changed_after {
+        filter["statusChangedAt"] = json!({ "after": changed_after });
     }
     json!({
         "query": ISSUES_QUERY,
@@ -349,8 +354,14 @@ mod tests {
 
     #[test]
     fn issues_request_filters_severity_and_project() {
-        let body: serde_json::Value =
-            serde_json::from_str(&issues_request(500, Some("c1"), Some("p1"), true)).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&issues_request(
+            500,
+            Some("c1"),
+            Some("p1"),
+            Some("2026-01-01T00:00:00Z"),
+            true,
+        ))
+        .unwrap();
         let vars = &body["variables"];
         assert_eq!(vars["first"], 500);
         assert_eq!(vars["after"], "c1");
@@ -359,6 +370,10 @@ mod tests {
             json!(["CRITICAL", "HIGH", "MEDIUM", "LOW"])
         );
         assert_eq!(vars["filterBy"]["project"], "p1");
+        assert_eq!(
+            vars["filterBy"]["statusChangedAt"]["after"],
+            "2026-01-01T00:00:00Z"
+        );
         assert!(
             body["query"]
                 .as_str()
@@ -366,7 +381,7 @@ mod tests {
                 .contains("issues: issuesV2(")
         );
         let body: serde_json::Value =
-            serde_json::from_str(&issues_request(10, None, None, false)).unwrap();
+            serde_json::from_str(&issues_request(10, None, None, None, false)).unwrap();
         assert!(body["variables"]["filterBy"].get("project").is_none());
         assert!(body["variables"]["after"].is_null());
     }

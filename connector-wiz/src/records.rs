@@ -104,6 +104,8 @@ pub struct Batch {
     pub assets: Vec<Asset>,
     /// Findings of this page.
     pub findings: Vec<Finding>,
+    /// Ids of findings that left the scope (their resource was deleted).
+    pub removed_findings: Vec<String>,
 }
 
 /// Log severity, mirroring the contract's `log-level`.

@@ -14,6 +14,10 @@ pub struct SyncState {
     /// Where an unfinished run stopped; `None` once a run completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<ResumePoint>,
+    /// After a completed run: fetch issues whose status changed after this time
+    /// (RFC 3339) next time. `None` means the next run is full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<String>,
 }
 
 /// The next page of an unfinished run.
@@ -23,22 +27,30 @@ pub struct ResumePoint {
     pub project: usize,
     /// Cursor of the next page.
     pub after: String,
+    /// The run's `statusChangedAt.after` filter; `None` for a full run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_after: Option<String>,
+    /// The watermark this run will leave when it completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_watermark: Option<String>,
 }
 
 impl SyncState {
     /// A state in the middle of a run.
-    pub fn resuming(project: usize, after: String) -> Self {
+    pub fn resuming(point: ResumePoint) -> Self {
         SyncState {
             v: STATE_VERSION,
-            resume: Some(ResumePoint { project, after }),
+            resume: Some(point),
+            watermark: None,
         }
     }
 
     /// The state after a completed run.
-    pub fn completed() -> Self {
+    pub fn completed(watermark: Option<String>) -> Self {
         SyncState {
             v: STATE_VERSION,
             resume: None,
+            watermark,
         }
     }
 
@@ -67,12 +79,15 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_foreign_states() {
-        let s = SyncState::resuming(2, "cur".into());
+        let s = SyncState::resuming(ResumePoint {
+            project: 2,
+            after: "cur".into(),
+            changed_after: Some("t".into()),
+            next_watermark: None,
+        });
         assert_eq!(SyncState::parse(&s.to_text()).unwrap(), s);
-        assert_eq!(
-            SyncState::parse(&SyncState::completed().to_text()).unwrap(),
-            SyncState::completed()
-        );
+        let done = SyncState::completed(Some("2026-01-01T00:00:00Z".into()));
+        assert_eq!(SyncState::parse(&done.to_text()).unwrap(), done);
         assert!(SyncState::parse("{\"v\":99}").is_err());
         assert!(SyncState::parse("garbage").is_err());
     }

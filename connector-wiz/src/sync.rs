@@ -8,7 +8,7 @@ use crate::model::ResourceNode;
 use crate::pagination::CursorGuard;
 use crate::protocol;
 use crate::records::{Batch, LogLevel};
-use crate::state::SyncState;
+use crate::state::{ResumePoint, SyncState};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What the host offers a running sync.
@@ -57,6 +57,7 @@ pub struct Sync<'h, T, H> {
     emitted_findings: HashSet<String>,
     skipped: BTreeMap<&'static str, u64>,
     summary: SyncSummary,
+    max_status_changed: Option<String>,
 }
 
 impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
@@ -70,38 +71,57 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
             emitted_findings: HashSet::new(),
             skipped: BTreeMap::new(),
             summary: SyncSummary::default(),
+            max_status_changed: None,
         }
     }
 
-    /// Runs to the end, resuming from `state` when it names an unfinished run.
+    /// Runs to the end: resumes an unfinished run, or fetches the changes since the
+    /// stored watermark, or, without either, everything.
     pub async fn run(mut self, state: Option<&str>) -> Result<SyncSummary, ConnectorError> {
-        let resume = match state.map(SyncState::parse) {
-            Some(Ok(state)) => state.resume,
+        let state = match state.map(SyncState::parse) {
+            Some(Ok(state)) => state,
             Some(Err(reason)) => {
                 self.host.log(
                     LogLevel::Warn,
                     &format!("ignoring the stored checkpoint: {reason}; running a full sync"),
                 );
-                None
+                SyncState::default()
             }
-            None => None,
+            None => SyncState::default(),
         };
-        self.summary.full = true;
+        let run_start = now_rfc3339();
+        let mut plan = match state.resume {
+            Some(point) => point,
+            None => ResumePoint {
+                project: 0,
+                after: String::new(),
+                changed_after: state.watermark.as_deref().map(minus_overlap),
+                next_watermark: Some(run_start),
+            },
+        };
+        // Only a run that starts from nothing reads everything by itself.
+        self.summary.full =
+            plan.changed_after.is_none() && plan.after.is_empty() && plan.project == 0;
         let projects = self.client.config().project_scopes();
-        let first_project = resume
-            .as_ref()
-            .map_or(0, |r| r.project.min(projects.len() - 1));
+        let first_project = plan.project.min(projects.len() - 1);
         let mut done = 0u64;
         for (index, project) in projects.iter().enumerate().skip(first_project) {
-            let after = resume
-                .as_ref()
-                .filter(|r| r.project == index)
-                .map(|r| r.after.clone());
+            plan.project = index;
+            if index != first_project {
+                plan.after.clear();
+            }
             done = self
-                .sync_project(index, project.as_deref(), after, done)
+                .sync_project(&mut plan, project.as_deref(), done)
                 .await?;
         }
-        self.host.checkpoint(&SyncState::completed().to_text());
+        let watermark = match (&self.max_status_changed, &plan.next_watermark) {
+            (Some(seen), Some(start)) => Some(seen.min(start).clone()),
+            (Some(seen), None) => Some(seen.clone()),
+            // Nothing seen: keep the previous watermark (or none after an empty full run).
+            (None, _) => state.watermark.clone(),
+        };
+        self.host
+            .checkpoint(&SyncState::completed(watermark).to_text());
         if !self.skipped.is_empty() {
             let detail: Vec<String> = self
                 .skipped
@@ -118,9 +138,8 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
 
     async fn sync_project(
         &mut self,
-        index: usize,
+        plan: &mut ResumePoint,
         project: Option<&str>,
-        mut after: Option<String>,
         mut done: u64,
     ) -> Result<u64, ConnectorError> {
         let mut guard = CursorGuard::default();
@@ -130,10 +149,12 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                 Some(p) => format!("issues page {page_number} of project {p}"),
                 None => format!("issues page {page_number}"),
             };
+            let after = Some(plan.after.as_str()).filter(|a| !a.is_empty());
             let body = protocol::issues_request(
                 self.client.config().page_size,
-                after.as_deref(),
+                after,
                 project,
+                plan.changed_after.as_deref(),
                 page_number == 1,
             );
             let response = self
@@ -150,16 +171,30 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                 .map_err(|e| e.context(&where_))?;
             done += page.nodes.len() as u64;
             let mut candidates = Vec::with_capacity(page.nodes.len());
+            let mut removed = Vec::new();
             for node in &page.nodes {
-                match mapping::screen(node).map_err(|e| e.context(&where_))? {
+                let screened = mapping::screen(node).map_err(|e| e.context(&where_))?;
+                if let Some(at) = screened
+                    .status_changed_at
+                    .filter(|at| self.max_status_changed.as_ref().is_none_or(|m| at > m))
+                {
+                    self.max_status_changed = Some(at);
+                }
+                match screened.outcome {
                     Ok(c) => candidates.push(c),
-                    Err(reason) => self.skip(&reason),
+                    Err(reason) => {
+                        if reason == SkipReason::DeletedResource {
+                            removed.push(screened.id);
+                        }
+                        self.skip(&reason);
+                    }
                 }
             }
-            let batch = self
+            let mut batch = self
                 .build_batch(candidates)
                 .await
                 .map_err(|e| e.context(&where_))?;
+            batch.removed_findings.extend(removed);
             self.summary.assets += batch.assets.len() as u64;
             self.summary.findings += batch.findings.len() as u64;
             if !self.host.emit(batch) {
@@ -168,9 +203,9 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
             self.host.progress(done, total);
             match next {
                 Some(cursor) => {
+                    plan.after = cursor;
                     self.host
-                        .checkpoint(&SyncState::resuming(index, cursor.clone()).to_text());
-                    after = Some(cursor);
+                        .checkpoint(&SyncState::resuming(plan.clone()).to_text());
                 }
                 None => break,
             }
@@ -202,6 +237,7 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
             let entry = inventory.get(c.entity.id.as_str());
             if entry.is_some_and(|e| e.deleted) {
                 self.skip(&SkipReason::DeletedResource);
+                batch.removed_findings.push(c.issue.id.clone());
                 continue;
             }
             if !self.emitted_findings.insert(c.issue.id.clone()) {
@@ -260,5 +296,37 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                 None => return Ok(found),
             }
         }
+    }
+}
+
+/// Changes that share a timestamp across page boundaries, or land while a run pages, can
+/// be missed by an exclusive `statusChangedAt.after`; re-reading this much is cheap.
+pub const INCREMENTAL_OVERLAP: chrono::Duration = chrono::Duration::minutes(5);
+
+fn now_rfc3339() -> String {
+    chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The watermark minus the overlap; a watermark that does not parse is used as it is.
+fn minus_overlap(watermark: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(watermark) {
+        Ok(t) => (t.with_timezone(&chrono::Utc) - INCREMENTAL_OVERLAP)
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        Err(_) => watermark.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_is_subtracted() {
+        assert_eq!(
+            minus_overlap("2026-03-01T10:00:00.000001Z"),
+            "2026-03-01T09:55:00.000001Z"
+        );
+        assert_eq!(minus_overlap("garbage"), "garbage");
     }
 }

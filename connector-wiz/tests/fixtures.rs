@@ -64,6 +64,7 @@ fn every_fixture_is_read() {
         } else if json.get("entitySnapshot").is_some() {
             let c = mapping::screen(&raw(&text))
                 .unwrap()
+                .outcome
                 .expect("fixture node is in scope");
             let f = mapping::finding(&c, PORTAL);
             assert_eq!(f.source_id, json["id"].as_str().unwrap(), "{name}");
@@ -82,7 +83,7 @@ fn every_fixture_is_read() {
 #[test]
 fn aws_load_balancer_control_maps_every_field() {
     let text = read("port-ocean_issue-node_aws-load-balancer_control.json");
-    let c = mapping::screen(&raw(&text)).unwrap().unwrap();
+    let c = mapping::screen(&raw(&text)).unwrap().outcome.unwrap();
     let f = mapping::finding(&c, PORTAL);
     assert_eq!(f.source_id, "9cbcba1e-0c11-478d-8593-942995201487");
     assert_eq!(f.asset_source_id, "0727dd0c-24e3-56b2-a170-adf96b72e2d6");
@@ -157,7 +158,7 @@ fn aws_load_balancer_control_maps_every_field() {
 #[test]
 fn azure_subscription_with_null_projects_and_empty_region() {
     let text = read("port-ocean_issue-node_azure-subscription_control.json");
-    let c = mapping::screen(&raw(&text)).unwrap().unwrap();
+    let c = mapping::screen(&raw(&text)).unwrap().outcome.unwrap();
     let f = mapping::finding(&c, PORTAL);
     assert!(f.project_ids.is_empty(), "projects: null");
     assert!(
@@ -189,18 +190,21 @@ fn elastic_envelope_kubernetes_informational_node_is_skipped() {
     assert!(page.page_info.end_cursor.is_some());
     // Both rules apply; severity is checked first.
     assert_eq!(
-        mapping::screen(&page.nodes[0]).unwrap().unwrap_err(),
+        mapping::screen(&page.nodes[0])
+            .unwrap()
+            .outcome
+            .unwrap_err(),
         SkipReason::Severity("INFORMATIONAL".into())
     );
     // With an in-scope severity the platform rule still skips it.
     let node = page.nodes[0].get().replace("\"INFORMATIONAL\"", "\"HIGH\"");
     assert_eq!(
-        mapping::screen(&raw(&node)).unwrap().unwrap_err(),
+        mapping::screen(&raw(&node)).unwrap().outcome.unwrap_err(),
         SkipReason::Platform("Kubernetes".into())
     );
     // On AWS it would be pulled, with IN_PROGRESS as failed and the control's description alias.
     let node = node.replace("\"Kubernetes\"", "\"AWS\"");
-    let c = mapping::screen(&raw(&node)).unwrap().unwrap();
+    let c = mapping::screen(&raw(&node)).unwrap().outcome.unwrap();
     let f = mapping::finding(&c, PORTAL);
     assert_eq!(f.status, FindingStatus::Failed);
     assert_eq!(f.source_status, "IN_PROGRESS");
@@ -239,7 +243,7 @@ fn rules_on_variants_of_a_real_node() {
     let variant = |edit: &dyn Fn(&mut Value)| {
         let mut v = base.clone();
         edit(&mut v);
-        mapping::screen(&raw(&v.to_string())).unwrap()
+        mapping::screen(&raw(&v.to_string())).unwrap().outcome
     };
     for (wiz, severity) in [
         ("CRITICAL", Severity::Critical),

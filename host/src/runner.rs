@@ -73,6 +73,8 @@ pub fn connector_error_text(e: &ConnectorError) -> String {
 #[derive(Default)]
 struct Tally {
     counts: RunCounts,
+    /// Ids of every finding stored (or unchanged) in this run, for closing after a full sync.
+    seen: HashSet<String>,
     rejected: Vec<String>,
     store_error: Option<String>,
 }
@@ -141,6 +143,9 @@ impl RunSink for StoringSink {
         match store.write_batch(self.integration, &self.policy, &batch) {
             Ok(counts) => {
                 tally.counts += counts;
+                tally
+                    .seen
+                    .extend(batch.findings.iter().map(|f| f.source_id.clone()));
                 true
             }
             Err(e) => {
@@ -195,6 +200,8 @@ pub struct SyncJob<'a> {
     pub cancel: Arc<AtomicBool>,
     /// The integration's name, for messages.
     pub name: String,
+    /// Ignore the stored checkpoint and read everything.
+    pub full: bool,
 }
 
 impl SyncJob<'_> {
@@ -229,9 +236,14 @@ impl SyncJob<'_> {
         let secrets: Vec<String> = self.settings.secrets(schema).into_values().collect();
         let (run_id, state) = {
             let mut s = store.lock().expect("store lock");
+            let state = if self.full {
+                None
+            } else {
+                s.checkpoint(self.integration)?
+            };
             (
                 s.start_run(self.integration, self.action, &self.started_by)?,
-                s.checkpoint(self.integration)?,
+                state,
             )
         };
         let tally = Arc::new(Mutex::new(Tally::default()));
@@ -255,9 +267,22 @@ impl SyncJob<'_> {
                 Box::new(sink),
             )
             .await;
-        let tally = std::mem::take(&mut *tally.lock().expect("tally lock"));
+        let mut tally = std::mem::take(&mut *tally.lock().expect("tally lock"));
+        let cancelled = self.cancel.load(Ordering::SeqCst);
+        let complete_full =
+            matches!(&result, Ok(SyncResult { result: Ok(summary), .. }) if summary.full);
+        {
+            let mut store = store.lock().expect("store lock");
+            if complete_full && !cancelled && tally.store_error.is_none() {
+                // Only a complete full read proves that what was not seen is gone.
+                tally.counts.findings_closed +=
+                    store.close_findings_not_in(self.integration, &tally.seen)?;
+            }
+            // The source is the truth for status: local changes last until the next sync.
+            tally.counts.findings_updated += store.restore_reported_statuses(self.integration)?;
+        }
         let mut outcome = conclude(run_id, result, tally, &secrets);
-        if self.cancel.load(Ordering::SeqCst) {
+        if cancelled {
             outcome.status = RunStatus::Cancelled;
             outcome.error = Some("cancelled: the host was asked to stop; committed batches and the checkpoint are kept".into());
         }

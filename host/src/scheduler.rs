@@ -195,6 +195,7 @@ impl Scheduler {
             progress: None,
             cancel,
             name: integration.name.clone(),
+            full: false,
         };
         let shared: SharedStore = Arc::new(Mutex::new(store));
         match job.run(shared.clone()).await {

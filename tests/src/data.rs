@@ -376,10 +376,16 @@ impl Tenant {
         })
     }
 
-    /// The `cloudResourcesV2` node of a resource id, if it exists.
-    pub fn resource_node(&self, id: &str) -> Option<Value> {
+    /// The `cloudResourcesV2` node of a resource id, if it exists; `deleted` are resources
+    /// deleted since generation.
+    pub fn resource_node(
+        &self,
+        id: &str,
+        deleted: &std::collections::HashSet<u64>,
+    ) -> Option<Value> {
         let r = index_of(self.seed, 2, id).filter(|r| *r < self.resources())?;
-        let res = self.resource(r);
+        let mut res = self.resource(r);
+        res.deleted |= deleted.contains(&r);
         Some(json!({
             "id": res.id, "name": res.name, "type": res.entity_type, "cloudPlatform": res.platform,
             "deletedAt": if res.deleted { Value::from(at_minute(500)) } else { Value::Null },

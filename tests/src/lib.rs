@@ -88,6 +88,44 @@ impl Simulator {
             .expect("changes")
             .insert(index, change);
     }
+
+    /// Adds `count` new open issues, changed now; returns their indices.
+    pub fn add_issues(&self, count: u64) -> std::ops::Range<u64> {
+        let start = self.sim.config_issues()
+            + self
+                .sim
+                .added
+                .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+        for index in start..start + count {
+            self.set_issue_status(index, "OPEN", None);
+        }
+        start..start + count
+    }
+
+    /// Deletes resource `index`: the inventory marks it deleted and Wiz resolves its issues
+    /// with OBJECT_DELETED, now.
+    pub fn delete_resource(&self, index: u64) {
+        self.sim.deleted.lock().expect("deleted").insert(index);
+        let issues =
+            self.sim.config_issues() + self.sim.added.load(std::sync::atomic::Ordering::Relaxed);
+        let tenant = *self.sim.live().tenant();
+        for i in (0..issues).filter(|i| tenant.issue(*i).resource == index) {
+            self.set_issue_status(i, "RESOLVED", Some("OBJECT_DELETED"));
+        }
+    }
+
+    /// Removes issues from the API altogether, without a status change (as retention does).
+    pub fn purge_issues(&self, indices: std::ops::Range<u64>) {
+        self.sim.purged.lock().expect("purged").extend(indices);
+    }
+
+    /// Sets the delay added to every GraphQL answer.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.sim.latency_ms.store(
+            latency.as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
 }
 
 impl Drop for Simulator {

@@ -100,6 +100,14 @@ pub struct Sim {
     config: SimConfig,
     /// Changes applied on top of the generated data, by issue index.
     pub changes: Mutex<HashMap<u64, StatusChange>>,
+    /// Issues added after generation (indices from `tenant.issues`).
+    pub added: AtomicU64,
+    /// Resources deleted since generation.
+    pub deleted: Mutex<std::collections::HashSet<u64>>,
+    /// Issues gone from the API altogether (retention), by index.
+    pub purged: Mutex<std::collections::HashSet<u64>>,
+    /// Current GraphQL latency in milliseconds (starts from the config).
+    pub latency_ms: AtomicU64,
     tokens: Mutex<HashMap<String, (usize, Instant)>>,
     next_token: AtomicU64,
     /// Request counters.
@@ -108,9 +116,14 @@ pub struct Sim {
 
 /// The router for a simulator with `config`.
 pub fn router(config: SimConfig) -> (Router, std::sync::Arc<Sim>) {
+    let latency_ms = AtomicU64::new(config.latency.as_millis() as u64);
     let sim = std::sync::Arc::new(Sim {
         config,
         changes: Mutex::new(HashMap::new()),
+        added: AtomicU64::new(0),
+        deleted: Mutex::new(std::collections::HashSet::new()),
+        purged: Mutex::new(std::collections::HashSet::new()),
+        latency_ms,
         tokens: Mutex::new(HashMap::new()),
         next_token: AtomicU64::new(1),
         stats: Stats::default(),
@@ -188,8 +201,9 @@ fn gql_error(status: StatusCode, code: &str, message: &str) -> Response {
 
 async fn graphql(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Response {
     sim.stats.graphql_requests.fetch_add(1, Ordering::Relaxed);
-    if !sim.config.latency.is_zero() {
-        tokio::time::sleep(sim.config.latency).await;
+    let latency = sim.latency_ms.load(Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let bearer = headers
         .get("authorization")
@@ -221,10 +235,10 @@ async fn graphql(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Respo
     let query = request["query"].as_str().unwrap_or("");
     let variables = &request["variables"];
     let (scope, result) = if query.contains("issuesV2") {
-        let changes = sim.changes.lock().expect("changes").clone();
-        (READ_ISSUES, issues(&sim.config.tenant, &changes, variables))
+        let live = sim.live();
+        (READ_ISSUES, issues(&live, variables))
     } else if query.contains("cloudResourcesV2") {
-        (READ_RESOURCES, resources(&sim.config.tenant, variables))
+        (READ_RESOURCES, resources(&sim.live(), variables))
     } else {
         return gql_error(StatusCode::OK, "BAD_USER_INPUT", "unknown query");
     };
@@ -282,10 +296,57 @@ fn string_list(v: &Value) -> Option<Vec<String>> {
     }
 }
 
+/// The tenant as it is now: generated data plus the changes made since.
+pub struct Live {
+    tenant: Tenant,
+    changes: HashMap<u64, StatusChange>,
+    issues: u64,
+    deleted: std::collections::HashSet<u64>,
+    purged: std::collections::HashSet<u64>,
+}
+
+impl Sim {
+    /// A snapshot of the tenant's current state.
+    pub fn live(&self) -> Live {
+        Live {
+            tenant: self.config.tenant,
+            changes: self.changes.lock().expect("changes").clone(),
+            issues: self.config.tenant.issues + self.added.load(Ordering::Relaxed),
+            deleted: self.deleted.lock().expect("deleted").clone(),
+            purged: self.purged.lock().expect("purged").clone(),
+        }
+    }
+}
+
+impl Sim {
+    /// Issues generated at start.
+    pub fn config_issues(&self) -> u64 {
+        self.config.tenant.issues
+    }
+}
+
+impl Live {
+    /// The generated data underneath.
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    #[cfg(test)]
+    fn of(tenant: Tenant) -> Self {
+        Live {
+            tenant,
+            changes: HashMap::new(),
+            issues: tenant.issues,
+            deleted: Default::default(),
+            purged: Default::default(),
+        }
+    }
+}
+
 /// Issue `i` as served: generated, then changed.
-fn issue_node(tenant: &Tenant, changes: &HashMap<u64, StatusChange>, i: u64) -> Value {
-    let mut node = tenant.issue_node(i);
-    if let Some(change) = changes.get(&i) {
+fn issue_node(live: &Live, i: u64) -> Value {
+    let mut node = live.tenant.issue_node(i);
+    if let Some(change) = live.changes.get(&i) {
         node["status"] = json!(change.status);
         node["resolutionReason"] = json!(change.resolution_reason);
         node["statusChangedAt"] = json!(change.at);
@@ -300,11 +361,7 @@ fn issue_node(tenant: &Tenant, changes: &HashMap<u64, StatusChange>, i: u64) -> 
 }
 
 /// `issuesV2`: filters severity, status, project and statusChangedAt.after.
-fn issues(
-    tenant: &Tenant,
-    changes: &HashMap<u64, StatusChange>,
-    variables: &Value,
-) -> Result<Value, String> {
+fn issues(live: &Live, variables: &Value) -> Result<Value, String> {
     let first = page_size(variables)?;
     let start = decode_cursor(&variables["after"])?;
     let filter = &variables["filterBy"];
@@ -333,10 +390,10 @@ fn issues(
     let mut position = start;
     let mut end_cursor = start;
     let mut has_next = false;
-    while position < tenant.issues {
-        let node = issue_node(tenant, changes, position);
+    while position < live.issues {
+        let node = issue_node(live, position);
         position += 1;
-        if !matches(&node) {
+        if live.purged.contains(&(position - 1)) || !matches(&node) {
             continue;
         }
         if nodes.len() as u64 == first {
@@ -352,8 +409,8 @@ fn issues(
     });
     if variables["withTotal"].as_bool().unwrap_or(false) {
         connection["totalCount"] = json!(
-            (0..tenant.issues)
-                .filter(|i| matches(&tenant.issue_node(*i)))
+            (0..live.issues)
+                .filter(|i| !live.purged.contains(i) && matches(&issue_node(live, *i)))
                 .count()
         );
     }
@@ -361,13 +418,13 @@ fn issues(
 }
 
 /// `cloudResourcesV2` filtered by `id.equals`.
-fn resources(tenant: &Tenant, variables: &Value) -> Result<Value, String> {
+fn resources(live: &Live, variables: &Value) -> Result<Value, String> {
     let first = page_size(variables)?;
     let start = decode_cursor(&variables["after"])?;
     let ids = string_list(&variables["filterBy"]["id"]["equals"]).unwrap_or_default();
     let found: Vec<Value> = ids
         .iter()
-        .filter_map(|id| tenant.resource_node(id))
+        .filter_map(|id| live.tenant.resource_node(id, &live.deleted))
         .collect();
     let end = (start + first).min(found.len() as u64);
     Ok(json!({ "cloudResourcesV2": {
@@ -391,12 +448,12 @@ mod tests {
             issues: 10,
         };
         assert_eq!(
-            issues(&t, &HashMap::new(), &vars(501, Value::Null)).unwrap_err(),
+            issues(&Live::of(t), &vars(501, Value::Null)).unwrap_err(),
             "'first' must be less than or equal to 500"
         );
-        assert!(issues(&t, &HashMap::new(), &vars(500, Value::Null)).is_ok());
+        assert!(issues(&Live::of(t), &vars(500, Value::Null)).is_ok());
         assert!(
-            issues(&t, &HashMap::new(), &json!({"after": null})).is_err(),
+            issues(&Live::of(t), &json!({"after": null})).is_err(),
             "first is required"
         );
     }
@@ -411,7 +468,7 @@ mod tests {
         let mut after = Value::Null;
         let mut total = None;
         loop {
-            let page = issues(&t, &HashMap::new(), &vars(64, after.clone())).unwrap();
+            let page = issues(&Live::of(t), &vars(64, after.clone())).unwrap();
             let connection = &page["issues"];
             total = total.or(connection["totalCount"].as_u64());
             seen.extend(
@@ -434,7 +491,7 @@ mod tests {
         assert_eq!(seen, expected);
         assert_eq!(total, Some(expected.len() as u64));
         assert!(
-            issues(&t, &HashMap::new(), &vars(10, json!("not-a-cursor")))
+            issues(&Live::of(t), &vars(10, json!("not-a-cursor")))
                 .unwrap_err()
                 .contains("invalid cursor")
         );
@@ -448,8 +505,7 @@ mod tests {
         };
         let project = crate::data::PROJECTS[0].0;
         let page = issues(
-            &t,
-            &HashMap::new(),
+            &Live::of(t),
             &json!({"first": 500, "filterBy": {"project": project}}),
         )
         .unwrap();
@@ -462,7 +518,7 @@ mod tests {
                     .any(|p| p["id"] == project)
             );
         }
-        let page = issues(&t, &HashMap::new(), &json!({"first": 500, "filterBy": {"statusChangedAt": {"after": "2026-01-01T03:00:00Z"}}})).unwrap();
+        let page = issues(&Live::of(t), &json!({"first": 500, "filterBy": {"statusChangedAt": {"after": "2026-01-01T03:00:00Z"}}})).unwrap();
         for node in page["issues"]["nodes"].as_array().unwrap() {
             assert!(node["statusChangedAt"].as_str().unwrap() > "2026-01-01T03:00:00Z");
         }

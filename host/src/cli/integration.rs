@@ -294,9 +294,21 @@ async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
         &sealed,
         &policy,
     )?;
+    let reads_differently = settings_changed
+        || policy.auto_onboard != integration.policy.auto_onboard
+        || policy.update_metadata != integration.policy.update_metadata;
+    if reads_differently {
+        // What the next sync must read or store changed: start it from scratch.
+        store.clear_checkpoint(integration.id)?;
+    }
     store.record_config_change(integration.id, &args.settings.started_by(), &changed)?;
+    let note = if reads_differently {
+        "; the next sync is full"
+    } else {
+        ""
+    };
     println!(
-        "updated integration `{}`: changed {}",
+        "updated integration `{}`: changed {}{note}",
         args.name,
         changed.join(", ")
     );

@@ -25,6 +25,10 @@ pub struct TestArgs {
 pub struct SyncArgs {
     /// Integration name.
     name: String,
+    /// Read everything instead of the changes since the last sync; findings the source
+    /// no longer returns are then closed.
+    #[arg(long)]
+    full: bool,
     /// Who to record in history [default: the OS user].
     #[arg(long)]
     started_by: Option<String>,
@@ -133,6 +137,7 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
         progress: bar.clone().map(|b| Box::new(Bar(b)) as Box<dyn Progress>),
         cancel: Arc::new(AtomicBool::new(false)),
         name: integration.name.clone(),
+        full: args.full,
     };
     let outcome = job.run(Arc::new(Mutex::new(store))).await?;
     if let Some(bar) = bar {
@@ -140,13 +145,14 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
     }
     let c = &outcome.counts;
     let line = format!(
-        "assets: {} onboarded, {} updated; findings: {} new, {} updated, {} unchanged, {} skipped; {} warning(s)",
+        "assets: {} onboarded, {} updated; findings: {} new, {} updated, {} unchanged, {} skipped, {} closed; {} warning(s)",
         c.assets_onboarded,
         c.assets_updated,
         c.findings_new,
         c.findings_updated,
         c.findings_unchanged,
         c.findings_skipped,
+        c.findings_closed,
         outcome.warnings.len()
     );
     for warning in &outcome.warnings {

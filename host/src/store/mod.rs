@@ -303,6 +303,8 @@ pub struct FindingRow {
     pub project_ids: Vec<String>,
     /// Link to the source's UI.
     pub portal_url: Option<String>,
+    /// Why the host closed it (`removed_at_source`), if it did.
+    pub closed_reason: Option<String>,
 }
 
 /// The storage backend.
@@ -383,6 +385,13 @@ pub trait Storage: Send {
         policy: &Policy,
         batch: &contract::Batch,
     ) -> Result<RunCounts, StoreError>;
+    /// Closes (status passed, reason removed_at_source) the integration's open findings
+    /// whose ids are not in `seen`; returns how many. Only for a complete full sync.
+    fn close_findings_not_in(
+        &mut self,
+        integration: i64,
+        seen: &std::collections::HashSet<String>,
+    ) -> Result<u64, StoreError>;
     /// Adds assets known from elsewhere to the inventory, in one transaction. Returns
     /// (added, already present).
     fn import_assets(
@@ -408,4 +417,9 @@ pub trait Storage: Send {
         id: &str,
         status: &str,
     ) -> Result<(), StoreError>;
+    /// Puts back the status the source last reported wherever it was set locally;
+    /// returns how many findings changed.
+    fn restore_reported_statuses(&mut self, integration: i64) -> Result<u64, StoreError>;
+    /// Forgets the resume point, so the next sync is full.
+    fn clear_checkpoint(&mut self, integration: i64) -> Result<(), StoreError>;
 }

@@ -82,6 +82,8 @@ CREATE TABLE findings (
     raw TEXT NOT NULL,
     content_hash BLOB NOT NULL,
     first_seen_at TEXT NOT NULL,
+    closed_reason TEXT,
+    reported_status TEXT NOT NULL,
     PRIMARY KEY (integration_id, source_id)
 ) WITHOUT ROWID;
 CREATE TABLE checkpoints (
@@ -364,6 +366,19 @@ fn upsert_asset(
     Ok(outcome)
 }
 
+/// Marks a finding closed because the source no longer reports it; returns 1 if it was
+/// open. Clearing the hash lets the source's record rewrite it if it ever returns.
+fn close_finding(tx: &Transaction<'_>, integration: i64, id: &str) -> Result<u64, StoreError> {
+    let changed = tx
+        .prepare_cached(
+            "UPDATE findings SET status = 'passed', reported_status = 'passed', closed_reason = 'removed_at_source', content_hash = X''
+             WHERE integration_id = ?1 AND source_id = ?2 AND closed_reason IS NULL",
+        )
+        .and_then(|mut s| s.execute(params![integration, id]))
+        .map_err(backend)?;
+    Ok(changed as u64)
+}
+
 /// Lower-case severity name as stored and shown.
 pub fn severity_name(s: Severity) -> &'static str {
     match s {
@@ -417,14 +432,14 @@ fn upsert_finding(
     }
     tx.prepare_cached(
         "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation, rule_id, rule_name,
-           created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash, first_seen_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+           created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash, first_seen_at, reported_status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?7)
          ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = excluded.asset_source_id, title = excluded.title,
            description = excluded.description, severity = excluded.severity, status = excluded.status, source_status = excluded.source_status,
            remediation = excluded.remediation, rule_id = excluded.rule_id, rule_name = excluded.rule_name, created_at = excluded.created_at,
            updated_at = excluded.updated_at, status_changed_at = excluded.status_changed_at, resolved_at = excluded.resolved_at,
            due_at = excluded.due_at, project_ids = excluded.project_ids, portal_url = excluded.portal_url, raw = excluded.raw,
-           content_hash = excluded.content_hash",
+           content_hash = excluded.content_hash, closed_reason = NULL, reported_status = excluded.reported_status",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -732,8 +747,32 @@ impl Storage for SqliteStore {
                 Upsert::Unchanged => counts.findings_unchanged += 1,
             }
         }
+        for id in &batch.removed_findings {
+            counts.findings_closed += close_finding(&tx, integration, id)?;
+        }
         tx.commit().map_err(backend)?;
         Ok(counts)
+    }
+
+    fn close_findings_not_in(
+        &mut self,
+        integration: i64,
+        seen: &std::collections::HashSet<String>,
+    ) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction().map_err(backend)?;
+        let open: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT source_id FROM findings WHERE integration_id = ?1 AND closed_reason IS NULL").map_err(backend)?;
+            let rows = stmt
+                .query_map([integration], |r| r.get(0))
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        let mut closed = 0;
+        for id in open.iter().filter(|id| !seen.contains(*id)) {
+            closed += close_finding(&tx, integration, id)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(closed)
     }
 
     fn import_assets(&mut self, assets: &[ImportedAsset]) -> Result<(u64, u64), StoreError> {
@@ -858,7 +897,7 @@ impl Storage for SqliteStore {
     fn findings(&self, filter: &FindingFilter) -> Result<Vec<FindingRow>, StoreError> {
         let mut query = Query::new(
             "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
-               f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url
+               f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason
              FROM findings f JOIN integrations i ON i.id = f.integration_id WHERE 1 = 1",
         );
         query.filter(" AND f.integration_id = ?", filter.integration);
@@ -892,6 +931,7 @@ impl Storage for SqliteStore {
                 due_at: r.get(15)?,
                 project_ids: serde_json::from_str(&project_ids).unwrap_or_default(),
                 portal_url: r.get(17)?,
+                closed_reason: r.get(18)?,
             })
         })
     }
@@ -914,17 +954,35 @@ impl Storage for SqliteStore {
         id: &str,
         status: &str,
     ) -> Result<(), StoreError> {
-        // Clearing the content hash makes the next sync rewrite the row from the source.
+        // Only the effective status changes; `reported_status` keeps the source's word.
         let changed = self
             .conn
             .execute(
-                "UPDATE findings SET status = ?3, content_hash = X'' WHERE integration_id = ?1 AND source_id = ?2",
+                "UPDATE findings SET status = ?3 WHERE integration_id = ?1 AND source_id = ?2",
                 params![integration, id, status],
             )
             .map_err(backend)?;
         if changed == 0 {
             return Err(StoreError::NotFound(format!("finding `{id}`")));
         }
+        Ok(())
+    }
+
+    fn restore_reported_statuses(&mut self, integration: i64) -> Result<u64, StoreError> {
+        let changed = self
+            .conn
+            .execute("UPDATE findings SET status = reported_status WHERE integration_id = ?1 AND status != reported_status", [integration])
+            .map_err(backend)?;
+        Ok(changed as u64)
+    }
+
+    fn clear_checkpoint(&mut self, integration: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM checkpoints WHERE integration_id = ?1",
+                [integration],
+            )
+            .map_err(backend)?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 
 mod connection;
 mod harness;
+mod incremental;
 mod inventory;
 mod plugins;
 mod sandbox;

@@ -99,9 +99,25 @@ fn multi_page_sync_stores_exactly_the_in_scope_data_and_a_repeat_changes_nothing
     assert_eq!(latest["findings_updated"], 0);
     assert_eq!(latest["assets_onboarded"], 0);
     assert_eq!(latest["assets_updated"], 0);
-    assert_eq!(latest["findings_unchanged"], expected.findings.len());
     assert!(latest["finished_at"].is_string() && latest["error"].is_null());
-    assert_eq!(history.len(), 3, "test_connection, two syncs");
+    // A full re-read of the same data changes nothing either, and sees every finding.
+    host.ok(&["sync", "w", "--full"]);
+    assert_eq!(host.json(&["findings", "w"]), findings);
+    let full = &host.json(&["history", "w"])[0];
+    assert_eq!(full["findings_unchanged"], expected.findings.len());
+    assert_eq!(
+        (
+            full["findings_new"].clone(),
+            full["findings_updated"].clone(),
+            full["findings_closed"].clone()
+        ),
+        (0.into(), 0.into(), 0.into())
+    );
+    assert_eq!(
+        host.json(&["history", "w"]).len(),
+        4,
+        "test_connection, three syncs"
+    );
 }
 
 #[test]
