@@ -39,13 +39,14 @@ pub trait Progress: Send {
 }
 
 /// How a sync ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SyncOutcome {
     /// History row id.
     pub run_id: i64,
     /// Final status.
     pub status: RunStatus,
     /// What it did.
+    #[serde(flatten)]
     pub counts: RunCounts,
     /// Warnings.
     pub warnings: Vec<String>,

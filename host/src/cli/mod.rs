@@ -62,7 +62,11 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List the loaded plugins with their config fields.
-    Plugins,
+    Plugins {
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Add, list, show or remove integrations.
     #[command(subcommand)]
     Integration(integration::IntegrationCommand),
@@ -104,7 +108,7 @@ pub fn init_logging(verbose: u8) {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = context::Context::new(cli.global);
     match cli.command {
-        Command::Plugins => views::plugins(&ctx).await,
+        Command::Plugins { json } => views::plugins(&ctx, json).await,
         Command::Integration(cmd) => integration::run(&ctx, cmd).await,
         Command::TestConnection(args) => run::test_connection(&ctx, args).await,
         Command::Sync(args) => run::sync(&ctx, args).await,

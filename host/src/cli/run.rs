@@ -19,6 +19,9 @@ pub struct TestArgs {
     /// Who to record in history [default: the OS user].
     #[arg(long)]
     started_by: Option<String>,
+    /// Print the steps as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -32,6 +35,24 @@ pub struct SyncArgs {
     /// Who to record in history [default: the OS user].
     #[arg(long)]
     started_by: Option<String>,
+    /// Print the outcome as JSON instead of a summary line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The steps as JSON objects.
+fn steps_json(steps: &[CheckStep], secrets: &[String]) -> serde_json::Value {
+    steps
+        .iter()
+        .map(|s| {
+            let outcome = match s.outcome {
+                CheckOutcome::Passed => "passed",
+                CheckOutcome::Failed => "failed",
+                CheckOutcome::Skipped => "skipped",
+            };
+            serde_json::json!({"name": s.name, "outcome": outcome, "detail": redact(&s.detail, secrets)})
+        })
+        .collect()
 }
 
 /// Prints each step of a connection test.
@@ -70,17 +91,24 @@ pub async fn test_connection(ctx: &Context, args: TestArgs) -> anyhow::Result<()
             settings.allow_list(schema),
         )
         .await;
-    let error = match &result {
-        Ok(Ok(steps)) => {
-            print_steps(steps, &secrets);
-            None
-        }
-        Ok(Err(failure)) => {
-            print_steps(&failure.steps, &secrets);
-            Some(redact(&connector_error_text(&failure.error), &secrets))
-        }
-        Err(e) => Some(redact(&e.to_string(), &secrets)),
+    let (steps, error) = match &result {
+        Ok(Ok(steps)) => (steps.as_slice(), None),
+        Ok(Err(failure)) => (
+            failure.steps.as_slice(),
+            Some(redact(&connector_error_text(&failure.error), &secrets)),
+        ),
+        Err(e) => (&[][..], Some(redact(&e.to_string(), &secrets))),
     };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"ok": error.is_none(), "steps": steps_json(steps, &secrets), "error": error})
+            )?
+        );
+    } else {
+        print_steps(steps, &secrets);
+    }
     let status = if error.is_some() {
         RunStatus::Failed
     } else {
@@ -90,7 +118,9 @@ pub async fn test_connection(ctx: &Context, args: TestArgs) -> anyhow::Result<()
     match error {
         Some(e) => bail!("connection test failed: {e}"),
         None => {
-            println!("connection ok");
+            if !args.json {
+                println!("connection ok");
+            }
             Ok(())
         }
     }
@@ -155,11 +185,15 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
         c.findings_closed,
         outcome.warnings.len()
     );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    }
     for warning in &outcome.warnings {
         eprintln!("warning: {warning}");
     }
     match outcome.error {
         Some(error) => bail!("sync of `{}` failed ({line}): {error}", integration.name),
+        None if args.json => Ok(()),
         None => {
             println!(
                 "sync of `{}` {}: {line}",

@@ -150,8 +150,45 @@ struct AssetsList {
     json: bool,
 }
 
-pub async fn plugins(ctx: &Context) -> anyhow::Result<()> {
+fn kind_name(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Text => "text",
+        FieldKind::Secret => "secret",
+        FieldKind::Url => "url",
+        FieldKind::List => "list",
+        FieldKind::Number => "number",
+        FieldKind::Bool => "bool",
+    }
+}
+
+pub async fn plugins(ctx: &Context, json: bool) -> anyhow::Result<()> {
     let (_host, catalog) = ctx.plugins().await?;
+    for (file, error) in &catalog.failed {
+        eprintln!("warning: {} not loaded: {error}", file.display());
+    }
+    if catalog.plugins.is_empty() {
+        bail!("no plugins loaded from the plugins folder");
+    }
+    if json {
+        let rows: Vec<serde_json::Value> = catalog
+            .plugins
+            .iter()
+            .map(|p| {
+                let fields: Vec<serde_json::Value> = p
+                    .info
+                    .config_schema
+                    .iter()
+                    .map(|f| {
+                        serde_json::json!({"key": f.key, "label": f.label, "help": f.help, "kind": kind_name(f.kind), "required": f.required,
+                            "default": f.default_value, "min": f.min, "max": f.max})
+                    })
+                    .collect();
+                serde_json::json!({"name": p.info.name, "version": p.info.version, "contract_version": p.info.contract_version,
+                    "path": p.path.display().to_string(), "config_schema": fields})
+            })
+            .collect();
+        return print_json(&rows);
+    }
     for plugin in &catalog.plugins {
         let i = &plugin.info;
         println!(
@@ -163,33 +200,16 @@ pub async fn plugins(ctx: &Context) -> anyhow::Result<()> {
         );
         let mut t = table::new(&["KEY", "KIND", "REQUIRED", "DEFAULT", "HELP"]);
         for f in &i.config_schema {
-            let kind = match f.kind {
-                FieldKind::Text => "text",
-                FieldKind::Secret => "secret",
-                FieldKind::Url => "url",
-                FieldKind::List => "list",
-                FieldKind::Number => "number",
-                FieldKind::Bool => "bool",
-            };
+            let required = if f.required { "yes" } else { "no" };
             t.add_row(vec![
                 f.key.clone(),
-                kind.into(),
-                if f.required {
-                    "yes".into()
-                } else {
-                    "no".into()
-                },
+                kind_name(f.kind).into(),
+                required.into(),
                 opt(&f.default_value),
                 f.help.clone(),
             ]);
         }
         println!("{t}");
-    }
-    for (file, error) in &catalog.failed {
-        eprintln!("warning: {} not loaded: {error}", file.display());
-    }
-    if catalog.plugins.is_empty() {
-        bail!("no plugins loaded from the plugins folder");
     }
     Ok(())
 }

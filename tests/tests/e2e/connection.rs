@@ -18,10 +18,25 @@ fn good_secret_passes_every_step() {
             "{step}: {stdout}"
         );
     }
+    let report: serde_json::Value =
+        serde_json::from_str(&host.ok(&["test-connection", "w", "--json"])).unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["steps"].as_array().unwrap().len(), 4);
+    assert!(
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["outcome"] == "passed")
+    );
+    let outcome: serde_json::Value =
+        serde_json::from_str(&host.ok(&["sync", "w", "--json"])).unwrap();
+    assert_eq!(outcome["status"], "succeeded");
+    assert!(outcome["findings_new"].as_u64().unwrap() > 0);
     let history = host.json(&["history", "w"]);
-    assert_eq!(history[0]["action"], "test_connection");
-    assert_eq!(history[0]["status"], "succeeded");
-    assert_eq!(history[0]["started_by"], "e2e-tester");
+    assert_eq!(history[1]["action"], "test_connection");
+    assert_eq!(history[1]["status"], "succeeded");
+    assert_eq!(history[1]["started_by"], "e2e-tester");
 }
 
 #[test]

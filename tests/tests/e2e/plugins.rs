@@ -41,6 +41,14 @@ fn plugins_are_listed_bad_files_refused_and_compiled_code_cached() {
     );
     assert!(stderr.contains("garbage.wasm not loaded"), "{stderr}");
 
+    let listed: Vec<serde_json::Value> =
+        serde_json::from_str(&host.ok(&["plugins", "--json"])).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["name"], "wiz");
+    assert_eq!(listed[0]["config_schema"][5]["key"], "page-size");
+    assert_eq!(listed[0]["config_schema"][5]["max"], 500);
+    assert_eq!(listed[0]["config_schema"][2]["kind"], "secret");
+
     let cached: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()
         .filter_map(|e| e.ok())

@@ -21,14 +21,21 @@ fn finished_auto_syncs(host: &Host, name: &str) -> usize {
 }
 
 fn serve(host: &Host, clock: &TestClock) -> Background {
-    host.spawn(&[
+    serve_with(host, clock, &[])
+}
+
+fn serve_with(host: &Host, clock: &TestClock, extra: &[&str]) -> Background {
+    let path = clock.path();
+    let mut args = vec![
         "serve",
         "-v",
         "--clock-file",
-        &clock.path(),
+        &path,
         "--poll-interval-ms",
         "40",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    host.spawn(&args)
 }
 
 /// Starts `serve` and waits until it has scheduled `name`'s first auto sync.
@@ -195,4 +202,53 @@ fn one_run_per_integration_across_processes_and_shutdown_cancels() {
     let cancelled = &runs(&host, "s", "auto_sync")[0];
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
     assert!(cancelled["finished_at"].is_string());
+}
+
+/// (start, finish) of the latest auto sync of `name`.
+fn last_auto_interval(host: &Host, name: &str) -> (String, String) {
+    let run = &runs(host, name, "auto_sync")[0];
+    (
+        run["started_at"].as_str().unwrap().to_string(),
+        run["finished_at"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn the_concurrency_limit_is_host_wide() {
+    let mut config = SimConfig::new(13, 300);
+    config.latency = Duration::from_millis(120);
+    let sim = Simulator::start(config).unwrap();
+    let host = Host::new();
+    for name in ["a", "b"] {
+        assert_success(&host.add_wiz(name, &sim, "sim-client", FULL_SECRET, &["page-size=50"]));
+        host.ok(&["integration", "update", name, "--auto-sync-days", "1"]);
+    }
+    let clock = TestClock::new(host.dir(), "2030-04-01T00:00:00Z");
+    for (limit, day) in [("1", "2030-04-01"), ("2", "2030-04-02")] {
+        let server = serve_with(&host, &clock, &["--max-concurrent-syncs", limit]);
+        // The first run schedules both integrations; later runs find the schedule stored.
+        let scheduled = |log: &str| {
+            day != "2030-04-01"
+                || ["a", "b"]
+                    .iter()
+                    .all(|n| log.contains(&format!("`{n}`: first auto sync")))
+        };
+        wait_for(30, "the scheduler to start", || {
+            server.log_text().contains("serve: auto syncs") && scheduled(&server.log_text())
+        });
+        clock.set(&format!("{day}T01:15:00Z"));
+        let n = if limit == "1" { 1 } else { 2 };
+        wait_for(60, "both auto syncs", || {
+            ["a", "b"]
+                .iter()
+                .all(|name| finished_auto_syncs(&host, name) >= n)
+        });
+        assert!(server.stop().success());
+        let (a, b) = (
+            last_auto_interval(&host, "a"),
+            last_auto_interval(&host, "b"),
+        );
+        let overlap = a.0 < b.1 && b.0 < a.1;
+        assert_eq!(overlap, limit == "2", "limit {limit}: a {a:?}, b {b:?}");
+    }
 }
