@@ -68,6 +68,11 @@ impl Simulator {
         self.base_url()
     }
 
+    /// The generated tenant (before any change made through this handle).
+    pub fn tenant(&self) -> Tenant {
+        *self.sim.live().tenant()
+    }
+
     /// Request counters.
     pub fn stats(&self) -> &server::Stats {
         &self.sim.stats

@@ -201,3 +201,57 @@ fn bad_input_is_refused_before_any_network_call() {
         "{stderr}"
     );
 }
+
+#[test]
+fn update_changes_secrets_after_a_connection_test_and_records_only_key_names() {
+    let sim = Simulator::start(SimConfig::new(1, 50)).unwrap();
+    let host = Host::new();
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    // A wrong secret fails the test and changes nothing.
+    let out = host.run(&[
+        "integration",
+        "update",
+        "w",
+        "--secret",
+        "client-secret=not-the-secret",
+    ]);
+    let (_, stderr) = expect_failure(&out);
+    assert!(stderr.contains("nothing saved"), "{stderr}");
+    host.ok(&["test-connection", "w"]);
+    // Switching account and secret together works, and history names only the keys.
+    let out = host.ok(&[
+        "integration",
+        "update",
+        "w",
+        "--set",
+        "client-id=sim-issues-only",
+        "--secret",
+        "client-secret=sim-secret-issues",
+    ]);
+    assert!(out.contains("changed client-id, client-secret"), "{out}");
+    let change = host
+        .json(&["history", "w"])
+        .into_iter()
+        .find(|r| r["action"] == "config_change")
+        .unwrap();
+    assert_eq!(change["details"], "changed: client-id, client-secret");
+    let history = host.ok(&["history", "w", "--json"]);
+    assert!(
+        !history.contains("sim-secret-issues") && !history.contains("not-the-secret"),
+        "{history}"
+    );
+    assert!(
+        host.ok(&["test-connection", "w"])
+            .contains("read:resources not granted")
+    );
+    assert!(
+        host.ok(&[
+            "integration",
+            "update",
+            "w",
+            "--set",
+            "client-id=sim-issues-only"
+        ])
+        .contains("nothing changed")
+    );
+}

@@ -52,10 +52,7 @@ fn sync_both_and_compare(host: &Host, sim: &Simulator, change: &str) -> (Value, 
 #[test]
 fn incremental_equals_full_after_each_kind_of_change() {
     let sim = Simulator::start(SimConfig::new(SEED, ISSUES)).unwrap();
-    let tenant = Tenant {
-        seed: SEED,
-        issues: ISSUES,
-    };
+    let tenant = sim.tenant();
     let expected = tenant.expected(true, &[]);
     let host = Host::new();
     for name in ["inc", "full"] {

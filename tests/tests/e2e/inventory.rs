@@ -4,7 +4,7 @@
 use crate::harness::{FULL_SECRET, Host, assert_success};
 use serde_json::json;
 use std::collections::BTreeSet;
-use wiz_sim::{SimConfig, Simulator, Tenant};
+use wiz_sim::{SimConfig, Simulator};
 
 const SEED: u64 = 31;
 const ISSUES: u64 = 300;
@@ -20,10 +20,7 @@ fn sorted(values: impl IntoIterator<Item = String>) -> Vec<String> {
 #[test]
 fn onboarding_and_metadata_policies_over_an_imported_inventory() {
     let sim = Simulator::start(SimConfig::new(SEED, ISSUES)).unwrap();
-    let tenant = Tenant {
-        seed: SEED,
-        issues: ISSUES,
-    };
+    let tenant = sim.tenant();
     let expected = tenant.expected(true, &[]);
     let host = Host::new();
 

@@ -201,6 +201,10 @@ fn one_run_per_integration_across_processes_and_shutdown_cancels() {
     assert!(server.stop().success());
     let cancelled = &runs(&host, "s", "auto_sync")[0];
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(
+        cancelled["findings_closed"], 0,
+        "a cancelled run closes nothing"
+    );
     assert!(cancelled["finished_at"].is_string());
 }
 

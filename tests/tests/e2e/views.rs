@@ -2,7 +2,7 @@
 
 use crate::harness::{FULL_SECRET, Host, assert_success};
 use serde_json::Value;
-use wiz_sim::{SimConfig, Simulator, Tenant};
+use wiz_sim::{SimConfig, Simulator};
 
 const SEED: u64 = 21;
 const ISSUES: u64 = 300;
@@ -25,10 +25,7 @@ fn finding(host: &Host, id: &str) -> Value {
 #[test]
 fn status_comes_back_from_the_source_and_ignored_means_accepted_failed() {
     let (sim, host) = synced();
-    let tenant = Tenant {
-        seed: SEED,
-        issues: ISSUES,
-    };
+    let tenant = sim.tenant();
     let expected = tenant.expected(true, &[]);
     let index = (0..ISSUES)
         .find(|i| {
