@@ -47,6 +47,7 @@ pub struct WizClient<T> {
     token: Option<(Token, Instant)>,
     retry: RetryPolicy,
     retries: u32,
+    last_request: Option<Instant>,
 }
 
 impl<T: Transport> WizClient<T> {
@@ -54,10 +55,11 @@ impl<T: Transport> WizClient<T> {
     pub fn new(transport: T, config: WizConfig) -> Self {
         WizClient {
             transport,
-            config,
             token: None,
-            retry: RetryPolicy::default(),
+            retry: config.retry,
             retries: 0,
+            last_request: None,
+            config,
         }
     }
 
@@ -77,6 +79,7 @@ impl<T: Transport> WizClient<T> {
     ) -> Result<HttpResponse, ConnectorError> {
         let mut attempt = 1;
         loop {
+            self.pace().await;
             let outcome = self.transport.post(url, headers, body.to_string()).await;
             let retry_after = match &outcome {
                 Ok(r) if retryable_status(r.status) => r.retry_after,
@@ -93,6 +96,19 @@ impl<T: Transport> WizClient<T> {
             self.transport.sleep(wait).await;
             attempt += 1;
         }
+    }
+
+    /// Waits so that requests start at most `max_requests_per_second` a second.
+    async fn pace(&mut self) {
+        let gap = Duration::from_secs(1) / self.config.max_requests_per_second.max(1);
+        if let Some(wait) = self
+            .last_request
+            .map(|last| gap.saturating_sub(last.elapsed()))
+            .filter(|w| !w.is_zero())
+        {
+            self.transport.sleep(wait).await;
+        }
+        self.last_request = Some(Instant::now());
     }
 
     /// Fetches a new token from the token endpoint.

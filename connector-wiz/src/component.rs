@@ -40,7 +40,7 @@ impl Guest for Component {
             error: error(e),
             steps: vec![],
         })?;
-        let client = WizClient::new(WasiTransport::new(), config);
+        let client = WizClient::new(WasiTransport::new(config.request_timeout), config);
         wstd::runtime::block_on(connection::test_connection(client))
             .map(|steps| steps.into_iter().map(step).collect())
             .map_err(|f| t::ConnectionFailure {
@@ -54,7 +54,7 @@ impl Guest for Component {
         state: Option<String>,
     ) -> Result<t::SyncSummary, t::ConnectorError> {
         let config = parse_config(&config).map_err(error)?;
-        let client = WizClient::new(WasiTransport::new(), config);
+        let client = WizClient::new(WasiTransport::new(config.request_timeout), config);
         let mut sink = WitHost;
         let summary = wstd::runtime::block_on(Sync::new(client, &mut sink).run(state.as_deref()))
             .map_err(error)?;
@@ -80,11 +80,15 @@ struct WasiTransport {
 }
 
 impl WasiTransport {
-    fn new() -> Self {
+    /// A transport whose every phase (connect, first byte, between bytes) times out after
+    /// `timeout`.
+    fn new(timeout: std::time::Duration) -> Self {
         let mut client = Client::new();
-        client.set_connect_timeout(Duration::from_secs(30));
-        client.set_first_byte_timeout(Duration::from_secs(100));
-        client.set_between_bytes_timeout(Duration::from_secs(30));
+        client.set_connect_timeout(Duration::from(
+            timeout.min(std::time::Duration::from_secs(30)),
+        ));
+        client.set_first_byte_timeout(Duration::from(timeout));
+        client.set_between_bytes_timeout(Duration::from(timeout));
         WasiTransport { client }
     }
 }

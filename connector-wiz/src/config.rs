@@ -100,6 +100,42 @@ pub fn schema() -> Vec<FieldSpec> {
             default: Some("500"),
             range: Some((1, MAX_PAGE_SIZE as i64)),
         },
+        FieldSpec {
+            key: "max-requests-per-second",
+            label: "Request rate ceiling",
+            help: "Most API requests a second; Wiz does not publish its limits, and 3 is what most integrations use.",
+            kind: FieldKind::Number,
+            required: false,
+            default: Some("3"),
+            range: Some((1, 100)),
+        },
+        FieldSpec {
+            key: "max-attempts",
+            label: "Attempts per request",
+            help: "Tries per request when Wiz throttles, fails with 5xx, times out or drops the connection, the first included.",
+            kind: FieldKind::Number,
+            required: false,
+            default: Some("5"),
+            range: Some((1, 20)),
+        },
+        FieldSpec {
+            key: "max-retry-delay-s",
+            label: "Longest wait between attempts",
+            help: "Cap in seconds on the exponential backoff and on Retry-After.",
+            kind: FieldKind::Number,
+            required: false,
+            default: Some("60"),
+            range: Some((1, 900)),
+        },
+        FieldSpec {
+            key: "request-timeout-s",
+            label: "Request timeout",
+            help: "Seconds to wait for an answer; Wiz's gateway cuts requests at about 120 s.",
+            kind: FieldKind::Number,
+            required: false,
+            default: Some("100"),
+            range: Some((1, 115)),
+        },
     ]
 }
 
@@ -122,6 +158,12 @@ pub struct WizConfig {
     pub page_size: u32,
     /// Base of portal links (`https://app.wiz.io` or `https://app.wiz.us`).
     pub portal_base: &'static str,
+    /// Most requests a second.
+    pub max_requests_per_second: u32,
+    /// Retry limits.
+    pub retry: crate::retry::RetryPolicy,
+    /// Per-request timeout.
+    pub request_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for WizConfig {
@@ -174,6 +216,24 @@ impl WizConfig {
         let graphql_url = graphql_endpoint(&require("api-url")?)?;
         let auth_url = parse_url("auth-url", &require("auth-url")?)?;
         let page_size = parse_page_size(&require("page-size")?)?;
+        let number = |key: &str| -> Result<u64, ConnectorError> {
+            let field = spec.iter().find(|f| f.key == key).expect("a schema key");
+            let (min, max) = field.range.expect("numbers have ranges");
+            let value = require(key)?;
+            match value.parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n as u64),
+                _ => Err(ConnectorError::Config(format!(
+                    "`{key}` must be a whole number from {min} to {max}, got `{value}`"
+                ))),
+            }
+        };
+        let retry = crate::retry::RetryPolicy {
+            max_attempts: number("max-attempts")? as u32,
+            max_delay: std::time::Duration::from_secs(number("max-retry-delay-s")?),
+            ..Default::default()
+        };
+        let max_requests_per_second = number("max-requests-per-second")? as u32;
+        let request_timeout = std::time::Duration::from_secs(number("request-timeout-s")?);
         let project_ids = get("project-ids")
             .map(|v| split_list(&v))
             .unwrap_or_default();
@@ -186,6 +246,9 @@ impl WizConfig {
             client_secret: require("client-secret")?,
             project_ids,
             page_size,
+            max_requests_per_second,
+            retry,
+            request_timeout,
         })
     }
 }
@@ -285,6 +348,40 @@ mod tests {
         assert_eq!(c.page_size, 500);
         assert!(c.project_ids.is_empty());
         assert_eq!(c.portal_base, "https://app.wiz.io");
+        assert_eq!(c.max_requests_per_second, 3);
+        assert_eq!(c.retry.max_attempts, 5);
+        assert_eq!(c.request_timeout, std::time::Duration::from_secs(100));
+    }
+
+    #[test]
+    fn resilience_settings_are_ranged() {
+        let c = parse(&[
+            ("max-attempts", "2"),
+            ("max-retry-delay-s", "5"),
+            ("request-timeout-s", "3"),
+            ("max-requests-per-second", "50"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                c.retry.max_attempts,
+                c.retry.max_delay.as_secs(),
+                c.request_timeout.as_secs(),
+                c.max_requests_per_second
+            ),
+            (2, 5, 3, 50)
+        );
+        for (key, bad) in [
+            ("max-attempts", "0"),
+            ("request-timeout-s", "120"),
+            ("max-requests-per-second", "0"),
+            ("max-retry-delay-s", "x"),
+        ] {
+            assert!(
+                parse(&[(key, bad)]).unwrap_err().to_string().contains(key),
+                "{key}={bad}"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod data;
+pub mod faults;
 pub mod server;
 
 pub use data::{Expected, Tenant};
@@ -122,6 +123,11 @@ impl Simulator {
     /// Removes issues from the API altogether, without a status change (as retention does).
     pub fn purge_issues(&self, indices: std::ops::Range<u64>) {
         self.sim.purged.lock().expect("purged").extend(indices);
+    }
+
+    /// Replaces the faults to inject; their request count starts again at 1.
+    pub fn set_faults(&self, rules: Vec<faults::FaultRule>) {
+        self.sim.set_faults(rules);
     }
 
     /// Sets the delay added to every GraphQL answer.

@@ -2,6 +2,7 @@
 //! (`issuesV2`, `cloudResourcesV2`), with scopes per service account.
 
 use crate::data::Tenant;
+use crate::faults::{Fault, FaultRule};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Form, State};
@@ -108,6 +109,8 @@ pub struct Sim {
     pub purged: Mutex<std::collections::HashSet<u64>>,
     /// Current GraphQL latency in milliseconds (starts from the config).
     pub latency_ms: AtomicU64,
+    /// Faults to inject, and the GraphQL requests counted since they were set.
+    pub faults: Mutex<(Vec<FaultRule>, u64)>,
     tokens: Mutex<HashMap<String, (usize, Instant)>>,
     next_token: AtomicU64,
     /// Request counters.
@@ -124,6 +127,7 @@ pub fn router(config: SimConfig) -> (Router, std::sync::Arc<Sim>) {
         deleted: Mutex::new(std::collections::HashSet::new()),
         purged: Mutex::new(std::collections::HashSet::new()),
         latency_ms,
+        faults: Mutex::new((Vec::new(), 0)),
         tokens: Mutex::new(HashMap::new()),
         next_token: AtomicU64::new(1),
         stats: Stats::default(),
@@ -131,12 +135,23 @@ pub fn router(config: SimConfig) -> (Router, std::sync::Arc<Sim>) {
     let router = Router::new()
         .route("/oauth/token", post(token))
         .route("/graphql", post(graphql))
+        .route("/_sim/faults", post(set_faults))
         .fallback(not_found)
         .with_state(sim.clone());
     (router, sim)
 }
 
 type SimState = State<std::sync::Arc<Sim>>;
+
+/// Control endpoint: replaces the fault rules with the posted JSON array.
+async fn set_faults(
+    State(sim): SimState,
+    axum::Json(rules): axum::Json<Vec<FaultRule>>,
+) -> Response {
+    let count = rules.len();
+    sim.set_faults(rules);
+    json_response(StatusCode::OK, json!({ "faults": count }))
+}
 
 /// Unknown paths answer 404 after reading the request, as Wiz's gateway does, so the
 /// client sees the 404 rather than a connection closed under its request body.
@@ -205,6 +220,46 @@ async fn graphql(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Respo
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let query = request["query"].as_str().unwrap_or("").to_string();
+    let fault = sim.take_fault(query.contains("cloudResourcesV2"));
+    if let Some(fault) = &fault {
+        tokio::time::sleep(fault.delay()).await;
+        match fault {
+            Fault::RateLimited { retry_after } => {
+                let mut response = gql_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RATE_LIMIT_EXCEEDED",
+                    "Rate limit exceeded",
+                );
+                if let Some(seconds) = retry_after {
+                    response.headers_mut().insert(
+                        "retry-after",
+                        seconds
+                            .to_string()
+                            .parse()
+                            .expect("a number is a header value"),
+                    );
+                }
+                return response;
+            }
+            Fault::ServerError { status } => {
+                let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY);
+                return (status, "<html><body>upstream unavailable</body></html>").into_response();
+            }
+            Fault::Unauthorized => {
+                return gql_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "Token expired");
+            }
+            Fault::InventoryDenied => {
+                return gql_error(
+                    StatusCode::OK,
+                    "UNAUTHORIZED",
+                    "access denied; required permissions: [read:resources]",
+                );
+            }
+            _ => {}
+        }
+    }
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -225,18 +280,16 @@ async fn graphql(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Respo
             }
         }
     };
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+    if request.is_null() {
         return gql_error(
             StatusCode::BAD_REQUEST,
             "BAD_USER_INPUT",
             "body is not JSON",
         );
-    };
-    let query = request["query"].as_str().unwrap_or("");
+    }
     let variables = &request["variables"];
     let (scope, result) = if query.contains("issuesV2") {
-        let live = sim.live();
-        (READ_ISSUES, issues(&live, variables))
+        (READ_ISSUES, issues(&sim.live(), variables))
     } else if query.contains("cloudResourcesV2") {
         (READ_RESOURCES, resources(&sim.live(), variables))
     } else {
@@ -249,9 +302,71 @@ async fn graphql(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Respo
         );
         return gql_error(StatusCode::OK, "UNAUTHORIZED", &message);
     }
-    match result {
-        Ok(data) => json_response(StatusCode::OK, json!({ "data": data })),
-        Err(message) => gql_error(StatusCode::OK, "BAD_USER_INPUT", &message),
+    let data = match result {
+        Ok(data) => data,
+        Err(message) => return gql_error(StatusCode::OK, "BAD_USER_INPUT", &message),
+    };
+    let body = corrupt(fault.as_ref(), json!({ "data": data }), &variables["after"]);
+    deliver(fault.as_ref(), body.to_string())
+}
+
+/// Applies the faults that change the answer's content.
+fn corrupt(fault: Option<&Fault>, mut body: Value, after: &Value) -> Value {
+    let connection = if body["data"].get("issues").is_some() {
+        "issues"
+    } else {
+        "cloudResourcesV2"
+    };
+    match fault {
+        Some(Fault::WrongShape) => {
+            body["data"][connection]["nodes"] = json!({"unexpected": "object"})
+        }
+        Some(Fault::ErrorsWithPartialData) => {
+            body["errors"] = json!([{"message": "Internal error resolving entitySnapshot", "path": [connection, "nodes", 0], "extensions": {"code": "INTERNAL"}}]);
+        }
+        Some(Fault::RepeatedCursor) => {
+            body["data"][connection]["pageInfo"] = json!({"hasNextPage": true, "endCursor": if after.is_null() { json!(encode_cursor(0)) } else { after.clone() }});
+        }
+        Some(Fault::NextPageWithoutCursor) => {
+            body["data"][connection]["pageInfo"] = json!({"hasNextPage": true, "endCursor": null})
+        }
+        _ => {}
+    }
+    body
+}
+
+/// Sends the body, or the broken version of it that the fault calls for.
+fn deliver(fault: Option<&Fault>, body: String) -> Response {
+    match fault {
+        Some(Fault::TruncatedJson) => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            body[..body.len() / 2].to_string(),
+        )
+            .into_response(),
+        Some(Fault::MalformedJson) => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            "<html>Service Temporarily Unavailable</html>",
+        )
+            .into_response(),
+        Some(Fault::ResetMidBody) => {
+            let half = Bytes::from(body[..body.len() / 2].to_string());
+            let parts: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(half),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected reset",
+                )),
+            ];
+            (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                axum::body::Body::from_stream(futures_util::stream::iter(parts)),
+            )
+                .into_response()
+        }
+        _ => (StatusCode::OK, [("content-type", "application/json")], body).into_response(),
     }
 }
 
@@ -306,6 +421,23 @@ pub struct Live {
 }
 
 impl Sim {
+    /// Replaces the fault rules and restarts their request count.
+    pub fn set_faults(&self, rules: Vec<FaultRule>) {
+        *self.faults.lock().expect("faults") = (rules, 0);
+    }
+
+    /// Counts a GraphQL request and returns the fault that hits it, if any.
+    fn take_fault(&self, inventory_query: bool) -> Option<Fault> {
+        let mut faults = self.faults.lock().expect("faults");
+        faults.1 += 1;
+        let n = faults.1;
+        faults
+            .0
+            .iter()
+            .find(|r| r.hits(n) && (r.fault != Fault::InventoryDenied || inventory_query))
+            .map(|r| r.fault.clone())
+    }
+
     /// A snapshot of the tenant's current state.
     pub fn live(&self) -> Live {
         Live {
