@@ -148,24 +148,53 @@ impl<T: Transport> WizClient<T> {
         loop {
             let bearer = self.bearer().await?;
             let url = self.config.graphql_url.clone();
+            let headers = [
+                ("content-type", "application/json"),
+                ("authorization", bearer.as_str()),
+            ];
             let response = self
-                .transport
-                .post(
-                    &url,
-                    &[
-                        ("content-type", "application/json"),
-                        ("authorization", &bearer),
-                    ],
-                    body.clone(),
-                )
-                .await
-                .map_err(|e| transport_error(e, "the Wiz API", &url))?;
+                .post_with_retry(&url, &headers, &body, "the Wiz API")
+                .await?;
             if response.status == 401 && !retried {
                 retried = true;
                 self.token = None;
                 continue;
             }
             return Ok(response);
+        }
+    }
+}
+
+impl<T: Transport> WizClient<T> {
+    /// Runs a GraphQL request and reads its answer with `parse`. Answers that arrive fine
+    /// but carry a transient GraphQL error (INTERNAL, RATE_LIMIT_EXCEEDED) are retried with
+    /// the same policy; HTTP-level failures were already retried below.
+    pub async fn query<R>(
+        &mut self,
+        body: String,
+        parse: impl Fn(&HttpResponse) -> Result<R, ConnectorError>,
+    ) -> Result<R, ConnectorError> {
+        let mut attempt = 1;
+        loop {
+            let response = self.graphql(body.clone()).await?;
+            let parsed = parse(&response);
+            let retry_after = match &parsed {
+                Err(ConnectorError::Transient(_)) if response.status == 200 => None,
+                Err(ConnectorError::RateLimited {
+                    retry_after_seconds,
+                    ..
+                }) if response.status == 200 => *retry_after_seconds,
+                _ => return parsed,
+            };
+            if attempt >= self.retry.max_attempts {
+                return parsed;
+            }
+            self.retries += 1;
+            let wait = self
+                .retry
+                .delay(attempt, retry_after, jitter_unit(self.retries));
+            self.transport.sleep(wait).await;
+            attempt += 1;
         }
     }
 }
@@ -182,5 +211,162 @@ fn transport_error(error: TransportError, what: &str, url: &str) -> ConnectorErr
         TransportError::Timeout(m) => {
             ConnectorError::Transient(format!("{what} at {url} did not answer in time: {m}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    /// Answers from a script, recording requests and waits.
+    struct Scripted {
+        answers: RefCell<VecDeque<Result<HttpResponse, TransportError>>>,
+        posts: RefCell<Vec<String>>,
+        sleeps: RefCell<Vec<Duration>>,
+    }
+
+    impl Transport for &Scripted {
+        async fn post(
+            &self,
+            url: &str,
+            _: &[(&str, &str)],
+            _: String,
+        ) -> Result<HttpResponse, TransportError> {
+            self.posts.borrow_mut().push(url.to_string());
+            self.answers
+                .borrow_mut()
+                .pop_front()
+                .expect("a scripted answer")
+        }
+        async fn sleep(&self, duration: Duration) {
+            self.sleeps.borrow_mut().push(duration);
+        }
+    }
+
+    fn answer(status: u16, body: &str) -> Result<HttpResponse, TransportError> {
+        Ok(HttpResponse {
+            status,
+            retry_after: (status == 429).then_some(2),
+            body: body.as_bytes().to_vec(),
+        })
+    }
+
+    fn run<F: Future>(f: F) -> F::Output {
+        // The futures here never wait on I/O, so polling once to completion suffices.
+        let mut f = std::pin::pin!(f);
+        let waker = std::task::Waker::noop();
+        match f.as_mut().poll(&mut std::task::Context::from_waker(waker)) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("scripted transport never pends"),
+        }
+    }
+
+    fn config(attempts: &str) -> WizConfig {
+        WizConfig::from_entries([
+            ("api-url", "https://api.example"),
+            ("client-id", "id"),
+            ("client-secret", "secret"),
+            ("max-attempts", attempts),
+            ("max-requests-per-second", "100"),
+        ])
+        .unwrap()
+    }
+
+    const TOKEN: &str = r#"{"access_token":"t","expires_in":3600}"#;
+
+    #[test]
+    fn transient_answers_are_retried_with_backoff_and_retry_after() {
+        let script = Scripted {
+            answers: RefCell::new(VecDeque::from([
+                answer(200, TOKEN),
+                answer(500, ""),
+                answer(429, ""),
+                Err(TransportError::Network("reset".into())),
+                answer(200, "{}"),
+            ])),
+            posts: RefCell::default(),
+            sleeps: RefCell::default(),
+        };
+        let mut client = WizClient::new(&script, config("4"));
+        let response = run(client.graphql("{}".into())).unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(script.posts.borrow().len(), 5);
+        let sleeps = script.sleeps.borrow();
+        assert!(
+            sleeps.iter().any(|s| *s == Duration::from_secs(2)),
+            "Retry-After honoured: {sleeps:?}"
+        );
+    }
+
+    #[test]
+    fn attempts_are_bounded() {
+        let script = Scripted {
+            answers: RefCell::new(VecDeque::from([
+                answer(200, TOKEN),
+                answer(503, ""),
+                answer(503, ""),
+            ])),
+            posts: RefCell::default(),
+            sleeps: RefCell::default(),
+        };
+        let mut client = WizClient::new(&script, config("2"));
+        assert_eq!(run(client.graphql("{}".into())).unwrap().status, 503);
+        assert_eq!(script.posts.borrow().len(), 3, "token + 2 attempts");
+    }
+
+    #[test]
+    fn transient_graphql_errors_are_retried() {
+        let internal =
+            r#"{"data":null,"errors":[{"message":"boom","extensions":{"code":"INTERNAL"}}]}"#;
+        let page = r#"{"data":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false}}}}"#;
+        let script = Scripted {
+            answers: RefCell::new(VecDeque::from([
+                answer(200, TOKEN),
+                answer(200, internal),
+                answer(200, page),
+            ])),
+            posts: RefCell::default(),
+            sleeps: RefCell::default(),
+        };
+        let mut client = WizClient::new(&script, config("3"));
+        assert!(run(client.query("{}".into(), crate::protocol::parse_issues_page)).is_ok());
+        let denied = r#"{"data":null,"errors":[{"message":"access denied","extensions":{"code":"UNAUTHORIZED"}}]}"#;
+        script.answers.borrow_mut().push_back(answer(200, denied));
+        let err = run(client.query("{}".into(), crate::protocol::parse_issues_page)).unwrap_err();
+        assert!(
+            matches!(err, ConnectorError::Permission(_)),
+            "permission errors are not retried: {err}"
+        );
+    }
+
+    #[test]
+    fn a_401_gets_one_fresh_token() {
+        let script = Scripted {
+            answers: RefCell::new(VecDeque::from([
+                answer(200, TOKEN),
+                answer(401, ""),
+                answer(200, TOKEN),
+                answer(401, ""),
+            ])),
+            posts: RefCell::default(),
+            sleeps: RefCell::default(),
+        };
+        let mut client = WizClient::new(&script, config("3"));
+        assert_eq!(
+            run(client.graphql("{}".into())).unwrap().status,
+            401,
+            "a second 401 is left to the caller (auth error)"
+        );
+        assert_eq!(
+            script
+                .posts
+                .borrow()
+                .iter()
+                .filter(|u| u.contains("oauth"))
+                .count(),
+            2
+        );
     }
 }

@@ -157,12 +157,11 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                 plan.changed_after.as_deref(),
                 page_number == 1,
             );
-            let response = self
+            let page = self
                 .client
-                .graphql(body)
+                .query(body, protocol::parse_issues_page)
                 .await
                 .map_err(|e| e.context(&where_))?;
-            let page = protocol::parse_issues_page(&response).map_err(|e| e.context(&where_))?;
             if page_number == 1 {
                 total = page.total_count.map(|t| t + done);
             }
@@ -265,11 +264,12 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
         let mut guard = CursorGuard::default();
         let mut after: Option<String> = None;
         loop {
-            let response = self
+            let request = protocol::resources_request(ids, after.as_deref());
+            let page = match self
                 .client
-                .graphql(protocol::resources_request(ids, after.as_deref()))
-                .await?;
-            let page = match protocol::parse_resources_page(&response) {
+                .query(request, protocol::parse_resources_page)
+                .await
+            {
                 Err(ConnectorError::Permission(reason))
                     if matches!(self.inventory, Inventory::Unknown) =>
                 {

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real host binary, the real components, the simulator, loopback.
 
 mod connection;
+mod faults;
 mod harness;
 mod incremental;
 mod inventory;
