@@ -100,7 +100,9 @@ impl<T: Transport> WizClient<T> {
 
     /// Waits so that requests start at most `max_requests_per_second` a second.
     async fn pace(&mut self) {
-        let gap = Duration::from_secs(1) / self.config.max_requests_per_second.max(1);
+        // A hair over 1/rate, so that no one-second window ever holds rate + 1 starts.
+        let gap = Duration::from_secs(1) / self.config.max_requests_per_second.max(1)
+            + Duration::from_millis(5);
         if let Some(wait) = self
             .last_request
             .map(|last| gap.saturating_sub(last.elapsed()))

@@ -76,6 +76,7 @@ impl WasiHttpHooks for HttpPolicy {
                 .push(denied.to_string());
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        tracing::debug!(target: "sandbox", "request leaves the sandbox: {} {}", request.method(), request.uri());
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;

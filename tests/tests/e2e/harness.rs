@@ -91,6 +91,13 @@ impl Host {
         }
     }
 
+    /// Runs the host with `args` and extra environment variables.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied());
+        cmd.output().expect("run connector-host")
+    }
+
     /// Runs the host with `args`.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("run connector-host")
