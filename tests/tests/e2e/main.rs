@@ -2,6 +2,7 @@
 
 mod connection;
 mod faults;
+mod hardening;
 mod harness;
 mod incremental;
 mod inventory;
