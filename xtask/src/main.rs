@@ -15,6 +15,7 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 const COMPONENTS: &[(&str, &str)] = &[
     ("connector-wiz", "wiz.wasm"),
     ("rogue-http", "rogue-http.wasm"),
+    ("hostile", "hostile.wasm"),
 ];
 
 fn main() -> std::process::ExitCode {

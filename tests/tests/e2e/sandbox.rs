@@ -43,3 +43,92 @@ fn request_to_a_host_not_in_the_config_is_denied() {
             .contains("sandbox blocked")
     );
 }
+
+/// Adds a `hostile` integration in `mode` and runs a sync that must fail; returns its
+/// one-line error.
+fn hostile_run(host: &Host, name: &str, mode: &str, api_url: &str, extra: &[&str]) -> String {
+    host.ok(&[
+        "integration",
+        "add",
+        name,
+        "--connector",
+        "hostile",
+        "--set",
+        &format!("api-url={api_url}"),
+        "--set",
+        &format!("mode={mode}"),
+        "--no-test",
+    ]);
+    let mut args = vec!["sync", name];
+    args.extend_from_slice(extra);
+    let stderr = host.fails(&args);
+    let latest = &host.json(&["history", name])[0];
+    assert_eq!(latest["status"], "failed", "{mode}");
+    assert!(latest["error"].is_string(), "{mode}");
+    stderr
+}
+
+#[test]
+fn hostile_plugins_fail_their_run_and_leave_others_unaffected() {
+    let sim = Simulator::start(SimConfig::new(1, 60)).unwrap();
+    let host = Host::new();
+    let api = sim.api_url();
+
+    let stderr = hostile_run(&host, "spin", "loop", &api, &["--run-timeout-s", "2"]);
+    assert!(
+        stderr.contains("ran longer than its 2s deadline"),
+        "{stderr}"
+    );
+
+    let stderr = hostile_run(
+        &host,
+        "hoard",
+        "allocate",
+        &api,
+        &["--memory-limit-mib", "64"],
+    );
+    assert!(
+        stderr.contains("the plugin crashed") && stderr.contains("memory allocation"),
+        "{stderr}"
+    );
+
+    let stderr = hostile_run(&host, "boom", "panic", &api, &[]);
+    assert!(
+        stderr.contains("the plugin crashed")
+            && stderr.contains("hostile plugin panicked on purpose"),
+        "{stderr}"
+    );
+
+    let stderr = hostile_run(&host, "snoop", "environment", &api, &[]);
+    assert!(
+        stderr.contains("sandbox held: no environment, no arguments"),
+        "{stderr}"
+    );
+
+    // Named in the config, a metadata address is still refused.
+    let stderr = hostile_run(
+        &host,
+        "imds",
+        "fetch",
+        "https://169.254.169.254/latest/meta-data",
+        &[],
+    );
+    assert!(
+        stderr.contains("link-local or metadata address"),
+        "{stderr}"
+    );
+
+    // The host and other integrations carry on.
+    crate::harness::assert_success(&host.add_wiz(
+        "w",
+        &sim,
+        "sim-client",
+        crate::harness::FULL_SECRET,
+        &[],
+    ));
+    host.ok(&["sync", "w"]);
+    assert_eq!(
+        host.ids("findings", "w", "id"),
+        sim.tenant().expected(true, &[]).findings
+    );
+}
