@@ -12,3 +12,4 @@ pub mod scheduler;
 pub mod secrets;
 pub mod settings;
 pub mod store;
+pub mod validate;

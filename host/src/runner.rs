@@ -7,6 +7,7 @@ use crate::plugin::{LoadedPlugin, PluginHost, RunError, RunSink, SyncResult};
 use crate::settings::{Settings, redact};
 use crate::store::lease::{LEASE_TTL, holder_name};
 use crate::store::{Action, LeaseOutcome, Policy, RunCounts, RunStatus, Storage, StoreError};
+use crate::validate;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -90,44 +91,99 @@ struct StoringSink {
     tally: Arc<Mutex<Tally>>,
     progress: Option<Box<dyn Progress>>,
     cancel: Arc<AtomicBool>,
+    limits: EmitLimits,
+    records: u64,
+    bytes: u64,
 }
 
 impl StoringSink {
     /// Drops records the contract forbids: empty ids, and findings about assets neither
     /// emitted in this run nor stored. One bad record never rejects the good ones.
     fn screen(&mut self, store: &dyn Storage, mut batch: Batch, tally: &mut Tally) -> Batch {
-        batch.assets.retain(|a| {
-            let ok = !a.source_id.trim().is_empty();
-            if !ok {
+        batch.assets.retain(|a| match validate::asset(a) {
+            Ok(()) => true,
+            Err(problem) => {
                 tally.counts.assets_skipped += 1;
-                tally.rejected.push("an asset without a source id".into());
+                tally
+                    .rejected
+                    .push(format!("asset `{}`: {problem}", clip(&a.source_id)));
+                false
             }
-            ok
         });
         self.emitted_assets
             .extend(batch.assets.iter().map(|a| a.source_id.clone()));
         batch.findings.retain(|f| {
-            let reason = if f.source_id.trim().is_empty() {
-                Some("a finding without a source id".to_string())
-            } else if !self.emitted_assets.contains(&f.asset_source_id)
-                && !store
-                    .has_asset(self.integration, &f.asset_source_id)
-                    .unwrap_or(false)
-            {
-                Some(format!(
-                    "finding {} names asset {} that was never emitted",
-                    f.source_id, f.asset_source_id
-                ))
-            } else {
-                None
-            };
-            if let Some(reason) = &reason {
-                tally.counts.findings_skipped += 1;
-                tally.rejected.push(reason.clone());
+            let problem = validate::finding(f).err().or_else(|| {
+                let known = self.emitted_assets.contains(&f.asset_source_id)
+                    || store
+                        .has_asset(self.integration, &f.asset_source_id)
+                        .unwrap_or(false);
+                (!known).then(|| {
+                    format!(
+                        "names asset `{}` that was never emitted",
+                        clip(&f.asset_source_id)
+                    )
+                })
+            });
+            match problem {
+                None => true,
+                Some(problem) => {
+                    tally.counts.findings_skipped += 1;
+                    tally
+                        .rejected
+                        .push(format!("finding `{}`: {problem}", clip(&f.source_id)));
+                    false
+                }
             }
-            reason.is_none()
         });
         batch
+    }
+
+    /// Counts a batch against the run's ceilings; the reason to stop when one is passed.
+    fn over_ceiling(&mut self, batch: &Batch) -> Option<String> {
+        self.records +=
+            (batch.assets.len() + batch.findings.len() + batch.removed_findings.len()) as u64;
+        self.bytes += validate::batch_bytes(batch);
+        if self.records > self.limits.max_records {
+            return Some(format!(
+                "the plugin emitted more than the per-run ceiling of {} records; the run was stopped",
+                self.limits.max_records
+            ));
+        }
+        if self.bytes > self.limits.max_bytes {
+            return Some(format!(
+                "the plugin emitted more than the per-run ceiling of {} MiB; the run was stopped",
+                self.limits.max_bytes >> 20
+            ));
+        }
+        None
+    }
+}
+
+/// An id short enough to quote in a message.
+fn clip(id: &str) -> String {
+    if id.len() <= 80 {
+        id.to_string()
+    } else {
+        format!("{}…", &id[..id.floor_char_boundary(80)])
+    }
+}
+
+/// Per-run ceilings on what a plugin may emit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmitLimits {
+    /// Most records (assets, findings, removals) in one run.
+    pub max_records: u64,
+    /// Most bytes, roughly, in one run.
+    pub max_bytes: u64,
+}
+
+impl Default for EmitLimits {
+    fn default() -> Self {
+        EmitLimits {
+            max_records: 20_000_000,
+            max_bytes: 32 << 30,
+        }
     }
 }
 
@@ -140,6 +196,10 @@ impl RunSink for StoringSink {
         let mut store = store.lock().expect("store lock");
         let tally = self.tally.clone();
         let mut tally = tally.lock().expect("tally lock");
+        if let Some(reason) = self.over_ceiling(&batch) {
+            tally.store_error = Some(reason);
+            return false;
+        }
         let batch = self.screen(store.as_ref(), batch, &mut tally);
         match store.write_batch(self.integration, &self.policy, &batch) {
             Ok(counts) => {
@@ -203,6 +263,8 @@ pub struct SyncJob<'a> {
     pub name: String,
     /// Ignore the stored checkpoint and read everything.
     pub full: bool,
+    /// Ceilings on what the plugin may emit.
+    pub limits: EmitLimits,
 }
 
 impl SyncJob<'_> {
@@ -257,6 +319,9 @@ impl SyncJob<'_> {
             tally: tally.clone(),
             progress: self.progress,
             cancel: self.cancel.clone(),
+            limits: self.limits,
+            records: 0,
+            bytes: 0,
         };
         let result = self
             .host

@@ -33,6 +33,8 @@ pub struct SchedulerConfig {
     pub max_concurrent: usize,
     /// How often to look for due syncs.
     pub poll: Duration,
+    /// Ceilings on what one run may emit.
+    pub emit_limits: crate::runner::EmitLimits,
 }
 
 /// Everything the scheduler runs with.
@@ -196,6 +198,7 @@ impl Scheduler {
             cancel,
             name: integration.name.clone(),
             full: false,
+            limits: self.config.emit_limits,
         };
         let shared: SharedStore = Arc::new(Mutex::new(store));
         match job.run(shared.clone()).await {

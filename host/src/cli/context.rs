@@ -62,6 +62,14 @@ impl Context {
     pub fn global(&self) -> &Global {
         &self.global
     }
+
+    /// Ceilings on what one sync may emit.
+    pub fn emit_limits(&self) -> connector_host::runner::EmitLimits {
+        connector_host::runner::EmitLimits {
+            max_records: self.global.max_records_per_run,
+            max_bytes: self.global.max_mib_per_run << 20,
+        }
+    }
 }
 
 /// `$XDG_CACHE_HOME/connector-host`, `~/.cache/connector-host`, or a temp folder.

@@ -54,6 +54,12 @@ pub struct Global {
     /// Largest memory a plugin may use, in MiB.
     #[arg(long, default_value_t = 512, global = true, value_parser = clap::value_parser!(u64).range(16..=65536))]
     pub memory_limit_mib: u64,
+    /// Most records (assets, findings, removals) one sync may emit.
+    #[arg(long, default_value_t = 20_000_000, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_records_per_run: u64,
+    /// Most data one sync may emit, in MiB.
+    #[arg(long, default_value_t = 32 * 1024, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_mib_per_run: u64,
     /// Longest a plugin call may run, in seconds.
     #[arg(long, default_value_t = 4 * 3600, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub run_timeout_s: u64,

@@ -168,6 +168,7 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
         cancel: Arc::new(AtomicBool::new(false)),
         name: integration.name.clone(),
         full: args.full,
+        limits: ctx.emit_limits(),
     };
     let outcome = job.run(Arc::new(Mutex::new(store))).await?;
     if let Some(bar) = bar {

@@ -57,6 +57,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
             sync_time: args.sync_time,
             max_concurrent,
             poll: Duration::from_millis(args.poll_interval_ms.max(10)),
+            emit_limits: ctx.emit_limits(),
         },
     };
     eprintln!(

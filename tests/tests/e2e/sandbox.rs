@@ -132,3 +132,66 @@ fn hostile_plugins_fail_their_run_and_leave_others_unaffected() {
         sim.tenant().expected(true, &[]).findings
     );
 }
+
+#[test]
+fn malformed_records_are_dropped_one_by_one_and_floods_are_stopped() {
+    let host = Host::new();
+    let api = "https://api.example";
+    host.ok(&[
+        "integration",
+        "add",
+        "bad",
+        "--connector",
+        "hostile",
+        "--set",
+        &format!("api-url={api}"),
+        "--set",
+        "mode=malformed",
+        "--no-test",
+    ]);
+    let out = host.run(&["sync", "bad"]);
+    crate::harness::assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rejected as malformed"), "{stderr}");
+    assert_eq!(
+        host.ids("findings", "bad", "id"),
+        ["good-finding"],
+        "the good record of the batch is stored"
+    );
+    assert_eq!(host.ids("assets", "bad", "id"), ["good-asset"]);
+    let run = &host.json(&["history", "bad"])[0];
+    assert_eq!(run["status"], "succeeded_with_warnings");
+    assert_eq!(run["findings_skipped"], 3);
+    assert_eq!(run["assets_skipped"], 1);
+    let warning = run["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.contains("`source-id` is empty")
+            || warning.contains("never emitted")
+            || warning.contains("over the"),
+        "{warning}"
+    );
+
+    host.ok(&[
+        "integration",
+        "add",
+        "flood",
+        "--connector",
+        "hostile",
+        "--set",
+        &format!("api-url={api}"),
+        "--set",
+        "mode=flood",
+        "--no-test",
+    ]);
+    let stderr = host.fails(&["sync", "flood", "--max-records-per-run", "5000"]);
+    assert!(
+        stderr.contains("per-run ceiling of 5000 records"),
+        "{stderr}"
+    );
+    let stored = host.json(&["findings", "flood"]).len();
+    assert!(
+        (1000..=5000).contains(&stored),
+        "batches before the ceiling are kept ({stored})"
+    );
+    assert_eq!(host.json(&["history", "flood"])[0]["status"], "failed");
+}

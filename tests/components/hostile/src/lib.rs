@@ -6,7 +6,9 @@
 //! - `environment`: reports any environment variable or argument it can see (there must
 //!   be none);
 //! - `fetch`: fetches its `api-url` (a link-local metadata address must be refused even
-//!   though the config names it).
+//!   though the config names it);
+//! - `malformed`: emits one batch mixing good records with broken ones;
+//! - `flood`: emits batches without end (the per-run ceilings must stop it).
 #![cfg(target_arch = "wasm32")]
 
 mod wit {
@@ -17,6 +19,46 @@ use wit::exports::safe::connector::plugin::Guest;
 use wit::safe::connector::types as t;
 
 struct Hostile;
+
+fn asset(id: &str) -> t::Asset {
+    t::Asset {
+        source_id: id.into(),
+        name: format!("asset {id}"),
+        asset_type: "Test".into(),
+        cloud_platform: "AWS".into(),
+        cloud_account_id: None,
+        cloud_account_name: None,
+        region: None,
+        provider_id: None,
+        tags: vec![],
+        status: None,
+        technologies: vec![],
+        raw: "{}".into(),
+    }
+}
+
+fn finding(id: &str, asset: &str, title: &str) -> t::Finding {
+    t::Finding {
+        source_id: id.into(),
+        asset_source_id: asset.into(),
+        title: title.into(),
+        description: String::new(),
+        severity: t::Severity::Low,
+        status: t::FindingStatus::Failed,
+        source_status: "OPEN".into(),
+        remediation: None,
+        rule_id: None,
+        rule_name: None,
+        created_at: None,
+        updated_at: None,
+        status_changed_at: None,
+        resolved_at: None,
+        due_at: None,
+        project_ids: vec![],
+        portal_url: None,
+        raw: "{}".into(),
+    }
+}
 
 fn field(key: &str, kind: t::FieldKind) -> t::ConfigField {
     t::ConfigField {
@@ -105,6 +147,44 @@ impl Guest for Hostile {
                 Err(t::ConnectorError::Transient(format!(
                     "fetch outcome: {outcome:?}"
                 )))
+            }
+            "malformed" => {
+                let batch = t::Batch {
+                    assets: vec![asset("good-asset"), asset("")],
+                    findings: vec![
+                        finding("good-finding", "good-asset", "fine"),
+                        finding("", "good-asset", "no id"),
+                        finding("orphan", "never-emitted", "no such asset"),
+                        finding("huge", "good-asset", &"x".repeat(1 << 20)),
+                    ],
+                    removed_findings: vec![],
+                };
+                wit::safe::connector::host::emit(&batch);
+                Ok(t::SyncSummary {
+                    assets: 2,
+                    findings: 4,
+                    skipped: 0,
+                    full: false,
+                    warnings: vec![],
+                })
+            }
+            "flood" => {
+                for page in 0u64.. {
+                    let findings = (0..1000)
+                        .map(|i| finding(&format!("f-{page}-{i}"), "good-asset", "flood"))
+                        .collect();
+                    let batch = t::Batch {
+                        assets: vec![asset("good-asset")],
+                        findings,
+                        removed_findings: vec![],
+                    };
+                    if !wit::safe::connector::host::emit(&batch) {
+                        return Err(t::ConnectorError::Internal(
+                            "the host stopped the flood".into(),
+                        ));
+                    }
+                }
+                unreachable!("the loop only ends by returning")
             }
             other => Err(t::ConnectorError::Config(format!("unknown mode `{other}`"))),
         }

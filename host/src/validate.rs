@@ -1,0 +1,160 @@
+//! What the host accepts from a plugin, record by record. A record that breaks these rules
+//! is dropped and counted; the rest of its batch is stored (the contract says so).
+
+use crate::plugin::contract::{Asset, Batch, Finding};
+
+/// Longest id (source ids, rule ids, project ids).
+pub const MAX_ID_BYTES: usize = 1024;
+/// Longest short text (names, titles, types, statuses, URLs).
+pub const MAX_SHORT_BYTES: usize = 8 * 1024;
+/// Longest long text (descriptions, remediation).
+pub const MAX_LONG_BYTES: usize = 1 << 20;
+/// Longest raw source record.
+pub const MAX_RAW_BYTES: usize = 4 << 20;
+/// Most tags, technologies or project ids on one record.
+pub const MAX_LIST_ITEMS: usize = 1000;
+
+fn check(field: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.len() > max {
+        return Err(format!(
+            "`{field}` is {} bytes, over the {max}-byte limit",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
+fn check_id(field: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("`{field}` is empty"));
+    }
+    check(field, value, MAX_ID_BYTES)
+}
+
+fn check_opt(field: &str, value: &Option<String>, max: usize) -> Result<(), String> {
+    value.as_deref().map_or(Ok(()), |v| check(field, v, max))
+}
+
+fn check_list(field: &str, len: usize) -> Result<(), String> {
+    if len > MAX_LIST_ITEMS {
+        return Err(format!(
+            "`{field}` has {len} items, over the {MAX_LIST_ITEMS}-item limit"
+        ));
+    }
+    Ok(())
+}
+
+/// Why an asset is refused, if it is.
+pub fn asset(a: &Asset) -> Result<(), String> {
+    check_id("source-id", &a.source_id)?;
+    for (field, value) in [
+        ("name", &a.name),
+        ("asset-type", &a.asset_type),
+        ("cloud-platform", &a.cloud_platform),
+    ] {
+        check(field, value, MAX_SHORT_BYTES)?;
+    }
+    for (field, value) in [
+        ("cloud-account-id", &a.cloud_account_id),
+        ("cloud-account-name", &a.cloud_account_name),
+        ("region", &a.region),
+        ("provider-id", &a.provider_id),
+        ("status", &a.status),
+    ] {
+        check_opt(field, value, MAX_SHORT_BYTES)?;
+    }
+    check_list("tags", a.tags.len())?;
+    check_list("technologies", a.technologies.len())?;
+    for tag in &a.tags {
+        check("tag", &tag.key, MAX_SHORT_BYTES)?;
+        check("tag", &tag.value, MAX_SHORT_BYTES)?;
+    }
+    check("raw", &a.raw, MAX_RAW_BYTES)
+}
+
+/// Why a finding is refused, if it is.
+pub fn finding(f: &Finding) -> Result<(), String> {
+    check_id("source-id", &f.source_id)?;
+    check_id("asset-source-id", &f.asset_source_id)?;
+    check("title", &f.title, MAX_SHORT_BYTES)?;
+    check("source-status", &f.source_status, MAX_SHORT_BYTES)?;
+    check("description", &f.description, MAX_LONG_BYTES)?;
+    check_opt("remediation", &f.remediation, MAX_LONG_BYTES)?;
+    for (field, value) in [
+        ("rule-id", &f.rule_id),
+        ("rule-name", &f.rule_name),
+        ("portal-url", &f.portal_url),
+    ] {
+        check_opt(field, value, MAX_SHORT_BYTES)?;
+    }
+    check_list("project-ids", f.project_ids.len())?;
+    check("raw", &f.raw, MAX_RAW_BYTES)
+}
+
+/// Roughly how many bytes a batch carries, for the per-run byte ceiling.
+pub fn batch_bytes(b: &Batch) -> u64 {
+    let assets: usize = b
+        .assets
+        .iter()
+        .map(|a| a.source_id.len() + a.name.len() + a.asset_type.len() + a.raw.len() + 64)
+        .sum();
+    let findings: usize = b
+        .findings
+        .iter()
+        .map(|f| {
+            f.source_id.len()
+                + f.title.len()
+                + f.description.len()
+                + f.remediation.as_ref().map_or(0, String::len)
+                + f.raw.len()
+                + 128
+        })
+        .sum();
+    (assets + findings + b.removed_findings.iter().map(String::len).sum::<usize>()) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::contract::{FindingStatus, Severity};
+
+    fn good_finding() -> Finding {
+        Finding {
+            source_id: "f1".into(),
+            asset_source_id: "a1".into(),
+            title: "t".into(),
+            description: "d".into(),
+            severity: Severity::High,
+            status: FindingStatus::Failed,
+            source_status: "OPEN".into(),
+            remediation: None,
+            rule_id: None,
+            rule_name: None,
+            created_at: None,
+            updated_at: None,
+            status_changed_at: None,
+            resolved_at: None,
+            due_at: None,
+            project_ids: vec![],
+            portal_url: None,
+            raw: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn findings_are_checked_field_by_field() {
+        assert!(finding(&good_finding()).is_ok());
+        let mut f = good_finding();
+        f.source_id = " ".into();
+        assert_eq!(finding(&f).unwrap_err(), "`source-id` is empty");
+        let mut f = good_finding();
+        f.title = "x".repeat(MAX_SHORT_BYTES + 1);
+        assert!(finding(&f).unwrap_err().contains("`title`"));
+        let mut f = good_finding();
+        f.project_ids = vec!["p".into(); MAX_LIST_ITEMS + 1];
+        assert!(finding(&f).unwrap_err().contains("project-ids"));
+        let mut f = good_finding();
+        f.raw = "x".repeat(MAX_RAW_BYTES + 1);
+        assert!(finding(&f).unwrap_err().contains("`raw`"));
+    }
+}
