@@ -247,6 +247,16 @@ mod tests {
         }
     }
 
+    impl Scripted {
+        fn new(answers: impl IntoIterator<Item = Result<HttpResponse, TransportError>>) -> Self {
+            Scripted {
+                answers: RefCell::new(answers.into_iter().collect()),
+                posts: RefCell::default(),
+                sleeps: RefCell::default(),
+            }
+        }
+    }
+
     fn answer(status: u16, body: &str) -> Result<HttpResponse, TransportError> {
         Ok(HttpResponse {
             status,
@@ -280,17 +290,13 @@ mod tests {
 
     #[test]
     fn transient_answers_are_retried_with_backoff_and_retry_after() {
-        let script = Scripted {
-            answers: RefCell::new(VecDeque::from([
-                answer(200, TOKEN),
-                answer(500, ""),
-                answer(429, ""),
-                Err(TransportError::Network("reset".into())),
-                answer(200, "{}"),
-            ])),
-            posts: RefCell::default(),
-            sleeps: RefCell::default(),
-        };
+        let script = Scripted::new([
+            answer(200, TOKEN),
+            answer(500, ""),
+            answer(429, ""),
+            Err(TransportError::Network("reset".into())),
+            answer(200, "{}"),
+        ]);
         let mut client = WizClient::new(&script, config("4"));
         let response = run(client.graphql("{}".into())).unwrap();
         assert_eq!(response.status, 200);
@@ -304,15 +310,7 @@ mod tests {
 
     #[test]
     fn attempts_are_bounded() {
-        let script = Scripted {
-            answers: RefCell::new(VecDeque::from([
-                answer(200, TOKEN),
-                answer(503, ""),
-                answer(503, ""),
-            ])),
-            posts: RefCell::default(),
-            sleeps: RefCell::default(),
-        };
+        let script = Scripted::new([answer(200, TOKEN), answer(503, ""), answer(503, "")]);
         let mut client = WizClient::new(&script, config("2"));
         assert_eq!(run(client.graphql("{}".into())).unwrap().status, 503);
         assert_eq!(script.posts.borrow().len(), 3, "token + 2 attempts");
@@ -323,15 +321,7 @@ mod tests {
         let internal =
             r#"{"data":null,"errors":[{"message":"boom","extensions":{"code":"INTERNAL"}}]}"#;
         let page = r#"{"data":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false}}}}"#;
-        let script = Scripted {
-            answers: RefCell::new(VecDeque::from([
-                answer(200, TOKEN),
-                answer(200, internal),
-                answer(200, page),
-            ])),
-            posts: RefCell::default(),
-            sleeps: RefCell::default(),
-        };
+        let script = Scripted::new([answer(200, TOKEN), answer(200, internal), answer(200, page)]);
         let mut client = WizClient::new(&script, config("3"));
         assert!(run(client.query("{}".into(), crate::protocol::parse_issues_page)).is_ok());
         let denied = r#"{"data":null,"errors":[{"message":"access denied","extensions":{"code":"UNAUTHORIZED"}}]}"#;
@@ -345,16 +335,12 @@ mod tests {
 
     #[test]
     fn a_401_gets_one_fresh_token() {
-        let script = Scripted {
-            answers: RefCell::new(VecDeque::from([
-                answer(200, TOKEN),
-                answer(401, ""),
-                answer(200, TOKEN),
-                answer(401, ""),
-            ])),
-            posts: RefCell::default(),
-            sleeps: RefCell::default(),
-        };
+        let script = Scripted::new([
+            answer(200, TOKEN),
+            answer(401, ""),
+            answer(200, TOKEN),
+            answer(401, ""),
+        ]);
         let mut client = WizClient::new(&script, config("3"));
         assert_eq!(
             run(client.graphql("{}".into())).unwrap().status,

@@ -12,11 +12,7 @@ use std::process::{Child, Command, Stdio};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 /// Plugin components built for the tests and the demo: (package, file name).
-const COMPONENTS: &[(&str, &str)] = &[
-    ("connector-wiz", "wiz.wasm"),
-    ("rogue-http", "rogue-http.wasm"),
-    ("hostile", "hostile.wasm"),
-];
+const COMPONENTS: &[(&str, &str)] = &[("connector-wiz", "wiz.wasm"), ("hostile", "hostile.wasm")];
 
 fn main() -> std::process::ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();

@@ -7,6 +7,8 @@
 //!   be none);
 //! - `fetch`: fetches its `api-url` (a link-local metadata address must be refused even
 //!   though the config names it);
+//! - `fetch-target`: fetches its `target` setting, a text field and so not a host the
+//!   plugin may call (the host must refuse it);
 //! - `malformed`: emits one batch mixing good records with broken ones;
 //! - `flood`: emits batches without end (the per-run ceilings must stop it).
 #![cfg(target_arch = "wasm32")]
@@ -60,13 +62,13 @@ fn finding(id: &str, asset: &str, title: &str) -> t::Finding {
     }
 }
 
-fn field(key: &str, kind: t::FieldKind) -> t::ConfigField {
+fn field(key: &str, kind: t::FieldKind, required: bool) -> t::ConfigField {
     t::ConfigField {
         key: key.into(),
         label: key.into(),
         help: String::new(),
         kind,
-        required: true,
+        required,
         default_value: None,
         min: None,
         max: None,
@@ -88,8 +90,9 @@ impl Guest for Hostile {
             version: "0.1.0".into(),
             contract_version: "0.1.0".into(),
             config_schema: vec![
-                field("api-url", t::FieldKind::Url),
-                field("mode", t::FieldKind::Text),
+                field("api-url", t::FieldKind::Url, true),
+                field("mode", t::FieldKind::Text, true),
+                field("target", t::FieldKind::Text, false),
             ],
         }
     }
@@ -132,8 +135,9 @@ impl Guest for Hostile {
                     )))
                 }
             }
-            "fetch" => {
-                let url = setting(&config, "api-url");
+            mode @ ("fetch" | "fetch-target") => {
+                let url = setting(&config, if mode == "fetch" { "api-url" } else { "target" });
+                let shown = url.clone();
                 let outcome = wstd::runtime::block_on(async move {
                     let request = wstd::http::Request::get(&url)
                         .body(())
@@ -144,9 +148,14 @@ impl Guest for Hostile {
                         .map(|r| r.status().as_u16())
                         .map_err(|e| format!("{e:?}"))
                 });
-                Err(t::ConnectorError::Transient(format!(
-                    "fetch outcome: {outcome:?}"
-                )))
+                match outcome {
+                    Ok(status) => Err(t::ConnectorError::Internal(format!(
+                        "request to {shown} went through with HTTP {status}"
+                    ))),
+                    Err(e) => Err(t::ConnectorError::Transient(format!(
+                        "request to {shown} failed: {e}"
+                    ))),
+                }
             }
             "malformed" => {
                 let batch = t::Batch {
