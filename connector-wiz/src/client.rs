@@ -89,13 +89,19 @@ impl<T: Transport> WizClient<T> {
             if attempt >= self.retry.max_attempts {
                 return outcome.map_err(|e| transport_error(e, what, url));
             }
-            self.retries += 1;
-            let wait = self
-                .retry
-                .delay(attempt, retry_after, jitter_unit(self.retries));
-            self.transport.sleep(wait).await;
+            self.back_off(attempt, retry_after).await;
             attempt += 1;
         }
+    }
+
+    /// Waits before retry number `attempt`: the server's `Retry-After`, else jittered
+    /// exponential backoff.
+    async fn back_off(&mut self, attempt: u32, retry_after: Option<u32>) {
+        self.retries += 1;
+        let wait = self
+            .retry
+            .delay(attempt, retry_after, jitter_unit(self.retries));
+        self.transport.sleep(wait).await;
     }
 
     /// Waits so that requests start at most `max_requests_per_second` a second.
@@ -191,11 +197,7 @@ impl<T: Transport> WizClient<T> {
             if attempt >= self.retry.max_attempts {
                 return parsed;
             }
-            self.retries += 1;
-            let wait = self
-                .retry
-                .delay(attempt, retry_after, jitter_unit(self.retries));
-            self.transport.sleep(wait).await;
+            self.back_off(attempt, retry_after).await;
             attempt += 1;
         }
     }
