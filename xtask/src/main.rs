@@ -11,8 +11,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
-/// Plugin components built for the tests and the demo: (package, file name).
-const COMPONENTS: &[(&str, &str)] = &[("connector-wiz", "wiz.wasm"), ("hostile", "hostile.wasm")];
+/// Plugin components built for the tests and the demo: (package, file name, folder under
+/// the target directory). Plugins the host must refuse live apart, so that they do not
+/// warn in every test that loads the plugins folder.
+const COMPONENTS: &[(&str, &str, &str)] = &[
+    ("connector-wiz", "wiz.wasm", "plugins"),
+    ("hostile", "hostile.wasm", "plugins"),
+    ("hostile-io", "hostile-io.wasm", "refused-plugins"),
+];
 
 fn main() -> std::process::ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -116,18 +122,19 @@ fn build_components(paths: &Paths) -> anyhow::Result<()> {
         "--profile",
         "component",
     ]);
-    for (package, _) in COMPONENTS {
+    for (package, _, _) in COMPONENTS {
         cmd.args(["-p", package]);
     }
     run(&mut cmd)?;
-    std::fs::create_dir_all(paths.plugins())?;
-    for (package, file) in COMPONENTS {
+    for (package, file, folder) in COMPONENTS {
         let built = paths
             .target
             .join(WASM_TARGET)
             .join("component")
             .join(format!("{}.wasm", package.replace('-', "_")));
-        std::fs::copy(&built, paths.plugins().join(file))
+        let folder = paths.target.join(folder);
+        std::fs::create_dir_all(&folder)?;
+        std::fs::copy(&built, folder.join(file))
             .with_context(|| format!("copy {}", built.display()))?;
     }
     Ok(())
@@ -163,7 +170,7 @@ fn lint(paths: &Paths) -> anyhow::Result<()> {
     ]))?;
     let mut wasm = cargo_in_workspace();
     wasm.args(["clippy", "--target", WASM_TARGET]);
-    for (package, _) in COMPONENTS {
+    for (package, _, _) in COMPONENTS {
         wasm.args(["-p", package]);
     }
     run(wasm.args(["--", "-D", "warnings"]))

@@ -80,3 +80,42 @@ fn plugins_are_listed_bad_files_refused_and_compiled_code_cached() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_plugin_that_uses_files_or_sockets_is_refused_at_load_and_others_still_load() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = scratch.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let host = Host::new();
+    let built = host.built_plugins();
+    std::fs::copy(built.join("wiz.wasm"), plugins.join("wiz.wasm")).unwrap();
+    std::fs::copy(
+        built
+            .parent()
+            .unwrap()
+            .join("refused-plugins/hostile-io.wasm"),
+        plugins.join("hostile-io.wasm"),
+    )
+    .unwrap();
+    let host = host.with_plugins(&plugins, &scratch.path().join("cache"));
+    let out = host.run(&["plugins"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("hostile-io.wasm not loaded") && stderr.contains("imports wasi:filesystem"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wiz 0.1.0"));
+    // Nothing of it was compiled: the refusal comes first.
+    let compiled = std::fs::read_dir(scratch.path().join("cache"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "cwasm")
+        })
+        .count();
+    assert_eq!(compiled, 1, "only wiz was compiled");
+}
