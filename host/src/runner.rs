@@ -53,6 +53,10 @@ pub struct SyncOutcome {
     pub warnings: Vec<String>,
     /// Why it failed.
     pub error: Option<String>,
+    /// Whether the failure was transient (network, throttling, server errors), so a later
+    /// retry may succeed; false for success and for failures a person must fix.
+    #[serde(skip)]
+    pub transient: bool,
 }
 
 /// A person-readable text for a plugin's error.
@@ -398,6 +402,13 @@ fn conclude(
             examples.join("; ")
         ));
     }
+    let transient = matches!(
+        &result,
+        Ok(SyncResult {
+            result: Err(ConnectorError::Transient(_) | ConnectorError::RateLimited(_)),
+            ..
+        })
+    );
     let error = match result {
         Ok(SyncResult {
             result: Ok(summary),
@@ -436,6 +447,7 @@ fn conclude(
         status,
         counts,
         warnings,
+        transient: transient && error.is_some(),
         error: error.map(|e| redact(&e, secrets)),
     }
 }

@@ -35,6 +35,10 @@ pub struct SchedulerConfig {
     pub poll: Duration,
     /// Ceilings on what one run may emit.
     pub emit_limits: crate::runner::EmitLimits,
+    /// Wait before retrying an auto sync that failed transiently; doubles per retry.
+    pub retry_delay: Duration,
+    /// Retries of a transiently failed auto sync before waiting for the next slot.
+    pub max_retries: u32,
 }
 
 /// Everything the scheduler runs with.
@@ -51,6 +55,8 @@ pub struct Scheduler {
     pub clock: Arc<dyn Clock>,
     /// Settings.
     pub config: SchedulerConfig,
+    /// Consecutive transient failures of each integration's auto sync.
+    pub failures: Mutex<HashMap<i64, u32>>,
 }
 
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
@@ -149,6 +155,32 @@ impl Scheduler {
         Ok(())
     }
 
+    /// When the next auto sync is due after one that started at `started`: a transient
+    /// failure is retried after a doubling delay, a bounded number of times; anything else
+    /// waits for the next slot (a person must fix auth, permission and config errors).
+    fn after_run(
+        &self,
+        integration: i64,
+        started: DateTime<Utc>,
+        transient: bool,
+        next_slot: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let mut failures = self.failures.lock().expect("failures lock");
+        if !transient {
+            failures.remove(&integration);
+            return next_slot;
+        }
+        let count = failures.entry(integration).or_default();
+        *count += 1;
+        if *count > self.config.max_retries {
+            failures.remove(&integration);
+            return next_slot;
+        }
+        let delay = self.config.retry_delay * 2u32.saturating_pow(*count - 1);
+        (started + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(15)))
+            .min(next_slot)
+    }
+
     /// Runs one auto sync and moves the integration's schedule on from `started`.
     async fn auto_sync(
         &self,
@@ -208,12 +240,14 @@ impl Scheduler {
                     integration.name,
                     outcome.status.as_str()
                 );
-                if outcome.status != RunStatus::Cancelled {
-                    shared
-                        .lock()
-                        .expect("store lock")
-                        .set_next_due(integration.id, &format_time(next))?;
+                if outcome.status == RunStatus::Cancelled {
+                    return Ok(()); // still due: it runs when the scheduler next starts
                 }
+                let due = self.after_run(integration.id, started, outcome.transient, next);
+                shared
+                    .lock()
+                    .expect("store lock")
+                    .set_next_due(integration.id, &format_time(due))?;
                 Ok(())
             }
             Err(RunnerError::AlreadyRunning { holder, .. }) => {

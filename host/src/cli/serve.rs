@@ -18,6 +18,14 @@ pub struct ServeArgs {
     /// Syncs running at once across all integrations [default: the CPU count].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     max_concurrent_syncs: Option<u32>,
+    /// Minutes before retrying an auto sync that failed transiently (network, throttling,
+    /// server errors); the wait doubles per retry. Auth, permission and config failures wait
+    /// for the next slot.
+    #[arg(long, default_value_t = 15.0)]
+    retry_after_minutes: f64,
+    /// Retries of a transiently failed auto sync before it waits for the next slot.
+    #[arg(long, default_value_t = 3)]
+    max_retries: u32,
     /// Read "now" from this file (an RFC 3339 time) instead of the system clock; for tests.
     #[arg(long, hide = true)]
     clock_file: Option<PathBuf>,
@@ -53,11 +61,14 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
         }),
         key: Arc::new(ctx.key()?),
         clock,
+        failures: Default::default(),
         config: SchedulerConfig {
             sync_time: args.sync_time,
             max_concurrent,
             poll: Duration::from_millis(args.poll_interval_ms.max(10)),
             emit_limits: ctx.emit_limits(),
+            retry_delay: Duration::from_secs_f64(args.retry_after_minutes.max(0.0) * 60.0),
+            max_retries: args.max_retries,
         },
     };
     eprintln!(

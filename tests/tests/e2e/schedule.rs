@@ -256,3 +256,92 @@ fn the_concurrency_limit_is_host_wide() {
         assert_eq!(overlap, limit == "2", "limit {limit}: a {a:?}, b {b:?}");
     }
 }
+
+#[test]
+fn transient_auto_sync_failures_are_retried_a_few_times_and_auth_failures_are_not() {
+    let sim = Simulator::start(SimConfig::new(17, 40)).unwrap();
+    let host = Host::new();
+    assert_success(&host.add_wiz(
+        "flaky",
+        &sim,
+        "sim-client",
+        FULL_SECRET,
+        &["max-attempts=1"],
+    ));
+    assert_success(&host.add_wiz(
+        "locked",
+        &sim,
+        "sim-client",
+        FULL_SECRET,
+        &["max-attempts=1"],
+    ));
+    for name in ["flaky", "locked"] {
+        host.ok(&["integration", "update", name, "--auto-sync-days", "1"]);
+    }
+    host.ok(&[
+        "integration",
+        "update",
+        "locked",
+        "--secret",
+        "client-secret=revoked-secret",
+        "--no-test",
+    ]);
+    sim.set_faults(vec![wiz_sim::faults::FaultRule {
+        fault: wiz_sim::faults::Fault::ServerError { status: 503 },
+        trigger: wiz_sim::faults::Trigger::Run {
+            from: 1,
+            count: 1_000_000,
+        },
+    }]);
+    let clock = TestClock::new(host.dir(), "2030-05-01T00:00:00Z");
+    let server = serve_with(
+        &host,
+        &clock,
+        &["--retry-after-minutes", "15", "--max-retries", "2"],
+    );
+    wait_for(30, "both schedules", || {
+        ["flaky", "locked"].iter().all(|n| {
+            server
+                .log_text()
+                .contains(&format!("`{n}`: first auto sync"))
+        })
+    });
+    let counts = || {
+        (
+            finished_auto_syncs(&host, "flaky"),
+            finished_auto_syncs(&host, "locked"),
+        )
+    };
+    let step = |now: &str, expected: (usize, usize)| {
+        clock.set(now);
+        wait_for(60, &format!("{expected:?} auto syncs at {now}"), || {
+            counts() == expected
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(counts(), expected, "at {now}");
+    };
+    step("2030-05-01T01:15:00Z", (1, 1));
+    step("2030-05-01T01:29:00Z", (1, 1));
+    step("2030-05-01T01:31:00Z", (2, 1)); // first retry, 15 minutes on
+    step("2030-05-01T02:02:00Z", (3, 1)); // second retry, 30 minutes after the first
+    step("2030-05-01T05:00:00Z", (3, 1)); // retries used up: wait for the next slot
+    step("2030-05-02T01:15:00Z", (4, 2));
+    assert!(server.stop().success());
+    let flaky = &runs(&host, "flaky", "auto_sync")[0];
+    assert!(
+        flaky["error"]
+            .as_str()
+            .unwrap()
+            .contains("temporary failure"),
+        "{flaky}"
+    );
+    let locked = &runs(&host, "locked", "auto_sync")[0];
+    assert!(
+        locked["error"]
+            .as_str()
+            .unwrap()
+            .contains("authentication failed")
+            && locked["error"].as_str().unwrap().contains("check them"),
+        "{locked}"
+    );
+}
