@@ -86,15 +86,32 @@ impl AllowList {
 /// and the well-known metadata host names.
 fn is_metadata_address(host: &str) -> bool {
     match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => ip.is_link_local(),
-        Ok(IpAddr::V6(ip)) => {
-            (ip.segments()[0] & 0xffc0) == 0xfe80
-                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
-        }
+        Ok(ip) => is_link_local(ip),
         Err(_) => matches!(
             host,
             "metadata.google.internal" | "metadata" | "instance-data"
         ),
+    }
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => ip.is_link_local(),
+        IpAddr::V6(ip) => {
+            (ip.segments()[0] & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+        }
+    }
+}
+
+/// Checks what an allowed host name resolved to: a name that leads to a link-local or
+/// metadata address is refused, whatever it is called.
+pub fn check_resolved(host: &str, addresses: &[IpAddr]) -> Result<(), Denied> {
+    match addresses.iter().find(|ip| is_link_local(**ip)) {
+        Some(ip) => Err(Denied::MetadataAddress(format!(
+            "{host} (resolves to {ip})"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -145,6 +162,20 @@ mod tests {
             );
         }
         assert_eq!(l.check("", "x", None), Err(Denied::Malformed));
+    }
+
+    #[test]
+    fn names_resolving_to_link_local_addresses_are_denied() {
+        let public: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(check_resolved("api.example", &[public]), Ok(()));
+        for bad in ["169.254.169.254", "fe80::1", "::ffff:169.254.1.1"] {
+            let err =
+                check_resolved("sneaky.example", &[public, bad.parse().unwrap()]).unwrap_err();
+            assert!(
+                err.to_string().contains("sneaky.example (resolves to"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -77,8 +77,37 @@ impl WasiHttpHooks for HttpPolicy {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         tracing::debug!(target: "sandbox", "request leaves the sandbox: {} {}", request.method(), request.uri());
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
+        let denied = self.denied.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
+            // Names are resolved and checked too, so no alias reaches a metadata service.
+            // (default_send_request resolves again; pinning the checked address is to come.)
+            let addresses: Vec<std::net::IpAddr> =
+                match tokio::net::lookup_host((host.as_str(), port)).await {
+                    Ok(found) => found.map(|a| a.ip()).collect(),
+                    Err(_) => Vec::new(), // the connect will report the lookup failure
+                };
+            if let Err(refused) = super::policy::check_resolved(&host, &addresses) {
+                tracing::warn!("plugin request denied: {refused}");
+                denied
+                    .lock()
+                    .expect("denied list lock")
+                    .push(refused.to_string());
+                return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
+            }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),

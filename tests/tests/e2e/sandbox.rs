@@ -197,3 +197,24 @@ fn malformed_records_are_dropped_one_by_one_and_floods_are_stopped() {
     );
     assert_eq!(host.json(&["history", "flood"])[0]["status"], "failed");
 }
+
+#[test]
+fn allowed_host_names_are_resolved_checked_and_reached() {
+    let sim = Simulator::start(SimConfig::new(1, 30)).unwrap();
+    let host = Host::new();
+    let base = sim.base_url().replace("127.0.0.1", "localhost");
+    let out = host.add_wiz_at(
+        "named",
+        &base,
+        &format!("{base}/oauth/token"),
+        "sim-client",
+        crate::harness::FULL_SECRET,
+        &[],
+    );
+    crate::harness::assert_success(&out);
+    host.ok(&["sync", "named"]);
+    assert_eq!(
+        host.ids("findings", "named", "id"),
+        sim.tenant().expected(true, &[]).findings
+    );
+}
