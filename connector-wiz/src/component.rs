@@ -167,7 +167,6 @@ impl HostSink for WitHost {
 
     fn log(&mut self, level: LogLevel, message: &str) {
         let level = match level {
-            LogLevel::Debug => t::LogLevel::Debug,
             LogLevel::Info => t::LogLevel::Info,
             LogLevel::Warn => t::LogLevel::Warn,
         };

@@ -111,8 +111,6 @@ pub struct Batch {
 /// Log severity, mirroring the contract's `log-level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
-    /// Diagnostic detail.
-    Debug,
     /// Normal progress.
     Info,
     /// Something odd that did not stop the run.

@@ -6,7 +6,9 @@ use crate::plugin::contract::{Batch, ConnectorError, LogLevel};
 use crate::plugin::{LoadedPlugin, PluginHost, RunError, RunSink, SyncResult};
 use crate::settings::{Settings, redact};
 use crate::store::lease::{LEASE_TTL, holder_name};
-use crate::store::{Action, LeaseOutcome, Policy, RunCounts, RunStatus, Storage, StoreError};
+use crate::store::{
+    Action, Integration, LeaseOutcome, Policy, RunCounts, RunStatus, Storage, StoreError,
+};
 use crate::validate;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,8 +83,24 @@ struct Tally {
     counts: RunCounts,
     /// Ids of every finding stored (or unchanged) in this run, for closing after a full sync.
     seen: HashSet<String>,
-    rejected: Vec<String>,
+    /// Records dropped as malformed.
+    rejected: u64,
+    /// The first few of them, for the run's warning.
+    rejected_examples: Vec<String>,
     store_error: Option<String>,
+}
+
+/// How many rejected records are quoted in the run's warning.
+const REJECTED_EXAMPLES: usize = 3;
+
+impl Tally {
+    /// Counts a dropped record, keeping the first few reasons.
+    fn reject(&mut self, reason: String) {
+        self.rejected += 1;
+        if self.rejected_examples.len() < REJECTED_EXAMPLES {
+            self.rejected_examples.push(reason);
+        }
+    }
 }
 
 /// Validates and stores what the plugin emits.
@@ -108,9 +126,7 @@ impl StoringSink {
             Ok(()) => true,
             Err(problem) => {
                 tally.counts.assets_skipped += 1;
-                tally
-                    .rejected
-                    .push(format!("asset `{}`: {problem}", clip(&a.source_id)));
+                tally.reject(format!("asset `{}`: {problem}", clip(&a.source_id)));
                 false
             }
         });
@@ -133,9 +149,7 @@ impl StoringSink {
                 None => true,
                 Some(problem) => {
                     tally.counts.findings_skipped += 1;
-                    tally
-                        .rejected
-                        .push(format!("finding `{}`: {problem}", clip(&f.source_id)));
+                    tally.reject(format!("finding `{}`: {problem}", clip(&f.source_id)));
                     false
                 }
             }
@@ -173,6 +187,11 @@ fn clip(id: &str) -> String {
     }
 }
 
+/// Default ceiling on the records one run may emit.
+pub const DEFAULT_MAX_RECORDS: u64 = 20_000_000;
+/// Default ceiling on the data one run may emit, in MiB.
+pub const DEFAULT_MAX_MIB: u64 = 32 * 1024;
+
 /// Per-run ceilings on what a plugin may emit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EmitLimits {
@@ -180,15 +199,6 @@ pub struct EmitLimits {
     pub max_records: u64,
     /// Most bytes, roughly, in one run.
     pub max_bytes: u64,
-}
-
-impl Default for EmitLimits {
-    fn default() -> Self {
-        EmitLimits {
-            max_records: 20_000_000,
-            max_bytes: 32 << 30,
-        }
-    }
 }
 
 impl RunSink for StoringSink {
@@ -249,10 +259,8 @@ pub struct SyncJob<'a> {
     pub host: &'a PluginHost,
     /// The integration's plugin.
     pub plugin: &'a LoadedPlugin,
-    /// The integration's row id.
-    pub integration: i64,
-    /// Its onboarding and metadata policy.
-    pub policy: Policy,
+    /// The integration: its id, name and policy.
+    pub integration: &'a Integration,
     /// Its validated settings, secrets included.
     pub settings: Settings,
     /// Why it runs.
@@ -263,8 +271,6 @@ pub struct SyncJob<'a> {
     pub progress: Option<Box<dyn Progress>>,
     /// Set to stop the run; the plugin learns it from `emit`'s answer.
     pub cancel: Arc<AtomicBool>,
-    /// The integration's name, for messages.
-    pub name: String,
     /// Ignore the stored checkpoint and read everything.
     pub full: bool,
     /// Ceilings on what the plugin may emit.
@@ -277,18 +283,22 @@ impl SyncJob<'_> {
     pub async fn run(self, store: SharedStore) -> Result<SyncOutcome, RunnerError> {
         let holder = holder_name();
         let outcome = store.lock().expect("store lock").acquire_lease(
-            self.integration,
+            self.integration.id,
             &holder,
             LEASE_TTL,
         )?;
         if let LeaseOutcome::HeldBy(other) = outcome {
             return Err(RunnerError::AlreadyRunning {
-                name: self.name.clone(),
+                name: self.integration.name.clone(),
                 holder: other,
             });
         }
-        let renewal = tokio::spawn(renew_lease(store.clone(), self.integration, holder.clone()));
-        let integration = self.integration;
+        let renewal = tokio::spawn(renew_lease(
+            store.clone(),
+            self.integration.id,
+            holder.clone(),
+        ));
+        let integration = self.integration.id;
         let result = self.run_holding_lease(store.clone()).await;
         renewal.abort();
         store
@@ -306,18 +316,18 @@ impl SyncJob<'_> {
             let state = if self.full {
                 None
             } else {
-                s.checkpoint(self.integration)?
+                s.checkpoint(self.integration.id)?
             };
             (
-                s.start_run(self.integration, self.action, &self.started_by)?,
+                s.start_run(self.integration.id, self.action, &self.started_by)?,
                 state,
             )
         };
         let tally = Arc::new(Mutex::new(Tally::default()));
         let sink = StoringSink {
             store: store.clone(),
-            integration: self.integration,
-            policy: self.policy,
+            integration: self.integration.id,
+            policy: self.integration.policy,
             secrets: secrets.clone(),
             emitted_assets: HashSet::new(),
             tally: tally.clone(),
@@ -346,10 +356,11 @@ impl SyncJob<'_> {
             if complete_full && !cancelled && tally.store_error.is_none() {
                 // Only a complete full read proves that what was not seen is gone.
                 tally.counts.findings_closed +=
-                    store.close_findings_not_in(self.integration, &tally.seen)?;
+                    store.close_findings_not_in(self.integration.id, &tally.seen)?;
             }
             // The source is the truth for status: local changes last until the next sync.
-            tally.counts.findings_updated += store.restore_reported_statuses(self.integration)?;
+            tally.counts.findings_updated +=
+                store.restore_reported_statuses(self.integration.id)?;
         }
         let mut outcome = conclude(run_id, result, tally, &secrets);
         if cancelled {
@@ -394,12 +405,11 @@ fn conclude(
 ) -> SyncOutcome {
     let mut counts = tally.counts;
     let mut warnings = Vec::new();
-    if !tally.rejected.is_empty() {
-        let examples: Vec<&str> = tally.rejected.iter().take(3).map(String::as_str).collect();
+    if tally.rejected > 0 {
         warnings.push(format!(
             "{} record(s) rejected as malformed, for example: {}",
-            tally.rejected.len(),
-            examples.join("; ")
+            tally.rejected,
+            tally.rejected_examples.join("; ")
         ));
     }
     let transient = matches!(

@@ -73,7 +73,9 @@ impl Scheduler {
     /// Runs until `shutdown` resolves, then cancels running syncs and waits for them.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StoreError> {
         let this = Arc::new(self);
-        let abandoned = (this.open_store)()?.fail_abandoned_runs()?;
+        // One connection serves the polling; each running sync opens its own.
+        let mut store = (this.open_store)()?;
+        let abandoned = store.fail_abandoned_runs()?;
         if abandoned > 0 {
             tracing::warn!(
                 "marked {abandoned} run(s) left running by a stopped process as failed (interrupted)"
@@ -85,7 +87,7 @@ impl Scheduler {
         tokio::pin!(shutdown);
         loop {
             running.retain(|_, task| !task.is_finished());
-            if let Err(e) = this.start_due(&mut running, &permits, &cancel).await {
+            if let Err(e) = this.start_due(store.as_mut(), &mut running, &permits, &cancel) {
                 tracing::error!("scheduler: {e}");
             }
             tokio::select! {
@@ -102,13 +104,13 @@ impl Scheduler {
     }
 
     /// Starts every due sync that is not already running here.
-    async fn start_due(
+    fn start_due(
         self: &Arc<Self>,
+        store: &mut dyn Storage,
         running: &mut HashMap<i64, JoinHandle<()>>,
         permits: &Arc<Semaphore>,
         cancel: &Arc<AtomicBool>,
     ) -> Result<(), StoreError> {
-        let mut store = (self.open_store)()?;
         let now = self.clock.now();
         for integration in store.integrations()? {
             let days = integration.policy.auto_sync_days;
@@ -221,14 +223,12 @@ impl Scheduler {
         let job = SyncJob {
             host: &self.host,
             plugin,
-            integration: integration.id,
-            policy: integration.policy,
+            integration,
             settings,
             action: Action::AutoSync,
             started_by: SCHEDULER.into(),
             progress: None,
             cancel,
-            name: integration.name.clone(),
             full: false,
             limits: self.config.emit_limits,
         };

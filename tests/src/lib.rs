@@ -82,7 +82,7 @@ impl Simulator {
     /// Changes issue `index`'s status now, as a person would in Wiz (REJECTED is Wiz's
     /// "Ignore").
     pub fn set_issue_status(&self, index: u64, status: &str, resolution_reason: Option<&str>) {
-        let at = chrono_like_now();
+        let at = now_rfc3339();
         let change = server::StatusChange {
             status: status.into(),
             resolution_reason: resolution_reason.map(Into::into),
@@ -151,7 +151,7 @@ impl Drop for Simulator {
 }
 
 /// The current time as RFC 3339 with microseconds, like Wiz's timestamps.
-fn chrono_like_now() -> String {
+fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

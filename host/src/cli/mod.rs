@@ -52,16 +52,16 @@ pub struct Global {
     #[arg(long, env = "CONNECTOR_HOST_KEY_FILE", global = true)]
     pub key_file: Option<PathBuf>,
     /// Largest memory a plugin may use, in MiB.
-    #[arg(long, default_value_t = 512, global = true, value_parser = clap::value_parser!(u64).range(16..=65536))]
+    #[arg(long, default_value_t = connector_host::plugin::runtime::DEFAULT_MEMORY_MIB, global = true, value_parser = clap::value_parser!(u64).range(16..=65536))]
     pub memory_limit_mib: u64,
     /// Most records (assets, findings, removals) one sync may emit.
-    #[arg(long, default_value_t = 20_000_000, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = connector_host::runner::DEFAULT_MAX_RECORDS, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_records_per_run: u64,
     /// Most data one sync may emit, in MiB.
-    #[arg(long, default_value_t = 32 * 1024, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = connector_host::runner::DEFAULT_MAX_MIB, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_mib_per_run: u64,
     /// Longest a plugin call may run, in seconds.
-    #[arg(long, default_value_t = 4 * 3600, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = connector_host::plugin::runtime::DEFAULT_DEADLINE_S, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub run_timeout_s: u64,
 }
 

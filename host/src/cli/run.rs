@@ -159,14 +159,12 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
     let job = SyncJob {
         host: &host,
         plugin,
-        integration: integration.id,
-        policy: integration.policy,
+        integration: &integration,
         settings,
         action: Action::SyncNow,
         started_by: args.started_by.unwrap_or_else(os_user),
         progress: bar.clone().map(|b| Box::new(Bar(b)) as Box<dyn Progress>),
         cancel: Arc::new(AtomicBool::new(false)),
-        name: integration.name.clone(),
         full: args.full,
         limits: ctx.emit_limits(),
     };

@@ -9,15 +9,6 @@ pub const CONTRACT_PACKAGE: &str = "safe:connector";
 /// Contract minors this host runs (major 0, so each minor is its own line).
 pub const SUPPORTED_CONTRACTS: &[(u64, u64)] = &[(0, 1)];
 
-/// What was read from a component.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ComponentInfo {
-    /// The exported contract version, e.g. `0.1.0`.
-    pub contract_version: String,
-    /// Every top-level import name.
-    pub imports: Vec<String>,
-}
-
 /// Why a binary is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
@@ -65,8 +56,9 @@ const ALLOWED_IMPORT_PREFIXES: &[&str] = &[
     "wasi:cli/terminal-",
 ];
 
-/// Inspects a component binary.
-pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, InspectError> {
+/// Checks a component binary: a component, exporting a supported contract, importing
+/// only what plugins may use.
+pub fn inspect(bytes: &[u8]) -> Result<(), InspectError> {
     let mut imports = Vec::new();
     let mut contract = None;
     let mut depth = 0usize;
@@ -109,10 +101,7 @@ pub fn inspect(bytes: &[u8]) -> Result<ComponentInfo, InspectError> {
     {
         return Err(InspectError::ForbiddenImport(bad.clone()));
     }
-    Ok(ComponentInfo {
-        contract_version,
-        imports,
-    })
+    Ok(())
 }
 
 fn check_contract(version: &str) -> Result<(), InspectError> {

@@ -6,7 +6,7 @@ use super::bindings::contract::{
 };
 use super::bindings::v0_1::{Connector, ConnectorPre};
 use super::cache::{CacheError, CompileCache};
-use super::inspect::{self, ComponentInfo, InspectError};
+use super::inspect::{self, InspectError};
 use super::policy::AllowList;
 use super::state::{HttpPolicy, NoEmit, RunSink, RunState};
 use std::path::{Path, PathBuf};
@@ -23,6 +23,12 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Plugin stderr kept for error messages (a panic message fits easily).
 const STDERR_CAPTURE_BYTES: usize = 64 * 1024;
 
+/// Default memory a plugin may use, in MiB.
+pub const DEFAULT_MEMORY_MIB: u64 = 512;
+/// Default longest run of one plugin call, in seconds (a full sync of a large tenant at
+/// the default request rate takes hours).
+pub const DEFAULT_DEADLINE_S: u64 = 4 * 3600;
+
 /// Resource limits of one run.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -30,15 +36,6 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Longest a call may run.
     pub deadline: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_bytes: 512 << 20,
-            deadline: Duration::from_secs(4 * 3600),
-        }
-    }
 }
 
 /// Why a plugin could not be loaded or a call did not complete.
@@ -94,8 +91,6 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     /// Its `describe` answer.
     pub info: PluginInfo,
-    /// What the binary declares.
-    pub component: ComponentInfo,
     pre: ConnectorPre<RunState>,
 }
 
@@ -150,7 +145,7 @@ impl PluginHost {
             path: path.into(),
             source,
         })?;
-        let component_info = inspect::inspect(&bytes).map_err(|source| RunError::Refused {
+        inspect::inspect(&bytes).map_err(|source| RunError::Refused {
             path: path.into(),
             source,
         })?;
@@ -172,7 +167,6 @@ impl PluginHost {
                 contract_version: String::new(),
                 config_schema: vec![],
             },
-            component: component_info,
             pre,
         };
         plugin.info = self
