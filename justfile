@@ -16,3 +16,7 @@ test:
 # rustfmt and clippy, warnings as errors.
 lint:
     cargo xtask lint
+
+# Benchmarks against the simulator in a release build; writes target/bench/results.json.
+bench:
+    cargo xtask bench

@@ -5,6 +5,7 @@ use crate::config::WizConfig;
 use crate::error::ConnectorError;
 use crate::protocol::{self, HttpResponse, Token};
 use crate::retry::{RetryPolicy, jitter_unit};
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 /// Why a request got no HTTP answer.
@@ -40,14 +41,17 @@ fn retryable_status(status: u16) -> bool {
 /// Renew a token this long before it expires, so no request carries a stale one.
 const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(60);
 
-/// A Wiz API client that owns the token.
+/// A Wiz API client that owns the token. Its methods take `&self`, so requests can run
+/// concurrently (a page fetch beside an inventory lookup); the shared token and request
+/// pacing live in cells, as the connector runs on one thread.
 pub struct WizClient<T> {
     transport: T,
     config: WizConfig,
-    token: Option<(Token, Instant)>,
+    token: RefCell<Option<(Token, Instant)>>,
     retry: RetryPolicy,
-    retries: u32,
-    last_request: Option<Instant>,
+    retries: Cell<u32>,
+    /// The earliest start of the next request under the rate ceiling.
+    next_slot: Cell<Option<Instant>>,
 }
 
 impl<T: Transport> WizClient<T> {
@@ -55,10 +59,10 @@ impl<T: Transport> WizClient<T> {
     pub fn new(transport: T, config: WizConfig) -> Self {
         WizClient {
             transport,
-            token: None,
+            token: RefCell::new(None),
             retry: config.retry,
-            retries: 0,
-            last_request: None,
+            retries: Cell::new(0),
+            next_slot: Cell::new(None),
             config,
         }
     }
@@ -71,7 +75,7 @@ impl<T: Transport> WizClient<T> {
     /// POSTs with retries: network failures, timeouts, 429 and 5xx are tried again with
     /// backoff until the policy's attempts run out; the last outcome is returned.
     async fn post_with_retry(
-        &mut self,
+        &self,
         url: &str,
         headers: &[(&str, &str)],
         body: &str,
@@ -96,31 +100,30 @@ impl<T: Transport> WizClient<T> {
 
     /// Waits before retry number `attempt`: the server's `Retry-After`, else jittered
     /// exponential backoff.
-    async fn back_off(&mut self, attempt: u32, retry_after: Option<u32>) {
-        self.retries += 1;
+    async fn back_off(&self, attempt: u32, retry_after: Option<u32>) {
+        self.retries.set(self.retries.get() + 1);
         let wait = self
             .retry
-            .delay(attempt, retry_after, jitter_unit(self.retries));
+            .delay(attempt, retry_after, jitter_unit(self.retries.get()));
         self.transport.sleep(wait).await;
     }
 
-    /// Waits so that requests start at most `max_requests_per_second` a second.
-    async fn pace(&mut self) {
+    /// Waits so that requests start at most `max_requests_per_second` a second. Each
+    /// request books its start slot before it waits, so concurrent ones queue up.
+    async fn pace(&self) {
         // A hair over 1/rate, so that no one-second window ever holds rate + 1 starts.
         let gap = Duration::from_secs(1) / self.config.max_requests_per_second.max(1)
             + Duration::from_millis(5);
-        if let Some(wait) = self
-            .last_request
-            .map(|last| gap.saturating_sub(last.elapsed()))
-            .filter(|w| !w.is_zero())
-        {
-            self.transport.sleep(wait).await;
+        let now = Instant::now();
+        let slot = self.next_slot.get().filter(|s| *s > now).unwrap_or(now);
+        self.next_slot.set(Some(slot + gap));
+        if slot > now {
+            self.transport.sleep(slot - now).await;
         }
-        self.last_request = Some(Instant::now());
     }
 
     /// Fetches a new token from the token endpoint.
-    pub async fn authenticate(&mut self) -> Result<(), ConnectorError> {
+    pub async fn authenticate(&self) -> Result<(), ConnectorError> {
         let url = self.config.auth_url.clone();
         let body = protocol::token_request_body(&self.config);
         let response = self
@@ -137,21 +140,32 @@ impl<T: Transport> WizClient<T> {
             + lifetime
                 .saturating_sub(TOKEN_RENEW_MARGIN)
                 .max(lifetime / 2);
-        self.token = Some((token, renew_at));
+        *self.token.borrow_mut() = Some((token, renew_at));
         Ok(())
     }
 
-    async fn bearer(&mut self) -> Result<String, ConnectorError> {
-        if !matches!(&self.token, Some((_, renew_at)) if Instant::now() < *renew_at) {
-            self.authenticate().await?;
+    /// The `authorization` header value, with a fresh token when the one held is due for
+    /// renewal.
+    async fn bearer(&self) -> Result<String, ConnectorError> {
+        let current = |fresh: bool| {
+            self.token
+                .borrow()
+                .as_ref()
+                .filter(|(_, renew_at)| fresh || Instant::now() < *renew_at)
+                .map(|(token, _)| format!("Bearer {}", token.access_token))
+        };
+        if let Some(bearer) = current(false) {
+            return Ok(bearer);
         }
-        let (token, _) = self.token.as_ref().expect("token was just set");
-        Ok(format!("Bearer {}", token.access_token))
+        self.authenticate().await?;
+        // A token that is due for renewal at once (a tiny lifetime) is still used once.
+        current(true)
+            .ok_or_else(|| ConnectorError::Internal("no token after authenticating".into()))
     }
 
     /// POSTs a GraphQL body and returns the raw answer. A 401 triggers one fresh token and
     /// one retry; a second 401 is left for the caller to classify as an auth error.
-    pub async fn graphql(&mut self, body: String) -> Result<HttpResponse, ConnectorError> {
+    pub async fn graphql(&self, body: String) -> Result<HttpResponse, ConnectorError> {
         let mut retried = false;
         loop {
             let bearer = self.bearer().await?;
@@ -165,7 +179,7 @@ impl<T: Transport> WizClient<T> {
                 .await?;
             if response.status == 401 && !retried {
                 retried = true;
-                self.token = None;
+                *self.token.borrow_mut() = None;
                 continue;
             }
             return Ok(response);
@@ -178,7 +192,7 @@ impl<T: Transport> WizClient<T> {
     /// but carry a transient GraphQL error (INTERNAL, RATE_LIMIT_EXCEEDED) are retried with
     /// the same policy; HTTP-level failures were already retried below.
     pub async fn query<R>(
-        &mut self,
+        &self,
         body: String,
         parse: impl Fn(&HttpResponse) -> Result<R, ConnectorError>,
     ) -> Result<R, ConnectorError> {
@@ -221,7 +235,6 @@ fn transport_error(error: TransportError, what: &str, url: &str) -> ConnectorErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
     use std::collections::VecDeque;
 
     /// Answers from a script, recording requests and waits.
@@ -299,7 +312,7 @@ mod tests {
             Err(TransportError::Network("reset".into())),
             answer(200, "{}"),
         ]);
-        let mut client = WizClient::new(&script, config("4"));
+        let client = WizClient::new(&script, config("4"));
         let response = run(client.graphql("{}".into())).unwrap();
         assert_eq!(response.status, 200);
         assert_eq!(script.posts.borrow().len(), 5);
@@ -313,7 +326,7 @@ mod tests {
     #[test]
     fn attempts_are_bounded() {
         let script = Scripted::new([answer(200, TOKEN), answer(503, ""), answer(503, "")]);
-        let mut client = WizClient::new(&script, config("2"));
+        let client = WizClient::new(&script, config("2"));
         assert_eq!(run(client.graphql("{}".into())).unwrap().status, 503);
         assert_eq!(script.posts.borrow().len(), 3, "token + 2 attempts");
     }
@@ -324,7 +337,7 @@ mod tests {
             r#"{"data":null,"errors":[{"message":"boom","extensions":{"code":"INTERNAL"}}]}"#;
         let page = r#"{"data":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false}}}}"#;
         let script = Scripted::new([answer(200, TOKEN), answer(200, internal), answer(200, page)]);
-        let mut client = WizClient::new(&script, config("3"));
+        let client = WizClient::new(&script, config("3"));
         assert!(run(client.query("{}".into(), crate::protocol::parse_issues_page)).is_ok());
         let denied = r#"{"data":null,"errors":[{"message":"access denied","extensions":{"code":"UNAUTHORIZED"}}]}"#;
         script.answers.borrow_mut().push_back(answer(200, denied));
@@ -343,7 +356,7 @@ mod tests {
             answer(200, TOKEN),
             answer(401, ""),
         ]);
-        let mut client = WizClient::new(&script, config("3"));
+        let client = WizClient::new(&script, config("3"));
         assert_eq!(
             run(client.graphql("{}".into())).unwrap().status,
             401,

@@ -107,7 +107,7 @@ pub fn schema() -> Vec<FieldSpec> {
             kind: FieldKind::Number,
             required: false,
             default: Some("3"),
-            range: Some((1, 100)),
+            range: Some((1, 1000)),
         },
         FieldSpec {
             key: "max-attempts",

@@ -39,7 +39,7 @@ pub struct Failure {
 const STEPS: [&str; 4] = ["token", "api", "scope", "inventory"];
 
 /// Runs the test.
-pub async fn test_connection<T: Transport>(mut client: WizClient<T>) -> Result<Vec<Step>, Failure> {
+pub async fn test_connection<T: Transport>(client: WizClient<T>) -> Result<Vec<Step>, Failure> {
     let mut steps = Vec::new();
     let fail = |steps: &mut Vec<Step>, name: &'static str, error: ConnectorError| {
         steps.push(Step {

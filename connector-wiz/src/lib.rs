@@ -19,5 +19,5 @@ pub mod retry;
 pub mod state;
 pub mod sync;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod component;

@@ -4,11 +4,12 @@
 use crate::client::{Transport, WizClient};
 use crate::error::ConnectorError;
 use crate::mapping::{self, Candidate, InventoryEntry, SkipReason};
-use crate::model::ResourceNode;
+use crate::model::{Connection, ResourceNode};
 use crate::pagination::CursorGuard;
 use crate::protocol;
 use crate::records::{Batch, LogLevel};
 use crate::state::{ResumePoint, SyncState};
+use futures_lite::future::zip;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What the host offers a running sync.
@@ -42,19 +43,52 @@ pub struct SyncSummary {
 pub const NO_INVENTORY_WARNING: &str = "The service account cannot read the Wiz inventory (scope read:resources), so asset types are Wiz entity types instead of technologies. Grant read:resources to see technologies.";
 
 /// Whether technologies can be looked up; learned on first use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Inventory {
     Unknown,
     Available,
     Denied,
 }
 
+/// What an inventory lookup found.
+enum Lookup {
+    /// Nothing to look up, or the inventory is known to be unreadable.
+    Skipped,
+    /// Technologies and deletion marks by resource id.
+    Found(HashMap<String, InventoryEntry>),
+    /// The service account may not read the inventory (learned on the first lookup).
+    Denied(String),
+}
+
+/// A page's batch, built and waiting to be handed over, with where the run stands after it.
+struct Ready {
+    batch: Batch,
+    /// The cursor after this page; `None` for a project's last page.
+    cursor: Option<String>,
+    /// Issues read so far, for progress.
+    done: u64,
+}
+
+/// One screened page: its findings-to-be and the issues whose resource is gone.
+struct Screened {
+    candidates: Vec<Candidate>,
+    removed: Vec<String>,
+}
+
 /// Runs one sync.
 pub struct Sync<'h, T, H> {
     client: WizClient<T>,
     host: &'h mut H,
+    run: RunRecord,
+}
+
+/// What the run has emitted and learned so far. Kept apart from the client so that a page
+/// fetch, an inventory lookup and a hand-over can be in flight together.
+struct RunRecord {
     inventory: Inventory,
     emitted_assets: HashSet<String>,
-    emitted_findings: HashSet<String>,
+    /// Only kept when several projects are read: one issue can be in more than one.
+    emitted_findings: Option<HashSet<String>>,
     skipped: BTreeMap<&'static str, u64>,
     summary: SyncSummary,
     max_status_changed: Option<String>,
@@ -63,15 +97,18 @@ pub struct Sync<'h, T, H> {
 impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
     /// A sync over `client` reporting to `host`.
     pub fn new(client: WizClient<T>, host: &'h mut H) -> Self {
+        let several_projects = client.config().project_scopes().len() > 1;
         Sync {
             client,
             host,
-            inventory: Inventory::Unknown,
-            emitted_assets: HashSet::new(),
-            emitted_findings: HashSet::new(),
-            skipped: BTreeMap::new(),
-            summary: SyncSummary::default(),
-            max_status_changed: None,
+            run: RunRecord {
+                inventory: Inventory::Unknown,
+                emitted_assets: HashSet::new(),
+                emitted_findings: several_projects.then(HashSet::new),
+                skipped: BTreeMap::new(),
+                summary: SyncSummary::default(),
+                max_status_changed: None,
+            },
         }
     }
 
@@ -100,7 +137,7 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
             },
         };
         // Only a run that starts from nothing reads everything by itself.
-        self.summary.full =
+        self.run.summary.full =
             plan.changed_after.is_none() && plan.after.is_empty() && plan.project == 0;
         let projects = self.client.config().project_scopes();
         let first_project = plan.project.min(projects.len() - 1);
@@ -114,7 +151,7 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                 .sync_project(&mut plan, project.as_deref(), done)
                 .await?;
         }
-        let watermark = match (&self.max_status_changed, &plan.next_watermark) {
+        let watermark = match (&self.run.max_status_changed, &plan.next_watermark) {
             (Some(seen), Some(start)) => Some(seen.min(start).clone()),
             (Some(seen), None) => Some(seen.clone()),
             // Nothing seen: keep the previous watermark (or none after an empty full run).
@@ -122,8 +159,9 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
         };
         self.host
             .checkpoint(&SyncState::completed(watermark).to_text());
-        if !self.skipped.is_empty() {
+        if !self.run.skipped.is_empty() {
             let detail: Vec<String> = self
+                .run
                 .skipped
                 .iter()
                 .map(|(k, n)| format!("{n} {k}"))
@@ -133,168 +171,236 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                 &format!("skipped issues: {}", detail.join(", ")),
             );
         }
-        Ok(self.summary)
+        Ok(self.run.summary)
     }
 
+    /// Pages through one project (or all issues), keeping the API busy: while page N+1 is
+    /// being fetched, page N's resources are looked up and page N-1 is handed to the host.
     async fn sync_project(
         &mut self,
         plan: &mut ResumePoint,
         project: Option<&str>,
         mut done: u64,
     ) -> Result<u64, ConnectorError> {
+        let Sync { client, host, run } = self;
+        let client = &*client;
+        let changed_after = plan.changed_after.clone();
+        let page_label = |number: u64| match project {
+            Some(p) => format!("issues page {number} of project {p}"),
+            None => format!("issues page {number}"),
+        };
+        let fetch = |number: u64, after: Option<String>| {
+            let body = protocol::issues_request(
+                client.config().page_size,
+                after.as_deref(),
+                project,
+                changed_after.as_deref(),
+                number == 1,
+            );
+            let label = page_label(number);
+            async move {
+                client
+                    .query(body, protocol::parse_issues_page)
+                    .await
+                    .map_err(|e| e.context(&label))
+            }
+        };
         let mut guard = CursorGuard::default();
         let mut total = None;
+        let first_after = Some(plan.after.clone()).filter(|a| !a.is_empty());
+        let mut page = fetch(1, first_after).await?;
+        let mut ready: Option<Ready> = None;
         for page_number in 1u64.. {
-            let where_ = match project {
-                Some(p) => format!("issues page {page_number} of project {p}"),
-                None => format!("issues page {page_number}"),
-            };
-            let after = Some(plan.after.as_str()).filter(|a| !a.is_empty());
-            let body = protocol::issues_request(
-                self.client.config().page_size,
-                after,
-                project,
-                plan.changed_after.as_deref(),
-                page_number == 1,
-            );
-            let page = self
-                .client
-                .query(body, protocol::parse_issues_page)
-                .await
-                .map_err(|e| e.context(&where_))?;
+            let label = page_label(page_number);
             if page_number == 1 {
                 total = page.total_count.map(|t| t + done);
             }
-            let next = guard
-                .next(&page.page_info)
-                .map_err(|e| e.context(&where_))?;
+            let next = guard.next(&page.page_info).map_err(|e| e.context(&label))?;
             done += page.nodes.len() as u64;
-            let mut candidates = Vec::with_capacity(page.nodes.len());
-            let mut removed = Vec::new();
-            for node in &page.nodes {
-                let screened = mapping::screen(node).map_err(|e| e.context(&where_))?;
-                if let Some(at) = screened
-                    .status_changed_at
-                    .filter(|at| self.max_status_changed.as_ref().is_none_or(|m| at > m))
-                {
-                    self.max_status_changed = Some(at);
+            let screened = run.screen(&page).map_err(|e| e.context(&label))?;
+            let new_ids = run.new_asset_ids(&screened.candidates);
+            let next_page = async {
+                match &next {
+                    Some(cursor) => Some(fetch(page_number + 1, Some(cursor.clone())).await),
+                    None => None,
                 }
-                match screened.outcome {
-                    Ok(c) => candidates.push(c),
-                    Err(reason) => {
-                        if reason == SkipReason::DeletedResource {
-                            removed.push(screened.id);
-                        }
-                        self.skip(&reason);
-                    }
+            };
+            let lookup = lookup(client, run.inventory, &new_ids);
+            // Polled in this order, the two requests are on their way before the
+            // hand-over, which runs while they are in flight.
+            let hand_over = async {
+                match ready.take() {
+                    Some(previous) => deliver(&mut **host, run, plan, previous, total),
+                    None => Ok(()),
                 }
-            }
-            let mut batch = self
-                .build_batch(candidates)
-                .await
-                .map_err(|e| e.context(&where_))?;
-            batch.removed_findings.extend(removed);
-            self.summary.assets += batch.assets.len() as u64;
-            self.summary.findings += batch.findings.len() as u64;
-            if !self.host.emit(batch) {
-                return Err(ConnectorError::Internal("the host stopped the run".into()));
-            }
-            self.host.progress(done, total);
-            match next {
-                Some(cursor) => {
-                    plan.after = cursor;
-                    self.host
-                        .checkpoint(&SyncState::resuming(plan.clone()).to_text());
-                }
+            };
+            let ((next_page, found), handed) = zip(zip(next_page, lookup), hand_over).await;
+            handed?;
+            let found = found.map_err(|e| e.context("inventory lookup").context(&label))?;
+            let batch = run.build_batch(screened, found, &mut **host, client.config().portal_base);
+            ready = Some(Ready {
+                batch,
+                cursor: next.clone(),
+                done,
+            });
+            match next_page {
+                Some(fetched) => page = fetched?,
                 None => break,
             }
         }
+        if let Some(last) = ready {
+            deliver(&mut **host, run, plan, last, total)?;
+        }
         Ok(done)
     }
+}
 
+/// Hands a built page to the host, reports progress and records the resume point after it.
+fn deliver<H: HostSink>(
+    host: &mut H,
+    run: &mut RunRecord,
+    plan: &mut ResumePoint,
+    ready: Ready,
+    total: Option<u64>,
+) -> Result<(), ConnectorError> {
+    run.summary.assets += ready.batch.assets.len() as u64;
+    run.summary.findings += ready.batch.findings.len() as u64;
+    if !host.emit(ready.batch) {
+        return Err(ConnectorError::Internal("the host stopped the run".into()));
+    }
+    host.progress(ready.done, total);
+    if let Some(cursor) = ready.cursor {
+        plan.after = cursor;
+        host.checkpoint(&SyncState::resuming(plan.clone()).to_text());
+    }
+    Ok(())
+}
+
+impl RunRecord {
     fn skip(&mut self, reason: &SkipReason) {
         self.summary.skipped += 1;
         *self.skipped.entry(reason.label()).or_default() += 1;
     }
 
-    /// Looks up the page's new resources, drops issues on deleted ones, and builds the
-    /// batch: each asset the first time it is seen in this run, each finding once.
-    async fn build_batch(&mut self, candidates: Vec<Candidate>) -> Result<Batch, ConnectorError> {
-        let new_ids: Vec<&str> = {
-            let mut ids: Vec<&str> = candidates
-                .iter()
-                .map(|c| c.entity.id.as_str())
-                .filter(|id| !self.emitted_assets.contains(*id))
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
+    /// Applies the guide's rules to a page's issues and notes the latest status change.
+    fn screen(&mut self, page: &Connection) -> Result<Screened, ConnectorError> {
+        let mut screened = Screened {
+            candidates: Vec::with_capacity(page.nodes.len()),
+            removed: Vec::new(),
         };
-        let inventory = self.lookup(&new_ids).await?;
-        let mut batch = Batch::default();
-        for c in candidates {
+        for node in &page.nodes {
+            let issue = mapping::screen(node)?;
+            if let Some(at) = issue
+                .status_changed_at
+                .filter(|at| self.max_status_changed.as_ref().is_none_or(|m| at > m))
+            {
+                self.max_status_changed = Some(at);
+            }
+            match issue.outcome {
+                Ok(c) => screened.candidates.push(c),
+                Err(reason) => {
+                    if reason == SkipReason::DeletedResource {
+                        screened.removed.push(issue.id);
+                    }
+                    self.skip(&reason);
+                }
+            }
+        }
+        Ok(screened)
+    }
+
+    /// The resources of `candidates` not emitted yet in this run, each once.
+    fn new_asset_ids(&self, candidates: &[Candidate]) -> Vec<String> {
+        let mut ids: Vec<String> = candidates
+            .iter()
+            .map(|c| &c.entity.id)
+            .filter(|id| !self.emitted_assets.contains(*id))
+            .cloned()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Builds a page's batch from what the inventory said: drops issues on deleted
+    /// resources, emits each asset the first time it is seen in this run, each finding
+    /// once.
+    fn build_batch(
+        &mut self,
+        screened: Screened,
+        found: Lookup,
+        host: &mut impl HostSink,
+        portal_base: &str,
+    ) -> Batch {
+        let inventory = match found {
+            Lookup::Skipped => HashMap::new(),
+            Lookup::Found(entries) => {
+                self.inventory = Inventory::Available;
+                entries
+            }
+            Lookup::Denied(reason) => {
+                host.log(LogLevel::Warn, &format!("inventory not readable: {reason}"));
+                self.summary.warnings.push(NO_INVENTORY_WARNING.to_string());
+                self.inventory = Inventory::Denied;
+                HashMap::new()
+            }
+        };
+        let mut batch = Batch {
+            removed_findings: screened.removed,
+            ..Batch::default()
+        };
+        for c in screened.candidates {
             let entry = inventory.get(c.entity.id.as_str());
             if entry.is_some_and(|e| e.deleted) {
                 self.skip(&SkipReason::DeletedResource);
                 batch.removed_findings.push(c.issue.id.clone());
                 continue;
             }
-            if !self.emitted_findings.insert(c.issue.id.clone()) {
+            if let Some(emitted) = &mut self.emitted_findings
+                && !emitted.insert(c.issue.id.clone())
+            {
                 continue; // already emitted under another project
             }
             if self.emitted_assets.insert(c.entity.id.clone()) {
                 batch.assets.push(mapping::asset(&c, entry));
             }
-            batch
-                .findings
-                .push(mapping::finding(&c, self.client.config().portal_base));
+            batch.findings.push(mapping::finding(&c, portal_base));
         }
-        Ok(batch)
+        batch
     }
+}
 
-    /// Technologies and deletion marks for `ids`, from the inventory when it may be read.
-    async fn lookup(
-        &mut self,
-        ids: &[&str],
-    ) -> Result<HashMap<String, InventoryEntry>, ConnectorError> {
-        let mut found = HashMap::new();
-        if ids.is_empty() || matches!(self.inventory, Inventory::Denied) {
-            return Ok(found);
+/// Technologies and deletion marks for `ids`, from the inventory when it may be read.
+/// A permission error on the first lookup means the inventory is not readable.
+async fn lookup<T: Transport>(
+    client: &WizClient<T>,
+    inventory: Inventory,
+    ids: &[String],
+) -> Result<Lookup, ConnectorError> {
+    if ids.is_empty() || inventory == Inventory::Denied {
+        return Ok(Lookup::Skipped);
+    }
+    let mut found = HashMap::new();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut guard = CursorGuard::default();
+    let mut after: Option<String> = None;
+    loop {
+        let request = protocol::resources_request(&ids, after.as_deref());
+        let page = match client.query(request, protocol::parse_resources_page).await {
+            Err(ConnectorError::Permission(reason)) if inventory == Inventory::Unknown => {
+                return Ok(Lookup::Denied(reason));
+            }
+            other => other?,
+        };
+        for node in &page.nodes {
+            let node: ResourceNode = serde_json::from_str(node.get()).map_err(|e| {
+                ConnectorError::Protocol(format!("malformed cloudResourcesV2 node: {e}"))
+            })?;
+            found.insert(node.id.clone(), InventoryEntry::from(node));
         }
-        let mut guard = CursorGuard::default();
-        let mut after: Option<String> = None;
-        loop {
-            let request = protocol::resources_request(ids, after.as_deref());
-            let page = match self
-                .client
-                .query(request, protocol::parse_resources_page)
-                .await
-            {
-                Err(ConnectorError::Permission(reason))
-                    if matches!(self.inventory, Inventory::Unknown) =>
-                {
-                    self.host
-                        .log(LogLevel::Warn, &format!("inventory not readable: {reason}"));
-                    self.summary.warnings.push(NO_INVENTORY_WARNING.to_string());
-                    self.inventory = Inventory::Denied;
-                    return Ok(found);
-                }
-                other => other.map_err(|e| e.context("inventory lookup"))?,
-            };
-            self.inventory = Inventory::Available;
-            for node in &page.nodes {
-                let node: ResourceNode = serde_json::from_str(node.get()).map_err(|e| {
-                    ConnectorError::Protocol(format!("malformed cloudResourcesV2 node: {e}"))
-                })?;
-                found.insert(node.id.clone(), InventoryEntry::from(node));
-            }
-            match guard
-                .next(&page.page_info)
-                .map_err(|e| e.context("inventory lookup"))?
-            {
-                Some(cursor) => after = Some(cursor),
-                None => return Ok(found),
-            }
+        match guard.next(&page.page_info)? {
+            Some(cursor) => after = Some(cursor),
+            None => return Ok(Lookup::Found(found)),
         }
     }
 }

@@ -81,8 +81,6 @@ pub fn connector_error_text(e: &ConnectorError) -> String {
 #[derive(Default)]
 struct Tally {
     counts: RunCounts,
-    /// Ids of every finding stored (or unchanged) in this run, for closing after a full sync.
-    seen: HashSet<String>,
     /// Records dropped as malformed.
     rejected: u64,
     /// The first few of them, for the run's warning.
@@ -107,6 +105,7 @@ impl Tally {
 struct StoringSink {
     store: SharedStore,
     integration: i64,
+    run: i64,
     policy: Policy,
     secrets: Vec<String>,
     emitted_assets: HashSet<String>,
@@ -215,12 +214,9 @@ impl RunSink for StoringSink {
             return false;
         }
         let batch = self.screen(store.as_ref(), batch, &mut tally);
-        match store.write_batch(self.integration, &self.policy, &batch) {
+        match store.write_batch(self.integration, self.run, &self.policy, &batch) {
             Ok(counts) => {
                 tally.counts += counts;
-                tally
-                    .seen
-                    .extend(batch.findings.iter().map(|f| f.source_id.clone()));
                 true
             }
             Err(e) => {
@@ -327,6 +323,7 @@ impl SyncJob<'_> {
         let sink = StoringSink {
             store: store.clone(),
             integration: self.integration.id,
+            run: run_id,
             policy: self.integration.policy,
             secrets: secrets.clone(),
             emitted_assets: HashSet::new(),
@@ -356,7 +353,7 @@ impl SyncJob<'_> {
             if complete_full && !cancelled && tally.store_error.is_none() {
                 // Only a complete full read proves that what was not seen is gone.
                 tally.counts.findings_closed +=
-                    store.close_findings_not_in(self.integration.id, &tally.seen)?;
+                    store.close_findings_unseen_in(self.integration.id, run_id)?;
             }
             // The source is the truth for status: local changes last until the next sync.
             tally.counts.findings_updated +=

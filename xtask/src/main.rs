@@ -3,7 +3,8 @@
 //! - `cargo xtask build`: the WebAssembly target if missing, the components, the host;
 //! - `cargo xtask demo`: a full Wiz sync against the simulator into SQLite, then the tables;
 //! - `cargo xtask lint`: rustfmt and clippy (native and wasm32), warnings as errors;
-//! - `cargo xtask test`: lint, then the whole test suite.
+//! - `cargo xtask test`: lint, then the whole test suite;
+//! - `cargo xtask bench`: the benchmarks, in a release build (writes target/bench).
 
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader};
@@ -11,14 +12,48 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
-/// Plugin components built for the tests and the demo: (package, file name, folder under
-/// the target directory). Plugins the host must refuse live apart, so that they do not
-/// warn in every test that loads the plugins folder.
-const COMPONENTS: &[(&str, &str, &str)] = &[
-    ("connector-wiz", "wiz.wasm", "plugins"),
-    ("hostile", "hostile.wasm", "plugins"),
-    ("hostile-io", "hostile-io.wasm", "refused-plugins"),
+/// A component the tests, the demo or the benchmarks need.
+struct Component {
+    /// Cargo package.
+    package: &'static str,
+    /// What cargo writes: a library's name with underscores, a binary's as it is.
+    built: &'static str,
+    /// Name of the copy.
+    file: &'static str,
+    /// Folder of the copy, under the target directory.
+    folder: &'static str,
+}
+
+/// Plugin components built for the tests and the demo. Plugins the host must refuse live
+/// apart, so that they do not warn in every test that loads the plugins folder.
+const COMPONENTS: &[Component] = &[
+    Component {
+        package: "connector-wiz",
+        built: "connector_wiz.wasm",
+        file: "wiz.wasm",
+        folder: "plugins",
+    },
+    Component {
+        package: "hostile",
+        built: "hostile.wasm",
+        file: "hostile.wasm",
+        folder: "plugins",
+    },
+    Component {
+        package: "hostile-io",
+        built: "hostile_io.wasm",
+        file: "hostile-io.wasm",
+        folder: "refused-plugins",
+    },
 ];
+/// The benchmark's command component. It reuses the connector's code without the plugin
+/// bindings, so it is built on its own: built together, cargo would unify the features.
+const BENCH_COMPONENTS: &[Component] = &[Component {
+    package: "parse-page",
+    built: "parse-page.wasm",
+    file: "parse-page.wasm",
+    folder: "bench",
+}];
 
 fn main() -> std::process::ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -27,7 +62,8 @@ fn main() -> std::process::ExitCode {
         "demo" => demo(&paths),
         "lint" => lint(&paths),
         "test" => test(&paths),
-        _ => bail!("usage: cargo xtask <build|demo|lint|test>"),
+        "bench" => bench(&paths),
+        _ => bail!("usage: cargo xtask <build|demo|lint|test|bench>"),
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -74,6 +110,11 @@ impl Paths {
         self.target.join("plugins")
     }
 
+    /// The benchmark's command component.
+    fn parse_page(&self) -> PathBuf {
+        self.target.join("bench/parse-page.wasm")
+    }
+
     fn host_bin(&self) -> PathBuf {
         self.target.join("debug/connector-host")
     }
@@ -111,9 +152,15 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
     run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
 }
 
-/// Builds the plugin components and copies them into the plugins folder.
+/// Builds the plugin components and the benchmark's component.
 fn build_components(paths: &Paths) -> anyhow::Result<()> {
     ensure_wasm_target()?;
+    build_component_set(paths, COMPONENTS)?;
+    build_component_set(paths, BENCH_COMPONENTS)
+}
+
+/// Builds `components` in one cargo run and copies each into its folder.
+fn build_component_set(paths: &Paths, components: &[Component]) -> anyhow::Result<()> {
     let mut cmd = Command::new(cargo());
     cmd.current_dir(&paths.workspace).args([
         "build",
@@ -122,19 +169,19 @@ fn build_components(paths: &Paths) -> anyhow::Result<()> {
         "--profile",
         "component",
     ]);
-    for (package, _, _) in COMPONENTS {
-        cmd.args(["-p", package]);
+    for c in components {
+        cmd.args(["-p", c.package]);
     }
     run(&mut cmd)?;
-    for (package, file, folder) in COMPONENTS {
+    for c in components {
         let built = paths
             .target
             .join(WASM_TARGET)
             .join("component")
-            .join(format!("{}.wasm", package.replace('-', "_")));
-        let folder = paths.target.join(folder);
+            .join(c.built);
+        let folder = paths.target.join(c.folder);
         std::fs::create_dir_all(&folder)?;
-        std::fs::copy(&built, folder.join(file))
+        std::fs::copy(&built, folder.join(c.file))
             .with_context(|| format!("copy {}", built.display()))?;
     }
     Ok(())
@@ -170,8 +217,8 @@ fn lint(paths: &Paths) -> anyhow::Result<()> {
     ]))?;
     let mut wasm = cargo_in_workspace();
     wasm.args(["clippy", "--target", WASM_TARGET]);
-    for (package, _, _) in COMPONENTS {
-        wasm.args(["-p", package]);
+    for c in COMPONENTS {
+        wasm.args(["-p", c.package]);
     }
     run(wasm.args(["--", "-D", "warnings"]))
 }
@@ -183,7 +230,31 @@ fn test(paths: &Paths) -> anyhow::Result<()> {
         .current_dir(&paths.workspace)
         .args(["test", "--workspace"])
         .env("CONNECTOR_HOST_BIN", paths.host_bin())
-        .env("TEST_PLUGINS_DIR", paths.plugins()))
+        .env("TEST_PLUGINS_DIR", paths.plugins())
+        .env("BENCH_COMPONENT", paths.parse_page()))
+}
+
+/// Builds the host and the benchmark in release mode and runs the benchmarks.
+fn bench(paths: &Paths) -> anyhow::Result<()> {
+    build_components(paths)?;
+    run(Command::new(cargo()).current_dir(&paths.workspace).args([
+        "build",
+        "--release",
+        "-p",
+        "connector-host",
+        "-p",
+        "connector-bench",
+    ]))?;
+    let release = paths.target.join("release");
+    run(Command::new(release.join("connector-bench"))
+        .arg("--host-bin")
+        .arg(release.join("connector-host"))
+        .arg("--plugin")
+        .arg(paths.plugins().join("wiz.wasm"))
+        .arg("--parse-page")
+        .arg(paths.parse_page())
+        .arg("--out")
+        .arg(paths.target.join("bench")))
 }
 
 /// Kills the child process when dropped.

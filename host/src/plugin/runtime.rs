@@ -38,6 +38,16 @@ pub struct Limits {
     pub deadline: Duration,
 }
 
+impl Default for Limits {
+    /// [`DEFAULT_MEMORY_MIB`] and [`DEFAULT_DEADLINE_S`].
+    fn default() -> Self {
+        Limits {
+            memory_bytes: (DEFAULT_MEMORY_MIB << 20) as usize,
+            deadline: Duration::from_secs(DEFAULT_DEADLINE_S),
+        }
+    }
+}
+
 /// Why a plugin could not be loaded or a call did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -94,6 +104,13 @@ pub struct LoadedPlugin {
     pre: ConnectorPre<RunState>,
 }
 
+/// How plugins are compiled and run: components, interrupted by epochs for deadlines.
+pub fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true).wasm_component_model(true);
+    config
+}
+
 /// The engine and linker shared by every plugin in this process.
 pub struct PluginHost {
     engine: Engine,
@@ -105,9 +122,7 @@ pub struct PluginHost {
 impl PluginHost {
     /// A host that caches compiled plugins in `cache_dir`.
     pub fn new(cache_dir: &Path, limits: Limits) -> Result<Self, RunError> {
-        let mut config = Config::new();
-        config.epoch_interruption(true).wasm_component_model(true);
-        let engine = Engine::new(&config).map_err(|e| RunError::Instantiate {
+        let engine = Engine::new(&engine_config()).map_err(|e| RunError::Instantiate {
             path: PathBuf::new(),
             message: format!("engine: {e:#}"),
         })?;

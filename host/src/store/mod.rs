@@ -379,19 +379,17 @@ pub trait Storage: Send {
     /// Writes one batch in one transaction as idempotent upserts keyed by
     /// (integration, source id), returning what changed. Assets go to the shared
     /// inventory per `policy`; findings on assets not in it are skipped.
+    /// Each finding written or found unchanged is marked as seen in `run`.
     fn write_batch(
         &mut self,
         integration: i64,
+        run: i64,
         policy: &Policy,
         batch: &contract::Batch,
     ) -> Result<RunCounts, StoreError>;
     /// Closes (status passed, reason removed_at_source) the integration's open findings
-    /// whose ids are not in `seen`; returns how many. Only for a complete full sync.
-    fn close_findings_not_in(
-        &mut self,
-        integration: i64,
-        seen: &std::collections::HashSet<String>,
-    ) -> Result<u64, StoreError>;
+    /// that `run` did not report; returns how many. Only for a complete full sync.
+    fn close_findings_unseen_in(&mut self, integration: i64, run: i64) -> Result<u64, StoreError>;
     /// Adds assets known from elsewhere to the inventory, in one transaction. Returns
     /// (added, already present).
     fn import_assets(

@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// Schema migrations, applied in order; `user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE integrations (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -112,7 +113,13 @@ CREATE TABLE runs (
     details TEXT
 );
 CREATE INDEX runs_by_integration ON runs (integration_id, id);
-"#];
+"#,
+    r#"
+-- The run that last reported each finding: a complete full sync closes the open findings
+-- it did not report, without holding their ids in memory.
+ALTER TABLE findings ADD COLUMN seen_in_run INTEGER;
+"#,
+];
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -143,9 +150,13 @@ impl SqliteStore {
                 parent.display()
             )));
         }
-        let conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
+        let mut conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+        // Many syncs write at once (serve, several hosts): writers queue for the lock, and
+        // every transaction takes it when it begins. A deferred one that read first could
+        // not wait for it later; SQLite would answer "database is locked" at once.
+        conn.busy_timeout(std::time::Duration::from_secs(60))
             .map_err(|e| open_error(e.to_string()))?;
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
         )
@@ -368,12 +379,14 @@ fn upsert_asset(
 
 /// Marks a finding closed because the source no longer reports it; returns 1 if it was
 /// open. Clearing the hash lets the source's record rewrite it if it ever returns.
+/// What closing a finding the source no longer reports sets.
+const CLOSE_FINDING: &str = "UPDATE findings SET status = 'passed', reported_status = 'passed', closed_reason = 'removed_at_source', content_hash = X''";
+
 fn close_finding(tx: &Transaction<'_>, integration: i64, id: &str) -> Result<u64, StoreError> {
     let changed = tx
-        .prepare_cached(
-            "UPDATE findings SET status = 'passed', reported_status = 'passed', closed_reason = 'removed_at_source', content_hash = X''
-             WHERE integration_id = ?1 AND source_id = ?2 AND closed_reason IS NULL",
-        )
+        .prepare_cached(&format!(
+            "{CLOSE_FINDING} WHERE integration_id = ?1 AND source_id = ?2 AND closed_reason IS NULL"
+        ))
         .and_then(|mut s| s.execute(params![integration, id]))
         .map_err(backend)?;
     Ok(changed as u64)
@@ -402,6 +415,7 @@ pub fn status_name(s: FindingStatus) -> &'static str {
 fn upsert_finding(
     tx: &Transaction<'_>,
     integration: i64,
+    run: i64,
     f: &contract::Finding,
 ) -> Result<Upsert, StoreError> {
     let project_ids = json(&f.project_ids);
@@ -428,23 +442,30 @@ fn upsert_finding(
     ]);
     let existing = stored_hash(tx, "findings", integration, &f.source_id)?;
     if existing.as_deref() == Some(hash.as_slice()) {
+        tx.prepare_cached(
+            "UPDATE findings SET seen_in_run = ?3 WHERE integration_id = ?1 AND source_id = ?2",
+        )
+        .and_then(|mut s| s.execute(params![integration, f.source_id, run]))
+        .map_err(backend)?;
         return Ok(Upsert::Unchanged);
     }
     tx.prepare_cached(
         "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation, rule_id, rule_name,
-           created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash, first_seen_at, reported_status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?7)
+           created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash, first_seen_at, reported_status, seen_in_run)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?7, ?22)
          ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = excluded.asset_source_id, title = excluded.title,
            description = excluded.description, severity = excluded.severity, status = excluded.status, source_status = excluded.source_status,
            remediation = excluded.remediation, rule_id = excluded.rule_id, rule_name = excluded.rule_name, created_at = excluded.created_at,
            updated_at = excluded.updated_at, status_changed_at = excluded.status_changed_at, resolved_at = excluded.resolved_at,
            due_at = excluded.due_at, project_ids = excluded.project_ids, portal_url = excluded.portal_url, raw = excluded.raw,
-           content_hash = excluded.content_hash, closed_reason = NULL, reported_status = excluded.reported_status",
+           content_hash = excluded.content_hash, closed_reason = NULL, reported_status = excluded.reported_status,
+           seen_in_run = excluded.seen_in_run",
     )
     .and_then(|mut s| {
         s.execute(params![
             integration, f.source_id, f.asset_source_id, f.title, f.description, severity, status, f.source_status, f.remediation, f.rule_id, f.rule_name,
-            f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, project_ids, f.portal_url, f.raw, hash, now()
+            f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, project_ids, f.portal_url, f.raw, hash, now(),
+            run
         ])
     })
     .map_err(backend)?;
@@ -719,6 +740,7 @@ impl Storage for SqliteStore {
     fn write_batch(
         &mut self,
         integration: i64,
+        run: i64,
         policy: &Policy,
         batch: &contract::Batch,
     ) -> Result<RunCounts, StoreError> {
@@ -741,7 +763,7 @@ impl Storage for SqliteStore {
                 counts.findings_skipped += 1; // its asset is not in the inventory (auto-onboard off)
                 continue;
             }
-            match upsert_finding(&tx, integration, finding)? {
+            match upsert_finding(&tx, integration, run, finding)? {
                 Upsert::Inserted => counts.findings_new += 1,
                 Upsert::Updated => counts.findings_updated += 1,
                 Upsert::Unchanged => counts.findings_unchanged += 1,
@@ -754,25 +776,17 @@ impl Storage for SqliteStore {
         Ok(counts)
     }
 
-    fn close_findings_not_in(
-        &mut self,
-        integration: i64,
-        seen: &std::collections::HashSet<String>,
-    ) -> Result<u64, StoreError> {
-        let tx = self.conn.transaction().map_err(backend)?;
-        let open: Vec<String> = {
-            let mut stmt = tx.prepare("SELECT source_id FROM findings WHERE integration_id = ?1 AND closed_reason IS NULL").map_err(backend)?;
-            let rows = stmt
-                .query_map([integration], |r| r.get(0))
-                .map_err(backend)?;
-            rows.collect::<Result<_, _>>().map_err(backend)?
-        };
-        let mut closed = 0;
-        for id in open.iter().filter(|id| !seen.contains(*id)) {
-            closed += close_finding(&tx, integration, id)?;
-        }
-        tx.commit().map_err(backend)?;
-        Ok(closed)
+    fn close_findings_unseen_in(&mut self, integration: i64, run: i64) -> Result<u64, StoreError> {
+        let closed = self
+            .conn
+            .execute(
+                &format!(
+                    "{CLOSE_FINDING} WHERE integration_id = ?1 AND closed_reason IS NULL AND seen_in_run IS NOT ?2"
+                ),
+                params![integration, run],
+            )
+            .map_err(backend)?;
+        Ok(closed as u64)
     }
 
     fn import_assets(&mut self, assets: &[ImportedAsset]) -> Result<(u64, u64), StoreError> {

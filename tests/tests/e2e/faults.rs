@@ -49,12 +49,6 @@ fn check(fault: Fault, trigger: Trigger, first: First) {
         trigger,
     }]);
     let out = host.run(&["sync", "w"]);
-    eprintln!(
-        "DEBUG requests {}",
-        sim.stats()
-            .graphql_requests
-            .load(std::sync::atomic::Ordering::Relaxed)
-    );
     let run = &host.json(&["history", "w"])[0];
     match first {
         First::Succeeds => assert!(
@@ -186,10 +180,17 @@ fn json_of_the_wrong_shape_is_a_protocol_error_naming_the_page() {
 
 #[test]
 fn cursor_loops_are_detected_and_stopped() {
-    check(Fault::RepeatedCursor, once(), First::FailsWith("repeated"));
+    // Issue pages and inventory lookups are in flight in pairs, in either order; three
+    // requests in a row are sure to include an issue page.
+    let three = Trigger::Run { from: 5, count: 3 };
+    check(
+        Fault::RepeatedCursor,
+        three.clone(),
+        First::FailsWith("repeated"),
+    );
     check(
         Fault::NextPageWithoutCursor,
-        once(),
+        three,
         First::FailsWith("endCursor"),
     );
 }

@@ -173,6 +173,15 @@ fn malformed_records_are_dropped_one_by_one_and_floods_are_stopped() {
         "{warning}"
     );
 
+    // An enum value outside the contract cannot be one record's problem: the canonical ABI
+    // refuses the whole call, so the run fails; the batch committed before it stays.
+    let stderr = hostile_run(&host, "enum", "unknown-enum", api, &[]);
+    assert!(
+        stderr.contains("the plugin crashed") && stderr.contains("discriminant"),
+        "{stderr}"
+    );
+    assert_eq!(host.ids("findings", "enum", "id"), ["good-finding"]);
+
     host.ok(&[
         "integration",
         "add",

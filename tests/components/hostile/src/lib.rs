@@ -10,6 +10,8 @@
 //! - `fetch-target`: fetches its `target` setting, a text field and so not a host the
 //!   plugin may call (the host must refuse it);
 //! - `malformed`: emits one batch mixing good records with broken ones;
+//! - `unknown-enum`: emits a good batch, then a finding whose severity is out of range
+//!   (the host must fail the run and keep the good batch);
 //! - `flood`: emits batches without end (the per-run ceilings must stop it).
 #![cfg(target_arch = "wasm32")]
 
@@ -177,6 +179,18 @@ impl Guest for Hostile {
                     warnings: vec![],
                 })
             }
+            "unknown-enum" => {
+                let good = t::Batch {
+                    assets: vec![asset("good-asset")],
+                    findings: vec![finding("good-finding", "good-asset", "fine")],
+                    removed_findings: vec![],
+                };
+                wit::safe::connector::host::emit(&good);
+                emit_unknown_severity();
+                Err(t::ConnectorError::Internal(
+                    "the host accepted a severity that is not in the contract".into(),
+                ))
+            }
             "flood" => {
                 for page in 0u64.. {
                     let findings = (0..1000)
@@ -198,6 +212,53 @@ impl Guest for Hostile {
             other => Err(t::ConnectorError::Config(format!("unknown mode `{other}`"))),
         }
     }
+}
+
+/// Emits one finding whose `severity` discriminant is 7, which no contract enum case has.
+/// wit-bindgen's types cannot express that, so the finding is laid out by hand in the
+/// canonical ABI (wasm32: a string is pointer and length, an `option<string>` is a tag
+/// byte then a string at offset 4, an enum is one byte) and passed to the raw import.
+fn emit_unknown_severity() -> bool {
+    #[link(wasm_import_module = "safe:connector/host@0.1.0")]
+    unsafe extern "C" {
+        #[link_name = "emit"]
+        fn raw_emit(
+            assets: *const u8,
+            assets_len: usize,
+            findings: *const u8,
+            findings_len: usize,
+            removed: *const u8,
+            removed_len: usize,
+        ) -> i32;
+    }
+    #[repr(C, align(4))]
+    struct Finding([u8; 168]);
+    let mut finding = Finding([0; 168]);
+    let mut put = |offset: usize, value: u32| {
+        finding.0[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
+    };
+    let strings: [(usize, &'static str); 6] = [
+        (0, "bad-enum"),          // source-id
+        (8, "good-asset"),        // asset-source-id
+        (16, "unknown severity"), // title
+        (24, ""),                 // description
+        (36, "OPEN"),             // source-status
+        (160, "{}"),              // raw
+    ];
+    for (offset, text) in strings {
+        put(offset, text.as_ptr() as u32);
+        put(offset + 4, text.len() as u32);
+    }
+    // project-ids (offset 140): an empty list at an aligned address.
+    put(140, 4);
+    // Every option<string> (remediation .. due-at, portal-url) stays 0: none.
+    finding.0[32] = 7; // severity: out of range (the contract has 5 cases)
+    finding.0[33] = 0; // status: failed
+    let at = finding.0.as_ptr();
+    // SAFETY: the import is the contract's `emit`; the memory passed stays alive for the
+    // call, and the host reads it as the canonical ABI says. The empty lists point at an
+    // aligned address too, as the ABI requires.
+    unsafe { raw_emit(at, 0, at, 1, at, 0) != 0 }
 }
 
 wit::export!(Hostile with_types_in wit);

@@ -1,0 +1,107 @@
+//! One benchmark's host: the real `connector-host` binary over its own database and
+//! plugins folder, with a compiled-plugin cache the caller chooses.
+
+use anyhow::{Context, bail};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use wiz_sim::Simulator;
+
+/// The client the simulator's default account answers to, with every scope.
+const CLIENT_ID: &str = "sim-client";
+const CLIENT_SECRET: &str = "sim-secret-full";
+
+/// A host installation in a folder of its own.
+pub struct HostEnv {
+    bin: PathBuf,
+    dir: PathBuf,
+    cache: PathBuf,
+}
+
+impl HostEnv {
+    /// A fresh folder `dir` (emptied first) holding the plugin `wiz.wasm`.
+    pub fn new(bin: &Path, plugin: &Path, dir: &Path, cache: &Path) -> anyhow::Result<Self> {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).with_context(|| format!("empty {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(dir.join("plugins"))?;
+        std::fs::copy(plugin, dir.join("plugins/wiz.wasm"))
+            .with_context(|| format!("copy {}", plugin.display()))?;
+        Ok(HostEnv {
+            bin: bin.into(),
+            dir: dir.into(),
+            cache: cache.into(),
+        })
+    }
+
+    /// The SQLite database.
+    pub fn db(&self) -> PathBuf {
+        self.dir.join("connector-host.db")
+    }
+
+    /// The folder's path for a file of its own.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// `connector-host ARGS` with this installation's paths; output goes to files in the
+    /// folder (stdout.txt, stderr.txt), so a long run never blocks on a full pipe.
+    pub fn command(&self, args: &[&str]) -> anyhow::Result<Command> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
+            .env("CONNECTOR_HOST_DB", self.db())
+            .env("CONNECTOR_HOST_PLUGINS", self.dir.join("plugins"))
+            .env("CONNECTOR_HOST_CACHE", &self.cache)
+            .env_remove("CONNECTOR_HOST_KEY")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(File::create(self.file("stdout.txt"))?)
+            .stderr(File::create(self.file("stderr.txt"))?);
+        Ok(cmd)
+    }
+
+    /// What the last command wrote to standard output.
+    pub fn stdout(&self) -> anyhow::Result<String> {
+        Ok(std::fs::read_to_string(self.file("stdout.txt"))?)
+    }
+
+    /// Runs `connector-host ARGS` and fails with its error output if it fails.
+    pub fn ok(&self, args: &[&str]) -> anyhow::Result<()> {
+        let status = self.command(args)?.status()?;
+        if !status.success() {
+            let stderr = std::fs::read_to_string(self.file("stderr.txt")).unwrap_or_default();
+            bail!(
+                "connector-host {} failed: {}",
+                args.join(" "),
+                stderr.trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// Adds a Wiz integration named `name` on `sim`, with `extra` settings and flags.
+    pub fn add_wiz(&self, name: &str, sim: &Simulator, extra: &[&str]) -> anyhow::Result<()> {
+        let api = format!("api-url={}", sim.api_url());
+        let auth = format!("auth-url={}", sim.auth_url());
+        let id = format!("client-id={CLIENT_ID}");
+        let secret = format!("client-secret={CLIENT_SECRET}");
+        let mut args = vec![
+            "integration",
+            "add",
+            name,
+            "--connector",
+            "wiz",
+            "--no-test",
+            "--set",
+            &api,
+            "--set",
+            &auth,
+            "--set",
+            &id,
+            "--secret",
+            &secret,
+        ];
+        args.extend_from_slice(extra);
+        self.ok(&args)
+    }
+}

@@ -1,0 +1,155 @@
+//! `connector-bench`: measures the host and the Wiz connector against the simulator and
+//! writes `results.json` (one number per metric, units in the names) beside a table on
+//! stdout. `cargo xtask bench` builds everything in release mode and runs it; the test
+//! suite runs it with `--smoke`, tiny sizes, so the harness cannot rot.
+
+mod host_env;
+mod measure;
+mod page;
+mod scenarios;
+
+use anyhow::Context;
+use clap::Parser;
+use scenarios::{Bench, Sizes};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "connector-bench", about)]
+struct Args {
+    /// The `connector-host` binary to measure.
+    #[arg(long)]
+    host_bin: PathBuf,
+    /// The Wiz connector component (wiz.wasm).
+    #[arg(long)]
+    plugin: PathBuf,
+    /// The `parse-page` command component (parse-page.wasm).
+    #[arg(long)]
+    parse_page: PathBuf,
+    /// Where results.json and the work folders go.
+    #[arg(long)]
+    out: PathBuf,
+    /// Tiny sizes: checks the harness, measures nothing worth keeping.
+    #[arg(long)]
+    smoke: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let sizes = if args.smoke {
+        Sizes::SMOKE
+    } else {
+        Sizes::FULL
+    };
+    let bench = Bench {
+        host_bin: args.host_bin,
+        plugin: args.plugin,
+        parse_page: args.parse_page,
+        work: args.out.join("work"),
+    };
+    std::fs::create_dir_all(&bench.work)?;
+    let mut results = Results::default();
+
+    eprintln!("bench: full sync of {} issues", sizes.large);
+    let large = scenarios::throughput(&bench, sizes.large).context("throughput (large)")?;
+    let findings_per_s = large.findings as f64 / large.usage.wall.as_secs_f64();
+    results.add("sync_100k_wall_s", large.usage.wall.as_secs_f64(), "s");
+    results.add("sync_100k_findings_per_s", findings_per_s, "findings/s");
+    results.add("sync_100k_cpu_s", large.usage.cpu.as_secs_f64(), "s");
+    results.add("sync_100k_peak_rss_mib", large.usage.peak_rss_mib, "MiB");
+    results.add("sync_100k_findings", large.findings as f64, "findings");
+    results.add(
+        "sim_100k_cpu_s",
+        large.simulator_cpu.as_secs_f64(),
+        "s (simulator)",
+    );
+
+    eprintln!("bench: full sync of {} issues", sizes.small);
+    let small = scenarios::throughput(&bench, sizes.small).context("throughput (small)")?;
+    results.add("sync_10k_peak_rss_mib", small.usage.peak_rss_mib, "MiB");
+    results.add("sync_10k_wall_s", small.usage.wall.as_secs_f64(), "s");
+
+    eprintln!("bench: latency hiding");
+    let latency = scenarios::latency(&bench, &sizes).context("latency hiding")?;
+    results.add("latency_wall_s", latency.wall.as_secs_f64(), "s");
+    results.add("latency_bound_s", latency.bound.as_secs_f64(), "s");
+    results.add("latency_issue_pages", latency.issue_pages as f64, "pages");
+
+    eprintln!("bench: {} concurrent syncs", sizes.concurrent);
+    let concurrent = scenarios::concurrency(&bench, &sizes).context("concurrency")?;
+    results.add("concurrent_50_wall_s", concurrent.wall.as_secs_f64(), "s");
+    results.add(
+        "concurrent_50_peak_rss_mib",
+        concurrent.usage.peak_rss_mib,
+        "MiB",
+    );
+    results.add(
+        "concurrent_50_rss_per_sync_mib",
+        concurrent.usage.peak_rss_mib / f64::from(sizes.concurrent),
+        "MiB",
+    );
+    results.add(
+        "concurrent_50_cpu_s",
+        concurrent.usage.cpu.as_secs_f64(),
+        "s",
+    );
+
+    eprintln!("bench: start-up");
+    let startup = scenarios::startup(&bench, &sizes).context("start-up")?;
+    results.add("start_cold_ms", millis(startup.cold), "ms");
+    results.add("start_warm_ms", millis(startup.warm), "ms");
+    results.add("instantiate_ms", millis(startup.instantiate), "ms");
+
+    eprintln!("bench: sandbox overhead");
+    let sandbox = scenarios::sandbox(&bench, sizes.parse_passes).context("sandbox")?;
+    results.add(
+        "wasm_native_cpu_ratio",
+        sandbox.wasm.as_secs_f64() / sandbox.native.as_secs_f64(),
+        "×",
+    );
+    results.add(
+        "parse_page_native_ms",
+        millis(sandbox.native) / f64::from(sizes.parse_passes),
+        "ms per 500-issue page",
+    );
+    results.add(
+        "parse_page_wasm_ms",
+        millis(sandbox.wasm) / f64::from(sizes.parse_passes),
+        "ms per 500-issue page",
+    );
+
+    results.print();
+    let path = args.out.join("results.json");
+    std::fs::write(&path, results.json())?;
+    eprintln!("bench: wrote {}", path.display());
+    Ok(())
+}
+
+fn millis(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The figures in the order measured.
+#[derive(Default)]
+struct Results(Vec<(&'static str, f64, &'static str)>);
+
+impl Results {
+    fn add(&mut self, name: &'static str, value: f64, unit: &'static str) {
+        self.0.push((name, value, unit));
+    }
+
+    fn print(&self) {
+        println!("{:<34} {:>14}  unit", "metric", "value");
+        for (name, value, unit) in &self.0 {
+            println!("{name:<34} {value:>14.3}  {unit}");
+        }
+    }
+
+    fn json(&self) -> String {
+        let object: serde_json::Map<String, serde_json::Value> = self
+            .0
+            .iter()
+            .map(|(name, value, _)| (name.to_string(), serde_json::json!(value)))
+            .collect();
+        serde_json::to_string_pretty(&object).expect("numbers serialize")
+    }
+}

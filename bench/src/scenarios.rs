@@ -1,0 +1,321 @@
+//! The measurements, one function each. Every one runs the real host binary and the
+//! real connector component against the simulator on loopback.
+
+use crate::host_env::HostEnv;
+use crate::measure::{self, Usage};
+use anyhow::{Context, bail, ensure};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+use wiz_sim::{SimConfig, Simulator};
+
+/// Seed of every simulated tenant.
+const SEED: u64 = 7;
+/// Settings every benchmark integration gets: the largest page, and a request-rate
+/// ceiling high enough that it is not what is measured.
+const FAST: [&str; 4] = [
+    "--set",
+    "page-size=500",
+    "--set",
+    "max-requests-per-second=1000",
+];
+
+/// How big each measurement is.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// Issues of the large throughput run.
+    pub large: u64,
+    /// Issues of the small throughput run (the memory baseline).
+    pub small: u64,
+    /// Issues and added latency of the latency-hiding run.
+    pub latency_issues: u64,
+    /// Delay the simulator adds to every GraphQL answer there.
+    pub latency: Duration,
+    /// Integrations synced at once, and issues each.
+    pub concurrent: u32,
+    pub concurrent_issues: u64,
+    /// Start-up samples.
+    pub starts: usize,
+    /// Passes over the page in the sandbox comparison.
+    pub parse_passes: u32,
+}
+
+impl Sizes {
+    /// What the issue asks for.
+    pub const FULL: Sizes = Sizes {
+        large: 100_000,
+        small: 10_000,
+        latency_issues: 5_000,
+        latency: Duration::from_millis(300),
+        concurrent: 50,
+        concurrent_issues: 2_000,
+        starts: 7,
+        parse_passes: 40,
+    };
+    /// A run of seconds that exercises every path, for the test suite.
+    pub const SMOKE: Sizes = Sizes {
+        large: 1_200,
+        small: 300,
+        latency_issues: 1_200,
+        latency: Duration::from_millis(30),
+        concurrent: 3,
+        concurrent_issues: 200,
+        starts: 2,
+        parse_passes: 2,
+    };
+}
+
+/// Where the inputs are and where the work goes.
+pub struct Bench {
+    pub host_bin: PathBuf,
+    pub plugin: PathBuf,
+    pub parse_page: PathBuf,
+    pub work: PathBuf,
+}
+
+impl Bench {
+    /// A host installation in `work/NAME` sharing the warm compiled-plugin cache.
+    fn host(&self, name: &str) -> anyhow::Result<HostEnv> {
+        HostEnv::new(
+            &self.host_bin,
+            &self.plugin,
+            &self.work.join(name),
+            &self.work.join("cache"),
+        )
+    }
+}
+
+/// A full sync into a fresh store.
+pub struct Throughput {
+    pub usage: Usage,
+    pub findings: u64,
+    /// CPU the simulator spent generating and serving the tenant.
+    pub simulator_cpu: Duration,
+}
+
+/// Syncs a tenant of `issues` into a fresh SQLite store and checks that every finding the
+/// guide's rules keep arrived.
+pub fn throughput(bench: &Bench, issues: u64) -> anyhow::Result<Throughput> {
+    let sim = Simulator::start(SimConfig::new(SEED, issues))?;
+    let host = bench.host(&format!("sync-{issues}"))?;
+    host.add_wiz("bench", &sim, &FAST)?;
+    let before = measure::process_cpu();
+    let usage =
+        measure::run(&mut host.command(&["sync", "bench", "--json"])?).context("the sync")?;
+    let simulator_cpu = measure::process_cpu().saturating_sub(before);
+    let outcome: serde_json::Value = serde_json::from_str(&host.stdout()?)?;
+    let findings = outcome["findings_new"].as_u64().unwrap_or(0);
+    let expected = sim.tenant().expected(true, &[]).findings.len() as u64;
+    ensure!(
+        findings == expected,
+        "the sync stored {findings} findings, the tenant has {expected}: {outcome}"
+    );
+    Ok(Throughput {
+        usage,
+        findings,
+        simulator_cpu,
+    })
+}
+
+/// A sync against an API that answers slowly.
+pub struct Latency {
+    pub wall: Duration,
+    /// The least time the API lets any client take: its chain of dependent requests.
+    pub bound: Duration,
+    pub issue_pages: u64,
+}
+
+/// Syncs `sizes.latency_issues` issues with `sizes.latency` added to every GraphQL answer.
+///
+/// Each issue page needs the previous page's cursor, and the technologies of a page's
+/// resources can only be asked for once that page has arrived, so the API forces a chain
+/// of (issue pages + 1) answers after the token; everything else can overlap it.
+pub fn latency(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Latency> {
+    let sim = Simulator::start(SimConfig::new(SEED, sizes.latency_issues))?;
+    let host = bench.host("latency")?;
+    host.add_wiz("bench", &sim, &FAST)?;
+    sim.set_latency(sizes.latency);
+    let token = sim
+        .stats()
+        .token_requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let usage = measure::run(&mut host.command(&["sync", "bench"])?).context("the sync")?;
+    let issue_pages = sim
+        .stats()
+        .issue_pages
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let tokens = sim
+        .stats()
+        .token_requests
+        .load(std::sync::atomic::Ordering::Relaxed)
+        - token;
+    ensure!(tokens == 1, "the sync asked for {tokens} tokens");
+    // The token endpoint gets no added latency; its own time is within the noise.
+    let bound = sizes.latency * (issue_pages as u32 + 1);
+    Ok(Latency {
+        wall: usage.wall,
+        bound,
+        issue_pages,
+    })
+}
+
+/// Many syncs at once in one `serve` process.
+pub struct Concurrency {
+    pub wall: Duration,
+    pub usage: Usage,
+}
+
+/// Adds `sizes.concurrent` integrations of `sizes.concurrent_issues` issues each, lets
+/// one `serve` process start them all in the same scheduler slot, and measures until the
+/// last one has finished.
+pub fn concurrency(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Concurrency> {
+    let sim = Simulator::start(SimConfig::new(SEED, sizes.concurrent_issues))?;
+    let host = bench.host("concurrent")?;
+    for n in 0..sizes.concurrent {
+        let mut extra = FAST.to_vec();
+        extra.extend(["--auto-sync-days", "1"]);
+        host.add_wiz(&format!("tenant-{n:02}"), &sim, &extra)?;
+    }
+    let clock = host.file("clock");
+    std::fs::write(&clock, "2026-01-01T01:00:00Z")?;
+    let count = sizes.concurrent.to_string();
+    let clock_arg = clock.display().to_string();
+    let serve_args = [
+        "serve",
+        "--max-concurrent-syncs",
+        &count,
+        "--clock-file",
+        &clock_arg,
+        "--poll-interval-ms",
+        "20",
+    ];
+    let started = Instant::now();
+    let serve = host.command(&serve_args)?.spawn().context("start serve")?;
+    let pid = serve.id() as libc::pid_t;
+    let db = rusqlite::Connection::open(host.db())?;
+    let count_rows =
+        |sql: &str| -> anyhow::Result<u32> { Ok(db.query_row(sql, [], |r| r.get::<_, u32>(0))?) };
+    // Once every integration has its first slot, move the clock onto it.
+    wait_until(Duration::from_secs(60), || {
+        Ok(count_rows("SELECT COUNT(*) FROM schedules")? == sizes.concurrent)
+    })
+    .context("serve did not schedule the integrations")?;
+    let slot = Instant::now();
+    std::fs::write(&clock, "2026-01-01T01:15:00Z")?;
+    let finished = "SELECT COUNT(*) FROM runs WHERE action = 'auto_sync' AND status != 'running'";
+    wait_until(Duration::from_secs(1800), || {
+        Ok(count_rows(finished)? == sizes.concurrent)
+    })
+    .context("the syncs did not finish")?;
+    let wall = slot.elapsed();
+    // SAFETY: sending SIGTERM to our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let usage = measure::wait(serve, started)?;
+    let succeeded = count_rows(
+        "SELECT COUNT(*) FROM runs WHERE action = 'auto_sync' AND status = 'succeeded'",
+    )?;
+    ensure!(
+        succeeded == sizes.concurrent,
+        "{succeeded} of {} syncs succeeded",
+        sizes.concurrent
+    );
+    Ok(Concurrency { wall, usage })
+}
+
+fn wait_until(
+    limit: Duration,
+    mut done: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while !done()? {
+        if Instant::now() > deadline {
+            bail!("gave up after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// Start-up times.
+pub struct Startup {
+    pub cold: Duration,
+    pub warm: Duration,
+    pub instantiate: Duration,
+}
+
+/// Times `connector-host test-connection` from process start to its first request, with
+/// an empty compiled-plugin cache and with a warm one; and loading the plugin from a warm
+/// cache in process, to the point where it has described itself.
+pub fn startup(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Startup> {
+    let sim = Simulator::start(SimConfig::new(SEED, 10))?;
+    let host = bench.host("startup")?;
+    host.add_wiz("bench", &sim, &FAST)?;
+    let to_first_request = |cache: Option<&Path>| -> anyhow::Result<Duration> {
+        let mut cmd = host.command(&["test-connection", "bench"])?;
+        if let Some(cache) = cache {
+            cmd.env("CONNECTOR_HOST_CACHE", cache);
+        }
+        sim.stats().take_first_arrival();
+        let spawned = SystemTime::now();
+        measure::run(&mut cmd).context("test-connection")?;
+        let first = sim
+            .stats()
+            .take_first_arrival()
+            .context("test-connection made no request")?;
+        Ok(first.duration_since(spawned)?)
+    };
+    let mut cold = Vec::new();
+    for n in 0..sizes.starts.min(3) {
+        let empty = bench.work.join(format!("startup/cold-cache-{n}"));
+        cold.push(to_first_request(Some(&empty))?);
+    }
+    let warm = (0..sizes.starts)
+        .map(|_| to_first_request(None))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Startup {
+        cold: measure::median(cold),
+        warm: measure::median(warm),
+        instantiate: instantiate(bench, sizes.starts)?,
+    })
+}
+
+/// Median time to load the plugin from the warm cache and have it describe itself.
+fn instantiate(bench: &Bench, samples: usize) -> anyhow::Result<Duration> {
+    use connector_host::plugin::runtime::{Limits, PluginHost};
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let host = PluginHost::new(&bench.work.join("cache"), Limits::default())?;
+        host.load(&bench.plugin).await?; // the cache is warm after this
+        let mut times = Vec::new();
+        for _ in 0..samples.max(3) {
+            let start = Instant::now();
+            host.load(&bench.plugin).await?;
+            times.push(start.elapsed());
+        }
+        Ok(measure::median(times))
+    })
+}
+
+/// CPU time of the connector's parse-and-map of one page.
+pub struct Sandbox {
+    pub native: Duration,
+    pub wasm: Duration,
+}
+
+/// Parses and maps one 500-issue page `passes` times natively and inside a component
+/// built from the same code, on this thread, counting CPU time only.
+pub fn sandbox(bench: &Bench, passes: u32) -> anyhow::Result<Sandbox> {
+    let page = crate::page::issues_page(SEED, 500);
+    let response = parse_page::answer(page.clone());
+    let start = measure::thread_cpu();
+    let mut findings = 0;
+    for _ in 0..passes {
+        findings = parse_page::parse_and_map(&response)?;
+    }
+    let native = measure::thread_cpu() - start;
+    let (wasm, wasm_findings) = crate::page::run_in_component(&bench.parse_page, page, passes)?;
+    ensure!(
+        wasm_findings == findings,
+        "the component mapped {wasm_findings} findings, native code {findings}"
+    );
+    Ok(Sandbox { native, wasm })
+}
