@@ -31,6 +31,19 @@ struct Args {
     /// Tiny sizes: checks the harness, measures nothing worth keeping.
     #[arg(long)]
     smoke: bool,
+    /// Run only these measurements (repeatable) [default: all].
+    #[arg(long, value_enum)]
+    only: Vec<Scenario>,
+}
+
+/// The measurements, for `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scenario {
+    Throughput,
+    Latency,
+    Concurrency,
+    Startup,
+    Sandbox,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,74 +61,85 @@ fn main() -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&bench.work)?;
     let mut results = Results::default();
+    let wanted = |s: Scenario| args.only.is_empty() || args.only.contains(&s);
 
-    eprintln!("bench: full sync of {} issues", sizes.large);
-    let large = scenarios::throughput(&bench, sizes.large).context("throughput (large)")?;
-    let findings_per_s = large.findings as f64 / large.usage.wall.as_secs_f64();
-    results.add("sync_100k_wall_s", large.usage.wall.as_secs_f64(), "s");
-    results.add("sync_100k_findings_per_s", findings_per_s, "findings/s");
-    results.add("sync_100k_cpu_s", large.usage.cpu.as_secs_f64(), "s");
-    results.add("sync_100k_peak_rss_mib", large.usage.peak_rss_mib, "MiB");
-    results.add("sync_100k_findings", large.findings as f64, "findings");
-    results.add(
-        "sim_100k_cpu_s",
-        large.simulator_cpu.as_secs_f64(),
-        "s (simulator)",
-    );
+    if wanted(Scenario::Throughput) {
+        eprintln!("bench: full sync of {} issues", sizes.large);
+        let large = scenarios::throughput(&bench, sizes.large).context("throughput (large)")?;
+        let findings_per_s = large.findings as f64 / large.usage.wall.as_secs_f64();
+        results.add("sync_100k_wall_s", large.usage.wall.as_secs_f64(), "s");
+        results.add("sync_100k_findings_per_s", findings_per_s, "findings/s");
+        results.add("sync_100k_cpu_s", large.usage.cpu.as_secs_f64(), "s");
+        results.add("sync_100k_peak_rss_mib", large.usage.peak_rss_mib, "MiB");
+        results.add("sync_100k_findings", large.findings as f64, "findings");
+        results.add(
+            "sim_100k_cpu_s",
+            large.simulator_cpu.as_secs_f64(),
+            "s (simulator)",
+        );
 
-    eprintln!("bench: full sync of {} issues", sizes.small);
-    let small = scenarios::throughput(&bench, sizes.small).context("throughput (small)")?;
-    results.add("sync_10k_peak_rss_mib", small.usage.peak_rss_mib, "MiB");
-    results.add("sync_10k_wall_s", small.usage.wall.as_secs_f64(), "s");
+        eprintln!("bench: full sync of {} issues", sizes.small);
+        let small = scenarios::throughput(&bench, sizes.small).context("throughput (small)")?;
+        results.add("sync_10k_peak_rss_mib", small.usage.peak_rss_mib, "MiB");
+        results.add("sync_10k_wall_s", small.usage.wall.as_secs_f64(), "s");
+    }
 
-    eprintln!("bench: latency hiding");
-    let latency = scenarios::latency(&bench, &sizes).context("latency hiding")?;
-    results.add("latency_wall_s", latency.wall.as_secs_f64(), "s");
-    results.add("latency_bound_s", latency.bound.as_secs_f64(), "s");
-    results.add("latency_issue_pages", latency.issue_pages as f64, "pages");
+    if wanted(Scenario::Latency) {
+        eprintln!("bench: latency hiding");
+        let latency = scenarios::latency(&bench, &sizes).context("latency hiding")?;
+        results.add("latency_wall_s", latency.wall.as_secs_f64(), "s");
+        results.add("latency_bound_s", latency.bound.as_secs_f64(), "s");
+        results.add("latency_issue_pages", latency.issue_pages as f64, "pages");
+    }
 
-    eprintln!("bench: {} concurrent syncs", sizes.concurrent);
-    let concurrent = scenarios::concurrency(&bench, &sizes).context("concurrency")?;
-    results.add("concurrent_50_wall_s", concurrent.wall.as_secs_f64(), "s");
-    results.add(
-        "concurrent_50_peak_rss_mib",
-        concurrent.usage.peak_rss_mib,
-        "MiB",
-    );
-    results.add(
-        "concurrent_50_rss_per_sync_mib",
-        concurrent.usage.peak_rss_mib / f64::from(sizes.concurrent),
-        "MiB",
-    );
-    results.add(
-        "concurrent_50_cpu_s",
-        concurrent.usage.cpu.as_secs_f64(),
-        "s",
-    );
+    if wanted(Scenario::Concurrency) {
+        eprintln!("bench: {} concurrent syncs", sizes.concurrent);
+        let concurrent = scenarios::concurrency(&bench, &sizes).context("concurrency")?;
+        results.add("concurrent_50_wall_s", concurrent.wall.as_secs_f64(), "s");
+        results.add(
+            "concurrent_50_peak_rss_mib",
+            concurrent.usage.peak_rss_mib,
+            "MiB",
+        );
+        results.add(
+            "concurrent_50_rss_per_sync_mib",
+            concurrent.usage.peak_rss_mib / f64::from(sizes.concurrent),
+            "MiB",
+        );
+        results.add(
+            "concurrent_50_cpu_s",
+            concurrent.usage.cpu.as_secs_f64(),
+            "s",
+        );
+    }
 
-    eprintln!("bench: start-up");
-    let startup = scenarios::startup(&bench, &sizes).context("start-up")?;
-    results.add("start_cold_ms", millis(startup.cold), "ms");
-    results.add("start_warm_ms", millis(startup.warm), "ms");
-    results.add("instantiate_ms", millis(startup.instantiate), "ms");
+    if wanted(Scenario::Startup) {
+        eprintln!("bench: start-up");
+        let startup = scenarios::startup(&bench, &sizes).context("start-up")?;
+        results.add("start_cold_ms", millis(startup.cold), "ms");
+        results.add("start_warm_ms", millis(startup.warm), "ms");
+        results.add("instantiate_ms", millis(startup.instantiate), "ms");
+    }
 
-    eprintln!("bench: sandbox overhead");
-    let sandbox = scenarios::sandbox(&bench, sizes.parse_passes).context("sandbox")?;
-    results.add(
-        "wasm_native_cpu_ratio",
-        sandbox.wasm.as_secs_f64() / sandbox.native.as_secs_f64(),
-        "×",
-    );
-    results.add(
-        "parse_page_native_ms",
-        millis(sandbox.native) / f64::from(sizes.parse_passes),
-        "ms per 500-issue page",
-    );
-    results.add(
-        "parse_page_wasm_ms",
-        millis(sandbox.wasm) / f64::from(sizes.parse_passes),
-        "ms per 500-issue page",
-    );
+    if wanted(Scenario::Sandbox) {
+        eprintln!("bench: sandbox overhead");
+        let sandbox = scenarios::sandbox(&bench, sizes.parse_passes).context("sandbox")?;
+        results.add(
+            "wasm_native_cpu_ratio",
+            sandbox.wasm.as_secs_f64() / sandbox.native.as_secs_f64(),
+            "×",
+        );
+        results.add(
+            "parse_page_native_ms",
+            millis(sandbox.native) / f64::from(sizes.parse_passes),
+            "ms per 500-issue page",
+        );
+        results.add(
+            "parse_page_wasm_ms",
+            millis(sandbox.wasm) / f64::from(sizes.parse_passes),
+            "ms per 500-issue page",
+        );
+    }
 
     results.print();
     let path = args.out.join("results.json");

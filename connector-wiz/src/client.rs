@@ -108,17 +108,22 @@ impl<T: Transport> WizClient<T> {
         self.transport.sleep(wait).await;
     }
 
-    /// Waits so that requests start at most `max_requests_per_second` a second. Each
-    /// request books its start slot before it waits, so concurrent ones queue up.
+    /// Waits so that requests start at most `max_requests_per_second` a second: each
+    /// starts at least 1/rate after the one before, measured from when they really
+    /// started. Concurrent requests take turns.
     async fn pace(&self) {
-        // A hair over 1/rate, so that no one-second window ever holds rate + 1 starts.
-        let gap = Duration::from_secs(1) / self.config.max_requests_per_second.max(1)
-            + Duration::from_millis(5);
-        let now = Instant::now();
-        let slot = self.next_slot.get().filter(|s| *s > now).unwrap_or(now);
-        self.next_slot.set(Some(slot + gap));
-        if slot > now {
-            self.transport.sleep(slot - now).await;
+        // 2% over 1/rate, so that no one-second window ever holds rate + 1 starts, even
+        // with the clock read a little apart from where the request leaves.
+        let gap = Duration::from_secs(1) * 102 / 100 / self.config.max_requests_per_second.max(1);
+        loop {
+            let now = Instant::now();
+            match self.next_slot.get().filter(|slot| *slot > now) {
+                Some(slot) => self.transport.sleep(slot - now).await,
+                None => {
+                    self.next_slot.set(Some(now + gap));
+                    return;
+                }
+            }
         }
     }
 

@@ -9,8 +9,11 @@ use crate::pagination::CursorGuard;
 use crate::protocol;
 use crate::records::{Batch, LogLevel};
 use crate::state::{ResumePoint, SyncState};
-use futures_lite::future::zip;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::poll_fn;
+use std::task::Poll;
 
 /// What the host offers a running sync.
 pub trait HostSink {
@@ -174,8 +177,10 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
         Ok(self.run.summary)
     }
 
-    /// Pages through one project (or all issues), keeping the API busy: while page N+1 is
-    /// being fetched, page N's resources are looked up and page N-1 is handed to the host.
+    /// Pages through one project (or all issues), keeping the API busy: the next page is
+    /// asked for as soon as a page arrives, each page's resources are looked up while later
+    /// pages load, and pages are handed to the host in order as their lookups end. At most
+    /// [`PAGES_AHEAD`] pages wait for their lookup, so memory stays bounded.
     async fn sync_project(
         &mut self,
         plan: &mut ResumePoint,
@@ -184,6 +189,7 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
     ) -> Result<u64, ConnectorError> {
         let Sync { client, host, run } = self;
         let client = &*client;
+        let portal_base = client.config().portal_base;
         let changed_after = plan.changed_after.clone();
         let page_label = |number: u64| match project {
             Some(p) => format!("issues page {number} of project {p}"),
@@ -198,61 +204,99 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                 number == 1,
             );
             let label = page_label(number);
-            async move {
-                client
-                    .query(body, protocol::parse_issues_page)
-                    .await
-                    .map_err(|e| e.context(&label))
-            }
+            Box::pin(async move {
+                let page = client.query(body, protocol::parse_issues_page).await;
+                (number, page.map_err(|e| e.context(&label)))
+            })
         };
         let mut guard = CursorGuard::default();
         let mut total = None;
         let first_after = Some(plan.after.clone()).filter(|a| !a.is_empty());
-        let mut page = fetch(1, first_after).await?;
-        let mut ready: Option<Ready> = None;
-        for page_number in 1u64.. {
-            let label = page_label(page_number);
-            if page_number == 1 {
-                total = page.total_count.map(|t| t + done);
-            }
-            let next = guard.next(&page.page_info).map_err(|e| e.context(&label))?;
-            done += page.nodes.len() as u64;
-            let screened = run.screen(&page).map_err(|e| e.context(&label))?;
-            let new_ids = run.new_asset_ids(&screened.candidates);
-            let next_page = async {
-                match &next {
-                    Some(cursor) => Some(fetch(page_number + 1, Some(cursor.clone())).await),
-                    None => None,
+        let mut fetching = Some(fetch(1, first_after));
+        // A next page that waits for room among the pages ahead.
+        let mut deferred: Option<(u64, String)> = None;
+        let mut looking_up = FuturesOrdered::new();
+        let mut failure = None;
+        while fetching.is_some() || !looking_up.is_empty() {
+            let event = poll_fn(|cx| {
+                if let Some(Poll::Ready(page)) = fetching.as_mut().map(|f| f.as_mut().poll(cx)) {
+                    return Poll::Ready(Event::Fetched(page));
                 }
-            };
-            let lookup = lookup(client, run.inventory, &new_ids);
-            // Polled in this order, the two requests are on their way before the
-            // hand-over, which runs while they are in flight.
-            let hand_over = async {
-                match ready.take() {
-                    Some(previous) => deliver(&mut **host, run, plan, previous, total),
-                    None => Ok(()),
+                match looking_up.poll_next_unpin(cx) {
+                    Poll::Ready(Some(looked)) => Poll::Ready(Event::LookedUp(looked)),
+                    _ => Poll::Pending,
                 }
-            };
-            let ((next_page, found), handed) = zip(zip(next_page, lookup), hand_over).await;
-            handed?;
-            let found = found.map_err(|e| e.context("inventory lookup").context(&label))?;
-            let batch = run.build_batch(screened, found, &mut **host, client.config().portal_base);
-            ready = Some(Ready {
-                batch,
-                cursor: next.clone(),
-                done,
-            });
-            match next_page {
-                Some(fetched) => page = fetched?,
-                None => break,
+            })
+            .await;
+            match event {
+                Event::Fetched((number, page)) => {
+                    fetching = None;
+                    // A failed page ends the walk; the pages before it are still handed over.
+                    let page = match page {
+                        Ok(page) => page,
+                        Err(e) => {
+                            failure = Some(e);
+                            continue;
+                        }
+                    };
+                    let label = page_label(number);
+                    if number == 1 {
+                        total = page.total_count.map(|t| t + done);
+                    }
+                    let next = guard.next(&page.page_info).map_err(|e| e.context(&label))?;
+                    done += page.nodes.len() as u64;
+                    if let Some(cursor) = &next {
+                        if looking_up.len() < PAGES_AHEAD {
+                            fetching = Some(fetch(number + 1, Some(cursor.clone())));
+                        } else {
+                            deferred = Some((number + 1, cursor.clone()));
+                        }
+                    }
+                    let screened = run.screen(&page).map_err(|e| e.context(&label))?;
+                    let ids = run.new_asset_ids(&screened.candidates);
+                    let inventory = run.inventory;
+                    let ready_at = done;
+                    looking_up.push_back(async move {
+                        let found = lookup(client, inventory, &ids).await;
+                        (number, found, screened, next, ready_at)
+                    });
+                }
+                Event::LookedUp((number, found, screened, cursor, ready_at)) => {
+                    let label = page_label(number);
+                    let found = found.map_err(|e| e.context("inventory lookup").context(&label))?;
+                    let batch = run
+                        .build_batch(screened, found, &mut **host, portal_base)
+                        .map_err(|e| e.context(&label))?;
+                    let ready = Ready {
+                        batch,
+                        cursor,
+                        done: ready_at,
+                    };
+                    deliver(&mut **host, run, plan, ready, total)?;
+                    if failure.is_none()
+                        && let Some((number, cursor)) = deferred.take()
+                    {
+                        fetching = Some(fetch(number, Some(cursor)));
+                    }
+                }
             }
         }
-        if let Some(last) = ready {
-            deliver(&mut **host, run, plan, last, total)?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(done),
         }
-        Ok(done)
     }
+}
+
+/// Pages that may wait for their inventory lookup while the next one loads.
+const PAGES_AHEAD: usize = 2;
+
+/// What the page walk waits for.
+enum Event<P, L> {
+    /// An issues page arrived (or failed).
+    Fetched(P),
+    /// The oldest page's lookup ended.
+    LookedUp(L),
 }
 
 /// Hands a built page to the host, reports progress and records the resume point after it.
@@ -331,7 +375,7 @@ impl RunRecord {
         found: Lookup,
         host: &mut impl HostSink,
         portal_base: &str,
-    ) -> Batch {
+    ) -> Result<Batch, ConnectorError> {
         let inventory = match found {
             Lookup::Skipped => HashMap::new(),
             Lookup::Found(entries) => {
@@ -339,9 +383,15 @@ impl RunRecord {
                 entries
             }
             Lookup::Denied(reason) => {
-                host.log(LogLevel::Warn, &format!("inventory not readable: {reason}"));
-                self.summary.warnings.push(NO_INVENTORY_WARNING.to_string());
-                self.inventory = Inventory::Denied;
+                match self.inventory {
+                    Inventory::Unknown => {
+                        host.log(LogLevel::Warn, &format!("inventory not readable: {reason}"));
+                        self.summary.warnings.push(NO_INVENTORY_WARNING.to_string());
+                        self.inventory = Inventory::Denied;
+                    }
+                    Inventory::Denied => {} // a lookup that started before the first denial
+                    Inventory::Available => return Err(ConnectorError::Permission(reason)),
+                }
                 HashMap::new()
             }
         };
@@ -366,7 +416,7 @@ impl RunRecord {
             }
             batch.findings.push(mapping::finding(&c, portal_base));
         }
-        batch
+        Ok(batch)
     }
 }
 

@@ -12,6 +12,7 @@ use crate::store::{
 use crate::validate;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 /// Why a sync could not run at all.
@@ -101,15 +102,22 @@ impl Tally {
     }
 }
 
-/// Validates and stores what the plugin emits.
+/// What the sink hands to the writer, in the order the plugin sent it.
+enum Write {
+    Batch(Batch),
+    Checkpoint(String),
+}
+
+/// Takes what the plugin emits: enforces the run's ceilings and cancellation, and queues
+/// batches and checkpoints for the [`Writer`], so the plugin fetches and maps its next
+/// page while the last one is being written. The queue holds one item: a plugin is never
+/// more than a batch ahead of the store.
 struct StoringSink {
-    store: SharedStore,
-    integration: i64,
-    run: i64,
-    policy: Policy,
-    secrets: Vec<String>,
-    emitted_assets: HashSet<String>,
+    writes: SyncSender<Write>,
+    /// Set when storing failed or a ceiling was passed; the plugin is then told to stop.
+    failed: Arc<AtomicBool>,
     tally: Arc<Mutex<Tally>>,
+    secrets: Vec<String>,
     progress: Option<Box<dyn Progress>>,
     cancel: Arc<AtomicBool>,
     limits: EmitLimits,
@@ -117,7 +125,59 @@ struct StoringSink {
     bytes: u64,
 }
 
-impl StoringSink {
+/// Screens and stores the batches and checkpoints of one run, in order, on a thread of
+/// its own. After a failure it drops everything that follows: a checkpoint after a batch
+/// that was not stored would skip that batch on resume.
+struct Writer {
+    store: SharedStore,
+    integration: i64,
+    run: i64,
+    policy: Policy,
+    emitted_assets: HashSet<String>,
+    tally: Arc<Mutex<Tally>>,
+    failed: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// Writes until the sink is dropped.
+    fn run(mut self, writes: Receiver<Write>) {
+        for write in writes {
+            if self.failed.load(Ordering::SeqCst) {
+                continue;
+            }
+            let failure = match write {
+                Write::Batch(batch) => self.store_batch(batch),
+                Write::Checkpoint(state) => self
+                    .store
+                    .lock()
+                    .expect("store lock")
+                    .save_checkpoint(self.integration, &state)
+                    .err()
+                    .map(|e| format!("storing a checkpoint failed: {e}")),
+            };
+            if let Some(failure) = failure {
+                self.tally.lock().expect("tally lock").store_error = Some(failure);
+                self.failed.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Screens and stores one batch; the failure, if any.
+    fn store_batch(&mut self, batch: Batch) -> Option<String> {
+        let store = self.store.clone();
+        let mut store = store.lock().expect("store lock");
+        let tally = self.tally.clone();
+        let mut tally = tally.lock().expect("tally lock");
+        let batch = self.screen(store.as_ref(), batch, &mut tally);
+        match store.write_batch(self.integration, self.run, &self.policy, &batch) {
+            Ok(counts) => {
+                tally.counts += counts;
+                None
+            }
+            Err(e) => Some(format!("storing a batch failed: {e}")),
+        }
+    }
+
     /// Drops records the contract forbids: empty ids, and findings about assets neither
     /// emitted in this run nor stored. One bad record never rejects the good ones.
     fn screen(&mut self, store: &dyn Storage, mut batch: Batch, tally: &mut Tally) -> Batch {
@@ -155,7 +215,9 @@ impl StoringSink {
         });
         batch
     }
+}
 
+impl StoringSink {
     /// Counts a batch against the run's ceilings; the reason to stop when one is passed.
     fn over_ceiling(&mut self, batch: &Batch) -> Option<String> {
         self.records +=
@@ -202,39 +264,21 @@ pub struct EmitLimits {
 
 impl RunSink for StoringSink {
     fn emit(&mut self, batch: Batch) -> bool {
-        if self.cancel.load(Ordering::SeqCst) {
+        if self.cancel.load(Ordering::SeqCst) || self.failed.load(Ordering::SeqCst) {
             return false;
         }
-        let store = self.store.clone();
-        let mut store = store.lock().expect("store lock");
-        let tally = self.tally.clone();
-        let mut tally = tally.lock().expect("tally lock");
         if let Some(reason) = self.over_ceiling(&batch) {
-            tally.store_error = Some(reason);
+            self.tally.lock().expect("tally lock").store_error = Some(reason);
+            self.failed.store(true, Ordering::SeqCst);
             return false;
         }
-        let batch = self.screen(store.as_ref(), batch, &mut tally);
-        match store.write_batch(self.integration, self.run, &self.policy, &batch) {
-            Ok(counts) => {
-                tally.counts += counts;
-                true
-            }
-            Err(e) => {
-                tally.store_error = Some(format!("storing a batch failed: {e}"));
-                false
-            }
-        }
+        // Waits while the writer is a batch behind; fails only if the writer is gone.
+        self.writes.send(Write::Batch(batch)).is_ok()
     }
 
     fn checkpoint(&mut self, state: String) {
-        if let Err(e) = self
-            .store
-            .lock()
-            .expect("store lock")
-            .save_checkpoint(self.integration, &state)
-        {
-            self.tally.lock().expect("tally lock").store_error =
-                Some(format!("storing a checkpoint failed: {e}"));
+        if !self.failed.load(Ordering::SeqCst) {
+            let _ = self.writes.send(Write::Checkpoint(state));
         }
     }
 
@@ -320,13 +364,22 @@ impl SyncJob<'_> {
             )
         };
         let tally = Arc::new(Mutex::new(Tally::default()));
-        let sink = StoringSink {
+        let failed = Arc::new(AtomicBool::new(false));
+        let (writes, queue) = std::sync::mpsc::sync_channel(1);
+        let writer = Writer {
             store: store.clone(),
             integration: self.integration.id,
             run: run_id,
             policy: self.integration.policy,
-            secrets: secrets.clone(),
             emitted_assets: HashSet::new(),
+            tally: tally.clone(),
+            failed: failed.clone(),
+        };
+        let writing = tokio::task::spawn_blocking(move || writer.run(queue));
+        let sink = StoringSink {
+            writes,
+            failed,
+            secrets: secrets.clone(),
             tally: tally.clone(),
             progress: self.progress,
             cancel: self.cancel.clone(),
@@ -344,6 +397,11 @@ impl SyncJob<'_> {
                 Box::new(sink),
             )
             .await;
+        // The plugin's store, and with it the sink, is gone: the writer finishes the queue.
+        if writing.await.is_err() {
+            tally.lock().expect("tally lock").store_error =
+                Some("the store writer stopped unexpectedly".into());
+        }
         let mut tally = std::mem::take(&mut *tally.lock().expect("tally lock"));
         let cancelled = self.cancel.load(Ordering::SeqCst);
         let complete_full =

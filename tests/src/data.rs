@@ -2,7 +2,8 @@
 //! issue or resource can be built from its index alone, so the simulator never holds the
 //! tenant in memory and tests can compute exactly what a correct sync must store.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 /// A small, fast, deterministic PRNG step (SplitMix64).
 fn mix(mut z: u64) -> u64 {
@@ -320,60 +321,76 @@ impl Tenant {
 
     /// The `issuesV2` node of issue `i`, as Wiz would send it.
     pub fn issue_node(&self, i: u64) -> Value {
+        serde_json::to_value(self.issue_record(i)).expect("plain data serializes")
+    }
+
+    /// Issue `i` in the shape of an `issuesV2` node, ready to serialize: the simulator
+    /// writes pages from these directly, without building JSON trees.
+    pub fn issue_record(&self, i: u64) -> IssueRecord {
         let issue = self.issue(i);
         let res = self.resource(issue.resource);
         let (typename, rule_id, rule_name, issue_type) = RULES[issue.rule];
-        let description = format!("{rule_name}. Found by the simulated tenant.");
-        let source_rule = match typename {
+        let mut source_rule = SourceRule {
+            typename,
+            id: rule_id,
+            name: rule_name,
+            description: format!("{rule_name}. Found by the simulated tenant."),
+            ..SourceRule::default()
+        };
+        match typename {
             "Control" => {
-                json!({"__typename": typename, "id": rule_id, "name": rule_name, "description": description,
-                "resolutionRecommendation": format!("### Fix\n* Remediate: {rule_name}.")})
+                source_rule.resolution_recommendation =
+                    Some(format!("### Fix\n* Remediate: {rule_name}."))
             }
             "CloudConfigurationRule" => {
-                json!({"__typename": typename, "id": rule_id, "name": rule_name, "description": description,
-                "remediationInstructions": format!("Change the configuration so that it no longer matches: {rule_name}."), "serviceType": "AWS"})
+                source_rule.remediation_instructions = Some(format!(
+                    "Change the configuration so that it no longer matches: {rule_name}."
+                ));
+                source_rule.service_type = Some("AWS");
             }
             _ => {
-                json!({"__typename": typename, "id": rule_id, "name": rule_name, "description": description, "sourceType": "CLOUD_TRAIL", "type": "GENERATED_THREAT"})
+                source_rule.source_type = Some("CLOUD_TRAIL");
+                source_rule.kind = Some("GENERATED_THREAT");
             }
-        };
+        }
         let created = issue.created_minute;
         let resolved = matches!(issue.status, "RESOLVED" | "REJECTED");
         let projects = res.projects.as_ref().map(|ids| {
             ids.iter()
                 .map(|id| {
-                    let name = PROJECTS.iter().find(|(p, _)| p == id).map(|(_, n)| *n).unwrap_or("");
-                    json!({"id": id, "name": name, "slug": name.to_ascii_lowercase().replace(' ', "-"), "businessUnit": "", "riskProfile": {"businessImpact": "MBI"}})
+                    let name = PROJECTS
+                        .iter()
+                        .find(|(p, _)| p == id)
+                        .map(|(_, n)| *n)
+                        .unwrap_or("");
+                    ProjectRef {
+                        id,
+                        name,
+                        slug: name.to_ascii_lowercase().replace(' ', "-"),
+                        business_unit: "",
+                        risk_profile: RiskProfile {
+                            business_impact: "MBI",
+                        },
+                    }
                 })
-                .collect::<Vec<_>>()
+                .collect()
         });
-        json!({
-            "id": issue.id,
-            "type": issue_type,
-            "status": issue.status,
-            "severity": issue.severity,
-            "createdAt": at_minute(created),
-            "updatedAt": at_minute(created + 30),
-            "statusChangedAt": at_minute(created + if issue.status == "OPEN" { 0 } else { 60 }),
-            "resolvedAt": if resolved { Value::from(at_minute(created + 60)) } else { Value::Null },
-            "dueAt": if issue.severity == "CRITICAL" { Value::from(at_minute(created + 7 * 1440)) } else { Value::Null },
-            "resolutionReason": issue.resolution_reason,
-            "sourceRule": source_rule,
-            "projects": projects,
-            "entitySnapshot": self.entity_snapshot(&res),
-            "serviceTickets": null,
-        })
-    }
-
-    fn entity_snapshot(&self, res: &Resource) -> Value {
-        json!({
-            "id": res.id, "type": res.entity_type, "nativeType": res.entity_type.to_ascii_lowercase(), "name": res.name,
-            "status": "Active", "cloudPlatform": res.platform, "cloudProviderURL": "", "providerId": res.provider_id,
-            "region": res.region, "resourceGroupExternalId": "", "subscriptionExternalId": res.account_id,
-            "subscriptionName": format!("account {}", res.account_id), "subscriptionTags": {},
-            "tags": {"env": if res.name.len().is_multiple_of(2) { "prod" } else { "dev" }, "owner": "team-sim"},
-            "createdAt": null, "externalId": res.provider_id,
-        })
+        IssueRecord {
+            id: issue.id,
+            kind: issue_type,
+            status: issue.status.into(),
+            severity: issue.severity,
+            created_at: at_minute(created),
+            updated_at: at_minute(created + 30),
+            status_changed_at: at_minute(created + if issue.status == "OPEN" { 0 } else { 60 }),
+            resolved_at: resolved.then(|| at_minute(created + 60)),
+            due_at: (issue.severity == "CRITICAL").then(|| at_minute(created + 7 * 1440)),
+            resolution_reason: issue.resolution_reason.map(Into::into),
+            source_rule,
+            projects,
+            entity_snapshot: EntitySnapshot::of(&res),
+            service_tickets: None,
+        }
     }
 
     /// The `cloudResourcesV2` node of a resource id, if it exists; `deleted` are resources
@@ -382,16 +399,185 @@ impl Tenant {
         &self,
         id: &str,
         deleted: &std::collections::HashSet<u64>,
-    ) -> Option<Value> {
+    ) -> Option<ResourceRecord> {
         let r = index_of(self.seed, 2, id).filter(|r| *r < self.resources())?;
-        let mut res = self.resource(r);
-        res.deleted |= deleted.contains(&r);
-        Some(json!({
-            "id": res.id, "name": res.name, "type": res.entity_type, "cloudPlatform": res.platform,
-            "deletedAt": if res.deleted { Value::from(at_minute(500)) } else { Value::Null },
-            "technology": {"id": format!("tech-{}", res.technology.len()), "name": res.technology, "categories": [{"name": "Compute"}]},
-        }))
+        let res = self.resource(r);
+        Some(ResourceRecord {
+            deleted_at: (res.deleted || deleted.contains(&r)).then(|| at_minute(500)),
+            technology: Technology {
+                id: format!("tech-{}", res.technology.len()),
+                name: res.technology,
+                categories: [Category { name: "Compute" }],
+            },
+            id: res.id,
+            name: res.name,
+            kind: res.entity_type,
+            cloud_platform: res.platform,
+        })
     }
+}
+
+/// An `issuesV2` node.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueRecord {
+    /// Issue id.
+    pub id: String,
+    /// Issue type.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Status (changes can set any).
+    pub status: String,
+    /// Severity.
+    pub severity: &'static str,
+    /// Created.
+    pub created_at: String,
+    /// Last updated.
+    pub updated_at: String,
+    /// Last status change.
+    pub status_changed_at: String,
+    /// Resolved, for resolved and rejected issues.
+    pub resolved_at: Option<String>,
+    /// Due, for critical issues.
+    pub due_at: Option<String>,
+    /// Why it was resolved or rejected.
+    pub resolution_reason: Option<String>,
+    /// The rule that raised it.
+    pub source_rule: SourceRule,
+    /// Projects of its resource.
+    pub projects: Option<Vec<ProjectRef>>,
+    /// Its resource.
+    pub entity_snapshot: EntitySnapshot,
+    /// Always null here.
+    pub service_tickets: Option<()>,
+}
+
+/// `sourceRule`: a Control, a CloudConfigurationRule or a CloudEventRule.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRule {
+    #[serde(rename = "__typename")]
+    typename: &'static str,
+    id: &'static str,
+    name: &'static str,
+    description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolution_recommendation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remediation_instructions: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_type: Option<&'static str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+}
+
+/// One project an issue belongs to.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectRef {
+    /// Project id.
+    pub id: &'static str,
+    name: &'static str,
+    slug: String,
+    business_unit: &'static str,
+    risk_profile: RiskProfile,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RiskProfile {
+    business_impact: &'static str,
+}
+
+/// `entitySnapshot`: the resource as the issue saw it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntitySnapshot {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    native_type: String,
+    name: String,
+    status: &'static str,
+    cloud_platform: &'static str,
+    #[serde(rename = "cloudProviderURL")]
+    cloud_provider_url: &'static str,
+    provider_id: String,
+    region: &'static str,
+    resource_group_external_id: &'static str,
+    subscription_external_id: String,
+    subscription_name: String,
+    subscription_tags: Tags,
+    tags: Tags,
+    created_at: Option<()>,
+    external_id: String,
+}
+
+impl EntitySnapshot {
+    fn of(res: &Resource) -> Self {
+        EntitySnapshot {
+            id: res.id.clone(),
+            kind: res.entity_type,
+            native_type: res.entity_type.to_ascii_lowercase(),
+            name: res.name.clone(),
+            status: "Active",
+            cloud_platform: res.platform,
+            cloud_provider_url: "",
+            provider_id: res.provider_id.clone(),
+            region: res.region,
+            resource_group_external_id: "",
+            subscription_external_id: res.account_id.clone(),
+            subscription_name: format!("account {}", res.account_id),
+            subscription_tags: Tags::default(),
+            tags: Tags {
+                env: Some(if res.name.len().is_multiple_of(2) {
+                    "prod"
+                } else {
+                    "dev"
+                }),
+                owner: Some("team-sim"),
+            },
+            created_at: None,
+            external_id: res.provider_id.clone(),
+        }
+    }
+}
+
+/// Key/value tags; absent keys are left out.
+#[derive(Debug, Clone, Default, Serialize)]
+struct Tags {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    env: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<&'static str>,
+}
+
+/// A `cloudResourcesV2` node.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRecord {
+    id: String,
+    name: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    cloud_platform: &'static str,
+    /// When the resource was deleted, if it was.
+    pub deleted_at: Option<String>,
+    technology: Technology,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Technology {
+    id: String,
+    name: &'static str,
+    categories: [Category; 1],
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Category {
+    name: &'static str,
 }
 
 /// What a correct sync stores: finding ids and asset ids, after the guide's rules.

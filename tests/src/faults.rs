@@ -52,6 +52,17 @@ impl Fault {
             _ => Duration::ZERO,
         }
     }
+
+    /// Whether the fault rewrites the answer's JSON (the rest break its delivery).
+    pub fn changes_content(&self) -> bool {
+        matches!(
+            self,
+            Fault::WrongShape
+                | Fault::ErrorsWithPartialData
+                | Fault::RepeatedCursor
+                | Fault::NextPageWithoutCursor
+        )
+    }
 }
 
 /// Which requests a fault hits.

@@ -1,7 +1,7 @@
 //! The simulator's HTTP server: Wiz's OAuth token endpoint and its GraphQL API
 //! (`issuesV2`, `cloudResourcesV2`), with scopes per service account.
 
-use crate::data::Tenant;
+use crate::data::{IssueRecord, ResourceRecord, Tenant};
 use crate::faults::{Fault, FaultRule};
 use axum::Router;
 use axum::body::Bytes;
@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -235,13 +236,19 @@ fn gql_error(status: StatusCode, code: &str, message: &str) -> Response {
     )
 }
 
+/// A GraphQL request, answered `latency` after it arrived: the answer is worked out
+/// while the latency runs, so the added time is exactly what the API costs.
 async fn graphql(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Response {
+    let arrived = tokio::time::Instant::now();
+    let latency = Duration::from_millis(sim.latency_ms.load(Ordering::Relaxed));
+    let response = answer(&sim, headers, body).await;
+    tokio::time::sleep_until(arrived + latency).await;
+    response
+}
+
+async fn answer(sim: &Sim, headers: HeaderMap, body: Bytes) -> Response {
     sim.stats.graphql_requests.fetch_add(1, Ordering::Relaxed);
     sim.stats.arrived();
-    let latency = sim.latency_ms.load(Ordering::Relaxed);
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
-    }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let query = request["query"].as_str().unwrap_or("").to_string();
     let fault = sim.take_fault(query.contains("cloudResourcesV2"));
@@ -329,28 +336,36 @@ async fn graphql(State(sim): SimState, headers: HeaderMap, body: Bytes) -> Respo
         Ok(data) => data,
         Err(message) => return gql_error(StatusCode::OK, "BAD_USER_INPUT", &message),
     };
-    let body = corrupt(fault.as_ref(), json!({ "data": data }), &variables["after"]);
-    deliver(fault.as_ref(), body.to_string())
+    let body = format!(
+        r#"{{"data":{}}}"#,
+        serde_json::to_string(&data).expect("plain data serializes")
+    );
+    let body = match fault.as_ref().filter(|f| f.changes_content()) {
+        Some(fault) => {
+            let parsed = serde_json::from_str(&body).expect("the simulator writes JSON");
+            corrupt(fault, parsed, &variables["after"]).to_string()
+        }
+        None => body,
+    };
+    deliver(fault.as_ref(), body)
 }
 
-/// Applies the faults that change the answer's content.
-fn corrupt(fault: Option<&Fault>, mut body: Value, after: &Value) -> Value {
+/// Applies a fault that changes the answer's content.
+fn corrupt(fault: &Fault, mut body: Value, after: &Value) -> Value {
     let connection = if body["data"].get("issues").is_some() {
         "issues"
     } else {
         "cloudResourcesV2"
     };
     match fault {
-        Some(Fault::WrongShape) => {
-            body["data"][connection]["nodes"] = json!({"unexpected": "object"})
-        }
-        Some(Fault::ErrorsWithPartialData) => {
+        Fault::WrongShape => body["data"][connection]["nodes"] = json!({"unexpected": "object"}),
+        Fault::ErrorsWithPartialData => {
             body["errors"] = json!([{"message": "Internal error resolving entitySnapshot", "path": [connection, "nodes", 0], "extensions": {"code": "INTERNAL"}}]);
         }
-        Some(Fault::RepeatedCursor) => {
+        Fault::RepeatedCursor => {
             body["data"][connection]["pageInfo"] = json!({"hasNextPage": true, "endCursor": if after.is_null() { json!(encode_cursor(0)) } else { after.clone() }});
         }
-        Some(Fault::NextPageWithoutCursor) => {
+        Fault::NextPageWithoutCursor => {
             body["data"][connection]["pageInfo"] = json!({"hasNextPage": true, "endCursor": null})
         }
         _ => {}
@@ -499,24 +514,47 @@ impl Live {
 }
 
 /// Issue `i` as served: generated, then changed.
-fn issue_node(live: &Live, i: u64) -> Value {
-    let mut node = live.tenant.issue_node(i);
+fn issue_node(live: &Live, i: u64) -> IssueRecord {
+    let mut node = live.tenant.issue_record(i);
     if let Some(change) = live.changes.get(&i) {
-        node["status"] = json!(change.status);
-        node["resolutionReason"] = json!(change.resolution_reason);
-        node["statusChangedAt"] = json!(change.at);
-        node["updatedAt"] = json!(change.at);
-        node["resolvedAt"] = if matches!(change.status.as_str(), "RESOLVED" | "REJECTED") {
-            json!(change.at)
-        } else {
-            Value::Null
-        };
+        node.status = change.status.clone();
+        node.resolution_reason = change.resolution_reason.clone();
+        node.status_changed_at = change.at.clone();
+        node.updated_at = change.at.clone();
+        node.resolved_at =
+            matches!(change.status.as_str(), "RESOLVED" | "REJECTED").then(|| change.at.clone());
     }
     node
 }
 
+/// A GraphQL connection page.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Connection<T> {
+    nodes: Vec<T>,
+    page_info: PageInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_count: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PageInfo {
+    has_next_page: bool,
+    end_cursor: String,
+}
+
+/// The `data` of an answer.
+#[derive(Debug, Serialize)]
+enum Data {
+    #[serde(rename = "issues")]
+    Issues(Connection<IssueRecord>),
+    #[serde(rename = "cloudResourcesV2")]
+    Resources(Connection<ResourceRecord>),
+}
+
 /// `issuesV2`: filters severity, status, project and statusChangedAt.after.
-fn issues(live: &Live, variables: &Value) -> Result<Value, String> {
+fn issues(live: &Live, variables: &Value) -> Result<Data, String> {
     let first = page_size(variables)?;
     let start = decode_cursor(&variables["after"])?;
     let filter = &variables["filterBy"];
@@ -526,29 +564,33 @@ fn issues(live: &Live, variables: &Value) -> Result<Value, String> {
     let changed_after = filter["statusChangedAt"]["after"]
         .as_str()
         .map(str::to_string);
-    let matches = |node: &Value| {
-        let has = |list: &Option<Vec<String>>, v: &str| {
-            list.as_ref().is_none_or(|l| l.iter().any(|x| x == v))
-        };
-        has(&severities, node["severity"].as_str().unwrap_or(""))
-            && has(&statuses, node["status"].as_str().unwrap_or(""))
+    let has = |list: &Option<Vec<String>>, v: &str| {
+        list.as_ref().is_none_or(|l| l.iter().any(|x| x == v))
+    };
+    let matches = |node: &IssueRecord| {
+        has(&severities, node.severity)
+            && has(&statuses, &node.status)
             && projects.as_ref().is_none_or(|ps| {
-                node["projects"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|p| ps.iter().any(|x| p["id"] == x.as_str())))
+                node.projects
+                    .as_ref()
+                    .is_some_and(|a| a.iter().any(|p| ps.iter().any(|x| p.id == x)))
             })
             && changed_after
                 .as_deref()
-                .is_none_or(|after| node["statusChangedAt"].as_str().is_some_and(|t| t > after))
+                .is_none_or(|after| node.status_changed_at.as_str() > after)
     };
     let mut nodes = Vec::new();
     let mut position = start;
     let mut end_cursor = start;
     let mut has_next = false;
     while position < live.issues {
-        let node = issue_node(live, position);
+        let index = position;
         position += 1;
-        if live.purged.contains(&(position - 1)) || !matches(&node) {
+        if live.purged.contains(&index) {
+            continue;
+        }
+        let node = issue_node(live, index);
+        if !matches(&node) {
             continue;
         }
         if nodes.len() as u64 == first {
@@ -558,52 +600,61 @@ fn issues(live: &Live, variables: &Value) -> Result<Value, String> {
         nodes.push(node);
         end_cursor = position;
     }
-    let mut connection = json!({
-        "nodes": nodes,
-        "pageInfo": {"hasNextPage": has_next, "endCursor": encode_cursor(end_cursor)},
-    });
-    if variables["withTotal"].as_bool().unwrap_or(false) {
+    let total_count = variables["withTotal"].as_bool().unwrap_or(false).then(|| {
         // A full read filters by severity only, which changes never touch: count on the
         // generated issues instead of building every node a second time.
-        let total = if statuses.is_none() && projects.is_none() && changed_after.is_none() {
-            (0..live.issues)
-                .filter(|i| {
-                    !live.purged.contains(i)
-                        && severities.as_ref().is_none_or(|l| {
-                            let severity = live.tenant.issue(*i).severity;
-                            l.iter().any(|s| s == severity)
-                        })
-                })
+        let live_issues = (0..live.issues).filter(|i| !live.purged.contains(i));
+        if statuses.is_none() && projects.is_none() && changed_after.is_none() {
+            live_issues
+                .filter(|i| has(&severities, live.tenant.issue(*i).severity))
                 .count() as u64
         } else {
-            (0..live.issues)
-                .filter(|i| !live.purged.contains(i) && matches(&issue_node(live, *i)))
+            live_issues
+                .filter(|i| matches(&issue_node(live, *i)))
                 .count() as u64
-        };
-        connection["totalCount"] = json!(total);
-    }
-    Ok(json!({ "issues": connection }))
+        }
+    });
+    Ok(Data::Issues(Connection {
+        nodes,
+        page_info: PageInfo {
+            has_next_page: has_next,
+            end_cursor: encode_cursor(end_cursor),
+        },
+        total_count,
+    }))
 }
 
 /// `cloudResourcesV2` filtered by `id.equals`.
-fn resources(live: &Live, variables: &Value) -> Result<Value, String> {
+fn resources(live: &Live, variables: &Value) -> Result<Data, String> {
     let first = page_size(variables)?;
     let start = decode_cursor(&variables["after"])?;
     let ids = string_list(&variables["filterBy"]["id"]["equals"]).unwrap_or_default();
-    let found: Vec<Value> = ids
+    let mut found: Vec<ResourceRecord> = ids
         .iter()
         .filter_map(|id| live.tenant.resource_node(id, &live.deleted))
         .collect();
-    let end = (start + first).min(found.len() as u64);
-    Ok(json!({ "cloudResourcesV2": {
-        "nodes": found[start as usize..end as usize],
-        "pageInfo": {"hasNextPage": end < found.len() as u64, "endCursor": encode_cursor(end)},
-    }}))
+    let count = found.len() as u64;
+    let end = (start + first).min(count);
+    let nodes = found
+        .drain(start.min(count) as usize..end as usize)
+        .collect();
+    Ok(Data::Resources(Connection {
+        nodes,
+        page_info: PageInfo {
+            has_next_page: end < count,
+            end_cursor: encode_cursor(end),
+        },
+        total_count: None,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn page(live: &Live, variables: &Value) -> Result<Value, String> {
+        issues(live, variables).map(|d| serde_json::to_value(d).unwrap())
+    }
 
     fn vars(first: u64, after: Value) -> Value {
         json!({"first": first, "after": after, "filterBy": {"severity": ["CRITICAL", "HIGH", "MEDIUM", "LOW"]}, "withTotal": true})
@@ -616,12 +667,12 @@ mod tests {
             issues: 10,
         };
         assert_eq!(
-            issues(&Live::of(t), &vars(501, Value::Null)).unwrap_err(),
+            page(&Live::of(t), &vars(501, Value::Null)).unwrap_err(),
             "'first' must be less than or equal to 500"
         );
-        assert!(issues(&Live::of(t), &vars(500, Value::Null)).is_ok());
+        assert!(page(&Live::of(t), &vars(500, Value::Null)).is_ok());
         assert!(
-            issues(&Live::of(t), &json!({"after": null})).is_err(),
+            page(&Live::of(t), &json!({"after": null})).is_err(),
             "first is required"
         );
     }
@@ -636,7 +687,7 @@ mod tests {
         let mut after = Value::Null;
         let mut total = None;
         loop {
-            let page = issues(&Live::of(t), &vars(64, after.clone())).unwrap();
+            let page = page(&Live::of(t), &vars(64, after.clone())).unwrap();
             let connection = &page["issues"];
             total = total.or(connection["totalCount"].as_u64());
             seen.extend(
@@ -659,7 +710,7 @@ mod tests {
         assert_eq!(seen, expected);
         assert_eq!(total, Some(expected.len() as u64));
         assert!(
-            issues(&Live::of(t), &vars(10, json!("not-a-cursor")))
+            page(&Live::of(t), &vars(10, json!("not-a-cursor")))
                 .unwrap_err()
                 .contains("invalid cursor")
         );
@@ -672,7 +723,7 @@ mod tests {
             issues: 400,
         };
         let project = crate::data::PROJECTS[0].0;
-        let page = issues(
+        let page = self::page(
             &Live::of(t),
             &json!({"first": 500, "filterBy": {"project": project}}),
         )
@@ -686,7 +737,7 @@ mod tests {
                     .any(|p| p["id"] == project)
             );
         }
-        let page = issues(&Live::of(t), &json!({"first": 500, "filterBy": {"statusChangedAt": {"after": "2026-01-01T03:00:00Z"}}})).unwrap();
+        let page = self::page(&Live::of(t), &json!({"first": 500, "filterBy": {"statusChangedAt": {"after": "2026-01-01T03:00:00Z"}}})).unwrap();
         for node in page["issues"]["nodes"].as_array().unwrap() {
             assert!(node["statusChangedAt"].as_str().unwrap() > "2026-01-01T03:00:00Z");
         }

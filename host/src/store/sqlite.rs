@@ -115,9 +115,61 @@ CREATE TABLE runs (
 CREATE INDEX runs_by_integration ON runs (integration_id, id);
 "#,
     r#"
--- The run that last reported each finding: a complete full sync closes the open findings
--- it did not report, without holding their ids in memory.
-ALTER TABLE findings ADD COLUMN seen_in_run INTEGER;
+-- Findings and assets become rowid tables with a unique index on the source id. As
+-- WITHOUT ROWID tables their rows (raw records of a few KiB) each spilled into a mostly
+-- empty overflow page, and random ids scattered every insert across the file.
+-- `seen_in_run` is the run that last reported a finding: a complete full sync closes the
+-- open findings it did not report, without holding their ids in memory.
+CREATE TABLE findings_v2 (
+    integration_id INTEGER NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+    source_id TEXT NOT NULL,
+    asset_source_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    status TEXT NOT NULL,
+    source_status TEXT NOT NULL,
+    remediation TEXT,
+    rule_id TEXT,
+    rule_name TEXT,
+    created_at TEXT,
+    updated_at TEXT,
+    status_changed_at TEXT,
+    resolved_at TEXT,
+    due_at TEXT,
+    project_ids TEXT NOT NULL,
+    portal_url TEXT,
+    raw TEXT NOT NULL,
+    content_hash BLOB NOT NULL,
+    first_seen_at TEXT NOT NULL,
+    closed_reason TEXT,
+    reported_status TEXT NOT NULL,
+    seen_in_run INTEGER
+);
+INSERT INTO findings_v2 (integration_id, source_id, asset_source_id, title, description, severity, status, source_status,
+    remediation, rule_id, rule_name, created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url,
+    raw, content_hash, first_seen_at, closed_reason, reported_status)
+  SELECT integration_id, source_id, asset_source_id, title, description, severity, status, source_status,
+    remediation, rule_id, rule_name, created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url,
+    raw, content_hash, first_seen_at, closed_reason, reported_status FROM findings;
+DROP TABLE findings;
+ALTER TABLE findings_v2 RENAME TO findings;
+CREATE UNIQUE INDEX findings_by_source ON findings (integration_id, source_id);
+
+CREATE TABLE assets_v2 (
+    integration_id INTEGER NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+    source_id TEXT NOT NULL,
+    inventory_id INTEGER NOT NULL REFERENCES inventory(id),
+    raw TEXT NOT NULL,
+    content_hash BLOB NOT NULL,
+    first_seen_at TEXT NOT NULL
+);
+INSERT INTO assets_v2 (integration_id, source_id, inventory_id, raw, content_hash, first_seen_at)
+  SELECT integration_id, source_id, inventory_id, raw, content_hash, first_seen_at FROM assets;
+DROP TABLE assets;
+ALTER TABLE assets_v2 RENAME TO assets;
+CREATE UNIQUE INDEX assets_by_source ON assets (integration_id, source_id);
+CREATE INDEX assets_by_inventory ON assets (inventory_id);
 "#,
 ];
 
@@ -158,7 +210,9 @@ impl SqliteStore {
             .map_err(|e| open_error(e.to_string()))?;
         conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            // Page size only takes on a new file: 16 KiB pages hold several findings with
+            // their raw records, where 4 KiB pages held one and wasted the rest.
+            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4096;",
         )
         .map_err(|e| open_error(format!("not a usable SQLite database ({e})")))?;
         let mut store = SqliteStore { conn };
@@ -1043,5 +1097,53 @@ impl Query {
             .query_map(rusqlite::params_from_iter(self.params.iter()), map)
             .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store at schema version 1 with one asset and one finding, the way hosts before
+    /// the rowid tables wrote them.
+    fn version_1_store(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO integrations (id, name, connector, settings, sealed_secrets, created_at)
+               VALUES (1, 'w', 'wiz', '{}', '{}', '2026-01-01T00:00:00Z');
+             INSERT INTO inventory (id, canonical_key, name, asset_type, cloud_platform, tags, technologies,
+               metadata_hash, origin, created_at, updated_at)
+               VALUES (1, 'aws:arn:x', 'x', 'VM', 'AWS', '{}', '[]', X'00', 'integration:1', '2026-01-01', '2026-01-01');
+             INSERT INTO assets VALUES (1, 'asset-1', 1, '{}', X'01', '2026-01-01');
+             INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status,
+               source_status, project_ids, raw, content_hash, first_seen_at, reported_status)
+               VALUES (1, 'finding-1', 'asset-1', 'Open bucket', '', 'high', 'failed', 'OPEN', '[]', '{\"id\":1}', X'02',
+               '2026-01-01', 'failed');",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn upgrading_a_version_1_store_keeps_its_findings_and_assets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        version_1_store(&path);
+        let store = SqliteStore::open(&path).unwrap();
+        let version: usize = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        assert_eq!(store.finding_raw(1, "finding-1").unwrap(), r#"{"id":1}"#);
+        assert!(store.has_asset(1, "asset-1").unwrap());
+        let duplicate = store.conn.execute(
+            "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status,
+               source_status, project_ids, raw, content_hash, first_seen_at, reported_status)
+               VALUES (1, 'finding-1', 'asset-1', '', '', 'high', 'failed', 'OPEN', '[]', '{}', X'', '', 'failed')",
+            [],
+        );
+        assert!(duplicate.is_err(), "source ids stay unique per integration");
     }
 }
