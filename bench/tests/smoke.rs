@@ -67,7 +67,8 @@ fn smoke_run_writes_every_metric() {
     );
     // Peak memory cannot be below the baseline of an idle host.
     assert!(value("sync_100k_peak_rss_mib") > 5.0, "{text}");
-    let findings = value("sync_100k_findings");
+    let findings = value("sync_100k_findings_read");
+    assert!(findings > value("sync_100k_findings"), "{text}");
     let rate_times_wall = value("sync_100k_findings_per_s") * value("sync_100k_wall_s");
     assert!(
         (rate_times_wall - findings).abs() < 1e-6 * findings,

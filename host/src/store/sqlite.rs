@@ -155,6 +155,10 @@ INSERT INTO findings_v2 (integration_id, source_id, asset_source_id, title, desc
 DROP TABLE findings;
 ALTER TABLE findings_v2 RENAME TO findings;
 CREATE UNIQUE INDEX findings_by_source ON findings (integration_id, source_id);
+-- The two end-of-run updates read these small partial indexes, not every finding: the
+-- open findings by the run that last reported them, and those changed locally.
+CREATE INDEX findings_open_by_run ON findings (integration_id, seen_in_run) WHERE closed_reason IS NULL;
+CREATE INDEX findings_changed_locally ON findings (integration_id) WHERE status != reported_status;
 
 CREATE TABLE assets_v2 (
     integration_id INTEGER NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
@@ -431,10 +435,11 @@ fn upsert_asset(
     Ok(outcome)
 }
 
-/// Marks a finding closed because the source no longer reports it; returns 1 if it was
-/// open. Clearing the hash lets the source's record rewrite it if it ever returns.
 /// What closing a finding the source no longer reports sets.
 const CLOSE_FINDING: &str = "UPDATE findings SET status = 'passed', reported_status = 'passed', closed_reason = 'removed_at_source', content_hash = X''";
+
+/// Marks a finding closed because the source no longer reports it; returns 1 if it was
+/// open. Clearing the hash lets the source's record rewrite it if it ever returns.
 
 fn close_finding(tx: &Transaction<'_>, integration: i64, id: &str) -> Result<u64, StoreError> {
     let changed = tx
@@ -835,7 +840,8 @@ impl Storage for SqliteStore {
             .conn
             .execute(
                 &format!(
-                    "{CLOSE_FINDING} WHERE integration_id = ?1 AND closed_reason IS NULL AND seen_in_run IS NOT ?2"
+                    // Run ids only grow, so "not seen in this run" is "seen earlier, or never".
+                    "{CLOSE_FINDING} WHERE integration_id = ?1 AND closed_reason IS NULL AND (seen_in_run IS NULL OR seen_in_run < ?2)"
                 ),
                 params![integration, run],
             )
