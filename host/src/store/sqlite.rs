@@ -440,7 +440,6 @@ const CLOSE_FINDING: &str = "UPDATE findings SET status = 'passed', reported_sta
 
 /// Marks a finding closed because the source no longer reports it; returns 1 if it was
 /// open. Clearing the hash lets the source's record rewrite it if it ever returns.
-
 fn close_finding(tx: &Transaction<'_>, integration: i64, id: &str) -> Result<u64, StoreError> {
     let changed = tx
         .prepare_cached(&format!(

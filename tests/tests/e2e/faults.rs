@@ -80,13 +80,19 @@ fn check(fault: Fault, trigger: Trigger, first: First) {
     );
 }
 
+/// The first request a fault may hit so that a batch is surely committed before it. The
+/// connector has at most three pages waiting for their inventory lookup and asks for no
+/// further page until the first is handed over, so the first six GraphQL requests may
+/// all come before that; the eighth cannot.
+const AFTER_FIRST_BATCH: u64 = 8;
+
 fn once() -> Trigger {
-    Trigger::Nth(5)
+    Trigger::Nth(AFTER_FIRST_BATCH)
 }
 
 fn always() -> Trigger {
     Trigger::Run {
-        from: 5,
+        from: AFTER_FIRST_BATCH,
         count: 1000,
     }
 }
@@ -180,17 +186,20 @@ fn json_of_the_wrong_shape_is_a_protocol_error_naming_the_page() {
 
 #[test]
 fn cursor_loops_are_detected_and_stopped() {
-    // Issue pages and inventory lookups are in flight in pairs, in either order; three
-    // requests in a row are sure to include an issue page.
-    let three = Trigger::Run { from: 5, count: 3 };
+    // Issue pages and inventory lookups are in flight together, in either order, and at
+    // most three lookups wait at once; six requests in a row include an issue page.
+    let six = Trigger::Run {
+        from: AFTER_FIRST_BATCH,
+        count: 6,
+    };
     check(
         Fault::RepeatedCursor,
-        three.clone(),
+        six.clone(),
         First::FailsWith("repeated"),
     );
     check(
         Fault::NextPageWithoutCursor,
-        three,
+        six,
         First::FailsWith("endCursor"),
     );
 }
