@@ -81,27 +81,15 @@ impl HostEnv {
 
     /// Adds a Wiz integration named `name` on `sim`, with `extra` settings and flags.
     pub fn add_wiz(&self, name: &str, sim: &Simulator, extra: &[&str]) -> anyhow::Result<()> {
-        let api = format!("api-url={}", sim.api_url());
-        let auth = format!("auth-url={}", sim.auth_url());
-        let id = format!("client-id={CLIENT_ID}");
-        let secret = format!("client-secret={CLIENT_SECRET}");
-        let mut args = vec![
-            "integration",
-            "add",
+        let mut args = wiz_sim::add_wiz_args(
             name,
-            "--connector",
-            "wiz",
-            "--no-test",
-            "--set",
-            &api,
-            "--set",
-            &auth,
-            "--set",
-            &id,
-            "--secret",
-            &secret,
-        ];
-        args.extend_from_slice(extra);
-        self.ok(&args)
+            &sim.api_url(),
+            &sim.auth_url(),
+            CLIENT_ID,
+            CLIENT_SECRET,
+        );
+        args.push("--no-test".into());
+        args.extend(extra.iter().map(|e| e.to_string()));
+        self.ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 }

@@ -150,6 +150,35 @@ impl Drop for Simulator {
     }
 }
 
+/// The `connector-host` arguments that add a Wiz integration named `name` on `api_url`
+/// and `auth_url` with these credentials (given on the command line: tests only). Callers
+/// append their own settings and flags.
+pub fn add_wiz_args(
+    name: &str,
+    api_url: &str,
+    auth_url: &str,
+    client_id: &str,
+    secret: &str,
+) -> Vec<String> {
+    [
+        "integration",
+        "add",
+        name,
+        "--connector",
+        "wiz",
+        "--set",
+        &format!("api-url={api_url}"),
+        "--set",
+        &format!("auth-url={auth_url}"),
+        "--set",
+        &format!("client-id={client_id}"),
+        "--secret",
+        &format!("client-secret={secret}"),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// The current time as RFC 3339 with microseconds, like Wiz's timestamps.
 fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now()

@@ -184,27 +184,9 @@ impl Host {
         secret: &str,
         extra: &[&str],
     ) -> Output {
-        let api = format!("api-url={api_url}");
-        let auth = format!("auth-url={auth_url}");
-        let id = format!("client-id={client_id}");
-        let secret = format!("client-secret={secret}");
-        let mut args = vec![
-            "integration",
-            "add",
-            name,
-            "--connector",
-            "wiz",
-            "--set",
-            &api,
-            "--set",
-            &auth,
-            "--set",
-            &id,
-            "--secret",
-            &secret,
-        ];
+        let mut args = wiz_sim::add_wiz_args(name, api_url, auth_url, client_id, secret);
         for e in extra {
-            args.extend(["--set", e]);
+            args.extend(["--set".to_string(), e.to_string()]);
         }
         // The default ceiling of 3 requests a second would make the suite crawl; the
         // ceiling itself has its own test.
@@ -212,9 +194,9 @@ impl Host {
             .iter()
             .any(|e| e.starts_with("max-requests-per-second="))
         {
-            args.extend(["--set", "max-requests-per-second=100"]);
+            args.extend(["--set", "max-requests-per-second=100"].map(String::from));
         }
-        self.run(&args)
+        self.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Sorted values of `field` in a JSON view.
