@@ -152,7 +152,11 @@ fn main() -> anyhow::Result<()> {
 
     results.print();
     let path = args.out.join("results.json");
-    std::fs::write(&path, results.json())?;
+    // A partial run (--only) updates its own figures and keeps the others.
+    let earlier = (!args.only.is_empty())
+        .then(|| std::fs::read_to_string(&path).ok())
+        .flatten();
+    std::fs::write(&path, results.json(earlier.as_deref()))?;
     eprintln!("bench: wrote {}", path.display());
     Ok(())
 }
@@ -177,12 +181,14 @@ impl Results {
         }
     }
 
-    fn json(&self) -> String {
-        let object: serde_json::Map<String, serde_json::Value> = self
-            .0
-            .iter()
-            .map(|(name, value, _)| (name.to_string(), serde_json::json!(value)))
-            .collect();
+    /// The figures as one JSON object, over those of an `earlier` results file if given.
+    fn json(&self, earlier: Option<&str>) -> String {
+        let mut object: serde_json::Map<String, serde_json::Value> = earlier
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default();
+        for (name, value, _) in &self.0 {
+            object.insert(name.to_string(), serde_json::json!(value));
+        }
         serde_json::to_string_pretty(&object).expect("numbers serialize")
     }
 }

@@ -39,49 +39,62 @@ impl WasiView for Wasi {
     }
 }
 
-/// Runs the `parse-page` command component over `page` `passes` times, compiled by the
-/// host's engine configuration; returns the CPU time of the run (instantiation excluded)
-/// and the findings of one pass.
-pub fn run_in_component(
-    component: &Path,
-    page: Vec<u8>,
-    passes: u32,
-) -> anyhow::Result<(Duration, usize)> {
-    let engine = Engine::new(&connector_host::plugin::runtime::engine_config())?;
-    let component = Component::from_file(&engine, component)
-        .map_err(|e| anyhow::anyhow!("compile {}: {e:#}", component.display()))?;
-    let mut linker = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    let stdout = MemoryOutputPipe::new(4096);
-    let stderr = MemoryOutputPipe::new(4096);
-    let ctx = WasiCtxBuilder::new()
-        .args(&["parse-page", &passes.to_string()])
-        .stdin(MemoryInputPipe::new(page))
-        .stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .build();
-    let mut store = Store::new(
-        &engine,
-        Wasi {
-            ctx,
-            table: ResourceTable::new(),
-        },
-    );
-    store.set_epoch_deadline(u64::MAX);
-    let command = Command::instantiate(&mut store, &component, &linker)?;
-    let start = measure::thread_cpu();
-    let outcome = command.wasi_cli_run().call_run(&mut store)?;
-    let cpu = measure::thread_cpu() - start;
-    let printed = String::from_utf8_lossy(&stdout.contents())
-        .trim()
-        .to_string();
-    ensure!(
-        outcome.is_ok(),
-        "parse-page failed: {}",
-        String::from_utf8_lossy(&stderr.contents())
-    );
-    let findings = printed
-        .parse()
-        .with_context(|| format!("parse-page printed {printed:?}"))?;
-    Ok((cpu, findings))
+/// The `parse-page` command component, compiled once with the host's engine settings.
+pub struct ParsePage {
+    engine: Engine,
+    component: Component,
+    linker: Linker<Wasi>,
+}
+
+impl ParsePage {
+    /// Compiles the component at `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let engine = Engine::new(&connector_host::plugin::runtime::engine_config())?;
+        let component = Component::from_file(&engine, path)
+            .map_err(|e| anyhow::anyhow!("compile {}: {e:#}", path.display()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Ok(ParsePage {
+            engine,
+            component,
+            linker,
+        })
+    }
+
+    /// Runs the command over `page` `passes` times in a fresh instance; returns the CPU
+    /// time of the run (instantiation excluded) and the findings of one pass.
+    pub fn run(&self, page: Vec<u8>, passes: u32) -> anyhow::Result<(Duration, usize)> {
+        let stdout = MemoryOutputPipe::new(4096);
+        let stderr = MemoryOutputPipe::new(4096);
+        let ctx = WasiCtxBuilder::new()
+            .args(&["parse-page", &passes.to_string()])
+            .stdin(MemoryInputPipe::new(page))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
+        let mut store = Store::new(
+            &self.engine,
+            Wasi {
+                ctx,
+                table: ResourceTable::new(),
+            },
+        );
+        store.set_epoch_deadline(u64::MAX);
+        let command = Command::instantiate(&mut store, &self.component, &self.linker)?;
+        let start = measure::thread_cpu();
+        let outcome = command.wasi_cli_run().call_run(&mut store)?;
+        let cpu = measure::thread_cpu() - start;
+        let printed = String::from_utf8_lossy(&stdout.contents())
+            .trim()
+            .to_string();
+        ensure!(
+            outcome.is_ok(),
+            "parse-page failed: {}",
+            String::from_utf8_lossy(&stderr.contents())
+        );
+        let findings = printed
+            .parse()
+            .with_context(|| format!("parse-page printed {printed:?}"))?;
+        Ok((cpu, findings))
+    }
 }

@@ -73,13 +73,18 @@ pub struct Bench {
 }
 
 impl Bench {
-    /// A host installation in `work/NAME` sharing the warm compiled-plugin cache.
+    /// The compiled-plugin cache every measurement but the cold start shares.
+    fn cache(&self) -> PathBuf {
+        self.work.join("cache")
+    }
+
+    /// A host installation in `work/NAME` using the shared cache.
     fn host(&self, name: &str) -> anyhow::Result<HostEnv> {
         HostEnv::new(
             &self.host_bin,
             &self.plugin,
             &self.work.join(name),
-            &self.work.join("cache"),
+            &self.cache(),
         )
     }
 }
@@ -288,7 +293,7 @@ fn instantiate(bench: &Bench, samples: usize) -> anyhow::Result<Duration> {
     use connector_host::plugin::runtime::{Limits, PluginHost};
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let host = PluginHost::new(&bench.work.join("cache"), Limits::default())?;
+        let host = PluginHost::new(&bench.cache(), Limits::default())?;
         host.load(&bench.plugin).await?; // the cache is warm after this
         let mut times = Vec::new();
         for _ in 0..samples.max(3) {
@@ -316,6 +321,7 @@ const SANDBOX_ROUNDS: usize = 5;
 pub fn sandbox(bench: &Bench, passes: u32) -> anyhow::Result<Sandbox> {
     let page = crate::page::issues_page(SEED, 500);
     let response = parse_page::answer(page.clone());
+    let component = crate::page::ParsePage::load(&bench.parse_page)?;
     let (mut native, mut wasm) = (Duration::MAX, Duration::MAX);
     for _ in 0..SANDBOX_ROUNDS {
         let start = measure::thread_cpu();
@@ -324,8 +330,7 @@ pub fn sandbox(bench: &Bench, passes: u32) -> anyhow::Result<Sandbox> {
             findings = parse_page::parse_and_map(&response)?;
         }
         native = native.min(measure::thread_cpu() - start);
-        let (cpu, wasm_findings) =
-            crate::page::run_in_component(&bench.parse_page, page.clone(), passes)?;
+        let (cpu, wasm_findings) = component.run(page.clone(), passes)?;
         wasm = wasm.min(cpu);
         ensure!(
             wasm_findings == findings,

@@ -336,16 +336,14 @@ async fn answer(sim: &Sim, headers: HeaderMap, body: Bytes) -> Response {
         Ok(data) => data,
         Err(message) => return gql_error(StatusCode::OK, "BAD_USER_INPUT", &message),
     };
-    let body = format!(
-        r#"{{"data":{}}}"#,
-        serde_json::to_string(&data).expect("plain data serializes")
-    );
+    // Written straight from the records; only a fault that rewrites the content builds a
+    // JSON tree to edit.
     let body = match fault.as_ref().filter(|f| f.changes_content()) {
-        Some(fault) => {
-            let parsed = serde_json::from_str(&body).expect("the simulator writes JSON");
-            corrupt(fault, parsed, &variables["after"]).to_string()
-        }
-        None => body,
+        Some(fault) => corrupt(fault, json!({ "data": data }), &variables["after"]).to_string(),
+        None => format!(
+            r#"{{"data":{}}}"#,
+            serde_json::to_string(&data).expect("plain data serializes")
+        ),
     };
     deliver(fault.as_ref(), body)
 }

@@ -48,12 +48,12 @@ const COMPONENTS: &[Component] = &[
 ];
 /// The benchmark's command component. It reuses the connector's code without the plugin
 /// bindings, so it is built on its own: built together, cargo would unify the features.
-const BENCH_COMPONENTS: &[Component] = &[Component {
+const PARSE_PAGE: Component = Component {
     package: "parse-page",
     built: "parse-page.wasm",
     file: "parse-page.wasm",
     folder: "bench",
-}];
+};
 
 fn main() -> std::process::ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -110,9 +110,9 @@ impl Paths {
         self.target.join("plugins")
     }
 
-    /// The benchmark's command component.
-    fn parse_page(&self) -> PathBuf {
-        self.target.join("bench/parse-page.wasm")
+    /// Where the copy of a built component goes.
+    fn copy_of(&self, component: &Component) -> PathBuf {
+        self.target.join(component.folder).join(component.file)
     }
 
     fn host_bin(&self) -> PathBuf {
@@ -156,7 +156,7 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
 fn build_components(paths: &Paths) -> anyhow::Result<()> {
     ensure_wasm_target()?;
     build_component_set(paths, COMPONENTS)?;
-    build_component_set(paths, BENCH_COMPONENTS)
+    build_component_set(paths, &[PARSE_PAGE])
 }
 
 /// Builds `components` in one cargo run and copies each into its folder.
@@ -179,10 +179,9 @@ fn build_component_set(paths: &Paths, components: &[Component]) -> anyhow::Resul
             .join(WASM_TARGET)
             .join("component")
             .join(c.built);
-        let folder = paths.target.join(c.folder);
-        std::fs::create_dir_all(&folder)?;
-        std::fs::copy(&built, folder.join(c.file))
-            .with_context(|| format!("copy {}", built.display()))?;
+        let copy = paths.copy_of(c);
+        std::fs::create_dir_all(paths.target.join(c.folder))?;
+        std::fs::copy(&built, &copy).with_context(|| format!("copy {}", built.display()))?;
     }
     Ok(())
 }
@@ -231,7 +230,7 @@ fn test(paths: &Paths) -> anyhow::Result<()> {
         .args(["test", "--workspace"])
         .env("CONNECTOR_HOST_BIN", paths.host_bin())
         .env("TEST_PLUGINS_DIR", paths.plugins())
-        .env("BENCH_COMPONENT", paths.parse_page()))
+        .env("BENCH_COMPONENT", paths.copy_of(&PARSE_PAGE)))
 }
 
 /// Builds the host and the benchmark in release mode and runs the benchmarks.
@@ -252,7 +251,7 @@ fn bench(paths: &Paths) -> anyhow::Result<()> {
         .arg("--plugin")
         .arg(paths.plugins().join("wiz.wasm"))
         .arg("--parse-page")
-        .arg(paths.parse_page())
+        .arg(paths.copy_of(&PARSE_PAGE))
         .arg("--out")
         .arg(paths.target.join("bench")))
 }

@@ -5,18 +5,44 @@
 use std::net::IpAddr;
 use url::Url;
 
-/// One allowed destination.
+/// A destination as the allow-list compares them: scheme and host lower-cased, IPv6
+/// brackets dropped, the scheme's default port filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowedHost {
-    scheme: String,
-    host: String,
-    port: u16,
+pub struct Destination {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Host name or address, without brackets.
+    pub host: String,
+    /// Port, explicit or the scheme's default.
+    pub port: u16,
+}
+
+impl Destination {
+    /// The destination of a URL's parts.
+    pub fn new(scheme: &str, host: &str, port: Option<u16>) -> Self {
+        let scheme = scheme.to_ascii_lowercase();
+        let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
+        Destination {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase(),
+            scheme,
+            port,
+        }
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
 }
 
 /// The destinations a run may reach. Empty means nothing is allowed (fail-closed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {
-    hosts: Vec<AllowedHost>,
+    hosts: Vec<Destination>,
 }
 
 /// Why a destination was refused.
@@ -37,16 +63,12 @@ impl AllowList {
     /// The allow-list for the given URL setting values. Values that do not parse are
     /// ignored here; config validation reports them.
     pub fn from_urls<'a>(urls: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut hosts: Vec<AllowedHost> = Vec::new();
+        let mut hosts: Vec<Destination> = Vec::new();
         for url in urls.into_iter().filter_map(|u| Url::parse(u).ok()) {
             let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
                 continue;
             };
-            let entry = AllowedHost {
-                scheme: url.scheme().to_ascii_lowercase(),
-                host: host.to_ascii_lowercase(),
-                port,
-            };
+            let entry = Destination::new(url.scheme(), host, Some(port));
             if !hosts.contains(&entry) {
                 hosts.push(entry);
             }
@@ -54,30 +76,23 @@ impl AllowList {
         AllowList { hosts }
     }
 
-    /// Checks a request destination.
+    /// Checks a request destination given as a URL's parts.
     pub fn check(&self, scheme: &str, host: &str, port: Option<u16>) -> Result<(), Denied> {
-        if scheme.is_empty() || host.is_empty() {
+        self.allows(&Destination::new(scheme, host, port))
+    }
+
+    /// Checks a request destination.
+    pub fn allows(&self, destination: &Destination) -> Result<(), Denied> {
+        if destination.scheme.is_empty() || destination.host.is_empty() {
             return Err(Denied::Malformed);
         }
-        let scheme = scheme.to_ascii_lowercase();
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
-        let shown = format!("{scheme}://{host}:{port}");
-        if is_metadata_address(&host) {
-            return Err(Denied::MetadataAddress(shown));
+        if is_metadata_address(&destination.host) {
+            return Err(Denied::MetadataAddress(destination.to_string()));
         }
-        let allowed = self.hosts.iter().any(|h| {
-            h.scheme == scheme
-                && h.host.trim_start_matches('[').trim_end_matches(']') == host
-                && h.port == port
-        });
-        if allowed {
+        if self.hosts.contains(destination) {
             Ok(())
         } else {
-            Err(Denied::NotAllowed(shown))
+            Err(Denied::NotAllowed(destination.to_string()))
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::bindings::contract::{Batch, LogLevel};
 use super::bindings::v0_1::safe::connector::{host, types};
-use super::policy::AllowList;
+use super::policy::{AllowList, Denied, Destination};
 use std::sync::{Arc, Mutex};
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
@@ -63,50 +63,29 @@ impl WasiHttpHooks for HttpPolicy {
     > {
         let _ = fut;
         let uri = request.uri();
-        let verdict = self.allow.check(
+        let destination = Destination::new(
             uri.scheme_str().unwrap_or_default(),
             uri.host().unwrap_or_default(),
             uri.port_u16(),
         );
-        if let Err(denied) = verdict {
-            tracing::warn!("plugin request denied: {denied}");
-            self.denied
-                .lock()
-                .expect("denied list lock")
-                .push(denied.to_string());
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        if let Err(denied) = self.allow.allows(&destination) {
+            let error = refuse(&self.denied, denied);
+            return Box::new(async { Err(error) });
         }
         tracing::debug!(target: "sandbox", "request leaves the sandbox: {} {}", request.method(), request.uri());
-        let host = uri
-            .host()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let port = uri
-            .port_u16()
-            .unwrap_or(if uri.scheme_str() == Some("https") {
-                443
-            } else {
-                80
-            });
         let denied = self.denied.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
             // Names are resolved and checked too, so no alias reaches a metadata service.
-            // (default_send_request resolves again; pinning the checked address is to come.)
-            let addresses: Vec<std::net::IpAddr> =
-                match tokio::net::lookup_host((host.as_str(), port)).await {
-                    Ok(found) => found.map(|a| a.ip()).collect(),
-                    Err(_) => Vec::new(), // the connect will report the lookup failure
-                };
-            if let Err(refused) = super::policy::check_resolved(&host, &addresses) {
-                tracing::warn!("plugin request denied: {refused}");
-                denied
-                    .lock()
-                    .expect("denied list lock")
-                    .push(refused.to_string());
-                return Err(wasmtime_wasi_http::Error::HttpRequestDenied);
+            // default_send_request resolves the name again (see the README on this limit).
+            let (host, port) = (destination.host.as_str(), destination.port);
+            let addresses: Vec<std::net::IpAddr> = match tokio::net::lookup_host((host, port)).await
+            {
+                Ok(found) => found.map(|a| a.ip()).collect(),
+                Err(_) => Vec::new(), // the connect will report the lookup failure
+            };
+            if let Err(refused) = super::policy::check_resolved(host, &addresses) {
+                return Err(refuse(&denied, refused));
             }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((
@@ -115,6 +94,17 @@ impl WasiHttpHooks for HttpPolicy {
             ))
         })
     }
+}
+
+/// Records a refused destination (for the run's error) and answers the plugin with
+/// wasi:http's "denied".
+fn refuse(denied: &Mutex<Vec<String>>, reason: Denied) -> wasmtime_wasi_http::Error {
+    tracing::warn!("plugin request denied: {reason}");
+    denied
+        .lock()
+        .expect("denied list lock")
+        .push(reason.to_string());
+    wasmtime_wasi_http::Error::HttpRequestDenied
 }
 
 /// Everything one run's `Store` holds.

@@ -82,8 +82,8 @@ fn check(fault: Fault, trigger: Trigger, first: First) {
 
 /// The first request a fault may hit so that a batch is surely committed before it. The
 /// connector has at most three pages waiting for their inventory lookup and asks for no
-/// further page until the first is handed over, so the first six GraphQL requests may
-/// all come before that; the eighth cannot.
+/// further page until the first is handed over, so at most six GraphQL requests (three
+/// pages, three lookups) come before that; the eighth leaves one to spare.
 const AFTER_FIRST_BATCH: u64 = 8;
 
 fn once() -> Trigger {
