@@ -231,19 +231,23 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
             match event {
                 Event::Fetched((number, page)) => {
                     fetching = None;
-                    // A failed page ends the walk; the pages before it are still handed over.
-                    let page = match page {
+                    let label = page_label(number);
+                    // A page that fails (to arrive, to parse, to pass the rules) ends the
+                    // walk; the pages before it are still handed over.
+                    let page = page.and_then(|page| {
+                        let next = guard.next(&page.page_info).map_err(|e| e.context(&label))?;
+                        Ok((page, next))
+                    });
+                    let (page, next) = match page {
                         Ok(page) => page,
                         Err(e) => {
                             failure = Some(e);
                             continue;
                         }
                     };
-                    let label = page_label(number);
                     if number == 1 {
                         total = page.total_count.map(|t| t + done);
                     }
-                    let next = guard.next(&page.page_info).map_err(|e| e.context(&label))?;
                     done += page.nodes.len() as u64;
                     if let Some(cursor) = &next {
                         if looking_up.len() < PAGES_AHEAD {
@@ -252,7 +256,14 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                             deferred = Some((number + 1, cursor.clone()));
                         }
                     }
-                    let screened = run.screen(&page).map_err(|e| e.context(&label))?;
+                    let screened = match run.screen(&page) {
+                        Ok(screened) => screened,
+                        Err(e) => {
+                            failure = Some(e.context(&label));
+                            (fetching, deferred) = (None, None);
+                            continue;
+                        }
+                    };
                     let ids = run.new_asset_ids(&screened.candidates);
                     let inventory = run.inventory;
                     let ready_at = done;
