@@ -1,11 +1,14 @@
 //! An authenticated Wiz API client over any [`Transport`]: it fetches a token, reuses it
-//! until shortly before it expires, and re-authenticates once when the API answers 401.
+//! until shortly before it expires, re-authenticates once when the API answers 401, and
+//! retries what is transient within one budget of attempts per request.
 
 use crate::config::WizConfig;
 use crate::error::ConnectorError;
 use crate::protocol::{self, HttpResponse, Token};
-use crate::retry::{RetryPolicy, jitter_unit};
+use crate::retry::{Backoff, jitter_unit};
+use futures_util::future::{Either, select};
 use std::cell::{Cell, RefCell};
+use std::pin::pin;
 use std::time::{Duration, Instant};
 
 /// Why a request got no HTTP answer.
@@ -29,7 +32,7 @@ pub trait Transport {
         body: String,
     ) -> impl Future<Output = Result<HttpResponse, TransportError>>;
 
-    /// Waits for `duration` (between retries).
+    /// Waits for `duration` (between retries, and as the request timeout).
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
 }
 
@@ -41,6 +44,25 @@ fn retryable_status(status: u16) -> bool {
 /// Renew a token this long before it expires, so no request carries a stale one.
 const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(60);
 
+/// The failed tries of one logical request (a page, a lookup, a connection check). Every
+/// layer that retries on its behalf draws on it: HTTP failures, GraphQL errors, the
+/// fresh token after a 401 and the token requests on the way. So the tries add up to
+/// `max-attempts` instead of multiplying.
+#[derive(Debug, Default)]
+struct Attempts {
+    failed: u32,
+}
+
+/// Whether a failed try may be followed by another.
+enum Verdict {
+    /// The wait is over; try again.
+    Retry,
+    /// The budget is spent; the last outcome stands.
+    Spent,
+    /// The server asked for a wait (seconds) longer than the cap.
+    WaitTooLong(u32),
+}
+
 /// A Wiz API client that owns the token. Its methods take `&self`, so requests can run
 /// concurrently (a page fetch beside an inventory lookup); the shared token and request
 /// pacing live in cells, as the connector runs on one thread.
@@ -48,7 +70,6 @@ pub struct WizClient<T> {
     transport: T,
     config: WizConfig,
     token: RefCell<Option<(Token, Instant)>>,
-    retry: RetryPolicy,
     retries: Cell<u32>,
     /// The earliest start of the next request under the rate ceiling.
     next_slot: Cell<Option<Instant>>,
@@ -60,7 +81,6 @@ impl<T: Transport> WizClient<T> {
         WizClient {
             transport,
             token: RefCell::new(None),
-            retry: config.retry,
             retries: Cell::new(0),
             next_slot: Cell::new(None),
             config,
@@ -72,40 +92,82 @@ impl<T: Transport> WizClient<T> {
         &self.config
     }
 
-    /// POSTs with retries: network failures, timeouts, 429 and 5xx are tried again with
-    /// backoff until the policy's attempts run out; the last outcome is returned.
+    /// Records a failed try and, when another is allowed, waits for it: the server's
+    /// wait exactly when it asked for one, else jittered exponential backoff.
+    async fn after_failure(&self, attempts: &mut Attempts, retry_after: Option<u32>) -> Verdict {
+        attempts.failed += 1;
+        if attempts.failed >= self.config.retry.max_attempts {
+            return Verdict::Spent;
+        }
+        self.retries.set(self.retries.get() + 1);
+        let jitter = jitter_unit(self.retries.get());
+        match self
+            .config
+            .retry
+            .backoff(attempts.failed, retry_after, jitter)
+        {
+            Backoff::Wait(wait) => {
+                self.transport.sleep(wait).await;
+                Verdict::Retry
+            }
+            Backoff::TooLong(seconds) => Verdict::WaitTooLong(seconds),
+        }
+    }
+
+    /// The error for a server that asked to wait longer than `max-retry-delay-s`.
+    fn wait_too_long(&self, what: &str, seconds: u32) -> ConnectorError {
+        ConnectorError::RateLimited {
+            retry_after_seconds: Some(seconds),
+            message: format!(
+                "{what} asked to wait {seconds} s before trying again, longer than max-retry-delay-s ({} s)",
+                self.config.retry.max_delay.as_secs()
+            ),
+        }
+    }
+
+    /// One POST under the rate ceiling, bounded as a whole by `request-timeout-s`: a body
+    /// that trickles in byte by byte times out like a server that never answers.
+    async fn send_once(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<HttpResponse, TransportError> {
+        self.pace().await;
+        let timeout = self.config.request_timeout;
+        let post = pin!(self.transport.post(url, headers, body.to_string()));
+        match select(post, pin!(self.transport.sleep(timeout))).await {
+            Either::Left((outcome, _)) => outcome,
+            Either::Right(_) => Err(TransportError::Timeout(format!(
+                "no complete answer within {} s (request-timeout-s)",
+                timeout.as_secs()
+            ))),
+        }
+    }
+
+    /// POSTs, retrying network failures, timeouts, 429 and 5xx within `attempts`; the
+    /// last outcome is returned when they run out.
     async fn post_with_retry(
         &self,
         url: &str,
         headers: &[(&str, &str)],
         body: &str,
         what: &str,
+        attempts: &mut Attempts,
     ) -> Result<HttpResponse, ConnectorError> {
-        let mut attempt = 1;
         loop {
-            self.pace().await;
-            let outcome = self.transport.post(url, headers, body.to_string()).await;
+            let outcome = self.send_once(url, headers, body).await;
             let retry_after = match &outcome {
-                Ok(r) if retryable_status(r.status) => r.retry_after,
+                Ok(r) if retryable_status(r.status) => protocol::requested_wait(r),
                 Err(TransportError::Network(_) | TransportError::Timeout(_)) => None,
                 _ => return outcome.map_err(|e| transport_error(e, what, url)),
             };
-            if attempt >= self.retry.max_attempts {
-                return outcome.map_err(|e| transport_error(e, what, url));
+            match self.after_failure(attempts, retry_after).await {
+                Verdict::Retry => continue,
+                Verdict::Spent => return outcome.map_err(|e| transport_error(e, what, url)),
+                Verdict::WaitTooLong(seconds) => return Err(self.wait_too_long(what, seconds)),
             }
-            self.back_off(attempt, retry_after).await;
-            attempt += 1;
         }
-    }
-
-    /// Waits before retry number `attempt`: the server's `Retry-After`, else jittered
-    /// exponential backoff.
-    async fn back_off(&self, attempt: u32, retry_after: Option<u32>) {
-        self.retries.set(self.retries.get() + 1);
-        let wait = self
-            .retry
-            .delay(attempt, retry_after, jitter_unit(self.retries.get()));
-        self.transport.sleep(wait).await;
     }
 
     /// Waits so that requests start at most `max_requests_per_second` a second: each
@@ -127,8 +189,13 @@ impl<T: Transport> WizClient<T> {
         }
     }
 
-    /// Fetches a new token from the token endpoint.
+    /// Fetches a new token from the token endpoint, with a budget of its own.
     pub async fn authenticate(&self) -> Result<(), ConnectorError> {
+        self.authenticate_within(&mut Attempts::default()).await
+    }
+
+    /// Fetches a new token, its retries drawn from the request it is fetched for.
+    async fn authenticate_within(&self, attempts: &mut Attempts) -> Result<(), ConnectorError> {
         let url = self.config.auth_url.clone();
         let body = protocol::token_request_body(&self.config);
         let response = self
@@ -137,9 +204,11 @@ impl<T: Transport> WizClient<T> {
                 &[("content-type", "application/x-www-form-urlencoded")],
                 &body,
                 "the token endpoint",
+                attempts,
             )
             .await?;
         let token = protocol::parse_token_response(&response)?;
+        // The lifetime is clamped to at most a day, so this cannot overflow.
         let lifetime = Duration::from_secs(token.expires_in);
         let renew_at = Instant::now()
             + lifetime
@@ -151,7 +220,7 @@ impl<T: Transport> WizClient<T> {
 
     /// The `authorization` header value, with a fresh token when the one held is due for
     /// renewal.
-    async fn bearer(&self) -> Result<String, ConnectorError> {
+    async fn bearer(&self, attempts: &mut Attempts) -> Result<String, ConnectorError> {
         let current = |fresh: bool| {
             self.token
                 .borrow()
@@ -162,48 +231,59 @@ impl<T: Transport> WizClient<T> {
         if let Some(bearer) = current(false) {
             return Ok(bearer);
         }
-        self.authenticate().await?;
-        // A token that is due for renewal at once (a tiny lifetime) is still used once.
+        self.authenticate_within(attempts).await?;
+        // A token that is due for renewal at once is still used once.
         current(true)
             .ok_or_else(|| ConnectorError::Internal("no token after authenticating".into()))
     }
 
-    /// POSTs a GraphQL body and returns the raw answer. A 401 triggers one fresh token and
-    /// one retry; a second 401 is left for the caller to classify as an auth error.
+    /// POSTs a GraphQL body and returns the raw answer, with a budget of its own.
     pub async fn graphql(&self, body: String) -> Result<HttpResponse, ConnectorError> {
-        let mut retried = false;
+        self.graphql_within(&body, &mut Attempts::default()).await
+    }
+
+    /// POSTs a GraphQL body within `attempts`. A 401 triggers one fresh token and one
+    /// more try; a second 401 (or a 401 with the budget spent) is left for the caller to
+    /// classify as an auth error.
+    async fn graphql_within(
+        &self,
+        body: &str,
+        attempts: &mut Attempts,
+    ) -> Result<HttpResponse, ConnectorError> {
+        let mut refreshed = false;
         loop {
-            let bearer = self.bearer().await?;
+            let bearer = self.bearer(attempts).await?;
             let url = self.config.graphql_url.clone();
             let headers = [
                 ("content-type", "application/json"),
                 ("authorization", bearer.as_str()),
             ];
             let response = self
-                .post_with_retry(&url, &headers, &body, "the Wiz API")
+                .post_with_retry(&url, &headers, body, "the Wiz API", attempts)
                 .await?;
-            if response.status == 401 && !retried {
-                retried = true;
-                *self.token.borrow_mut() = None;
-                continue;
+            if response.status != 401 || refreshed {
+                return Ok(response);
             }
-            return Ok(response);
+            refreshed = true;
+            *self.token.borrow_mut() = None;
+            match self.after_failure(attempts, None).await {
+                Verdict::Retry => {}
+                Verdict::Spent | Verdict::WaitTooLong(_) => return Ok(response),
+            }
         }
     }
-}
 
-impl<T: Transport> WizClient<T> {
     /// Runs a GraphQL request and reads its answer with `parse`. Answers that arrive fine
-    /// but carry a transient GraphQL error (INTERNAL, RATE_LIMIT_EXCEEDED) are retried with
-    /// the same policy; HTTP-level failures were already retried below.
+    /// but carry a transient GraphQL error (INTERNAL, RATE_LIMIT_EXCEEDED) are retried
+    /// within the same budget as the HTTP failures below them.
     pub async fn query<R>(
         &self,
         body: String,
         parse: impl Fn(&HttpResponse) -> Result<R, ConnectorError>,
     ) -> Result<R, ConnectorError> {
-        let mut attempt = 1;
+        let mut attempts = Attempts::default();
         loop {
-            let response = self.graphql(body.clone()).await?;
+            let response = self.graphql_within(&body, &mut attempts).await?;
             let parsed = parse(&response);
             let retry_after = match &parsed {
                 Err(ConnectorError::Transient(_)) if response.status == 200 => None,
@@ -213,11 +293,13 @@ impl<T: Transport> WizClient<T> {
                 }) if response.status == 200 => *retry_after_seconds,
                 _ => return parsed,
             };
-            if attempt >= self.retry.max_attempts {
-                return parsed;
+            match self.after_failure(&mut attempts, retry_after).await {
+                Verdict::Retry => continue,
+                Verdict::Spent => return parsed,
+                Verdict::WaitTooLong(seconds) => {
+                    return Err(self.wait_too_long("the Wiz API", seconds));
+                }
             }
-            self.back_off(attempt, retry_after).await;
-            attempt += 1;
         }
     }
 }
@@ -376,5 +458,207 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    const INTERNAL: &str =
+        r#"{"data":null,"errors":[{"message":"boom","extensions":{"code":"INTERNAL"}}]}"#;
+
+    /// Token expiry plus server errors at every layer: GraphQL errors, HTTP 5xx, a stale
+    /// token and a failing token endpoint all draw on one budget of `max-attempts`.
+    #[test]
+    fn attempts_add_up_across_layers_instead_of_multiplying() {
+        let script = Scripted::new([
+            answer(200, TOKEN),
+            answer(200, INTERNAL), // 1st failed try: a GraphQL error
+            answer(401, ""),       // 2nd: the token went stale
+            answer(503, ""),       // 3rd: the token endpoint is down
+            answer(502, ""),       // 4th: still down
+            answer(200, TOKEN),
+            answer(503, ""),   // 5th: the API fails; the budget is spent
+            answer(200, "{}"), // never asked for
+        ]);
+        let client = WizClient::new(&script, config("5"));
+        let err = run(client.query("{}".into(), crate::protocol::parse_issues_page)).unwrap_err();
+        assert!(matches!(err, ConnectorError::Transient(_)), "{err}");
+        let posts = script.posts.borrow();
+        assert_eq!(posts.len(), 7, "{posts:?}");
+        assert_eq!(
+            posts.iter().filter(|u| !u.contains("oauth")).count(),
+            3,
+            "GraphQL tries"
+        );
+        assert_eq!(script.answers.borrow().len(), 1, "the budget stopped it");
+    }
+
+    #[test]
+    fn every_failure_kind_is_bounded_by_the_same_budget() {
+        for failure in [
+            answer(200, INTERNAL),
+            answer(503, ""),
+            Err(TransportError::Network("reset".into())),
+        ] {
+            let mut answers = vec![answer(200, TOKEN)];
+            answers.extend(std::iter::repeat_n(failure, 30));
+            let script = Scripted::new(answers);
+            let client = WizClient::new(&script, config("4"));
+            assert!(run(client.query("{}".into(), crate::protocol::parse_issues_page)).is_err());
+            assert_eq!(script.posts.borrow().len(), 1 + 4, "token + 4 tries");
+        }
+    }
+
+    fn answer_with_wait(
+        status: u16,
+        header: Option<u32>,
+        body: &str,
+    ) -> Result<HttpResponse, TransportError> {
+        Ok(HttpResponse {
+            status,
+            retry_after: header,
+            body: body.as_bytes().to_vec(),
+        })
+    }
+
+    fn rate_limited_body(retry_after: &str) -> String {
+        format!(
+            r#"{{"data":null,"errors":[{{"message":"slow down","extensions":{{"code":"RATE_LIMIT_EXCEEDED","retryAfter":{retry_after}}}}}]}}"#
+        )
+    }
+
+    fn config_with_cap(cap_s: &str) -> WizConfig {
+        WizConfig::from_entries([
+            ("api-url", "https://api.example"),
+            ("client-id", "id"),
+            ("client-secret", "secret"),
+            ("max-retry-delay-s", cap_s),
+            ("max-requests-per-second", "100"),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn a_wait_longer_than_the_cap_fails_as_rate_limited_without_retrying_early() {
+        let page = r#"{"data":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false}}}}"#;
+        // In the header of a 429, in the GraphQL error of a 200, in the body of a 429.
+        for (first, asked) in [
+            (answer_with_wait(429, Some(30), ""), 30),
+            (answer_with_wait(200, None, &rate_limited_body("120")), 120),
+            (
+                answer_with_wait(429, Some(2), &rate_limited_body("\"45.5\"")),
+                46,
+            ),
+        ] {
+            let script = Scripted::new([answer(200, TOKEN), first, answer(200, page)]);
+            let client = WizClient::new(&script, config_with_cap("10"));
+            let err =
+                run(client.query("{}".into(), crate::protocol::parse_issues_page)).unwrap_err();
+            match &err {
+                ConnectorError::RateLimited {
+                    retry_after_seconds,
+                    message,
+                } => {
+                    assert_eq!(*retry_after_seconds, Some(asked), "{message}");
+                    assert!(message.contains("max-retry-delay-s (10 s)"), "{message}");
+                }
+                other => panic!("{other}"),
+            }
+            assert_eq!(script.posts.borrow().len(), 2, "no early retry");
+            assert!(
+                script
+                    .sleeps
+                    .borrow()
+                    .iter()
+                    .all(|s| *s < Duration::from_secs(1)),
+                "no wait but the rate ceiling's: {:?}",
+                script.sleeps.borrow()
+            );
+        }
+    }
+
+    #[test]
+    fn a_wait_within_the_cap_is_kept_exactly() {
+        let page = r#"{"data":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false}}}}"#;
+        let script = Scripted::new([
+            answer(200, TOKEN),
+            answer_with_wait(200, Some(3), &rate_limited_body("7")),
+            answer_with_wait(503, Some(4), ""),
+            answer(200, page),
+        ]);
+        let client = WizClient::new(&script, config_with_cap("10"));
+        assert!(run(client.query("{}".into(), crate::protocol::parse_issues_page)).is_ok());
+        let sleeps = script.sleeps.borrow();
+        let waits: Vec<_> = sleeps.iter().filter(|s| s.as_secs() >= 1).collect();
+        assert_eq!(
+            waits,
+            [&Duration::from_secs(7), &Duration::from_secs(4)],
+            "the longer of header and body, never shortened"
+        );
+    }
+
+    /// A transport whose requests never complete, like a body that trickles forever.
+    struct Hanging {
+        sleeps: RefCell<Vec<Duration>>,
+    }
+
+    impl Transport for &Hanging {
+        async fn post(
+            &self,
+            _: &str,
+            _: &[(&str, &str)],
+            _: String,
+        ) -> Result<HttpResponse, TransportError> {
+            std::future::pending().await
+        }
+        async fn sleep(&self, duration: Duration) {
+            self.sleeps.borrow_mut().push(duration);
+        }
+    }
+
+    #[test]
+    fn the_request_timeout_bounds_the_whole_request() {
+        let hanging = Hanging {
+            sleeps: RefCell::default(),
+        };
+        let config = WizConfig::from_entries([
+            ("api-url", "https://api.example"),
+            ("client-id", "id"),
+            ("client-secret", "secret"),
+            ("max-attempts", "2"),
+            ("request-timeout-s", "3"),
+        ])
+        .unwrap();
+        let client = WizClient::new(&hanging, config);
+        let err = run(client.authenticate()).unwrap_err();
+        assert!(
+            matches!(err, ConnectorError::Transient(ref m) if m.contains("no complete answer within 3 s")),
+            "{err}"
+        );
+        let timeouts = hanging
+            .sleeps
+            .borrow()
+            .iter()
+            .filter(|s| **s == Duration::from_secs(3))
+            .count();
+        assert_eq!(timeouts, 2, "each of the two tries timed out");
+    }
+
+    #[test]
+    fn absurd_token_lifetimes_neither_panic_nor_overflow() {
+        for expires_in in [
+            "1e300",
+            "18446744073709551615",
+            "-5",
+            "0",
+            "\"soon\"",
+            "null",
+        ] {
+            let token = format!(r#"{{"access_token":"t","expires_in":{expires_in}}}"#);
+            let script = Scripted::new([answer(200, &token), answer(200, "{}")]);
+            let client = WizClient::new(&script, config("1"));
+            assert_eq!(
+                run(client.graphql("{}".into())).unwrap().status,
+                200,
+                "{expires_in}"
+            );
+        }
     }
 }

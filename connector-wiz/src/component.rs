@@ -9,7 +9,7 @@ use crate::client::{Transport, TransportError, WizClient};
 use crate::config::{self, FieldKind, WizConfig};
 use crate::connection::{self, Outcome};
 use crate::error::ConnectorError;
-use crate::protocol::HttpResponse;
+use crate::protocol::{self, HttpResponse};
 use crate::records::{self, Batch, FindingStatus, LogLevel, Severity};
 use crate::sync::{HostSink, Sync};
 use wit::exports::safe::connector::plugin::Guest;
@@ -81,7 +81,7 @@ struct WasiTransport {
 
 impl WasiTransport {
     /// A transport whose every phase (connect, first byte, between bytes) times out after
-    /// `timeout`.
+    /// `timeout`; the client bounds each request as a whole on top of that.
     fn new(timeout: std::time::Duration) -> Self {
         let mut client = Client::new();
         client.set_connect_timeout(Duration::from(
@@ -115,7 +115,7 @@ impl Transport for WasiTransport {
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
+            .and_then(|v| protocol::parse_retry_after(v, std::time::SystemTime::now()));
         let body = response
             .body_mut()
             .contents()

@@ -112,7 +112,7 @@ pub fn schema() -> Vec<FieldSpec> {
         FieldSpec {
             key: "max-attempts",
             label: "Attempts per request",
-            help: "Tries per request when Wiz throttles, fails with 5xx, times out or drops the connection, the first included.",
+            help: "Tries per request in all, the first included, when Wiz throttles, fails with 5xx, times out, drops the connection or refuses a stale token; token renewals on the way count too.",
             kind: FieldKind::Number,
             required: false,
             default: Some("5"),
@@ -121,7 +121,7 @@ pub fn schema() -> Vec<FieldSpec> {
         FieldSpec {
             key: "max-retry-delay-s",
             label: "Longest wait between attempts",
-            help: "Cap in seconds on the exponential backoff and on Retry-After.",
+            help: "Cap in seconds on the exponential backoff. When Wiz asks for a longer wait (Retry-After), the request fails as rate-limited instead of retrying early.",
             kind: FieldKind::Number,
             required: false,
             default: Some("60"),
@@ -130,7 +130,7 @@ pub fn schema() -> Vec<FieldSpec> {
         FieldSpec {
             key: "request-timeout-s",
             label: "Request timeout",
-            help: "Seconds to wait for an answer; Wiz's gateway cuts requests at about 120 s.",
+            help: "Seconds one request may take in all, its whole answer included; Wiz's gateway cuts requests at about 120 s.",
             kind: FieldKind::Number,
             required: false,
             default: Some("100"),

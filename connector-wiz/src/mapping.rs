@@ -184,7 +184,7 @@ pub fn portal_url(issue: &IssueNode, portal_base: &str) -> String {
 /// The finding for a candidate.
 pub fn finding(c: &Candidate, portal_base: &str) -> Finding {
     let issue = &c.issue;
-    let rule = issue.source_rule.as_ref();
+    let rule = issue.main_rule();
     let rule_name = rule.and_then(|r| non_empty(&r.name));
     let description = rule
         .and_then(|r| non_empty(&r.description).or_else(|| non_empty(&r.control_description)))
@@ -210,12 +210,7 @@ pub fn finding(c: &Candidate, portal_base: &str) -> Finding {
         status_changed_at: issue.status_changed_at.clone(),
         resolved_at: issue.resolved_at.clone(),
         due_at: issue.due_at.clone(),
-        project_ids: issue
-            .projects
-            .iter()
-            .flatten()
-            .map(|p| p.id.clone())
-            .collect(),
+        project_ids: issue.project_ids(),
         portal_url: Some(portal_url(issue, portal_base)),
         raw: c.raw.clone(),
     }

@@ -28,9 +28,13 @@ pub struct GraphqlError {
 
 /// GraphQL error extensions.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ErrorExtensions {
     /// Machine code (`UNAUTHORIZED`, `BAD_USER_INPUT`, …).
     pub code: Option<String>,
+    /// Seconds to wait before retrying, on throttling errors (a number, or a numeric
+    /// string; read leniently by [`crate::protocol`]).
+    pub retry_after: Option<Value>,
 }
 
 /// `data` of the issues query (the root field is aliased to `issues`).
@@ -96,12 +100,31 @@ pub struct IssueNode {
     pub resolution_reason: Option<String>,
     /// Portal link (newer schemas).
     pub url: Option<String>,
-    /// The rule that raised it.
-    pub source_rule: Option<SourceRule>,
-    /// Projects it belongs to.
-    pub projects: Option<Vec<Project>>,
+    /// The rules that raised it, the main one first. Entries are non-null in the schema;
+    /// a null one is skipped all the same.
+    pub source_rules: Option<Vec<Option<SourceRule>>>,
+    /// Projects it belongs to. Real answers carry null entries (projects the service
+    /// account may not see); they are skipped.
+    pub projects: Option<Vec<Option<Project>>>,
     /// The resource as it was when the issue was raised.
     pub entity_snapshot: Option<Box<RawValue>>,
+}
+
+impl IssueNode {
+    /// The rule the finding is named after: the first of `sourceRules`.
+    pub fn main_rule(&self) -> Option<&SourceRule> {
+        self.source_rules.iter().flatten().flatten().next()
+    }
+
+    /// Ids of the projects it belongs to, null entries skipped.
+    pub fn project_ids(&self) -> Vec<String> {
+        self.projects
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|p| p.id.clone())
+            .collect()
+    }
 }
 
 /// A `Control`, `CloudConfigurationRule` or `CloudEventRule`.

@@ -13,18 +13,49 @@ use serde_json::json;
 pub struct HttpResponse {
     /// Status code.
     pub status: u16,
-    /// `Retry-After` in seconds, when sent as a number.
+    /// `Retry-After` in seconds (see [`parse_retry_after`]).
     pub retry_after: Option<u32>,
     /// The body.
     pub body: Vec<u8>,
 }
 
-/// An access token and when it was issued to expire.
+/// The wait a `Retry-After` header asks for, in whole seconds (rounded up): either a
+/// number of seconds or an HTTP date, measured from `now`. A date in the past means no
+/// wait; anything unreadable is ignored, as if the header were absent.
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<u32> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(u32::try_from(seconds).unwrap_or(u32::MAX));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let now = chrono::DateTime::<chrono::Utc>::from(now);
+    let millis = (at.with_timezone(&chrono::Utc) - now)
+        .num_milliseconds()
+        .max(0)
+        .unsigned_abs();
+    Some(u32::try_from(millis.div_ceil(1000)).unwrap_or(u32::MAX))
+}
+
+/// The wait a GraphQL error's `extensions.retryAfter` asks for, in whole seconds rounded
+/// up. Wiz sends a number; a numeric string is read too, anything else is ignored.
+fn extension_wait(error: &GraphqlError) -> Option<u32> {
+    let value = error.extensions.as_ref()?.retry_after.as_ref()?;
+    let seconds = match value {
+        serde_json::Value::Number(n) => n.as_f64()?,
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    // `as` saturates: NaN becomes 0, huge values u32::MAX.
+    (seconds.is_finite() && seconds >= 0.0).then(|| seconds.ceil() as u32)
+}
+
+/// An access token and how long it may be used.
 #[derive(Clone)]
 pub struct Token {
     /// The bearer token. Never logged: `Debug` redacts it.
     pub access_token: String,
-    /// Lifetime in seconds, as the token endpoint said.
+    /// Lifetime in seconds: what the token endpoint said, within
+    /// [`TOKEN_LIFETIME_RANGE_S`].
     pub expires_in: u64,
 }
 
@@ -47,7 +78,9 @@ pub fn token_request_body(config: &WizConfig) -> String {
 #[derive(Deserialize)]
 struct TokenBody {
     access_token: Option<String>,
-    expires_in: Option<u64>,
+    /// Any JSON: a lifetime that is negative, fractional, a string or absurdly large must
+    /// not make a good token unreadable.
+    expires_in: Option<serde_json::Value>,
     error: Option<String>,
     error_description: Option<String>,
     message: Option<String>,
@@ -56,6 +89,25 @@ struct TokenBody {
 /// Lifetime assumed when the token endpoint does not say (Wiz documents 24 h; an hour
 /// is a safe floor).
 const DEFAULT_TOKEN_LIFETIME_S: u64 = 3600;
+
+/// The lifetimes a token is taken to have, in seconds: a minute to a day. A shorter
+/// `expires_in` would renew the token before every request; a longer one is no lifetime
+/// Wiz issues, and could overflow the time arithmetic.
+pub const TOKEN_LIFETIME_RANGE_S: (u64, u64) = (60, 86_400);
+
+/// `expires_in` as a lifetime within [`TOKEN_LIFETIME_RANGE_S`]; unreadable values get
+/// the default.
+fn token_lifetime(expires_in: Option<&serde_json::Value>) -> u64 {
+    let seconds = match expires_in {
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|s| s.is_finite());
+    let (min, max) = TOKEN_LIFETIME_RANGE_S;
+    // `as` saturates, so a huge or negative number lands on a bound after the clamp.
+    seconds.map_or(DEFAULT_TOKEN_LIFETIME_S, |s| (s as u64).clamp(min, max))
+}
 
 /// Reads the token endpoint's answer.
 pub fn parse_token_response(response: &HttpResponse) -> Result<Token, ConnectorError> {
@@ -85,7 +137,7 @@ pub fn parse_token_response(response: &HttpResponse) -> Result<Token, ConnectorE
             ..
         }) if !access_token.is_empty() => Ok(Token {
             access_token,
-            expires_in: expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME_S),
+            expires_in: token_lifetime(expires_in.as_ref()),
         }),
         _ => Err(ConnectorError::Protocol(
             "the token endpoint answered 200 without an access_token; is the token URL right?"
@@ -105,7 +157,7 @@ pub fn status_error(response: &HttpResponse, what: &str, reason: &str) -> Connec
             response.status
         )),
         429 => ConnectorError::RateLimited {
-            retry_after_seconds: response.retry_after,
+            retry_after_seconds: requested_wait(response),
             message: format!("{what} answered 429 Too Many Requests"),
         },
         s => ConnectorError::Protocol(format!("{what} answered HTTP {s} ({reason})")),
@@ -117,8 +169,8 @@ const ISSUES_QUERY: &str = r#"query Issues($first: Int!, $after: String, $filter
     totalCount @include(if: $withTotal)
     pageInfo { hasNextPage endCursor }
     nodes {
-      id type status severity createdAt updatedAt statusChangedAt resolvedAt dueAt resolutionReason
-      sourceRule {
+      id type status severity createdAt updatedAt statusChangedAt resolvedAt dueAt resolutionReason url
+      sourceRules {
         __typename
         ... on Control { id name description resolutionRecommendation }
         ... on CloudConfigurationRule { id name description remediationInstructions serviceType }
@@ -153,7 +205,7 @@ pub fn issues_request(
 ) -> String {
     let mut filter = json!({ "severity": PULLED_SEVERITIES });
     if let Some(project) = project {
-        filter["project"] = json!(project);
+        filter["project"] = json!([project]);
     }
     if let Some(changed_after) = changed_after {
         filter["statusChangedAt"] = json!({ "after": changed_after });
@@ -211,22 +263,39 @@ pub fn parse_graphql<T: for<'de> Deserialize<'de>>(
         .ok_or_else(|| ConnectorError::Protocol("the Wiz API answer has no `data`".into()))
 }
 
-fn graphql_error_reason(body: &[u8]) -> String {
-    serde_json::from_slice::<Envelope<serde_json::Value>>(body)
+/// The first GraphQL error in a body, if it is a GraphQL envelope with errors.
+fn first_graphql_error(body: &[u8]) -> Option<GraphqlError> {
+    serde_json::from_slice::<Envelope<serde::de::IgnoredAny>>(body)
         .ok()
         .and_then(|e| e.errors)
         .and_then(|e| e.into_iter().next())
+}
+
+fn graphql_error_reason(body: &[u8]) -> String {
+    first_graphql_error(body)
         .map(|e| e.message)
         .unwrap_or_else(|| "no GraphQL error in the body".into())
 }
 
-/// Maps a GraphQL error to the typed error its code means.
+/// How long an answer asks the client to wait before trying again: the longer of the
+/// `Retry-After` header and the first GraphQL error's `extensions.retryAfter`.
+pub fn requested_wait(response: &HttpResponse) -> Option<u32> {
+    first_graphql_error(&response.body)
+        .as_ref()
+        .and_then(extension_wait)
+        .max(response.retry_after)
+}
+
+/// Maps a GraphQL error to the typed error its code means. A throttling error waits for
+/// the longer of the `Retry-After` header and the error's own `retryAfter`, so a retry
+/// never comes sooner than either asked.
 pub fn classify_graphql_error(error: &GraphqlError, retry_after: Option<u32>) -> ConnectorError {
     let code = error
         .extensions
         .as_ref()
         .and_then(|x| x.code.as_deref())
         .unwrap_or("");
+    let retry_after = extension_wait(error).max(retry_after);
     let message = &error.message;
     match code {
         "UNAUTHENTICATED" => {
@@ -304,6 +373,68 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_445_412_480);
+        assert_eq!(parse_retry_after(" 120 ", now), Some(120));
+        // 2015-10-21T07:28:00Z is 1,445,412,480 s after the epoch.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(30)
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(0)
+        );
+        assert_eq!(parse_retry_after("99999999999", now), Some(u32::MAX));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn token_lifetimes_are_clamped_to_a_sane_range() {
+        for (expires_in, lifetime) in [
+            ("900", 900),
+            ("0", 60),
+            ("-1", 60),
+            ("1e300", 86_400),
+            ("18446744073709551615", 86_400),
+            ("\"7200\"", 7200),
+            ("\"never\"", DEFAULT_TOKEN_LIFETIME_S),
+            ("null", DEFAULT_TOKEN_LIFETIME_S),
+            ("3599.9", 3599),
+        ] {
+            let body = format!(r#"{{"access_token":"t","expires_in":{expires_in}}}"#);
+            let token = parse_token_response(&response(200, &body)).unwrap();
+            assert_eq!(token.expires_in, lifetime, "{expires_in}");
+        }
+    }
+
+    #[test]
+    fn graphql_retry_after_is_read_from_the_error_and_the_header() {
+        let body = |wait: &str| {
+            format!(
+                r#"{{"data":null,"errors":[{{"message":"m","extensions":{{"code":"RATE_LIMIT_EXCEEDED","retryAfter":{wait}}}}}]}}"#
+            )
+        };
+        let wait_of = |r: HttpResponse| match parse_issues_page(&r).unwrap_err() {
+            ConnectorError::RateLimited {
+                retry_after_seconds,
+                ..
+            } => retry_after_seconds,
+            other => panic!("{other}"),
+        };
+        // `response` sends Retry-After: 7; the longer wait wins.
+        assert_eq!(wait_of(response(200, &body("30"))), Some(30));
+        assert_eq!(wait_of(response(200, &body("2.1"))), Some(7));
+        assert_eq!(wait_of(response(429, &body("12"))), Some(12));
+        let no_header = HttpResponse {
+            retry_after: None,
+            ..response(200, &body("\"oops\""))
+        };
+        assert_eq!(wait_of(no_header), None);
+    }
+
+    #[test]
     fn graphql_error_codes_are_classified() {
         let cases = [
             ("UNAUTHENTICATED", "authentication failed"),
@@ -369,7 +500,7 @@ mod tests {
             vars["filterBy"]["severity"],
             json!(["CRITICAL", "HIGH", "MEDIUM", "LOW"])
         );
-        assert_eq!(vars["filterBy"]["project"], "p1");
+        assert_eq!(vars["filterBy"]["project"], json!(["p1"]));
         assert_eq!(
             vars["filterBy"]["statusChangedAt"]["after"],
             "2026-01-01T00:00:00Z"

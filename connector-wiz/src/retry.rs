@@ -1,5 +1,5 @@
 //! When and how long to wait before retrying a request: exponential backoff with full
-//! jitter, capped, and the server's `Retry-After` when it sent one.
+//! jitter, capped, and exactly the server's `Retry-After` when it sent one.
 
 use std::time::Duration;
 
@@ -24,19 +24,36 @@ impl Default for RetryPolicy {
     }
 }
 
+/// What to do before a retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    /// Wait this long, then try again.
+    Wait(Duration),
+    /// The server asked for a wait (in seconds) longer than the policy's `max_delay`:
+    /// retrying sooner would break its request, so the request fails as rate-limited.
+    TooLong(u32),
+}
+
 impl RetryPolicy {
-    /// The wait before retry number `retry` (1 for the first retry). `unit` in [0, 1) is
-    /// the jitter draw. A `Retry-After` is honoured (up to the cap) instead of backoff.
-    pub fn delay(&self, retry: u32, retry_after: Option<u32>, unit: f64) -> Duration {
+    /// What to do before retry number `retry` (1 for the first retry). `unit` in [0, 1)
+    /// is the jitter draw. A server's wait is kept exactly, never shortened.
+    pub fn backoff(&self, retry: u32, retry_after: Option<u32>, unit: f64) -> Backoff {
         if let Some(seconds) = retry_after {
-            return Duration::from_secs(u64::from(seconds)).min(self.max_delay);
+            let asked = Duration::from_secs(u64::from(seconds));
+            return if asked > self.max_delay {
+                Backoff::TooLong(seconds)
+            } else {
+                Backoff::Wait(asked)
+            };
         }
         let exponential = self
             .base_delay
             .saturating_mul(1u32 << retry.saturating_sub(1).min(16));
-        exponential
-            .min(self.max_delay)
-            .mul_f64(unit.clamp(0.0, 1.0))
+        Backoff::Wait(
+            exponential
+                .min(self.max_delay)
+                .mul_f64(unit.clamp(0.0, 1.0)),
+        )
     }
 }
 
@@ -55,23 +72,42 @@ pub fn jitter_unit(counter: u32) -> f64 {
 mod tests {
     use super::*;
 
+    fn wait(b: Backoff) -> Duration {
+        match b {
+            Backoff::Wait(d) => d,
+            Backoff::TooLong(s) => panic!("asked for {s} s"),
+        }
+    }
+
     #[test]
     fn backoff_doubles_up_to_the_cap_and_jitters_down() {
         let p = RetryPolicy::default();
         assert_eq!(
-            p.delay(1, None, 0.999_999),
+            wait(p.backoff(1, None, 0.999_999)),
             Duration::from_millis(500).mul_f64(0.999_999)
         );
-        assert_eq!(p.delay(3, None, 0.5), Duration::from_secs(1));
-        assert_eq!(p.delay(20, None, 1.0), Duration::from_secs(30));
-        assert_eq!(p.delay(2, None, 0.0), Duration::ZERO);
+        assert_eq!(wait(p.backoff(3, None, 0.5)), Duration::from_secs(1));
+        assert_eq!(wait(p.backoff(20, None, 1.0)), Duration::from_secs(30));
+        assert_eq!(wait(p.backoff(2, None, 0.0)), Duration::ZERO);
     }
 
     #[test]
-    fn retry_after_wins_but_is_capped() {
+    fn retry_after_is_kept_exactly_and_never_shortened() {
         let p = RetryPolicy::default();
-        assert_eq!(p.delay(1, Some(7), 0.1), Duration::from_secs(7));
-        assert_eq!(p.delay(1, Some(3600), 0.1), Duration::from_secs(30));
+        assert_eq!(
+            p.backoff(1, Some(7), 0.1),
+            Backoff::Wait(Duration::from_secs(7))
+        );
+        assert_eq!(p.backoff(1, Some(0), 0.9), Backoff::Wait(Duration::ZERO));
+        assert_eq!(
+            p.backoff(1, Some(30), 0.1),
+            Backoff::Wait(Duration::from_secs(30))
+        );
+        assert_eq!(p.backoff(1, Some(31), 0.1), Backoff::TooLong(31));
+        assert_eq!(
+            p.backoff(1, Some(u32::MAX), 0.1),
+            Backoff::TooLong(u32::MAX)
+        );
     }
 
     #[test]

@@ -235,7 +235,9 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                     // A page that fails (to arrive, to parse, to pass the rules) ends the
                     // walk; the pages before it are still handed over.
                     let page = page.and_then(|page| {
-                        let next = guard.next(&page.page_info).map_err(|e| e.context(&label))?;
+                        let next = guard
+                            .next(&page.page_info, page.nodes.len())
+                            .map_err(|e| e.context(&label))?;
                         Ok((page, next))
                     });
                     let (page, next) = match page {
@@ -459,7 +461,7 @@ async fn lookup<T: Transport>(
             })?;
             found.insert(node.id.clone(), InventoryEntry::from(node));
         }
-        match guard.next(&page.page_info)? {
+        match guard.next(&page.page_info, page.nodes.len())? {
             Some(cursor) => after = Some(cursor),
             None => return Ok(Lookup::Found(found)),
         }

@@ -1,6 +1,7 @@
-//! Parser and mapping tests over every file in `../shared/fixtures/wiz` (responses kept
-//! by other public Wiz integrations). Each file is recognised by its shape and must be
-//! read; a file of no known shape fails the test, so new fixtures cannot be ignored.
+//! Parser and mapping tests over every file in `tests/fixtures/wiz` (responses kept by
+//! other public Wiz integrations, and synthetic ones in today's shape). Each file is
+//! recognised by its shape and must be read; a file of no known shape fails the test, so
+//! new fixtures cannot be ignored.
 
 use connector_wiz::error::ConnectorError;
 use connector_wiz::mapping::{self, InventoryEntry, SkipReason};
@@ -13,15 +14,26 @@ use std::path::PathBuf;
 const PORTAL: &str = "https://app.wiz.io";
 
 fn fixtures_dir() -> PathBuf {
-    std::env::var_os("WIZ_FIXTURES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/wiz")
-        })
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wiz")
+}
+
+/// A fixture as a current answer would carry it: captures from before Wiz deprecated
+/// `sourceRule` get their rule moved into `sourceRules`, the field the connector selects.
+fn in_current_shape(text: &str) -> String {
+    let mut node: Value = serde_json::from_str(text).unwrap();
+    if let Some(rule) = node.as_object_mut().and_then(|n| n.remove("sourceRule")) {
+        node["sourceRules"] = Value::Array(vec![rule]);
+    }
+    node.to_string()
 }
 
 fn read(name: &str) -> String {
     std::fs::read_to_string(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// A single-node fixture, in the current shape.
+fn read_node(name: &str) -> String {
+    in_current_shape(&read(name))
 }
 
 fn ok(body: &str) -> HttpResponse {
@@ -40,7 +52,7 @@ fn raw(text: &str) -> Box<RawValue> {
 #[test]
 fn every_fixture_is_read() {
     let mut handled = Vec::new();
-    for entry in std::fs::read_dir(fixtures_dir()).expect("fixtures dir (set WIZ_FIXTURES_DIR)") {
+    for entry in std::fs::read_dir(fixtures_dir()).expect("tests/fixtures/wiz") {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
@@ -62,27 +74,27 @@ fn every_fixture_is_read() {
                     mapping::screen(node).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
         } else if json.get("entitySnapshot").is_some() {
-            let c = mapping::screen(&raw(&text))
+            let c = mapping::screen(&raw(&in_current_shape(&text)))
                 .unwrap()
                 .outcome
                 .expect("fixture node is in scope");
             let f = mapping::finding(&c, PORTAL);
             assert_eq!(f.source_id, json["id"].as_str().unwrap(), "{name}");
-            assert!(f.remediation.is_some(), "{name}");
+            assert!(f.rule_name.is_some(), "{name}: named after its rule");
         } else {
             panic!("{name}: no test knows this fixture's shape; add one");
         }
         handled.push(name);
     }
     assert!(
-        handled.len() >= 5,
-        "expected the five known fixtures, read {handled:?}"
+        handled.len() >= 7,
+        "expected the seven known fixtures, read {handled:?}"
     );
 }
 
 #[test]
 fn aws_load_balancer_control_maps_every_field() {
-    let text = read("port-ocean_issue-node_aws-load-balancer_control.json");
+    let text = read_node("port-ocean_issue-node_aws-load-balancer_control.json");
     let c = mapping::screen(&raw(&text)).unwrap().outcome.unwrap();
     let f = mapping::finding(&c, PORTAL);
     assert_eq!(f.source_id, "9cbcba1e-0c11-478d-8593-942995201487");
@@ -157,7 +169,7 @@ fn aws_load_balancer_control_maps_every_field() {
 
 #[test]
 fn azure_subscription_with_null_projects_and_empty_region() {
-    let text = read("port-ocean_issue-node_azure-subscription_control.json");
+    let text = read_node("port-ocean_issue-node_azure-subscription_control.json");
     let c = mapping::screen(&raw(&text)).unwrap().outcome.unwrap();
     let f = mapping::finding(&c, PORTAL);
     assert!(f.project_ids.is_empty(), "projects: null");
@@ -197,7 +209,7 @@ fn elastic_envelope_kubernetes_informational_node_is_skipped() {
         SkipReason::Severity("INFORMATIONAL".into())
     );
     // With an in-scope severity the platform rule still skips it.
-    let node = page.nodes[0].get().replace("\"INFORMATIONAL\"", "\"HIGH\"");
+    let node = in_current_shape(page.nodes[0].get()).replace("\"INFORMATIONAL\"", "\"HIGH\"");
     assert_eq!(
         mapping::screen(&raw(&node)).unwrap().outcome.unwrap_err(),
         SkipReason::Platform("Kubernetes".into())
@@ -236,7 +248,7 @@ fn graphql_error_fixture_is_a_permission_error() {
 /// Variants of the AWS fixture exercise every rule.
 #[test]
 fn rules_on_variants_of_a_real_node() {
-    let base: Value = serde_json::from_str(&read(
+    let base: Value = serde_json::from_str(&read_node(
         "port-ocean_issue-node_aws-load-balancer_control.json",
     ))
     .unwrap();
@@ -301,7 +313,7 @@ fn rules_on_variants_of_a_real_node() {
 
     // A CloudConfigurationRule carries remediationInstructions instead.
     let c = variant(&|v| {
-        v["sourceRule"] = serde_json::json!({"__typename": "CloudConfigurationRule", "id": "r1", "name": "Bucket is public", "description": "d", "remediationInstructions": "Block public access."});
+        v["sourceRules"] = serde_json::json!([{"__typename": "CloudConfigurationRule", "id": "r1", "name": "Bucket is public", "description": "d", "remediationInstructions": "Block public access."}]);
     })
     .unwrap();
     assert_eq!(
@@ -310,10 +322,34 @@ fn rules_on_variants_of_a_real_node() {
     );
     // A CloudEventRule has none.
     let c = variant(&|v| {
-        v["sourceRule"] = serde_json::json!({"__typename": "CloudEventRule", "id": "e1", "name": "Suspicious login", "description": "d"});
+        v["sourceRules"] = serde_json::json!([{"__typename": "CloudEventRule", "id": "e1", "name": "Suspicious login", "description": "d"}]);
     })
     .unwrap();
     assert_eq!(mapping::finding(&c, PORTAL).remediation, None);
+    // No rule at all, a null list, or only null entries: the title falls back to the id.
+    for rules in [
+        Value::Null,
+        serde_json::json!([]),
+        serde_json::json!([null]),
+    ] {
+        let c = variant(&|v| v["sourceRules"] = rules.clone()).unwrap();
+        let f = mapping::finding(&c, PORTAL);
+        assert_eq!(f.title, "Wiz issue 9cbcba1e-0c11-478d-8593-942995201487");
+        assert_eq!((f.rule_id, f.remediation), (None, None));
+    }
+    // The deprecated field alone is not read: the connector never asks for it.
+    let c = variant(&|v| {
+        let rules = v.as_object_mut().unwrap().remove("sourceRules").unwrap();
+        v["sourceRule"] = rules[0].clone();
+    })
+    .unwrap();
+    assert_eq!(mapping::finding(&c, PORTAL).rule_id, None);
+    // Null project entries are skipped, never a failure.
+    let c = variant(&|v| {
+        v["projects"] = serde_json::json!([null, {"id": "p1"}, null]);
+    })
+    .unwrap();
+    assert_eq!(mapping::finding(&c, PORTAL).project_ids, ["p1"]);
 
     // Malformed nodes are protocol errors, never panics.
     for bad in [
@@ -326,5 +362,93 @@ fn rules_on_variants_of_a_real_node() {
             matches!(mapping::screen(&raw(bad)), Err(ConnectorError::Protocol(_))),
             "{bad}"
         );
+    }
+}
+
+#[test]
+fn aws_threat_detection_with_only_source_rules() {
+    let text = read("synthetic_issue-node_aws-threat-detection_source-rules.json");
+    let json: Value = serde_json::from_str(&text).unwrap();
+    assert!(json.get("sourceRule").is_none(), "today's shape");
+    let c = mapping::screen(&raw(&text)).unwrap().outcome.unwrap();
+    let f = mapping::finding(&c, PORTAL);
+    assert_eq!(
+        f.title, "Root account console login from an unusual location",
+        "named after its CloudEventRule"
+    );
+    assert_eq!(f.rule_id.as_deref(), Some("cer-aws-id-142"));
+    assert_eq!(f.rule_name.as_deref(), Some(f.title.as_str()));
+    assert!(f.description.starts_with("The AWS root user signed in"));
+    assert_eq!(f.remediation, None, "event rules carry no remediation");
+    assert_eq!(f.severity, Severity::High);
+    assert_eq!(
+        f.project_ids,
+        ["4f76f599-1f6c-5cb6-a0b9-a262517aeacd"],
+        "the null project entry is skipped"
+    );
+    assert_eq!(
+        f.portal_url.as_deref(),
+        json["url"].as_str(),
+        "Wiz's own link wins over a built one"
+    );
+    let a = mapping::asset(&c, None);
+    assert_eq!(a.cloud_platform, "AWS");
+    assert_eq!(a.asset_type, "USER_ACCOUNT");
+    assert_eq!(
+        a.provider_id.as_deref(),
+        Some("arn:aws:iam::998231069301:root")
+    );
+}
+
+#[test]
+fn current_page_names_issues_after_their_first_rule_and_skips_other_platforms() {
+    let page =
+        protocol::parse_issues_page(&ok(&read("synthetic_issues-v2_page_current-shape.json")))
+            .unwrap();
+    let screened: Vec<_> = page
+        .nodes
+        .iter()
+        .map(|n| mapping::screen(n).unwrap())
+        .collect();
+    let outcome = |id: &str| {
+        &screened
+            .iter()
+            .find(|s| s.id.starts_with(id))
+            .unwrap_or_else(|| panic!("{id}"))
+            .outcome
+    };
+    // Two rules: the first names it and gives its remediation.
+    let c = outcome("0c5e2a71").as_ref().unwrap();
+    let f = mapping::finding(c, PORTAL);
+    assert_eq!(f.title, "S3 bucket policy allows public read");
+    assert_eq!(f.rule_id.as_deref(), Some("ccr-s3-017"));
+    assert!(f.remediation.unwrap().contains("Block Public Access"));
+    assert!(
+        f.raw.contains("wc-id-1188"),
+        "every rule stays in the raw record"
+    );
+    assert_eq!(
+        f.portal_url.as_deref(),
+        Some("https://app.wiz.io/issues#~(issue~'0c5e2a71-9d3b-4f68-b1a4-7e29c08d5b16)"),
+        "no url from Wiz: the documented link"
+    );
+    // Threat detections on platforms the guide does not pull.
+    for (id, platform) in [
+        ("7f3a9c1e", "Wiz"),
+        ("2b8d4f60", "Kubernetes"),
+        ("4e6a8c02", ""),
+    ] {
+        assert_eq!(
+            outcome(id).as_ref().unwrap_err(),
+            &SkipReason::Platform(platform.into()),
+            "{id}"
+        );
+    }
+    // No rule at all: the fallback title.
+    for id in ["6a0c2e48", "8c2e4a6b"] {
+        let c = outcome(id).as_ref().unwrap();
+        let f = mapping::finding(c, PORTAL);
+        assert_eq!(f.title, format!("Wiz issue {}", c.issue.id));
+        assert_eq!(f.rule_name, None);
     }
 }

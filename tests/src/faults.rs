@@ -26,6 +26,12 @@ pub enum Fault {
         /// Delay before answering.
         millis: u64,
     },
+    /// A good answer whose body trickles in over `millis`, a few bytes at a time, each
+    /// piece soon after the last: only a bound on the whole request stops waiting early.
+    Trickle {
+        /// Time from the first piece of the body to the last.
+        millis: u64,
+    },
     /// A JSON body cut short.
     TruncatedJson,
     /// Not JSON at all.
@@ -38,6 +44,8 @@ pub enum Fault {
     RepeatedCursor,
     /// `hasNextPage: true` without an `endCursor`.
     NextPageWithoutCursor,
+    /// No nodes, yet `hasNextPage: true` with a cursor never sent before.
+    EmptyPageWithFreshCursor,
     /// HTTP 401 as if the token had gone stale.
     Unauthorized,
     /// The inventory refuses the scope (only on `cloudResourcesV2`).
@@ -61,8 +69,21 @@ impl Fault {
                 | Fault::ErrorsWithPartialData
                 | Fault::RepeatedCursor
                 | Fault::NextPageWithoutCursor
+                | Fault::EmptyPageWithFreshCursor
         )
     }
+}
+
+/// Which endpoint a fault strikes; each counts its own requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// The GraphQL API.
+    #[default]
+    Graphql,
+    /// The OAuth token endpoint (faults that replace or break an answer: throttling,
+    /// server errors, slow, trickling, reset, truncated or malformed bodies).
+    Token,
 }
 
 /// Which requests a fault hits.
@@ -94,9 +115,29 @@ pub struct FaultRule {
     pub fault: Fault,
     /// To which requests.
     pub trigger: Trigger,
+    /// At which endpoint (GraphQL unless said).
+    #[serde(default)]
+    pub endpoint: Endpoint,
 }
 
 impl FaultRule {
+    /// `fault` on the GraphQL requests that `trigger` picks.
+    pub fn new(fault: Fault, trigger: Trigger) -> Self {
+        FaultRule {
+            fault,
+            trigger,
+            endpoint: Endpoint::Graphql,
+        }
+    }
+
+    /// The same rule at the token endpoint.
+    pub fn at_token_endpoint(self) -> Self {
+        FaultRule {
+            endpoint: Endpoint::Token,
+            ..self
+        }
+    }
+
     /// Whether request `n` (1-based, counted since the rule was set) is hit.
     pub fn hits(&self, n: u64) -> bool {
         match self.trigger {
@@ -121,6 +162,7 @@ mod tests {
         let rule = |trigger| FaultRule {
             fault: Fault::TruncatedJson,
             trigger,
+            endpoint: Endpoint::Graphql,
         };
         assert!(rule(Trigger::Nth(3)).hits(3) && !rule(Trigger::Nth(3)).hits(4));
         let run = rule(Trigger::Run { from: 2, count: 3 });
@@ -148,5 +190,11 @@ mod tests {
                 retry_after: Some(2)
             }
         );
+        assert_eq!(parsed.endpoint, Endpoint::Graphql);
+        let parsed: FaultRule = serde_json::from_str(
+            r#"{"fault": {"kind": "server_error", "status": 503}, "trigger": {"nth": 2}, "endpoint": "token"}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.endpoint, Endpoint::Token);
     }
 }

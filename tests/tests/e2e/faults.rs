@@ -44,10 +44,7 @@ fn check(fault: Fault, trigger: Trigger, first: First) {
     let sim = Simulator::start(SimConfig::new(SEED, ISSUES)).unwrap();
     let host = Host::new();
     assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &SETTINGS));
-    sim.set_faults(vec![FaultRule {
-        fault: fault.clone(),
-        trigger,
-    }]);
+    sim.set_faults(vec![FaultRule::new(fault.clone(), trigger)]);
     let out = host.run(&["sync", "w"]);
     let run = &host.json(&["history", "w"])[0];
     match first {
@@ -209,13 +206,13 @@ fn an_inventory_refusing_the_scope_is_a_warning_not_a_failure() {
     let sim = Simulator::start(SimConfig::new(SEED, ISSUES)).unwrap();
     let host = Host::new();
     assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &SETTINGS));
-    sim.set_faults(vec![FaultRule {
-        fault: Fault::InventoryDenied,
-        trigger: Trigger::Fraction {
+    sim.set_faults(vec![FaultRule::new(
+        Fault::InventoryDenied,
+        Trigger::Fraction {
             share: 1.0,
             seed: 1,
         },
-    }]);
+    )]);
     host.ok(&["sync", "w"]);
     let run = &host.json(&["history", "w"])[0];
     assert_eq!(run["status"], "succeeded_with_warnings");

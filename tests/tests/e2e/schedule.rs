@@ -286,13 +286,13 @@ fn transient_auto_sync_failures_are_retried_a_few_times_and_auth_failures_are_no
         "client-secret=revoked-secret",
         "--no-test",
     ]);
-    sim.set_faults(vec![wiz_sim::faults::FaultRule {
-        fault: wiz_sim::faults::Fault::ServerError { status: 503 },
-        trigger: wiz_sim::faults::Trigger::Run {
+    sim.set_faults(vec![wiz_sim::faults::FaultRule::new(
+        wiz_sim::faults::Fault::ServerError { status: 503 },
+        wiz_sim::faults::Trigger::Run {
             from: 1,
             count: 1_000_000,
         },
-    }]);
+    )]);
     let clock = TestClock::new(host.dir(), "2030-05-01T00:00:00Z");
     let server = serve_with(
         &host,
