@@ -141,12 +141,15 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// The platform of a resource Wiz puts on none (a `cloudPlatform` of null).
+pub const NO_PLATFORM: &str = "";
+
 /// A simulated cloud resource.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
     /// Graph entity id.
     pub id: String,
-    /// Platform as Wiz spells it.
+    /// Platform as Wiz spells it; [`NO_PLATFORM`] for none.
     pub platform: &'static str,
     /// Wiz entity type.
     pub entity_type: &'static str,
@@ -183,6 +186,13 @@ pub struct Issue {
     pub rule: usize,
     /// Minute of creation.
     pub created_minute: u64,
+    /// How many rules it carries: 1 mostly, 2 for some (the catalog rule first), 0 for a
+    /// few (threat detections always carry their event rule).
+    pub rules: usize,
+    /// Whether Wiz sends its own portal link.
+    pub has_url: bool,
+    /// Whether its projects list holds a null entry (a project the account cannot see).
+    pub null_project: bool,
 }
 
 /// The tenant's shape.
@@ -209,8 +219,10 @@ impl Tenant {
                 (40, "AWS"),
                 (25, "Azure"),
                 (20, "GCP"),
-                (10, "Kubernetes"),
-                (5, "OCI"),
+                (8, "Kubernetes"),
+                (4, "OCI"),
+                (2, "Wiz"),
+                (1, NO_PLATFORM),
             ],
         );
         let (entity_type, technology) = pick(
@@ -308,14 +320,25 @@ impl Tenant {
             )),
             _ => None,
         };
+        let rule = ((x >> 40) % RULES.len() as u64) as usize;
+        let y = mix(x);
+        let rules = match (RULES[rule].3, y % 20) {
+            ("THREAT_DETECTION", _) => 1,
+            (_, 0) => 0,
+            (_, 1..=3) => 2,
+            _ => 1,
+        };
         Issue {
             id: uuid(self.seed, 1, i),
             severity,
             status,
             resolution_reason,
             resource: (x >> 24) % self.resources(),
-            rule: ((x >> 40) % RULES.len() as u64) as usize,
+            rule,
             created_minute: i,
+            rules,
+            has_url: (y >> 8).is_multiple_of(2),
+            null_project: (y >> 16).is_multiple_of(4),
         }
     }
 
@@ -330,40 +353,47 @@ impl Tenant {
         let issue = self.issue(i);
         let res = self.resource(issue.resource);
         let (typename, rule_id, rule_name, issue_type) = RULES[issue.rule];
-        let mut source_rule = SourceRule {
+        let mut main_rule = SourceRule {
             typename,
             id: rule_id,
             name: rule_name,
-            description: format!("{rule_name}. Found by the simulated tenant."),
+            description: format!("{rule_name}. Found by the simulated tenant.").into(),
             ..SourceRule::default()
         };
         match typename {
             "Control" => {
-                source_rule.resolution_recommendation =
+                main_rule.resolution_recommendation =
                     Some(format!("### Fix\n* Remediate: {rule_name}."))
             }
             "CloudConfigurationRule" => {
-                source_rule.remediation_instructions = Some(format!(
+                main_rule.remediation_instructions = Some(format!(
                     "Change the configuration so that it no longer matches: {rule_name}."
                 ));
-                source_rule.service_type = Some("AWS");
+                main_rule.service_type = Some("AWS");
             }
             _ => {
-                source_rule.source_type = Some("CLOUD_TRAIL");
-                source_rule.kind = Some("GENERATED_THREAT");
+                main_rule.source_type = Some("CLOUD_TRAIL");
+                main_rule.kind = Some("MATCH");
             }
         }
+        let source_rules = match issue.rules {
+            0 => None,
+            1 => Some(vec![main_rule]),
+            _ => Some(vec![main_rule, SECONDARY_RULE.clone()]),
+        };
         let created = issue.created_minute;
         let resolved = matches!(issue.status, "RESOLVED" | "REJECTED");
         let projects = res.projects.as_ref().map(|ids| {
-            ids.iter()
-                .map(|id| {
+            let hidden = issue.null_project.then_some(None);
+            hidden
+                .into_iter()
+                .chain(ids.iter().map(|id| {
                     let name = PROJECTS
                         .iter()
                         .find(|(p, _)| p == id)
                         .map(|(_, n)| *n)
                         .unwrap_or("");
-                    ProjectRef {
+                    Some(ProjectRef {
                         id,
                         name,
                         slug: name.to_ascii_lowercase().replace(' ', "-"),
@@ -371,10 +401,13 @@ impl Tenant {
                         risk_profile: RiskProfile {
                             business_impact: "MBI",
                         },
-                    }
-                })
+                    })
+                }))
                 .collect()
         });
+        let url = issue
+            .has_url
+            .then(|| format!("{WIZ_PORTAL}/issues#~(issue~'{}~source~'wiz)", issue.id));
         IssueRecord {
             id: issue.id,
             kind: issue_type,
@@ -386,7 +419,8 @@ impl Tenant {
             resolved_at: resolved.then(|| at_minute(created + 60)),
             due_at: (issue.severity == "CRITICAL").then(|| at_minute(created + 7 * 1440)),
             resolution_reason: issue.resolution_reason.map(Into::into),
-            source_rule,
+            url,
+            source_rules,
             projects,
             entity_snapshot: EntitySnapshot::of(&res),
             service_tickets: None,
@@ -442,17 +476,35 @@ pub struct IssueRecord {
     pub due_at: Option<String>,
     /// Why it was resolved or rejected.
     pub resolution_reason: Option<String>,
-    /// The rule that raised it.
-    pub source_rule: SourceRule,
-    /// Projects of its resource.
-    pub projects: Option<Vec<ProjectRef>>,
+    /// Wiz's own portal link, on some issues.
+    pub url: Option<String>,
+    /// The rules that raised it (`Issue.sourceRule` is deprecated and not served).
+    pub source_rules: Option<Vec<SourceRule>>,
+    /// Projects of its resource, with a null entry on some.
+    pub projects: Option<Vec<Option<ProjectRef>>>,
     /// Its resource.
     pub entity_snapshot: EntitySnapshot,
     /// Always null here.
     pub service_tickets: Option<()>,
 }
 
-/// `sourceRule`: a Control, a CloudConfigurationRule or a CloudEventRule.
+/// Where Wiz's portal links of the simulated tenant point.
+pub const WIZ_PORTAL: &str = "https://app.wiz.io";
+
+/// The second rule some issues carry after their catalog rule.
+const SECONDARY_RULE: SourceRule = SourceRule {
+    typename: "Control",
+    id: "wc-id-1999",
+    name: "Resource reachable from a compromised identity",
+    description: std::borrow::Cow::Borrowed("A second rule that also matched."),
+    resolution_recommendation: None,
+    remediation_instructions: None,
+    service_type: None,
+    source_type: None,
+    kind: None,
+};
+
+/// One of `sourceRules`: a Control, a CloudConfigurationRule or a CloudEventRule.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceRule {
@@ -460,7 +512,7 @@ pub struct SourceRule {
     typename: &'static str,
     id: &'static str,
     name: &'static str,
-    description: String,
+    description: std::borrow::Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     resolution_recommendation: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -501,7 +553,7 @@ pub struct EntitySnapshot {
     native_type: String,
     name: String,
     status: &'static str,
-    cloud_platform: &'static str,
+    cloud_platform: Option<&'static str>,
     #[serde(rename = "cloudProviderURL")]
     cloud_provider_url: &'static str,
     provider_id: String,
@@ -523,7 +575,7 @@ impl EntitySnapshot {
             native_type: res.entity_type.to_ascii_lowercase(),
             name: res.name.clone(),
             status: "Active",
-            cloud_platform: res.platform,
+            cloud_platform: (res.platform != NO_PLATFORM).then_some(res.platform),
             cloud_provider_url: "",
             provider_id: res.provider_id.clone(),
             region: res.region,
@@ -621,6 +673,7 @@ impl Tenant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn deterministic_and_covers_every_shape() {
@@ -641,12 +694,45 @@ mod tests {
         for s in ["OPEN", "IN_PROGRESS", "RESOLVED", "REJECTED"] {
             assert!(has("/status", s), "{s}");
         }
-        for p in ["AWS", "Azure", "GCP", "Kubernetes", "OCI"] {
+        for p in ["AWS", "Azure", "GCP", "Kubernetes", "OCI", "Wiz"] {
             assert!(has("/entitySnapshot/cloudPlatform", p), "{p}");
         }
         for r in ["Control", "CloudConfigurationRule", "CloudEventRule"] {
-            assert!(has("/sourceRule/__typename", r), "{r}");
+            assert!(has("/sourceRules/0/__typename", r), "{r}");
         }
+        assert!(
+            nodes.iter().all(|n| n.get("sourceRule").is_none()),
+            "deprecated: not served"
+        );
+        let rule_count = |n: &Value| n["sourceRules"].as_array().map_or(0, Vec::len);
+        for count in 0..=2 {
+            assert!(
+                nodes.iter().any(|n| rule_count(n) == count),
+                "{count} rules"
+            );
+        }
+        // Threat detections on AWS, and on platforms the guide skips.
+        let threat_on = |platform: Value| {
+            nodes.iter().any(|n| {
+                n["type"] == "THREAT_DETECTION"
+                    && rule_count(n) == 1
+                    && n["sourceRules"][0]["__typename"] == "CloudEventRule"
+                    && n["entitySnapshot"]["cloudPlatform"] == platform
+            })
+        };
+        for platform in [json!("AWS"), json!("Wiz"), json!("Kubernetes"), Value::Null] {
+            assert!(
+                threat_on(platform.clone()),
+                "threat detection on {platform}"
+            );
+        }
+        assert!(nodes.iter().any(|n| n["url"].is_string()));
+        assert!(nodes.iter().any(|n| n["url"].is_null()));
+        assert!(nodes.iter().any(|n| {
+            n["projects"]
+                .as_array()
+                .is_some_and(|p| p.contains(&Value::Null))
+        }));
         assert!(has("/resolutionReason", "OBJECT_DELETED"));
         assert!(nodes.iter().any(|n| n["projects"].is_null()));
         assert!((0..t.resources()).any(|r| t.resource(r).deleted));

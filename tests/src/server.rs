@@ -2,7 +2,7 @@
 //! (`issuesV2`, `cloudResourcesV2`), with scopes per service account.
 
 use crate::data::{IssueRecord, ResourceRecord, Tenant};
-use crate::faults::{Fault, FaultRule};
+use crate::faults::{Endpoint, Fault, FaultRule};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Form, State};
@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use futures_util::StreamExt as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -117,6 +118,14 @@ pub struct StatusChange {
     pub at: String,
 }
 
+/// The fault rules in force and the requests each endpoint has had since they were set.
+#[derive(Debug, Default)]
+struct Faults {
+    rules: Vec<FaultRule>,
+    graphql_requests: u64,
+    token_requests: u64,
+}
+
 /// Shared server state.
 pub struct Sim {
     config: SimConfig,
@@ -130,8 +139,8 @@ pub struct Sim {
     pub purged: Mutex<std::collections::HashSet<u64>>,
     /// Current GraphQL latency in milliseconds (starts from the config).
     pub latency_ms: AtomicU64,
-    /// Faults to inject, and the GraphQL requests counted since they were set.
-    pub faults: Mutex<(Vec<FaultRule>, u64)>,
+    /// Faults to inject, and the requests counted since they were set.
+    faults: Mutex<Faults>,
     tokens: Mutex<HashMap<String, (usize, Instant)>>,
     next_token: AtomicU64,
     /// Request counters.
@@ -148,7 +157,7 @@ pub fn router(config: SimConfig) -> (Router, std::sync::Arc<Sim>) {
         deleted: Mutex::new(std::collections::HashSet::new()),
         purged: Mutex::new(std::collections::HashSet::new()),
         latency_ms,
-        faults: Mutex::new((Vec::new(), 0)),
+        faults: Mutex::new(Faults::default()),
         tokens: Mutex::new(HashMap::new()),
         next_token: AtomicU64::new(1),
         stats: Stats::default(),
@@ -192,6 +201,27 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 async fn token(State(sim): SimState, Form(form): Form<HashMap<String, String>>) -> Response {
     sim.stats.token_requests.fetch_add(1, Ordering::Relaxed);
     sim.stats.arrived();
+    let fault = sim.take_fault(Endpoint::Token, false);
+    if let Some(fault) = &fault {
+        tokio::time::sleep(fault.delay()).await;
+        if let Some(response) = failure_response(fault) {
+            return response;
+        }
+    }
+    let answer = issue_token(&sim, &form);
+    match fault {
+        Some(fault) if answer.status() == StatusCode::OK => {
+            let body = axum::body::to_bytes(answer.into_body(), usize::MAX)
+                .await
+                .expect("a token answer is in memory");
+            deliver(Some(&fault), String::from_utf8_lossy(&body).into_owned())
+        }
+        _ => answer,
+    }
+}
+
+/// The token endpoint's answer to a form.
+fn issue_token(sim: &Sim, form: &HashMap<String, String>) -> Response {
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     if field("grant_type") != "client_credentials" {
         return json_response(
@@ -251,42 +281,18 @@ async fn answer(sim: &Sim, headers: HeaderMap, body: Bytes) -> Response {
     sim.stats.arrived();
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let query = request["query"].as_str().unwrap_or("").to_string();
-    let fault = sim.take_fault(query.contains("cloudResourcesV2"));
+    let fault = sim.take_fault(Endpoint::Graphql, query.contains("cloudResourcesV2"));
     if let Some(fault) = &fault {
         tokio::time::sleep(fault.delay()).await;
-        match fault {
-            Fault::RateLimited { retry_after } => {
-                let mut response = gql_error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "RATE_LIMIT_EXCEEDED",
-                    "Rate limit exceeded",
-                );
-                if let Some(seconds) = retry_after {
-                    response.headers_mut().insert(
-                        "retry-after",
-                        seconds
-                            .to_string()
-                            .parse()
-                            .expect("a number is a header value"),
-                    );
-                }
-                return response;
-            }
-            Fault::ServerError { status } => {
-                let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY);
-                return (status, "<html><body>upstream unavailable</body></html>").into_response();
-            }
-            Fault::Unauthorized => {
-                return gql_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "Token expired");
-            }
-            Fault::InventoryDenied => {
-                return gql_error(
-                    StatusCode::OK,
-                    "UNAUTHORIZED",
-                    "access denied; required permissions: [read:resources]",
-                );
-            }
-            _ => {}
+        if let Some(response) = failure_response(fault) {
+            return response;
+        }
+        if *fault == Fault::InventoryDenied {
+            return gql_error(
+                StatusCode::OK,
+                "UNAUTHORIZED",
+                "access denied; required permissions: [read:resources]",
+            );
         }
     }
     let bearer = headers
@@ -348,6 +354,39 @@ async fn answer(sim: &Sim, headers: HeaderMap, body: Bytes) -> Response {
     deliver(fault.as_ref(), body)
 }
 
+/// The answer a fault puts in place of the real one: throttling, an outage, a stale token.
+fn failure_response(fault: &Fault) -> Option<Response> {
+    match fault {
+        Fault::RateLimited { retry_after } => {
+            let mut response = gql_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMIT_EXCEEDED",
+                "Rate limit exceeded",
+            );
+            if let Some(seconds) = retry_after {
+                response.headers_mut().insert(
+                    "retry-after",
+                    seconds
+                        .to_string()
+                        .parse()
+                        .expect("a number is a header value"),
+                );
+            }
+            Some(response)
+        }
+        Fault::ServerError { status } => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY);
+            Some((status, "<html><body>upstream unavailable</body></html>").into_response())
+        }
+        Fault::Unauthorized => Some(gql_error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "Token expired",
+        )),
+        _ => None,
+    }
+}
+
 /// Applies a fault that changes the answer's content.
 fn corrupt(fault: &Fault, mut body: Value, after: &Value) -> Value {
     let connection = if body["data"].get("issues").is_some() {
@@ -365,6 +404,13 @@ fn corrupt(fault: &Fault, mut body: Value, after: &Value) -> Value {
         }
         Fault::NextPageWithoutCursor => {
             body["data"][connection]["pageInfo"] = json!({"hasNextPage": true, "endCursor": null})
+        }
+        Fault::EmptyPageWithFreshCursor => {
+            // One past the request's position: each empty page points somewhere new.
+            let position = decode_cursor(after).unwrap_or(0);
+            body["data"][connection]["nodes"] = json!([]);
+            body["data"][connection]["pageInfo"] =
+                json!({"hasNextPage": true, "endCursor": encode_cursor(position + 1)});
         }
         _ => {}
     }
@@ -386,6 +432,26 @@ fn deliver(fault: Option<&Fault>, body: String) -> Response {
             "<html>Service Temporarily Unavailable</html>",
         )
             .into_response(),
+        Some(Fault::Trickle { millis }) => {
+            const PIECES: u64 = 20;
+            let gap = Duration::from_millis(millis / PIECES);
+            let piece = body.len().div_ceil(PIECES as usize).max(1);
+            let pieces: Vec<Bytes> = body
+                .as_bytes()
+                .chunks(piece)
+                .map(Bytes::copy_from_slice)
+                .collect();
+            let stream = futures_util::stream::iter(pieces).then(move |piece| async move {
+                tokio::time::sleep(gap).await;
+                Ok::<_, std::io::Error>(piece)
+            });
+            (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                axum::body::Body::from_stream(stream),
+            )
+                .into_response()
+        }
         Some(Fault::ResetMidBody) => {
             let half = Bytes::from(body[..body.len() / 2].to_string());
             let parts: Vec<Result<Bytes, std::io::Error>> = vec![
@@ -457,20 +523,31 @@ pub struct Live {
 }
 
 impl Sim {
-    /// Replaces the fault rules and restarts their request count.
+    /// Replaces the fault rules and restarts their request counts.
     pub fn set_faults(&self, rules: Vec<FaultRule>) {
-        *self.faults.lock().expect("faults") = (rules, 0);
+        *self.faults.lock().expect("faults") = Faults {
+            rules,
+            ..Faults::default()
+        };
     }
 
-    /// Counts a GraphQL request and returns the fault that hits it, if any.
-    fn take_fault(&self, inventory_query: bool) -> Option<Fault> {
+    /// Counts a request to `endpoint` and returns the fault that hits it, if any.
+    fn take_fault(&self, endpoint: Endpoint, inventory_query: bool) -> Option<Fault> {
         let mut faults = self.faults.lock().expect("faults");
-        faults.1 += 1;
-        let n = faults.1;
+        let count = match endpoint {
+            Endpoint::Graphql => &mut faults.graphql_requests,
+            Endpoint::Token => &mut faults.token_requests,
+        };
+        *count += 1;
+        let n = *count;
         faults
-            .0
+            .rules
             .iter()
-            .find(|r| r.hits(n) && (r.fault != Fault::InventoryDenied || inventory_query))
+            .find(|r| {
+                r.endpoint == endpoint
+                    && r.hits(n)
+                    && (r.fault != Fault::InventoryDenied || inventory_query)
+            })
             .map(|r| r.fault.clone())
     }
 
@@ -570,8 +647,10 @@ fn issues(live: &Live, variables: &Value) -> Result<Data, String> {
             && has(&statuses, &node.status)
             && projects.as_ref().is_none_or(|ps| {
                 node.projects
-                    .as_ref()
-                    .is_some_and(|a| a.iter().any(|p| ps.iter().any(|x| p.id == x)))
+                    .iter()
+                    .flatten()
+                    .flatten()
+                    .any(|p| ps.iter().any(|x| p.id == x))
             })
             && changed_after
                 .as_deref()

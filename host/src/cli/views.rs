@@ -261,7 +261,7 @@ pub fn findings(ctx: &Context, args: FindingsArgs) -> anyhow::Result<()> {
         println!("finding {id}: status set to {}", value_name(status));
         eprintln!(
             "warning: `{}` is the source of truth for status; the next sync of `{}` sets it back to the source's status ({}). Change it at the source to keep it.",
-            integration.connector, integration.name, row.wiz_status
+            integration.connector, integration.name, row.source_status
         );
         return Ok(());
     }
@@ -292,7 +292,7 @@ pub fn findings(ctx: &Context, args: FindingsArgs) -> anyhow::Result<()> {
             f.id.clone(),
             f.severity.clone(),
             f.status.clone(),
-            f.wiz_status.clone(),
+            f.source_status.clone(),
             f.title.clone(),
             f.asset_id.clone(),
             f.integration.clone(),
@@ -338,7 +338,7 @@ pub fn finding(ctx: &Context, cmd: FindingCommand) -> anyhow::Result<()> {
         ("severity", row.severity.clone()),
         (
             "status",
-            format!("{} (source: {})", row.status, row.wiz_status),
+            format!("{} (source: {})", row.status, row.source_status),
         ),
         ("asset", row.asset_id.clone()),
         (

@@ -61,15 +61,25 @@ impl CompileCache {
             // `Engine::precompile_component` of an engine with the same compatibility hash
             // (part of the file name). A file that fails to load is recompiled.
             match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return Ok(component),
+                Ok(component) => {
+                    tracing::debug!(path = %path.display(), "compiled component loaded from the cache");
+                    return Ok(component);
+                }
                 Err(e) => {
                     tracing::warn!(path = %path.display(), "recompiling unreadable cache entry: {e:#}")
                 }
             }
         }
+        let started = std::time::Instant::now();
         let compiled = engine
             .precompile_component(bytes)
             .map_err(CacheError::Compile)?;
+        tracing::debug!(
+            path = %path.display(),
+            "compiled a component of {} KiB in {} ms",
+            bytes.len() / 1024,
+            started.elapsed().as_millis()
+        );
         self.store(&path, &compiled);
         // SAFETY: `compiled` was just produced by this engine.
         unsafe { Component::deserialize(engine, &compiled) }.map_err(CacheError::Compile)

@@ -282,7 +282,7 @@ pub struct FindingRow {
     /// `failed`, `passed` or `accepted_failed`.
     pub status: String,
     /// The source's own status.
-    pub wiz_status: String,
+    pub source_status: String,
     /// Remediation.
     pub remediation: Option<String>,
     /// Rule id.

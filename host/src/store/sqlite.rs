@@ -993,7 +993,7 @@ impl Storage for SqliteStore {
                 description: r.get(4)?,
                 severity: r.get(5)?,
                 status: r.get(6)?,
-                wiz_status: r.get(7)?,
+                source_status: r.get(7)?,
                 remediation: r.get(8)?,
                 rule_id: r.get(9)?,
                 rule_name: r.get(10)?,

@@ -163,6 +163,91 @@ fn persistent_throttling_and_outages_fail_after_bounded_retries() {
 }
 
 #[test]
+fn a_retry_after_longer_than_the_cap_fails_as_rate_limited_instead_of_retrying_early() {
+    // max-retry-delay-s is 1: retrying after a second would break Wiz's request.
+    check(
+        Fault::RateLimited {
+            retry_after: Some(30),
+        },
+        once(),
+        First::FailsWith(
+            "asked to wait 30 s before trying again, longer than max-retry-delay-s (1 s)",
+        ),
+    );
+}
+
+#[test]
+fn a_body_that_trickles_in_times_out_as_a_whole() {
+    // Each piece arrives well within the 2 s request timeout; the whole takes 6 s.
+    check(
+        Fault::Trickle { millis: 6000 },
+        always(),
+        First::FailsWith("no complete answer within 2 s"),
+    );
+}
+
+#[test]
+fn empty_pages_with_fresh_cursors_are_stopped() {
+    check(
+        Fault::EmptyPageWithFreshCursor,
+        always(),
+        First::FailsWith("empty pages in a row"),
+    );
+}
+
+/// A stale token, a token endpoint that fails twice and an API that keeps failing: the
+/// page is tried within one budget of `max-attempts`, not once per layer.
+#[test]
+fn attempts_stay_within_max_attempts_under_token_expiry_and_server_errors() {
+    // One page of issues, so the page is the only request in flight.
+    let sim = Simulator::start(SimConfig::new(SEED, 40)).unwrap();
+    let host = Host::new();
+    let settings = [
+        "page-size=50",
+        "max-attempts=5",
+        "max-retry-delay-s=1",
+        "request-timeout-s=2",
+    ];
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &settings));
+    sim.set_faults(vec![
+        FaultRule::new(Fault::Unauthorized, Trigger::Nth(1)),
+        FaultRule::new(
+            Fault::ServerError { status: 503 },
+            Trigger::Run {
+                from: 2,
+                count: 1000,
+            },
+        ),
+        FaultRule::new(
+            Fault::ServerError { status: 502 },
+            Trigger::Run { from: 2, count: 2 },
+        )
+        .at_token_endpoint(),
+    ]);
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let (graphql, tokens) = (
+        count(&sim.stats().graphql_requests),
+        count(&sim.stats().token_requests),
+    );
+    let out = host.run(&["sync", "w"]);
+    assert!(!out.status.success());
+    let run = &host.json(&["history", "w"])[0];
+    assert!(run["error"].as_str().unwrap().contains("HTTP 503"), "{run}");
+    // Failed tries: the 401, two token failures, two 503s = 5. Sent on top of them: the
+    // first token and the fresh one.
+    assert_eq!(
+        count(&sim.stats().graphql_requests) - graphql,
+        3,
+        "GraphQL tries"
+    );
+    assert_eq!(
+        count(&sim.stats().token_requests) - tokens,
+        4,
+        "token requests"
+    );
+}
+
+#[test]
 fn truncated_and_malformed_json_are_protocol_errors() {
     check(
         Fault::TruncatedJson,

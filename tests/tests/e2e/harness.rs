@@ -111,6 +111,7 @@ impl Host {
             .env("CONNECTOR_HOST_CACHE", &self.cache)
             .env_remove("CONNECTOR_HOST_KEY")
             .env_remove("CONNECTOR_HOST_KEY_FILE")
+            .env_remove("RUST_LOG")
             .env("USER", "e2e-tester");
         cmd
     }

@@ -119,3 +119,53 @@ fn a_plugin_that_uses_files_or_sockets_is_refused_at_load_and_others_still_load(
         .count();
     assert_eq!(compiled, 1, "only wiz was compiled");
 }
+
+/// `-vvv` raises the host's own logging, not wasmtime's or Cranelift's: loading a plugin
+/// into an empty compile cache writes a short log, without colour codes in a file, and
+/// RUST_LOG still overrides the flags.
+#[test]
+fn verbose_logging_stays_small_on_a_cold_compile_cache() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (plugins, cache) = (scratch.path().join("plugins"), scratch.path().join("cache"));
+    std::fs::create_dir_all(&plugins).unwrap();
+    let host = Host::new();
+    std::fs::copy(
+        host.built_plugins().join("wiz.wasm"),
+        plugins.join("wiz.wasm"),
+    )
+    .unwrap();
+    let host = host.with_plugins(&plugins, &cache);
+
+    let out = host.run(&["-vvv", "plugins"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        out.stderr.len() < 1024 * 1024,
+        "{} bytes of log for one compile",
+        out.stderr.len()
+    );
+    assert!(stderr.contains("compiled a component of"), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "no colour codes when stderr is not a terminal"
+    );
+    assert!(
+        !stderr.contains("cranelift") && !stderr.contains("wasmtime"),
+        "libraries stay at warn: {stderr}"
+    );
+
+    let out = host.run(&["-vv", "plugins"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loaded from the cache"));
+    let out = host.run(&["plugins"]);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = host.run_with_env(&["-vvv", "plugins"], &[("RUST_LOG", "warn")]);
+    assert!(
+        out.stderr.is_empty(),
+        "RUST_LOG overrides -v: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -59,7 +59,7 @@ fn multi_page_sync_stores_exactly_the_in_scope_data_and_a_repeat_changes_nothing
             continue;
         };
         assert_eq!(f["severity"], issue.severity.to_ascii_lowercase());
-        assert_eq!(f["wiz_status"], issue.status);
+        assert_eq!(f["source_status"], issue.status);
         let status = match issue.status {
             "OPEN" | "IN_PROGRESS" => "failed",
             "RESOLVED" => "passed",
@@ -67,11 +67,98 @@ fn multi_page_sync_stores_exactly_the_in_scope_data_and_a_repeat_changes_nothing
         };
         assert_eq!(f["status"], status, "{}", issue.id);
         assert_eq!(f["asset_id"], tenant().resource(issue.resource).id);
+        // Title, rule and remediation come from the first of `sourceRules`.
         let node = tenant().issue_node(i);
-        let remediation = node["sourceRule"]["resolutionRecommendation"]
+        let rule = &node["sourceRules"][0];
+        let remediation = rule["resolutionRecommendation"]
             .as_str()
-            .or(node["sourceRule"]["remediationInstructions"].as_str());
+            .or(rule["remediationInstructions"].as_str());
         assert_eq!(f["remediation"].as_str(), remediation, "{}", issue.id);
+        let fallback = format!("Wiz issue {}", issue.id);
+        assert_eq!(
+            f["title"].as_str(),
+            Some(rule["name"].as_str().unwrap_or(&fallback)),
+            "{}",
+            issue.id
+        );
+        assert_eq!(f["rule_id"], rule["id"], "{}", issue.id);
+        // Wiz's own link when it sends one, else the documented form.
+        let built = format!("https://app.wiz.io/issues#~(issue~'{})", issue.id);
+        assert_eq!(
+            f["portal_url"].as_str(),
+            Some(node["url"].as_str().unwrap_or(&built)),
+            "{}",
+            issue.id
+        );
+        // Null project entries are skipped.
+        let projects: Vec<&str> = node["projects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["id"].as_str())
+            .collect();
+        assert_eq!(
+            f["project_ids"],
+            serde_json::json!(projects),
+            "{}",
+            issue.id
+        );
+    }
+    // The tenant has every current shape, and the rules hold on each.
+    let nodes: Vec<Value> = (0..ISSUES).map(|i| tenant().issue_node(i)).collect();
+    let stored = |n: &Value| by_id.contains_key(n["id"].as_str().unwrap());
+    let in_scope = |n: &Value| {
+        ["CRITICAL", "HIGH", "MEDIUM", "LOW"].contains(&n["severity"].as_str().unwrap())
+            && n["resolutionReason"] != "OBJECT_DELETED"
+    };
+    let threat = |n: &Value| n["type"] == "THREAT_DETECTION";
+    let threats_on_aws: Vec<&Value> = nodes
+        .iter()
+        .filter(|n| threat(n) && stored(n))
+        .filter(|n| n["entitySnapshot"]["cloudPlatform"] == "AWS")
+        .collect();
+    assert!(
+        !threats_on_aws.is_empty(),
+        "threat detections on AWS are stored"
+    );
+    for n in threats_on_aws {
+        let f = by_id[n["id"].as_str().unwrap()];
+        assert_eq!(n["sourceRules"][0]["__typename"], "CloudEventRule");
+        assert_eq!(
+            f["title"], n["sourceRules"][0]["name"],
+            "named after the event rule"
+        );
+        assert!(f["remediation"].is_null());
+    }
+    for platform in [Value::from("Wiz"), Value::from("Kubernetes"), Value::Null] {
+        let on_platform: Vec<&Value> = nodes
+            .iter()
+            .filter(|n| threat(n) && in_scope(n))
+            .filter(|n| n["entitySnapshot"]["cloudPlatform"] == platform)
+            .collect();
+        assert!(!on_platform.is_empty(), "threat detections on {platform}");
+        assert!(
+            on_platform.iter().all(|n| !stored(n)),
+            "threat detections on {platform} are skipped"
+        );
+    }
+    let shapes: [(&str, fn(&Value) -> bool); 4] = [
+        ("no rule", |n| n["sourceRules"].is_null()),
+        ("two rules", |n| {
+            n["sourceRules"].as_array().is_some_and(|r| r.len() == 2)
+        }),
+        ("a null project entry", |n| {
+            n["projects"]
+                .as_array()
+                .is_some_and(|p| p.contains(&Value::Null))
+        }),
+        ("Wiz's own url", |n| n["url"].is_string()),
+    ];
+    for (shape, has) in shapes {
+        assert!(
+            nodes.iter().any(|n| has(n) && stored(n)),
+            "a stored issue with {shape}"
+        );
     }
     let assets = host.json(&["assets", "w"]);
     for a in &assets {

@@ -58,7 +58,7 @@ fn status_comes_back_from_the_source_and_ignored_means_accepted_failed() {
         f["status"], "accepted_failed",
         "ignored in Wiz is accepted failed"
     );
-    assert_eq!(f["wiz_status"], "REJECTED");
+    assert_eq!(f["source_status"], "REJECTED");
 
     let stderr = host.fails(&["findings", "set-status", "no-such-id", "passed"]);
     assert!(
