@@ -142,7 +142,9 @@ fn multi_page_sync_stores_exactly_the_in_scope_data_and_a_repeat_changes_nothing
             "threat detections on {platform} are skipped"
         );
     }
-    let shapes: [(&str, fn(&Value) -> bool); 4] = [
+    /// A shape of issue node the simulator serves.
+    type Shape = fn(&Value) -> bool;
+    let shapes: [(&str, Shape); 4] = [
         ("no rule", |n| n["sourceRules"].is_null()),
         ("two rules", |n| {
             n["sourceRules"].as_array().is_some_and(|r| r.len() == 2)
