@@ -377,15 +377,19 @@ mod tests {
         }
     }
 
-    fn config(attempts: &str) -> WizConfig {
-        WizConfig::from_entries([
+    /// Test settings: a fast rate ceiling, plus `extra`.
+    fn config_with(extra: &[(&str, &str)]) -> WizConfig {
+        let base = [
             ("api-url", "https://api.example"),
             ("client-id", "id"),
             ("client-secret", "secret"),
-            ("max-attempts", attempts),
             ("max-requests-per-second", "100"),
-        ])
-        .unwrap()
+        ];
+        WizConfig::from_entries(base.iter().chain(extra).copied()).unwrap()
+    }
+
+    fn config(attempts: &str) -> WizConfig {
+        config_with(&[("max-attempts", attempts)])
     }
 
     const TOKEN: &str = r#"{"access_token":"t","expires_in":3600}"#;
@@ -524,17 +528,6 @@ mod tests {
         )
     }
 
-    fn config_with_cap(cap_s: &str) -> WizConfig {
-        WizConfig::from_entries([
-            ("api-url", "https://api.example"),
-            ("client-id", "id"),
-            ("client-secret", "secret"),
-            ("max-retry-delay-s", cap_s),
-            ("max-requests-per-second", "100"),
-        ])
-        .unwrap()
-    }
-
     #[test]
     fn a_wait_longer_than_the_cap_fails_as_rate_limited_without_retrying_early() {
         let page = r#"{"data":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false}}}}"#;
@@ -548,7 +541,7 @@ mod tests {
             ),
         ] {
             let script = Scripted::new([answer(200, TOKEN), first, answer(200, page)]);
-            let client = WizClient::new(&script, config_with_cap("10"));
+            let client = WizClient::new(&script, config_with(&[("max-retry-delay-s", "10")]));
             let err =
                 run(client.query("{}".into(), crate::protocol::parse_issues_page)).unwrap_err();
             match &err {
@@ -583,7 +576,7 @@ mod tests {
             answer_with_wait(503, Some(4), ""),
             answer(200, page),
         ]);
-        let client = WizClient::new(&script, config_with_cap("10"));
+        let client = WizClient::new(&script, config_with(&[("max-retry-delay-s", "10")]));
         assert!(run(client.query("{}".into(), crate::protocol::parse_issues_page)).is_ok());
         let sleeps = script.sleeps.borrow();
         let waits: Vec<_> = sleeps.iter().filter(|s| s.as_secs() >= 1).collect();
@@ -618,14 +611,7 @@ mod tests {
         let hanging = Hanging {
             sleeps: RefCell::default(),
         };
-        let config = WizConfig::from_entries([
-            ("api-url", "https://api.example"),
-            ("client-id", "id"),
-            ("client-secret", "secret"),
-            ("max-attempts", "2"),
-            ("request-timeout-s", "3"),
-        ])
-        .unwrap();
+        let config = config_with(&[("max-attempts", "2"), ("request-timeout-s", "3")]);
         let client = WizClient::new(&hanging, config);
         let err = run(client.authenticate()).unwrap_err();
         assert!(

@@ -98,7 +98,7 @@ pub struct IssueNode {
     pub due_at: Option<String>,
     /// Why it was resolved (newer schemas).
     pub resolution_reason: Option<String>,
-    /// Portal link (newer schemas).
+    /// Wiz's own portal link, when it sends one.
     pub url: Option<String>,
     /// The rules that raised it, the main one first. Entries are non-null in the schema;
     /// a null one is skipped all the same.

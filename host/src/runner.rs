@@ -60,6 +60,10 @@ pub struct SyncOutcome {
     /// retry may succeed; false for success and for failures a person must fix.
     #[serde(skip)]
     pub transient: bool,
+    /// How long the source asked to be left alone after a rate-limited failure; a retry
+    /// must not come sooner.
+    #[serde(skip)]
+    pub source_wait: Option<std::time::Duration>,
 }
 
 /// A person-readable text for a plugin's error.
@@ -473,6 +477,15 @@ fn conclude(
             ..
         })
     );
+    let source_wait = match &result {
+        Ok(SyncResult {
+            result: Err(ConnectorError::RateLimited(r)),
+            ..
+        }) => r
+            .retry_after_seconds
+            .map(|s| std::time::Duration::from_secs(u64::from(s))),
+        _ => None,
+    };
     let error = match result {
         Ok(SyncResult {
             result: Ok(summary),
@@ -512,6 +525,7 @@ fn conclude(
         counts,
         warnings,
         transient: transient && error.is_some(),
+        source_wait: source_wait.filter(|_| error.is_some()),
         error: error.map(|e| redact(&e, secrets)),
     }
 }

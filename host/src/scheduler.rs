@@ -5,7 +5,7 @@
 use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::plugin::PluginHost;
-use crate::runner::{RunnerError, SharedStore, SyncJob};
+use crate::runner::{RunnerError, SharedStore, SyncJob, SyncOutcome};
 use crate::schedule::SyncTime;
 use crate::secrets::SecretKey;
 use crate::settings::Settings;
@@ -160,27 +160,37 @@ impl Scheduler {
     /// When the next auto sync is due after one that started at `started`: a transient
     /// failure is retried after a doubling delay, a bounded number of times; anything else
     /// waits for the next slot (a person must fix auth, permission and config errors).
+    /// Whatever comes next, it comes no sooner than the source asked (`source_wait` after
+    /// the run ended).
     fn after_run(
         &self,
         integration: i64,
         started: DateTime<Utc>,
-        transient: bool,
+        outcome: &SyncOutcome,
         next_slot: DateTime<Utc>,
     ) -> DateTime<Utc> {
+        let as_chrono =
+            |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let not_before = outcome
+            .source_wait
+            .and_then(|wait| self.clock.now().checked_add_signed(as_chrono(wait)))
+            .unwrap_or(started);
         let mut failures = self.failures.lock().expect("failures lock");
-        if !transient {
+        if !outcome.transient {
             failures.remove(&integration);
-            return next_slot;
+            return next_slot.max(not_before);
         }
         let count = failures.entry(integration).or_default();
         *count += 1;
         if *count > self.config.max_retries {
             failures.remove(&integration);
-            return next_slot;
+            return next_slot.max(not_before);
         }
         let delay = self.config.retry_delay * 2u32.saturating_pow(*count - 1);
-        (started + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::minutes(15)))
-            .min(next_slot)
+        let retry = started
+            .checked_add_signed(as_chrono(delay))
+            .unwrap_or(next_slot);
+        retry.min(next_slot).max(not_before)
     }
 
     /// Runs one auto sync and moves the integration's schedule on from `started`.
@@ -243,7 +253,7 @@ impl Scheduler {
                 if outcome.status == RunStatus::Cancelled {
                     return Ok(()); // still due: it runs when the scheduler next starts
                 }
-                let due = self.after_run(integration.id, started, outcome.transient, next);
+                let due = self.after_run(integration.id, started, &outcome, next);
                 shared
                     .lock()
                     .expect("store lock")

@@ -2,11 +2,12 @@
 //! reason, and compiled code lands in the cache.
 
 use crate::harness::Host;
+use std::path::{Path, PathBuf};
 
-#[test]
-fn plugins_are_listed_bad_files_refused_and_compiled_code_cached() {
-    let scratch = tempfile::tempdir().unwrap();
-    let (plugins, cache) = (scratch.path().join("plugins"), scratch.path().join("cache"));
+/// A host whose plugins folder (in `scratch`) holds the Wiz plugin alone, with an empty
+/// compile cache of its own; returns it with the plugins and cache folders.
+fn host_with_only_wiz(scratch: &Path) -> (Host, PathBuf, PathBuf) {
+    let (plugins, cache) = (scratch.join("plugins"), scratch.join("cache"));
     std::fs::create_dir_all(&plugins).unwrap();
     let host = Host::new();
     std::fs::copy(
@@ -14,9 +15,16 @@ fn plugins_are_listed_bad_files_refused_and_compiled_code_cached() {
         plugins.join("wiz.wasm"),
     )
     .unwrap();
+    let host = host.with_plugins(&plugins, &cache);
+    (host, plugins, cache)
+}
+
+#[test]
+fn plugins_are_listed_bad_files_refused_and_compiled_code_cached() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (host, plugins, cache) = host_with_only_wiz(scratch.path());
     std::fs::write(plugins.join("garbage.wasm"), b"this is not wasm").unwrap();
     std::fs::write(plugins.join("core.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    let host = host.with_plugins(&plugins, &cache);
 
     let out = host.run(&["plugins"]);
     let (stdout, stderr) = (
@@ -84,20 +92,15 @@ fn plugins_are_listed_bad_files_refused_and_compiled_code_cached() {
 #[test]
 fn a_plugin_that_uses_files_or_sockets_is_refused_at_load_and_others_still_load() {
     let scratch = tempfile::tempdir().unwrap();
-    let plugins = scratch.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let host = Host::new();
-    let built = host.built_plugins();
-    std::fs::copy(built.join("wiz.wasm"), plugins.join("wiz.wasm")).unwrap();
+    let (host, plugins, cache) = host_with_only_wiz(scratch.path());
     std::fs::copy(
-        built
+        host.built_plugins()
             .parent()
             .unwrap()
             .join("refused-plugins/hostile-io.wasm"),
         plugins.join("hostile-io.wasm"),
     )
     .unwrap();
-    let host = host.with_plugins(&plugins, &scratch.path().join("cache"));
     let out = host.run(&["plugins"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -107,7 +110,7 @@ fn a_plugin_that_uses_files_or_sockets_is_refused_at_load_and_others_still_load(
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("wiz 0.1.0"));
     // Nothing of it was compiled: the refusal comes first.
-    let compiled = std::fs::read_dir(scratch.path().join("cache"))
+    let compiled = std::fs::read_dir(&cache)
         .unwrap()
         .filter(|e| {
             e.as_ref()
@@ -126,15 +129,7 @@ fn a_plugin_that_uses_files_or_sockets_is_refused_at_load_and_others_still_load(
 #[test]
 fn verbose_logging_stays_small_on_a_cold_compile_cache() {
     let scratch = tempfile::tempdir().unwrap();
-    let (plugins, cache) = (scratch.path().join("plugins"), scratch.path().join("cache"));
-    std::fs::create_dir_all(&plugins).unwrap();
-    let host = Host::new();
-    std::fs::copy(
-        host.built_plugins().join("wiz.wasm"),
-        plugins.join("wiz.wasm"),
-    )
-    .unwrap();
-    let host = host.with_plugins(&plugins, &cache);
+    let (host, _, _) = host_with_only_wiz(scratch.path());
 
     let out = host.run(&["-vvv", "plugins"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -260,7 +260,25 @@ fn the_concurrency_limit_is_host_wide() {
 #[test]
 fn transient_auto_sync_failures_are_retried_a_few_times_and_auth_failures_are_not() {
     let sim = Simulator::start(SimConfig::new(17, 40)).unwrap();
+    // A tenant that throttles every request and asks for two hours of quiet.
+    let throttling = Simulator::start(SimConfig::new(18, 40)).unwrap();
     let host = Host::new();
+    assert_success(&host.add_wiz(
+        "throttled",
+        &throttling,
+        "sim-client",
+        FULL_SECRET,
+        &["max-retry-delay-s=1"],
+    ));
+    throttling.set_faults(vec![wiz_sim::faults::FaultRule::new(
+        wiz_sim::faults::Fault::RateLimited {
+            retry_after: Some(7200),
+        },
+        wiz_sim::faults::Trigger::Run {
+            from: 1,
+            count: 1_000_000,
+        },
+    )]);
     assert_success(&host.add_wiz(
         "flaky",
         &sim,
@@ -275,7 +293,7 @@ fn transient_auto_sync_failures_are_retried_a_few_times_and_auth_failures_are_no
         FULL_SECRET,
         &["max-attempts=1"],
     ));
-    for name in ["flaky", "locked"] {
+    for name in ["flaky", "locked", "throttled"] {
         host.ok(&["integration", "update", name, "--auto-sync-days", "1"]);
     }
     host.ok(&[
@@ -299,8 +317,8 @@ fn transient_auto_sync_failures_are_retried_a_few_times_and_auth_failures_are_no
         &clock,
         &["--retry-after-minutes", "15", "--max-retries", "2"],
     );
-    wait_for(30, "both schedules", || {
-        ["flaky", "locked"].iter().all(|n| {
+    wait_for(30, "the three schedules", || {
+        ["flaky", "locked", "throttled"].iter().all(|n| {
             server
                 .log_text()
                 .contains(&format!("`{n}`: first auto sync"))
@@ -310,9 +328,10 @@ fn transient_auto_sync_failures_are_retried_a_few_times_and_auth_failures_are_no
         (
             finished_auto_syncs(&host, "flaky"),
             finished_auto_syncs(&host, "locked"),
+            finished_auto_syncs(&host, "throttled"),
         )
     };
-    let step = |now: &str, expected: (usize, usize)| {
+    let step = |now: &str, expected: (usize, usize, usize)| {
         clock.set(now);
         wait_for(60, &format!("{expected:?} auto syncs at {now}"), || {
             counts() == expected
@@ -320,12 +339,15 @@ fn transient_auto_sync_failures_are_retried_a_few_times_and_auth_failures_are_no
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(counts(), expected, "at {now}");
     };
-    step("2030-05-01T01:15:00Z", (1, 1));
-    step("2030-05-01T01:29:00Z", (1, 1));
-    step("2030-05-01T01:31:00Z", (2, 1)); // first retry, 15 minutes on
-    step("2030-05-01T02:02:00Z", (3, 1)); // second retry, 30 minutes after the first
-    step("2030-05-01T05:00:00Z", (3, 1)); // retries used up: wait for the next slot
-    step("2030-05-02T01:15:00Z", (4, 2));
+    step("2030-05-01T01:15:00Z", (1, 1, 1));
+    step("2030-05-01T01:29:00Z", (1, 1, 1));
+    // First retry, 15 minutes on; the throttled tenant asked for two hours.
+    step("2030-05-01T01:31:00Z", (2, 1, 1));
+    step("2030-05-01T02:02:00Z", (3, 1, 1)); // second retry, 30 minutes after the first
+    step("2030-05-01T03:14:00Z", (3, 1, 1));
+    step("2030-05-01T03:16:00Z", (3, 1, 2)); // the throttled retry, two hours on
+    step("2030-05-01T05:00:00Z", (3, 1, 2)); // retries used up: wait for the next slot
+    step("2030-05-02T01:15:00Z", (4, 2, 3));
     assert!(server.stop().success());
     let flaky = &runs(&host, "flaky", "auto_sync")[0];
     assert!(
@@ -334,6 +356,14 @@ fn transient_auto_sync_failures_are_retried_a_few_times_and_auth_failures_are_no
             .unwrap()
             .contains("temporary failure"),
         "{flaky}"
+    );
+    let throttled = &runs(&host, "throttled", "auto_sync")[0];
+    assert!(
+        throttled["error"]
+            .as_str()
+            .unwrap()
+            .contains("rate limited (retry after 7200 s)"),
+        "{throttled}"
     );
     let locked = &runs(&host, "locked", "auto_sync")[0];
     assert!(
