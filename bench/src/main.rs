@@ -126,6 +126,16 @@ fn main() -> anyhow::Result<()> {
         eprintln!("bench: start-up");
         let startup = scenarios::startup(&bench, &sizes).context("start-up")?;
         results.add("start_cold_ms", millis(startup.cold), "ms");
+        results.add(
+            "start_cold_trace_ratio",
+            startup.cold_trace.as_secs_f64() / startup.cold.as_secs_f64(),
+            "×",
+        );
+        results.add(
+            "start_cold_trace_log_kib",
+            startup.cold_trace_log as f64 / 1024.0,
+            "KiB",
+        );
         results.add("start_warm_ms", millis(startup.warm), "ms");
         results.add("instantiate_ms", millis(startup.instantiate), "ms");
     }

@@ -248,19 +248,29 @@ fn wait_until(
 /// Start-up times.
 pub struct Startup {
     pub cold: Duration,
+    /// The cold start with `-vvv`, in the same rounds as `cold`.
+    pub cold_trace: Duration,
+    /// The largest log a cold start with `-vvv` wrote, in bytes.
+    pub cold_trace_log: u64,
     pub warm: Duration,
     pub instantiate: Duration,
 }
 
 /// Times `connector-host test-connection` from process start to its first request, with
-/// an empty compiled-plugin cache and with a warm one; and loading the plugin from a warm
-/// cache in process, to the point where it has described itself.
+/// an empty compiled-plugin cache (plain and with `-vvv`, in alternate rounds) and with a
+/// warm one; and loading the plugin from a warm cache in process, to the point where it
+/// has described itself.
 pub fn startup(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Startup> {
     let sim = Simulator::start(SimConfig::new(SEED, 10))?;
     let host = bench.host("startup")?;
     host.add_wiz("bench", &sim, &FAST)?;
-    let to_first_request = |cache: Option<&Path>| -> anyhow::Result<Duration> {
-        let mut cmd = host.command(&["test-connection", "bench"])?;
+    let to_first_request = |cache: Option<&Path>, trace: bool| -> anyhow::Result<Duration> {
+        let args: &[&str] = if trace {
+            &["-vvv", "test-connection", "bench"]
+        } else {
+            &["test-connection", "bench"]
+        };
+        let mut cmd = host.command(args)?;
         if let Some(cache) = cache {
             cmd.env("CONNECTOR_HOST_CACHE", cache);
         }
@@ -273,16 +283,21 @@ pub fn startup(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Startup> {
             .context("test-connection made no request")?;
         Ok(first.duration_since(spawned)?)
     };
-    let mut cold = Vec::new();
+    let (mut cold, mut cold_trace, mut cold_trace_log) = (Vec::new(), Vec::new(), 0);
     for n in 0..sizes.starts.min(3) {
         let empty = bench.work.join(format!("startup/cold-cache-{n}"));
-        cold.push(to_first_request(Some(&empty))?);
+        cold.push(to_first_request(Some(&empty), false)?);
+        let empty = bench.work.join(format!("startup/cold-cache-trace-{n}"));
+        cold_trace.push(to_first_request(Some(&empty), true)?);
+        cold_trace_log = cold_trace_log.max(std::fs::metadata(host.file("stderr.txt"))?.len());
     }
     let warm = (0..sizes.starts)
-        .map(|_| to_first_request(None))
+        .map(|_| to_first_request(None, false))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Startup {
         cold: measure::median(cold),
+        cold_trace: measure::median(cold_trace),
+        cold_trace_log,
         warm: measure::median(warm),
         instantiate: instantiate(bench, sizes.starts)?,
     })

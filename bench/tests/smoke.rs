@@ -24,6 +24,8 @@ const METRICS: &[&str] = &[
     "concurrent_50_wall_s",
     "concurrent_50_peak_rss_mib",
     "start_cold_ms",
+    "start_cold_trace_ratio",
+    "start_cold_trace_log_kib",
     "start_warm_ms",
     "instantiate_ms",
     "wasm_native_cpu_ratio",
@@ -65,6 +67,8 @@ fn smoke_run_writes_every_metric() {
         value("latency_wall_s") >= value("latency_bound_s"),
         "{text}"
     );
+    // -vvv raises our own log only: a cold start's compile logs little.
+    assert!(value("start_cold_trace_log_kib") < 1024.0, "{text}");
     // Peak memory cannot be below the baseline of an idle host.
     assert!(value("sync_100k_peak_rss_mib") > 5.0, "{text}");
     let findings = value("sync_100k_findings_read");

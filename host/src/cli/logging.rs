@@ -25,14 +25,29 @@ fn default_filter(verbose: u8) -> String {
 /// terminal (and never with NO_COLOR set).
 pub fn init(verbose: u8) {
     use std::io::IsTerminal as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter(verbose)));
+    use tracing_log::AsLog as _;
+    use tracing_subscriber::EnvFilter;
+    let from_env = EnvFilter::try_from_default_env().ok();
+    // Libraries that log through the `log` crate (Cranelift above all) test one global
+    // level before they build a record, and the bridge into tracing filters only after.
+    // That level stays at warn unless RUST_LOG asks for more: our own crates log through
+    // tracing, and a compile at -vvv then costs what it costs without.
+    let log_level = from_env
+        .as_ref()
+        .and_then(EnvFilter::max_level_hint)
+        .unwrap_or(tracing::level_filters::LevelFilter::WARN);
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(default_filter(verbose)));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(colour)
         .with_target(false)
+        .finish();
+    // Both fail only when logging was set up already, which leaves that one in place.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+    let _ = tracing_log::LogTracer::builder()
+        .with_max_level(log_level.as_log())
         .init();
 }
 
