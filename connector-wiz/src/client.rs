@@ -34,6 +34,11 @@ pub trait Transport {
 
     /// Waits for `duration` (between retries, and as the request timeout).
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
+
+    /// The time now, on the clock `sleep` waits by.
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 /// Whether an answer is worth another attempt: throttling and server-side failures.
@@ -44,10 +49,10 @@ fn retryable_status(status: u16) -> bool {
 /// Renew a token this long before it expires, so no request carries a stale one.
 const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(60);
 
-/// The failed tries of one logical request (a page, a lookup, a connection check). Every
-/// layer that retries on its behalf draws on it: HTTP failures, GraphQL errors, the
-/// fresh token after a 401 and the token requests on the way. So the tries add up to
-/// `max-attempts` instead of multiplying.
+/// The failed tries of one logical request (an issues page, an inventory lookup, one
+/// query of the connection test). Every layer that retries on its behalf draws on it:
+/// HTTP failures, GraphQL errors, the fresh token after a 401 and failed token requests
+/// on the way. So the tries add up to `max-attempts` instead of multiplying.
 #[derive(Debug, Default)]
 struct Attempts {
     failed: u32,
@@ -92,8 +97,9 @@ impl<T: Transport> WizClient<T> {
         &self.config
     }
 
-    /// Records a failed try and, when another is allowed, waits for it: the server's
-    /// wait exactly when it asked for one, else jittered exponential backoff.
+    /// Records a failed try and, when another is allowed, waits for it: jittered
+    /// exponential backoff, or, when the server asked for a wait, exactly that long for
+    /// every request of this client (requests in flight side by side hold back too).
     async fn after_failure(&self, attempts: &mut Attempts, retry_after: Option<u32>) -> Verdict {
         attempts.failed += 1;
         if attempts.failed >= self.config.retry.max_attempts {
@@ -106,6 +112,11 @@ impl<T: Transport> WizClient<T> {
             .retry
             .backoff(attempts.failed, retry_after, jitter)
         {
+            Backoff::Wait(wait) if retry_after.is_some() => {
+                // `send_once` paces every request, this retry included, past the hold.
+                self.hold_requests_until(self.transport.now() + wait);
+                Verdict::Retry
+            }
             Backoff::Wait(wait) => {
                 self.transport.sleep(wait).await;
                 Verdict::Retry
@@ -170,15 +181,22 @@ impl<T: Transport> WizClient<T> {
         }
     }
 
+    /// Starts no request before `until` (a wait the server asked for).
+    fn hold_requests_until(&self, until: Instant) {
+        if self.next_slot.get().is_none_or(|slot| slot < until) {
+            self.next_slot.set(Some(until));
+        }
+    }
+
     /// Waits so that requests start at most `max_requests_per_second` a second: each
     /// starts at least 1/rate after the one before, measured from when they really
-    /// started. Concurrent requests take turns.
+    /// started, and none before a hold ends. Concurrent requests take turns.
     async fn pace(&self) {
         // 2% over 1/rate, so that no one-second window ever holds rate + 1 starts, even
         // with the clock read a little apart from where the request leaves.
         let gap = Duration::from_secs(1) * 102 / 100 / self.config.max_requests_per_second.max(1);
         loop {
-            let now = Instant::now();
+            let now = self.transport.now();
             match self.next_slot.get().filter(|slot| *slot > now) {
                 Some(slot) => self.transport.sleep(slot - now).await,
                 None => {
@@ -210,7 +228,7 @@ impl<T: Transport> WizClient<T> {
         let token = protocol::parse_token_response(&response)?;
         // The lifetime is clamped to at most a day, so this cannot overflow.
         let lifetime = Duration::from_secs(token.expires_in);
-        let renew_at = Instant::now()
+        let renew_at = self.transport.now()
             + lifetime
                 .saturating_sub(TOKEN_RENEW_MARGIN)
                 .max(lifetime / 2);
@@ -225,7 +243,7 @@ impl<T: Transport> WizClient<T> {
             self.token
                 .borrow()
                 .as_ref()
-                .filter(|(_, renew_at)| fresh || Instant::now() < *renew_at)
+                .filter(|(_, renew_at)| fresh || self.transport.now() < *renew_at)
                 .map(|(token, _)| format!("Bearer {}", token.access_token))
         };
         if let Some(bearer) = current(false) {
@@ -235,11 +253,6 @@ impl<T: Transport> WizClient<T> {
         // A token that is due for renewal at once is still used once.
         current(true)
             .ok_or_else(|| ConnectorError::Internal("no token after authenticating".into()))
-    }
-
-    /// POSTs a GraphQL body and returns the raw answer, with a budget of its own.
-    pub async fn graphql(&self, body: String) -> Result<HttpResponse, ConnectorError> {
-        self.graphql_within(&body, &mut Attempts::default()).await
     }
 
     /// POSTs a GraphQL body within `attempts`. A 401 triggers one fresh token and one
@@ -324,11 +337,37 @@ mod tests {
     use super::*;
     use std::collections::VecDeque;
 
-    /// Answers from a script, recording requests and waits.
+    /// Answers from a script, recording requests and waits, on a clock that only its
+    /// sleeps move (so tests neither wait nor spin).
     struct Scripted {
         answers: RefCell<VecDeque<Result<HttpResponse, TransportError>>>,
         posts: RefCell<Vec<String>>,
         sleeps: RefCell<Vec<Duration>>,
+        clock: FakeClock,
+    }
+
+    /// A clock that starts now and moves only when slept on.
+    struct FakeClock {
+        start: Instant,
+        elapsed: Cell<Duration>,
+    }
+
+    impl Default for FakeClock {
+        fn default() -> Self {
+            FakeClock {
+                start: Instant::now(),
+                elapsed: Cell::new(Duration::ZERO),
+            }
+        }
+    }
+
+    impl FakeClock {
+        fn now(&self) -> Instant {
+            self.start + self.elapsed.get()
+        }
+        fn sleep(&self, duration: Duration) {
+            self.elapsed.set(self.elapsed.get() + duration);
+        }
     }
 
     impl Transport for &Scripted {
@@ -346,6 +385,10 @@ mod tests {
         }
         async fn sleep(&self, duration: Duration) {
             self.sleeps.borrow_mut().push(duration);
+            self.clock.sleep(duration);
+        }
+        fn now(&self) -> Instant {
+            self.clock.now()
         }
     }
 
@@ -355,6 +398,7 @@ mod tests {
                 answers: RefCell::new(answers.into_iter().collect()),
                 posts: RefCell::default(),
                 sleeps: RefCell::default(),
+                clock: FakeClock::default(),
             }
         }
     }
@@ -404,7 +448,7 @@ mod tests {
             answer(200, "{}"),
         ]);
         let client = WizClient::new(&script, config("4"));
-        let response = run(client.graphql("{}".into())).unwrap();
+        let response = run(client.graphql_within("{}", &mut Attempts::default())).unwrap();
         assert_eq!(response.status, 200);
         assert_eq!(script.posts.borrow().len(), 5);
         let sleeps = script.sleeps.borrow();
@@ -418,7 +462,7 @@ mod tests {
     fn attempts_are_bounded() {
         let script = Scripted::new([answer(200, TOKEN), answer(503, ""), answer(503, "")]);
         let client = WizClient::new(&script, config("2"));
-        assert_eq!(run(client.graphql("{}".into())).unwrap().status, 503);
+        assert_eq!(run(client.graphql_within("{}", &mut Attempts::default())).unwrap().status, 503);
         assert_eq!(script.posts.borrow().len(), 3, "token + 2 attempts");
     }
 
@@ -449,7 +493,7 @@ mod tests {
         ]);
         let client = WizClient::new(&script, config("3"));
         assert_eq!(
-            run(client.graphql("{}".into())).unwrap().status,
+            run(client.graphql_within("{}", &mut Attempts::default())).unwrap().status,
             401,
             "a second 401 is left to the caller (auth error)"
         );
@@ -587,9 +631,26 @@ mod tests {
         );
     }
 
+    /// Requests in flight beside the one Wiz throttled hold back too: a wait is for the
+    /// client, not for one request.
+    #[test]
+    fn a_servers_wait_holds_back_every_request_of_the_client() {
+        let script = Scripted::new([answer(200, TOKEN), answer(200, "{}")]);
+        let client = WizClient::new(&script, config("3"));
+        client.hold_requests_until(script.clock.now() + Duration::from_secs(9));
+        assert_eq!(run(client.graphql_within("{}", &mut Attempts::default())).unwrap().status, 200);
+        assert_eq!(
+            script.sleeps.borrow()[0],
+            Duration::from_secs(9),
+            "the first request waits for the hold"
+        );
+        assert!(script.clock.elapsed.get() >= Duration::from_secs(9));
+    }
+
     /// A transport whose requests never complete, like a body that trickles forever.
     struct Hanging {
         sleeps: RefCell<Vec<Duration>>,
+        clock: FakeClock,
     }
 
     impl Transport for &Hanging {
@@ -603,6 +664,10 @@ mod tests {
         }
         async fn sleep(&self, duration: Duration) {
             self.sleeps.borrow_mut().push(duration);
+            self.clock.sleep(duration);
+        }
+        fn now(&self) -> Instant {
+            self.clock.now()
         }
     }
 
@@ -610,6 +675,7 @@ mod tests {
     fn the_request_timeout_bounds_the_whole_request() {
         let hanging = Hanging {
             sleeps: RefCell::default(),
+            clock: FakeClock::default(),
         };
         let config = config_with(&[("max-attempts", "2"), ("request-timeout-s", "3")]);
         let client = WizClient::new(&hanging, config);
@@ -641,7 +707,7 @@ mod tests {
             let script = Scripted::new([answer(200, &token), answer(200, "{}")]);
             let client = WizClient::new(&script, config("1"));
             assert_eq!(
-                run(client.graphql("{}".into())).unwrap().status,
+                run(client.graphql_within("{}", &mut Attempts::default())).unwrap().status,
                 200,
                 "{expires_in}"
             );

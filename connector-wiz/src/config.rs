@@ -112,7 +112,7 @@ pub fn schema() -> Vec<FieldSpec> {
         FieldSpec {
             key: "max-attempts",
             label: "Attempts per request",
-            help: "Tries per request in all, the first included, when Wiz throttles, fails with 5xx, times out, drops the connection or refuses a stale token; token renewals on the way count too.",
+            help: "Tries per request in all, the first included, when Wiz throttles, fails with 5xx, times out, drops the connection or refuses a stale token; failed token requests on the way count too.",
             kind: FieldKind::Number,
             required: false,
             default: Some("5"),

@@ -71,20 +71,8 @@ pub async fn test_connection<T: Transport>(client: WizClient<T>) -> Result<Vec<S
     let projects = client.config().project_scopes();
     let mut seen = 0u64;
     for project in &projects {
-        let answer = client
-            .graphql(protocol::issues_request(
-                1,
-                None,
-                project.as_deref(),
-                None,
-                true,
-            ))
-            .await;
-        let page = match answer {
-            Err(e) => return Err(fail(&mut steps, "api", e)),
-            Ok(response) => protocol::parse_issues_page(&response),
-        };
-        match page {
+        let request = protocol::issues_request(1, None, project.as_deref(), None, true);
+        match client.query(request, protocol::parse_issues_page).await {
             Ok(page) => seen += page.total_count.unwrap_or(page.nodes.len() as u64),
             Err(e @ ConnectorError::Permission(_)) => {
                 steps.push(Step {
@@ -117,7 +105,8 @@ pub async fn test_connection<T: Transport>(client: WizClient<T>) -> Result<Vec<S
         detail: scope,
     });
 
-    let inventory = match client.graphql(protocol::resources_request(&[], None)).await.and_then(|r| protocol::parse_resources_page(&r)) {
+    let probe = protocol::resources_request(&[], None);
+    let inventory = match client.query(probe, protocol::parse_resources_page).await {
         Ok(_) => "read:resources granted; asset types will be technologies".to_string(),
         Err(ConnectorError::Permission(_)) => "read:resources not granted; asset types will fall back to Wiz entity types (not an error)".to_string(),
         Err(e) => return Err(fail(&mut steps, "inventory", e)),

@@ -4,10 +4,11 @@ use crate::error::ConnectorError;
 use crate::model::PageInfo;
 use std::collections::HashSet;
 
-/// Empty pages in a row, each claiming another follows, after which a walk stops. One
-/// or two can happen when items vanish between requests; more means a server that pages
-/// forever with fresh cursors, which the repeated-cursor check cannot see.
-pub const MAX_EMPTY_PAGES_IN_A_ROW: u32 = 3;
+/// Empty pages in a row, each claiming another follows, after which a walk stops. A few
+/// can happen when items vanish between requests or a page holds only what the service
+/// account may not see; more means a server that pages forever with fresh cursors, which
+/// the repeated-cursor check cannot see. Each costs a request, so five stay cheap.
+pub const MAX_EMPTY_PAGES_IN_A_ROW: u32 = 5;
 
 /// Tracks the cursors seen in one paginated walk.
 #[derive(Debug, Default)]
@@ -103,12 +104,12 @@ mod tests {
     #[test]
     fn stops_empty_pages_with_fresh_cursors_but_tolerates_a_few() {
         let mut g = CursorGuard::default();
-        // Two empty pages, then items again: the count starts over.
-        for (i, nodes) in [0, 0, 3, 0, 0].into_iter().enumerate() {
+        // Four empty pages, then items again: the count starts over.
+        for (i, nodes) in [0, 0, 0, 0, 3, 0, 0, 0, 0].into_iter().enumerate() {
             assert!(g.next(&page(true, Some(&format!("c{i}"))), nodes).is_ok());
         }
-        let err = g.next(&page(true, Some("c5")), 0).unwrap_err();
-        assert!(err.to_string().contains("3 empty pages in a row"), "{err}");
+        let err = g.next(&page(true, Some("c9")), 0).unwrap_err();
+        assert!(err.to_string().contains("5 empty pages in a row"), "{err}");
         // An empty last page is how a walk ends, not a loop.
         let mut g = CursorGuard::default();
         assert_eq!(g.next(&page(false, None), 0).unwrap(), None);

@@ -20,20 +20,18 @@ pub struct HttpResponse {
 }
 
 /// The wait a `Retry-After` header asks for, in whole seconds (rounded up): either a
-/// number of seconds or an HTTP date, measured from `now`. A date in the past means no
-/// wait; anything unreadable is ignored, as if the header were absent.
+/// number of seconds or an HTTP date in any of the three forms HTTP allows, measured from
+/// `now`. A date in the past means no wait; anything unreadable is ignored, as if the
+/// header were absent.
 pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<u32> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(u32::try_from(seconds).unwrap_or(u32::MAX));
     }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let now = chrono::DateTime::<chrono::Utc>::from(now);
-    let millis = (at.with_timezone(&chrono::Utc) - now)
-        .num_milliseconds()
-        .max(0)
-        .unsigned_abs();
-    Some(u32::try_from(millis.div_ceil(1000)).unwrap_or(u32::MAX))
+    let at = httpdate::parse_http_date(value).ok()?;
+    let wait = at.duration_since(now).unwrap_or_default();
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    Some(u32::try_from(seconds).unwrap_or(u32::MAX))
 }
 
 /// The wait a GraphQL error's `extensions.retryAfter` asks for, in whole seconds rounded
@@ -45,7 +43,7 @@ fn extension_wait(error: &GraphqlError) -> Option<u32> {
         serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
         _ => return None,
     };
-    // `as` saturates: NaN becomes 0, huge values u32::MAX.
+    // `as` saturates: a huge wait becomes u32::MAX.
     (seconds.is_finite() && seconds >= 0.0).then(|| seconds.ceil() as u32)
 }
 
@@ -256,7 +254,7 @@ pub fn parse_graphql<T: for<'de> Deserialize<'de>>(
         ))
     })?;
     if let Some(error) = envelope.errors.as_deref().and_then(|e| e.first()) {
-        return Err(classify_graphql_error(error, response.retry_after));
+        return Err(classify_graphql_error(error, requested_wait(response)));
     }
     envelope
         .data
@@ -286,16 +284,14 @@ pub fn requested_wait(response: &HttpResponse) -> Option<u32> {
         .max(response.retry_after)
 }
 
-/// Maps a GraphQL error to the typed error its code means. A throttling error waits for
-/// the longer of the `Retry-After` header and the error's own `retryAfter`, so a retry
-/// never comes sooner than either asked.
+/// Maps a GraphQL error to the typed error its code means; a throttling error carries
+/// `retry_after`, the wait the answer asked for ([`requested_wait`]).
 pub fn classify_graphql_error(error: &GraphqlError, retry_after: Option<u32>) -> ConnectorError {
     let code = error
         .extensions
         .as_ref()
         .and_then(|x| x.code.as_deref())
         .unwrap_or("");
-    let retry_after = extension_wait(error).max(retry_after);
     let message = &error.message;
     match code {
         "UNAUTHENTICATED" => {
@@ -376,10 +372,21 @@ mod tests {
     fn retry_after_reads_seconds_and_http_dates() {
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_445_412_480);
         assert_eq!(parse_retry_after(" 120 ", now), Some(120));
-        // 2015-10-21T07:28:00Z is 1,445,412,480 s after the epoch.
+        // 2015-10-21T07:28:00Z is 1,445,412,480 s after the epoch; the three date forms.
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
             Some(30)
+        );
+        assert_eq!(
+            parse_retry_after("Wednesday, 21-Oct-15 07:28:45 GMT", now),
+            Some(45)
+        );
+        assert_eq!(parse_retry_after("Wed Oct 21 07:29:00 2015", now), Some(60));
+        let earlier = now - std::time::Duration::from_millis(500);
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", earlier),
+            Some(31),
+            "rounded up, never shortened"
         );
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),

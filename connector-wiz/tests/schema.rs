@@ -3,8 +3,11 @@
 //! validate, the variables the connector builds must coerce to the declared types, and
 //! nothing may touch a field, argument, input field or enum value marked `@deprecated`.
 //!
-//! The requests come from the connector's own builders (`protocol::issues_request`,
-//! `protocol::resources_request`), so the test checks exactly what goes on the wire.
+//! Two sources of requests: the connector's own builders (`protocol::issues_request`,
+//! `protocol::resources_request`) with every combination of their options, and what a
+//! connection test, a full sync, a resumed sync and an incremental one actually send
+//! through a recording transport. Deprecated arguments and enum values are looked for in
+//! the variables the connector builds (its documents take every value as a variable).
 
 use apollo_compiler::ast::{DirectiveList, Type};
 use apollo_compiler::executable::{Field, Selection, SelectionSet};
@@ -12,9 +15,16 @@ use apollo_compiler::response::JsonMap;
 use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{ExecutableDocument, Schema};
-use connector_wiz::protocol;
+use connector_wiz::client::{Transport, TransportError, WizClient};
+use connector_wiz::config::WizConfig;
+use connector_wiz::protocol::{self, HttpResponse};
+use connector_wiz::records::{Batch, LogLevel};
+use connector_wiz::sync::{HostSink, Sync};
+use futures_util::FutureExt as _;
 use serde_json::Value;
+use std::cell::RefCell;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Wiz's schema, loaded leniently: the printed SDL has input types with no fields (their
 /// fields were lost when it was printed), which strict validation rejects. Everything the
@@ -301,4 +311,107 @@ fn the_check_fails_on_deprecated_values_inside_variables() {
         problems,
         ["input field `Filters.label` (f) is deprecated: use tag"]
     );
+}
+
+/// Answers like a small Wiz tenant (two pages of issues, an empty inventory) and keeps
+/// every GraphQL body it was sent.
+#[derive(Default)]
+struct Recorder {
+    bodies: RefCell<Vec<String>>,
+}
+
+impl Transport for &Recorder {
+    async fn post(
+        &self,
+        url: &str,
+        _: &[(&str, &str)],
+        body: String,
+    ) -> Result<HttpResponse, TransportError> {
+        let answer = if url.ends_with("/oauth/token") {
+            r#"{"access_token":"t","expires_in":3600}"#.to_string()
+        } else {
+            let request: Value = serde_json::from_str(&body).unwrap();
+            self.bodies.borrow_mut().push(body);
+            if request["query"].as_str().unwrap().contains("issuesV2") {
+                issues_page(request["variables"]["after"].is_null())
+            } else {
+                r#"{"data":{"cloudResourcesV2":{"nodes":[],"pageInfo":{"hasNextPage":false}}}}"#
+                    .to_string()
+            }
+        };
+        Ok(HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: answer.into_bytes(),
+        })
+    }
+
+    async fn sleep(&self, _: Duration) {}
+}
+
+/// The current-shape fixture page, as the first of two pages or as the last.
+fn issues_page(first: bool) -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/wiz/synthetic_issues-v2_page_current-shape.json"
+    );
+    let mut page: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    page["data"]["issues"]["pageInfo"] =
+        serde_json::json!({"hasNextPage": first, "endCursor": if first { "c1" } else { "c2" }});
+    page.to_string()
+}
+
+/// Keeps the checkpoints a sync writes.
+#[derive(Default)]
+struct Checkpoints(Vec<String>);
+
+impl HostSink for Checkpoints {
+    fn emit(&mut self, _: Batch) -> bool {
+        true
+    }
+    fn checkpoint(&mut self, state: &str) {
+        self.0.push(state.to_string());
+    }
+    fn log(&mut self, _: LogLevel, _: &str) {}
+    fn progress(&mut self, _: u64, _: Option<u64>) {}
+}
+
+/// Runs a future that never waits (the recorder answers at once).
+fn run<F: Future>(future: F) -> F::Output {
+    future.now_or_never().expect("the recorder never makes a request wait")
+}
+
+#[test]
+fn every_request_of_a_connection_test_and_of_syncs_is_valid_and_current() {
+    let recorder = Recorder::default();
+    for projects in ["", "4f76f599-1f6c-5cb6-a0b9-a262517aeacd,83b76efe-a7b6-5762-8a53-8e8f59e68bd8"] {
+        let config = || {
+            WizConfig::from_entries([
+                ("api-url", "https://api.us17.app.wiz.io/graphql"),
+                ("client-id", "id"),
+                ("client-secret", "secret"),
+                ("project-ids", projects),
+                ("max-requests-per-second", "1000"),
+            ])
+            .unwrap()
+        };
+        let client = || WizClient::new(&recorder, config());
+        run(connector_wiz::connection::test_connection(client())).unwrap();
+        let mut full = Checkpoints::default();
+        run(Sync::new(client(), &mut full).run(None)).unwrap();
+        let resume = full.0.first().expect("a checkpoint after the first page").clone();
+        let done = full.0.last().unwrap().clone();
+        run(Sync::new(client(), &mut Checkpoints::default()).run(Some(&resume))).unwrap();
+        run(Sync::new(client(), &mut Checkpoints::default()).run(Some(&done))).unwrap();
+    }
+    let bodies = recorder.bodies.borrow();
+    let incremental = bodies.iter().filter(|b| b.contains("statusChangedAt")).count();
+    let resumed = bodies.iter().filter(|b| b.contains(r#""after":"c1""#)).count();
+    let projects = bodies.iter().filter(|b| b.contains(r#""project":["#)).count();
+    assert!(incremental > 0 && resumed > 0 && projects > 0, "{bodies:#?}");
+    for body in bodies.iter() {
+        if let Err(problems) = check(body) {
+            panic!("{body}:\n  {}", problems.join("\n  "));
+        }
+    }
 }

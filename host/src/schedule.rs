@@ -47,6 +47,32 @@ impl SyncTime {
     }
 }
 
+/// The longest a source's rate-limit wait may hold back an integration's next auto sync;
+/// a longer one (a bad `Retry-After`) is cut to this, so one header cannot stop them.
+pub const MAX_SOURCE_WAIT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// When to run again after a transient failure of an auto sync that started at
+/// `started` and ended at `ended`: after `delay` (the retry backoff) when another retry
+/// is allowed, else at `next_slot`; and never sooner than the wait the source asked for
+/// (cut to [`MAX_SOURCE_WAIT`]).
+pub fn due_after_failure(
+    started: DateTime<Utc>,
+    ended: DateTime<Utc>,
+    delay: Option<std::time::Duration>,
+    next_slot: DateTime<Utc>,
+    source_wait: Option<std::time::Duration>,
+) -> DateTime<Utc> {
+    let due = delay
+        .and_then(|delay| chrono::Duration::from_std(delay).ok())
+        .and_then(|delay| started.checked_add_signed(delay))
+        .map_or(next_slot, |retry| retry.min(next_slot));
+    let asked = source_wait.map(|wait| wait.min(MAX_SOURCE_WAIT).as_secs() as i64);
+    match asked.and_then(|s| ended.checked_add_signed(chrono::Duration::seconds(s))) {
+        Some(not_before) => due.max(not_before),
+        None => due,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +132,41 @@ mod tests {
         assert_eq!(
             at.slot_days_after(t("2028-02-28T01:15:00Z"), 1),
             t("2028-02-29T01:15:00Z")
+        );
+    }
+
+    #[test]
+    fn retries_wait_for_the_backoff_and_never_less_than_the_source_asked() {
+        let (started, ended) = (t("2030-05-01T01:15:00Z"), t("2030-05-01T01:20:00Z"));
+        let slot = t("2030-05-02T01:15:00Z");
+        let minutes = |m: u64| Some(std::time::Duration::from_secs(m * 60));
+        // The backoff counts from the start; no retry left means the next slot.
+        assert_eq!(
+            due_after_failure(started, ended, minutes(15), slot, None),
+            t("2030-05-01T01:30:00Z")
+        );
+        assert_eq!(due_after_failure(started, ended, None, slot, None), slot);
+        // A backoff past the next slot, or one too large to add, waits for the slot.
+        assert_eq!(due_after_failure(started, ended, minutes(3000), slot, None), slot);
+        let huge = Some(std::time::Duration::MAX);
+        assert_eq!(due_after_failure(started, ended, huge, slot, None), slot);
+        // The source's wait counts from the end and wins when it is longer.
+        assert_eq!(
+            due_after_failure(started, ended, minutes(15), slot, minutes(120)),
+            t("2030-05-01T03:20:00Z")
+        );
+        assert_eq!(
+            due_after_failure(started, ended, minutes(15), slot, minutes(1)),
+            t("2030-05-01T01:30:00Z")
+        );
+        // Even past the next slot; but never more than a day, whatever it asked.
+        assert_eq!(
+            due_after_failure(started, ended, None, slot, minutes(25 * 60)),
+            t("2030-05-02T01:20:00Z")
+        );
+        assert_eq!(
+            due_after_failure(started, ended, None, slot, huge),
+            t("2030-05-02T01:20:00Z")
         );
     }
 }

@@ -6,7 +6,7 @@ use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::plugin::PluginHost;
 use crate::runner::{RunnerError, SharedStore, SyncJob, SyncOutcome};
-use crate::schedule::SyncTime;
+use crate::schedule::{MAX_SOURCE_WAIT, SyncTime, due_after_failure};
 use crate::secrets::SecretKey;
 use crate::settings::Settings;
 use crate::store::{Action, Integration, RunCounts, RunStatus, Storage, StoreError};
@@ -160,37 +160,39 @@ impl Scheduler {
     /// When the next auto sync is due after one that started at `started`: a transient
     /// failure is retried after a doubling delay, a bounded number of times; anything else
     /// waits for the next slot (a person must fix auth, permission and config errors).
-    /// Whatever comes next, it comes no sooner than the source asked (`source_wait` after
-    /// the run ended).
+    /// A retry comes no sooner than the source asked ([`due_after_failure`]).
     fn after_run(
         &self,
-        integration: i64,
+        integration: &Integration,
         started: DateTime<Utc>,
         outcome: &SyncOutcome,
         next_slot: DateTime<Utc>,
     ) -> DateTime<Utc> {
-        let as_chrono =
-            |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
-        let not_before = outcome
-            .source_wait
-            .and_then(|wait| self.clock.now().checked_add_signed(as_chrono(wait)))
-            .unwrap_or(started);
         let mut failures = self.failures.lock().expect("failures lock");
         if !outcome.transient {
-            failures.remove(&integration);
-            return next_slot.max(not_before);
+            failures.remove(&integration.id);
+            return next_slot;
         }
-        let count = failures.entry(integration).or_default();
+        let count = failures.entry(integration.id).or_default();
         *count += 1;
-        if *count > self.config.max_retries {
-            failures.remove(&integration);
-            return next_slot.max(not_before);
+        let delay = if *count > self.config.max_retries {
+            failures.remove(&integration.id);
+            None
+        } else {
+            self.config
+                .retry_delay
+                .checked_mul(2u32.saturating_pow(*count - 1))
+        };
+        if let Some(asked) = outcome.source_wait.filter(|w| *w > MAX_SOURCE_WAIT) {
+            tracing::warn!(
+                "`{}`: the source asked to wait {} s; waiting {} s instead",
+                integration.name,
+                asked.as_secs(),
+                MAX_SOURCE_WAIT.as_secs()
+            );
         }
-        let delay = self.config.retry_delay * 2u32.saturating_pow(*count - 1);
-        let retry = started
-            .checked_add_signed(as_chrono(delay))
-            .unwrap_or(next_slot);
-        retry.min(next_slot).max(not_before)
+        let ended = self.clock.now();
+        due_after_failure(started, ended, delay, next_slot, outcome.source_wait)
     }
 
     /// Runs one auto sync and moves the integration's schedule on from `started`.
@@ -253,7 +255,7 @@ impl Scheduler {
                 if outcome.status == RunStatus::Cancelled {
                     return Ok(()); // still due: it runs when the scheduler next starts
                 }
-                let due = self.after_run(integration.id, started, &outcome, next);
+                let due = self.after_run(integration, started, &outcome, next);
                 shared
                     .lock()
                     .expect("store lock")

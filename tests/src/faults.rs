@@ -44,7 +44,8 @@ pub enum Fault {
     RepeatedCursor,
     /// `hasNextPage: true` without an `endCursor`.
     NextPageWithoutCursor,
-    /// No nodes, yet `hasNextPage: true` with a cursor never sent before.
+    /// An issues page with no nodes, yet `hasNextPage: true` with a cursor never sent
+    /// before (inventory answers pass unchanged).
     EmptyPageWithFreshCursor,
     /// HTTP 401 as if the token had gone stale.
     Unauthorized,

@@ -405,7 +405,7 @@ fn corrupt(fault: &Fault, mut body: Value, after: &Value) -> Value {
         Fault::NextPageWithoutCursor => {
             body["data"][connection]["pageInfo"] = json!({"hasNextPage": true, "endCursor": null})
         }
-        Fault::EmptyPageWithFreshCursor => {
+        Fault::EmptyPageWithFreshCursor if connection == "issues" => {
             // One past the request's position: each empty page points somewhere new.
             let position = decode_cursor(after).unwrap_or(0);
             body["data"][connection]["nodes"] = json!([]);

@@ -70,4 +70,34 @@ mod tests {
             assert!(tracing_subscriber::EnvFilter::try_new(default_filter(v)).is_ok());
         }
     }
+
+    #[test]
+    fn libraries_stay_at_warn_at_every_verbosity() {
+        use tracing::Level;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        for verbose in 0..4u8 {
+            let filter = tracing_subscriber::EnvFilter::new(default_filter(verbose));
+            let subscriber = tracing_subscriber::registry().with(filter);
+            tracing::subscriber::with_default(subscriber, || {
+                assert!(!tracing::enabled!(target: "cranelift_codegen::machinst", Level::INFO));
+                assert!(!tracing::enabled!(target: "wasmtime_wasi_http", Level::DEBUG));
+                assert!(tracing::enabled!(target: "wasmtime", Level::WARN));
+                assert_eq!(
+                    tracing::enabled!(target: "connector_host::runner", Level::DEBUG),
+                    verbose >= 2,
+                    "-v x{verbose}"
+                );
+                assert_eq!(
+                    tracing::enabled!(target: "plugin", Level::INFO),
+                    verbose >= 1,
+                    "-v x{verbose}"
+                );
+                assert_eq!(
+                    tracing::enabled!(target: "sandbox", Level::TRACE),
+                    verbose >= 3,
+                    "-v x{verbose}"
+                );
+            });
+        }
+    }
 }

@@ -191,7 +191,7 @@ fn empty_pages_with_fresh_cursors_are_stopped() {
     check(
         Fault::EmptyPageWithFreshCursor,
         always(),
-        First::FailsWith("empty pages in a row"),
+        First::FailsWith("empty pages in a row each said another page follows"),
     );
 }
 

@@ -144,10 +144,9 @@ fn verbose_logging_stays_small_on_a_cold_compile_cache() {
         !stderr.contains('\x1b'),
         "no colour codes when stderr is not a terminal"
     );
-    assert!(
-        !stderr.contains("cranelift") && !stderr.contains("wasmtime"),
-        "libraries stay at warn: {stderr}"
-    );
+    // Only our own lines: the compile above, nothing from wasmtime or Cranelift (which
+    // the log filter's unit test checks by target; the log shows no targets).
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 
     let out = host.run(&["-vv", "plugins"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("loaded from the cache"));

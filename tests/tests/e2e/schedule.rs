@@ -346,7 +346,9 @@ fn transient_auto_sync_failures_are_retried_a_few_times_and_auth_failures_are_no
     step("2030-05-01T02:02:00Z", (3, 1, 1)); // second retry, 30 minutes after the first
     step("2030-05-01T03:14:00Z", (3, 1, 1));
     step("2030-05-01T03:16:00Z", (3, 1, 2)); // the throttled retry, two hours on
-    step("2030-05-01T05:00:00Z", (3, 1, 2)); // retries used up: wait for the next slot
+    // flaky: retries used up, it waits for the next slot; throttled: its next retry is two
+    // hours after the last (05:16).
+    step("2030-05-01T05:00:00Z", (3, 1, 2));
     step("2030-05-02T01:15:00Z", (4, 2, 3));
     assert!(server.stop().success());
     let flaky = &runs(&host, "flaky", "auto_sync")[0];
