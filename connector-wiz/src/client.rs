@@ -462,7 +462,12 @@ mod tests {
     fn attempts_are_bounded() {
         let script = Scripted::new([answer(200, TOKEN), answer(503, ""), answer(503, "")]);
         let client = WizClient::new(&script, config("2"));
-        assert_eq!(run(client.graphql_within("{}", &mut Attempts::default())).unwrap().status, 503);
+        assert_eq!(
+            run(client.graphql_within("{}", &mut Attempts::default()))
+                .unwrap()
+                .status,
+            503
+        );
         assert_eq!(script.posts.borrow().len(), 3, "token + 2 attempts");
     }
 
@@ -493,7 +498,9 @@ mod tests {
         ]);
         let client = WizClient::new(&script, config("3"));
         assert_eq!(
-            run(client.graphql_within("{}", &mut Attempts::default())).unwrap().status,
+            run(client.graphql_within("{}", &mut Attempts::default()))
+                .unwrap()
+                .status,
             401,
             "a second 401 is left to the caller (auth error)"
         );
@@ -638,7 +645,12 @@ mod tests {
         let script = Scripted::new([answer(200, TOKEN), answer(200, "{}")]);
         let client = WizClient::new(&script, config("3"));
         client.hold_requests_until(script.clock.now() + Duration::from_secs(9));
-        assert_eq!(run(client.graphql_within("{}", &mut Attempts::default())).unwrap().status, 200);
+        assert_eq!(
+            run(client.graphql_within("{}", &mut Attempts::default()))
+                .unwrap()
+                .status,
+            200
+        );
         assert_eq!(
             script.sleeps.borrow()[0],
             Duration::from_secs(9),
@@ -707,7 +719,9 @@ mod tests {
             let script = Scripted::new([answer(200, &token), answer(200, "{}")]);
             let client = WizClient::new(&script, config("1"));
             assert_eq!(
-                run(client.graphql_within("{}", &mut Attempts::default())).unwrap().status,
+                run(client.graphql_within("{}", &mut Attempts::default()))
+                    .unwrap()
+                    .status,
                 200,
                 "{expires_in}"
             );

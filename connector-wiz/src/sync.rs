@@ -66,7 +66,8 @@ enum Lookup {
 /// A page's batch, built and waiting to be handed over, with where the run stands after it.
 struct Ready {
     batch: Batch,
-    /// The cursor after this page; `None` for a project's last page.
+    /// The cursor to resume after this page; `None` for a project's last page and for
+    /// an empty page.
     cursor: Option<String>,
     /// Issues read so far, for progress.
     done: u64,
@@ -269,9 +270,12 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                     let ids = run.new_asset_ids(&screened.candidates);
                     let inventory = run.inventory;
                     let ready_at = done;
+                    // An empty page moves no resume point: its cursor is the one a server
+                    // that pages forever makes up, and re-reading an empty page is free.
+                    let resume_after = next.filter(|_| !page.nodes.is_empty());
                     looking_up.push_back(async move {
                         let found = lookup(client, inventory, &ids).await;
-                        (number, found, screened, next, ready_at)
+                        (number, found, screened, resume_after, ready_at)
                     });
                 }
                 Event::LookedUp((number, found, screened, cursor, ready_at)) => {

@@ -378,13 +378,18 @@ impl HostSink for Checkpoints {
 
 /// Runs a future that never waits (the recorder answers at once).
 fn run<F: Future>(future: F) -> F::Output {
-    future.now_or_never().expect("the recorder never makes a request wait")
+    future
+        .now_or_never()
+        .expect("the recorder never makes a request wait")
 }
 
 #[test]
 fn every_request_of_a_connection_test_and_of_syncs_is_valid_and_current() {
     let recorder = Recorder::default();
-    for projects in ["", "4f76f599-1f6c-5cb6-a0b9-a262517aeacd,83b76efe-a7b6-5762-8a53-8e8f59e68bd8"] {
+    for projects in [
+        "",
+        "4f76f599-1f6c-5cb6-a0b9-a262517aeacd,83b76efe-a7b6-5762-8a53-8e8f59e68bd8",
+    ] {
         let config = || {
             WizConfig::from_entries([
                 ("api-url", "https://api.us17.app.wiz.io/graphql"),
@@ -399,16 +404,32 @@ fn every_request_of_a_connection_test_and_of_syncs_is_valid_and_current() {
         run(connector_wiz::connection::test_connection(client())).unwrap();
         let mut full = Checkpoints::default();
         run(Sync::new(client(), &mut full).run(None)).unwrap();
-        let resume = full.0.first().expect("a checkpoint after the first page").clone();
+        let resume = full
+            .0
+            .first()
+            .expect("a checkpoint after the first page")
+            .clone();
         let done = full.0.last().unwrap().clone();
         run(Sync::new(client(), &mut Checkpoints::default()).run(Some(&resume))).unwrap();
         run(Sync::new(client(), &mut Checkpoints::default()).run(Some(&done))).unwrap();
     }
     let bodies = recorder.bodies.borrow();
-    let incremental = bodies.iter().filter(|b| b.contains("statusChangedAt")).count();
-    let resumed = bodies.iter().filter(|b| b.contains(r#""after":"c1""#)).count();
-    let projects = bodies.iter().filter(|b| b.contains(r#""project":["#)).count();
-    assert!(incremental > 0 && resumed > 0 && projects > 0, "{bodies:#?}");
+    let incremental = bodies
+        .iter()
+        .filter(|b| b.contains("statusChangedAt"))
+        .count();
+    let resumed = bodies
+        .iter()
+        .filter(|b| b.contains(r#""after":"c1""#))
+        .count();
+    let projects = bodies
+        .iter()
+        .filter(|b| b.contains(r#""project":["#))
+        .count();
+    assert!(
+        incremental > 0 && resumed > 0 && projects > 0,
+        "{bodies:#?}"
+    );
     for body in bodies.iter() {
         if let Err(problems) = check(body) {
             panic!("{body}:\n  {}", problems.join("\n  "));

@@ -147,7 +147,10 @@ mod tests {
         );
         assert_eq!(due_after_failure(started, ended, None, slot, None), slot);
         // A backoff past the next slot, or one too large to add, waits for the slot.
-        assert_eq!(due_after_failure(started, ended, minutes(3000), slot, None), slot);
+        assert_eq!(
+            due_after_failure(started, ended, minutes(3000), slot, None),
+            slot
+        );
         let huge = Some(std::time::Duration::MAX);
         assert_eq!(due_after_failure(started, ended, huge, slot, None), slot);
         // The source's wait counts from the end and wins when it is longer.
