@@ -101,8 +101,7 @@ impl<T: Transport> WizClient<T> {
     /// exponential backoff, or, when the server asked for a wait, exactly that long for
     /// every request of this client (requests in flight side by side hold back too).
     async fn after_failure(&self, attempts: &mut Attempts, retry_after: Option<u32>) -> Verdict {
-        attempts.failed += 1;
-        if attempts.failed >= self.config.retry.max_attempts {
+        if !self.spend(attempts) {
             return Verdict::Spent;
         }
         self.retries.set(self.retries.get() + 1);
@@ -112,7 +111,7 @@ impl<T: Transport> WizClient<T> {
             .retry
             .backoff(attempts.failed, retry_after, jitter)
         {
-            Backoff::Wait(wait) if retry_after.is_some() => {
+            Backoff::Asked(wait) => {
                 // `send_once` paces every request, this retry included, past the hold.
                 self.hold_requests_until(self.transport.now() + wait);
                 Verdict::Retry
@@ -123,6 +122,12 @@ impl<T: Transport> WizClient<T> {
             }
             Backoff::TooLong(seconds) => Verdict::WaitTooLong(seconds),
         }
+    }
+
+    /// Counts a failed try; whether the budget allows another.
+    fn spend(&self, attempts: &mut Attempts) -> bool {
+        attempts.failed += 1;
+        attempts.failed < self.config.retry.max_attempts
     }
 
     /// The error for a server that asked to wait longer than `max-retry-delay-s`.
@@ -277,11 +282,11 @@ impl<T: Transport> WizClient<T> {
             if response.status != 401 || refreshed {
                 return Ok(response);
             }
+            // A stale token is a failed try too; the fresh one is fetched at once.
             refreshed = true;
             *self.token.borrow_mut() = None;
-            match self.after_failure(attempts, None).await {
-                Verdict::Retry => {}
-                Verdict::Spent | Verdict::WaitTooLong(_) => return Ok(response),
+            if !self.spend(attempts) {
+                return Ok(response);
             }
         }
     }
@@ -338,9 +343,10 @@ mod tests {
     use std::collections::VecDeque;
 
     /// Answers from a script, recording requests and waits, on a clock that only its
-    /// sleeps move (so tests neither wait nor spin).
+    /// sleeps move (so tests neither wait nor spin). A hanging one answers nothing, ever.
     struct Scripted {
         answers: RefCell<VecDeque<Result<HttpResponse, TransportError>>>,
+        hang: bool,
         posts: RefCell<Vec<String>>,
         sleeps: RefCell<Vec<Duration>>,
         clock: FakeClock,
@@ -378,6 +384,9 @@ mod tests {
             _: String,
         ) -> Result<HttpResponse, TransportError> {
             self.posts.borrow_mut().push(url.to_string());
+            if self.hang {
+                return std::future::pending().await;
+            }
             self.answers
                 .borrow_mut()
                 .pop_front()
@@ -396,9 +405,18 @@ mod tests {
         fn new(answers: impl IntoIterator<Item = Result<HttpResponse, TransportError>>) -> Self {
             Scripted {
                 answers: RefCell::new(answers.into_iter().collect()),
+                hang: false,
                 posts: RefCell::default(),
                 sleeps: RefCell::default(),
                 clock: FakeClock::default(),
+            }
+        }
+
+        /// A transport whose requests never complete, like a body that trickles forever.
+        fn hanging() -> Self {
+            Scripted {
+                hang: true,
+                ..Scripted::new([])
             }
         }
     }
@@ -659,36 +677,9 @@ mod tests {
         assert!(script.clock.elapsed.get() >= Duration::from_secs(9));
     }
 
-    /// A transport whose requests never complete, like a body that trickles forever.
-    struct Hanging {
-        sleeps: RefCell<Vec<Duration>>,
-        clock: FakeClock,
-    }
-
-    impl Transport for &Hanging {
-        async fn post(
-            &self,
-            _: &str,
-            _: &[(&str, &str)],
-            _: String,
-        ) -> Result<HttpResponse, TransportError> {
-            std::future::pending().await
-        }
-        async fn sleep(&self, duration: Duration) {
-            self.sleeps.borrow_mut().push(duration);
-            self.clock.sleep(duration);
-        }
-        fn now(&self) -> Instant {
-            self.clock.now()
-        }
-    }
-
     #[test]
     fn the_request_timeout_bounds_the_whole_request() {
-        let hanging = Hanging {
-            sleeps: RefCell::default(),
-            clock: FakeClock::default(),
-        };
+        let hanging = Scripted::hanging();
         let config = config_with(&[("max-attempts", "2"), ("request-timeout-s", "3")]);
         let client = WizClient::new(&hanging, config);
         let err = run(client.authenticate()).unwrap_err();

@@ -34,17 +34,28 @@ pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<u32>
     Some(u32::try_from(seconds).unwrap_or(u32::MAX))
 }
 
+/// A count of seconds as an API may write it: a JSON number or a numeric string. Anything
+/// else, and anything not finite, is `None`.
+fn lenient_seconds(value: &serde_json::Value) -> Option<f64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|s| s.is_finite())
+}
+
 /// The wait a GraphQL error's `extensions.retryAfter` asks for, in whole seconds rounded
-/// up. Wiz sends a number; a numeric string is read too, anything else is ignored.
+/// up; a negative or unreadable value is ignored.
 fn extension_wait(error: &GraphqlError) -> Option<u32> {
-    let value = error.extensions.as_ref()?.retry_after.as_ref()?;
-    let seconds = match value {
-        serde_json::Value::Number(n) => n.as_f64()?,
-        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
-        _ => return None,
-    };
+    let seconds = lenient_seconds(error.extensions.as_ref()?.retry_after.as_ref()?)?;
     // `as` saturates: a huge wait becomes u32::MAX.
-    (seconds.is_finite() && seconds >= 0.0).then(|| seconds.ceil() as u32)
+    (seconds >= 0.0).then(|| seconds.ceil() as u32)
+}
+
+/// The longer of the `Retry-After` header's wait and the one `error` asks for.
+fn wait_asked(error: Option<&GraphqlError>, header: Option<u32>) -> Option<u32> {
+    error.and_then(extension_wait).max(header)
 }
 
 /// An access token and how long it may be used.
@@ -96,12 +107,7 @@ pub const TOKEN_LIFETIME_RANGE_S: (u64, u64) = (60, 86_400);
 /// `expires_in` as a lifetime within [`TOKEN_LIFETIME_RANGE_S`]; unreadable values get
 /// the default.
 fn token_lifetime(expires_in: Option<&serde_json::Value>) -> u64 {
-    let seconds = match expires_in {
-        Some(serde_json::Value::Number(n)) => n.as_f64(),
-        Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    }
-    .filter(|s| s.is_finite());
+    let seconds = expires_in.and_then(lenient_seconds);
     let (min, max) = TOKEN_LIFETIME_RANGE_S;
     // `as` saturates, so a huge or negative number lands on a bound after the clamp.
     seconds.map_or(DEFAULT_TOKEN_LIFETIME_S, |s| (s as u64).clamp(min, max))
@@ -254,7 +260,8 @@ pub fn parse_graphql<T: for<'de> Deserialize<'de>>(
         ))
     })?;
     if let Some(error) = envelope.errors.as_deref().and_then(|e| e.first()) {
-        return Err(classify_graphql_error(error, requested_wait(response)));
+        let wait = wait_asked(Some(error), response.retry_after);
+        return Err(classify_graphql_error(error, wait));
     }
     envelope
         .data
@@ -278,10 +285,10 @@ fn graphql_error_reason(body: &[u8]) -> String {
 /// How long an answer asks the client to wait before trying again: the longer of the
 /// `Retry-After` header and the first GraphQL error's `extensions.retryAfter`.
 pub fn requested_wait(response: &HttpResponse) -> Option<u32> {
-    first_graphql_error(&response.body)
-        .as_ref()
-        .and_then(extension_wait)
-        .max(response.retry_after)
+    wait_asked(
+        first_graphql_error(&response.body).as_ref(),
+        response.retry_after,
+    )
 }
 
 /// Maps a GraphQL error to the typed error its code means; a throttling error carries

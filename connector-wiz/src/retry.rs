@@ -27,8 +27,10 @@ impl Default for RetryPolicy {
 /// What to do before a retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backoff {
-    /// Wait this long, then try again.
+    /// Wait this long (jittered backoff), then try again.
     Wait(Duration),
+    /// Wait exactly as long as the server asked, then try again.
+    Asked(Duration),
     /// The server asked for a wait (in seconds) longer than the policy's `max_delay`:
     /// retrying sooner would break its request, so the request fails as rate-limited.
     TooLong(u32),
@@ -43,7 +45,7 @@ impl RetryPolicy {
             return if asked > self.max_delay {
                 Backoff::TooLong(seconds)
             } else {
-                Backoff::Wait(asked)
+                Backoff::Asked(asked)
             };
         }
         let exponential = self
@@ -75,7 +77,7 @@ mod tests {
     fn wait(b: Backoff) -> Duration {
         match b {
             Backoff::Wait(d) => d,
-            Backoff::TooLong(s) => panic!("asked for {s} s"),
+            other => panic!("{other:?}"),
         }
     }
 
@@ -96,12 +98,12 @@ mod tests {
         let p = RetryPolicy::default();
         assert_eq!(
             p.backoff(1, Some(7), 0.1),
-            Backoff::Wait(Duration::from_secs(7))
+            Backoff::Asked(Duration::from_secs(7))
         );
-        assert_eq!(p.backoff(1, Some(0), 0.9), Backoff::Wait(Duration::ZERO));
+        assert_eq!(p.backoff(1, Some(0), 0.9), Backoff::Asked(Duration::ZERO));
         assert_eq!(
             p.backoff(1, Some(30), 0.1),
-            Backoff::Wait(Duration::from_secs(30))
+            Backoff::Asked(Duration::from_secs(30))
         );
         assert_eq!(p.backoff(1, Some(31), 0.1), Backoff::TooLong(31));
         assert_eq!(

@@ -315,9 +315,31 @@ fn the_check_fails_on_deprecated_values_inside_variables() {
 
 /// Answers like a small Wiz tenant (two pages of issues, an empty inventory) and keeps
 /// every GraphQL body it was sent.
-#[derive(Default)]
 struct Recorder {
+    /// The current-shape fixture page, served as both pages.
+    page: Value,
     bodies: RefCell<Vec<String>>,
+}
+
+impl Recorder {
+    fn new() -> Self {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/wiz/synthetic_issues-v2_page_current-shape.json"
+        );
+        Recorder {
+            page: serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap(),
+            bodies: RefCell::default(),
+        }
+    }
+
+    /// The fixture page as the first of two pages or as the last.
+    fn issues_page(&self, first: bool) -> String {
+        let mut page = self.page.clone();
+        page["data"]["issues"]["pageInfo"] =
+            serde_json::json!({"hasNextPage": first, "endCursor": if first { "c1" } else { "c2" }});
+        page.to_string()
+    }
 }
 
 impl Transport for &Recorder {
@@ -333,7 +355,7 @@ impl Transport for &Recorder {
             let request: Value = serde_json::from_str(&body).unwrap();
             self.bodies.borrow_mut().push(body);
             if request["query"].as_str().unwrap().contains("issuesV2") {
-                issues_page(request["variables"]["after"].is_null())
+                self.issues_page(request["variables"]["after"].is_null())
             } else {
                 r#"{"data":{"cloudResourcesV2":{"nodes":[],"pageInfo":{"hasNextPage":false}}}}"#
                     .to_string()
@@ -347,18 +369,6 @@ impl Transport for &Recorder {
     }
 
     async fn sleep(&self, _: Duration) {}
-}
-
-/// The current-shape fixture page, as the first of two pages or as the last.
-fn issues_page(first: bool) -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/wiz/synthetic_issues-v2_page_current-shape.json"
-    );
-    let mut page: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    page["data"]["issues"]["pageInfo"] =
-        serde_json::json!({"hasNextPage": first, "endCursor": if first { "c1" } else { "c2" }});
-    page.to_string()
 }
 
 /// Keeps the checkpoints a sync writes.
@@ -385,7 +395,7 @@ fn run<F: Future>(future: F) -> F::Output {
 
 #[test]
 fn every_request_of_a_connection_test_and_of_syncs_is_valid_and_current() {
-    let recorder = Recorder::default();
+    let recorder = Recorder::new();
     for projects in [
         "",
         "4f76f599-1f6c-5cb6-a0b9-a262517aeacd,83b76efe-a7b6-5762-8a53-8e8f59e68bd8",

@@ -470,21 +470,21 @@ fn conclude(
             tally.rejected_examples.join("; ")
         ));
     }
-    let transient = matches!(
-        &result,
-        Ok(SyncResult {
-            result: Err(ConnectorError::Transient(_) | ConnectorError::RateLimited(_)),
-            ..
-        })
-    );
-    let source_wait = match &result {
+    // Throttling and outages may pass; a rate limit may also say for how long.
+    let (transient, source_wait) = match &result {
         Ok(SyncResult {
             result: Err(ConnectorError::RateLimited(r)),
             ..
-        }) => r
-            .retry_after_seconds
-            .map(|s| std::time::Duration::from_secs(u64::from(s))),
-        _ => None,
+        }) => (
+            true,
+            r.retry_after_seconds
+                .map(|s| std::time::Duration::from_secs(u64::from(s))),
+        ),
+        Ok(SyncResult {
+            result: Err(ConnectorError::Transient(_)),
+            ..
+        }) => (true, None),
+        _ => (false, None),
     };
     let error = match result {
         Ok(SyncResult {

@@ -357,7 +357,7 @@ impl Tenant {
             typename,
             id: rule_id,
             name: rule_name,
-            description: format!("{rule_name}. Found by the simulated tenant.").into(),
+            description: format!("{rule_name}. Found by the simulated tenant."),
             ..SourceRule::default()
         };
         match typename {
@@ -379,7 +379,7 @@ impl Tenant {
         let source_rules = match issue.rules {
             0 => None,
             1 => Some(vec![main_rule]),
-            _ => Some(vec![main_rule, SECONDARY_RULE.clone()]),
+            _ => Some(vec![main_rule, secondary_rule()]),
         };
         let created = issue.created_minute;
         let resolved = matches!(issue.status, "RESOLVED" | "REJECTED");
@@ -492,17 +492,15 @@ pub struct IssueRecord {
 pub const WIZ_PORTAL: &str = "https://app.wiz.io";
 
 /// The second rule some issues carry after their catalog rule.
-const SECONDARY_RULE: SourceRule = SourceRule {
-    typename: "Control",
-    id: "wc-id-1999",
-    name: "Resource reachable from a compromised identity",
-    description: std::borrow::Cow::Borrowed("A second rule that also matched."),
-    resolution_recommendation: None,
-    remediation_instructions: None,
-    service_type: None,
-    source_type: None,
-    kind: None,
-};
+fn secondary_rule() -> SourceRule {
+    SourceRule {
+        typename: "Control",
+        id: "wc-id-1999",
+        name: "Resource reachable from a compromised identity",
+        description: "A second rule that also matched.".into(),
+        ..SourceRule::default()
+    }
+}
 
 /// One of `sourceRules`: a Control, a CloudConfigurationRule or a CloudEventRule.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -512,7 +510,7 @@ pub struct SourceRule {
     typename: &'static str,
     id: &'static str,
     name: &'static str,
-    description: std::borrow::Cow<'static, str>,
+    description: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     resolution_recommendation: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

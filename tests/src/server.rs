@@ -208,40 +208,34 @@ async fn token(State(sim): SimState, Form(form): Form<HashMap<String, String>>) 
             return response;
         }
     }
-    let answer = issue_token(&sim, &form);
-    match fault {
-        Some(fault) if answer.status() == StatusCode::OK => {
-            let body = axum::body::to_bytes(answer.into_body(), usize::MAX)
-                .await
-                .expect("a token answer is in memory");
-            deliver(Some(&fault), String::from_utf8_lossy(&body).into_owned())
-        }
-        _ => answer,
+    match issue_token(&sim, &form) {
+        Ok(token) => deliver(fault.as_ref(), token.to_string()),
+        Err((status, refusal)) => json_response(status, refusal),
     }
 }
 
-/// The token endpoint's answer to a form.
-fn issue_token(sim: &Sim, form: &HashMap<String, String>) -> Response {
+/// The token endpoint's answer to a form: the token, or the refusal's status and body.
+fn issue_token(sim: &Sim, form: &HashMap<String, String>) -> Result<Value, (StatusCode, Value)> {
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     if field("grant_type") != "client_credentials" {
-        return json_response(
+        return Err((
             StatusCode::BAD_REQUEST,
             json!({"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"}),
-        );
+        ));
     }
     if field("audience") != "wiz-api" {
-        return json_response(
+        return Err((
             StatusCode::BAD_REQUEST,
             json!({"error": "invalid_request", "error_description": "audience must be wiz-api for this endpoint"}),
-        );
+        ));
     }
     let Some(index) = sim.config.accounts.iter().position(|a| {
         a.client_id == field("client_id") && a.client_secret == field("client_secret")
     }) else {
-        return json_response(
+        return Err((
             StatusCode::UNAUTHORIZED,
             json!({"error": "access_denied", "error_description": "Unauthorized"}),
-        );
+        ));
     };
     let token = format!(
         "simtoken-{}-{:x}",
@@ -253,10 +247,7 @@ fn issue_token(sim: &Sim, form: &HashMap<String, String>) -> Response {
         .lock()
         .expect("tokens")
         .insert(token.clone(), (index, Instant::now() + lifetime));
-    json_response(
-        StatusCode::OK,
-        json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs()}),
-    )
+    Ok(json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs()}))
 }
 
 fn gql_error(status: StatusCode, code: &str, message: &str) -> Response {
