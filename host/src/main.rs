@@ -19,10 +19,10 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(cli::run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(cli::exit::OK),
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
-            ExitCode::FAILURE
+            ExitCode::from(cli::exit::code(&e))
         }
     }
 }

@@ -1,15 +1,16 @@
-//! One sync of one integration: opens a history row, runs the plugin with a sink that
-//! validates and stores each batch and its checkpoint, and closes the row with counts,
-//! warnings and the error.
+//! One sync of one integration: takes its lease, opens a history row, runs the plugin with
+//! a sink that screens and stores each batch and its checkpoint, and closes the row with
+//! the policy's verdict.
 
-use crate::plugin::contract::{Batch, ConnectorError, LogLevel};
-use crate::plugin::{LoadedPlugin, PluginHost, RunError, RunSink, SyncResult};
+use crate::model::{Action, Batch, Integration, LogLevel, RunCounts, RunEnd, RunStatus};
+use crate::plugin::{LoadedPlugin, PluginHost, RunSink, SyncResult};
+use crate::policy::failure::FailureClass;
+use crate::policy::ingest::never_emitted;
+use crate::policy::lease::{LEASE_TTL, holder_name};
+use crate::policy::outcome::{PluginEnd, SyncEnd, judge, may_close_unseen};
+use crate::policy::screen::{self, clip};
 use crate::settings::{Settings, redact};
-use crate::store::lease::{LEASE_TTL, holder_name};
-use crate::store::{
-    Action, Integration, LeaseOutcome, Policy, RunCounts, RunStatus, Storage, StoreError,
-};
-use crate::validate;
+use crate::store::{LeaseOutcome, Store, StoreError};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -33,10 +34,7 @@ pub enum RunnerError {
     Store(#[from] StoreError),
 }
 
-/// The store shared between the runner and the sink of a running plugin.
-pub type SharedStore = Arc<Mutex<Box<dyn Storage>>>;
-
-/// Receives progress of a run (a progress bar on a terminal).
+/// Receives progress of a run.
 pub trait Progress: Send {
     /// Records handled so far, and the total when known.
     fn update(&mut self, done: u64, total: Option<u64>);
@@ -56,33 +54,22 @@ pub struct SyncOutcome {
     pub warnings: Vec<String>,
     /// Why it failed.
     pub error: Option<String>,
-    /// Whether the failure was transient (network, throttling, server errors), so a later
-    /// retry may succeed; false for success and for failures a person must fix.
-    #[serde(skip)]
-    pub transient: bool,
+    /// Whose fault the failure is, if it failed.
+    pub failure: Option<FailureClass>,
     /// How long the source asked to be left alone after a rate-limited failure; a retry
     /// must not come sooner.
     #[serde(skip)]
     pub source_wait: Option<std::time::Duration>,
 }
 
-/// A person-readable text for a plugin's error.
-pub fn connector_error_text(e: &ConnectorError) -> String {
-    match e {
-        ConnectorError::Auth(m) => format!("authentication failed: {m}"),
-        ConnectorError::Permission(m) => format!("permission denied: {m}"),
-        ConnectorError::Config(m) => format!("configuration error: {m}"),
-        ConnectorError::RateLimited(r) => match r.retry_after_seconds {
-            Some(s) => format!("rate limited (retry after {s} s): {}", r.message),
-            None => format!("rate limited: {}", r.message),
-        },
-        ConnectorError::Transient(m) => format!("temporary failure: {m}"),
-        ConnectorError::Protocol(m) => format!("unexpected answer from the source: {m}"),
-        ConnectorError::Internal(m) => format!("plugin error: {m}"),
+impl SyncOutcome {
+    /// Whether it failed in a way a later retry may fix (network, throttling, server).
+    pub fn retryable(&self) -> bool {
+        self.failure.is_some_and(FailureClass::retryable)
     }
 }
 
-/// What the sink learned during the run.
+/// What the sink and writer learned during the run.
 #[derive(Default)]
 struct Tally {
     counts: RunCounts,
@@ -90,18 +77,20 @@ struct Tally {
     rejected: u64,
     /// The first few of them, for the run's warning.
     rejected_examples: Vec<String>,
-    store_error: Option<String>,
+    store_error: Option<(String, FailureClass)>,
 }
 
 /// How many rejected records are quoted in the run's warning.
 const REJECTED_EXAMPLES: usize = 3;
 
 impl Tally {
-    /// Counts a dropped record, keeping the first few reasons.
-    fn reject(&mut self, reason: String) {
-        self.rejected += 1;
-        if self.rejected_examples.len() < REJECTED_EXAMPLES {
-            self.rejected_examples.push(reason);
+    /// Counts dropped records, keeping the first few reasons.
+    fn reject(&mut self, reasons: impl IntoIterator<Item = String>) {
+        for reason in reasons {
+            self.rejected += 1;
+            if self.rejected_examples.len() < REJECTED_EXAMPLES {
+                self.rejected_examples.push(reason);
+            }
         }
     }
 }
@@ -133,10 +122,10 @@ struct StoringSink {
 /// its own. After a failure it drops everything that follows: a checkpoint after a batch
 /// that was not stored would skip that batch on resume.
 struct Writer {
-    store: SharedStore,
-    integration: i64,
+    store: Arc<dyn Store>,
+    runtime: tokio::runtime::Handle,
+    integration: Integration,
     run: i64,
-    policy: Policy,
     emitted_assets: HashSet<String>,
     tally: Arc<Mutex<Tally>>,
     failed: Arc<AtomicBool>,
@@ -152,15 +141,14 @@ impl Writer {
             let failure = match write {
                 Write::Batch(batch) => self.store_batch(batch),
                 Write::Checkpoint(state) => self
-                    .store
-                    .lock()
-                    .expect("store lock")
-                    .save_checkpoint(self.integration, &state)
+                    .runtime
+                    .block_on(self.store.save_checkpoint(self.integration.id, &state))
                     .err()
                     .map(|e| format!("storing a checkpoint failed: {e}")),
             };
             if let Some(failure) = failure {
-                self.tally.lock().expect("tally lock").store_error = Some(failure);
+                self.tally.lock().expect("tally lock").store_error =
+                    Some((failure, FailureClass::Store));
                 self.failed.store(true, Ordering::SeqCst);
             }
         }
@@ -168,65 +156,45 @@ impl Writer {
 
     /// Screens and stores one batch; the failure, if any.
     fn store_batch(&mut self, batch: Batch) -> Option<String> {
-        let store = self.store.clone();
-        let mut store = store.lock().expect("store lock");
-        let tally = self.tally.clone();
-        let mut tally = tally.lock().expect("tally lock");
-        let batch = self.screen(store.as_ref(), batch, &mut tally);
-        match store.write_batch(self.integration, self.run, &self.policy, &batch) {
-            Ok(counts) => {
-                tally.counts += counts;
+        let screened = screen::screen(batch);
+        self.emitted_assets
+            .extend(screened.batch.assets.iter().map(|a| a.source_id.clone()));
+        let written = self.runtime.block_on(self.store.write_batch(
+            self.integration.id,
+            self.run,
+            self.integration.policy,
+            Arc::new(screened.batch),
+        ));
+        let mut tally = self.tally.lock().expect("tally lock");
+        tally.counts.assets_skipped += screened.assets_rejected;
+        tally.counts.findings_skipped += screened.findings_rejected;
+        tally.reject(screened.reasons);
+        match written {
+            Ok(outcome) => {
+                tally.counts += outcome.counts;
+                let forbidden = never_emitted(&outcome.unlinked, &self.emitted_assets).map(
+                    |(finding, asset)| {
+                        format!(
+                            "finding `{}`: names asset `{}` that was never emitted",
+                            clip(finding),
+                            clip(asset)
+                        )
+                    },
+                );
+                let forbidden: Vec<String> = forbidden.collect();
+                tally.reject(forbidden);
                 None
             }
             Err(e) => Some(format!("storing a batch failed: {e}")),
         }
-    }
-
-    /// Drops records the contract forbids: empty ids, and findings about assets neither
-    /// emitted in this run nor stored. One bad record never rejects the good ones.
-    fn screen(&mut self, store: &dyn Storage, mut batch: Batch, tally: &mut Tally) -> Batch {
-        batch.assets.retain(|a| match validate::asset(a) {
-            Ok(()) => true,
-            Err(problem) => {
-                tally.counts.assets_skipped += 1;
-                tally.reject(format!("asset `{}`: {problem}", clip(&a.source_id)));
-                false
-            }
-        });
-        self.emitted_assets
-            .extend(batch.assets.iter().map(|a| a.source_id.clone()));
-        batch.findings.retain(|f| {
-            let problem = validate::finding(f).err().or_else(|| {
-                let known = self.emitted_assets.contains(&f.asset_source_id)
-                    || store
-                        .has_asset(self.integration, &f.asset_source_id)
-                        .unwrap_or(false);
-                (!known).then(|| {
-                    format!(
-                        "names asset `{}` that was never emitted",
-                        clip(&f.asset_source_id)
-                    )
-                })
-            });
-            match problem {
-                None => true,
-                Some(problem) => {
-                    tally.counts.findings_skipped += 1;
-                    tally.reject(format!("finding `{}`: {problem}", clip(&f.source_id)));
-                    false
-                }
-            }
-        });
-        batch
     }
 }
 
 impl StoringSink {
     /// Counts a batch against the run's ceilings; the reason to stop when one is passed.
     fn over_ceiling(&mut self, batch: &Batch) -> Option<String> {
-        self.records +=
-            (batch.assets.len() + batch.findings.len() + batch.removed_findings.len()) as u64;
-        self.bytes += validate::batch_bytes(batch);
+        self.records += batch.records();
+        self.bytes += screen::batch_bytes(batch);
         if self.records > self.limits.max_records {
             return Some(format!(
                 "the plugin emitted more than the per-run ceiling of {} records; the run was stopped",
@@ -240,15 +208,6 @@ impl StoringSink {
             ));
         }
         None
-    }
-}
-
-/// An id short enough to quote in a message.
-fn clip(id: &str) -> String {
-    if id.len() <= 80 {
-        id.to_string()
-    } else {
-        format!("{}…", &id[..id.floor_char_boundary(80)])
     }
 }
 
@@ -266,13 +225,24 @@ pub struct EmitLimits {
     pub max_bytes: u64,
 }
 
+impl Default for EmitLimits {
+    /// [`DEFAULT_MAX_RECORDS`] and [`DEFAULT_MAX_MIB`].
+    fn default() -> Self {
+        EmitLimits {
+            max_records: DEFAULT_MAX_RECORDS,
+            max_bytes: DEFAULT_MAX_MIB << 20,
+        }
+    }
+}
+
 impl RunSink for StoringSink {
     fn emit(&mut self, batch: Batch) -> bool {
         if self.cancel.load(Ordering::SeqCst) || self.failed.load(Ordering::SeqCst) {
             return false;
         }
         if let Some(reason) = self.over_ceiling(&batch) {
-            self.tally.lock().expect("tally lock").store_error = Some(reason);
+            self.tally.lock().expect("tally lock").store_error =
+                Some((reason, FailureClass::Sandbox));
             self.failed.store(true, Ordering::SeqCst);
             return false;
         }
@@ -323,57 +293,39 @@ pub struct SyncJob<'a> {
 impl SyncJob<'_> {
     /// Runs the sync to its end and records it in history. Refused while another
     /// process runs the same integration.
-    pub async fn run(self, store: SharedStore) -> Result<SyncOutcome, RunnerError> {
+    pub async fn run(self, store: Arc<dyn Store>) -> Result<SyncOutcome, RunnerError> {
         let holder = holder_name();
-        let outcome = store.lock().expect("store lock").acquire_lease(
-            self.integration.id,
-            &holder,
-            LEASE_TTL,
-        )?;
-        if let LeaseOutcome::HeldBy(other) = outcome {
+        let id = self.integration.id;
+        if let LeaseOutcome::HeldBy(other) = store.acquire_lease(id, &holder, LEASE_TTL).await? {
             return Err(RunnerError::AlreadyRunning {
                 name: self.integration.name.clone(),
                 holder: other,
             });
         }
-        let renewal = tokio::spawn(renew_lease(
-            store.clone(),
-            self.integration.id,
-            holder.clone(),
-        ));
-        let integration = self.integration.id;
+        let renewal = tokio::spawn(renew_lease(store.clone(), id, holder.clone()));
         let result = self.run_holding_lease(store.clone()).await;
         renewal.abort();
-        store
-            .lock()
-            .expect("store lock")
-            .release_lease(integration, &holder)?;
+        store.release_lease(id, &holder).await?;
         Ok(result?)
     }
 
-    async fn run_holding_lease(self, store: SharedStore) -> Result<SyncOutcome, StoreError> {
+    async fn run_holding_lease(self, store: Arc<dyn Store>) -> Result<SyncOutcome, StoreError> {
         let schema = &self.plugin.info.config_schema;
         let secrets: Vec<String> = self.settings.secrets(schema).into_values().collect();
-        let (run_id, state) = {
-            let mut s = store.lock().expect("store lock");
-            let state = if self.full {
-                None
-            } else {
-                s.checkpoint(self.integration.id)?
-            };
-            (
-                s.start_run(self.integration.id, self.action, &self.started_by)?,
-                state,
-            )
+        let id = self.integration.id;
+        let state = match self.full {
+            true => None,
+            false => store.checkpoint(id).await?,
         };
+        let run_id = store.start_run(id, self.action, &self.started_by).await?;
         let tally = Arc::new(Mutex::new(Tally::default()));
         let failed = Arc::new(AtomicBool::new(false));
         let (writes, queue) = std::sync::mpsc::sync_channel(1);
         let writer = Writer {
             store: store.clone(),
-            integration: self.integration.id,
+            runtime: tokio::runtime::Handle::current(),
+            integration: self.integration.clone(),
             run: run_id,
-            policy: self.integration.policy,
             emitted_assets: HashSet::new(),
             tally: tally.clone(),
             failed: failed.clone(),
@@ -402,130 +354,74 @@ impl SyncJob<'_> {
             .await;
         // The plugin's store, and with it the sink, is gone: the writer finishes the queue.
         if writing.await.is_err() {
-            tally.lock().expect("tally lock").store_error =
-                Some("the store writer stopped unexpectedly".into());
+            tally.lock().expect("tally lock").store_error = Some((
+                "the store writer stopped unexpectedly".into(),
+                FailureClass::Store,
+            ));
         }
         let mut tally = std::mem::take(&mut *tally.lock().expect("tally lock"));
         let cancelled = self.cancel.load(Ordering::SeqCst);
-        let complete_full =
-            matches!(&result, Ok(SyncResult { result: Ok(summary), .. }) if summary.full);
-        {
-            let mut store = store.lock().expect("store lock");
-            if complete_full && !cancelled && tally.store_error.is_none() {
-                // Only a complete full read proves that what was not seen is gone.
-                tally.counts.findings_closed +=
-                    store.close_findings_unseen_in(self.integration.id, run_id)?;
-            }
-            // The source is the truth for status: local changes last until the next sync.
-            tally.counts.findings_updated +=
-                store.restore_reported_statuses(self.integration.id)?;
+        let plugin = match result {
+            Ok(SyncResult {
+                result: Ok(summary),
+                ..
+            }) => PluginEnd::Finished(summary),
+            Ok(SyncResult {
+                result: Err(error),
+                blocked,
+            }) => PluginEnd::Failed { error, blocked },
+            Err(e) => PluginEnd::Stopped {
+                class: e.class(),
+                message: e.to_string(),
+            },
+        };
+        if may_close_unseen(&plugin, cancelled, tally.store_error.is_some()) {
+            tally.counts.findings_closed += store.close_unseen(id, run_id).await?;
         }
-        let mut outcome = conclude(run_id, result, tally, &secrets);
-        if cancelled {
-            outcome.status = RunStatus::Cancelled;
-            outcome.error = Some("cancelled: the host was asked to stop; committed batches and the checkpoint are kept".into());
-        }
-        store.lock().expect("store lock").finish_run(
+        // The source is the truth for status: local changes last until the next sync.
+        tally.counts.findings_updated += store.restore_reported_statuses(id).await?;
+        let verdict = judge(SyncEnd {
+            plugin,
+            counts: tally.counts,
+            rejected: tally.rejected,
+            rejected_examples: tally.rejected_examples,
+            store_error: tally.store_error,
+            cancelled,
+        });
+        let end = RunEnd {
+            warnings: verdict
+                .end
+                .warnings
+                .iter()
+                .map(|w| redact(w, &secrets))
+                .collect(),
+            error: verdict.end.error.as_deref().map(|e| redact(e, &secrets)),
+            ..verdict.end
+        };
+        store.finish_run(run_id, &end).await?;
+        Ok(SyncOutcome {
             run_id,
-            outcome.status,
-            &outcome.counts,
-            &outcome.warnings,
-            outcome.error.as_deref(),
-        )?;
-        Ok(outcome)
+            status: end.status,
+            counts: end.counts,
+            warnings: end.warnings,
+            error: end.error,
+            failure: verdict.failure,
+            source_wait: verdict.source_wait,
+        })
     }
 }
 
 /// Keeps a lease alive while its run goes on.
-async fn renew_lease(store: SharedStore, integration: i64, holder: String) {
+async fn renew_lease(store: Arc<dyn Store>, integration: i64, holder: String) {
     let mut tick = tokio::time::interval(LEASE_TTL / 3);
     tick.tick().await;
     loop {
         tick.tick().await;
-        let renewed =
-            store
-                .lock()
-                .expect("store lock")
-                .renew_lease(integration, &holder, LEASE_TTL);
+        let renewed = store.renew_lease(integration, &holder, LEASE_TTL).await;
         if !matches!(renewed, Ok(true)) {
             tracing::warn!(
                 "could not renew the run lease of integration {integration}: {renewed:?}"
             );
         }
-    }
-}
-
-fn conclude(
-    run_id: i64,
-    result: Result<SyncResult, RunError>,
-    tally: Tally,
-    secrets: &[String],
-) -> SyncOutcome {
-    let mut counts = tally.counts;
-    let mut warnings = Vec::new();
-    if tally.rejected > 0 {
-        warnings.push(format!(
-            "{} record(s) rejected as malformed, for example: {}",
-            tally.rejected,
-            tally.rejected_examples.join("; ")
-        ));
-    }
-    // Throttling and outages may pass; a rate limit may also say for how long.
-    let (transient, source_wait) = match &result {
-        Ok(SyncResult {
-            result: Err(ConnectorError::RateLimited(r)),
-            ..
-        }) => (
-            true,
-            r.retry_after_seconds
-                .map(|s| std::time::Duration::from_secs(u64::from(s))),
-        ),
-        Ok(SyncResult {
-            result: Err(ConnectorError::Transient(_)),
-            ..
-        }) => (true, None),
-        _ => (false, None),
-    };
-    let error = match result {
-        Ok(SyncResult {
-            result: Ok(summary),
-            ..
-        }) => {
-            counts.findings_skipped += summary.skipped;
-            warnings.extend(summary.warnings);
-            tally.store_error
-        }
-        Ok(SyncResult {
-            result: Err(e),
-            blocked,
-        }) => {
-            let mut text = tally
-                .store_error
-                .unwrap_or_else(|| connector_error_text(&e));
-            if !blocked.is_empty() {
-                text = format!(
-                    "the sandbox blocked {} request(s): {}; {text}",
-                    blocked.len(),
-                    blocked.join("; ")
-                );
-            }
-            Some(text)
-        }
-        Err(e) => Some(e.to_string()),
-    };
-    let warnings: Vec<String> = warnings.iter().map(|w| redact(w, secrets)).collect();
-    let status = match (&error, warnings.is_empty()) {
-        (Some(_), _) => RunStatus::Failed,
-        (None, true) => RunStatus::Succeeded,
-        (None, false) => RunStatus::SucceededWithWarnings,
-    };
-    SyncOutcome {
-        run_id,
-        status,
-        counts,
-        warnings,
-        transient: transient && error.is_some(),
-        source_wait: source_wait.filter(|_| error.is_some()),
-        error: error.map(|e| redact(&e, secrets)),
     }
 }

@@ -2,14 +2,12 @@
 //! sync when due, at most a set number at once, never two of one integration (the run
 //! lease spans processes), and on shutdown cancels running syncs through `emit`.
 
-use crate::catalog::Catalog;
 use crate::clock::Clock;
-use crate::plugin::PluginHost;
-use crate::runner::{RunnerError, SharedStore, SyncJob, SyncOutcome};
+use crate::model::{Action, Integration, RunStatus};
+use crate::runner::SyncOutcome;
 use crate::schedule::{MAX_SOURCE_WAIT, SyncTime, due_after_failure};
-use crate::secrets::SecretKey;
-use crate::settings::Settings;
-use crate::store::{Action, Integration, RunCounts, RunStatus, Storage, StoreError};
+use crate::service::{Platform, ServiceError, SyncRequest};
+use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,9 +19,6 @@ use tokio::task::JoinHandle;
 /// Who auto syncs are recorded as started by.
 pub const SCHEDULER: &str = "scheduler";
 
-/// Opens a store connection (one per running sync).
-pub type StoreOpener = Arc<dyn Fn() -> Result<Box<dyn Storage>, StoreError> + Send + Sync>;
-
 /// Scheduler settings.
 #[derive(Clone)]
 pub struct SchedulerConfig {
@@ -33,8 +28,6 @@ pub struct SchedulerConfig {
     pub max_concurrent: usize,
     /// How often to look for due syncs.
     pub poll: Duration,
-    /// Ceilings on what one run may emit.
-    pub emit_limits: crate::runner::EmitLimits,
     /// Wait before retrying an auto sync that failed transiently; doubles per retry.
     pub retry_delay: Duration,
     /// Retries of a transiently failed auto sync before waiting for the next slot.
@@ -43,14 +36,8 @@ pub struct SchedulerConfig {
 
 /// Everything the scheduler runs with.
 pub struct Scheduler {
-    /// Plugin host.
-    pub host: Arc<PluginHost>,
-    /// Loaded plugins.
-    pub catalog: Arc<Catalog>,
-    /// Opens the store.
-    pub open_store: StoreOpener,
-    /// Opens secrets.
-    pub key: Arc<SecretKey>,
+    /// The store, plugins and key, through the services.
+    pub platform: Arc<Platform>,
     /// Source of "now".
     pub clock: Arc<dyn Clock>,
     /// Settings.
@@ -59,23 +46,11 @@ pub struct Scheduler {
     pub failures: Mutex<HashMap<i64, u32>>,
 }
 
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-fn format_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 impl Scheduler {
     /// Runs until `shutdown` resolves, then cancels running syncs and waits for them.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StoreError> {
         let this = Arc::new(self);
-        // One connection serves the polling; each running sync opens its own.
-        let mut store = (this.open_store)()?;
-        let abandoned = store.fail_abandoned_runs()?;
+        let abandoned = this.platform.store().fail_runs_without_lease().await?;
         if abandoned > 0 {
             tracing::warn!(
                 "marked {abandoned} run(s) left running by a stopped process as failed (interrupted)"
@@ -87,7 +62,7 @@ impl Scheduler {
         tokio::pin!(shutdown);
         loop {
             running.retain(|_, task| !task.is_finished());
-            if let Err(e) = this.start_due(store.as_mut(), &mut running, &permits, &cancel) {
+            if let Err(e) = this.start_due(&mut running, &permits, &cancel).await {
                 tracing::error!("scheduler: {e}");
             }
             tokio::select! {
@@ -104,28 +79,24 @@ impl Scheduler {
     }
 
     /// Starts every due sync that is not already running here.
-    fn start_due(
+    async fn start_due(
         self: &Arc<Self>,
-        store: &mut dyn Storage,
         running: &mut HashMap<i64, JoinHandle<()>>,
         permits: &Arc<Semaphore>,
         cancel: &Arc<AtomicBool>,
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
-        for integration in store.integrations()? {
+        let store = self.platform.store();
+        for integration in store.integrations().await? {
             let days = integration.policy.auto_sync_days;
             if days == 0 || running.contains_key(&integration.id) {
                 continue;
             }
-            let due = match store
-                .next_due(integration.id)?
-                .as_deref()
-                .and_then(parse_time)
-            {
+            let due = match store.next_due(integration.id).await? {
                 Some(due) => due,
                 None => {
                     let first = self.config.sync_time.next_slot_after(now);
-                    store.set_next_due(integration.id, &format_time(first))?;
+                    store.set_next_due(integration.id, first).await?;
                     tracing::info!(
                         "integration `{}`: first auto sync at {first}",
                         integration.name
@@ -148,7 +119,7 @@ impl Scheduler {
                     if cancel.load(Ordering::SeqCst) {
                         return;
                     }
-                    if let Err(e) = this.auto_sync(&integration, now, cancel).await {
+                    if let Err(e) = this.auto_sync(integration.clone(), now, cancel).await {
                         tracing::error!("auto sync of `{}`: {e}", integration.name);
                     }
                 }),
@@ -169,7 +140,7 @@ impl Scheduler {
         next_slot: DateTime<Utc>,
     ) -> DateTime<Utc> {
         let mut failures = self.failures.lock().expect("failures lock");
-        if !outcome.transient {
+        if !outcome.retryable() {
             failures.remove(&integration.id);
             return next_slot;
         }
@@ -198,54 +169,24 @@ impl Scheduler {
     /// Runs one auto sync and moves the integration's schedule on from `started`.
     async fn auto_sync(
         &self,
-        integration: &Integration,
+        integration: Integration,
         started: DateTime<Utc>,
         cancel: Arc<AtomicBool>,
     ) -> Result<(), StoreError> {
-        let mut store = (self.open_store)()?;
+        let store = self.platform.store();
         let next = self
             .config
             .sync_time
             .slot_days_after(started, integration.policy.auto_sync_days);
-        let prepared = self
-            .catalog
-            .get(&integration.connector)
-            .map_err(|e| e.to_string())
-            .and_then(|plugin| {
-                Settings::open(integration, &plugin.info.config_schema, &self.key)
-                    .map(|s| (plugin, s))
-                    .map_err(|e| e.to_string())
-            });
-        let (plugin, settings) = match prepared {
-            Ok(ready) => ready,
-            Err(error) => {
-                // Record why it cannot run, and wait for the next slot rather than retry
-                // every poll: this needs a person to fix it.
-                let run = store.start_run(integration.id, Action::AutoSync, SCHEDULER)?;
-                store.finish_run(
-                    run,
-                    RunStatus::Failed,
-                    &RunCounts::default(),
-                    &[],
-                    Some(&error),
-                )?;
-                return store.set_next_due(integration.id, &format_time(next));
-            }
-        };
-        let job = SyncJob {
-            host: &self.host,
-            plugin,
-            integration,
-            settings,
+        let request = SyncRequest {
             action: Action::AutoSync,
             started_by: SCHEDULER.into(),
+            full: false,
             progress: None,
             cancel,
-            full: false,
-            limits: self.config.emit_limits,
         };
-        let shared: SharedStore = Arc::new(Mutex::new(store));
-        match job.run(shared.clone()).await {
+        let syncs = self.platform.syncs();
+        match syncs.run_integration(integration.clone(), request).await {
             Ok(outcome) => {
                 tracing::info!(
                     "auto sync of `{}`: {}",
@@ -255,21 +196,28 @@ impl Scheduler {
                 if outcome.status == RunStatus::Cancelled {
                     return Ok(()); // still due: it runs when the scheduler next starts
                 }
-                let due = self.after_run(integration, started, &outcome, next);
-                shared
-                    .lock()
-                    .expect("store lock")
-                    .set_next_due(integration.id, &format_time(due))?;
-                Ok(())
+                let due = self.after_run(&integration, started, &outcome, next);
+                store.set_next_due(integration.id, due).await
             }
-            Err(RunnerError::AlreadyRunning { holder, .. }) => {
+            Err(ServiceError::AlreadyRunning { holder, .. }) => {
                 tracing::info!(
                     "auto sync of `{}` postponed: {holder} is running it",
                     integration.name
                 );
                 Ok(())
             }
-            Err(RunnerError::Store(e)) => Err(e),
+            Err(ServiceError::Store(e)) => Err(e),
+            Err(error) => {
+                // Record why it cannot run, and wait for the next slot rather than retry
+                // every poll: this needs a person to fix it.
+                if let Err(ServiceError::Store(e)) = syncs
+                    .record_unstartable(&integration, Action::AutoSync, SCHEDULER, &error)
+                    .await
+                {
+                    return Err(e);
+                }
+                store.set_next_due(integration.id, next).await
+            }
         }
     }
 }

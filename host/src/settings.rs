@@ -2,7 +2,7 @@
 //! numbers in range, URLs that parse, no unknown keys. Also derives what the sandbox
 //! needs from them (the URL allow-list) and which values are secret.
 
-use crate::plugin::contract::{ConfigEntry, ConfigField, FieldKind};
+use crate::model::{ConfigField, FieldKind, Integration};
 use crate::plugin::policy::AllowList;
 use std::collections::BTreeMap;
 use url::Url;
@@ -118,7 +118,7 @@ impl Settings {
     }
 
     /// The entries passed to the plugin: given values, and defaults for the rest.
-    pub fn entries(&self, schema: &[ConfigField]) -> Vec<ConfigEntry> {
+    pub fn entries(&self, schema: &[ConfigField]) -> Vec<(String, String)> {
         schema
             .iter()
             .filter_map(|f| {
@@ -127,10 +127,7 @@ impl Settings {
                     .get(&f.key)
                     .cloned()
                     .or_else(|| f.default_value.clone())?;
-                Some(ConfigEntry {
-                    key: f.key.clone(),
-                    value,
-                })
+                Some((f.key.clone(), value))
             })
             .collect()
     }
@@ -197,7 +194,7 @@ pub enum OpenSettingsError {
 impl Settings {
     /// An integration's stored settings, secrets opened with `key`, checked against `schema`.
     pub fn open(
-        integration: &crate::store::Integration,
+        integration: &Integration,
         schema: &[ConfigField],
         key: &crate::secrets::SecretKey,
     ) -> Result<Self, OpenSettingsError> {
@@ -288,7 +285,7 @@ mod tests {
         .unwrap();
         let entries = s.entries(&schema());
         assert_eq!(
-            entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+            entries.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
             ["api-url", "client-secret", "auth-url", "page-size"]
         );
         assert_eq!(

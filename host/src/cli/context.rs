@@ -1,15 +1,15 @@
-//! What commands share: the store, the key, the plugin host and catalog, opened on demand.
+//! What commands share: the platform (store, key, plugins) opened from the global options.
 
 use super::Global;
-use connector_host::catalog::Catalog;
-use connector_host::plugin::{Limits, PluginHost};
-use connector_host::secrets::SecretKey;
-use connector_host::settings::Settings;
-use connector_host::store::{Integration, SqliteStore, Storage};
+use anyhow::Context as _;
+use connector_host::plugin::Limits;
+use connector_host::runner::EmitLimits;
+use connector_host::service::{Platform, PluginSource};
+use connector_host::store::{StoreTarget, open_store};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Lazily opened resources of one command.
+/// The resources of one command, from its global options.
 pub struct Context {
     global: Global,
 }
@@ -19,57 +19,56 @@ impl Context {
         Context { global }
     }
 
-    /// Opens the store.
-    pub fn store(&self) -> anyhow::Result<Box<dyn Storage>> {
-        Ok(Box::new(SqliteStore::open(&self.global.db)?))
+    /// The database `--db` names.
+    pub fn target(&self) -> anyhow::Result<StoreTarget> {
+        Ok(StoreTarget::parse(&self.global.db)?)
     }
 
-    /// The secret key.
-    pub fn key(&self) -> anyhow::Result<SecretKey> {
-        let file = self
+    /// The platform: the store opened (schema brought up to date), the key and plugins
+    /// ready to open when an operation needs them.
+    pub async fn platform(&self) -> anyhow::Result<Platform> {
+        let target = self.target()?;
+        let store = open_store(&target).await?;
+        let key_file = self
             .global
             .key_file
             .clone()
-            .unwrap_or_else(|| self.global.db.with_extension("key"));
-        Ok(SecretKey::load(&file)?)
+            .unwrap_or_else(|| target.default_key_file());
+        Ok(Platform::new(
+            store,
+            key_file,
+            self.plugin_source(),
+            self.emit_limits(),
+        ))
     }
 
-    /// The plugin host and every plugin in the folder.
-    pub async fn plugins(&self) -> anyhow::Result<(PluginHost, Catalog)> {
-        let cache = match &self.global.cache_dir {
-            Some(dir) => dir.clone(),
-            None => default_cache_dir(),
-        };
-        let limits = Limits {
-            memory_bytes: (self.global.memory_limit_mib as usize) << 20,
-            deadline: Duration::from_secs(self.global.run_timeout_s),
-        };
-        let host = PluginHost::new(&cache, limits)?;
-        let catalog = Catalog::load(&host, &self.global.plugins).await?;
-        Ok((host, catalog))
-    }
-
-    /// An integration's settings with its secrets opened, validated against `schema`.
-    pub fn settings(
-        &self,
-        integration: &Integration,
-        schema: &[connector_host::plugin::contract::ConfigField],
-    ) -> anyhow::Result<Settings> {
-        Ok(Settings::open(integration, schema, &self.key()?)?)
-    }
-
-    /// The global options.
-    pub fn global(&self) -> &Global {
-        &self.global
+    fn plugin_source(&self) -> PluginSource {
+        PluginSource {
+            folder: self.global.plugins.clone(),
+            cache_dir: self
+                .global
+                .cache_dir
+                .clone()
+                .unwrap_or_else(default_cache_dir),
+            limits: Limits {
+                memory_bytes: (self.global.memory_limit_mib as usize) << 20,
+                deadline: Duration::from_secs(self.global.run_timeout_s),
+            },
+        }
     }
 
     /// Ceilings on what one sync may emit.
-    pub fn emit_limits(&self) -> connector_host::runner::EmitLimits {
-        connector_host::runner::EmitLimits {
+    fn emit_limits(&self) -> EmitLimits {
+        EmitLimits {
             max_records: self.global.max_records_per_run,
             max_bytes: self.global.max_mib_per_run << 20,
         }
     }
+}
+
+/// Reads a file a command was given.
+pub fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// `$XDG_CACHE_HOME/connector-host`, `~/.cache/connector-host`, or a temp folder.

@@ -3,14 +3,11 @@
 use super::context::{Context, os_user};
 use super::run::print_steps;
 use super::table::{self, print_json};
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use connector_host::catalog::Catalog;
-use connector_host::plugin::contract::FieldKind;
-use connector_host::plugin::{LoadedPlugin, PluginHost};
-use connector_host::runner::connector_error_text;
-use connector_host::settings::{Settings, redact};
-use connector_host::store::{Action, NewIntegration, Policy, RunCounts, RunStatus, Storage};
+use connector_host::service::{
+    AddIntegration, Platform, PolicyChange, ServiceError, UpdateIntegration,
+};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Subcommand)]
@@ -102,17 +99,13 @@ pub struct PolicyArgs {
 }
 
 impl PolicyArgs {
-    fn apply(&self, mut policy: Policy) -> Policy {
-        if let Some(days) = self.auto_sync_days {
-            policy.auto_sync_days = days;
+    fn change(&self) -> PolicyChange {
+        PolicyChange {
+            auto_sync_days: self.auto_sync_days,
+            auto_onboard: (self.no_auto_onboard || self.auto_onboard).then_some(self.auto_onboard),
+            update_metadata: (self.update_metadata || self.no_update_metadata)
+                .then_some(self.update_metadata),
         }
-        if self.no_auto_onboard || self.auto_onboard {
-            policy.auto_onboard = self.auto_onboard;
-        }
-        if self.update_metadata || self.no_update_metadata {
-            policy.update_metadata = self.update_metadata;
-        }
-        policy
     }
 }
 
@@ -150,179 +143,87 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
 }
 
 pub async fn run(ctx: &Context, cmd: IntegrationCommand) -> anyhow::Result<()> {
+    let platform = ctx.platform().await?;
     match cmd {
-        IntegrationCommand::Add(args) => add(ctx, args).await,
-        IntegrationCommand::Update(args) => update(ctx, args).await,
-        IntegrationCommand::List(json) => list(ctx, json.json),
-        IntegrationCommand::Show { name, json } => show(ctx, &name, json.json).await,
+        IntegrationCommand::Add(args) => add(&platform, args).await,
+        IntegrationCommand::Update(args) => update(&platform, args).await,
+        IntegrationCommand::List(json) => list(&platform, json.json).await,
+        IntegrationCommand::Show { name, json } => show(&platform, &name, json.json).await,
         IntegrationCommand::Remove { name } => {
-            ctx.store()?.remove_integration(&name)?;
+            platform.integrations().remove(&name).await?;
             println!("removed integration `{name}`");
             Ok(())
         }
     }
 }
 
-/// Tests the connection, printing each step; an error says nothing was saved.
-async fn test_before_save(
-    host: &PluginHost,
-    plugin: &LoadedPlugin,
-    settings: &Settings,
-) -> anyhow::Result<()> {
-    let schema = &plugin.info.config_schema;
-    let secrets: Vec<String> = settings.secrets(schema).into_values().collect();
-    match host
-        .test_connection(
-            plugin,
-            settings.entries(schema),
-            settings.allow_list(schema),
-        )
-        .await?
-    {
-        Ok(steps) => {
-            print_steps(&steps, &secrets);
-            Ok(())
-        }
-        Err(failure) => {
-            print_steps(&failure.steps, &secrets);
-            bail!(
-                "connection test failed, nothing saved (use --no-test to save anyway): {}",
-                redact(&connector_error_text(&failure.error), &secrets)
-            )
-        }
+/// Prints a failed connection test's steps before its error goes up.
+fn print_failed_test(error: ServiceError) -> anyhow::Error {
+    if let ServiceError::ConnectionTest { report, .. } = &error {
+        print_steps(&report.steps);
     }
+    error.into()
 }
 
-/// Records a passed connection test in history.
-fn record_test(store: &mut dyn Storage, integration: i64, started_by: &str) -> anyhow::Result<()> {
-    let run = store.start_run(integration, Action::TestConnection, started_by)?;
-    store.finish_run(run, RunStatus::Succeeded, &RunCounts::default(), &[], None)?;
-    Ok(())
-}
-
-async fn add(ctx: &Context, args: AddArgs) -> anyhow::Result<()> {
-    let mut store = ctx.store()?;
-    if store.integration(&args.name).is_ok() {
-        bail!(
-            "integration `{}` already exists; change it with `integration update` or pick another name",
-            args.name
-        );
-    }
-    let key = ctx.key()?;
-    let (host, catalog) = ctx.plugins().await?;
-    let plugin = catalog.get(&args.connector)?;
-    let schema = &plugin.info.config_schema;
-    let settings = Settings::validate(schema, args.settings.values()?)?;
-    if !args.settings.no_test {
-        test_before_save(&host, plugin, &settings).await?;
-    }
-    let (plain, secret) = settings.split(schema);
-    let integration = store.add_integration(&NewIntegration {
-        name: args.name.clone(),
-        connector: plugin.info.name.clone(),
-        settings: plain.into_iter().collect(),
-        sealed_secrets: key.seal(&serde_json::to_vec(&secret)?),
-        policy: args.policy.apply(Policy::default()),
-    })?;
-    if !args.settings.no_test {
-        // The test ran before the integration existed; record it now that it does.
-        record_test(store.as_mut(), integration.id, &args.settings.started_by())?;
+async fn add(platform: &Platform, args: AddArgs) -> anyhow::Result<()> {
+    let added = platform
+        .integrations()
+        .add(AddIntegration {
+            name: args.name.clone(),
+            connector: args.connector.clone(),
+            values: args.settings.values()?,
+            policy: args.policy.change(),
+            test: !args.settings.no_test,
+            started_by: args.settings.started_by(),
+        })
+        .await
+        .map_err(print_failed_test)?;
+    if let Some(test) = &added.test {
+        print_steps(&test.steps);
     }
     println!(
         "added integration `{}` ({} {})",
-        args.name, plugin.info.name, plugin.info.version
+        added.integration.name, added.integration.connector, added.plugin_version
     );
     Ok(())
 }
 
-async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
-    let mut store = ctx.store()?;
-    let integration = store.integration(&args.name)?;
-    let (host, catalog) = ctx.plugins().await?;
-    let plugin = catalog.get(&integration.connector)?;
-    let schema = &plugin.info.config_schema;
-    let before = ctx.settings(&integration, schema)?;
-    let mut values = before.values().clone();
-    for key in &args.unset {
-        if values.remove(key).is_none() && !schema.iter().any(|f| &f.key == key) {
-            bail!("setting `{key}`: unknown for this connector");
-        }
-    }
-    values.extend(args.settings.values()?);
-    let after = Settings::validate(schema, values)?;
-    let policy = args.policy.apply(integration.policy);
-    let mut changed: Vec<String> = schema
-        .iter()
-        .map(|f| &f.key)
-        .filter(|k| before.get(k) != after.get(k))
-        .cloned()
-        .collect();
-    let settings_changed = !changed.is_empty();
-    for (key, was, is) in [
-        (
-            "auto-sync-days",
-            integration.policy.auto_sync_days.to_string(),
-            policy.auto_sync_days.to_string(),
-        ),
-        (
-            "auto-onboard",
-            integration.policy.auto_onboard.to_string(),
-            policy.auto_onboard.to_string(),
-        ),
-        (
-            "update-metadata",
-            integration.policy.update_metadata.to_string(),
-            policy.update_metadata.to_string(),
-        ),
-    ] {
-        if was != is {
-            changed.push(key.to_string());
-        }
-    }
-    if changed.is_empty() {
+async fn update(platform: &Platform, args: UpdateArgs) -> anyhow::Result<()> {
+    let updated = platform
+        .integrations()
+        .update(UpdateIntegration {
+            name: args.name.clone(),
+            values: args.settings.values()?,
+            unset: args.unset.clone(),
+            policy: args.policy.change(),
+            test: !args.settings.no_test,
+            started_by: args.settings.started_by(),
+        })
+        .await
+        .map_err(print_failed_test)?;
+    if updated.changed.is_empty() {
         println!("nothing changed");
         return Ok(());
     }
-    if settings_changed && !args.settings.no_test {
-        test_before_save(&host, plugin, &after).await?;
+    if let Some(test) = &updated.test {
+        print_steps(&test.steps);
     }
-    let (plain, secret) = after.split(schema);
-    let sealed = ctx.key()?.seal(&serde_json::to_vec(&secret)?);
-    store.update_integration(
-        integration.id,
-        &plain.into_iter().collect::<Vec<_>>(),
-        &sealed,
-        &policy,
-    )?;
-    let reads_differently = settings_changed
-        || policy.auto_onboard != integration.policy.auto_onboard
-        || policy.update_metadata != integration.policy.update_metadata;
-    if reads_differently {
-        // What the next sync must read or store changed: start it from scratch.
-        store.clear_checkpoint(integration.id)?;
-    }
-    store.record_config_change(integration.id, &args.settings.started_by(), &changed)?;
-    let note = if reads_differently {
-        "; the next sync is full"
-    } else {
-        ""
+    let note = match updated.next_sync_full {
+        true => "; the next sync is full",
+        false => "",
     };
     println!(
         "updated integration `{}`: changed {}{note}",
         args.name,
-        changed.join(", ")
+        updated.changed.join(", ")
     );
     Ok(())
 }
 
-fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
-    let integrations = ctx.store()?.integrations()?;
+async fn list(platform: &Platform, json: bool) -> anyhow::Result<()> {
+    let integrations = platform.integrations().list().await?;
     if json {
-        let rows: Vec<_> = integrations
-            .iter()
-            .map(|i| serde_json::json!({"name": i.name, "connector": i.connector, "created_at": i.created_at, "policy": i.policy}))
-            .collect();
-        return print_json(&rows);
+        return print_json(&integrations);
     }
     let mut t = table::new(&[
         "NAME",
@@ -344,36 +245,21 @@ fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
             auto,
             i.policy.auto_onboard.to_string(),
             i.policy.update_metadata.to_string(),
-            i.created_at.clone(),
+            table::time(&i.created_at),
         ]);
     }
     println!("{t}");
     Ok(())
 }
 
-async fn show(ctx: &Context, name: &str, json: bool) -> anyhow::Result<()> {
-    let store = ctx.store()?;
-    let integration = store.integration(name)?;
-    let (_host, catalog): (PluginHost, Catalog) = ctx.plugins().await?;
-    let plugin = catalog.get(&integration.connector)?;
-    let settings = ctx.settings(&integration, &plugin.info.config_schema)?;
+async fn show(platform: &Platform, name: &str, json: bool) -> anyhow::Result<()> {
+    let view = platform.integrations().show(name).await?;
     let mut rows: Vec<(String, String)> = vec![
-        ("name".into(), integration.name.clone()),
-        ("connector".into(), integration.connector.clone()),
+        ("name".into(), view.name.clone()),
+        ("connector".into(), view.connector.clone()),
     ];
-    for field in &plugin.info.config_schema {
-        let value = match (settings.get(&field.key), field.kind) {
-            (Some(_), FieldKind::Secret) => "********".to_string(),
-            (Some(v), _) => v.to_string(),
-            (None, _) => field
-                .default_value
-                .as_ref()
-                .map(|d| format!("{d} (default)"))
-                .unwrap_or_default(),
-        };
-        rows.push((field.key.clone(), value));
-    }
-    let p = integration.policy;
+    rows.extend(view.settings);
+    let p = view.policy;
     rows.push(("auto-sync-days".into(), p.auto_sync_days.to_string()));
     rows.push(("auto-onboard".into(), p.auto_onboard.to_string()));
     rows.push(("update-metadata".into(), p.update_metadata.to_string()));

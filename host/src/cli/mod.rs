@@ -1,6 +1,7 @@
 //! Command-line arguments and dispatch.
 
 mod context;
+pub mod exit;
 mod integration;
 pub mod logging;
 mod run;
@@ -12,9 +13,9 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Runs connector plugins (WebAssembly components) and stores the assets and findings
-/// they pull, in SQLite by default.
+/// they pull, in SQLite by default or in PostgreSQL.
 #[derive(Debug, Parser)]
-#[command(name = "connector-host", version, about)]
+#[command(name = "connector-host", version, about, after_help = exit::TABLE)]
 pub struct Cli {
     /// Global options.
     #[command(flatten)]
@@ -30,14 +31,16 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The SQLite database file.
+    /// The database: a SQLite file (a path, or sqlite://PATH), or PostgreSQL
+    /// (postgres://USER:PASSWORD@HOST:PORT/DATABASE).
     #[arg(
         long,
         env = "CONNECTOR_HOST_DB",
         default_value = "connector-host.db",
-        global = true
+        global = true,
+        hide_env_values = true
     )]
-    pub db: PathBuf,
+    pub db: String,
     /// Folder of plugin components (*.wasm).
     #[arg(
         long,
@@ -50,7 +53,8 @@ pub struct Global {
     #[arg(long, env = "CONNECTOR_HOST_CACHE", global = true)]
     pub cache_dir: Option<PathBuf>,
     /// File holding the key that encrypts secrets, created with mode 0600 if missing
-    /// [default: the database path with extension .key]; CONNECTOR_HOST_KEY overrides it.
+    /// [default: the SQLite path with extension .key; for a database URL,
+    /// ~/.config/connector-host/secret.key]; CONNECTOR_HOST_KEY overrides it.
     #[arg(long, env = "CONNECTOR_HOST_KEY_FILE", global = true)]
     pub key_file: Option<PathBuf>,
     /// Largest memory a plugin may use, in MiB.
@@ -103,10 +107,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Integration(cmd) => integration::run(&ctx, cmd).await,
         Command::TestConnection(args) => run::test_connection(&ctx, args).await,
         Command::Sync(args) => run::sync(&ctx, args).await,
-        Command::Findings(args) => views::findings(&ctx, args),
-        Command::Finding(cmd) => views::finding(&ctx, cmd),
-        Command::Assets(args) => views::assets(&ctx, args),
-        Command::History(args) => views::history(&ctx, args),
+        Command::Findings(args) => views::findings(&ctx, args).await,
+        Command::Finding(cmd) => views::finding(&ctx, cmd).await,
+        Command::Assets(args) => views::assets(&ctx, args).await,
+        Command::History(args) => views::history(&ctx, args).await,
         Command::Serve(args) => serve::serve(&ctx, args).await,
     }
 }

@@ -3,14 +3,13 @@
 use super::context::{Context, os_user};
 use anyhow::bail;
 use clap::Args;
-use connector_host::plugin::contract::{CheckOutcome, CheckStep};
-use connector_host::runner::{Progress, SyncJob, connector_error_text};
-use connector_host::settings::redact;
-use connector_host::store::{Action, RunCounts, RunStatus};
+use connector_host::model::{Action, CheckOutcome, CheckStep};
+use connector_host::runner::Progress;
+use connector_host::service::{ServiceError, SyncRequest};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
@@ -40,90 +39,42 @@ pub struct SyncArgs {
     json: bool,
 }
 
-/// The steps as JSON objects.
-fn steps_json(steps: &[CheckStep], secrets: &[String]) -> serde_json::Value {
-    steps
-        .iter()
-        .map(|s| {
-            let outcome = match s.outcome {
-                CheckOutcome::Passed => "passed",
-                CheckOutcome::Failed => "failed",
-                CheckOutcome::Skipped => "skipped",
-            };
-            serde_json::json!({"name": s.name, "outcome": outcome, "detail": redact(&s.detail, secrets)})
-        })
-        .collect()
-}
-
-/// Prints each step of a connection test.
-pub fn print_steps(steps: &[CheckStep], secrets: &[String]) {
+/// Prints each step of a connection test (their details are already scrubbed).
+pub fn print_steps(steps: &[CheckStep]) {
     for step in steps {
         let mark = match step.outcome {
             CheckOutcome::Passed => "ok  ",
             CheckOutcome::Failed => "FAIL",
             CheckOutcome::Skipped => "skip",
         };
-        println!(
-            "[{mark}] {:<10} {}",
-            step.name,
-            redact(&step.detail, secrets)
-        );
+        println!("[{mark}] {:<10} {}", step.name, step.detail);
     }
 }
 
 pub async fn test_connection(ctx: &Context, args: TestArgs) -> anyhow::Result<()> {
-    let mut store = ctx.store()?;
-    let integration = store.integration(&args.name)?;
-    let (host, catalog) = ctx.plugins().await?;
-    let plugin = catalog.get(&integration.connector)?;
-    let schema = &plugin.info.config_schema;
-    let settings = ctx.settings(&integration, schema)?;
-    let secrets: Vec<String> = settings.secrets(schema).into_values().collect();
-    let run = store.start_run(
-        integration.id,
-        Action::TestConnection,
-        &args.started_by.unwrap_or_else(os_user),
-    )?;
-    let result = host
-        .test_connection(
-            plugin,
-            settings.entries(schema),
-            settings.allow_list(schema),
-        )
-        .await;
-    let (steps, error) = match &result {
-        Ok(Ok(steps)) => (steps.as_slice(), None),
-        Ok(Err(failure)) => (
-            failure.steps.as_slice(),
-            Some(redact(&connector_error_text(&failure.error), &secrets)),
-        ),
-        Err(e) => (&[][..], Some(redact(&e.to_string(), &secrets))),
+    let platform = ctx.platform().await?;
+    let started_by = args.started_by.unwrap_or_else(os_user);
+    let result = platform.integrations().test(&args.name, &started_by).await;
+    let report = match &result {
+        Ok(report) => report,
+        Err(ServiceError::ConnectionTest { report, .. }) => report,
+        Err(_) => return Ok(result.map(|_| ())?),
     };
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"ok": error.is_none(), "steps": steps_json(steps, &secrets), "error": error})
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "ok": report.error.is_none(), "steps": report.steps, "error": report.error
+            }))?
         );
     } else {
-        print_steps(steps, &secrets);
+        print_steps(&report.steps);
     }
-    let status = if error.is_some() {
-        RunStatus::Failed
-    } else {
-        RunStatus::Succeeded
-    };
-    store.finish_run(run, status, &RunCounts::default(), &[], error.as_deref())?;
-    match error {
-        Some(e) => bail!("connection test failed: {e}"),
-        None => {
-            if !args.json {
-                println!("connection ok");
-            }
-            Ok(())
-        }
+    result?;
+    if !args.json {
+        println!("connection ok");
     }
+    Ok(())
 }
 
 /// An indicatif bar on stderr.
@@ -139,11 +90,7 @@ impl Progress for Bar {
 }
 
 pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
-    let store = ctx.store()?;
-    let integration = store.integration(&args.name)?;
-    let (host, catalog) = ctx.plugins().await?;
-    let plugin = catalog.get(&integration.connector)?;
-    let settings = ctx.settings(&integration, &plugin.info.config_schema)?;
+    let platform = ctx.platform().await?;
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(0);
         bar.set_style(
@@ -153,25 +100,36 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
             .expect("valid template")
             .progress_chars("=> "),
         );
-        bar.set_message(format!("syncing {}", integration.name));
+        bar.set_message(format!("syncing {}", args.name));
         bar
     });
-    let job = SyncJob {
-        host: &host,
-        plugin,
-        integration: &integration,
-        settings,
-        action: Action::SyncNow,
-        started_by: args.started_by.unwrap_or_else(os_user),
-        progress: bar.clone().map(|b| Box::new(Bar(b)) as Box<dyn Progress>),
-        cancel: Arc::new(AtomicBool::new(false)),
-        full: args.full,
-        limits: ctx.emit_limits(),
-    };
-    let outcome = job.run(Arc::new(Mutex::new(store))).await?;
+    // Ctrl-C stops the run at its next batch, keeping what it committed.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let on_interrupt = cancel.clone();
+    let interrupt = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("stopping: the sync ends after the batch being written");
+            on_interrupt.store(true, Ordering::SeqCst);
+        }
+    });
+    let outcome = platform
+        .syncs()
+        .run(
+            &args.name,
+            SyncRequest {
+                action: Action::SyncNow,
+                started_by: args.started_by.unwrap_or_else(os_user),
+                full: args.full,
+                progress: bar.clone().map(|b| Box::new(Bar(b)) as Box<dyn Progress>),
+                cancel,
+            },
+        )
+        .await;
+    interrupt.abort();
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    let outcome = outcome?;
     let c = &outcome.counts;
     let line = format!(
         "assets: {} onboarded, {} updated; findings: {} new, {} updated, {} unchanged, {} skipped, {} closed; {} warning(s)",
@@ -191,12 +149,12 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
         eprintln!("warning: {warning}");
     }
     match outcome.error {
-        Some(error) => bail!("sync of `{}` failed ({line}): {error}", integration.name),
+        Some(error) => bail!("sync of `{}` failed ({line}): {error}", args.name),
         None if args.json => Ok(()),
         None => {
             println!(
                 "sync of `{}` {}: {line}",
-                integration.name,
+                args.name,
                 outcome.status.as_str()
             );
             Ok(())

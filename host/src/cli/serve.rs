@@ -5,7 +5,6 @@ use clap::Args;
 use connector_host::clock::{Clock, FileClock, SystemClock};
 use connector_host::schedule::{DEFAULT_SYNC_TIME, SyncTime};
 use connector_host::scheduler::{Scheduler, SchedulerConfig};
-use connector_host::store::{SqliteStore, Storage};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,10 +34,11 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
-    let db = ctx.global().db.clone();
-    SqliteStore::open(&db)?; // fail fast, before loading plugins
-    let (host, catalog) = ctx.plugins().await?;
-    for (file, error) in &catalog.failed {
+    // The store first, so a wrong --db fails before plugins compile.
+    let platform = Arc::new(ctx.platform().await?);
+    platform.key()?;
+    let (_, failed) = platform.plugin_list().await?;
+    for (file, error) in &failed {
         eprintln!("warning: {} not loaded: {error}", file.display());
     }
     let clock: Arc<dyn Clock> = match args.clock_file {
@@ -54,19 +54,13 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or(2)
         });
     let scheduler = Scheduler {
-        host: Arc::new(host),
-        catalog: Arc::new(catalog),
-        open_store: Arc::new(move || {
-            SqliteStore::open(&db).map(|s| Box::new(s) as Box<dyn Storage>)
-        }),
-        key: Arc::new(ctx.key()?),
+        platform,
         clock,
         failures: Default::default(),
         config: SchedulerConfig {
             sync_time: args.sync_time,
             max_concurrent,
             poll: Duration::from_millis(args.poll_interval_ms.max(10)),
-            emit_limits: ctx.emit_limits(),
             retry_delay: Duration::from_secs_f64(args.retry_after_minutes.max(0.0) * 60.0),
             max_retries: args.max_retries,
         },

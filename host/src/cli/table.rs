@@ -31,3 +31,13 @@ pub fn print_json<T: serde::Serialize>(rows: &T) -> anyhow::Result<()> {
 pub fn opt(v: &Option<String>) -> String {
     v.clone().unwrap_or_default()
 }
+
+/// A time for a cell, to the second.
+pub fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// An optional time for a cell.
+pub fn opt_time(t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.as_ref().map(time).unwrap_or_default()
+}

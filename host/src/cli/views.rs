@@ -1,12 +1,11 @@
 //! `plugins`, `findings`, `finding show`, `assets` and `history`.
 
-use super::context::Context;
-use super::table::{self, opt, print_json};
-use anyhow::{Context as _, bail};
+use super::context::{Context, read_file};
+use super::table::{self, opt, opt_time, print_json};
+use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
-use connector_host::inventory::parse_import;
-use connector_host::plugin::contract::FieldKind;
-use connector_host::store::{AssetFilter, FindingFilter, FindingRow, Storage};
+use connector_host::model;
+use connector_host::service::{AssetQuery, FindingQuery, ServiceError};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -60,10 +59,26 @@ enum Status {
     AcceptedFailed,
 }
 
-fn value_name(v: impl ValueEnum) -> String {
-    v.to_possible_value()
-        .map(|p| p.get_name().to_string())
-        .unwrap_or_default()
+impl From<Severity> for model::Severity {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Critical => model::Severity::Critical,
+            Severity::High => model::Severity::High,
+            Severity::Medium => model::Severity::Medium,
+            Severity::Low => model::Severity::Low,
+            Severity::Info => model::Severity::Info,
+        }
+    }
+}
+
+impl From<Status> for model::FindingStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Failed => model::FindingStatus::Failed,
+            Status::Passed => model::FindingStatus::Passed,
+            Status::AcceptedFailed => model::FindingStatus::AcceptedFailed,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -81,21 +96,20 @@ struct FindingsList {
     asset: Option<String>,
     /// Only findings whose status changed since this date or time (UTC, e.g. 2026-05-01).
     #[arg(long, value_parser = parse_since)]
-    since: Option<String>,
+    since: Option<chrono::DateTime<chrono::Utc>>,
     /// Print a JSON array instead of a table.
     #[arg(long)]
     json: bool,
 }
 
-fn parse_since(text: &str) -> Result<String, String> {
-    let time = chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .or_else(|_| {
+fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    model::parse_time(text)
+        .or_else(|| {
             chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
                 .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
         })
-        .map_err(|_| format!("`{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time"))?;
-    Ok(time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .ok_or_else(|| format!("`{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time"))
 }
 
 /// `finding show`.
@@ -150,46 +164,26 @@ struct AssetsList {
     json: bool,
 }
 
-fn kind_name(kind: FieldKind) -> &'static str {
-    match kind {
-        FieldKind::Text => "text",
-        FieldKind::Secret => "secret",
-        FieldKind::Url => "url",
-        FieldKind::List => "list",
-        FieldKind::Number => "number",
-        FieldKind::Bool => "bool",
-    }
-}
-
 pub async fn plugins(ctx: &Context, json: bool) -> anyhow::Result<()> {
-    let (_host, catalog) = ctx.plugins().await?;
-    for (file, error) in &catalog.failed {
+    let platform = ctx.platform().await?;
+    let (plugins, failed) = platform.plugin_list().await?;
+    for (file, error) in &failed {
         eprintln!("warning: {} not loaded: {error}", file.display());
     }
-    if catalog.plugins.is_empty() {
-        bail!("no plugins loaded from the plugins folder");
+    if plugins.is_empty() {
+        return Err(ServiceError::NoPlugins.into());
     }
     if json {
-        let rows: Vec<serde_json::Value> = catalog
-            .plugins
+        let rows: Vec<serde_json::Value> = plugins
             .iter()
             .map(|p| {
-                let fields: Vec<serde_json::Value> = p
-                    .info
-                    .config_schema
-                    .iter()
-                    .map(|f| {
-                        serde_json::json!({"key": f.key, "label": f.label, "help": f.help, "kind": kind_name(f.kind), "required": f.required,
-                            "default": f.default_value, "min": f.min, "max": f.max})
-                    })
-                    .collect();
                 serde_json::json!({"name": p.info.name, "version": p.info.version, "contract_version": p.info.contract_version,
-                    "path": p.path.display().to_string(), "config_schema": fields})
+                    "path": p.path.display().to_string(), "config_schema": p.info.config_schema})
             })
             .collect();
         return print_json(&rows);
     }
-    for plugin in &catalog.plugins {
+    for plugin in &plugins {
         let i = &plugin.info;
         println!(
             "{} {} (contract {}) from {}",
@@ -203,7 +197,7 @@ pub async fn plugins(ctx: &Context, json: bool) -> anyhow::Result<()> {
             let required = if f.required { "yes" } else { "no" };
             t.add_row(vec![
                 f.key.clone(),
-                kind_name(f.kind).into(),
+                f.kind.as_str().into(),
                 required.into(),
                 opt(&f.default_value),
                 f.help.clone(),
@@ -214,69 +208,39 @@ pub async fn plugins(ctx: &Context, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The row id of the named integration, if a name is given.
-fn integration_id(store: &dyn Storage, name: Option<&str>) -> anyhow::Result<Option<i64>> {
-    Ok(match name {
-        Some(name) => Some(store.integration(name)?.id),
-        None => None,
-    })
-}
-
-/// The one finding with `id`, in `integration` when given.
-fn one_finding(
-    store: &dyn Storage,
-    id: &str,
-    integration: Option<&str>,
-) -> anyhow::Result<FindingRow> {
-    let filter = FindingFilter {
-        integration: integration_id(store, integration)?,
-        id: Some(id.to_string()),
-        ..Default::default()
-    };
-    let mut rows = store.findings(&filter)?;
-    match rows.len() {
-        0 => bail!("finding `{id}` not found"),
-        1 => Ok(rows.remove(0)),
-        _ => {
-            let names: Vec<&str> = rows.iter().map(|r| r.integration.as_str()).collect();
-            bail!(
-                "finding `{id}` is reported by several integrations ({}); choose one with --integration",
-                names.join(", ")
-            )
-        }
-    }
-}
-
-pub fn findings(ctx: &Context, args: FindingsArgs) -> anyhow::Result<()> {
-    let mut store = ctx.store()?;
+pub async fn findings(ctx: &Context, args: FindingsArgs) -> anyhow::Result<()> {
+    let platform = ctx.platform().await?;
     if let Some(FindingsAction::SetStatus {
         id,
         status,
         integration,
     }) = args.action
     {
-        let row = one_finding(store.as_ref(), &id, integration.as_deref())?;
-        let integration = store.integration(&row.integration)?;
-        store.set_finding_status(integration.id, &id, &value_name(status))?;
-        println!("finding {id}: status set to {}", value_name(status));
+        let set = platform
+            .findings()
+            .set_status(&id, integration.as_deref(), status.into())
+            .await?;
+        println!("finding {id}: status set to {}", set.status);
         eprintln!(
             "warning: `{}` is the source of truth for status; the next sync of `{}` sets it back to the source's status ({}). Change it at the source to keep it.",
-            integration.connector, integration.name, row.source_status
+            set.integration.connector, set.integration.name, set.finding.source_status
         );
         return Ok(());
     }
     let list = args.list;
-    let filter = FindingFilter {
-        integration: integration_id(store.as_ref(), list.name.as_deref())?,
-        severities: list.severity.into_iter().map(value_name).collect(),
-        statuses: list.status.into_iter().map(value_name).collect(),
-        asset: list.asset,
-        since: list.since,
-        ..Default::default()
-    };
-    let rows = store.findings(&filter)?;
-    if list.json {
-        return print_json(&rows);
+    let json = list.json;
+    let found = platform
+        .findings()
+        .list(FindingQuery {
+            integration: list.name,
+            severities: list.severity.into_iter().map(Into::into).collect(),
+            statuses: list.status.into_iter().map(Into::into).collect(),
+            asset: list.asset,
+            since: list.since,
+        })
+        .await?;
+    if json {
+        return print_json(&found.findings);
     }
     let mut t = table::new(&[
         "ID",
@@ -287,43 +251,43 @@ pub fn findings(ctx: &Context, args: FindingsArgs) -> anyhow::Result<()> {
         "ASSET",
         "INTEGRATION",
     ]);
-    for f in &rows {
+    for f in &found.findings {
         t.add_row(vec![
             f.id.clone(),
-            f.severity.clone(),
-            f.status.clone(),
+            f.severity.to_string(),
+            f.status.to_string(),
             f.source_status.clone(),
             f.title.clone(),
             f.asset_id.clone(),
             f.integration.clone(),
         ]);
     }
-    let counts: Vec<String> = ["critical", "high", "medium", "low", "info"]
+    let counts: Vec<String> = found
+        .by_severity
         .iter()
-        .map(|s| (s, rows.iter().filter(|f| f.severity == *s).count()))
-        .filter(|(_, n)| *n > 0)
         .map(|(s, n)| format!("{s}: {n}"))
         .collect();
     println!(
         "{t}\n{} finding(s){}{}",
-        rows.len(),
+        found.findings.len(),
         if counts.is_empty() { "" } else { " — " },
         counts.join(", ")
     );
     Ok(())
 }
 
-pub fn finding(ctx: &Context, cmd: FindingCommand) -> anyhow::Result<()> {
+pub async fn finding(ctx: &Context, cmd: FindingCommand) -> anyhow::Result<()> {
     let FindingCommand::Show {
         id,
         integration,
         json,
     } = cmd;
-    let store = ctx.store()?;
-    let row = one_finding(store.as_ref(), &id, integration.as_deref())?;
-    let raw_text = store.finding_raw(store.integration(&row.integration)?.id, &id)?;
-    let raw: serde_json::Value =
-        serde_json::from_str(&raw_text).unwrap_or(serde_json::Value::String(raw_text));
+    let platform = ctx.platform().await?;
+    let detail = platform
+        .findings()
+        .show(&id, integration.as_deref())
+        .await?;
+    let (row, raw) = (detail.finding, detail.raw);
     if json {
         let mut value = serde_json::to_value(&row)?;
         value["raw"] = raw;
@@ -335,7 +299,7 @@ pub fn finding(ctx: &Context, cmd: FindingCommand) -> anyhow::Result<()> {
         ("id", row.id.clone()),
         ("integration", row.integration.clone()),
         ("title", row.title.clone()),
-        ("severity", row.severity.clone()),
+        ("severity", row.severity.to_string()),
         (
             "status",
             format!("{} (source: {})", row.status, row.source_status),
@@ -347,10 +311,10 @@ pub fn finding(ctx: &Context, cmd: FindingCommand) -> anyhow::Result<()> {
                 .trim()
                 .to_string(),
         ),
-        ("created", opt(&row.created_at)),
-        ("status changed", opt(&row.status_changed_at)),
-        ("resolved", opt(&row.resolved_at)),
-        ("due", opt(&row.due_at)),
+        ("created", opt_time(&row.created_at)),
+        ("status changed", opt_time(&row.status_changed_at)),
+        ("resolved", opt_time(&row.resolved_at)),
+        ("due", opt_time(&row.due_at)),
         ("projects", row.project_ids.join(", ")),
         ("link", opt(&row.portal_url)),
     ];
@@ -368,14 +332,15 @@ pub fn finding(ctx: &Context, cmd: FindingCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn assets(ctx: &Context, args: AssetsArgs) -> anyhow::Result<()> {
-    let mut store = ctx.store()?;
+pub async fn assets(ctx: &Context, args: AssetsArgs) -> anyhow::Result<()> {
+    let platform = ctx.platform().await?;
     if let Some(AssetsAction::Import { file }) = args.action {
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        let assets =
-            parse_import(&text).with_context(|| format!("{} not imported", file.display()))?;
-        let (added, present) = store.import_assets(&assets)?;
+        let text = read_file(&file)?;
+        let (added, present) = platform
+            .inventory()
+            .import(&text)
+            .await
+            .with_context(|| format!("{} not imported", file.display()))?;
         println!(
             "imported {added} asset(s) from {}; {present} already in the inventory",
             file.display()
@@ -383,13 +348,16 @@ pub fn assets(ctx: &Context, args: AssetsArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let list = args.list;
-    let filter = AssetFilter {
-        integration: integration_id(store.as_ref(), list.name.as_deref())?,
-        asset_type: list.asset_type,
-        cloud: list.cloud,
-    };
-    let rows = store.assets(&filter)?;
-    if list.json {
+    let json = list.json;
+    let rows = platform
+        .inventory()
+        .list(AssetQuery {
+            integration: list.name,
+            asset_type: list.asset_type,
+            cloud: list.cloud,
+        })
+        .await?;
+    if json {
         return print_json(&rows);
     }
     let mut t = table::new(&[
@@ -418,9 +386,9 @@ pub fn assets(ctx: &Context, args: AssetsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn history(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
-    let store = ctx.store()?;
-    let rows = store.history(store.integration(&args.name)?.id)?;
+pub async fn history(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
+    let platform = ctx.platform().await?;
+    let rows = platform.history().list(&args.name).await?;
     if args.json {
         return print_json(&rows);
     }
@@ -443,8 +411,8 @@ pub fn history(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| r.warnings.join("; "));
         t.add_row(vec![
             r.action.as_str().to_string(),
-            r.started_at.clone(),
-            r.finished_at.clone().unwrap_or_default(),
+            table::time(&r.started_at),
+            opt_time(&r.finished_at),
             r.started_by.clone(),
             r.status.as_str().to_string(),
             format!("{}/{}", c.assets_onboarded, c.assets_updated),

@@ -8,6 +8,5 @@ pub mod policy;
 pub mod runtime;
 mod state;
 
-pub use bindings::contract;
 pub use runtime::{Limits, LoadedPlugin, PluginHost, RunError, SyncResult};
 pub use state::RunSink;

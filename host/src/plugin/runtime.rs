@@ -1,14 +1,13 @@
 //! The engine, plugin loading, and calls into a plugin, each in a fresh `Store` with a
 //! memory limit and a wall-clock deadline.
 
-use super::bindings::contract::{
-    CheckStep, ConfigEntry, ConnectionFailure, ConnectorError, LogLevel, PluginInfo, SyncSummary,
-};
-use super::bindings::v0_1::{Connector, ConnectorPre};
+use super::bindings::v0_1::{Connector, ConnectorPre, config_entries};
 use super::cache::{CacheError, CompileCache};
 use super::inspect::{self, InspectError};
 use super::policy::AllowList;
 use super::state::{HttpPolicy, NoEmit, RunSink, RunState};
+use crate::model::{CheckStep, ConnectionFailure, LogLevel, PluginInfo, SourceError, SyncSummary};
+use crate::policy::failure::FailureClass;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -82,15 +81,30 @@ pub enum RunError {
     #[error("the plugin ran longer than its {0:?} deadline and was stopped")]
     Deadline(Duration),
     /// The plugin trapped (panic, out of memory, bad instruction).
-    #[error("the plugin crashed: {0}")]
-    Trap(String),
+    #[error("the plugin crashed: {detail}")]
+    Trap {
+        /// The trap and the last lines the plugin wrote to stderr.
+        detail: String,
+        /// The trap.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl RunError {
+    /// Whose fault it is: a limit of the sandbox, or the plugin.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            RunError::Deadline(_) => FailureClass::Sandbox,
+            _ => FailureClass::PluginBug,
+        }
+    }
 }
 
 /// What a sync call returned, and what the sandbox refused along the way.
 #[derive(Debug)]
 pub struct SyncResult {
     /// The plugin's answer.
-    pub result: Result<SyncSummary, ConnectorError>,
+    pub result: Result<SyncSummary, SourceError>,
     /// Destinations the plugin tried to reach and was refused.
     pub blocked: Vec<String>,
 }
@@ -191,7 +205,8 @@ impl PluginHost {
                 Box::new(NoEmit),
                 async |c, s| c.safe_connector_plugin().call_describe(s).await,
             )
-            .await?;
+            .await?
+            .into();
         Ok(plugin)
     }
 
@@ -199,26 +214,32 @@ impl PluginHost {
     pub async fn test_connection(
         &self,
         plugin: &LoadedPlugin,
-        config: Vec<ConfigEntry>,
+        config: Vec<(String, String)>,
         allow: AllowList,
     ) -> Result<Result<Vec<CheckStep>, ConnectionFailure>, RunError> {
-        self.call(plugin, allow, Box::new(NoEmit), async move |c, s| {
-            c.safe_connector_plugin()
-                .call_test_connection(s, &config)
-                .await
-        })
-        .await
+        let config = config_entries(config);
+        let answer = self
+            .call(plugin, allow, Box::new(NoEmit), async move |c, s| {
+                c.safe_connector_plugin()
+                    .call_test_connection(s, &config)
+                    .await
+            })
+            .await?;
+        Ok(answer
+            .map(|steps| steps.into_iter().map(Into::into).collect())
+            .map_err(Into::into))
     }
 
     /// Runs `sync`, handing what the plugin emits to `sink`.
     pub async fn sync(
         &self,
         plugin: &LoadedPlugin,
-        config: Vec<ConfigEntry>,
+        config: Vec<(String, String)>,
         state: Option<String>,
         allow: AllowList,
         sink: Box<dyn RunSink>,
     ) -> Result<SyncResult, RunError> {
+        let config = config_entries(config);
         let (result, blocked) = self
             .call_recording_denials(plugin, allow, sink, async move |c, s| {
                 c.safe_connector_plugin()
@@ -226,7 +247,10 @@ impl PluginHost {
                     .await
             })
             .await?;
-        Ok(SyncResult { result, blocked })
+        Ok(SyncResult {
+            result: result.map(Into::into).map_err(Into::into),
+            blocked,
+        })
     }
 
     /// Instantiates the plugin in a fresh store and runs one export under the limits.
@@ -304,7 +328,10 @@ impl PluginHost {
                         .join(" | ")
                 );
             }
-            RunError::Trap(message)
+            RunError::Trap {
+                detail: message,
+                source: e.into(),
+            }
         })
     }
 }

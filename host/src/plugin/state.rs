@@ -1,9 +1,9 @@
 //! Per-run store data: WASI with nothing granted, wasi:http behind the allow-list, memory
 //! limits, and the connector's host imports forwarded to a [`RunSink`].
 
-use super::bindings::contract::{Batch, LogLevel};
-use super::bindings::v0_1::safe::connector::{host, types};
+use super::bindings::v0_1::{host, types};
 use super::policy::{AllowList, Denied, Destination};
+use crate::model::{Batch, LogLevel};
 use std::sync::{Arc, Mutex};
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
@@ -140,14 +140,14 @@ impl WasiHttpView for RunState {
 impl types::Host for RunState {}
 
 impl host::Host for RunState {
-    fn emit(&mut self, records: Batch) -> bool {
-        self.sink.emit(records)
+    fn emit(&mut self, records: types::Batch) -> bool {
+        self.sink.emit(records.into())
     }
     fn checkpoint(&mut self, state: String) {
         self.sink.checkpoint(state)
     }
-    fn log(&mut self, level: LogLevel, message: String) {
-        self.sink.log(level, message)
+    fn log(&mut self, level: types::LogLevel, message: String) {
+        self.sink.log(level.into(), message)
     }
     fn progress(&mut self, done: u64, total: Option<u64>) {
         self.sink.progress(done, total)

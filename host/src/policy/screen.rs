@@ -1,7 +1,7 @@
 //! What the host accepts from a plugin, record by record. A record that breaks these rules
 //! is dropped and counted; the rest of its batch is stored (the contract says so).
 
-use crate::plugin::contract::{Asset, Batch, Finding};
+use crate::model::{Asset, Batch, Finding, Rejected};
 
 /// Longest id (source ids, rule ids, project ids).
 pub const MAX_ID_BYTES: usize = 1024;
@@ -21,7 +21,18 @@ fn check(field: &str, value: &str, max: usize) -> Result<(), String> {
             value.len()
         ));
     }
+    // No database keeps it alike: PostgreSQL refuses it in text, SQLite cuts C strings at it.
+    if value.contains('\0') {
+        return Err(format!("`{field}` contains a NUL character"));
+    }
     Ok(())
+}
+
+fn check_items(field: &str, items: &[String]) -> Result<(), String> {
+    check_list(field, items.len())?;
+    items
+        .iter()
+        .try_for_each(|item| check(field, item, MAX_SHORT_BYTES))
 }
 
 fn check_id(field: &str, value: &str) -> Result<(), String> {
@@ -64,10 +75,10 @@ pub fn asset(a: &Asset) -> Result<(), String> {
         check_opt(field, value, MAX_SHORT_BYTES)?;
     }
     check_list("tags", a.tags.len())?;
-    check_list("technologies", a.technologies.len())?;
-    for tag in &a.tags {
-        check("tag", &tag.key, MAX_SHORT_BYTES)?;
-        check("tag", &tag.value, MAX_SHORT_BYTES)?;
+    check_items("technologies", &a.technologies)?;
+    for (key, value) in &a.tags {
+        check("tag", key, MAX_SHORT_BYTES)?;
+        check("tag", value, MAX_SHORT_BYTES)?;
     }
     check("raw", &a.raw, MAX_RAW_BYTES)
 }
@@ -87,8 +98,75 @@ pub fn finding(f: &Finding) -> Result<(), String> {
     ] {
         check_opt(field, value, MAX_SHORT_BYTES)?;
     }
-    check_list("project-ids", f.project_ids.len())?;
+    check_items("project-ids", &f.project_ids)?;
     check("raw", &f.raw, MAX_RAW_BYTES)
+}
+
+/// A batch with the records the contract forbids taken out.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Screened {
+    /// What may be stored.
+    pub batch: Batch,
+    /// Assets dropped.
+    pub assets_rejected: u64,
+    /// Findings dropped.
+    pub findings_rejected: u64,
+    /// Why each was dropped (`asset `x`: …`), in order.
+    pub reasons: Vec<String>,
+}
+
+/// Takes out every record that breaks the rules, and those the edge already refused.
+/// One bad record never costs the good ones.
+pub fn screen(mut batch: Batch) -> Screened {
+    let mut screened = Screened::default();
+    for Rejected {
+        kind,
+        source_id,
+        reason,
+    } in std::mem::take(&mut batch.rejected)
+    {
+        screened.reject(kind, &source_id, &reason);
+    }
+    let assets = std::mem::take(&mut batch.assets);
+    for a in assets {
+        match asset(&a) {
+            Ok(()) => batch.assets.push(a),
+            Err(problem) => screened.reject("asset", &a.source_id, &problem),
+        }
+    }
+    let findings = std::mem::take(&mut batch.findings);
+    for f in findings {
+        match finding(&f) {
+            Ok(()) => batch.findings.push(f),
+            Err(problem) => screened.reject("finding", &f.source_id, &problem),
+        }
+    }
+    batch
+        .removed_findings
+        .retain(|id| check_id("removed-findings", id).is_ok());
+    screened.batch = batch;
+    screened
+}
+
+impl Screened {
+    fn reject(&mut self, kind: &str, id: &str, problem: &str) {
+        if kind == "asset" {
+            self.assets_rejected += 1;
+        } else {
+            self.findings_rejected += 1;
+        }
+        self.reasons
+            .push(format!("{kind} `{}`: {problem}", clip(id)));
+    }
+}
+
+/// An id short enough to quote in a message.
+pub fn clip(id: &str) -> String {
+    if id.len() <= 80 {
+        id.to_string()
+    } else {
+        format!("{}…", &id[..id.floor_char_boundary(80)])
+    }
 }
 
 /// Roughly how many bytes a batch carries, for the per-run byte ceiling.
@@ -116,7 +194,7 @@ pub fn batch_bytes(b: &Batch) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::contract::{FindingStatus, Severity};
+    use crate::model::{FindingStatus, Severity};
 
     fn good_finding() -> Finding {
         Finding {
@@ -156,5 +234,45 @@ mod tests {
         let mut f = good_finding();
         f.raw = "x".repeat(MAX_RAW_BYTES + 1);
         assert!(finding(&f).unwrap_err().contains("`raw`"));
+        let mut f = good_finding();
+        f.description = "a\0b".into();
+        assert_eq!(
+            finding(&f).unwrap_err(),
+            "`description` contains a NUL character"
+        );
+        let mut f = good_finding();
+        f.project_ids = vec!["x".repeat(MAX_SHORT_BYTES + 1)];
+        assert!(finding(&f).unwrap_err().contains("`project-ids`"));
+    }
+
+    #[test]
+    fn screening_keeps_the_good_records_and_says_why_the_bad_went() {
+        let mut empty_id = good_finding();
+        empty_id.source_id = String::new();
+        let batch = Batch {
+            findings: vec![good_finding(), empty_id],
+            removed_findings: vec!["gone".into(), " ".into()],
+            rejected: vec![Rejected {
+                kind: "finding",
+                source_id: "f9".into(),
+                reason: "`created-at` is not an RFC 3339 time".into(),
+            }],
+            ..Default::default()
+        };
+        let screened = screen(batch);
+        assert_eq!(screened.batch.findings, vec![good_finding()]);
+        assert_eq!(screened.batch.removed_findings, vec!["gone".to_string()]);
+        assert_eq!(
+            (screened.assets_rejected, screened.findings_rejected),
+            (0, 2)
+        );
+        assert_eq!(
+            screened.reasons,
+            vec![
+                "finding `f9`: `created-at` is not an RFC 3339 time".to_string(),
+                "finding ``: `source-id` is empty".to_string()
+            ]
+        );
+        assert!(screened.batch.rejected.is_empty());
     }
 }

@@ -2,6 +2,7 @@
 //! so a lease left by a process that died on this host is taken over at once instead of
 //! after it expires.
 
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// How long a lease lasts without renewal.
@@ -38,12 +39,22 @@ pub fn holder_alive(holder: &str) -> bool {
     }
 }
 
-/// The expiry time, `ttl` from now, in the store's time format.
-pub fn expiry(ttl: Duration) -> String {
-    let at = chrono::Utc::now()
-        + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// The expiry time, `ttl` after `now`.
+pub fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60))
 }
+
+/// Whether `me` may take a lease that `current` (holder, expiry) holds: when nobody holds
+/// it, when we do, when it expired, or when its holder is a process of this host that died.
+pub fn may_take(current: Option<(&str, DateTime<Utc>)>, me: &str, now: DateTime<Utc>) -> bool {
+    match current {
+        None => true,
+        Some((holder, expires_at)) => holder == me || expires_at <= now || !holder_alive(holder),
+    }
+}
+
+/// Why a run still marked running after its lease was taken over is failed.
+pub const INTERRUPTED: &str = "interrupted: the process running it stopped before it finished";
 
 #[cfg(test)]
 mod tests {
@@ -60,5 +71,21 @@ mod tests {
             holder_alive("another-host/1/1"),
             "other hosts are trusted until expiry"
         );
+    }
+
+    #[test]
+    fn who_may_take_a_lease() {
+        let now = Utc::now();
+        let later = now + chrono::Duration::seconds(30);
+        let me = holder_name();
+        let dead = format!("{}/{}/1", hostname(), u32::MAX - 7);
+        assert!(may_take(None, &me, now));
+        assert!(may_take(Some((&me, later)), &me, now), "ours already");
+        assert!(
+            !may_take(Some(("far-host/1/1", later)), &me, now),
+            "live elsewhere"
+        );
+        assert!(may_take(Some(("far-host/1/1", now)), &me, now), "expired");
+        assert!(may_take(Some((&dead, later)), &me, now), "its process died");
     }
 }

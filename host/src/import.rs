@@ -1,35 +1,7 @@
-//! The asset inventory shared by all integrations: an asset is one real resource,
-//! whichever tool reported it. Identity is a canonical key from the provider id, else the
-//! source's own id. Also reads `assets import` files (JSON or CSV).
+//! Reads `assets import` files (JSON or CSV): assets known from elsewhere, added to the
+//! shared inventory.
 
 use std::collections::BTreeMap;
-
-/// The canonical key of an asset: the provider id normalised (AWS ARNs as they are,
-/// Azure resource ids case-insensitively, GCP resource names without the leading `//`),
-/// or, without one, the reporting integration and its source id.
-pub fn canonical_key(
-    provider_id: Option<&str>,
-    cloud_platform: &str,
-    integration: &str,
-    source_id: &str,
-) -> String {
-    let Some(id) = provider_id.map(str::trim).filter(|p| !p.is_empty()) else {
-        return format!("source:{integration}:{source_id}");
-    };
-    if id.starts_with("arn:") {
-        format!("aws:{id}")
-    } else if id.to_ascii_lowercase().starts_with("/subscriptions/")
-        || cloud_platform.eq_ignore_ascii_case("azure")
-    {
-        format!("azure:{}", id.to_ascii_lowercase())
-    } else if let Some(name) = id.strip_prefix("//") {
-        format!("gcp:{name}")
-    } else if cloud_platform.eq_ignore_ascii_case("gcp") {
-        format!("gcp:{id}")
-    } else {
-        format!("id:{id}")
-    }
-}
 
 /// One asset from an import file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -246,37 +218,6 @@ fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn canonical_keys() {
-        let arn = "arn:aws:ec2:us-east-1:123:instance/i-0Ab";
-        assert_eq!(
-            canonical_key(Some(arn), "AWS", "w", "x"),
-            format!("aws:{arn}")
-        );
-        let azure =
-            "/subscriptions/ABC/resourceGroups/RG/providers/Microsoft.Compute/virtualMachines/VM1";
-        assert_eq!(
-            canonical_key(Some(azure), "Azure", "w", "x"),
-            canonical_key(Some(&azure.to_lowercase()), "", "other", "y"),
-            "Azure ids are case-insensitive"
-        );
-        assert_eq!(
-            canonical_key(Some("434F3CBB-30F2"), "Azure", "w", "x"),
-            "azure:434f3cbb-30f2"
-        );
-        assert_eq!(
-            canonical_key(
-                Some("//compute.googleapis.com/projects/p/zones/z/instances/i"),
-                "GCP",
-                "w",
-                "x"
-            ),
-            "gcp:compute.googleapis.com/projects/p/zones/z/instances/i"
-        );
-        assert_eq!(canonical_key(None, "AWS", "w", "x"), "source:w:x");
-        assert_eq!(canonical_key(Some("  "), "AWS", "w", "x"), "source:w:x");
-    }
 
     #[test]
     fn json_and_csv_imports() {

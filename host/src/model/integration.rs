@@ -1,0 +1,60 @@
+//! Integrations: configured instances of a connector, and the platform's policy for them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// What the platform does around an integration's syncs (the guide's settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    /// Auto sync every this many days; 0 means manual only.
+    pub auto_sync_days: u32,
+    /// Create assets the inventory lacks (Auto Onboard New Assets).
+    pub auto_onboard: bool,
+    /// Overwrite metadata of assets that exist (Update Existing Asset Metadata).
+    pub update_metadata: bool,
+}
+
+impl Default for Policy {
+    /// Manual syncs, onboarding on, metadata kept: the guide's defaults.
+    fn default() -> Self {
+        Policy {
+            auto_sync_days: 0,
+            auto_onboard: true,
+            update_metadata: false,
+        }
+    }
+}
+
+/// An integration to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIntegration {
+    /// Unique name.
+    pub name: String,
+    /// The connector (plugin name).
+    pub connector: String,
+    /// Non-secret settings, key to value.
+    pub settings: Vec<(String, String)>,
+    /// Secret settings, sealed (see `secrets`).
+    pub sealed_secrets: String,
+    /// Platform policy.
+    pub policy: Policy,
+}
+
+/// A stored integration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Integration {
+    /// Row id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// The connector (plugin name).
+    pub connector: String,
+    /// Non-secret settings, key to value.
+    pub settings: Vec<(String, String)>,
+    /// Secret settings, sealed.
+    pub sealed_secrets: String,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+    /// Platform policy.
+    pub policy: Policy,
+}

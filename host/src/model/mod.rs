@@ -1,0 +1,44 @@
+//! The host's own types: what integrations, records, runs and plugins are, whichever
+//! contract version a plugin speaks and whichever database holds them. This floor depends
+//! on nothing else in the host; each contract version's bindings convert into it at the
+//! edge (`plugin::bindings`), and every other module works with it.
+
+mod connector;
+mod integration;
+mod query;
+mod record;
+mod run;
+
+pub use connector::{
+    CheckOutcome, CheckStep, ConfigField, ConnectionFailure, FieldKind, LogLevel, PluginInfo,
+    SourceError, SourceErrorKind, SyncSummary,
+};
+pub use integration::{Integration, NewIntegration, Policy};
+pub use query::{AssetFilter, FindingFilter, InventoryAsset, StoredFinding};
+pub use record::{Asset, Batch, Finding, FindingStatus, Rejected, Severity, UnknownName};
+pub use run::{Action, HistoryRow, RunCounts, RunEnd, RunStatus};
+
+/// Times as the host keeps them: UTC, to the microsecond (what PostgreSQL stores), so
+/// every backend hands back exactly what it was given.
+pub fn to_stored_precision(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
+}
+
+/// A time as fixed-width RFC 3339 text (`2026-05-01T10:00:00.000000Z`): text that sorts
+/// as the times do, for hashing and for backends that keep times as text.
+pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Reads any RFC 3339 time into the stored precision.
+pub fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| to_stored_precision(t.with_timezone(&chrono::Utc)))
+}
+
+/// Now, at the stored precision.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    to_stored_precision(chrono::Utc::now())
+}

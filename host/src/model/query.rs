@@ -1,0 +1,110 @@
+//! What the store answers to questions: findings and inventory assets, and the filters
+//! that choose them.
+
+use super::record::{FindingStatus, Severity};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Which findings to list; empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FindingFilter {
+    /// Only this integration's.
+    pub integration: Option<i64>,
+    /// Only this finding (source id).
+    pub id: Option<String>,
+    /// Only these severities.
+    pub severities: Vec<Severity>,
+    /// Only these statuses.
+    pub statuses: Vec<FindingStatus>,
+    /// Only findings on this asset (source id).
+    pub asset: Option<String>,
+    /// Only findings whose status changed (or, never changed, that were created) at or
+    /// after this time.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Which assets to list; empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssetFilter {
+    /// Only this integration's, listed by its source ids.
+    pub integration: Option<i64>,
+    /// Only this asset type (case-insensitive).
+    pub asset_type: Option<String>,
+    /// Only this cloud platform (case-insensitive).
+    pub cloud: Option<String>,
+}
+
+/// An inventory asset, as one integration reported it or as the inventory holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InventoryAsset {
+    /// The integration's source id when listed for one integration; else the canonical key.
+    pub id: String,
+    /// The inventory's identity for it.
+    pub canonical_key: String,
+    /// Every integration that reported it, by name.
+    pub integrations: Vec<String>,
+    /// Display name.
+    pub name: String,
+    /// Asset type.
+    pub asset_type: String,
+    /// Cloud platform.
+    pub cloud_platform: String,
+    /// Cloud account id.
+    pub cloud_account_id: Option<String>,
+    /// Cloud account name.
+    pub cloud_account_name: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Provider id.
+    pub provider_id: Option<String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Status at the source.
+    pub status: Option<String>,
+    /// Technologies.
+    pub technologies: Vec<String>,
+}
+
+/// A stored finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredFinding {
+    /// The integration that reported it.
+    pub integration: String,
+    /// The source's id for it.
+    pub id: String,
+    /// Its asset's source id.
+    pub asset_id: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Effective status: the source's, or one set here until the next sync.
+    pub status: FindingStatus,
+    /// The source's own status name.
+    pub source_status: String,
+    /// Remediation.
+    pub remediation: Option<String>,
+    /// Rule id.
+    pub rule_id: Option<String>,
+    /// Rule name.
+    pub rule_name: Option<String>,
+    /// Created at the source.
+    pub created_at: Option<DateTime<Utc>>,
+    /// Updated at the source.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Status changed at the source.
+    pub status_changed_at: Option<DateTime<Utc>>,
+    /// Resolved at the source.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Due.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Source project ids.
+    pub project_ids: Vec<String>,
+    /// Link to the source's UI.
+    pub portal_url: Option<String>,
+    /// Why the host closed it (`removed_at_source`), if it did.
+    pub closed_reason: Option<String>,
+}

@@ -1,0 +1,183 @@
+//! What a plugin reports: assets, findings about them, and the batches they come in.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A name the host does not know for an enumerated value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{name}`")]
+pub struct UnknownName {
+    /// What kind of value.
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+}
+
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $ty:ident: $what:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $ty { $($(#[$vmeta])* $variant),* }
+
+        impl $ty {
+            /// Every value, in order.
+            pub const ALL: &[$ty] = &[$($ty::$variant),*];
+            /// The stored and displayed name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),* }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = UnknownName;
+            fn from_str(text: &str) -> Result<Self, UnknownName> {
+                match text {
+                    $($text => Ok(Self::$variant),)*
+                    _ => Err(UnknownName { what: $what, name: text.to_string() }),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use named_enum;
+
+named_enum!(
+    /// Normalised severity, most severe first (so sorting puts critical on top).
+    Severity: "severity" {
+        /// Critical.
+        Critical = "critical",
+        /// High.
+        High = "high",
+        /// Medium.
+        Medium = "medium",
+        /// Low.
+        Low = "low",
+        /// Informational.
+        Info = "info",
+    }
+);
+
+named_enum!(
+    /// Normalised assessment status.
+    FindingStatus: "finding status" {
+        /// The problem is present.
+        Failed = "failed",
+        /// The problem is gone.
+        Passed = "passed",
+        /// The problem is present and accepted at the source.
+        AcceptedFailed = "accepted_failed",
+    }
+);
+
+/// A resource that findings are about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asset {
+    /// The source's own id for it.
+    pub source_id: String,
+    /// Display name.
+    pub name: String,
+    /// Asset type.
+    pub asset_type: String,
+    /// Cloud platform as the source names it.
+    pub cloud_platform: String,
+    /// Cloud account id.
+    pub cloud_account_id: Option<String>,
+    /// Cloud account name.
+    pub cloud_account_name: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// The cloud provider's id (ARN, Azure resource id, GCP resource name).
+    pub provider_id: Option<String>,
+    /// Labels, by key (a repeated key keeps its last value).
+    pub tags: BTreeMap<String, String>,
+    /// Status at the source.
+    pub status: Option<String>,
+    /// Technologies identified on it.
+    pub technologies: Vec<String>,
+    /// The source object as JSON.
+    pub raw: String,
+}
+
+/// A security finding about one asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The source's own id for it.
+    pub source_id: String,
+    /// `source_id` of its asset.
+    pub asset_source_id: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Status.
+    pub status: FindingStatus,
+    /// The status as the source names it.
+    pub source_status: String,
+    /// How to fix it.
+    pub remediation: Option<String>,
+    /// Rule id.
+    pub rule_id: Option<String>,
+    /// Rule name.
+    pub rule_name: Option<String>,
+    /// Created at the source.
+    pub created_at: Option<DateTime<Utc>>,
+    /// Updated at the source.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Status last changed at the source.
+    pub status_changed_at: Option<DateTime<Utc>>,
+    /// Resolved at the source.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Due.
+    pub due_at: Option<DateTime<Utc>>,
+    /// The source's projects it belongs to.
+    pub project_ids: Vec<String>,
+    /// Link into the source's UI.
+    pub portal_url: Option<String>,
+    /// The source object as JSON.
+    pub raw: String,
+}
+
+/// A record the edge could not read into the model (for example a time that is not
+/// RFC 3339): it is dropped and counted, like any other rejected record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// `asset` or `finding`.
+    pub kind: &'static str,
+    /// Its source id, as sent.
+    pub source_id: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// One page of records, as a plugin emits it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Assets, before the findings that point at them.
+    pub assets: Vec<Asset>,
+    /// Findings.
+    pub findings: Vec<Finding>,
+    /// Source ids of findings that left the source's scope; the host closes them.
+    pub removed_findings: Vec<String>,
+    /// Records already refused at the edge.
+    pub rejected: Vec<Rejected>,
+}
+
+impl Batch {
+    /// How many records the plugin sent, refused ones included.
+    pub fn records(&self) -> u64 {
+        (self.assets.len()
+            + self.findings.len()
+            + self.removed_findings.len()
+            + self.rejected.len()) as u64
+    }
+}

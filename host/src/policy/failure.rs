@@ -1,0 +1,90 @@
+//! Whose fault a failure is, and whether trying again later can help.
+
+use crate::model::{SourceError, SourceErrorKind};
+use serde::Serialize;
+use std::time::Duration;
+
+/// The class of a failure: who must act, and whether a retry may succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// The configuration is wrong; a person must change it.
+    Config,
+    /// The credentials were refused.
+    Auth,
+    /// The credentials lack a permission.
+    Permission,
+    /// Network, throttling or a server error at the source; a later retry may succeed.
+    Transient,
+    /// The sandbox stopped the plugin (a refused destination, a limit, the deadline).
+    Sandbox,
+    /// The plugin misbehaved (crashed, or could not read the source's answer).
+    PluginBug,
+    /// The host's database failed.
+    Store,
+}
+
+impl FailureClass {
+    /// Whether the same run, unchanged, may succeed later.
+    pub fn retryable(self) -> bool {
+        matches!(self, FailureClass::Transient)
+    }
+
+    /// The class of a plugin's own error.
+    pub fn of_source(kind: SourceErrorKind) -> Self {
+        match kind {
+            SourceErrorKind::Auth => FailureClass::Auth,
+            SourceErrorKind::Permission => FailureClass::Permission,
+            SourceErrorKind::Config => FailureClass::Config,
+            SourceErrorKind::RateLimited | SourceErrorKind::Transient => FailureClass::Transient,
+            SourceErrorKind::Protocol | SourceErrorKind::Internal => FailureClass::PluginBug,
+        }
+    }
+}
+
+/// How long a source asked to be left alone, when its error says so.
+pub fn source_wait(e: &SourceError) -> Option<Duration> {
+    match e.kind {
+        SourceErrorKind::RateLimited => e
+            .retry_after_seconds
+            .map(|s| Duration::from_secs(u64::from(s))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_sources_passing_troubles_are_worth_a_retry() {
+        let retryable: Vec<SourceErrorKind> = [
+            SourceErrorKind::Auth,
+            SourceErrorKind::Permission,
+            SourceErrorKind::Config,
+            SourceErrorKind::RateLimited,
+            SourceErrorKind::Transient,
+            SourceErrorKind::Protocol,
+            SourceErrorKind::Internal,
+        ]
+        .into_iter()
+        .filter(|k| FailureClass::of_source(*k).retryable())
+        .collect();
+        assert_eq!(
+            retryable,
+            vec![SourceErrorKind::RateLimited, SourceErrorKind::Transient]
+        );
+        assert!(!FailureClass::Sandbox.retryable() && !FailureClass::Store.retryable());
+        let throttled = SourceError {
+            kind: SourceErrorKind::RateLimited,
+            message: "slow down".into(),
+            retry_after_seconds: Some(90),
+        };
+        assert_eq!(source_wait(&throttled), Some(Duration::from_secs(90)));
+        let down = SourceError {
+            kind: SourceErrorKind::Transient,
+            ..throttled
+        };
+        assert_eq!(source_wait(&down), None, "only a rate limit names a wait");
+    }
+}

@@ -1,0 +1,480 @@
+//! What one batch does to the store, decided without a database: the backend reads a
+//! [`Snapshot`] of what it holds for the batch's [`Keys`] inside the batch's transaction,
+//! [`plan`] decides, and the backend writes the [`Plan`] in the same transaction.
+//!
+//! The rules: assets go to the shared inventory per the Auto Onboard and Update Metadata
+//! policies; a finding is stored only if its asset is linked to the integration; records
+//! are idempotent upserts keyed by (integration, source id), and one that is unchanged is
+//! only marked as seen in the run. Within a batch, the last record with an id wins.
+
+use super::hash::{content_hash, json};
+use super::inventory::{AssetDecision, Metadata, asset_key, decide};
+use crate::model::{Batch, Finding, Policy, RunCounts, time_text};
+use std::collections::{HashMap, HashSet};
+
+/// What the backend must look up for a batch.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Keys {
+    /// Canonical keys of the batch's assets.
+    pub canonical: Vec<String>,
+    /// Source ids of the batch's assets and of the findings' assets.
+    pub asset_ids: Vec<String>,
+    /// Source ids of the batch's findings.
+    pub finding_ids: Vec<String>,
+}
+
+/// What the store holds for a batch's keys (missing entries are not stored).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Inventory entries by canonical key: row id and metadata hash.
+    pub inventory: HashMap<String, (i64, Vec<u8>)>,
+    /// The integration's asset links by source id: their hash.
+    pub asset_links: HashMap<String, Vec<u8>>,
+    /// The integration's findings by source id: their content hash.
+    pub findings: HashMap<String, Vec<u8>>,
+}
+
+/// Which inventory entry an asset link points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InventoryRef {
+    /// A stored entry, by row id.
+    Stored(i64),
+    /// The entry at this index of [`Plan::onboard`], once inserted.
+    New(usize),
+}
+
+/// An inventory entry to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    /// Its canonical key.
+    pub key: String,
+    /// Its metadata.
+    pub metadata: Metadata,
+}
+
+/// An asset link to write: the integration's record of an inventory asset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetLink<'a> {
+    /// The source's id for it.
+    pub source_id: &'a str,
+    /// The inventory entry.
+    pub inventory: InventoryRef,
+    /// The source's raw record.
+    pub raw: &'a str,
+    /// Hash of the link (entry and raw record).
+    pub hash: Vec<u8>,
+}
+
+/// A finding to insert or overwrite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingWrite<'a> {
+    /// The record.
+    pub finding: &'a Finding,
+    /// Its content hash.
+    pub hash: Vec<u8>,
+}
+
+/// Everything one batch writes, and what it counts.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan<'a> {
+    /// Inventory entries to create.
+    pub onboard: Vec<NewEntry>,
+    /// Inventory entries whose metadata to overwrite, by row id.
+    pub update_metadata: Vec<(i64, Metadata)>,
+    /// Asset links to write.
+    pub link: Vec<AssetLink<'a>>,
+    /// Findings to write (marked seen in the run).
+    pub write: Vec<FindingWrite<'a>>,
+    /// Unchanged findings, to mark seen in the run.
+    pub seen: Vec<&'a str>,
+    /// Findings to close as removed at the source (the store counts those it closed).
+    pub close: &'a [String],
+    /// Findings not stored because their asset is not linked: (finding, asset) ids.
+    pub unlinked: Vec<(&'a str, &'a str)>,
+    /// What the plan does, but for closed findings.
+    pub counts: RunCounts,
+}
+
+/// What the backend must look up for `batch`.
+pub fn keys(integration: i64, batch: &Batch) -> Keys {
+    let mut asset_ids: Vec<String> = batch.assets.iter().map(|a| a.source_id.clone()).collect();
+    asset_ids.extend(batch.findings.iter().map(|f| f.asset_source_id.clone()));
+    asset_ids.sort_unstable();
+    asset_ids.dedup();
+    Keys {
+        canonical: batch
+            .assets
+            .iter()
+            .map(|a| asset_key(integration, a))
+            .collect(),
+        asset_ids,
+        finding_ids: batch.findings.iter().map(|f| f.source_id.clone()).collect(),
+    }
+}
+
+/// The hash of a finding's content: every field the host stores.
+pub fn finding_hash(f: &Finding) -> Vec<u8> {
+    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+    let time = |t: &Option<chrono::DateTime<chrono::Utc>>| t.map(time_text).unwrap_or_default();
+    content_hash(&[
+        &f.asset_source_id,
+        &f.title,
+        &f.description,
+        f.severity.as_str(),
+        f.status.as_str(),
+        &f.source_status,
+        &opt(&f.remediation),
+        &opt(&f.rule_id),
+        &opt(&f.rule_name),
+        &time(&f.created_at),
+        &time(&f.updated_at),
+        &time(&f.status_changed_at),
+        &time(&f.resolved_at),
+        &time(&f.due_at),
+        &json(&f.project_ids),
+        &opt(&f.portal_url),
+        &f.raw,
+    ])
+}
+
+/// Decides what `batch` does, given what the store holds for its keys.
+pub fn plan<'a>(
+    integration: i64,
+    policy: &Policy,
+    batch: &'a Batch,
+    snapshot: &Snapshot,
+) -> Plan<'a> {
+    let mut plan = Plan {
+        close: &batch.removed_findings,
+        ..Plan::default()
+    };
+    // Entries planned in this batch, so a second asset with the same key finds the first.
+    let mut planned_entries: HashMap<String, usize> = HashMap::new();
+    let mut planned_updates: HashMap<i64, usize> = HashMap::new();
+    let mut planned_links: HashMap<&str, usize> = HashMap::new();
+    let mut linked: HashSet<&str> = HashSet::new();
+    for asset in &batch.assets {
+        let key = asset_key(integration, asset);
+        let metadata = Metadata::of_asset(asset);
+        let (inventory, stored_hash) = match planned_entries.get(&key) {
+            Some(&index) => (
+                InventoryRef::New(index),
+                Some(plan.onboard[index].metadata.hash.clone()),
+            ),
+            None => match snapshot.inventory.get(&key) {
+                Some((id, hash)) => (
+                    InventoryRef::Stored(*id),
+                    Some(
+                        planned_updates
+                            .get(id)
+                            .map_or(hash.clone(), |&i| plan.update_metadata[i].1.hash.clone()),
+                    ),
+                ),
+                None => (InventoryRef::New(plan.onboard.len()), None),
+            },
+        };
+        let inventory = match (decide(policy, stored_hash.as_deref(), &metadata), inventory) {
+            (AssetDecision::Skip, _) => {
+                plan.counts.assets_skipped += 1;
+                continue;
+            }
+            (AssetDecision::Onboard, reference) => {
+                planned_entries.insert(key.clone(), plan.onboard.len());
+                plan.onboard.push(NewEntry {
+                    key: key.clone(),
+                    metadata,
+                });
+                plan.counts.assets_onboarded += 1;
+                reference
+            }
+            (AssetDecision::UpdateMetadata, InventoryRef::New(index)) => {
+                plan.onboard[index].metadata = metadata;
+                plan.counts.assets_updated += 1;
+                InventoryRef::New(index)
+            }
+            (AssetDecision::UpdateMetadata, InventoryRef::Stored(id)) => {
+                match planned_updates.get(&id) {
+                    Some(&i) => plan.update_metadata[i].1 = metadata,
+                    None => {
+                        planned_updates.insert(id, plan.update_metadata.len());
+                        plan.update_metadata.push((id, metadata));
+                    }
+                }
+                plan.counts.assets_updated += 1;
+                InventoryRef::Stored(id)
+            }
+            (AssetDecision::Keep, reference) => reference,
+        };
+        linked.insert(&asset.source_id);
+        let hash = content_hash(&[&key, &asset.raw]);
+        let unchanged = !planned_links.contains_key(asset.source_id.as_str())
+            && snapshot.asset_links.get(&asset.source_id) == Some(&hash);
+        if unchanged {
+            continue;
+        }
+        let link = AssetLink {
+            source_id: &asset.source_id,
+            inventory,
+            raw: &asset.raw,
+            hash,
+        };
+        match planned_links.get(asset.source_id.as_str()) {
+            Some(&i) => plan.link[i] = link,
+            None => {
+                planned_links.insert(&asset.source_id, plan.link.len());
+                plan.link.push(link);
+            }
+        }
+    }
+    let mut planned_findings: HashMap<&str, usize> = HashMap::new();
+    for finding in &batch.findings {
+        let asset = finding.asset_source_id.as_str();
+        if !linked.contains(asset) && !snapshot.asset_links.contains_key(asset) {
+            plan.counts.findings_skipped += 1;
+            plan.unlinked.push((&finding.source_id, asset));
+            continue;
+        }
+        let hash = finding_hash(finding);
+        let id = finding.source_id.as_str();
+        let before = match planned_findings.get(id) {
+            Some(&i) => Some(&plan.write[i].hash),
+            None => snapshot.findings.get(id),
+        };
+        match before {
+            Some(stored) if *stored == hash => {
+                plan.counts.findings_unchanged += 1;
+                plan.seen.push(id);
+                continue;
+            }
+            Some(_) => plan.counts.findings_updated += 1,
+            None => plan.counts.findings_new += 1,
+        }
+        let write = FindingWrite { finding, hash };
+        match planned_findings.get(id) {
+            Some(&i) => plan.write[i] = write,
+            None => {
+                planned_findings.insert(id, plan.write.len());
+                plan.write.push(write);
+            }
+        }
+    }
+    plan
+}
+
+/// The findings of `unlinked` whose asset was never emitted in the run: the contract
+/// forbids them, so each is a rejection to report. The others were skipped by policy
+/// (their asset was not onboarded) and are only counted.
+pub fn never_emitted<'a>(
+    unlinked: &'a [(String, String)],
+    emitted_in_run: &HashSet<String>,
+) -> impl Iterator<Item = &'a (String, String)> {
+    unlinked
+        .iter()
+        .filter(move |(_, asset)| !emitted_in_run.contains(asset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Asset, FindingStatus, Severity};
+
+    fn asset(id: &str, provider: Option<&str>, name: &str) -> Asset {
+        Asset {
+            source_id: id.into(),
+            name: name.into(),
+            asset_type: "VM".into(),
+            cloud_platform: "AWS".into(),
+            cloud_account_id: None,
+            cloud_account_name: None,
+            region: None,
+            provider_id: provider.map(Into::into),
+            tags: Default::default(),
+            status: None,
+            technologies: vec![],
+            raw: format!("{{\"id\":\"{id}\"}}"),
+        }
+    }
+
+    fn finding(id: &str, asset: &str, title: &str) -> Finding {
+        Finding {
+            source_id: id.into(),
+            asset_source_id: asset.into(),
+            title: title.into(),
+            description: String::new(),
+            severity: Severity::High,
+            status: FindingStatus::Failed,
+            source_status: "OPEN".into(),
+            remediation: None,
+            rule_id: None,
+            rule_name: None,
+            created_at: crate::model::parse_time("2026-05-01T10:00:00Z"),
+            updated_at: None,
+            status_changed_at: None,
+            resolved_at: None,
+            due_at: None,
+            project_ids: vec![],
+            portal_url: None,
+            raw: "{}".into(),
+        }
+    }
+
+    /// The snapshot a store would hold after writing `plan` as inventory ids 100, 101, …
+    fn stored_after(integration: i64, batch: &Batch, plan: &Plan<'_>) -> Snapshot {
+        let mut s = Snapshot::default();
+        for (i, entry) in plan.onboard.iter().enumerate() {
+            s.inventory.insert(
+                entry.key.clone(),
+                (100 + i as i64, entry.metadata.hash.clone()),
+            );
+        }
+        for link in &plan.link {
+            s.asset_links
+                .insert(link.source_id.into(), link.hash.clone());
+        }
+        for w in &plan.write {
+            s.findings
+                .insert(w.finding.source_id.clone(), w.hash.clone());
+        }
+        let _ = (integration, batch);
+        s
+    }
+
+    #[test]
+    fn a_new_batch_onboards_links_and_writes_then_is_unchanged() {
+        let batch = Batch {
+            assets: vec![asset("a1", Some("arn:aws:x:1"), "one")],
+            findings: vec![finding("f1", "a1", "open port")],
+            ..Default::default()
+        };
+        let first = plan(7, &Policy::default(), &batch, &Snapshot::default());
+        assert_eq!(first.onboard.len(), 1);
+        assert_eq!(first.onboard[0].key, "aws:arn:aws:x:1");
+        assert_eq!(first.link[0].inventory, InventoryRef::New(0));
+        assert_eq!(
+            (first.counts.assets_onboarded, first.counts.findings_new),
+            (1, 1)
+        );
+        let stored = stored_after(7, &batch, &first);
+        let again = plan(7, &Policy::default(), &batch, &stored);
+        assert!(again.onboard.is_empty() && again.link.is_empty() && again.write.is_empty());
+        assert_eq!(again.seen, vec!["f1"]);
+        assert_eq!(again.counts.findings_unchanged, 1);
+        assert_eq!(again.counts.assets_onboarded, 0);
+    }
+
+    #[test]
+    fn a_changed_finding_is_rewritten_and_counted_as_updated() {
+        let batch = Batch {
+            assets: vec![asset("a1", None, "one")],
+            findings: vec![finding("f1", "a1", "open port")],
+            ..Default::default()
+        };
+        let stored = stored_after(
+            7,
+            &batch,
+            &plan(7, &Policy::default(), &batch, &Snapshot::default()),
+        );
+        let mut changed = batch.clone();
+        changed.findings[0].title = "open port 22".into();
+        let p = plan(7, &Policy::default(), &changed, &stored);
+        assert_eq!(p.write.len(), 1);
+        assert_eq!(p.counts.findings_updated, 1);
+    }
+
+    #[test]
+    fn without_auto_onboard_unknown_assets_and_their_findings_are_skipped() {
+        let policy = Policy {
+            auto_onboard: false,
+            ..Policy::default()
+        };
+        let batch = Batch {
+            assets: vec![asset("a1", Some("arn:aws:x:1"), "one")],
+            findings: vec![finding("f1", "a1", "t")],
+            ..Default::default()
+        };
+        let p = plan(7, &policy, &batch, &Snapshot::default());
+        assert!(p.onboard.is_empty() && p.link.is_empty() && p.write.is_empty());
+        assert_eq!((p.counts.assets_skipped, p.counts.findings_skipped), (1, 1));
+        assert_eq!(p.unlinked, vec![("f1", "a1")]);
+        // The same asset already in the inventory (imported, or from another integration)
+        // is linked, and its findings stored.
+        let mut known = Snapshot::default();
+        known
+            .inventory
+            .insert("aws:arn:aws:x:1".into(), (5, b"elsewhere".to_vec()));
+        let p = plan(7, &policy, &batch, &known);
+        assert_eq!(p.link[0].inventory, InventoryRef::Stored(5));
+        assert_eq!(p.counts.findings_new, 1);
+        assert!(p.update_metadata.is_empty(), "metadata kept by default");
+    }
+
+    #[test]
+    fn update_metadata_overwrites_only_what_differs() {
+        let policy = Policy {
+            update_metadata: true,
+            ..Policy::default()
+        };
+        let batch = Batch {
+            assets: vec![asset("a1", Some("arn:aws:x:1"), "renamed")],
+            ..Default::default()
+        };
+        let mut known = Snapshot::default();
+        known
+            .inventory
+            .insert("aws:arn:aws:x:1".into(), (5, b"old".to_vec()));
+        let p = plan(7, &policy, &batch, &known);
+        assert_eq!(p.update_metadata.len(), 1);
+        assert_eq!(p.update_metadata[0].0, 5);
+        assert_eq!(p.counts.assets_updated, 1);
+        let hash = p.update_metadata[0].1.hash.clone();
+        known.inventory.insert("aws:arn:aws:x:1".into(), (5, hash));
+        assert!(plan(7, &policy, &batch, &known).update_metadata.is_empty());
+    }
+
+    #[test]
+    fn within_a_batch_the_last_record_wins_and_keys_are_shared() {
+        let batch = Batch {
+            assets: vec![
+                asset("a1", Some("arn:aws:x:1"), "one"),
+                asset("a2", Some("arn:aws:x:1"), "same resource, other id"),
+            ],
+            findings: vec![finding("f1", "a1", "first"), finding("f1", "a1", "second")],
+            ..Default::default()
+        };
+        let p = plan(7, &Policy::default(), &batch, &Snapshot::default());
+        assert_eq!(p.onboard.len(), 1, "one resource, one inventory entry");
+        assert_eq!(p.link.len(), 2);
+        assert!(p.link.iter().all(|l| l.inventory == InventoryRef::New(0)));
+        assert_eq!(
+            p.write.len(),
+            1,
+            "one row per id, so a multi-row upsert is valid"
+        );
+        assert_eq!(p.write[0].finding.title, "second");
+        assert_eq!((p.counts.findings_new, p.counts.findings_updated), (1, 1));
+    }
+
+    #[test]
+    fn findings_on_stored_assets_need_no_asset_in_the_batch() {
+        let batch = Batch {
+            findings: vec![finding("f1", "a1", "t"), finding("f2", "nowhere", "t")],
+            removed_findings: vec!["f0".into()],
+            ..Default::default()
+        };
+        let mut stored = Snapshot::default();
+        stored.asset_links.insert("a1".into(), b"h".to_vec());
+        let p = plan(7, &Policy::default(), &batch, &stored);
+        assert_eq!(p.write.len(), 1);
+        assert_eq!(p.unlinked, vec![("f2", "nowhere")]);
+        assert_eq!(p.close, ["f0".to_string()]);
+        let unlinked = vec![
+            ("f2".to_string(), "nowhere".to_string()),
+            ("f3".into(), "a9".into()),
+        ];
+        let emitted: HashSet<String> = ["a9".to_string()].into();
+        let rejected: Vec<_> = never_emitted(&unlinked, &emitted).collect();
+        assert_eq!(rejected, vec![&("f2".to_string(), "nowhere".to_string())]);
+        let k = keys(7, &batch);
+        assert_eq!(k.asset_ids, vec!["a1".to_string(), "nowhere".to_string()]);
+    }
+}

@@ -1,0 +1,129 @@
+//! What an operation can fail with, and the kind of failure a front end maps to an exit
+//! code or an HTTP status.
+
+use super::integrations::TestReport;
+use crate::catalog::CatalogError;
+use crate::import::ImportError;
+use crate::plugin::RunError;
+use crate::policy::failure::FailureClass;
+use crate::secrets::SecretError;
+use crate::settings::{OpenSettingsError, SettingError};
+use crate::store::StoreError;
+
+/// Why an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// An integration of that name exists.
+    #[error(
+        "integration `{0}` already exists; change it with `integration update` or pick another name"
+    )]
+    Exists(String),
+    /// A given setting is wrong.
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+    /// An integration's stored settings cannot be used.
+    #[error(transparent)]
+    StoredSettings(#[from] OpenSettingsError),
+    /// The connection test failed; `saved` says whether anything was saved.
+    #[error("connection test failed{}: {}", if *.saved { "" } else { ", nothing saved (use --no-test to save anyway)" }, .report.error.as_deref().unwrap_or("unknown error"))]
+    ConnectionTest {
+        /// Every step, and the cause (secrets scrubbed).
+        report: TestReport,
+        /// Whether the operation saved anything before failing (a test of a stored one).
+        saved: bool,
+    },
+    /// Another process is syncing the integration.
+    #[error(
+        "integration `{name}` is already syncing (held by {holder}); try again when that run finishes"
+    )]
+    AlreadyRunning {
+        /// The integration.
+        name: String,
+        /// Who holds its lease.
+        holder: String,
+    },
+    /// A finding id is reported by several integrations.
+    #[error(
+        "finding `{id}` is reported by several integrations ({}); choose one with --integration",
+        .integrations.join(", ")
+    )]
+    Ambiguous {
+        /// The id.
+        id: String,
+        /// Who reports it.
+        integrations: Vec<String>,
+    },
+    /// No plugin loaded at all.
+    #[error("no plugins loaded from the plugins folder")]
+    NoPlugins,
+    /// The plugins folder or a plugin.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The plugin host.
+    #[error(transparent)]
+    Plugin(#[from] RunError),
+    /// The key that seals secrets.
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
+    /// An import file.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The kind of a failure, for exit codes and HTTP statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request itself is wrong (a setting, a file, an argument).
+    Invalid,
+    /// What it names does not exist.
+    NotFound,
+    /// It clashes with what exists.
+    Conflict,
+    /// A connection test failed.
+    ConnectionTest,
+    /// A run of the integration is already going.
+    Busy,
+    /// The store cannot be reached or opened.
+    StoreUnreachable,
+    /// Anything else, with whose fault it is.
+    Failed(FailureClass),
+}
+
+impl ServiceError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ServiceError::Exists(_) | ServiceError::Ambiguous { .. } => ErrorKind::Conflict,
+            ServiceError::Setting(_) | ServiceError::Import(_) => ErrorKind::Invalid,
+            ServiceError::StoredSettings(_) | ServiceError::Secrets(_) => {
+                ErrorKind::Failed(FailureClass::Config)
+            }
+            ServiceError::ConnectionTest { .. } => ErrorKind::ConnectionTest,
+            ServiceError::AlreadyRunning { .. } => ErrorKind::Busy,
+            ServiceError::NoPlugins | ServiceError::Catalog(CatalogError::Folder { .. }) => {
+                ErrorKind::Failed(FailureClass::Config)
+            }
+            ServiceError::Catalog(CatalogError::Unknown { .. }) => ErrorKind::NotFound,
+            ServiceError::Catalog(CatalogError::Load(e)) | ServiceError::Plugin(e) => {
+                ErrorKind::Failed(e.class())
+            }
+            ServiceError::Store(e) => store_kind(e),
+        }
+    }
+}
+
+/// The kind of a store failure.
+pub fn store_kind(e: &StoreError) -> ErrorKind {
+    match e {
+        StoreError::NotFound { .. } => ErrorKind::NotFound,
+        StoreError::Conflict { .. } => ErrorKind::Conflict,
+        StoreError::BadTarget { .. } => ErrorKind::Invalid,
+        e if e.is_unreachable() || matches!(e, StoreError::TooNew { .. }) => {
+            ErrorKind::StoreUnreachable
+        }
+        _ => ErrorKind::Failed(FailureClass::Store),
+    }
+}

@@ -1,0 +1,425 @@
+//! Integrations: add (test, then save), update, test, remove, list, show.
+
+use super::{Platform, Prepared, ServiceError};
+use crate::model::{
+    Action, CheckStep, FieldKind, Integration, NewIntegration, Policy, RunEnd, RunStatus,
+};
+use crate::plugin::LoadedPlugin;
+use crate::policy::failure::FailureClass;
+use crate::settings::{SettingError, Settings, redact};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The integrations service.
+pub struct Integrations<'a> {
+    pub(super) platform: &'a Platform,
+}
+
+/// Changes to an integration's policy; `None` keeps the value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// Auto sync every N days (0: manual only).
+    pub auto_sync_days: Option<u32>,
+    /// Auto Onboard New Assets.
+    pub auto_onboard: Option<bool>,
+    /// Update Existing Asset Metadata.
+    pub update_metadata: Option<bool>,
+}
+
+impl PolicyChange {
+    /// `policy` with the changes made.
+    pub fn apply(self, policy: Policy) -> Policy {
+        Policy {
+            auto_sync_days: self.auto_sync_days.unwrap_or(policy.auto_sync_days),
+            auto_onboard: self.auto_onboard.unwrap_or(policy.auto_onboard),
+            update_metadata: self.update_metadata.unwrap_or(policy.update_metadata),
+        }
+    }
+}
+
+/// An integration to add.
+#[derive(Debug, Clone)]
+pub struct AddIntegration {
+    /// Unique name.
+    pub name: String,
+    /// The connector (plugin name).
+    pub connector: String,
+    /// Settings, secrets included.
+    pub values: BTreeMap<String, String>,
+    /// Policy changes from the defaults.
+    pub policy: PolicyChange,
+    /// Test the connection before saving.
+    pub test: bool,
+    /// Who to record in history.
+    pub started_by: String,
+}
+
+/// An added integration.
+#[derive(Debug, Clone)]
+pub struct Added {
+    /// As stored.
+    pub integration: Integration,
+    /// The plugin's version.
+    pub plugin_version: String,
+    /// The connection test, when one ran.
+    pub test: Option<TestReport>,
+}
+
+/// Changes to an integration.
+#[derive(Debug, Clone)]
+pub struct UpdateIntegration {
+    /// Its name.
+    pub name: String,
+    /// Settings to set, secrets included.
+    pub values: BTreeMap<String, String>,
+    /// Settings to remove (falling back to their defaults).
+    pub unset: Vec<String>,
+    /// Policy changes.
+    pub policy: PolicyChange,
+    /// Test the connection before saving, when a setting changes.
+    pub test: bool,
+    /// Who to record in history.
+    pub started_by: String,
+}
+
+/// What an update did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Updated {
+    /// The keys that changed (settings, then policy names); empty when nothing did.
+    pub changed: Vec<String>,
+    /// Whether the next sync reads everything again.
+    pub next_sync_full: bool,
+    /// The connection test, when one ran.
+    pub test: Option<TestReport>,
+}
+
+/// How a connection test went, secrets scrubbed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TestReport {
+    /// Every step.
+    pub steps: Vec<CheckStep>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// Whose fault, if it failed.
+    #[serde(skip)]
+    pub failure: Option<FailureClass>,
+}
+
+/// An integration as listed: never its secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IntegrationSummary {
+    /// Name.
+    pub name: String,
+    /// Connector.
+    pub connector: String,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+    /// Policy.
+    pub policy: Policy,
+}
+
+/// An integration as shown: every setting of its schema, secrets masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationView {
+    /// Name.
+    pub name: String,
+    /// Connector.
+    pub connector: String,
+    /// (key, shown value): a given value, `********` for a secret, or the default
+    /// marked `(default)`.
+    pub settings: Vec<(String, String)>,
+    /// Policy.
+    pub policy: Policy,
+}
+
+/// The settings an integration would have, checked against its plugin.
+fn validate(
+    plugin: &LoadedPlugin,
+    values: BTreeMap<String, String>,
+) -> Result<Settings, SettingError> {
+    Settings::validate(&plugin.info.config_schema, values)
+}
+
+impl Integrations<'_> {
+    /// Runs the plugin's connection test with `settings`.
+    async fn run_test(
+        &self,
+        prepared_plugin: &LoadedPlugin,
+        settings: &Settings,
+    ) -> Result<TestReport, ServiceError> {
+        let plugins = self.platform.plugins().await?;
+        let schema = &prepared_plugin.info.config_schema;
+        let secrets: Vec<String> = settings.secrets(schema).into_values().collect();
+        let scrub = |steps: Vec<CheckStep>| -> Vec<CheckStep> {
+            steps
+                .into_iter()
+                .map(|s| CheckStep {
+                    detail: redact(&s.detail, &secrets),
+                    ..s
+                })
+                .collect()
+        };
+        let answer = plugins
+            .host
+            .test_connection(
+                prepared_plugin,
+                settings.entries(schema),
+                settings.allow_list(schema),
+            )
+            .await;
+        Ok(match answer {
+            Ok(Ok(steps)) => TestReport {
+                steps: scrub(steps),
+                error: None,
+                failure: None,
+            },
+            Ok(Err(failure)) => TestReport {
+                steps: scrub(failure.steps),
+                error: Some(redact(&failure.error.to_string(), &secrets)),
+                failure: Some(FailureClass::of_source(failure.error.kind)),
+            },
+            Err(e) => TestReport {
+                steps: vec![],
+                error: Some(redact(&e.to_string(), &secrets)),
+                failure: Some(e.class()),
+            },
+        })
+    }
+
+    /// Seals the secret values of `settings`; returns (plain settings, sealed secrets).
+    fn seal(
+        &self,
+        plugin: &LoadedPlugin,
+        settings: &Settings,
+    ) -> Result<(Vec<(String, String)>, String), ServiceError> {
+        let (plain, secret) = settings.split(&plugin.info.config_schema);
+        let sealed = self
+            .platform
+            .key()?
+            .seal(&serde_json::to_vec(&secret).expect("a map of strings"));
+        Ok((plain.into_iter().collect(), sealed))
+    }
+
+    /// Adds an integration. Its connection is tested first (unless asked not to), and
+    /// nothing is saved if the test fails; a passed test is recorded in its history.
+    pub async fn add(&self, request: AddIntegration) -> Result<Added, ServiceError> {
+        let store = self.platform.store();
+        if store.integration(&request.name).await.is_ok() {
+            return Err(ServiceError::Exists(request.name));
+        }
+        // A key that does not load fails now, not after a connection test.
+        self.platform.key()?;
+        let plugins = self.platform.plugins().await?;
+        let plugin = plugins.get(&request.connector)?;
+        let settings = validate(plugin, request.values)?;
+        let test = match request.test {
+            false => None,
+            true => {
+                let report = self.run_test(plugin, &settings).await?;
+                if report.error.is_some() {
+                    return Err(ServiceError::ConnectionTest {
+                        report,
+                        saved: false,
+                    });
+                }
+                Some(report)
+            }
+        };
+        let (settings, sealed_secrets) = self.seal(plugin, &settings)?;
+        let integration = store
+            .add_integration(&NewIntegration {
+                name: request.name,
+                connector: plugin.info.name.clone(),
+                settings,
+                sealed_secrets,
+                policy: request.policy.apply(Policy::default()),
+            })
+            .await?;
+        if test.is_some() {
+            // The test ran before the integration existed; record it now that it does.
+            store
+                .record_run(
+                    integration.id,
+                    Action::TestConnection,
+                    &request.started_by,
+                    &RunEnd::bare(RunStatus::Succeeded, None),
+                    None,
+                )
+                .await?;
+        }
+        Ok(Added {
+            integration,
+            plugin_version: plugin.info.version.clone(),
+            test,
+        })
+    }
+
+    /// Changes an integration's settings, secrets or policy. A settings change is tested
+    /// first (unless asked not to); a change to what a sync reads or stores makes the next
+    /// sync full. The change is recorded in history by key, never by value.
+    pub async fn update(&self, request: UpdateIntegration) -> Result<Updated, ServiceError> {
+        let Prepared {
+            integration,
+            plugin,
+            settings: before,
+            ..
+        } = self.platform.prepare(&request.name).await?;
+        let schema = &plugin.info.config_schema;
+        let mut values = before.values().clone();
+        for key in &request.unset {
+            if values.remove(key).is_none() && !schema.iter().any(|f| &f.key == key) {
+                return Err(SettingError {
+                    key: key.clone(),
+                    message: "unknown for this connector".into(),
+                }
+                .into());
+            }
+        }
+        values.extend(request.values);
+        let after = validate(plugin, values)?;
+        let policy = request.policy.apply(integration.policy);
+        let mut changed: Vec<String> = schema
+            .iter()
+            .map(|f| &f.key)
+            .filter(|k| before.get(k) != after.get(k))
+            .cloned()
+            .collect();
+        let settings_changed = !changed.is_empty();
+        let was = integration.policy;
+        for (key, differs) in [
+            (
+                "auto-sync-days",
+                was.auto_sync_days != policy.auto_sync_days,
+            ),
+            ("auto-onboard", was.auto_onboard != policy.auto_onboard),
+            (
+                "update-metadata",
+                was.update_metadata != policy.update_metadata,
+            ),
+        ] {
+            if differs {
+                changed.push(key.to_string());
+            }
+        }
+        if changed.is_empty() {
+            return Ok(Updated {
+                changed,
+                next_sync_full: false,
+                test: None,
+            });
+        }
+        let test = match settings_changed && request.test {
+            false => None,
+            true => {
+                let report = self.run_test(plugin, &after).await?;
+                if report.error.is_some() {
+                    return Err(ServiceError::ConnectionTest {
+                        report,
+                        saved: false,
+                    });
+                }
+                Some(report)
+            }
+        };
+        let (plain, sealed) = self.seal(plugin, &after)?;
+        let store = self.platform.store();
+        store
+            .update_integration(integration.id, &plain, &sealed, &policy)
+            .await?;
+        let reads_differently = settings_changed
+            || policy.auto_onboard != was.auto_onboard
+            || policy.update_metadata != was.update_metadata;
+        if reads_differently {
+            // What the next sync must read or store changed: start it from scratch.
+            store.clear_checkpoint(integration.id).await?;
+        }
+        store
+            .record_run(
+                integration.id,
+                Action::ConfigChange,
+                &request.started_by,
+                &RunEnd::bare(RunStatus::Succeeded, None),
+                Some(&format!("changed: {}", changed.join(", "))),
+            )
+            .await?;
+        Ok(Updated {
+            changed,
+            next_sync_full: reads_differently,
+            test,
+        })
+    }
+
+    /// Tests a stored integration's connection and records the test in its history.
+    /// A failed test is [`ServiceError::ConnectionTest`], carrying its report.
+    pub async fn test(&self, name: &str, started_by: &str) -> Result<TestReport, ServiceError> {
+        let prepared = self.platform.prepare(name).await?;
+        let store = self.platform.store();
+        let run = store
+            .start_run(prepared.integration.id, Action::TestConnection, started_by)
+            .await?;
+        let report = self.run_test(prepared.plugin, &prepared.settings).await?;
+        let status = match report.error {
+            Some(_) => RunStatus::Failed,
+            None => RunStatus::Succeeded,
+        };
+        store
+            .finish_run(run, &RunEnd::bare(status, report.error.clone()))
+            .await?;
+        match report.error {
+            Some(_) => Err(ServiceError::ConnectionTest {
+                report,
+                saved: true,
+            }),
+            None => Ok(report),
+        }
+    }
+
+    /// Removes an integration and everything stored for it.
+    pub async fn remove(&self, name: &str) -> Result<(), ServiceError> {
+        Ok(self.platform.store().remove_integration(name).await?)
+    }
+
+    /// Every integration, by name.
+    pub async fn list(&self) -> Result<Vec<IntegrationSummary>, ServiceError> {
+        let all = self.platform.store().integrations().await?;
+        Ok(all
+            .into_iter()
+            .map(|i| IntegrationSummary {
+                name: i.name,
+                connector: i.connector,
+                created_at: i.created_at,
+                policy: i.policy,
+            })
+            .collect())
+    }
+
+    /// One integration's settings, secrets masked.
+    pub async fn show(&self, name: &str) -> Result<IntegrationView, ServiceError> {
+        let prepared = self.platform.prepare(name).await?;
+        let settings = prepared
+            .plugin
+            .info
+            .config_schema
+            .iter()
+            .map(|field| {
+                let value = match (prepared.settings.get(&field.key), field.kind) {
+                    (Some(_), FieldKind::Secret) => "********".to_string(),
+                    (Some(v), _) => v.to_string(),
+                    (None, _) => field
+                        .default_value
+                        .as_ref()
+                        .map(|d| format!("{d} (default)"))
+                        .unwrap_or_default(),
+                };
+                (field.key.clone(), value)
+            })
+            .collect();
+        Ok(IntegrationView {
+            name: prepared.integration.name,
+            connector: prepared.integration.connector,
+            settings,
+            policy: prepared.integration.policy,
+        })
+    }
+}

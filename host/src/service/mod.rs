@@ -1,0 +1,204 @@
+//! The application layer: what a person can ask of the host, as a library API that every
+//! front end calls (the CLI now, the HTTP API next) and that returns typed results and
+//! typed errors. A front end parses and prints; the preamble (integration, its plugin,
+//! its settings opened with the key) and every rule of an operation live here.
+
+mod error;
+mod findings;
+mod history;
+mod integrations;
+mod inventory;
+mod syncs;
+
+pub use error::{ErrorKind, ServiceError, store_kind};
+pub use findings::{FindingDetail, FindingList, FindingQuery, Findings, StatusSet};
+pub use history::History;
+pub use integrations::{
+    AddIntegration, Added, IntegrationSummary, IntegrationView, Integrations, PolicyChange,
+    TestReport, UpdateIntegration, Updated,
+};
+pub use inventory::{AssetQuery, Inventory};
+pub use syncs::{RunningSync, SyncRequest, SyncStatus, Syncs};
+
+use crate::catalog::Catalog;
+use crate::model::{Integration, PluginInfo};
+use crate::plugin::{Limits, LoadedPlugin, PluginHost};
+use crate::runner::EmitLimits;
+use crate::secrets::SecretKey;
+use crate::settings::Settings;
+use crate::store::Store;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+/// Where plugins come from and how they run.
+#[derive(Debug, Clone)]
+pub struct PluginSource {
+    /// Folder of `*.wasm` components.
+    pub folder: PathBuf,
+    /// Folder of compiled components.
+    pub cache_dir: PathBuf,
+    /// Memory and deadline of each call.
+    pub limits: Limits,
+}
+
+/// The plugin host and every plugin it loaded.
+pub struct Plugins {
+    /// The engine that runs them.
+    pub host: PluginHost,
+    /// What loaded, and what did not.
+    pub catalog: Catalog,
+}
+
+impl Plugins {
+    /// The plugin of `connector`.
+    pub fn get(&self, connector: &str) -> Result<&LoadedPlugin, ServiceError> {
+        Ok(self.catalog.get(connector)?)
+    }
+}
+
+/// What every service works with: the store, and the key and plugins, each opened the
+/// first time an operation needs it (listing findings loads no plugin).
+pub struct Platform {
+    store: Arc<dyn Store>,
+    key_file: PathBuf,
+    key: std::sync::OnceLock<SecretKey>,
+    plugin_source: PluginSource,
+    plugins: OnceCell<Plugins>,
+    limits: EmitLimits,
+    running: syncs::Running,
+}
+
+impl Platform {
+    /// A platform over `store`; the key comes from `CONNECTOR_HOST_KEY` or `key_file`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        key_file: PathBuf,
+        plugin_source: PluginSource,
+        limits: EmitLimits,
+    ) -> Self {
+        Platform {
+            store,
+            key_file,
+            key: std::sync::OnceLock::new(),
+            plugin_source,
+            plugins: OnceCell::new(),
+            limits,
+            running: Default::default(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Integrations: add, update, test, remove, list, show.
+    pub fn integrations(&self) -> Integrations<'_> {
+        Integrations { platform: self }
+    }
+
+    /// Syncs: run now, cancel, status.
+    pub fn syncs(&self) -> Syncs<'_> {
+        Syncs { platform: self }
+    }
+
+    /// Findings: query, show, set status.
+    pub fn findings(&self) -> Findings<'_> {
+        Findings { platform: self }
+    }
+
+    /// The shared inventory: query, import.
+    pub fn inventory(&self) -> Inventory<'_> {
+        Inventory { platform: self }
+    }
+
+    /// History of runs.
+    pub fn history(&self) -> History<'_> {
+        History { platform: self }
+    }
+
+    /// Every loaded plugin's description, and the files that did not load with why.
+    pub async fn plugin_list(
+        &self,
+    ) -> Result<(Vec<PluginInfoAt>, Vec<(PathBuf, String)>), ServiceError> {
+        let plugins = self.plugins().await?;
+        let loaded = plugins
+            .catalog
+            .plugins
+            .iter()
+            .map(|p| PluginInfoAt {
+                info: p.info.clone(),
+                path: p.path.clone(),
+            })
+            .collect();
+        let failed = plugins
+            .catalog
+            .failed
+            .iter()
+            .map(|(f, e)| (f.clone(), e.to_string()))
+            .collect();
+        Ok((loaded, failed))
+    }
+
+    /// The key that seals secrets.
+    pub fn key(&self) -> Result<&SecretKey, ServiceError> {
+        if let Some(key) = self.key.get() {
+            return Ok(key);
+        }
+        let key = SecretKey::load(&self.key_file)?;
+        // Two first users at once load the same file; either key is the one.
+        Ok(self.key.get_or_init(|| key))
+    }
+
+    /// The plugins, loaded (and compiled, or read from the cache) on first use.
+    pub async fn plugins(&self) -> Result<&Plugins, ServiceError> {
+        self.plugins
+            .get_or_try_init(|| async {
+                let source = &self.plugin_source;
+                let host = PluginHost::new(&source.cache_dir, source.limits)?;
+                let catalog = Catalog::load(&host, &source.folder).await?;
+                Ok::<_, ServiceError>(Plugins { host, catalog })
+            })
+            .await
+    }
+
+    /// An integration with its plugin and its settings opened: what running or testing it
+    /// needs.
+    async fn prepare(&self, name: &str) -> Result<Prepared<'_>, ServiceError> {
+        let integration = self.store.integration(name).await?;
+        self.prepare_integration(integration).await
+    }
+
+    async fn prepare_integration(
+        &self,
+        integration: Integration,
+    ) -> Result<Prepared<'_>, ServiceError> {
+        let plugins = self.plugins().await?;
+        let plugin = plugins.get(&integration.connector)?;
+        let settings = Settings::open(&integration, &plugin.info.config_schema, self.key()?)?;
+        Ok(Prepared {
+            integration,
+            plugins,
+            plugin,
+            settings,
+        })
+    }
+}
+
+/// A plugin's description and where it was loaded from.
+#[derive(Debug, Clone)]
+pub struct PluginInfoAt {
+    /// What it says about itself.
+    pub info: PluginInfo,
+    /// Its file.
+    pub path: PathBuf,
+}
+
+/// An integration ready to test or run.
+struct Prepared<'a> {
+    integration: Integration,
+    plugins: &'a Plugins,
+    plugin: &'a LoadedPlugin,
+    settings: Settings,
+}

@@ -1,0 +1,91 @@
+//! What can go wrong with a store, each with its cause.
+
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Errors of a storage backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named thing does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was asked for (`integration `x``).
+        what: String,
+    },
+    /// It exists already.
+    #[error("{what} already exists")]
+    Conflict {
+        /// What (`integration `x``).
+        what: String,
+    },
+    /// The `--db` value is not a path or a database URL this host opens.
+    #[error("--db `{shown}`: {reason}")]
+    BadTarget {
+        /// The value, password masked.
+        shown: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database server does not answer.
+    #[error("cannot reach the database at {target}: {source}")]
+    Unreachable {
+        /// Host and port (never credentials).
+        target: String,
+        /// Why.
+        source: Cause,
+    },
+    /// The database cannot be opened or is not one of ours.
+    #[error("database {target}: {source}")]
+    Open {
+        /// Where (a path, or host, port and database name).
+        target: String,
+        /// Why.
+        source: Cause,
+    },
+    /// The schema is newer than this binary knows; nothing was changed.
+    #[error(
+        "database {target} has schema version {found}, newer than this host's {known}; upgrade connector-host (the database was left untouched)"
+    )]
+    TooNew {
+        /// Where.
+        target: String,
+        /// Its version.
+        found: i64,
+        /// The newest this binary knows.
+        known: i64,
+    },
+    /// A stored value cannot be read back.
+    #[error("stored {what} is unreadable: {detail}")]
+    Corrupt {
+        /// What.
+        what: String,
+        /// Why.
+        detail: String,
+    },
+    /// SQLite failed.
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No PostgreSQL connection could be had from the pool.
+    #[error("PostgreSQL connection pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The blocking task running a SQLite call died.
+    #[error("the database worker stopped: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+}
+
+impl StoreError {
+    /// A missing thing.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        StoreError::NotFound { what: what.into() }
+    }
+
+    /// Whether the database could not be reached or opened at all.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unreachable { .. } | StoreError::Open { .. } | StoreError::Pool(_)
+        )
+    }
+}

@@ -1,0 +1,481 @@
+//! Batches, checkpoints and the end-of-run updates in PostgreSQL. A batch is one
+//! transaction of a few statements whatever its size: three snapshot reads by `= ANY`,
+//! then one multi-row statement over `unnest` arrays per kind of write.
+
+use super::PostgresStore;
+use crate::model::{Batch, Policy, now};
+use crate::policy::ingest::{self, InventoryRef, Keys, Plan, Snapshot};
+use crate::policy::inventory::Metadata;
+use crate::store::{BatchOutcome, IngestStore, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What closing a finding the source no longer reports sets (see the SQLite backend).
+const CLOSE_FINDING: &str = "UPDATE findings SET status = 'passed', reported_status = 'passed', closed_reason = 'removed_at_source', content_hash = ''::bytea";
+
+async fn snapshot(
+    tx: &Transaction<'_>,
+    integration: i64,
+    keys: &Keys,
+) -> Result<Snapshot, StoreError> {
+    let mut s = Snapshot::default();
+    if !keys.canonical.is_empty() {
+        let stmt = tx
+            .prepare_cached("SELECT canonical_key, id, metadata_hash FROM inventory WHERE canonical_key = ANY($1)")
+            .await?;
+        for r in tx.query(&stmt, &[&keys.canonical]).await? {
+            s.inventory
+                .insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
+        }
+    }
+    if !keys.asset_ids.is_empty() {
+        let stmt = tx
+            .prepare_cached("SELECT source_id, content_hash FROM assets WHERE integration_id = $1 AND source_id = ANY($2)")
+            .await?;
+        for r in tx.query(&stmt, &[&integration, &keys.asset_ids]).await? {
+            s.asset_links.insert(r.try_get(0)?, r.try_get(1)?);
+        }
+    }
+    if !keys.finding_ids.is_empty() {
+        let stmt = tx
+            .prepare_cached("SELECT source_id, content_hash FROM findings WHERE integration_id = $1 AND source_id = ANY($2)")
+            .await?;
+        for r in tx.query(&stmt, &[&integration, &keys.finding_ids]).await? {
+            s.findings.insert(r.try_get(0)?, r.try_get(1)?);
+        }
+    }
+    Ok(s)
+}
+
+/// Columns of inventory metadata, as parallel arrays for `unnest`.
+#[derive(Default)]
+struct MetadataColumns {
+    name: Vec<String>,
+    asset_type: Vec<String>,
+    cloud_platform: Vec<String>,
+    cloud_account_id: Vec<Option<String>>,
+    cloud_account_name: Vec<Option<String>>,
+    region: Vec<Option<String>>,
+    provider_id: Vec<Option<String>>,
+    tags: Vec<serde_json::Value>,
+    status: Vec<Option<String>>,
+    technologies: Vec<serde_json::Value>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl MetadataColumns {
+    fn push(&mut self, m: &Metadata) {
+        self.name.push(m.name.clone());
+        self.asset_type.push(m.asset_type.clone());
+        self.cloud_platform.push(m.cloud_platform.clone());
+        self.cloud_account_id.push(m.cloud_account_id.clone());
+        self.cloud_account_name.push(m.cloud_account_name.clone());
+        self.region.push(m.region.clone());
+        self.provider_id.push(m.provider_id.clone());
+        self.tags
+            .push(serde_json::to_value(&m.tags).expect("plain data"));
+        self.status.push(m.status.clone());
+        self.technologies
+            .push(serde_json::to_value(&m.technologies).expect("plain data"));
+        self.hash.push(m.hash.clone());
+    }
+}
+
+/// Creates inventory entries; returns each key's id. An entry another host created
+/// meanwhile is found rather than duplicated.
+pub(super) async fn insert_entries(
+    tx: &Transaction<'_>,
+    entries: &[(&str, &Metadata)],
+    origin: &str,
+    at: DateTime<Utc>,
+) -> Result<HashMap<String, i64>, StoreError> {
+    if entries.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let keys: Vec<&str> = entries.iter().map(|(k, _)| *k).collect();
+    let mut m = MetadataColumns::default();
+    for (_, metadata) in entries {
+        m.push(metadata);
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO inventory (canonical_key, name, asset_type, cloud_platform, cloud_account_id, cloud_account_name, region, provider_id,
+               tags, status, technologies, metadata_hash, origin, created_at, updated_at)
+             SELECT k, n, t, p, ai, an, r, pi, tg, s, te, h, $13, $14, $14
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[],
+                         $10::text[], $11::jsonb[], $12::bytea[]) AS u(k, n, t, p, ai, an, r, pi, tg, s, te, h)
+             ON CONFLICT (canonical_key) DO NOTHING
+             RETURNING canonical_key, id",
+        )
+        .await?;
+    let mut ids = HashMap::new();
+    for r in tx
+        .query(
+            &stmt,
+            &[
+                &keys,
+                &m.name,
+                &m.asset_type,
+                &m.cloud_platform,
+                &m.cloud_account_id,
+                &m.cloud_account_name,
+                &m.region,
+                &m.provider_id,
+                &m.tags,
+                &m.status,
+                &m.technologies,
+                &m.hash,
+                &origin,
+                &at,
+            ],
+        )
+        .await?
+    {
+        ids.insert(r.try_get(0)?, r.try_get(1)?);
+    }
+    if ids.len() < keys.len() {
+        let missing: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| !ids.contains_key(*k))
+            .collect();
+        for r in tx
+            .query(
+                "SELECT canonical_key, id FROM inventory WHERE canonical_key = ANY($1)",
+                &[&missing],
+            )
+            .await?
+        {
+            ids.insert(r.try_get(0)?, r.try_get(1)?);
+        }
+    }
+    Ok(ids)
+}
+
+async fn update_metadata(
+    tx: &Transaction<'_>,
+    updates: &[(i64, Metadata)],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = updates.iter().map(|(id, _)| *id).collect();
+    let mut m = MetadataColumns::default();
+    for (_, metadata) in updates {
+        m.push(metadata);
+    }
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE inventory SET name = u.n, asset_type = u.t, cloud_platform = u.p, cloud_account_id = u.ai, cloud_account_name = u.an,
+               region = u.r, provider_id = u.pi, tags = u.tg, status = u.s, technologies = u.te, metadata_hash = u.h, updated_at = $13
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[],
+                         $10::text[], $11::jsonb[], $12::bytea[]) AS u(id, n, t, p, ai, an, r, pi, tg, s, te, h)
+             WHERE inventory.id = u.id",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &ids,
+            &m.name,
+            &m.asset_type,
+            &m.cloud_platform,
+            &m.cloud_account_id,
+            &m.cloud_account_name,
+            &m.region,
+            &m.provider_id,
+            &m.tags,
+            &m.status,
+            &m.technologies,
+            &m.hash,
+            &at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn link_assets(
+    tx: &Transaction<'_>,
+    integration: i64,
+    plan: &Plan<'_>,
+    created: &HashMap<String, i64>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if plan.link.is_empty() {
+        return Ok(());
+    }
+    let mut source_ids = Vec::with_capacity(plan.link.len());
+    let mut inventory_ids = Vec::with_capacity(plan.link.len());
+    let mut raws = Vec::with_capacity(plan.link.len());
+    let mut hashes = Vec::with_capacity(plan.link.len());
+    for l in &plan.link {
+        let id = match l.inventory {
+            InventoryRef::Stored(id) => id,
+            InventoryRef::New(index) => {
+                let key = &plan.onboard[index].key;
+                *created.get(key).ok_or_else(|| StoreError::Corrupt {
+                    what: "inventory entry".into(),
+                    detail: format!("`{key}` was neither created nor found"),
+                })?
+            }
+        };
+        source_ids.push(l.source_id);
+        inventory_ids.push(id);
+        raws.push(l.raw);
+        hashes.push(l.hash.as_slice());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO assets (integration_id, source_id, inventory_id, raw, content_hash, first_seen_at)
+             SELECT $1, s, i, r, h, $6 FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bytea[]) AS u(s, i, r, h)
+             ON CONFLICT (integration_id, source_id) DO UPDATE SET inventory_id = EXCLUDED.inventory_id, raw = EXCLUDED.raw,
+               content_hash = EXCLUDED.content_hash",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &integration,
+            &source_ids,
+            &inventory_ids,
+            &raws,
+            &hashes,
+            &at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn write_findings(
+    tx: &Transaction<'_>,
+    integration: i64,
+    run: i64,
+    plan: &Plan<'_>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if plan.write.is_empty() {
+        return Ok(());
+    }
+    let n = plan.write.len();
+    let (mut id, mut asset, mut title, mut description) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut severity, mut status, mut source_status) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut remediation, mut rule_id, mut rule_name) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut created, mut updated, mut changed, mut resolved, mut due) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut projects, mut portal, mut raw, mut hash) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for w in &plan.write {
+        let f = w.finding;
+        id.push(f.source_id.as_str());
+        asset.push(f.asset_source_id.as_str());
+        title.push(f.title.as_str());
+        description.push(f.description.as_str());
+        severity.push(f.severity.as_str());
+        status.push(f.status.as_str());
+        source_status.push(f.source_status.as_str());
+        remediation.push(f.remediation.as_deref());
+        rule_id.push(f.rule_id.as_deref());
+        rule_name.push(f.rule_name.as_deref());
+        created.push(f.created_at);
+        updated.push(f.updated_at);
+        changed.push(f.status_changed_at);
+        resolved.push(f.resolved_at);
+        due.push(f.due_at);
+        projects.push(serde_json::to_value(&f.project_ids).expect("plain data"));
+        portal.push(f.portal_url.as_deref());
+        raw.push(f.raw.as_str());
+        hash.push(w.hash.as_slice());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation,
+               rule_id, rule_name, created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash,
+               first_seen_at, reported_status, seen_in_run)
+             SELECT $1, id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h, $21, st, $22
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                         $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::jsonb[],
+                         $18::text[], $19::text[], $20::bytea[])
+               AS u(id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h)
+             ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = EXCLUDED.asset_source_id, title = EXCLUDED.title,
+               description = EXCLUDED.description, severity = EXCLUDED.severity, status = EXCLUDED.status, source_status = EXCLUDED.source_status,
+               remediation = EXCLUDED.remediation, rule_id = EXCLUDED.rule_id, rule_name = EXCLUDED.rule_name, created_at = EXCLUDED.created_at,
+               updated_at = EXCLUDED.updated_at, status_changed_at = EXCLUDED.status_changed_at, resolved_at = EXCLUDED.resolved_at,
+               due_at = EXCLUDED.due_at, project_ids = EXCLUDED.project_ids, portal_url = EXCLUDED.portal_url, raw = EXCLUDED.raw,
+               content_hash = EXCLUDED.content_hash, closed_reason = NULL, reported_status = EXCLUDED.reported_status,
+               seen_in_run = EXCLUDED.seen_in_run",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &integration,
+            &id,
+            &asset,
+            &title,
+            &description,
+            &severity,
+            &status,
+            &source_status,
+            &remediation,
+            &rule_id,
+            &rule_name,
+            &created,
+            &updated,
+            &changed,
+            &resolved,
+            &due,
+            &projects,
+            &portal,
+            &raw,
+            &hash,
+            &at,
+            &run,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn apply(
+    tx: &Transaction<'_>,
+    integration: i64,
+    run: i64,
+    plan: &Plan<'_>,
+) -> Result<u64, StoreError> {
+    let at = now();
+    let entries: Vec<(&str, &Metadata)> = plan
+        .onboard
+        .iter()
+        .map(|e| (e.key.as_str(), &e.metadata))
+        .collect();
+    let created = insert_entries(tx, &entries, &format!("integration:{integration}"), at).await?;
+    update_metadata(tx, &plan.update_metadata, at).await?;
+    link_assets(tx, integration, plan, &created, at).await?;
+    write_findings(tx, integration, run, plan, at).await?;
+    if !plan.seen.is_empty() {
+        let stmt = tx
+            .prepare_cached("UPDATE findings SET seen_in_run = $3 WHERE integration_id = $1 AND source_id = ANY($2)")
+            .await?;
+        tx.execute(&stmt, &[&integration, &plan.seen, &run]).await?;
+    }
+    if plan.close.is_empty() {
+        return Ok(0);
+    }
+    let stmt = tx
+        .prepare_cached(&format!("{CLOSE_FINDING} WHERE integration_id = $1 AND source_id = ANY($2) AND closed_reason IS NULL"))
+        .await?;
+    Ok(tx.execute(&stmt, &[&integration, &plan.close]).await?)
+}
+
+#[async_trait]
+impl IngestStore for PostgresStore {
+    async fn write_batch(
+        &self,
+        integration: i64,
+        run: i64,
+        policy: Policy,
+        batch: Arc<Batch>,
+    ) -> Result<BatchOutcome, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let snapshot = snapshot(&tx, integration, &ingest::keys(integration, &batch)).await?;
+        let plan = ingest::plan(integration, &policy, &batch, &snapshot);
+        let closed = apply(&tx, integration, run, &plan).await?;
+        tx.commit().await?;
+        let mut counts = plan.counts;
+        counts.findings_closed += closed;
+        Ok(BatchOutcome {
+            counts,
+            unlinked: plan
+                .unlinked
+                .iter()
+                .map(|(f, a)| (f.to_string(), a.to_string()))
+                .collect(),
+        })
+    }
+
+    async fn close_unseen(&self, integration: i64, run: i64) -> Result<u64, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                &format!("{CLOSE_FINDING} WHERE integration_id = $1 AND closed_reason IS NULL AND (seen_in_run IS NULL OR seen_in_run < $2)"),
+                &[&integration, &run],
+            )
+            .await?)
+    }
+
+    async fn restore_reported_statuses(&self, integration: i64) -> Result<u64, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "UPDATE findings SET status = reported_status WHERE integration_id = $1 AND status <> reported_status",
+                &[&integration],
+            )
+            .await?)
+    }
+
+    async fn save_checkpoint(&self, integration: i64, state: &str) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO checkpoints (integration_id, state, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (integration_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at",
+                &[&integration, &state, &now()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn checkpoint(&self, integration: i64) -> Result<Option<String>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT state FROM checkpoints WHERE integration_id = $1",
+                &[&integration],
+            )
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn clear_checkpoint(&self, integration: i64) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM checkpoints WHERE integration_id = $1",
+                &[&integration],
+            )
+            .await?;
+        Ok(())
+    }
+}

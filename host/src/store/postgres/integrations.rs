@@ -1,0 +1,110 @@
+//! Integrations in PostgreSQL.
+
+use super::{PostgresStore, json_at};
+use crate::model::{Integration, NewIntegration, Policy, now};
+use crate::store::{IntegrationStore, StoreError};
+use async_trait::async_trait;
+use tokio_postgres::error::SqlState;
+
+const COLUMNS: &str = "id, name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata";
+
+fn integration_row(row: &tokio_postgres::Row) -> Result<Integration, StoreError> {
+    Ok(Integration {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        connector: row.try_get(2)?,
+        settings: json_at(row, 3, "integration settings")?,
+        sealed_secrets: row.try_get(4)?,
+        created_at: row.try_get(5)?,
+        policy: Policy {
+            auto_sync_days: u32::try_from(row.try_get::<_, i64>(6)?).unwrap_or(0),
+            auto_onboard: row.try_get(7)?,
+            update_metadata: row.try_get(8)?,
+        },
+    })
+}
+
+#[async_trait]
+impl IntegrationStore for PostgresStore {
+    async fn add_integration(&self, new: &NewIntegration) -> Result<Integration, StoreError> {
+        let client = self.client().await?;
+        let settings = serde_json::to_value(&new.settings).expect("plain data");
+        let p = &new.policy;
+        let result = client
+            .query_one(
+                &format!(
+                    "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+                ),
+                &[&new.name, &new.connector, &settings, &new.sealed_secrets, &now(), &i64::from(p.auto_sync_days), &p.auto_onboard, &p.update_metadata],
+            )
+            .await;
+        match result {
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(StoreError::Conflict {
+                what: format!("integration `{}`", new.name),
+            }),
+            Err(e) => Err(e.into()),
+            Ok(row) => integration_row(&row),
+        }
+    }
+
+    async fn update_integration(
+        &self,
+        id: i64,
+        settings: &[(String, String)],
+        sealed_secrets: &str,
+        policy: &Policy,
+    ) -> Result<(), StoreError> {
+        let settings = serde_json::to_value(settings).expect("plain data");
+        let changed = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE integrations SET settings = $2, sealed_secrets = $3, auto_sync_days = $4, auto_onboard = $5, update_metadata = $6 WHERE id = $1",
+                &[&id, &settings, &sealed_secrets, &i64::from(policy.auto_sync_days), &policy.auto_onboard, &policy.update_metadata],
+            )
+            .await?;
+        match changed {
+            0 => Err(StoreError::not_found(format!("integration #{id}"))),
+            _ => Ok(()),
+        }
+    }
+
+    async fn integration(&self, name: &str) -> Result<Integration, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM integrations WHERE name = $1"),
+                &[&name],
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("integration `{name}`")))?;
+        integration_row(&row)
+    }
+
+    async fn integrations(&self) -> Result<Vec<Integration>, StoreError> {
+        self.client()
+            .await?
+            .query(
+                &format!("SELECT {COLUMNS} FROM integrations ORDER BY name"),
+                &[],
+            )
+            .await?
+            .iter()
+            .map(integration_row)
+            .collect()
+    }
+
+    async fn remove_integration(&self, name: &str) -> Result<(), StoreError> {
+        let removed = self
+            .client()
+            .await?
+            .execute("DELETE FROM integrations WHERE name = $1", &[&name])
+            .await?;
+        match removed {
+            0 => Err(StoreError::not_found(format!("integration `{name}`"))),
+            _ => Ok(()),
+        }
+    }
+}

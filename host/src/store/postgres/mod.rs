@@ -1,0 +1,169 @@
+//! The PostgreSQL backend, for hosts and workers that share one database. A pool of
+//! async connections (tokio-postgres behind deadpool); each batch is a handful of
+//! multi-row statements over `unnest` arrays, never a round trip per record. Schema
+//! versions live in `connector_host_schema`, applied under an advisory lock.
+
+mod ingest;
+mod integrations;
+mod queries;
+mod runs;
+
+use super::StoreError;
+use super::target::PostgresTarget;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+/// Schema migrations, in order (`migrations/postgres/`).
+const MIGRATIONS: &[&str] = &[include_str!(
+    "../../../migrations/postgres/0001_initial.sql"
+)];
+
+/// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).
+const SCHEMA_LOCK: i64 = 0x636f_6e6e_686f_7374;
+
+/// Connections a host keeps open at most.
+const POOL_SIZE: usize = 16;
+
+/// A store in a PostgreSQL database.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Connects, and brings the schema up to date.
+    pub async fn connect(target: &PostgresTarget) -> Result<Self, StoreError> {
+        let mut config = target.config.clone();
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        config.application_name("connector-host");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Open {
+                target: target.shown.clone(),
+                source: e.into(),
+            })?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|e| connect_error(&target.shown, e))?;
+        migrate(&mut client, &target.shown).await?;
+        Ok(PostgresStore { pool })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+/// A failed first connection: the server answered and refused (wrong password, no such
+/// database), or nothing answered.
+fn connect_error(shown: &str, e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) if e.as_db_error().is_some() => StoreError::Open {
+            target: shown.to_string(),
+            source: e.into(),
+        },
+        deadpool_postgres::PoolError::Backend(e) => StoreError::Unreachable {
+            target: shown.to_string(),
+            source: e.into(),
+        },
+        other => StoreError::Unreachable {
+            target: shown.to_string(),
+            source: other.into(),
+        },
+    }
+}
+
+/// Applies the migrations the database lacks, in one transaction under the schema lock.
+/// A database newer than this binary is refused before anything is written.
+async fn migrate(client: &mut deadpool_postgres::Object, shown: &str) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .await?;
+    let exists: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'connector_host_schema')",
+            &[],
+        )
+        .await?
+        .get(0);
+    let version: i64 = if exists {
+        tx.query_opt("SELECT version FROM connector_host_schema", &[])
+            .await?
+            .map_or(0, |r| r.get(0))
+    } else {
+        0
+    };
+    if version > known {
+        return Err(StoreError::TooNew {
+            target: shown.to_string(),
+            found: version,
+            known,
+        });
+    }
+    if version == known {
+        return Ok(());
+    }
+    if !exists {
+        tx.batch_execute("CREATE TABLE connector_host_schema (version BIGINT NOT NULL)")
+            .await?;
+    }
+    for sql in &MIGRATIONS[version as usize..] {
+        tx.batch_execute(sql).await?;
+    }
+    tx.execute("DELETE FROM connector_host_schema", &[]).await?;
+    tx.execute(
+        "INSERT INTO connector_host_schema (version) VALUES ($1)",
+        &[&known],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A count as PostgreSQL stores it.
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A stored count.
+fn stored_count(row: &tokio_postgres::Row, index: usize) -> u64 {
+    u64::try_from(row.get::<_, i64>(index)).unwrap_or(0)
+}
+
+/// Stored JSON, read into its Rust type.
+fn json_at<T: serde::de::DeserializeOwned>(
+    row: &tokio_postgres::Row,
+    index: usize,
+    what: &str,
+) -> Result<T, StoreError> {
+    let value: serde_json::Value = row.try_get(index)?;
+    serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
+        what: what.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+/// A stored enumerated name.
+fn parsed_at<T: std::str::FromStr>(row: &tokio_postgres::Row, index: usize) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    let text: String = row.try_get(index)?;
+    text.parse().map_err(|e: T::Err| StoreError::Corrupt {
+        what: "name".into(),
+        detail: e.to_string(),
+    })
+}

@@ -1,0 +1,237 @@
+//! The inventory and findings in PostgreSQL: imports and the listings.
+
+use super::ingest::insert_entries;
+use super::{PostgresStore, json_at, parsed_at};
+use crate::import::ImportedAsset;
+use crate::model::{AssetFilter, FindingFilter, FindingStatus, InventoryAsset, StoredFinding, now};
+use crate::policy::inventory::{Metadata, import_key, plan_import};
+use crate::store::{FindingStore, InventoryStore, StoreError};
+use async_trait::async_trait;
+use std::collections::HashSet;
+use tokio_postgres::types::ToSql;
+
+/// A SELECT with optional filters bound as numbered parameters.
+#[derive(Default)]
+struct Query {
+    sql: String,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Query {
+    fn new(sql: &str) -> Self {
+        Query {
+            sql: sql.to_string(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Binds `value` as the next parameter; returns its placeholder.
+    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
+    }
+
+    /// Adds `clause`, with `{}` standing for the parameter, when `value` is given.
+    fn filter<T: ToSql + Sync + Send + 'static>(&mut self, clause: &str, value: Option<T>) {
+        if let Some(value) = value {
+            let mark = self.bind(value);
+            self.sql.push_str(&clause.replace("{}", &mark));
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl InventoryStore for PostgresStore {
+    async fn import_assets(&self, assets: Vec<ImportedAsset>) -> Result<(u64, u64), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let keys: Vec<String> = assets.iter().map(import_key).collect();
+        let stored: HashSet<String> = tx
+            .query(
+                "SELECT canonical_key FROM inventory WHERE canonical_key = ANY($1)",
+                &[&keys],
+            )
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let plan = plan_import(&assets, &stored);
+        let entries: Vec<(&str, &Metadata)> =
+            plan.insert.iter().map(|(k, m)| (k.as_str(), m)).collect();
+        insert_entries(&tx, &entries, "import", now()).await?;
+        tx.commit().await?;
+        Ok((plan.insert.len() as u64, plan.present))
+    }
+
+    async fn assets(&self, filter: &AssetFilter) -> Result<Vec<InventoryAsset>, StoreError> {
+        let mut query = Query::default();
+        let (id_column, from) = match filter.integration {
+            Some(integration) => {
+                let mark = query.bind(integration);
+                (
+                    "a.source_id",
+                    format!(
+                        "FROM assets a JOIN inventory inv ON inv.id = a.inventory_id WHERE a.integration_id = {mark}"
+                    ),
+                )
+            }
+            None => (
+                "inv.canonical_key",
+                "FROM inventory inv WHERE TRUE".to_string(),
+            ),
+        };
+        query.sql = format!(
+            "SELECT {id_column}, inv.canonical_key, inv.name, inv.asset_type, inv.cloud_platform, inv.cloud_account_id, inv.cloud_account_name,
+               inv.region, inv.provider_id, inv.tags, inv.status, inv.technologies,
+               ARRAY(SELECT DISTINCT i.name FROM assets a2 JOIN integrations i ON i.id = a2.integration_id
+                     WHERE a2.inventory_id = inv.id ORDER BY i.name)
+             {from}"
+        );
+        query.filter(
+            " AND lower(inv.asset_type) = lower({})",
+            filter.asset_type.clone(),
+        );
+        query.filter(
+            " AND lower(inv.cloud_platform) = lower({})",
+            filter.cloud.clone(),
+        );
+        // Byte order, as SQLite sorts text, so both list alike.
+        query
+            .sql
+            .push_str(" ORDER BY inv.name COLLATE \"C\", 1 COLLATE \"C\"");
+        let rows = self
+            .client()
+            .await?
+            .query(&query.sql, &query.params())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InventoryAsset {
+                    id: r.try_get(0)?,
+                    canonical_key: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    asset_type: r.try_get(3)?,
+                    cloud_platform: r.try_get(4)?,
+                    cloud_account_id: r.try_get(5)?,
+                    cloud_account_name: r.try_get(6)?,
+                    region: r.try_get(7)?,
+                    provider_id: r.try_get(8)?,
+                    tags: json_at(r, 9, "asset tags")?,
+                    status: r.try_get(10)?,
+                    technologies: json_at(r, 11, "asset technologies")?,
+                    integrations: r.try_get(12)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl FindingStore for PostgresStore {
+    async fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
+        let mut query = Query::new(
+            "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
+               f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason
+             FROM findings f JOIN integrations i ON i.id = f.integration_id WHERE TRUE",
+        );
+        query.filter(" AND f.integration_id = {}", filter.integration);
+        query.filter(" AND f.source_id = {}", filter.id.clone());
+        query.filter(" AND f.asset_source_id = {}", filter.asset.clone());
+        query.filter(
+            " AND coalesce(f.status_changed_at, f.created_at) >= {}",
+            filter.since,
+        );
+        let severities: Vec<String> = filter
+            .severities
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect();
+        query.filter(
+            " AND f.severity = ANY({})",
+            (!severities.is_empty()).then_some(severities),
+        );
+        let statuses: Vec<String> = filter
+            .statuses
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect();
+        query.filter(
+            " AND f.status = ANY({})",
+            (!statuses.is_empty()).then_some(statuses),
+        );
+        query.sql.push_str(
+            " ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END,
+               i.name COLLATE \"C\", f.source_id COLLATE \"C\"",
+        );
+        let rows = self
+            .client()
+            .await?
+            .query(&query.sql, &query.params())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredFinding {
+                    integration: r.try_get(0)?,
+                    id: r.try_get(1)?,
+                    asset_id: r.try_get(2)?,
+                    title: r.try_get(3)?,
+                    description: r.try_get(4)?,
+                    severity: parsed_at(r, 5)?,
+                    status: parsed_at(r, 6)?,
+                    source_status: r.try_get(7)?,
+                    remediation: r.try_get(8)?,
+                    rule_id: r.try_get(9)?,
+                    rule_name: r.try_get(10)?,
+                    created_at: r.try_get(11)?,
+                    updated_at: r.try_get(12)?,
+                    status_changed_at: r.try_get(13)?,
+                    resolved_at: r.try_get(14)?,
+                    due_at: r.try_get(15)?,
+                    project_ids: json_at(r, 16, "finding projects")?,
+                    portal_url: r.try_get(17)?,
+                    closed_reason: r.try_get(18)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn finding_raw(&self, integration: i64, id: &str) -> Result<String, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT raw FROM findings WHERE integration_id = $1 AND source_id = $2",
+                &[&integration, &id],
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("finding `{id}`")))?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn set_finding_status(
+        &self,
+        integration: i64,
+        id: &str,
+        status: FindingStatus,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE findings SET status = $3 WHERE integration_id = $1 AND source_id = $2",
+                &[&integration, &id, &status.as_str()],
+            )
+            .await?;
+        match changed {
+            0 => Err(StoreError::not_found(format!("finding `{id}`"))),
+            _ => Ok(()),
+        }
+    }
+}

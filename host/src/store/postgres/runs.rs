@@ -1,0 +1,236 @@
+//! Runs, history, leases and schedules in PostgreSQL.
+
+use super::{PostgresStore, count, json_at, parsed_at, stored_count};
+use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, now};
+use crate::policy::lease::{INTERRUPTED, expiry, may_take};
+use crate::store::{LeaseOutcome, RunStore, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// The counts of a run as statement parameters, in column order.
+fn counts(c: &RunCounts) -> [i64; 8] {
+    [
+        count(c.assets_onboarded),
+        count(c.assets_updated),
+        count(c.assets_skipped),
+        count(c.findings_new),
+        count(c.findings_updated),
+        count(c.findings_unchanged),
+        count(c.findings_skipped),
+        count(c.findings_closed),
+    ]
+}
+
+#[async_trait]
+impl RunStore for PostgresStore {
+    async fn acquire_lease(
+        &self,
+        integration: i64,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Locking the integration's row serialises takers, whether a lease row exists or not.
+        let exists = tx
+            .query_opt(
+                "SELECT 1 FROM integrations WHERE id = $1 FOR UPDATE",
+                &[&integration],
+            )
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::not_found(format!("integration #{integration}")));
+        }
+        let current: Option<(String, DateTime<Utc>)> = tx
+            .query_opt(
+                "SELECT holder, expires_at FROM leases WHERE integration_id = $1",
+                &[&integration],
+            )
+            .await?
+            .map(|r| Ok::<_, StoreError>((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()?;
+        let at = now();
+        if let Some((other, _)) = current
+            .as_ref()
+            .filter(|(h, e)| !may_take(Some((h, *e)), holder, at))
+        {
+            return Ok(LeaseOutcome::HeldBy(other.clone()));
+        }
+        tx.execute(
+            "INSERT INTO leases (integration_id, holder, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (integration_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at",
+            &[&integration, &holder, &expiry(at, ttl)],
+        )
+        .await?;
+        // Holding the lease, any run still marked running was left by a holder that died.
+        let interrupted = tx
+            .execute(
+                "UPDATE runs SET status = 'failed', finished_at = $2, error = $3 WHERE integration_id = $1 AND status = 'running'",
+                &[&integration, &at, &INTERRUPTED],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(LeaseOutcome::Acquired {
+            interrupted_runs: interrupted,
+        })
+    }
+
+    async fn renew_lease(
+        &self,
+        integration: i64,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE leases SET expires_at = $3 WHERE integration_id = $1 AND holder = $2",
+                &[&integration, &holder, &expiry(now(), ttl)],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn release_lease(&self, integration: i64, holder: &str) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM leases WHERE integration_id = $1 AND holder = $2",
+                &[&integration, &holder],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn fail_runs_without_lease(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "UPDATE runs SET status = 'failed', finished_at = $1, error = $2
+                 WHERE status = 'running' AND integration_id NOT IN (SELECT integration_id FROM leases WHERE expires_at > $1)",
+                &[&now(), &INTERRUPTED],
+            )
+            .await?)
+    }
+
+    async fn start_run(
+        &self,
+        integration: i64,
+        action: Action,
+        started_by: &str,
+    ) -> Result<i64, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "INSERT INTO runs (integration_id, action, started_at, started_by, status) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[&integration, &action.as_str(), &now(), &started_by, &RunStatus::Running.as_str()],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn finish_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
+        let c = counts(&end.counts);
+        let warnings = serde_json::to_value(&end.warnings).expect("plain data");
+        self.client()
+            .await?
+            .execute(
+                "UPDATE runs SET finished_at = $2, status = $3, assets_onboarded = $4, assets_updated = $5, assets_skipped = $6,
+                   findings_new = $7, findings_updated = $8, findings_unchanged = $9, findings_skipped = $10, findings_closed = $11,
+                   warnings = $12, error = $13 WHERE id = $1",
+                &[&run, &now(), &end.status.as_str(), &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7], &warnings, &end.error],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn record_run(
+        &self,
+        integration: i64,
+        action: Action,
+        started_by: &str,
+        end: &RunEnd,
+        details: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        let c = counts(&end.counts);
+        let warnings = serde_json::to_value(&end.warnings).expect("plain data");
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "INSERT INTO runs (integration_id, action, started_at, finished_at, started_by, status, assets_onboarded, assets_updated,
+                   assets_skipped, findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details)
+                 VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+                &[&integration, &action.as_str(), &now(), &started_by, &end.status.as_str(), &c[0], &c[1], &c[2], &c[3], &c[4], &c[5],
+                  &c[6], &c[7], &warnings, &end.error, &details],
+            )
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn history(&self, integration: i64) -> Result<Vec<HistoryRow>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, action, started_at, finished_at, started_by, status, assets_onboarded, assets_updated, assets_skipped,
+                   findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details
+                 FROM runs WHERE integration_id = $1 ORDER BY id DESC",
+                &[&integration],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryRow {
+                    id: r.try_get(0)?,
+                    action: parsed_at(r, 1)?,
+                    started_at: r.try_get(2)?,
+                    finished_at: r.try_get(3)?,
+                    started_by: r.try_get(4)?,
+                    status: parsed_at(r, 5)?,
+                    counts: RunCounts {
+                        assets_onboarded: stored_count(r, 6),
+                        assets_updated: stored_count(r, 7),
+                        assets_skipped: stored_count(r, 8),
+                        findings_new: stored_count(r, 9),
+                        findings_updated: stored_count(r, 10),
+                        findings_unchanged: stored_count(r, 11),
+                        findings_skipped: stored_count(r, 12),
+                        findings_closed: stored_count(r, 13),
+                    },
+                    warnings: json_at(r, 14, "run warnings")?,
+                    error: r.try_get(15)?,
+                    details: r.try_get(16)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn next_due(&self, integration: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT next_due FROM schedules WHERE integration_id = $1",
+                &[&integration],
+            )
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn set_next_due(&self, integration: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO schedules (integration_id, next_due) VALUES ($1, $2)
+                 ON CONFLICT (integration_id) DO UPDATE SET next_due = EXCLUDED.next_due",
+                &[&integration, &at],
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,270 @@
+//! Batches, checkpoints and the end-of-run updates in SQLite: each batch reads its
+//! snapshot, lets the policy plan, and writes the plan, in one transaction.
+
+use super::SqliteStore;
+use crate::model::{Batch, Policy, now, time_text};
+use crate::policy::hash::json;
+use crate::policy::ingest::{self, InventoryRef, Keys, Plan, Snapshot};
+use crate::policy::inventory::Metadata;
+use crate::store::{BatchOutcome, IngestStore, StoreError};
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Transaction, params};
+use std::sync::Arc;
+
+/// What closing a finding the source no longer reports sets. Clearing the hash lets the
+/// source's record rewrite it if it ever comes back.
+const CLOSE_FINDING: &str = "UPDATE findings SET status = 'passed', reported_status = 'passed', closed_reason = 'removed_at_source', content_hash = X''";
+
+fn snapshot(tx: &Transaction<'_>, integration: i64, keys: &Keys) -> Result<Snapshot, StoreError> {
+    let mut s = Snapshot::default();
+    let mut inventory =
+        tx.prepare_cached("SELECT id, metadata_hash FROM inventory WHERE canonical_key = ?1")?;
+    for key in &keys.canonical {
+        if let Some(entry) = inventory
+            .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+        {
+            s.inventory.insert(key.clone(), entry);
+        }
+    }
+    let mut assets = tx.prepare_cached(
+        "SELECT content_hash FROM assets WHERE integration_id = ?1 AND source_id = ?2",
+    )?;
+    for id in &keys.asset_ids {
+        if let Some(hash) = assets
+            .query_row(params![integration, id], |r| r.get(0))
+            .optional()?
+        {
+            s.asset_links.insert(id.clone(), hash);
+        }
+    }
+    let mut findings = tx.prepare_cached(
+        "SELECT content_hash FROM findings WHERE integration_id = ?1 AND source_id = ?2",
+    )?;
+    for id in &keys.finding_ids {
+        if let Some(hash) = findings
+            .query_row(params![integration, id], |r| r.get(0))
+            .optional()?
+        {
+            s.findings.insert(id.clone(), hash);
+        }
+    }
+    Ok(s)
+}
+
+/// Creates an inventory entry; returns its id.
+pub(super) fn insert_entry(
+    tx: &Transaction<'_>,
+    key: &str,
+    m: &Metadata,
+    origin: &str,
+    at: &str,
+) -> Result<i64, StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO inventory (canonical_key, name, asset_type, cloud_platform, cloud_account_id, cloud_account_name, region, provider_id, tags, status,
+           technologies, metadata_hash, origin, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
+    )?
+    .execute(params![
+        key, m.name, m.asset_type, m.cloud_platform, m.cloud_account_id, m.cloud_account_name, m.region, m.provider_id,
+        json(&m.tags), m.status, json(&m.technologies), m.hash, origin, at
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn apply(
+    tx: &Transaction<'_>,
+    integration: i64,
+    run: i64,
+    plan: &Plan<'_>,
+) -> Result<u64, StoreError> {
+    let origin = format!("integration:{integration}");
+    let at = time_text(now());
+    let mut created = Vec::with_capacity(plan.onboard.len());
+    for entry in &plan.onboard {
+        created.push(insert_entry(tx, &entry.key, &entry.metadata, &origin, &at)?);
+    }
+    let mut update = tx.prepare_cached(
+        "UPDATE inventory SET name = ?2, asset_type = ?3, cloud_platform = ?4, cloud_account_id = ?5, cloud_account_name = ?6, region = ?7,
+           provider_id = ?8, tags = ?9, status = ?10, technologies = ?11, metadata_hash = ?12, updated_at = ?13 WHERE id = ?1",
+    )?;
+    for (id, m) in &plan.update_metadata {
+        update.execute(params![
+            id,
+            m.name,
+            m.asset_type,
+            m.cloud_platform,
+            m.cloud_account_id,
+            m.cloud_account_name,
+            m.region,
+            m.provider_id,
+            json(&m.tags),
+            m.status,
+            json(&m.technologies),
+            m.hash,
+            at
+        ])?;
+    }
+    let mut link = tx.prepare_cached(
+        "INSERT INTO assets (integration_id, source_id, inventory_id, raw, content_hash, first_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (integration_id, source_id) DO UPDATE SET inventory_id = excluded.inventory_id, raw = excluded.raw, content_hash = excluded.content_hash",
+    )?;
+    for l in &plan.link {
+        let inventory_id = match l.inventory {
+            InventoryRef::Stored(id) => id,
+            InventoryRef::New(index) => created[index],
+        };
+        link.execute(params![
+            integration,
+            l.source_id,
+            inventory_id,
+            l.raw,
+            l.hash,
+            at
+        ])?;
+    }
+    let mut write = tx.prepare_cached(
+        "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation, rule_id, rule_name,
+           created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash, first_seen_at, reported_status, seen_in_run)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?7, ?22)
+         ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = excluded.asset_source_id, title = excluded.title,
+           description = excluded.description, severity = excluded.severity, status = excluded.status, source_status = excluded.source_status,
+           remediation = excluded.remediation, rule_id = excluded.rule_id, rule_name = excluded.rule_name, created_at = excluded.created_at,
+           updated_at = excluded.updated_at, status_changed_at = excluded.status_changed_at, resolved_at = excluded.resolved_at,
+           due_at = excluded.due_at, project_ids = excluded.project_ids, portal_url = excluded.portal_url, raw = excluded.raw,
+           content_hash = excluded.content_hash, closed_reason = NULL, reported_status = excluded.reported_status,
+           seen_in_run = excluded.seen_in_run",
+    )?;
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(time_text);
+    for w in &plan.write {
+        let f = w.finding;
+        write.execute(params![
+            integration,
+            f.source_id,
+            f.asset_source_id,
+            f.title,
+            f.description,
+            f.severity.as_str(),
+            f.status.as_str(),
+            f.source_status,
+            f.remediation,
+            f.rule_id,
+            f.rule_name,
+            time(f.created_at),
+            time(f.updated_at),
+            time(f.status_changed_at),
+            time(f.resolved_at),
+            time(f.due_at),
+            json(&f.project_ids),
+            f.portal_url,
+            f.raw,
+            w.hash,
+            at,
+            run
+        ])?;
+    }
+    let mut seen = tx.prepare_cached(
+        "UPDATE findings SET seen_in_run = ?3 WHERE integration_id = ?1 AND source_id = ?2",
+    )?;
+    for id in &plan.seen {
+        seen.execute(params![integration, id, run])?;
+    }
+    let mut close = tx.prepare_cached(&format!(
+        "{CLOSE_FINDING} WHERE integration_id = ?1 AND source_id = ?2 AND closed_reason IS NULL"
+    ))?;
+    let mut closed = 0;
+    for id in plan.close {
+        closed += close.execute(params![integration, id])? as u64;
+    }
+    Ok(closed)
+}
+
+#[async_trait]
+impl IngestStore for SqliteStore {
+    async fn write_batch(
+        &self,
+        integration: i64,
+        run: i64,
+        policy: Policy,
+        batch: Arc<Batch>,
+    ) -> Result<BatchOutcome, StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let snapshot = snapshot(&tx, integration, &ingest::keys(integration, &batch))?;
+            let plan = ingest::plan(integration, &policy, &batch, &snapshot);
+            let closed = apply(&tx, integration, run, &plan)?;
+            tx.commit()?;
+            let mut counts = plan.counts;
+            counts.findings_closed += closed;
+            Ok(BatchOutcome {
+                counts,
+                unlinked: plan
+                    .unlinked
+                    .iter()
+                    .map(|(f, a)| (f.to_string(), a.to_string()))
+                    .collect(),
+            })
+        })
+        .await
+    }
+
+    async fn close_unseen(&self, integration: i64, run: i64) -> Result<u64, StoreError> {
+        self.call(move |conn| {
+            // Run ids only grow, so "not seen in this run" is "seen earlier, or never".
+            let closed = conn.execute(
+                &format!("{CLOSE_FINDING} WHERE integration_id = ?1 AND closed_reason IS NULL AND (seen_in_run IS NULL OR seen_in_run < ?2)"),
+                params![integration, run],
+            )?;
+            Ok(closed as u64)
+        })
+        .await
+    }
+
+    async fn restore_reported_statuses(&self, integration: i64) -> Result<u64, StoreError> {
+        self.call(move |conn| {
+            let changed = conn.execute(
+                "UPDATE findings SET status = reported_status WHERE integration_id = ?1 AND status != reported_status",
+                [integration],
+            )?;
+            Ok(changed as u64)
+        })
+        .await
+    }
+
+    async fn save_checkpoint(&self, integration: i64, state: &str) -> Result<(), StoreError> {
+        let state = state.to_string();
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT INTO checkpoints (integration_id, state, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (integration_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                params![integration, state, time_text(now())],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn checkpoint(&self, integration: i64) -> Result<Option<String>, StoreError> {
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT state FROM checkpoints WHERE integration_id = ?1",
+                    [integration],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn clear_checkpoint(&self, integration: i64) -> Result<(), StoreError> {
+        self.call(move |conn| {
+            conn.execute(
+                "DELETE FROM checkpoints WHERE integration_id = ?1",
+                [integration],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,207 @@
+//! The SQLite backend: one file, WAL journal, schema versions in `user_version`. Calls run
+//! on tokio's blocking threads, one at a time on the store's connection, so a lock wait
+//! (up to the busy timeout, while another process writes) never holds an async worker.
+
+mod ingest;
+mod integrations;
+mod queries;
+mod runs;
+
+use super::StoreError;
+use crate::model::{FindingStatus, Severity, parse_time};
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use rusqlite::types::Type;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Schema migrations, in order (`migrations/sqlite/`); `user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    include_str!("../../../migrations/sqlite/0002_rowid_tables.sql"),
+];
+
+/// A store in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path` and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path)).await?
+    }
+
+    fn open_blocking(path: &Path) -> Result<Self, StoreError> {
+        let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+            target: path.display().to_string(),
+            source,
+        };
+        if let Some(parent) = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty() && !p.is_dir())
+        {
+            return Err(open_error(
+                format!("folder {} does not exist", parent.display()).into(),
+            ));
+        }
+        let mut conn = Connection::open(path).map_err(|e| open_error(e.into()))?;
+        // Many syncs write at once (serve, several hosts): writers queue for the lock, and
+        // every transaction takes it when it begins. A deferred one that read first could
+        // not wait for it later; SQLite would answer "database is locked" at once.
+        conn.busy_timeout(std::time::Duration::from_secs(60))
+            .map_err(|e| open_error(e.into()))?;
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+        conn.execute_batch(
+            // Page size only takes on a new file: 16 KiB pages hold several findings with
+            // their raw records, where 4 KiB pages held one and wasted the rest.
+            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4096;",
+        )
+        .map_err(|e| open_error(format!("not a usable SQLite database ({e})").into()))?;
+        migrate(&mut conn, path)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection, on a blocking thread.
+    async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic inside a call rolled its transaction back as it unwound.
+            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await?
+    }
+}
+
+/// Applies the migrations this file lacks, each in a write transaction that rechecks the
+/// version first, so two hosts opening one file at once apply each migration once.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    loop {
+        let tx = conn.transaction()?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > known {
+            return Err(StoreError::TooNew {
+                target: path.display().to_string(),
+                found: version,
+                known,
+            });
+        }
+        if version == known {
+            return Ok(());
+        }
+        tx.execute_batch(MIGRATIONS[version as usize])?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}
+
+fn conversion(index: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not an RFC 3339 time")]
+struct BadTime(String);
+
+/// A stored time.
+fn time_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = row.get(index)?;
+    parse_time(&text).ok_or_else(|| conversion(index, BadTime(text)))
+}
+
+/// A stored time that may be missing.
+fn opt_time_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let text: Option<String> = row.get(index)?;
+    text.map(|t| parse_time(&t).ok_or_else(|| conversion(index, BadTime(t))))
+        .transpose()
+}
+
+/// A stored enumerated name.
+fn parsed_at<T: std::str::FromStr>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = row.get(index)?;
+    text.parse().map_err(|e| conversion(index, e))
+}
+
+/// Stored JSON.
+fn json_at<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|e| conversion(index, e))
+}
+
+fn severity_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Severity> {
+    parsed_at(row, index)
+}
+
+fn status_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<FindingStatus> {
+    parsed_at(row, index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{FindingStore, IngestStore};
+
+    /// A store at schema version 1 with one asset and one finding, the way hosts before
+    /// the rowid tables wrote them.
+    fn version_1_store(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO integrations (id, name, connector, settings, sealed_secrets, created_at)
+               VALUES (1, 'w', 'wiz', '{}', '{}', '2026-01-01T00:00:00Z');
+             INSERT INTO inventory (id, canonical_key, name, asset_type, cloud_platform, tags, technologies,
+               metadata_hash, origin, created_at, updated_at)
+               VALUES (1, 'aws:arn:x', 'x', 'VM', 'AWS', '{}', '[]', X'00', 'integration:1', '2026-01-01', '2026-01-01');
+             INSERT INTO assets VALUES (1, 'asset-1', 1, '{}', X'01', '2026-01-01');
+             INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status,
+               source_status, project_ids, raw, content_hash, first_seen_at, reported_status)
+               VALUES (1, 'finding-1', 'asset-1', 'Open bucket', '', 'high', 'failed', 'OPEN', '[]', '{\"id\":1}', X'02',
+               '2026-01-01', 'failed');",
+        )
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn upgrading_a_version_1_store_keeps_its_findings_and_assets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        version_1_store(&path);
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(
+            store.finding_raw(1, "finding-1").await.unwrap(),
+            r#"{"id":1}"#
+        );
+        assert!(store.checkpoint(1).await.unwrap().is_none());
+        store
+            .call(|conn| {
+                let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                assert_eq!(version, MIGRATIONS.len() as i64);
+                let duplicate = conn.execute(
+                    "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status,
+                       source_status, project_ids, raw, content_hash, first_seen_at, reported_status)
+                       VALUES (1, 'finding-1', 'asset-1', '', '', 'high', 'failed', 'OPEN', '[]', '{}', X'', '', 'failed')",
+                    [],
+                );
+                assert!(duplicate.is_err(), "source ids stay unique per integration");
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+}

@@ -1,0 +1,216 @@
+//! The inventory and findings in SQLite: imports and the listings.
+
+use super::ingest::insert_entry;
+use super::{SqliteStore, json_at, opt_time_at, severity_at, status_at};
+use crate::import::ImportedAsset;
+use crate::model::{
+    AssetFilter, FindingFilter, FindingStatus, InventoryAsset, StoredFinding, now, time_text,
+};
+use crate::policy::inventory::{import_key, plan_import};
+use crate::store::{FindingStore, InventoryStore, StoreError};
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashSet;
+
+/// A SELECT with optional filters bound as parameters.
+struct Query {
+    sql: String,
+    params: Vec<Value>,
+}
+
+impl Query {
+    fn new(sql: &str) -> Self {
+        Query {
+            sql: sql.to_string(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Adds `clause` (one `?`) when `value` is given.
+    fn filter(&mut self, clause: &str, value: Option<impl Into<Value>>) {
+        if let Some(value) = value {
+            self.sql.push_str(clause);
+            self.params.push(value.into());
+        }
+    }
+
+    /// Adds `column IN (…)` when `values` is not empty.
+    fn one_of(&mut self, column: &str, values: &[&str]) {
+        if values.is_empty() {
+            return;
+        }
+        let marks = vec!["?"; values.len()].join(", ");
+        self.sql.push_str(&format!(" AND {column} IN ({marks})"));
+        self.params
+            .extend(values.iter().map(|v| Value::Text(v.to_string())));
+    }
+
+    fn rows<T>(
+        &self,
+        conn: &Connection,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = conn.prepare(&self.sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(self.params.iter()), map)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[async_trait]
+impl InventoryStore for SqliteStore {
+    async fn import_assets(&self, assets: Vec<ImportedAsset>) -> Result<(u64, u64), StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let mut stored = HashSet::new();
+            {
+                let mut exists =
+                    tx.prepare_cached("SELECT 1 FROM inventory WHERE canonical_key = ?1")?;
+                for a in &assets {
+                    let key = import_key(a);
+                    if exists.exists([&key])? {
+                        stored.insert(key);
+                    }
+                }
+            }
+            let plan = plan_import(&assets, &stored);
+            let at = time_text(now());
+            for (key, metadata) in &plan.insert {
+                insert_entry(&tx, key, metadata, "import", &at)?;
+            }
+            tx.commit()?;
+            Ok((plan.insert.len() as u64, plan.present))
+        })
+        .await
+    }
+
+    async fn assets(&self, filter: &AssetFilter) -> Result<Vec<InventoryAsset>, StoreError> {
+        let filter = filter.clone();
+        self.call(move |conn| {
+            // Scoped to an integration: its source ids; otherwise the whole inventory by key.
+            let (id_column, from) = match filter.integration {
+                Some(_) => (
+                    "a.source_id",
+                    "FROM assets a JOIN inventory inv ON inv.id = a.inventory_id WHERE a.integration_id = ?",
+                ),
+                None => ("inv.canonical_key", "FROM inventory inv WHERE 1 = 1"),
+            };
+            let mut query = Query::new(&format!(
+                "SELECT {id_column}, inv.canonical_key, inv.name, inv.asset_type, inv.cloud_platform, inv.cloud_account_id, inv.cloud_account_name, inv.region,
+                   inv.provider_id, inv.tags, inv.status, inv.technologies,
+                   (SELECT json_group_array(name) FROM (SELECT DISTINCT i.name FROM assets a2 JOIN integrations i ON i.id = a2.integration_id
+                      WHERE a2.inventory_id = inv.id ORDER BY i.name))
+                 {from}"
+            ));
+            if let Some(integration) = filter.integration {
+                query.params.push(integration.into());
+            }
+            query.filter(" AND lower(inv.asset_type) = lower(?)", filter.asset_type.clone());
+            query.filter(" AND lower(inv.cloud_platform) = lower(?)", filter.cloud.clone());
+            query.sql.push_str(" ORDER BY inv.name, 1");
+            query.rows(conn, |r| {
+                Ok(InventoryAsset {
+                    id: r.get(0)?,
+                    canonical_key: r.get(1)?,
+                    name: r.get(2)?,
+                    asset_type: r.get(3)?,
+                    cloud_platform: r.get(4)?,
+                    cloud_account_id: r.get(5)?,
+                    cloud_account_name: r.get(6)?,
+                    region: r.get(7)?,
+                    provider_id: r.get(8)?,
+                    tags: json_at(r, 9)?,
+                    status: r.get(10)?,
+                    technologies: json_at(r, 11)?,
+                    integrations: json_at(r, 12)?,
+                })
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl FindingStore for SqliteStore {
+    async fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
+        let filter = filter.clone();
+        self.call(move |conn| {
+            let mut query = Query::new(
+                "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
+                   f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason
+                 FROM findings f JOIN integrations i ON i.id = f.integration_id WHERE 1 = 1",
+            );
+            query.filter(" AND f.integration_id = ?", filter.integration);
+            query.filter(" AND f.source_id = ?", filter.id.clone());
+            query.filter(" AND f.asset_source_id = ?", filter.asset.clone());
+            query.filter(
+                " AND coalesce(f.status_changed_at, f.created_at) >= ?",
+                filter.since.map(time_text),
+            );
+            let severities: Vec<&str> = filter.severities.iter().map(|s| s.as_str()).collect();
+            query.one_of("f.severity", &severities);
+            let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+            query.one_of("f.status", &statuses);
+            query.sql.push_str(" ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, i.name, f.source_id");
+            query.rows(conn, |r| {
+                Ok(StoredFinding {
+                    integration: r.get(0)?,
+                    id: r.get(1)?,
+                    asset_id: r.get(2)?,
+                    title: r.get(3)?,
+                    description: r.get(4)?,
+                    severity: severity_at(r, 5)?,
+                    status: status_at(r, 6)?,
+                    source_status: r.get(7)?,
+                    remediation: r.get(8)?,
+                    rule_id: r.get(9)?,
+                    rule_name: r.get(10)?,
+                    created_at: opt_time_at(r, 11)?,
+                    updated_at: opt_time_at(r, 12)?,
+                    status_changed_at: opt_time_at(r, 13)?,
+                    resolved_at: opt_time_at(r, 14)?,
+                    due_at: opt_time_at(r, 15)?,
+                    project_ids: json_at(r, 16)?,
+                    portal_url: r.get(17)?,
+                    closed_reason: r.get(18)?,
+                })
+            })
+        })
+        .await
+    }
+
+    async fn finding_raw(&self, integration: i64, id: &str) -> Result<String, StoreError> {
+        let id = id.to_string();
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT raw FROM findings WHERE integration_id = ?1 AND source_id = ?2",
+                params![integration, id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::not_found(format!("finding `{id}`")))
+        })
+        .await
+    }
+
+    async fn set_finding_status(
+        &self,
+        integration: i64,
+        id: &str,
+        status: FindingStatus,
+    ) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.call(move |conn| {
+            // Only the effective status changes; `reported_status` keeps the source's word.
+            let changed = conn.execute(
+                "UPDATE findings SET status = ?3 WHERE integration_id = ?1 AND source_id = ?2",
+                params![integration, id, status.as_str()],
+            )?;
+            match changed {
+                0 => Err(StoreError::not_found(format!("finding `{id}`"))),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+}

@@ -1,0 +1,222 @@
+//! Runs, history, leases and schedules in SQLite.
+
+use super::{SqliteStore, json_at, opt_time_at, parsed_at, time_at};
+use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, now, time_text};
+use crate::policy::hash::json;
+use crate::policy::lease::{INTERRUPTED, expiry, may_take};
+use crate::store::{LeaseOutcome, RunStore, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use std::time::Duration;
+
+#[async_trait]
+impl RunStore for SqliteStore {
+    async fn acquire_lease(
+        &self,
+        integration: i64,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let holder = holder.to_string();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let current: Option<(String, DateTime<Utc>)> = tx
+                .query_row(
+                    "SELECT holder, expires_at FROM leases WHERE integration_id = ?1",
+                    [integration],
+                    |r| Ok((r.get(0)?, time_at(r, 1)?)),
+                )
+                .optional()?;
+            let at = now();
+            if let Some((other, _)) = current
+                .as_ref()
+                .filter(|(h, e)| !may_take(Some((h, *e)), &holder, at))
+            {
+                return Ok(LeaseOutcome::HeldBy(other.clone()));
+            }
+            tx.execute(
+                "INSERT INTO leases (integration_id, holder, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (integration_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+                params![integration, holder, time_text(expiry(at, ttl))],
+            )?;
+            // Holding the lease, any run still marked running was left by a holder that died.
+            let interrupted = tx.execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3
+                 WHERE integration_id = ?1 AND status = 'running'",
+                params![integration, time_text(at), INTERRUPTED],
+            )?;
+            tx.commit()?;
+            Ok(LeaseOutcome::Acquired {
+                interrupted_runs: interrupted as u64,
+            })
+        })
+        .await
+    }
+
+    async fn renew_lease(
+        &self,
+        integration: i64,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let holder = holder.to_string();
+        self.call(move |conn| {
+            let changed = conn.execute(
+                "UPDATE leases SET expires_at = ?3 WHERE integration_id = ?1 AND holder = ?2",
+                params![integration, holder, time_text(expiry(now(), ttl))],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, integration: i64, holder: &str) -> Result<(), StoreError> {
+        let holder = holder.to_string();
+        self.call(move |conn| {
+            conn.execute(
+                "DELETE FROM leases WHERE integration_id = ?1 AND holder = ?2",
+                params![integration, holder],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn fail_runs_without_lease(&self) -> Result<u64, StoreError> {
+        self.call(|conn| {
+            let changed = conn.execute(
+                "UPDATE runs SET status = 'failed', finished_at = ?1, error = ?2
+                 WHERE status = 'running' AND integration_id NOT IN (SELECT integration_id FROM leases WHERE expires_at > ?1)",
+                params![time_text(now()), INTERRUPTED],
+            )?;
+            Ok(changed as u64)
+        })
+        .await
+    }
+
+    async fn start_run(
+        &self,
+        integration: i64,
+        action: Action,
+        started_by: &str,
+    ) -> Result<i64, StoreError> {
+        let started_by = started_by.to_string();
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT INTO runs (integration_id, action, started_at, started_by, status) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![integration, action.as_str(), time_text(now()), started_by, RunStatus::Running.as_str()],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn finish_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
+        let end = end.clone();
+        self.call(move |conn| {
+            let c = &end.counts;
+            conn.execute(
+                "UPDATE runs SET finished_at = ?2, status = ?3, assets_onboarded = ?4, assets_updated = ?5, assets_skipped = ?6,
+                   findings_new = ?7, findings_updated = ?8, findings_unchanged = ?9, findings_skipped = ?10, findings_closed = ?11,
+                   warnings = ?12, error = ?13 WHERE id = ?1",
+                params![
+                    run, time_text(now()), end.status.as_str(), c.assets_onboarded, c.assets_updated, c.assets_skipped, c.findings_new,
+                    c.findings_updated, c.findings_unchanged, c.findings_skipped, c.findings_closed, json(&end.warnings), end.error
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_run(
+        &self,
+        integration: i64,
+        action: Action,
+        started_by: &str,
+        end: &RunEnd,
+        details: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        let (started_by, end, details) = (
+            started_by.to_string(),
+            end.clone(),
+            details.map(str::to_string),
+        );
+        self.call(move |conn| {
+            let c = &end.counts;
+            conn.execute(
+                "INSERT INTO runs (integration_id, action, started_at, finished_at, started_by, status, assets_onboarded, assets_updated,
+                   assets_skipped, findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details)
+                 VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                params![
+                    integration, action.as_str(), time_text(now()), started_by, end.status.as_str(), c.assets_onboarded, c.assets_updated,
+                    c.assets_skipped, c.findings_new, c.findings_updated, c.findings_unchanged, c.findings_skipped, c.findings_closed,
+                    json(&end.warnings), end.error, details
+                ],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn history(&self, integration: i64) -> Result<Vec<HistoryRow>, StoreError> {
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, action, started_at, finished_at, started_by, status, assets_onboarded, assets_updated, assets_skipped,
+                   findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details
+                 FROM runs WHERE integration_id = ?1 ORDER BY id DESC",
+            )?;
+            let rows = stmt.query_map([integration], |r| {
+                Ok(HistoryRow {
+                    id: r.get(0)?,
+                    action: parsed_at(r, 1)?,
+                    started_at: time_at(r, 2)?,
+                    finished_at: opt_time_at(r, 3)?,
+                    started_by: r.get(4)?,
+                    status: parsed_at(r, 5)?,
+                    counts: RunCounts {
+                        assets_onboarded: r.get(6)?,
+                        assets_updated: r.get(7)?,
+                        assets_skipped: r.get(8)?,
+                        findings_new: r.get(9)?,
+                        findings_updated: r.get(10)?,
+                        findings_unchanged: r.get(11)?,
+                        findings_skipped: r.get(12)?,
+                        findings_closed: r.get(13)?,
+                    },
+                    warnings: json_at(r, 14)?,
+                    error: r.get(15)?,
+                    details: r.get(16)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn next_due(&self, integration: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT next_due FROM schedules WHERE integration_id = ?1",
+                    [integration],
+                    |r| time_at(r, 0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn set_next_due(&self, integration: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.call(move |conn| {
+            conn.execute(
+                "INSERT INTO schedules (integration_id, next_due) VALUES (?1, ?2)
+                 ON CONFLICT (integration_id) DO UPDATE SET next_due = excluded.next_due",
+                params![integration, time_text(at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
