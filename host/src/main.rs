@@ -6,6 +6,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let args = cli::Cli::parse();
     cli::logging::init(args.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -24,6 +25,16 @@ fn main() -> ExitCode {
             eprintln!("error: {}", one_line(&e));
             ExitCode::from(cli::exit::code(&e))
         }
+    }
+}
+
+/// Lets a closed pipe (`connector-host findings --json | head`) end the process quietly,
+/// as it does other command-line tools, instead of failing a print.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -90,8 +90,8 @@ impl InventoryStore for PostgresStore {
         query.sql = format!(
             "SELECT {id_column}, inv.canonical_key, inv.name, inv.asset_type, inv.cloud_platform, inv.cloud_account_id, inv.cloud_account_name,
                inv.region, inv.provider_id, inv.tags, inv.status, inv.technologies,
-               ARRAY(SELECT DISTINCT i.name FROM assets a2 JOIN integrations i ON i.id = a2.integration_id
-                     WHERE a2.inventory_id = inv.id ORDER BY i.name)
+               ARRAY(SELECT DISTINCT i.name COLLATE \"C\" FROM assets a2 JOIN integrations i ON i.id = a2.integration_id
+                     WHERE a2.inventory_id = inv.id ORDER BY 1)
              {from}"
         );
         query.filter(
@@ -103,9 +103,9 @@ impl InventoryStore for PostgresStore {
             filter.cloud.clone(),
         );
         // Byte order, as SQLite sorts text, so both list alike.
-        query
-            .sql
-            .push_str(" ORDER BY inv.name COLLATE \"C\", 1 COLLATE \"C\"");
+        query.sql.push_str(&format!(
+            " ORDER BY inv.name COLLATE \"C\", {id_column} COLLATE \"C\""
+        ));
         let rows = self
             .client()
             .await?

@@ -1,0 +1,801 @@
+//! One story of storage behaviour, told to both backends: every test below is a plain
+//! async function over `Arc<dyn Store>`, instantiated once for SQLite and once for
+//! PostgreSQL by `both_backends!`.
+
+use chrono::{Duration as TimeDelta, Utc};
+use connector_host::import::ImportedAsset;
+use connector_host::model::{
+    Action, Asset, AssetFilter, Batch, Finding, FindingFilter, FindingStatus, NewIntegration,
+    Policy, RunCounts, RunEnd, RunStatus, Severity, parse_time,
+};
+use connector_host::policy::lease::holder_name;
+use connector_host::store::{LeaseOutcome, Store, StoreError, StoreTarget, open_store};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The backend under test and what keeps it alive.
+enum Keep {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(postgres_fixture::TestDatabase),
+}
+
+async fn sqlite() -> (Arc<dyn Store>, Keep) {
+    let dir = tempfile::tempdir().unwrap();
+    let target = StoreTarget::parse(&dir.path().join("story.db").display().to_string()).unwrap();
+    (open_store(&target).await.unwrap(), Keep::Sqlite(dir))
+}
+
+async fn postgres() -> Option<(Arc<dyn Store>, Keep)> {
+    let db = postgres_fixture::database()?;
+    let target = StoreTarget::parse(db.url()).unwrap();
+    Some((open_store(&target).await.unwrap(), Keep::Postgres(db)))
+}
+
+macro_rules! both_backends {
+    ($($story:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $story() {
+                let (store, keep) = super::sqlite().await;
+                super::$story(store, &keep).await;
+            })*
+        }
+        mod on_postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $story() {
+                let Some((store, keep)) = super::postgres().await else { return };
+                super::$story(store, &keep).await;
+            })*
+        }
+    };
+}
+
+both_backends!(
+    integrations_are_named_unique_and_removable,
+    batches_are_idempotent_upserts_that_count_what_changed,
+    findings_are_listed_by_severity_and_filtered,
+    the_inventory_is_shared_by_canonical_key,
+    auto_onboard_off_stores_only_what_the_inventory_has,
+    imports_add_what_the_inventory_lacks,
+    unseen_and_removed_findings_close_and_reopen,
+    local_statuses_last_until_restored,
+    checkpoints_are_kept_per_integration,
+    leases_keep_one_run_per_integration,
+    history_and_schedules_round_trip,
+    a_newer_schema_is_refused_and_left_untouched,
+);
+
+fn new_integration(name: &str, policy: Policy) -> NewIntegration {
+    NewIntegration {
+        name: name.into(),
+        connector: "wiz".into(),
+        settings: vec![("api-url".into(), "https://api.example/graphql".into())],
+        sealed_secrets: "v1:sealed-bytes".into(),
+        policy,
+    }
+}
+
+fn asset(id: &str, provider: Option<&str>) -> Asset {
+    Asset {
+        source_id: id.into(),
+        name: format!("asset {id}"),
+        asset_type: "Virtual Machine".into(),
+        cloud_platform: "AWS".into(),
+        cloud_account_id: Some("123456789012".into()),
+        cloud_account_name: Some("prod".into()),
+        region: Some("eu-west-1".into()),
+        provider_id: provider.map(Into::into),
+        tags: [("env".to_string(), "prod".to_string())].into(),
+        status: Some("Active".into()),
+        technologies: vec!["Linux".into()],
+        raw: format!(r#"{{"id":"{id}","ünïcode":"✓"}}"#),
+    }
+}
+
+fn finding(id: &str, asset: &str, severity: Severity) -> Finding {
+    Finding {
+        source_id: id.into(),
+        asset_source_id: asset.into(),
+        title: format!("finding {id}"),
+        description: "It is open.".into(),
+        severity,
+        status: FindingStatus::Failed,
+        source_status: "OPEN".into(),
+        remediation: Some("Close it.".into()),
+        rule_id: Some("rule-1".into()),
+        rule_name: Some("Open things".into()),
+        created_at: parse_time("2026-05-01T10:00:00.123456Z"),
+        updated_at: parse_time("2026-05-02T10:00:00Z"),
+        status_changed_at: None,
+        resolved_at: None,
+        due_at: parse_time("2026-06-01T00:00:00+02:00"),
+        project_ids: vec!["p1".into(), "p2".into()],
+        portal_url: Some("https://app.example/issues/1".into()),
+        raw: format!(r#"{{"id":"{id}"}}"#),
+    }
+}
+
+async fn run_of(store: &Arc<dyn Store>, integration: i64) -> i64 {
+    store
+        .start_run(integration, Action::SyncNow, "story")
+        .await
+        .unwrap()
+}
+
+async fn write(
+    store: &Arc<dyn Store>,
+    integration: i64,
+    run: i64,
+    policy: Policy,
+    batch: Batch,
+) -> RunCounts {
+    store
+        .write_batch(integration, run, policy, Arc::new(batch))
+        .await
+        .unwrap()
+        .counts
+}
+
+async fn integrations_are_named_unique_and_removable(store: Arc<dyn Store>, _: &Keep) {
+    let added = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    assert_eq!(store.integration("w").await.unwrap(), added);
+    assert!((Utc::now() - added.created_at) < TimeDelta::seconds(60));
+    let twice = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await;
+    assert!(
+        matches!(twice, Err(StoreError::Conflict { .. })),
+        "{twice:?}"
+    );
+    let policy = Policy {
+        auto_sync_days: 7,
+        auto_onboard: false,
+        update_metadata: true,
+    };
+    let settings = vec![("api-url".to_string(), "https://other.example".to_string())];
+    store
+        .update_integration(added.id, &settings, "v1:other", &policy)
+        .await
+        .unwrap();
+    let updated = store.integration("w").await.unwrap();
+    assert_eq!(
+        (updated.settings, updated.sealed_secrets, updated.policy),
+        (settings, "v1:other".into(), policy)
+    );
+    store
+        .add_integration(&new_integration("a", Policy::default()))
+        .await
+        .unwrap();
+    let names: Vec<String> = store
+        .integrations()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names, ["a", "w"]);
+    store.remove_integration("w").await.unwrap();
+    assert!(matches!(
+        store.integration("w").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.remove_integration("w").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn batches_are_idempotent_upserts_that_count_what_changed(store: Arc<dyn Store>, _: &Keep) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let batch = Batch {
+        assets: vec![
+            asset("a1", Some("arn:aws:ec2:eu-west-1:1:instance/i-1")),
+            asset("a2", None),
+        ],
+        findings: vec![
+            finding("f1", "a1", Severity::High),
+            finding("f2", "a2", Severity::Low),
+        ],
+        ..Default::default()
+    };
+    let run = run_of(&store, w.id).await;
+    let first = write(&store, w.id, run, w.policy, batch.clone()).await;
+    assert_eq!((first.assets_onboarded, first.findings_new), (2, 2));
+    let stored = store.findings(&FindingFilter::default()).await.unwrap();
+    let again = write(&store, w.id, run, w.policy, batch.clone()).await;
+    assert_eq!(
+        again,
+        RunCounts {
+            findings_unchanged: 2,
+            ..Default::default()
+        },
+        "the same batch twice changes nothing"
+    );
+    assert_eq!(
+        store.findings(&FindingFilter::default()).await.unwrap(),
+        stored
+    );
+    let mut changed = batch.clone();
+    changed.findings[0].title = "renamed".into();
+    let third = write(&store, w.id, run, w.policy, changed).await;
+    assert_eq!((third.findings_updated, third.findings_unchanged), (1, 1));
+    let f1 = &store
+        .findings(&FindingFilter {
+            id: Some("f1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()[0];
+    assert_eq!(f1.title, "renamed");
+    assert_eq!(
+        f1.created_at,
+        parse_time("2026-05-01T10:00:00.123456Z"),
+        "times to the microsecond"
+    );
+    assert_eq!(
+        f1.due_at,
+        parse_time("2026-05-31T22:00:00Z"),
+        "times in UTC"
+    );
+    assert_eq!(f1.project_ids, ["p1", "p2"]);
+    assert_eq!(
+        store.finding_raw(w.id, "f1").await.unwrap(),
+        r#"{"id":"f1"}"#
+    );
+    assert!(matches!(
+        store.finding_raw(w.id, "nope").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // A finding about an asset nobody linked is not stored, and says so.
+    let orphan = Batch {
+        findings: vec![finding("f9", "a9", Severity::Info)],
+        ..Default::default()
+    };
+    let outcome = store
+        .write_batch(w.id, run, w.policy, Arc::new(orphan))
+        .await
+        .unwrap();
+    assert_eq!(outcome.counts.findings_skipped, 1);
+    assert_eq!(outcome.unlinked, vec![("f9".to_string(), "a9".to_string())]);
+}
+
+async fn findings_are_listed_by_severity_and_filtered(store: Arc<dyn Store>, _: &Keep) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let run = run_of(&store, w.id).await;
+    let mut late = finding("f-late", "a1", Severity::Medium);
+    late.status_changed_at = parse_time("2026-07-01T00:00:00Z");
+    let batch = Batch {
+        assets: vec![asset("a1", None), asset("a2", None)],
+        findings: vec![
+            finding("f-low", "a1", Severity::Low),
+            finding("f-crit", "a2", Severity::Critical),
+            late,
+            finding("f-info", "a1", Severity::Info),
+        ],
+        ..Default::default()
+    };
+    write(&store, w.id, run, w.policy, batch).await;
+    let ids = |rows: Vec<connector_host::model::StoredFinding>| -> Vec<String> {
+        rows.into_iter().map(|f| f.id).collect()
+    };
+    assert_eq!(
+        ids(store.findings(&FindingFilter::default()).await.unwrap()),
+        ["f-crit", "f-late", "f-low", "f-info"]
+    );
+    let filter = FindingFilter {
+        severities: vec![Severity::Low, Severity::Info],
+        asset: Some("a1".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.findings(&filter).await.unwrap()),
+        ["f-low", "f-info"]
+    );
+    let since = FindingFilter {
+        since: parse_time("2026-06-15T00:00:00Z"),
+        ..Default::default()
+    };
+    assert_eq!(ids(store.findings(&since).await.unwrap()), ["f-late"]);
+    let passed = FindingFilter {
+        statuses: vec![FindingStatus::Passed],
+        integration: Some(w.id),
+        ..Default::default()
+    };
+    assert!(store.findings(&passed).await.unwrap().is_empty());
+}
+
+async fn the_inventory_is_shared_by_canonical_key(store: Arc<dyn Store>, _: &Keep) {
+    let arn = "arn:aws:s3:::shared-bucket";
+    let one = store
+        .add_integration(&new_integration("one", Policy::default()))
+        .await
+        .unwrap();
+    let two = store
+        .add_integration(&new_integration(
+            "two",
+            Policy {
+                update_metadata: true,
+                ..Policy::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let run = run_of(&store, one.id).await;
+    let c1 = write(
+        &store,
+        one.id,
+        run,
+        one.policy,
+        Batch {
+            assets: vec![asset("x-1", Some(arn))],
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut renamed = asset("y-9", Some(arn));
+    renamed.name = "renamed by two".into();
+    let run = run_of(&store, two.id).await;
+    let c2 = write(
+        &store,
+        two.id,
+        run,
+        two.policy,
+        Batch {
+            assets: vec![renamed],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        (c1.assets_onboarded, c2.assets_onboarded, c2.assets_updated),
+        (1, 0, 1)
+    );
+    let inventory = store.assets(&AssetFilter::default()).await.unwrap();
+    assert_eq!(inventory.len(), 1, "one resource, one inventory entry");
+    assert_eq!(inventory[0].canonical_key, format!("aws:{arn}"));
+    assert_eq!(inventory[0].integrations, ["one", "two"]);
+    assert_eq!(
+        inventory[0].name, "renamed by two",
+        "update-metadata overwrote it"
+    );
+    assert_eq!(inventory[0].tags["env"], "prod");
+    let of_two = store
+        .assets(&AssetFilter {
+            integration: Some(two.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(of_two[0].id, "y-9", "listed by the integration's own id");
+    let none = AssetFilter {
+        cloud: Some("gcp".into()),
+        ..Default::default()
+    };
+    assert!(store.assets(&none).await.unwrap().is_empty());
+    let aws = AssetFilter {
+        cloud: Some("aws".into()),
+        asset_type: Some("virtual machine".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.assets(&aws).await.unwrap().len(),
+        1,
+        "case-insensitive filters"
+    );
+}
+
+async fn auto_onboard_off_stores_only_what_the_inventory_has(store: Arc<dyn Store>, _: &Keep) {
+    let policy = Policy {
+        auto_onboard: false,
+        ..Policy::default()
+    };
+    let w = store
+        .add_integration(&new_integration("w", policy))
+        .await
+        .unwrap();
+    store
+        .import_assets(vec![ImportedAsset {
+            provider_id: "arn:aws:s3:::known".into(),
+            name: "known".into(),
+            ..Default::default()
+        }])
+        .await
+        .unwrap();
+    let run = run_of(&store, w.id).await;
+    let counts = write(
+        &store,
+        w.id,
+        run,
+        policy,
+        Batch {
+            assets: vec![
+                asset("k", Some("arn:aws:s3:::known")),
+                asset("u", Some("arn:aws:s3:::unknown")),
+            ],
+            findings: vec![
+                finding("on-known", "k", Severity::High),
+                finding("on-unknown", "u", Severity::High),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!((counts.assets_onboarded, counts.assets_skipped), (0, 1));
+    assert_eq!((counts.findings_new, counts.findings_skipped), (1, 1));
+    let stored: Vec<String> = store
+        .findings(&FindingFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(stored, ["on-known"]);
+    assert_eq!(
+        store.assets(&AssetFilter::default()).await.unwrap()[0].name,
+        "known",
+        "metadata kept"
+    );
+}
+
+async fn imports_add_what_the_inventory_lacks(store: Arc<dyn Store>, _: &Keep) {
+    let row = |id: &str| ImportedAsset {
+        provider_id: id.into(),
+        name: id.into(),
+        cloud_platform: "AWS".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .import_assets(vec![
+                row("arn:aws:s3:::a"),
+                row("arn:aws:s3:::b"),
+                row("arn:aws:s3:::a")
+            ])
+            .await
+            .unwrap(),
+        (2, 1)
+    );
+    assert_eq!(
+        store
+            .import_assets(vec![row("arn:aws:s3:::b"), row("arn:aws:s3:::c")])
+            .await
+            .unwrap(),
+        (1, 1)
+    );
+    let names: Vec<String> = store
+        .assets(&AssetFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["arn:aws:s3:::a", "arn:aws:s3:::b", "arn:aws:s3:::c"]
+    );
+}
+
+async fn unseen_and_removed_findings_close_and_reopen(store: Arc<dyn Store>, _: &Keep) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let all = Batch {
+        assets: vec![asset("a", None)],
+        findings: ["f1", "f2", "f3"]
+            .iter()
+            .map(|id| finding(id, "a", Severity::High))
+            .collect(),
+        ..Default::default()
+    };
+    let first = run_of(&store, w.id).await;
+    write(&store, w.id, first, w.policy, all.clone()).await;
+    let second = run_of(&store, w.id).await;
+    let mut fewer = all.clone();
+    fewer.findings.truncate(2);
+    fewer.removed_findings = vec!["f2".into(), "never-stored".into()];
+    let counts = write(&store, w.id, second, w.policy, fewer).await;
+    assert_eq!(
+        counts.findings_closed, 1,
+        "only a stored open finding counts"
+    );
+    assert_eq!(
+        store.close_unseen(w.id, second).await.unwrap(),
+        1,
+        "f3 was not seen"
+    );
+    assert_eq!(
+        store.close_unseen(w.id, second).await.unwrap(),
+        0,
+        "closing twice closes nothing"
+    );
+    let closed = FindingFilter {
+        statuses: vec![FindingStatus::Passed],
+        ..Default::default()
+    };
+    let rows = store.findings(&closed).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+        ["f2", "f3"]
+    );
+    assert!(
+        rows.iter()
+            .all(|f| f.closed_reason.as_deref() == Some("removed_at_source"))
+    );
+    let third = run_of(&store, w.id).await;
+    let back = write(&store, w.id, third, w.policy, all).await;
+    assert_eq!(
+        (back.findings_updated, back.findings_unchanged),
+        (2, 1),
+        "closed ones come back"
+    );
+    assert!(store.findings(&closed).await.unwrap().is_empty());
+}
+
+async fn local_statuses_last_until_restored(store: Arc<dyn Store>, _: &Keep) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let run = run_of(&store, w.id).await;
+    write(
+        &store,
+        w.id,
+        run,
+        w.policy,
+        Batch {
+            assets: vec![asset("a", None)],
+            findings: vec![finding("f", "a", Severity::High)],
+            ..Default::default()
+        },
+    )
+    .await;
+    store
+        .set_finding_status(w.id, "f", FindingStatus::AcceptedFailed)
+        .await
+        .unwrap();
+    let row = &store.findings(&FindingFilter::default()).await.unwrap()[0];
+    assert_eq!(
+        (row.status, row.source_status.as_str()),
+        (FindingStatus::AcceptedFailed, "OPEN")
+    );
+    assert!(matches!(
+        store
+            .set_finding_status(w.id, "nope", FindingStatus::Passed)
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(store.restore_reported_statuses(w.id).await.unwrap(), 1);
+    assert_eq!(store.restore_reported_statuses(w.id).await.unwrap(), 0);
+    assert_eq!(
+        store.findings(&FindingFilter::default()).await.unwrap()[0].status,
+        FindingStatus::Failed
+    );
+}
+
+async fn checkpoints_are_kept_per_integration(store: Arc<dyn Store>, _: &Keep) {
+    let one = store
+        .add_integration(&new_integration("one", Policy::default()))
+        .await
+        .unwrap();
+    let two = store
+        .add_integration(&new_integration("two", Policy::default()))
+        .await
+        .unwrap();
+    assert_eq!(store.checkpoint(one.id).await.unwrap(), None);
+    store
+        .save_checkpoint(one.id, r#"{"cursor":"a"}"#)
+        .await
+        .unwrap();
+    store
+        .save_checkpoint(one.id, r#"{"cursor":"b"}"#)
+        .await
+        .unwrap();
+    store.save_checkpoint(two.id, "other").await.unwrap();
+    assert_eq!(
+        store.checkpoint(one.id).await.unwrap().as_deref(),
+        Some(r#"{"cursor":"b"}"#)
+    );
+    store.clear_checkpoint(one.id).await.unwrap();
+    assert_eq!(store.checkpoint(one.id).await.unwrap(), None);
+    assert_eq!(
+        store.checkpoint(two.id).await.unwrap().as_deref(),
+        Some("other")
+    );
+}
+
+async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let far = "far-host/42/1";
+    let me = holder_name();
+    assert_eq!(
+        store
+            .acquire_lease(w.id, far, Duration::from_secs(600))
+            .await
+            .unwrap(),
+        LeaseOutcome::Acquired {
+            interrupted_runs: 0
+        }
+    );
+    let left_running = run_of(&store, w.id).await;
+    assert_eq!(
+        store
+            .acquire_lease(w.id, &me, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        LeaseOutcome::HeldBy(far.into())
+    );
+    assert_eq!(
+        store.fail_runs_without_lease().await.unwrap(),
+        0,
+        "its lease is live"
+    );
+    assert!(
+        store
+            .renew_lease(w.id, far, Duration::from_millis(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .renew_lease(w.id, &me, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "not ours"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        store
+            .acquire_lease(w.id, &me, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        LeaseOutcome::Acquired {
+            interrupted_runs: 1
+        }
+    );
+    let history = store.history(w.id).await.unwrap();
+    assert_eq!(history[0].id, left_running);
+    assert_eq!(history[0].status, RunStatus::Failed);
+    assert!(history[0].error.as_deref().unwrap().contains("interrupted"));
+    store.release_lease(w.id, far).await.unwrap();
+    assert_eq!(
+        store
+            .acquire_lease(w.id, far, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        LeaseOutcome::HeldBy(me.clone()),
+        "releasing another's lease does nothing"
+    );
+    store.release_lease(w.id, &me).await.unwrap();
+    run_of(&store, w.id).await;
+    assert_eq!(
+        store.fail_runs_without_lease().await.unwrap(),
+        1,
+        "a running run without a lease was abandoned"
+    );
+}
+
+async fn history_and_schedules_round_trip(store: Arc<dyn Store>, _: &Keep) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let run = run_of(&store, w.id).await;
+    let end = RunEnd {
+        status: RunStatus::SucceededWithWarnings,
+        counts: RunCounts {
+            assets_onboarded: 3,
+            findings_new: 5,
+            findings_skipped: 2,
+            findings_closed: 1,
+            ..Default::default()
+        },
+        warnings: vec!["2 record(s) rejected".into()],
+        error: None,
+    };
+    store.finish_run(run, &end).await.unwrap();
+    store
+        .record_run(
+            w.id,
+            Action::ConfigChange,
+            "alice",
+            &RunEnd::bare(RunStatus::Succeeded, None),
+            Some("changed: page-size"),
+        )
+        .await
+        .unwrap();
+    let history = store.history(w.id).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        (
+            history[0].action,
+            history[0].started_by.as_str(),
+            history[0].details.as_deref()
+        ),
+        (Action::ConfigChange, "alice", Some("changed: page-size"))
+    );
+    assert_eq!(history[0].started_at, history[0].finished_at.unwrap());
+    let sync = &history[1];
+    assert_eq!(
+        (sync.status, sync.counts, sync.warnings.clone()),
+        (end.status, end.counts, end.warnings)
+    );
+    assert!(sync.finished_at.unwrap() >= sync.started_at);
+    assert_eq!(store.next_due(w.id).await.unwrap(), None);
+    let due = parse_time("2026-12-02T01:15:00Z").unwrap();
+    store.set_next_due(w.id, due).await.unwrap();
+    store
+        .set_next_due(w.id, due + TimeDelta::days(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.next_due(w.id).await.unwrap(),
+        Some(due + TimeDelta::days(1))
+    );
+}
+
+async fn a_newer_schema_is_refused_and_left_untouched(store: Arc<dyn Store>, keep: &Keep) {
+    store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    drop(store);
+    let (target, before) = match keep {
+        Keep::Sqlite(dir) => {
+            let path = dir.path().join("story.db");
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", 99).unwrap();
+            conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")
+                .unwrap();
+            drop(conn);
+            (
+                StoreTarget::parse(&path.display().to_string()).unwrap(),
+                std::fs::read(&path).unwrap(),
+            )
+        }
+        Keep::Postgres(db) => {
+            db.execute("UPDATE connector_host_schema SET version = 99")
+                .unwrap();
+            (StoreTarget::parse(db.url()).unwrap(), Vec::new())
+        }
+    };
+    let refused = open_store(&target)
+        .await
+        .err()
+        .expect("a newer schema is refused");
+    assert!(
+        matches!(refused, StoreError::TooNew { found: 99, .. }),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("upgrade connector-host"),
+        "{refused}"
+    );
+    match keep {
+        Keep::Sqlite(dir) => assert_eq!(
+            std::fs::read(dir.path().join("story.db")).unwrap(),
+            before,
+            "not a byte changed"
+        ),
+        Keep::Postgres(db) => {
+            assert_eq!(
+                db.texts("SELECT version::text FROM connector_host_schema")
+                    .unwrap(),
+                ["99"]
+            );
+            assert_eq!(db.texts("SELECT name FROM integrations").unwrap(), ["w"]);
+        }
+    }
+}
