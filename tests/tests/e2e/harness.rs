@@ -31,6 +31,8 @@ pub struct Host {
     bin: PathBuf,
     plugins: PathBuf,
     cache: PathBuf,
+    /// The PostgreSQL database the host stores in, instead of a SQLite file.
+    postgres: Option<postgres_fixture::TestDatabase>,
 }
 
 impl Host {
@@ -51,6 +53,29 @@ impl Host {
             bin,
             plugins,
             cache,
+            postgres: None,
+        }
+    }
+
+    /// A fresh environment storing in a PostgreSQL database of its own; `None` when
+    /// PostgreSQL tests are skipped (`CONNECTOR_HOST_SKIP_POSTGRES=1`).
+    pub fn postgres() -> Option<Self> {
+        let database = postgres_fixture::database()?;
+        let mut host = Host::new();
+        host.postgres = Some(database);
+        Some(host)
+    }
+
+    /// The PostgreSQL database, when the host stores in one.
+    pub fn postgres_database(&self) -> Option<&postgres_fixture::TestDatabase> {
+        self.postgres.as_ref()
+    }
+
+    /// What `--db` says: the SQLite file, or the PostgreSQL URL.
+    pub fn db_arg(&self) -> String {
+        match &self.postgres {
+            Some(database) => database.url().to_string(),
+            None => self.db().display().to_string(),
         }
     }
 
@@ -66,7 +91,7 @@ impl Host {
         required_path("TEST_PLUGINS_DIR", target_dir().join("plugins"))
     }
 
-    /// The database file.
+    /// The SQLite database file (when the host stores in SQLite).
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("host.db")
     }
@@ -106,7 +131,9 @@ impl Host {
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.args(args)
-            .env("CONNECTOR_HOST_DB", self.db())
+            .env("CONNECTOR_HOST_DB", self.db_arg())
+            // A database URL keeps its key in the user's config folder: the test's own.
+            .env("XDG_CONFIG_HOME", self.dir().join("config"))
             .env("CONNECTOR_HOST_PLUGINS", &self.plugins)
             .env("CONNECTOR_HOST_CACHE", &self.cache)
             .env_remove("CONNECTOR_HOST_KEY")

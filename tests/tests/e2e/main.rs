@@ -1,5 +1,6 @@
 //! End-to-end tests: the real host binary, the real components, the simulator, loopback.
 
+mod backends;
 mod connection;
 mod faults;
 mod hardening;
