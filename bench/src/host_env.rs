@@ -16,6 +16,8 @@ pub struct HostEnv {
     bin: PathBuf,
     dir: PathBuf,
     cache: PathBuf,
+    /// A database URL to store in instead of the folder's SQLite file.
+    db_url: Option<String>,
 }
 
 impl HostEnv {
@@ -31,7 +33,14 @@ impl HostEnv {
             bin: bin.into(),
             dir: dir.into(),
             cache: cache.into(),
+            db_url: None,
         })
+    }
+
+    /// The same installation storing in the database at `url`.
+    pub fn with_db_url(mut self, url: &str) -> Self {
+        self.db_url = Some(url.to_string());
+        self
     }
 
     /// The SQLite database.
@@ -49,7 +58,13 @@ impl HostEnv {
     pub fn command(&self, args: &[&str]) -> anyhow::Result<Command> {
         let mut cmd = Command::new(&self.bin);
         cmd.args(args)
-            .env("CONNECTOR_HOST_DB", self.db())
+            .env(
+                "CONNECTOR_HOST_DB",
+                self.db_url
+                    .clone()
+                    .unwrap_or_else(|| self.db().display().to_string()),
+            )
+            .env("XDG_CONFIG_HOME", self.dir.join("config"))
             .env("CONNECTOR_HOST_PLUGINS", self.dir.join("plugins"))
             .env("CONNECTOR_HOST_CACHE", &self.cache)
             .env_remove("CONNECTOR_HOST_KEY")

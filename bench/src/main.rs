@@ -65,7 +65,8 @@ fn main() -> anyhow::Result<()> {
 
     if wanted(Scenario::Throughput) {
         eprintln!("bench: full sync of {} issues", sizes.large);
-        let large = scenarios::throughput(&bench, sizes.large).context("throughput (large)")?;
+        let large =
+            scenarios::throughput(&bench, sizes.large, None).context("throughput (large)")?;
         // Every finding the source returns is parsed, judged by the guide's rules and
         // mapped; those the rules keep are stored too.
         let findings_per_s = large.read as f64 / large.usage.wall.as_secs_f64();
@@ -88,9 +89,38 @@ fn main() -> anyhow::Result<()> {
         );
 
         eprintln!("bench: full sync of {} issues", sizes.small);
-        let small = scenarios::throughput(&bench, sizes.small).context("throughput (small)")?;
+        let small =
+            scenarios::throughput(&bench, sizes.small, None).context("throughput (small)")?;
         results.add("sync_10k_peak_rss_mib", small.usage.peak_rss_mib, "MiB");
         results.add("sync_10k_wall_s", small.usage.wall.as_secs_f64(), "s");
+
+        // The same large sync into PostgreSQL, right after, on the same machine.
+        match postgres_fixture::database() {
+            Some(database) => {
+                eprintln!("bench: full sync of {} issues into PostgreSQL", sizes.large);
+                let pg = scenarios::throughput(&bench, sizes.large, Some(database.url()))
+                    .context("throughput (large, PostgreSQL)")?;
+                let pg_stored_per_s = pg.findings as f64 / pg.usage.wall.as_secs_f64();
+                results.add("sync_100k_pg_wall_s", pg.usage.wall.as_secs_f64(), "s");
+                results.add(
+                    "sync_100k_pg_stored_per_s",
+                    pg_stored_per_s,
+                    "findings stored/s",
+                );
+                results.add("sync_100k_pg_cpu_s", pg.usage.cpu.as_secs_f64(), "s (host)");
+                results.add(
+                    "sync_100k_pg_peak_rss_mib",
+                    pg.usage.peak_rss_mib,
+                    "MiB (host)",
+                );
+                results.add(
+                    "sync_100k_pg_vs_sqlite_stored_ratio",
+                    pg_stored_per_s / stored_per_s,
+                    "×",
+                );
+            }
+            None => eprintln!("bench: PostgreSQL throughput skipped (no PostgreSQL)"),
+        }
     }
 
     if wanted(Scenario::Latency) {

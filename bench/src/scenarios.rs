@@ -100,11 +100,19 @@ pub struct Throughput {
     pub simulator_cpu: Duration,
 }
 
-/// Syncs a tenant of `issues` into a fresh SQLite store and checks that every finding the
-/// guide's rules keep arrived.
-pub fn throughput(bench: &Bench, issues: u64) -> anyhow::Result<Throughput> {
+/// Syncs a tenant of `issues` into a fresh store (the folder's SQLite file, or the
+/// database at `db_url`) and checks that every finding the guide's rules keep arrived.
+pub fn throughput(bench: &Bench, issues: u64, db_url: Option<&str>) -> anyhow::Result<Throughput> {
     let sim = Simulator::start(SimConfig::new(SEED, issues))?;
-    let host = bench.host(&format!("sync-{issues}"))?;
+    let backend = if db_url.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let mut host = bench.host(&format!("sync-{issues}-{backend}"))?;
+    if let Some(url) = db_url {
+        host = host.with_db_url(url);
+    }
     host.add_wiz("bench", &sim, &FAST)?;
     let before = measure::process_cpu();
     let usage =

@@ -62,6 +62,17 @@ fn smoke_run_writes_every_metric() {
             value(metric)
         );
     }
+    // PostgreSQL is measured beside SQLite unless its tests are skipped on this machine.
+    if std::env::var("CONNECTOR_HOST_SKIP_POSTGRES").as_deref() != Ok("1") {
+        for metric in [
+            "sync_100k_pg_wall_s",
+            "sync_100k_pg_stored_per_s",
+            "sync_100k_pg_peak_rss_mib",
+            "sync_100k_pg_vs_sqlite_stored_ratio",
+        ] {
+            assert!(value(metric) > 0.0, "{metric} in {text}");
+        }
+    }
     // No sync beats the chain of requests the API forces.
     assert!(
         value("latency_wall_s") >= value("latency_bound_s"),

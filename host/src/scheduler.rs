@@ -50,7 +50,7 @@ impl Scheduler {
     /// Runs until `shutdown` resolves, then cancels running syncs and waits for them.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StoreError> {
         let this = Arc::new(self);
-        let abandoned = this.platform.store().fail_runs_without_lease().await?;
+        let abandoned = this.platform.syncs().fail_abandoned().await?;
         if abandoned > 0 {
             tracing::warn!(
                 "marked {abandoned} run(s) left running by a stopped process as failed (interrupted)"

@@ -44,13 +44,40 @@ pub fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60))
 }
 
+/// Whether a lease (holder, expiry) no longer protects its run: it expired, or its holder
+/// is a process of this host that died.
+pub fn lapsed(holder: &str, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    expires_at <= now || !holder_alive(holder)
+}
+
 /// Whether `me` may take a lease that `current` (holder, expiry) holds: when nobody holds
-/// it, when we do, when it expired, or when its holder is a process of this host that died.
+/// it, when we do, or when it lapsed.
 pub fn may_take(current: Option<(&str, DateTime<Utc>)>, me: &str, now: DateTime<Utc>) -> bool {
     match current {
         None => true,
-        Some((holder, expires_at)) => holder == me || expires_at <= now || !holder_alive(holder),
+        Some((holder, expires_at)) => holder == me || lapsed(holder, expires_at, now),
     }
+}
+
+/// A run marked running, and the lease of its integration if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningRun {
+    /// The run.
+    pub run: i64,
+    /// Its integration's lease: holder and expiry.
+    pub lease: Option<(String, DateTime<Utc>)>,
+}
+
+/// The runs among `running` that nobody runs any more: no lease, or a lapsed one.
+pub fn abandoned(running: &[RunningRun], now: DateTime<Utc>) -> Vec<i64> {
+    running
+        .iter()
+        .filter(|r| match &r.lease {
+            None => true,
+            Some((holder, expires_at)) => lapsed(holder, *expires_at, now),
+        })
+        .map(|r| r.run)
+        .collect()
 }
 
 /// Why a run still marked running after its lease was taken over is failed.
@@ -87,5 +114,24 @@ mod tests {
         );
         assert!(may_take(Some(("far-host/1/1", now)), &me, now), "expired");
         assert!(may_take(Some((&dead, later)), &me, now), "its process died");
+    }
+
+    #[test]
+    fn a_run_is_abandoned_once_its_lease_no_longer_protects_it() {
+        let now = Utc::now();
+        let later = now + chrono::Duration::seconds(30);
+        let dead = format!("{}/{}/1", hostname(), u32::MAX - 7);
+        let run = |run, lease: Option<(&str, DateTime<Utc>)>| RunningRun {
+            run,
+            lease: lease.map(|(h, e)| (h.to_string(), e)),
+        };
+        let running = [
+            run(1, None),
+            run(2, Some(("far-host/1/1", later))),
+            run(3, Some(("far-host/1/1", now))),
+            run(4, Some((&dead, later))),
+            run(5, Some((&holder_name(), later))),
+        ];
+        assert_eq!(abandoned(&running, now), vec![1, 3, 4]);
     }
 }

@@ -2,7 +2,9 @@
 
 use super::{Platform, ServiceError};
 use crate::model::{Action, HistoryRow, Integration, RunEnd, RunStatus};
+use crate::policy::lease::{INTERRUPTED, abandoned};
 use crate::runner::{Progress, RunnerError, SyncJob, SyncOutcome};
+use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -187,6 +189,14 @@ impl Syncs<'_> {
             )
             .await?;
         Ok(())
+    }
+
+    /// Fails (interrupted) the runs marked running that nobody runs any more: their
+    /// process died, or their lease expired. Returns how many.
+    pub async fn fail_abandoned(&self) -> Result<u64, StoreError> {
+        let store = self.platform.store();
+        let gone = abandoned(&store.running_runs().await?, crate::model::now());
+        store.fail_runs(&gone, INTERRUPTED).await
     }
 
     /// Asks the sync of the named integration running in this process to stop; false if

@@ -18,6 +18,7 @@ use crate::model::{
     Action, AssetFilter, Batch, FindingFilter, FindingStatus, HistoryRow, Integration,
     InventoryAsset, NewIntegration, Policy, RunCounts, RunEnd, StoredFinding,
 };
+use crate::policy::lease::RunningRun;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -86,8 +87,10 @@ pub trait RunStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Gives a lease back.
     async fn release_lease(&self, integration: i64, holder: &str) -> Result<(), StoreError>;
-    /// Fails (interrupted) every running run whose integration has no unexpired lease.
-    async fn fail_runs_without_lease(&self) -> Result<u64, StoreError>;
+    /// Every run marked running, with its integration's lease.
+    async fn running_runs(&self) -> Result<Vec<RunningRun>, StoreError>;
+    /// Fails those of `runs` still running, with `error`; returns how many.
+    async fn fail_runs(&self, runs: &[i64], error: &str) -> Result<u64, StoreError>;
     /// Opens a history row in state `running`.
     async fn start_run(
         &self,

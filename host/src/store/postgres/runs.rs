@@ -2,7 +2,7 @@
 
 use super::{PostgresStore, count, json_at, parsed_at, stored_count};
 use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, now};
-use crate::policy::lease::{INTERRUPTED, expiry, may_take};
+use crate::policy::lease::{INTERRUPTED, RunningRun, expiry, may_take};
 use crate::store::{LeaseOutcome, RunStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -104,14 +104,35 @@ impl RunStore for PostgresStore {
         Ok(())
     }
 
-    async fn fail_runs_without_lease(&self) -> Result<u64, StoreError> {
+    async fn running_runs(&self) -> Result<Vec<RunningRun>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT r.id, l.holder, l.expires_at FROM runs r LEFT JOIN leases l ON l.integration_id = r.integration_id
+                 WHERE r.status = 'running' ORDER BY r.id",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let holder: Option<String> = r.try_get(1)?;
+                let expires_at: Option<DateTime<Utc>> = r.try_get(2)?;
+                Ok(RunningRun {
+                    run: r.try_get(0)?,
+                    lease: holder.zip(expires_at),
+                })
+            })
+            .collect()
+    }
+
+    async fn fail_runs(&self, runs: &[i64], error: &str) -> Result<u64, StoreError> {
         Ok(self
             .client()
             .await?
             .execute(
-                "UPDATE runs SET status = 'failed', finished_at = $1, error = $2
-                 WHERE status = 'running' AND integration_id NOT IN (SELECT integration_id FROM leases WHERE expires_at > $1)",
-                &[&now(), &INTERRUPTED],
+                "UPDATE runs SET status = 'failed', finished_at = $2, error = $3 WHERE id = ANY($1) AND status = 'running'",
+                &[&runs, &now(), &error],
             )
             .await?)
     }

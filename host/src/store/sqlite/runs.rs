@@ -3,7 +3,7 @@
 use super::{SqliteStore, json_at, opt_time_at, parsed_at, time_at};
 use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, now, time_text};
 use crate::policy::hash::json;
-use crate::policy::lease::{INTERRUPTED, expiry, may_take};
+use crate::policy::lease::{INTERRUPTED, RunningRun, expiry, may_take};
 use crate::store::{LeaseOutcome, RunStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -83,14 +83,41 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn fail_runs_without_lease(&self) -> Result<u64, StoreError> {
+    async fn running_runs(&self) -> Result<Vec<RunningRun>, StoreError> {
         self.call(|conn| {
-            let changed = conn.execute(
-                "UPDATE runs SET status = 'failed', finished_at = ?1, error = ?2
-                 WHERE status = 'running' AND integration_id NOT IN (SELECT integration_id FROM leases WHERE expires_at > ?1)",
-                params![time_text(now()), INTERRUPTED],
+            let mut stmt = conn.prepare(
+                "SELECT r.id, l.holder, l.expires_at FROM runs r LEFT JOIN leases l ON l.integration_id = r.integration_id
+                 WHERE r.status = 'running' ORDER BY r.id",
             )?;
-            Ok(changed as u64)
+            let rows = stmt.query_map([], |r| {
+                let holder: Option<String> = r.get(1)?;
+                let expires_at = opt_time_at(r, 2)?;
+                Ok(RunningRun {
+                    run: r.get(0)?,
+                    lease: holder.zip(expires_at),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn fail_runs(&self, runs: &[i64], error: &str) -> Result<u64, StoreError> {
+        let (runs, error) = (runs.to_vec(), error.to_string());
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let at = time_text(now());
+            let mut failed = 0;
+            {
+                let mut fail = tx.prepare_cached(
+                    "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3 WHERE id = ?1 AND status = 'running'",
+                )?;
+                for run in &runs {
+                    failed += fail.execute(params![run, at, error])? as u64;
+                }
+            }
+            tx.commit()?;
+            Ok(failed)
         })
         .await
     }
