@@ -10,5 +10,6 @@ mod inventory;
 mod plugins;
 mod sandbox;
 mod schedule;
+mod service;
 mod sync;
 mod views;

@@ -4,7 +4,7 @@
 
 use super::PostgresStore;
 use crate::model::{Batch, Policy, now};
-use crate::policy::ingest::{self, InventoryRef, Keys, Plan, Snapshot};
+use crate::policy::ingest::{self, FindingWrite, InventoryRef, Keys, Plan, Snapshot};
 use crate::policy::inventory::Metadata;
 use crate::store::{BatchOutcome, IngestStore, StoreError};
 use async_trait::async_trait;
@@ -81,6 +81,56 @@ impl MetadataColumns {
         self.technologies
             .push(serde_json::to_value(&m.technologies).expect("plain data"));
         self.hash.push(m.hash.clone());
+    }
+}
+
+/// Columns of the findings to write, as parallel arrays for `unnest`.
+#[derive(Default)]
+struct FindingColumns<'a> {
+    id: Vec<&'a str>,
+    asset: Vec<&'a str>,
+    title: Vec<&'a str>,
+    description: Vec<&'a str>,
+    severity: Vec<&'a str>,
+    status: Vec<&'a str>,
+    source_status: Vec<&'a str>,
+    remediation: Vec<Option<&'a str>>,
+    rule_id: Vec<Option<&'a str>>,
+    rule_name: Vec<Option<&'a str>>,
+    created: Vec<Option<DateTime<Utc>>>,
+    updated: Vec<Option<DateTime<Utc>>>,
+    changed: Vec<Option<DateTime<Utc>>>,
+    resolved: Vec<Option<DateTime<Utc>>>,
+    due: Vec<Option<DateTime<Utc>>>,
+    projects: Vec<serde_json::Value>,
+    portal: Vec<Option<&'a str>>,
+    raw: Vec<&'a str>,
+    hash: Vec<&'a [u8]>,
+}
+
+impl<'a> FindingColumns<'a> {
+    fn push(&mut self, w: &'a FindingWrite<'a>) {
+        let f = w.finding;
+        self.id.push(&f.source_id);
+        self.asset.push(&f.asset_source_id);
+        self.title.push(&f.title);
+        self.description.push(&f.description);
+        self.severity.push(f.severity.as_str());
+        self.status.push(f.status.as_str());
+        self.source_status.push(&f.source_status);
+        self.remediation.push(f.remediation.as_deref());
+        self.rule_id.push(f.rule_id.as_deref());
+        self.rule_name.push(f.rule_name.as_deref());
+        self.created.push(f.created_at);
+        self.updated.push(f.updated_at);
+        self.changed.push(f.status_changed_at);
+        self.resolved.push(f.resolved_at);
+        self.due.push(f.due_at);
+        self.projects
+            .push(serde_json::to_value(&f.project_ids).expect("plain data"));
+        self.portal.push(f.portal_url.as_deref());
+        self.raw.push(&f.raw);
+        self.hash.push(&w.hash);
     }
 }
 
@@ -262,57 +312,9 @@ async fn write_findings(
     if plan.write.is_empty() {
         return Ok(());
     }
-    let n = plan.write.len();
-    let (mut id, mut asset, mut title, mut description) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut severity, mut status, mut source_status) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut remediation, mut rule_id, mut rule_name) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut created, mut updated, mut changed, mut resolved, mut due) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut projects, mut portal, mut raw, mut hash) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
+    let mut c = FindingColumns::default();
     for w in &plan.write {
-        let f = w.finding;
-        id.push(f.source_id.as_str());
-        asset.push(f.asset_source_id.as_str());
-        title.push(f.title.as_str());
-        description.push(f.description.as_str());
-        severity.push(f.severity.as_str());
-        status.push(f.status.as_str());
-        source_status.push(f.source_status.as_str());
-        remediation.push(f.remediation.as_deref());
-        rule_id.push(f.rule_id.as_deref());
-        rule_name.push(f.rule_name.as_deref());
-        created.push(f.created_at);
-        updated.push(f.updated_at);
-        changed.push(f.status_changed_at);
-        resolved.push(f.resolved_at);
-        due.push(f.due_at);
-        projects.push(serde_json::to_value(&f.project_ids).expect("plain data"));
-        portal.push(f.portal_url.as_deref());
-        raw.push(f.raw.as_str());
-        hash.push(w.hash.as_slice());
+        c.push(w);
     }
     let stmt = tx
         .prepare_cached(
@@ -337,25 +339,25 @@ async fn write_findings(
         &stmt,
         &[
             &integration,
-            &id,
-            &asset,
-            &title,
-            &description,
-            &severity,
-            &status,
-            &source_status,
-            &remediation,
-            &rule_id,
-            &rule_name,
-            &created,
-            &updated,
-            &changed,
-            &resolved,
-            &due,
-            &projects,
-            &portal,
-            &raw,
-            &hash,
+            &c.id,
+            &c.asset,
+            &c.title,
+            &c.description,
+            &c.severity,
+            &c.status,
+            &c.source_status,
+            &c.remediation,
+            &c.rule_id,
+            &c.rule_name,
+            &c.created,
+            &c.updated,
+            &c.changed,
+            &c.resolved,
+            &c.due,
+            &c.projects,
+            &c.portal,
+            &c.raw,
+            &c.hash,
             &at,
             &run,
         ],
@@ -389,8 +391,12 @@ async fn apply(
     if plan.close.is_empty() {
         return Ok(0);
     }
+    // `coalesce(…) = ''` rather than `IS NULL`: the latter matches the partial index of open
+    // findings, which the planner, with the statistics of a table still being loaded,
+    // took for the cheap path and scanned whole for every batch (12 of the 22 seconds of
+    // a 100k sync). This way the primary key finds each id.
     let stmt = tx
-        .prepare_cached(&format!("{CLOSE_FINDING} WHERE integration_id = $1 AND source_id = ANY($2) AND closed_reason IS NULL"))
+        .prepare_cached(&format!("{CLOSE_FINDING} WHERE integration_id = $1 AND source_id = ANY($2) AND coalesce(closed_reason, '') = ''"))
         .await?;
     Ok(tx.execute(&stmt, &[&integration, &plan.close]).await?)
 }
@@ -406,6 +412,11 @@ impl IngestStore for PostgresStore {
     ) -> Result<BatchOutcome, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // A batch need not wait for its WAL to reach the disk: commits stay in order, so
+        // a crash that loses a batch loses the checkpoint after it too, and the next sync
+        // reads that batch again.
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .await?;
         let snapshot = snapshot(&tx, integration, &ingest::keys(integration, &batch)).await?;
         let plan = ingest::plan(integration, &policy, &batch, &snapshot);
         let closed = apply(&tx, integration, run, &plan).await?;

@@ -1,0 +1,124 @@
+//! The service layer that every front end calls, driven as a library with the real Wiz
+//! component in the real plugin host against the simulator: what the CLI cannot show
+//! from outside a running sync (its status and progress, cancelling it).
+
+use crate::harness::{FULL_SECRET, Host};
+use connector_host::model::{Action, RunStatus};
+use connector_host::plugin::Limits;
+use connector_host::runner::EmitLimits;
+use connector_host::service::{
+    AddIntegration, Platform, PluginSource, PolicyChange, ServiceError, SyncRequest,
+};
+use connector_host::store::{StoreTarget, open_store};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use wiz_sim::{SimConfig, Simulator};
+
+async fn platform(host: &Host) -> Platform {
+    let store = open_store(&StoreTarget::parse(&host.db_arg()).unwrap())
+        .await
+        .unwrap();
+    let plugins = host.built_plugins();
+    Platform::new(
+        store,
+        host.dir().join("host.key"),
+        PluginSource {
+            cache_dir: plugins.parent().unwrap().join("compiled-plugins-test"),
+            folder: plugins,
+            limits: Limits::default(),
+        },
+        EmitLimits::default(),
+    )
+}
+
+fn request(cancel: &Arc<AtomicBool>) -> SyncRequest {
+    SyncRequest {
+        action: Action::SyncNow,
+        started_by: "service-test".into(),
+        full: false,
+        progress: None,
+        cancel: cancel.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_sync_reports_progress_and_stops_when_cancelled() {
+    let mut config = SimConfig::new(71, 400);
+    config.latency = Duration::from_millis(100);
+    let sim = Simulator::start(config).unwrap();
+    let host = Host::new();
+    let platform = Arc::new(platform(&host).await);
+    let values = [
+        ("api-url", sim.api_url()),
+        ("auth-url", sim.auth_url()),
+        ("client-id", "sim-client".to_string()),
+        ("client-secret", FULL_SECRET.to_string()),
+        ("page-size", "20".to_string()),
+        ("max-requests-per-second", "100".to_string()),
+    ];
+    let added = platform
+        .integrations()
+        .add(AddIntegration {
+            name: "w".into(),
+            connector: "wiz".into(),
+            values: values
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            policy: PolicyChange::default(),
+            test: true,
+            started_by: "service-test".into(),
+        })
+        .await
+        .unwrap();
+    assert!(added.test.unwrap().error.is_none());
+    let view = platform.integrations().show("w").await.unwrap();
+    assert!(
+        view.settings
+            .contains(&("client-secret".into(), "********".into()))
+    );
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    let running = {
+        let (platform, cancel) = (platform.clone(), cancel.clone());
+        tokio::spawn(async move { platform.syncs().run("w", request(&cancel)).await })
+    };
+    let mut progressed = false;
+    for _ in 0..400 {
+        let status = platform.syncs().status("w").await.unwrap();
+        if status.running_here.as_ref().is_some_and(|s| s.done > 0) {
+            assert_eq!(status.last.unwrap().status, RunStatus::Running);
+            progressed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(progressed, "the status shows the sync's progress");
+    let second = platform.syncs().run("w", request(&Arc::default())).await;
+    assert!(
+        matches!(second, Err(ServiceError::AlreadyRunning { .. })),
+        "{second:?}"
+    );
+    assert!(platform.syncs().cancel("w").await.unwrap());
+    let outcome = running.await.unwrap().unwrap();
+    assert_eq!(outcome.status, RunStatus::Cancelled);
+    let status = platform.syncs().status("w").await.unwrap();
+    assert!(status.running_here.is_none());
+    assert_eq!(status.last.unwrap().status, RunStatus::Cancelled);
+    assert!(
+        !platform.syncs().cancel("w").await.unwrap(),
+        "nothing runs now"
+    );
+    let kept = platform.findings().list(Default::default()).await.unwrap();
+    assert!(!kept.findings.is_empty(), "the committed batches are kept");
+
+    // The next sync resumes and finishes.
+    sim.set_latency(Duration::ZERO);
+    let done = platform
+        .syncs()
+        .run("w", request(&Arc::default()))
+        .await
+        .unwrap();
+    assert_eq!(done.status, RunStatus::Succeeded, "{done:?}");
+}
