@@ -28,7 +28,19 @@ pub fn to_stored_precision(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime
 /// A time as fixed-width RFC 3339 text (`2026-05-01T10:00:00.000000Z`): text that sorts
 /// as the times do, for hashing and for backends that keep times as text.
 pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    use chrono::{Datelike, Timelike};
+    // Formatted by hand: chrono's `format` interprets its pattern on every call, and a
+    // sync formats five times per finding.
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond() / 1000 % 1_000_000
+    )
 }
 
 /// Reads any RFC 3339 time into the stored precision.
@@ -41,4 +53,20 @@ pub fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 /// Now, at the stored precision.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     to_stored_precision(chrono::Utc::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_time_text_is_fixed_width_so_it_sorts_as_time_does() {
+        let whole = parse_time("2026-05-01T10:00:00Z").unwrap();
+        let later = parse_time("2026-05-01T10:00:00.5Z").unwrap();
+        assert_eq!(time_text(whole), "2026-05-01T10:00:00.000000Z");
+        assert_eq!(time_text(later), "2026-05-01T10:00:00.500000Z");
+        assert!(time_text(whole) < time_text(later));
+        assert_eq!(parse_time(&time_text(later)), Some(later), "it reads back");
+        assert_eq!(parse_time("2026-05-01"), None, "a date is not a time");
+    }
 }

@@ -9,18 +9,18 @@
 
 use super::hash::{content_hash, json};
 use super::inventory::{AssetDecision, Metadata, asset_key, decide};
-use crate::model::{Batch, Finding, Policy, RunCounts, time_text};
+use crate::model::{Batch, Finding, Policy, RunCounts};
 use std::collections::{HashMap, HashSet};
 
-/// What the backend must look up for a batch.
+/// What the backend must look up for a batch, borrowed from it.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Keys {
-    /// Canonical keys of the batch's assets.
+pub struct Keys<'a> {
+    /// Canonical keys of the batch's assets, in the order of the assets.
     pub canonical: Vec<String>,
     /// Source ids of the batch's assets and of the findings' assets.
-    pub asset_ids: Vec<String>,
+    pub asset_ids: Vec<&'a str>,
     /// Source ids of the batch's findings.
-    pub finding_ids: Vec<String>,
+    pub finding_ids: Vec<&'a str>,
 }
 
 /// What the store holds for a batch's keys (missing entries are not stored).
@@ -96,9 +96,9 @@ pub struct Plan<'a> {
 }
 
 /// What the backend must look up for `batch`.
-pub fn keys(integration: i64, batch: &Batch) -> Keys {
-    let mut asset_ids: Vec<String> = batch.assets.iter().map(|a| a.source_id.clone()).collect();
-    asset_ids.extend(batch.findings.iter().map(|f| f.asset_source_id.clone()));
+pub fn keys(integration: i64, batch: &Batch) -> Keys<'_> {
+    let mut asset_ids: Vec<&str> = batch.assets.iter().map(|a| a.source_id.as_str()).collect();
+    asset_ids.extend(batch.findings.iter().map(|f| f.asset_source_id.as_str()));
     asset_ids.sort_unstable();
     asset_ids.dedup();
     Keys {
@@ -108,14 +108,22 @@ pub fn keys(integration: i64, batch: &Batch) -> Keys {
             .map(|a| asset_key(integration, a))
             .collect(),
         asset_ids,
-        finding_ids: batch.findings.iter().map(|f| f.source_id.clone()).collect(),
+        finding_ids: batch
+            .findings
+            .iter()
+            .map(|f| f.source_id.as_str())
+            .collect(),
     }
 }
 
 /// The hash of a finding's content: every field the host stores.
 pub fn finding_hash(f: &Finding) -> Vec<u8> {
     let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-    let time = |t: &Option<chrono::DateTime<chrono::Utc>>| t.map(time_text).unwrap_or_default();
+    // Times as microseconds: the stored precision, without formatting five per finding.
+    let time = |t: &Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.timestamp_micros().to_string())
+            .unwrap_or_default()
+    };
     content_hash(&[
         &f.asset_source_id,
         &f.title,
@@ -137,11 +145,11 @@ pub fn finding_hash(f: &Finding) -> Vec<u8> {
     ])
 }
 
-/// Decides what `batch` does, given what the store holds for its keys.
+/// Decides what `batch` does, given its `keys` and what the store holds for them.
 pub fn plan<'a>(
-    integration: i64,
     policy: &Policy,
     batch: &'a Batch,
+    keys: &Keys<'_>,
     snapshot: &Snapshot,
 ) -> Plan<'a> {
     let mut plan = Plan {
@@ -153,15 +161,13 @@ pub fn plan<'a>(
     let mut planned_updates: HashMap<i64, usize> = HashMap::new();
     let mut planned_links: HashMap<&str, usize> = HashMap::new();
     let mut linked: HashSet<&str> = HashSet::new();
-    for asset in &batch.assets {
-        let key = asset_key(integration, asset);
-        let metadata = Metadata::of_asset(asset);
-        let (inventory, stored_hash) = match planned_entries.get(&key) {
+    for (asset, key) in batch.assets.iter().zip(&keys.canonical) {
+        let (inventory, stored_hash) = match planned_entries.get(key) {
             Some(&index) => (
                 InventoryRef::New(index),
                 Some(plan.onboard[index].metadata.hash.clone()),
             ),
-            None => match snapshot.inventory.get(&key) {
+            None => match snapshot.inventory.get(key) {
                 Some((id, hash)) => (
                     InventoryRef::Stored(*id),
                     Some(
@@ -173,12 +179,20 @@ pub fn plan<'a>(
                 None => (InventoryRef::New(plan.onboard.len()), None),
             },
         };
-        let inventory = match (decide(policy, stored_hash.as_deref(), &metadata), inventory) {
-            (AssetDecision::Skip, _) => {
+        // Metadata is read only where it may be written: an asset the inventory has keeps
+        // its metadata unless Update Metadata is on.
+        let metadata =
+            (stored_hash.is_none() || policy.update_metadata).then(|| Metadata::of_asset(asset));
+        let decision = match &metadata {
+            Some(metadata) => decide(policy, stored_hash.as_deref(), metadata),
+            None => AssetDecision::Keep,
+        };
+        let inventory = match (decision, inventory, metadata) {
+            (AssetDecision::Skip, _, _) => {
                 plan.counts.assets_skipped += 1;
                 continue;
             }
-            (AssetDecision::Onboard, reference) => {
+            (AssetDecision::Onboard, reference, Some(metadata)) => {
                 planned_entries.insert(key.clone(), plan.onboard.len());
                 plan.onboard.push(NewEntry {
                     key: key.clone(),
@@ -187,12 +201,12 @@ pub fn plan<'a>(
                 plan.counts.assets_onboarded += 1;
                 reference
             }
-            (AssetDecision::UpdateMetadata, InventoryRef::New(index)) => {
+            (AssetDecision::UpdateMetadata, InventoryRef::New(index), Some(metadata)) => {
                 plan.onboard[index].metadata = metadata;
                 plan.counts.assets_updated += 1;
                 InventoryRef::New(index)
             }
-            (AssetDecision::UpdateMetadata, InventoryRef::Stored(id)) => {
+            (AssetDecision::UpdateMetadata, InventoryRef::Stored(id), Some(metadata)) => {
                 match planned_updates.get(&id) {
                     Some(&i) => plan.update_metadata[i].1 = metadata,
                     None => {
@@ -203,10 +217,10 @@ pub fn plan<'a>(
                 plan.counts.assets_updated += 1;
                 InventoryRef::Stored(id)
             }
-            (AssetDecision::Keep, reference) => reference,
+            (_, reference, _) => reference,
         };
         linked.insert(&asset.source_id);
-        let hash = content_hash(&[&key, &asset.raw]);
+        let hash = content_hash(&[key, &asset.raw]);
         let unchanged = !planned_links.contains_key(asset.source_id.as_str())
             && snapshot.asset_links.get(&asset.source_id) == Some(&hash);
         if unchanged {
@@ -319,7 +333,7 @@ mod tests {
     }
 
     /// The snapshot a store would hold after writing `plan` as inventory ids 100, 101, …
-    fn stored_after(integration: i64, batch: &Batch, plan: &Plan<'_>) -> Snapshot {
+    fn stored_after(plan: &Plan<'_>) -> Snapshot {
         let mut s = Snapshot::default();
         for (i, entry) in plan.onboard.iter().enumerate() {
             s.inventory.insert(
@@ -335,7 +349,6 @@ mod tests {
             s.findings
                 .insert(w.finding.source_id.clone(), w.hash.clone());
         }
-        let _ = (integration, batch);
         s
     }
 
@@ -346,7 +359,12 @@ mod tests {
             findings: vec![finding("f1", "a1", "open port")],
             ..Default::default()
         };
-        let first = plan(7, &Policy::default(), &batch, &Snapshot::default());
+        let first = plan(
+            &Policy::default(),
+            &batch,
+            &keys(7, &batch),
+            &Snapshot::default(),
+        );
         assert_eq!(first.onboard.len(), 1);
         assert_eq!(first.onboard[0].key, "aws:arn:aws:x:1");
         assert_eq!(first.link[0].inventory, InventoryRef::New(0));
@@ -354,8 +372,8 @@ mod tests {
             (first.counts.assets_onboarded, first.counts.findings_new),
             (1, 1)
         );
-        let stored = stored_after(7, &batch, &first);
-        let again = plan(7, &Policy::default(), &batch, &stored);
+        let stored = stored_after(&first);
+        let again = plan(&Policy::default(), &batch, &keys(7, &batch), &stored);
         assert!(again.onboard.is_empty() && again.link.is_empty() && again.write.is_empty());
         assert_eq!(again.seen, vec!["f1"]);
         assert_eq!(again.counts.findings_unchanged, 1);
@@ -369,14 +387,15 @@ mod tests {
             findings: vec![finding("f1", "a1", "open port")],
             ..Default::default()
         };
-        let stored = stored_after(
-            7,
+        let stored = stored_after(&plan(
+            &Policy::default(),
             &batch,
-            &plan(7, &Policy::default(), &batch, &Snapshot::default()),
-        );
+            &keys(7, &batch),
+            &Snapshot::default(),
+        ));
         let mut changed = batch.clone();
         changed.findings[0].title = "open port 22".into();
-        let p = plan(7, &Policy::default(), &changed, &stored);
+        let p = plan(&Policy::default(), &changed, &keys(7, &changed), &stored);
         assert_eq!(p.write.len(), 1);
         assert_eq!(p.counts.findings_updated, 1);
     }
@@ -392,7 +411,7 @@ mod tests {
             findings: vec![finding("f1", "a1", "t")],
             ..Default::default()
         };
-        let p = plan(7, &policy, &batch, &Snapshot::default());
+        let p = plan(&policy, &batch, &keys(7, &batch), &Snapshot::default());
         assert!(p.onboard.is_empty() && p.link.is_empty() && p.write.is_empty());
         assert_eq!((p.counts.assets_skipped, p.counts.findings_skipped), (1, 1));
         assert_eq!(p.unlinked, vec![("f1", "a1")]);
@@ -402,7 +421,7 @@ mod tests {
         known
             .inventory
             .insert("aws:arn:aws:x:1".into(), (5, b"elsewhere".to_vec()));
-        let p = plan(7, &policy, &batch, &known);
+        let p = plan(&policy, &batch, &keys(7, &batch), &known);
         assert_eq!(p.link[0].inventory, InventoryRef::Stored(5));
         assert_eq!(p.counts.findings_new, 1);
         assert!(p.update_metadata.is_empty(), "metadata kept by default");
@@ -422,13 +441,17 @@ mod tests {
         known
             .inventory
             .insert("aws:arn:aws:x:1".into(), (5, b"old".to_vec()));
-        let p = plan(7, &policy, &batch, &known);
+        let p = plan(&policy, &batch, &keys(7, &batch), &known);
         assert_eq!(p.update_metadata.len(), 1);
         assert_eq!(p.update_metadata[0].0, 5);
         assert_eq!(p.counts.assets_updated, 1);
         let hash = p.update_metadata[0].1.hash.clone();
         known.inventory.insert("aws:arn:aws:x:1".into(), (5, hash));
-        assert!(plan(7, &policy, &batch, &known).update_metadata.is_empty());
+        assert!(
+            plan(&policy, &batch, &keys(7, &batch), &known)
+                .update_metadata
+                .is_empty()
+        );
     }
 
     #[test]
@@ -441,7 +464,12 @@ mod tests {
             findings: vec![finding("f1", "a1", "first"), finding("f1", "a1", "second")],
             ..Default::default()
         };
-        let p = plan(7, &Policy::default(), &batch, &Snapshot::default());
+        let p = plan(
+            &Policy::default(),
+            &batch,
+            &keys(7, &batch),
+            &Snapshot::default(),
+        );
         assert_eq!(p.onboard.len(), 1, "one resource, one inventory entry");
         assert_eq!(p.link.len(), 2);
         assert!(p.link.iter().all(|l| l.inventory == InventoryRef::New(0)));
@@ -463,7 +491,7 @@ mod tests {
         };
         let mut stored = Snapshot::default();
         stored.asset_links.insert("a1".into(), b"h".to_vec());
-        let p = plan(7, &Policy::default(), &batch, &stored);
+        let p = plan(&Policy::default(), &batch, &keys(7, &batch), &stored);
         assert_eq!(p.write.len(), 1);
         assert_eq!(p.unlinked, vec![("f2", "nowhere")]);
         assert_eq!(p.close, ["f0".to_string()]);

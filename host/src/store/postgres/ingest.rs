@@ -19,7 +19,7 @@ const CLOSE_FINDING: &str = "UPDATE findings SET status = 'passed', reported_sta
 async fn snapshot(
     tx: &Transaction<'_>,
     integration: i64,
-    keys: &Keys,
+    keys: &Keys<'_>,
 ) -> Result<Snapshot, StoreError> {
     let mut s = Snapshot::default();
     if !keys.canonical.is_empty() {
@@ -417,8 +417,9 @@ impl IngestStore for PostgresStore {
         // reads that batch again.
         tx.batch_execute("SET LOCAL synchronous_commit = off")
             .await?;
-        let snapshot = snapshot(&tx, integration, &ingest::keys(integration, &batch)).await?;
-        let plan = ingest::plan(integration, &policy, &batch, &snapshot);
+        let keys = ingest::keys(integration, &batch);
+        let snapshot = snapshot(&tx, integration, &keys).await?;
+        let plan = ingest::plan(&policy, &batch, &keys, &snapshot);
         let closed = apply(&tx, integration, run, &plan).await?;
         tx.commit().await?;
         let mut counts = plan.counts;

@@ -15,7 +15,11 @@ use std::sync::Arc;
 /// source's record rewrite it if it ever comes back.
 const CLOSE_FINDING: &str = "UPDATE findings SET status = 'passed', reported_status = 'passed', closed_reason = 'removed_at_source', content_hash = X''";
 
-fn snapshot(tx: &Transaction<'_>, integration: i64, keys: &Keys) -> Result<Snapshot, StoreError> {
+fn snapshot(
+    tx: &Transaction<'_>,
+    integration: i64,
+    keys: &Keys<'_>,
+) -> Result<Snapshot, StoreError> {
     let mut s = Snapshot::default();
     let mut inventory =
         tx.prepare_cached("SELECT id, metadata_hash FROM inventory WHERE canonical_key = ?1")?;
@@ -35,7 +39,7 @@ fn snapshot(tx: &Transaction<'_>, integration: i64, keys: &Keys) -> Result<Snaps
             .query_row(params![integration, id], |r| r.get(0))
             .optional()?
         {
-            s.asset_links.insert(id.clone(), hash);
+            s.asset_links.insert(id.to_string(), hash);
         }
     }
     let mut findings = tx.prepare_cached(
@@ -46,7 +50,7 @@ fn snapshot(tx: &Transaction<'_>, integration: i64, keys: &Keys) -> Result<Snaps
             .query_row(params![integration, id], |r| r.get(0))
             .optional()?
         {
-            s.findings.insert(id.clone(), hash);
+            s.findings.insert(id.to_string(), hash);
         }
     }
     Ok(s)
@@ -190,8 +194,9 @@ impl IngestStore for SqliteStore {
     ) -> Result<BatchOutcome, StoreError> {
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            let snapshot = snapshot(&tx, integration, &ingest::keys(integration, &batch))?;
-            let plan = ingest::plan(integration, &policy, &batch, &snapshot);
+            let keys = ingest::keys(integration, &batch);
+            let snapshot = snapshot(&tx, integration, &keys)?;
+            let plan = ingest::plan(&policy, &batch, &keys, &snapshot);
             let closed = apply(&tx, integration, run, &plan)?;
             tx.commit()?;
             let mut counts = plan.counts;
