@@ -13,8 +13,8 @@ use crate::settings::{Settings, redact};
 use crate::store::{LeaseOutcome, Store, StoreError};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::{Receiver, Sender};
 
 /// Why a sync could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -103,10 +103,10 @@ enum Write {
 
 /// Takes what the plugin emits: enforces the run's ceilings and cancellation, and queues
 /// batches and checkpoints for the [`Writer`], so the plugin fetches and maps its next
-/// page while the last one is being written. The queue holds one item: a plugin is never
-/// more than a batch ahead of the store.
+/// page while the last one is being written. The queue is short ([`QUEUED_WRITES`]): a
+/// plugin is never more than a batch or two ahead of the store.
 struct StoringSink {
-    writes: SyncSender<Write>,
+    writes: Sender<Write>,
     /// Set when storing failed or a ceiling was passed; the plugin is then told to stop.
     failed: Arc<AtomicBool>,
     tally: Arc<Mutex<Tally>>,
@@ -118,12 +118,15 @@ struct StoringSink {
     bytes: u64,
 }
 
-/// Screens and stores the batches and checkpoints of one run, in order, on a thread of
-/// its own. After a failure it drops everything that follows: a checkpoint after a batch
+/// Writes the sink may queue: a batch and the checkpoint after it. The plugin then maps
+/// its next page while the last is written, and waits for the store, never more.
+const QUEUED_WRITES: usize = 2;
+
+/// Screens and stores the batches and checkpoints of one run, in order, as a task of its
+/// own. After a failure it drops everything that follows: a checkpoint after a batch
 /// that was not stored would skip that batch on resume.
 struct Writer {
     store: Arc<dyn Store>,
-    runtime: tokio::runtime::Handle,
     integration: Integration,
     run: i64,
     emitted_assets: HashSet<String>,
@@ -133,16 +136,17 @@ struct Writer {
 
 impl Writer {
     /// Writes until the sink is dropped.
-    fn run(mut self, writes: Receiver<Write>) {
-        for write in writes {
+    async fn run(mut self, mut writes: Receiver<Write>) {
+        while let Some(write) = writes.recv().await {
             if self.failed.load(Ordering::SeqCst) {
                 continue;
             }
             let failure = match write {
-                Write::Batch(batch) => self.store_batch(batch),
+                Write::Batch(batch) => self.store_batch(batch).await,
                 Write::Checkpoint(state) => self
-                    .runtime
-                    .block_on(self.store.save_checkpoint(self.integration.id, &state))
+                    .store
+                    .save_checkpoint(self.integration.id, &state)
+                    .await
                     .err()
                     .map(|e| format!("storing a checkpoint failed: {e}")),
             };
@@ -155,16 +159,19 @@ impl Writer {
     }
 
     /// Screens and stores one batch; the failure, if any.
-    fn store_batch(&mut self, batch: Batch) -> Option<String> {
+    async fn store_batch(&mut self, batch: Batch) -> Option<String> {
         let screened = screen::screen(batch);
         self.emitted_assets
             .extend(screened.batch.assets.iter().map(|a| a.source_id.clone()));
-        let written = self.runtime.block_on(self.store.write_batch(
-            self.integration.id,
-            self.run,
-            self.integration.policy,
-            Arc::new(screened.batch),
-        ));
+        let written = self
+            .store
+            .write_batch(
+                self.integration.id,
+                self.run,
+                self.integration.policy,
+                Arc::new(screened.batch),
+            )
+            .await;
         let mut tally = self.tally.lock().expect("tally lock");
         tally.counts.assets_skipped += screened.assets_rejected;
         tally.counts.findings_skipped += screened.findings_rejected;
@@ -235,8 +242,9 @@ impl Default for EmitLimits {
     }
 }
 
+#[async_trait::async_trait]
 impl RunSink for StoringSink {
-    fn emit(&mut self, batch: Batch) -> bool {
+    async fn emit(&mut self, batch: Batch) -> bool {
         if self.cancel.load(Ordering::SeqCst) || self.failed.load(Ordering::SeqCst) {
             return false;
         }
@@ -246,13 +254,13 @@ impl RunSink for StoringSink {
             self.failed.store(true, Ordering::SeqCst);
             return false;
         }
-        // Waits while the writer is a batch behind; fails only if the writer is gone.
-        self.writes.send(Write::Batch(batch)).is_ok()
+        // Waits while the queue is full; fails only if the writer is gone.
+        self.writes.send(Write::Batch(batch)).await.is_ok()
     }
 
-    fn checkpoint(&mut self, state: String) {
+    async fn checkpoint(&mut self, state: String) {
         // The writer drops it if a write before it failed.
-        let _ = self.writes.send(Write::Checkpoint(state));
+        let _ = self.writes.send(Write::Checkpoint(state)).await;
     }
 
     fn log(&mut self, level: LogLevel, message: String) {
@@ -320,17 +328,16 @@ impl SyncJob<'_> {
         let run_id = store.start_run(id, self.action, &self.started_by).await?;
         let tally = Arc::new(Mutex::new(Tally::default()));
         let failed = Arc::new(AtomicBool::new(false));
-        let (writes, queue) = std::sync::mpsc::sync_channel(1);
+        let (writes, queue) = tokio::sync::mpsc::channel(QUEUED_WRITES);
         let writer = Writer {
             store: store.clone(),
-            runtime: tokio::runtime::Handle::current(),
             integration: self.integration.clone(),
             run: run_id,
             emitted_assets: HashSet::new(),
             tally: tally.clone(),
             failed: failed.clone(),
         };
-        let writing = tokio::task::spawn_blocking(move || writer.run(queue));
+        let writing = tokio::spawn(writer.run(queue));
         let sink = StoringSink {
             writes,
             failed,

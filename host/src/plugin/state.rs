@@ -11,12 +11,14 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-/// Receives what a running plugin hands to the host.
+/// Receives what a running plugin hands to the host. `emit` and `checkpoint` may wait
+/// (for the store's writer): the plugin waits with them, and nothing else does.
+#[async_trait::async_trait]
 pub trait RunSink: Send {
     /// Stores one page; returns whether the plugin should go on.
-    fn emit(&mut self, batch: Batch) -> bool;
+    async fn emit(&mut self, batch: Batch) -> bool;
     /// Stores a resume point.
-    fn checkpoint(&mut self, state: String);
+    async fn checkpoint(&mut self, state: String);
     /// Records a log line.
     fn log(&mut self, level: LogLevel, message: String);
     /// Reports progress.
@@ -26,11 +28,12 @@ pub trait RunSink: Send {
 /// A sink for calls that must not emit anything (describe, test-connection).
 pub(crate) struct NoEmit;
 
+#[async_trait::async_trait]
 impl RunSink for NoEmit {
-    fn emit(&mut self, _: Batch) -> bool {
+    async fn emit(&mut self, _: Batch) -> bool {
         false
     }
-    fn checkpoint(&mut self, _: String) {}
+    async fn checkpoint(&mut self, _: String) {}
     fn log(&mut self, level: LogLevel, message: String) {
         super::runtime::trace_plugin_log(level, &message);
     }
@@ -140,11 +143,11 @@ impl WasiHttpView for RunState {
 impl types::Host for RunState {}
 
 impl host::Host for RunState {
-    fn emit(&mut self, records: types::Batch) -> bool {
-        self.sink.emit(records.into())
+    async fn emit(&mut self, records: types::Batch) -> bool {
+        self.sink.emit(records.into()).await
     }
-    fn checkpoint(&mut self, state: String) {
-        self.sink.checkpoint(state)
+    async fn checkpoint(&mut self, state: String) {
+        self.sink.checkpoint(state).await
     }
     fn log(&mut self, level: types::LogLevel, message: String) {
         self.sink.log(level.into(), message)

@@ -8,6 +8,12 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "connector",
+        // `emit` and `checkpoint` wait for the store's writer: as async imports the
+        // plugin's fiber yields meanwhile, and no runtime thread is ever blocked on it.
+        imports: {
+            "safe:connector/host.emit": async,
+            "safe:connector/host.checkpoint": async,
+        },
         exports: { default: async },
     });
 }
