@@ -17,8 +17,11 @@ use std::collections::{HashMap, HashSet};
 pub struct Keys<'a> {
     /// Canonical keys of the batch's assets, in the order of the assets.
     pub canonical: Vec<String>,
-    /// Source ids of the batch's assets and of the findings' assets.
+    /// Source ids of the batch's assets, whose link hashes tell a change.
     pub asset_ids: Vec<&'a str>,
+    /// Source ids of assets the findings name and the batch does not carry: only whether
+    /// they are linked matters.
+    pub linked_ids: Vec<&'a str>,
     /// Source ids of the batch's findings.
     pub finding_ids: Vec<&'a str>,
 }
@@ -30,6 +33,8 @@ pub struct Snapshot {
     pub inventory: HashMap<String, (i64, Vec<u8>)>,
     /// The integration's asset links by source id: their hash.
     pub asset_links: HashMap<String, Vec<u8>>,
+    /// Which of the `linked_ids` are linked to the integration.
+    pub linked: HashSet<String>,
     /// The integration's findings by source id: their content hash.
     pub findings: HashMap<String, Vec<u8>>,
 }
@@ -98,9 +103,16 @@ pub struct Plan<'a> {
 /// What the backend must look up for `batch`.
 pub fn keys(integration: i64, batch: &Batch) -> Keys<'_> {
     let mut asset_ids: Vec<&str> = batch.assets.iter().map(|a| a.source_id.as_str()).collect();
-    asset_ids.extend(batch.findings.iter().map(|f| f.asset_source_id.as_str()));
     asset_ids.sort_unstable();
     asset_ids.dedup();
+    let mut linked_ids: Vec<&str> = batch
+        .findings
+        .iter()
+        .map(|f| f.asset_source_id.as_str())
+        .filter(|id| asset_ids.binary_search(id).is_err())
+        .collect();
+    linked_ids.sort_unstable();
+    linked_ids.dedup();
     Keys {
         canonical: batch
             .assets
@@ -108,6 +120,7 @@ pub fn keys(integration: i64, batch: &Batch) -> Keys<'_> {
             .map(|a| asset_key(integration, a))
             .collect(),
         asset_ids,
+        linked_ids,
         finding_ids: batch
             .findings
             .iter()
@@ -243,7 +256,8 @@ pub fn plan<'a>(
     let mut planned_findings: HashMap<&str, usize> = HashMap::new();
     for finding in &batch.findings {
         let asset = finding.asset_source_id.as_str();
-        if !linked.contains(asset) && !snapshot.asset_links.contains_key(asset) {
+        let stored = snapshot.asset_links.contains_key(asset) || snapshot.linked.contains(asset);
+        if !linked.contains(asset) && !stored {
             plan.counts.findings_skipped += 1;
             plan.unlinked.push((&finding.source_id, asset));
             continue;
@@ -490,7 +504,7 @@ mod tests {
             ..Default::default()
         };
         let mut stored = Snapshot::default();
-        stored.asset_links.insert("a1".into(), b"h".to_vec());
+        stored.linked.insert("a1".into());
         let p = plan(&Policy::default(), &batch, &keys(7, &batch), &stored);
         assert_eq!(p.write.len(), 1);
         assert_eq!(p.unlinked, vec![("f2", "nowhere")]);
@@ -503,6 +517,7 @@ mod tests {
         let rejected: Vec<_> = never_emitted(&unlinked, &emitted).collect();
         assert_eq!(rejected, vec![&("f2".to_string(), "nowhere".to_string())]);
         let k = keys(7, &batch);
-        assert_eq!(k.asset_ids, vec!["a1".to_string(), "nowhere".to_string()]);
+        assert!(k.asset_ids.is_empty());
+        assert_eq!(k.linked_ids, ["a1", "nowhere"]);
     }
 }

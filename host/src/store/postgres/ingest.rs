@@ -39,6 +39,16 @@ async fn snapshot(
             s.asset_links.insert(r.try_get(0)?, r.try_get(1)?);
         }
     }
+    if !keys.linked_ids.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "SELECT source_id FROM assets WHERE integration_id = $1 AND source_id = ANY($2)",
+            )
+            .await?;
+        for r in tx.query(&stmt, &[&integration, &keys.linked_ids]).await? {
+            s.linked.insert(r.try_get(0)?);
+        }
+    }
     if !keys.finding_ids.is_empty() {
         let stmt = tx
             .prepare_cached("SELECT source_id, content_hash FROM findings WHERE integration_id = $1 AND source_id = ANY($2)")

@@ -42,6 +42,14 @@ fn snapshot(
             s.asset_links.insert(id.to_string(), hash);
         }
     }
+    // Index only: whether a linked asset exists never reads its row and raw record.
+    let mut linked =
+        tx.prepare_cached("SELECT 1 FROM assets WHERE integration_id = ?1 AND source_id = ?2")?;
+    for id in &keys.linked_ids {
+        if linked.exists(params![integration, id])? {
+            s.linked.insert(id.to_string());
+        }
+    }
     let mut findings = tx.prepare_cached(
         "SELECT content_hash FROM findings WHERE integration_id = ?1 AND source_id = ?2",
     )?;
