@@ -105,3 +105,13 @@ CREATE TABLE runs (
     details TEXT
 );
 CREATE INDEX runs_by_integration ON runs (integration_id, id);
+-- Raw records are compressed as they are written; lz4 costs the server a fraction of the
+-- default pglz's CPU. A server built without lz4 keeps pglz.
+DO $$
+BEGIN
+    ALTER TABLE findings ALTER COLUMN raw SET COMPRESSION lz4;
+    ALTER TABLE assets ALTER COLUMN raw SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    NULL;
+END
+$$;
