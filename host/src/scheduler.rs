@@ -210,12 +210,9 @@ impl Scheduler {
             Err(error) => {
                 // Record why it cannot run, and wait for the next slot rather than retry
                 // every poll: this needs a person to fix it.
-                if let Err(ServiceError::Store(e)) = syncs
+                syncs
                     .record_unstartable(&integration, Action::AutoSync, SCHEDULER, &error)
-                    .await
-                {
-                    return Err(e);
-                }
+                    .await?;
                 store.set_next_due(integration.id, next).await
             }
         }

@@ -56,9 +56,8 @@ pub async fn test_connection(ctx: &Context, args: TestArgs) -> anyhow::Result<()
     let started_by = args.started_by.unwrap_or_else(os_user);
     let result = platform.integrations().test(&args.name, &started_by).await;
     let report = match &result {
-        Ok(report) => report,
-        Err(ServiceError::ConnectionTest { report, .. }) => report,
-        Err(_) => return Ok(result.map(|_| ())?),
+        Ok(report) | Err(ServiceError::ConnectionTest { report, .. }) => report,
+        Err(_) => return result.map(drop).map_err(Into::into),
     };
     if args.json {
         println!(

@@ -13,6 +13,11 @@ pub fn content_hash(parts: &[&str]) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
+/// An optional text as a hash part: missing is empty.
+pub fn or_empty(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or_default()
+}
+
 /// Plain data as JSON text, as stored and hashed.
 pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes")

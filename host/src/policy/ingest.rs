@@ -7,7 +7,7 @@
 //! are idempotent upserts keyed by (integration, source id), and one that is unchanged is
 //! only marked as seen in the run. Within a batch, the last record with an id wins.
 
-use super::hash::{content_hash, json};
+use super::hash::{content_hash, json, or_empty};
 use super::inventory::{AssetDecision, Metadata, asset_key, decide};
 use crate::model::{Batch, Finding, Policy, RunCounts};
 use std::collections::{HashMap, HashSet};
@@ -131,7 +131,6 @@ pub fn keys(integration: i64, batch: &Batch) -> Keys<'_> {
 
 /// The hash of a finding's content: every field the host stores.
 pub fn finding_hash(f: &Finding) -> Vec<u8> {
-    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
     // Times as microseconds: the stored precision, without formatting five per finding.
     let time = |t: &Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.timestamp_micros().to_string())
@@ -144,16 +143,16 @@ pub fn finding_hash(f: &Finding) -> Vec<u8> {
         f.severity.as_str(),
         f.status.as_str(),
         &f.source_status,
-        &opt(&f.remediation),
-        &opt(&f.rule_id),
-        &opt(&f.rule_name),
+        or_empty(&f.remediation),
+        or_empty(&f.rule_id),
+        or_empty(&f.rule_name),
         &time(&f.created_at),
         &time(&f.updated_at),
         &time(&f.status_changed_at),
         &time(&f.resolved_at),
         &time(&f.due_at),
         &json(&f.project_ids),
-        &opt(&f.portal_url),
+        or_empty(&f.portal_url),
         &f.raw,
     ])
 }

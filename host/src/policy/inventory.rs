@@ -4,7 +4,7 @@
 //! inventory keeps, and what the Auto Onboard and Update Metadata policies make of an
 //! emitted asset.
 
-use super::hash::content_hash;
+use super::hash::{content_hash, or_empty};
 use crate::import::ImportedAsset;
 use crate::model::{Asset, Policy};
 use std::collections::BTreeMap;
@@ -66,17 +66,16 @@ pub struct Metadata {
 impl Metadata {
     /// Fills in the hash from the other fields.
     fn hashed(mut self) -> Self {
-        let o = |v: &Option<String>| v.clone().unwrap_or_default();
         self.hash = content_hash(&[
             &self.name,
             &self.asset_type,
             &self.cloud_platform,
-            &o(&self.cloud_account_id),
-            &o(&self.cloud_account_name),
-            &o(&self.region),
-            &o(&self.provider_id),
+            or_empty(&self.cloud_account_id),
+            or_empty(&self.cloud_account_name),
+            or_empty(&self.region),
+            or_empty(&self.provider_id),
             &super::hash::json(&self.tags),
-            &o(&self.status),
+            or_empty(&self.status),
             &super::hash::json(&self.technologies),
         ]);
         self

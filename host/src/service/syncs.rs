@@ -177,7 +177,7 @@ impl Syncs<'_> {
         action: Action,
         started_by: &str,
         error: &ServiceError,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<(), StoreError> {
         self.platform
             .store()
             .record_run(

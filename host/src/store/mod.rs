@@ -45,6 +45,22 @@ pub struct BatchOutcome {
     pub unlinked: Vec<(String, String)>,
 }
 
+impl BatchOutcome {
+    /// What writing `plan` did, `closed` being the findings the store actually closed.
+    pub fn of(plan: &crate::policy::ingest::Plan<'_>, closed: u64) -> Self {
+        let mut counts = plan.counts;
+        counts.findings_closed += closed;
+        BatchOutcome {
+            counts,
+            unlinked: plan
+                .unlinked
+                .iter()
+                .map(|(finding, asset)| (finding.to_string(), asset.to_string()))
+                .collect(),
+        }
+    }
+}
+
 /// Integrations: configured instances of a connector.
 #[async_trait]
 pub trait IntegrationStore: Send + Sync {

@@ -2,7 +2,7 @@
 //! `postgres://…` for PostgreSQL.
 
 use super::StoreError;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 /// A parsed `--db` value.
@@ -89,14 +89,6 @@ impl StoreTarget {
             StoreTarget::Postgres(_) => user_config_dir().join("connector-host").join("secret.key"),
         }
     }
-
-    /// The SQLite file, if it is one.
-    pub fn sqlite_path(&self) -> Option<&Path> {
-        match self {
-            StoreTarget::Sqlite(path) => Some(path),
-            StoreTarget::Postgres(_) => None,
-        }
-    }
 }
 
 /// `$XDG_CONFIG_HOME`, `~/.config`, or the temp folder.
@@ -108,7 +100,7 @@ fn user_config_dir() -> PathBuf {
 }
 
 /// The text with the password of a URL replaced by `***`.
-pub fn mask_password(text: &str) -> String {
+fn mask_password(text: &str) -> String {
     match url::Url::parse(text.trim()) {
         Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some("***"));
@@ -128,6 +120,7 @@ pub fn mask_password(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn paths_and_urls() {

@@ -59,17 +59,6 @@ fn same(sqlite: &Host, postgres: &Host, integrations: &[&str], step: &str) -> Va
     pg
 }
 
-/// The findings of one integration without the field that names it.
-fn findings_of(host: &Host, name: &str) -> Vec<Value> {
-    host.json(&["findings", name])
-        .into_iter()
-        .map(|mut f| {
-            f.as_object_mut().unwrap().remove("integration");
-            f
-        })
-        .collect()
-}
-
 /// Where two JSON values first differ, as a path and both values.
 fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
     match (a, b) {
@@ -186,8 +175,8 @@ fn postgresql_stores_exactly_what_sqlite_stores_through_the_main_flows() {
     for host in hosts {
         host.ok(&["sync", "k"]);
         assert_eq!(
-            findings_of(host, "k"),
-            findings_of(host, "b"),
+            host.findings_of("k"),
+            host.findings_of("b"),
             "a resumed sync stores what a clean one does"
         );
         assert_eq!(host.ids("assets", "k", "id"), host.ids("assets", "b", "id"));

@@ -227,6 +227,20 @@ impl Host {
         self.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
+    /// An integration's findings without the field that names it, to compare what two
+    /// integrations store.
+    pub fn findings_of(&self, name: &str) -> Vec<Value> {
+        self.json(&["findings", name])
+            .into_iter()
+            .map(|mut f| {
+                f.as_object_mut()
+                    .expect("a finding object")
+                    .remove("integration");
+                f
+            })
+            .collect()
+    }
+
     /// Sorted values of `field` in a JSON view.
     pub fn ids(&self, view: &str, name: &str, field: &str) -> Vec<String> {
         let mut ids: Vec<String> = self

@@ -10,17 +10,6 @@ use wiz_sim::{SimConfig, Simulator, Tenant};
 const SEED: u64 = 41;
 const ISSUES: u64 = 600;
 
-/// The integration's findings without the field that names the integration.
-fn findings(host: &Host, name: &str) -> Vec<Value> {
-    host.json(&["findings", name])
-        .into_iter()
-        .map(|mut f| {
-            f.as_object_mut().unwrap().remove("integration");
-            f
-        })
-        .collect()
-}
-
 /// Syncs `inc` incrementally and `full` with --full; both must store the same.
 fn sync_both_and_compare(host: &Host, sim: &Simulator, change: &str) -> (Value, Value) {
     let before = sim.stats().graphql_requests.load(Ordering::Relaxed);
@@ -34,8 +23,8 @@ fn sync_both_and_compare(host: &Host, sim: &Simulator, change: &str) -> (Value, 
         "{change}: the incremental sync reads only the changes ({incremental_requests} vs {full_requests} requests)"
     );
     assert_eq!(
-        findings(host, "inc"),
-        findings(host, "full"),
+        host.findings_of("inc"),
+        host.findings_of("full"),
         "after {change}"
     );
     assert_eq!(
@@ -59,7 +48,7 @@ fn incremental_equals_full_after_each_kind_of_change() {
         assert_success(&host.add_wiz(name, &sim, "sim-client", FULL_SECRET, &["page-size=100"]));
         host.ok(&["sync", name]);
     }
-    assert_eq!(findings(&host, "inc"), findings(&host, "full"));
+    assert_eq!(host.findings_of("inc"), host.findings_of("full"));
     let in_scope = |status: &str| {
         (0..ISSUES)
             .find(|i| {
@@ -77,7 +66,8 @@ fn incremental_equals_full_after_each_kind_of_change() {
     let resolved = in_scope("IN_PROGRESS");
     sim.set_issue_status(resolved, "RESOLVED", Some("ISSUE_FIXED"));
     sync_both_and_compare(&host, &sim, "a resolve");
-    let f = findings(&host, "inc")
+    let f = host
+        .findings_of("inc")
         .into_iter()
         .find(|f| f["id"] == tenant.issue(resolved).id.as_str())
         .unwrap();
@@ -91,7 +81,8 @@ fn incremental_equals_full_after_each_kind_of_change() {
         .unwrap();
     sim.set_issue_status(ignored, "REJECTED", Some("EXCEPTION"));
     sync_both_and_compare(&host, &sim, "an ignore");
-    let f = findings(&host, "inc")
+    let f = host
+        .findings_of("inc")
         .into_iter()
         .find(|f| f["id"] == tenant.issue(ignored).id.as_str())
         .unwrap();
@@ -112,7 +103,8 @@ fn incremental_equals_full_after_each_kind_of_change() {
     let (inc, full) = sync_both_and_compare(&host, &sim, "a deleted resource");
     assert!(inc["findings_closed"].as_u64().unwrap() >= 1, "{inc}");
     assert_eq!(inc["findings_closed"], full["findings_closed"]);
-    let f = findings(&host, "inc")
+    let f = host
+        .findings_of("inc")
         .into_iter()
         .find(|f| f["id"] == victim.id.as_str())
         .unwrap();

@@ -432,16 +432,7 @@ impl IngestStore for PostgresStore {
         let plan = ingest::plan(&policy, &batch, &keys, &snapshot);
         let closed = apply(&tx, integration, run, &plan).await?;
         tx.commit().await?;
-        let mut counts = plan.counts;
-        counts.findings_closed += closed;
-        Ok(BatchOutcome {
-            counts,
-            unlinked: plan
-                .unlinked
-                .iter()
-                .map(|(f, a)| (f.to_string(), a.to_string()))
-                .collect(),
-        })
+        Ok(BatchOutcome::of(&plan, closed))
     }
 
     async fn close_unseen(&self, integration: i64, run: i64) -> Result<u64, StoreError> {

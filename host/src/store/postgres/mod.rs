@@ -89,23 +89,17 @@ fn connect_error(shown: &str, e: deadpool_postgres::PoolError) -> StoreError {
 /// A database newer than this binary is refused before anything is written.
 async fn migrate(client: &mut deadpool_postgres::Object, shown: &str) -> Result<(), StoreError> {
     let known = MIGRATIONS.len() as i64;
+    // Up to date, the common case, needs no lock; otherwise the version is read again
+    // under it.
+    if schema_version(&*client).await? == Some(known) {
+        return Ok(());
+    }
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
         .await?;
-    let exists: bool = tx
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'connector_host_schema')",
-            &[],
-        )
-        .await?
-        .get(0);
-    let version: i64 = if exists {
-        tx.query_opt("SELECT version FROM connector_host_schema", &[])
-            .await?
-            .map_or(0, |r| r.get(0))
-    } else {
-        0
-    };
+    let found = schema_version(&tx).await?;
+    let exists = found.is_some();
+    let version = found.unwrap_or(0);
     if version > known {
         return Err(StoreError::TooNew {
             target: shown.to_string(),
@@ -131,6 +125,26 @@ async fn migrate(client: &mut deadpool_postgres::Object, shown: &str) -> Result<
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The schema version the database records; `None` before the first migration.
+async fn schema_version(
+    client: &impl deadpool_postgres::GenericClient,
+) -> Result<Option<i64>, StoreError> {
+    let exists: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'connector_host_schema')",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt("SELECT version FROM connector_host_schema", &[])
+        .await?;
+    Ok(Some(row.map_or(0, |r| r.get(0))))
 }
 
 /// A count as PostgreSQL stores it.

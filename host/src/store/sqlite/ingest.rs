@@ -207,16 +207,7 @@ impl IngestStore for SqliteStore {
             let plan = ingest::plan(&policy, &batch, &keys, &snapshot);
             let closed = apply(&tx, integration, run, &plan)?;
             tx.commit()?;
-            let mut counts = plan.counts;
-            counts.findings_closed += closed;
-            Ok(BatchOutcome {
-                counts,
-                unlinked: plan
-                    .unlinked
-                    .iter()
-                    .map(|(f, a)| (f.to_string(), a.to_string()))
-                    .collect(),
-            })
+            Ok(BatchOutcome::of(&plan, closed))
         })
         .await
     }

@@ -8,7 +8,7 @@ mod queries;
 mod runs;
 
 use super::StoreError;
-use crate::model::{FindingStatus, Severity, parse_time};
+use crate::model::parse_time;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use rusqlite::types::Type;
@@ -85,6 +85,12 @@ impl SqliteStore {
 /// version first, so two hosts opening one file at once apply each migration once.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let known = MIGRATIONS.len() as i64;
+    // Up to date, the common case, is a read: every command opens the store, and a write
+    // transaction here would make `findings` wait for a running sync's lock.
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == known {
+        return Ok(());
+    }
     loop {
         let tx = conn.transaction()?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -126,7 +132,10 @@ fn opt_time_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option
 }
 
 /// A stored enumerated name.
-fn parsed_at<T: std::str::FromStr>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T>
+pub(super) fn parsed_at<T: std::str::FromStr>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<T>
 where
     T::Err: std::error::Error + Send + Sync + 'static,
 {
@@ -141,14 +150,6 @@ fn json_at<T: serde::de::DeserializeOwned>(
 ) -> rusqlite::Result<T> {
     let text: String = row.get(index)?;
     serde_json::from_str(&text).map_err(|e| conversion(index, e))
-}
-
-fn severity_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Severity> {
-    parsed_at(row, index)
-}
-
-fn status_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<FindingStatus> {
-    parsed_at(row, index)
 }
 
 #[cfg(test)]

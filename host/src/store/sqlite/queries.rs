@@ -1,7 +1,7 @@
 //! The inventory and findings in SQLite: imports and the listings.
 
 use super::ingest::insert_entry;
-use super::{SqliteStore, json_at, opt_time_at, severity_at, status_at};
+use super::{SqliteStore, json_at, opt_time_at, parsed_at};
 use crate::import::ImportedAsset;
 use crate::model::{
     AssetFilter, FindingFilter, FindingStatus, InventoryAsset, StoredFinding, now, time_text,
@@ -159,8 +159,8 @@ impl FindingStore for SqliteStore {
                     asset_id: r.get(2)?,
                     title: r.get(3)?,
                     description: r.get(4)?,
-                    severity: severity_at(r, 5)?,
-                    status: status_at(r, 6)?,
+                    severity: parsed_at(r, 5)?,
+                    status: parsed_at(r, 6)?,
                     source_status: r.get(7)?,
                     remediation: r.get(8)?,
                     rule_id: r.get(9)?,
