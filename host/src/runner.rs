@@ -296,6 +296,8 @@ pub struct SyncJob<'a> {
     pub full: bool,
     /// Ceilings on what the plugin may emit.
     pub limits: EmitLimits,
+    /// Told once the run holds its lease and has its history row.
+    pub started: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl SyncJob<'_> {
@@ -317,7 +319,7 @@ impl SyncJob<'_> {
         Ok(result?)
     }
 
-    async fn run_holding_lease(self, store: Arc<dyn Store>) -> Result<SyncOutcome, StoreError> {
+    async fn run_holding_lease(mut self, store: Arc<dyn Store>) -> Result<SyncOutcome, StoreError> {
         let schema = &self.plugin.info.config_schema;
         let secrets: Vec<String> = self.settings.secrets(schema).into_values().collect();
         let id = self.integration.id;
@@ -326,6 +328,10 @@ impl SyncJob<'_> {
             false => store.checkpoint(id).await?,
         };
         let run_id = store.start_run(id, self.action, &self.started_by).await?;
+        if let Some(started) = self.started.take() {
+            // Whoever waits may have stopped waiting; the run goes on regardless.
+            let _ = started.send(());
+        }
         let tally = Arc::new(Mutex::new(Tally::default()));
         let failed = Arc::new(AtomicBool::new(false));
         let (writes, queue) = tokio::sync::mpsc::channel(QUEUED_WRITES);

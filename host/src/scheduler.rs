@@ -179,6 +179,7 @@ impl Scheduler {
             .sync_time
             .slot_days_after(started, integration.policy.auto_sync_days);
         let request = SyncRequest {
+            started: None,
             action: Action::AutoSync,
             started_by: SCHEDULER.into(),
             full: false,

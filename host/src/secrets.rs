@@ -6,7 +6,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Environment variable that holds the key, base64-encoded.
@@ -106,24 +105,7 @@ impl SecretKey {
 fn create_key_file(path: &Path) -> std::io::Result<()> {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-    if let Some(parent) = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
-    {
-        // The user's config folder for database URLs: readable by its owner alone.
-        let mut folder = std::fs::DirBuilder::new();
-        folder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
-        folder.create(parent)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(B64.encode(key).as_bytes())?;
-    file.sync_all()
+    crate::private_file::create(path, B64.encode(key).as_bytes())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use chrono::{Duration as TimeDelta, Utc};
 use connector_host::import::ImportedAsset;
 use connector_host::model::{
     Action, Asset, AssetFilter, Batch, Finding, FindingFilter, FindingStatus, NewIntegration,
-    Policy, RunCounts, RunEnd, RunStatus, Severity, parse_time,
+    NewSession, Policy, Role, RunCounts, RunEnd, RunStatus, Severity, parse_time,
 };
 use connector_host::policy::lease::{INTERRUPTED, abandoned, holder_name};
 use connector_host::store::{LeaseOutcome, Store, StoreError, StoreTarget, open_store};
@@ -63,6 +63,8 @@ both_backends!(
     leases_keep_one_run_per_integration,
     history_and_schedules_round_trip,
     a_newer_schema_is_refused_and_left_untouched,
+    findings_page_by_cursor_and_count_by_severity,
+    users_and_sessions_keep_only_hashes_and_end_together,
 );
 
 fn new_integration(name: &str, policy: Policy) -> NewIntegration {
@@ -311,6 +313,196 @@ async fn findings_are_listed_by_severity_and_filtered(store: Arc<dyn Store>, _: 
         ..Default::default()
     };
     assert!(store.findings(&passed).await.unwrap().is_empty());
+}
+
+async fn findings_page_by_cursor_and_count_by_severity(store: Arc<dyn Store>, _: &Keep) {
+    let mut ids_in_order = Vec::new();
+    for name in ["b", "a"] {
+        let integration = store
+            .add_integration(&new_integration(name, Policy::default()))
+            .await
+            .unwrap();
+        let run = run_of(&store, integration.id).await;
+        let severities = [Severity::Low, Severity::Critical, Severity::High];
+        let batch = Batch {
+            assets: vec![asset("a1", None)],
+            // Ids whose byte order differs from a locale's ("B" before "a").
+            findings: (0..7)
+                .map(|i| {
+                    finding(
+                        &format!("{}-{i}", ["a", "B"][i % 2]),
+                        "a1",
+                        severities[i % 3],
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        };
+        write(&store, integration.id, run, integration.policy, batch).await;
+    }
+    let everything = store.findings(&FindingFilter::default()).await.unwrap();
+    assert_eq!(everything.len(), 14);
+    // Most severe first, then by integration (the order they were added), then by id
+    // in byte order.
+    for pair in everything.windows(2) {
+        assert!(pair[0].severity <= pair[1].severity);
+    }
+    assert_eq!(everything[0].integration, "b");
+    assert_eq!(everything[0].id, "B-1");
+    ids_in_order.extend(
+        everything
+            .iter()
+            .map(|f| (f.integration.clone(), f.id.clone())),
+    );
+
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .finding_page(&FindingFilter::default(), after.as_ref(), 3)
+            .await
+            .unwrap();
+        assert!(page.findings.len() <= 3);
+        paged.extend(
+            page.findings
+                .iter()
+                .map(|f| (f.integration.clone(), f.id.clone())),
+        );
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, ids_in_order, "pages join into the whole listing");
+    let exact = store
+        .finding_page(&FindingFilter::default(), None, 14)
+        .await
+        .unwrap();
+    assert_eq!(
+        (exact.findings.len(), exact.next),
+        (14, None),
+        "no empty last page"
+    );
+
+    let counts = store
+        .finding_counts(&FindingFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        counts,
+        [
+            (Severity::Critical, 4),
+            (Severity::High, 4),
+            (Severity::Low, 6)
+        ]
+    );
+    let highs = FindingFilter {
+        severities: vec![Severity::High],
+        ..Default::default()
+    };
+    assert_eq!(
+        store.finding_counts(&highs).await.unwrap(),
+        [(Severity::High, 4)]
+    );
+    let none = FindingFilter {
+        statuses: vec![FindingStatus::Passed],
+        ..Default::default()
+    };
+    assert!(store.finding_counts(&none).await.unwrap().is_empty());
+}
+
+async fn users_and_sessions_keep_only_hashes_and_end_together(store: Arc<dyn Store>, _: &Keep) {
+    let (admin_hash, viewer_hash) = ([1u8; 32], [2u8; 32]);
+    let admin = store
+        .add_user("admin", Role::Admin, &admin_hash)
+        .await
+        .unwrap();
+    assert_eq!(admin.role, Role::Admin);
+    store
+        .add_user("vera", Role::Viewer, &viewer_hash)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.add_user("vera", Role::Admin, &[3u8; 32]).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let names: Vec<String> = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["admin", "vera"]);
+    assert_eq!(
+        store
+            .user_by_token(&viewer_hash)
+            .await
+            .unwrap()
+            .map(|u| u.role),
+        Some(Role::Viewer)
+    );
+    assert_eq!(store.user_by_token(&[9u8; 32]).await.unwrap(), None);
+
+    let now = Utc::now();
+    let session = |id: u8, user: &str, expires: chrono::DateTime<Utc>| NewSession {
+        id_hash: vec![id; 32],
+        user: user.into(),
+        csrf: format!("csrf-{id}"),
+        expires_at: connector_host::model::to_stored_precision(expires),
+    };
+    store
+        .create_session(&session(10, "vera", now + TimeDelta::hours(1)), now)
+        .await
+        .unwrap();
+    store
+        .create_session(
+            &session(11, "vera", now - TimeDelta::hours(1)),
+            now - TimeDelta::hours(2),
+        )
+        .await
+        .unwrap();
+    store
+        .create_session(&session(12, "admin", now + TimeDelta::hours(1)), now)
+        .await
+        .unwrap();
+    let live = store.session(&[10u8; 32], now).await.unwrap().unwrap();
+    assert_eq!(
+        (live.user.name.as_str(), live.csrf.as_str()),
+        ("vera", "csrf-10")
+    );
+    assert_eq!(
+        store.session(&[11u8; 32], now).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert!(matches!(
+        store.create_session(&session(13, "nobody", now), now).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // A new token ends the user's sessions, and only the user's.
+    store.set_user_token("vera", &[4u8; 32]).await.unwrap();
+    assert_eq!(store.session(&[10u8; 32], now).await.unwrap(), None);
+    assert_eq!(store.user_by_token(&viewer_hash).await.unwrap(), None);
+    assert!(store.session(&[12u8; 32], now).await.unwrap().is_some());
+    store.delete_session(&[12u8; 32]).await.unwrap();
+    assert_eq!(store.session(&[12u8; 32], now).await.unwrap(), None);
+
+    store
+        .create_session(&session(14, "vera", now + TimeDelta::hours(1)), now)
+        .await
+        .unwrap();
+    store.remove_user("vera").await.unwrap();
+    assert_eq!(store.session(&[14u8; 32], now).await.unwrap(), None);
+    assert!(matches!(
+        store.remove_user("vera").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.set_user_token("vera", &[5u8; 32]).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 async fn the_inventory_is_shared_by_canonical_key(store: Arc<dyn Store>, _: &Keep) {

@@ -637,6 +637,8 @@ pub struct Expected {
     pub findings: Vec<String>,
     /// Resource ids that must be stored, sorted.
     pub assets: Vec<String>,
+    /// How many stored findings of each severity (the host's lower-case names).
+    pub by_severity: std::collections::BTreeMap<String, u64>,
 }
 
 impl Tenant {
@@ -657,6 +659,9 @@ impl Tenant {
                         .as_ref()
                         .is_some_and(|p| p.iter().any(|id| projects.contains(id))));
             if in_scope {
+                *out.by_severity
+                    .entry(issue.severity.to_lowercase())
+                    .or_default() += 1;
                 out.findings.push(issue.id);
                 out.assets.push(res.id);
             }

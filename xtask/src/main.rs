@@ -60,10 +60,11 @@ fn main() -> std::process::ExitCode {
     let result = Paths::discover().and_then(|paths| match task.as_str() {
         "build" => build(&paths),
         "demo" => demo(&paths),
+        "console" => console(&paths),
         "lint" => lint(&paths),
         "test" => test(&paths),
         "bench" => bench(&paths),
-        _ => bail!("usage: cargo xtask <build|demo|lint|test|bench>"),
+        _ => bail!("usage: cargo xtask <build|demo|console|lint|test|bench>"),
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -134,6 +135,36 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
         bail!("{cmd:?} failed with {status}");
     }
     Ok(())
+}
+
+/// Installs Debian's Chromium and ChromeDriver for the console's browser tests when they
+/// are missing and this machine can (apt-get, as root); otherwise says what to install.
+fn ensure_browser() -> anyhow::Result<()> {
+    let found = |name: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if found("chromedriver") && std::path::Path::new("/usr/bin/chromium").exists() {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if !(root && found("apt-get")) {
+        bail!(
+            "the browser tests need Chromium and ChromeDriver: install Debian's `chromium` and `chromium-driver` packages"
+        );
+    }
+    println!("xtask: installing Debian's chromium and chromium-driver for the browser tests");
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null()))
 }
 
 /// Installs the WebAssembly target through rustup when it is missing.
@@ -224,6 +255,7 @@ fn lint(paths: &Paths) -> anyhow::Result<()> {
 
 fn test(paths: &Paths) -> anyhow::Result<()> {
     lint(paths)?;
+    ensure_browser()?;
     build(paths)?;
     run(Command::new(cargo())
         .current_dir(&paths.workspace)
@@ -266,18 +298,13 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn demo(paths: &Paths) -> anyhow::Result<()> {
-    build(paths)?;
-    let dir = paths.target.join("demo");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::create_dir_all(dir.join("plugins"))?;
-    std::fs::copy(
-        paths.plugins().join("wiz.wasm"),
-        dir.join("plugins/wiz.wasm"),
-    )?;
+/// The demo's folder: its store, key and plugins.
+fn demo_dir(paths: &Paths) -> PathBuf {
+    paths.target.join("demo")
+}
 
+/// Starts the Wiz simulator with 600 issues; returns it with its base URL.
+fn start_simulator(paths: &Paths) -> anyhow::Result<(KillOnDrop, String)> {
     let mut sim = Command::new(paths.sim_bin());
     sim.args(["--listen", "127.0.0.1:0", "--issues", "600"])
         .stdout(Stdio::piped());
@@ -298,38 +325,63 @@ fn demo(paths: &Paths) -> anyhow::Result<()> {
         .context("simulator did not print its address")?
         .to_string();
     println!("== Wiz simulator at {base} (600 issues)");
+    Ok((sim, base))
+}
 
-    let host = |args: &[&str]| -> anyhow::Result<()> {
-        println!("\n$ connector-host {}", args.join(" "));
-        run(Command::new(paths.host_bin())
-            .args(args)
-            .env("CONNECTOR_HOST_DB", dir.join("connector-host.db"))
-            .env("CONNECTOR_HOST_PLUGINS", dir.join("plugins"))
-            .env(
-                "CONNECTOR_HOST_CACHE",
-                paths.target.join("compiled-plugins"),
-            )
-            .env("WIZ_CLIENT_SECRET", "sim-secret-full")
-            .env_remove("CONNECTOR_HOST_KEY"))
-    };
-    host(&["plugins"])?;
-    host(&[
-        "integration",
-        "add",
-        "wiz-demo",
-        "--connector",
-        "wiz",
-        "--set",
-        &format!("api-url={base}"),
-        "--set",
-        &format!("auth-url={base}/oauth/token"),
+/// The host, run on the demo's store.
+fn demo_host(paths: &Paths, args: &[&str]) -> Command {
+    let dir = demo_dir(paths);
+    println!("\n$ connector-host {}", args.join(" "));
+    let mut command = Command::new(paths.host_bin());
+    command
+        .args(args)
+        .env("CONNECTOR_HOST_DB", dir.join("connector-host.db"))
+        .env("CONNECTOR_HOST_PLUGINS", dir.join("plugins"))
+        .env(
+            "CONNECTOR_HOST_CACHE",
+            paths.target.join("compiled-plugins"),
+        )
+        .env("WIZ_CLIENT_SECRET", "sim-secret-full")
+        .env_remove("CONNECTOR_HOST_KEY");
+    command
+}
+
+/// The settings that point the demo integration at a simulator.
+fn simulator_settings(base: &str) -> Vec<String> {
+    vec![
+        "--set".into(),
+        format!("api-url={base}"),
+        "--set".into(),
+        format!("auth-url={base}/oauth/token"),
+    ]
+}
+
+fn demo(paths: &Paths) -> anyhow::Result<()> {
+    build(paths)?;
+    let dir = demo_dir(paths);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(dir.join("plugins"))?;
+    std::fs::copy(
+        paths.plugins().join("wiz.wasm"),
+        dir.join("plugins/wiz.wasm"),
+    )?;
+    let (_sim, base) = start_simulator(paths)?;
+    let host = |args: &[&str]| run(&mut demo_host(paths, args));
+    let mut add = vec!["integration", "add", "wiz-demo", "--connector", "wiz"];
+    let settings = simulator_settings(&base);
+    add.extend(settings.iter().map(String::as_str));
+    add.extend([
         "--set",
         "client-id=sim-client",
         "--set",
         "page-size=100",
         "--secret-env",
         "client-secret=WIZ_CLIENT_SECRET",
-    ])?;
+    ]);
+    host(&["plugins"])?;
+    host(&add)?;
     host(&["integration", "show", "wiz-demo"])?;
     host(&["test-connection", "wiz-demo"])?;
     host(&["sync", "wiz-demo"])?;
@@ -340,5 +392,27 @@ fn demo(paths: &Paths) -> anyhow::Result<()> {
         "\nThe demo store is {}; run connector-host with --db there to explore it.",
         dir.join("connector-host.db").display()
     );
+    println!("Open the console on the demo's data with: cargo xtask console");
     Ok(())
+}
+
+/// Serves the console on the demo's store (run `demo` first), with a fresh simulator
+/// behind its integration so Test Connection and Sync Now work, until Ctrl-C.
+fn console(paths: &Paths) -> anyhow::Result<()> {
+    build(paths)?;
+    if !demo_dir(paths).join("connector-host.db").exists() {
+        bail!("no demo store yet: run `cargo xtask demo` first");
+    }
+    let (_sim, base) = start_simulator(paths)?;
+    let mut update = vec!["integration", "update", "wiz-demo", "--no-test"];
+    let settings = simulator_settings(&base);
+    update.extend(settings.iter().map(String::as_str));
+    run(&mut demo_host(paths, &update))?;
+    println!(
+        "\nOpen http://127.0.0.1:8080/ and log in with the admin token from the file named below."
+    );
+    run(&mut demo_host(
+        paths,
+        &["serve", "--listen", "127.0.0.1:8080"],
+    ))
 }

@@ -258,7 +258,7 @@ async fn show(platform: &Platform, name: &str, json: bool) -> anyhow::Result<()>
         ("name".into(), view.name.clone()),
         ("connector".into(), view.connector.clone()),
     ];
-    rows.extend(view.settings);
+    rows.extend(view.settings.iter().map(|s| (s.key.clone(), s.shown())));
     let p = view.policy;
     rows.push(("auto-sync-days".into(), p.auto_sync_days.to_string()));
     rows.push(("auto-onboard".into(), p.auto_onboard.to_string()));

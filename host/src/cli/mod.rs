@@ -7,6 +7,7 @@ pub mod logging;
 mod run;
 mod serve;
 mod table;
+mod users;
 mod views;
 
 use clap::{Args, Parser, Subcommand};
@@ -95,8 +96,11 @@ enum Command {
     Assets(views::AssetsArgs),
     /// Sync history of an integration, newest first.
     History(views::ListArgs),
-    /// Run auto syncs on schedule until stopped.
+    /// Run auto syncs on schedule, and the console and HTTP API, until stopped.
     Serve(serve::ServeArgs),
+    /// Users of the console and the HTTP API, and their tokens.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
 }
 
 /// Runs the command.
@@ -112,5 +116,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Assets(args) => views::assets(&ctx, args).await,
         Command::History(args) => views::history(&ctx, args).await,
         Command::Serve(args) => serve::serve(&ctx, args).await,
+        Command::Users(cmd) => users::run(&ctx, cmd).await,
     }
 }

@@ -116,6 +116,7 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
         .run(
             &args.name,
             SyncRequest {
+                started: None,
                 action: Action::SyncNow,
                 started_by: args.started_by.unwrap_or_else(os_user),
                 full: args.full,

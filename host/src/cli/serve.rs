@@ -1,10 +1,13 @@
-//! `serve`: the auto-sync scheduler, until SIGINT or SIGTERM.
+//! `serve`: the auto-sync scheduler and the HTTP API, until SIGINT or SIGTERM.
 
 use super::context::Context;
+use anyhow::Context as _;
 use clap::Args;
 use connector_host::clock::{Clock, FileClock, SystemClock};
 use connector_host::schedule::{DEFAULT_SYNC_TIME, SyncTime};
 use connector_host::scheduler::{Scheduler, SchedulerConfig};
+use connector_host::web::{self, Exposure, WebConfig};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +34,22 @@ pub struct ServeArgs {
     /// How often to look for due syncs, in milliseconds.
     #[arg(long, hide = true, default_value_t = 1000)]
     poll_interval_ms: u64,
+    /// Address of the HTTP API (and console).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Run the scheduler alone, without the HTTP API.
+    #[arg(long, conflicts_with_all = ["listen", "insecure_http"])]
+    no_http: bool,
+    /// Serve plain HTTP on a public address (every interface included). Without it,
+    /// such an address is refused: tokens and cookies would cross the network in clear.
+    #[arg(long)]
+    insecure_http: bool,
+    /// Hours a console login lasts.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
+    session_hours: u64,
+    /// Milliseconds a failed login waits before it is answered.
+    #[arg(long, hide = true, default_value_t = 1000)]
+    failed_login_delay_ms: u64,
 }
 
 pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
@@ -53,6 +72,47 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
                 .map(|n| n.get())
                 .unwrap_or(2)
         });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = Arc::new(stop);
+    let http = match args.no_http {
+        true => None,
+        false => {
+            super::users::bootstrap_admin(&platform).await?;
+            match Exposure::of(args.listen.ip()) {
+                Exposure::Loopback => {}
+                Exposure::Private => eprintln!(
+                    "warning: serving plain HTTP on {}: tokens and cookies cross the network in clear",
+                    args.listen
+                ),
+                Exposure::Public if !args.insecure_http => anyhow::bail!(
+                    "refusing plain HTTP on the public address {}: listen on 127.0.0.1 behind a TLS proxy, or pass --insecure-http",
+                    args.listen
+                ),
+                Exposure::Public => eprintln!(
+                    "warning: serving plain HTTP on the public address {} (--insecure-http)",
+                    args.listen
+                ),
+            }
+            let listener = tokio::net::TcpListener::bind(args.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.listen))?;
+            let address = listener.local_addr()?;
+            let router = web::router(
+                platform.clone(),
+                WebConfig {
+                    session_lifetime: Duration::from_secs(args.session_hours * 3600),
+                    secure_cookies: false,
+                    failed_login_delay: Duration::from_millis(args.failed_login_delay_ms),
+                },
+            );
+            let mut stopped = stopped.clone();
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            eprintln!("serve: HTTP API on http://{address}/api/v1/");
+            Some(tokio::spawn(web::serve(listener, router, shutdown)))
+        }
+    };
     let scheduler = Scheduler {
         platform,
         clock,
@@ -69,7 +129,26 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
         "serve: auto syncs at {} UTC, at most {max_concurrent} at once; stop with Ctrl-C or SIGTERM",
         args.sync_time
     );
-    scheduler.run(shutdown_signal()).await?;
+    let mut scheduler_stopped = stopped.clone();
+    let signal = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        })
+    };
+    let scheduled = scheduler
+        .run(async move {
+            let _ = scheduler_stopped.wait_for(|s| *s).await;
+        })
+        .await;
+    signal.abort();
+    if let Some(http) = http {
+        // The scheduler stopped on the signal (or failed): stop serving as well.
+        let _ = stop.send(true);
+        http.await?.context("the HTTP server failed")?;
+    }
+    scheduled?;
     eprintln!("serve: stopped");
     Ok(())
 }

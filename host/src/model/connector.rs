@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// How a configuration field is entered, validated and treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
     /// Free text.
@@ -35,7 +35,7 @@ impl FieldKind {
 }
 
 /// One field of a plugin's configuration schema.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConfigField {
     /// Stable key, kebab-case.
     pub key: String,
@@ -57,7 +57,7 @@ pub struct ConfigField {
 }
 
 /// What a plugin says about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PluginInfo {
     /// Connector name.
     pub name: String,
@@ -134,7 +134,7 @@ impl std::fmt::Display for SourceError {
 }
 
 /// How one step of a connection test went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckOutcome {
     /// Succeeded.
@@ -146,7 +146,7 @@ pub enum CheckOutcome {
 }
 
 /// One named step of a connection test.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CheckStep {
     /// Step name.
     pub name: String,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// What the platform does around an integration's syncs (the guide's settings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Policy {
     /// Auto sync every this many days; 0 means manual only.
     pub auto_sync_days: u32,

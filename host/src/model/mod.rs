@@ -3,18 +3,22 @@
 //! on nothing else in the host; each contract version's bindings convert into it at the
 //! edge (`plugin::bindings`), and every other module works with it.
 
+mod access;
 mod connector;
 mod integration;
 mod query;
 mod record;
 mod run;
 
+pub use access::{NewSession, Role, Session, User};
 pub use connector::{
     CheckOutcome, CheckStep, ConfigField, ConnectionFailure, FieldKind, LogLevel, PluginInfo,
     SourceError, SourceErrorKind, SyncSummary,
 };
 pub use integration::{Integration, NewIntegration, Policy};
-pub use query::{AssetFilter, FindingFilter, InventoryAsset, StoredFinding};
+pub use query::{
+    AssetFilter, FindingCursor, FindingFilter, FindingPage, InventoryAsset, StoredFinding,
+};
 pub use record::{Asset, Batch, Finding, FindingStatus, Rejected, Severity, UnknownName};
 pub use run::{Action, HistoryRow, RunCounts, RunEnd, RunStatus};
 

@@ -24,6 +24,27 @@ pub struct FindingFilter {
     pub since: Option<DateTime<Utc>>,
 }
 
+/// Where a page of findings starts: just after this finding, in listing order (most
+/// severe first, then by integration and source id).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
+pub struct FindingCursor {
+    /// The finding's severity, as its position in [`Severity::ALL`].
+    pub rank: i64,
+    /// Its integration's row id.
+    pub integration: i64,
+    /// Its source id.
+    pub id: String,
+}
+
+/// One page of findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingPage {
+    /// The page, in listing order.
+    pub findings: Vec<StoredFinding>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<FindingCursor>,
+}
+
 /// Which assets to list; empty fields match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AssetFilter {
@@ -36,7 +57,7 @@ pub struct AssetFilter {
 }
 
 /// An inventory asset, as one integration reported it or as the inventory holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct InventoryAsset {
     /// The integration's source id when listed for one integration; else the canonical key.
     pub id: String,
@@ -67,7 +88,7 @@ pub struct InventoryAsset {
 }
 
 /// A stored finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StoredFinding {
     /// The integration that reported it.
     pub integration: String,

@@ -17,7 +17,7 @@ pub struct UnknownName {
 macro_rules! named_enum {
     ($(#[$meta:meta])* $ty:ident: $what:literal { $($(#[$vmeta:meta])* $variant:ident = $text:literal),* $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $ty { $($(#[$vmeta])* $variant),* }
 
@@ -37,6 +37,13 @@ macro_rules! named_enum {
                     $($text => Ok(Self::$variant),)*
                     _ => Err(UnknownName { what: $what, name: text.to_string() }),
                 }
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
             }
         }
 

@@ -35,7 +35,7 @@ named_enum!(
 );
 
 /// Counts of what a run did to the store.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RunCounts {
     /// Assets created in the inventory.
     pub assets_onboarded: u64,
@@ -94,7 +94,7 @@ impl RunEnd {
 }
 
 /// One row of history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HistoryRow {
     /// Row id.
     pub id: i64,

@@ -25,6 +25,19 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
+    /// The class's name, as the API's problem types use it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Config => "config",
+            FailureClass::Auth => "auth",
+            FailureClass::Permission => "permission",
+            FailureClass::Transient => "transient",
+            FailureClass::Sandbox => "sandbox",
+            FailureClass::PluginBug => "plugin-bug",
+            FailureClass::Store => "store",
+        }
+    }
+
     /// Whether the same run, unchanged, may succeed later.
     pub fn retryable(self) -> bool {
         matches!(self, FailureClass::Transient)

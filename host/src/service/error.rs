@@ -71,6 +71,54 @@ pub enum ServiceError {
     /// The store.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// No valid token or session came with the request.
+    #[error("not logged in: a valid token or session is needed")]
+    Unauthenticated,
+    /// The user may not do this.
+    #[error("user `{user}` is a {role} and may not change anything; ask an admin")]
+    Forbidden {
+        /// Who asked.
+        user: String,
+        /// What they are.
+        role: crate::model::Role,
+    },
+    /// A user name that is not plain.
+    #[error("user name `{0}` is not allowed: use 1 to 64 letters, digits and `.`, `_`, `@`, `-`")]
+    BadUserName(String),
+    /// The admin token file cannot be read or written.
+    #[error("admin token file {}: {source}", .path.display())]
+    TokenFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The environment's admin token is too short to be one.
+    #[error(
+        "CONNECTOR_HOST_ADMIN_TOKEN must be at least 16 characters (for example from `openssl rand -base64 32`)"
+    )]
+    WeakAdminToken,
+    /// The admin token is another user's.
+    #[error(
+        "the admin token is already user `{0}`'s token, or user `admin` is not an admin; rotate that user's token or remove it"
+    )]
+    TokenTaken(String),
+    /// The admin's token is set by the environment, so it cannot be rotated here.
+    #[error("the admin token comes from CONNECTOR_HOST_ADMIN_TOKEN; change it there")]
+    AdminTokenFromEnvironment,
+    /// A page cursor that no page handed out.
+    #[error("`{0}` is not a page cursor; use the `next` of the previous page")]
+    BadCursor(String),
+    /// A page size out of range.
+    #[error("a page holds 1 to 500 findings, not {0}")]
+    BadPageSize(usize),
+    /// A sync's task ended abnormally before it ran.
+    #[error("the sync stopped before it started: {0}")]
+    SyncTask(String),
+    /// The admin user cannot be removed.
+    #[error("the admin user cannot be removed; rotate its token instead")]
+    KeepAdmin,
 }
 
 /// The kind of a failure, for exit codes and HTTP statuses.
@@ -88,6 +136,10 @@ pub enum ErrorKind {
     Busy,
     /// The store cannot be reached or opened.
     StoreUnreachable,
+    /// No valid credentials came with the request.
+    Unauthenticated,
+    /// The credentials do not allow it.
+    Forbidden,
     /// Anything else, with whose fault it is.
     Failed(FailureClass),
 }
@@ -111,6 +163,17 @@ impl ServiceError {
                 ErrorKind::Failed(e.class())
             }
             ServiceError::Store(e) => store_kind(e),
+            ServiceError::Unauthenticated => ErrorKind::Unauthenticated,
+            ServiceError::Forbidden { .. } => ErrorKind::Forbidden,
+            ServiceError::BadUserName(_)
+            | ServiceError::WeakAdminToken
+            | ServiceError::BadCursor(_)
+            | ServiceError::BadPageSize(_) => ErrorKind::Invalid,
+            ServiceError::TokenTaken(_)
+            | ServiceError::AdminTokenFromEnvironment
+            | ServiceError::KeepAdmin => ErrorKind::Conflict,
+            ServiceError::TokenFile { .. } => ErrorKind::Failed(FailureClass::Config),
+            ServiceError::SyncTask(_) => ErrorKind::Failed(FailureClass::PluginBug),
         }
     }
 }

@@ -1,8 +1,11 @@
 //! Findings: query with filters and counts, show one, set a status here.
 
 use super::{Platform, ServiceError};
-use crate::model::{FindingFilter, FindingStatus, Integration, Severity, StoredFinding};
+use crate::model::{
+    FindingCursor, FindingFilter, FindingStatus, Integration, Severity, StoredFinding,
+};
 use crate::store::StoreError;
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 
 /// The findings service.
@@ -31,7 +34,46 @@ pub struct FindingList {
     /// Most severe first.
     pub findings: Vec<StoredFinding>,
     /// How many of each severity, most severe first, severities without any left out.
-    pub by_severity: Vec<(Severity, usize)>,
+    pub by_severity: Vec<(Severity, u64)>,
+}
+
+/// The most findings one page holds.
+pub const MAX_PAGE: usize = 500;
+
+/// One page of findings, with the counts of all that the query matches.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct FindingsPage {
+    /// The page, most severe first.
+    pub findings: Vec<StoredFinding>,
+    /// The cursor of the next page, when there is one.
+    pub next: Option<String>,
+    /// How many match, by severity, most severe first.
+    pub by_severity: Vec<SeverityCount>,
+    /// How many match in all.
+    pub total: u64,
+}
+
+/// How many findings of one severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SeverityCount {
+    /// The severity.
+    pub severity: Severity,
+    /// How many.
+    pub count: u64,
+}
+
+/// A page cursor as clients hold it: opaque text.
+fn encode_cursor(cursor: &FindingCursor) -> String {
+    let json = serde_json::to_vec(cursor).expect("plain data");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_cursor(text: &str) -> Result<FindingCursor, ServiceError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .ok_or_else(|| ServiceError::BadCursor(text.chars().take(80).collect()))
 }
 
 /// One finding with the source's raw record.
@@ -62,24 +104,54 @@ impl Findings<'_> {
         })
     }
 
-    /// Findings matching `query`, with counts.
-    pub async fn list(&self, query: FindingQuery) -> Result<FindingList, ServiceError> {
-        let filter = FindingFilter {
+    async fn filter(&self, query: FindingQuery) -> Result<FindingFilter, ServiceError> {
+        Ok(FindingFilter {
             integration: self.integration_id(query.integration.as_deref()).await?,
             id: None,
             severities: query.severities,
             statuses: query.statuses,
             asset: query.asset,
             since: query.since,
-        };
-        let findings = self.platform.store().findings(&filter).await?;
-        let by_severity = Severity::ALL
-            .iter()
-            .map(|s| (*s, findings.iter().filter(|f| f.severity == *s).count()))
-            .filter(|(_, n)| *n > 0)
-            .collect();
+        })
+    }
+
+    /// Every finding matching `query`, with counts.
+    pub async fn list(&self, query: FindingQuery) -> Result<FindingList, ServiceError> {
+        let filter = self.filter(query).await?;
+        let store = self.platform.store();
+        let findings = store.findings(&filter).await?;
+        let by_severity = store.finding_counts(&filter).await?;
         Ok(FindingList {
             findings,
+            by_severity,
+        })
+    }
+
+    /// A page of up to `limit` (1 to [`MAX_PAGE`]) findings matching `query`, starting
+    /// at `cursor` (from the previous page), with the counts of all that match.
+    pub async fn page(
+        &self,
+        query: FindingQuery,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<FindingsPage, ServiceError> {
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ServiceError::BadPageSize(limit));
+        }
+        let after = cursor.map(decode_cursor).transpose()?;
+        let filter = self.filter(query).await?;
+        let store = self.platform.store();
+        let page = store.finding_page(&filter, after.as_ref(), limit).await?;
+        let by_severity: Vec<SeverityCount> = store
+            .finding_counts(&filter)
+            .await?
+            .into_iter()
+            .map(|(severity, count)| SeverityCount { severity, count })
+            .collect();
+        Ok(FindingsPage {
+            findings: page.findings,
+            next: page.next.as_ref().map(encode_cursor),
+            total: by_severity.iter().map(|c| c.count).sum(),
             by_severity,
         })
     }

@@ -71,7 +71,7 @@ pub struct Added {
 pub struct UpdateIntegration {
     /// Its name.
     pub name: String,
-    /// Settings to set, secrets included.
+    /// Settings to set, secrets included; an empty secret keeps the stored one.
     pub values: BTreeMap<String, String>,
     /// Settings to remove (falling back to their defaults).
     pub unset: Vec<String>,
@@ -95,7 +95,7 @@ pub struct Updated {
 }
 
 /// How a connection test went, secrets scrubbed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TestReport {
     /// Every step.
     pub steps: Vec<CheckStep>,
@@ -107,7 +107,7 @@ pub struct TestReport {
 }
 
 /// An integration as listed: never its secrets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct IntegrationSummary {
     /// Name.
     pub name: String,
@@ -119,18 +119,61 @@ pub struct IntegrationSummary {
     pub policy: Policy,
 }
 
-/// An integration as shown: every setting of its schema, secrets masked.
+/// An integration and where it stands: what its card in the console shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overview {
+    /// The integration.
+    pub summary: IntegrationSummary,
+    /// Its newest sync, running or ended.
+    pub last_sync: Option<crate::model::HistoryRow>,
+    /// When its next auto sync is due, once the scheduler set it.
+    pub next_auto_sync: Option<DateTime<Utc>>,
+    /// Its findings by severity, most severe first.
+    pub by_severity: Vec<(crate::model::Severity, u64)>,
+}
+
+/// An integration as shown: every setting of its schema, secrets masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct IntegrationView {
     /// Name.
     pub name: String,
     /// Connector.
     pub connector: String,
-    /// (key, shown value): a given value, `********` for a secret, or the default
-    /// marked `(default)`.
-    pub settings: Vec<(String, String)>,
+    /// Every setting of the plugin's schema, in its order.
+    pub settings: Vec<ShownSetting>,
     /// Policy.
     pub policy: Policy,
+}
+
+/// One setting as shown: never a secret's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ShownSetting {
+    /// The schema's key.
+    pub key: String,
+    /// The value given, unless it is a secret.
+    pub value: Option<String>,
+    /// Whether a value is given (for a secret, the only thing shown).
+    pub set: bool,
+    /// Whether it is a secret.
+    pub secret: bool,
+    /// The value used when none is given.
+    pub default: Option<String>,
+}
+
+/// The text that masks a secret that is set.
+pub const MASK: &str = "********";
+
+impl ShownSetting {
+    /// The value as a person reads it: the value, the mask, or the default marked
+    /// `(default)`.
+    pub fn shown(&self) -> String {
+        match (&self.value, self.set, &self.default) {
+            (Some(v), _, _) => v.clone(),
+            (None, true, _) => MASK.to_string(),
+            (None, false, Some(d)) => format!("{d} (default)"),
+            (None, false, None) => String::new(),
+        }
+    }
 }
 
 /// The settings an integration would have, checked against its plugin.
@@ -276,7 +319,13 @@ impl Integrations<'_> {
                 .into());
             }
         }
-        values.extend(request.values);
+        // An empty secret means "keep the stored one": edit forms never show secrets.
+        values.extend(request.values.into_iter().filter(|(key, value)| {
+            !(value.is_empty()
+                && schema
+                    .iter()
+                    .any(|f| &f.key == key && f.kind == FieldKind::Secret))
+        }));
         let after = validate(plugin, values)?;
         let policy = request.policy.apply(integration.policy);
         let mut changed: Vec<String> = schema
@@ -350,6 +399,27 @@ impl Integrations<'_> {
         })
     }
 
+    /// Tests settings for a new integration of `connector` without saving anything (the
+    /// Test Connection button of a form not yet saved). A failed test is
+    /// [`ServiceError::ConnectionTest`], carrying its report.
+    pub async fn test_settings(
+        &self,
+        connector: &str,
+        values: BTreeMap<String, String>,
+    ) -> Result<TestReport, ServiceError> {
+        let plugins = self.platform.plugins().await?;
+        let plugin = plugins.get(connector)?;
+        let settings = validate(plugin, values)?;
+        let report = self.run_test(plugin, &settings).await?;
+        match report.error {
+            Some(_) => Err(ServiceError::ConnectionTest {
+                report,
+                saved: false,
+            }),
+            None => Ok(report),
+        }
+    }
+
     /// Tests a stored integration's connection and records the test in its history.
     /// A failed test is [`ServiceError::ConnectionTest`], carrying its report.
     pub async fn test(&self, name: &str, started_by: &str) -> Result<TestReport, ServiceError> {
@@ -394,6 +464,40 @@ impl Integrations<'_> {
             .collect())
     }
 
+    /// Every integration with its last sync, next auto sync and findings by severity.
+    pub async fn overview(&self) -> Result<Vec<Overview>, ServiceError> {
+        let store = self.platform.store();
+        let mut all = Vec::new();
+        for i in store.integrations().await? {
+            let last_sync = store
+                .history(i.id)
+                .await?
+                .into_iter()
+                .find(|r| matches!(r.action, Action::SyncNow | Action::AutoSync));
+            let next_auto_sync = match i.policy.auto_sync_days {
+                0 => None,
+                _ => store.next_due(i.id).await?,
+            };
+            let filter = crate::model::FindingFilter {
+                integration: Some(i.id),
+                ..Default::default()
+            };
+            let by_severity = store.finding_counts(&filter).await?;
+            all.push(Overview {
+                summary: IntegrationSummary {
+                    name: i.name,
+                    connector: i.connector,
+                    created_at: i.created_at,
+                    policy: i.policy,
+                },
+                last_sync,
+                next_auto_sync,
+                by_severity,
+            });
+        }
+        Ok(all)
+    }
+
     /// One integration's settings, secrets masked.
     pub async fn show(&self, name: &str) -> Result<IntegrationView, ServiceError> {
         let prepared = self.platform.prepare(name).await?;
@@ -403,16 +507,15 @@ impl Integrations<'_> {
             .config_schema
             .iter()
             .map(|field| {
-                let value = match (prepared.settings.get(&field.key), field.kind) {
-                    (Some(_), FieldKind::Secret) => "********".to_string(),
-                    (Some(v), _) => v.to_string(),
-                    (None, _) => field
-                        .default_value
-                        .as_ref()
-                        .map(|d| format!("{d} (default)"))
-                        .unwrap_or_default(),
-                };
-                (field.key.clone(), value)
+                let given = prepared.settings.get(&field.key);
+                let secret = field.kind == FieldKind::Secret;
+                ShownSetting {
+                    key: field.key.clone(),
+                    value: given.filter(|_| !secret).map(str::to_string),
+                    set: given.is_some(),
+                    secret,
+                    default: field.default_value.clone(),
+                }
             })
             .collect();
         Ok(IntegrationView {

@@ -3,6 +3,7 @@
 //! typed errors. A front end parses and prints; the preamble (integration, its plugin,
 //! its settings opened with the key) and every rule of an operation live here.
 
+mod access;
 mod error;
 mod findings;
 mod history;
@@ -10,12 +11,16 @@ mod integrations;
 mod inventory;
 mod syncs;
 
+pub use access::{ADMIN, ADMIN_TOKEN_ENV, Access, AdminToken, Login, Token};
 pub use error::{ErrorKind, ServiceError, store_kind};
-pub use findings::{FindingDetail, FindingList, FindingQuery, Findings, StatusSet};
+pub use findings::{
+    FindingDetail, FindingList, FindingQuery, Findings, FindingsPage, MAX_PAGE, SeverityCount,
+    StatusSet,
+};
 pub use history::History;
 pub use integrations::{
-    AddIntegration, Added, IntegrationSummary, IntegrationView, Integrations, PolicyChange,
-    TestReport, UpdateIntegration, Updated,
+    AddIntegration, Added, IntegrationSummary, IntegrationView, Integrations, MASK, Overview,
+    PolicyChange, ShownSetting, TestReport, UpdateIntegration, Updated,
 };
 pub use inventory::{AssetQuery, Inventory};
 pub use syncs::{RunningSync, SyncRequest, SyncStatus, Syncs};
@@ -111,6 +116,11 @@ impl Platform {
     /// The shared inventory: query, import.
     pub fn inventory(&self) -> Inventory<'_> {
         Inventory { platform: self }
+    }
+
+    /// Users, tokens and console sessions.
+    pub fn access(&self) -> Access<'_> {
+        Access { platform: self }
     }
 
     /// History of runs.

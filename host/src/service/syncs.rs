@@ -27,10 +27,12 @@ pub struct SyncRequest {
     pub progress: Option<Box<dyn Progress>>,
     /// Set to stop the run (shutdown, Ctrl-C); [`Syncs::cancel`] sets it too.
     pub cancel: Arc<AtomicBool>,
+    /// Told once the run holds its lease and has its history row.
+    pub started: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// A sync running in this process.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct RunningSync {
     /// When it started.
     pub started_at: DateTime<Utc>,
@@ -43,7 +45,7 @@ pub struct RunningSync {
 }
 
 /// Where an integration's syncs stand.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct SyncStatus {
     /// The sync running in this process, if one is.
     pub running_here: Option<RunningSync>,
@@ -159,6 +161,7 @@ impl Syncs<'_> {
             cancel,
             full: request.full,
             limits: self.platform.limits,
+            started: request.started,
         };
         match job.run(self.platform.store().clone()).await {
             Ok(outcome) => Ok(outcome),
@@ -166,6 +169,34 @@ impl Syncs<'_> {
                 Err(ServiceError::AlreadyRunning { name, holder })
             }
             Err(RunnerError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Starts a sync of the named integration in the background and returns once it
+    /// runs (its lease held, its history row open), or with why it could not start. Its
+    /// outcome goes to history, as every sync's does.
+    pub async fn start(
+        platform: &Arc<Platform>,
+        name: &str,
+        mut request: SyncRequest,
+    ) -> Result<(), ServiceError> {
+        let (started, running) = tokio::sync::oneshot::channel();
+        request.started = Some(started);
+        let (platform, name) = (platform.clone(), name.to_string());
+        let task = tokio::spawn(async move {
+            let outcome = platform.syncs().run(&name, request).await;
+            if let Err(e) = &outcome {
+                tracing::warn!(integration = %name, "sync did not run: {e}");
+            }
+            outcome
+        });
+        if running.await.is_ok() {
+            return Ok(());
+        }
+        // It ended before it ran: say why.
+        match task.await {
+            Ok(outcome) => outcome.map(|_| ()),
+            Err(e) => Err(ServiceError::SyncTask(e.to_string())),
         }
     }
 

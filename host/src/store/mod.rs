@@ -15,8 +15,9 @@ pub use target::StoreTarget;
 
 use crate::import::ImportedAsset;
 use crate::model::{
-    Action, AssetFilter, Batch, FindingFilter, FindingStatus, HistoryRow, Integration,
-    InventoryAsset, NewIntegration, Policy, RunCounts, RunEnd, StoredFinding,
+    Action, AssetFilter, Batch, FindingCursor, FindingFilter, FindingPage, FindingStatus,
+    HistoryRow, Integration, InventoryAsset, NewIntegration, NewSession, Policy, Role, RunCounts,
+    RunEnd, Session, Severity, StoredFinding, User,
 };
 use crate::policy::lease::RunningRun;
 use async_trait::async_trait;
@@ -170,8 +171,24 @@ pub trait InventoryStore: Send + Sync {
 /// Stored findings.
 #[async_trait]
 pub trait FindingStore: Send + Sync {
-    /// Findings matching `filter`, most severe first.
-    async fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError>;
+    /// Up to `limit` findings matching `filter` after `after`, in listing order: most
+    /// severe first, then by integration and source id.
+    async fn finding_page(
+        &self,
+        filter: &FindingFilter,
+        after: Option<&FindingCursor>,
+        limit: usize,
+    ) -> Result<FindingPage, StoreError>;
+    /// Every finding matching `filter`, in listing order.
+    async fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
+        Ok(self.finding_page(filter, None, usize::MAX).await?.findings)
+    }
+    /// How many findings match `filter`, by severity, most severe first; severities
+    /// without any left out.
+    async fn finding_counts(
+        &self,
+        filter: &FindingFilter,
+    ) -> Result<Vec<(Severity, u64)>, StoreError>;
     /// The source's raw JSON of a finding.
     async fn finding_raw(&self, integration: i64, id: &str) -> Result<String, StoreError>;
     /// Sets a finding's effective status; the source's own is kept for the next sync.
@@ -183,10 +200,48 @@ pub trait FindingStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
-/// A whole store: every concern, one backend.
-pub trait Store: IntegrationStore + RunStore + IngestStore + InventoryStore + FindingStore {}
+/// Users of the console and the API, and console sessions. Tokens and session ids are
+/// only ever handled as their SHA-256 hashes.
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    /// Adds a user; [`StoreError::Conflict`] if the name (or, vanishingly, the token) is
+    /// taken.
+    async fn add_user(&self, name: &str, role: Role, token_hash: &[u8])
+    -> Result<User, StoreError>;
+    /// Gives a user a new token, ending the user's sessions.
+    async fn set_user_token(&self, name: &str, token_hash: &[u8]) -> Result<(), StoreError>;
+    /// Removes a user and the user's sessions.
+    async fn remove_user(&self, name: &str) -> Result<(), StoreError>;
+    /// Every user, by name.
+    async fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// The user whose token hashes to `token_hash`.
+    async fn user_by_token(&self, token_hash: &[u8]) -> Result<Option<User>, StoreError>;
+    /// Stores a session, dropping those that expired before `now`.
+    async fn create_session(
+        &self,
+        session: &NewSession,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The session whose id hashes to `id_hash`, unless it expired before `now`.
+    async fn session(
+        &self,
+        id_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError>;
+    /// Ends a session.
+    async fn delete_session(&self, id_hash: &[u8]) -> Result<(), StoreError>;
+}
 
-impl<T: IntegrationStore + RunStore + IngestStore + InventoryStore + FindingStore> Store for T {}
+/// A whole store: every concern, one backend.
+pub trait Store:
+    IntegrationStore + RunStore + IngestStore + InventoryStore + FindingStore + AccessStore
+{
+}
+
+impl<T: IntegrationStore + RunStore + IngestStore + InventoryStore + FindingStore + AccessStore>
+    Store for T
+{
+}
 
 /// Opens the store `target` names, bringing its schema up to date.
 pub async fn open_store(target: &StoreTarget) -> Result<Arc<dyn Store>, StoreError> {

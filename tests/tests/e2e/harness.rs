@@ -9,7 +9,8 @@ use wiz_sim::Simulator;
 /// The secret of the simulator's full-access account.
 pub const FULL_SECRET: &str = "sim-secret-full";
 
-fn target_dir() -> PathBuf {
+/// The build's target folder.
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
@@ -316,6 +317,60 @@ impl Drop for Background {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// A `serve` with its HTTP API, on a free loopback port.
+pub struct Served {
+    /// The process.
+    pub background: Background,
+    /// `http://127.0.0.1:PORT/api/v1`.
+    pub api: String,
+    /// The admin token, read from the file the host created.
+    pub admin_token: String,
+}
+
+impl Host {
+    /// The admin token file: beside the key file.
+    pub fn admin_token_file(&self) -> PathBuf {
+        match &self.postgres {
+            Some(_) => self.dir().join("config/connector-host/secret.admin-token"),
+            None => self.db().with_extension("admin-token"),
+        }
+    }
+
+    /// Starts `serve` with its HTTP API on a free loopback port unless `extra` says
+    /// `--listen` (failed logins answered after 50 ms, not the default second), and
+    /// waits until it listens.
+    pub fn serve_http(&self, extra: &[&str]) -> Served {
+        let mut args = vec!["serve", "--failed-login-delay-ms", "50"];
+        if !extra.contains(&"--listen") {
+            args.extend(["--listen", "127.0.0.1:0"]);
+        }
+        args.extend(extra);
+        let background = self.spawn(&args);
+        let marker = "HTTP API on ";
+        wait_for(60, "the HTTP API to listen", || {
+            background.log_text().contains(marker)
+        });
+        let log = background.log_text();
+        let api = log
+            .lines()
+            .find_map(|l| {
+                l.split_once(marker)
+                    .map(|(_, url)| url.trim().trim_end_matches('/'))
+            })
+            .expect("the address line")
+            .to_string();
+        let admin_token = std::fs::read_to_string(self.admin_token_file())
+            .expect("the admin token file")
+            .trim()
+            .to_string();
+        Served {
+            background,
+            api,
+            admin_token,
         }
     }
 }

@@ -1,7 +1,10 @@
 //! End-to-end tests: the real host binary, the real components, the simulator, loopback.
 
+mod api;
 mod backends;
+mod browser;
 mod connection;
+mod console;
 mod faults;
 mod hardening;
 mod harness;

@@ -34,6 +34,7 @@ async fn platform(host: &Host) -> Platform {
 
 fn request(cancel: &Arc<AtomicBool>) -> SyncRequest {
     SyncRequest {
+        started: None,
         action: Action::SyncNow,
         started_by: "service-test".into(),
         full: false,
@@ -74,10 +75,13 @@ async fn a_running_sync_reports_progress_and_stops_when_cancelled() {
         .unwrap();
     assert!(added.test.unwrap().error.is_none());
     let view = platform.integrations().show("w").await.unwrap();
-    assert!(
-        view.settings
-            .contains(&("client-secret".into(), "********".into()))
-    );
+    let secret = view
+        .settings
+        .iter()
+        .find(|s| s.key == "client-secret")
+        .unwrap();
+    assert!(secret.set && secret.secret && secret.value.is_none());
+    assert_eq!(secret.shown(), "********");
 
     let cancel = Arc::new(AtomicBool::new(false));
     let running = {

@@ -3,6 +3,7 @@
 //! multi-row statements over `unnest` arrays, never a round trip per record. Schema
 //! versions live in `connector_host_schema`, applied under an advisory lock.
 
+mod access;
 mod ingest;
 mod integrations;
 mod queries;
@@ -15,9 +16,11 @@ use std::time::Duration;
 use tokio_postgres::NoTls;
 
 /// Schema migrations, in order (`migrations/postgres/`).
-const MIGRATIONS: &[&str] = &[include_str!(
-    "../../../migrations/postgres/0001_initial.sql"
-)];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../../migrations/postgres/0002_access.sql"),
+    include_str!("../../../migrations/postgres/0003_finding_listing.sql"),
+];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).
 const SCHEMA_LOCK: i64 = 0x636f_6e6e_686f_7374;

@@ -1,9 +1,12 @@
 //! The inventory and findings in PostgreSQL: imports and the listings.
 
 use super::ingest::insert_entries;
-use super::{PostgresStore, json_at, parsed_at};
+use super::{PostgresStore, json_at, parsed_at, stored_count};
 use crate::import::ImportedAsset;
-use crate::model::{AssetFilter, FindingFilter, FindingStatus, InventoryAsset, StoredFinding, now};
+use crate::model::{
+    AssetFilter, FindingCursor, FindingFilter, FindingPage, FindingStatus, InventoryAsset,
+    Severity, StoredFinding, now,
+};
 use crate::policy::inventory::{Metadata, import_key, plan_import};
 use crate::store::{FindingStore, InventoryStore, StoreError};
 use async_trait::async_trait;
@@ -37,6 +40,24 @@ impl Query {
             let mark = self.bind(value);
             self.sql.push_str(&clause.replace("{}", &mark));
         }
+    }
+
+    /// Adds the conditions of `filter` on the findings table `f`.
+    fn matching(&mut self, filter: &FindingFilter) {
+        self.filter(" AND f.integration_id = {}", filter.integration);
+        self.filter(" AND f.source_id = {}", filter.id.clone());
+        self.filter(" AND f.asset_source_id = {}", filter.asset.clone());
+        self.filter(
+            " AND coalesce(f.status_changed_at, f.created_at) >= {}",
+            filter.since,
+        );
+        let names = |values: Vec<&'static str>| {
+            (!values.is_empty()).then(|| values.into_iter().map(String::from).collect::<Vec<_>>())
+        };
+        let severities = names(filter.severities.iter().map(|s| s.as_str()).collect());
+        self.filter(" AND f.severity = ANY({})", severities);
+        let statuses = names(filter.statuses.iter().map(|s| s.as_str()).collect());
+        self.filter(" AND f.status = ANY({})", statuses);
     }
 
     fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
@@ -135,49 +156,41 @@ impl InventoryStore for PostgresStore {
 
 #[async_trait]
 impl FindingStore for PostgresStore {
-    async fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
+    async fn finding_page(
+        &self,
+        filter: &FindingFilter,
+        after: Option<&FindingCursor>,
+        limit: usize,
+    ) -> Result<FindingPage, StoreError> {
         let mut query = Query::new(
             "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
-               f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason
+               f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
+               f.severity_rank, f.integration_id
              FROM findings f JOIN integrations i ON i.id = f.integration_id WHERE TRUE",
         );
-        query.filter(" AND f.integration_id = {}", filter.integration);
-        query.filter(" AND f.source_id = {}", filter.id.clone());
-        query.filter(" AND f.asset_source_id = {}", filter.asset.clone());
-        query.filter(
-            " AND coalesce(f.status_changed_at, f.created_at) >= {}",
-            filter.since,
-        );
-        let severities: Vec<String> = filter
-            .severities
-            .iter()
-            .map(|s| s.as_str().to_string())
-            .collect();
-        query.filter(
-            " AND f.severity = ANY({})",
-            (!severities.is_empty()).then_some(severities),
-        );
-        let statuses: Vec<String> = filter
-            .statuses
-            .iter()
-            .map(|s| s.as_str().to_string())
-            .collect();
-        query.filter(
-            " AND f.status = ANY({})",
-            (!statuses.is_empty()).then_some(statuses),
-        );
-        query.sql.push_str(
-            " ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END,
-               i.name COLLATE \"C\", f.source_id COLLATE \"C\"",
-        );
+        query.matching(filter);
+        if let Some(after) = after {
+            let rank = query.bind(i16::try_from(after.rank).unwrap_or(i16::MAX));
+            let integration = query.bind(after.integration);
+            let id = query.bind(after.id.clone());
+            query.sql.push_str(&format!(
+                " AND (f.severity_rank, f.integration_id, f.source_id COLLATE \"C\") > ({rank}, {integration}, {id})"
+            ));
+        }
+        // One more than the page: whether there is a next page, without a count.
+        let fetch = query.bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX));
+        query.sql.push_str(&format!(
+            " ORDER BY f.severity_rank, f.integration_id, f.source_id COLLATE \"C\" LIMIT {fetch}"
+        ));
         let rows = self
             .client()
             .await?
             .query(&query.sql, &query.params())
             .await?;
-        rows.iter()
+        let mut page = rows
+            .iter()
             .map(|r| {
-                Ok(StoredFinding {
+                let finding = StoredFinding {
                     integration: r.try_get(0)?,
                     id: r.try_get(1)?,
                     asset_id: r.try_get(2)?,
@@ -197,9 +210,47 @@ impl FindingStore for PostgresStore {
                     project_ids: json_at(r, 16, "finding projects")?,
                     portal_url: r.try_get(17)?,
                     closed_reason: r.try_get(18)?,
-                })
+                };
+                let cursor = FindingCursor {
+                    rank: i64::from(r.try_get::<_, i16>(19)?),
+                    integration: r.try_get(20)?,
+                    id: finding.id.clone(),
+                };
+                Ok((finding, cursor))
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let next = (page.len() > limit).then(|| {
+            page.truncate(limit);
+            page.last().map(|(_, cursor)| cursor.clone())
+        });
+        Ok(FindingPage {
+            findings: page.into_iter().map(|(f, _)| f).collect(),
+            next: next.flatten(),
+        })
+    }
+
+    async fn finding_counts(
+        &self,
+        filter: &FindingFilter,
+    ) -> Result<Vec<(Severity, u64)>, StoreError> {
+        let mut query = Query::new("SELECT f.severity_rank, count(*) FROM findings f WHERE TRUE");
+        query.matching(filter);
+        query
+            .sql
+            .push_str(" GROUP BY f.severity_rank ORDER BY f.severity_rank");
+        let rows = self
+            .client()
+            .await?
+            .query(&query.sql, &query.params())
+            .await?;
+        let mut counts = Vec::new();
+        for r in rows {
+            let rank = usize::try_from(r.try_get::<_, i16>(0)?).unwrap_or(usize::MAX);
+            if let Some(severity) = Severity::ALL.get(rank) {
+                counts.push((*severity, stored_count(&r, 1)));
+            }
+        }
+        Ok(counts)
     }
 
     async fn finding_raw(&self, integration: i64, id: &str) -> Result<String, StoreError> {

@@ -2,6 +2,7 @@
 //! on tokio's blocking threads, one at a time on the store's connection, so a lock wait
 //! (up to the busy timeout, while another process writes) never holds an async worker.
 
+mod access;
 mod ingest;
 mod integrations;
 mod queries;
@@ -19,6 +20,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_initial.sql"),
     include_str!("../../../migrations/sqlite/0002_rowid_tables.sql"),
+    include_str!("../../../migrations/sqlite/0003_access.sql"),
+    include_str!("../../../migrations/sqlite/0004_finding_listing.sql"),
 ];
 
 /// A store in one SQLite file.

@@ -4,7 +4,8 @@ use super::ingest::insert_entry;
 use super::{SqliteStore, json_at, opt_time_at, parsed_at};
 use crate::import::ImportedAsset;
 use crate::model::{
-    AssetFilter, FindingFilter, FindingStatus, InventoryAsset, StoredFinding, now, time_text,
+    AssetFilter, FindingCursor, FindingFilter, FindingPage, FindingStatus, InventoryAsset,
+    Severity, StoredFinding, now, time_text,
 };
 use crate::policy::inventory::{import_key, plan_import};
 use crate::store::{FindingStore, InventoryStore, StoreError};
@@ -44,6 +45,21 @@ impl Query {
         self.sql.push_str(&format!(" AND {column} IN ({marks})"));
         self.params
             .extend(values.iter().map(|v| Value::Text(v.to_string())));
+    }
+
+    /// Adds the conditions of `filter` on the findings table `f`.
+    fn matching(&mut self, filter: &FindingFilter) {
+        self.filter(" AND f.integration_id = ?", filter.integration);
+        self.filter(" AND f.source_id = ?", filter.id.clone());
+        self.filter(" AND f.asset_source_id = ?", filter.asset.clone());
+        self.filter(
+            " AND coalesce(f.status_changed_at, f.created_at) >= ?",
+            filter.since.map(time_text),
+        );
+        let severities: Vec<&str> = filter.severities.iter().map(|s| s.as_str()).collect();
+        self.one_of("f.severity", &severities);
+        let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        self.one_of("f.status", &statuses);
     }
 
     fn rows<T>(
@@ -132,28 +148,36 @@ impl InventoryStore for SqliteStore {
 
 #[async_trait]
 impl FindingStore for SqliteStore {
-    async fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
-        let filter = filter.clone();
+    async fn finding_page(
+        &self,
+        filter: &FindingFilter,
+        after: Option<&FindingCursor>,
+        limit: usize,
+    ) -> Result<FindingPage, StoreError> {
+        let (filter, after) = (filter.clone(), after.cloned());
         self.call(move |conn| {
             let mut query = Query::new(
                 "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
-                   f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason
+                   f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
+                   f.severity_rank, f.integration_id
                  FROM findings f JOIN integrations i ON i.id = f.integration_id WHERE 1 = 1",
             );
-            query.filter(" AND f.integration_id = ?", filter.integration);
-            query.filter(" AND f.source_id = ?", filter.id.clone());
-            query.filter(" AND f.asset_source_id = ?", filter.asset.clone());
-            query.filter(
-                " AND coalesce(f.status_changed_at, f.created_at) >= ?",
-                filter.since.map(time_text),
-            );
-            let severities: Vec<&str> = filter.severities.iter().map(|s| s.as_str()).collect();
-            query.one_of("f.severity", &severities);
-            let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
-            query.one_of("f.status", &statuses);
-            query.sql.push_str(" ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, i.name, f.source_id");
-            query.rows(conn, |r| {
-                Ok(StoredFinding {
+            query.matching(&filter);
+            if let Some(after) = after {
+                query.sql.push_str(" AND (f.severity_rank, f.integration_id, f.source_id) > (?, ?, ?)");
+                query.params.extend([after.rank.into(), after.integration.into(), after.id.into()]);
+            }
+            // One more than the page: whether there is a next page, without a count.
+            let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+            query.sql.push_str(" ORDER BY f.severity_rank, f.integration_id, f.source_id LIMIT ?");
+            query.params.push(fetch.into());
+            let mut rows = query.rows(conn, |r| {
+                let cursor = FindingCursor {
+                    rank: r.get(19)?,
+                    integration: r.get(20)?,
+                    id: r.get(1)?,
+                };
+                let finding = StoredFinding {
                     integration: r.get(0)?,
                     id: r.get(1)?,
                     asset_id: r.get(2)?,
@@ -173,8 +197,43 @@ impl FindingStore for SqliteStore {
                     project_ids: json_at(r, 16)?,
                     portal_url: r.get(17)?,
                     closed_reason: r.get(18)?,
-                })
+                };
+                Ok((finding, cursor))
+            })?;
+            let next = (rows.len() > limit).then(|| {
+                rows.truncate(limit);
+                rows.last().map(|(_, cursor)| cursor.clone())
+            });
+            Ok(FindingPage {
+                findings: rows.into_iter().map(|(f, _)| f).collect(),
+                next: next.flatten(),
             })
+        })
+        .await
+    }
+
+    async fn finding_counts(
+        &self,
+        filter: &FindingFilter,
+    ) -> Result<Vec<(Severity, u64)>, StoreError> {
+        let filter = filter.clone();
+        self.call(move |conn| {
+            let mut query =
+                Query::new("SELECT f.severity_rank, count(*) FROM findings f WHERE 1 = 1");
+            query.matching(&filter);
+            query
+                .sql
+                .push_str(" GROUP BY f.severity_rank ORDER BY f.severity_rank");
+            let counts = query.rows(conn, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+            Ok(counts
+                .into_iter()
+                .filter_map(|(rank, n)| {
+                    Some((
+                        *Severity::ALL.get(usize::try_from(rank).ok()?)?,
+                        u64::try_from(n).ok()?,
+                    ))
+                })
+                .collect())
         })
         .await
     }

@@ -1,0 +1,74 @@
+//! The shared inventory: list it, import into it.
+
+use super::Params;
+use crate::model::InventoryAsset;
+use crate::service::AssetQuery;
+use crate::web::auth::{Admin, Caller};
+use crate::web::problem::Problem;
+use crate::web::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+/// Which assets.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AssetParams {
+    /// One integration's assets, by their source ids; else the whole inventory.
+    integration: Option<String>,
+    /// Only this asset type (case-insensitive).
+    #[serde(rename = "type")]
+    asset_type: Option<String>,
+    /// Only this cloud platform (case-insensitive).
+    cloud: Option<String>,
+}
+
+/// Assets, by name.
+#[utoipa::path(get, path = "/assets", params(AssetParams), responses(
+    (status = 200, body = Vec<InventoryAsset>),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn list(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Params(params): Params<AssetParams>,
+) -> Result<Json<Vec<InventoryAsset>>, Problem> {
+    let assets = state
+        .platform
+        .inventory()
+        .list(AssetQuery {
+            integration: params.integration,
+            asset_type: params.asset_type,
+            cloud: params.cloud,
+        })
+        .await?;
+    Ok(Json(assets))
+}
+
+/// What an import did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Imported {
+    /// Assets added.
+    added: u64,
+    /// Assets the inventory already held.
+    present: u64,
+}
+
+/// Imports assets known from elsewhere: a JSON array or CSV, all rows or (on a bad one)
+/// none.
+#[utoipa::path(post, path = "/assets/import", request_body(content = String, content_type = "text/csv", description = "CSV with a header row, or a JSON array of assets"), responses(
+    (status = 200, body = Imported),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn import(
+    _admin: Admin,
+    State(state): State<AppState>,
+    text: String,
+) -> Result<Json<Imported>, Problem> {
+    let (added, present) = state.platform.inventory().import(&text).await?;
+    Ok(Json(Imported { added, present }))
+}

@@ -1,0 +1,178 @@
+//! Findings: a page with counts, one in detail, and a status set here.
+
+use super::{Body, Params, Segments};
+use crate::model::{FindingStatus, Severity, StoredFinding};
+use crate::service::{FindingQuery, FindingsPage};
+use crate::web::auth::{Admin, Caller};
+use crate::web::problem::Problem;
+use crate::web::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+/// The default page size.
+const DEFAULT_LIMIT: usize = 50;
+
+/// Which findings, and which page.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FindingParams {
+    /// Only this integration's.
+    integration: Option<String>,
+    /// Only these severities, comma-separated (`critical,high`).
+    severity: Option<String>,
+    /// Only these statuses, comma-separated (`failed,accepted_failed`).
+    status: Option<String>,
+    /// Only findings on this asset (its source id).
+    asset: Option<String>,
+    /// Only findings whose status changed at or after this RFC 3339 time.
+    since: Option<String>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
+    /// Findings per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<usize>,
+}
+
+/// Comma-separated names, each parsed.
+fn names<T: std::str::FromStr>(text: Option<&str>, what: &str) -> Result<Vec<T>, Problem>
+where
+    T::Err: std::fmt::Display,
+{
+    text.into_iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse()
+                .map_err(|e| Problem::invalid(format!("{what}: {e}")))
+        })
+        .collect()
+}
+
+impl FindingParams {
+    fn query(&self) -> Result<FindingQuery, Problem> {
+        let since = match &self.since {
+            None => None,
+            Some(t) => Some(crate::model::parse_time(t).ok_or_else(|| {
+                Problem::invalid(format!("since: `{t}` is not an RFC 3339 time"))
+            })?),
+        };
+        Ok(FindingQuery {
+            integration: self.integration.clone(),
+            severities: names::<Severity>(self.severity.as_deref(), "severity")?,
+            statuses: names::<FindingStatus>(self.status.as_deref(), "status")?,
+            asset: self.asset.clone(),
+            since,
+        })
+    }
+}
+
+/// A page of findings, most severe first, with the counts by severity of all that match.
+#[utoipa::path(get, path = "/findings", params(FindingParams), responses(
+    (status = 200, body = FindingsPage),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn list(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Params(params): Params<FindingParams>,
+) -> Result<Json<FindingsPage>, Problem> {
+    let query = params.query()?;
+    let page = state
+        .platform
+        .findings()
+        .page(
+            query,
+            params.cursor.as_deref(),
+            params.limit.unwrap_or(DEFAULT_LIMIT),
+        )
+        .await?;
+    Ok(Json(page))
+}
+
+/// A finding with the source's raw record.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FindingView {
+    /// The finding.
+    finding: StoredFinding,
+    /// The source's record, as it sent it.
+    #[schema(value_type = Object)]
+    raw: serde_json::Value,
+}
+
+/// One finding in detail: remediation, rule, dates, portal link and the raw record.
+#[utoipa::path(get, path = "/integrations/{name}/findings/{id}", params(
+    ("name" = String, Path, description = "Integration name"),
+    ("id" = String, Path, description = "The source's finding id"),
+), responses(
+    (status = 200, body = FindingView),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn show(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Segments((name, id)): Segments<(String, String)>,
+) -> Result<Json<FindingView>, Problem> {
+    let detail = state.platform.findings().show(&id, Some(&name)).await?;
+    Ok(Json(FindingView {
+        finding: detail.finding,
+        raw: detail.raw,
+    }))
+}
+
+/// A status to set.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    /// `failed`, `passed` or `accepted_failed`.
+    status: FindingStatus,
+}
+
+/// What setting a status did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StatusChanged {
+    /// The status before.
+    was: FindingStatus,
+    /// The status now.
+    status: FindingStatus,
+    /// What the next sync does to it.
+    warning: String,
+}
+
+/// Sets a finding's status here. The source stays the truth: the next sync of its
+/// integration puts the source's status back.
+#[utoipa::path(put, path = "/integrations/{name}/findings/{id}/status", params(
+    ("name" = String, Path, description = "Integration name"),
+    ("id" = String, Path, description = "The source's finding id"),
+), request_body = StatusChange, responses(
+    (status = 200, body = StatusChanged),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn set_status(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Segments((name, id)): Segments<(String, String)>,
+    Body(change): Body<StatusChange>,
+) -> Result<Json<StatusChanged>, Problem> {
+    let set = state
+        .platform
+        .findings()
+        .set_status(&id, Some(&name), change.status)
+        .await?;
+    Ok(Json(StatusChanged {
+        was: set.finding.status,
+        status: set.status,
+        warning: format!(
+            "the next sync of `{}` puts the source's status back",
+            set.integration.name
+        ),
+    }))
+}

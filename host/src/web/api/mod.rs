@@ -1,0 +1,156 @@
+//! The JSON API, version 1. Each handler is annotated for the OpenAPI document, and the
+//! router is built from the same annotations, so the document cannot drift from the
+//! routes.
+
+mod assets;
+mod findings;
+mod integrations;
+mod session;
+mod syncs;
+mod system;
+
+pub use session::session_cookie;
+
+use super::problem::Problem;
+use super::state::AppState;
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "connector-host API", description = "Integrations, syncs, history, findings and assets of a connector host. Authenticate with `Authorization: Bearer TOKEN` (see `connector-host users`)."),
+    modifiers(&Security),
+    security(("bearer" = [])),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(super::SESSION_COOKIE))),
+        );
+    }
+}
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::health))
+        .routes(routes!(system::me))
+        .routes(routes!(session::login, session::logout))
+        .routes(routes!(system::plugins))
+        .routes(routes!(system::test_settings))
+        .routes(routes!(integrations::list, integrations::create))
+        .routes(routes!(
+            integrations::show,
+            integrations::update,
+            integrations::remove
+        ))
+        .routes(routes!(integrations::test))
+        .routes(routes!(syncs::start, syncs::status))
+        .routes(routes!(syncs::events))
+        .routes(routes!(syncs::history))
+        .routes(routes!(findings::list))
+        .routes(routes!(findings::show))
+        .routes(routes!(findings::set_status))
+        .routes(routes!(assets::list))
+        .routes(routes!(assets::import))
+}
+
+/// The API's routes, and the document that describes them at `/openapi.json`.
+pub fn router() -> Router<AppState> {
+    let (router, document) = routes().split_for_parts();
+    let document = std::sync::Arc::new(document);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let document = document.clone();
+                async move { axum::Json((*document).clone()) }
+            }),
+        )
+        .fallback(|| async {
+            Problem::new(
+                crate::service::ErrorKind::NotFound,
+                "no such API route; see /api/v1/openapi.json",
+            )
+        })
+}
+
+/// The API's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// A JSON body whose rejection is a problem, not axum's plain text.
+pub struct Body<T>(pub T);
+
+impl<T, S> FromRequest<S> for Body<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        axum::Json::<T>::from_request(request, state)
+            .await
+            .map(|axum::Json(v)| Body(v))
+            .map_err(|e| Problem::invalid(e.body_text()))
+    }
+}
+
+/// Query parameters whose rejection is a problem.
+pub struct Params<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Params<T>
+where
+    axum::extract::Query<T>: FromRequestParts<S, Rejection = QueryRejection>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Problem> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Params(v))
+            .map_err(|e| Problem::invalid(e.body_text()))
+    }
+}
+
+/// Path parameters whose rejection is a problem.
+pub struct Segments<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Segments<T>
+where
+    axum::extract::Path<T>: FromRequestParts<S, Rejection = PathRejection>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Problem> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Segments(v))
+            .map_err(|e| Problem::invalid(e.body_text()))
+    }
+}

@@ -1,0 +1,105 @@
+//! Console sessions over the API: log in with a token for a cookie, log out.
+
+use super::Body;
+use crate::model::User;
+use crate::web::auth::{SESSION_COOKIE, check_token, cookie_session};
+use crate::web::problem::Problem;
+use crate::web::state::AppState;
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// A login.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct LoginRequest {
+    /// The user's token.
+    token: String,
+}
+
+/// A session, as its owner sees it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    /// Whose.
+    user: User,
+    /// The token to send in `X-CSRF-Token` with every change.
+    csrf: String,
+    /// When it ends.
+    expires_at: DateTime<Utc>,
+}
+
+/// The session cookie: HttpOnly, SameSite=Strict, Secure over TLS.
+pub fn session_cookie(
+    state: &AppState,
+    value: String,
+    lifetime: std::time::Duration,
+) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.config.secure_cookies)
+        .max_age(time::Duration::seconds(
+            i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
+        ))
+        .build()
+}
+
+/// Logs in with a token; the session's id comes back in a cookie.
+#[utoipa::path(post, path = "/session", security(()), request_body = LoginRequest, responses(
+    (status = 200, body = SessionView),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 429, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    Body(request): Body<LoginRequest>,
+) -> Result<impl IntoResponse, Problem> {
+    check_token(&state, Some(peer.ip()), &request.token).await?;
+    let lifetime = state.config.session_lifetime;
+    let login = state
+        .platform
+        .access()
+        .login(
+            &request.token,
+            chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(12)),
+        )
+        .await?;
+    let jar = jar.add(session_cookie(
+        &state,
+        login.session_id.reveal().to_string(),
+        lifetime,
+    ));
+    Ok((
+        jar,
+        Json(SessionView {
+            user: login.session.user,
+            csrf: login.session.csrf,
+            expires_at: login.session.expires_at,
+        }),
+    ))
+}
+
+/// Logs out: the session ends, and its cookie is cleared.
+#[utoipa::path(delete, path = "/session", security(("session" = [])), responses(
+    (status = 204),
+))]
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<impl IntoResponse, Problem> {
+    if let Some((id, _)) = cookie_session(&state, &headers).await? {
+        state.platform.access().logout(&id).await?;
+    }
+    Ok((
+        jar.remove(Cookie::build(SESSION_COOKIE).path("/").build()),
+        StatusCode::NO_CONTENT,
+    ))
+}

@@ -1,0 +1,138 @@
+//! Sync Now, the status of a sync with its progress (also as a server-sent event
+//! stream), and history.
+
+use super::Segments;
+use crate::model::{Action, HistoryRow};
+use crate::service::{SyncRequest, SyncStatus, Syncs};
+use crate::web::auth::{Admin, Caller};
+use crate::web::problem::Problem;
+use crate::web::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// How often the event stream looks at a running sync.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How to sync.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncNow {
+    /// Read everything instead of the changes since the last sync.
+    #[serde(default)]
+    full: bool,
+}
+
+/// Starts a sync (Sync Now) and answers once it runs; follow it with the status or the
+/// event stream.
+#[utoipa::path(post, path = "/integrations/{name}/sync", params(("name" = String, Path, description = "Integration name")),
+    request_body(content = Option<SyncNow>, description = "Optional; `{}` or no body syncs the changes"),
+    responses(
+    (status = 202, body = SyncStatus),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json", description = "A sync of the integration is already running"),
+))]
+pub async fn start(
+    admin: Admin,
+    State(state): State<AppState>,
+    Segments(name): Segments<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<SyncStatus>), Problem> {
+    // The body is optional: none (or `{}`) syncs the changes.
+    let full = match body.iter().all(u8::is_ascii_whitespace) {
+        true => false,
+        false => {
+            serde_json::from_slice::<SyncNow>(&body)
+                .map_err(|e| Problem::invalid(format!("the body is not a sync request: {e}")))?
+                .full
+        }
+    };
+    let request = SyncRequest {
+        action: Action::SyncNow,
+        started_by: admin.user.name,
+        full,
+        progress: None,
+        cancel: Arc::new(AtomicBool::new(false)),
+        started: None,
+    };
+    Syncs::start(&state.platform, &name, request).await?;
+    let status = state.platform.syncs().status(&name).await?;
+    Ok((StatusCode::ACCEPTED, Json(status)))
+}
+
+/// Where the integration's syncs stand: the one running here with its progress, and the
+/// newest in history.
+#[utoipa::path(get, path = "/integrations/{name}/sync", params(("name" = String, Path, description = "Integration name")), responses(
+    (status = 200, body = SyncStatus),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn status(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Segments(name): Segments<String>,
+) -> Result<Json<SyncStatus>, Problem> {
+    Ok(Json(state.platform.syncs().status(&name).await?))
+}
+
+/// The sync's progress as server-sent events: `progress` (a [`SyncStatus`]) while it
+/// runs, then one `finished` (the [`SyncStatus`] with its history row) and the end.
+#[utoipa::path(get, path = "/integrations/{name}/sync/events", params(("name" = String, Path, description = "Integration name")), responses(
+    (status = 200, content_type = "text/event-stream", body = String, description = "`progress` events, then `finished`"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn events(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Segments(name): Segments<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
+    // A missing integration is a 404 now, not an empty stream.
+    state.platform.syncs().status(&name).await?;
+    let stream = futures_util::stream::unfold(Some((state, name, true)), |step| async move {
+        let (state, name, first) = step?;
+        if !first {
+            tokio::time::sleep(PROGRESS_INTERVAL).await;
+        }
+        let event = |kind: &str, status: &SyncStatus| {
+            Event::default()
+                .event(kind)
+                .json_data(status)
+                .unwrap_or_else(|_| Event::default().event(kind))
+        };
+        match state.platform.syncs().status(&name).await {
+            Ok(status) if status.running_here.is_some() => {
+                Some((Ok(event("progress", &status)), Some((state, name, false))))
+            }
+            Ok(status) => Some((Ok(event("finished", &status)), None)),
+            Err(e) => Some((
+                Ok(Event::default().event("error").data(e.to_string())),
+                None,
+            )),
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The integration's history, newest first: tests, syncs and settings changes.
+#[utoipa::path(get, path = "/integrations/{name}/history", params(("name" = String, Path, description = "Integration name")), responses(
+    (status = 200, body = Vec<HistoryRow>),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn history(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Segments(name): Segments<String>,
+) -> Result<Json<Vec<HistoryRow>>, Problem> {
+    Ok(Json(state.platform.history().list(&name).await?))
+}

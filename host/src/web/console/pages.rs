@@ -1,0 +1,949 @@
+//! The console's handlers: each reads its request, calls `service`, and renders a page.
+
+use super::views::{
+    AssetsPage, Card, Choice, ConfigurePage, FindingPage, FindingRow, FindingsPage, HistoryView,
+    IntegrationPage, IntegrationsPage, LoginPage, Nav, PluginCard, ProgressView, TestView,
+};
+use super::{CsrfForm, Page, Viewer, charts, cleared_session_cookie, forms};
+use crate::model::{FindingStatus, HistoryRow, Severity};
+use crate::service::{
+    AddIntegration, AssetQuery, FindingQuery, ServiceError, SyncRequest, Syncs, TestReport,
+    UpdateIntegration,
+};
+use crate::web::api::session_cookie;
+use crate::web::auth::check_token;
+use crate::web::problem::Problem;
+use crate::web::state::AppState;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// History rows a page shows.
+const HISTORY_PAGE: usize = 25;
+/// Findings a page shows.
+const FINDINGS_PAGE: usize = 50;
+/// Runs the timeline draws.
+const TIMELINE_RUNS: usize = 30;
+
+type Fields = Query<Vec<(String, String)>>;
+
+fn nav(viewer: &Viewer, section: &'static str) -> Nav {
+    let user = viewer.user();
+    Nav {
+        user: user.name.clone(),
+        role: user.role.to_string(),
+        admin: user.role.may_change(),
+        csrf: viewer.session.csrf.clone(),
+        section,
+    }
+}
+
+fn first<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+fn time(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn counts_text(counts: &[(Severity, u64)]) -> String {
+    match counts.is_empty() {
+        true => "none".into(),
+        false => counts
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect::<Vec<_>>()
+            .join(" · "),
+    }
+}
+
+fn to_page(e: ServiceError) -> Response {
+    Page::service_error(e)
+}
+
+pub async fn login_form() -> Response {
+    Page::render(&LoginPage { error: None })
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Response {
+    let token = first(&fields, "token").unwrap_or_default().to_string();
+    let refused = |problem: Problem| {
+        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::UNAUTHORIZED);
+        let page = Page::render(&LoginPage {
+            error: Some(problem.detail),
+        });
+        (status, page).into_response()
+    };
+    if let Err(problem) = check_token(&state, Some(peer.ip()), &token).await {
+        return refused(problem);
+    }
+    let lifetime = state.config.session_lifetime;
+    let login = state
+        .platform
+        .access()
+        .login(
+            &token,
+            chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(12)),
+        )
+        .await;
+    match login {
+        Ok(login) => {
+            let cookie = session_cookie(&state, login.session_id.reveal().to_string(), lifetime);
+            (jar.add(cookie), Redirect::to("/")).into_response()
+        }
+        Err(e) => refused(e.into()),
+    }
+}
+
+pub async fn logout(State(state): State<AppState>, jar: CookieJar, form: CsrfForm) -> Response {
+    if let Err(e) = state
+        .platform
+        .access()
+        .logout(&form.viewer.session_id)
+        .await
+    {
+        return to_page(e);
+    }
+    (jar.remove(cleared_session_cookie()), Redirect::to("/login")).into_response()
+}
+
+pub async fn integrations(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Query(fields): Fields,
+) -> Response {
+    let q = first(&fields, "q").unwrap_or_default().to_lowercase();
+    let matches = |text: &str| q.is_empty() || text.to_lowercase().contains(&q);
+    let overview = match state.platform.integrations().overview().await {
+        Ok(o) => o,
+        Err(e) => return to_page(e),
+    };
+    let (loaded, failed) = match state.platform.plugin_list().await {
+        Ok(p) => p,
+        Err(e) => return to_page(e),
+    };
+    let cards = overview
+        .into_iter()
+        .filter(|o| matches(&o.summary.name) || matches(&o.summary.connector))
+        .map(|o| Card {
+            last_status: o
+                .last_sync
+                .as_ref()
+                .map(|r| r.status.to_string())
+                .unwrap_or_else(|| "never synced".into()),
+            last_time: o
+                .last_sync
+                .as_ref()
+                .map(|r| time(&r.started_at))
+                .unwrap_or_default(),
+            next_sync: match (o.summary.policy.auto_sync_days, o.next_auto_sync) {
+                (0, _) => "manual only".into(),
+                (_, Some(at)) => time(&at),
+                (days, None) => {
+                    format!("every {days} day(s) at 01:15 UTC, once serve schedules it")
+                }
+            },
+            bar: charts::severity_bar(&o.by_severity),
+            counts: counts_text(&o.by_severity),
+            name: o.summary.name,
+            connector: o.summary.connector,
+        })
+        .collect();
+    let plugins = loaded
+        .into_iter()
+        .filter(|p| matches(&p.info.name))
+        .map(|p| PluginCard {
+            name: p.info.name,
+            version: p.info.version,
+        })
+        .collect();
+    Page::render(&IntegrationsPage {
+        nav: nav(&viewer, "integrations"),
+        q,
+        cards,
+        plugins,
+        failed_plugins: failed
+            .into_iter()
+            .map(|(file, error)| format!("{} did not load: {error}", file.display()))
+            .collect(),
+    })
+}
+
+/// What a configure page starts from.
+struct Form<'a> {
+    is_new: bool,
+    action: String,
+    name: String,
+    connector: &'a str,
+    values: BTreeMap<String, String>,
+    stored: Vec<crate::service::ShownSetting>,
+    policy: crate::model::Policy,
+}
+
+/// Renders a configure page: the form, the test's outcome, and the errors beside fields.
+async fn configure_page(
+    state: &AppState,
+    viewer: &Viewer,
+    form: Form<'_>,
+    test: Option<&TestReport>,
+    error: Option<(String, String)>,
+) -> Response {
+    let plugins = match state.platform.plugins().await {
+        Ok(p) => p,
+        Err(e) => return to_page(e),
+    };
+    let plugin = match plugins.get(form.connector) {
+        Ok(p) => p,
+        Err(e) => return to_page(e),
+    };
+    let mut fields = forms::fields(&plugin.info.config_schema, &form.values, &form.stored);
+    let (mut name_error, mut auto_sync_error, mut general) = (None, None, None);
+    if let Some((key, message)) = error {
+        match key.as_str() {
+            "name" => name_error = Some(message),
+            "auto_sync_days" => auto_sync_error = Some(message),
+            _ => match fields.iter_mut().find(|f| f.key == key) {
+                Some(field) => field.error = Some(message),
+                None => general = Some(message),
+            },
+        }
+    }
+    let status = match (
+        &general,
+        &name_error,
+        fields.iter().any(|f| f.error.is_some()),
+    ) {
+        (None, None, false)
+            if auto_sync_error.is_none() && test.is_none_or(|t| t.error.is_none()) =>
+        {
+            StatusCode::OK
+        }
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let page = Page::render(&ConfigurePage {
+        nav: nav(viewer, "integrations"),
+        is_new: form.is_new,
+        action: form.action,
+        name: form.name,
+        name_error,
+        connector: form.connector.to_string(),
+        fields,
+        auto_sync_days: form.policy.auto_sync_days,
+        auto_sync_error,
+        auto_onboard: form.policy.auto_onboard,
+        update_metadata: form.policy.update_metadata,
+        test: test.map(TestView::from),
+        error: general,
+    });
+    (status, page).into_response()
+}
+
+/// Where a failed save's message goes: beside its field, or above the form.
+fn placed(e: &ServiceError) -> (String, String) {
+    match e {
+        ServiceError::Setting(s) => (s.key.clone(), s.message.clone()),
+        ServiceError::Exists(_) => ("name".into(), e.to_string()),
+        e => (String::new(), e.to_string()),
+    }
+}
+
+pub async fn new_form(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Query(fields): Fields,
+) -> Response {
+    let connector = first(&fields, "connector").unwrap_or("wiz").to_string();
+    let form = Form {
+        is_new: true,
+        action: format!("/integrations/new?connector={}", urlencoding(&connector)),
+        name: String::new(),
+        connector: &connector,
+        values: BTreeMap::new(),
+        stored: Vec::new(),
+        policy: crate::model::Policy::default(),
+    };
+    configure_page(&state, &viewer, form, None, None).await
+}
+
+fn urlencoding(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Query(query): Fields,
+    form: CsrfForm,
+) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    let user = form.user();
+    let connector = first(&query, "connector").unwrap_or("wiz").to_string();
+    let plugins = match state.platform.plugins().await {
+        Ok(p) => p,
+        Err(e) => return to_page(e),
+    };
+    let schema = match plugins.get(&connector) {
+        Ok(p) => p.info.config_schema.clone(),
+        Err(e) => return to_page(e),
+    };
+    let page = |submission: &forms::Submission| Form {
+        is_new: true,
+        action: format!("/integrations/new?connector={}", urlencoding(&connector)),
+        name: submission.name.clone(),
+        connector: &connector,
+        values: submission.values.clone(),
+        stored: Vec::new(),
+        policy: submission.policy,
+    };
+    let submission = match forms::read(&schema, &form.fields) {
+        Ok(s) => s,
+        Err(error) => {
+            let empty = forms::Submission {
+                name: first(&form.fields, "name").unwrap_or_default().to_string(),
+                values: BTreeMap::new(),
+                policy: crate::model::Policy::default(),
+                action: String::new(),
+                save_anyway: false,
+            };
+            return configure_page(&state, &form.viewer, page(&empty), None, Some(error)).await;
+        }
+    };
+    let integrations = state.platform.integrations();
+    if submission.action == "test" {
+        let tested = integrations
+            .test_settings(&connector, submission.values.clone())
+            .await;
+        return match tested {
+            Ok(report) | Err(ServiceError::ConnectionTest { report, .. }) => {
+                configure_page(&state, &form.viewer, page(&submission), Some(&report), None).await
+            }
+            Err(e) => {
+                configure_page(
+                    &state,
+                    &form.viewer,
+                    page(&submission),
+                    None,
+                    Some(placed(&e)),
+                )
+                .await
+            }
+        };
+    }
+    if submission.name.trim().is_empty() {
+        let error = ("name".to_string(), "is required".to_string());
+        return configure_page(&state, &form.viewer, page(&submission), None, Some(error)).await;
+    }
+    let added = integrations
+        .add(AddIntegration {
+            name: submission.name.trim().to_string(),
+            connector: connector.clone(),
+            values: submission.values.clone(),
+            policy: submission.policy_change(),
+            test: !submission.save_anyway,
+            started_by: user,
+        })
+        .await;
+    match added {
+        Ok(added) => Redirect::to(&format!(
+            "/integrations/{}?notice=saved",
+            urlencoding(&added.integration.name)
+        ))
+        .into_response(),
+        Err(ServiceError::ConnectionTest { report, .. }) => {
+            let error = (
+                String::new(),
+                "The connection test failed, so nothing was saved. Fix the settings, or check “Save even if the connection test fails”.".to_string(),
+            );
+            configure_page(
+                &state,
+                &form.viewer,
+                page(&submission),
+                Some(&report),
+                Some(error),
+            )
+            .await
+        }
+        Err(e) => {
+            configure_page(
+                &state,
+                &form.viewer,
+                page(&submission),
+                None,
+                Some(placed(&e)),
+            )
+            .await
+        }
+    }
+}
+
+pub async fn edit_form(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Response {
+    let view = match state.platform.integrations().show(&name).await {
+        Ok(v) => v,
+        Err(e) => return to_page(e),
+    };
+    let values = view
+        .settings
+        .iter()
+        .filter_map(|s| s.value.clone().map(|v| (s.key.clone(), v)))
+        .collect();
+    let form = Form {
+        is_new: false,
+        action: format!("/integrations/{}/edit", urlencoding(&name)),
+        name: view.name.clone(),
+        connector: &view.connector,
+        values,
+        stored: view.settings.clone(),
+        policy: view.policy,
+    };
+    configure_page(&state, &viewer, form, None, None).await
+}
+
+pub async fn edit(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    let user = form.user();
+    let integrations = state.platform.integrations();
+    let view = match integrations.show(&name).await {
+        Ok(v) => v,
+        Err(e) => return to_page(e),
+    };
+    let plugins = match state.platform.plugins().await {
+        Ok(p) => p,
+        Err(e) => return to_page(e),
+    };
+    let schema = match plugins.get(&view.connector) {
+        Ok(p) => p.info.config_schema.clone(),
+        Err(e) => return to_page(e),
+    };
+    let page = |values: BTreeMap<String, String>, policy| Form {
+        is_new: false,
+        action: format!("/integrations/{}/edit", urlencoding(&name)),
+        name: name.clone(),
+        connector: &view.connector,
+        values,
+        stored: view.settings.clone(),
+        policy,
+    };
+    let submission = match forms::read(&schema, &form.fields) {
+        Ok(s) => s,
+        Err(error) => {
+            return configure_page(
+                &state,
+                &form.viewer,
+                page(BTreeMap::new(), view.policy),
+                None,
+                Some(error),
+            )
+            .await;
+        }
+    };
+    // A cleared input falls back to the default; a secret left empty keeps the stored one.
+    let unset = view
+        .settings
+        .iter()
+        .filter(|s| !s.secret && s.value.is_some() && !submission.values.contains_key(&s.key))
+        .map(|s| s.key.clone())
+        .collect();
+    let updated = integrations
+        .update(UpdateIntegration {
+            name: name.clone(),
+            values: submission.values.clone(),
+            unset,
+            policy: submission.policy_change(),
+            test: !submission.save_anyway,
+            started_by: user,
+        })
+        .await;
+    match updated {
+        Ok(_) => Redirect::to(&format!(
+            "/integrations/{}?notice=saved",
+            urlencoding(&name)
+        ))
+        .into_response(),
+        Err(ServiceError::ConnectionTest { report, .. }) => {
+            let error = (
+                String::new(),
+                "The connection test failed, so nothing was saved. Fix the settings, or check “Save even if the connection test fails”.".to_string(),
+            );
+            configure_page(
+                &state,
+                &form.viewer,
+                page(submission.values, submission.policy),
+                Some(&report),
+                Some(error),
+            )
+            .await
+        }
+        Err(e) => {
+            configure_page(
+                &state,
+                &form.viewer,
+                page(submission.values, submission.policy),
+                None,
+                Some(placed(&e)),
+            )
+            .await
+        }
+    }
+}
+
+fn history_view(r: &HistoryRow) -> HistoryView {
+    let c = &r.counts;
+    HistoryView {
+        action: r.action.to_string(),
+        started: time(&r.started_at),
+        finished: r.finished_at.as_ref().map(time).unwrap_or_default(),
+        started_by: r.started_by.clone(),
+        status: r.status.to_string(),
+        counts: match r.details.as_deref() {
+            Some(details) => details.to_string(),
+            None => format!(
+                "findings: {} new, {} updated, {} unchanged, {} closed; assets: {} onboarded, {} updated",
+                c.findings_new,
+                c.findings_updated,
+                c.findings_unchanged,
+                c.findings_closed,
+                c.assets_onboarded,
+                c.assets_updated
+            ),
+        },
+        warnings: r.warnings.clone(),
+        error: r.error.clone().unwrap_or_default(),
+    }
+}
+
+/// Renders an integration's page, with a notice or a test's outcome.
+async fn integration_page(
+    state: &AppState,
+    viewer: &Viewer,
+    name: &str,
+    page: usize,
+    notice: Option<String>,
+    test: Option<&TestReport>,
+) -> Result<Response, ServiceError> {
+    let platform = &state.platform;
+    let view = platform.integrations().show(name).await?;
+    let history = platform.history().list(name).await?;
+    let status = platform.syncs().status(name).await?;
+    let counts = platform
+        .findings()
+        .page(
+            FindingQuery {
+                integration: Some(name.to_string()),
+                ..Default::default()
+            },
+            None,
+            1,
+        )
+        .await?;
+    let pages = history.len().div_ceil(HISTORY_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let p = view.policy;
+    Ok(Page::render(&IntegrationPage {
+        nav: nav(viewer, "integrations"),
+        name: view.name.clone(),
+        connector: view.connector.clone(),
+        settings: view
+            .settings
+            .iter()
+            .map(|s| (s.key.clone(), s.shown()))
+            .collect(),
+        policy: vec![
+            (
+                "Auto Sync every (days)".into(),
+                match p.auto_sync_days {
+                    0 => "manual only".into(),
+                    d => d.to_string(),
+                },
+            ),
+            ("Auto Onboard New Assets".into(), p.auto_onboard.to_string()),
+            (
+                "Update Existing Asset Metadata".into(),
+                p.update_metadata.to_string(),
+            ),
+        ],
+        notice,
+        test: test.map(TestView::from),
+        running: status.running_here.map(|r| ProgressView {
+            done: r.done,
+            total: r.total.map(|t| t.to_string()).unwrap_or_default(),
+            started_by: r.started_by,
+        }),
+        bar: charts::severity_bar(
+            &counts
+                .by_severity
+                .iter()
+                .map(|c| (c.severity, c.count))
+                .collect::<Vec<_>>(),
+        ),
+        timeline: charts::timeline(&history[..history.len().min(TIMELINE_RUNS)]),
+        history: history
+            .iter()
+            .skip((page - 1) * HISTORY_PAGE)
+            .take(HISTORY_PAGE)
+            .map(history_view)
+            .collect(),
+        page,
+        pages,
+    }))
+}
+
+fn notice_text(code: Option<&str>) -> Option<String> {
+    match code? {
+        "saved" => Some("Saved.".into()),
+        "started" => Some("Sync started.".into()),
+        _ => None,
+    }
+}
+
+pub async fn integration(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(fields): Fields,
+) -> Response {
+    let page = first(&fields, "page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1);
+    let notice = notice_text(first(&fields, "notice"));
+    integration_page(&state, &viewer, &name, page, notice, None)
+        .await
+        .unwrap_or_else(to_page)
+}
+
+pub async fn test(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    let user = form.user();
+    let report = match state.platform.integrations().test(&name, &user).await {
+        Ok(report) | Err(ServiceError::ConnectionTest { report, .. }) => report,
+        Err(e) => return to_page(e),
+    };
+    integration_page(&state, &form.viewer, &name, 1, None, Some(&report))
+        .await
+        .unwrap_or_else(to_page)
+}
+
+pub async fn sync_now(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    let user = form.user();
+    let request = SyncRequest {
+        action: crate::model::Action::SyncNow,
+        started_by: user,
+        full: form.get("full").is_some(),
+        progress: None,
+        cancel: Arc::new(AtomicBool::new(false)),
+        started: None,
+    };
+    match Syncs::start(&state.platform, &name, request).await {
+        Ok(()) => Redirect::to(&format!(
+            "/integrations/{}?notice=started",
+            urlencoding(&name)
+        ))
+        .into_response(),
+        Err(e @ ServiceError::AlreadyRunning { .. }) => {
+            match integration_page(&state, &form.viewer, &name, 1, Some(e.to_string()), None).await
+            {
+                Ok(page) => (StatusCode::CONFLICT, page).into_response(),
+                Err(e) => to_page(e),
+            }
+        }
+        Err(e) => to_page(e),
+    }
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    match state.platform.integrations().remove(&name).await {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(e) => to_page(e),
+    }
+}
+
+fn choices(values: &[&str], chosen: &[&str]) -> Vec<Choice> {
+    values
+        .iter()
+        .map(|v| Choice {
+            value: v.to_string(),
+            checked: chosen.contains(v),
+        })
+        .collect()
+}
+
+/// A `since` date (`YYYY-MM-DD`, midnight UTC) or time (RFC 3339).
+fn since(text: &str) -> Option<DateTime<Utc>> {
+    crate::model::parse_time(text).or_else(|| {
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc())
+    })
+}
+
+pub async fn findings(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Query(fields): Fields,
+) -> Response {
+    let all = |key: &str| -> Vec<&str> {
+        fields
+            .iter()
+            .filter(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let severities = all("severity");
+    let statuses = all("status");
+    let parsed_severities: Result<Vec<Severity>, _> =
+        severities.iter().map(|s| s.parse()).collect();
+    let parsed_statuses: Result<Vec<FindingStatus>, _> =
+        statuses.iter().map(|s| s.parse()).collect();
+    let (parsed_severities, parsed_statuses) = match (parsed_severities, parsed_statuses) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) => return Page::error(Problem::invalid(e.to_string())),
+        (_, Err(e)) => return Page::error(Problem::invalid(e.to_string())),
+    };
+    let since_text = first(&fields, "since").unwrap_or_default().to_string();
+    let since_time = match since_text.as_str() {
+        "" => None,
+        text => match since(text) {
+            Some(t) => Some(t),
+            None => return Page::error(Problem::invalid(format!("`{text}` is not a date"))),
+        },
+    };
+    let integration = first(&fields, "integration").map(String::from);
+    let query = FindingQuery {
+        integration: integration.clone(),
+        severities: parsed_severities,
+        statuses: parsed_statuses,
+        asset: first(&fields, "asset").map(String::from),
+        since: since_time,
+    };
+    let cursor = first(&fields, "cursor");
+    let page = match state
+        .platform
+        .findings()
+        .page(query, cursor, FINDINGS_PAGE)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return to_page(e),
+    };
+    let names = match state.platform.integrations().list().await {
+        Ok(list) => list.into_iter().map(|i| i.name).collect::<Vec<_>>(),
+        Err(e) => return to_page(e),
+    };
+    // The links keep the filters and change the cursor alone.
+    let kept: Vec<(String, String)> = fields
+        .iter()
+        .filter(|(k, v)| k != "cursor" && !v.is_empty())
+        .cloned()
+        .collect();
+    let link = |cursor: Option<&str>| {
+        let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &kept {
+            serializer.append_pair(k, v);
+        }
+        if let Some(c) = cursor {
+            serializer.append_pair("cursor", c);
+        }
+        format!("/findings?{}", serializer.finish())
+    };
+    let counts: Vec<(Severity, u64)> = page
+        .by_severity
+        .iter()
+        .map(|c| (c.severity, c.count))
+        .collect();
+    let severity_names: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
+    let status_names: Vec<&str> = FindingStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let chosen_integration: Vec<&str> = integration.as_deref().into_iter().collect();
+    Page::render(&FindingsPage {
+        nav: nav(&viewer, "findings"),
+        integrations: choices(
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+            &chosen_integration,
+        ),
+        severities: choices(&severity_names, &severities),
+        statuses: choices(&status_names, &statuses),
+        asset: first(&fields, "asset").unwrap_or_default().to_string(),
+        since: since_text,
+        counts: counts.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
+        total: page.total,
+        bar: charts::severity_bar(&counts),
+        rows: page
+            .findings
+            .into_iter()
+            .map(|finding| FindingRow {
+                changed: finding
+                    .status_changed_at
+                    .or(finding.created_at)
+                    .as_ref()
+                    .map(time)
+                    .unwrap_or_default(),
+                finding,
+            })
+            .collect(),
+        next: page.next.as_deref().map(|c| link(Some(c))),
+        first: cursor.map(|_| link(None)),
+    })
+}
+
+async fn finding_page(
+    state: &AppState,
+    viewer: &Viewer,
+    integration: &str,
+    id: &str,
+    notice: Option<String>,
+) -> Result<Response, ServiceError> {
+    let detail = state
+        .platform
+        .findings()
+        .show(id, Some(integration))
+        .await?;
+    let f = &detail.finding;
+    let dates = [
+        ("Created", f.created_at),
+        ("Updated", f.updated_at),
+        ("Status changed", f.status_changed_at),
+        ("Resolved", f.resolved_at),
+        ("Due", f.due_at),
+    ]
+    .into_iter()
+    .filter_map(|(k, t)| t.map(|t| (k.to_string(), time(&t))))
+    .collect();
+    let raw = serde_json::to_string_pretty(&detail.raw).unwrap_or_default();
+    Ok(Page::render(&FindingPage {
+        nav: nav(viewer, "findings"),
+        finding: detail.finding,
+        dates,
+        raw,
+        notice,
+    }))
+}
+
+pub async fn finding(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path((integration, id)): Path<(String, String)>,
+) -> Response {
+    finding_page(&state, &viewer, &integration, &id, None)
+        .await
+        .unwrap_or_else(to_page)
+}
+
+pub async fn set_status(
+    State(state): State<AppState>,
+    Path((integration, id)): Path<(String, String)>,
+    form: CsrfForm,
+) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    let status = match form.get("status").map(str::parse::<FindingStatus>) {
+        Some(Ok(s)) => s,
+        _ => {
+            return Page::error(Problem::invalid(
+                "choose a status: failed, passed or accepted_failed",
+            ));
+        }
+    };
+    match state
+        .platform
+        .findings()
+        .set_status(&id, Some(&integration), status)
+        .await
+    {
+        Ok(set) => {
+            let notice = format!(
+                "Status set to {}. The next sync of {} puts the source's status back.",
+                set.status, set.integration.name
+            );
+            finding_page(&state, &form.viewer, &integration, &id, Some(notice))
+                .await
+                .unwrap_or_else(to_page)
+        }
+        Err(e) => to_page(e),
+    }
+}
+
+pub async fn assets(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Query(fields): Fields,
+) -> Response {
+    let integration = first(&fields, "integration")
+        .unwrap_or_default()
+        .to_string();
+    let asset_type = first(&fields, "type").unwrap_or_default().to_string();
+    let cloud = first(&fields, "cloud").unwrap_or_default().to_string();
+    let listed = state
+        .platform
+        .inventory()
+        .list(AssetQuery {
+            integration: (!integration.is_empty()).then(|| integration.clone()),
+            asset_type: (!asset_type.is_empty()).then(|| asset_type.clone()),
+            cloud: (!cloud.is_empty()).then(|| cloud.clone()),
+        })
+        .await;
+    let assets = match listed {
+        Ok(a) => a,
+        Err(e) => return to_page(e),
+    };
+    let names = match state.platform.integrations().list().await {
+        Ok(list) => list.into_iter().map(|i| i.name).collect::<Vec<_>>(),
+        Err(e) => return to_page(e),
+    };
+    Page::render(&AssetsPage {
+        nav: nav(&viewer, "assets"),
+        integrations: choices(
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+            &[integration.as_str()],
+        ),
+        integration,
+        asset_type,
+        cloud,
+        assets,
+    })
+}

@@ -1,0 +1,213 @@
+//! The pages' templates (`host/templates/`) and the values they show.
+
+use super::forms::FormField;
+use crate::model::{CheckOutcome, InventoryAsset, StoredFinding};
+use crate::service::TestReport;
+use askama::Template;
+
+/// What every page's frame shows: who is logged in, the CSRF token for the logout form,
+/// and which section is open.
+#[derive(Debug, Clone)]
+pub struct Nav {
+    /// User name.
+    pub user: String,
+    /// Role.
+    pub role: String,
+    /// Whether the user may change things (admin forms are shown).
+    pub admin: bool,
+    /// The session's CSRF token, for every form.
+    pub csrf: String,
+    /// `integrations`, `findings` or `assets`.
+    pub section: &'static str,
+}
+
+/// An error.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: String,
+    pub detail: String,
+    pub status: u16,
+}
+
+/// The login form.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub error: Option<String>,
+}
+
+/// An integration's card.
+pub struct Card {
+    pub name: String,
+    pub connector: String,
+    pub last_status: String,
+    pub last_time: String,
+    pub next_sync: String,
+    pub bar: String,
+    pub counts: String,
+}
+
+/// A plugin's card: what can be added.
+pub struct PluginCard {
+    pub name: String,
+    pub version: String,
+}
+
+/// Integrations: a card per integration and per plugin, with a search box.
+#[derive(Template)]
+#[template(path = "integrations.html")]
+pub struct IntegrationsPage {
+    pub nav: Nav,
+    pub q: String,
+    pub cards: Vec<Card>,
+    pub plugins: Vec<PluginCard>,
+    pub failed_plugins: Vec<String>,
+}
+
+/// A connection test's steps, as shown.
+pub struct TestView {
+    pub passed: bool,
+    pub error: String,
+    pub steps: Vec<StepView>,
+}
+
+/// One step.
+pub struct StepView {
+    pub name: String,
+    pub outcome: String,
+    pub detail: String,
+}
+
+impl From<&TestReport> for TestView {
+    fn from(report: &TestReport) -> Self {
+        TestView {
+            passed: report.error.is_none(),
+            error: report.error.clone().unwrap_or_default(),
+            steps: report
+                .steps
+                .iter()
+                .map(|s| StepView {
+                    name: s.name.clone(),
+                    outcome: match s.outcome {
+                        CheckOutcome::Passed => "passed",
+                        CheckOutcome::Failed => "failed",
+                        CheckOutcome::Skipped => "skipped",
+                    }
+                    .into(),
+                    detail: s.detail.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The configure form, new or edit.
+#[derive(Template)]
+#[template(path = "configure.html")]
+pub struct ConfigurePage {
+    pub nav: Nav,
+    pub is_new: bool,
+    pub action: String,
+    pub name: String,
+    pub name_error: Option<String>,
+    pub connector: String,
+    pub fields: Vec<FormField>,
+    pub auto_sync_days: u32,
+    pub auto_sync_error: Option<String>,
+    pub auto_onboard: bool,
+    pub update_metadata: bool,
+    pub test: Option<TestView>,
+    pub error: Option<String>,
+}
+
+/// A history row as shown.
+pub struct HistoryView {
+    pub action: String,
+    pub started: String,
+    pub finished: String,
+    pub started_by: String,
+    pub status: String,
+    pub counts: String,
+    pub warnings: Vec<String>,
+    pub error: String,
+}
+
+/// A running sync as shown.
+pub struct ProgressView {
+    pub done: u64,
+    pub total: String,
+    pub started_by: String,
+}
+
+/// One integration: settings, Test Connection, Sync Now with progress, history.
+#[derive(Template)]
+#[template(path = "integration.html")]
+pub struct IntegrationPage {
+    pub nav: Nav,
+    pub name: String,
+    pub connector: String,
+    pub settings: Vec<(String, String)>,
+    pub policy: Vec<(String, String)>,
+    pub notice: Option<String>,
+    pub test: Option<TestView>,
+    pub running: Option<ProgressView>,
+    pub bar: String,
+    pub timeline: String,
+    pub history: Vec<HistoryView>,
+    pub page: usize,
+    pub pages: usize,
+}
+
+/// A finding's row in the list.
+pub struct FindingRow {
+    pub finding: StoredFinding,
+    pub changed: String,
+}
+
+/// A filter choice: a checkbox.
+pub struct Choice {
+    pub value: String,
+    pub checked: bool,
+}
+
+/// The Finding View.
+#[derive(Template)]
+#[template(path = "findings.html")]
+pub struct FindingsPage {
+    pub nav: Nav,
+    pub integrations: Vec<Choice>,
+    pub severities: Vec<Choice>,
+    pub statuses: Vec<Choice>,
+    pub asset: String,
+    pub since: String,
+    pub counts: Vec<(String, u64)>,
+    pub total: u64,
+    pub bar: String,
+    pub rows: Vec<FindingRow>,
+    pub next: Option<String>,
+    pub first: Option<String>,
+}
+
+/// One finding in detail.
+#[derive(Template)]
+#[template(path = "finding.html")]
+pub struct FindingPage {
+    pub nav: Nav,
+    pub finding: StoredFinding,
+    pub dates: Vec<(String, String)>,
+    pub raw: String,
+    pub notice: Option<String>,
+}
+
+/// The Asset View.
+#[derive(Template)]
+#[template(path = "assets.html")]
+pub struct AssetsPage {
+    pub nav: Nav,
+    pub integrations: Vec<Choice>,
+    pub integration: String,
+    pub asset_type: String,
+    pub cloud: String,
+    pub assets: Vec<InventoryAsset>,
+}

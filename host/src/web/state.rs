@@ -1,0 +1,45 @@
+//! What every handler shares.
+
+use super::auth::LoginThrottle;
+use crate::service::Platform;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the HTTP front end behaves.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// How long a console session lasts.
+    pub session_lifetime: Duration,
+    /// Whether cookies are marked `Secure` (served over TLS).
+    pub secure_cookies: bool,
+    /// How long a failed login waits before it is answered.
+    pub failed_login_delay: Duration,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            session_lifetime: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
+            failed_login_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The platform, the configuration and the login throttle.
+#[derive(Clone)]
+pub struct AppState {
+    pub platform: Arc<Platform>,
+    pub config: Arc<WebConfig>,
+    pub throttle: Arc<LoginThrottle>,
+}
+
+impl AppState {
+    pub fn new(platform: Arc<Platform>, config: WebConfig) -> Self {
+        AppState {
+            platform,
+            config: Arc::new(config),
+            throttle: Arc::default(),
+        }
+    }
+}

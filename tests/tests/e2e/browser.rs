@@ -1,0 +1,282 @@
+//! A real browser (headless Chromium over WebDriver) walks the guide's flow in the
+//! console against the simulator: log in, configure Wiz, Test Connection, Save, Sync Now
+//! with live progress, History, the Finding View against the oracle, a finding's
+//! remediation, the Asset View's technologies, and logout. Each screen is saved as a PNG
+//! under `target/console/` for a person to look at.
+
+use crate::harness::{FULL_SECRET, Host, target_dir};
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use wiz_sim::{SimConfig, Simulator, Tenant};
+
+/// ChromeDriver, stopped when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts ChromeDriver and a headless Chromium session.
+async fn browser() -> (Driver, Client) {
+    let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let port = free_port();
+    let child = Command::new(&chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {chromedriver} ({e}): install Debian's chromium and chromium-driver \
+                 (`cargo xtask test` installs them when it can), or set CHROMEDRIVER"
+            )
+        });
+    let driver = Driver(child);
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let capabilities = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"],
+        }
+    });
+    let capabilities = match capabilities {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // ChromeDriver speaks plain HTTP on loopback: no TLS connector is needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let connected = ClientBuilder::new(connector)
+            .capabilities(capabilities.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await;
+        match connected {
+            Ok(client) => return (driver, client),
+            Err(e) if Instant::now() > deadline => panic!("ChromeDriver did not answer: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Saves what the browser shows as `target/console/NAME.png`.
+async fn screenshot(client: &Client, name: &str) {
+    let folder = target_dir().join("console");
+    std::fs::create_dir_all(&folder).unwrap();
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(folder.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text(client: &Client, css: &str) -> String {
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn fill(client: &Client, css: &str, value: &str) {
+    let field = client.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn login(client: &Client, base: &str, token: &str) {
+    client.goto(&format!("{base}/login")).await.unwrap();
+    fill(client, "#token", token).await;
+    click(client, "#login").await;
+}
+
+async fn fill_wiz(client: &Client, sim: &Simulator, secret: &str) {
+    fill(client, "#name", "wiz-prod").await;
+    fill(client, "#setting-api-url", &sim.api_url()).await;
+    fill(client, "#setting-auth-url", &sim.auth_url()).await;
+    fill(client, "#setting-client-id", "sim-client").await;
+    fill(client, "#setting-client-secret", secret).await;
+    fill(client, "#setting-max-requests-per-second", "100").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guide_flow_in_a_real_browser() {
+    let tenant = Tenant {
+        seed: 41,
+        issues: 900,
+    };
+    let sim = Simulator::start(SimConfig::new(tenant.seed, tenant.issues)).unwrap();
+    let host = Host::new();
+    let served = host.serve_http(&[]);
+    let base = served.api.trim_end_matches("/api/v1").to_string();
+    let (_driver, client) = browser().await;
+
+    // Nobody gets in without logging in.
+    client.goto(&format!("{base}/findings")).await.unwrap();
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/login")
+    );
+    screenshot(&client, "01-login").await;
+    login(&client, &base, &served.admin_token).await;
+    assert!(text(&client, "#who").await.contains("admin"));
+
+    // The Wiz card, found by searching.
+    fill(&client, "#q", "wiz").await;
+    click(&client, "form.search button").await;
+    assert!(
+        text(&client, ".plugin-card[data-plugin=wiz]")
+            .await
+            .contains("wiz")
+    );
+    screenshot(&client, "02-integrations").await;
+    click(&client, "#add-wiz").await;
+
+    // A wrong secret: the token step fails, nothing is saved, the secret is not echoed.
+    fill_wiz(&client, &sim, "wrong-secret-value").await;
+    click(&client, "#save").await;
+    assert!(text(&client, "#error").await.contains("nothing was saved"));
+    assert_eq!(text(&client, "[data-step=token] .outcome").await, "failed");
+    let page = client.source().await.unwrap();
+    assert!(
+        !page.contains("wrong-secret-value"),
+        "the secret is never put back into a page"
+    );
+    screenshot(&client, "03-test-failed").await;
+
+    // Test Connection with the right one: every step passes. Then Save.
+    fill_wiz(&client, &sim, FULL_SECRET).await;
+    click(&client, "#test-connection").await;
+    for step in ["token", "api", "scope", "inventory"] {
+        let outcome = text(&client, &format!("[data-step={step}] .outcome")).await;
+        assert_eq!(outcome, "passed", "step {step}");
+    }
+    screenshot(&client, "04-test-passed").await;
+    fill(&client, "#setting-client-secret", FULL_SECRET).await;
+    click(&client, "#save").await;
+    assert_eq!(text(&client, "#notice").await, "Saved.");
+
+    // Sync Now, with its progress followed live until the page shows the History row.
+    click(&client, "#sync-now").await;
+    screenshot(&client, "05-syncing").await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let first_row = loop {
+        let row = client
+            .find(Locator::Css("#history tbody tr:first-child"))
+            .await
+            .ok();
+        if let Some(row) = row {
+            let cells = row.text().await.unwrap_or_default();
+            if cells.contains("sync_now") && cells.contains("succeeded") {
+                break cells;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sync did not finish in the page"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(first_row.contains("admin"), "{first_row}");
+    screenshot(&client, "06-history").await;
+
+    // The Finding View's counts by severity equal the simulator's oracle.
+    let expected = tenant.expected(true, &[]);
+    client
+        .goto(&format!("{base}/findings?integration=wiz-prod"))
+        .await
+        .unwrap();
+    for (severity, n) in &expected.by_severity {
+        let shown = text(&client, &format!("#counts [data-severity={severity}] .n")).await;
+        assert_eq!(shown, n.to_string(), "{severity}");
+    }
+    let total: u64 = expected.by_severity.values().sum();
+    assert_eq!(
+        text(&client, "#counts-title").await,
+        format!("{total} findings")
+    );
+    screenshot(&client, "07-findings").await;
+
+    // A finding's detail (reached from the list) shows Wiz's remediation.
+    click(&client, "#findings tbody tr:first-child a").await;
+    assert!(
+        text(&client, "#raw").await.contains("\"id\""),
+        "the raw record"
+    );
+    let stored = host.json(&["findings", "wiz-prod"]);
+    let with_remediation = stored
+        .iter()
+        .find(|f| f["remediation"].is_string())
+        .expect("the tenant has remediation");
+    let id = with_remediation["id"].as_str().unwrap();
+    client
+        .goto(&format!("{base}/findings/wiz-prod/{id}"))
+        .await
+        .unwrap();
+    let remediation = text(&client, "#remediation p").await;
+    assert_eq!(
+        remediation,
+        with_remediation["remediation"].as_str().unwrap().trim()
+    );
+    screenshot(&client, "08-finding").await;
+
+    // The Asset View shows technologies as asset types.
+    client
+        .goto(&format!("{base}/assets?integration=wiz-prod"))
+        .await
+        .unwrap();
+    let mut technologies = String::new();
+    for cell in client
+        .find_all(Locator::Css("#assets td.technologies"))
+        .await
+        .unwrap()
+    {
+        technologies.push_str(&cell.text().await.unwrap());
+    }
+    assert!(
+        !technologies.trim().is_empty(),
+        "some asset has technologies"
+    );
+    screenshot(&client, "09-assets").await;
+
+    // Logout ends the session.
+    click(&client, "#logout").await;
+    client.goto(&format!("{base}/findings")).await.unwrap();
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/login")
+    );
+    client.close().await.unwrap();
+}
