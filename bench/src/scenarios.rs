@@ -199,6 +199,7 @@ pub fn concurrency(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Concurrency> 
     let clock_arg = clock.display().to_string();
     let serve_args = [
         "serve",
+        "--no-http",
         "--max-concurrent-syncs",
         &count,
         "--clock-file",

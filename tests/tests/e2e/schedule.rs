@@ -26,8 +26,10 @@ fn serve(host: &Host, clock: &TestClock) -> Background {
 
 fn serve_with(host: &Host, clock: &TestClock, extra: &[&str]) -> Background {
     let path = clock.path();
+    // The scheduler alone: parallel tests cannot all listen on the default port.
     let mut args = vec![
         "serve",
+        "--no-http",
         "-v",
         "--clock-file",
         &path,
