@@ -326,8 +326,9 @@ async fn findings_page_by_cursor_and_count_by_severity(store: Arc<dyn Store>, _:
         let severities = [Severity::Low, Severity::Critical, Severity::High];
         let batch = Batch {
             assets: vec![asset("a1", None)],
-            // Ids whose byte order differs from a locale's ("B" before "a").
+            // Ids whose sorted order differs from the order they are stored in.
             findings: (0..7)
+                .rev()
                 .map(|i| {
                     finding(
                         &format!("{}-{i}", ["a", "B"][i % 2]),
@@ -342,13 +343,18 @@ async fn findings_page_by_cursor_and_count_by_severity(store: Arc<dyn Store>, _:
     }
     let everything = store.findings(&FindingFilter::default()).await.unwrap();
     assert_eq!(everything.len(), 14);
-    // Most severe first, then by integration (the order they were added), then by id
-    // in byte order.
+    // Most severe first, then by integration (the order they were added), then in the
+    // order they were stored.
     for pair in everything.windows(2) {
         assert!(pair[0].severity <= pair[1].severity);
     }
+    let first_critical: Vec<&str> = everything[..2].iter().map(|f| f.id.as_str()).collect();
     assert_eq!(everything[0].integration, "b");
-    assert_eq!(everything[0].id, "B-1");
+    assert_eq!(
+        first_critical,
+        ["a-4", "B-1"],
+        "stored in the order 6, 5, … 0"
+    );
     ids_in_order.extend(
         everything
             .iter()

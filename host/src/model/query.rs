@@ -25,15 +25,15 @@ pub struct FindingFilter {
 }
 
 /// Where a page of findings starts: just after this finding, in listing order (most
-/// severe first, then by integration and source id).
+/// severe first, then by integration, then in the order findings were first stored).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
 pub struct FindingCursor {
     /// The finding's severity, as its position in [`Severity::ALL`].
     pub rank: i64,
     /// Its integration's row id.
     pub integration: i64,
-    /// Its source id.
-    pub id: String,
+    /// Its place among its integration's findings: the order it was first stored in.
+    pub row: i64,
 }
 
 /// One page of findings.

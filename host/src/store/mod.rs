@@ -172,7 +172,7 @@ pub trait InventoryStore: Send + Sync {
 #[async_trait]
 pub trait FindingStore: Send + Sync {
     /// Up to `limit` findings matching `filter` after `after`, in listing order: most
-    /// severe first, then by integration and source id.
+    /// severe first, then by integration, then in the order they were first stored.
     async fn finding_page(
         &self,
         filter: &FindingFilter,

@@ -165,22 +165,22 @@ impl FindingStore for PostgresStore {
         let mut query = Query::new(
             "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
                f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
-               f.severity_rank, f.integration_id
+               f.severity_rank, f.integration_id, f.listing_id
              FROM findings f JOIN integrations i ON i.id = f.integration_id WHERE TRUE",
         );
         query.matching(filter);
         if let Some(after) = after {
             let rank = query.bind(i16::try_from(after.rank).unwrap_or(i16::MAX));
             let integration = query.bind(after.integration);
-            let id = query.bind(after.id.clone());
+            let row = query.bind(after.row);
             query.sql.push_str(&format!(
-                " AND (f.severity_rank, f.integration_id, f.source_id COLLATE \"C\") > ({rank}, {integration}, {id})"
+                " AND (f.severity_rank, f.integration_id, f.listing_id) > ({rank}, {integration}, {row})"
             ));
         }
         // One more than the page: whether there is a next page, without a count.
         let fetch = query.bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX));
         query.sql.push_str(&format!(
-            " ORDER BY f.severity_rank, f.integration_id, f.source_id COLLATE \"C\" LIMIT {fetch}"
+            " ORDER BY f.severity_rank, f.integration_id, f.listing_id LIMIT {fetch}"
         ));
         let rows = self
             .client()
@@ -214,7 +214,7 @@ impl FindingStore for PostgresStore {
                 let cursor = FindingCursor {
                     rank: i64::from(r.try_get::<_, i16>(19)?),
                     integration: r.try_get(20)?,
-                    id: finding.id.clone(),
+                    row: r.try_get(21)?,
                 };
                 Ok((finding, cursor))
             })

@@ -159,23 +159,23 @@ impl FindingStore for SqliteStore {
             let mut query = Query::new(
                 "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
                    f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
-                   f.severity_rank, f.integration_id
+                   f.severity_rank, f.integration_id, f.rowid
                  FROM findings f JOIN integrations i ON i.id = f.integration_id WHERE 1 = 1",
             );
             query.matching(&filter);
             if let Some(after) = after {
-                query.sql.push_str(" AND (f.severity_rank, f.integration_id, f.source_id) > (?, ?, ?)");
-                query.params.extend([after.rank.into(), after.integration.into(), after.id.into()]);
+                query.sql.push_str(" AND (f.severity_rank, f.integration_id, f.rowid) > (?, ?, ?)");
+                query.params.extend([after.rank.into(), after.integration.into(), after.row.into()]);
             }
             // One more than the page: whether there is a next page, without a count.
             let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-            query.sql.push_str(" ORDER BY f.severity_rank, f.integration_id, f.source_id LIMIT ?");
+            query.sql.push_str(" ORDER BY f.severity_rank, f.integration_id, f.rowid LIMIT ?");
             query.params.push(fetch.into());
             let mut rows = query.rows(conn, |r| {
                 let cursor = FindingCursor {
                     rank: r.get(19)?,
                     integration: r.get(20)?,
-                    id: r.get(1)?,
+                    row: r.get(21)?,
                 };
                 let finding = StoredFinding {
                     integration: r.get(0)?,
