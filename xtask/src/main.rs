@@ -167,6 +167,26 @@ fn ensure_browser() -> anyhow::Result<()> {
         .stdout(Stdio::null()))
 }
 
+/// The schemathesis command (PyPI) that fuzzes the HTTP API against its OpenAPI
+/// document: installed once into a virtual environment under the target folder.
+fn ensure_schemathesis(paths: &Paths) -> anyhow::Result<PathBuf> {
+    let venv = paths.target.join("tools/schemathesis");
+    let st = venv.join("bin/st");
+    if st.exists() {
+        return Ok(st);
+    }
+    println!(
+        "xtask: installing schemathesis from PyPI into {}",
+        venv.display()
+    );
+    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+        .context("the API tests need Python 3 with venv (Debian: python3-venv)")?;
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "schemathesis==4.*"])
+        .stdout(Stdio::null()))?;
+    Ok(st)
+}
+
 /// Installs the WebAssembly target through rustup when it is missing.
 fn ensure_wasm_target() -> anyhow::Result<()> {
     let out = Command::new("rustup")
@@ -256,10 +276,12 @@ fn lint(paths: &Paths) -> anyhow::Result<()> {
 fn test(paths: &Paths) -> anyhow::Result<()> {
     lint(paths)?;
     ensure_browser()?;
+    let schemathesis = ensure_schemathesis(paths)?;
     build(paths)?;
     run(Command::new(cargo())
         .current_dir(&paths.workspace)
         .args(["test", "--workspace"])
+        .env("SCHEMATHESIS", schemathesis)
         .env("CONNECTOR_HOST_BIN", paths.host_bin())
         .env("TEST_PLUGINS_DIR", paths.plugins())
         .env("BENCH_COMPONENT", paths.copy_of(&PARSE_PAGE)))

@@ -738,3 +738,64 @@ fn plain_http_on_a_public_address_needs_insecure_http() {
             .contains("warning: serving plain HTTP")
     );
 }
+
+#[test]
+fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
+    let st = std::env::var("SCHEMATHESIS").unwrap_or_else(|_| "st".into());
+    let sim = Simulator::start(SimConfig::new(33, 300)).unwrap();
+    let host = Host::new();
+    let served = host.serve_http(&[]);
+    let api = Api::new(&served);
+    // Something to find: an integration with findings, so the fuzzer reaches stored data.
+    let created = api
+        .post("/integrations")
+        .bearer_auth(&served.admin_token)
+        .json(&wiz_body("wiz", &sim, FULL_SECRET))
+        .send()
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let started = api
+        .post("/integrations/wiz/sync")
+        .bearer_auth(&served.admin_token)
+        .send()
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    wait_for(60, "the sync to finish", || {
+        let (_, status) = answer(
+            api.get("/integrations/wiz/sync")
+                .bearer_auth(&served.admin_token)
+                .send()
+                .unwrap(),
+        );
+        status["running_here"].is_null()
+    });
+    let out = std::process::Command::new(&st)
+        .args([
+            "run",
+            &format!("{}/openapi.json", served.api),
+            "--header",
+            &format!("Authorization: Bearer {}", served.admin_token),
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
+            "--max-examples",
+            "25",
+            "--seed",
+            "11",
+            "--no-color",
+        ])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {st} ({e}): `cargo xtask test` installs schemathesis, or set SCHEMATHESIS")
+        });
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found problems:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("passed"), "{report}");
+    assert!(
+        !report.contains(&served.admin_token),
+        "the token is filtered from the report"
+    );
+}

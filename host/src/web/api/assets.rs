@@ -39,9 +39,10 @@ pub async fn list(
         .platform
         .inventory()
         .list(AssetQuery {
-            integration: params.integration,
-            asset_type: params.asset_type,
-            cloud: params.cloud,
+            // An empty parameter (`?type=`) is no parameter.
+            integration: params.integration.filter(|v| !v.is_empty()),
+            asset_type: params.asset_type.filter(|v| !v.is_empty()),
+            cloud: params.cloud.filter(|v| !v.is_empty()),
         })
         .await?;
     Ok(Json(assets))

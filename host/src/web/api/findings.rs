@@ -51,19 +51,24 @@ where
         .collect()
 }
 
+/// A parameter, an empty one (`?since=`) being no parameter.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
 impl FindingParams {
     fn query(&self) -> Result<FindingQuery, Problem> {
-        let since = match &self.since {
+        let since = match given(&self.since) {
             None => None,
             Some(t) => Some(crate::model::parse_time(t).ok_or_else(|| {
                 Problem::invalid(format!("since: `{t}` is not an RFC 3339 time"))
             })?),
         };
         Ok(FindingQuery {
-            integration: self.integration.clone(),
-            severities: names::<Severity>(self.severity.as_deref(), "severity")?,
-            statuses: names::<FindingStatus>(self.status.as_deref(), "status")?,
-            asset: self.asset.clone(),
+            integration: given(&self.integration).map(String::from),
+            severities: names::<Severity>(given(&self.severity), "severity")?,
+            statuses: names::<FindingStatus>(given(&self.status), "status")?,
+            asset: given(&self.asset).map(String::from),
             since,
         })
     }

@@ -24,6 +24,7 @@ use utoipa_axum::routes;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "connector-host API", description = "Integrations, syncs, history, findings and assets of a connector host. Authenticate with `Authorization: Bearer TOKEN` (see `connector-host users`)."),
+    servers((url = "/api/v1", description = "This host")),
     modifiers(&Security),
     security(("bearer" = [])),
     components(schemas(Problem))
@@ -43,6 +44,49 @@ impl utoipa::Modify for Security {
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(super::SESSION_COOKIE))),
         );
+    }
+}
+
+/// The answers any operation may give, documented once: a request the API cannot read
+/// (400) and an address turned away after too many failed logins (429).
+struct CommonAnswers;
+
+impl utoipa::Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let answers = &mut operation.responses.responses;
+                for (status, description) in [
+                    ("400", "The request cannot be read"),
+                    ("429", "Too many failed logins from this address"),
+                ] {
+                    answers
+                        .entry(status.to_string())
+                        .or_insert_with(|| problem(description).into());
+                }
+            }
+        }
     }
 }
 
@@ -70,9 +114,17 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(assets::import))
 }
 
+/// The routes and their document, the answers every operation may give added to it
+/// (they can only be added once the routes' own operations are in).
+fn parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut document) = routes().split_for_parts();
+    utoipa::Modify::modify(&CommonAnswers, &mut document);
+    (router, document)
+}
+
 /// The API's routes, and the document that describes them at `/openapi.json`.
 pub fn router() -> Router<AppState> {
-    let (router, document) = routes().split_for_parts();
+    let (router, document) = parts();
     let document = std::sync::Arc::new(document);
     router
         .route(
@@ -92,7 +144,7 @@ pub fn router() -> Router<AppState> {
 
 /// The API's OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    parts().1
 }
 
 /// A JSON body whose rejection is a problem, not axum's plain text.
