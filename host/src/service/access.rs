@@ -191,9 +191,9 @@ impl Access<'_> {
             .ok_or(ServiceError::Unauthenticated)
     }
 
-    /// Logs in with a token: a new session that lasts `lifetime`.
-    pub async fn login(&self, token: &str, lifetime: Duration) -> Result<Login, ServiceError> {
-        let user = self.authenticate(token).await?;
+    /// A new session for `user` (authenticated by [`authenticate`](Self::authenticate))
+    /// that lasts `lifetime`.
+    pub async fn login(&self, user: User, lifetime: Duration) -> Result<Login, ServiceError> {
         let session_id = Token::generate("");
         let csrf = Token::generate("").0;
         let at = now();

@@ -127,6 +127,12 @@ impl Findings<'_> {
         })
     }
 
+    /// How many findings match `query`, by severity, most severe first.
+    pub async fn counts(&self, query: FindingQuery) -> Result<Vec<(Severity, u64)>, ServiceError> {
+        let filter = self.filter(query).await?;
+        Ok(self.platform.store().finding_counts(&filter).await?)
+    }
+
     /// A page of up to `limit` (1 to [`MAX_PAGE`]) findings matching `query`, starting
     /// at `cursor` (from the previous page), with the counts of all that match.
     pub async fn page(

@@ -6,7 +6,7 @@
 use super::problem::Problem;
 use super::state::AppState;
 use crate::model::{Session, User};
-use crate::service::{ErrorKind, ServiceError};
+use crate::service::{ErrorKind, Login, ServiceError};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
@@ -89,6 +89,15 @@ pub async fn check_token(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Logs in from `ip` with a token: the throttle, the token, then a new session that lasts
+/// the configured lifetime.
+pub async fn log_in(state: &AppState, ip: IpAddr, token: &str) -> Result<Login, Problem> {
+    let user = check_token(state, Some(ip), token).await?;
+    let lifetime = chrono::Duration::from_std(state.config.session_lifetime)
+        .map_err(|e| Problem::invalid(format!("the session lifetime is out of range: {e}")))?;
+    Ok(state.platform.access().login(user, lifetime).await?)
 }
 
 /// The address a request came from.

@@ -80,16 +80,22 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(folder.join(format!("{name}.png")), png).unwrap();
 }
 
+/// The text of the element `css` selects, once there is one. A page the console's script
+/// reloads (a sync's end) may be gone between finding an element and reading it, so a
+/// failed read is tried again until the deadline.
 async fn text(client: &Client, css: &str) -> String {
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
-        .text()
-        .await
-        .unwrap()
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let read = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match read {
+            Ok(text) => return text,
+            Err(e) if Instant::now() > deadline => panic!("no {css}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 async fn fill(client: &Client, css: &str, value: &str) {
@@ -98,7 +104,10 @@ async fn fill(client: &Client, css: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
+/// Clicks a link or submit button and waits until the page it leaves is gone, so what is
+/// read next comes from the page it leads to.
 async fn click(client: &Client, css: &str) {
+    let leaving = client.find(Locator::Css("html")).await.unwrap();
     client
         .find(Locator::Css(css))
         .await
@@ -106,6 +115,21 @@ async fn click(client: &Client, css: &str) {
         .click()
         .await
         .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while leaving.tag_name().await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "clicking {css} did not leave the page"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asserts that a page behind the login sends the browser to the login page.
+async fn assert_sent_to_login(client: &Client, base: &str) {
+    client.goto(&format!("{base}/findings")).await.unwrap();
+    let at = client.current_url().await.unwrap();
+    assert!(at.path().ends_with("/login"), "at {at}");
 }
 
 async fn login(client: &Client, base: &str, token: &str) {
@@ -136,15 +160,7 @@ async fn the_guide_flow_in_a_real_browser() {
     let (_driver, client) = browser().await;
 
     // Nobody gets in without logging in.
-    client.goto(&format!("{base}/findings")).await.unwrap();
-    assert!(
-        client
-            .current_url()
-            .await
-            .unwrap()
-            .path()
-            .ends_with("/login")
-    );
+    assert_sent_to_login(&client, &base).await;
     screenshot(&client, "01-login").await;
     login(&client, &base, &served.admin_token).await;
     assert!(text(&client, "#who").await.contains("admin"));
@@ -269,14 +285,6 @@ async fn the_guide_flow_in_a_real_browser() {
 
     // Logout ends the session.
     click(&client, "#logout").await;
-    client.goto(&format!("{base}/findings")).await.unwrap();
-    assert!(
-        client
-            .current_url()
-            .await
-            .unwrap()
-            .path()
-            .ends_with("/login")
-    );
+    assert_sent_to_login(&client, &base).await;
     client.close().await.unwrap();
 }

@@ -1,13 +1,13 @@
 //! The shared inventory: list it, import into it.
 
-use super::Params;
+use super::Checked;
 use crate::model::InventoryAsset;
 use crate::service::AssetQuery;
 use crate::web::auth::{Admin, Caller};
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 
 /// Which assets.
@@ -33,7 +33,7 @@ pub struct AssetParams {
 pub async fn list(
     _caller: Caller,
     State(state): State<AppState>,
-    Params(params): Params<AssetParams>,
+    Checked(Query(params)): Checked<Query<AssetParams>>,
 ) -> Result<Json<Vec<InventoryAsset>>, Problem> {
     let assets = state
         .platform

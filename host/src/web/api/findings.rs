@@ -1,13 +1,13 @@
 //! Findings: a page with counts, one in detail, and a status set here.
 
-use super::{Body, Params, Segments};
+use super::Checked;
 use crate::model::{FindingStatus, Severity, StoredFinding};
 use crate::service::{FindingQuery, FindingsPage};
 use crate::web::auth::{Admin, Caller};
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 
 /// The default page size.
@@ -84,7 +84,7 @@ impl FindingParams {
 pub async fn list(
     _caller: Caller,
     State(state): State<AppState>,
-    Params(params): Params<FindingParams>,
+    Checked(Query(params)): Checked<Query<FindingParams>>,
 ) -> Result<Json<FindingsPage>, Problem> {
     let query = params.query()?;
     let page = state
@@ -121,7 +121,7 @@ pub struct FindingView {
 pub async fn show(
     _caller: Caller,
     State(state): State<AppState>,
-    Segments((name, id)): Segments<(String, String)>,
+    Checked(Path((name, id))): Checked<Path<(String, String)>>,
 ) -> Result<Json<FindingView>, Problem> {
     let detail = state.platform.findings().show(&id, Some(&name)).await?;
     Ok(Json(FindingView {
@@ -164,8 +164,8 @@ pub struct StatusChanged {
 pub async fn set_status(
     _admin: Admin,
     State(state): State<AppState>,
-    Segments((name, id)): Segments<(String, String)>,
-    Body(change): Body<StatusChange>,
+    Checked(Path((name, id))): Checked<Path<(String, String)>>,
+    Checked(Json(change)): Checked<Json<StatusChange>>,
 ) -> Result<Json<StatusChanged>, Problem> {
     let set = state
         .platform

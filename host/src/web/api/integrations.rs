@@ -1,7 +1,7 @@
 //! Integrations: list, create (tested first), show (secrets masked), update, remove,
 //! and the connection test.
 
-use super::{Body, Segments};
+use super::Checked;
 use crate::service::{
     AddIntegration, IntegrationSummary, IntegrationView, PolicyChange, ServiceError, TestReport,
     UpdateIntegration,
@@ -10,7 +10,7 @@ use crate::web::auth::{Admin, Caller};
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -164,7 +164,7 @@ pub async fn list(
 pub async fn create(
     admin: Admin,
     State(state): State<AppState>,
-    Body(request): Body<CreateIntegration>,
+    Checked(Json(request)): Checked<Json<CreateIntegration>>,
 ) -> Result<(StatusCode, Json<Created>), Problem> {
     let integrations = state.platform.integrations();
     let added = integrations
@@ -196,7 +196,7 @@ pub async fn create(
 pub async fn show(
     _caller: Caller,
     State(state): State<AppState>,
-    Segments(name): Segments<String>,
+    Checked(Path(name)): Checked<Path<String>>,
 ) -> Result<Json<IntegrationView>, Problem> {
     Ok(Json(state.platform.integrations().show(&name).await?))
 }
@@ -214,8 +214,8 @@ pub async fn show(
 pub async fn update(
     admin: Admin,
     State(state): State<AppState>,
-    Segments(name): Segments<String>,
-    Body(request): Body<UpdateRequest>,
+    Checked(Path(name)): Checked<Path<String>>,
+    Checked(Json(request)): Checked<Json<UpdateRequest>>,
 ) -> Result<Json<UpdateOutcome>, Problem> {
     let updated = state
         .platform
@@ -246,7 +246,7 @@ pub async fn update(
 pub async fn remove(
     _admin: Admin,
     State(state): State<AppState>,
-    Segments(name): Segments<String>,
+    Checked(Path(name)): Checked<Path<String>>,
 ) -> Result<StatusCode, Problem> {
     state.platform.integrations().remove(&name).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -262,7 +262,7 @@ pub async fn remove(
 pub async fn test(
     admin: Admin,
     State(state): State<AppState>,
-    Segments(name): Segments<String>,
+    Checked(Path(name)): Checked<Path<String>>,
 ) -> Result<Json<TestOutcome>, Problem> {
     let tested = state
         .platform

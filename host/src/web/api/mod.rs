@@ -14,7 +14,6 @@ pub use session::session_cookie;
 use super::problem::Problem;
 use super::state::AppState;
 use axum::Router;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -147,30 +146,30 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     parts().1
 }
 
-/// A JSON body whose rejection is a problem, not axum's plain text.
-pub struct Body<T>(pub T);
+/// An axum extractor (`Json`, `Query`, `Path`) whose rejection is a problem, not
+/// axum's plain text.
+pub struct Checked<E>(pub E);
 
-impl<T, S> FromRequest<S> for Body<T>
+impl<E, S> FromRequest<S> for Checked<E>
 where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    E: FromRequest<S>,
+    E::Rejection: std::fmt::Display,
     S: Send + Sync,
 {
     type Rejection = Problem;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
-        axum::Json::<T>::from_request(request, state)
+        E::from_request(request, state)
             .await
-            .map(|axum::Json(v)| Body(v))
-            .map_err(|e| Problem::invalid(e.body_text()))
+            .map(Checked)
+            .map_err(|e| Problem::invalid(e.to_string()))
     }
 }
 
-/// Query parameters whose rejection is a problem.
-pub struct Params<T>(pub T);
-
-impl<T, S> FromRequestParts<S> for Params<T>
+impl<E, S> FromRequestParts<S> for Checked<E>
 where
-    axum::extract::Query<T>: FromRequestParts<S, Rejection = QueryRejection>,
+    E: FromRequestParts<S>,
+    E::Rejection: std::fmt::Display,
     S: Send + Sync,
 {
     type Rejection = Problem;
@@ -179,30 +178,9 @@ where
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Problem> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
+        E::from_request_parts(parts, state)
             .await
-            .map(|axum::extract::Query(v)| Params(v))
-            .map_err(|e| Problem::invalid(e.body_text()))
-    }
-}
-
-/// Path parameters whose rejection is a problem.
-pub struct Segments<T>(pub T);
-
-impl<T, S> FromRequestParts<S> for Segments<T>
-where
-    axum::extract::Path<T>: FromRequestParts<S, Rejection = PathRejection>,
-    S: Send + Sync,
-{
-    type Rejection = Problem;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Problem> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(v)| Segments(v))
-            .map_err(|e| Problem::invalid(e.body_text()))
+            .map(Checked)
+            .map_err(|e| Problem::invalid(e.to_string()))
     }
 }

@@ -1,8 +1,9 @@
 //! Console sessions over the API: log in with a token for a cookie, log out.
 
-use super::Body;
+use super::Checked;
 use crate::model::User;
-use crate::web::auth::{SESSION_COOKIE, check_token, cookie_session};
+use crate::service::Login;
+use crate::web::auth::{SESSION_COOKIE, cookie_session, log_in};
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
 use axum::Json;
@@ -33,12 +34,9 @@ pub struct SessionView {
 }
 
 /// The session cookie: HttpOnly, SameSite=Strict, Secure over TLS.
-pub fn session_cookie(
-    state: &AppState,
-    value: String,
-    lifetime: std::time::Duration,
-) -> Cookie<'static> {
-    Cookie::build((SESSION_COOKIE, value))
+pub fn session_cookie(state: &AppState, login: &Login) -> Cookie<'static> {
+    let lifetime = state.config.session_lifetime;
+    Cookie::build((SESSION_COOKIE, login.session_id.reveal().to_string()))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -59,23 +57,10 @@ pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    Body(request): Body<LoginRequest>,
+    Checked(Json(request)): Checked<Json<LoginRequest>>,
 ) -> Result<impl IntoResponse, Problem> {
-    check_token(&state, Some(peer.ip()), &request.token).await?;
-    let lifetime = state.config.session_lifetime;
-    let login = state
-        .platform
-        .access()
-        .login(
-            &request.token,
-            chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(12)),
-        )
-        .await?;
-    let jar = jar.add(session_cookie(
-        &state,
-        login.session_id.reveal().to_string(),
-        lifetime,
-    ));
+    let login = log_in(&state, peer.ip(), &request.token).await?;
+    let jar = jar.add(session_cookie(&state, &login));
     Ok((
         jar,
         Json(SessionView {

@@ -1,14 +1,14 @@
 //! Sync Now, the status of a sync with its progress (also as a server-sent event
 //! stream), and history.
 
-use super::Segments;
+use super::Checked;
 use crate::model::{Action, HistoryRow};
 use crate::service::{SyncRequest, SyncStatus, Syncs};
 use crate::web::auth::{Admin, Caller};
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
@@ -44,7 +44,7 @@ pub struct SyncNow {
 pub async fn start(
     admin: Admin,
     State(state): State<AppState>,
-    Segments(name): Segments<String>,
+    Checked(Path(name)): Checked<Path<String>>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<SyncStatus>), Problem> {
     // The body is optional: none (or `{}`) syncs the changes.
@@ -79,7 +79,7 @@ pub async fn start(
 pub async fn status(
     _caller: Caller,
     State(state): State<AppState>,
-    Segments(name): Segments<String>,
+    Checked(Path(name)): Checked<Path<String>>,
 ) -> Result<Json<SyncStatus>, Problem> {
     Ok(Json(state.platform.syncs().status(&name).await?))
 }
@@ -94,7 +94,7 @@ pub async fn status(
 pub async fn events(
     _caller: Caller,
     State(state): State<AppState>,
-    Segments(name): Segments<String>,
+    Checked(Path(name)): Checked<Path<String>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
     // A missing integration is a 404 now, not an empty stream.
     state.platform.syncs().status(&name).await?;
@@ -132,7 +132,7 @@ pub async fn events(
 pub async fn history(
     _caller: Caller,
     State(state): State<AppState>,
-    Segments(name): Segments<String>,
+    Checked(Path(name)): Checked<Path<String>>,
 ) -> Result<Json<Vec<HistoryRow>>, Problem> {
     Ok(Json(state.platform.history().list(&name).await?))
 }

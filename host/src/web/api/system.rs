@@ -1,13 +1,13 @@
 //! Health, the caller, and the loaded plugins.
 
+use super::Checked;
 use super::integrations::TestOutcome;
-use super::{Body, Segments};
 use crate::model::{PluginInfo, User};
 use crate::web::auth::{Admin, Caller};
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use serde::Serialize;
 
 /// The host answers.
@@ -78,8 +78,8 @@ pub struct TrySettings {
 pub async fn test_settings(
     _admin: Admin,
     State(state): State<AppState>,
-    Segments(name): Segments<String>,
-    Body(request): Body<TrySettings>,
+    Checked(Path(name)): Checked<Path<String>>,
+    Checked(Json(request)): Checked<Json<TrySettings>>,
 ) -> Result<Json<TestOutcome>, Problem> {
     let tested = state
         .platform

@@ -11,7 +11,7 @@ use crate::service::{
     UpdateIntegration,
 };
 use crate::web::api::session_cookie;
-use crate::web::auth::check_token;
+use crate::web::auth::log_in;
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -89,24 +89,9 @@ pub async fn login(
         });
         (status, page).into_response()
     };
-    if let Err(problem) = check_token(&state, Some(peer.ip()), &token).await {
-        return refused(problem);
-    }
-    let lifetime = state.config.session_lifetime;
-    let login = state
-        .platform
-        .access()
-        .login(
-            &token,
-            chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(12)),
-        )
-        .await;
-    match login {
-        Ok(login) => {
-            let cookie = session_cookie(&state, login.session_id.reveal().to_string(), lifetime);
-            (jar.add(cookie), Redirect::to("/")).into_response()
-        }
-        Err(e) => refused(e.into()),
+    match log_in(&state, peer.ip(), &token).await {
+        Ok(login) => (jar.add(session_cookie(&state, &login)), Redirect::to("/")).into_response(),
+        Err(problem) => refused(problem),
     }
 }
 
@@ -359,36 +344,36 @@ pub async fn create(
             started_by: user,
         })
         .await;
-    match added {
-        Ok(added) => Redirect::to(&format!(
-            "/integrations/{}?notice=saved",
-            urlencoding(&added.integration.name)
-        ))
-        .into_response(),
+    let saved = added.map(|_| ());
+    after_save(
+        &state,
+        &form.viewer,
+        submission.name.trim(),
+        page(&submission),
+        saved,
+    )
+    .await
+}
+
+/// After a save: the integration's page, or the form again with why nothing was saved.
+async fn after_save(
+    state: &AppState,
+    viewer: &Viewer,
+    name: &str,
+    form: Form<'_>,
+    saved: Result<(), ServiceError>,
+) -> Response {
+    match saved {
+        Ok(()) => Redirect::to(&format!("/integrations/{}?notice=saved", urlencoding(name)))
+            .into_response(),
         Err(ServiceError::ConnectionTest { report, .. }) => {
             let error = (
                 String::new(),
                 "The connection test failed, so nothing was saved. Fix the settings, or check “Save even if the connection test fails”.".to_string(),
             );
-            configure_page(
-                &state,
-                &form.viewer,
-                page(&submission),
-                Some(&report),
-                Some(error),
-            )
-            .await
+            configure_page(state, viewer, form, Some(&report), Some(error)).await
         }
-        Err(e) => {
-            configure_page(
-                &state,
-                &form.viewer,
-                page(&submission),
-                None,
-                Some(placed(&e)),
-            )
-            .await
-        }
+        Err(e) => configure_page(state, viewer, form, None, Some(placed(&e))).await,
     }
 }
 
@@ -479,37 +464,9 @@ pub async fn edit(
             started_by: user,
         })
         .await;
-    match updated {
-        Ok(_) => Redirect::to(&format!(
-            "/integrations/{}?notice=saved",
-            urlencoding(&name)
-        ))
-        .into_response(),
-        Err(ServiceError::ConnectionTest { report, .. }) => {
-            let error = (
-                String::new(),
-                "The connection test failed, so nothing was saved. Fix the settings, or check “Save even if the connection test fails”.".to_string(),
-            );
-            configure_page(
-                &state,
-                &form.viewer,
-                page(submission.values, submission.policy),
-                Some(&report),
-                Some(error),
-            )
-            .await
-        }
-        Err(e) => {
-            configure_page(
-                &state,
-                &form.viewer,
-                page(submission.values, submission.policy),
-                None,
-                Some(placed(&e)),
-            )
-            .await
-        }
-    }
+    let saved = updated.map(|_| ());
+    let form_page = page(submission.values, submission.policy);
+    after_save(&state, &form.viewer, &name, form_page, saved).await
 }
 
 fn history_view(r: &HistoryRow) -> HistoryView {
@@ -552,14 +509,10 @@ async fn integration_page(
     let status = platform.syncs().status(name).await?;
     let counts = platform
         .findings()
-        .page(
-            FindingQuery {
-                integration: Some(name.to_string()),
-                ..Default::default()
-            },
-            None,
-            1,
-        )
+        .counts(FindingQuery {
+            integration: Some(name.to_string()),
+            ..Default::default()
+        })
         .await?;
     let pages = history.len().div_ceil(HISTORY_PAGE).max(1);
     let page = page.clamp(1, pages);
@@ -594,13 +547,7 @@ async fn integration_page(
             total: r.total.map(|t| t.to_string()).unwrap_or_default(),
             started_by: r.started_by,
         }),
-        bar: charts::severity_bar(
-            &counts
-                .by_severity
-                .iter()
-                .map(|c| (c.severity, c.count))
-                .collect::<Vec<_>>(),
-        ),
+        bar: charts::severity_bar(&counts),
         timeline: charts::timeline(&history[..history.len().min(TIMELINE_RUNS)]),
         history: history
             .iter()
