@@ -94,6 +94,26 @@ impl HostEnv {
         Ok(())
     }
 
+    /// Waits until a `serve` started with [`HostEnv::command`] listens; its base URL.
+    pub fn wait_for_console(&self, within: std::time::Duration) -> anyhow::Result<String> {
+        let deadline = std::time::Instant::now() + within;
+        let marker = "HTTP API on ";
+        loop {
+            let log = std::fs::read_to_string(self.file("stderr.txt")).unwrap_or_default();
+            if let Some(url) = log
+                .lines()
+                .find_map(|l| l.split_once(marker).map(|(_, u)| u))
+            {
+                let base = url.trim().trim_end_matches('/').trim_end_matches("/api/v1");
+                return Ok(base.to_string());
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("serve did not start listening: {}", log.trim());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+    }
+
     /// Adds a Wiz integration named `name` on `sim`, with `extra` settings and flags.
     pub fn add_wiz(&self, name: &str, sim: &Simulator, extra: &[&str]) -> anyhow::Result<()> {
         let mut args = wiz_sim::add_wiz_args(

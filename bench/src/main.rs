@@ -44,6 +44,7 @@ enum Scenario {
     Concurrency,
     Startup,
     Sandbox,
+    Console,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -190,6 +191,28 @@ fn main() -> anyhow::Result<()> {
         );
     }
 
+    if wanted(Scenario::Console) {
+        eprintln!(
+            "bench: console listings on a store of {} issues",
+            sizes.console_issues
+        );
+        let console = scenarios::console(&bench, sizes.console_issues, sizes.console_requests)
+            .context("console")?;
+        results.add(
+            "console_store_findings",
+            console.findings as f64,
+            "findings",
+        );
+        for (name, times) in console.pages {
+            let (median, p95) = (
+                measure::percentile(&times, 50),
+                measure::percentile(&times, 95),
+            );
+            results.add(format!("console_{name}_median_ms"), millis(median), "ms");
+            results.add(format!("console_{name}_p95_ms"), millis(p95), "ms");
+        }
+    }
+
     results.print();
     let path = args.out.join("results.json");
     // A partial run (--only) updates its own figures and keeps the others.
@@ -207,17 +230,17 @@ fn millis(d: std::time::Duration) -> f64 {
 
 /// The figures in the order measured.
 #[derive(Default)]
-struct Results(Vec<(&'static str, f64, &'static str)>);
+struct Results(Vec<(String, f64, &'static str)>);
 
 impl Results {
-    fn add(&mut self, name: &'static str, value: f64, unit: &'static str) {
-        self.0.push((name, value, unit));
+    fn add(&mut self, name: impl Into<String>, value: f64, unit: &'static str) {
+        self.0.push((name.into(), value, unit));
     }
 
     fn print(&self) {
-        println!("{:<34} {:>14}  unit", "metric", "value");
+        println!("{:<44} {:>14}  unit", "metric", "value");
         for (name, value, unit) in &self.0 {
-            println!("{name:<34} {value:>14.3}  {unit}");
+            println!("{name:<44} {value:>14.3}  {unit}");
         }
     }
 
@@ -227,7 +250,7 @@ impl Results {
             .and_then(|text| serde_json::from_str(text).ok())
             .unwrap_or_default();
         for (name, value, _) in &self.0 {
-            object.insert(name.to_string(), serde_json::json!(value));
+            object.insert(name.clone(), serde_json::json!(value));
         }
         serde_json::to_string_pretty(&object).expect("numbers serialize")
     }

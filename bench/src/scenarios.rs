@@ -37,6 +37,10 @@ pub struct Sizes {
     pub starts: usize,
     /// Passes over the page in the sandbox comparison.
     pub parse_passes: u32,
+    /// Issues behind the console's store (the guide's rules keep about 69% of them), and
+    /// requests timed per listing.
+    pub console_issues: u64,
+    pub console_requests: usize,
 }
 
 impl Sizes {
@@ -50,6 +54,8 @@ impl Sizes {
         concurrent_issues: 2_000,
         starts: 7,
         parse_passes: 40,
+        console_issues: 145_000,
+        console_requests: 100,
     };
     /// A run of seconds that exercises every path, for the test suite.
     pub const SMOKE: Sizes = Sizes {
@@ -61,6 +67,8 @@ impl Sizes {
         concurrent_issues: 200,
         starts: 2,
         parse_passes: 2,
+        console_issues: 1_200,
+        console_requests: 5,
     };
 }
 
@@ -362,4 +370,97 @@ pub fn sandbox(bench: &Bench, passes: u32) -> anyhow::Result<Sandbox> {
         );
     }
     Ok(Sandbox { native, wasm })
+}
+
+/// Server-side times of the console's listings on a large store.
+pub struct Console {
+    /// Findings the store holds.
+    pub findings: u64,
+    /// Each listing measured: its name and its request times.
+    pub pages: Vec<(&'static str, Vec<Duration>)>,
+}
+
+/// The listings the console bench asks for, as (name, path).
+const CONSOLE_PAGES: [(&str, &str); 5] = [
+    ("findings_first_page", "/findings"),
+    (
+        "findings_filtered_page",
+        "/findings?severity=high&status=failed&integration=bench",
+    ),
+    ("findings_api_page", "/api/v1/findings?limit=50"),
+    (
+        "findings_api_filtered",
+        "/api/v1/findings?severity=critical&since=2026-01-01T00:00:00Z&limit=50",
+    ),
+    ("assets_first_page", "/assets?integration=bench"),
+];
+
+/// Syncs a tenant of `issues` into SQLite, serves the console on loopback, logs in like
+/// a browser, and times `requests` answers to each of [`CONSOLE_PAGES`] (after a few to
+/// warm the store's cache), one at a time over one kept-alive connection.
+pub fn console(bench: &Bench, issues: u64, requests: usize) -> anyhow::Result<Console> {
+    let sim = Simulator::start(SimConfig::new(SEED, issues))?;
+    let host = bench.host("console")?;
+    host.add_wiz("bench", &sim, &FAST)?;
+    host.ok(&["sync", "bench", "--json"])?;
+    let outcome: serde_json::Value = serde_json::from_str(&host.stdout()?)?;
+    let findings = outcome["findings_new"].as_u64().unwrap_or(0);
+    let mut served = host
+        .command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--failed-login-delay-ms",
+            "0",
+        ])?
+        .spawn()
+        .context("start serve")?;
+    let result = time_pages(&host, requests);
+    let _ = served.kill();
+    let _ = served.wait();
+    Ok(Console {
+        findings,
+        pages: result?,
+    })
+}
+
+fn time_pages(
+    host: &HostEnv,
+    requests: usize,
+) -> anyhow::Result<Vec<(&'static str, Vec<Duration>)>> {
+    let base = host.wait_for_console(Duration::from_secs(60))?;
+    let token = std::fs::read_to_string(host.db().with_extension("admin-token"))
+        .context("the admin token file")?;
+    let client = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let login = client
+        .post(format!("{base}/login"))
+        .form(&[("token", token.trim())])
+        .send()?;
+    ensure!(
+        login.status().is_redirection(),
+        "the console login answered {}",
+        login.status()
+    );
+    let mut pages = Vec::new();
+    for (name, path) in CONSOLE_PAGES {
+        let url = format!("{base}{path}");
+        let mut times = Vec::with_capacity(requests);
+        for i in 0..requests + 3 {
+            let started = std::time::Instant::now();
+            let answer = client.get(&url).send()?;
+            let status = answer.status();
+            let body = answer.bytes()?;
+            let took = started.elapsed();
+            ensure!(status.is_success(), "{path} answered {status}");
+            ensure!(!body.is_empty(), "{path} answered nothing");
+            if i >= 3 {
+                times.push(took);
+            }
+        }
+        pages.push((name, times));
+    }
+    Ok(pages)
 }

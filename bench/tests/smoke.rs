@@ -29,6 +29,12 @@ const METRICS: &[&str] = &[
     "start_warm_ms",
     "instantiate_ms",
     "wasm_native_cpu_ratio",
+    "console_store_findings",
+    "console_findings_first_page_median_ms",
+    "console_findings_first_page_p95_ms",
+    "console_findings_filtered_page_p95_ms",
+    "console_findings_api_page_p95_ms",
+    "console_assets_first_page_p95_ms",
 ];
 
 #[test]

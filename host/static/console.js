@@ -2,6 +2,8 @@
 // - Buttons with data-confirm ask first.
 // - A running sync's progress follows the server's event stream, and the page reloads
 //   when the sync ends so History shows its row.
+// - Test Connection on the configure form runs in place: the fields, a typed secret
+//   included (the server never sends one back), stay as they are.
 "use strict";
 
 document.addEventListener("click", (event) => {
@@ -42,4 +44,54 @@ function followSync() {
   events.addEventListener("error", () => events.close());
 }
 
-document.addEventListener("DOMContentLoaded", followSync);
+function testInPlace() {
+  const form = document.getElementById("configure");
+  const button = document.getElementById("test-connection");
+  if (!form || !button || !window.fetch || !window.DOMParser) {
+    return;
+  }
+  button.addEventListener("click", async (event) => {
+    event.preventDefault();
+    const fields = new FormData(form);
+    fields.set("action", "test");
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    try {
+      // The attribute, not `form.action`: the buttons named "action" shadow that property.
+      const answer = await fetch(form.getAttribute("action"), {
+        method: "POST",
+        body: new URLSearchParams(fields),
+        credentials: "same-origin",
+      });
+      if (answer.redirected) {
+        window.location.assign(answer.url);
+        return;
+      }
+      const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+      if (page.querySelector("[aria-invalid=true]") || !page.getElementById("test-result")) {
+        // Fields to correct, or no test ran: show the server's page as a submit would.
+        document.querySelector("main").replaceWith(document.importNode(page.querySelector("main"), true));
+        testInPlace();
+        return;
+      }
+      for (const id of ["error", "test-result"]) {
+        document.getElementById(id)?.remove();
+        const fresh = page.getElementById(id);
+        if (fresh) {
+          form.before(document.importNode(fresh, true));
+        }
+      }
+    } catch {
+      // Unreachable or unreadable: fall back to the plain submit.
+      form.requestSubmit(button);
+    } finally {
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  followSync();
+  testInPlace();
+});

@@ -5,8 +5,9 @@
 use chrono::{Duration as TimeDelta, Utc};
 use connector_host::import::ImportedAsset;
 use connector_host::model::{
-    Action, Asset, AssetFilter, Batch, Finding, FindingFilter, FindingStatus, NewIntegration,
-    NewSession, Policy, Role, RunCounts, RunEnd, RunStatus, Severity, parse_time,
+    Action, Asset, AssetFilter, Batch, Finding, FindingFilter, FindingStatus, InventoryAsset,
+    NewIntegration, NewSession, Policy, Role, RunCounts, RunEnd, RunStatus, Severity, Window,
+    parse_time,
 };
 use connector_host::policy::lease::{INTERRUPTED, abandoned, holder_name};
 use connector_host::store::{LeaseOutcome, Store, StoreError, StoreTarget, open_store};
@@ -115,6 +116,27 @@ fn finding(id: &str, asset: &str, severity: Severity) -> Finding {
         portal_url: Some("https://app.example/issues/1".into()),
         raw: format!(r#"{{"id":"{id}"}}"#),
     }
+}
+
+/// Every asset `filter` lists, read a page of two at a time: the pages must join up
+/// without a gap or a repeat, and add up to the count.
+async fn all_assets(store: &Arc<dyn Store>, filter: &AssetFilter) -> Vec<InventoryAsset> {
+    let mut all: Vec<InventoryAsset> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.asset_page(filter, after.as_ref(), 2).await.unwrap();
+        assert!(page.assets.len() <= 2);
+        all.extend(page.assets);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let whole = store.asset_page(filter, None, 1000).await.unwrap();
+    assert_eq!(whole.next, None);
+    assert_eq!(all, whole.assets, "pages join up in listing order");
+    assert_eq!(store.asset_count(filter).await.unwrap(), all.len() as u64);
+    all
 }
 
 async fn run_of(store: &Arc<dyn Store>, integration: i64) -> i64 {
@@ -534,7 +556,11 @@ async fn the_inventory_is_shared_by_canonical_key(store: Arc<dyn Store>, _: &Kee
         run,
         one.policy,
         Batch {
-            assets: vec![asset("x-1", Some(arn))],
+            assets: vec![asset("x-1", Some(arn)), asset("x-2", None)],
+            findings: vec![
+                finding("f-1", "x-1", Severity::High),
+                finding("f-2", "x-2", Severity::Low),
+            ],
             ..Default::default()
         },
     )
@@ -549,15 +575,34 @@ async fn the_inventory_is_shared_by_canonical_key(store: Arc<dyn Store>, _: &Kee
         two.policy,
         Batch {
             assets: vec![renamed],
+            findings: vec![finding("g-1", "y-9", Severity::Critical)],
             ..Default::default()
         },
     )
     .await;
     assert_eq!(
         (c1.assets_onboarded, c2.assets_onboarded, c2.assets_updated),
-        (1, 0, 1)
+        (2, 0, 1)
     );
-    let inventory = store.assets(&AssetFilter::default()).await.unwrap();
+    // An inventory asset's findings, whichever integration reported them.
+    let on_shared = FindingFilter {
+        inventory: Some(format!("aws:{arn}")),
+        ..Default::default()
+    };
+    let mut ids: Vec<String> = store
+        .findings(&on_shared)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["f-1", "g-1"]);
+    let inventory: Vec<_> = all_assets(&store, &AssetFilter::default())
+        .await
+        .into_iter()
+        .filter(|a| a.provider_id.is_some())
+        .collect();
     assert_eq!(inventory.len(), 1, "one resource, one inventory entry");
     assert_eq!(inventory[0].canonical_key, format!("aws:{arn}"));
     assert_eq!(inventory[0].integrations, ["one", "two"]);
@@ -566,27 +611,28 @@ async fn the_inventory_is_shared_by_canonical_key(store: Arc<dyn Store>, _: &Kee
         "update-metadata overwrote it"
     );
     assert_eq!(inventory[0].tags["env"], "prod");
-    let of_two = store
-        .assets(&AssetFilter {
+    let of_two = all_assets(
+        &store,
+        &AssetFilter {
             integration: Some(two.id),
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     assert_eq!(of_two[0].id, "y-9", "listed by the integration's own id");
     let none = AssetFilter {
         cloud: Some("gcp".into()),
         ..Default::default()
     };
-    assert!(store.assets(&none).await.unwrap().is_empty());
+    assert!(all_assets(&store, &none).await.is_empty());
     let aws = AssetFilter {
         cloud: Some("aws".into()),
         asset_type: Some("virtual machine".into()),
         ..Default::default()
     };
     assert_eq!(
-        store.assets(&aws).await.unwrap().len(),
-        1,
+        all_assets(&store, &aws).await.len(),
+        2,
         "case-insensitive filters"
     );
 }
@@ -638,7 +684,7 @@ async fn auto_onboard_off_stores_only_what_the_inventory_has(store: Arc<dyn Stor
         .collect();
     assert_eq!(stored, ["on-known"]);
     assert_eq!(
-        store.assets(&AssetFilter::default()).await.unwrap()[0].name,
+        all_assets(&store, &AssetFilter::default()).await[0].name,
         "known",
         "metadata kept"
     );
@@ -669,10 +715,8 @@ async fn imports_add_what_the_inventory_lacks(store: Arc<dyn Store>, _: &Keep) {
             .unwrap(),
         (1, 1)
     );
-    let names: Vec<String> = store
-        .assets(&AssetFilter::default())
+    let names: Vec<String> = all_assets(&store, &AssetFilter::default())
         .await
-        .unwrap()
         .into_iter()
         .map(|a| a.name)
         .collect();
@@ -859,7 +903,7 @@ async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
             interrupted_runs: 1
         }
     );
-    let history = store.history(w.id).await.unwrap();
+    let history = store.history(w.id, Window::ALL).await.unwrap();
     assert_eq!(history[0].id, left_running);
     assert_eq!(history[0].status, RunStatus::Failed);
     assert!(history[0].error.as_deref().unwrap().contains("interrupted"));
@@ -917,7 +961,7 @@ async fn history_and_schedules_round_trip(store: Arc<dyn Store>, _: &Keep) {
         )
         .await
         .unwrap();
-    let history = store.history(w.id).await.unwrap();
+    let history = store.history(w.id, Window::ALL).await.unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(
         (
@@ -934,6 +978,34 @@ async fn history_and_schedules_round_trip(store: Arc<dyn Store>, _: &Keep) {
         (end.status, end.counts, end.warnings)
     );
     assert!(sync.finished_at.unwrap() >= sync.started_at);
+    assert_eq!(store.history_count(w.id).await.unwrap(), 2);
+    let second = store
+        .history(
+            w.id,
+            Window {
+                offset: 1,
+                limit: 5,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(second, history[1..], "a window passes over the newest");
+    let newest = Window {
+        offset: 0,
+        limit: 1,
+    };
+    assert_eq!(store.history(w.id, newest).await.unwrap(), history[..1]);
+    assert_eq!(
+        store.last_sync(w.id).await.unwrap().as_ref(),
+        Some(sync),
+        "the settings change after it is no sync"
+    );
+    let other = store
+        .add_integration(&new_integration("never-synced", Policy::default()))
+        .await
+        .unwrap();
+    assert_eq!(store.last_sync(other.id).await.unwrap(), None);
+    assert_eq!(store.history_count(other.id).await.unwrap(), 0);
     assert_eq!(store.next_due(w.id).await.unwrap(), None);
     let due = parse_time("2026-12-02T01:15:00Z").unwrap();
     store.set_next_due(w.id, due).await.unwrap();

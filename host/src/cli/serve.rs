@@ -38,11 +38,17 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Run the scheduler alone, without the HTTP API.
-    #[arg(long, conflicts_with_all = ["listen", "insecure_http"])]
+    #[arg(long, conflicts_with_all = ["listen", "insecure_http", "tls_cert"])]
     no_http: bool,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, requires = "tls_key", value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "PEM")]
+    tls_key: Option<PathBuf>,
     /// Serve plain HTTP on a public address (every interface included). Without it,
     /// such an address is refused: tokens and cookies would cross the network in clear.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tls_cert")]
     insecure_http: bool,
     /// Hours a console login lasts.
     #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
@@ -78,20 +84,13 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
         true => None,
         false => {
             super::users::bootstrap_admin(&platform).await?;
-            match Exposure::of(args.listen.ip()) {
-                Exposure::Loopback => {}
-                Exposure::Private => eprintln!(
-                    "warning: serving plain HTTP on {}: tokens and cookies cross the network in clear",
-                    args.listen
-                ),
-                Exposure::Public if !args.insecure_http => anyhow::bail!(
-                    "refusing plain HTTP on the public address {}: listen on 127.0.0.1 behind a TLS proxy, or pass --insecure-http",
-                    args.listen
-                ),
-                Exposure::Public => eprintln!(
-                    "warning: serving plain HTTP on the public address {} (--insecure-http)",
-                    args.listen
-                ),
+            // The certificate first: a wrong file is the operator's to fix before anything binds.
+            let tls = match (&args.tls_cert, &args.tls_key) {
+                (Some(cert), Some(key)) => Some(web::server_config(cert, key)?),
+                _ => None,
+            };
+            if tls.is_none() {
+                warn_of_plain_http(args.listen, args.insecure_http)?;
             }
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
@@ -101,7 +100,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
                 platform.clone(),
                 WebConfig {
                     session_lifetime: Duration::from_secs(args.session_hours * 3600),
-                    secure_cookies: false,
+                    https: tls.is_some(),
                     failed_login_delay: Duration::from_millis(args.failed_login_delay_ms),
                 },
             );
@@ -109,8 +108,17 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            eprintln!("serve: HTTP API on http://{address}/api/v1/");
-            Some(tokio::spawn(web::serve(listener, router, shutdown)))
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            eprintln!(
+                "serve: console on {scheme}://{address}/, HTTP API on {scheme}://{address}/api/v1/"
+            );
+            Some(match tls {
+                Some(config) => {
+                    let listener = web::TlsListener::new(listener, config)?;
+                    tokio::spawn(web::serve(listener, router, shutdown))
+                }
+                None => tokio::spawn(web::serve(listener, router, shutdown)),
+            })
         }
     };
     let scheduler = Scheduler {
@@ -150,6 +158,23 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
     }
     scheduled?;
     eprintln!("serve: stopped");
+    Ok(())
+}
+
+/// Warns of plain HTTP off loopback; refuses it on a public address unless asked for.
+fn warn_of_plain_http(listen: SocketAddr, insecure_http: bool) -> anyhow::Result<()> {
+    match Exposure::of(listen.ip()) {
+        Exposure::Loopback => {}
+        Exposure::Private => eprintln!(
+            "warning: serving plain HTTP on {listen}: tokens and cookies cross the network in clear; pass --tls-cert and --tls-key"
+        ),
+        Exposure::Public if !insecure_http => anyhow::bail!(
+            "refusing plain HTTP on the public address {listen}: pass --tls-cert and --tls-key, listen on 127.0.0.1 behind a TLS proxy, or pass --insecure-http"
+        ),
+        Exposure::Public => eprintln!(
+            "warning: serving plain HTTP on the public address {listen} (--insecure-http)"
+        ),
+    }
     Ok(())
 }
 

@@ -236,6 +236,7 @@ pub async fn findings(ctx: &Context, args: FindingsArgs) -> anyhow::Result<()> {
             severities: list.severity.into_iter().map(Into::into).collect(),
             statuses: list.status.into_iter().map(Into::into).collect(),
             asset: list.asset,
+            inventory: None,
             since: list.since,
         })
         .await?;

@@ -17,7 +17,8 @@ pub use connector::{
 };
 pub use integration::{Integration, NewIntegration, Policy};
 pub use query::{
-    AssetFilter, FindingCursor, FindingFilter, FindingPage, InventoryAsset, StoredFinding,
+    AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingPage, InventoryAsset,
+    StoredFinding, Window,
 };
 pub use record::{Asset, Batch, Finding, FindingStatus, Rejected, Severity, UnknownName};
 pub use run::{Action, HistoryRow, RunCounts, RunEnd, RunStatus};
@@ -33,18 +34,32 @@ pub fn to_stored_precision(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime
 /// as the times do, for hashing and for backends that keep times as text.
 pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
     use chrono::{Datelike, Timelike};
-    // Formatted by hand: chrono's `format` interprets its pattern on every call, and a
-    // sync formats five times per finding.
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond() / 1000 % 1_000_000
-    )
+    // Digit by digit: a sync formats five times per finding, and both chrono's `format`
+    // and `format!` interpret a pattern on every call.
+    fn digits(out: &mut String, n: u32, width: u32) {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+        }
+    }
+    let mut out = String::with_capacity(27);
+    match u32::try_from(t.year()) {
+        Ok(year) if year < 10_000 => digits(&mut out, year, 4),
+        // Outside RFC 3339's four digits: still readable, no longer fixed-width.
+        _ => out.push_str(&format!("{:+05}", t.year())),
+    }
+    for (separator, value, width) in [
+        ('-', t.month(), 2),
+        ('-', t.day(), 2),
+        ('T', t.hour(), 2),
+        (':', t.minute(), 2),
+        (':', t.second(), 2),
+        ('.', t.nanosecond() / 1000 % 1_000_000, 6),
+    ] {
+        out.push(separator);
+        digits(&mut out, value, width);
+    }
+    out.push('Z');
+    out
 }
 
 /// Reads any RFC 3339 time into the stored precision.
@@ -72,5 +87,7 @@ mod tests {
         assert!(time_text(whole) < time_text(later));
         assert_eq!(parse_time(&time_text(later)), Some(later), "it reads back");
         assert_eq!(parse_time("2026-05-01"), None, "a date is not a time");
+        let early = parse_time("0001-02-03T04:05:06.000007Z").unwrap();
+        assert_eq!(time_text(early), "0001-02-03T04:05:06.000007Z");
     }
 }

@@ -19,6 +19,9 @@ pub struct FindingFilter {
     pub statuses: Vec<FindingStatus>,
     /// Only findings on this asset (source id).
     pub asset: Option<String>,
+    /// Only findings on this inventory asset (canonical key), whichever integration
+    /// reported them.
+    pub inventory: Option<String>,
     /// Only findings whose status changed (or, never changed, that were created) at or
     /// after this time.
     pub since: Option<DateTime<Utc>>,
@@ -43,6 +46,57 @@ pub struct FindingPage {
     pub findings: Vec<StoredFinding>,
     /// Where the next page starts, when there is one.
     pub next: Option<FindingCursor>,
+}
+
+/// Where a page of assets starts: after this (name, id), in listing order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AssetCursor {
+    /// The last listed asset's name.
+    pub name: String,
+    /// Its id (source id within an integration, else canonical key).
+    pub id: String,
+}
+
+/// A page of assets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetPage {
+    /// The page, by name then id.
+    pub assets: Vec<InventoryAsset>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<AssetCursor>,
+}
+
+impl AssetPage {
+    /// The page of the first `limit` of `listed`, which a store reads one longer than
+    /// the page to know whether another follows.
+    pub fn cut(listed: &mut Vec<InventoryAsset>, limit: usize) -> AssetPage {
+        let more = listed.len() > limit;
+        listed.truncate(limit);
+        AssetPage {
+            next: listed.last().filter(|_| more).map(|last| AssetCursor {
+                name: last.name.clone(),
+                id: last.id.clone(),
+            }),
+            assets: std::mem::take(listed),
+        }
+    }
+}
+
+/// Which rows of a short, newest-first listing (history) to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Rows to pass over.
+    pub offset: u64,
+    /// Most rows to read.
+    pub limit: u64,
+}
+
+impl Window {
+    /// Every row.
+    pub const ALL: Window = Window {
+        offset: 0,
+        limit: i64::MAX as u64,
+    };
 }
 
 /// Which assets to list; empty fields match everything.

@@ -72,6 +72,16 @@ named_enum!(
     }
 );
 
+impl Severity {
+    /// Its place in the listing order, 0 for critical: the stores' `severity_rank`.
+    pub fn rank(self) -> i64 {
+        Severity::ALL
+            .iter()
+            .position(|s| *s == self)
+            .expect("every severity is listed") as i64
+    }
+}
+
 named_enum!(
     /// Normalised assessment status.
     FindingStatus: "finding status" {

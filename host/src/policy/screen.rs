@@ -127,20 +127,17 @@ pub fn screen(mut batch: Batch) -> Screened {
     {
         screened.reject(kind, &source_id, &reason);
     }
-    let assets = std::mem::take(&mut batch.assets);
-    for a in assets {
-        match asset(&a) {
-            Ok(()) => batch.assets.push(a),
-            Err(problem) => screened.reject("asset", &a.source_id, &problem),
-        }
-    }
-    let findings = std::mem::take(&mut batch.findings);
-    for f in findings {
-        match finding(&f) {
-            Ok(()) => batch.findings.push(f),
-            Err(problem) => screened.reject("finding", &f.source_id, &problem),
-        }
-    }
+    // In place: records are large, and a batch carries thousands.
+    batch.assets.retain(|a| {
+        asset(a)
+            .map_err(|problem| screened.reject("asset", &a.source_id, &problem))
+            .is_ok()
+    });
+    batch.findings.retain(|f| {
+        finding(f)
+            .map_err(|problem| screened.reject("finding", &f.source_id, &problem))
+            .is_ok()
+    });
     batch
         .removed_findings
         .retain(|id| check_id("removed-findings", id).is_ok());

@@ -111,7 +111,7 @@ pub enum ServiceError {
     #[error("`{0}` is not a page cursor; use the `next` of the previous page")]
     BadCursor(String),
     /// A page size out of range.
-    #[error("a page holds 1 to 500 findings, not {0}")]
+    #[error("a page holds 1 to 500 rows, not {0}")]
     BadPageSize(usize),
     /// A sync's task ended abnormally before it ran.
     #[error("the sync stopped before it started: {0}")]

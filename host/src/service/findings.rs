@@ -1,11 +1,11 @@
 //! Findings: query with filters and counts, show one, set a status here.
 
+use super::paging::{check_page_size, decode_cursor, encode_cursor};
 use super::{Platform, ServiceError};
 use crate::model::{
     FindingCursor, FindingFilter, FindingStatus, Integration, Severity, StoredFinding,
 };
 use crate::store::StoreError;
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 
 /// The findings service.
@@ -24,6 +24,8 @@ pub struct FindingQuery {
     pub statuses: Vec<FindingStatus>,
     /// Only findings on this asset (source id).
     pub asset: Option<String>,
+    /// Only findings on this inventory asset (canonical key), from any integration.
+    pub inventory: Option<String>,
     /// Only findings whose status changed at or after this time.
     pub since: Option<DateTime<Utc>>,
 }
@@ -36,9 +38,6 @@ pub struct FindingList {
     /// How many of each severity, most severe first, severities without any left out.
     pub by_severity: Vec<(Severity, u64)>,
 }
-
-/// The most findings one page holds.
-pub const MAX_PAGE: usize = 500;
 
 /// One page of findings, with the counts of all that the query matches.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -60,20 +59,6 @@ pub struct SeverityCount {
     pub severity: Severity,
     /// How many.
     pub count: u64,
-}
-
-/// A page cursor as clients hold it: opaque text.
-fn encode_cursor(cursor: &FindingCursor) -> String {
-    let json = serde_json::to_vec(cursor).expect("plain data");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
-}
-
-fn decode_cursor(text: &str) -> Result<FindingCursor, ServiceError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .ok()
-        .and_then(|json| serde_json::from_slice(&json).ok())
-        .ok_or_else(|| ServiceError::BadCursor(text.chars().take(80).collect()))
 }
 
 /// One finding with the source's raw record.
@@ -111,6 +96,7 @@ impl Findings<'_> {
             severities: query.severities,
             statuses: query.statuses,
             asset: query.asset,
+            inventory: query.inventory,
             since: query.since,
         })
     }
@@ -133,7 +119,7 @@ impl Findings<'_> {
         Ok(self.platform.store().finding_counts(&filter).await?)
     }
 
-    /// A page of up to `limit` (1 to [`MAX_PAGE`]) findings matching `query`, starting
+    /// A page of up to `limit` (1 to [`super::MAX_PAGE`]) findings matching `query`, starting
     /// at `cursor` (from the previous page), with the counts of all that match.
     pub async fn page(
         &self,
@@ -141,10 +127,8 @@ impl Findings<'_> {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<FindingsPage, ServiceError> {
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ServiceError::BadPageSize(limit));
-        }
-        let after = cursor.map(decode_cursor).transpose()?;
+        check_page_size(limit)?;
+        let after: Option<FindingCursor> = cursor.map(decode_cursor).transpose()?;
         let filter = self.filter(query).await?;
         let store = self.platform.store();
         let page = store.finding_page(&filter, after.as_ref(), limit).await?;

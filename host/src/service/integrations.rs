@@ -469,11 +469,7 @@ impl Integrations<'_> {
         let store = self.platform.store();
         let mut all = Vec::new();
         for i in store.integrations().await? {
-            let last_sync = store
-                .history(i.id)
-                .await?
-                .into_iter()
-                .find(|r| matches!(r.action, Action::SyncNow | Action::AutoSync));
+            let last_sync = store.last_sync(i.id).await?;
             let next_auto_sync = match i.policy.auto_sync_days {
                 0 => None,
                 _ => store.next_due(i.id).await?,

@@ -1,8 +1,9 @@
 //! The shared inventory: list it, or import assets known from elsewhere.
 
+use super::paging::{check_page_size, decode_cursor, encode_cursor};
 use super::{Platform, ServiceError};
 use crate::import::parse_import;
-use crate::model::{AssetFilter, InventoryAsset};
+use crate::model::{AssetCursor, AssetFilter, InventoryAsset};
 
 /// The inventory service.
 pub struct Inventory<'a> {
@@ -20,21 +21,69 @@ pub struct AssetQuery {
     pub cloud: Option<String>,
 }
 
+/// One page of assets, with the count of all that the query matches.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct AssetsPage {
+    /// The page, by name.
+    pub assets: Vec<InventoryAsset>,
+    /// The cursor of the next page, when there is one.
+    pub next: Option<String>,
+    /// How many match in all.
+    pub total: u64,
+}
+
+/// The rows the CLI's whole listing reads at a time.
+const LIST_CHUNK: usize = 1000;
+
 impl Inventory<'_> {
-    /// Assets matching `query`, by name.
-    pub async fn list(&self, query: AssetQuery) -> Result<Vec<InventoryAsset>, ServiceError> {
-        let store = self.platform.store();
+    async fn filter(&self, query: AssetQuery) -> Result<AssetFilter, ServiceError> {
         let integration = match &query.integration {
-            Some(name) => Some(store.integration(name).await?.id),
+            Some(name) => Some(self.platform.store().integration(name).await?.id),
             None => None,
         };
-        Ok(store
-            .assets(&AssetFilter {
-                integration,
-                asset_type: query.asset_type,
-                cloud: query.cloud,
-            })
-            .await?)
+        Ok(AssetFilter {
+            integration,
+            asset_type: query.asset_type,
+            cloud: query.cloud,
+        })
+    }
+
+    /// Every asset matching `query`, by name.
+    pub async fn list(&self, query: AssetQuery) -> Result<Vec<InventoryAsset>, ServiceError> {
+        let filter = self.filter(query).await?;
+        let store = self.platform.store();
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .asset_page(&filter, after.as_ref(), LIST_CHUNK)
+                .await?;
+            all.extend(page.assets);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// A page of up to `limit` (1 to [`super::MAX_PAGE`]) assets matching `query`,
+    /// starting at `cursor` (from the previous page), with the count of all that match.
+    pub async fn page(
+        &self,
+        query: AssetQuery,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<AssetsPage, ServiceError> {
+        check_page_size(limit)?;
+        let after: Option<AssetCursor> = cursor.map(decode_cursor).transpose()?;
+        let filter = self.filter(query).await?;
+        let store = self.platform.store();
+        let page = store.asset_page(&filter, after.as_ref(), limit).await?;
+        Ok(AssetsPage {
+            assets: page.assets,
+            next: page.next.as_ref().map(encode_cursor),
+            total: store.asset_count(&filter).await?,
+        })
     }
 
     /// Imports an import file's text (JSON or CSV, see [`parse_import`]): all rows or,

@@ -9,20 +9,21 @@ mod findings;
 mod history;
 mod integrations;
 mod inventory;
+mod paging;
 mod syncs;
 
 pub use access::{ADMIN, ADMIN_TOKEN_ENV, Access, AdminToken, Login, Token};
 pub use error::{ErrorKind, ServiceError, store_kind};
 pub use findings::{
-    FindingDetail, FindingList, FindingQuery, Findings, FindingsPage, MAX_PAGE, SeverityCount,
-    StatusSet,
+    FindingDetail, FindingList, FindingQuery, Findings, FindingsPage, SeverityCount, StatusSet,
 };
-pub use history::History;
+pub use history::{History, HistoryPage};
 pub use integrations::{
     AddIntegration, Added, IntegrationSummary, IntegrationView, Integrations, MASK, Overview,
     PolicyChange, ShownSetting, TestReport, UpdateIntegration, Updated,
 };
-pub use inventory::{AssetQuery, Inventory};
+pub use inventory::{AssetQuery, AssetsPage, Inventory};
+pub use paging::MAX_PAGE;
 pub use syncs::{RunningSync, SyncRequest, SyncStatus, Syncs};
 
 use crate::catalog::Catalog;

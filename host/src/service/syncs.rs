@@ -266,11 +266,7 @@ impl Syncs<'_> {
             .expect("running syncs lock")
             .get(&id)
             .map(|e| e.sync.clone());
-        let last = store
-            .history(id)
-            .await?
-            .into_iter()
-            .find(|r| matches!(r.action, Action::SyncNow | Action::AutoSync));
+        let last = store.last_sync(id).await?;
         Ok(SyncStatus { running_here, last })
     }
 }

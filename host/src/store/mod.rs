@@ -15,9 +15,9 @@ pub use target::StoreTarget;
 
 use crate::import::ImportedAsset;
 use crate::model::{
-    Action, AssetFilter, Batch, FindingCursor, FindingFilter, FindingPage, FindingStatus,
-    HistoryRow, Integration, InventoryAsset, NewIntegration, NewSession, Policy, Role, RunCounts,
-    RunEnd, Session, Severity, StoredFinding, User,
+    Action, AssetCursor, AssetFilter, AssetPage, Batch, FindingCursor, FindingFilter, FindingPage,
+    FindingStatus, HistoryRow, Integration, NewIntegration, NewSession, Policy, Role, RunCounts,
+    RunEnd, Session, Severity, StoredFinding, User, Window,
 };
 use crate::policy::lease::RunningRun;
 use async_trait::async_trait;
@@ -126,8 +126,16 @@ pub trait RunStore: Send + Sync {
         end: &RunEnd,
         details: Option<&str>,
     ) -> Result<i64, StoreError>;
-    /// History of an integration, newest first.
-    async fn history(&self, integration: i64) -> Result<Vec<HistoryRow>, StoreError>;
+    /// The rows of `window` of an integration's history, newest first.
+    async fn history(
+        &self,
+        integration: i64,
+        window: Window,
+    ) -> Result<Vec<HistoryRow>, StoreError>;
+    /// How many rows the integration's history has.
+    async fn history_count(&self, integration: i64) -> Result<u64, StoreError>;
+    /// The integration's latest sync (now or auto), if it ever synced.
+    async fn last_sync(&self, integration: i64) -> Result<Option<HistoryRow>, StoreError>;
     /// When the next auto sync is due, once scheduled.
     async fn next_due(&self, integration: i64) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Sets when the next auto sync is due.
@@ -164,8 +172,15 @@ pub trait IngestStore: Send + Sync {
 pub trait InventoryStore: Send + Sync {
     /// Adds assets known from elsewhere, in one transaction; (added, already present).
     async fn import_assets(&self, assets: Vec<ImportedAsset>) -> Result<(u64, u64), StoreError>;
-    /// Assets matching `filter`, by name.
-    async fn assets(&self, filter: &AssetFilter) -> Result<Vec<InventoryAsset>, StoreError>;
+    /// Up to `limit` assets matching `filter` after `after`, by name then id.
+    async fn asset_page(
+        &self,
+        filter: &AssetFilter,
+        after: Option<&AssetCursor>,
+        limit: usize,
+    ) -> Result<AssetPage, StoreError>;
+    /// How many assets match `filter`.
+    async fn asset_count(&self, filter: &AssetFilter) -> Result<u64, StoreError>;
 }
 
 /// Stored findings.

@@ -1,12 +1,12 @@
 //! The headers every response carries: a strict Content-Security-Policy (no inline
 //! script or style, nothing from elsewhere, no framing), `X-Frame-Options: DENY`,
-//! `nosniff`, no referrer, and no caching of what may be private.
+//! `nosniff`, no referrer, and no caching of what may be private; over TLS, HSTS too.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::middleware::Next;
 use axum::response::Response;
@@ -25,5 +25,15 @@ pub async fn secure(request: Request, next: Next) -> Response {
     headers
         .entry(CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Tells browsers to use HTTPS only for this host from now on (served over TLS only).
+pub async fn https_only(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
     response
 }

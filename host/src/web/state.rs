@@ -10,8 +10,9 @@ use std::time::Duration;
 pub struct WebConfig {
     /// How long a console session lasts.
     pub session_lifetime: Duration,
-    /// Whether cookies are marked `Secure` (served over TLS).
-    pub secure_cookies: bool,
+    /// Whether it is served over TLS: cookies are then `Secure`, and browsers are told to
+    /// come back over HTTPS only (`Strict-Transport-Security`).
+    pub https: bool,
     /// How long a failed login waits before it is answered.
     pub failed_login_delay: Duration,
 }
@@ -20,7 +21,7 @@ impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             session_lifetime: Duration::from_secs(12 * 3600),
-            secure_cookies: false,
+            https: false,
             failed_login_delay: Duration::from_secs(1),
         }
     }

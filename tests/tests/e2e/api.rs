@@ -448,17 +448,40 @@ fn the_guide_flow_configure_test_save_sync_now_and_history() {
     assert_eq!(status, StatusCode::OK, "{changed}");
     assert_eq!(changed["status"], "accepted_failed");
     assert!(changed["warning"].as_str().unwrap().contains("next sync"));
-    let (_, assets) = answer(
-        api.get("/assets")
-            .bearer_auth(token)
-            .query(&[("integration", "w")])
-            .send()
-            .unwrap(),
-    );
-    assert_eq!(
-        assets.as_array().unwrap().len(),
-        host.ids("assets", "w", "id").len()
-    );
+    // Assets page by cursor: the pages join up to what the CLI lists, and say the total.
+    let listed = host.ids("assets", "w", "id");
+    let mut paged: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("integration", "w".to_string()), ("limit", "7".into())];
+        query.extend(cursor.take().map(|c| ("cursor", c)));
+        let (status, page) = answer(
+            api.get("/assets")
+                .bearer_auth(token)
+                .query(&query)
+                .send()
+                .unwrap(),
+        );
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["total"], listed.len(), "{page}");
+        let assets = page["assets"].as_array().unwrap();
+        assert!(assets.len() <= 7);
+        paged.extend(assets.iter().map(|a| a["id"].as_str().unwrap().to_string()));
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert!(listed.len() > 7, "more than one page: {}", listed.len());
+    paged.sort();
+    assert_eq!(paged, listed, "every asset once, none left out");
+    let bad = api
+        .get("/assets")
+        .bearer_auth(token)
+        .query(&[("cursor", "garbage")])
+        .send()
+        .unwrap();
+    problem(bad, StatusCode::BAD_REQUEST, "invalid");
 
     // History: the sync, the settings change and the tests, newest first.
     let (_, history) = answer(
@@ -467,7 +490,7 @@ fn the_guide_flow_configure_test_save_sync_now_and_history() {
             .send()
             .unwrap(),
     );
-    let actions: Vec<&str> = history
+    let actions: Vec<&str> = history["runs"]
         .as_array()
         .unwrap()
         .iter()
@@ -478,6 +501,16 @@ fn the_guide_flow_configure_test_save_sync_now_and_history() {
         ["sync_now", "config_change", "test_connection"],
         "{history}"
     );
+    assert_eq!(history["total"], 3);
+    let (_, older) = answer(
+        api.get("/integrations/w/history")
+            .bearer_auth(token)
+            .query(&[("offset", "1"), ("limit", "1")])
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(older["runs"][0]["action"], "config_change", "{older}");
+    assert_eq!(older["runs"].as_array().unwrap().len(), 1);
     let (_, status_now) = answer(
         api.get("/integrations/w/sync")
             .bearer_auth(token)

@@ -1,8 +1,9 @@
 //! A real browser (headless Chromium over WebDriver) walks the guide's flow in the
 //! console against the simulator: log in, configure Wiz, Test Connection, Save, Sync Now
 //! with live progress, History, the Finding View against the oracle, a finding's
-//! remediation, the Asset View's technologies, and logout. Each screen is saved as a PNG
-//! under `target/console/` for a person to look at.
+//! remediation, the Asset View's technologies, and logout; then a viewer's change and a
+//! form without its CSRF token, both refused, and every view at 200% zoom. Each screen is
+//! saved as a PNG under `target/console/` for a person to look at.
 
 use crate::harness::{FULL_SECRET, Host, target_dir};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -125,6 +126,39 @@ async fn click(client: &Client, css: &str) {
     }
 }
 
+/// Clicks Test Connection, which the console's script runs without leaving the page, and
+/// waits for the new outcome to replace the old one.
+async fn test_in_place(client: &Client) {
+    client
+        .execute(
+            "document.getElementById('test-result')?.setAttribute('data-old', '');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let leaving = client.find(Locator::Css("html")).await.unwrap();
+    client
+        .find(Locator::Css("#test-connection"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .find(Locator::Css("#test-result:not([data-old])"))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "no test outcome appeared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        leaving.tag_name().await.is_ok(),
+        "Test Connection ran in place, without loading another page"
+    );
+}
+
 /// Asserts that a page behind the login sends the browser to the login page.
 async fn assert_sent_to_login(client: &Client, base: &str) {
     client.goto(&format!("{base}/findings")).await.unwrap();
@@ -188,15 +222,23 @@ async fn the_guide_flow_in_a_real_browser() {
     );
     screenshot(&client, "03-test-failed").await;
 
-    // Test Connection with the right one: every step passes. Then Save.
+    // Test Connection with the right one, in place: every step passes, and the typed
+    // secret is still in its field for Save.
     fill_wiz(&client, &sim, FULL_SECRET).await;
-    click(&client, "#test-connection").await;
+    test_in_place(&client).await;
     for step in ["token", "api", "scope", "inventory"] {
         let outcome = text(&client, &format!("[data-step={step}] .outcome")).await;
         assert_eq!(outcome, "passed", "step {step}");
     }
+    let kept = client
+        .find(Locator::Css("#setting-client-secret"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some(FULL_SECRET), "the typed secret stays");
     screenshot(&client, "04-test-passed").await;
-    fill(&client, "#setting-client-secret", FULL_SECRET).await;
     click(&client, "#save").await;
     assert_eq!(text(&client, "#notice").await, "Saved.");
 
@@ -286,5 +328,112 @@ async fn the_guide_flow_in_a_real_browser() {
     // Logout ends the session.
     click(&client, "#logout").await;
     assert_sent_to_login(&client, &base).await;
+    client.close().await.unwrap();
+}
+
+/// Whether the page fits its window's width: nothing but a table's own box scrolls
+/// sideways.
+async fn fits_width(client: &Client) -> bool {
+    let fits = client
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    fits.as_bool() == Some(true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_and_forged_forms_are_refused_and_pages_reflow_at_200_percent() {
+    let sim = Simulator::start(SimConfig::new(43, 300)).unwrap();
+    let host = Host::new();
+    let added = host.add_wiz("wiz", &sim, "sim-client", FULL_SECRET, &[]);
+    assert!(added.status.success());
+    host.ok(&["sync", "wiz"]);
+    let out = host.run(&["users", "add", "vic", "--role", "viewer"]);
+    let viewer_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let served = host.serve_http(&[]);
+    let base = served.api.trim_end_matches("/api/v1").to_string();
+    let (_driver, client) = browser().await;
+    let syncs = || {
+        host.json(&["history", "wiz"])
+            .iter()
+            .filter(|r| r["action"] == "sync_now")
+            .count()
+    };
+
+    // A viewer reads every view, but a change of settings is refused and changes nothing.
+    login(&client, &base, &viewer_token).await;
+    assert!(text(&client, "#who").await.contains("vic"));
+    client
+        .goto(&format!("{base}/integrations/wiz/edit"))
+        .await
+        .unwrap();
+    let field = "#setting-max-requests-per-second";
+    let before = client
+        .find(Locator::Css(field))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    fill(&client, field, "7").await;
+    click(&client, "#save").await;
+    let refusal = text(&client, "main").await;
+    assert!(
+        refusal.contains("vic") && refusal.contains("may not change"),
+        "{refusal}"
+    );
+    screenshot(&client, "10-viewer-refused").await;
+    client
+        .goto(&format!("{base}/integrations/wiz/edit"))
+        .await
+        .unwrap();
+    let after = client
+        .find(Locator::Css(field))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(after, before, "the refused change stored nothing");
+    click(&client, "#logout").await;
+
+    // An admin's form without its CSRF token (as a forged one would be) is refused.
+    login(&client, &base, &served.admin_token).await;
+    client
+        .goto(&format!("{base}/integrations/wiz"))
+        .await
+        .unwrap();
+    let syncs_before = syncs();
+    client
+        .execute(
+            "document.querySelectorAll('input[name=_csrf]').forEach(e => e.remove());",
+            vec![],
+        )
+        .await
+        .unwrap();
+    click(&client, "#sync-now").await;
+    let refusal = text(&client, "main").await;
+    assert!(refusal.contains("CSRF token"), "{refusal}");
+    screenshot(&client, "11-csrf-refused").await;
+    assert_eq!(syncs(), syncs_before, "the forged Sync Now started nothing");
+
+    // At 200% zoom (half the window's CSS pixels) every view reflows to its width.
+    let finding = host.ids("findings", "wiz", "id").remove(0);
+    client.set_window_size(640, 1000).await.unwrap();
+    for (name, path) in [
+        ("integrations", "/".to_string()),
+        ("integration", "/integrations/wiz".into()),
+        ("configure", "/integrations/wiz/edit".into()),
+        ("findings", "/findings".into()),
+        ("finding", format!("/findings/wiz/{finding}")),
+        ("assets", "/assets?integration=wiz".into()),
+    ] {
+        client.goto(&format!("{base}{path}")).await.unwrap();
+        screenshot(&client, &format!("12-zoom-200-{name}")).await;
+        assert!(fits_width(&client).await, "{path} scrolls sideways at 200%");
+    }
     client.close().await.unwrap();
 }

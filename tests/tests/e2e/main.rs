@@ -15,4 +15,5 @@ mod sandbox;
 mod schedule;
 mod service;
 mod sync;
+mod tls;
 mod views;

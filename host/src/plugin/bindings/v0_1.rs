@@ -173,10 +173,10 @@ fn asset(a: wit::Asset) -> model::Asset {
 
 /// A finding, or why it cannot be read: its times must be RFC 3339.
 fn finding(f: wit::Finding) -> Result<model::Finding, model::Rejected> {
-    let time = |field: &str, text: Option<String>| match text {
+    let time = |field: &str, text: &Option<String>| match text.as_deref() {
         None => Ok(None),
         Some(t) if t.trim().is_empty() => Ok(None),
-        Some(t) => model::parse_time(&t)
+        Some(t) => model::parse_time(t)
             .map(Some)
             .ok_or_else(|| model::Rejected {
                 kind: "finding",
@@ -185,11 +185,11 @@ fn finding(f: wit::Finding) -> Result<model::Finding, model::Rejected> {
             }),
     };
     Ok(model::Finding {
-        created_at: time("created-at", f.created_at.clone())?,
-        updated_at: time("updated-at", f.updated_at.clone())?,
-        status_changed_at: time("status-changed-at", f.status_changed_at.clone())?,
-        resolved_at: time("resolved-at", f.resolved_at.clone())?,
-        due_at: time("due-at", f.due_at.clone())?,
+        created_at: time("created-at", &f.created_at)?,
+        updated_at: time("updated-at", &f.updated_at)?,
+        status_changed_at: time("status-changed-at", &f.status_changed_at)?,
+        resolved_at: time("resolved-at", &f.resolved_at)?,
+        due_at: time("due-at", &f.due_at)?,
         severity: severity(f.severity),
         status: status(f.status),
         source_id: f.source_id,
@@ -211,6 +211,7 @@ impl From<wit::Batch> for model::Batch {
         let mut batch = model::Batch {
             assets: b.assets.into_iter().map(asset).collect(),
             removed_findings: b.removed_findings,
+            findings: Vec::with_capacity(b.findings.len()),
             ..Default::default()
         };
         for f in b.findings {

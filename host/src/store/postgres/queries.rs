@@ -4,8 +4,8 @@ use super::ingest::insert_entries;
 use super::{PostgresStore, json_at, parsed_at, stored_count};
 use crate::import::ImportedAsset;
 use crate::model::{
-    AssetFilter, FindingCursor, FindingFilter, FindingPage, FindingStatus, InventoryAsset,
-    Severity, StoredFinding, now,
+    AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingPage, FindingStatus,
+    InventoryAsset, Severity, StoredFinding, now,
 };
 use crate::policy::inventory::{Metadata, import_key, plan_import};
 use crate::store::{FindingStore, InventoryStore, StoreError};
@@ -48,16 +48,74 @@ impl Query {
         self.filter(" AND f.source_id = {}", filter.id.clone());
         self.filter(" AND f.asset_source_id = {}", filter.asset.clone());
         self.filter(
+            " AND EXISTS (SELECT 1 FROM assets a JOIN inventory inv ON inv.id = a.inventory_id WHERE inv.canonical_key = {} AND a.integration_id = f.integration_id AND a.source_id = f.asset_source_id)",
+            filter.inventory.clone(),
+        );
+        self.filter(
             " AND coalesce(f.status_changed_at, f.created_at) >= {}",
             filter.since,
         );
         let names = |values: Vec<&'static str>| {
             (!values.is_empty()).then(|| values.into_iter().map(String::from).collect::<Vec<_>>())
         };
-        let severities = names(filter.severities.iter().map(|s| s.as_str()).collect());
-        self.filter(" AND f.severity = ANY({})", severities);
+        // By rank, the listing index's first column: a severity filter reads a range of it.
+        let ranks: Vec<i16> = filter.severities.iter().map(|s| s.rank() as i16).collect();
+        self.filter(
+            " AND f.severity_rank = ANY({})",
+            (!ranks.is_empty()).then_some(ranks),
+        );
         let statuses = names(filter.statuses.iter().map(|s| s.as_str()).collect());
         self.filter(" AND f.status = ANY({})", statuses);
+    }
+
+    /// `SELECT columns` over the assets `filter` lists, `{id}` in `columns` standing for
+    /// the id column (the integration's source id, else the canonical key), which comes
+    /// back as well.
+    fn assets(filter: &AssetFilter, columns: &str) -> (Self, &'static str) {
+        let mut query = Query::default();
+        let (id_column, from) = match filter.integration {
+            Some(integration) => {
+                let mark = query.bind(integration);
+                (
+                    "a.source_id",
+                    format!(
+                        "FROM assets a JOIN inventory inv ON inv.id = a.inventory_id WHERE a.integration_id = {mark}"
+                    ),
+                )
+            }
+            None => (
+                "inv.canonical_key",
+                "FROM inventory inv WHERE TRUE".to_string(),
+            ),
+        };
+        query.sql = format!("SELECT {} {from}", columns.replace("{id}", id_column));
+        query.filter(
+            " AND lower(inv.asset_type) = lower({})",
+            filter.asset_type.clone(),
+        );
+        query.filter(
+            " AND lower(inv.cloud_platform) = lower({})",
+            filter.cloud.clone(),
+        );
+        (query, id_column)
+    }
+
+    /// Counts the assets `filter` lists; without a type or cloud filter, from one
+    /// index alone.
+    fn asset_count(filter: &AssetFilter) -> Self {
+        if filter.asset_type.is_some() || filter.cloud.is_some() {
+            return Query::assets(filter, "count(*)").0;
+        }
+        match filter.integration {
+            Some(integration) => {
+                let mut query = Query::default();
+                let mark = query.bind(integration);
+                query.sql =
+                    format!("SELECT count(*) FROM assets a WHERE a.integration_id = {mark}");
+                query
+            }
+            None => Query::new("SELECT count(*) FROM inventory"),
+        }
     }
 
     fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
@@ -91,48 +149,38 @@ impl InventoryStore for PostgresStore {
         Ok((plan.insert.len() as u64, plan.present))
     }
 
-    async fn assets(&self, filter: &AssetFilter) -> Result<Vec<InventoryAsset>, StoreError> {
-        let mut query = Query::default();
-        let (id_column, from) = match filter.integration {
-            Some(integration) => {
-                let mark = query.bind(integration);
-                (
-                    "a.source_id",
-                    format!(
-                        "FROM assets a JOIN inventory inv ON inv.id = a.inventory_id WHERE a.integration_id = {mark}"
-                    ),
-                )
-            }
-            None => (
-                "inv.canonical_key",
-                "FROM inventory inv WHERE TRUE".to_string(),
-            ),
-        };
-        query.sql = format!(
-            "SELECT {id_column}, inv.canonical_key, inv.name, inv.asset_type, inv.cloud_platform, inv.cloud_account_id, inv.cloud_account_name,
+    async fn asset_page(
+        &self,
+        filter: &AssetFilter,
+        after: Option<&AssetCursor>,
+        limit: usize,
+    ) -> Result<AssetPage, StoreError> {
+        let (mut query, id_column) = Query::assets(
+            filter,
+            "{id}, inv.canonical_key, inv.name, inv.asset_type, inv.cloud_platform, inv.cloud_account_id, inv.cloud_account_name,
                inv.region, inv.provider_id, inv.tags, inv.status, inv.technologies,
                ARRAY(SELECT DISTINCT i.name COLLATE \"C\" FROM assets a2 JOIN integrations i ON i.id = a2.integration_id
-                     WHERE a2.inventory_id = inv.id ORDER BY 1)
-             {from}"
+                     WHERE a2.inventory_id = inv.id ORDER BY 1)",
         );
-        query.filter(
-            " AND lower(inv.asset_type) = lower({})",
-            filter.asset_type.clone(),
-        );
-        query.filter(
-            " AND lower(inv.cloud_platform) = lower({})",
-            filter.cloud.clone(),
-        );
-        // Byte order, as SQLite sorts text, so both list alike.
+        // Byte order, as SQLite sorts text, so both list and page alike.
+        if let Some(after) = after {
+            let (name, id) = (query.bind(after.name.clone()), query.bind(after.id.clone()));
+            query.sql.push_str(&format!(
+                " AND (inv.name COLLATE \"C\", {id_column} COLLATE \"C\") > ({name}, {id})"
+            ));
+        }
+        // One more than the page, to know whether another follows.
+        let limit_mark = query.bind(limit as i64 + 1);
         query.sql.push_str(&format!(
-            " ORDER BY inv.name COLLATE \"C\", {id_column} COLLATE \"C\""
+            " ORDER BY inv.name COLLATE \"C\", {id_column} COLLATE \"C\" LIMIT {limit_mark}"
         ));
         let rows = self
             .client()
             .await?
             .query(&query.sql, &query.params())
             .await?;
-        rows.iter()
+        let mut assets = rows
+            .iter()
             .map(|r| {
                 Ok(InventoryAsset {
                     id: r.try_get(0)?,
@@ -150,7 +198,18 @@ impl InventoryStore for PostgresStore {
                     integrations: r.try_get(12)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(AssetPage::cut(&mut assets, limit))
+    }
+
+    async fn asset_count(&self, filter: &AssetFilter) -> Result<u64, StoreError> {
+        let query = Query::asset_count(filter);
+        let row = self
+            .client()
+            .await?
+            .query_one(&query.sql, &query.params())
+            .await?;
+        Ok(stored_count(&row, 0))
     }
 }
 

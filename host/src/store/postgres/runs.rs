@@ -1,7 +1,7 @@
 //! Runs, history, leases and schedules in PostgreSQL.
 
 use super::{PostgresStore, count, json_at, parsed_at, stored_count};
-use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, now};
+use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, Window, now};
 use crate::policy::lease::{INTERRUPTED, RunningRun, expiry, may_take};
 use crate::store::{LeaseOutcome, RunStore, StoreError};
 use async_trait::async_trait;
@@ -193,15 +193,87 @@ impl RunStore for PostgresStore {
         Ok(row.try_get(0)?)
     }
 
-    async fn history(&self, integration: i64) -> Result<Vec<HistoryRow>, StoreError> {
+    async fn history(
+        &self,
+        integration: i64,
+        window: Window,
+    ) -> Result<Vec<HistoryRow>, StoreError> {
+        let (limit, offset) = (count(window.limit), count(window.offset));
+        self.history_rows(
+            "integration_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+            &[&integration, &limit, &offset],
+        )
+        .await
+    }
+
+    async fn history_count(&self, integration: i64) -> Result<u64, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT count(*) FROM runs WHERE integration_id = $1",
+                &[&integration],
+            )
+            .await?;
+        Ok(stored_count(&row, 0))
+    }
+
+    async fn last_sync(&self, integration: i64) -> Result<Option<HistoryRow>, StoreError> {
+        let actions = vec![
+            Action::SyncNow.as_str().to_string(),
+            Action::AutoSync.as_str().to_string(),
+        ];
+        let rows = self
+            .history_rows(
+                "integration_id = $1 AND action = ANY($2) ORDER BY id DESC LIMIT 1",
+                &[&integration, &actions],
+            )
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    async fn next_due(&self, integration: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT next_due FROM schedules WHERE integration_id = $1",
+                &[&integration],
+            )
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn set_next_due(&self, integration: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO schedules (integration_id, next_due) VALUES ($1, $2)
+                 ON CONFLICT (integration_id) DO UPDATE SET next_due = EXCLUDED.next_due",
+                &[&integration, &at],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+impl PostgresStore {
+    /// History rows whose `WHERE` clause (with its order and limit) is `condition`.
+    async fn history_rows(
+        &self,
+        condition: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<HistoryRow>, StoreError> {
         let rows = self
             .client()
             .await?
             .query(
-                "SELECT id, action, started_at, finished_at, started_by, status, assets_onboarded, assets_updated, assets_skipped,
-                   findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details
-                 FROM runs WHERE integration_id = $1 ORDER BY id DESC",
-                &[&integration],
+                &format!(
+                    "SELECT id, action, started_at, finished_at, started_by, status, assets_onboarded, assets_updated, assets_skipped,
+                       findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details
+                     FROM runs WHERE {condition}"
+                ),
+                params,
             )
             .await?;
         rows.iter()
@@ -229,29 +301,5 @@ impl RunStore for PostgresStore {
                 })
             })
             .collect()
-    }
-
-    async fn next_due(&self, integration: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
-                "SELECT next_due FROM schedules WHERE integration_id = $1",
-                &[&integration],
-            )
-            .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
-    }
-
-    async fn set_next_due(&self, integration: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO schedules (integration_id, next_due) VALUES ($1, $2)
-                 ON CONFLICT (integration_id) DO UPDATE SET next_due = EXCLUDED.next_due",
-                &[&integration, &at],
-            )
-            .await?;
-        Ok(())
     }
 }

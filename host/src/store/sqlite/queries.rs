@@ -4,8 +4,8 @@ use super::ingest::insert_entry;
 use super::{SqliteStore, json_at, opt_time_at, parsed_at};
 use crate::import::ImportedAsset;
 use crate::model::{
-    AssetFilter, FindingCursor, FindingFilter, FindingPage, FindingStatus, InventoryAsset,
-    Severity, StoredFinding, now, time_text,
+    AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingPage, FindingStatus,
+    InventoryAsset, Severity, StoredFinding, now, time_text,
 };
 use crate::policy::inventory::{import_key, plan_import};
 use crate::store::{FindingStore, InventoryStore, StoreError};
@@ -53,13 +53,71 @@ impl Query {
         self.filter(" AND f.source_id = ?", filter.id.clone());
         self.filter(" AND f.asset_source_id = ?", filter.asset.clone());
         self.filter(
+            " AND EXISTS (SELECT 1 FROM assets a JOIN inventory inv ON inv.id = a.inventory_id WHERE inv.canonical_key = ? AND a.integration_id = f.integration_id AND a.source_id = f.asset_source_id)",
+            filter.inventory.clone(),
+        );
+        self.filter(
             " AND coalesce(f.status_changed_at, f.created_at) >= ?",
             filter.since.map(time_text),
         );
-        let severities: Vec<&str> = filter.severities.iter().map(|s| s.as_str()).collect();
-        self.one_of("f.severity", &severities);
+        // By rank, the listing index's first column: a severity filter reads a range of it.
+        if !filter.severities.is_empty() {
+            let marks = vec!["?"; filter.severities.len()].join(", ");
+            self.sql
+                .push_str(&format!(" AND f.severity_rank IN ({marks})"));
+            self.params
+                .extend(filter.severities.iter().map(|s| Value::Integer(s.rank())));
+        }
         let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
         self.one_of("f.status", &statuses);
+    }
+
+    /// `SELECT columns` over the assets `filter` lists, `{id}` in `columns` standing for
+    /// the id column (the integration's source id, else the canonical key), which comes
+    /// back as well.
+    fn assets(filter: &AssetFilter, columns: &str) -> (Self, &'static str) {
+        // Scoped to an integration: its source ids; otherwise the whole inventory by key.
+        // CROSS JOIN is SQLite's way to fix the join order: walk the inventory by its name
+        // index and keep the integration's links, so a page stops after its rows instead
+        // of sorting every asset the integration has.
+        let (id_column, from) = match filter.integration {
+            Some(_) => (
+                "a.source_id",
+                "FROM inventory inv CROSS JOIN assets a ON a.inventory_id = inv.id WHERE a.integration_id = ?",
+            ),
+            None => ("inv.canonical_key", "FROM inventory inv WHERE 1 = 1"),
+        };
+        let mut query = Query::new(&format!(
+            "SELECT {} {from}",
+            columns.replace("{id}", id_column)
+        ));
+        if let Some(integration) = filter.integration {
+            query.params.push(integration.into());
+        }
+        query.filter(
+            " AND lower(inv.asset_type) = lower(?)",
+            filter.asset_type.clone(),
+        );
+        query.filter(
+            " AND lower(inv.cloud_platform) = lower(?)",
+            filter.cloud.clone(),
+        );
+        (query, id_column)
+    }
+
+    /// Counts the assets `filter` lists; without a type or cloud filter, from one
+    /// index alone.
+    fn asset_count(filter: &AssetFilter) -> Self {
+        if filter.asset_type.is_some() || filter.cloud.is_some() {
+            return Query::assets(filter, "count(*)").0;
+        }
+        match filter.integration {
+            Some(integration) => Query {
+                sql: "SELECT count(*) FROM assets a WHERE a.integration_id = ?".into(),
+                params: vec![integration.into()],
+            },
+            None => Query::new("SELECT count(*) FROM inventory"),
+        }
     }
 
     fn rows<T>(
@@ -100,31 +158,29 @@ impl InventoryStore for SqliteStore {
         .await
     }
 
-    async fn assets(&self, filter: &AssetFilter) -> Result<Vec<InventoryAsset>, StoreError> {
-        let filter = filter.clone();
+    async fn asset_page(
+        &self,
+        filter: &AssetFilter,
+        after: Option<&AssetCursor>,
+        limit: usize,
+    ) -> Result<AssetPage, StoreError> {
+        let (filter, after) = (filter.clone(), after.cloned());
         self.call(move |conn| {
-            // Scoped to an integration: its source ids; otherwise the whole inventory by key.
-            let (id_column, from) = match filter.integration {
-                Some(_) => (
-                    "a.source_id",
-                    "FROM assets a JOIN inventory inv ON inv.id = a.inventory_id WHERE a.integration_id = ?",
-                ),
-                None => ("inv.canonical_key", "FROM inventory inv WHERE 1 = 1"),
-            };
-            let mut query = Query::new(&format!(
-                "SELECT {id_column}, inv.canonical_key, inv.name, inv.asset_type, inv.cloud_platform, inv.cloud_account_id, inv.cloud_account_name, inv.region,
+            let (mut query, id_column) = Query::assets(
+                &filter,
+                "{id}, inv.canonical_key, inv.name, inv.asset_type, inv.cloud_platform, inv.cloud_account_id, inv.cloud_account_name, inv.region,
                    inv.provider_id, inv.tags, inv.status, inv.technologies,
                    (SELECT json_group_array(name) FROM (SELECT DISTINCT i.name FROM assets a2 JOIN integrations i ON i.id = a2.integration_id
-                      WHERE a2.inventory_id = inv.id ORDER BY i.name))
-                 {from}"
-            ));
-            if let Some(integration) = filter.integration {
-                query.params.push(integration.into());
+                      WHERE a2.inventory_id = inv.id ORDER BY i.name))",
+            );
+            if let Some(after) = after {
+                query.sql.push_str(&format!(" AND (inv.name, {id_column}) > (?, ?)"));
+                query.params.extend([Value::Text(after.name), Value::Text(after.id)]);
             }
-            query.filter(" AND lower(inv.asset_type) = lower(?)", filter.asset_type.clone());
-            query.filter(" AND lower(inv.cloud_platform) = lower(?)", filter.cloud.clone());
-            query.sql.push_str(" ORDER BY inv.name, 1");
-            query.rows(conn, |r| {
+            // One more than the page, to know whether another follows.
+            query.sql.push_str(" ORDER BY inv.name, 1 LIMIT ?");
+            query.params.push(Value::Integer(limit as i64 + 1));
+            let mut assets = query.rows(conn, |r| {
                 Ok(InventoryAsset {
                     id: r.get(0)?,
                     canonical_key: r.get(1)?,
@@ -140,7 +196,18 @@ impl InventoryStore for SqliteStore {
                     technologies: json_at(r, 11)?,
                     integrations: json_at(r, 12)?,
                 })
-            })
+            })?;
+            Ok(AssetPage::cut(&mut assets, limit))
+        })
+        .await
+    }
+
+    async fn asset_count(&self, filter: &AssetFilter) -> Result<u64, StoreError> {
+        let filter = filter.clone();
+        self.call(move |conn| {
+            let query = Query::asset_count(&filter);
+            let counted = query.rows(conn, |r| r.get::<_, i64>(0))?;
+            Ok(counted.first().copied().unwrap_or(0) as u64)
         })
         .await
     }

@@ -1,7 +1,7 @@
 //! Runs, history, leases and schedules in SQLite.
 
 use super::{SqliteStore, json_at, opt_time_at, parsed_at, time_at};
-use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, now, time_text};
+use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, Window, now, time_text};
 use crate::policy::hash::json;
 use crate::policy::lease::{INTERRUPTED, RunningRun, expiry, may_take};
 use crate::store::{LeaseOutcome, RunStore, StoreError};
@@ -187,37 +187,44 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn history(&self, integration: i64) -> Result<Vec<HistoryRow>, StoreError> {
+    async fn history(
+        &self,
+        integration: i64,
+        window: Window,
+    ) -> Result<Vec<HistoryRow>, StoreError> {
+        let limit = i64::try_from(window.limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(window.offset).unwrap_or(i64::MAX);
         self.call(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id, action, started_at, finished_at, started_by, status, assets_onboarded, assets_updated, assets_skipped,
-                   findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details
-                 FROM runs WHERE integration_id = ?1 ORDER BY id DESC",
+            history_rows(
+                conn,
+                "integration_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+                params![integration, limit, offset],
+            )
+        })
+        .await
+    }
+
+    async fn history_count(&self, integration: i64) -> Result<u64, StoreError> {
+        self.call(move |conn| {
+            let n: i64 = conn.query_row(
+                "SELECT count(*) FROM runs WHERE integration_id = ?1",
+                [integration],
+                |r| r.get(0),
             )?;
-            let rows = stmt.query_map([integration], |r| {
-                Ok(HistoryRow {
-                    id: r.get(0)?,
-                    action: parsed_at(r, 1)?,
-                    started_at: time_at(r, 2)?,
-                    finished_at: opt_time_at(r, 3)?,
-                    started_by: r.get(4)?,
-                    status: parsed_at(r, 5)?,
-                    counts: RunCounts {
-                        assets_onboarded: r.get(6)?,
-                        assets_updated: r.get(7)?,
-                        assets_skipped: r.get(8)?,
-                        findings_new: r.get(9)?,
-                        findings_updated: r.get(10)?,
-                        findings_unchanged: r.get(11)?,
-                        findings_skipped: r.get(12)?,
-                        findings_closed: r.get(13)?,
-                    },
-                    warnings: json_at(r, 14)?,
-                    error: r.get(15)?,
-                    details: r.get(16)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn last_sync(&self, integration: i64) -> Result<Option<HistoryRow>, StoreError> {
+        let actions = [Action::SyncNow.as_str(), Action::AutoSync.as_str()];
+        self.call(move |conn| {
+            let rows = history_rows(
+                conn,
+                "integration_id = ?1 AND action IN (?2, ?3) ORDER BY id DESC LIMIT 1",
+                params![integration, actions[0], actions[1]],
+            )?;
+            Ok(rows.into_iter().next())
         })
         .await
     }
@@ -246,4 +253,41 @@ impl RunStore for SqliteStore {
         })
         .await
     }
+}
+
+/// History rows whose `WHERE` clause (with its order and limit) is `condition`.
+fn history_rows(
+    conn: &rusqlite::Connection,
+    condition: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<HistoryRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id, action, started_at, finished_at, started_by, status, assets_onboarded, assets_updated, assets_skipped,
+           findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details
+         FROM runs WHERE {condition}"
+    ))?;
+    let rows = stmt.query_map(params, |r| {
+        Ok(HistoryRow {
+            id: r.get(0)?,
+            action: parsed_at(r, 1)?,
+            started_at: time_at(r, 2)?,
+            finished_at: opt_time_at(r, 3)?,
+            started_by: r.get(4)?,
+            status: parsed_at(r, 5)?,
+            counts: RunCounts {
+                assets_onboarded: r.get(6)?,
+                assets_updated: r.get(7)?,
+                assets_skipped: r.get(8)?,
+                findings_new: r.get(9)?,
+                findings_updated: r.get(10)?,
+                findings_unchanged: r.get(11)?,
+                findings_skipped: r.get(12)?,
+                findings_closed: r.get(13)?,
+            },
+            warnings: json_at(r, 14)?,
+            error: r.get(15)?,
+            details: r.get(16)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

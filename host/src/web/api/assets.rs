@@ -1,8 +1,7 @@
 //! The shared inventory: list it, import into it.
 
-use super::Checked;
-use crate::model::InventoryAsset;
-use crate::service::AssetQuery;
+use super::{Checked, DEFAULT_LIMIT, given};
+use crate::service::{AssetQuery, AssetsPage};
 use crate::web::auth::{Admin, Caller};
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
@@ -22,11 +21,17 @@ pub struct AssetParams {
     asset_type: Option<String>,
     /// Only this cloud platform (case-insensitive).
     cloud: Option<String>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
+    /// Assets per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<usize>,
 }
 
-/// Assets, by name.
+/// A page of assets, by name, with the count of all that match.
 #[utoipa::path(get, path = "/assets", params(AssetParams), responses(
-    (status = 200, body = Vec<InventoryAsset>),
+    (status = 200, body = AssetsPage),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -34,18 +39,22 @@ pub async fn list(
     _caller: Caller,
     State(state): State<AppState>,
     Checked(Query(params)): Checked<Query<AssetParams>>,
-) -> Result<Json<Vec<InventoryAsset>>, Problem> {
-    let assets = state
+) -> Result<Json<AssetsPage>, Problem> {
+    let query = AssetQuery {
+        integration: given(&params.integration).map(String::from),
+        asset_type: given(&params.asset_type).map(String::from),
+        cloud: given(&params.cloud).map(String::from),
+    };
+    let page = state
         .platform
         .inventory()
-        .list(AssetQuery {
-            // An empty parameter (`?type=`) is no parameter.
-            integration: params.integration.filter(|v| !v.is_empty()),
-            asset_type: params.asset_type.filter(|v| !v.is_empty()),
-            cloud: params.cloud.filter(|v| !v.is_empty()),
-        })
+        .page(
+            query,
+            given(&params.cursor),
+            params.limit.unwrap_or(DEFAULT_LIMIT),
+        )
         .await?;
-    Ok(Json(assets))
+    Ok(Json(page))
 }
 
 /// What an import did.

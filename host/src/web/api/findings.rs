@@ -1,6 +1,6 @@
 //! Findings: a page with counts, one in detail, and a status set here.
 
-use super::Checked;
+use super::{Checked, DEFAULT_LIMIT, given};
 use crate::model::{FindingStatus, Severity, StoredFinding};
 use crate::service::{FindingQuery, FindingsPage};
 use crate::web::auth::{Admin, Caller};
@@ -9,9 +9,6 @@ use crate::web::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
-
-/// The default page size.
-const DEFAULT_LIMIT: usize = 50;
 
 /// Which findings, and which page.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -26,6 +23,8 @@ pub struct FindingParams {
     status: Option<String>,
     /// Only findings on this asset (its source id).
     asset: Option<String>,
+    /// Only findings on this inventory asset (its canonical key), from any integration.
+    inventory: Option<String>,
     /// Only findings whose status changed at or after this RFC 3339 time.
     since: Option<String>,
     /// The `next` of the previous page.
@@ -51,11 +50,6 @@ where
         .collect()
 }
 
-/// A parameter, an empty one (`?since=`) being no parameter.
-fn given(value: &Option<String>) -> Option<&str> {
-    value.as_deref().filter(|v| !v.is_empty())
-}
-
 impl FindingParams {
     fn query(&self) -> Result<FindingQuery, Problem> {
         let since = match given(&self.since) {
@@ -69,6 +63,7 @@ impl FindingParams {
             severities: names::<Severity>(given(&self.severity), "severity")?,
             statuses: names::<FindingStatus>(given(&self.status), "status")?,
             asset: given(&self.asset).map(String::from),
+            inventory: given(&self.inventory).map(String::from),
             since,
         })
     }

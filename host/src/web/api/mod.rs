@@ -20,6 +20,14 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// Rows per page when a listing is not told.
+const DEFAULT_LIMIT: usize = 50;
+
+/// A query parameter, an empty one (`?since=`) being no parameter.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "connector-host API", description = "Integrations, syncs, history, findings and assets of a connector host. Authenticate with `Authorization: Bearer TOKEN` (see `connector-host users`)."),

@@ -40,7 +40,7 @@ pub fn session_cookie(state: &AppState, login: &Login) -> Cookie<'static> {
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(state.config.secure_cookies)
+        .secure(state.config.https)
         .max_age(time::Duration::seconds(
             i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
         ))

@@ -1,14 +1,14 @@
 //! Sync Now, the status of a sync with its progress (also as a server-sent event
 //! stream), and history.
 
-use super::Checked;
-use crate::model::{Action, HistoryRow};
-use crate::service::{SyncRequest, SyncStatus, Syncs};
+use super::{Checked, DEFAULT_LIMIT};
+use crate::model::Action;
+use crate::service::{HistoryPage, SyncRequest, SyncStatus, Syncs};
 use crate::web::auth::{Admin, Caller};
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
@@ -123,9 +123,23 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-/// The integration's history, newest first: tests, syncs and settings changes.
-#[utoipa::path(get, path = "/integrations/{name}/history", params(("name" = String, Path, description = "Integration name")), responses(
-    (status = 200, body = Vec<HistoryRow>),
+/// Which rows of a history.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Rows to pass over, newest first (default 0).
+    #[param(minimum = 0)]
+    offset: Option<u64>,
+    /// Rows per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<usize>,
+}
+
+/// A page of the integration's history, newest first: tests, syncs and settings changes.
+#[utoipa::path(get, path = "/integrations/{name}/history", params(("name" = String, Path, description = "Integration name"), HistoryParams), responses(
+    (status = 200, body = HistoryPage),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
@@ -133,6 +147,16 @@ pub async fn history(
     _caller: Caller,
     State(state): State<AppState>,
     Checked(Path(name)): Checked<Path<String>>,
-) -> Result<Json<Vec<HistoryRow>>, Problem> {
-    Ok(Json(state.platform.history().list(&name).await?))
+    Checked(Query(params)): Checked<Query<HistoryParams>>,
+) -> Result<Json<HistoryPage>, Problem> {
+    let page = state
+        .platform
+        .history()
+        .page(
+            &name,
+            params.offset.unwrap_or(0),
+            params.limit.unwrap_or(DEFAULT_LIMIT),
+        )
+        .await?;
+    Ok(Json(page))
 }

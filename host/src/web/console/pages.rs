@@ -28,6 +28,8 @@ use std::sync::atomic::AtomicBool;
 const HISTORY_PAGE: usize = 25;
 /// Findings a page shows.
 const FINDINGS_PAGE: usize = 50;
+/// Assets per page.
+const ASSETS_PAGE: usize = 50;
 /// Runs the timeline draws.
 const TIMELINE_RUNS: usize = 30;
 
@@ -505,7 +507,16 @@ async fn integration_page(
 ) -> Result<Response, ServiceError> {
     let platform = &state.platform;
     let view = platform.integrations().show(name).await?;
-    let history = platform.history().list(name).await?;
+    let history = platform.history();
+    let recent = history.page(name, 0, TIMELINE_RUNS).await?;
+    let pages = usize::try_from(recent.total)
+        .unwrap_or(usize::MAX)
+        .div_ceil(HISTORY_PAGE)
+        .max(1);
+    let page = page.clamp(1, pages);
+    let shown = history
+        .page(name, ((page - 1) * HISTORY_PAGE) as u64, HISTORY_PAGE)
+        .await?;
     let status = platform.syncs().status(name).await?;
     let counts = platform
         .findings()
@@ -514,8 +525,6 @@ async fn integration_page(
             ..Default::default()
         })
         .await?;
-    let pages = history.len().div_ceil(HISTORY_PAGE).max(1);
-    let page = page.clamp(1, pages);
     let p = view.policy;
     Ok(Page::render(&IntegrationPage {
         nav: nav(viewer, "integrations"),
@@ -548,13 +557,8 @@ async fn integration_page(
             started_by: r.started_by,
         }),
         bar: charts::severity_bar(&counts),
-        timeline: charts::timeline(&history[..history.len().min(TIMELINE_RUNS)]),
-        history: history
-            .iter()
-            .skip((page - 1) * HISTORY_PAGE)
-            .take(HISTORY_PAGE)
-            .map(history_view)
-            .collect(),
+        timeline: charts::timeline(&recent.runs),
+        history: shown.runs.iter().map(history_view).collect(),
         page,
         pages,
     }))
@@ -706,6 +710,7 @@ pub async fn findings(
         severities: parsed_severities,
         statuses: parsed_statuses,
         asset: first(&fields, "asset").map(String::from),
+        inventory: first(&fields, "inventory").map(String::from),
         since: since_time,
     };
     let cursor = first(&fields, "cursor");
@@ -722,22 +727,7 @@ pub async fn findings(
         Ok(list) => list.into_iter().map(|i| i.name).collect::<Vec<_>>(),
         Err(e) => return to_page(e),
     };
-    // The links keep the filters and change the cursor alone.
-    let kept: Vec<(String, String)> = fields
-        .iter()
-        .filter(|(k, v)| k != "cursor" && !v.is_empty())
-        .cloned()
-        .collect();
-    let link = |cursor: Option<&str>| {
-        let mut serializer = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &kept {
-            serializer.append_pair(k, v);
-        }
-        if let Some(c) = cursor {
-            serializer.append_pair("cursor", c);
-        }
-        format!("/findings?{}", serializer.finish())
-    };
+    let link = |cursor: Option<&str>| page_link("/findings", &fields, cursor);
     let counts: Vec<(Severity, u64)> = page
         .by_severity
         .iter()
@@ -755,6 +745,7 @@ pub async fn findings(
         severities: choices(&severity_names, &severities),
         statuses: choices(&status_names, &statuses),
         asset: first(&fields, "asset").unwrap_or_default().to_string(),
+        inventory: first(&fields, "inventory").unwrap_or_default().to_string(),
         since: since_text,
         counts: counts.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
         total: page.total,
@@ -775,6 +766,21 @@ pub async fn findings(
         next: page.next.as_deref().map(|c| link(Some(c))),
         first: cursor.map(|_| link(None)),
     })
+}
+
+/// A link to `path` with the same filters as `fields` and the page at `cursor`.
+fn page_link(path: &str, fields: &[(String, String)], cursor: Option<&str>) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in fields
+        .iter()
+        .filter(|(k, v)| k != "cursor" && !v.is_empty())
+    {
+        serializer.append_pair(k, v);
+    }
+    if let Some(c) = cursor {
+        serializer.append_pair("cursor", c);
+    }
+    format!("{path}?{}", serializer.finish())
 }
 
 async fn finding_page(
@@ -865,17 +871,22 @@ pub async fn assets(
         .to_string();
     let asset_type = first(&fields, "type").unwrap_or_default().to_string();
     let cloud = first(&fields, "cloud").unwrap_or_default().to_string();
+    let cursor = first(&fields, "cursor");
     let listed = state
         .platform
         .inventory()
-        .list(AssetQuery {
-            integration: (!integration.is_empty()).then(|| integration.clone()),
-            asset_type: (!asset_type.is_empty()).then(|| asset_type.clone()),
-            cloud: (!cloud.is_empty()).then(|| cloud.clone()),
-        })
+        .page(
+            AssetQuery {
+                integration: (!integration.is_empty()).then(|| integration.clone()),
+                asset_type: (!asset_type.is_empty()).then(|| asset_type.clone()),
+                cloud: (!cloud.is_empty()).then(|| cloud.clone()),
+            },
+            cursor,
+            ASSETS_PAGE,
+        )
         .await;
-    let assets = match listed {
-        Ok(a) => a,
+    let page = match listed {
+        Ok(page) => page,
         Err(e) => return to_page(e),
     };
     let names = match state.platform.integrations().list().await {
@@ -891,6 +902,12 @@ pub async fn assets(
         integration,
         asset_type,
         cloud,
-        assets,
+        total: page.total,
+        assets: page.assets,
+        next: page
+            .next
+            .as_deref()
+            .map(|c| page_link("/assets", &fields, Some(c))),
+        first: cursor.map(|_| page_link("/assets", &fields, None)),
     })
 }

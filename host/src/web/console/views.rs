@@ -180,6 +180,8 @@ pub struct FindingsPage {
     pub severities: Vec<Choice>,
     pub statuses: Vec<Choice>,
     pub asset: String,
+    /// The inventory asset (canonical key) the list is limited to, if any.
+    pub inventory: String,
     pub since: String,
     pub counts: Vec<(String, u64)>,
     pub total: u64,
@@ -209,5 +211,12 @@ pub struct AssetsPage {
     pub integration: String,
     pub asset_type: String,
     pub cloud: String,
+    /// How many match in all.
+    pub total: u64,
+    /// This page of them.
     pub assets: Vec<InventoryAsset>,
+    /// The link to the next page, when there is one.
+    pub next: Option<String>,
+    /// The link back to the first page, when this is not it.
+    pub first: Option<String>,
 }

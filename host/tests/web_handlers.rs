@@ -1,0 +1,318 @@
+//! The HTTP handlers in process: the real router over a real SQLite store, each request
+//! sent with tower's `oneshot`, no socket. What they check is what every route owes its
+//! caller: credentials first, CSRF on a session's changes, problem+json errors in the
+//! service's classes, paging parameters checked, and the security headers on everything.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request, StatusCode, header};
+use connector_host::model::Role;
+use connector_host::plugin::Limits;
+use connector_host::runner::EmitLimits;
+use connector_host::service::{Platform, PluginSource};
+use connector_host::store::{StoreTarget, open_store};
+use connector_host::web::{self, WebConfig};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+/// A router over a fresh store, with an admin's and a viewer's tokens.
+struct App {
+    router: Router,
+    admin: String,
+    viewer: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn app(config: WebConfig) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&StoreTarget::Sqlite(dir.path().join("store.db")))
+        .await
+        .unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    let platform = Arc::new(Platform::new(
+        store,
+        dir.path().join("store.key"),
+        PluginSource {
+            folder: dir.path().join("plugins"),
+            cache_dir: dir.path().join("cache"),
+            limits: Limits::default(),
+        },
+        EmitLimits::default(),
+    ));
+    let (_, admin) = platform
+        .access()
+        .add_user("ops", Role::Admin)
+        .await
+        .unwrap();
+    let (_, viewer) = platform
+        .access()
+        .add_user("vic", Role::Viewer)
+        .await
+        .unwrap();
+    App {
+        router: web::router(platform, config),
+        admin: admin.reveal().to_string(),
+        viewer: viewer.reveal().to_string(),
+        _dir: dir,
+    }
+}
+
+fn quick() -> WebConfig {
+    WebConfig {
+        failed_login_delay: Duration::ZERO,
+        ..WebConfig::default()
+    }
+}
+
+/// A request from a loopback peer, as the server's accept loop would hand it over.
+fn request(method: Method, uri: &str) -> axum::http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .extension(ConnectInfo(
+            "127.0.0.1:40000".parse::<SocketAddr>().unwrap(),
+        ))
+}
+
+fn with_token(method: Method, uri: &str, token: &str) -> axum::http::request::Builder {
+    request(method, uri).header(header::AUTHORIZATION, format!("Bearer {token}"))
+}
+
+/// Sends one request; the answer's status, headers and body (JSON when it parses).
+async fn send(app: &App, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let answer = app.router.clone().oneshot(req).await.unwrap();
+    let (parts, body) = answer.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (parts.status, parts.headers, body)
+}
+
+fn problem_kind(headers: &axum::http::HeaderMap, body: &Value) -> String {
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "application/problem+json",
+        "{body}"
+    );
+    let kind = body["type"].as_str().unwrap();
+    kind.rsplit('#').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_hsts_only_over_tls() {
+    let plain = app(quick()).await;
+    let (status, headers, _) = send(
+        &plain,
+        request(Method::GET, "/api/v1/health")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(!headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
+    let tls = app(WebConfig {
+        https: true,
+        ..quick()
+    })
+    .await;
+    let (_, headers, _) = send(
+        &tls,
+        request(Method::GET, "/login").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
+}
+
+#[tokio::test]
+async fn without_credentials_the_api_answers_401_and_the_console_sends_to_login() {
+    let app = app(quick()).await;
+    for uri in ["/api/v1/me", "/api/v1/integrations", "/api/v1/findings"] {
+        let (status, headers, body) =
+            send(&app, request(Method::GET, uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(problem_kind(&headers, &body), "unauthenticated", "{uri}");
+    }
+    let (status, _, _) = send(
+        &app,
+        with_token(Method::GET, "/api/v1/me", "csh_not-a-real-token")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for uri in ["/", "/findings", "/assets", "/integrations/x"] {
+        let (status, headers, _) =
+            send(&app, request(Method::GET, uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{uri}");
+        assert_eq!(headers[header::LOCATION], "/login", "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_reads_but_every_change_is_forbidden() {
+    let app = app(quick()).await;
+    let (status, _, me) = send(
+        &app,
+        with_token(Method::GET, "/api/v1/me", &app.viewer)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, me["role"].as_str()),
+        (StatusCode::OK, Some("viewer"))
+    );
+    let create = json!({"name": "w", "connector": "wiz", "settings": {}});
+    for (method, uri, body) in [
+        (Method::POST, "/api/v1/integrations", create.to_string()),
+        (Method::DELETE, "/api/v1/integrations/w", String::new()),
+        (Method::POST, "/api/v1/integrations/w/sync", String::new()),
+        (Method::POST, "/api/v1/assets/import", "[]".to_string()),
+    ] {
+        let (status, headers, answer) = send(
+            &app,
+            with_token(method.clone(), uri, &app.viewer)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}: {answer}");
+        assert_eq!(problem_kind(&headers, &answer), "forbidden");
+    }
+}
+
+#[tokio::test]
+async fn a_session_changes_nothing_without_its_csrf_token() {
+    let app = app(quick()).await;
+    let login = json!({"token": app.admin}).to_string();
+    let (status, headers, session) = send(
+        &app,
+        request(Method::POST, "/api/v1/session")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(login))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    assert!(!cookie.contains("Secure"), "plain HTTP: no Secure flag");
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let csrf = session["csrf"].as_str().unwrap().to_string();
+    let delete = |csrf: Option<&str>| {
+        let mut r =
+            request(Method::DELETE, "/api/v1/integrations/nowhere").header(header::COOKIE, &cookie);
+        if let Some(csrf) = csrf {
+            r = r.header("x-csrf-token", csrf);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    let (status, headers, body) = send(&app, delete(None)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(problem_kind(&headers, &body), "forbidden");
+    let (status, _, _) = send(&app, delete(Some("wrong"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // With its token the request reaches the service, which has no such integration.
+    let (status, headers, body) = send(&app, delete(Some(&csrf))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(problem_kind(&headers, &body), "not-found");
+    // The console's forms likewise: a logout form without `_csrf` is refused.
+    let (status, _, _) = send(
+        &app,
+        request(Method::POST, "/logout")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("x=1"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = send(
+        &app,
+        request(Method::GET, "/api/v1/me")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the refused logout left the session"
+    );
+}
+
+#[tokio::test]
+async fn paging_parameters_are_checked_and_failed_logins_are_throttled() {
+    let app = app(quick()).await;
+    for uri in [
+        "/api/v1/findings?limit=0",
+        "/api/v1/findings?limit=501",
+        "/api/v1/findings?cursor=not-a-cursor",
+        "/api/v1/assets?cursor=bm90IGpzb24",
+        "/api/v1/findings?severity=dire",
+        "/api/v1/findings?since=yesterday",
+        "/api/v1/findings?unknown=1",
+    ] {
+        let (status, headers, body) = send(
+            &app,
+            with_token(Method::GET, uri, &app.admin)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(problem_kind(&headers, &body), "invalid", "{uri}");
+    }
+    let (status, headers, body) = send(
+        &app,
+        with_token(
+            Method::GET,
+            "/api/v1/integrations/none/history?limit=5",
+            &app.admin,
+        )
+        .body(Body::empty())
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(problem_kind(&headers, &body), "not-found");
+    let (status, _, page) = send(
+        &app,
+        with_token(Method::GET, "/api/v1/assets?limit=500", &app.admin)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page, json!({"assets": [], "next": null, "total": 0}));
+
+    let wrong = json!({"token": "csh_wrong"}).to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        let (status, _, _) = send(
+            &app,
+            request(Method::POST, "/api/v1/session")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(wrong.clone()))
+                .unwrap(),
+        )
+        .await;
+        statuses.push(status);
+    }
+    assert!(
+        statuses[..10]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS);
+}
