@@ -6,6 +6,8 @@
 //! saved as a PNG under `target/console/` for a person to look at.
 
 use crate::harness::{FULL_SECRET, Host, target_dir};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -331,6 +333,15 @@ async fn the_guide_flow_in_a_real_browser() {
     client.close().await.unwrap();
 }
 
+/// Presses and releases one key, as a person at the keyboard would.
+async fn press(client: &Client, key: Key) {
+    let key = char::from(key);
+    let actions = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    client.perform_actions(actions).await.unwrap();
+}
+
 /// Whether the page fits its window's width: nothing but a table's own box scrolls
 /// sideways.
 async fn fits_width(client: &Client) -> bool {
@@ -419,6 +430,37 @@ async fn viewers_and_forged_forms_are_refused_and_pages_reflow_at_200_percent() 
     assert!(refusal.contains("CSRF token"), "{refusal}");
     screenshot(&client, "11-csrf-refused").await;
     assert_eq!(syncs(), syncs_before, "the forged Sync Now started nothing");
+
+    // The keyboard alone reaches the controls: Tab walks from the skip link through the
+    // navigation to the search box and the plugin's Configure button, and Enter on it
+    // opens the form.
+    client.goto(&format!("{base}/")).await.unwrap();
+    let mut reached = Vec::new();
+    for _ in 0..40 {
+        press(&client, Key::Tab).await;
+        let focused = client.active_element().await.unwrap();
+        let id = focused.attr("id").await.unwrap().unwrap_or_default();
+        let done = id == "add-wiz";
+        reached.push(id);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        reached.iter().any(|id| id == "q") && reached.last().map(String::as_str) == Some("add-wiz"),
+        "Tab reached {reached:?}"
+    );
+    let leaving = client.find(Locator::Css("html")).await.unwrap();
+    press(&client, Key::Enter).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while leaving.tag_name().await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "Enter on Configure opened nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(client.find(Locator::Css("#configure")).await.is_ok());
 
     // At 200% zoom (half the window's CSS pixels) every view reflows to its width.
     let finding = host.ids("findings", "wiz", "id").remove(0);
