@@ -60,11 +60,8 @@ impl SqliteStore {
         conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.execute_batch(
             // Page size only takes on a new file: 16 KiB pages hold several findings with
-            // their raw records, where 4 KiB pages held one and wasted the rest. Reads go
-            // through a memory map of the file's first GiB: a listing's row lookups are
-            // then memory reads, not a system call per page (a filtered page of a 100k
-            // store took a quarter of the time). Writes still go through the journal.
-            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4096; PRAGMA mmap_size = 1073741824;",
+            // their raw records, where 4 KiB pages held one and wasted the rest.
+            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4096;",
         )
         .map_err(|e| open_error(format!("not a usable SQLite database ({e})").into()))?;
         migrate(&mut conn, path)?;
