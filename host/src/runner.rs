@@ -116,6 +116,9 @@ struct StoringSink {
     limits: EmitLimits,
     records: u64,
     bytes: u64,
+    /// Set once an `emit` was refused: no checkpoint may follow a batch that was not
+    /// stored, or a resumed run would skip it.
+    refused: bool,
 }
 
 /// Writes the sink may queue: a batch and the checkpoint after it. The plugin then maps
@@ -198,6 +201,22 @@ impl Writer {
 }
 
 impl StoringSink {
+    /// Queues `batch` for the writer, unless the run is cancelled, failed, or over a
+    /// ceiling; whether it was queued.
+    async fn accept(&mut self, batch: Batch) -> bool {
+        if self.cancel.load(Ordering::SeqCst) || self.failed.load(Ordering::SeqCst) {
+            return false;
+        }
+        if let Some(reason) = self.over_ceiling(&batch) {
+            self.tally.lock().expect("tally lock").store_error =
+                Some((reason, FailureClass::Sandbox));
+            self.failed.store(true, Ordering::SeqCst);
+            return false;
+        }
+        // Waits while the queue is full; fails only if the writer is gone.
+        self.writes.send(Write::Batch(batch)).await.is_ok()
+    }
+
     /// Counts a batch against the run's ceilings; the reason to stop when one is passed.
     fn over_ceiling(&mut self, batch: &Batch) -> Option<String> {
         self.records += batch.records();
@@ -245,22 +264,17 @@ impl Default for EmitLimits {
 #[async_trait::async_trait]
 impl RunSink for StoringSink {
     async fn emit(&mut self, batch: Batch) -> bool {
-        if self.cancel.load(Ordering::SeqCst) || self.failed.load(Ordering::SeqCst) {
-            return false;
-        }
-        if let Some(reason) = self.over_ceiling(&batch) {
-            self.tally.lock().expect("tally lock").store_error =
-                Some((reason, FailureClass::Sandbox));
-            self.failed.store(true, Ordering::SeqCst);
-            return false;
-        }
-        // Waits while the queue is full; fails only if the writer is gone.
-        self.writes.send(Write::Batch(batch)).await.is_ok()
+        let accepted = self.accept(batch).await;
+        self.refused |= !accepted;
+        accepted
     }
 
     async fn checkpoint(&mut self, state: String) {
-        // The writer drops it if a write before it failed.
-        let _ = self.writes.send(Write::Checkpoint(state)).await;
+        // After a refused batch, nothing; the writer also drops it if a write before it
+        // failed.
+        if !self.refused {
+            let _ = self.writes.send(Write::Checkpoint(state)).await;
+        }
     }
 
     fn log(&mut self, level: LogLevel, message: String) {
@@ -354,6 +368,7 @@ impl SyncJob<'_> {
             limits: self.limits,
             records: 0,
             bytes: 0,
+            refused: false,
         };
         let result = self
             .host
@@ -436,5 +451,45 @@ async fn renew_lease(store: Arc<dyn Store>, integration: i64, holder: String) {
                 "could not renew the run lease of integration {integration}: {renewed:?}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn no_checkpoint_follows_a_refused_batch() {
+        let (writes, mut queued) = tokio::sync::mpsc::channel(QUEUED_WRITES);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut sink = StoringSink {
+            writes,
+            failed: Arc::default(),
+            tally: Arc::default(),
+            secrets: vec![],
+            progress: None,
+            cancel: cancel.clone(),
+            limits: EmitLimits::default(),
+            records: 0,
+            bytes: 0,
+            refused: false,
+        };
+        assert!(sink.emit(Batch::default()).await);
+        sink.checkpoint("after the first".into()).await;
+        assert!(matches!(queued.recv().await, Some(Write::Batch(_))));
+        assert!(
+            matches!(queued.recv().await, Some(Write::Checkpoint(s)) if s == "after the first")
+        );
+        // Cancelled: the batch is refused, and the plugin's checkpoint after it dropped,
+        // even once the cancel is gone.
+        cancel.store(true, Ordering::SeqCst);
+        assert!(!sink.emit(Batch::default()).await);
+        cancel.store(false, Ordering::SeqCst);
+        sink.checkpoint("after the refused".into()).await;
+        drop(sink);
+        assert!(
+            queued.recv().await.is_none(),
+            "nothing was queued after the refusal"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! port of the URLs in its url-kind settings, nothing else. Pure, without wasmtime, so
 //! every rule is unit-tested.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use url::Url;
 
 /// A destination as the allow-list compares them: scheme and host lower-cased, IPv6
@@ -97,24 +97,38 @@ impl AllowList {
     }
 }
 
-/// Link-local addresses (169.254.0.0/16, fe80::/10), where cloud metadata services live,
-/// and the well-known metadata host names.
+/// Where cloud metadata services answer: link-local addresses (169.254.0.0/16, where
+/// AWS, Azure, GCP and most others serve it, and fe80::/10), AWS's IPv6 endpoint
+/// `fd00:ec2::254`, Alibaba's `100.100.100.200`, and the well-known metadata host names.
 fn is_metadata_address(host: &str) -> bool {
-    match host.parse::<IpAddr>() {
-        Ok(ip) => is_link_local(ip),
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(ip) => is_metadata_ip(ip),
         Err(_) => matches!(
-            host,
-            "metadata.google.internal" | "metadata" | "instance-data"
+            bare.trim_end_matches('.').to_ascii_lowercase().as_str(),
+            "metadata.google.internal" | "metadata" | "instance-data" | "metadata.tencentyun.com"
         ),
     }
 }
 
-fn is_link_local(ip: IpAddr) -> bool {
+/// Metadata addresses outside the link-local ranges.
+const METADATA_V4: [Ipv4Addr; 1] = [Ipv4Addr::new(100, 100, 100, 200)];
+const METADATA_V6: [Ipv6Addr; 1] = [Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)];
+
+/// Whether `ip` is a metadata address, including an IPv4 one written as IPv6
+/// (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, or NAT64 `64:ff9b::a.b.c.d`).
+fn is_metadata_ip(ip: IpAddr) -> bool {
+    let v4 = |ip: Ipv4Addr| ip.is_link_local() || METADATA_V4.contains(&ip);
     match ip {
-        IpAddr::V4(ip) => ip.is_link_local(),
+        IpAddr::V4(ip) => v4(ip),
         IpAddr::V6(ip) => {
-            (ip.segments()[0] & 0xffc0) == 0xfe80
-                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+            let s = ip.segments();
+            let embedded =
+                Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+            let carries_v4 = ip.to_ipv4_mapped().is_some()
+                || s[..6] == [0; 6]
+                || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+            (s[0] & 0xffc0) == 0xfe80 || METADATA_V6.contains(&ip) || (carries_v4 && v4(embedded))
         }
     }
 }
@@ -122,7 +136,7 @@ fn is_link_local(ip: IpAddr) -> bool {
 /// Checks what an allowed host name resolved to: a name that leads to a link-local or
 /// metadata address is refused, whatever it is called.
 pub fn check_resolved(host: &str, addresses: &[IpAddr]) -> Result<(), Denied> {
-    match addresses.iter().find(|ip| is_link_local(**ip)) {
+    match addresses.iter().find(|ip| is_metadata_ip(**ip)) {
         Some(ip) => Err(Denied::MetadataAddress(format!(
             "{host} (resolves to {ip})"
         ))),
@@ -191,6 +205,40 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn every_cloud_metadata_address_is_one_in_any_notation() {
+        for bad in [
+            "169.254.169.254",
+            "169.254.170.2",
+            "100.100.100.200",
+            "fd00:ec2::254",
+            "[fd00:ec2::254]",
+            "fe80::1",
+            "::ffff:169.254.169.254",
+            "::ffff:100.100.100.200",
+            "::169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "metadata.google.internal",
+            "METADATA.GOOGLE.INTERNAL.",
+            "metadata.tencentyun.com",
+        ] {
+            assert!(is_metadata_address(bad), "{bad}");
+        }
+        for fine in [
+            "203.0.113.7",
+            "100.100.100.201",
+            "fd00:ec2::253",
+            "::1",
+            "10.0.0.1",
+            "api.wiz.io",
+        ] {
+            assert!(!is_metadata_address(fine), "{fine}");
+        }
+        let err =
+            check_resolved("sneaky.example", &["fd00:ec2::254".parse().unwrap()]).unwrap_err();
+        assert!(matches!(err, Denied::MetadataAddress(_)), "{err}");
     }
 
     #[test]

@@ -28,11 +28,9 @@ fn check(field: &str, value: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn check_items(field: &str, items: &[String]) -> Result<(), String> {
+fn check_items(field: &str, items: &[String], max: usize) -> Result<(), String> {
     check_list(field, items.len())?;
-    items
-        .iter()
-        .try_for_each(|item| check(field, item, MAX_SHORT_BYTES))
+    items.iter().try_for_each(|item| check(field, item, max))
 }
 
 fn check_id(field: &str, value: &str) -> Result<(), String> {
@@ -75,7 +73,7 @@ pub fn asset(a: &Asset) -> Result<(), String> {
         check_opt(field, value, MAX_SHORT_BYTES)?;
     }
     check_list("tags", a.tags.len())?;
-    check_items("technologies", &a.technologies)?;
+    check_items("technologies", &a.technologies, MAX_SHORT_BYTES)?;
     for (key, value) in &a.tags {
         check("tag", key, MAX_SHORT_BYTES)?;
         check("tag", value, MAX_SHORT_BYTES)?;
@@ -91,14 +89,10 @@ pub fn finding(f: &Finding) -> Result<(), String> {
     check("source-status", &f.source_status, MAX_SHORT_BYTES)?;
     check("description", &f.description, MAX_LONG_BYTES)?;
     check_opt("remediation", &f.remediation, MAX_LONG_BYTES)?;
-    for (field, value) in [
-        ("rule-id", &f.rule_id),
-        ("rule-name", &f.rule_name),
-        ("portal-url", &f.portal_url),
-    ] {
-        check_opt(field, value, MAX_SHORT_BYTES)?;
-    }
-    check_items("project-ids", &f.project_ids)?;
+    check_opt("rule-id", &f.rule_id, MAX_ID_BYTES)?;
+    check_opt("rule-name", &f.rule_name, MAX_SHORT_BYTES)?;
+    check_opt("portal-url", &f.portal_url, MAX_SHORT_BYTES)?;
+    check_items("project-ids", &f.project_ids, MAX_ID_BYTES)?;
     check("raw", &f.raw, MAX_RAW_BYTES)
 }
 
@@ -138,19 +132,22 @@ pub fn screen(mut batch: Batch) -> Screened {
             .map_err(|problem| screened.reject("finding", &f.source_id, &problem))
             .is_ok()
     });
-    batch
-        .removed_findings
-        .retain(|id| check_id("removed-findings", id).is_ok());
+    batch.removed_findings.retain(|id| {
+        check_id("removed-findings", id)
+            .map_err(|problem| screened.reject("removal", id, &problem))
+            .is_ok()
+    });
     screened.batch = batch;
     screened
 }
 
 impl Screened {
+    /// Counts a dropped record (a removal is no record, only its reason is kept).
     fn reject(&mut self, kind: &str, id: &str, problem: &str) {
-        if kind == "asset" {
-            self.assets_rejected += 1;
-        } else {
-            self.findings_rejected += 1;
+        match kind {
+            "asset" => self.assets_rejected += 1,
+            "finding" => self.findings_rejected += 1,
+            _ => {}
         }
         self.reasons
             .push(format!("{kind} `{}`: {problem}", clip(id)));
@@ -166,26 +163,50 @@ pub fn clip(id: &str) -> String {
     }
 }
 
-/// Roughly how many bytes a batch carries, for the per-run byte ceiling.
+/// How many bytes a batch carries, for the per-run byte ceiling: every text and list
+/// item, eight bytes a time, and a little for each record's own weight.
 pub fn batch_bytes(b: &Batch) -> u64 {
+    let opt = |v: &Option<String>| v.as_ref().map_or(0, String::len);
+    let items = |v: &[String]| v.iter().map(String::len).sum::<usize>();
     let assets: usize = b
         .assets
         .iter()
-        .map(|a| a.source_id.len() + a.name.len() + a.asset_type.len() + a.raw.len() + 64)
+        .map(|a| {
+            a.source_id.len()
+                + a.name.len()
+                + a.asset_type.len()
+                + a.cloud_platform.len()
+                + opt(&a.cloud_account_id)
+                + opt(&a.cloud_account_name)
+                + opt(&a.region)
+                + opt(&a.provider_id)
+                + opt(&a.status)
+                + a.tags.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+                + items(&a.technologies)
+                + a.raw.len()
+                + 64
+        })
         .sum();
     let findings: usize = b
         .findings
         .iter()
         .map(|f| {
             f.source_id.len()
+                + f.asset_source_id.len()
                 + f.title.len()
                 + f.description.len()
-                + f.remediation.as_ref().map_or(0, String::len)
+                + f.source_status.len()
+                + opt(&f.remediation)
+                + opt(&f.rule_id)
+                + opt(&f.rule_name)
+                + opt(&f.portal_url)
+                + items(&f.project_ids)
+                + 5 * 8
                 + f.raw.len()
-                + 128
+                + 64
         })
         .sum();
-    (assets + findings + b.removed_findings.iter().map(String::len).sum::<usize>()) as u64
+    (assets + findings + items(&b.removed_findings)) as u64
 }
 
 #[cfg(test)]
@@ -267,9 +288,46 @@ mod tests {
             screened.reasons,
             vec![
                 "finding `f9`: `created-at` is not an RFC 3339 time".to_string(),
-                "finding ``: `source-id` is empty".to_string()
+                "finding ``: `source-id` is empty".to_string(),
+                "removal ` `: `removed-findings` is empty".to_string()
             ]
         );
         assert!(screened.batch.rejected.is_empty());
+    }
+
+    #[test]
+    fn ids_are_held_to_the_id_limit_and_bad_removals_are_reported() {
+        let long_id = "x".repeat(MAX_ID_BYTES + 1);
+        let mut f = good_finding();
+        f.rule_id = Some(long_id.clone());
+        assert!(finding(&f).unwrap_err().contains("`rule-id`"));
+        let mut f = good_finding();
+        f.project_ids = vec!["p1".into(), long_id.clone()];
+        assert!(finding(&f).unwrap_err().contains("`project-ids`"));
+        let screened = screen(Batch {
+            removed_findings: vec!["gone".into(), long_id, "bad\0id".into()],
+            ..Default::default()
+        });
+        assert_eq!(screened.batch.removed_findings, ["gone"]);
+        assert_eq!(screened.reasons.len(), 2, "{:?}", screened.reasons);
+        assert!(screened.reasons[1].contains("NUL"));
+        assert_eq!(screened.findings_rejected, 0, "a removal is not a finding");
+    }
+
+    #[test]
+    fn the_byte_ceiling_counts_every_field() {
+        let bare = batch_bytes(&Batch {
+            findings: vec![good_finding()],
+            ..Default::default()
+        });
+        let mut f = good_finding();
+        f.project_ids = vec!["p".repeat(500)];
+        f.rule_name = Some("r".repeat(300));
+        let heavier = batch_bytes(&Batch {
+            findings: vec![f],
+            removed_findings: vec!["z".repeat(200)],
+            ..Default::default()
+        });
+        assert_eq!(heavier - bare, 1000);
     }
 }

@@ -155,7 +155,9 @@ impl ServiceError {
             }
             ServiceError::ConnectionTest { .. } => ErrorKind::ConnectionTest,
             ServiceError::AlreadyRunning { .. } => ErrorKind::Busy,
-            ServiceError::NoPlugins | ServiceError::Catalog(CatalogError::Folder { .. }) => {
+            ServiceError::NoPlugins
+            | ServiceError::Catalog(CatalogError::Folder { .. })
+            | ServiceError::Catalog(CatalogError::Ambiguous { .. }) => {
                 ErrorKind::Failed(FailureClass::Config)
             }
             ServiceError::Catalog(CatalogError::Unknown { .. }) => ErrorKind::NotFound,

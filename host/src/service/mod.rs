@@ -143,12 +143,7 @@ impl Platform {
                 path: p.path.clone(),
             })
             .collect();
-        let failed = plugins
-            .catalog
-            .failed
-            .iter()
-            .map(|(f, e)| (f.clone(), e.to_string()))
-            .collect();
+        let failed = plugins.catalog.failed.clone();
         Ok((loaded, failed))
     }
 

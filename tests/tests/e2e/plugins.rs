@@ -163,3 +163,40 @@ fn verbose_logging_stays_small_on_a_cold_compile_cache() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn two_files_with_one_plugin_name_are_both_refused_and_get_no_secrets() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (host, plugins, _) = host_with_only_wiz(scratch.path());
+    let sim = wiz_sim::Simulator::start(wiz_sim::SimConfig::new(5, 50)).unwrap();
+    let added = host.add_wiz("w", &sim, "sim-client", crate::harness::FULL_SECRET, &[]);
+    assert!(added.status.success());
+    let tokens = || {
+        sim.stats()
+            .token_requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let tokens_before = tokens();
+    // A second file that calls itself `wiz` (here the same component under another name).
+    std::fs::copy(plugins.join("wiz.wasm"), plugins.join("also-wiz.wasm")).unwrap();
+
+    let out = host.run(&["plugins"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "no usable plugin is left: {stderr}");
+    for file in ["wiz.wasm", "also-wiz.wasm"] {
+        assert!(
+            stderr.contains(&format!("{file} not loaded")),
+            "{file}: {stderr}"
+        );
+    }
+    assert!(stderr.contains("also calls itself `wiz`"), "{stderr}");
+
+    let refused = host.fails(&["sync", "w"]);
+    assert!(
+        refused.contains("2 plugins call themselves `wiz`")
+            && refused.contains("also-wiz.wasm")
+            && refused.contains("/wiz.wasm"),
+        "{refused}"
+    );
+    assert_eq!(tokens(), tokens_before, "no plugin ran with the secret");
+}
