@@ -774,13 +774,25 @@ async fn unseen_and_removed_findings_close_and_reopen(store: Arc<dyn Store>, _: 
             .all(|f| f.closed_reason.as_deref() == Some("removed_at_source"))
     );
     let third = run_of(&store, w.id).await;
-    let back = write(&store, w.id, third, w.policy, all).await;
+    let back = write(&store, w.id, third, w.policy, all.clone()).await;
     assert_eq!(
         (back.findings_updated, back.findings_unchanged),
         (2, 1),
         "closed ones come back"
     );
     assert!(store.findings(&closed).await.unwrap().is_empty());
+    // A finding the host refused this time (screening put its id aside) is still
+    // reported by the source: the full sync's end does not close it.
+    let fourth = run_of(&store, w.id).await;
+    let mut refused = all.clone();
+    refused.findings.retain(|f| f.source_id != "f1");
+    refused.refused_findings = vec!["f1".into()];
+    write(&store, w.id, fourth, w.policy, refused).await;
+    assert_eq!(store.close_unseen(w.id, fourth).await.unwrap(), 0);
+    assert!(
+        store.findings(&closed).await.unwrap().is_empty(),
+        "f1 stays open"
+    );
 }
 
 async fn local_statuses_last_until_restored(store: Arc<dyn Store>, _: &Keep) {

@@ -187,6 +187,9 @@ pub struct Batch {
     pub removed_findings: Vec<String>,
     /// Records already refused at the edge.
     pub rejected: Vec<Rejected>,
+    /// Source ids of findings the host refused (screening fills it): not stored, but
+    /// reported by the source, so a full sync must not close them as gone.
+    pub refused_findings: Vec<String>,
 }
 
 impl Batch {

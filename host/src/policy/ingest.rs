@@ -292,6 +292,10 @@ pub fn plan<'a>(
             }
         }
     }
+    // Findings the host refused are still reported by the source: seen, so a full sync
+    // does not close them as removed at the source.
+    plan.seen
+        .extend(batch.refused_findings.iter().map(String::as_str));
     plan
 }
 

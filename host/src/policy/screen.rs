@@ -113,6 +113,7 @@ pub struct Screened {
 /// One bad record never costs the good ones.
 pub fn screen(mut batch: Batch) -> Screened {
     let mut screened = Screened::default();
+    let mut refused = Vec::new();
     for Rejected {
         kind,
         source_id,
@@ -120,6 +121,9 @@ pub fn screen(mut batch: Batch) -> Screened {
     } in std::mem::take(&mut batch.rejected)
     {
         screened.reject(kind, &source_id, &reason);
+        if kind == "finding" {
+            refused.push(source_id);
+        }
     }
     // In place: records are large, and a batch carries thousands.
     batch.assets.retain(|a| {
@@ -128,10 +132,17 @@ pub fn screen(mut batch: Batch) -> Screened {
             .is_ok()
     });
     batch.findings.retain(|f| {
-        finding(f)
-            .map_err(|problem| screened.reject("finding", &f.source_id, &problem))
-            .is_ok()
+        let problem = finding(f).err();
+        if let Some(problem) = &problem {
+            screened.reject("finding", &f.source_id, problem);
+            refused.push(f.source_id.clone());
+        }
+        problem.is_none()
     });
+    // A refused finding is still one the source reports: it is kept open, by its id when
+    // that id is one a store can hold.
+    refused.retain(|id| check_id("source-id", id).is_ok());
+    batch.refused_findings = refused;
     batch.removed_findings.retain(|id| {
         check_id("removed-findings", id)
             .map_err(|problem| screened.reject("removal", id, &problem))
