@@ -18,6 +18,15 @@ pub enum CacheError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The folder is not the user's alone: whoever else can write it could plant native
+    /// code that the host would run.
+    #[error("cache folder {} {reason}; compiled plugins are loaded from it as native code, so it must be yours and writable by you alone (chmod 700, or another --cache-dir)", path.display())]
+    Unsafe {
+        /// The folder.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Compilation failed.
     #[error("compiling the component failed: {0:#}")]
     Compile(wasmtime::Error),
@@ -30,16 +39,41 @@ pub struct CompileCache {
 }
 
 impl CompileCache {
-    /// A cache in `dir`, created if missing.
+    /// A cache in `dir`, created (mode 0700) if missing; refused unless it belongs to the
+    /// user running the host and nobody else may write it.
     pub fn open(dir: &Path) -> Result<Self, CacheError> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
         let folder_error = |source| CacheError::Folder {
             path: dir.to_path_buf(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(folder_error)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(folder_error)?;
         let probe = dir.join(".write-test");
         std::fs::write(&probe, b"").map_err(folder_error)?;
+        // A file just written is ours: its owner is the user the host runs as.
+        let me = std::fs::metadata(&probe).map_err(folder_error)?.uid();
         let _ = std::fs::remove_file(probe);
+        let folder = std::fs::metadata(dir).map_err(folder_error)?;
+        let unsafe_because = |reason: String| CacheError::Unsafe {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        if folder.uid() != me {
+            return Err(unsafe_because(format!(
+                "belongs to uid {}, not to this user (uid {me})",
+                folder.uid()
+            )));
+        }
+        if folder.mode() & 0o022 != 0 {
+            return Err(unsafe_because(format!(
+                "is writable by others (mode {:o})",
+                folder.mode() & 0o7777
+            )));
+        }
         Ok(CompileCache {
             dir: dir.to_path_buf(),
         })

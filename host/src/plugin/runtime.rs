@@ -95,6 +95,7 @@ impl RunError {
     pub fn class(&self) -> FailureClass {
         match self {
             RunError::Deadline(_) => FailureClass::Sandbox,
+            RunError::Cache(_) => FailureClass::Config,
             _ => FailureClass::PluginBug,
         }
     }

@@ -90,6 +90,32 @@ fn plugins_are_listed_bad_files_refused_and_compiled_code_cached() {
 }
 
 #[test]
+fn a_compile_cache_that_others_could_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = tempfile::tempdir().unwrap();
+    let (_, plugins, cache) = host_with_only_wiz(scratch.path());
+    let host = Host::new().with_plugins(&plugins, &cache);
+    host.ok(&["plugins"]);
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "a new cache folder is the user's alone");
+
+    // A folder someone made world-writable (as another user could, first, in /tmp).
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let refused = host.fails(&["plugins"]);
+    assert!(
+        refused.contains("is writable by others (mode 777)") && refused.contains("native code"),
+        "{refused}"
+    );
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+    host.ok(&["plugins"]);
+    // One that belongs to another user (a test running as root can hand it over).
+    if std::os::unix::fs::chown(&cache, Some(65534), None).is_ok() {
+        let refused = host.fails(&["plugins"]);
+        assert!(refused.contains("belongs to uid 65534"), "{refused}");
+    }
+}
+
+#[test]
 fn a_plugin_that_uses_files_or_sockets_is_refused_at_load_and_others_still_load() {
     let scratch = tempfile::tempdir().unwrap();
     let (host, plugins, cache) = host_with_only_wiz(scratch.path());
