@@ -92,6 +92,17 @@ async fn send(app: &App, req: Request<Body>) -> (StatusCode, axum::http::HeaderM
     (parts.status, parts.headers, body)
 }
 
+/// A GET with `token`, sent.
+async fn get(app: &App, uri: &str, token: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
+    send(
+        app,
+        with_token(Method::GET, uri, token)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
 fn problem_kind(headers: &axum::http::HeaderMap, body: &Value) -> String {
     assert_eq!(
         headers[header::CONTENT_TYPE],
@@ -140,13 +151,7 @@ async fn without_credentials_the_api_answers_401_and_the_console_sends_to_login(
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
         assert_eq!(problem_kind(&headers, &body), "unauthenticated", "{uri}");
     }
-    let (status, _, _) = send(
-        &app,
-        with_token(Method::GET, "/api/v1/me", "csh_not-a-real-token")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (status, _, _) = get(&app, "/api/v1/me", "csh_not-a-real-token").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     for uri in ["/", "/findings", "/assets", "/integrations/x"] {
         let (status, headers, _) =
@@ -159,13 +164,7 @@ async fn without_credentials_the_api_answers_401_and_the_console_sends_to_login(
 #[tokio::test]
 async fn a_viewer_reads_but_every_change_is_forbidden() {
     let app = app(quick()).await;
-    let (status, _, me) = send(
-        &app,
-        with_token(Method::GET, "/api/v1/me", &app.viewer)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (status, _, me) = get(&app, "/api/v1/me", &app.viewer).await;
     assert_eq!(
         (status, me["role"].as_str()),
         (StatusCode::OK, Some("viewer"))
@@ -263,13 +262,7 @@ async fn paging_parameters_are_checked_and_failed_logins_are_throttled() {
         "/api/v1/findings?since=yesterday",
         "/api/v1/findings?unknown=1",
     ] {
-        let (status, headers, body) = send(
-            &app,
-            with_token(Method::GET, uri, &app.admin)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+        let (status, headers, body) = get(&app, uri, &app.admin).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
         assert_eq!(problem_kind(&headers, &body), "invalid", "{uri}");
     }
@@ -286,13 +279,7 @@ async fn paging_parameters_are_checked_and_failed_logins_are_throttled() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(problem_kind(&headers, &body), "not-found");
-    let (status, _, page) = send(
-        &app,
-        with_token(Method::GET, "/api/v1/assets?limit=500", &app.admin)
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (status, _, page) = get(&app, "/api/v1/assets?limit=500", &app.admin).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page, json!({"assets": [], "next": null, "total": 0}));
 

@@ -66,22 +66,6 @@ pub struct AssetPage {
     pub next: Option<AssetCursor>,
 }
 
-impl AssetPage {
-    /// The page of the first `limit` of `listed`, which a store reads one longer than
-    /// the page to know whether another follows.
-    pub fn cut(listed: &mut Vec<InventoryAsset>, limit: usize) -> AssetPage {
-        let more = listed.len() > limit;
-        listed.truncate(limit);
-        AssetPage {
-            next: listed.last().filter(|_| more).map(|last| AssetCursor {
-                name: last.name.clone(),
-                id: last.id.clone(),
-            }),
-            assets: std::mem::take(listed),
-        }
-    }
-}
-
 /// Which rows of a short, newest-first listing (history) to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {

@@ -16,8 +16,8 @@ pub use target::StoreTarget;
 use crate::import::ImportedAsset;
 use crate::model::{
     Action, AssetCursor, AssetFilter, AssetPage, Batch, FindingCursor, FindingFilter, FindingPage,
-    FindingStatus, HistoryRow, Integration, NewIntegration, NewSession, Policy, Role, RunCounts,
-    RunEnd, Session, Severity, StoredFinding, User, Window,
+    FindingStatus, HistoryRow, Integration, InventoryAsset, NewIntegration, NewSession, Policy,
+    Role, RunCounts, RunEnd, Session, Severity, StoredFinding, User, Window,
 };
 use crate::policy::lease::RunningRun;
 use async_trait::async_trait;
@@ -258,10 +258,52 @@ impl<T: IntegrationStore + RunStore + IngestStore + InventoryStore + FindingStor
 {
 }
 
+/// How many rows a listing reads for a page of `limit`: one more, so that it knows
+/// whether another page follows without counting.
+fn page_fetch(limit: usize) -> i64 {
+    i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
+}
+
+/// The page of `rows` (read by [`page_fetch`], each with the cursor that resumes after
+/// it): its first `limit` rows, and the cursor of the last when more follow.
+fn cut_page<T, C>(mut rows: Vec<(T, C)>, limit: usize) -> (Vec<T>, Option<C>) {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let (page, mut cursors): (Vec<T>, Vec<C>) = rows.into_iter().unzip();
+    (page, cursors.pop().filter(|_| more))
+}
+
+/// An asset's place in the Asset View's order, for resuming after it.
+fn asset_cursor(asset: &InventoryAsset) -> AssetCursor {
+    AssetCursor {
+        name: asset.name.clone(),
+        id: asset.id.clone(),
+    }
+}
+
 /// Opens the store `target` names, bringing its schema up to date.
 pub async fn open_store(target: &StoreTarget) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match target {
         StoreTarget::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
         StoreTarget::Postgres(config) => Arc::new(PostgresStore::connect(config).await?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_is_cut_from_one_row_more_than_it_holds() {
+        let rows = |n: u8| (0..n).map(|i| (i, i * 10)).collect::<Vec<_>>();
+        assert_eq!(page_fetch(50), 51);
+        assert_eq!(cut_page(rows(3), 2), (vec![0, 1], Some(10)), "more follow");
+        assert_eq!(cut_page(rows(2), 2), (vec![0, 1], None), "the last page");
+        assert_eq!(cut_page(rows(0), 2), (vec![], None));
+        assert_eq!(
+            cut_page(rows(1), 0),
+            (vec![], None),
+            "an empty page has no cursor"
+        );
+    }
 }

@@ -118,12 +118,14 @@ async fn click(client: &Client, css: &str) {
         .click()
         .await
         .unwrap();
+    wait_to_leave(leaving, &format!("clicking {css}")).await;
+}
+
+/// Waits until the page whose root is `leaving` is gone; `what` left it.
+async fn wait_to_leave(leaving: fantoccini::elements::Element, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while leaving.tag_name().await.is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "clicking {css} did not leave the page"
-        );
+        assert!(Instant::now() < deadline, "{what} did not leave the page");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -452,14 +454,7 @@ async fn viewers_and_forged_forms_are_refused_and_pages_reflow_at_200_percent() 
     );
     let leaving = client.find(Locator::Css("html")).await.unwrap();
     press(&client, Key::Enter).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while leaving.tag_name().await.is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "Enter on Configure opened nothing"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_to_leave(leaving, "Enter on Configure").await;
     assert!(client.find(Locator::Css("#configure")).await.is_ok());
 
     // At 200% zoom (half the window's CSS pixels) every view reflows to its width.

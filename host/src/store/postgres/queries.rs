@@ -8,7 +8,7 @@ use crate::model::{
     InventoryAsset, Severity, StoredFinding, now,
 };
 use crate::policy::inventory::{Metadata, import_key, plan_import};
-use crate::store::{FindingStore, InventoryStore, StoreError};
+use crate::store::{FindingStore, InventoryStore, StoreError, asset_cursor, cut_page, page_fetch};
 use async_trait::async_trait;
 use std::collections::HashSet;
 use tokio_postgres::types::ToSql;
@@ -169,8 +169,7 @@ impl InventoryStore for PostgresStore {
                 " AND (inv.name COLLATE \"C\", {id_column} COLLATE \"C\") > ({name}, {id})"
             ));
         }
-        // One more than the page, to know whether another follows.
-        let limit_mark = query.bind(limit as i64 + 1);
+        let limit_mark = query.bind(page_fetch(limit));
         query.sql.push_str(&format!(
             " ORDER BY inv.name COLLATE \"C\", {id_column} COLLATE \"C\" LIMIT {limit_mark}"
         ));
@@ -179,10 +178,10 @@ impl InventoryStore for PostgresStore {
             .await?
             .query(&query.sql, &query.params())
             .await?;
-        let mut assets = rows
+        let assets = rows
             .iter()
             .map(|r| {
-                Ok(InventoryAsset {
+                let asset = InventoryAsset {
                     id: r.try_get(0)?,
                     canonical_key: r.try_get(1)?,
                     name: r.try_get(2)?,
@@ -196,10 +195,13 @@ impl InventoryStore for PostgresStore {
                     status: r.try_get(10)?,
                     technologies: json_at(r, 11, "asset technologies")?,
                     integrations: r.try_get(12)?,
-                })
+                };
+                let cursor = asset_cursor(&asset);
+                Ok((asset, cursor))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(AssetPage::cut(&mut assets, limit))
+        let (assets, next) = cut_page(assets, limit);
+        Ok(AssetPage { assets, next })
     }
 
     async fn asset_count(&self, filter: &AssetFilter) -> Result<u64, StoreError> {
@@ -236,8 +238,7 @@ impl FindingStore for PostgresStore {
                 " AND (f.severity_rank, f.integration_id, f.listing_id) > ({rank}, {integration}, {row})"
             ));
         }
-        // One more than the page: whether there is a next page, without a count.
-        let fetch = query.bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX));
+        let fetch = query.bind(page_fetch(limit));
         query.sql.push_str(&format!(
             " ORDER BY f.severity_rank, f.integration_id, f.listing_id LIMIT {fetch}"
         ));
@@ -246,7 +247,7 @@ impl FindingStore for PostgresStore {
             .await?
             .query(&query.sql, &query.params())
             .await?;
-        let mut page = rows
+        let page = rows
             .iter()
             .map(|r| {
                 let finding = StoredFinding {
@@ -278,14 +279,8 @@ impl FindingStore for PostgresStore {
                 Ok((finding, cursor))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let next = (page.len() > limit).then(|| {
-            page.truncate(limit);
-            page.last().map(|(_, cursor)| cursor.clone())
-        });
-        Ok(FindingPage {
-            findings: page.into_iter().map(|(f, _)| f).collect(),
-            next: next.flatten(),
-        })
+        let (findings, next) = cut_page(page, limit);
+        Ok(FindingPage { findings, next })
     }
 
     async fn finding_counts(

@@ -8,7 +8,7 @@ use crate::model::{
     InventoryAsset, Severity, StoredFinding, now, time_text,
 };
 use crate::policy::inventory::{import_key, plan_import};
-use crate::store::{FindingStore, InventoryStore, StoreError};
+use crate::store::{FindingStore, InventoryStore, StoreError, asset_cursor, cut_page, page_fetch};
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -177,10 +177,9 @@ impl InventoryStore for SqliteStore {
                 query.sql.push_str(&format!(" AND (inv.name, {id_column}) > (?, ?)"));
                 query.params.extend([Value::Text(after.name), Value::Text(after.id)]);
             }
-            // One more than the page, to know whether another follows.
             query.sql.push_str(" ORDER BY inv.name, 1 LIMIT ?");
-            query.params.push(Value::Integer(limit as i64 + 1));
-            let mut assets = query.rows(conn, |r| {
+            query.params.push(Value::Integer(page_fetch(limit)));
+            let assets = query.rows(conn, |r| {
                 Ok(InventoryAsset {
                     id: r.get(0)?,
                     canonical_key: r.get(1)?,
@@ -197,7 +196,12 @@ impl InventoryStore for SqliteStore {
                     integrations: json_at(r, 12)?,
                 })
             })?;
-            Ok(AssetPage::cut(&mut assets, limit))
+            let rows = assets.into_iter().map(|a| {
+                let cursor = asset_cursor(&a);
+                (a, cursor)
+            });
+            let (assets, next) = cut_page(rows.collect(), limit);
+            Ok(AssetPage { assets, next })
         })
         .await
     }
@@ -234,11 +238,9 @@ impl FindingStore for SqliteStore {
                 query.sql.push_str(" AND (f.severity_rank, f.integration_id, f.rowid) > (?, ?, ?)");
                 query.params.extend([after.rank.into(), after.integration.into(), after.row.into()]);
             }
-            // One more than the page: whether there is a next page, without a count.
-            let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
             query.sql.push_str(" ORDER BY f.severity_rank, f.integration_id, f.rowid LIMIT ?");
-            query.params.push(fetch.into());
-            let mut rows = query.rows(conn, |r| {
+            query.params.push(page_fetch(limit).into());
+            let rows = query.rows(conn, |r| {
                 let cursor = FindingCursor {
                     rank: r.get(19)?,
                     integration: r.get(20)?,
@@ -267,13 +269,10 @@ impl FindingStore for SqliteStore {
                 };
                 Ok((finding, cursor))
             })?;
-            let next = (rows.len() > limit).then(|| {
-                rows.truncate(limit);
-                rows.last().map(|(_, cursor)| cursor.clone())
-            });
+            let (findings, next) = cut_page(rows, limit);
             Ok(FindingPage {
-                findings: rows.into_iter().map(|(f, _)| f).collect(),
-                next: next.flatten(),
+                findings,
+                next,
             })
         })
         .await

@@ -32,6 +32,8 @@ const FINDINGS_PAGE: usize = 50;
 const ASSETS_PAGE: usize = 50;
 /// Runs the timeline draws.
 const TIMELINE_RUNS: usize = 30;
+// The first page of history is cut from the timeline's runs.
+const _: () = assert!(TIMELINE_RUNS >= HISTORY_PAGE);
 
 type Fields = Query<Vec<(String, String)>>;
 
@@ -514,9 +516,18 @@ async fn integration_page(
         .div_ceil(HISTORY_PAGE)
         .max(1);
     let page = page.clamp(1, pages);
-    let shown = history
-        .page(name, ((page - 1) * HISTORY_PAGE) as u64, HISTORY_PAGE)
-        .await?;
+    // The first page is the newest runs, which the timeline has already read.
+    let older;
+    let shown = match page {
+        1 => &recent.runs[..recent.runs.len().min(HISTORY_PAGE)],
+        _ => {
+            older = history
+                .page(name, ((page - 1) * HISTORY_PAGE) as u64, HISTORY_PAGE)
+                .await?
+                .runs;
+            &older[..]
+        }
+    };
     let status = platform.syncs().status(name).await?;
     let counts = platform
         .findings()
@@ -558,7 +569,7 @@ async fn integration_page(
         }),
         bar: charts::severity_bar(&counts),
         timeline: charts::timeline(&recent.runs),
-        history: shown.runs.iter().map(history_view).collect(),
+        history: shown.iter().map(history_view).collect(),
         page,
         pages,
     }))
