@@ -40,5 +40,5 @@ fn restore_default_sigpipe() {
 
 /// The error and its causes on one line.
 fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").replace('\n', " ")
+    cli::table::safe(&format!("{e:#}").replace('\n', " ")).into_owned()
 }

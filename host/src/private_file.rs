@@ -1,14 +1,18 @@
 //! Files only their owner may read (mode 0600, in a folder created 0700): the secrets key
-//! and the admin token.
+//! and the admin token. Each is written whole to a temporary file of a random name first
+//! and then put in place, so nobody ever reads half of one, and it is checked on every
+//! read: a file others may read, or that is someone else's, is refused.
 
 use std::io::Write;
 use std::path::Path;
 
-fn open(path: &Path, create_new: bool) -> std::io::Result<std::fs::File> {
-    if let Some(parent) = path
+/// The folder of `path`, created 0700 when missing.
+fn folder_of(path: &Path) -> std::io::Result<&Path> {
+    let parent = path
         .parent()
-        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
-    {
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.exists() {
         // The user's config folder for database URLs: readable by its owner alone.
         let mut folder = std::fs::DirBuilder::new();
         folder.recursive(true);
@@ -16,33 +20,97 @@ fn open(path: &Path, create_new: bool) -> std::io::Result<std::fs::File> {
         std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
         folder.create(parent)?;
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    match create_new {
-        true => options.create_new(true),
-        false => options.create(true).truncate(true),
-    };
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
+    Ok(parent)
 }
 
-/// Writes `contents` to a new file at `path`; fails if one exists, so two hosts starting
-/// at once cannot each write their own.
-pub fn create(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut file = open(path, true)?;
+/// `contents` in a new 0600 file beside `path`, flushed to disk, not yet in place.
+fn staged(path: &Path, contents: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
+    // Created exclusively, under a random name, mode 0600.
+    let mut file = tempfile::Builder::new()
+        .prefix(".staged-")
+        .tempfile_in(folder_of(path)?)?;
     file.write_all(contents)?;
-    file.sync_all()
+    file.as_file().sync_all()?;
+    Ok(file)
+}
+
+/// Writes `contents` to a new file at `path`; fails with `AlreadyExists` if one is there,
+/// so two hosts starting at once cannot each write their own: the loser reads the
+/// winner's.
+pub fn create(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    staged(path, contents)?
+        .persist_noclobber(path)
+        .map(drop)
+        .map_err(|e| e.error)
 }
 
 /// Replaces the file at `path` with `contents` at once: a reader sees the old contents or
 /// the new, never part of either.
 pub fn replace(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".new");
-    let staged = path.with_file_name(name);
-    let mut file = open(&staged, false)?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    std::fs::rename(&staged, path)
+    staged(path, contents)?
+        .persist(path)
+        .map(drop)
+        .map_err(|e| e.error)
+}
+
+/// Reads the file at `path`, refused unless it belongs to this user and nobody else may
+/// read or write it.
+pub fn read(path: &Path) -> std::io::Result<String> {
+    let file = std::fs::File::open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = file.metadata()?;
+        let refuse = |why: String| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{why}; it must be yours alone (chmod 600)"),
+            ))
+        };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if metadata.uid() != me {
+            return refuse(format!(
+                "belongs to uid {}, not to this user (uid {me})",
+                metadata.uid()
+            ));
+        }
+        if metadata.mode() & 0o077 != 0 {
+            return refuse(format!(
+                "others may read or write it (mode {:o})",
+                metadata.mode() & 0o777
+            ));
+        }
+    }
+    std::io::read_to_string(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_read_back_and_refused_when_others_may_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/secret");
+        create(&path, b"first").unwrap();
+        let again = create(&path, b"second").unwrap_err();
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(read(&path).unwrap(), "first");
+        replace(&path, b"third").unwrap();
+        assert_eq!(read(&path).unwrap(), "third");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
+            1,
+            "no staged file is left"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let refused = read(&path).unwrap_err();
+            assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
+            assert!(refused.to_string().contains("mode 644"), "{refused}");
+        }
+    }
 }

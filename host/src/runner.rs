@@ -5,13 +5,12 @@
 use crate::model::{Action, Batch, Integration, LogLevel, RunCounts, RunEnd, RunStatus};
 use crate::plugin::{LoadedPlugin, PluginHost, RunSink, SyncResult};
 use crate::policy::failure::FailureClass;
-use crate::policy::ingest::never_emitted;
+use crate::policy::ingest::{EmittedAssets, never_emitted};
 use crate::policy::lease::{LEASE_TTL, holder_name};
 use crate::policy::outcome::{PluginEnd, SyncEnd, judge, may_close_unseen};
 use crate::policy::screen::{self, clip};
 use crate::settings::{Settings, redact};
 use crate::store::{LeaseOutcome, Store, StoreError};
-use foldhash::{HashSet, HashSetExt};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::{Receiver, Sender};
@@ -78,6 +77,8 @@ struct Tally {
     /// The first few of them, for the run's warning.
     rejected_examples: Vec<String>,
     store_error: Option<(String, FailureClass)>,
+    /// Set when a checkpoint was not stored because the settings changed meanwhile.
+    settings_changed: bool,
 }
 
 /// How many rejected records are quoted in the run's warning.
@@ -132,7 +133,10 @@ struct Writer {
     store: Arc<dyn Store>,
     integration: Integration,
     run: i64,
-    emitted_assets: HashSet<String>,
+    /// The checkpoint generation the run started with; a checkpoint is stored only while
+    /// it is current.
+    generation: i64,
+    emitted_assets: EmittedAssets,
     tally: Arc<Mutex<Tally>>,
     failed: Arc<AtomicBool>,
 }
@@ -146,12 +150,7 @@ impl Writer {
             }
             let failure = match write {
                 Write::Batch(batch) => self.store_batch(batch).await,
-                Write::Checkpoint(state) => self
-                    .store
-                    .save_checkpoint(self.integration.id, &state)
-                    .await
-                    .err()
-                    .map(|e| format!("storing a checkpoint failed: {e}")),
+                Write::Checkpoint(state) => self.store_checkpoint(&state).await,
             };
             if let Some(failure) = failure {
                 self.tally.lock().expect("tally lock").store_error =
@@ -161,11 +160,30 @@ impl Writer {
         }
     }
 
+    /// Stores a checkpoint unless the settings changed since the run started (their
+    /// change cleared the checkpoint: this run's would resume the next sync over the old
+    /// settings' scope); the failure, if any.
+    async fn store_checkpoint(&mut self, state: &str) -> Option<String> {
+        match self
+            .store
+            .save_checkpoint(self.integration.id, state, self.generation)
+            .await
+        {
+            Ok(true) => None,
+            Ok(false) => {
+                self.tally.lock().expect("tally lock").settings_changed = true;
+                None
+            }
+            Err(e) => Some(format!("storing a checkpoint failed: {e}")),
+        }
+    }
+
     /// Screens and stores one batch; the failure, if any.
     async fn store_batch(&mut self, batch: Batch) -> Option<String> {
         let screened = screen::screen(batch);
-        self.emitted_assets
-            .extend(screened.batch.assets.iter().map(|a| a.source_id.clone()));
+        for asset in &screened.batch.assets {
+            self.emitted_assets.insert(&asset.source_id);
+        }
         let written = self
             .store
             .write_batch(
@@ -337,10 +355,8 @@ impl SyncJob<'_> {
         let schema = &self.plugin.info.config_schema;
         let secrets: Vec<String> = self.settings.secrets(schema).into_values().collect();
         let id = self.integration.id;
-        let state = match self.full {
-            true => None,
-            false => store.checkpoint(id).await?,
-        };
+        let checkpoint = store.checkpoint(id).await?;
+        let state = checkpoint.state.filter(|_| !self.full);
         let run_id = store.start_run(id, self.action, &self.started_by).await?;
         if let Some(started) = self.started.take() {
             // Whoever waits may have stopped waiting; the run goes on regardless.
@@ -353,7 +369,8 @@ impl SyncJob<'_> {
             store: store.clone(),
             integration: self.integration.clone(),
             run: run_id,
-            emitted_assets: HashSet::new(),
+            generation: checkpoint.generation,
+            emitted_assets: EmittedAssets::default(),
             tally: tally.clone(),
             failed: failed.clone(),
         };
@@ -378,6 +395,7 @@ impl SyncJob<'_> {
                 state,
                 self.settings.allow_list(schema),
                 Box::new(sink),
+                self.cancel.clone(),
             )
             .await;
         // The plugin's store, and with it the sink, is gone: the writer finishes the queue.
@@ -414,6 +432,7 @@ impl SyncJob<'_> {
             rejected: tally.rejected,
             rejected_examples: tally.rejected_examples,
             store_error: tally.store_error,
+            settings_changed: tally.settings_changed,
             cancelled,
         });
         let end = RunEnd {

@@ -1,6 +1,7 @@
 //! When auto syncs are due: at the host's sync time (01:15 UTC by default) on every Nth
 //! day. Pure arithmetic over UTC times, so every rule is unit-tested.
 
+use crate::model::Policy;
 use chrono::{DateTime, Days, NaiveTime, Utc};
 
 /// The default auto-sync time of day, UTC (as in SAFE).
@@ -37,12 +38,15 @@ impl SyncTime {
         }
     }
 
-    /// The slot `days` days after the day of `run_started` (an auto sync's start).
+    /// The slot `days` days after the day of `run_started` (an auto sync's start), `days`
+    /// held to 1 to [`Policy::MAX_AUTO_SYNC_DAYS`]: never a slot in the past, however
+    /// large a stored value.
     pub fn slot_days_after(self, run_started: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+        let days = days.clamp(1, Policy::MAX_AUTO_SYNC_DAYS);
         let day = run_started
             .date_naive()
-            .checked_add_days(Days::new(u64::from(days.max(1))))
-            .unwrap_or(run_started.date_naive());
+            .checked_add_days(Days::new(u64::from(days)))
+            .unwrap_or(chrono::NaiveDate::MAX);
         day.and_time(self.0).and_utc()
     }
 }
@@ -132,6 +136,11 @@ mod tests {
         assert_eq!(
             at.slot_days_after(t("2028-02-28T01:15:00Z"), 1),
             t("2028-02-29T01:15:00Z")
+        );
+        // A value past the range (an old store's) waits a year, never "due now".
+        assert_eq!(
+            at.slot_days_after(t("2026-03-01T01:15:02Z"), u32::MAX),
+            t("2027-03-01T01:15:00Z")
         );
     }
 

@@ -50,19 +50,11 @@ impl SecretKey {
                 .map_err(|_| SecretError::BadEnvKey)?;
             return Self::from_bytes(&bytes, KEY_ENV.to_string()).ok_or(SecretError::BadEnvKey);
         }
-        let file_error = |message: String| SecretError::KeyFile {
+        let bytes = load_key_file(key_file)?;
+        Self::from_bytes(&bytes, key_file.display().to_string()).ok_or(SecretError::KeyFile {
             path: key_file.to_path_buf(),
-            message,
-        };
-        if !key_file.exists() {
-            create_key_file(key_file).map_err(|e| file_error(format!("cannot create it: {e}")))?;
-        }
-        let text = std::fs::read_to_string(key_file).map_err(|e| file_error(e.to_string()))?;
-        let bytes = B64
-            .decode(text.trim())
-            .map_err(|_| file_error("not base64".into()))?;
-        Self::from_bytes(&bytes, key_file.display().to_string())
-            .ok_or_else(|| file_error("the key must be 32 bytes".into()))
+            message: "the key must be 32 bytes".into(),
+        })
     }
 
     fn from_bytes(bytes: &[u8], origin: String) -> Option<Self> {
@@ -100,6 +92,31 @@ impl SecretKey {
             .decrypt(Nonce::from_slice(nonce), ciphertext)
             .map_err(|_| wrong())
     }
+}
+
+/// The 32-byte key in the file at `path` (base64), which is created with a new random
+/// key when missing. Two hosts creating it at once both end with the one that won; a file
+/// that is not the user's alone is refused (see [`crate::private_file::read`]).
+pub fn load_key_file(path: &Path) -> Result<[u8; 32], SecretError> {
+    let file_error = |message: String| SecretError::KeyFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !path.exists() {
+        match create_key_file(path) {
+            // Another host created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(file_error(format!("cannot create it: {e}"))),
+            Ok(()) => {}
+        }
+    }
+    let text = crate::private_file::read(path).map_err(|e| file_error(e.to_string()))?;
+    let bytes = B64
+        .decode(text.trim())
+        .map_err(|_| file_error("not base64".into()))?;
+    bytes
+        .try_into()
+        .map_err(|_| file_error("the key must be 32 bytes".into()))
 }
 
 fn create_key_file(path: &Path) -> std::io::Result<()> {

@@ -30,7 +30,8 @@ impl std::fmt::Debug for Settings {
 }
 
 impl Settings {
-    /// Checks `values` against `schema`.
+    /// Checks `values` against `schema`. A URL setting left empty takes the plugin's
+    /// default as its value, so what a run may reach is always in the stored settings.
     pub fn validate(
         schema: &[ConfigField],
         values: BTreeMap<String, String>,
@@ -49,12 +50,22 @@ impl Settings {
                 ),
             ));
         }
+        let mut values: BTreeMap<String, String> = values
+            .into_iter()
+            .map(|(k, v)| (k, v.trim().to_string()))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
         for field in schema {
-            let value = values
-                .get(&field.key)
-                .map(|v| v.trim())
-                .filter(|v| !v.is_empty());
-            let Some(value) = value else {
+            if field.kind == FieldKind::Url
+                && !values.contains_key(&field.key)
+                && let Some(default) = field.default_value.as_deref().map(str::trim)
+                && !default.is_empty()
+            {
+                // A host the plugin chose: it joins the allow-list only as a value the
+                // operator sees and the store keeps, checked like one they typed.
+                values.insert(field.key.clone(), default.to_string());
+            }
+            let Some(value) = values.get(&field.key).map(String::as_str) else {
                 if field.required && field.default_value.is_none() {
                     return Err(error(&field.key, format!("is required ({})", field.label)));
                 }
@@ -99,11 +110,6 @@ impl Settings {
                 FieldKind::Text | FieldKind::Secret | FieldKind::List => {}
             }
         }
-        let values = values
-            .into_iter()
-            .map(|(k, v)| (k, v.trim().to_string()))
-            .filter(|(_, v)| !v.is_empty())
-            .collect();
         Ok(Settings { values })
     }
 
@@ -117,7 +123,8 @@ impl Settings {
         &self.values
     }
 
-    /// The entries passed to the plugin: given values, and defaults for the rest.
+    /// The entries passed to the plugin: given values, and defaults for the rest but
+    /// URLs, which are only ever what the settings hold.
     pub fn entries(&self, schema: &[ConfigField]) -> Vec<(String, String)> {
         schema
             .iter()
@@ -126,25 +133,47 @@ impl Settings {
                     .values
                     .get(&f.key)
                     .cloned()
-                    .or_else(|| f.default_value.clone())?;
+                    .or_else(|| f.default_value.clone().filter(|_| f.kind != FieldKind::Url))?;
                 Some((f.key.clone(), value))
             })
             .collect()
     }
 
-    /// Where the plugin may send requests: the hosts of its URL settings (defaults included).
-    pub fn allow_list(&self, schema: &[ConfigField]) -> AllowList {
-        let urls: Vec<String> = schema
+    /// The URLs a run may reach: the values of the URL settings, in schema order.
+    pub fn egress(&self, schema: &[ConfigField]) -> Vec<String> {
+        schema
             .iter()
             .filter(|f| f.kind == FieldKind::Url)
-            .filter_map(|f| {
-                self.values
-                    .get(&f.key)
-                    .cloned()
-                    .or_else(|| f.default_value.clone())
-            })
-            .collect();
-        AllowList::from_urls(urls.iter().map(String::as_str))
+            .filter_map(|f| self.values.get(&f.key).cloned())
+            .collect()
+    }
+
+    /// Where the plugin may send requests: the hosts of [`egress`](Self::egress).
+    pub fn allow_list(&self, schema: &[ConfigField]) -> AllowList {
+        AllowList::from_urls(self.egress(schema).iter().map(String::as_str))
+    }
+
+    /// Refuses settings that lack a URL the plugin defaults: a host the plugin (an
+    /// upgrade, typically) chose and the operator of `name` never accepted. A run or a
+    /// test needs it; showing and updating the settings do not.
+    pub fn check_accepted(
+        &self,
+        name: &str,
+        schema: &[ConfigField],
+    ) -> Result<(), OpenSettingsError> {
+        let unaccepted = schema.iter().find_map(|f| {
+            let default = f.default_value.as_deref().map(str::trim)?;
+            (f.kind == FieldKind::Url && !default.is_empty() && !self.values.contains_key(&f.key))
+                .then_some((f, default))
+        });
+        match unaccepted {
+            None => Ok(()),
+            Some((field, url)) => Err(OpenSettingsError::UnacceptedEgress {
+                name: name.to_string(),
+                key: field.key.clone(),
+                url: url.to_string(),
+            }),
+        }
     }
 
     /// The secret values (to seal, and to scrub from any text the host keeps).
@@ -179,6 +208,18 @@ pub enum OpenSettingsError {
         /// The cause.
         source: crate::secrets::SecretError,
     },
+    /// The plugin defaults a URL the operator never accepted for this integration.
+    #[error(
+        "integration `{name}`: its plugin now sends requests to `{url}` (the default of setting `{key}`), which this integration never accepted; accept it with `integration update {name} --set {key}={url}`, or set another URL"
+    )]
+    UnacceptedEgress {
+        /// The integration.
+        name: String,
+        /// The setting.
+        key: String,
+        /// Its default.
+        url: String,
+    },
     /// The stored values no longer pass the plugin's schema.
     #[error(
         "integration `{name}` has invalid settings ({source}); fix them with `integration update`"
@@ -209,7 +250,21 @@ impl Settings {
         // Sealed content is always our own JSON map; unreadable content means a wrong key.
         let secrets: BTreeMap<String, String> = serde_json::from_slice(&opened).unwrap_or_default();
         values.extend(secrets);
-        Settings::validate(schema, values)
+        // What was stored, checked, and nothing more: a URL the plugin now defaults does
+        // not become a host this integration may reach without the operator
+        // ([`Settings::check_accepted`] refuses to run it).
+        let stored_only: Vec<ConfigField> = schema
+            .iter()
+            .map(|f| match f.kind {
+                FieldKind::Url if f.default_value.is_some() => ConfigField {
+                    default_value: None,
+                    required: false,
+                    ..f.clone()
+                },
+                _ => f.clone(),
+            })
+            .collect();
+        Settings::validate(&stored_only, values)
             .map_err(|source| OpenSettingsError::Invalid { name, source })
     }
 }
@@ -361,6 +416,70 @@ mod tests {
                 values(&[("api-url", "http://127.0.0.1:9000"), ("client-secret", "x")])
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_default_url_becomes_a_value_checked_like_one_typed() {
+        let given = values(&[("api-url", "https://api.example"), ("client-secret", "x")]);
+        let s = Settings::validate(&schema(), given.clone()).unwrap();
+        assert_eq!(s.get("auth-url"), Some("https://auth.example/token"));
+        assert_eq!(s.get("page-size"), None, "only URLs are kept as values");
+        assert_eq!(
+            s.egress(&schema()),
+            ["https://api.example", "https://auth.example/token"]
+        );
+
+        let mut careless = schema();
+        careless.push(field(
+            "exfil-url",
+            FieldKind::Url,
+            false,
+            Some("http://attacker.example/"),
+            None,
+        ));
+        let err = Settings::validate(&careless, given).unwrap_err();
+        assert_eq!(err.key, "exfil-url");
+        assert!(err.message.contains("must use https"), "{err}");
+    }
+
+    #[test]
+    fn a_url_default_new_in_an_upgrade_is_refused_until_accepted() {
+        let stored = Settings::validate(
+            &schema(),
+            values(&[("api-url", "https://api.example"), ("client-secret", "x")]),
+        )
+        .unwrap();
+        assert!(stored.check_accepted("w", &schema()).is_ok());
+        let mut upgraded = schema();
+        upgraded.push(field(
+            "exfil-url",
+            FieldKind::Url,
+            false,
+            Some("https://attacker.example/"),
+            None,
+        ));
+        let err = stored
+            .check_accepted("w", &upgraded)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`https://attacker.example/`")
+                && err.contains("integration update w --set exfil-url="),
+            "{err}"
+        );
+        assert!(
+            stored
+                .allow_list(&upgraded)
+                .check("https", "attacker.example", None)
+                .is_err(),
+            "never in the allow-list"
+        );
+        assert!(
+            stored
+                .entries(&upgraded)
+                .iter()
+                .all(|(k, _)| k != "exfil-url")
         );
     }
 

@@ -10,7 +10,7 @@ use connector_host::model::{
     parse_time,
 };
 use connector_host::policy::lease::{INTERRUPTED, abandoned, holder_name};
-use connector_host::store::{LeaseOutcome, Store, StoreError, StoreTarget, open_store};
+use connector_host::store::{Checkpoint, LeaseOutcome, Store, StoreError, StoreTarget, open_store};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -845,26 +845,44 @@ async fn checkpoints_are_kept_per_integration(store: Arc<dyn Store>, _: &Keep) {
         .add_integration(&new_integration("two", Policy::default()))
         .await
         .unwrap();
-    assert_eq!(store.checkpoint(one.id).await.unwrap(), None);
-    store
-        .save_checkpoint(one.id, r#"{"cursor":"a"}"#)
-        .await
-        .unwrap();
-    store
-        .save_checkpoint(one.id, r#"{"cursor":"b"}"#)
-        .await
-        .unwrap();
-    store.save_checkpoint(two.id, "other").await.unwrap();
+    let state = |id| {
+        let store = store.clone();
+        async move { store.checkpoint(id).await.unwrap().state }
+    };
     assert_eq!(
-        store.checkpoint(one.id).await.unwrap().as_deref(),
-        Some(r#"{"cursor":"b"}"#)
+        store.checkpoint(one.id).await.unwrap(),
+        Checkpoint::default()
     );
+    for cursor in [r#"{"cursor":"a"}"#, r#"{"cursor":"b"}"#] {
+        assert!(store.save_checkpoint(one.id, cursor, 0).await.unwrap());
+    }
+    assert!(store.save_checkpoint(two.id, "other", 0).await.unwrap());
+    assert_eq!(state(one.id).await.as_deref(), Some(r#"{"cursor":"b"}"#));
+
+    // A settings change clears the checkpoint and moves its generation on: a run that
+    // started before it cannot store its checkpoint after it.
     store.clear_checkpoint(one.id).await.unwrap();
-    assert_eq!(store.checkpoint(one.id).await.unwrap(), None);
+    let cleared = store.checkpoint(one.id).await.unwrap();
     assert_eq!(
-        store.checkpoint(two.id).await.unwrap().as_deref(),
-        Some("other")
+        cleared,
+        Checkpoint {
+            state: None,
+            generation: 1
+        }
     );
+    assert!(!store.save_checkpoint(one.id, "stale", 0).await.unwrap());
+    assert_eq!(state(one.id).await, None);
+    assert!(store.save_checkpoint(one.id, "fresh", 1).await.unwrap());
+    assert_eq!(state(one.id).await.as_deref(), Some("fresh"));
+    // Clearing an integration that never had one starts its generations too.
+    let three = store
+        .add_integration(&new_integration("three", Policy::default()))
+        .await
+        .unwrap();
+    store.clear_checkpoint(three.id).await.unwrap();
+    assert!(!store.save_checkpoint(three.id, "stale", 0).await.unwrap());
+    assert_eq!(store.checkpoint(three.id).await.unwrap().generation, 1);
+    assert_eq!(state(two.id).await.as_deref(), Some("other"));
 }
 
 async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {

@@ -22,6 +22,8 @@ struct Component {
     file: &'static str,
     /// Folder of the copy, under the target directory.
     folder: &'static str,
+    /// Cargo features it is built with (a variant of a component is built on its own).
+    features: &'static str,
 }
 
 /// Plugin components built for the tests and the demo. Plugins the host must refuse live
@@ -32,18 +34,40 @@ const COMPONENTS: &[Component] = &[
         built: "connector_wiz.wasm",
         file: "wiz.wasm",
         folder: "plugins",
+        features: "",
     },
     Component {
         package: "hostile",
         built: "hostile.wasm",
         file: "hostile.wasm",
         folder: "plugins",
+        features: "",
     },
     Component {
         package: "hostile-io",
         built: "hostile_io.wasm",
         file: "hostile-io.wasm",
         folder: "refused-plugins",
+        features: "",
+    },
+];
+/// Variants of the hostile plugin that tests put in place of the plain one: an upgrade
+/// that adds a default host, and a `describe` that never returns. Each is its own cargo
+/// run, since features unify within one.
+const VARIANTS: &[Component] = &[
+    Component {
+        package: "hostile",
+        built: "hostile.wasm",
+        file: "hostile-upgraded.wasm",
+        folder: "plugin-variants",
+        features: "upgraded",
+    },
+    Component {
+        package: "hostile",
+        built: "hostile.wasm",
+        file: "hostile-spinning-describe.wasm",
+        folder: "plugin-variants",
+        features: "spinning-describe",
     },
 ];
 /// The benchmark's command component. It reuses the connector's code without the plugin
@@ -53,6 +77,7 @@ const PARSE_PAGE: Component = Component {
     built: "parse-page.wasm",
     file: "parse-page.wasm",
     folder: "bench",
+    features: "",
 };
 
 fn main() -> std::process::ExitCode {
@@ -207,6 +232,9 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
 fn build_components(paths: &Paths) -> anyhow::Result<()> {
     ensure_wasm_target()?;
     build_component_set(paths, COMPONENTS)?;
+    for variant in VARIANTS {
+        build_component_set(paths, std::slice::from_ref(variant))?;
+    }
     build_component_set(paths, &[PARSE_PAGE])
 }
 
@@ -222,6 +250,9 @@ fn build_component_set(paths: &Paths, components: &[Component]) -> anyhow::Resul
     ]);
     for c in components {
         cmd.args(["-p", c.package]);
+        if !c.features.is_empty() {
+            cmd.args(["--features", c.features]);
+        }
     }
     run(&mut cmd)?;
     for c in components {
@@ -270,7 +301,21 @@ fn lint(paths: &Paths) -> anyhow::Result<()> {
     for c in COMPONENTS {
         wasm.args(["-p", c.package]);
     }
-    run(wasm.args(["--", "-D", "warnings"]))
+    run(wasm.args(["--", "-D", "warnings"]))?;
+    // The variants' code too: their features together compile as one.
+    let mut variants = cargo_in_workspace();
+    variants.args([
+        "clippy",
+        "--target",
+        WASM_TARGET,
+        "-p",
+        "hostile",
+        "--features",
+    ]);
+    let features: Vec<&str> = VARIANTS.iter().map(|v| v.features).collect();
+    run(variants
+        .arg(features.join(","))
+        .args(["--", "-D", "warnings"]))
 }
 
 fn test(paths: &Paths) -> anyhow::Result<()> {

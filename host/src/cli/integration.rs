@@ -81,8 +81,9 @@ impl SettingArgs {
 /// Platform policy flags.
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
-    /// Auto sync every N days at the host's sync time (0: manual only).
-    #[arg(long, value_name = "N")]
+    /// Auto sync every N days at the host's sync time (0: manual only; at most 365).
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(connector_host::model::Policy::MAX_AUTO_SYNC_DAYS)))]
     auto_sync_days: Option<u32>,
     /// Do not create assets the inventory lacks; their findings are skipped.
     #[arg(long, conflicts_with = "auto_onboard")]
@@ -185,6 +186,7 @@ async fn add(platform: &Platform, args: AddArgs) -> anyhow::Result<()> {
         "added integration `{}` ({} {})",
         added.integration.name, added.integration.connector, added.plugin_version
     );
+    print_egress(&added.egress);
     Ok(())
 }
 
@@ -217,7 +219,17 @@ async fn update(platform: &Platform, args: UpdateArgs) -> anyhow::Result<()> {
         args.name,
         updated.changed.join(", ")
     );
+    print_egress(&updated.egress);
     Ok(())
+}
+
+/// Prints where the integration's runs may send requests: the hosts an operator accepts
+/// by adding or updating it.
+fn print_egress(egress: &[String]) {
+    println!("its runs may send requests to:");
+    for url in egress {
+        println!("  {}", table::safe(url));
+    }
 }
 
 async fn list(platform: &Platform, json: bool) -> anyhow::Result<()> {
@@ -248,7 +260,7 @@ async fn list(platform: &Platform, json: bool) -> anyhow::Result<()> {
             table::time(&i.created_at),
         ]);
     }
-    println!("{t}");
+    table::print(&t);
     Ok(())
 }
 
@@ -273,6 +285,6 @@ async fn show(platform: &Platform, name: &str, json: bool) -> anyhow::Result<()>
     for (k, v) in rows {
         t.add_row(vec![k, v]);
     }
-    println!("{t}");
+    table::print(&t);
     Ok(())
 }

@@ -6,7 +6,7 @@ mod integration;
 pub mod logging;
 mod run;
 mod serve;
-mod table;
+pub mod table;
 mod users;
 mod views;
 

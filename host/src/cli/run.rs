@@ -1,6 +1,7 @@
 //! `test-connection` and `sync`.
 
 use super::context::{Context, os_user};
+use super::table;
 use anyhow::bail;
 use clap::Args;
 use connector_host::model::{Action, CheckOutcome, CheckStep};
@@ -47,7 +48,11 @@ pub fn print_steps(steps: &[CheckStep]) {
             CheckOutcome::Failed => "FAIL",
             CheckOutcome::Skipped => "skip",
         };
-        println!("[{mark}] {:<10} {}", step.name, step.detail);
+        println!(
+            "[{mark}] {:<10} {}",
+            table::safe(&step.name),
+            table::safe(&step.detail)
+        );
     }
 }
 
@@ -146,7 +151,7 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     }
     for warning in &outcome.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", table::safe(warning));
     }
     match outcome.error {
         Some(error) => bail!("sync of `{}` failed ({line}): {error}", args.name),

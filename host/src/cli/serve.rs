@@ -17,13 +17,14 @@ pub struct ServeArgs {
     /// Time of day of auto syncs, HH:MM UTC.
     #[arg(long, default_value = DEFAULT_SYNC_TIME, value_parser = clap::value_parser!(SyncTime))]
     sync_time: SyncTime,
-    /// Syncs running at once across all integrations [default: the CPU count].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    /// Syncs running at once across all integrations [default: the CPU count]. At most
+    /// 256: each waiting sync may hold one of tokio's 512 blocking threads.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     max_concurrent_syncs: Option<u32>,
     /// Minutes before retrying an auto sync that failed transiently (network, throttling,
     /// server errors); the wait doubles per retry. Auth, permission and config failures wait
     /// for the next slot.
-    #[arg(long, default_value_t = 15.0)]
+    #[arg(long, default_value_t = 15.0, value_parser = retry_minutes)]
     retry_after_minutes: f64,
     /// Retries of a transiently failed auto sync before it waits for the next slot.
     #[arg(long, default_value_t = 3)]
@@ -129,7 +130,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
             sync_time: args.sync_time,
             max_concurrent,
             poll: Duration::from_millis(args.poll_interval_ms.max(10)),
-            retry_delay: Duration::from_secs_f64(args.retry_after_minutes.max(0.0) * 60.0),
+            retry_delay: Duration::from_secs_f64(args.retry_after_minutes * 60.0),
             max_retries: args.max_retries,
         },
     };
@@ -159,6 +160,19 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
     scheduled?;
     eprintln!("serve: stopped");
     Ok(())
+}
+
+/// The longest first retry delay, in minutes: a day. Auto syncs come daily at most.
+const MAX_RETRY_MINUTES: f64 = 24.0 * 60.0;
+
+/// `--retry-after-minutes`: a finite number of minutes from 0 to a day.
+fn retry_minutes(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(minutes) if (0.0..=MAX_RETRY_MINUTES).contains(&minutes) => Ok(minutes),
+        _ => Err(format!(
+            "`{text}` is not a number of minutes from 0 to {MAX_RETRY_MINUTES}"
+        )),
+    }
 }
 
 /// Warns of plain HTTP off loopback; refuses it on a public address unless asked for.

@@ -1,6 +1,9 @@
-//! Tables that fit the terminal, and JSON output.
+//! Tables that fit the terminal, JSON output, and text from sources and plugins made
+//! safe to print.
 
 use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use std::borrow::Cow;
+use std::fmt::Write;
 
 /// A table with a header, sized to the terminal.
 pub fn new(header: &[&str]) -> Table {
@@ -19,6 +22,31 @@ pub fn new(header: &[&str]) -> Table {
         column.set_constraint(ColumnConstraint::ContentWidth);
     }
     table
+}
+
+/// Prints a table, its text made [`safe`].
+pub fn print(table: &Table) {
+    println!("{}", safe(&table.to_string()));
+}
+
+/// `text` with every control character but newline and tab shown as `\u{…}`: titles,
+/// errors and log lines come from sources and plugins, and an escape sequence in one
+/// must not reach the operator's terminal (move the cursor, rewrite the screen, set the
+/// window title).
+pub fn safe(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            let _ = write!(shown, "\\u{{{:x}}}", c as u32);
+        } else {
+            shown.push(c);
+        }
+    }
+    Cow::Owned(shown)
 }
 
 /// Prints `rows` as a pretty JSON array.
@@ -40,4 +68,18 @@ pub fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
 /// An optional time for a cell.
 pub fn opt_time(t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.as_ref().map(time).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe;
+
+    #[test]
+    fn escape_sequences_are_shown_not_sent() {
+        assert_eq!(safe("plain\ttext\nlines"), "plain\ttext\nlines");
+        assert_eq!(
+            safe("\u{1b}]0;owned\u{7}\u{1b}[2Jtitle\r\u{9b}"),
+            "\\u{1b}]0;owned\\u{7}\\u{1b}[2Jtitle\\u{d}\\u{9b}"
+        );
+    }
 }

@@ -83,7 +83,7 @@ pub async fn run(ctx: &Context, cmd: UsersCommand) -> anyhow::Result<()> {
                     table::time(&u.created_at),
                 ]);
             }
-            println!("{t}");
+            table::print(&t);
         }
         UsersCommand::Add { name, role } => {
             let (user, token) = access.add_user(&name, role.into()).await?;

@@ -168,7 +168,11 @@ pub async fn plugins(ctx: &Context, json: bool) -> anyhow::Result<()> {
     let platform = ctx.platform().await?;
     let (plugins, failed) = platform.plugin_list().await?;
     for (file, error) in &failed {
-        eprintln!("warning: {} not loaded: {error}", file.display());
+        eprintln!(
+            "warning: {} not loaded: {}",
+            file.display(),
+            table::safe(&error.to_string())
+        );
     }
     if plugins.is_empty() {
         return Err(ServiceError::NoPlugins.into());
@@ -203,7 +207,7 @@ pub async fn plugins(ctx: &Context, json: bool) -> anyhow::Result<()> {
                 f.help.clone(),
             ]);
         }
-        println!("{t}");
+        table::print(&t);
     }
     Ok(())
 }
@@ -268,8 +272,9 @@ pub async fn findings(ctx: &Context, args: FindingsArgs) -> anyhow::Result<()> {
         .iter()
         .map(|(s, n)| format!("{s}: {n}"))
         .collect();
+    table::print(&t);
     println!(
-        "{t}\n{} finding(s){}{}",
+        "{} finding(s){}{}",
         found.findings.len(),
         if counts.is_empty() { "" } else { " — " },
         counts.join(", ")
@@ -322,12 +327,15 @@ pub async fn finding(ctx: &Context, cmd: FindingCommand) -> anyhow::Result<()> {
     for (k, v) in fields {
         t.add_row(vec![k.to_string(), v]);
     }
+    table::print(&t);
     println!(
-        "{t}\n\nDescription\n{}\n\nRemediation\n{}\n\nSource record\n{}",
-        row.description,
-        row.remediation
-            .as_deref()
-            .unwrap_or("(none given by the source)"),
+        "\nDescription\n{}\n\nRemediation\n{}\n\nSource record\n{}",
+        table::safe(&row.description),
+        table::safe(
+            row.remediation
+                .as_deref()
+                .unwrap_or("(none given by the source)")
+        ),
         serde_json::to_string_pretty(&raw)?
     );
     Ok(())
@@ -383,7 +391,8 @@ pub async fn assets(ctx: &Context, args: AssetsArgs) -> anyhow::Result<()> {
             a.integrations.join(", "),
         ]);
     }
-    println!("{t}\n{} asset(s)", rows.len());
+    table::print(&t);
+    println!("{} asset(s)", rows.len());
     Ok(())
 }
 
@@ -424,6 +433,6 @@ pub async fn history(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
             note,
         ]);
     }
-    println!("{t}");
+    table::print(&t);
     Ok(())
 }

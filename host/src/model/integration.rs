@@ -14,6 +14,12 @@ pub struct Policy {
     pub update_metadata: bool,
 }
 
+impl Policy {
+    /// The longest Auto Sync frequency, in days: a year. A larger one would put the
+    /// next slot past what dates can hold.
+    pub const MAX_AUTO_SYNC_DAYS: u32 = 365;
+}
+
 impl Default for Policy {
     /// Manual syncs, onboarding on, metadata kept: the guide's defaults.
     fn default() -> Self {

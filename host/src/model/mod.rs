@@ -21,7 +21,7 @@ pub use query::{
     StoredFinding, Window,
 };
 pub use record::{Asset, Batch, Finding, FindingStatus, Rejected, Severity, UnknownName};
-pub use run::{Action, HistoryRow, RunCounts, RunEnd, RunStatus};
+pub use run::{Action, HistoryRow, Refusals, RunCounts, RunEnd, RunStatus};
 
 /// Times as the host keeps them: UTC, to the microsecond (what PostgreSQL stores), so
 /// every backend hands back exactly what it was given.

@@ -118,3 +118,70 @@ pub struct HistoryRow {
     /// What a settings change changed (keys only, never values).
     pub details: Option<String>,
 }
+
+/// Requests the sandbox refused during one call: how many, and the first few distinct
+/// destinations. Bounded whatever the plugin tries, so a plugin that retries a refused
+/// request a million times costs a counter, not a list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refusals {
+    /// Every refusal.
+    pub count: u64,
+    /// The first [`Refusals::EXAMPLES`] distinct reasons, in order.
+    pub examples: Vec<String>,
+}
+
+impl Refusals {
+    /// How many distinct reasons are kept.
+    pub const EXAMPLES: usize = 5;
+
+    /// Counts one refusal; whether it is the first with this reason (worth a log line).
+    pub fn record(&mut self, reason: String) -> bool {
+        self.count += 1;
+        if self.examples.len() >= Self::EXAMPLES || self.examples.contains(&reason) {
+            return false;
+        }
+        self.examples.push(reason);
+        true
+    }
+
+    /// Whether nothing was refused.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl std::fmt::Display for Refusals {
+    /// "3 request(s): a; b", with "and N more" past the examples.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} request(s): {}", self.count, self.examples.join("; "))?;
+        let shown = self.examples.len() as u64;
+        if self.count > shown {
+            write!(f, " (and {} more)", self.count - shown)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::Refusals;
+
+    #[test]
+    fn a_million_refusals_keep_a_count_and_a_few_reasons() {
+        let mut refusals = Refusals::default();
+        let mut logged = 0;
+        for i in 0..1_000_000u32 {
+            logged += u32::from(refusals.record(format!("host-{} not allowed", i % 7)));
+        }
+        assert_eq!(refusals.count, 1_000_000);
+        assert_eq!(refusals.examples.len(), Refusals::EXAMPLES);
+        assert_eq!(logged, 5);
+        let text = refusals.to_string();
+        assert!(
+            text.starts_with("1000000 request(s): host-0 not allowed; "),
+            "{text}"
+        );
+        assert!(text.ends_with("(and 999995 more)"), "{text}");
+        assert!(text.len() < 200);
+    }
+}

@@ -1,7 +1,10 @@
 //! Compiles each component once and keeps the artifact on disk, keyed by the hash of the
 //! component's bytes and of the engine's compatibility settings, so later runs only
-//! deserialize.
+//! deserialize. An artifact is native code, so each entry carries an HMAC, bound to the
+//! entry's name, under a key in a file beside the folder (`<folder>.key`, the user's
+//! alone): a file planted or swapped in the folder is recompiled, never run.
 
+use ring::hmac;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use wasmtime::Engine;
@@ -27,6 +30,9 @@ pub enum CacheError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The key that authenticates entries cannot be had.
+    #[error("compile cache key: {0}")]
+    Key(#[from] crate::secrets::SecretError),
     /// Compilation failed.
     #[error("compiling the component failed: {0:#}")]
     Compile(wasmtime::Error),
@@ -36,11 +42,28 @@ pub enum CacheError {
 #[derive(Debug, Clone)]
 pub struct CompileCache {
     dir: PathBuf,
+    key: hmac::Key,
 }
 
+/// The key file of the cache folder `dir`: beside it, named after it (`cache.key`).
+fn key_file_of(dir: &Path) -> PathBuf {
+    match dir.file_name() {
+        Some(name) => {
+            let mut name = name.to_owned();
+            name.push(".key");
+            dir.with_file_name(name)
+        }
+        None => dir.join(".key"),
+    }
+}
+
+/// Bytes of the tag at the start of each entry.
+const TAG_BYTES: usize = 32;
+
 impl CompileCache {
-    /// A cache in `dir`, created (mode 0700) if missing; refused unless it belongs to the
-    /// user running the host and nobody else may write it.
+    /// A cache in `dir`, created (mode 0700) if missing, with its key file beside it
+    /// (created 0600 if missing); refused unless both belong to the user running the host
+    /// and nobody else may write the folder or read the key.
     pub fn open(dir: &Path) -> Result<Self, CacheError> {
         use std::os::unix::fs::{DirBuilderExt, MetadataExt};
         let folder_error = |source| CacheError::Folder {
@@ -52,11 +75,8 @@ impl CompileCache {
             .mode(0o700)
             .create(dir)
             .map_err(folder_error)?;
-        let probe = dir.join(".write-test");
-        std::fs::write(&probe, b"").map_err(folder_error)?;
-        // A file just written is ours: its owner is the user the host runs as.
-        let me = std::fs::metadata(&probe).map_err(folder_error)?.uid();
-        let _ = std::fs::remove_file(probe);
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
         let folder = std::fs::metadata(dir).map_err(folder_error)?;
         let unsafe_because = |reason: String| CacheError::Unsafe {
             path: dir.to_path_buf(),
@@ -74,9 +94,38 @@ impl CompileCache {
                 folder.mode() & 0o7777
             )));
         }
+        let key = crate::secrets::load_key_file(&key_file_of(dir))?;
         Ok(CompileCache {
             dir: dir.to_path_buf(),
+            key: hmac::Key::new(hmac::HMAC_SHA256, &key),
         })
+    }
+
+    /// The key that tags the entry `name` (the component's hash): an entry's tag is
+    /// only valid under its own name.
+    fn entry_key(&self, name: &str) -> hmac::Key {
+        hmac::Key::new(
+            hmac::HMAC_SHA256,
+            hmac::sign(&self.key, name.as_bytes()).as_ref(),
+        )
+    }
+
+    /// The compiled bytes of the entry `name`, when it exists and its tag is ours.
+    fn read(&self, name: &str, path: &Path) -> Option<Vec<u8>> {
+        let mut entry = std::fs::read(path).ok()?;
+        let authentic = entry.len() > TAG_BYTES
+            && hmac::verify(
+                &self.entry_key(name),
+                &entry[TAG_BYTES..],
+                &entry[..TAG_BYTES],
+            )
+            .is_ok();
+        if !authentic {
+            tracing::warn!(path = %path.display(), "recompiling a cache entry this host did not write");
+            return None;
+        }
+        entry.drain(..TAG_BYTES);
+        Some(entry)
     }
 
     /// The compiled component for `bytes`, from the cache or freshly compiled and stored.
@@ -87,14 +136,13 @@ impl CompileCache {
             &engine.precompile_compatibility_hash(),
             &mut HashWriter(&mut hash),
         );
-        let path = self
-            .dir
-            .join(format!("{}.cwasm", hex::encode(hash.finalize())));
-        if path.exists() {
-            // SAFETY: files in the cache folder are written only by `store` below, from
+        let name = hex::encode(hash.finalize());
+        let path = self.dir.join(format!("{name}.cwasm"));
+        if let Some(compiled) = self.read(&name, &path) {
+            // SAFETY: the tag proves `store` below wrote these bytes under this name, from
             // `Engine::precompile_component` of an engine with the same compatibility hash
-            // (part of the file name). A file that fails to load is recompiled.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+            // (part of the name). A file that fails to load is recompiled.
+            match unsafe { Component::deserialize(engine, &compiled) } {
                 Ok(component) => {
                     tracing::debug!(path = %path.display(), "compiled component loaded from the cache");
                     return Ok(component);
@@ -114,17 +162,26 @@ impl CompileCache {
             bytes.len() / 1024,
             started.elapsed().as_millis()
         );
-        self.store(&path, &compiled);
+        self.store(&name, &path, &compiled);
         // SAFETY: `compiled` was just produced by this engine.
         unsafe { Component::deserialize(engine, &compiled) }.map_err(CacheError::Compile)
     }
 
-    /// Writes an entry atomically; a failure only costs a recompile next time.
-    fn store(&self, path: &Path, compiled: &[u8]) {
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let result = std::fs::write(&tmp, compiled).and_then(|()| std::fs::rename(&tmp, path));
+    /// Writes an entry, its tag first, through a temporary file created exclusively
+    /// under a random name (nothing planted at a name is followed) and renamed into
+    /// place; a failure only costs a recompile next time.
+    fn store(&self, name: &str, path: &Path, compiled: &[u8]) {
+        use std::io::Write;
+        let result = tempfile::Builder::new()
+            .prefix(".entry-")
+            .tempfile_in(&self.dir)
+            .and_then(|mut file| {
+                file.write_all(hmac::sign(&self.entry_key(name), compiled).as_ref())?;
+                file.write_all(compiled)?;
+                file.persist(path).map_err(|e| e.error)?;
+                Ok(())
+            });
         if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
             tracing::warn!(path = %path.display(), "cannot store compiled component: {e}");
         }
     }

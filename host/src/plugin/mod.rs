@@ -7,6 +7,7 @@ pub mod inspect;
 pub mod policy;
 pub mod runtime;
 mod state;
+mod stderr;
 
 pub use runtime::{Limits, LoadedPlugin, PluginHost, RunError, SyncResult};
 pub use state::RunSink;

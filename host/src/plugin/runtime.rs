@@ -6,21 +6,36 @@ use super::cache::{CacheError, CompileCache};
 use super::inspect::{self, InspectError};
 use super::policy::AllowList;
 use super::state::{HttpPolicy, NoEmit, RunSink, RunState};
-use crate::model::{CheckStep, ConnectionFailure, LogLevel, PluginInfo, SourceError, SyncSummary};
+use super::stderr::TailPipe;
+use crate::model::{
+    CheckStep, ConnectionFailure, LogLevel, PluginInfo, Refusals, SourceError, SyncSummary,
+};
 use crate::policy::failure::FailureClass;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi_http::WasiHttpCtx;
 
-/// How often the epoch ticks; the deadline's resolution.
+/// How often the epoch ticks: how long a plugin runs before it yields its thread.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// Plugin stderr kept for error messages (a panic message fits easily).
+/// Plugin stderr kept for error messages: the last this many bytes (a panic message fits
+/// easily).
 const STDERR_CAPTURE_BYTES: usize = 64 * 1024;
+
+/// Longest a plugin's `describe` may run: it only returns constants, so a plugin that
+/// takes longer is broken or hostile, and loading the catalog must not wait for it.
+pub const DESCRIBE_DEADLINE: Duration = Duration::from_secs(10);
+/// Longest a connection test may run (never longer than the run deadline): a person is
+/// waiting for it, in `integration add` or at the console.
+pub const TEST_CONNECTION_DEADLINE: Duration = Duration::from_secs(120);
+
+/// How long a cancelled sync may take to end on its own (its `emit` answers false from
+/// then on) before it is stopped where it is.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 /// Default memory a plugin may use, in MiB.
 pub const DEFAULT_MEMORY_MIB: u64 = 512;
@@ -77,6 +92,9 @@ pub enum RunError {
         /// The cause.
         message: String,
     },
+    /// The sync was cancelled and did not end within [`CANCEL_GRACE`].
+    #[error("the run was cancelled and the plugin, still running {0:?} later, was stopped")]
+    Cancelled(Duration),
     /// The call ran past its deadline.
     #[error("the plugin ran longer than its {0:?} deadline and was stopped")]
     Deadline(Duration),
@@ -94,7 +112,7 @@ impl RunError {
     /// Whose fault it is: a limit of the sandbox, or the plugin.
     pub fn class(&self) -> FailureClass {
         match self {
-            RunError::Deadline(_) => FailureClass::Sandbox,
+            RunError::Deadline(_) | RunError::Cancelled(_) => FailureClass::Sandbox,
             RunError::Cache(_) => FailureClass::Config,
             _ => FailureClass::PluginBug,
         }
@@ -106,8 +124,8 @@ impl RunError {
 pub struct SyncResult {
     /// The plugin's answer.
     pub result: Result<SyncSummary, SourceError>,
-    /// Destinations the plugin tried to reach and was refused.
-    pub blocked: Vec<String>,
+    /// Requests the sandbox refused.
+    pub blocked: Refusals,
 }
 
 /// A compiled, pre-linked plugin and what it says about itself.
@@ -119,7 +137,8 @@ pub struct LoadedPlugin {
     pre: ConnectorPre<RunState>,
 }
 
-/// How plugins are compiled and run: components, interrupted by epochs for deadlines.
+/// How plugins are compiled and run: components, with epochs that make a running plugin
+/// yield its thread.
 pub fn engine_config() -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true).wasm_component_model(true);
@@ -202,6 +221,7 @@ impl PluginHost {
         plugin.info = self
             .call(
                 &plugin,
+                Stop::after(DESCRIBE_DEADLINE.min(self.limits.deadline)),
                 AllowList::default(),
                 Box::new(NoEmit),
                 async |c, s| c.safe_connector_plugin().call_describe(s).await,
@@ -220,18 +240,25 @@ impl PluginHost {
     ) -> Result<Result<Vec<CheckStep>, ConnectionFailure>, RunError> {
         let config = config_entries(config);
         let answer = self
-            .call(plugin, allow, Box::new(NoEmit), async move |c, s| {
-                c.safe_connector_plugin()
-                    .call_test_connection(s, &config)
-                    .await
-            })
+            .call(
+                plugin,
+                Stop::after(TEST_CONNECTION_DEADLINE.min(self.limits.deadline)),
+                allow,
+                Box::new(NoEmit),
+                async move |c, s| {
+                    c.safe_connector_plugin()
+                        .call_test_connection(s, &config)
+                        .await
+                },
+            )
             .await?;
         Ok(answer
             .map(|steps| steps.into_iter().map(Into::into).collect())
             .map_err(Into::into))
     }
 
-    /// Runs `sync`, handing what the plugin emits to `sink`.
+    /// Runs `sync`, handing what the plugin emits to `sink`. Once `cancel` is set, the
+    /// plugin has [`CANCEL_GRACE`] to end before it is stopped.
     pub async fn sync(
         &self,
         plugin: &LoadedPlugin,
@@ -239,10 +266,15 @@ impl PluginHost {
         state: Option<String>,
         allow: AllowList,
         sink: Box<dyn RunSink>,
+        cancel: Arc<AtomicBool>,
     ) -> Result<SyncResult, RunError> {
         let config = config_entries(config);
+        let stop = Stop {
+            deadline: self.limits.deadline,
+            cancel: Some(cancel),
+        };
         let (result, blocked) = self
-            .call_recording_denials(plugin, allow, sink, async move |c, s| {
+            .call_recording_denials(plugin, stop, allow, sink, async move |c, s| {
                 c.safe_connector_plugin()
                     .call_sync(s, &config, state.as_deref())
                     .await
@@ -254,15 +286,17 @@ impl PluginHost {
         })
     }
 
-    /// Instantiates the plugin in a fresh store and runs one export under the limits.
+    /// Instantiates the plugin in a fresh store and runs one export under the limits,
+    /// until it returns or `stop` says.
     async fn call<R>(
         &self,
         plugin: &LoadedPlugin,
+        stop: Stop,
         allow: AllowList,
         sink: Box<dyn RunSink>,
         f: impl AsyncFnOnce(&Connector, &mut Store<RunState>) -> wasmtime::Result<R>,
     ) -> Result<R, RunError> {
-        self.call_recording_denials(plugin, allow, sink, f)
+        self.call_recording_denials(plugin, stop, allow, sink, f)
             .await
             .map(|(r, _)| r)
     }
@@ -271,12 +305,13 @@ impl PluginHost {
     async fn call_recording_denials<R>(
         &self,
         plugin: &LoadedPlugin,
+        stop: Stop,
         allow: AllowList,
         sink: Box<dyn RunSink>,
         f: impl AsyncFnOnce(&Connector, &mut Store<RunState>) -> wasmtime::Result<R>,
-    ) -> Result<(R, Vec<String>), RunError> {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
-        let denied = Arc::new(Mutex::new(Vec::new()));
+    ) -> Result<(R, Refusals), RunError> {
+        let stderr = TailPipe::new(STDERR_CAPTURE_BYTES);
+        let denied = Arc::new(Mutex::new(Refusals::default()));
         let state = RunState {
             wasi: WasiCtxBuilder::new().stderr(stderr.clone()).build(),
             http: WasiHttpCtx::new(),
@@ -294,23 +329,25 @@ impl PluginHost {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-        let deadline = self.limits.deadline;
+        // The guest yields to tokio on every epoch tick, so a spinning plugin shares its
+        // worker thread: the lease renewal, the scheduler and signals still run, and the
+        // timeout below can stop it.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
         let run = async {
             let connector = plugin.pre.instantiate_async(&mut store).await?;
             f(&connector, &mut store).await
         };
-        let result = match tokio::time::timeout(deadline, run).await {
-            Err(_) => return Err(RunError::Deadline(deadline)),
-            Ok(result) => result,
+        let deadline = stop.deadline;
+        let result = tokio::select! {
+            finished = tokio::time::timeout(deadline, run) => match finished {
+                Err(_) => return Err(RunError::Deadline(deadline)),
+                Ok(result) => result,
+            },
+            () = stop.cancelled() => return Err(RunError::Cancelled(CANCEL_GRACE)),
         };
-        let denied = std::mem::take(&mut *denied.lock().expect("denied list lock"));
+        let denied = std::mem::take(&mut *denied.lock().unwrap_or_else(PoisonError::into_inner));
         result.map(|r| (r, denied)).map_err(|e| {
-            if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
-                return RunError::Deadline(deadline);
-            }
             let stderr = String::from_utf8_lossy(&store.data().stderr.contents())
                 .trim()
                 .to_string();
@@ -337,7 +374,35 @@ impl PluginHost {
     }
 }
 
-/// Ticks the engine's epoch so deadlines fire; stops when the engine is dropped.
+/// When a call must end besides returning: its deadline and, for a sync, the grace
+/// after its run was cancelled.
+struct Stop {
+    deadline: Duration,
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Stop {
+    /// Only the deadline.
+    fn after(deadline: Duration) -> Self {
+        Stop {
+            deadline,
+            cancel: None,
+        }
+    }
+
+    /// Resolves [`CANCEL_GRACE`] after the run was cancelled; never without a flag.
+    async fn cancelled(&self) {
+        let Some(flag) = &self.cancel else {
+            return std::future::pending().await;
+        };
+        while !flag.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(CANCEL_GRACE).await;
+    }
+}
+
+/// Ticks the engine's epoch so running plugins yield; stops when the engine is dropped.
 fn start_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
     std::thread::Builder::new()

@@ -3,11 +3,10 @@
 
 use super::bindings::v0_1::{host, types};
 use super::policy::{AllowList, Denied, Destination};
-use crate::model::{Batch, LogLevel};
+use crate::model::{Batch, LogLevel, Refusals};
 use std::sync::{Arc, Mutex};
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -43,8 +42,8 @@ impl RunSink for NoEmit {
 /// The outbound-HTTP hook: checks each request against the allow-list.
 pub(crate) struct HttpPolicy {
     pub allow: AllowList,
-    /// Every refused destination, for the run's error message.
-    pub denied: Arc<Mutex<Vec<String>>>,
+    /// The refused destinations, for the run's error message.
+    pub denied: Arc<Mutex<Refusals>>,
 }
 
 impl WasiHttpHooks for HttpPolicy {
@@ -75,7 +74,9 @@ impl WasiHttpHooks for HttpPolicy {
             let error = refuse(&self.denied, denied);
             return Box::new(async { Err(error) });
         }
-        tracing::debug!(target: "sandbox", "request leaves the sandbox: {} {}", request.method(), request.uri());
+        // Without the query: it may carry tokens or tenant data.
+        tracing::debug!(target: "sandbox", "request leaves the sandbox: {} {}://{}{}", request.method(),
+            destination.scheme, uri.authority().map_or("", |a| a.as_str()), uri.path());
         let denied = self.denied.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
@@ -100,13 +101,16 @@ impl WasiHttpHooks for HttpPolicy {
 }
 
 /// Records a refused destination (for the run's error) and answers the plugin with
-/// wasi:http's "denied".
-fn refuse(denied: &Mutex<Vec<String>>, reason: Denied) -> wasmtime_wasi_http::Error {
-    tracing::warn!("plugin request denied: {reason}");
-    denied
+/// wasi:http's "denied". Each distinct reason is logged once, however often it repeats.
+fn refuse(denied: &Mutex<Refusals>, reason: Denied) -> wasmtime_wasi_http::Error {
+    let reason = reason.to_string();
+    let first = denied
         .lock()
-        .expect("denied list lock")
-        .push(reason.to_string());
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .record(reason.clone());
+    if first {
+        tracing::warn!("plugin request denied: {reason}");
+    }
     wasmtime_wasi_http::Error::HttpRequestDenied
 }
 
@@ -117,7 +121,7 @@ pub(crate) struct RunState {
     pub table: ResourceTable,
     pub limits: StoreLimits,
     pub policy: HttpPolicy,
-    pub stderr: MemoryOutputPipe,
+    pub stderr: super::stderr::TailPipe,
     pub sink: Box<dyn RunSink>,
 }
 

@@ -5,7 +5,7 @@
 //! truth. Every sync, whatever its end, puts back the status the source last reported.
 
 use super::failure::{FailureClass, source_wait};
-use crate::model::{RunCounts, RunEnd, RunStatus, SourceError, SyncSummary};
+use crate::model::{Refusals, RunCounts, RunEnd, RunStatus, SourceError, SyncSummary};
 use std::time::Duration;
 
 /// How the plugin's call ended, as far as the judge needs to know.
@@ -17,8 +17,8 @@ pub enum PluginEnd {
     Failed {
         /// The plugin's error.
         error: SourceError,
-        /// Refused destinations.
-        blocked: Vec<String>,
+        /// Requests the sandbox refused.
+        blocked: Refusals,
     },
     /// The host stopped it or it crashed.
     Stopped {
@@ -42,6 +42,8 @@ pub struct SyncEnd {
     pub rejected_examples: Vec<String>,
     /// Why storing failed or a ceiling stopped the run, if either did.
     pub store_error: Option<(String, FailureClass)>,
+    /// Whether its checkpoints were dropped because the settings changed meanwhile.
+    pub settings_changed: bool,
     /// Whether a person or shutdown cancelled it.
     pub cancelled: bool,
 }
@@ -63,6 +65,9 @@ pub fn may_close_unseen(plugin: &PluginEnd, cancelled: bool, store_failed: bool)
     matches!(plugin, PluginEnd::Finished(summary) if summary.full) && !cancelled && !store_failed
 }
 
+/// The warning of a run whose integration's settings changed while it ran.
+pub const SETTINGS_CHANGED: &str = "the integration's settings changed while this sync ran: its checkpoints were not kept, so the next sync reads everything with the new settings";
+
 /// The message a cancelled run ends with.
 pub const CANCELLED: &str =
     "cancelled: the host was asked to stop; committed batches and the checkpoint are kept";
@@ -77,6 +82,9 @@ pub fn judge(end: SyncEnd) -> Verdict {
             end.rejected,
             end.rejected_examples.join("; ")
         ));
+    }
+    if end.settings_changed {
+        warnings.push(SETTINGS_CHANGED.to_string());
     }
     let (error, failure, wait) = match end.plugin {
         PluginEnd::Finished(summary) => {
@@ -99,11 +107,7 @@ pub fn judge(end: SyncEnd) -> Verdict {
             let class = if blocked.is_empty() {
                 class
             } else {
-                text = format!(
-                    "the sandbox blocked {} request(s): {}; {text}",
-                    blocked.len(),
-                    blocked.join("; ")
-                );
+                text = format!("the sandbox blocked {blocked}; {text}");
                 FailureClass::Sandbox
             };
             (Some(text), Some(class), wait)
@@ -144,6 +148,7 @@ mod tests {
             rejected: 0,
             rejected_examples: vec![],
             store_error: None,
+            settings_changed: false,
             cancelled: false,
         }
     }
@@ -163,7 +168,7 @@ mod tests {
                 message: "slow down".into(),
                 retry_after_seconds: Some(60),
             },
-            blocked: vec![],
+            blocked: Refusals::default(),
         }
     }
 
@@ -215,7 +220,10 @@ mod tests {
                 message: "connect failed".into(),
                 retry_after_seconds: None,
             },
-            blocked: vec!["https://evil.example".into()],
+            blocked: Refusals {
+                count: 1,
+                examples: vec!["https://evil.example".into()],
+            },
         }));
         assert_eq!(blocked.failure, Some(FailureClass::Sandbox));
         assert!(

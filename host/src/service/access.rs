@@ -104,7 +104,7 @@ impl Access<'_> {
             Ok(_) => return Err(ServiceError::WeakAdminToken),
             Err(_) if file.exists() => {
                 let text =
-                    std::fs::read_to_string(&file).map_err(|source| ServiceError::TokenFile {
+                    crate::private_file::read(&file).map_err(|source| ServiceError::TokenFile {
                         path: file.clone(),
                         source,
                     })?;

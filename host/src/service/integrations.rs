@@ -28,13 +28,25 @@ pub struct PolicyChange {
 }
 
 impl PolicyChange {
-    /// `policy` with the changes made.
-    pub fn apply(self, policy: Policy) -> Policy {
-        Policy {
+    /// `policy` with the changes made; refused when a value is out of range.
+    pub fn apply(self, policy: Policy) -> Result<Policy, SettingError> {
+        if let Some(days) = self
+            .auto_sync_days
+            .filter(|d| *d > Policy::MAX_AUTO_SYNC_DAYS)
+        {
+            return Err(SettingError {
+                key: "auto-sync-days".into(),
+                message: format!(
+                    "{days} is out of range (0 to {})",
+                    Policy::MAX_AUTO_SYNC_DAYS
+                ),
+            });
+        }
+        Ok(Policy {
             auto_sync_days: self.auto_sync_days.unwrap_or(policy.auto_sync_days),
             auto_onboard: self.auto_onboard.unwrap_or(policy.auto_onboard),
             update_metadata: self.update_metadata.unwrap_or(policy.update_metadata),
-        }
+        })
     }
 }
 
@@ -62,6 +74,8 @@ pub struct Added {
     pub integration: Integration,
     /// The plugin's version.
     pub plugin_version: String,
+    /// The URLs its runs may reach, plugin defaults included: what the operator accepts.
+    pub egress: Vec<String>,
     /// The connection test, when one ran.
     pub test: Option<TestReport>,
 }
@@ -90,6 +104,8 @@ pub struct Updated {
     pub changed: Vec<String>,
     /// Whether the next sync reads everything again.
     pub next_sync_full: bool,
+    /// The URLs its runs may reach from now on, plugin defaults included.
+    pub egress: Vec<String>,
     /// The connection test, when one ran.
     pub test: Option<TestReport>,
 }
@@ -141,6 +157,8 @@ pub struct IntegrationView {
     pub connector: String,
     /// Every setting of the plugin's schema, in its order.
     pub settings: Vec<ShownSetting>,
+    /// The URLs its runs may reach (the values of its URL settings).
+    pub egress: Vec<String>,
     /// Policy.
     pub policy: Policy,
 }
@@ -256,6 +274,7 @@ impl Integrations<'_> {
         let plugins = self.platform.plugins().await?;
         let plugin = plugins.get(&request.connector)?;
         let settings = validate(plugin, request.values)?;
+        let policy = request.policy.apply(Policy::default())?;
         let test = match request.test {
             false => None,
             true => {
@@ -269,6 +288,7 @@ impl Integrations<'_> {
                 Some(report)
             }
         };
+        let egress = settings.egress(&plugin.info.config_schema);
         let (settings, sealed_secrets) = self.seal(plugin, &settings)?;
         let integration = store
             .add_integration(&NewIntegration {
@@ -276,7 +296,7 @@ impl Integrations<'_> {
                 connector: plugin.info.name.clone(),
                 settings,
                 sealed_secrets,
-                policy: request.policy.apply(Policy::default()),
+                policy,
             })
             .await?;
         if test.is_some() {
@@ -294,6 +314,7 @@ impl Integrations<'_> {
         Ok(Added {
             integration,
             plugin_version: plugin.info.version.clone(),
+            egress,
             test,
         })
     }
@@ -327,7 +348,7 @@ impl Integrations<'_> {
                     .any(|f| &f.key == key && f.kind == FieldKind::Secret))
         }));
         let after = validate(plugin, values)?;
-        let policy = request.policy.apply(integration.policy);
+        let policy = request.policy.apply(integration.policy)?;
         let mut changed: Vec<String> = schema
             .iter()
             .map(|f| &f.key)
@@ -355,6 +376,7 @@ impl Integrations<'_> {
             return Ok(Updated {
                 changed,
                 next_sync_full: false,
+                egress: after.egress(schema),
                 test: None,
             });
         }
@@ -395,6 +417,7 @@ impl Integrations<'_> {
         Ok(Updated {
             changed,
             next_sync_full: reads_differently,
+            egress: after.egress(schema),
             test,
         })
     }
@@ -424,6 +447,7 @@ impl Integrations<'_> {
     /// A failed test is [`ServiceError::ConnectionTest`], carrying its report.
     pub async fn test(&self, name: &str, started_by: &str) -> Result<TestReport, ServiceError> {
         let prepared = self.platform.prepare(name).await?;
+        prepared.check_runnable()?;
         let store = self.platform.store();
         let run = store
             .start_run(prepared.integration.id, Action::TestConnection, started_by)
@@ -515,6 +539,9 @@ impl Integrations<'_> {
             })
             .collect();
         Ok(IntegrationView {
+            egress: prepared
+                .settings
+                .egress(&prepared.plugin.info.config_schema),
             name: prepared.integration.name,
             connector: prepared.integration.connector,
             settings,

@@ -208,3 +208,13 @@ struct Prepared<'a> {
     plugin: &'a LoadedPlugin,
     settings: Settings,
 }
+
+impl Prepared<'_> {
+    /// Refuses to run the plugin while it defaults a host this integration never
+    /// accepted (see [`Settings::check_accepted`]).
+    fn check_runnable(&self) -> Result<(), ServiceError> {
+        Ok(self
+            .settings
+            .check_accepted(&self.integration.name, &self.plugin.info.config_schema)?)
+    }
+}

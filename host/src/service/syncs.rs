@@ -118,6 +118,7 @@ impl Syncs<'_> {
         request: SyncRequest,
     ) -> Result<SyncOutcome, ServiceError> {
         let prepared = self.platform.prepare_integration(integration).await?;
+        prepared.check_runnable()?;
         let id = prepared.integration.id;
         let cancel = request.cancel;
         let running = self.platform.running.clone();

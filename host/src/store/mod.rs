@@ -25,6 +25,39 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// An integration's resume point, and the generation of its settings it belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The plugin's opaque state; `None` when there is none (the next sync is full).
+    pub state: Option<String>,
+    /// Moved on by every clear (a settings change).
+    pub generation: i64,
+}
+
+impl Checkpoint {
+    /// From a stored (state, generation) row, if there is one; an empty state is none.
+    pub(crate) fn from_row(row: Option<(String, i64)>) -> Self {
+        row.map_or_else(Checkpoint::default, |(state, generation)| Checkpoint {
+            state: Some(state).filter(|s| !s.is_empty()),
+            generation,
+        })
+    }
+}
+
+/// Stores a run's checkpoint while its generation is current (?1 integration, ?2 state,
+/// ?3 time, ?4 generation). The checkpoint statements are written once for both
+/// backends, with SQLite's numbered placeholders; PostgreSQL's take `$`.
+pub(crate) const SAVE_CHECKPOINT: &str = "UPDATE checkpoints SET state = ?2, updated_at = ?3 WHERE integration_id = ?1 AND generation = ?4";
+/// The first checkpoint of an integration whose checkpoint was never cleared.
+pub(crate) const FIRST_CHECKPOINT: &str =
+    "INSERT INTO checkpoints (integration_id, state, updated_at, generation) VALUES (?1, ?2, ?3, 0)
+     ON CONFLICT (integration_id) DO NOTHING";
+/// Forgets the state and moves the generation on (?1 integration, ?2 time).
+pub(crate) const CLEAR_CHECKPOINT: &str =
+    "INSERT INTO checkpoints (integration_id, state, updated_at, generation) VALUES (?1, '', ?2, 1)
+     ON CONFLICT (integration_id) DO UPDATE SET state = '', updated_at = excluded.updated_at,
+       generation = checkpoints.generation + 1";
+
 /// The result of asking for an integration's run lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {
@@ -159,11 +192,18 @@ pub trait IngestStore: Send + Sync {
     async fn close_unseen(&self, integration: i64, run: i64) -> Result<u64, StoreError>;
     /// Puts back the source's status wherever one was set here; returns how many.
     async fn restore_reported_statuses(&self, integration: i64) -> Result<u64, StoreError>;
-    /// Stores the resume point.
-    async fn save_checkpoint(&self, integration: i64, state: &str) -> Result<(), StoreError>;
-    /// The stored resume point.
-    async fn checkpoint(&self, integration: i64) -> Result<Option<String>, StoreError>;
-    /// Forgets the resume point, so the next sync is full.
+    /// Stores the resume point of a run that started at checkpoint `generation`; false
+    /// (nothing stored) when the checkpoint was cleared since, or the integration is gone.
+    async fn save_checkpoint(
+        &self,
+        integration: i64,
+        state: &str,
+        generation: i64,
+    ) -> Result<bool, StoreError>;
+    /// The stored resume point and its generation.
+    async fn checkpoint(&self, integration: i64) -> Result<Checkpoint, StoreError>;
+    /// Forgets the resume point, so the next sync is full, and moves the generation on,
+    /// so a run that started before cannot store one after.
     async fn clear_checkpoint(&self, integration: i64) -> Result<(), StoreError>;
 }
 

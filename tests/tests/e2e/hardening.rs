@@ -68,7 +68,8 @@ fn bad_input_gets_clear_errors() {
     let sim = Simulator::start(SimConfig::new(61, 20)).unwrap();
     let host = Host::new();
     assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
-    for days in ["-1", "x", "1.5"] {
+    // 100000 once overflowed the next slot's date to "due now": syncs ran back to back.
+    for days in ["-1", "x", "1.5", "366", "100000"] {
         let out = host.run(&[
             "integration",
             "update",
@@ -80,6 +81,20 @@ fn bad_input_gets_clear_errors() {
     }
     let out = host.run(&["serve", "--sync-time", "25:00"]);
     assert!(expect_failure(&out).1.contains("HH:MM"));
+    // `inf` once panicked converting to a duration.
+    for minutes in ["inf", "NaN", "-5", "1e9"] {
+        let flag = format!("--retry-after-minutes={minutes}");
+        let out = host.run(&["serve", "--no-http", &flag]);
+        let stderr = expect_failure(&out).1;
+        assert_eq!(out.status.code(), Some(2), "{minutes}: {stderr}");
+        assert!(
+            stderr.contains("is not a number of minutes from 0 to 1440"),
+            "{minutes}: {stderr}"
+        );
+    }
+    // More syncs than tokio's blocking threads could wait for the store at once.
+    let out = host.run(&["serve", "--no-http", "--max-concurrent-syncs", "1000"]);
+    assert!(expect_failure(&out).1.contains("1..=256"));
 
     // A database file that is not SQLite, and one in a folder that does not exist.
     let garbage = host.dir().join("garbage.db");
@@ -132,5 +147,75 @@ fn a_plugin_built_for_another_contract_line_is_refused() {
     assert!(
         stderr.contains("built for contract 0.2.0") && stderr.contains("runs contract 0.1.x"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn hosts_starting_at_once_on_a_fresh_store_all_succeed() {
+    use std::os::unix::fs::PermissionsExt;
+    let at_once = |host: &Host, args: &dyn Fn(usize) -> Vec<String>| {
+        let children: Vec<std::process::Child> = (0..6)
+            .map(|i| {
+                let args = args(i);
+                host.command(&args.iter().map(String::as_str).collect::<Vec<_>>())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("start connector-host")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    };
+    let sqlite = Host::new();
+    let postgres = Host::postgres();
+    for host in std::iter::once(&sqlite).chain(postgres.as_ref()) {
+        // Six hosts migrate one fresh store, then create one key file between them
+        // (each seals a secret with it).
+        at_once(host, &|_| vec!["integration".into(), "list".into()]);
+        at_once(host, &|i| {
+            [
+                "integration",
+                "add",
+                &format!("h{i}"),
+                "--connector",
+                "hostile",
+                "--set",
+                "api-url=https://api.example",
+                "--set",
+                "mode=loop",
+                "--set",
+                "client-secret=sealed-with-the-one-key",
+                "--no-test",
+            ]
+            .map(String::from)
+            .to_vec()
+        });
+        // Every secret opens with the key that won.
+        for i in 0..6 {
+            host.ok(&["integration", "show", &format!("h{i}")]);
+        }
+    }
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode(&sqlite.db()),
+        0o600,
+        "the database is the user's alone"
+    );
+    let key = sqlite.db().with_extension("key");
+    assert_eq!(mode(&key), 0o600);
+    // A key file others may read is refused, with what to do.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = sqlite.fails(&["integration", "show", "h0"]);
+    assert!(
+        refused.contains("others may read or write it (mode 644)") && refused.contains("chmod 600"),
+        "{refused}"
     );
 }

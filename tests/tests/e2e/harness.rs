@@ -92,6 +92,16 @@ impl Host {
         required_path("TEST_PLUGINS_DIR", target_dir().join("plugins"))
     }
 
+    /// A variant of a test plugin (`hostile-upgraded.wasm`, …), built beside them.
+    pub fn plugin_variant(&self, file: &str) -> PathBuf {
+        let plugins = self.built_plugins();
+        plugins
+            .parent()
+            .unwrap_or(&plugins)
+            .join("plugin-variants")
+            .join(file)
+    }
+
     /// The SQLite database file (when the host stores in SQLite).
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("host.db")
@@ -104,9 +114,20 @@ impl Host {
 
     /// Starts the host with `args` in the background; output goes to files in the test's folder.
     pub fn spawn(&self, args: &[&str]) -> Background {
+        self.spawn_command(self.command(args))
+    }
+
+    /// [`spawn`](Self::spawn), the process and its threads confined to one CPU
+    /// (`taskset`), as on a machine with one core.
+    pub fn spawn_on_one_cpu(&self, args: &[&str]) -> Background {
+        let mut pinned = Command::new("taskset");
+        pinned.args(["--cpu-list", "0"]).arg(&self.bin).args(args);
+        self.spawn_command(self.with_environment(pinned))
+    }
+
+    fn spawn_command(&self, mut command: Command) -> Background {
         let log = |name: &str| std::fs::File::create(self.dir().join(name)).expect("log file");
-        let child = self
-            .command(args)
+        let child = command
             .stdout(log("background.out"))
             .stderr(log("background.err"))
             .spawn()
@@ -129,10 +150,17 @@ impl Host {
         self.command(args).output().expect("run connector-host")
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// The host command with `args` in this environment, for a test that runs it itself.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.bin);
-        cmd.args(args)
-            .env("CONNECTOR_HOST_DB", self.db_arg())
+        cmd.args(args);
+        self.with_environment(cmd)
+    }
+
+    /// `cmd` with this environment's database, plugins and cache, and nothing inherited
+    /// that would change the host's behaviour.
+    fn with_environment(&self, mut cmd: Command) -> Command {
+        cmd.env("CONNECTOR_HOST_DB", self.db_arg())
             // A database URL keeps its key in the user's config folder: the test's own.
             .env("XDG_CONFIG_HOME", self.dir().join("config"))
             .env("CONNECTOR_HOST_PLUGINS", &self.plugins)
@@ -240,6 +268,28 @@ impl Host {
                 f
             })
             .collect()
+    }
+
+    /// Adds an integration of the `hostile` test plugin in `mode`, untested; `extra` are
+    /// more `--set` values.
+    pub fn add_hostile(&self, name: &str, mode: &str, api_url: &str, extra: &[&str]) {
+        let (api, mode) = (format!("api-url={api_url}"), format!("mode={mode}"));
+        let mut args = vec![
+            "integration",
+            "add",
+            name,
+            "--connector",
+            "hostile",
+            "--set",
+            &api,
+            "--set",
+            &mode,
+            "--no-test",
+        ];
+        for set in extra {
+            args.extend(["--set", set]);
+        }
+        self.ok(&args);
     }
 
     /// Sorted values of `field` in a JSON view.

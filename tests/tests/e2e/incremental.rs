@@ -168,3 +168,50 @@ fn only_a_complete_full_sync_closes_vanished_findings() {
     ]);
     assert!(out.contains("the next sync is full"), "{out}");
 }
+
+#[test]
+fn a_settings_change_during_a_sync_makes_the_next_sync_full() {
+    let sim = Simulator::start(SimConfig::new(SEED + 9, 60)).unwrap();
+    let host = Host::new();
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &["page-size=10"]));
+    host.ok(&["sync", "w"]);
+    // A slow source: the second sync runs while the settings change under it.
+    sim.set_latency(Duration::from_millis(400));
+    let running = host.spawn(&["sync", "w", "--full"]);
+    crate::harness::wait_for(30, "the sync to start", || {
+        host.json(&["history", "w"])[0]["status"] == "running"
+    });
+    let updated = host.ok(&[
+        "integration",
+        "update",
+        "w",
+        "--set",
+        "page-size=20",
+        "--no-test",
+    ]);
+    assert!(updated.contains("the next sync is full"), "{updated}");
+    crate::harness::wait_for(60, "the sync to end", || {
+        host.json(&["history", "w"])
+            .iter()
+            .all(|r| r["status"] != "running")
+    });
+    drop(running);
+    let run = host
+        .json(&["history", "w"])
+        .into_iter()
+        .find(|r| r["action"] == "sync_now" && r["status"] != "running")
+        .unwrap();
+    let warnings = run["warnings"].to_string();
+    assert!(
+        warnings.contains("settings changed while this sync ran"),
+        "{run}"
+    );
+
+    // The next sync reads all 60 issues (3 pages of 20), not the changes since the
+    // watermark the running sync would have put back (one empty page).
+    sim.set_latency(Duration::ZERO);
+    let pages = || sim.stats().issue_pages.load(Ordering::Relaxed);
+    let before = pages();
+    host.ok(&["sync", "w"]);
+    assert_eq!(pages() - before, 3, "a full read with the new page size");
+}

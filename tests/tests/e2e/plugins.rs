@@ -115,6 +115,68 @@ fn a_compile_cache_that_others_could_write_is_refused() {
     }
 }
 
+/// The one compiled entry in `cache`.
+fn only_entry(cache: &Path) -> PathBuf {
+    let entries: Vec<PathBuf> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    entries[0].clone()
+}
+
+#[test]
+fn a_compiled_entry_planted_in_the_cache_is_recompiled_never_run() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (host, plugins, cache) = host_with_only_wiz(scratch.path());
+    // The host's own compiled hostile plugin, from a cache beside it.
+    let (hostile_plugins, hostile_cache) = (scratch.path().join("h"), scratch.path().join("hc"));
+    std::fs::create_dir_all(&hostile_plugins).unwrap();
+    std::fs::copy(
+        host.built_plugins().join("hostile.wasm"),
+        hostile_plugins.join("hostile.wasm"),
+    )
+    .unwrap();
+    let host = host.with_plugins(&hostile_plugins, &hostile_cache);
+    host.ok(&["plugins"]);
+    let hostile_entry = only_entry(&hostile_cache);
+    let host = host.with_plugins(&plugins, &cache);
+    host.ok(&["plugins"]);
+    let wiz_entry = only_entry(&cache);
+
+    // Planted under wiz's name: native code of another component.
+    std::fs::copy(&hostile_entry, &wiz_entry).unwrap();
+    let out = host.run(&["plugins"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("wiz") && !stdout.contains("hostile"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("did not write"), "{stderr}");
+    assert_ne!(
+        std::fs::read(&wiz_entry).unwrap(),
+        std::fs::read(&hostile_entry).unwrap(),
+        "the entry was compiled again"
+    );
+
+    // A symlink at the entry's name is replaced, not written through.
+    let victim = scratch.path().join("victim");
+    std::fs::write(&victim, "keep").unwrap();
+    std::fs::remove_file(&wiz_entry).unwrap();
+    std::os::unix::fs::symlink(&victim, &wiz_entry).unwrap();
+    let stdout = host.ok(&["plugins"]);
+    assert!(stdout.contains("wiz"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    assert!(!std::fs::symlink_metadata(&wiz_entry).unwrap().is_symlink());
+    // No temporary file is left behind.
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+}
+
 #[test]
 fn a_plugin_that_uses_files_or_sockets_is_refused_at_load_and_others_still_load() {
     let scratch = tempfile::tempdir().unwrap();

@@ -49,18 +49,7 @@ fn request_to_a_host_not_in_the_config_is_denied() {
 /// Adds a `hostile` integration in `mode` and runs a sync that must fail; returns its
 /// one-line error.
 fn hostile_run(host: &Host, name: &str, mode: &str, api_url: &str, extra: &[&str]) -> String {
-    host.ok(&[
-        "integration",
-        "add",
-        name,
-        "--connector",
-        "hostile",
-        "--set",
-        &format!("api-url={api_url}"),
-        "--set",
-        &format!("mode={mode}"),
-        "--no-test",
-    ]);
+    host.add_hostile(name, mode, api_url, &[]);
     let mut args = vec!["sync", name];
     args.extend_from_slice(extra);
     let stderr = host.fails(&args);

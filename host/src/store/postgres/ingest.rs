@@ -6,12 +6,20 @@ use super::PostgresStore;
 use crate::model::{Batch, Policy, now};
 use crate::policy::ingest::{self, FindingWrite, InventoryRef, Keys, Plan, Snapshot};
 use crate::policy::inventory::Metadata;
-use crate::store::{BatchOutcome, IngestStore, StoreError};
+use crate::store::{
+    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, IngestStore, SAVE_CHECKPOINT,
+    StoreError,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// A statement written with SQLite's numbered placeholders (`?1`), in PostgreSQL's (`$1`).
+fn dollars(sql: &str) -> String {
+    sql.replace('?', "$")
+}
 
 /// What closing a finding the source no longer reports sets (see the SQLite backend).
 const CLOSE_FINDING: &str = "UPDATE findings SET status = 'passed', reported_status = 'passed', closed_reason = 'removed_at_source', content_hash = ''::bytea";
@@ -457,37 +465,47 @@ impl IngestStore for PostgresStore {
             .await?)
     }
 
-    async fn save_checkpoint(&self, integration: i64, state: &str) -> Result<(), StoreError> {
-        self.client()
-            .await?
+    async fn save_checkpoint(
+        &self,
+        integration: i64,
+        state: &str,
+        generation: i64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let at = now();
+        let mut stored = client
             .execute(
-                "INSERT INTO checkpoints (integration_id, state, updated_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (integration_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at",
-                &[&integration, &state, &now()],
+                &dollars(SAVE_CHECKPOINT),
+                &[&integration, &state, &at, &generation],
             )
             .await?;
-        Ok(())
+        if stored == 0 && generation == 0 {
+            stored = client
+                .execute(&dollars(FIRST_CHECKPOINT), &[&integration, &state, &at])
+                .await?;
+        }
+        Ok(stored > 0)
     }
 
-    async fn checkpoint(&self, integration: i64) -> Result<Option<String>, StoreError> {
+    async fn checkpoint(&self, integration: i64) -> Result<Checkpoint, StoreError> {
         let row = self
             .client()
             .await?
             .query_opt(
-                "SELECT state FROM checkpoints WHERE integration_id = $1",
+                "SELECT state, generation FROM checkpoints WHERE integration_id = $1",
                 &[&integration],
             )
             .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        let row = row
+            .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()?;
+        Ok(Checkpoint::from_row(row))
     }
 
     async fn clear_checkpoint(&self, integration: i64) -> Result<(), StoreError> {
         self.client()
             .await?
-            .execute(
-                "DELETE FROM checkpoints WHERE integration_id = $1",
-                &[&integration],
-            )
+            .execute(&dollars(CLEAR_CHECKPOINT), &[&integration, &now()])
             .await?;
         Ok(())
     }

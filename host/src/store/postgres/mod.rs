@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_access.sql"),
     include_str!("../../../migrations/postgres/0003_finding_listing.sql"),
     include_str!("../../../migrations/postgres/0004_asset_listing.sql"),
+    include_str!("../../../migrations/postgres/0005_checkpoint_generation.sql"),
 ];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).

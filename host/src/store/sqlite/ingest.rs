@@ -6,7 +6,10 @@ use crate::model::{Batch, Policy, now, time_text};
 use crate::policy::hash::json;
 use crate::policy::ingest::{self, InventoryRef, Keys, Plan, Snapshot};
 use crate::policy::inventory::Metadata;
-use crate::store::{BatchOutcome, IngestStore, StoreError};
+use crate::store::{
+    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, IngestStore, SAVE_CHECKPOINT,
+    StoreError,
+};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::sync::Arc;
@@ -235,38 +238,42 @@ impl IngestStore for SqliteStore {
         .await
     }
 
-    async fn save_checkpoint(&self, integration: i64, state: &str) -> Result<(), StoreError> {
+    async fn save_checkpoint(
+        &self,
+        integration: i64,
+        state: &str,
+        generation: i64,
+    ) -> Result<bool, StoreError> {
         let state = state.to_string();
         self.call(move |conn| {
-            conn.execute(
-                "INSERT INTO checkpoints (integration_id, state, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (integration_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                params![integration, state, time_text(now())],
-            )?;
-            Ok(())
+            let at = time_text(now());
+            let mut stored =
+                conn.execute(SAVE_CHECKPOINT, params![integration, state, at, generation])?;
+            if stored == 0 && generation == 0 {
+                stored = conn.execute(FIRST_CHECKPOINT, params![integration, state, at])?;
+            }
+            Ok(stored > 0)
         })
         .await
     }
 
-    async fn checkpoint(&self, integration: i64) -> Result<Option<String>, StoreError> {
+    async fn checkpoint(&self, integration: i64) -> Result<Checkpoint, StoreError> {
         self.call(move |conn| {
-            Ok(conn
+            let row: Option<(String, i64)> = conn
                 .query_row(
-                    "SELECT state FROM checkpoints WHERE integration_id = ?1",
+                    "SELECT state, generation FROM checkpoints WHERE integration_id = ?1",
                     [integration],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .optional()?)
+                .optional()?;
+            Ok(Checkpoint::from_row(row))
         })
         .await
     }
 
     async fn clear_checkpoint(&self, integration: i64) -> Result<(), StoreError> {
         self.call(move |conn| {
-            conn.execute(
-                "DELETE FROM checkpoints WHERE integration_id = ?1",
-                [integration],
-            )?;
+            conn.execute(CLEAR_CHECKPOINT, params![integration, time_text(now())])?;
             Ok(())
         })
         .await

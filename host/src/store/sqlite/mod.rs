@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_access.sql"),
     include_str!("../../../migrations/sqlite/0004_finding_listing.sql"),
     include_str!("../../../migrations/sqlite/0005_asset_listing.sql"),
+    include_str!("../../../migrations/sqlite/0006_checkpoint_generation.sql"),
 ];
 
 /// A store in one SQLite file.
@@ -51,6 +52,7 @@ impl SqliteStore {
                 format!("folder {} does not exist", parent.display()).into(),
             ));
         }
+        create_private(path).map_err(|e| open_error(e.into()))?;
         let mut conn = Connection::open(path).map_err(|e| open_error(e.into()))?;
         // Many syncs write at once (serve, several hosts): writers queue for the lock, and
         // every transaction takes it when it begins. A deferred one that read first could
@@ -82,6 +84,20 @@ impl SqliteStore {
             f(&mut conn)
         })
         .await?
+    }
+}
+
+/// Creates a missing database file with mode 0600, before SQLite creates it with the
+/// umask's: it holds sealed secrets, tokens' hashes and every finding, and SQLite gives
+/// its WAL and shared-memory files the same mode.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        result => result.map(drop),
     }
 }
 
@@ -192,7 +208,7 @@ mod tests {
             store.finding_raw(1, "finding-1").await.unwrap(),
             r#"{"id":1}"#
         );
-        assert!(store.checkpoint(1).await.unwrap().is_none());
+        assert!(store.checkpoint(1).await.unwrap().state.is_none());
         store
             .call(|conn| {
                 let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

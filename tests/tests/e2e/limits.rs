@@ -1,0 +1,271 @@
+//! Limits that hold for a whole run, and what the host keeps of a hostile plugin's run:
+//! a spinning plugin shares its CPU, a slow `describe` is stopped, refusals and stderr
+//! cost bounded memory, a checkpoint never follows a refused batch, and what a plugin
+//! writes reaches a terminal escaped.
+
+use crate::harness::{Host, TestClock, wait_for};
+use std::time::{Duration, Instant};
+use wiz_sim::{SimConfig, Simulator};
+
+/// Peak resident memory of a process while it runs, in KiB, read from /proc until it
+/// exits; returns it with the exit status.
+fn watch_peak_rss(mut child: std::process::Child) -> (u64, std::process::ExitStatus) {
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file) {
+            let hwm = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+            peak = peak.max(hwm.unwrap_or(0));
+        }
+        if let Some(exit) = child.try_wait().expect("wait") {
+            return (peak, exit);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_flood_of_refused_requests_costs_a_counter_not_memory() {
+    let host = Host::new();
+    let sync_peak = |name: &str, count: u64| {
+        host.add_hostile(
+            name,
+            "refused-flood",
+            "https://api.example",
+            &["target=https://refused.example/", &format!("count={count}")],
+        );
+        let mut child = host
+            .command(&["sync", name])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start connector-host");
+        let stderr_reader = {
+            let mut err = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut err, &mut text).unwrap();
+                text
+            })
+        };
+        let (peak, status) = watch_peak_rss(child);
+        assert!(!status.success());
+        (peak, stderr_reader.join().unwrap())
+    };
+    let (small_peak, _) = sync_peak("few", 1_000);
+    let (large_peak, stderr) = sync_peak("many", 200_000);
+    let error = host.json(&["history", "many"])[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.starts_with("the sandbox blocked 200000 request(s): ")
+            && error.contains("refused.example")
+            && error.contains("(and 199999 more)"),
+        "{error}"
+    );
+    assert!(error.len() < 600, "the stored error stays short: {error}");
+    // One warning per distinct refusal, not one per request.
+    assert!(
+        stderr.matches("plugin request denied").count() <= 5,
+        "{}",
+        &stderr[..stderr.len().min(2000)]
+    );
+    assert!(
+        large_peak < small_peak + 16 * 1024,
+        "RSS stays flat: {small_peak} KiB for 1000 refusals, {large_peak} KiB for 200000"
+    );
+}
+
+#[test]
+fn a_plugin_that_fills_its_stderr_still_reports_its_panic() {
+    let host = Host::new();
+    host.add_hostile("chatty", "chatter", "https://api.example", &[]);
+    let stderr = host.fails(&["sync", "chatty"]);
+    assert!(
+        stderr.contains("hostile plugin panicked after 1 MiB of chatter"),
+        "the last of stderr is kept: {stderr}"
+    );
+    assert!(stderr.len() < 4096, "{stderr}");
+}
+
+#[test]
+fn no_checkpoint_is_stored_after_a_refused_batch() {
+    let host = Host::new();
+    host.add_hostile(
+        "ckpt",
+        "checkpoint-after-refusal",
+        "https://api.example",
+        &[],
+    );
+    let stderr = host.fails(&["sync", "ckpt", "--max-records-per-run", "1000"]);
+    assert!(
+        stderr.contains("per-run ceiling of 1000 records"),
+        "{stderr}"
+    );
+    assert!(
+        host.ids("findings", "ckpt", "id")
+            .contains(&"good-finding".to_string())
+    );
+    // The next run is handed the checkpoint stored after the first batch, not the one
+    // the plugin sent after `emit` refused a batch.
+    let stderr = host.fails(&["sync", "ckpt"]);
+    assert!(
+        stderr.contains("resumed from checkpoint `after-the-stored-batch`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_describe_that_never_returns_is_stopped_in_seconds() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = scratch.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let host = Host::new().with_plugins(&plugins, &scratch.path().join("cache"));
+    std::fs::copy(
+        host.plugin_variant("hostile-spinning-describe.wasm"),
+        plugins.join("hostile.wasm"),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = host.run(&["plugins"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("hostile.wasm not loaded") && stderr.contains("10s deadline"),
+        "{stderr}"
+    );
+    // Compiling the component takes a few seconds of its own in a debug build.
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_spinning_plugin_on_one_cpu_starves_nothing() {
+    let sim = Simulator::start(SimConfig::new(71, 60)).unwrap();
+    let host = Host::new();
+    host.add_hostile("spin", "loop", &sim.api_url(), &[]);
+    crate::harness::assert_success(&host.add_wiz(
+        "w",
+        &sim,
+        "sim-client",
+        crate::harness::FULL_SECRET,
+        &["page-size=10"],
+    ));
+    for name in ["spin", "w"] {
+        host.ok(&["integration", "update", name, "--auto-sync-days", "1"]);
+    }
+    let clock = TestClock::new(host.dir(), "2030-01-01T00:00:00Z");
+    let path = clock.path();
+    let server = host.spawn_on_one_cpu(&[
+        "serve",
+        "--no-http",
+        "-v",
+        "--clock-file",
+        &path,
+        "--poll-interval-ms",
+        "40",
+        // Two at once on the one CPU: the spinning sync must not hold the other back.
+        "--max-concurrent-syncs",
+        "2",
+    ]);
+    wait_for(30, "both first schedules", || {
+        let log = server.log_text();
+        ["spin", "w"]
+            .iter()
+            .all(|n| log.contains(&format!("integration `{n}`: first auto sync at")))
+    });
+    clock.set("2030-01-01T01:15:00Z");
+    let spin_started = Instant::now();
+    let status_of = |name: &str| -> String {
+        host.json(&["history", name])
+            .first()
+            .map(|r| r["status"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    wait_for(30, "the spinning sync to start", || {
+        status_of("spin") == "running"
+    });
+    // The other integration's sync runs to its end beside the spinning one.
+    wait_for(60, "w's auto sync", || status_of("w") == "succeeded");
+    assert_eq!(status_of("spin"), "running");
+    // Past the lease's 60 s, the spinning run still holds it: its renewal ran.
+    let lease_ttl = Duration::from_secs(65);
+    if let Some(left) = lease_ttl.checked_sub(spin_started.elapsed()) {
+        std::thread::sleep(left);
+    }
+    let refused = host.fails(&["sync", "spin"]);
+    assert!(refused.contains("already syncing"), "{refused}");
+
+    let stopping = Instant::now();
+    assert!(server.stop().success());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "serve stopped in {:?}",
+        stopping.elapsed()
+    );
+    let run = &host.json(&["history", "spin"])[0];
+    assert_eq!(run["status"], "cancelled", "{run}");
+}
+
+#[test]
+fn escape_sequences_from_a_plugin_are_shown_not_sent_to_the_terminal() {
+    let host = Host::new();
+    host.add_hostile("esc", "escape", "https://api.example", &[]);
+    let out = host.run(&["sync", "esc"]);
+    crate::harness::assert_success(&out);
+    for args in [
+        &["findings", "esc"][..],
+        &["assets", "esc"],
+        &["history", "esc"],
+        &["finding", "show", "shady-finding"],
+    ] {
+        let out = host.run(args);
+        crate::harness::assert_success(&out);
+        assert!(
+            !out.stdout.contains(&0x1b) && !out.stderr.contains(&0x1b),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let findings = host.ok(&["findings", "esc"]);
+    assert!(findings.contains("\\u{1b}]0;window title"), "{findings}");
+    assert!(
+        !out.stderr.contains(&0x1b),
+        "the sync's warning is escaped too"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("\\u{1b}[1Awarning"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // JSON carries the text as it is, escaped by JSON.
+    let json = host.json(&["findings", "esc"]);
+    assert!(json[0]["title"].as_str().unwrap().starts_with('\u{1b}'));
+}
+
+#[test]
+fn verbose_logs_name_the_path_of_a_request_not_its_query() {
+    let sim = Simulator::start(SimConfig::new(72, 5)).unwrap();
+    let host = Host::new();
+    host.add_hostile(
+        "q",
+        "fetch",
+        &format!("{}/probe", sim.api_url()),
+        &["client-secret=query-borne-value"],
+    );
+    let out = host.run(&["sync", "q", "-vv"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("request leaves the sandbox: GET http://"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("/probe"), "{stderr}");
+    assert!(!stderr.contains("stolen="), "{stderr}");
+}
