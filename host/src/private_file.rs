@@ -53,34 +53,64 @@ pub fn replace(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         .map_err(|e| e.error)
 }
 
+/// How a file or folder is not this user's alone.
+#[cfg(unix)]
+pub(crate) enum Exposure {
+    /// Someone else owns it.
+    Owner {
+        /// Its owner.
+        owner: u32,
+        /// This user.
+        me: u32,
+    },
+    /// A permission bit others must not have is set; its mode.
+    Mode(u32),
+}
+
+#[cfg(unix)]
+impl Exposure {
+    /// Checks that `metadata` belongs to this user and has none of the `others` bits
+    /// (0o022: writable by others; 0o077: any access by others).
+    pub(crate) fn of(metadata: &std::fs::Metadata, others: u32) -> Result<(), Exposure> {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if metadata.uid() != me {
+            return Err(Exposure::Owner {
+                owner: metadata.uid(),
+                me,
+            });
+        }
+        match metadata.mode() & others {
+            0 => Ok(()),
+            _ => Err(Exposure::Mode(metadata.mode() & 0o7777)),
+        }
+    }
+
+    /// What is wrong, given what the mode bits mean to the caller.
+    pub(crate) fn describe(&self, mode_means: &str) -> String {
+        match self {
+            Exposure::Owner { owner, me } => {
+                format!("belongs to uid {owner}, not to this user (uid {me})")
+            }
+            Exposure::Mode(mode) => format!("{mode_means} (mode {mode:o})"),
+        }
+    }
+}
+
 /// Reads the file at `path`, refused unless it belongs to this user and nobody else may
 /// read or write it.
 pub fn read(path: &Path) -> std::io::Result<String> {
     let file = std::fs::File::open(path)?;
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let metadata = file.metadata()?;
-        let refuse = |why: String| {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                format!("{why}; it must be yours alone (chmod 600)"),
-            ))
-        };
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
-        if metadata.uid() != me {
-            return refuse(format!(
-                "belongs to uid {}, not to this user (uid {me})",
-                metadata.uid()
-            ));
-        }
-        if metadata.mode() & 0o077 != 0 {
-            return refuse(format!(
-                "others may read or write it (mode {:o})",
-                metadata.mode() & 0o777
-            ));
-        }
+    if let Err(exposure) = Exposure::of(&file.metadata()?, 0o077) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{}; it must be yours alone (chmod 600)",
+                exposure.describe("others may read or write it")
+            ),
+        ));
     }
     std::io::read_to_string(file)
 }

@@ -4,6 +4,7 @@
 //! entry's name, under a key in a file beside the folder (`<folder>.key`, the user's
 //! alone): a file planted or swapped in the folder is recompiled, never run.
 
+use crate::private_file::Exposure;
 use ring::hmac;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -65,7 +66,7 @@ impl CompileCache {
     /// (created 0600 if missing); refused unless both belong to the user running the host
     /// and nobody else may write the folder or read the key.
     pub fn open(dir: &Path) -> Result<Self, CacheError> {
-        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        use std::os::unix::fs::DirBuilderExt;
         let folder_error = |source| CacheError::Folder {
             path: dir.to_path_buf(),
             source,
@@ -75,24 +76,12 @@ impl CompileCache {
             .mode(0o700)
             .create(dir)
             .map_err(folder_error)?;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
         let folder = std::fs::metadata(dir).map_err(folder_error)?;
-        let unsafe_because = |reason: String| CacheError::Unsafe {
-            path: dir.to_path_buf(),
-            reason,
-        };
-        if folder.uid() != me {
-            return Err(unsafe_because(format!(
-                "belongs to uid {}, not to this user (uid {me})",
-                folder.uid()
-            )));
-        }
-        if folder.mode() & 0o022 != 0 {
-            return Err(unsafe_because(format!(
-                "is writable by others (mode {:o})",
-                folder.mode() & 0o7777
-            )));
+        if let Err(exposure) = Exposure::of(&folder, 0o022) {
+            return Err(CacheError::Unsafe {
+                path: dir.to_path_buf(),
+                reason: exposure.describe("is writable by others"),
+            });
         }
         let key = crate::secrets::load_key_file(&key_file_of(dir))?;
         Ok(CompileCache {
@@ -110,9 +99,10 @@ impl CompileCache {
         )
     }
 
-    /// The compiled bytes of the entry `name`, when it exists and its tag is ours.
+    /// The entry `name` (its tag, then its compiled bytes), when it exists and its tag
+    /// is ours.
     fn read(&self, name: &str, path: &Path) -> Option<Vec<u8>> {
-        let mut entry = std::fs::read(path).ok()?;
+        let entry = std::fs::read(path).ok()?;
         let authentic = entry.len() > TAG_BYTES
             && hmac::verify(
                 &self.entry_key(name),
@@ -124,7 +114,6 @@ impl CompileCache {
             tracing::warn!(path = %path.display(), "recompiling a cache entry this host did not write");
             return None;
         }
-        entry.drain(..TAG_BYTES);
         Some(entry)
     }
 
@@ -138,11 +127,12 @@ impl CompileCache {
         );
         let name = hex::encode(hash.finalize());
         let path = self.dir.join(format!("{name}.cwasm"));
-        if let Some(compiled) = self.read(&name, &path) {
+        if let Some(entry) = self.read(&name, &path) {
+            let compiled = &entry[TAG_BYTES..];
             // SAFETY: the tag proves `store` below wrote these bytes under this name, from
             // `Engine::precompile_component` of an engine with the same compatibility hash
             // (part of the name). A file that fails to load is recompiled.
-            match unsafe { Component::deserialize(engine, &compiled) } {
+            match unsafe { Component::deserialize(engine, compiled) } {
                 Ok(component) => {
                     tracing::debug!(path = %path.display(), "compiled component loaded from the cache");
                     return Ok(component);

@@ -87,6 +87,22 @@ impl Host {
         self
     }
 
+    /// `serve` as the scheduler alone (parallel tests cannot all listen on the default
+    /// port), on the test's clock file, looking for due syncs every 40 ms; then `extra`.
+    pub fn scheduler_args<'a>(clock_file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "serve",
+            "--no-http",
+            "-v",
+            "--clock-file",
+            clock_file,
+            "--poll-interval-ms",
+            "40",
+        ];
+        args.extend_from_slice(extra);
+        args
+    }
+
     /// The folder holding the built test plugins.
     pub fn built_plugins(&self) -> PathBuf {
         required_path("TEST_PLUGINS_DIR", target_dir().join("plugins"))

@@ -163,18 +163,11 @@ fn a_spinning_plugin_on_one_cpu_starves_nothing() {
     }
     let clock = TestClock::new(host.dir(), "2030-01-01T00:00:00Z");
     let path = clock.path();
-    let server = host.spawn_on_one_cpu(&[
-        "serve",
-        "--no-http",
-        "-v",
-        "--clock-file",
+    // Two at once on the one CPU: the spinning sync must not hold the other back.
+    let server = host.spawn_on_one_cpu(&Host::scheduler_args(
         &path,
-        "--poll-interval-ms",
-        "40",
-        // Two at once on the one CPU: the spinning sync must not hold the other back.
-        "--max-concurrent-syncs",
-        "2",
-    ]);
+        &["--max-concurrent-syncs", "2"],
+    ));
     wait_for(30, "both first schedules", || {
         let log = server.log_text();
         ["spin", "w"]

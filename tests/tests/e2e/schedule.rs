@@ -26,18 +26,7 @@ fn serve(host: &Host, clock: &TestClock) -> Background {
 
 fn serve_with(host: &Host, clock: &TestClock, extra: &[&str]) -> Background {
     let path = clock.path();
-    // The scheduler alone: parallel tests cannot all listen on the default port.
-    let mut args = vec![
-        "serve",
-        "--no-http",
-        "-v",
-        "--clock-file",
-        &path,
-        "--poll-interval-ms",
-        "40",
-    ];
-    args.extend_from_slice(extra);
-    host.spawn(&args)
+    host.spawn(&Host::scheduler_args(&path, extra))
 }
 
 /// Starts `serve` and waits until it has scheduled `name`'s first auto sync.
