@@ -14,6 +14,7 @@ pub mod model;
 pub mod plugin;
 pub mod policy;
 pub mod private_file;
+pub mod redact;
 pub mod runner;
 pub mod schedule;
 pub mod scheduler;

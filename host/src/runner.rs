@@ -2,15 +2,15 @@
 //! a sink that screens and stores each batch and its checkpoint, and closes the row with
 //! the policy's verdict.
 
-use crate::model::{Action, Batch, Integration, LogLevel, RunCounts, RunEnd, RunStatus};
+use crate::model::{Action, Batch, Integration, RunCounts, RunEnd, RunStatus};
 use crate::plugin::{LoadedPlugin, PluginHost, RunSink, SyncResult};
 use crate::policy::failure::FailureClass;
 use crate::policy::ingest::{EmittedAssets, never_emitted};
 use crate::policy::lease::{LEASE_TTL, holder_name};
 use crate::policy::outcome::{PluginEnd, SyncEnd, judge, may_close_unseen};
 use crate::policy::screen::{self, clip};
-use crate::settings::{Settings, redact};
-use crate::store::{LeaseOutcome, Store, StoreError};
+use crate::settings::Settings;
+use crate::store::{Fence, LeaseOutcome, Store, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::{Receiver, Sender};
@@ -111,7 +111,6 @@ struct StoringSink {
     /// Set when storing failed or a ceiling was passed; the plugin is then told to stop.
     failed: Arc<AtomicBool>,
     tally: Arc<Mutex<Tally>>,
-    secrets: Vec<String>,
     progress: Option<Box<dyn Progress>>,
     cancel: Arc<AtomicBool>,
     limits: EmitLimits,
@@ -136,6 +135,8 @@ struct Writer {
     /// The checkpoint generation the run started with; a checkpoint is stored only while
     /// it is current.
     generation: i64,
+    /// The run's lease: every write carries it, and none is stored once it was taken over.
+    fence: Fence,
     emitted_assets: EmittedAssets,
     tally: Arc<Mutex<Tally>>,
     failed: Arc<AtomicBool>,
@@ -166,7 +167,7 @@ impl Writer {
     async fn store_checkpoint(&mut self, state: &str) -> Option<String> {
         match self
             .store
-            .save_checkpoint(self.integration.id, state, self.generation)
+            .save_checkpoint(self.integration.id, state, self.generation, self.fence)
             .await
         {
             Ok(true) => None,
@@ -191,6 +192,7 @@ impl Writer {
                 self.run,
                 self.integration.policy,
                 Arc::new(screened.batch),
+                self.fence,
             )
             .await;
         let mut tally = self.tally.lock().expect("tally lock");
@@ -295,10 +297,6 @@ impl RunSink for StoringSink {
         }
     }
 
-    fn log(&mut self, level: LogLevel, message: String) {
-        crate::plugin::runtime::trace_plugin_log(level, &redact(&message, &self.secrets));
-    }
-
     fn progress(&mut self, done: u64, total: Option<u64>) {
         if let Some(p) = self.progress.as_mut() {
             p.update(done, total);
@@ -338,22 +336,30 @@ impl SyncJob<'_> {
     pub async fn run(self, store: Arc<dyn Store>) -> Result<SyncOutcome, RunnerError> {
         let holder = holder_name();
         let id = self.integration.id;
-        if let LeaseOutcome::HeldBy(other) = store.acquire_lease(id, &holder, LEASE_TTL).await? {
-            return Err(RunnerError::AlreadyRunning {
-                name: self.integration.name.clone(),
-                holder: other,
-            });
-        }
+        let fence = match store.acquire_lease(id, &holder, LEASE_TTL).await? {
+            LeaseOutcome::HeldBy(other) => {
+                return Err(RunnerError::AlreadyRunning {
+                    name: self.integration.name.clone(),
+                    holder: other,
+                });
+            }
+            LeaseOutcome::Acquired { fence, .. } => fence,
+        };
         let renewal = tokio::spawn(renew_lease(store.clone(), id, holder.clone()));
-        let result = self.run_holding_lease(store.clone()).await;
+        let result = self.run_holding_lease(store.clone(), fence).await;
         renewal.abort();
         store.release_lease(id, &holder).await?;
         Ok(result?)
     }
 
-    async fn run_holding_lease(mut self, store: Arc<dyn Store>) -> Result<SyncOutcome, StoreError> {
+    async fn run_holding_lease(
+        mut self,
+        store: Arc<dyn Store>,
+        fence: Fence,
+    ) -> Result<SyncOutcome, StoreError> {
         let schema = &self.plugin.info.config_schema;
-        let secrets: Vec<String> = self.settings.secrets(schema).into_values().collect();
+        let grants = self.settings.grants(schema);
+        let redactor = grants.redactor.clone();
         let id = self.integration.id;
         let checkpoint = store.checkpoint(id).await?;
         let state = checkpoint.state.filter(|_| !self.full);
@@ -370,6 +376,7 @@ impl SyncJob<'_> {
             integration: self.integration.clone(),
             run: run_id,
             generation: checkpoint.generation,
+            fence,
             emitted_assets: EmittedAssets::default(),
             tally: tally.clone(),
             failed: failed.clone(),
@@ -378,7 +385,6 @@ impl SyncJob<'_> {
         let sink = StoringSink {
             writes,
             failed,
-            secrets: secrets.clone(),
             tally: tally.clone(),
             progress: self.progress,
             cancel: self.cancel.clone(),
@@ -393,7 +399,7 @@ impl SyncJob<'_> {
                 self.plugin,
                 self.settings.entries(schema),
                 state,
-                self.settings.allow_list(schema),
+                grants,
                 Box::new(sink),
                 self.cancel.clone(),
             )
@@ -440,9 +446,9 @@ impl SyncJob<'_> {
                 .end
                 .warnings
                 .iter()
-                .map(|w| redact(w, &secrets))
+                .map(|w| redactor.redacted(w))
                 .collect(),
-            error: verdict.end.error.as_deref().map(|e| redact(e, &secrets)),
+            error: verdict.end.error.as_deref().map(|e| redactor.redacted(e)),
             ..verdict.end
         };
         store.finish_run(run_id, &end).await?;
@@ -485,7 +491,6 @@ mod tests {
             writes,
             failed: Arc::default(),
             tally: Arc::default(),
-            secrets: vec![],
             progress: None,
             cancel: cancel.clone(),
             limits: EmitLimits::default(),

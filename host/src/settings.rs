@@ -3,8 +3,9 @@
 //! needs from them (the URL allow-list) and which values are secret.
 
 use crate::model::{ConfigField, FieldKind, Integration};
-use crate::plugin::policy::AllowList;
-use std::collections::BTreeMap;
+use crate::plugin::policy::{AllowList, Grants};
+use crate::redact::Redactor;
+use std::collections::{BTreeMap, BTreeSet};
 use url::Url;
 
 /// A settings problem, naming the key.
@@ -21,6 +22,9 @@ pub struct SettingError {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     values: BTreeMap<String, String>,
+    /// Keys whose stored values were sealed: they stay secret whatever the plugin now
+    /// declares, so an upgrade that re-declares a secret as text cannot unmask it.
+    sealed: BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -110,7 +114,35 @@ impl Settings {
                 FieldKind::Text | FieldKind::Secret | FieldKind::List => {}
             }
         }
-        Ok(Settings { values })
+        Ok(Settings {
+            values,
+            sealed: BTreeSet::new(),
+        })
+    }
+
+    /// These settings, keeping secret whatever was secret in `stored` (the settings they
+    /// replace).
+    pub fn sealed_like(mut self, stored: &Settings) -> Self {
+        self.sealed = stored.sealed.clone();
+        self
+    }
+
+    /// Whether `field`'s value is secret: declared so now, or stored sealed before.
+    pub fn is_secret(&self, field: &ConfigField) -> bool {
+        field.kind == FieldKind::Secret || self.sealed.contains(&field.key)
+    }
+
+    /// Scrubs these settings' secret values from text.
+    pub fn redactor(&self, schema: &[ConfigField]) -> Redactor {
+        Redactor::new(self.secrets(schema).values().map(String::as_str))
+    }
+
+    /// What a call with these settings may reach and must keep secret.
+    pub fn grants(&self, schema: &[ConfigField]) -> Grants {
+        Grants {
+            allow: self.allow_list(schema),
+            redactor: self.redactor(schema),
+        }
     }
 
     /// The value of a setting, if given.
@@ -190,9 +222,10 @@ impl Settings {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .partition(|(k, _)| {
-                !schema
-                    .iter()
-                    .any(|f| &f.key == k && f.kind == FieldKind::Secret)
+                !self.sealed.contains(k)
+                    && !schema
+                        .iter()
+                        .any(|f| &f.key == k && f.kind == FieldKind::Secret)
             })
     }
 }
@@ -249,6 +282,9 @@ impl Settings {
                 })?;
         // Sealed content is always our own JSON map; unreadable content means a wrong key.
         let secrets: BTreeMap<String, String> = serde_json::from_slice(&opened).unwrap_or_default();
+        let sealed: BTreeSet<String> = secrets.keys().cloned().collect();
+        // A sealed value the plugin now checks as a URL or number must not be quoted.
+        let redactor = Redactor::new(secrets.values().map(String::as_str));
         values.extend(secrets);
         // What was stored, checked, and nothing more: a URL the plugin now defaults does
         // not become a host this integration may reach without the operator
@@ -264,17 +300,17 @@ impl Settings {
                 _ => f.clone(),
             })
             .collect();
-        Settings::validate(&stored_only, values)
-            .map_err(|source| OpenSettingsError::Invalid { name, source })
+        let settings = Settings::validate(&stored_only, values).map_err(|source| {
+            OpenSettingsError::Invalid {
+                name,
+                source: SettingError {
+                    message: redactor.redacted(&source.message),
+                    ..source
+                },
+            }
+        })?;
+        Ok(Settings { sealed, ..settings })
     }
-}
-
-/// Replaces every occurrence of a secret value in `text`.
-pub fn redact(text: &str, secrets: &[String]) -> String {
-    secrets
-        .iter()
-        .filter(|s| s.len() >= 4)
-        .fold(text.to_string(), |t, s| t.replace(s.as_str(), "<redacted>"))
 }
 
 #[cfg(test)]
@@ -484,10 +520,53 @@ mod tests {
     }
 
     #[test]
-    fn redaction() {
+    fn a_value_stored_sealed_stays_secret_when_the_plugin_calls_it_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = crate::secrets::SecretKey::load(&dir.path().join("key")).unwrap();
+        let given = Settings::validate(
+            &schema(),
+            values(&[
+                ("api-url", "https://api.example/"),
+                ("client-secret", "hunter22"),
+            ]),
+        )
+        .unwrap();
+        let (plain, secret) = given.split(&schema());
+        let stored = Integration {
+            id: 1,
+            name: "w".into(),
+            connector: "wiz".into(),
+            settings: plain.into_iter().collect(),
+            sealed_secrets: key.seal(&serde_json::to_vec(&secret).unwrap()),
+            created_at: chrono::Utc::now(),
+            policy: Default::default(),
+        };
+        let mut text_now = schema();
+        text_now[1].kind = FieldKind::Text;
+        let opened = Settings::open(&stored, &text_now, &key).unwrap();
+        assert!(opened.is_secret(&text_now[1]));
+        assert!(!opened.is_secret(&text_now[0]));
         assert_eq!(
-            redact("token for hunter22 failed", &["hunter22".into()]),
-            "token for <redacted> failed"
+            opened.redactor(&text_now).redact("token hunter22"),
+            "token <redacted>"
+        );
+        // Updated settings are sealed as the stored ones were.
+        let updated = Settings::validate(&text_now, opened.values().clone())
+            .unwrap()
+            .sealed_like(&opened);
+        let (plain, secret) = updated.split(&text_now);
+        assert_eq!(secret.keys().collect::<Vec<_>>(), ["client-secret"]);
+        assert!(!plain.contains_key("client-secret"));
+
+        // Re-declared as a URL, the stored secret fails the check without being quoted.
+        let mut url_now = schema();
+        url_now[1].kind = FieldKind::Url;
+        let err = Settings::open(&stored, &url_now, &key)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("<redacted>") && !err.contains("hunter22"),
+            "{err}"
         );
     }
 }

@@ -10,7 +10,9 @@ use connector_host::model::{
     parse_time,
 };
 use connector_host::policy::lease::{INTERRUPTED, abandoned, holder_name};
-use connector_host::store::{Checkpoint, LeaseOutcome, Store, StoreError, StoreTarget, open_store};
+use connector_host::store::{
+    Checkpoint, Fence, LeaseOutcome, Store, StoreError, StoreTarget, open_store,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -146,6 +148,18 @@ async fn run_of(store: &Arc<dyn Store>, integration: i64) -> i64 {
         .unwrap()
 }
 
+/// The writer's lease on `integration`, taken (again) now: its fence.
+async fn lease(store: &Arc<dyn Store>, integration: i64) -> Fence {
+    match store
+        .acquire_lease(integration, "story-writer", Duration::from_secs(3600))
+        .await
+        .unwrap()
+    {
+        LeaseOutcome::Acquired { fence, .. } => fence,
+        held => panic!("the story's writer holds every lease: {held:?}"),
+    }
+}
+
 async fn write(
     store: &Arc<dyn Store>,
     integration: i64,
@@ -153,8 +167,9 @@ async fn write(
     policy: Policy,
     batch: Batch,
 ) -> RunCounts {
+    let fence = lease(store, integration).await;
     store
-        .write_batch(integration, run, policy, Arc::new(batch))
+        .write_batch(integration, run, policy, Arc::new(batch), fence)
         .await
         .unwrap()
         .counts
@@ -282,7 +297,13 @@ async fn batches_are_idempotent_upserts_that_count_what_changed(store: Arc<dyn S
         ..Default::default()
     };
     let outcome = store
-        .write_batch(w.id, run, w.policy, Arc::new(orphan))
+        .write_batch(
+            w.id,
+            run,
+            w.policy,
+            Arc::new(orphan),
+            lease(&store, w.id).await,
+        )
         .await
         .unwrap();
     assert_eq!(outcome.counts.findings_skipped, 1);
@@ -854,9 +875,19 @@ async fn checkpoints_are_kept_per_integration(store: Arc<dyn Store>, _: &Keep) {
         Checkpoint::default()
     );
     for cursor in [r#"{"cursor":"a"}"#, r#"{"cursor":"b"}"#] {
-        assert!(store.save_checkpoint(one.id, cursor, 0).await.unwrap());
+        assert!(
+            store
+                .save_checkpoint(one.id, cursor, 0, lease(&store, one.id).await)
+                .await
+                .unwrap()
+        );
     }
-    assert!(store.save_checkpoint(two.id, "other", 0).await.unwrap());
+    assert!(
+        store
+            .save_checkpoint(two.id, "other", 0, lease(&store, two.id).await)
+            .await
+            .unwrap()
+    );
     assert_eq!(state(one.id).await.as_deref(), Some(r#"{"cursor":"b"}"#));
 
     // A settings change clears the checkpoint and moves its generation on: a run that
@@ -870,9 +901,19 @@ async fn checkpoints_are_kept_per_integration(store: Arc<dyn Store>, _: &Keep) {
             generation: 1
         }
     );
-    assert!(!store.save_checkpoint(one.id, "stale", 0).await.unwrap());
+    assert!(
+        !store
+            .save_checkpoint(one.id, "stale", 0, lease(&store, one.id).await)
+            .await
+            .unwrap()
+    );
     assert_eq!(state(one.id).await, None);
-    assert!(store.save_checkpoint(one.id, "fresh", 1).await.unwrap());
+    assert!(
+        store
+            .save_checkpoint(one.id, "fresh", 1, lease(&store, one.id).await)
+            .await
+            .unwrap()
+    );
     assert_eq!(state(one.id).await.as_deref(), Some("fresh"));
     // Clearing an integration that never had one starts its generations too.
     let three = store
@@ -880,7 +921,12 @@ async fn checkpoints_are_kept_per_integration(store: Arc<dyn Store>, _: &Keep) {
         .await
         .unwrap();
     store.clear_checkpoint(three.id).await.unwrap();
-    assert!(!store.save_checkpoint(three.id, "stale", 0).await.unwrap());
+    assert!(
+        !store
+            .save_checkpoint(three.id, "stale", 0, lease(&store, three.id).await)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.checkpoint(three.id).await.unwrap().generation, 1);
     assert_eq!(state(two.id).await.as_deref(), Some("other"));
 }
@@ -892,15 +938,16 @@ async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
         .unwrap();
     let far = "far-host/42/1";
     let me = holder_name();
-    assert_eq!(
-        store
-            .acquire_lease(w.id, far, Duration::from_secs(600))
-            .await
-            .unwrap(),
-        LeaseOutcome::Acquired {
-            interrupted_runs: 0
-        }
-    );
+    let LeaseOutcome::Acquired {
+        interrupted_runs: 0,
+        fence: far_fence,
+    } = store
+        .acquire_lease(w.id, far, Duration::from_secs(600))
+        .await
+        .unwrap()
+    else {
+        panic!("a free lease is taken")
+    };
     let left_running = run_of(&store, w.id).await;
     assert_eq!(
         store
@@ -924,17 +971,63 @@ async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
         "not ours"
     );
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(
+    let LeaseOutcome::Acquired {
+        interrupted_runs: 1,
+        fence: my_fence,
+    } = store
+        .acquire_lease(w.id, &me, Duration::from_secs(60))
+        .await
+        .unwrap()
+    else {
+        panic!("a lapsed lease is taken over, failing the run it left")
+    };
+    // Fencing: the run that stalled past its lease writes nothing after the takeover.
+    let batch = || {
+        Arc::new(Batch {
+            assets: vec![asset("a1", None)],
+            ..Default::default()
+        })
+    };
+    assert_ne!(far_fence, my_fence);
+    assert!(matches!(
         store
-            .acquire_lease(w.id, &me, Duration::from_secs(60))
-            .await
-            .unwrap(),
-        LeaseOutcome::Acquired {
-            interrupted_runs: 1
-        }
+            .write_batch(w.id, left_running, w.policy, batch(), far_fence)
+            .await,
+        Err(StoreError::LeaseLost)
+    ));
+    assert!(matches!(
+        store.save_checkpoint(w.id, "stale", 0, far_fence).await,
+        Err(StoreError::LeaseLost)
+    ));
+    assert_eq!(store.checkpoint(w.id).await.unwrap(), Checkpoint::default());
+    let taker = run_of(&store, w.id).await;
+    let stored = store
+        .write_batch(w.id, taker, w.policy, batch(), my_fence)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.counts.assets_onboarded, 1,
+        "nothing of the stale write was kept"
     );
+    assert!(
+        store
+            .save_checkpoint(w.id, "taker's", 0, my_fence)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        store
+            .write_batch(w.id, taker, w.policy, batch(), Fence(0))
+            .await,
+        Err(StoreError::LeaseLost)
+    ));
+    store
+        .finish_run(taker, &RunEnd::bare(RunStatus::Succeeded, None))
+        .await
+        .unwrap();
     let history = store.history(w.id, Window::ALL).await.unwrap();
-    assert_eq!(history[0].id, left_running);
+    assert_eq!(history[1].id, left_running);
+    let history = &history[1..];
     assert_eq!(history[0].status, RunStatus::Failed);
     assert!(history[0].error.as_deref().unwrap().contains("interrupted"));
     store.release_lease(w.id, far).await.unwrap();

@@ -488,6 +488,15 @@ pub struct IssueRecord {
     pub service_tickets: Option<()>,
 }
 
+impl IssueRecord {
+    /// Replaces the description of the rule that raised it (the one a connector shows).
+    pub fn set_description(&mut self, description: &str) {
+        if let Some(rule) = self.source_rules.iter_mut().flatten().next() {
+            rule.description = description.to_string();
+        }
+    }
+}
+
 /// Where Wiz's portal links of the simulated tenant point.
 pub const WIZ_PORTAL: &str = "https://app.wiz.io";
 

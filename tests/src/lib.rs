@@ -120,6 +120,16 @@ impl Simulator {
         }
     }
 
+    /// Rewrites the description of issue `index`'s rule, as a rule author would in Wiz
+    /// (no status change, so only a full sync reads it again).
+    pub fn set_description(&self, index: u64, description: &str) {
+        self.sim
+            .descriptions
+            .lock()
+            .expect("descriptions")
+            .insert(index, description.to_string());
+    }
+
     /// Removes issues from the API altogether, without a status change (as retention does).
     pub fn purge_issues(&self, indices: std::ops::Range<u64>) {
         self.sim.purged.lock().expect("purged").extend(indices);

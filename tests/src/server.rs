@@ -137,6 +137,8 @@ pub struct Sim {
     pub deleted: Mutex<std::collections::HashSet<u64>>,
     /// Issues gone from the API altogether (retention), by index.
     pub purged: Mutex<std::collections::HashSet<u64>>,
+    /// Descriptions edited since generation, by issue index (of the issue's first rule).
+    pub descriptions: Mutex<HashMap<u64, String>>,
     /// Current GraphQL latency in milliseconds (starts from the config).
     pub latency_ms: AtomicU64,
     /// Faults to inject, and the requests counted since they were set.
@@ -156,6 +158,7 @@ pub fn router(config: SimConfig) -> (Router, std::sync::Arc<Sim>) {
         added: AtomicU64::new(0),
         deleted: Mutex::new(std::collections::HashSet::new()),
         purged: Mutex::new(std::collections::HashSet::new()),
+        descriptions: Mutex::new(HashMap::new()),
         latency_ms,
         faults: Mutex::new(Faults::default()),
         tokens: Mutex::new(HashMap::new()),
@@ -511,6 +514,7 @@ pub struct Live {
     issues: u64,
     deleted: std::collections::HashSet<u64>,
     purged: std::collections::HashSet<u64>,
+    descriptions: HashMap<u64, String>,
 }
 
 impl Sim {
@@ -550,6 +554,7 @@ impl Sim {
             issues: self.config.tenant.issues + self.added.load(Ordering::Relaxed),
             deleted: self.deleted.lock().expect("deleted").clone(),
             purged: self.purged.lock().expect("purged").clone(),
+            descriptions: self.descriptions.lock().expect("descriptions").clone(),
         }
     }
 }
@@ -575,6 +580,7 @@ impl Live {
             issues: tenant.issues,
             deleted: Default::default(),
             purged: Default::default(),
+            descriptions: HashMap::new(),
         }
     }
 }
@@ -589,6 +595,9 @@ fn issue_node(live: &Live, i: u64) -> IssueRecord {
         node.updated_at = change.at.clone();
         node.resolved_at =
             matches!(change.status.as_str(), "RESOLVED" | "REJECTED").then(|| change.at.clone());
+    }
+    if let Some(description) = live.descriptions.get(&i) {
+        node.set_description(description);
     }
     node
 }

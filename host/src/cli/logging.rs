@@ -5,6 +5,9 @@
 /// lines plugins write through `log`, and the sandbox's record of outgoing requests.
 const OWN_TARGETS: [&str; 3] = ["connector_host", "plugin", "sandbox"];
 
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
 /// The log filter for `-v` repeated `verbose` times: our own targets at the chosen level,
 /// everything else (wasmtime, Cranelift, hyper, …) at warn, whose traces would otherwise
 /// run to gigabytes while a plugin compiles.
@@ -19,6 +22,45 @@ fn default_filter(verbose: u8) -> String {
         .chain(OWN_TARGETS.iter().map(|t| format!("{t}={level}")))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Whether an event carries plugin data that must never be logged: wasmtime's generated
+/// bindings trace every argument a plugin passes to a host import, and every result (a
+/// request path, a header, a log line before it is scrubbed), inside a span named
+/// `wit-bindgen import`. Any of it may hold a secret, so none of it is written, whatever
+/// RUST_LOG asks; our own events inside such a call (the sandbox's) still are.
+fn is_plugin_data<S>(meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    let own = OWN_TARGETS
+        .iter()
+        .any(|t| meta.target() == *t || meta.target().starts_with(&format!("{t}::")));
+    meta.is_event()
+        && !own
+        && cx
+            .lookup_current()
+            .is_some_and(|span| span.scope().any(|s| s.name().starts_with("wit-bindgen")))
+}
+
+/// The subscriber: `filter` picks what is logged, plugin data never is, lines go to
+/// `writer`.
+fn subscriber<W>(
+    filter: tracing_subscriber::EnvFilter,
+    writer: W,
+    colour: bool,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::{Layer as _, filter::dynamic_filter_fn, fmt};
+    let lines = fmt::layer()
+        .with_writer(writer)
+        .with_ansi(colour)
+        .with_target(false)
+        .with_filter(dynamic_filter_fn(|meta, cx| !is_plugin_data(meta, cx)));
+    tracing_subscriber::registry().with(filter).with(lines)
 }
 
 /// Sets up logging to stderr: `-v` levels, or RUST_LOG when set; colours only on a
@@ -38,14 +80,8 @@ pub fn init(verbose: u8) {
         .unwrap_or(tracing::level_filters::LevelFilter::WARN);
     let filter = from_env.unwrap_or_else(|| EnvFilter::new(default_filter(verbose)));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .with_target(false)
-        .finish();
     // Both fail only when logging was set up already, which leaves that one in place.
-    let _ = tracing::subscriber::set_global_default(subscriber);
+    let _ = tracing::subscriber::set_global_default(subscriber(filter, std::io::stderr, colour));
     let _ = tracing_log::LogTracer::builder()
         .with_max_level(log_level.as_log())
         .init();
@@ -68,6 +104,44 @@ mod tests {
         );
         for v in 0..4 {
             assert!(tracing_subscriber::EnvFilter::try_new(default_filter(v)).is_ok());
+        }
+    }
+
+    #[test]
+    fn what_a_plugin_passes_to_an_import_is_never_logged() {
+        use std::sync::{Arc, Mutex};
+        let written = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let writer = {
+            let sink = written.clone();
+            move || Capture(sink.clone())
+        };
+        let everything = || tracing_subscriber::EnvFilter::new("trace");
+        tracing::subscriber::with_default(subscriber(everything(), writer.clone(), false), || {
+            let call = tracing::trace_span!("wit-bindgen import", function = "set-path");
+            let _inside = call.enter();
+            tracing::trace!(target: "wasmtime_wasi_http::p2::bindings", path = "/hunter22", "call");
+            tracing::debug!(target: "sandbox", "request leaves the sandbox");
+        });
+        tracing::subscriber::with_default(
+            subscriber(everything(), writer, false),
+            || tracing::trace!(target: "wasmtime_wasi_http::p2", "outside a call"),
+        );
+        let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("hunter22"), "{text}");
+        assert!(text.contains("request leaves the sandbox"), "{text}");
+        assert!(text.contains("outside a call"), "{text}");
+    }
+
+    /// Collects what a subscriber writes.
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
 

@@ -58,9 +58,16 @@ pub struct Global {
     /// ~/.config/connector-host/secret.key]; CONNECTOR_HOST_KEY overrides it.
     #[arg(long, env = "CONNECTOR_HOST_KEY_FILE", global = true)]
     pub key_file: Option<PathBuf>,
-    /// Largest memory a plugin may use, in MiB.
+    /// Most memory one plugin call may use, in MiB, all its linear memories together.
     #[arg(long, default_value_t = connector_host::plugin::runtime::DEFAULT_MEMORY_MIB, global = true, value_parser = clap::value_parser!(u64).range(16..=65536))]
     pub memory_limit_mib: u64,
+    /// Most requests one plugin call may have in flight; more wait for a free slot.
+    #[arg(long, default_value_t = connector_host::plugin::budget::DEFAULT_MAX_IN_FLIGHT as u64, global = true, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_requests_in_flight: u64,
+    /// Requests a second that all runs of this process together may send to one host
+    /// (name and port), whatever each plugin's own pace.
+    #[arg(long, env = "CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_HOST", default_value_t = connector_host::plugin::budget::DEFAULT_PER_HOST_PER_SECOND, global = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_requests_per_second_per_host: u32,
     /// Most records (assets, findings, removals) one sync may emit.
     #[arg(long, default_value_t = connector_host::runner::DEFAULT_MAX_RECORDS, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_records_per_run: u64,

@@ -2,8 +2,10 @@
 //! sandbox, and calls into the contract.
 
 pub mod bindings;
+pub mod budget;
 pub mod cache;
 pub mod inspect;
+pub mod limiter;
 pub mod policy;
 pub mod runtime;
 mod state;

@@ -39,6 +39,16 @@ impl std::fmt::Display for Destination {
     }
 }
 
+/// What the operator granted one call: the destinations it may reach, and the secrets
+/// it holds, which are scrubbed from everything it says.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// Where it may send requests.
+    pub allow: AllowList,
+    /// Its secrets.
+    pub redactor: crate::redact::Redactor,
+}
+
 /// The destinations a run may reach. Empty means nothing is allowed (fail-closed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {

@@ -2,21 +2,24 @@
 //! memory limit and a wall-clock deadline.
 
 use super::bindings::v0_1::{Connector, ConnectorPre, config_entries};
+use super::budget::{self, DestinationBudgets, RunBudget};
 use super::cache::{CacheError, CompileCache};
 use super::inspect::{self, InspectError};
-use super::policy::AllowList;
+use super::limiter::{CallLimiter, MAX_FIELDS_BYTES, MAX_RESOURCES};
+use super::policy::Grants;
 use super::state::{HttpPolicy, NoEmit, RunSink, RunState};
 use super::stderr::TailPipe;
 use crate::model::{
     CheckStep, ConnectionFailure, LogLevel, PluginInfo, Refusals, SourceError, SyncSummary,
 };
 use crate::policy::failure::FailureClass;
+use crate::redact::Redactor;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpCtx;
 
@@ -43,21 +46,28 @@ pub const DEFAULT_MEMORY_MIB: u64 = 512;
 /// the default request rate takes hours).
 pub const DEFAULT_DEADLINE_S: u64 = 4 * 3600;
 
-/// Resource limits of one run.
+/// Resource limits of one run, and the request rate all runs share.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Largest linear memory a plugin may grow to, in bytes.
+    /// Most memory a plugin call may hold, in bytes, all its linear memories together.
     pub memory_bytes: usize,
     /// Longest a call may run.
     pub deadline: Duration,
+    /// Most requests one call may have in flight; more wait for a free slot.
+    pub max_requests_in_flight: usize,
+    /// Requests a second to one destination, across every run of the process.
+    pub requests_per_second_per_host: u32,
 }
 
 impl Default for Limits {
-    /// [`DEFAULT_MEMORY_MIB`] and [`DEFAULT_DEADLINE_S`].
+    /// [`DEFAULT_MEMORY_MIB`], [`DEFAULT_DEADLINE_S`] and the request budgets'
+    /// defaults.
     fn default() -> Self {
         Limits {
             memory_bytes: (DEFAULT_MEMORY_MIB << 20) as usize,
             deadline: Duration::from_secs(DEFAULT_DEADLINE_S),
+            max_requests_in_flight: budget::DEFAULT_MAX_IN_FLIGHT,
+            requests_per_second_per_host: budget::DEFAULT_PER_HOST_PER_SECOND,
         }
     }
 }
@@ -151,6 +161,7 @@ pub struct PluginHost {
     linker: Linker<RunState>,
     cache: CompileCache,
     limits: Limits,
+    destinations: Arc<DestinationBudgets>,
 }
 
 impl PluginHost {
@@ -185,6 +196,7 @@ impl PluginHost {
             linker,
             cache,
             limits,
+            destinations: Arc::new(DestinationBudgets::new(limits.requests_per_second_per_host)),
         })
     }
 
@@ -222,7 +234,8 @@ impl PluginHost {
             .call(
                 &plugin,
                 Stop::after(DESCRIBE_DEADLINE.min(self.limits.deadline)),
-                AllowList::default(),
+                // No settings: nothing to reach, no secrets to scrub.
+                Grants::default(),
                 Box::new(NoEmit),
                 async |c, s| c.safe_connector_plugin().call_describe(s).await,
             )
@@ -231,19 +244,21 @@ impl PluginHost {
         Ok(plugin)
     }
 
-    /// Runs `test-connection`.
+    /// Runs `test-connection`. Every text that comes back (steps, error, trap, stderr)
+    /// and every log line has the secrets of `grants` scrubbed.
     pub async fn test_connection(
         &self,
         plugin: &LoadedPlugin,
         config: Vec<(String, String)>,
-        allow: AllowList,
+        grants: Grants,
     ) -> Result<Result<Vec<CheckStep>, ConnectionFailure>, RunError> {
         let config = config_entries(config);
+        let redactor = grants.redactor.clone();
         let answer = self
             .call(
                 plugin,
                 Stop::after(TEST_CONNECTION_DEADLINE.min(self.limits.deadline)),
-                allow,
+                grants,
                 Box::new(NoEmit),
                 async move |c, s| {
                     c.safe_connector_plugin()
@@ -252,19 +267,36 @@ impl PluginHost {
                 },
             )
             .await?;
-        Ok(answer
-            .map(|steps| steps.into_iter().map(Into::into).collect())
-            .map_err(Into::into))
+        let scrub = |steps: Vec<CheckStep>| -> Vec<CheckStep> {
+            steps
+                .into_iter()
+                .map(|step| CheckStep {
+                    detail: redactor.redacted(&step.detail),
+                    ..step
+                })
+                .collect()
+        };
+        Ok(match answer {
+            Ok(steps) => Ok(scrub(steps.into_iter().map(Into::into).collect())),
+            Err(failure) => {
+                let failure: ConnectionFailure = failure.into();
+                Err(ConnectionFailure {
+                    error: scrubbed(failure.error, &redactor),
+                    steps: scrub(failure.steps),
+                })
+            }
+        })
     }
 
     /// Runs `sync`, handing what the plugin emits to `sink`. Once `cancel` is set, the
-    /// plugin has [`CANCEL_GRACE`] to end before it is stopped.
+    /// plugin has [`CANCEL_GRACE`] to end before it is stopped. Log lines, the error and
+    /// any trap have the secrets of `grants` scrubbed.
     pub async fn sync(
         &self,
         plugin: &LoadedPlugin,
         config: Vec<(String, String)>,
         state: Option<String>,
-        allow: AllowList,
+        grants: Grants,
         sink: Box<dyn RunSink>,
         cancel: Arc<AtomicBool>,
     ) -> Result<SyncResult, RunError> {
@@ -273,15 +305,18 @@ impl PluginHost {
             deadline: self.limits.deadline,
             cancel: Some(cancel),
         };
+        let redactor = grants.redactor.clone();
         let (result, blocked) = self
-            .call_recording_denials(plugin, stop, allow, sink, async move |c, s| {
+            .call_recording_denials(plugin, stop, grants, sink, async move |c, s| {
                 c.safe_connector_plugin()
                     .call_sync(s, &config, state.as_deref())
                     .await
             })
             .await?;
         Ok(SyncResult {
-            result: result.map(Into::into).map_err(Into::into),
+            result: result
+                .map(Into::into)
+                .map_err(|e| scrubbed(e.into(), &redactor)),
             blocked,
         })
     }
@@ -292,11 +327,11 @@ impl PluginHost {
         &self,
         plugin: &LoadedPlugin,
         stop: Stop,
-        allow: AllowList,
+        grants: Grants,
         sink: Box<dyn RunSink>,
         f: impl AsyncFnOnce(&Connector, &mut Store<RunState>) -> wasmtime::Result<R>,
     ) -> Result<R, RunError> {
-        self.call_recording_denials(plugin, stop, allow, sink, f)
+        self.call_recording_denials(plugin, stop, grants, sink, f)
             .await
             .map(|(r, _)| r)
     }
@@ -306,22 +341,29 @@ impl PluginHost {
         &self,
         plugin: &LoadedPlugin,
         stop: Stop,
-        allow: AllowList,
+        grants: Grants,
         sink: Box<dyn RunSink>,
         f: impl AsyncFnOnce(&Connector, &mut Store<RunState>) -> wasmtime::Result<R>,
     ) -> Result<(R, Refusals), RunError> {
+        let Grants { allow, redactor } = grants;
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_FIELDS_BYTES);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         let stderr = TailPipe::new(STDERR_CAPTURE_BYTES);
         let denied = Arc::new(Mutex::new(Refusals::default()));
         let state = RunState {
             wasi: WasiCtxBuilder::new().stderr(stderr.clone()).build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
-                .instances(64)
-                .build(),
+            http,
+            table,
+            limits: CallLimiter::new(self.limits.memory_bytes),
             policy: HttpPolicy {
                 allow,
+                redactor: redactor.clone(),
+                budget: RunBudget::new(
+                    self.limits.max_requests_in_flight,
+                    self.destinations.clone(),
+                ),
                 denied: denied.clone(),
             },
             stderr: stderr.clone(),
@@ -367,10 +409,19 @@ impl PluginHost {
                 );
             }
             RunError::Trap {
-                detail: message,
+                // A plugin's panic message, or what it printed, may quote a secret.
+                detail: redactor.redacted(&message),
                 source: e.into(),
             }
         })
+    }
+}
+
+/// A plugin's error with the secrets it may quote scrubbed.
+fn scrubbed(error: SourceError, redactor: &Redactor) -> SourceError {
+    SourceError {
+        message: redactor.redacted(&error.message),
+        ..error
     }
 }
 

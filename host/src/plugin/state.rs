@@ -3,9 +3,9 @@
 
 use super::bindings::v0_1::{host, types};
 use super::policy::{AllowList, Denied, Destination};
-use crate::model::{Batch, LogLevel, Refusals};
+use crate::model::{Batch, Refusals};
+use crate::redact::Redactor;
 use std::sync::{Arc, Mutex};
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
@@ -18,8 +18,6 @@ pub trait RunSink: Send {
     async fn emit(&mut self, batch: Batch) -> bool;
     /// Stores a resume point.
     async fn checkpoint(&mut self, state: String);
-    /// Records a log line.
-    fn log(&mut self, level: LogLevel, message: String);
     /// Reports progress.
     fn progress(&mut self, done: u64, total: Option<u64>);
 }
@@ -33,15 +31,17 @@ impl RunSink for NoEmit {
         false
     }
     async fn checkpoint(&mut self, _: String) {}
-    fn log(&mut self, level: LogLevel, message: String) {
-        super::runtime::trace_plugin_log(level, &message);
-    }
     fn progress(&mut self, _: u64, _: Option<u64>) {}
 }
 
 /// The outbound-HTTP hook: checks each request against the allow-list.
 pub(crate) struct HttpPolicy {
     pub allow: AllowList,
+    /// Scrubs the run's secrets from what the policy logs (a plugin may put one in a
+    /// host name or path).
+    pub redactor: Redactor,
+    /// How many requests it may have in flight, and how fast each destination is paced.
+    pub budget: super::budget::RunBudget,
     /// The refused destinations, for the run's error message.
     pub denied: Arc<Mutex<Refusals>>,
 }
@@ -71,27 +71,37 @@ impl WasiHttpHooks for HttpPolicy {
             uri.port_u16(),
         );
         if let Err(denied) = self.allow.allows(&destination) {
-            let error = refuse(&self.denied, denied);
+            let error = refuse(&self.denied, &self.redactor, denied);
             return Box::new(async { Err(error) });
         }
         // Without the query: it may carry tokens or tenant data.
         tracing::debug!(target: "sandbox", "request leaves the sandbox: {} {}://{}{}", request.method(),
-            destination.scheme, uri.authority().map_or("", |a| a.as_str()), uri.path());
+            destination.scheme, uri.authority().map_or("", |a| a.as_str()),
+            self.redactor.redact(uri.path()));
         let denied = self.denied.clone();
+        let redactor = self.redactor.clone();
+        let budget = self.budget.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
             // Names are resolved and checked too, so no alias reaches a metadata service.
             // default_send_request resolves the name again (see the README on this limit).
             let (host, port) = (destination.host.as_str(), destination.port);
+            // In flight from here until its response has been read to the end.
+            let in_flight = budget.admit(&format!("{host}:{port}")).await;
             let addresses: Vec<std::net::IpAddr> = match tokio::net::lookup_host((host, port)).await
             {
                 Ok(found) => found.map(|a| a.ip()).collect(),
                 Err(_) => Vec::new(), // the connect will report the lookup failure
             };
             if let Err(refused) = super::policy::check_resolved(host, &addresses) {
-                return Err(refuse(&denied, refused));
+                return Err(refuse(&denied, &redactor, refused));
             }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let io = async move {
+                let done = io.await;
+                drop(in_flight);
+                done
+            };
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,
@@ -102,8 +112,12 @@ impl WasiHttpHooks for HttpPolicy {
 
 /// Records a refused destination (for the run's error) and answers the plugin with
 /// wasi:http's "denied". Each distinct reason is logged once, however often it repeats.
-fn refuse(denied: &Mutex<Refusals>, reason: Denied) -> wasmtime_wasi_http::Error {
-    let reason = reason.to_string();
+fn refuse(
+    denied: &Mutex<Refusals>,
+    redactor: &Redactor,
+    reason: Denied,
+) -> wasmtime_wasi_http::Error {
+    let reason = redactor.redacted(&reason.to_string());
     let first = denied
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -119,7 +133,7 @@ pub(crate) struct RunState {
     pub wasi: WasiCtx,
     pub http: WasiHttpCtx,
     pub table: ResourceTable,
-    pub limits: StoreLimits,
+    pub limits: super::limiter::CallLimiter,
     pub policy: HttpPolicy,
     pub stderr: super::stderr::TailPipe,
     pub sink: Box<dyn RunSink>,
@@ -154,7 +168,8 @@ impl host::Host for RunState {
         self.sink.checkpoint(state).await
     }
     fn log(&mut self, level: types::LogLevel, message: String) {
-        self.sink.log(level.into(), message)
+        let message = self.policy.redactor.redact(&message);
+        super::runtime::trace_plugin_log(level.into(), &message);
     }
     fn progress(&mut self, done: u64, total: Option<u64>) {
         self.sink.progress(done, total)

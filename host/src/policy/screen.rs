@@ -2,6 +2,7 @@
 //! is dropped and counted; the rest of its batch is stored (the contract says so).
 
 use crate::model::{Asset, Batch, Finding, Rejected};
+use chrono::{DateTime, Datelike, Utc};
 
 /// Longest id (source ids, rule ids, project ids).
 pub const MAX_ID_BYTES: usize = 1024;
@@ -42,6 +43,22 @@ fn check_id(field: &str, value: &str) -> Result<(), String> {
 
 fn check_opt(field: &str, value: &Option<String>, max: usize) -> Result<(), String> {
     value.as_deref().map_or(Ok(()), |v| check(field, v, max))
+}
+
+/// Years a stored time may fall in: RFC 3339's four digits, which keep stored time texts
+/// fixed-width (so they sort as the times do) and within what every backend can hold.
+pub const TIME_YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+fn check_time(field: &str, value: Option<DateTime<Utc>>) -> Result<(), String> {
+    match value {
+        Some(t) if !TIME_YEARS.contains(&t.year()) => Err(format!(
+            "`{field}` is in the year {}, outside {} to {}",
+            t.year(),
+            TIME_YEARS.start(),
+            TIME_YEARS.end()
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check_list(field: &str, len: usize) -> Result<(), String> {
@@ -93,6 +110,15 @@ pub fn finding(f: &Finding) -> Result<(), String> {
     check_opt("rule-name", &f.rule_name, MAX_SHORT_BYTES)?;
     check_opt("portal-url", &f.portal_url, MAX_SHORT_BYTES)?;
     check_items("project-ids", &f.project_ids, MAX_ID_BYTES)?;
+    for (field, value) in [
+        ("created-at", f.created_at),
+        ("updated-at", f.updated_at),
+        ("status-changed-at", f.status_changed_at),
+        ("resolved-at", f.resolved_at),
+        ("due-at", f.due_at),
+    ] {
+        check_time(field, value)?;
+    }
     check("raw", &f.raw, MAX_RAW_BYTES)
 }
 
@@ -272,6 +298,70 @@ mod tests {
         let mut f = good_finding();
         f.project_ids = vec!["x".repeat(MAX_SHORT_BYTES + 1)];
         assert!(finding(&f).unwrap_err().contains("`project-ids`"));
+    }
+
+    #[test]
+    fn times_must_fall_in_four_digit_years() {
+        let at = |text: &str| crate::model::parse_time(text).unwrap();
+        let mut f = good_finding();
+        f.created_at = Some(at("0001-01-01T00:00:00Z"));
+        f.due_at = Some(at("9999-12-31T23:59:59.999999Z"));
+        assert!(finding(&f).is_ok());
+        let mut f = good_finding();
+        f.resolved_at = Some(DateTime::from_timestamp(-62_167_219_200, 0).unwrap());
+        assert_eq!(
+            finding(&f).unwrap_err(),
+            "`resolved-at` is in the year 0, outside 1 to 9999"
+        );
+        let mut f = good_finding();
+        f.status_changed_at = Some(DateTime::from_timestamp(253_402_300_800, 0).unwrap());
+        assert!(
+            finding(&f)
+                .unwrap_err()
+                .contains("`status-changed-at` is in the year 10000")
+        );
+    }
+
+    #[test]
+    fn assets_are_checked_in_their_lists_and_tags_too() {
+        let good = Asset {
+            source_id: "a1".into(),
+            name: "n".into(),
+            asset_type: "VM".into(),
+            cloud_platform: "AWS".into(),
+            cloud_account_id: None,
+            cloud_account_name: None,
+            region: None,
+            provider_id: None,
+            status: None,
+            tags: [("env".to_string(), "prod".to_string())].into(),
+            technologies: vec!["nginx".into()],
+            raw: "{}".into(),
+        };
+        assert!(asset(&good).is_ok());
+        let mut a = good.clone();
+        a.technologies.push("x".repeat(MAX_SHORT_BYTES + 1));
+        assert!(asset(&a).unwrap_err().contains("`technologies`"));
+        let mut a = good.clone();
+        a.tags.insert("k".into(), "v\0".into());
+        assert_eq!(asset(&a).unwrap_err(), "`tag` contains a NUL character");
+        let mut a = good.clone();
+        a.tags = (0..=MAX_LIST_ITEMS)
+            .map(|i| (i.to_string(), "v".into()))
+            .collect();
+        assert!(asset(&a).unwrap_err().contains("`tags` has 1001 items"));
+        let bare = batch_bytes(&Batch {
+            assets: vec![good.clone()],
+            ..Default::default()
+        });
+        let mut a = good;
+        a.tags.insert("k".repeat(100), "v".repeat(200));
+        a.technologies.push("t".repeat(300));
+        let heavier = batch_bytes(&Batch {
+            assets: vec![a],
+            ..Default::default()
+        });
+        assert_eq!(heavier - bare, 600);
     }
 
     #[test]

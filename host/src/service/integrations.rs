@@ -1,12 +1,10 @@
 //! Integrations: add (test, then save), update, test, remove, list, show.
 
 use super::{Platform, Prepared, ServiceError};
-use crate::model::{
-    Action, CheckStep, FieldKind, Integration, NewIntegration, Policy, RunEnd, RunStatus,
-};
+use crate::model::{Action, CheckStep, Integration, NewIntegration, Policy, RunEnd, RunStatus};
 use crate::plugin::LoadedPlugin;
 use crate::policy::failure::FailureClass;
-use crate::settings::{SettingError, Settings, redact};
+use crate::settings::{SettingError, Settings};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -211,38 +209,27 @@ impl Integrations<'_> {
     ) -> Result<TestReport, ServiceError> {
         let plugins = self.platform.plugins().await?;
         let schema = &prepared_plugin.info.config_schema;
-        let secrets: Vec<String> = settings.secrets(schema).into_values().collect();
-        let scrub = |steps: Vec<CheckStep>| -> Vec<CheckStep> {
-            steps
-                .into_iter()
-                .map(|s| CheckStep {
-                    detail: redact(&s.detail, &secrets),
-                    ..s
-                })
-                .collect()
-        };
+        let grants = settings.grants(schema);
+        let redactor = grants.redactor.clone();
         let answer = plugins
             .host
-            .test_connection(
-                prepared_plugin,
-                settings.entries(schema),
-                settings.allow_list(schema),
-            )
+            .test_connection(prepared_plugin, settings.entries(schema), grants)
             .await;
+        // The runtime scrubbed what the plugin said; its own errors may quote settings.
         Ok(match answer {
             Ok(Ok(steps)) => TestReport {
-                steps: scrub(steps),
+                steps,
                 error: None,
                 failure: None,
             },
             Ok(Err(failure)) => TestReport {
-                steps: scrub(failure.steps),
-                error: Some(redact(&failure.error.to_string(), &secrets)),
+                steps: failure.steps,
+                error: Some(failure.error.to_string()),
                 failure: Some(FailureClass::of_source(failure.error.kind)),
             },
             Err(e) => TestReport {
                 steps: vec![],
-                error: Some(redact(&e.to_string(), &secrets)),
+                error: Some(redactor.redacted(&e.to_string())),
                 failure: Some(e.class()),
             },
         })
@@ -342,12 +329,9 @@ impl Integrations<'_> {
         }
         // An empty secret means "keep the stored one": edit forms never show secrets.
         values.extend(request.values.into_iter().filter(|(key, value)| {
-            !(value.is_empty()
-                && schema
-                    .iter()
-                    .any(|f| &f.key == key && f.kind == FieldKind::Secret))
+            !(value.is_empty() && schema.iter().any(|f| &f.key == key && before.is_secret(f)))
         }));
-        let after = validate(plugin, values)?;
+        let after = validate(plugin, values)?.sealed_like(&before);
         let policy = request.policy.apply(integration.policy)?;
         let mut changed: Vec<String> = schema
             .iter()
@@ -528,7 +512,7 @@ impl Integrations<'_> {
             .iter()
             .map(|field| {
                 let given = prepared.settings.get(&field.key);
-                let secret = field.kind == FieldKind::Secret;
+                let secret = prepared.settings.is_secret(field);
                 ShownSetting {
                     key: field.key.clone(),
                     value: given.filter(|_| !secret).map(str::to_string),

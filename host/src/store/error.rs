@@ -61,6 +61,12 @@ pub enum StoreError {
         /// Why.
         detail: String,
     },
+    /// Another process took the run's lease over (this run stalled past it): the write
+    /// was refused, and nothing more of the run is stored.
+    #[error(
+        "this run lost its lease to another process (it stalled past the lease's expiry and was taken over); nothing it sent since was stored"
+    )]
+    LeaseLost,
     /// SQLite failed.
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),

@@ -58,6 +58,25 @@ pub(crate) const CLEAR_CHECKPOINT: &str =
      ON CONFLICT (integration_id) DO UPDATE SET state = '', updated_at = excluded.updated_at,
        generation = checkpoints.generation + 1";
 
+/// The mark of one taking of a lease. Every batch and checkpoint of the run carries it,
+/// and the store refuses them, in their own transaction, once the lease has another
+/// fence: a run that stalled past its lease cannot write beside the run that took over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence(pub i64);
+
+impl Fence {
+    /// A fresh fence, drawn at random so no later taking repeats it.
+    pub(crate) fn draw() -> Self {
+        let mut bytes = [0u8; 8];
+        // Without randomness a fence still differs from the previous one in practice;
+        // the time is the fallback.
+        if getrandom::fill(&mut bytes).is_err() {
+            bytes = (chrono::Utc::now().timestamp_nanos_opt().unwrap_or(1)).to_le_bytes();
+        }
+        Fence(i64::from_le_bytes(bytes) & i64::MAX)
+    }
+}
+
 /// The result of asking for an integration's run lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {
@@ -65,6 +84,8 @@ pub enum LeaseOutcome {
     Acquired {
         /// Runs marked failed (interrupted).
         interrupted_runs: u64,
+        /// What the run's writes carry.
+        fence: Fence,
     },
     /// Another live process holds it.
     HeldBy(String),
@@ -181,24 +202,28 @@ pub trait IngestStore: Send + Sync {
     /// Writes one batch in one transaction: reads the snapshot of its keys, lets
     /// [`crate::policy::ingest::plan`] decide, writes the plan. Findings written or
     /// found unchanged are marked as seen in `run`.
+    /// [`StoreError::LeaseLost`] when the lease no longer has `fence`.
     async fn write_batch(
         &self,
         integration: i64,
         run: i64,
         policy: Policy,
         batch: Arc<Batch>,
+        fence: Fence,
     ) -> Result<BatchOutcome, StoreError>;
     /// Closes (passed, removed at source) the open findings that `run` did not report.
     async fn close_unseen(&self, integration: i64, run: i64) -> Result<u64, StoreError>;
     /// Puts back the source's status wherever one was set here; returns how many.
     async fn restore_reported_statuses(&self, integration: i64) -> Result<u64, StoreError>;
     /// Stores the resume point of a run that started at checkpoint `generation`; false
-    /// (nothing stored) when the checkpoint was cleared since, or the integration is gone.
+    /// (nothing stored) when the checkpoint was cleared since, or the integration is gone;
+    /// [`StoreError::LeaseLost`] when the lease no longer has `fence`.
     async fn save_checkpoint(
         &self,
         integration: i64,
         state: &str,
         generation: i64,
+        fence: Fence,
     ) -> Result<bool, StoreError>;
     /// The stored resume point and its generation.
     async fn checkpoint(&self, integration: i64) -> Result<Checkpoint, StoreError>;

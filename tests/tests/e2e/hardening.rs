@@ -1,6 +1,7 @@
 //! Secrets stay secret everywhere, and bad input gets a clear error before anything runs.
 
-use crate::harness::{FULL_SECRET, Host, assert_success, expect_failure};
+use crate::harness::{FULL_SECRET, Host, assert_success, expect_failure, wait_for};
+use std::time::Duration;
 use wiz_sim::{SimConfig, Simulator};
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -60,6 +61,125 @@ fn the_client_secret_never_appears_in_logs_history_output_or_files() {
             "the secret is in plaintext in {}",
             path.display()
         );
+    }
+}
+
+/// A secret that JSON escaping and percent-encoding both change.
+const SPREAD_SECRET: &str = "s3cr\"et/+ &é\\x";
+
+/// The forms the hostile plugin's `leak` modes write [`SPREAD_SECRET`] in.
+const SPREAD_FORMS: [&str; 3] = [
+    SPREAD_SECRET,
+    "s3cr\\\"et/+ &é\\\\x",
+    "s3cr%22et%2F%2B%20%26%C3%A9%5Cx",
+];
+
+#[test]
+fn a_plugin_that_spreads_its_secret_in_every_form_is_scrubbed_everywhere() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = scratch.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let host = Host::new().with_plugins(&plugins, &scratch.path().join("cache"));
+    std::fs::copy(
+        host.built_plugins().join("hostile.wasm"),
+        plugins.join("hostile.wasm"),
+    )
+    .unwrap();
+    let secret = format!("client-secret={SPREAD_SECRET}");
+    // Nothing listens on the discard port: the plugin's request leaves and fails.
+    let api = "api-url=http://127.0.0.1:9";
+    let trace = [("RUST_LOG", "trace")];
+    // Compiled once without tracing: the compiler's own trace is long and slow.
+    host.ok(&["plugins"]);
+    let mut outputs = Vec::new();
+    for mode in ["leak", "leak-panic"] {
+        let mode_set = format!("mode={mode}");
+        // A connection test that fails (or traps) while the integration is added.
+        let args = [
+            "integration",
+            "add",
+            mode,
+            "--connector",
+            "hostile",
+            "--set",
+            api,
+            "--set",
+            &mode_set,
+            "--set",
+            &secret,
+            "-vvv",
+        ];
+        let out = host.run_with_env(&args, &trace);
+        assert!(!out.status.success(), "the test fails, so nothing is added");
+        outputs.push((format!("add {mode}"), out));
+        host.add_hostile(mode, mode, "http://127.0.0.1:9", &[&secret]);
+        for args in [
+            &["test-connection", mode, "-vvv"][..],
+            &["sync", mode, "-vvv"],
+            &["integration", "update", mode, "--set", "count=2", "-vvv"],
+            &["history", mode, "--json"],
+            &["integration", "show", mode, "--json"],
+        ] {
+            outputs.push((args.join(" "), host.run_with_env(args, &trace)));
+        }
+    }
+    let scrubbed = |what: &str, text: &[u8]| {
+        for form in SPREAD_FORMS {
+            assert!(!contains(text, form), "`{form}` leaked in {what}");
+        }
+    };
+    for (what, out) in &outputs {
+        scrubbed(what, &out.stdout);
+        scrubbed(what, &out.stderr);
+    }
+    let sync_log = String::from_utf8_lossy(&outputs[2].1.stderr).to_string();
+    assert!(
+        sync_log.contains("leaking raw `<redacted>` json `<redacted>` url `<redacted>`"),
+        "the plugin spoke, scrubbed: {sync_log}"
+    );
+    let add_panic = String::from_utf8_lossy(&outputs[6].1.stderr).to_string();
+    for line in [
+        "panicking with raw `<redacted>`",
+        "stderr leaking raw `<redacted>`",
+    ] {
+        assert!(
+            add_panic.contains(line),
+            "the trap and its stderr reached the operator, scrubbed: {add_panic}"
+        );
+    }
+
+    // An upgrade re-declares the secret as text: it stays masked and sealed.
+    std::fs::copy(
+        host.plugin_variant("hostile-upgraded.wasm"),
+        plugins.join("hostile.wasm"),
+    )
+    .unwrap();
+    host.ok(&["plugins"]);
+    host.ok(&[
+        "integration",
+        "update",
+        "leak",
+        "--set",
+        "exfil-url=http://127.0.0.1:9",
+        "--no-test",
+    ]);
+    let shown: serde_json::Value =
+        serde_json::from_str(&host.ok(&["integration", "show", "leak", "--json"])).unwrap();
+    assert_eq!(shown["client-secret"], "********", "still masked: {shown}");
+    for args in [
+        &["integration", "show", "leak"][..],
+        &["sync", "leak", "-vvv"],
+        &["history", "leak", "--json"],
+    ] {
+        let out = host.run_with_env(args, &trace);
+        scrubbed(&args.join(" "), &out.stdout);
+        scrubbed(&args.join(" "), &out.stderr);
+    }
+    for entry in std::fs::read_dir(host.dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            scrubbed(&path.display().to_string(), &std::fs::read(&path).unwrap());
+        }
     }
 }
 
@@ -217,5 +337,81 @@ fn hosts_starting_at_once_on_a_fresh_store_all_succeed() {
     assert!(
         refused.contains("others may read or write it (mode 644)") && refused.contains("chmod 600"),
         "{refused}"
+    );
+}
+
+/// Whether another process holds SQLite's write lock on `db` right now.
+fn write_locked(db: &std::path::Path) -> bool {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.busy_timeout(Duration::ZERO).unwrap();
+    match conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
+        Ok(()) => false,
+        Err(e) => {
+            assert!(e.to_string().contains("locked"), "{e}");
+            true
+        }
+    }
+}
+
+#[test]
+fn a_run_that_stalls_past_its_lease_stores_nothing_after_the_takeover() {
+    let mut config = SimConfig::new(67, 300);
+    config.latency = Duration::from_millis(250);
+    let sim = Simulator::start(config).unwrap();
+    let host = Host::new();
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &["page-size=10"]));
+    let mut stalled = host.spawn(&["sync", "w"]);
+    wait_for(60, "the first run to store a batch", || {
+        !host.json(&["findings", "w"]).is_empty()
+    });
+    // Frozen where it stands, as a paused VM or a swapped-out process would be; never
+    // inside a write, which would hold the database for everyone.
+    loop {
+        stalled.signal("STOP");
+        if !write_locked(&host.db()) {
+            break;
+        }
+        stalled.signal("CONT");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    // Its lease lapses (60 s without renewal); a second sync then takes over and runs to
+    // its end while the first is still frozen.
+    wait_for(100, "a second sync to take the lease over", || {
+        let out = host.run(&["sync", "w"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            out.status.success() || stderr.contains("already syncing"),
+            "{stderr}"
+        );
+        if !out.status.success() {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        out.status.success()
+    });
+    let after_takeover = host.findings_of("w");
+    // The source moves on: the first run, were it still writing, would store the change
+    // with the pages it has left (the last issue comes last).
+    let last = sim.tenant().issues - 1;
+    sim.set_issue_status(last, "RESOLVED", Some("ISSUE_FIXED"));
+
+    stalled.signal("CONT");
+    let status = stalled.wait(120);
+    let log = stalled.log_text();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("lost its lease to another process"), "{log}");
+    assert_eq!(
+        host.findings_of("w"),
+        after_takeover,
+        "nothing of the stalled run was stored after the takeover"
+    );
+    let history = host.json(&["history", "w"]);
+    let (taker, first) = (&history[0], &history[1]);
+    assert_eq!(taker["status"], "succeeded", "{taker}");
+    assert_eq!(first["status"], "failed", "{first}");
+    assert!(
+        first["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("lost its lease to another process")),
+        "the stalled run's history says what happened: {first}"
     );
 }

@@ -184,6 +184,9 @@ impl Host {
             .env_remove("CONNECTOR_HOST_KEY")
             .env_remove("CONNECTOR_HOST_KEY_FILE")
             .env_remove("RUST_LOG")
+            // The plugins here send 100 requests a second to the simulator (see
+            // `add_wiz_at`); the tests of the shared budget set their own.
+            .env("CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_HOST", "1000")
             .env("USER", "e2e-tester");
         cmd
     }
@@ -352,20 +355,31 @@ pub struct Background {
 impl Background {
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
-        let pid = child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
+        self.signal("TERM");
+        self.wait(30)
+    }
+
+    /// Sends the signal named (`TERM`, `STOP`, `CONT`, …).
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
             .status()
-            .expect("send SIGTERM");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            .expect("run kill");
+        assert!(sent.success(), "SIG{name} to {pid}");
+    }
+
+    /// Waits up to `seconds` for the process to end on its own.
+    pub fn wait(&mut self, seconds: u64) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
                 return status;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "the host did not stop on SIGTERM; log:\n{}",
+                "the host did not end within {seconds} s; log:\n{}",
                 self.log_text()
             );
             std::thread::sleep(std::time::Duration::from_millis(20));

@@ -170,6 +170,53 @@ fn only_a_complete_full_sync_closes_vanished_findings() {
 }
 
 #[test]
+fn a_finding_the_host_refuses_stays_open_through_a_full_sync() {
+    let sim = Simulator::start(SimConfig::new(SEED + 3, 120)).unwrap();
+    let host = Host::new();
+    assert_success(&host.add_wiz("r", &sim, "sim-client", FULL_SECRET, &["page-size=50"]));
+    host.ok(&["sync", "r"]);
+    let skipped_before = host.json(&["history", "r"])[0]["findings_skipped"]
+        .as_u64()
+        .unwrap();
+    let tenant = sim.tenant();
+    let stored = host.findings_of("r");
+    // An open issue with a rule, whose description its author then makes too long to keep.
+    let (index, before) = (0..tenant.issues)
+        .find_map(|i| {
+            let issue = tenant.issue(i);
+            let f = stored.iter().find(|f| f["id"] == issue.id.as_str())?;
+            (issue.rules > 0 && f["status"] == "failed").then(|| (i, f.clone()))
+        })
+        .expect("an open issue with a rule");
+    sim.set_description(
+        index,
+        &"x".repeat(connector_host::policy::screen::MAX_LONG_BYTES + 1),
+    );
+
+    host.ok(&["sync", "r", "--full"]);
+    let run = &host.json(&["history", "r"])[0];
+    assert_eq!(run["status"], "succeeded_with_warnings", "{run}");
+    assert_eq!(run["findings_closed"], 0, "{run}");
+    assert_eq!(run["findings_skipped"], skipped_before + 1, "{run}");
+    let warnings = run["warnings"].to_string();
+    assert!(
+        warnings.contains(before["id"].as_str().unwrap()) && warnings.contains("`description`"),
+        "the warning names the finding and the field: {warnings}"
+    );
+    let after = host
+        .findings_of("r")
+        .into_iter()
+        .find(|f| f["id"] == before["id"])
+        .unwrap();
+    assert_eq!(after["status"], "failed", "still open: {after}");
+    assert!(after["closed_reason"].is_null(), "{after}");
+    assert_eq!(
+        after["description"], before["description"],
+        "kept as last stored"
+    );
+}
+
+#[test]
 fn a_settings_change_during_a_sync_makes_the_next_sync_full() {
     let sim = Simulator::start(SimConfig::new(SEED + 9, 60)).unwrap();
     let host = Host::new();

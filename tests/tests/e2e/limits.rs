@@ -27,6 +27,27 @@ fn watch_peak_rss(mut child: std::process::Child) -> (u64, std::process::ExitSta
     }
 }
 
+/// Syncs `name`, which must fail; the host's peak RSS in KiB, and its stderr.
+fn failing_sync_peak(host: &Host, name: &str) -> (u64, String) {
+    let mut child = host
+        .command(&["sync", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start connector-host");
+    let stderr_reader = {
+        let mut err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut err, &mut text).unwrap();
+            text
+        })
+    };
+    let (peak, status) = watch_peak_rss(child);
+    assert!(!status.success());
+    (peak, stderr_reader.join().unwrap())
+}
+
 #[test]
 fn a_flood_of_refused_requests_costs_a_counter_not_memory() {
     let host = Host::new();
@@ -37,23 +58,7 @@ fn a_flood_of_refused_requests_costs_a_counter_not_memory() {
             "https://api.example",
             &["target=https://refused.example/", &format!("count={count}")],
         );
-        let mut child = host
-            .command(&["sync", name])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start connector-host");
-        let stderr_reader = {
-            let mut err = child.stderr.take().unwrap();
-            std::thread::spawn(move || {
-                let mut text = String::new();
-                std::io::Read::read_to_string(&mut err, &mut text).unwrap();
-                text
-            })
-        };
-        let (peak, status) = watch_peak_rss(child);
-        assert!(!status.success());
-        (peak, stderr_reader.join().unwrap())
+        failing_sync_peak(&host, name)
     };
     let (small_peak, _) = sync_peak("few", 1_000);
     let (large_peak, stderr) = sync_peak("many", 200_000);
@@ -78,6 +83,24 @@ fn a_flood_of_refused_requests_costs_a_counter_not_memory() {
         large_peak < small_peak + 16 * 1024,
         "RSS stays flat: {small_peak} KiB for 1000 refusals, {large_peak} KiB for 200000"
     );
+}
+
+#[test]
+fn a_flood_of_header_maps_hits_the_resource_cap_not_the_hosts_memory() {
+    let host = Host::new();
+    host.add_hostile("fields", "fields-flood", "https://api.example", &[]);
+    let (peak, stderr) = failing_sync_peak(&host, "fields");
+    let error = host.json(&["history", "fields"])[0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("the plugin crashed") && error.contains("resource table"),
+        "{error}\n{}",
+        &stderr[..stderr.len().min(2000)]
+    );
+    // 4096 handles of at most 32 KiB each, and the host's own working set.
+    assert!(peak < 400 * 1024, "peak RSS {peak} KiB");
 }
 
 #[test]

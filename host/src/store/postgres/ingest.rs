@@ -7,8 +7,8 @@ use crate::model::{Batch, Policy, now};
 use crate::policy::ingest::{self, FindingWrite, InventoryRef, Keys, Plan, Snapshot};
 use crate::policy::inventory::Metadata;
 use crate::store::{
-    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, IngestStore, SAVE_CHECKPOINT,
-    StoreError,
+    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, IngestStore,
+    SAVE_CHECKPOINT, StoreError,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,6 +23,23 @@ fn dollars(sql: &str) -> String {
 
 /// What closing a finding the source no longer reports sets (see the SQLite backend).
 const CLOSE_FINDING: &str = "UPDATE findings SET status = 'passed', reported_status = 'passed', closed_reason = 'removed_at_source', content_hash = ''::bytea";
+
+/// Refuses a write of a run whose lease was taken over. The lease row stays share-locked
+/// until the transaction ends, so a takeover waits for this write, or this write sees
+/// the takeover.
+async fn check_fence(
+    tx: &Transaction<'_>,
+    integration: i64,
+    fence: Fence,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached("SELECT 1 FROM leases WHERE integration_id = $1 AND fence = $2 FOR SHARE")
+        .await?;
+    match tx.query_opt(&stmt, &[&integration, &fence.0]).await? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::LeaseLost),
+    }
+}
 
 async fn snapshot(
     tx: &Transaction<'_>,
@@ -427,9 +444,11 @@ impl IngestStore for PostgresStore {
         run: i64,
         policy: Policy,
         batch: Arc<Batch>,
+        fence: Fence,
     ) -> Result<BatchOutcome, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        check_fence(&tx, integration, fence).await?;
         // A batch need not wait for its WAL to reach the disk: commits stay in order, so
         // a crash that loses a batch loses the checkpoint after it too, and the next sync
         // reads that batch again.
@@ -470,20 +489,24 @@ impl IngestStore for PostgresStore {
         integration: i64,
         state: &str,
         generation: i64,
+        fence: Fence,
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        check_fence(&tx, integration, fence).await?;
         let at = now();
-        let mut stored = client
+        let mut stored = tx
             .execute(
                 &dollars(SAVE_CHECKPOINT),
                 &[&integration, &state, &at, &generation],
             )
             .await?;
         if stored == 0 && generation == 0 {
-            stored = client
+            stored = tx
                 .execute(&dollars(FIRST_CHECKPOINT), &[&integration, &state, &at])
                 .await?;
         }
+        tx.commit().await?;
         Ok(stored > 0)
     }
 

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_finding_listing.sql"),
     include_str!("../../../migrations/postgres/0004_asset_listing.sql"),
     include_str!("../../../migrations/postgres/0005_checkpoint_generation.sql"),
+    include_str!("../../../migrations/postgres/0006_lease_fence.sql"),
 ];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).

@@ -3,7 +3,7 @@
 use super::{PostgresStore, count, json_at, parsed_at, stored_count};
 use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, Window, now};
 use crate::policy::lease::{INTERRUPTED, RunningRun, expiry, may_take};
-use crate::store::{LeaseOutcome, RunStore, StoreError};
+use crate::store::{Fence, LeaseOutcome, RunStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -57,10 +57,12 @@ impl RunStore for PostgresStore {
         {
             return Ok(LeaseOutcome::HeldBy(other.clone()));
         }
+        let fence = Fence::draw();
         tx.execute(
-            "INSERT INTO leases (integration_id, holder, expires_at) VALUES ($1, $2, $3)
-             ON CONFLICT (integration_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at",
-            &[&integration, &holder, &expiry(at, ttl)],
+            "INSERT INTO leases (integration_id, holder, expires_at, fence) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (integration_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at,
+               fence = EXCLUDED.fence",
+            &[&integration, &holder, &expiry(at, ttl), &fence.0],
         )
         .await?;
         // Holding the lease, any run still marked running was left by a holder that died.
@@ -73,6 +75,7 @@ impl RunStore for PostgresStore {
         tx.commit().await?;
         Ok(LeaseOutcome::Acquired {
             interrupted_runs: interrupted,
+            fence,
         })
     }
 

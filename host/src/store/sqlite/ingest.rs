@@ -7,16 +7,31 @@ use crate::policy::hash::json;
 use crate::policy::ingest::{self, InventoryRef, Keys, Plan, Snapshot};
 use crate::policy::inventory::Metadata;
 use crate::store::{
-    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, IngestStore, SAVE_CHECKPOINT,
-    StoreError,
+    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, IngestStore,
+    SAVE_CHECKPOINT, StoreError,
 };
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use std::sync::Arc;
 
 /// What closing a finding the source no longer reports sets. Clearing the hash lets the
 /// source's record rewrite it if it ever comes back.
 const CLOSE_FINDING: &str = "UPDATE findings SET status = 'passed', reported_status = 'passed', closed_reason = 'removed_at_source', content_hash = X''";
+
+/// Refuses a write of a run whose lease was taken over. The transaction is immediate,
+/// so no other process can take the lease between this check and the commit.
+fn check_fence(tx: &Transaction<'_>, integration: i64, fence: Fence) -> Result<(), StoreError> {
+    let held: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM leases WHERE integration_id = ?1 AND fence = ?2)",
+        )?
+        .query_row(params![integration, fence.0], |r| r.get(0))?;
+    if held {
+        Ok(())
+    } else {
+        Err(StoreError::LeaseLost)
+    }
+}
 
 fn snapshot(
     tx: &Transaction<'_>,
@@ -202,9 +217,11 @@ impl IngestStore for SqliteStore {
         run: i64,
         policy: Policy,
         batch: Arc<Batch>,
+        fence: Fence,
     ) -> Result<BatchOutcome, StoreError> {
         self.call(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            check_fence(&tx, integration, fence)?;
             let keys = ingest::keys(integration, &batch);
             let snapshot = snapshot(&tx, integration, &keys)?;
             let plan = ingest::plan(&policy, &batch, &keys, &snapshot);
@@ -243,15 +260,19 @@ impl IngestStore for SqliteStore {
         integration: i64,
         state: &str,
         generation: i64,
+        fence: Fence,
     ) -> Result<bool, StoreError> {
         let state = state.to_string();
         self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            check_fence(&tx, integration, fence)?;
             let at = time_text(now());
             let mut stored =
-                conn.execute(SAVE_CHECKPOINT, params![integration, state, at, generation])?;
+                tx.execute(SAVE_CHECKPOINT, params![integration, state, at, generation])?;
             if stored == 0 && generation == 0 {
-                stored = conn.execute(FIRST_CHECKPOINT, params![integration, state, at])?;
+                stored = tx.execute(FIRST_CHECKPOINT, params![integration, state, at])?;
             }
+            tx.commit()?;
             Ok(stored > 0)
         })
         .await

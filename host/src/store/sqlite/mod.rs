@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0004_finding_listing.sql"),
     include_str!("../../../migrations/sqlite/0005_asset_listing.sql"),
     include_str!("../../../migrations/sqlite/0006_checkpoint_generation.sql"),
+    include_str!("../../../migrations/sqlite/0007_lease_fence.sql"),
 ];
 
 /// A store in one SQLite file.

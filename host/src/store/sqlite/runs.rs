@@ -4,7 +4,7 @@ use super::{SqliteStore, json_at, opt_time_at, parsed_at, time_at};
 use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, Window, now, time_text};
 use crate::policy::hash::json;
 use crate::policy::lease::{INTERRUPTED, RunningRun, expiry, may_take};
-use crate::store::{LeaseOutcome, RunStore, StoreError};
+use crate::store::{Fence, LeaseOutcome, RunStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -35,10 +35,12 @@ impl RunStore for SqliteStore {
             {
                 return Ok(LeaseOutcome::HeldBy(other.clone()));
             }
+            let fence = Fence::draw();
             tx.execute(
-                "INSERT INTO leases (integration_id, holder, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (integration_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
-                params![integration, holder, time_text(expiry(at, ttl))],
+                "INSERT INTO leases (integration_id, holder, expires_at, fence) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (integration_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+                   fence = excluded.fence",
+                params![integration, holder, time_text(expiry(at, ttl)), fence.0],
             )?;
             // Holding the lease, any run still marked running was left by a holder that died.
             let interrupted = tx.execute(
@@ -49,6 +51,7 @@ impl RunStore for SqliteStore {
             tx.commit()?;
             Ok(LeaseOutcome::Acquired {
                 interrupted_runs: interrupted as u64,
+                fence,
             })
         })
         .await

@@ -22,11 +22,20 @@
 //! - `escape`: emits a finding whose title and asset name carry terminal escape
 //!   sequences (the host's tables must show them, not send them);
 //! - `exfil`: sends a request to its `exfil-url` setting, or to [`EXFIL_URL`] when it
-//!   has none (the host must not let a plugin's own default choose its egress).
+//!   has none (the host must not let a plugin's own default choose its egress);
+//! - `request-flood`: opens `count` requests to its `api-url` at once, without waiting
+//!   for any (the host must keep few in flight and pace them);
+//! - `fields-flood`: creates header maps without end, each holding a 16 KiB header,
+//!   and keeps every one (the host must cap what it holds for a plugin);
+//! - `leak`: in `test-connection` and `sync`, logs its `client-secret` raw, JSON-escaped
+//!   and percent-encoded, writes it to stderr, puts it in a request path, and fails with
+//!   it in the error and the steps (the host must scrub every form everywhere);
+//! - `leak-panic`: the same, but panics with the secret instead of failing.
 //!
-//! Built with the feature `upgraded`, it is version 0.2.0 and declares `exfil-url` with
-//! [`EXFIL_URL`] as its default: an upgrade that adds a host of its own choosing. With
-//! `spinning-describe`, its `describe` never returns.
+//! Built with the feature `upgraded`, it is version 0.2.0, declares `exfil-url` with
+//! [`EXFIL_URL`] as its default (an upgrade that adds a host of its own choosing) and
+//! re-declares `client-secret` as plain text (an upgrade that would unmask a secret).
+//! With `spinning-describe`, its `describe` never returns.
 #![cfg(target_arch = "wasm32")]
 
 mod wit {
@@ -113,7 +122,15 @@ impl Guest for Hostile {
             field("mode", t::FieldKind::Text, true),
             field("target", t::FieldKind::Text, false),
             field("count", t::FieldKind::Number, false),
-            field("client-secret", t::FieldKind::Secret, false),
+            field(
+                "client-secret",
+                if cfg!(feature = "upgraded") {
+                    t::FieldKind::Text
+                } else {
+                    t::FieldKind::Secret
+                },
+                false,
+            ),
         ];
         if cfg!(feature = "upgraded") {
             config_schema.push(t::ConfigField {
@@ -134,8 +151,22 @@ impl Guest for Hostile {
         }
     }
 
-    fn test_connection(_: Vec<t::ConfigEntry>) -> Result<Vec<t::CheckStep>, t::ConnectionFailure> {
-        Ok(vec![])
+    fn test_connection(
+        config: Vec<t::ConfigEntry>,
+    ) -> Result<Vec<t::CheckStep>, t::ConnectionFailure> {
+        let mode = setting(&config, "mode");
+        if !mode.starts_with("leak") {
+            return Ok(vec![]);
+        }
+        let forms = leak(&config, &mode);
+        Err(t::ConnectionFailure {
+            error: t::ConnectorError::Auth(format!("the token endpoint refused {forms}")),
+            steps: vec![t::CheckStep {
+                name: "token".into(),
+                outcome: t::CheckOutcome::Failed,
+                detail: format!("sent {forms}"),
+            }],
+        })
     }
 
     fn sync(
@@ -313,9 +344,123 @@ impl Guest for Hostile {
                     "{refused} of {count} requests refused"
                 )))
             }
+            "request-flood" => {
+                let count: u64 = setting(&config, "count").parse().unwrap_or(100);
+                let api_url = setting(&config, "api-url");
+                let authority = api_url
+                    .trim_start_matches("http://")
+                    .split('/')
+                    .next()
+                    .unwrap_or_default();
+                Err(t::ConnectorError::Transient(flood_requests(
+                    authority, count,
+                )))
+            }
+            "fields-flood" => {
+                use wasip2::http::types::Fields;
+                let value = vec![b'v'; 16 * 1024];
+                for made in 0u64.. {
+                    let fields = Fields::new();
+                    if fields.append("x-flood", &value).is_err() {
+                        return Err(t::ConnectorError::Internal(format!(
+                            "header refused after {made} maps"
+                        )));
+                    }
+                    std::mem::forget(fields);
+                }
+                unreachable!("the loop only ends by returning or trapping")
+            }
+            mode @ ("leak" | "leak-panic") => {
+                let forms = leak(&config, mode);
+                Err(t::ConnectorError::Auth(format!("refused {forms}")))
+            }
             other => Err(t::ConnectorError::Config(format!("unknown mode `{other}`"))),
         }
     }
+}
+
+/// Opens `count` plain-HTTP GETs to `authority` before waiting for any, as wasi:http
+/// allows; then waits for each. Says how many were answered.
+fn flood_requests(authority: &str, count: u64) -> String {
+    use wasip2::http::{outgoing_handler, types};
+    let pending: Vec<_> = (0..count)
+        .filter_map(|i| {
+            let request = types::OutgoingRequest::new(types::Fields::new());
+            request.set_scheme(Some(&types::Scheme::Http)).ok()?;
+            request.set_authority(Some(authority)).ok()?;
+            request
+                .set_path_with_query(Some(&format!("/flood/{i}")))
+                .ok()?;
+            outgoing_handler::handle(request, None).ok()
+        })
+        .collect();
+    let sent = pending.len();
+    let answered = pending
+        .iter()
+        .filter(|response| {
+            response.subscribe().block();
+            matches!(response.get(), Some(Ok(Ok(_))))
+        })
+        .count();
+    format!("{answered} of {sent} flooded requests answered")
+}
+
+/// Spreads the `client-secret` setting everywhere a plugin can write text: log lines at
+/// each level, stderr and a request path (to `api-url`). Panics with it in `leak-panic`
+/// mode; otherwise returns its forms, for the caller's error.
+fn leak(config: &[t::ConfigEntry], mode: &str) -> String {
+    let secret = setting(config, "client-secret");
+    let forms = format!(
+        "raw `{secret}` json `{}` url `{}`",
+        json_escaped(&secret),
+        percent_encoded(&secret)
+    );
+    use wit::safe::connector::host::log;
+    for level in [
+        t::LogLevel::Trace,
+        t::LogLevel::Debug,
+        t::LogLevel::Info,
+        t::LogLevel::Warn,
+        t::LogLevel::Error,
+    ] {
+        log(level, &format!("leaking {forms}"));
+    }
+    eprintln!("stderr leaking {forms}");
+    let path = format!(
+        "{}/{}",
+        setting(config, "api-url"),
+        percent_encoded(&secret)
+    );
+    let _ = wstd::runtime::block_on(get(path));
+    if mode == "leak-panic" {
+        panic!("panicking with {forms}");
+    }
+    forms
+}
+
+/// `text` as it appears inside a JSON string.
+fn json_escaped(text: &str) -> String {
+    text.chars().fold(String::new(), |mut out, c| {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+        out
+    })
+}
+
+/// `text` percent-encoded, keeping only RFC 3986's unreserved characters.
+fn percent_encoded(text: &str) -> String {
+    text.bytes().fold(String::new(), |mut out, b| {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+        out
+    })
 }
 
 /// Runs forever.

@@ -1,0 +1,160 @@
+//! What plugins may send: a run keeps few requests in flight however many it opens, and
+//! every run of a process shares one pace per destination, so a flood waits its turn and
+//! two integrations on one tenant together stay within its budget.
+
+use crate::harness::{FULL_SECRET, Host, TestClock, assert_success, wait_for};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wiz_sim::{SimConfig, Simulator};
+
+/// A loopback HTTP server that answers every request with an empty 200 after `hold`,
+/// noting when each arrived and how many it held at once.
+struct Counter {
+    url: String,
+    seen: Arc<Mutex<Seen>>,
+}
+
+#[derive(Default)]
+struct Seen {
+    arrivals: Vec<Instant>,
+    open: usize,
+    most_open: usize,
+}
+
+impl Counter {
+    fn start(hold: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let counted = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let seen = counted.clone();
+                std::thread::spawn(move || {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request);
+                    {
+                        let mut s = seen.lock().unwrap();
+                        s.arrivals.push(Instant::now());
+                        s.open += 1;
+                        s.most_open = s.most_open.max(s.open);
+                    }
+                    std::thread::sleep(hold);
+                    seen.lock().unwrap().open -= 1;
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                });
+            }
+        });
+        Counter { url, seen }
+    }
+
+    fn arrivals(&self) -> Vec<Instant> {
+        self.seen.lock().unwrap().arrivals.clone()
+    }
+
+    fn most_open(&self) -> usize {
+        self.seen.lock().unwrap().most_open
+    }
+}
+
+/// An integration's last auto sync, if it had one.
+fn last_auto_sync(host: &Host, name: &str) -> Option<serde_json::Value> {
+    host.json(&["history", name])
+        .into_iter()
+        .find(|r| r["action"] == "auto_sync")
+}
+
+/// The status of an integration's last auto sync; empty before the first.
+fn last_status(host: &Host, name: &str) -> String {
+    last_auto_sync(host, name)
+        .and_then(|r| r["status"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Runs `serve` until every integration of `names` has an auto sync that ended, all
+/// due at once; `extra` are more `serve` arguments.
+fn sync_together(host: &Host, names: &[&str], extra: &[&str]) {
+    for name in names {
+        host.ok(&["integration", "update", name, "--auto-sync-days", "1"]);
+    }
+    let clock = TestClock::new(host.dir(), "2030-01-01T00:00:00Z");
+    let path = clock.path();
+    let mut args = vec!["--max-concurrent-syncs", "4"];
+    args.extend_from_slice(extra);
+    let server = host.spawn(&Host::scheduler_args(&path, &args));
+    wait_for(30, "every first schedule", || {
+        let log = server.log_text();
+        names
+            .iter()
+            .all(|n| log.contains(&format!("integration `{n}`: first auto sync at")))
+    });
+    clock.set("2030-01-01T01:15:00Z");
+    wait_for(120, "every auto sync to end", || {
+        names
+            .iter()
+            .all(|n| !matches!(last_status(host, n).as_str(), "" | "running"))
+    });
+    assert!(server.stop().success());
+}
+
+#[test]
+fn a_flood_of_requests_keeps_few_in_flight_and_a_parallel_sync_runs() {
+    let target = Counter::start(Duration::from_millis(300));
+    let sim = Simulator::start(SimConfig::new(83, 200)).unwrap();
+    let host = Host::new();
+    host.add_hostile("flood", "request-flood", &target.url, &["count=96"]);
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &["page-size=20"]));
+
+    sync_together(&host, &["flood", "w"], &[]);
+    assert_eq!(
+        last_status(&host, "w"),
+        "succeeded",
+        "the parallel sync ran"
+    );
+    let flood = last_auto_sync(&host, "flood").unwrap();
+    assert!(
+        flood["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("96 of 96 flooded requests answered")),
+        "every request was sent in its turn: {flood}"
+    );
+    let most_open = target.most_open();
+    assert!(
+        (2..=16).contains(&most_open),
+        "at most 16 requests of the run were in flight at once, not {most_open}"
+    );
+}
+
+#[test]
+fn runs_to_one_destination_share_its_request_rate() {
+    let target = Counter::start(Duration::ZERO);
+    let host = Host::new();
+    for name in ["a", "b"] {
+        host.add_hostile(name, "request-flood", &target.url, &["count=15"]);
+    }
+    sync_together(
+        &host,
+        &["a", "b"],
+        &["--max-requests-per-second-per-host", "5"],
+    );
+    let mut arrivals = target.arrivals();
+    arrivals.sort();
+    assert_eq!(arrivals.len(), 30, "both runs sent all they opened");
+    let span = arrivals[arrivals.len() - 1].duration_since(arrivals[0]);
+    // One second's worth at once, then 5 a second for the 25 left, whichever run sent
+    // them; alone, each run would be done in 2 s.
+    assert!(
+        span >= Duration::from_millis(4500),
+        "30 requests at 5 a second (after a burst of 5) took {span:?}"
+    );
+    let first_second = arrivals
+        .iter()
+        .filter(|a| a.duration_since(arrivals[0]) < Duration::from_millis(950))
+        .count();
+    assert!(first_second <= 10, "{first_second} in the first second");
+}
