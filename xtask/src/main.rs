@@ -6,6 +6,8 @@
 //! - `cargo xtask test`: lint, then the whole test suite;
 //! - `cargo xtask bench`: the benchmarks, in a release build (writes target/bench).
 
+mod wat_plugins;
+
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -235,6 +237,10 @@ fn build_components(paths: &Paths) -> anyhow::Result<()> {
     for variant in VARIANTS {
         build_component_set(paths, std::slice::from_ref(variant))?;
     }
+    wat_plugins::build_many_memories(
+        &paths.workspace.join("wit"),
+        &paths.target.join("plugin-variants"),
+    )?;
     build_component_set(paths, &[PARSE_PAGE])
 }
 

@@ -1,7 +1,8 @@
 //! Limits that hold for a whole run, and what the host keeps of a hostile plugin's run:
-//! a spinning plugin shares its CPU, a slow `describe` is stopped, refusals and stderr
-//! cost bounded memory, a checkpoint never follows a refused batch, and what a plugin
-//! writes reaches a terminal escaped.
+//! a spinning plugin shares its CPU, a slow `describe` is stopped, all of a call's
+//! memories share one budget, refusals, header maps and stderr cost bounded memory, a
+//! checkpoint never follows a refused batch, and what a plugin writes reaches a terminal
+//! escaped.
 
 use crate::harness::{Host, TestClock, wait_for};
 use std::time::{Duration, Instant};
@@ -27,10 +28,10 @@ fn watch_peak_rss(mut child: std::process::Child) -> (u64, std::process::ExitSta
     }
 }
 
-/// Syncs `name`, which must fail; the host's peak RSS in KiB, and its stderr.
-fn failing_sync_peak(host: &Host, name: &str) -> (u64, String) {
+/// Runs the host with `args`, which must fail; its peak RSS in KiB, and its stderr.
+fn failing_run_peak(host: &Host, args: &[&str]) -> (u64, String) {
     let mut child = host
-        .command(&["sync", name])
+        .command(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -58,7 +59,7 @@ fn a_flood_of_refused_requests_costs_a_counter_not_memory() {
             "https://api.example",
             &["target=https://refused.example/", &format!("count={count}")],
         );
-        failing_sync_peak(&host, name)
+        failing_run_peak(&host, &["sync", name])
     };
     let (small_peak, _) = sync_peak("few", 1_000);
     let (large_peak, stderr) = sync_peak("many", 200_000);
@@ -89,7 +90,7 @@ fn a_flood_of_refused_requests_costs_a_counter_not_memory() {
 fn a_flood_of_header_maps_hits_the_resource_cap_not_the_hosts_memory() {
     let host = Host::new();
     host.add_hostile("fields", "fields-flood", "https://api.example", &[]);
-    let (peak, stderr) = failing_sync_peak(&host, "fields");
+    let (peak, stderr) = failing_run_peak(&host, &["sync", "fields"]);
     let error = host.json(&["history", "fields"])[0]["error"]
         .as_str()
         .unwrap_or_default()
@@ -101,6 +102,26 @@ fn a_flood_of_header_maps_hits_the_resource_cap_not_the_hosts_memory() {
     );
     // 4096 handles of at most 32 KiB each, and the host's own working set.
     assert!(peak < 400 * 1024, "peak RSS {peak} KiB");
+}
+
+#[test]
+fn a_component_with_many_memories_fills_one_budget_not_one_per_memory() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plugins = scratch.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let host = Host::new().with_plugins(&plugins, &scratch.path().join("cache"));
+    std::fs::copy(
+        host.plugin_variant("many-memories.wasm"),
+        plugins.join("many-memories.wasm"),
+    )
+    .unwrap();
+    let (peak, stderr) = failing_run_peak(&host, &["plugins", "--memory-limit-mib", "64"]);
+    assert!(
+        stderr.contains("many-memories.wasm not loaded") && stderr.contains("crashed"),
+        "{stderr}"
+    );
+    // Seven memories of 64 MiB each would be 448 MiB; one budget keeps them all to 64.
+    assert!(peak < 192 * 1024, "peak RSS {peak} KiB");
 }
 
 #[test]
