@@ -6,6 +6,7 @@ pub mod budget;
 pub mod cache;
 pub mod inspect;
 pub mod limiter;
+mod pinned;
 pub mod policy;
 pub mod runtime;
 mod state;

@@ -6,6 +6,7 @@ use super::budget::{self, DestinationBudgets, RunBudget};
 use super::cache::{CacheError, CompileCache};
 use super::inspect::{self, InspectError};
 use super::limiter::{CallLimiter, MAX_FIELDS_BYTES, MAX_RESOURCES};
+use super::pinned::PinnedConnector;
 use super::policy::Grants;
 use super::state::{HttpPolicy, NoEmit, RunSink, RunState};
 use super::stderr::TailPipe;
@@ -162,6 +163,7 @@ pub struct PluginHost {
     cache: CompileCache,
     limits: Limits,
     destinations: Arc<DestinationBudgets>,
+    connector: PinnedConnector,
 }
 
 impl PluginHost {
@@ -197,6 +199,7 @@ impl PluginHost {
             cache,
             limits,
             destinations: Arc::new(DestinationBudgets::new(limits.requests_per_second_per_host)),
+            connector: PinnedConnector::public_roots(),
         })
     }
 
@@ -364,6 +367,7 @@ impl PluginHost {
                     self.limits.max_requests_in_flight,
                     self.destinations.clone(),
                 ),
+                connector: self.connector.clone(),
                 denied: denied.clone(),
             },
             stderr: stderr.clone(),

@@ -42,6 +42,8 @@ pub(crate) struct HttpPolicy {
     pub redactor: Redactor,
     /// How many requests it may have in flight, and how fast each destination is paced.
     pub budget: super::budget::RunBudget,
+    /// Connects to the addresses the policy checked.
+    pub connector: super::pinned::PinnedConnector,
     /// The refused destinations, for the run's error message.
     pub denied: Arc<Mutex<Refusals>>,
 }
@@ -81,31 +83,34 @@ impl WasiHttpHooks for HttpPolicy {
         let denied = self.denied.clone();
         let redactor = self.redactor.clone();
         let budget = self.budget.clone();
+        let connector = self.connector.clone();
         Box::new(async move {
-            use http_body_util::BodyExt;
             // Names are resolved and checked too, so no alias reaches a metadata service.
-            // default_send_request resolves the name again (see the README on this limit).
             let (host, port) = (destination.host.as_str(), destination.port);
             // In flight from here until its response has been read to the end.
             let in_flight = budget.admit(&format!("{host}:{port}")).await;
             let addresses: Vec<std::net::IpAddr> = match tokio::net::lookup_host((host, port)).await
             {
                 Ok(found) => found.map(|a| a.ip()).collect(),
-                Err(_) => Vec::new(), // the connect will report the lookup failure
+                Err(_) => Vec::new(), // reported below as a destination not found
             };
             if let Err(refused) = super::policy::check_resolved(host, &addresses) {
                 return Err(refuse(&denied, &redactor, refused));
             }
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            // The connection goes to the address just checked: the name is not resolved
+            // again, so it cannot answer differently the second time.
+            let Some(&address) = addresses.first() else {
+                return Err(wasmtime_wasi_http::Error::DestinationNotFound);
+            };
+            let (response, io) = connector
+                .send(request, options, std::net::SocketAddr::new(address, port))
+                .await?;
             let io = async move {
                 let done = io.await;
                 drop(in_flight);
                 done
             };
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
         })
     }
 }
