@@ -48,13 +48,14 @@ impl PinnedConnector {
         }
     }
 
-    /// Sends `request` over a connection to `address`; the response, and the future that
-    /// drives the connection until the response body has been read.
+    /// Sends `request` over a connection to the first of `addresses` that answers (in
+    /// the resolver's order, as any client does); the response, and the future that drives
+    /// the connection until the response body has been read.
     pub(crate) async fn send(
         &self,
         mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
-        address: SocketAddr,
+        addresses: &[SocketAddr],
     ) -> Result<
         (
             http::Response<WasiBody>,
@@ -69,7 +70,7 @@ impl PinnedConnector {
             .and_then(|o| o.first_byte_timeout)
             .unwrap_or(DEFAULT_TIMEOUT);
         let uri = request.uri().clone();
-        let tcp = timeout(connect_timeout, tokio::net::TcpStream::connect(address))
+        let tcp = timeout(connect_timeout, tokio::net::TcpStream::connect(addresses))
             .await
             .map_err(|_| Error::ConnectionTimeout)?
             .map_err(Error::Connect)?;
@@ -151,8 +152,12 @@ mod tests {
         let address = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { answer(listener.accept().await.unwrap().0).await });
         let url = format!("http://{NAME}:{}/graphql?page=2", address.port());
+        // The first address refuses; the next, also checked, answers.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let refusing = closed.local_addr().unwrap();
+        drop(closed);
         let (response, io) = PinnedConnector::public_roots()
-            .send(request(&url), None, address)
+            .send(request(&url), None, &[refusing, address])
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
@@ -199,7 +204,7 @@ mod tests {
         });
         let url = format!("https://{NAME}:{}/", address.port());
         let (response, _io) = PinnedConnector::with_roots(roots)
-            .send(request(&url), None, address)
+            .send(request(&url), None, &[address])
             .await
             .unwrap();
         assert_eq!(body(response).await, "hello");

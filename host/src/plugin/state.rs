@@ -97,14 +97,16 @@ impl WasiHttpHooks for HttpPolicy {
             if let Err(refused) = super::policy::check_resolved(host, &addresses) {
                 return Err(refuse(&denied, &redactor, refused));
             }
-            // The connection goes to the address just checked: the name is not resolved
+            // The connection goes to an address just checked: the name is not resolved
             // again, so it cannot answer differently the second time.
-            let Some(&address) = addresses.first() else {
+            if addresses.is_empty() {
                 return Err(wasmtime_wasi_http::Error::DestinationNotFound);
-            };
-            let (response, io) = connector
-                .send(request, options, std::net::SocketAddr::new(address, port))
-                .await?;
+            }
+            let checked: Vec<std::net::SocketAddr> = addresses
+                .iter()
+                .map(|ip| std::net::SocketAddr::new(*ip, port))
+                .collect();
+            let (response, io) = connector.send(request, options, &checked).await?;
             let io = async move {
                 let done = io.await;
                 drop(in_flight);
