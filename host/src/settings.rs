@@ -283,8 +283,7 @@ impl Settings {
         // Sealed content is always our own JSON map; unreadable content means a wrong key.
         let secrets: BTreeMap<String, String> = serde_json::from_slice(&opened).unwrap_or_default();
         let sealed: BTreeSet<String> = secrets.keys().cloned().collect();
-        // A sealed value the plugin now checks as a URL or number must not be quoted.
-        let redactor = Redactor::new(secrets.values().map(String::as_str));
+        let sealed_values: Vec<String> = secrets.values().cloned().collect();
         values.extend(secrets);
         // What was stored, checked, and nothing more: a URL the plugin now defaults does
         // not become a host this integration may reach without the operator
@@ -301,6 +300,8 @@ impl Settings {
             })
             .collect();
         let settings = Settings::validate(&stored_only, values).map_err(|source| {
+            // A sealed value the plugin now checks as a URL or number must not be quoted.
+            let redactor = Redactor::new(sealed_values.iter().map(String::as_str));
             OpenSettingsError::Invalid {
                 name,
                 source: SettingError {

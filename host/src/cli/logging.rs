@@ -33,9 +33,11 @@ fn is_plugin_data<S>(meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
-    let own = OWN_TARGETS
-        .iter()
-        .any(|t| meta.target() == *t || meta.target().starts_with(&format!("{t}::")));
+    let own = OWN_TARGETS.iter().any(|t| {
+        meta.target()
+            .strip_prefix(t)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    });
     meta.is_event()
         && !own
         && cx

@@ -22,38 +22,55 @@ pub const MAX_FIELDS_BYTES: usize = 32 * 1024;
 /// Counts every memory and table of one call against one budget.
 #[derive(Debug)]
 pub(crate) struct CallLimiter {
-    memory_budget: usize,
-    memory_used: usize,
-    table_used: usize,
-    /// The growth last allowed, taken back if the engine could not grow after all.
-    last_memory_growth: usize,
-    last_table_growth: usize,
+    memory: Pool,
+    table_elements: Pool,
 }
 
 impl CallLimiter {
     /// A call whose memories may hold `memory_budget` bytes in all.
     pub(crate) fn new(memory_budget: usize) -> Self {
         CallLimiter {
-            memory_budget,
-            memory_used: 0,
-            table_used: 0,
-            last_memory_growth: 0,
-            last_table_growth: 0,
+            memory: Pool::of(memory_budget),
+            table_elements: Pool::of(MAX_TABLE_ELEMENTS),
         }
     }
 }
 
-/// Allows growing by `current..desired` when the total stays within `budget`; records
-/// the growth.
-fn grow(used: &mut usize, last: &mut usize, current: usize, desired: usize, budget: usize) -> bool {
-    let growth = desired.saturating_sub(current);
-    match used.checked_add(growth) {
-        Some(total) if total <= budget => {
-            *used = total;
-            *last = growth;
-            true
+/// One budget that several memories (or tables) grow into.
+#[derive(Debug)]
+struct Pool {
+    budget: usize,
+    used: usize,
+    /// The growth last allowed, given back if the engine could not grow after all.
+    last_growth: usize,
+}
+
+impl Pool {
+    fn of(budget: usize) -> Self {
+        Pool {
+            budget,
+            used: 0,
+            last_growth: 0,
         }
-        _ => false,
+    }
+
+    /// Allows growing one of them from `current` to `desired` when the total stays
+    /// within the budget, and counts it.
+    fn grow(&mut self, current: usize, desired: usize) -> bool {
+        let growth = desired.saturating_sub(current);
+        match self.used.checked_add(growth) {
+            Some(total) if total <= self.budget => {
+                self.used = total;
+                self.last_growth = growth;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Gives back the last growth, which the engine could not make.
+    fn grow_failed(&mut self) {
+        self.used -= std::mem::take(&mut self.last_growth);
     }
 }
 
@@ -64,17 +81,11 @@ impl ResourceLimiter for CallLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(grow(
-            &mut self.memory_used,
-            &mut self.last_memory_growth,
-            current,
-            desired,
-            self.memory_budget,
-        ))
+        Ok(self.memory.grow(current, desired))
     }
 
     fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.memory_used -= std::mem::take(&mut self.last_memory_growth);
+        self.memory.grow_failed();
         Ok(())
     }
 
@@ -84,17 +95,11 @@ impl ResourceLimiter for CallLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(grow(
-            &mut self.table_used,
-            &mut self.last_table_growth,
-            current,
-            desired,
-            MAX_TABLE_ELEMENTS,
-        ))
+        Ok(self.table_elements.grow(current, desired))
     }
 
     fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.table_used -= std::mem::take(&mut self.last_table_growth);
+        self.table_elements.grow_failed();
         Ok(())
     }
 

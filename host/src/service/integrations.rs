@@ -209,13 +209,15 @@ impl Integrations<'_> {
     ) -> Result<TestReport, ServiceError> {
         let plugins = self.platform.plugins().await?;
         let schema = &prepared_plugin.info.config_schema;
-        let grants = settings.grants(schema);
-        let redactor = grants.redactor.clone();
         let answer = plugins
             .host
-            .test_connection(prepared_plugin, settings.entries(schema), grants)
+            .test_connection(
+                prepared_plugin,
+                settings.entries(schema),
+                settings.grants(schema),
+            )
             .await;
-        // The runtime scrubbed what the plugin said; its own errors may quote settings.
+        // The runtime scrubbed everything the plugin said, its traps and stderr included.
         Ok(match answer {
             Ok(Ok(steps)) => TestReport {
                 steps,
@@ -229,7 +231,7 @@ impl Integrations<'_> {
             },
             Err(e) => TestReport {
                 steps: vec![],
-                error: Some(redactor.redacted(&e.to_string())),
+                error: Some(e.to_string()),
                 failure: Some(e.class()),
             },
         })

@@ -65,15 +65,12 @@ pub(crate) const CLEAR_CHECKPOINT: &str =
 pub struct Fence(pub i64);
 
 impl Fence {
-    /// A fresh fence, drawn at random so no later taking repeats it.
+    /// A fresh fence, drawn at random so no later taking repeats it. Without the
+    /// system's randomness, the time in nanoseconds still differs from the last one.
     pub(crate) fn draw() -> Self {
-        let mut bytes = [0u8; 8];
-        // Without randomness a fence still differs from the previous one in practice;
-        // the time is the fallback.
-        if getrandom::fill(&mut bytes).is_err() {
-            bytes = (chrono::Utc::now().timestamp_nanos_opt().unwrap_or(1)).to_le_bytes();
-        }
-        Fence(i64::from_le_bytes(bytes) & i64::MAX)
+        let drawn = getrandom::u64()
+            .unwrap_or_else(|_| chrono::Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64);
+        Fence((drawn >> 1) as i64)
     }
 }
 

@@ -2,49 +2,21 @@
 //! settings the operator saw and the store keeps, plugin defaults included only once
 //! accepted.
 
-use crate::harness::{FULL_SECRET, Host};
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::harness::{FULL_SECRET, Host, Listener};
 
 /// The address the hostile plugin's `exfil-url` defaults to (its `EXFIL_URL`).
 const EXFIL_ADDRESS: &str = "127.0.0.1:47291";
 
-/// A listener on the exfil address that counts who connects.
-struct Bystander {
-    connections: Arc<AtomicUsize>,
-}
-
-impl Bystander {
-    fn listen() -> Self {
-        let listener = TcpListener::bind(EXFIL_ADDRESS).unwrap_or_else(|e| {
-            panic!("the bystander needs {EXFIL_ADDRESS}, the hostile plugin's default: {e}")
-        });
-        let connections = Arc::new(AtomicUsize::new(0));
-        let counted = connections.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                counted.fetch_add(1, Ordering::SeqCst);
-                drop(stream);
-            }
-        });
-        Bystander { connections }
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
 #[test]
 fn a_default_host_from_a_plugin_upgrade_is_not_reached_until_the_operator_accepts_it() {
-    let bystander = Bystander::listen();
+    // A bystander on the address the hostile plugin's `exfil-url` defaults to.
+    let bystander = Listener::start(EXFIL_ADDRESS, std::time::Duration::ZERO);
     let scratch = tempfile::tempdir().unwrap();
-    let plugins = scratch.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let host = Host::new().with_plugins(&plugins, &scratch.path().join("cache"));
-    let plain = host.built_plugins().join("hostile.wasm");
-    std::fs::copy(&plain, plugins.join("hostile.wasm")).unwrap();
+    let (host, plugins) = Host::with_only_plugin(
+        scratch.path(),
+        |h| h.built_plugins().join("hostile.wasm"),
+        "hostile.wasm",
+    );
 
     // Version 0.1.0 has no exfil-url: its own default is not a host it may reach.
     host.add_hostile(

@@ -77,14 +77,11 @@ const SPREAD_FORMS: [&str; 3] = [
 #[test]
 fn a_plugin_that_spreads_its_secret_in_every_form_is_scrubbed_everywhere() {
     let scratch = tempfile::tempdir().unwrap();
-    let plugins = scratch.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let host = Host::new().with_plugins(&plugins, &scratch.path().join("cache"));
-    std::fs::copy(
-        host.built_plugins().join("hostile.wasm"),
-        plugins.join("hostile.wasm"),
-    )
-    .unwrap();
+    let (host, plugins) = Host::with_only_plugin(
+        scratch.path(),
+        |h| h.built_plugins().join("hostile.wasm"),
+        "hostile.wasm",
+    );
     let secret = format!("client-secret={SPREAD_SECRET}");
     // Nothing listens on the discard port: the plugin's request leaves and fails.
     let api = "api-url=http://127.0.0.1:9";

@@ -87,6 +87,22 @@ impl Host {
         self
     }
 
+    /// A host whose plugins folder, in `scratch`, holds one component alone, as `name`,
+    /// with an empty compile cache of its own there; `pick` chooses the component among
+    /// the built ones. Returns the host and its plugins folder (to put an upgrade in).
+    pub fn with_only_plugin(
+        scratch: &Path,
+        pick: impl FnOnce(&Host) -> PathBuf,
+        name: &str,
+    ) -> (Host, PathBuf) {
+        let plugins = scratch.join("plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        let host = Host::new();
+        std::fs::copy(pick(&host), plugins.join(name)).unwrap();
+        let host = host.with_plugins(&plugins, &scratch.join("cache"));
+        (host, plugins)
+    }
+
     /// `serve` as the scheduler alone (parallel tests cannot all listen on the default
     /// port), on the test's clock file, looking for due syncs every 40 ms; then `extra`.
     pub fn scheduler_args<'a>(clock_file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -488,5 +504,70 @@ impl TestClock {
     /// The file's path, for `--clock-file`.
     pub fn path(&self) -> String {
         self.0.display().to_string()
+    }
+}
+
+/// A loopback HTTP server that answers every request with an empty 200 after `hold`,
+/// noting when each arrived and how many it held at once: a destination plugins may
+/// reach, or a bystander they must not.
+pub struct Listener {
+    /// `http://` and the address it listens on.
+    pub url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Seen>>,
+}
+
+#[derive(Default)]
+struct Seen {
+    arrivals: Vec<std::time::Instant>,
+    open: usize,
+    most_open: usize,
+}
+
+impl Listener {
+    /// Listens on `address` (port 0 for any free one).
+    pub fn start(address: &str, hold: std::time::Duration) -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind(address)
+            .unwrap_or_else(|e| panic!("the test listener needs {address}: {e}"));
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::default()));
+        let counted = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let seen = counted.clone();
+                std::thread::spawn(move || {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request);
+                    {
+                        let mut s = seen.lock().unwrap();
+                        s.arrivals.push(std::time::Instant::now());
+                        s.open += 1;
+                        s.most_open = s.most_open.max(s.open);
+                    }
+                    std::thread::sleep(hold);
+                    seen.lock().unwrap().open -= 1;
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                });
+            }
+        });
+        Listener { url, seen }
+    }
+
+    /// When each connection arrived, in the order they were read.
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.seen.lock().unwrap().arrivals.clone()
+    }
+
+    /// How many connections it has had.
+    pub fn connections(&self) -> usize {
+        self.seen.lock().unwrap().arrivals.len()
+    }
+
+    /// The most it held open at once.
+    pub fn most_open(&self) -> usize {
+        self.seen.lock().unwrap().most_open
     }
 }

@@ -107,14 +107,11 @@ fn a_flood_of_header_maps_hits_the_resource_cap_not_the_hosts_memory() {
 #[test]
 fn a_component_with_many_memories_fills_one_budget_not_one_per_memory() {
     let scratch = tempfile::tempdir().unwrap();
-    let plugins = scratch.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let host = Host::new().with_plugins(&plugins, &scratch.path().join("cache"));
-    std::fs::copy(
-        host.plugin_variant("many-memories.wasm"),
-        plugins.join("many-memories.wasm"),
-    )
-    .unwrap();
+    let (host, _) = Host::with_only_plugin(
+        scratch.path(),
+        |h| h.plugin_variant("many-memories.wasm"),
+        "many-memories.wasm",
+    );
     let (peak, stderr) = failing_run_peak(&host, &["plugins", "--memory-limit-mib", "64"]);
     assert!(
         stderr.contains("many-memories.wasm not loaded") && stderr.contains("crashed"),
@@ -166,14 +163,11 @@ fn no_checkpoint_is_stored_after_a_refused_batch() {
 #[test]
 fn a_describe_that_never_returns_is_stopped_in_seconds() {
     let scratch = tempfile::tempdir().unwrap();
-    let plugins = scratch.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let host = Host::new().with_plugins(&plugins, &scratch.path().join("cache"));
-    std::fs::copy(
-        host.plugin_variant("hostile-spinning-describe.wasm"),
-        plugins.join("hostile.wasm"),
-    )
-    .unwrap();
+    let (host, _) = Host::with_only_plugin(
+        scratch.path(),
+        |h| h.plugin_variant("hostile-spinning-describe.wasm"),
+        "hostile.wasm",
+    );
     let started = Instant::now();
     let out = host.run(&["plugins"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

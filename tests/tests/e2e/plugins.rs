@@ -7,16 +7,9 @@ use std::path::{Path, PathBuf};
 /// A host whose plugins folder (in `scratch`) holds the Wiz plugin alone, with an empty
 /// compile cache of its own; returns it with the plugins and cache folders.
 fn host_with_only_wiz(scratch: &Path) -> (Host, PathBuf, PathBuf) {
-    let (plugins, cache) = (scratch.join("plugins"), scratch.join("cache"));
-    std::fs::create_dir_all(&plugins).unwrap();
-    let host = Host::new();
-    std::fs::copy(
-        host.built_plugins().join("wiz.wasm"),
-        plugins.join("wiz.wasm"),
-    )
-    .unwrap();
-    let host = host.with_plugins(&plugins, &cache);
-    (host, plugins, cache)
+    let (host, plugins) =
+        Host::with_only_plugin(scratch, |h| h.built_plugins().join("wiz.wasm"), "wiz.wasm");
+    (host, plugins, scratch.join("cache"))
 }
 
 #[test]

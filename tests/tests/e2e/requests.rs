@@ -2,65 +2,9 @@
 //! every run of a process shares one pace per destination, so a flood waits its turn and
 //! two integrations on one tenant together stay within its budget.
 
-use crate::harness::{FULL_SECRET, Host, TestClock, assert_success, wait_for};
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use crate::harness::{FULL_SECRET, Host, Listener, TestClock, assert_success, wait_for};
+use std::time::Duration;
 use wiz_sim::{SimConfig, Simulator};
-
-/// A loopback HTTP server that answers every request with an empty 200 after `hold`,
-/// noting when each arrived and how many it held at once.
-struct Counter {
-    url: String,
-    seen: Arc<Mutex<Seen>>,
-}
-
-#[derive(Default)]
-struct Seen {
-    arrivals: Vec<Instant>,
-    open: usize,
-    most_open: usize,
-}
-
-impl Counter {
-    fn start(hold: Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let counted = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let seen = counted.clone();
-                std::thread::spawn(move || {
-                    let mut request = [0u8; 4096];
-                    let _ = stream.read(&mut request);
-                    {
-                        let mut s = seen.lock().unwrap();
-                        s.arrivals.push(Instant::now());
-                        s.open += 1;
-                        s.most_open = s.most_open.max(s.open);
-                    }
-                    std::thread::sleep(hold);
-                    seen.lock().unwrap().open -= 1;
-                    let _ = stream.write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                    );
-                });
-            }
-        });
-        Counter { url, seen }
-    }
-
-    fn arrivals(&self) -> Vec<Instant> {
-        self.seen.lock().unwrap().arrivals.clone()
-    }
-
-    fn most_open(&self) -> usize {
-        self.seen.lock().unwrap().most_open
-    }
-}
 
 /// An integration's last auto sync, if it had one.
 fn last_auto_sync(host: &Host, name: &str) -> Option<serde_json::Value> {
@@ -104,7 +48,7 @@ fn sync_together(host: &Host, names: &[&str], extra: &[&str]) {
 
 #[test]
 fn a_flood_of_requests_keeps_few_in_flight_and_a_parallel_sync_runs() {
-    let target = Counter::start(Duration::from_millis(300));
+    let target = Listener::start("127.0.0.1:0", Duration::from_millis(300));
     let sim = Simulator::start(SimConfig::new(83, 200)).unwrap();
     let host = Host::new();
     host.add_hostile("flood", "request-flood", &target.url, &["count=96"]);
@@ -132,7 +76,7 @@ fn a_flood_of_requests_keeps_few_in_flight_and_a_parallel_sync_runs() {
 
 #[test]
 fn runs_to_one_destination_share_its_request_rate() {
-    let target = Counter::start(Duration::ZERO);
+    let target = Listener::start("127.0.0.1:0", Duration::ZERO);
     let host = Host::new();
     for name in ["a", "b"] {
         host.add_hostile(name, "request-flood", &target.url, &["count=15"]);
