@@ -10,7 +10,7 @@ use crate::policy::lease::{LEASE_TTL, holder_name};
 use crate::policy::outcome::{PluginEnd, SyncEnd, judge, may_close_unseen};
 use crate::policy::screen::{self, clip};
 use crate::settings::Settings;
-use crate::store::{Fence, LeaseOutcome, Store, StoreError};
+use crate::store::{Fence, LeaseOutcome, Store, StoreError, WriteGroup};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc::{Receiver, Sender};
@@ -104,8 +104,8 @@ enum Write {
 
 /// Takes what the plugin emits: enforces the run's ceilings and cancellation, and queues
 /// batches and checkpoints for the [`Writer`], so the plugin fetches and maps its next
-/// page while the last one is being written. The queue is short ([`QUEUED_WRITES`]): a
-/// plugin is never more than a batch or two ahead of the store.
+/// pages while the last ones are being written. The queue is short ([`QUEUED_WRITES`]):
+/// a plugin is never more than a few batches ahead of the store.
 struct StoringSink {
     writes: Sender<Write>,
     /// Set when storing failed or a ceiling was passed; the plugin is then told to stop.
@@ -121,13 +121,16 @@ struct StoringSink {
     refused: bool,
 }
 
-/// Writes the sink may queue: a batch and the checkpoint after it. The plugin then maps
-/// its next page while the last is written, and waits for the store, never more.
-const QUEUED_WRITES: usize = 2;
+/// Writes the sink may queue, batches and checkpoints alike. The writer takes whatever
+/// has queued while it wrote the last group and commits it as one group: the store
+/// commits once per group, not once per batch, while a plugin stays at most four pages
+/// ahead of it, which bounds the run's memory.
+const QUEUED_WRITES: usize = 8;
 
 /// Screens and stores the batches and checkpoints of one run, in order, as a task of its
-/// own. After a failure it drops everything that follows: a checkpoint after a batch
-/// that was not stored would skip that batch on resume.
+/// own, a group of them per transaction. After a failure it drops everything that
+/// follows: a checkpoint after a batch that was not stored would skip that batch on
+/// resume.
 struct Writer {
     store: Arc<dyn Store>,
     integration: Integration,
@@ -145,15 +148,14 @@ struct Writer {
 impl Writer {
     /// Writes until the sink is dropped.
     async fn run(mut self, mut writes: Receiver<Write>) {
-        while let Some(write) = writes.recv().await {
+        let mut queued = Vec::with_capacity(QUEUED_WRITES);
+        while writes.recv_many(&mut queued, QUEUED_WRITES).await > 0 {
             if self.failed.load(Ordering::SeqCst) {
+                queued.clear();
                 continue;
             }
-            let failure = match write {
-                Write::Batch(batch) => self.store_batch(batch).await,
-                Write::Checkpoint(state) => self.store_checkpoint(&state).await,
-            };
-            if let Some(failure) = failure {
+            let group = Arc::new(self.screen(queued.drain(..)));
+            if let Some(failure) = self.commit(group).await {
                 self.tally.lock().expect("tally lock").store_error =
                     Some((failure, FailureClass::Store));
                 self.failed.store(true, Ordering::SeqCst);
@@ -161,62 +163,68 @@ impl Writer {
         }
     }
 
-    /// Stores a checkpoint unless the settings changed since the run started (their
-    /// change cleared the checkpoint: this run's would resume the next sync over the old
-    /// settings' scope); the failure, if any.
-    async fn store_checkpoint(&mut self, state: &str) -> Option<String> {
-        match self
-            .store
-            .save_checkpoint(self.integration.id, state, self.generation, self.fence)
-            .await
-        {
-            Ok(true) => None,
-            Ok(false) => {
-                self.tally.lock().expect("tally lock").settings_changed = true;
-                None
+    /// Screens the batches of `writes` into one group, counting what screening dropped;
+    /// of their checkpoints the group keeps the last, which follows every batch before it.
+    fn screen(&self, writes: impl Iterator<Item = Write>) -> WriteGroup {
+        let mut group = WriteGroup::default();
+        let mut tally = self.tally.lock().expect("tally lock");
+        for write in writes {
+            match write {
+                Write::Batch(batch) => {
+                    let screened = screen::screen(batch);
+                    tally.counts.assets_skipped += screened.assets_rejected;
+                    tally.counts.findings_skipped += screened.findings_rejected;
+                    tally.reject(screened.reasons);
+                    group.batches.push(screened.batch);
+                }
+                Write::Checkpoint(state) => group.checkpoint = Some((state, self.generation)),
             }
-            Err(e) => Some(format!("storing a checkpoint failed: {e}")),
         }
+        group
     }
 
-    /// Screens and stores one batch; the failure, if any.
-    async fn store_batch(&mut self, batch: Batch) -> Option<String> {
-        let screened = screen::screen(batch);
-        for asset in &screened.batch.assets {
-            self.emitted_assets.insert(&asset.source_id);
-        }
+    /// Stores a group and tallies what it did; the failure, if any. A checkpoint is not
+    /// stored when the settings changed since the run started (their change cleared the
+    /// checkpoint: this run's would resume the next sync over the old settings' scope).
+    async fn commit(&mut self, group: Arc<WriteGroup>) -> Option<String> {
         let written = self
             .store
-            .write_batch(
+            .write_group(
                 self.integration.id,
                 self.run,
                 self.integration.policy,
-                Arc::new(screened.batch),
+                group.clone(),
                 self.fence,
             )
             .await;
-        let mut tally = self.tally.lock().expect("tally lock");
-        tally.counts.assets_skipped += screened.assets_rejected;
-        tally.counts.findings_skipped += screened.findings_rejected;
-        tally.reject(screened.reasons);
-        match written {
-            Ok(outcome) => {
-                tally.counts += outcome.counts;
-                let forbidden = never_emitted(&outcome.unlinked, &self.emitted_assets).map(
-                    |(finding, asset)| {
-                        format!(
-                            "finding `{}`: names asset `{}` that was never emitted",
-                            clip(finding),
-                            clip(asset)
-                        )
-                    },
-                );
-                let forbidden: Vec<String> = forbidden.collect();
-                tally.reject(forbidden);
-                None
+        let outcome = match written {
+            Ok(outcome) => outcome,
+            Err(e) if group.batches.is_empty() => {
+                return Some(format!("storing a checkpoint failed: {e}"));
             }
-            Err(e) => Some(format!("storing a batch failed: {e}")),
+            Err(e) => return Some(format!("storing a batch failed: {e}")),
+        };
+        let mut tally = self.tally.lock().expect("tally lock");
+        tally.settings_changed |= outcome.checkpoint_stale;
+        // Batch by batch, in order: a finding may name an asset of its own batch or an
+        // earlier one, never a later one.
+        for (batch, stored) in group.batches.iter().zip(outcome.batches) {
+            for asset in &batch.assets {
+                self.emitted_assets.insert(&asset.source_id);
+            }
+            tally.counts += stored.counts;
+            let forbidden: Vec<String> = never_emitted(&stored.unlinked, &self.emitted_assets)
+                .map(|(finding, asset)| {
+                    format!(
+                        "finding `{}`: names asset `{}` that was never emitted",
+                        clip(finding),
+                        clip(asset)
+                    )
+                })
+                .collect();
+            tally.reject(forbidden);
         }
+        None
     }
 }
 

@@ -11,7 +11,8 @@ use connector_host::model::{
 };
 use connector_host::policy::lease::{INTERRUPTED, abandoned, holder_name};
 use connector_host::store::{
-    Checkpoint, Fence, LeaseOutcome, Store, StoreError, StoreTarget, open_store,
+    BatchOutcome, Checkpoint, Fence, LeaseOutcome, Store, StoreError, StoreTarget, WriteGroup,
+    open_store,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +64,7 @@ both_backends!(
     unseen_and_removed_findings_close_and_reopen,
     local_statuses_last_until_restored,
     checkpoints_are_kept_per_integration,
+    a_group_commits_its_batches_in_order_and_its_checkpoint_after_them,
     leases_keep_one_run_per_integration,
     history_and_schedules_round_trip,
     a_newer_schema_is_refused_and_left_untouched,
@@ -160,6 +162,43 @@ async fn lease(store: &Arc<dyn Store>, integration: i64) -> Fence {
     }
 }
 
+/// Writes `batch` alone, as a group of one.
+async fn write_one(
+    store: &Arc<dyn Store>,
+    integration: i64,
+    run: i64,
+    policy: Policy,
+    batch: Batch,
+    fence: Fence,
+) -> Result<BatchOutcome, StoreError> {
+    let group = WriteGroup {
+        batches: vec![batch],
+        checkpoint: None,
+    };
+    let mut outcome = store
+        .write_group(integration, run, policy, Arc::new(group), fence)
+        .await?;
+    Ok(outcome.batches.remove(0))
+}
+
+/// Stores a checkpoint alone, as a group without batches; whether it was stored.
+async fn save_checkpoint(
+    store: &Arc<dyn Store>,
+    integration: i64,
+    state: &str,
+    generation: i64,
+    fence: Fence,
+) -> Result<bool, StoreError> {
+    let group = WriteGroup {
+        batches: Vec::new(),
+        checkpoint: Some((state.to_string(), generation)),
+    };
+    let outcome = store
+        .write_group(integration, 0, Policy::default(), Arc::new(group), fence)
+        .await?;
+    Ok(!outcome.checkpoint_stale)
+}
+
 async fn write(
     store: &Arc<dyn Store>,
     integration: i64,
@@ -168,8 +207,7 @@ async fn write(
     batch: Batch,
 ) -> RunCounts {
     let fence = lease(store, integration).await;
-    store
-        .write_batch(integration, run, policy, Arc::new(batch), fence)
+    write_one(store, integration, run, policy, batch, fence)
         .await
         .unwrap()
         .counts
@@ -296,16 +334,16 @@ async fn batches_are_idempotent_upserts_that_count_what_changed(store: Arc<dyn S
         findings: vec![finding("f9", "a9", Severity::Info)],
         ..Default::default()
     };
-    let outcome = store
-        .write_batch(
-            w.id,
-            run,
-            w.policy,
-            Arc::new(orphan),
-            lease(&store, w.id).await,
-        )
-        .await
-        .unwrap();
+    let outcome = write_one(
+        &store,
+        w.id,
+        run,
+        w.policy,
+        orphan,
+        lease(&store, w.id).await,
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome.counts.findings_skipped, 1);
     assert_eq!(outcome.unlinked, vec![("f9".to_string(), "a9".to_string())]);
 }
@@ -876,15 +914,13 @@ async fn checkpoints_are_kept_per_integration(store: Arc<dyn Store>, _: &Keep) {
     );
     for cursor in [r#"{"cursor":"a"}"#, r#"{"cursor":"b"}"#] {
         assert!(
-            store
-                .save_checkpoint(one.id, cursor, 0, lease(&store, one.id).await)
+            save_checkpoint(&store, one.id, cursor, 0, lease(&store, one.id).await)
                 .await
                 .unwrap()
         );
     }
     assert!(
-        store
-            .save_checkpoint(two.id, "other", 0, lease(&store, two.id).await)
+        save_checkpoint(&store, two.id, "other", 0, lease(&store, two.id).await)
             .await
             .unwrap()
     );
@@ -902,15 +938,13 @@ async fn checkpoints_are_kept_per_integration(store: Arc<dyn Store>, _: &Keep) {
         }
     );
     assert!(
-        !store
-            .save_checkpoint(one.id, "stale", 0, lease(&store, one.id).await)
+        !save_checkpoint(&store, one.id, "stale", 0, lease(&store, one.id).await)
             .await
             .unwrap()
     );
     assert_eq!(state(one.id).await, None);
     assert!(
-        store
-            .save_checkpoint(one.id, "fresh", 1, lease(&store, one.id).await)
+        save_checkpoint(&store, one.id, "fresh", 1, lease(&store, one.id).await)
             .await
             .unwrap()
     );
@@ -922,13 +956,124 @@ async fn checkpoints_are_kept_per_integration(store: Arc<dyn Store>, _: &Keep) {
         .unwrap();
     store.clear_checkpoint(three.id).await.unwrap();
     assert!(
-        !store
-            .save_checkpoint(three.id, "stale", 0, lease(&store, three.id).await)
+        !save_checkpoint(&store, three.id, "stale", 0, lease(&store, three.id).await)
             .await
             .unwrap()
     );
     assert_eq!(store.checkpoint(three.id).await.unwrap().generation, 1);
     assert_eq!(state(two.id).await.as_deref(), Some("other"));
+}
+
+async fn a_group_commits_its_batches_in_order_and_its_checkpoint_after_them(
+    store: Arc<dyn Store>,
+    _: &Keep,
+) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let run = run_of(&store, w.id).await;
+    let only = |assets: Vec<Asset>, findings: Vec<Finding>| Batch {
+        assets,
+        findings,
+        ..Default::default()
+    };
+    // The second batch's finding names the first batch's asset, and the third repeats
+    // the first batch's finding: each batch sees those before it in the same group.
+    let group = WriteGroup {
+        batches: vec![
+            only(
+                vec![asset("a1", None)],
+                vec![finding("f1", "a1", Severity::High)],
+            ),
+            only(vec![], vec![finding("f2", "a1", Severity::Low)]),
+            only(vec![], vec![finding("f1", "a1", Severity::High)]),
+        ],
+        checkpoint: Some((r#"{"cursor":"c3"}"#.into(), 0)),
+    };
+    let outcome = store
+        .write_group(
+            w.id,
+            run,
+            w.policy,
+            Arc::new(group.clone()),
+            lease(&store, w.id).await,
+        )
+        .await
+        .unwrap();
+    let counts: Vec<RunCounts> = outcome.batches.iter().map(|b| b.counts).collect();
+    assert_eq!(
+        counts,
+        vec![
+            RunCounts {
+                assets_onboarded: 1,
+                findings_new: 1,
+                ..Default::default()
+            },
+            RunCounts {
+                findings_new: 1,
+                ..Default::default()
+            },
+            RunCounts {
+                findings_unchanged: 1,
+                ..Default::default()
+            },
+        ],
+        "one outcome per batch, in order"
+    );
+    assert!(outcome.batches.iter().all(|b| b.unlinked.is_empty()));
+    assert!(!outcome.checkpoint_stale);
+    assert_eq!(
+        store.checkpoint(w.id).await.unwrap().state.as_deref(),
+        Some(r#"{"cursor":"c3"}"#)
+    );
+    assert_eq!(
+        store
+            .findings(&FindingFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // After a settings change the batches are still stored, but not the stale checkpoint.
+    store.clear_checkpoint(w.id).await.unwrap();
+    let later = WriteGroup {
+        batches: vec![only(vec![], vec![finding("f3", "a1", Severity::Info)])],
+        checkpoint: Some((r#"{"cursor":"c4"}"#.into(), 0)),
+    };
+    let outcome = store
+        .write_group(
+            w.id,
+            run,
+            w.policy,
+            Arc::new(later),
+            lease(&store, w.id).await,
+        )
+        .await
+        .unwrap();
+    assert!(outcome.checkpoint_stale);
+    assert_eq!(outcome.batches[0].counts.findings_new, 1);
+    assert_eq!(store.checkpoint(w.id).await.unwrap().state, None);
+
+    // A group whose lease was taken over stores nothing of it, batches nor checkpoint.
+    let mut taken = group;
+    taken.batches[0].findings[0].title = "never stored".into();
+    assert!(matches!(
+        store
+            .write_group(w.id, run, w.policy, Arc::new(taken), Fence(0))
+            .await,
+        Err(StoreError::LeaseLost)
+    ));
+    let f1 = store
+        .findings(&FindingFilter {
+            id: Some("f1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(f1[0].title, "finding f1");
+    assert_eq!(store.checkpoint(w.id).await.unwrap().state, None);
 }
 
 async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
@@ -982,27 +1127,22 @@ async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
         panic!("a lapsed lease is taken over, failing the run it left")
     };
     // Fencing: the run that stalled past its lease writes nothing after the takeover.
-    let batch = || {
-        Arc::new(Batch {
-            assets: vec![asset("a1", None)],
-            ..Default::default()
-        })
+    let batch = || Batch {
+        assets: vec![asset("a1", None)],
+        ..Default::default()
     };
     assert_ne!(far_fence, my_fence);
     assert!(matches!(
-        store
-            .write_batch(w.id, left_running, w.policy, batch(), far_fence)
-            .await,
+        write_one(&store, w.id, left_running, w.policy, batch(), far_fence).await,
         Err(StoreError::LeaseLost)
     ));
     assert!(matches!(
-        store.save_checkpoint(w.id, "stale", 0, far_fence).await,
+        save_checkpoint(&store, w.id, "stale", 0, far_fence).await,
         Err(StoreError::LeaseLost)
     ));
     assert_eq!(store.checkpoint(w.id).await.unwrap(), Checkpoint::default());
     let taker = run_of(&store, w.id).await;
-    let stored = store
-        .write_batch(w.id, taker, w.policy, batch(), my_fence)
+    let stored = write_one(&store, w.id, taker, w.policy, batch(), my_fence)
         .await
         .unwrap();
     assert_eq!(
@@ -1010,15 +1150,12 @@ async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
         "nothing of the stale write was kept"
     );
     assert!(
-        store
-            .save_checkpoint(w.id, "taker's", 0, my_fence)
+        save_checkpoint(&store, w.id, "taker's", 0, my_fence)
             .await
             .unwrap()
     );
     assert!(matches!(
-        store
-            .write_batch(w.id, taker, w.policy, batch(), Fence(0))
-            .await,
+        write_one(&store, w.id, taker, w.policy, batch(), Fence(0)).await,
         Err(StoreError::LeaseLost)
     ));
     store

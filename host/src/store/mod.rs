@@ -193,35 +193,49 @@ pub trait RunStore: Send + Sync {
     async fn set_next_due(&self, integration: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
-/// What syncs write: batches, checkpoints, and the end-of-run updates.
+/// Writes of one run that the store commits in one transaction: the batches in their
+/// order, then the checkpoint that follows the last of them. One commit per group rather
+/// than per batch is what lets a store keep up with a plugin that emits faster than a
+/// disk syncs; a crash loses the whole group and its checkpoint together, so a resumed
+/// run reads those batches again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteGroup {
+    /// Screened batches, in the order the plugin emitted them.
+    pub batches: Vec<Batch>,
+    /// The resume point after them, and the checkpoint generation the run started with.
+    pub checkpoint: Option<(String, i64)>,
+}
+
+/// What writing a [`WriteGroup`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupOutcome {
+    /// One outcome per batch, in the group's order.
+    pub batches: Vec<BatchOutcome>,
+    /// Set when the checkpoint was not stored because its generation is no longer
+    /// current (the settings changed since the run started) or the integration is gone.
+    pub checkpoint_stale: bool,
+}
+
+/// What syncs write: groups of batches and checkpoints, and the end-of-run updates.
 #[async_trait]
 pub trait IngestStore: Send + Sync {
-    /// Writes one batch in one transaction: reads the snapshot of its keys, lets
-    /// [`crate::policy::ingest::plan`] decide, writes the plan. Findings written or
-    /// found unchanged are marked as seen in `run`.
-    /// [`StoreError::LeaseLost`] when the lease no longer has `fence`.
-    async fn write_batch(
+    /// Writes a group in one transaction. Each batch reads the snapshot of its keys
+    /// (seeing the batches before it), lets [`crate::policy::ingest::plan`] decide, and
+    /// writes the plan; findings written or found unchanged are marked as seen in `run`.
+    /// The checkpoint is stored while its generation is current.
+    /// [`StoreError::LeaseLost`] (nothing written) when the lease no longer has `fence`.
+    async fn write_group(
         &self,
         integration: i64,
         run: i64,
         policy: Policy,
-        batch: Arc<Batch>,
+        group: Arc<WriteGroup>,
         fence: Fence,
-    ) -> Result<BatchOutcome, StoreError>;
+    ) -> Result<GroupOutcome, StoreError>;
     /// Closes (passed, removed at source) the open findings that `run` did not report.
     async fn close_unseen(&self, integration: i64, run: i64) -> Result<u64, StoreError>;
     /// Puts back the source's status wherever one was set here; returns how many.
     async fn restore_reported_statuses(&self, integration: i64) -> Result<u64, StoreError>;
-    /// Stores the resume point of a run that started at checkpoint `generation`; false
-    /// (nothing stored) when the checkpoint was cleared since, or the integration is gone;
-    /// [`StoreError::LeaseLost`] when the lease no longer has `fence`.
-    async fn save_checkpoint(
-        &self,
-        integration: i64,
-        state: &str,
-        generation: i64,
-        fence: Fence,
-    ) -> Result<bool, StoreError>;
     /// The stored resume point and its generation.
     async fn checkpoint(&self, integration: i64) -> Result<Checkpoint, StoreError>;
     /// Forgets the resume point, so the next sync is full, and moves the generation on,

@@ -1,14 +1,15 @@
-//! Batches, checkpoints and the end-of-run updates in PostgreSQL. A batch is one
-//! transaction of a few statements whatever its size: three snapshot reads by `= ANY`,
-//! then one multi-row statement over `unnest` arrays per kind of write.
+//! Batches, checkpoints and the end-of-run updates in PostgreSQL. Each group of a run's
+//! batches and its checkpoint is one transaction; a batch in it is a few statements
+//! whatever its size: three snapshot reads by `= ANY`, then one multi-row statement over
+//! `unnest` arrays per kind of write.
 
 use super::PostgresStore;
-use crate::model::{Batch, Policy, now};
+use crate::model::{Policy, now};
 use crate::policy::ingest::{self, FindingWrite, InventoryRef, Keys, Plan, Snapshot};
 use crate::policy::inventory::Metadata;
 use crate::store::{
-    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, IngestStore,
-    SAVE_CHECKPOINT, StoreError,
+    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, GroupOutcome, IngestStore,
+    SAVE_CHECKPOINT, StoreError, WriteGroup,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -436,30 +437,57 @@ async fn apply(
     Ok(tx.execute(&stmt, &[&integration, &plan.close]).await?)
 }
 
+/// Stores a run's checkpoint while `generation` is current; whether it was stored.
+async fn save_checkpoint(
+    tx: &Transaction<'_>,
+    integration: i64,
+    state: &str,
+    generation: i64,
+) -> Result<bool, StoreError> {
+    let at = now();
+    let save = tx.prepare_cached(&dollars(SAVE_CHECKPOINT)).await?;
+    let mut stored = tx
+        .execute(&save, &[&integration, &state, &at, &generation])
+        .await?;
+    if stored == 0 && generation == 0 {
+        let first = tx.prepare_cached(&dollars(FIRST_CHECKPOINT)).await?;
+        stored = tx.execute(&first, &[&integration, &state, &at]).await?;
+    }
+    Ok(stored > 0)
+}
+
 #[async_trait]
 impl IngestStore for PostgresStore {
-    async fn write_batch(
+    async fn write_group(
         &self,
         integration: i64,
         run: i64,
         policy: Policy,
-        batch: Arc<Batch>,
+        group: Arc<WriteGroup>,
         fence: Fence,
-    ) -> Result<BatchOutcome, StoreError> {
+    ) -> Result<GroupOutcome, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         check_fence(&tx, integration, fence).await?;
-        // A batch need not wait for its WAL to reach the disk: commits stay in order, so
-        // a crash that loses a batch loses the checkpoint after it too, and the next sync
-        // reads that batch again.
+        // A group need not wait for its WAL to reach the disk: commits stay in order, so
+        // a crash that loses a group loses its checkpoint too, and the next sync reads
+        // those batches again.
         tx.batch_execute("SET LOCAL synchronous_commit = off")
             .await?;
-        let keys = ingest::keys(integration, &batch);
-        let snapshot = snapshot(&tx, integration, &keys).await?;
-        let plan = ingest::plan(&policy, &batch, &keys, &snapshot);
-        let closed = apply(&tx, integration, run, &plan).await?;
+        let mut outcome = GroupOutcome::default();
+        for batch in &group.batches {
+            let keys = ingest::keys(integration, batch);
+            let snapshot = snapshot(&tx, integration, &keys).await?;
+            let plan = ingest::plan(&policy, batch, &keys, &snapshot);
+            let closed = apply(&tx, integration, run, &plan).await?;
+            outcome.batches.push(BatchOutcome::of(&plan, closed));
+        }
+        if let Some((state, generation)) = &group.checkpoint {
+            outcome.checkpoint_stale =
+                !save_checkpoint(&tx, integration, state, *generation).await?;
+        }
         tx.commit().await?;
-        Ok(BatchOutcome::of(&plan, closed))
+        Ok(outcome)
     }
 
     async fn close_unseen(&self, integration: i64, run: i64) -> Result<u64, StoreError> {
@@ -482,32 +510,6 @@ impl IngestStore for PostgresStore {
                 &[&integration],
             )
             .await?)
-    }
-
-    async fn save_checkpoint(
-        &self,
-        integration: i64,
-        state: &str,
-        generation: i64,
-        fence: Fence,
-    ) -> Result<bool, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        check_fence(&tx, integration, fence).await?;
-        let at = now();
-        let mut stored = tx
-            .execute(
-                &dollars(SAVE_CHECKPOINT),
-                &[&integration, &state, &at, &generation],
-            )
-            .await?;
-        if stored == 0 && generation == 0 {
-            stored = tx
-                .execute(&dollars(FIRST_CHECKPOINT), &[&integration, &state, &at])
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(stored > 0)
     }
 
     async fn checkpoint(&self, integration: i64) -> Result<Checkpoint, StoreError> {

@@ -1,14 +1,15 @@
-//! Batches, checkpoints and the end-of-run updates in SQLite: each batch reads its
-//! snapshot, lets the policy plan, and writes the plan, in one transaction.
+//! Batches, checkpoints and the end-of-run updates in SQLite: each group of a run's
+//! batches and its checkpoint is one transaction, in which each batch reads its
+//! snapshot, lets the policy plan, and writes the plan.
 
 use super::SqliteStore;
-use crate::model::{Batch, Policy, now, time_text};
+use crate::model::{Policy, now, time_text};
 use crate::policy::hash::json;
 use crate::policy::ingest::{self, InventoryRef, Keys, Plan, Snapshot};
 use crate::policy::inventory::Metadata;
 use crate::store::{
-    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, IngestStore,
-    SAVE_CHECKPOINT, StoreError,
+    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, GroupOutcome, IngestStore,
+    SAVE_CHECKPOINT, StoreError, WriteGroup,
 };
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
@@ -209,25 +210,51 @@ fn apply(
     Ok(closed)
 }
 
+/// Stores a run's checkpoint while `generation` is current; whether it was stored.
+fn save_checkpoint(
+    tx: &Transaction<'_>,
+    integration: i64,
+    state: &str,
+    generation: i64,
+) -> Result<bool, StoreError> {
+    let at = time_text(now());
+    let mut stored =
+        tx.prepare_cached(SAVE_CHECKPOINT)?
+            .execute(params![integration, state, at, generation])?;
+    if stored == 0 && generation == 0 {
+        stored = tx
+            .prepare_cached(FIRST_CHECKPOINT)?
+            .execute(params![integration, state, at])?;
+    }
+    Ok(stored > 0)
+}
+
 #[async_trait]
 impl IngestStore for SqliteStore {
-    async fn write_batch(
+    async fn write_group(
         &self,
         integration: i64,
         run: i64,
         policy: Policy,
-        batch: Arc<Batch>,
+        group: Arc<WriteGroup>,
         fence: Fence,
-    ) -> Result<BatchOutcome, StoreError> {
+    ) -> Result<GroupOutcome, StoreError> {
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             check_fence(&tx, integration, fence)?;
-            let keys = ingest::keys(integration, &batch);
-            let snapshot = snapshot(&tx, integration, &keys)?;
-            let plan = ingest::plan(&policy, &batch, &keys, &snapshot);
-            let closed = apply(&tx, integration, run, &plan)?;
+            let mut outcome = GroupOutcome::default();
+            for batch in &group.batches {
+                let keys = ingest::keys(integration, batch);
+                let snapshot = snapshot(&tx, integration, &keys)?;
+                let plan = ingest::plan(&policy, batch, &keys, &snapshot);
+                let closed = apply(&tx, integration, run, &plan)?;
+                outcome.batches.push(BatchOutcome::of(&plan, closed));
+            }
+            if let Some((state, generation)) = &group.checkpoint {
+                outcome.checkpoint_stale = !save_checkpoint(&tx, integration, state, *generation)?;
+            }
             tx.commit()?;
-            Ok(BatchOutcome::of(&plan, closed))
+            Ok(outcome)
         })
         .await
     }
@@ -251,29 +278,6 @@ impl IngestStore for SqliteStore {
                 [integration],
             )?;
             Ok(changed as u64)
-        })
-        .await
-    }
-
-    async fn save_checkpoint(
-        &self,
-        integration: i64,
-        state: &str,
-        generation: i64,
-        fence: Fence,
-    ) -> Result<bool, StoreError> {
-        let state = state.to_string();
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            check_fence(&tx, integration, fence)?;
-            let at = time_text(now());
-            let mut stored =
-                tx.execute(SAVE_CHECKPOINT, params![integration, state, at, generation])?;
-            if stored == 0 && generation == 0 {
-                stored = tx.execute(FIRST_CHECKPOINT, params![integration, state, at])?;
-            }
-            tx.commit()?;
-            Ok(stored > 0)
         })
         .await
     }

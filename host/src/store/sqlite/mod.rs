@@ -64,7 +64,7 @@ impl SqliteStore {
         conn.execute_batch(
             // Page size only takes on a new file: 16 KiB pages hold several findings with
             // their raw records, where 4 KiB pages held one and wasted the rest.
-            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4096;",
+            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -4096; PRAGMA wal_autocheckpoint = 4096;",
         )
         .map_err(|e| open_error(format!("not a usable SQLite database ({e})").into()))?;
         migrate(&mut conn, path)?;
