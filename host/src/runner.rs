@@ -123,8 +123,8 @@ struct StoringSink {
 
 /// Writes the sink may queue, batches and checkpoints alike. The writer takes whatever
 /// has queued while it wrote the last group and commits it as one group: the store
-/// commits once per group, not once per batch, while a plugin stays at most four pages
-/// ahead of it, which bounds the run's memory.
+/// commits once per group, not once per batch, while a plugin stays at most eight
+/// writes (four pages and their checkpoints) ahead of it, which bounds the run's memory.
 const QUEUED_WRITES: usize = 8;
 
 /// Screens and stores the batches and checkpoints of one run, in order, as a task of its
