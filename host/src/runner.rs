@@ -167,11 +167,11 @@ impl Writer {
     /// of their checkpoints the group keeps the last, which follows every batch before it.
     fn screen(&self, writes: impl Iterator<Item = Write>) -> WriteGroup {
         let mut group = WriteGroup::default();
-        let mut tally = self.tally.lock().expect("tally lock");
         for write in writes {
             match write {
                 Write::Batch(batch) => {
                     let screened = screen::screen(batch);
+                    let mut tally = self.tally.lock().expect("tally lock");
                     tally.counts.assets_skipped += screened.assets_rejected;
                     tally.counts.findings_skipped += screened.findings_rejected;
                     tally.reject(screened.reasons);
@@ -522,6 +522,84 @@ mod tests {
         assert!(
             queued.recv().await.is_none(),
             "nothing was queued after the refusal"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_group_checks_each_batch_against_the_assets_emitted_before_it() {
+        use crate::model::NewIntegration;
+        use crate::policy::ingest::tests::{asset, finding};
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            crate::store::SqliteStore::open(&dir.path().join("w.db"))
+                .await
+                .unwrap(),
+        );
+        let integration = store
+            .add_integration(&NewIntegration {
+                name: "w".into(),
+                connector: "wiz".into(),
+                settings: vec![],
+                sealed_secrets: String::new(),
+                policy: Default::default(),
+            })
+            .await
+            .unwrap();
+        let id = integration.id;
+        let LeaseOutcome::Acquired { fence, .. } = store
+            .acquire_lease(id, "writer-test", LEASE_TTL)
+            .await
+            .unwrap()
+        else {
+            panic!("a new integration's lease is free")
+        };
+        let run = store.start_run(id, Action::SyncNow, "test").await.unwrap();
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let writer = Writer {
+            store: store.clone(),
+            integration,
+            run,
+            generation: 0,
+            fence,
+            emitted_assets: EmittedAssets::default(),
+            tally: tally.clone(),
+            failed: Arc::default(),
+        };
+        // Queued before the writer starts, so it takes all three as one group: a finding
+        // on an asset only a later batch emits is refused, as if written one by one.
+        let (writes, queue) = tokio::sync::mpsc::channel(QUEUED_WRITES);
+        let early = Batch {
+            findings: vec![finding("f1", "a2", "too early")],
+            ..Default::default()
+        };
+        let late = Batch {
+            assets: vec![asset("a2", None, "late")],
+            findings: vec![finding("f2", "a2", "in order")],
+            ..Default::default()
+        };
+        writes.send(Write::Batch(early)).await.unwrap();
+        writes.send(Write::Batch(late)).await.unwrap();
+        writes
+            .send(Write::Checkpoint("after both".into()))
+            .await
+            .unwrap();
+        drop(writes);
+        writer.run(queue).await;
+        let tally = std::mem::take(&mut *tally.lock().unwrap());
+        assert!(tally.store_error.is_none(), "{:?}", tally.store_error);
+        assert_eq!(tally.rejected, 1);
+        assert!(
+            tally.rejected_examples[0].contains("`f1`"),
+            "{:?}",
+            tally.rejected_examples
+        );
+        assert_eq!(
+            (tally.counts.assets_onboarded, tally.counts.findings_new),
+            (1, 1)
+        );
+        assert_eq!(
+            store.checkpoint(id).await.unwrap().state.as_deref(),
+            Some("after both")
         );
     }
 }

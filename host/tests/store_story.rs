@@ -11,8 +11,8 @@ use connector_host::model::{
 };
 use connector_host::policy::lease::{INTERRUPTED, abandoned, holder_name};
 use connector_host::store::{
-    BatchOutcome, Checkpoint, Fence, LeaseOutcome, Store, StoreError, StoreTarget, WriteGroup,
-    open_store,
+    BatchOutcome, Checkpoint, Fence, GroupOutcome, LeaseOutcome, Store, StoreError, StoreTarget,
+    WriteGroup, open_store,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,6 +162,20 @@ async fn lease(store: &Arc<dyn Store>, integration: i64) -> Fence {
     }
 }
 
+/// Writes `group` in one transaction, as a sync's writer does.
+async fn write_group(
+    store: &Arc<dyn Store>,
+    integration: i64,
+    run: i64,
+    policy: Policy,
+    group: WriteGroup,
+    fence: Fence,
+) -> Result<GroupOutcome, StoreError> {
+    store
+        .write_group(integration, run, policy, Arc::new(group), fence)
+        .await
+}
+
 /// Writes `batch` alone, as a group of one.
 async fn write_one(
     store: &Arc<dyn Store>,
@@ -175,9 +189,7 @@ async fn write_one(
         batches: vec![batch],
         checkpoint: None,
     };
-    let mut outcome = store
-        .write_group(integration, run, policy, Arc::new(group), fence)
-        .await?;
+    let mut outcome = write_group(store, integration, run, policy, group, fence).await?;
     Ok(outcome.batches.remove(0))
 }
 
@@ -193,9 +205,7 @@ async fn save_checkpoint(
         batches: Vec::new(),
         checkpoint: Some((state.to_string(), generation)),
     };
-    let outcome = store
-        .write_group(integration, 0, Policy::default(), Arc::new(group), fence)
-        .await?;
+    let outcome = write_group(store, integration, 0, Policy::default(), group, fence).await?;
     Ok(!outcome.checkpoint_stale)
 }
 
@@ -991,14 +1001,8 @@ async fn a_group_commits_its_batches_in_order_and_its_checkpoint_after_them(
         ],
         checkpoint: Some((r#"{"cursor":"c3"}"#.into(), 0)),
     };
-    let outcome = store
-        .write_group(
-            w.id,
-            run,
-            w.policy,
-            Arc::new(group.clone()),
-            lease(&store, w.id).await,
-        )
+    let fence = lease(&store, w.id).await;
+    let outcome = write_group(&store, w.id, run, w.policy, group.clone(), fence)
         .await
         .unwrap();
     let counts: Vec<RunCounts> = outcome.batches.iter().map(|b| b.counts).collect();
@@ -1042,14 +1046,8 @@ async fn a_group_commits_its_batches_in_order_and_its_checkpoint_after_them(
         batches: vec![only(vec![], vec![finding("f3", "a1", Severity::Info)])],
         checkpoint: Some((r#"{"cursor":"c4"}"#.into(), 0)),
     };
-    let outcome = store
-        .write_group(
-            w.id,
-            run,
-            w.policy,
-            Arc::new(later),
-            lease(&store, w.id).await,
-        )
+    let fence = lease(&store, w.id).await;
+    let outcome = write_group(&store, w.id, run, w.policy, later, fence)
         .await
         .unwrap();
     assert!(outcome.checkpoint_stale);
@@ -1060,9 +1058,7 @@ async fn a_group_commits_its_batches_in_order_and_its_checkpoint_after_them(
     let mut taken = group;
     taken.batches[0].findings[0].title = "never stored".into();
     assert!(matches!(
-        store
-            .write_group(w.id, run, w.policy, Arc::new(taken), Fence(0))
-            .await,
+        write_group(&store, w.id, run, w.policy, taken, Fence(0)).await,
         Err(StoreError::LeaseLost)
     ));
     let f1 = store

@@ -339,11 +339,12 @@ pub fn never_emitted<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{Asset, FindingStatus, Severity};
 
-    fn asset(id: &str, provider: Option<&str>, name: &str) -> Asset {
+    /// A minimal valid asset; the host's other unit tests build their records with it too.
+    pub(crate) fn asset(id: &str, provider: Option<&str>, name: &str) -> Asset {
         Asset {
             source_id: id.into(),
             name: name.into(),
@@ -360,7 +361,8 @@ mod tests {
         }
     }
 
-    fn finding(id: &str, asset: &str, title: &str) -> Finding {
+    /// A minimal valid finding about `asset`.
+    pub(crate) fn finding(id: &str, asset: &str, title: &str) -> Finding {
         Finding {
             source_id: id.into(),
             asset_source_id: asset.into(),
