@@ -4,6 +4,7 @@
 
 pub mod data;
 pub mod faults;
+pub mod gate;
 pub mod server;
 
 pub use data::{Expected, Tenant};
@@ -138,6 +139,13 @@ impl Simulator {
     /// Replaces the faults to inject; their request count starts again at 1.
     pub fn set_faults(&self, rules: Vec<faults::FaultRule>) {
         self.sim.set_faults(rules);
+    }
+
+    /// Holds the `n`th issue page requested from now (1-based, retries counted) until the
+    /// returned gate opens or is dropped: the pages before it are answered, so a test
+    /// knows what a sync has read when it acts on it.
+    pub fn hold_issue_page(&self, n: u64) -> gate::Gate {
+        gate::Gate(self.sim.hold_issue_page(n))
     }
 
     /// Sets the delay added to every GraphQL answer.

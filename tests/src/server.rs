@@ -3,6 +3,7 @@
 
 use crate::data::{IssueRecord, ResourceRecord, Tenant};
 use crate::faults::{Endpoint, Fault, FaultRule};
+use crate::gate::GateState;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Form, State};
@@ -78,7 +79,12 @@ impl SimConfig {
     }
 }
 
-/// Request counters and arrival times, for tests and benchmarks.
+/// The most arrival times kept (the oldest are dropped beyond it), so a long-running
+/// simulator does not grow without bound.
+const ARRIVALS_KEPT: usize = 100_000;
+
+/// Request counters and arrival times, for tests and benchmarks: what reached the
+/// simulator, measured on its side of the wire.
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Token requests.
@@ -87,8 +93,13 @@ pub struct Stats {
     pub graphql_requests: AtomicU64,
     /// `issuesV2` pages answered.
     pub issue_pages: AtomicU64,
+    /// Requests a fault rule struck, at either endpoint: a fault test checks its fault
+    /// really fired.
+    pub faults_delivered: AtomicU64,
     /// When the first request since the last [`Stats::take_first_arrival`] arrived.
     first_arrival: Mutex<Option<SystemTime>>,
+    /// When each request (token or GraphQL) arrived, oldest first.
+    arrivals: Mutex<std::collections::VecDeque<Instant>>,
 }
 
 impl Stats {
@@ -98,6 +109,36 @@ impl Stats {
             .lock()
             .expect("arrival lock")
             .get_or_insert_with(SystemTime::now);
+        let mut arrivals = self.arrivals.lock().expect("arrivals lock");
+        if arrivals.len() == ARRIVALS_KEPT {
+            arrivals.pop_front();
+        }
+        arrivals.push_back(Instant::now());
+    }
+
+    /// Token requests so far.
+    pub fn tokens(&self) -> u64 {
+        self.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// GraphQL requests so far.
+    pub fn graphql(&self) -> u64 {
+        self.graphql_requests.load(Ordering::SeqCst)
+    }
+
+    /// Faults delivered so far.
+    pub fn faults(&self) -> u64 {
+        self.faults_delivered.load(Ordering::SeqCst)
+    }
+
+    /// When each request arrived (token or GraphQL), oldest first.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.arrivals
+            .lock()
+            .expect("arrivals lock")
+            .iter()
+            .copied()
+            .collect()
     }
 
     /// When the first request arrived since the previous call (start-up benchmarks time
@@ -143,6 +184,8 @@ pub struct Sim {
     pub latency_ms: AtomicU64,
     /// Faults to inject, and the requests counted since they were set.
     faults: Mutex<Faults>,
+    /// Gates holding issue pages, by the page's number since start (1-based).
+    page_gates: Mutex<HashMap<u64, std::sync::Arc<GateState>>>,
     tokens: Mutex<HashMap<String, (usize, Instant)>>,
     next_token: AtomicU64,
     /// Request counters.
@@ -161,6 +204,7 @@ pub fn router(config: SimConfig) -> (Router, std::sync::Arc<Sim>) {
         descriptions: Mutex::new(HashMap::new()),
         latency_ms,
         faults: Mutex::new(Faults::default()),
+        page_gates: Mutex::new(HashMap::new()),
         tokens: Mutex::new(HashMap::new()),
         next_token: AtomicU64::new(1),
         stats: Stats::default(),
@@ -318,7 +362,11 @@ async fn answer(sim: &Sim, headers: HeaderMap, body: Bytes) -> Response {
     }
     let variables = &request["variables"];
     let (scope, result) = if query.contains("issuesV2") {
-        sim.stats.issue_pages.fetch_add(1, Ordering::Relaxed);
+        let page = sim.stats.issue_pages.fetch_add(1, Ordering::SeqCst) + 1;
+        let gate = sim.page_gates.lock().expect("gates").get(&page).cloned();
+        if let Some(gate) = gate {
+            gate.pass().await;
+        }
         (READ_ISSUES, issues(&sim.live(), variables))
     } else if query.contains("cloudResourcesV2") {
         (READ_RESOURCES, resources(&sim.live(), variables))
@@ -535,7 +583,7 @@ impl Sim {
         };
         *count += 1;
         let n = *count;
-        faults
+        let fault = faults
             .rules
             .iter()
             .find(|r| {
@@ -543,7 +591,22 @@ impl Sim {
                     && r.hits(n)
                     && (r.fault != Fault::InventoryDenied || inventory_query)
             })
-            .map(|r| r.fault.clone())
+            .map(|r| r.fault.clone());
+        if fault.is_some() {
+            self.stats.faults_delivered.fetch_add(1, Ordering::SeqCst);
+        }
+        fault
+    }
+
+    /// Holds the `n`th issue page requested from now (1-based) at a gate the caller opens.
+    pub(crate) fn hold_issue_page(&self, n: u64) -> std::sync::Arc<GateState> {
+        let page = self.stats.issue_pages.load(Ordering::SeqCst) + n;
+        let gate = GateState::new();
+        self.page_gates
+            .lock()
+            .expect("gates")
+            .insert(page, gate.clone());
+        gate
     }
 
     /// A snapshot of the tenant's current state.
