@@ -72,6 +72,9 @@ fn main() -> anyhow::Result<()> {
         // mapped; those the rules keep are stored too.
         let findings_per_s = large.read as f64 / large.usage.wall.as_secs_f64();
         let stored_per_s = large.findings as f64 / large.usage.wall.as_secs_f64();
+        // What the run was over, so a reader (and the smoke test) can check the counts.
+        results.add("tenant_seed", scenarios::SEED as f64, "seed");
+        results.add("sync_100k_issues", sizes.large as f64, "issues");
         results.add("sync_100k_wall_s", large.usage.wall.as_secs_f64(), "s");
         results.add("sync_100k_findings_per_s", findings_per_s, "findings/s");
         results.add("sync_100k_cpu_s", large.usage.cpu.as_secs_f64(), "s");
@@ -92,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         eprintln!("bench: full sync of {} issues", sizes.small);
         let small =
             scenarios::throughput(&bench, sizes.small, None).context("throughput (small)")?;
+        results.add("sync_10k_issues", sizes.small as f64, "issues");
         results.add("sync_10k_peak_rss_mib", small.usage.peak_rss_mib, "MiB");
         results.add("sync_10k_wall_s", small.usage.wall.as_secs_f64(), "s");
 
@@ -198,6 +202,11 @@ fn main() -> anyhow::Result<()> {
         );
         let console = scenarios::console(&bench, sizes.console_issues, sizes.console_requests)
             .context("console")?;
+        results.add(
+            "console_store_issues",
+            sizes.console_issues as f64,
+            "issues",
+        );
         results.add(
             "console_store_findings",
             console.findings as f64,

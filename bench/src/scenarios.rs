@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use wiz_sim::{SimConfig, Simulator};
 
 /// Seed of every simulated tenant.
-const SEED: u64 = 7;
+pub const SEED: u64 = 7;
 /// Settings every benchmark integration gets: the largest page, and a request-rate
 /// ceiling high enough that it is not what is measured.
 const FAST: [&str; 4] = [

@@ -62,8 +62,14 @@ impl Scheduler {
         tokio::pin!(shutdown);
         loop {
             running.retain(|_, task| !task.is_finished());
-            if let Err(e) = this.start_due(&mut running, &permits, &cancel).await {
-                tracing::error!("scheduler: {e}");
+            match this.start_due(&mut running, &permits, &cancel).await {
+                // Said at every look that finds nothing to do, so a reader of the log
+                // (the schedule tests) knows every sync started so far has ended.
+                Ok(()) if running.is_empty() => {
+                    tracing::debug!("scheduler idle: no sync due or running");
+                }
+                Ok(()) => {}
+                Err(e) => tracing::error!("scheduler: {e}"),
             }
             tokio::select! {
                 () = &mut shutdown => break,

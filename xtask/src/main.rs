@@ -10,7 +10,7 @@ mod wat_plugins;
 
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
@@ -329,13 +329,45 @@ fn test(paths: &Paths) -> anyhow::Result<()> {
     ensure_browser()?;
     let schemathesis = ensure_schemathesis(paths)?;
     build(paths)?;
-    run(Command::new(cargo())
+    let skip_report = paths.target.join("skipped-tests.txt");
+    let _ = std::fs::remove_file(&skip_report);
+    let skipping = std::env::var("CONNECTOR_HOST_SKIP_POSTGRES").as_deref() == Ok("1");
+    if skipping {
+        eprintln!(
+            "warning: CONNECTOR_HOST_SKIP_POSTGRES=1: without a PostgreSQL server, its tests \
+             are skipped, and the test runner will count them as passed"
+        );
+    }
+    let tested = run(Command::new(cargo())
         .current_dir(&paths.workspace)
         .args(["test", "--workspace"])
         .env("SCHEMATHESIS", schemathesis)
         .env("CONNECTOR_HOST_BIN", paths.host_bin())
         .env("TEST_PLUGINS_DIR", paths.plugins())
-        .env("BENCH_COMPONENT", paths.copy_of(&PARSE_PAGE)))
+        .env("BENCH_COMPONENT", paths.copy_of(&PARSE_PAGE))
+        .env("CONNECTOR_HOST_SKIP_REPORT", &skip_report));
+    report_skips(&skip_report);
+    tested
+}
+
+/// Says, after the runner's own summary, which tests skipped their PostgreSQL half and
+/// how many: the runner reported them as passed.
+fn report_skips(report: &Path) {
+    let text = std::fs::read_to_string(report).unwrap_or_default();
+    let mut skipped: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    skipped.sort_unstable();
+    skipped.dedup();
+    if skipped.is_empty() {
+        return;
+    }
+    eprintln!(
+        "\nSKIPPED: {} test(s) did not test PostgreSQL (CONNECTOR_HOST_SKIP_POSTGRES=1), \
+         though the runner counted them as passed:",
+        skipped.len()
+    );
+    for test in skipped {
+        eprintln!("  {test}");
+    }
 }
 
 /// Builds the host and the benchmark in release mode and runs the benchmarks.

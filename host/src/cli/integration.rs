@@ -276,8 +276,9 @@ async fn show(platform: &Platform, name: &str, json: bool) -> anyhow::Result<()>
     rows.push(("auto-onboard".into(), p.auto_onboard.to_string()));
     rows.push(("update-metadata".into(), p.update_metadata.to_string()));
     if json {
-        let object: serde_json::Map<String, serde_json::Value> =
+        let mut object: serde_json::Map<String, serde_json::Value> =
             rows.into_iter().map(|(k, v)| (k, v.into())).collect();
+        object.insert("egress".into(), view.egress.clone().into());
         println!("{}", serde_json::to_string_pretty(&object)?);
         return Ok(());
     }
@@ -286,5 +287,6 @@ async fn show(platform: &Platform, name: &str, json: bool) -> anyhow::Result<()>
         t.add_row(vec![k, v]);
     }
     table::print(&t);
+    print_egress(&view.egress);
     Ok(())
 }

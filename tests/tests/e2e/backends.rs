@@ -157,23 +157,37 @@ fn postgresql_stores_exactly_what_sqlite_stores_through_the_main_flows() {
         "a second integration over the same resources",
     );
 
-    sim.set_latency(Duration::from_millis(100));
-    let killed: Vec<_> = hosts
-        .iter()
-        .map(|host| {
-            add(host, &sim, "k", &["page-size=20"]);
-            host.spawn(&["sync", "k"])
-        })
-        .collect();
+    // Each host's sync of `k` is killed while the simulator holds its third issue
+    // page: two pages are read, and nothing after them.
     for host in hosts {
-        wait_for(60, "a few committed pages of k", || {
+        add(host, &sim, "k", &["page-size=20"]);
+        let gate = sim.hold_issue_page(3);
+        let sync = host.spawn(&["sync", "k"]);
+        gate.wait_reached(Duration::from_secs(60), "the third page of k");
+        wait_for(60, "two committed pages of k", || {
             host.json(&["findings", "k"]).len() >= 40
         });
+        drop(sync); // SIGKILL
+        gate.open();
+        assert!(host.json(&["findings", "k"]).len() < host.json(&["findings", "b"]).len());
+        let history = host.json(&["history", "k"]);
+        assert_eq!(
+            history[0]["status"], "running",
+            "the killed run is in the history, unfinished: {history:?}"
+        );
     }
-    drop(killed); // SIGKILL
-    sim.set_latency(Duration::ZERO);
     for host in hosts {
         host.ok(&["sync", "k"]);
+        let history = host.json(&["history", "k"]);
+        assert_eq!(history[0]["status"], "succeeded", "{history:?}");
+        assert!(
+            history[1]["status"] == "failed"
+                && history[1]["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("interrupted"),
+            "{history:?}"
+        );
         assert_eq!(
             host.findings_of("k"),
             host.findings_of("b"),
@@ -181,11 +195,11 @@ fn postgresql_stores_exactly_what_sqlite_stores_through_the_main_flows() {
         );
         assert_eq!(host.ids("assets", "k", "id"), host.ids("assets", "b", "id"));
     }
-    // How far each killed run got depends on timing, so k's history is left out.
+    // Both killed runs stopped at the same page, so k's history is compared too.
     same(
         &sqlite,
         &postgres,
-        &["w", "p", "b"],
+        &["w", "p", "b", "k"],
         "a sync killed with -9, then resumed",
     );
 }
@@ -302,14 +316,18 @@ fn exit_codes_tell_a_failed_test_a_busy_integration_and_a_usage_error_apart() {
         Some(2)
     );
     assert_eq!(host.run(&["sync", "missing"]).status.code(), Some(1));
-    // A sync holding the lease makes a second one wait its turn: exit 4.
-    sim.set_latency(Duration::from_millis(200));
-    let first = host.spawn(&["sync", "w"]);
-    wait_for(30, "the first sync to start", || {
-        host.json(&["history", "w"])
-            .iter()
-            .any(|r| r["status"] == "running")
-    });
-    assert_eq!(host.run(&["sync", "w"]).status.code(), Some(4));
-    drop(first);
+    // A sync holding the lease makes a second one wait its turn: exit 4. The first is
+    // held at its first issue page until the second has been refused.
+    let gate = sim.hold_issue_page(1);
+    let mut first = host.spawn(&["sync", "w"]);
+    gate.wait_reached(Duration::from_secs(60), "the first sync's first page");
+    let second = host.run(&["sync", "w"]);
+    assert_eq!(
+        second.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    gate.open();
+    assert!(first.wait(60).success(), "{}", first.log_text());
 }

@@ -7,6 +7,29 @@ use crate::harness::{FULL_SECRET, Host, Listener};
 /// The address the hostile plugin's `exfil-url` defaults to (its `EXFIL_URL`).
 const EXFIL_ADDRESS: &str = "127.0.0.1:47291";
 
+/// The URLs `integration show` lists under "its runs may send requests to:", checked
+/// against the list `--json` gives.
+fn egress_shown(host: &Host, name: &str) -> Vec<String> {
+    let shown = host.ok(&["integration", "show", name]);
+    let listed: Vec<String> = shown
+        .lines()
+        .skip_while(|l| *l != "its runs may send requests to:")
+        .skip(1)
+        .map_while(|l| l.strip_prefix("  "))
+        .map(str::to_string)
+        .collect();
+    let json: serde_json::Value =
+        serde_json::from_str(&host.ok(&["integration", "show", name, "--json"])).unwrap();
+    let in_json: Vec<String> = json["egress"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no egress list in {json}"))
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, in_json, "{shown}");
+    listed
+}
+
 #[test]
 fn a_default_host_from_a_plugin_upgrade_is_not_reached_until_the_operator_accepts_it() {
     // A bystander on the address the hostile plugin's `exfil-url` defaults to.
@@ -51,12 +74,7 @@ fn a_default_host_from_a_plugin_upgrade_is_not_reached_until_the_operator_accept
         "no request reached the bystander"
     );
     // Showing the integration still works, and does not list the host as reachable.
-    let shown = host.ok(&["integration", "show", "h"]);
-    assert!(shown.contains("https://api.example"), "{shown}");
-    let egress_line = shown
-        .lines()
-        .find(|l| l.contains("Sends requests to") || l.contains("egress"));
-    assert!(egress_line.is_none_or(|l| !l.contains("47291")), "{shown}");
+    assert_eq!(egress_shown(&host, "h"), ["https://api.example"]);
 
     // A new integration shows the resolved egress list, the default included, and
     // stores it as a value of its own.
@@ -92,6 +110,10 @@ fn a_default_host_from_a_plugin_upgrade_is_not_reached_until_the_operator_accept
         "--no-test",
     ]);
     assert!(updated.contains("changed exfil-url"), "{updated}");
+    assert_eq!(
+        egress_shown(&host, "h"),
+        ["https://api.example", "http://127.0.0.1:47291/collect"]
+    );
     host.fails(&["sync", "h"]);
     assert!(
         bystander.connections() >= 1,
@@ -124,4 +146,11 @@ fn the_wiz_token_url_default_is_stored_and_shown_as_a_value() {
     let shown: serde_json::Value =
         serde_json::from_str(&host.ok(&["integration", "show", "w", "--json"])).unwrap();
     assert_eq!(shown["auth-url"], "https://auth.app.wiz.io/oauth/token");
+    assert_eq!(
+        egress_shown(&host, "w"),
+        [
+            "https://api.us17.app.wiz.io/graphql",
+            "https://auth.app.wiz.io/oauth/token"
+        ]
+    );
 }

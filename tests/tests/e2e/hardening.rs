@@ -352,12 +352,13 @@ fn write_locked(db: &std::path::Path) -> bool {
 
 #[test]
 fn a_run_that_stalls_past_its_lease_stores_nothing_after_the_takeover() {
-    let mut config = SimConfig::new(67, 300);
-    config.latency = Duration::from_millis(250);
-    let sim = Simulator::start(config).unwrap();
+    let sim = Simulator::start(SimConfig::new(67, 300)).unwrap();
     let host = Host::new();
     assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &["page-size=10"]));
+    // The first run cannot finish: its third page is held until it has been frozen.
+    let gate = sim.hold_issue_page(3);
     let mut stalled = host.spawn(&["sync", "w"]);
+    gate.wait_reached(Duration::from_secs(60), "the first run's third page");
     wait_for(60, "the first run to store a batch", || {
         !host.json(&["findings", "w"]).is_empty()
     });
@@ -391,6 +392,7 @@ fn a_run_that_stalls_past_its_lease_stores_nothing_after_the_takeover() {
     let last = sim.tenant().issues - 1;
     sim.set_issue_status(last, "RESOLVED", Some("ISSUE_FIXED"));
 
+    gate.open();
     stalled.signal("CONT");
     let status = stalled.wait(120);
     let log = stalled.log_text();

@@ -104,12 +104,13 @@ impl Host {
     }
 
     /// `serve` as the scheduler alone (parallel tests cannot all listen on the default
-    /// port), on the test's clock file, looking for due syncs every 40 ms; then `extra`.
+    /// port), on the test's clock file, looking for due syncs every 40 ms and logging
+    /// at debug level (each look that finds nothing to do says so); then `extra`.
     pub fn scheduler_args<'a>(clock_file: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "serve",
             "--no-http",
-            "-v",
+            "-vv",
             "--clock-file",
             clock_file,
             "--poll-interval-ms",
@@ -518,6 +519,8 @@ pub struct Listener {
 
 #[derive(Default)]
 struct Seen {
+    /// Connections accepted, whether or not they sent a request.
+    accepted: usize,
     arrivals: Vec<std::time::Instant>,
     open: usize,
     most_open: usize,
@@ -535,6 +538,7 @@ impl Listener {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
+                counted.lock().unwrap().accepted += 1;
                 let seen = counted.clone();
                 std::thread::spawn(move || {
                     let mut request = [0u8; 4096];
@@ -561,9 +565,10 @@ impl Listener {
         self.seen.lock().unwrap().arrivals.clone()
     }
 
-    /// How many connections it has had.
+    /// How many connections it has accepted: a plugin that connects and sends nothing
+    /// is counted too.
     pub fn connections(&self) -> usize {
-        self.seen.lock().unwrap().arrivals.len()
+        self.seen.lock().unwrap().accepted
     }
 
     /// The most it held open at once.

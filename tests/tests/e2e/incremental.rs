@@ -222,12 +222,10 @@ fn a_settings_change_during_a_sync_makes_the_next_sync_full() {
     let host = Host::new();
     assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &["page-size=10"]));
     host.ok(&["sync", "w"]);
-    // A slow source: the second sync runs while the settings change under it.
-    sim.set_latency(Duration::from_millis(400));
+    // The second sync is held at its second page while the settings change under it.
+    let gate = sim.hold_issue_page(2);
     let running = host.spawn(&["sync", "w", "--full"]);
-    crate::harness::wait_for(30, "the sync to start", || {
-        host.json(&["history", "w"])[0]["status"] == "running"
-    });
+    gate.wait_reached(Duration::from_secs(60), "the second sync's second page");
     let updated = host.ok(&[
         "integration",
         "update",
@@ -237,6 +235,7 @@ fn a_settings_change_during_a_sync_makes_the_next_sync_full() {
         "--no-test",
     ]);
     assert!(updated.contains("the next sync is full"), "{updated}");
+    gate.open();
     crate::harness::wait_for(60, "the sync to end", || {
         host.json(&["history", "w"])
             .iter()
@@ -256,7 +255,6 @@ fn a_settings_change_during_a_sync_makes_the_next_sync_full() {
 
     // The next sync reads all 60 issues (3 pages of 20), not the changes since the
     // watermark the running sync would have put back (one empty page).
-    sim.set_latency(Duration::ZERO);
     let pages = || sim.stats().issue_pages.load(Ordering::Relaxed);
     let before = pages();
     host.ok(&["sync", "w"]);

@@ -2,6 +2,7 @@
 //! missed slots, sync-now, one run per integration across processes, clean shutdown.
 
 use crate::harness::{Background, FULL_SECRET, Host, TestClock, assert_success, wait_for};
+use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 use std::time::Duration;
 use wiz_sim::{SimConfig, Simulator};
@@ -39,17 +40,31 @@ fn serve_scheduling(host: &Host, clock: &TestClock, name: &str) -> Background {
     server
 }
 
-/// Waits for the `n`th auto sync, then checks a little longer that no other starts.
-fn expect_auto_syncs(host: &Host, name: &str, n: usize) {
+/// What the scheduler logs at each look for due syncs that finds none due or running.
+const IDLE: &str = "scheduler idle: no sync due or running";
+
+/// Waits until the scheduler has looked for due syncs, at the clock's current time, and
+/// found none due and none running: then every sync it started has ended, and it will
+/// start no other until the clock moves.
+fn wait_idle(server: &Background) {
+    // The first idle look logged from now may have read the clock before the test moved
+    // it; the second began after the first was logged.
+    let seen = server.log_text().matches(IDLE).count();
+    wait_for(60, "the scheduler to be idle", || {
+        server.log_text().matches(IDLE).count() >= seen + 2
+    });
+}
+
+/// Waits for the `n`th auto sync of `name` to end and the scheduler to be idle, then
+/// checks that there are exactly `n`, running ones included.
+fn expect_auto_syncs(host: &Host, server: &Background, name: &str, n: usize) {
     wait_for(60, &format!("auto sync #{n} of {name}"), || {
         finished_auto_syncs(host, name) >= n
     });
-    std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(
-        finished_auto_syncs(host, name),
-        n,
-        "exactly {n} auto syncs of {name}"
-    );
+    wait_idle(server);
+    let auto = runs(host, name, "auto_sync");
+    assert_eq!(auto.len(), n, "exactly {n} auto syncs of {name}: {auto:?}");
+    assert!(auto.iter().all(|r| r["status"] != "running"), "{auto:?}");
 }
 
 fn add_with_schedule(host: &Host, sim: &Simulator, name: &str, days: &str) {
@@ -72,35 +87,35 @@ fn daily_schedule_with_a_restart_and_missed_slots() {
         "{}",
         server.log_text()
     );
-    std::thread::sleep(Duration::from_millis(300));
+    wait_idle(&server);
     assert_eq!(
-        finished_auto_syncs(&host, "d"),
+        runs(&host, "d", "auto_sync").len(),
         0,
         "nothing before the first 01:15"
     );
 
     clock.set("2030-01-01T01:15:00Z");
-    expect_auto_syncs(&host, "d", 1);
+    expect_auto_syncs(&host, &server, "d", 1);
     clock.set("2030-01-01T20:00:00Z");
-    expect_auto_syncs(&host, "d", 1);
+    expect_auto_syncs(&host, &server, "d", 1);
     clock.set("2030-01-02T01:15:30Z");
-    expect_auto_syncs(&host, "d", 2);
+    expect_auto_syncs(&host, &server, "d", 2);
 
     // Down over the next slot: one run when it comes back.
     assert!(server.stop().success());
     clock.set("2030-01-03T01:40:00Z");
     let server = serve(&host, &clock);
-    expect_auto_syncs(&host, "d", 3);
+    expect_auto_syncs(&host, &server, "d", 3);
 
     // Down over five slots: still one run, and the schedule counts from it.
     assert!(server.stop().success());
     clock.set("2030-01-09T05:00:00Z");
     let server = serve(&host, &clock);
-    expect_auto_syncs(&host, "d", 4);
+    expect_auto_syncs(&host, &server, "d", 4);
     clock.set("2030-01-10T01:14:00Z");
-    expect_auto_syncs(&host, "d", 4);
+    expect_auto_syncs(&host, &server, "d", 4);
     clock.set("2030-01-10T01:15:00Z");
-    expect_auto_syncs(&host, "d", 5);
+    expect_auto_syncs(&host, &server, "d", 5);
     assert!(server.stop().success());
 
     let auto = runs(&host, "d", "auto_sync");
@@ -122,7 +137,7 @@ fn every_three_days_and_sync_now_does_not_move_the_schedule() {
     let clock = TestClock::new(host.dir(), "2030-02-01T00:00:00Z");
     let server = serve_scheduling(&host, &clock, "t");
     clock.set("2030-02-01T01:15:00Z");
-    expect_auto_syncs(&host, "t", 1);
+    expect_auto_syncs(&host, &server, "t", 1);
     clock.set("2030-02-02T12:00:00Z");
     host.ok(&["sync", "t"]);
     assert_eq!(runs(&host, "t", "sync_now").len(), 1);
@@ -132,29 +147,24 @@ fn every_three_days_and_sync_now_does_not_move_the_schedule() {
         "2030-02-03T23:59:00Z",
     ] {
         clock.set(day);
-        expect_auto_syncs(&host, "t", 1);
+        expect_auto_syncs(&host, &server, "t", 1);
     }
     clock.set("2030-02-04T01:15:00Z");
-    expect_auto_syncs(&host, "t", 2);
+    expect_auto_syncs(&host, &server, "t", 2);
     assert!(server.stop().success());
 }
 
 #[test]
 fn one_run_per_integration_across_processes_and_shutdown_cancels() {
-    // 2,000 issues at 50 a page and 150 ms a page: a sync takes several seconds.
-    let mut config = SimConfig::new(9, 2000);
-    config.latency = Duration::from_millis(150);
-    let sim = Simulator::start(config).unwrap();
+    let sim = Simulator::start(SimConfig::new(9, 400)).unwrap();
     let host = Host::new();
     assert_success(&host.add_wiz("s", &sim, "sim-client", FULL_SECRET, &["page-size=50"]));
     host.ok(&["integration", "update", "s", "--auto-sync-days", "1"]);
 
+    // The manual sync is held at its third issue page while the test works.
+    let manual_gate = sim.hold_issue_page(3);
     let manual = host.spawn(&["sync", "s"]);
-    wait_for(30, "the manual sync to start", || {
-        runs(&host, "s", "sync_now")
-            .iter()
-            .any(|r| r["status"] == "running")
-    });
+    manual_gate.wait_reached(Duration::from_secs(60), "the manual sync's third page");
     let stderr = host.fails(&["sync", "s"]);
     assert!(stderr.contains("already syncing"), "{stderr}");
 
@@ -170,15 +180,15 @@ fn one_run_per_integration_across_processes_and_shutdown_cancels() {
         0,
         "no second run while one is going"
     );
+    // The auto sync, once it runs, is held at its second issue page.
+    let auto_gate = sim.hold_issue_page(2);
     drop(manual); // kill -9 the manual sync mid-run
+    manual_gate.open();
 
     // The scheduler takes over the dead process's lease, marks its run interrupted, and
     // starts the auto sync; SIGTERM then cancels that run.
-    wait_for(30, "the auto sync to start", || {
-        runs(&host, "s", "auto_sync")
-            .iter()
-            .any(|r| r["status"] == "running")
-    });
+    auto_gate.wait_reached(Duration::from_secs(60), "the auto sync's second page");
+    assert_eq!(runs(&host, "s", "auto_sync")[0]["status"], "running");
     let interrupted = &runs(&host, "s", "sync_now")[0];
     assert_eq!(interrupted["status"], "failed");
     assert!(
@@ -188,8 +198,16 @@ fn one_run_per_integration_across_processes_and_shutdown_cancels() {
             .contains("interrupted"),
         "{interrupted}"
     );
-    std::thread::sleep(Duration::from_millis(500));
+    let stopping = std::time::Instant::now();
     assert!(server.stop().success());
+    // The held request is still unanswered: the run was stopped while it waited, within
+    // the cancelled sync's grace of 5 s and the process's exit.
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "serve stopped in {:?}",
+        stopping.elapsed()
+    );
+    auto_gate.open();
     let cancelled = &runs(&host, "s", "auto_sync")[0];
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
     assert_eq!(
@@ -200,19 +218,18 @@ fn one_run_per_integration_across_processes_and_shutdown_cancels() {
 }
 
 /// (start, finish) of the latest auto sync of `name`.
-fn last_auto_interval(host: &Host, name: &str) -> (String, String) {
+fn last_auto_interval(host: &Host, name: &str) -> (DateTime<FixedOffset>, DateTime<FixedOffset>) {
     let run = &runs(host, name, "auto_sync")[0];
-    (
-        run["started_at"].as_str().unwrap().to_string(),
-        run["finished_at"].as_str().unwrap().to_string(),
-    )
+    let time = |field: &str| {
+        let text = run[field].as_str().unwrap();
+        DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{field} `{text}`: {e}"))
+    };
+    (time("started_at"), time("finished_at"))
 }
 
 #[test]
 fn the_concurrency_limit_is_host_wide() {
-    let mut config = SimConfig::new(13, 300);
-    config.latency = Duration::from_millis(120);
-    let sim = Simulator::start(config).unwrap();
+    let sim = Simulator::start(SimConfig::new(13, 300)).unwrap();
     let host = Host::new();
     for name in ["a", "b"] {
         assert_success(&host.add_wiz(name, &sim, "sim-client", FULL_SECRET, &["page-size=50"]));
@@ -231,7 +248,16 @@ fn the_concurrency_limit_is_host_wide() {
         wait_for(30, "the scheduler to start", || {
             server.log_text().contains("serve: auto syncs") && scheduled(&server.log_text())
         });
+        // With room for two, both syncs are held at their first issue page at once:
+        // they ran side by side, however slowly either started.
+        let gates = (limit == "2").then(|| (sim.hold_issue_page(1), sim.hold_issue_page(2)));
         clock.set(&format!("{day}T01:15:00Z"));
+        if let Some((first, second)) = &gates {
+            first.wait_reached(Duration::from_secs(60), "one sync's first page");
+            second.wait_reached(Duration::from_secs(60), "the other's first page");
+            first.open();
+            second.open();
+        }
         let n = if limit == "1" { 1 } else { 2 };
         wait_for(60, "both auto syncs", || {
             ["a", "b"]
@@ -315,20 +341,21 @@ fn transient_auto_sync_failures_are_retried_a_few_times_and_auth_failures_are_no
                 .contains(&format!("`{n}`: first auto sync"))
         })
     });
-    let counts = || {
+    let counts = |count: fn(&Host, &str) -> usize| {
         (
-            finished_auto_syncs(&host, "flaky"),
-            finished_auto_syncs(&host, "locked"),
-            finished_auto_syncs(&host, "throttled"),
+            count(&host, "flaky"),
+            count(&host, "locked"),
+            count(&host, "throttled"),
         )
     };
+    let all_auto_syncs = |host: &Host, name: &str| runs(host, name, "auto_sync").len();
     let step = |now: &str, expected: (usize, usize, usize)| {
         clock.set(now);
         wait_for(60, &format!("{expected:?} auto syncs at {now}"), || {
-            counts() == expected
+            counts(finished_auto_syncs) == expected
         });
-        std::thread::sleep(Duration::from_millis(300));
-        assert_eq!(counts(), expected, "at {now}");
+        wait_idle(&server);
+        assert_eq!(counts(all_auto_syncs), expected, "at {now}");
     };
     step("2030-05-01T01:15:00Z", (1, 1, 1));
     step("2030-05-01T01:29:00Z", (1, 1, 1));
@@ -373,18 +400,14 @@ fn transient_auto_sync_failures_are_retried_a_few_times_and_auth_failures_are_no
 /// story, on both backends.)
 #[test]
 fn serve_fails_at_start_the_runs_a_killed_process_left_running() {
-    let mut config = SimConfig::new(19, 300);
-    config.latency = Duration::from_millis(100);
-    let sim = Simulator::start(config).unwrap();
+    let sim = Simulator::start(SimConfig::new(19, 300)).unwrap();
     let host = Host::new();
     assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &["page-size=20"]));
+    let gate = sim.hold_issue_page(2);
     let sync = host.spawn(&["sync", "w"]);
-    wait_for(30, "the sync to start", || {
-        runs(&host, "w", "sync_now")
-            .first()
-            .is_some_and(|r| r["status"] == "running")
-    });
+    gate.wait_reached(Duration::from_secs(60), "the sync's second page");
     drop(sync); // SIGKILL: its run stays marked running, its lease names a dead process
+    gate.open();
     assert_eq!(runs(&host, "w", "sync_now")[0]["status"], "running");
     let clock = TestClock::new(host.dir(), "2030-06-01T00:00:00Z");
     let server = serve(&host, &clock);
@@ -400,4 +423,57 @@ fn serve_fails_at_start_the_runs_a_killed_process_left_running() {
         abandoned["error"].as_str().unwrap().contains("interrupted"),
         "{abandoned}"
     );
+}
+
+/// The schedule on the system clock, without the test's clock file or fast polling: a
+/// sync time a minute or so ahead, and the auto sync starts then, not before.
+#[test]
+fn on_the_system_clock_the_auto_sync_starts_at_its_slot() {
+    use chrono::{Timelike, Utc};
+    let sim = Simulator::start(SimConfig::new(23, 40)).unwrap();
+    let host = Host::new();
+    add_with_schedule(&host, &sim, "r", "1");
+    // The next whole minute at least 15 s away, so serve is surely up before it.
+    let now = Utc::now();
+    let next_minute =
+        now.with_second(0).unwrap().with_nanosecond(0).unwrap() + chrono::Duration::minutes(1);
+    let slot = if next_minute - now < chrono::Duration::seconds(15) {
+        next_minute + chrono::Duration::minutes(1)
+    } else {
+        next_minute
+    };
+    let sync_time = slot.format("%H:%M").to_string();
+    let server = host.spawn(&["serve", "--no-http", "-v", "--sync-time", &sync_time]);
+    let first = format!(
+        "integration `r`: first auto sync at {}",
+        slot.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    wait_for(30, "the first schedule", || {
+        server.log_text().contains(&first)
+    });
+    // Nothing before the slot: looked at within the last two seconds before it.
+    let before_slot = (slot - chrono::Duration::seconds(2) - Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    std::thread::sleep(before_slot);
+    assert!(Utc::now() < slot, "the test looked too late to check");
+    assert_eq!(
+        runs(&host, "r", "auto_sync").len(),
+        0,
+        "nothing before {slot}"
+    );
+    // At the slot, with the default poll of a second, it starts within seconds.
+    wait_for(90, "the auto sync at the slot", || {
+        finished_auto_syncs(&host, "r") == 1
+    });
+    assert!(server.stop().success());
+    let (started, _) = last_auto_interval(&host, "r");
+    let late = started.with_timezone(&Utc) - slot;
+    assert!(
+        late >= chrono::Duration::zero() && late < chrono::Duration::seconds(10),
+        "the auto sync started at {started}, {late} after its slot {slot}"
+    );
+    let auto = runs(&host, "r", "auto_sync");
+    assert_eq!(auto.len(), 1, "{auto:?}");
+    assert_eq!(auto[0]["status"], "succeeded", "{auto:?}");
 }

@@ -45,9 +45,7 @@ fn request(cancel: &Arc<AtomicBool>) -> SyncRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_sync_reports_progress_and_stops_when_cancelled() {
-    let mut config = SimConfig::new(71, 400);
-    config.latency = Duration::from_millis(100);
-    let sim = Simulator::start(config).unwrap();
+    let sim = Simulator::start(SimConfig::new(71, 400)).unwrap();
     let host = Host::new();
     let platform = Arc::new(platform(&host).await);
     let values = [
@@ -83,15 +81,17 @@ async fn a_running_sync_reports_progress_and_stops_when_cancelled() {
     assert!(secret.set && secret.secret && secret.value.is_none());
     assert_eq!(secret.shown(), "********");
 
+    // The sync is held at its third issue page until the test has seen it run.
+    let gate = sim.hold_issue_page(3);
     let cancel = Arc::new(AtomicBool::new(false));
     let running = {
         let (platform, cancel) = (platform.clone(), cancel.clone());
         tokio::spawn(async move { platform.syncs().run("w", request(&cancel)).await })
     };
     let mut progressed = false;
-    for _ in 0..400 {
+    for _ in 0..2400 {
         let status = platform.syncs().status("w").await.unwrap();
-        if status.running_here.as_ref().is_some_and(|s| s.done > 0) {
+        if gate.reached() > 0 && status.running_here.as_ref().is_some_and(|s| s.done > 0) {
             assert_eq!(status.last.unwrap().status, RunStatus::Running);
             progressed = true;
             break;
@@ -105,6 +105,7 @@ async fn a_running_sync_reports_progress_and_stops_when_cancelled() {
         "{second:?}"
     );
     assert!(platform.syncs().cancel("w").await.unwrap());
+    gate.open();
     let outcome = running.await.unwrap().unwrap();
     assert_eq!(outcome.status, RunStatus::Cancelled);
     let status = platform.syncs().status("w").await.unwrap();
@@ -118,7 +119,6 @@ async fn a_running_sync_reports_progress_and_stops_when_cancelled() {
     assert!(!kept.findings.is_empty(), "the committed batches are kept");
 
     // The next sync resumes and finishes.
-    sim.set_latency(Duration::ZERO);
     let done = platform
         .syncs()
         .run("w", request(&Arc::default()))
