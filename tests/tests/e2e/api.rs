@@ -393,19 +393,61 @@ fn the_guide_flow_configure_test_save_sync_now_and_history() {
     }
     assert_eq!(paged, cli_ids, "the pages, joined, are the whole listing");
     assert_eq!(pages, cli_ids.len().div_ceil(100));
-    let (_, critical) = answer(
-        api.get("/findings")
-            .bearer_auth(token)
-            .query(&[("severity", "critical"), ("status", "failed")])
-            .send()
-            .unwrap(),
-    );
+    // Filtered: the same findings the CLI picks with the same filter, and the tenant
+    // surely has some, so the check below is over something.
+    let mut cli_critical: Vec<String> = host
+        .json(&[
+            "findings",
+            "w",
+            "--severity",
+            "critical",
+            "--status",
+            "failed",
+        ])
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    cli_critical.sort();
     assert!(
-        critical["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|f| f["severity"] == "critical" && f["status"] == "failed")
+        !cli_critical.is_empty() && (cli_critical.len() as u64) < stored,
+        "the tenant has some, not all, findings critical and failed: {}",
+        cli_critical.len()
+    );
+    let (mut api_critical, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let mut request = api.get("/findings").bearer_auth(token).query(&[
+            ("integration", "w"),
+            ("severity", "critical"),
+            ("status", "failed"),
+            ("limit", "500"),
+        ]);
+        if let Some(c) = &cursor {
+            request = request.query(&[("cursor", c)]);
+        }
+        let (status, page) = answer(request.send().unwrap());
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["total"].as_u64(), Some(cli_critical.len() as u64));
+        let findings = page["findings"].as_array().unwrap();
+        assert!(
+            findings
+                .iter()
+                .all(|f| f["severity"] == "critical" && f["status"] == "failed"),
+            "{page}"
+        );
+        api_critical.extend(
+            findings
+                .iter()
+                .map(|f| f["id"].as_str().unwrap().to_string()),
+        );
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    api_critical.sort();
+    assert_eq!(
+        api_critical, cli_critical,
+        "the API filters as the CLI does"
     );
     for bad in [
         vec![("cursor", "not-a-cursor")],
@@ -547,9 +589,7 @@ fn the_guide_flow_configure_test_save_sync_now_and_history() {
 
 #[test]
 fn a_second_sync_now_while_one_runs_is_refused() {
-    let mut config = SimConfig::new(32, 600);
-    config.latency = std::time::Duration::from_millis(150);
-    let sim = Simulator::start(config).unwrap();
+    let sim = Simulator::start(SimConfig::new(32, 600)).unwrap();
     let host = Host::new();
     let served = host.serve_http(&[]);
     let api = Api::new(&served);
@@ -564,13 +604,29 @@ fn a_second_sync_now_while_one_runs_is_refused() {
         .send()
         .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
+    let status = || {
+        answer(
+            api.get("/integrations/w/sync")
+                .bearer_auth(token)
+                .send()
+                .unwrap(),
+        )
+        .1
+    };
 
+    // The first sync is held at its second issue page: it is surely running while the
+    // second Sync Now comes, however slow the machine.
+    let gate = sim.hold_issue_page(2);
     let first = api
         .post("/integrations/w/sync")
         .bearer_auth(token)
         .send()
         .unwrap();
     assert_eq!(first.status(), StatusCode::ACCEPTED);
+    gate.wait_reached(
+        std::time::Duration::from_secs(60),
+        "the first sync's second issue page",
+    );
     let second = api
         .post("/integrations/w/sync")
         .bearer_auth(token)
@@ -581,22 +637,41 @@ fn a_second_sync_now_while_one_runs_is_refused() {
         body["detail"].as_str().unwrap().contains("already syncing"),
         "{body}"
     );
-    let (_, status) = answer(
-        api.get("/integrations/w/sync")
+    let running = status();
+    assert_eq!(running["running_here"]["started_by"], "admin", "{running}");
+    assert_eq!(running["last"]["status"], "running", "{running}");
+
+    gate.open();
+    wait_for(120, "the sync to finish", || {
+        status()["running_here"].is_null()
+    });
+    let (_, history) = answer(
+        api.get("/integrations/w/history")
             .bearer_auth(token)
             .send()
             .unwrap(),
     );
-    assert_eq!(status["running_here"]["started_by"], "admin", "{status}");
-    wait_for(120, "the sync to finish", || {
-        let (_, status) = answer(
-            api.get("/integrations/w/sync")
-                .bearer_auth(token)
-                .send()
-                .unwrap(),
-        );
-        status["running_here"].is_null()
-    });
+    let runs: Vec<&Value> = history["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "sync_now")
+        .collect();
+    assert_eq!(
+        runs.len(),
+        1,
+        "the refused Sync Now started nothing: {history}"
+    );
+    assert_eq!(
+        (runs[0]["action"].as_str(), runs[0]["status"].as_str()),
+        (Some("sync_now"), Some("succeeded")),
+        "{history}"
+    );
+    assert_eq!(
+        runs[0]["findings_new"].as_u64(),
+        Some(host.json(&["findings", "w"]).len() as u64),
+        "the held sync went on to its end: {history}"
+    );
 }
 
 #[test]
@@ -756,6 +831,117 @@ fn an_address_that_keeps_guessing_is_turned_away() {
         .send()
         .unwrap();
     problem(right, StatusCode::TOO_MANY_REQUESTS, "throttled");
+}
+
+/// `serve` as [`Host::serve_http`] starts it, on a free loopback port, but with the
+/// failed-login delay it has by default (the harness shortens it for every other test).
+fn serve_with_the_default_login_delay(host: &Host) -> Served {
+    let background = host.spawn(&["serve", "--listen", "127.0.0.1:0"]);
+    let marker = "HTTP API on ";
+    wait_for(60, "the HTTP API to listen", || {
+        background.log_text().contains(marker)
+    });
+    let api = background
+        .log_text()
+        .lines()
+        .find_map(|l| {
+            l.split_once(marker)
+                .map(|(_, url)| url.trim().trim_end_matches('/').to_string())
+        })
+        .expect("the address line");
+    let admin_token = std::fs::read_to_string(host.admin_token_file())
+        .expect("the admin token file")
+        .trim()
+        .to_string();
+    Served {
+        background,
+        api,
+        admin_token,
+    }
+}
+
+/// How long `request` takes to be answered, and its status.
+fn timed(request: RequestBuilder) -> (std::time::Duration, StatusCode) {
+    let start = std::time::Instant::now();
+    let response = request.send().unwrap();
+    let status = response.status();
+    let _ = response.bytes().unwrap();
+    (start.elapsed(), status)
+}
+
+#[test]
+fn a_failed_login_is_answered_after_the_default_second_and_a_good_one_at_once() {
+    // `serve`'s documented default (`--failed-login-delay-ms`, web::state).
+    let delay = std::time::Duration::from_secs(1);
+    // A good token is checked against the store and answered; on a loaded machine that
+    // is still far from the delay a failure waits.
+    let quick = std::time::Duration::from_millis(500);
+    let host = Host::new();
+    let served = serve_with_the_default_login_delay(&host);
+    let api = Api::new(&served);
+    let console = served.api.trim_end_matches("/api/v1").to_string();
+    let anonymous = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Three failures (the throttle turns an address away after ten): a bearer token, an
+    // API login and a console login, each answered no sooner than the delay.
+    let failures = [
+        (
+            "a wrong bearer token",
+            api.get("/me").bearer_auth("cht_wrong"),
+        ),
+        (
+            "a wrong token at POST /session",
+            api.post("/session").json(&json!({"token": "cht_wrong"})),
+        ),
+        (
+            "a wrong token on the console's login form",
+            anonymous
+                .post(format!("{console}/login"))
+                .form(&[("token", "cht_wrong")]),
+        ),
+    ];
+    for (what, request) in failures {
+        let (took, status) = timed(request);
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}");
+        assert!(took >= delay, "{what} was answered after {took:?}");
+    }
+
+    // The right token, the same three ways: the fastest of three tries is quick, so no
+    // success waits out the failures' delay.
+    let fastest = |what: &str, request: &dyn Fn() -> RequestBuilder, expected: StatusCode| {
+        let took = (0..3)
+            .map(|_| {
+                let (took, status) = timed(request());
+                assert_eq!(status, expected, "{what}");
+                took
+            })
+            .min()
+            .unwrap();
+        assert!(took < quick, "{what} was answered after {took:?}");
+    };
+    let token = served.admin_token.as_str();
+    fastest(
+        "the admin's bearer token",
+        &|| api.get("/me").bearer_auth(token),
+        StatusCode::OK,
+    );
+    fastest(
+        "the admin's token at POST /session",
+        &|| api.post("/session").json(&json!({"token": token})),
+        StatusCode::OK,
+    );
+    fastest(
+        "the admin's token on the console's login form",
+        &|| {
+            anonymous
+                .post(format!("{console}/login"))
+                .form(&[("token", token)])
+        },
+        StatusCode::SEE_OTHER,
+    );
 }
 
 #[test]

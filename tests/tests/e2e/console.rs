@@ -1,10 +1,13 @@
 //! The console's forms over plain HTTP: a session's forms need its CSRF token, a viewer's
-//! changes are refused, and every page carries the security headers.
+//! changes are refused, every page carries the security headers, and no page holds
+//! inline script or style.
 
-use crate::harness::{Host, Served};
+use crate::harness::{FULL_SECRET, Host, Served, assert_success, wait_for};
 use reqwest::StatusCode;
-use reqwest::blocking::Client;
+use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::redirect::Policy;
+use std::time::Duration;
+use wiz_sim::{SimConfig, Simulator};
 
 /// A browser-like client logged in with `token`: (client, the page's CSRF token).
 fn logged_in(served: &Served, token: &str) -> (Client, String, String) {
@@ -53,10 +56,7 @@ fn console_forms_need_the_csrf_token_and_an_admin() {
             .contains("script-src 'self'")
     );
     let html = login_page.text().unwrap();
-    assert!(
-        !html.contains("<script>") && !html.contains(" style="),
-        "no inline script or style"
-    );
+    assert_eq!(inline_code(&html), Vec::<String>::new(), "the login page");
 
     let form = [
         ("name", "x"),
@@ -135,4 +135,407 @@ fn console_forms_need_the_csrf_token_and_an_admin() {
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.text().unwrap().contains("not valid"));
+}
+
+/// Every console page read, by what was asked for: (what, status, HTML).
+#[derive(Default)]
+struct Pages(Vec<(String, StatusCode, String)>);
+
+impl Pages {
+    /// Sends `request`, expects `status` and a hardened HTML page, and keeps it.
+    fn read(&mut self, what: &str, request: RequestBuilder, status: StatusCode) -> String {
+        let response = request.send().unwrap();
+        let got = response.status();
+        let headers = response.headers().clone();
+        let html = response.text().unwrap();
+        assert_eq!(got, status, "{what}: {html}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{what}"
+        );
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'")
+                && csp.contains("style-src 'self'")
+                && !csp.contains("unsafe-inline"),
+            "{what}: {csp}"
+        );
+        self.0.push((what.to_string(), got, html.clone()));
+        html
+    }
+}
+
+#[test]
+fn no_console_page_holds_inline_script_or_style() {
+    let sim = Simulator::start(SimConfig::new(34, 120)).unwrap();
+    let host = Host::new();
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &["page-size=50"]));
+    host.ok(&["sync", "w"]);
+    let out = host.run(&["users", "add", "vic", "--role", "viewer"]);
+    assert_success(&out);
+    let viewer_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let served = host.serve_http(&[]);
+    let (admin, base, csrf) = logged_in(&served, &served.admin_token);
+    let (viewer, _, viewer_csrf) = logged_in(&served, &viewer_token);
+    let anonymous = Client::builder().redirect(Policy::none()).build().unwrap();
+    let url = |path: &str| format!("{base}{path}");
+    let stored = host.json(&["findings", "w"]);
+    let finding = stored
+        .iter()
+        .find(|f| f["remediation"].is_string())
+        .expect("the tenant has remediation")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut pages = Pages::default();
+    let ok = StatusCode::OK;
+
+    pages.read("the login page", anonymous.get(url("/login")), ok);
+    pages.read(
+        "a refused login",
+        anonymous
+            .post(url("/login"))
+            .form(&[("token", "cht_wrong")]),
+        StatusCode::UNAUTHORIZED,
+    );
+    for (what, path) in [
+        ("the integrations", "/"),
+        ("the integrations searched", "/?q=wiz"),
+        (
+            "the new-integration form",
+            "/integrations/new?connector=wiz",
+        ),
+        ("the integration", "/integrations/w"),
+        ("its second history page", "/integrations/w?page=2"),
+        ("its settings form", "/integrations/w/edit"),
+        ("the findings", "/findings"),
+        (
+            "the findings filtered",
+            "/findings?integration=w&severity=critical",
+        ),
+        ("the finding", &format!("/findings/w/{finding}")),
+        ("the assets", "/assets"),
+        ("the assets of one integration", "/assets?integration=w"),
+    ] {
+        pages.read(what, admin.get(url(path)), ok);
+        pages.read(&format!("{what}, to a viewer"), viewer.get(url(path)), ok);
+    }
+    pages.read(
+        "a missing integration",
+        admin.get(url("/integrations/nowhere")),
+        StatusCode::NOT_FOUND,
+    );
+    pages.read(
+        "a new integration's form with errors",
+        admin.post(url("/integrations/new?connector=wiz")).form(&[
+            ("_csrf", csrf.as_str()),
+            ("name", "x"),
+            ("action", "save"),
+        ]),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    pages.read(
+        "a form without its CSRF token",
+        admin
+            .post(url("/integrations/new?connector=wiz"))
+            .form(&[("name", "x"), ("action", "save")]),
+        StatusCode::FORBIDDEN,
+    );
+    pages.read(
+        "a viewer's change, refused",
+        viewer
+            .post(url("/integrations/w/test"))
+            .form(&[("_csrf", viewer_csrf.as_str())]),
+        StatusCode::FORBIDDEN,
+    );
+    let tested = pages.read(
+        "a stored integration's connection test",
+        admin
+            .post(url("/integrations/w/test"))
+            .form(&[("_csrf", csrf.as_str())]),
+        ok,
+    );
+    assert!(tested.contains("id=\"test-result\""), "{tested}");
+
+    // While a sync runs (held at its first issue page), the integration page shows its
+    // progress, and a second Sync Now is refused on that page.
+    let gate = sim.hold_issue_page(1);
+    let started = admin
+        .post(url("/integrations/w/sync"))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    gate.wait_reached(Duration::from_secs(60), "the sync's first issue page");
+    let running = pages.read(
+        "the integration while it syncs",
+        admin.get(url("/integrations/w?notice=started")),
+        ok,
+    );
+    assert!(running.contains("id=\"progress-bar\""), "{running}");
+    pages.read(
+        "a second Sync Now, refused",
+        admin
+            .post(url("/integrations/w/sync"))
+            .form(&[("_csrf", csrf.as_str())]),
+        StatusCode::CONFLICT,
+    );
+    gate.open();
+    wait_for(60, "the sync to end", || {
+        let page = admin.get(url("/integrations/w")).send().unwrap();
+        page.text().unwrap().contains("No sync is running.")
+    });
+
+    // A finding's status set here: the finding page again, with the notice.
+    let set = pages.read(
+        "a finding's status set",
+        admin
+            .post(url(&format!("/findings/w/{finding}/status")))
+            .form(&[("_csrf", csrf.as_str()), ("status", "accepted_failed")]),
+        ok,
+    );
+    assert!(set.contains("Status set to"), "{set}");
+
+    let offending: Vec<String> = pages
+        .0
+        .iter()
+        .flat_map(|(what, _, html)| {
+            inline_code(html)
+                .into_iter()
+                .map(move |f| format!("{what}: {f}"))
+        })
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "inline script or style in {} of {} pages:\n{}",
+        offending.len(),
+        pages.0.len(),
+        offending.join("\n")
+    );
+    // The scan read real pages: each links the console's own stylesheet.
+    for (what, _, html) in &pages.0 {
+        assert!(html.contains("/static/console.css"), "{what}: {html}");
+    }
+}
+
+/// What in `html` would run or style inline, against the console's CSP: a `<script>`
+/// without `src` or with a body, a `<style>` element, an event-handler (`on…`) or
+/// `style` attribute, and a `javascript:` URL. Tags and attributes are read as a browser
+/// reads them: any case, values double-, single- or un-quoted, character references
+/// decoded; comments are passed over.
+fn inline_code(html: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let lower = html.to_ascii_lowercase();
+    let mut at = 0;
+    while let Some(offset) = html[at..].find('<') {
+        let start = at + offset;
+        if lower[start..].starts_with("<!--") {
+            at = lower[start..]
+                .find("-->")
+                .map_or(html.len(), |end| start + end + 3);
+            continue;
+        }
+        let Some((tag, attributes, end)) = read_tag(html, start) else {
+            // A closing tag, a doctype, or a `<` that starts no tag.
+            at = start + 1;
+            continue;
+        };
+        at = end;
+        let shown: String = html[start..end].chars().take(120).collect();
+        for (name, value) in &attributes {
+            if name.starts_with("on") {
+                found.push(format!("event-handler attribute `{name}` in {shown}"));
+            }
+            if name == "style" {
+                found.push(format!("style attribute in {shown}"));
+            }
+            let url = value.as_deref().map(url_of).unwrap_or_default();
+            let url = match (tag.as_str(), name.as_str()) {
+                // `<meta http-equiv=refresh content="0; url=…">`
+                ("meta", "content") => url
+                    .split_once("url=")
+                    .map(|(_, u)| u.trim_start_matches(['\'', '"']).to_string())
+                    .unwrap_or_default(),
+                _ => url,
+            };
+            if url.starts_with("javascript:") {
+                found.push(format!("javascript: URL in `{name}` of {shown}"));
+            }
+        }
+        if tag == "script" || tag == "style" {
+            // Raw text up to the closing tag, whatever it holds.
+            let close = lower[end..]
+                .find(&format!("</{tag}"))
+                .map_or(html.len(), |c| end + c);
+            let body = &html[end..close];
+            if tag == "style" {
+                found.push(format!("<style> element: {shown}"));
+            } else if !attributes.iter().any(|(n, v)| n == "src" && v.is_some()) {
+                found.push(format!("<script> without src: {shown}"));
+            } else if !body.trim().is_empty() {
+                found.push(format!("<script> with a body: {shown}{body}"));
+            }
+            at = close;
+        }
+    }
+    found
+}
+
+/// The start tag at `start` (`<name …>`): its lower-case name, its attributes (lower-case
+/// names, values with character references decoded) and where it ends; `None` when no
+/// start tag begins there.
+#[allow(clippy::type_complexity)]
+fn read_tag(html: &str, start: usize) -> Option<(String, Vec<(String, Option<String>)>, usize)> {
+    let bytes = html.as_bytes();
+    let mut i = start + 1;
+    if !bytes.get(i)?.is_ascii_alphabetic() {
+        return None;
+    }
+    let name_start = i;
+    while i < bytes.len() && !bytes[i].is_ascii_whitespace() && !b"/>".contains(&bytes[i]) {
+        i += 1;
+    }
+    let tag = html[name_start..i].to_ascii_lowercase();
+    let mut attributes = Vec::new();
+    loop {
+        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
+            i += 1;
+        }
+        if i >= bytes.len() {
+            return Some((tag, attributes, i));
+        }
+        if bytes[i] == b'>' {
+            return Some((tag, attributes, i + 1));
+        }
+        // An attribute name runs to whitespace, `/`, `>` or `=` (its first character may
+        // be `=`, as a browser reads it).
+        let name_start = i;
+        i += 1;
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && !b"/>=".contains(&bytes[i]) {
+            i += 1;
+        }
+        let name = html[name_start..i].to_ascii_lowercase();
+        let mut j = i;
+        while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        if bytes.get(j) != Some(&b'=') {
+            attributes.push((name, None));
+            continue;
+        }
+        i = j + 1;
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let value = match bytes.get(i) {
+            Some(&quote @ (b'"' | b'\'')) => {
+                let end = html[i + 1..]
+                    .find(quote as char)
+                    .map_or(html.len(), |e| i + 1 + e);
+                let value = &html[i + 1..end];
+                i = (end + 1).min(html.len());
+                value
+            }
+            _ => {
+                let value_start = i;
+                while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'>' {
+                    i += 1;
+                }
+                &html[value_start..i]
+            }
+        };
+        attributes.push((name, Some(decode_references(value))));
+    }
+}
+
+/// `text` with its numeric character references and the named ones that can spell a
+/// scheme decoded.
+fn decode_references(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let end = rest[1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
+            .map_or(rest.len(), |e| e + 1);
+        let reference = &rest[1..end];
+        let decoded = if let Some(number) = reference.strip_prefix('#') {
+            match number.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                None => number.parse().ok(),
+            }
+            .and_then(char::from_u32)
+        } else {
+            match reference.to_ascii_lowercase().as_str() {
+                "colon" => Some(':'),
+                "tab" => Some('\t'),
+                "newline" => Some('\n'),
+                "amp" => Some('&'),
+                _ => None,
+            }
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = rest[end..].strip_prefix(';').unwrap_or(&rest[end..]);
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An attribute value as a browser's URL parser sees its scheme: without leading and
+/// trailing spaces or control characters, tabs and newlines dropped, in lower case.
+fn url_of(value: &str) -> String {
+    value
+        .trim_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+#[test]
+fn the_inline_code_scan_finds_what_a_browser_would_run() {
+    for page in [
+        "<p>hi</p><script>alert(1)</script>",
+        "<SCRIPT\n>alert(1)</SCRIPT>",
+        "<script type=module>import('/x')</script>",
+        "<script src=/static/console.js>alert(1)</script>",
+        "<div OnClick='go()'>x</div>",
+        "<img src=x onerror=go()>",
+        "<svg><g onload=\"go()\"/></svg>",
+        "<p STYLE=\"color:red\">x</p>",
+        "<p title='a>b' style=color:red>x</p>",
+        "<style>p{}</style>",
+        "<StYlE media=all>p{}</StYlE>",
+        "<a href=\" JaVaScRiPt:go()\">x</a>",
+        "<a href='java\tscript:go()'>x</a>",
+        "<a href=\"&#106;avascript&colon;go()\">x</a>",
+        "<form action=&#x6A;avascript:go()></form>",
+        "<button formaction=javascript:go()>x</button>",
+        "<meta http-equiv=refresh content=\"0; url=javascript:go()\">",
+    ] {
+        assert!(!inline_code(page).is_empty(), "not caught: {page}");
+    }
+    for page in [
+        "<!doctype html><html lang=en><head><script src=\"/static/console.js\" defer></script>\
+         <link rel=stylesheet href=/static/console.css></head><body></body></html>",
+        "<p data-confirm=\"Remove x? onclick=1 style=2\">text: style=, onclick=, <b>javascript:</b></p>",
+        "<!-- <script>alert(1)</script> --><p>a &lt;script&gt; shown as text</p>",
+        "<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>",
+        "<a href=\"/findings?q=javascript:\">search</a><p>1 < 2</p>",
+        "<svg class=bar><rect class=sev-critical width=3></rect></svg>",
+    ] {
+        assert_eq!(inline_code(page), Vec::<String>::new(), "{page}");
+    }
 }
