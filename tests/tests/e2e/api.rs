@@ -426,7 +426,11 @@ fn the_guide_flow_configure_test_save_sync_now_and_history() {
         }
         let (status, page) = answer(request.send().unwrap());
         assert_eq!(status, StatusCode::OK, "{page}");
-        assert_eq!(page["total"].as_u64(), Some(cli_critical.len() as u64));
+        assert_eq!(
+            page["total"].as_u64(),
+            Some(cli_critical.len() as u64),
+            "critical and failed: the API's total, the CLI's count"
+        );
         let findings = page["findings"].as_array().unwrap();
         assert!(
             findings

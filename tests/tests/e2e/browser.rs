@@ -183,6 +183,56 @@ async fn fill_wiz(client: &Client, sim: &Simulator, secret: &str) {
     fill(client, "#setting-client-id", "sim-client").await;
     fill(client, "#setting-client-secret", secret).await;
     fill(client, "#setting-max-requests-per-second", "100").await;
+    fill(client, "#setting-page-size", &PAGE_SIZE.to_string()).await;
+}
+
+/// Issues per page in the guide flow's sync: several pages, to follow its progress.
+const PAGE_SIZE: u64 = 100;
+
+/// Waits until the integration page shows a sync running with `done` issues read and
+/// its progress bar at the same point, short of its end; returns the bar's total.
+async fn progress_shows(client: &Client, done: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // What a person sees: the status line and the bar (its value and max are
+        // numbers, read through the page's own DOM).
+        let read = client
+            .execute(
+                "const p = document.getElementById('progress'); \
+                 const b = document.getElementById('progress-bar'); \
+                 return [p && p.innerText, b && b.value, b && b.max];",
+                vec![],
+            )
+            .await;
+        let shown = read.as_ref().ok().and_then(|v| {
+            let [text, value, max] = v.as_array()?.as_slice() else {
+                return None;
+            };
+            Some((text.as_str()?.to_string(), value.as_f64()?, max.as_f64()?))
+        });
+        if let Some((progress, value, max)) = &shown {
+            let numbers: Vec<u64> = progress
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            // The bar's max is the total the plugin reported. (The line says "of N"
+            // only when the page was drawn after the first report: the script fills
+            // in a total but does not add one.)
+            if progress.starts_with("Syncing (started by admin)")
+                && numbers.first() == Some(&done)
+                && *value == done as f64
+                && *max > done as f64
+                && numbers.get(1).is_none_or(|t| *max == *t as f64)
+            {
+                return *max as u64;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page does not show the sync running with {done} issues read: {read:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,8 +297,26 @@ async fn the_guide_flow_in_a_real_browser() {
     assert_eq!(text(&client, "#notice").await, "Saved.");
 
     // Sync Now, with its progress followed live until the page shows the History row.
+    // The sync is held at its second issue page, then at its third: the page must show
+    // it running with the first page's issues done, then, without reloading, the first
+    // two pages' (only the console's script, following the event stream, can show
+    // that), and when it ends the History row.
+    let second_page = sim.hold_issue_page(2);
+    let third_page = sim.hold_issue_page(3);
     click(&client, "#sync-now").await;
+    second_page.wait_reached(Duration::from_secs(60), "the sync's second issue page");
+    let page = client.find(Locator::Css("html")).await.unwrap();
+    let total = progress_shows(&client, PAGE_SIZE).await;
+    assert!(total > 2 * PAGE_SIZE, "{total} issues in all");
     screenshot(&client, "05-syncing").await;
+    second_page.open();
+    third_page.wait_reached(Duration::from_secs(60), "the sync's third issue page");
+    assert_eq!(progress_shows(&client, 2 * PAGE_SIZE).await, total);
+    assert!(
+        page.tag_name().await.is_ok(),
+        "the progress was followed in the page, without loading another"
+    );
+    third_page.open();
     let deadline = Instant::now() + Duration::from_secs(120);
     let first_row = loop {
         let row = client
@@ -267,6 +335,11 @@ async fn the_guide_flow_in_a_real_browser() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
+    assert!(
+        page.tag_name().await.is_err(),
+        "the page reloaded when the sync ended"
+    );
+    assert_eq!(text(&client, "#progress").await, "No sync is running.");
     assert!(first_row.contains("admin"), "{first_row}");
     screenshot(&client, "06-history").await;
 

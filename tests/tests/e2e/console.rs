@@ -310,7 +310,7 @@ fn no_console_page_holds_inline_script_or_style() {
         .collect();
     assert!(
         offending.is_empty(),
-        "inline script or style in {} of {} pages:\n{}",
+        "{} inline script or style found in the {} pages read:\n{}",
         offending.len(),
         pages.0.len(),
         offending.join("\n")
