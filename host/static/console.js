@@ -20,6 +20,7 @@ function followSync() {
     return;
   }
   const total = document.getElementById("total");
+  const totalPart = document.getElementById("total-part");
   const bar = document.getElementById("progress-bar");
   const events = new EventSource(section.dataset.events);
   events.addEventListener("progress", (event) => {
@@ -31,6 +32,10 @@ function followSync() {
     done.textContent = running.done;
     if (running.total !== null && total) {
       total.textContent = running.total;
+      // A page drawn before the first report knew no total: show it now.
+      if (totalPart) {
+        totalPart.hidden = false;
+      }
     }
     if (bar && running.total) {
       bar.max = running.total;

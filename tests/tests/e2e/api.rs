@@ -837,33 +837,6 @@ fn an_address_that_keeps_guessing_is_turned_away() {
     problem(right, StatusCode::TOO_MANY_REQUESTS, "throttled");
 }
 
-/// `serve` as [`Host::serve_http`] starts it, on a free loopback port, but with the
-/// failed-login delay it has by default (the harness shortens it for every other test).
-fn serve_with_the_default_login_delay(host: &Host) -> Served {
-    let background = host.spawn(&["serve", "--listen", "127.0.0.1:0"]);
-    let marker = "HTTP API on ";
-    wait_for(60, "the HTTP API to listen", || {
-        background.log_text().contains(marker)
-    });
-    let api = background
-        .log_text()
-        .lines()
-        .find_map(|l| {
-            l.split_once(marker)
-                .map(|(_, url)| url.trim().trim_end_matches('/').to_string())
-        })
-        .expect("the address line");
-    let admin_token = std::fs::read_to_string(host.admin_token_file())
-        .expect("the admin token file")
-        .trim()
-        .to_string();
-    Served {
-        background,
-        api,
-        admin_token,
-    }
-}
-
 /// How long `request` takes to be answered, and its status.
 fn timed(request: RequestBuilder) -> (std::time::Duration, StatusCode) {
     let start = std::time::Instant::now();
@@ -881,7 +854,7 @@ fn a_failed_login_is_answered_after_the_default_second_and_a_good_one_at_once() 
     // is still far from the delay a failure waits.
     let quick = std::time::Duration::from_millis(500);
     let host = Host::new();
-    let served = serve_with_the_default_login_delay(&host);
+    let served = host.serve_http_with(&["serve", "--listen", "127.0.0.1:0"]);
     let api = Api::new(&served);
     let console = served.api.trim_end_matches("/api/v1").to_string();
     let anonymous = Client::builder()

@@ -215,14 +215,13 @@ async fn progress_shows(client: &Client, done: u64) -> u64 {
                 .split(|c: char| !c.is_ascii_digit())
                 .filter_map(|n| n.parse().ok())
                 .collect();
-            // The bar's max is the total the plugin reported. (The line says "of N"
-            // only when the page was drawn after the first report: the script fills
-            // in a total but does not add one.)
+            // The line says "N records of TOTAL", the total the plugin reported, and
+            // the bar shows the same two numbers.
             if progress.starts_with("Syncing (started by admin)")
                 && numbers.first() == Some(&done)
                 && *value == done as f64
                 && *max > done as f64
-                && numbers.get(1).is_none_or(|t| *max == *t as f64)
+                && numbers.get(1).is_some_and(|t| *max == *t as f64)
             {
                 return *max as u64;
             }

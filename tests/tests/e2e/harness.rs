@@ -446,7 +446,13 @@ impl Host {
             args.extend(["--listen", "127.0.0.1:0"]);
         }
         args.extend(extra);
-        let background = self.spawn(&args);
+        self.serve_http_with(&args)
+    }
+
+    /// Starts the host with exactly `args` (a `serve` with its HTTP API) and waits until
+    /// it listens.
+    pub fn serve_http_with(&self, args: &[&str]) -> Served {
+        let background = self.spawn(args);
         let marker = "HTTP API on ";
         wait_for(60, "the HTTP API to listen", || {
             background.log_text().contains(marker)
