@@ -20,3 +20,7 @@ lint:
 # Benchmarks against the simulator in a release build; writes target/bench/results.json.
 bench:
     cargo xtask bench
+
+# cargo-mutants over the rules and pure security modules, host unit tests (~45 min; not CI).
+mutants *ARGS:
+    cargo xtask mutants {{ARGS}}

@@ -137,6 +137,26 @@ mod tests {
     }
 
     #[test]
+    fn lower_case_escapes_keep_the_case_of_the_letters_around_them() {
+        // Only the two hex digits after each `%` change case; a capital after an escape
+        // is still a capital.
+        let redactor = Redactor::new(["Pass/Word+Key", "Mot-é-Passe"]);
+        for written in [
+            "Pass%2FWord%2BKey",
+            "Pass%2fWord%2bKey",
+            "Mot-%C3%A9-Passe",
+            "Mot-%c3%a9-Passe",
+        ] {
+            assert_eq!(
+                redactor.redact(&format!("url /x?s={written}&y")),
+                "url /x?s=<redacted>&y",
+                "{written}"
+            );
+        }
+        assert_eq!(lower_hex("A%2FB%C3%A9C"), "A%2fB%c3%a9C");
+    }
+
+    #[test]
     fn text_without_a_secret_is_borrowed_and_short_values_are_left() {
         let redactor = Redactor::new(["hunter22", "abc"]);
         assert!(matches!(redactor.redact("nothing here"), Cow::Borrowed(_)));

@@ -97,6 +97,18 @@ mod tests {
     }
 
     #[test]
+    fn a_sync_time_reads_as_the_operator_wrote_it() {
+        for (written, shown) in [("01:15", "01:15"), (" 9:05 ", "09:05"), ("23:59", "23:59")] {
+            let at: SyncTime = written.parse().unwrap();
+            assert_eq!(at.to_string(), shown, "{written:?}");
+        }
+        assert_eq!(
+            DEFAULT_SYNC_TIME.parse::<SyncTime>().unwrap().to_string(),
+            DEFAULT_SYNC_TIME
+        );
+    }
+
+    #[test]
     fn first_slot_is_the_next_sync_time() {
         let at: SyncTime = "01:15".parse().unwrap();
         assert_eq!(

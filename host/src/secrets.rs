@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 /// Environment variable that holds the key, base64-encoded.
 pub const KEY_ENV: &str = "CONNECTOR_HOST_KEY";
 const SEALED_PREFIX: &str = "v1:";
+/// Bytes of the random nonce at the front of a sealed value.
+const NONCE_BYTES: usize = 12;
+/// Bytes of the authentication tag that ends every ciphertext, even an empty one's.
+const TAG_BYTES: usize = 16;
 
 /// Errors about keys and sealed secrets.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +70,7 @@ impl SecretKey {
 
     /// Seals `plaintext` with a fresh random nonce.
     pub fn seal(&self, plaintext: &[u8]) -> String {
-        let mut nonce = [0u8; 12];
+        let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).expect("the OS random source works");
         let sealed = self
             .cipher
@@ -84,10 +88,11 @@ impl SecretKey {
             .strip_prefix(SEALED_PREFIX)
             .and_then(|b| B64.decode(b).ok())
             .ok_or_else(wrong)?;
-        if bytes.len() < 12 {
+        // Shorter than a nonce and a tag, it was never sealed (and could not be split).
+        if bytes.len() < NONCE_BYTES + TAG_BYTES {
             return Err(wrong());
         }
-        let (nonce, ciphertext) = bytes.split_at(12);
+        let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
         self.cipher
             .decrypt(Nonce::from_slice(nonce), ciphertext)
             .map_err(|_| wrong())
@@ -150,6 +155,71 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_value_too_short_to_be_sealed_is_the_wrong_key_never_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SecretKey::load(&dir.path().join("k.key")).unwrap();
+        // Nothing, part of a nonce, a nonce alone, a nonce and part of a tag.
+        for len in 0..NONCE_BYTES + TAG_BYTES {
+            let forged = format!("{SEALED_PREFIX}{}", B64.encode(vec![7u8; len]));
+            assert!(
+                matches!(key.open(&forged), Err(SecretError::WrongKey(_))),
+                "{len} bytes"
+            );
+        }
+        // The shortest sealed value, a nonce and the tag of nothing, opens.
+        let empty = key.seal(b"");
+        assert_eq!(
+            B64.decode(empty.strip_prefix(SEALED_PREFIX).unwrap())
+                .unwrap()
+                .len(),
+            NONCE_BYTES + TAG_BYTES
+        );
+        assert_eq!(key.open(&empty).unwrap(), b"");
+    }
+
+    #[test]
+    fn hosts_creating_the_key_file_at_once_all_use_the_one_that_won() {
+        // Each round races fresh threads through the existence check to the exclusive
+        // create; the losers must read the winner's key, not fail or keep their own.
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..20 {
+            let path = dir.path().join(format!("race-{round}.key"));
+            let start = std::sync::Barrier::new(4);
+            let keys: Vec<_> = std::thread::scope(|s| {
+                let racers: Vec<_> = (0..4)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            load_key_file(&path)
+                        })
+                    })
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            let on_disk = load_key_file(&path).unwrap();
+            for key in keys {
+                assert_eq!(key.unwrap(), on_disk, "round {round}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_file_that_cannot_be_created_is_an_error_that_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        // Its folder is a file: no key can be created there, whoever runs the test.
+        let not_a_folder = dir.path().join("plain-file");
+        std::fs::write(&not_a_folder, "x").unwrap();
+        let path = not_a_folder.join("connector-host.key");
+        match load_key_file(&path) {
+            Err(SecretError::KeyFile { path: p, message }) => {
+                assert_eq!(p, path);
+                assert!(message.starts_with("cannot create it: "), "{message}");
+            }
+            other => panic!("expected a key file error, got {other:?}"),
         }
     }
 }

@@ -4,8 +4,11 @@
 //! - `cargo xtask demo`: a full Wiz sync against the simulator into SQLite, then the tables;
 //! - `cargo xtask lint`: rustfmt and clippy (native and wasm32), warnings as errors;
 //! - `cargo xtask test`: lint, then the whole test suite;
-//! - `cargo xtask bench`: the benchmarks, in a release build (writes target/bench).
+//! - `cargo xtask bench`: the benchmarks, in a release build (writes target/bench);
+//! - `cargo xtask mutants [-- ARGS]`: cargo-mutants over the rules and the pure security
+//!   modules against the host's unit tests (about 45 minutes; not a CI gate).
 
+mod mutants;
 mod wat_plugins;
 
 use anyhow::{Context, bail};
@@ -91,7 +94,8 @@ fn main() -> std::process::ExitCode {
         "lint" => lint(&paths),
         "test" => test(&paths),
         "bench" => bench(&paths),
-        _ => bail!("usage: cargo xtask <build|demo|console|lint|test|bench>"),
+        "mutants" => mutants::mutants(&paths, &std::env::args().skip(2).collect::<Vec<_>>()),
+        _ => bail!("usage: cargo xtask <build|demo|console|lint|test|bench|mutants>"),
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -185,6 +185,24 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_names_the_destination_as_scheme_host_and_port() {
+        let refused = list().check("HTTPS", "Evil.Example", None).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "https://evil.example:443 is not one of the hosts in this integration's URL settings"
+        );
+        assert_eq!(
+            Destination::new("http", "api.example", Some(8080)).to_string(),
+            "http://api.example:8080"
+        );
+        let metadata = list().check("http", "169.254.169.254", None).unwrap_err();
+        assert_eq!(
+            metadata.to_string(),
+            "http://169.254.169.254:80 is a link-local or metadata address, which plugins may never reach"
+        );
+    }
+
+    #[test]
     fn anything_else_is_denied() {
         let l = list();
         for (scheme, host, port) in [

@@ -541,6 +541,40 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn every_metadata_change_within_a_batch_is_counted_once() {
+        let policy = Policy {
+            update_metadata: true,
+            ..Policy::default()
+        };
+        // One new resource reported three times under three names, and one stored
+        // resource reported twice under new names.
+        let batch = Batch {
+            assets: vec![
+                asset("a1", Some("arn:aws:x:1"), "one"),
+                asset("a2", Some("arn:aws:x:1"), "two"),
+                asset("a3", Some("arn:aws:x:1"), "three"),
+                asset("b1", Some("arn:aws:x:2"), "renamed"),
+                asset("b2", Some("arn:aws:x:2"), "renamed again"),
+            ],
+            ..Default::default()
+        };
+        let mut known = Snapshot::default();
+        known
+            .inventory
+            .insert("aws:arn:aws:x:2".into(), (5, b"old".to_vec()));
+        let p = plan(&policy, &batch, &keys(7, &batch), &known);
+        assert_eq!(p.counts.assets_onboarded, 1);
+        assert_eq!(
+            p.counts.assets_updated, 4,
+            "two on the new entry, two stored"
+        );
+        assert_eq!(p.onboard.len(), 1);
+        assert_eq!(p.onboard[0].metadata.name, "three", "the last name wins");
+        assert_eq!(p.update_metadata.len(), 1);
+        assert_eq!(p.update_metadata[0].1.name, "renamed again");
+    }
+
+    #[test]
     fn within_a_batch_the_last_record_wins_and_keys_are_shared() {
         let batch = Batch {
             assets: vec![

@@ -278,4 +278,31 @@ mod tests {
         assert_eq!(plan.insert.len(), 1);
         assert_eq!(plan.insert[0].0, "aws:arn:aws:s3:::new");
     }
+
+    #[test]
+    fn a_key_repeated_within_one_file_is_inserted_once_from_its_first_row() {
+        let row = |id: &str, name: &str| ImportedAsset {
+            provider_id: id.into(),
+            name: name.into(),
+            ..Default::default()
+        };
+        let plan = plan_import(
+            &[
+                row("arn:aws:s3:::a", "first"),
+                row("arn:aws:s3:::b", "b"),
+                row("arn:aws:s3:::a", "second"),
+            ],
+            &Default::default(),
+        );
+        let inserted: Vec<(&str, &str)> = plan
+            .insert
+            .iter()
+            .map(|(key, m)| (key.as_str(), m.name.as_str()))
+            .collect();
+        assert_eq!(
+            inserted,
+            [("aws:arn:aws:s3:::a", "first"), ("aws:arn:aws:s3:::b", "b")]
+        );
+        assert_eq!(plan.present, 1, "the repeated row");
+    }
 }

@@ -100,6 +100,55 @@ mod tests {
         );
     }
 
+    /// This machine's host name as the kernel tells it through `gethostname`, a source
+    /// independent of the file the lease code reads.
+    fn kernel_hostname() -> String {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for writes of its length; gethostname writes at
+        // most that many bytes.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        assert_eq!(rc, 0, "gethostname failed");
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    }
+
+    #[test]
+    fn a_holder_name_names_this_host_and_this_process() {
+        let name = holder_name();
+        let parts: Vec<&str> = name.split('/').collect();
+        assert_eq!(parts.len(), 3, "{name}");
+        assert_eq!(parts[0], kernel_hostname(), "{name}");
+        assert_eq!(parts[1], std::process::id().to_string(), "{name}");
+        assert!(parts[2].parse::<u128>().is_ok(), "{name}");
+    }
+
+    #[test]
+    fn only_a_dead_process_of_this_host_is_dead() {
+        let dead = u32::MAX - 7;
+        let here = kernel_hostname();
+        assert!(
+            !holder_alive(&format!("{here}/{dead}/1")),
+            "a process of this host that does not exist"
+        );
+        assert!(
+            holder_alive(&format!("other-{here}/{dead}/1")),
+            "the same pid on another host may well run"
+        );
+        assert!(holder_alive(&format!("{here}/{}/1", std::process::id())));
+    }
+
+    #[test]
+    fn a_lease_expires_its_ttl_after_now() {
+        let now = DateTime::parse_from_rfc3339("2026-05-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            expiry(now, Duration::from_secs(90)),
+            DateTime::parse_from_rfc3339("2026-05-01T10:01:30Z").unwrap()
+        );
+        assert_eq!(expiry(now, LEASE_TTL), now + chrono::Duration::seconds(60));
+    }
+
     #[test]
     fn who_may_take_a_lease() {
         let now = Utc::now();
