@@ -21,6 +21,6 @@ lint:
 bench:
     cargo xtask bench
 
-# cargo-mutants over the rules and pure security modules, host unit tests (~45 min; not CI).
+# cargo-mutants over the rules and pure security modules, host unit tests (45-60 min; not CI).
 mutants *ARGS:
     cargo xtask mutants {{ARGS}}

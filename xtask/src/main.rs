@@ -6,7 +6,7 @@
 //! - `cargo xtask test`: lint, then the whole test suite;
 //! - `cargo xtask bench`: the benchmarks, in a release build (writes target/bench);
 //! - `cargo xtask mutants [-- ARGS]`: cargo-mutants over the rules and the pure security
-//!   modules against the host's unit tests (about 45 minutes; not a CI gate).
+//!   modules against the host's unit tests (45 to 60 minutes; not a CI gate).
 
 mod mutants;
 mod wat_plugins;

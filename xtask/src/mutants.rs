@@ -2,7 +2,7 @@
 //! security-critical pure modules are broken. cargo-mutants changes their code one small
 //! way at a time (a `+` into a `-`, a function returning a default) and runs the host's
 //! unit tests against each change; a change no test fails on is a "missed" mutant. It
-//! takes about 45 minutes on two cores, so it is a tool for the team, not a CI gate.
+//! takes 45 to 60 minutes on two cores, so it is a tool for the team, not a CI gate.
 
 use anyhow::{Context, bail};
 use std::process::{Command, Stdio};
@@ -38,7 +38,7 @@ pub fn mutants(paths: &crate::Paths, extra: &[String]) -> anyhow::Result<()> {
     let mut cmd = Command::new(crate::cargo());
     cmd.current_dir(&paths.workspace)
         // Its own target folder: the mutated host never lands where the tests and the
-        // demo look for one, and 45 minutes of builds never hold the lock of the usual one.
+        // demo look for one, and an hour of builds never hold the lock of the usual one.
         .env("CARGO_TARGET_DIR", out.join("target"))
         .arg("mutants")
         .args(["--test-package", "connector-host"])

@@ -70,6 +70,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_class_has_the_name_api_clients_match_on() {
+        // The API's problem types are `failed-` and this name (README: `…#failed-auth`):
+        // renaming one breaks every client that branches on it.
+        let names: Vec<&str> = [
+            FailureClass::Config,
+            FailureClass::Auth,
+            FailureClass::Permission,
+            FailureClass::Transient,
+            FailureClass::Sandbox,
+            FailureClass::PluginBug,
+            FailureClass::Store,
+        ]
+        .into_iter()
+        .map(FailureClass::as_str)
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "config",
+                "auth",
+                "permission",
+                "transient",
+                "sandbox",
+                "plugin-bug",
+                "store"
+            ]
+        );
+    }
+
+    #[test]
     fn only_the_sources_passing_troubles_are_worth_a_retry() {
         let retryable: Vec<SourceErrorKind> = [
             SourceErrorKind::Auth,
