@@ -35,7 +35,12 @@ impl Destination {
 
 impl std::fmt::Display for Destination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+        // An IPv6 address is bracketed, as in a URL, so its port reads apart from it.
+        if self.host.contains(':') {
+            write!(f, "{}://[{}]:{}", self.scheme, self.host, self.port)
+        } else {
+            write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+        }
     }
 }
 
@@ -194,6 +199,10 @@ mod tests {
         assert_eq!(
             Destination::new("http", "api.example", Some(8080)).to_string(),
             "http://api.example:8080"
+        );
+        assert_eq!(
+            Destination::new("http", "fe80::1", Some(80)).to_string(),
+            "http://[fe80::1]:80"
         );
         let metadata = list().check("http", "169.254.169.254", None).unwrap_err();
         assert_eq!(
