@@ -239,11 +239,12 @@ fn a_spinning_plugin_on_one_cpu_starves_nothing() {
     // spinning plugin never ends on its own, so serve stops after the whole grace and
     // no later than the grace plus what follows it: the cancel flag is seen within
     // 100 ms, then the run's history row is closed (one SQLite transaction) and the
-    // process exits, tens of milliseconds each. Measured: 5.44 s in all on a 2-core
-    // machine at load 5, this debug build pinned to one CPU; a second and a half over
-    // the grace leaves three times that slack.
+    // process exits, tens of milliseconds each. Measured on a 2-core machine, this
+    // debug build pinned to one CPU: 5.44 s at load 5, 6.52 s while the whole suite
+    // ran beside it; three seconds over the grace covers that with room, and is still
+    // far short of a second grace period.
     let grace = Duration::from_secs(5);
-    let margin = Duration::from_millis(1500);
+    let margin = Duration::from_secs(3);
     let stopping = Instant::now();
     assert!(server.stop().success());
     let took = stopping.elapsed();
