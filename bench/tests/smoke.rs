@@ -206,13 +206,14 @@ fn smoke_run_writes_every_metric() {
     let console = Store {
         dir: out.path().join("work/console"),
     };
+    let console_findings = console.findings();
     assert_eq!(
         value("console_store_findings"),
-        console.findings() as f64,
+        console_findings as f64,
         "{text}"
     );
     assert_eq!(
-        console.findings(),
+        console_findings,
         wiz_sim::Tenant {
             seed,
             issues: console_issues
