@@ -38,7 +38,8 @@ fn restore_default_sigpipe() {
     }
 }
 
-/// The error and its causes on one line.
+/// The error and its causes on one line, each said once.
 fn one_line(e: &anyhow::Error) -> String {
-    cli::table::safe(&format!("{e:#}").replace('\n', " ")).into_owned()
+    let text = cli::exit::chain_text(e.chain().map(ToString::to_string));
+    cli::table::safe(&text.replace('\n', " ")).into_owned()
 }

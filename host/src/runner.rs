@@ -76,6 +76,10 @@ struct Tally {
     rejected: u64,
     /// The first few of them, for the run's warning.
     rejected_examples: Vec<String>,
+    /// Portal links dropped from stored findings.
+    links_dropped: u64,
+    /// The first few of them, for the run's warning.
+    link_examples: Vec<String>,
     store_error: Option<(String, FailureClass)>,
     /// Set when a checkpoint was not stored because the settings changed meanwhile.
     settings_changed: bool,
@@ -98,9 +102,13 @@ impl Tally {
 
 /// What the sink hands to the writer, in the order the plugin sent it.
 enum Write {
-    Batch(Batch),
+    /// A batch, and its share of the run's bytes in flight, given back once stored.
+    Batch(Batch, InFlight),
     Checkpoint(String),
 }
+
+/// A batch's share of the bytes a run may hold between `emit` and the store.
+type InFlight = tokio::sync::OwnedSemaphorePermit;
 
 /// Takes what the plugin emits: enforces the run's ceilings and cancellation, and queues
 /// batches and checkpoints for the [`Writer`], so the plugin fetches and maps its next
@@ -116,6 +124,8 @@ struct StoringSink {
     limits: EmitLimits,
     records: u64,
     bytes: u64,
+    /// The run's bytes in flight, in KiB: each queued batch holds its size until stored.
+    in_flight: Arc<tokio::sync::Semaphore>,
     /// Set once an `emit` was refused: no checkpoint may follow a batch that was not
     /// stored, or a resumed run would skip it.
     refused: bool,
@@ -154,8 +164,12 @@ impl Writer {
                 queued.clear();
                 continue;
             }
-            let group = Arc::new(self.screen(queued.drain(..)));
-            if let Some(failure) = self.commit(group).await {
+            // Held until the group is committed, so `emit` waits while the store is slow.
+            let mut in_flight = Vec::new();
+            let group = Arc::new(self.screen(queued.drain(..), &mut in_flight));
+            let committed = self.commit(group).await;
+            drop(in_flight);
+            if let Some(failure) = committed {
                 self.tally.lock().expect("tally lock").store_error =
                     Some((failure, FailureClass::Store));
                 self.failed.store(true, Ordering::SeqCst);
@@ -165,16 +179,26 @@ impl Writer {
 
     /// Screens the batches of `writes` into one group, counting what screening dropped;
     /// of their checkpoints the group keeps the last, which follows every batch before it.
-    fn screen(&self, writes: impl Iterator<Item = Write>) -> WriteGroup {
+    fn screen(
+        &self,
+        writes: impl Iterator<Item = Write>,
+        in_flight: &mut Vec<InFlight>,
+    ) -> WriteGroup {
         let mut group = WriteGroup::default();
         for write in writes {
             match write {
-                Write::Batch(batch) => {
+                Write::Batch(batch, held) => {
+                    in_flight.push(held);
                     let screened = screen::screen(batch);
                     let mut tally = self.tally.lock().expect("tally lock");
                     tally.counts.assets_skipped += screened.assets_rejected;
                     tally.counts.findings_skipped += screened.findings_rejected;
                     tally.reject(screened.reasons);
+                    tally.links_dropped += screened.links_dropped.len() as u64;
+                    let room = REJECTED_EXAMPLES.saturating_sub(tally.link_examples.len());
+                    tally
+                        .link_examples
+                        .extend(screened.links_dropped.into_iter().take(room));
                     group.batches.push(screened.batch);
                 }
                 Write::Checkpoint(state) => group.checkpoint = Some((state, self.generation)),
@@ -229,26 +253,64 @@ impl Writer {
 }
 
 impl StoringSink {
+    fn new(
+        writes: Sender<Write>,
+        failed: Arc<AtomicBool>,
+        tally: Arc<Mutex<Tally>>,
+        progress: Option<Box<dyn Progress>>,
+        cancel: Arc<AtomicBool>,
+        limits: EmitLimits,
+    ) -> Self {
+        let kib = usize::try_from(limits.max_bytes_in_flight.div_ceil(1024)).unwrap_or(usize::MAX);
+        StoringSink {
+            writes,
+            failed,
+            tally,
+            progress,
+            cancel,
+            limits,
+            records: 0,
+            bytes: 0,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(
+                kib.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            )),
+            refused: false,
+        }
+    }
+
     /// Queues `batch` for the writer, unless the run is cancelled, failed, or over a
     /// ceiling; whether it was queued.
     async fn accept(&mut self, batch: Batch) -> bool {
         if self.cancel.load(Ordering::SeqCst) || self.failed.load(Ordering::SeqCst) {
             return false;
         }
-        if let Some(reason) = self.over_ceiling(&batch) {
+        let bytes = screen::batch_bytes(&batch);
+        if let Some(reason) = self.over_ceiling(&batch, bytes) {
             self.tally.lock().expect("tally lock").store_error =
                 Some((reason, FailureClass::Sandbox));
             self.failed.store(true, Ordering::SeqCst);
             return false;
         }
-        // Waits while the queue is full; fails only if the writer is gone.
-        self.writes.send(Write::Batch(batch)).await.is_ok()
+        // Waits while the run holds its ceiling of bytes in flight, then while the queue
+        // is full; fails only if the writer is gone.
+        let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        let Ok(held) = self.in_flight.clone().acquire_many_owned(kib).await else {
+            return false;
+        };
+        self.writes.send(Write::Batch(batch, held)).await.is_ok()
     }
 
     /// Counts a batch against the run's ceilings; the reason to stop when one is passed.
-    fn over_ceiling(&mut self, batch: &Batch) -> Option<String> {
+    fn over_ceiling(&mut self, batch: &Batch, bytes: u64) -> Option<String> {
+        if bytes > self.limits.max_bytes_in_flight {
+            return Some(format!(
+                "the plugin emitted one batch of {} MiB, over the ceiling of {} MiB a run may have in flight; emit smaller pages",
+                bytes.div_ceil(1 << 20),
+                self.limits.max_bytes_in_flight >> 20
+            ));
+        }
         self.records += batch.records();
-        self.bytes += screen::batch_bytes(batch);
+        self.bytes += bytes;
         if self.records > self.limits.max_records {
             return Some(format!(
                 "the plugin emitted more than the per-run ceiling of {} records; the run was stopped",
@@ -269,6 +331,9 @@ impl StoringSink {
 pub const DEFAULT_MAX_RECORDS: u64 = 20_000_000;
 /// Default ceiling on the data one run may emit, in MiB.
 pub const DEFAULT_MAX_MIB: u64 = 32 * 1024;
+/// Default ceiling on the data one run may have between `emit` and the store, in MiB:
+/// what bounds the host's memory per run, however large or fast the plugin's batches.
+pub const DEFAULT_MAX_MIB_IN_FLIGHT: u64 = 64;
 
 /// Per-run ceilings on what a plugin may emit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,6 +342,8 @@ pub struct EmitLimits {
     pub max_records: u64,
     /// Most bytes, roughly, in one run.
     pub max_bytes: u64,
+    /// Most bytes, roughly, queued for the store at once; also the largest batch.
+    pub max_bytes_in_flight: u64,
 }
 
 impl Default for EmitLimits {
@@ -285,6 +352,7 @@ impl Default for EmitLimits {
         EmitLimits {
             max_records: DEFAULT_MAX_RECORDS,
             max_bytes: DEFAULT_MAX_MIB << 20,
+            max_bytes_in_flight: DEFAULT_MAX_MIB_IN_FLIGHT << 20,
         }
     }
 }
@@ -390,17 +458,14 @@ impl SyncJob<'_> {
             failed: failed.clone(),
         };
         let writing = tokio::spawn(writer.run(queue));
-        let sink = StoringSink {
+        let sink = StoringSink::new(
             writes,
             failed,
-            tally: tally.clone(),
-            progress: self.progress,
-            cancel: self.cancel.clone(),
-            limits: self.limits,
-            records: 0,
-            bytes: 0,
-            refused: false,
-        };
+            tally.clone(),
+            self.progress,
+            self.cancel.clone(),
+            self.limits,
+        );
         let result = self
             .host
             .sync(
@@ -445,6 +510,8 @@ impl SyncJob<'_> {
             counts: tally.counts,
             rejected: tally.rejected,
             rejected_examples: tally.rejected_examples,
+            links_dropped: tally.links_dropped,
+            link_examples: tally.link_examples,
             store_error: tally.store_error,
             settings_changed: tally.settings_changed,
             cancelled,
@@ -490,25 +557,23 @@ async fn renew_lease(store: Arc<dyn Store>, integration: i64, holder: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn no_checkpoint_follows_a_refused_batch() {
         let (writes, mut queued) = tokio::sync::mpsc::channel(QUEUED_WRITES);
         let cancel = Arc::new(AtomicBool::new(false));
-        let mut sink = StoringSink {
+        let mut sink = StoringSink::new(
             writes,
-            failed: Arc::default(),
-            tally: Arc::default(),
-            progress: None,
-            cancel: cancel.clone(),
-            limits: EmitLimits::default(),
-            records: 0,
-            bytes: 0,
-            refused: false,
-        };
+            Arc::default(),
+            Arc::default(),
+            None,
+            cancel.clone(),
+            EmitLimits::default(),
+        );
         assert!(sink.emit(Batch::default()).await);
         sink.checkpoint("after the first".into()).await;
-        assert!(matches!(queued.recv().await, Some(Write::Batch(_))));
+        assert!(matches!(queued.recv().await, Some(Write::Batch(..))));
         assert!(
             matches!(queued.recv().await, Some(Write::Checkpoint(s)) if s == "after the first")
         );
@@ -522,6 +587,65 @@ mod tests {
         assert!(
             queued.recv().await.is_none(),
             "nothing was queued after the refusal"
+        );
+    }
+
+    /// A batch of about `kib` KiB.
+    fn batch_of(kib: usize) -> Batch {
+        use crate::policy::ingest::tests::asset;
+        let mut a = asset("a", None, "big");
+        a.raw = "x".repeat(kib * 1024);
+        Batch {
+            assets: vec![a],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn emit_waits_while_the_run_holds_its_bytes_in_flight() {
+        let (writes, mut queued) = tokio::sync::mpsc::channel(QUEUED_WRITES);
+        let tally: Arc<Mutex<Tally>> = Arc::default();
+        let limits = EmitLimits {
+            max_bytes_in_flight: 1 << 20,
+            ..EmitLimits::default()
+        };
+        let mut sink = StoringSink::new(
+            writes,
+            Arc::default(),
+            tally.clone(),
+            None,
+            Arc::default(),
+            limits,
+        );
+        assert!(sink.emit(batch_of(600)).await, "the first fits");
+        // The second would pass the ceiling while the first is not stored: it waits,
+        // however long the store takes.
+        let mut second = Box::pin(sink.emit(batch_of(600)));
+        let waited = tokio::time::timeout(Duration::from_secs(3600), &mut second).await;
+        assert!(waited.is_err(), "emit waited for the store");
+        // The writer takes the first and, once it is stored, gives its bytes back.
+        let Some(Write::Batch(_, held)) = queued.recv().await else {
+            panic!("the first batch is queued")
+        };
+        drop(held);
+        assert!(second.await, "then the second goes");
+        drop(sink);
+        // One batch over the whole ceiling is refused with why.
+        let (writes, _queued) = tokio::sync::mpsc::channel(QUEUED_WRITES);
+        let mut sink = StoringSink::new(
+            writes,
+            Arc::default(),
+            tally.clone(),
+            None,
+            Arc::default(),
+            limits,
+        );
+        assert!(!sink.emit(batch_of(2048)).await);
+        let (reason, class) = tally.lock().unwrap().store_error.clone().unwrap();
+        assert_eq!(class, FailureClass::Sandbox);
+        assert!(
+            reason.contains("one batch of 3 MiB, over the ceiling of 1 MiB"),
+            "{reason}"
         );
     }
 
@@ -577,8 +701,10 @@ mod tests {
             findings: vec![finding("f2", "a2", "in order")],
             ..Default::default()
         };
-        writes.send(Write::Batch(early)).await.unwrap();
-        writes.send(Write::Batch(late)).await.unwrap();
+        let bytes = Arc::new(tokio::sync::Semaphore::new(2));
+        let held = || bytes.clone().try_acquire_owned().unwrap();
+        writes.send(Write::Batch(early, held())).await.unwrap();
+        writes.send(Write::Batch(late, held())).await.unwrap();
         writes
             .send(Write::Checkpoint("after both".into()))
             .await

@@ -4,13 +4,16 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use std::path::{Path, PathBuf};
 
 /// Environment variable that holds the key, base64-encoded.
 pub const KEY_ENV: &str = "CONNECTOR_HOST_KEY";
-const SEALED_PREFIX: &str = "v1:";
+/// Sealed before values were bound to their integration: opened only to re-seal them.
+const LEGACY_PREFIX: &str = "v1:";
+/// Sealed with the integration as associated data (see [`SecretKey::seal`]).
+const SEALED_PREFIX: &str = "v2:";
 /// Bytes of the random nonce at the front of a sealed value.
 const NONCE_BYTES: usize = 12;
 /// Bytes of the authentication tag that ends every ciphertext, even an empty one's.
@@ -37,6 +40,12 @@ pub enum SecretError {
         "cannot decrypt the stored secrets: the encryption key differs from the one they were saved with (check {KEY_ENV} or the key file {0})"
     )]
     WrongKey(String),
+    /// Sealed in the old unbound form and not yet re-sealed (a store opened by this
+    /// version re-seals them; one the key does not open stays so).
+    #[error(
+        "the stored secrets were sealed by an older version and could not be re-sealed: the encryption key differs from the one they were saved with (check {KEY_ENV} or the key file)"
+    )]
+    NotResealed,
 }
 
 /// The key that seals secrets, and where it came from.
@@ -68,24 +77,52 @@ impl SecretKey {
         })
     }
 
-    /// Seals `plaintext` with a fresh random nonce.
-    pub fn seal(&self, plaintext: &[u8]) -> String {
+    /// Seals `plaintext` with a fresh random nonce, bound to `owner` as associated data:
+    /// it opens only for the same owner, so a sealed value copied into another
+    /// integration's row does not open there.
+    pub fn seal(&self, plaintext: &[u8], owner: &SealedFor) -> String {
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).expect("the OS random source works");
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), plaintext)
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: owner.0.as_bytes(),
+                },
+            )
             .expect("encryption of in-memory data cannot fail");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         format!("{SEALED_PREFIX}{}", B64.encode(out))
     }
 
-    /// Opens what [`seal`](Self::seal) produced.
-    pub fn open(&self, sealed: &str) -> Result<Vec<u8>, SecretError> {
+    /// Opens what [`seal`](Self::seal) produced for the same `owner`.
+    pub fn open(&self, sealed: &str, owner: &SealedFor) -> Result<Vec<u8>, SecretError> {
+        if sealed.starts_with(LEGACY_PREFIX) {
+            return Err(SecretError::NotResealed);
+        }
+        self.open_with(sealed, SEALED_PREFIX, owner.0.as_bytes())
+    }
+
+    /// Re-seals a value sealed before values were bound to their owner, bound to `owner`
+    /// now; `None` when it is not such a value. Opening a store migrates it this way.
+    pub fn reseal_legacy(
+        &self,
+        sealed: &str,
+        owner: &SealedFor,
+    ) -> Option<Result<String, SecretError>> {
+        sealed.starts_with(LEGACY_PREFIX).then(|| {
+            self.open_with(sealed, LEGACY_PREFIX, b"")
+                .map(|plain| self.seal(&plain, owner))
+        })
+    }
+
+    fn open_with(&self, sealed: &str, prefix: &str, aad: &[u8]) -> Result<Vec<u8>, SecretError> {
         let wrong = || SecretError::WrongKey(self.origin.clone());
         let bytes = sealed
-            .strip_prefix(SEALED_PREFIX)
+            .strip_prefix(prefix)
             .and_then(|b| B64.decode(b).ok())
             .ok_or_else(wrong)?;
         // Shorter than a nonce and a tag, it was never sealed (and could not be split).
@@ -94,8 +131,28 @@ impl SecretKey {
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .map_err(|_| wrong())
+    }
+}
+
+/// Whose secrets a sealed value holds: the associated data it is sealed with. The
+/// setting names are inside the sealed map, so they are authenticated too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedFor(String);
+
+impl SealedFor {
+    /// The secrets of integration `name`, of connector `connector`.
+    pub fn integration(name: &str, connector: &str) -> Self {
+        SealedFor(format!(
+            "connector-host secrets\0integration={name}\0connector={connector}"
+        ))
     }
 }
 
@@ -139,14 +196,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = SecretKey::load(&dir.path().join("a.key")).unwrap();
         let b = SecretKey::load(&dir.path().join("b.key")).unwrap();
-        let sealed = a.seal(b"top secret");
+        let owner = SealedFor::integration("prod", "wiz");
+        let sealed = a.seal(b"top secret", &owner);
         assert!(!sealed.contains("top secret"));
-        assert_eq!(a.open(&sealed).unwrap(), b"top secret");
-        assert!(matches!(b.open(&sealed), Err(SecretError::WrongKey(_))));
-        assert!(matches!(a.open("garbage"), Err(SecretError::WrongKey(_))));
+        assert_eq!(a.open(&sealed, &owner).unwrap(), b"top secret");
+        assert!(matches!(
+            b.open(&sealed, &owner),
+            Err(SecretError::WrongKey(_))
+        ));
+        assert!(matches!(
+            a.open("garbage", &owner),
+            Err(SecretError::WrongKey(_))
+        ));
         // The same file gives the same key again.
         let again = SecretKey::load(&dir.path().join("a.key")).unwrap();
-        assert_eq!(again.open(&sealed).unwrap(), b"top secret");
+        assert_eq!(again.open(&sealed, &owner).unwrap(), b"top secret");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -162,23 +226,72 @@ mod tests {
     fn a_value_too_short_to_be_sealed_is_the_wrong_key_never_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let key = SecretKey::load(&dir.path().join("k.key")).unwrap();
+        let owner = SealedFor::integration("prod", "wiz");
         // Nothing, part of a nonce, a nonce alone, a nonce and part of a tag.
         for len in 0..NONCE_BYTES + TAG_BYTES {
             let forged = format!("{SEALED_PREFIX}{}", B64.encode(vec![7u8; len]));
             assert!(
-                matches!(key.open(&forged), Err(SecretError::WrongKey(_))),
+                matches!(key.open(&forged, &owner), Err(SecretError::WrongKey(_))),
                 "{len} bytes"
             );
         }
         // The shortest sealed value, a nonce and the tag of nothing, opens.
-        let empty = key.seal(b"");
+        let empty = key.seal(b"", &owner);
         assert_eq!(
             B64.decode(empty.strip_prefix(SEALED_PREFIX).unwrap())
                 .unwrap()
                 .len(),
             NONCE_BYTES + TAG_BYTES
         );
-        assert_eq!(key.open(&empty).unwrap(), b"");
+        assert_eq!(key.open(&empty, &owner).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_sealed_value_opens_only_for_the_integration_it_was_sealed_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SecretKey::load(&dir.path().join("k.key")).unwrap();
+        let prod = SealedFor::integration("prod", "wiz");
+        let sealed = key.seal(b"{\"client-secret\":\"s\"}", &prod);
+        for other in [
+            SealedFor::integration("staging", "wiz"),
+            SealedFor::integration("prod", "github"),
+            SealedFor::integration("prod\0x", "wiz"),
+        ] {
+            assert!(
+                matches!(key.open(&sealed, &other), Err(SecretError::WrongKey(_))),
+                "{other:?}"
+            );
+        }
+        assert!(key.open(&sealed, &prod).is_ok());
+    }
+
+    #[test]
+    fn a_value_sealed_unbound_is_refused_until_resealed_for_its_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SecretKey::load(&dir.path().join("k.key")).unwrap();
+        let prod = SealedFor::integration("prod", "wiz");
+        // What the version before bindings wrote: no associated data, the v1 prefix.
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::fill(&mut nonce).unwrap();
+        let mut bytes = nonce.to_vec();
+        bytes.extend(
+            key.cipher
+                .encrypt(Nonce::from_slice(&nonce), b"old".as_slice())
+                .unwrap(),
+        );
+        let legacy = format!("{LEGACY_PREFIX}{}", B64.encode(bytes));
+        assert!(matches!(
+            key.open(&legacy, &prod),
+            Err(SecretError::NotResealed)
+        ));
+        let resealed = key.reseal_legacy(&legacy, &prod).unwrap().unwrap();
+        assert_eq!(key.open(&resealed, &prod).unwrap(), b"old");
+        assert!(key.reseal_legacy(&resealed, &prod).is_none(), "once only");
+        let other = SecretKey::load(&dir.path().join("other.key")).unwrap();
+        assert!(matches!(
+            other.reseal_legacy(&legacy, &prod),
+            Some(Err(SecretError::WrongKey(_)))
+        ));
     }
 
     #[test]

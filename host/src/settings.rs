@@ -5,6 +5,7 @@
 use crate::model::{ConfigField, FieldKind, Integration};
 use crate::plugin::policy::{AllowList, Grants};
 use crate::redact::Redactor;
+use crate::secrets::SealedFor;
 use std::collections::{BTreeMap, BTreeSet};
 use url::Url;
 
@@ -79,6 +80,16 @@ impl Settings {
                 FieldKind::Url => {
                     let url = Url::parse(value)
                         .map_err(|e| error(&field.key, format!("`{value}` is not a URL ({e})")))?;
+                    if let Some(denied) = crate::plugin::policy::never_reachable(
+                        url.scheme(),
+                        url.host_str().unwrap_or_default(),
+                        url.port(),
+                    ) {
+                        return Err(error(
+                            &field.key,
+                            format!("refused by the host's sandbox policy: {denied}"),
+                        ));
+                    }
                     let loopback =
                         matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
                     if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
@@ -171,11 +182,13 @@ impl Settings {
             .collect()
     }
 
-    /// The URLs a run may reach: the values of the URL settings, in schema order.
+    /// The URLs a run may reach: the values of the URL settings, in schema order. A value
+    /// stored sealed is never one of them, whatever the plugin now declares: it would be
+    /// listed to viewers, and a secret is no destination.
     pub fn egress(&self, schema: &[ConfigField]) -> Vec<String> {
         schema
             .iter()
-            .filter(|f| f.kind == FieldKind::Url)
+            .filter(|f| f.kind == FieldKind::Url && !self.sealed.contains(&f.key))
             .filter_map(|f| self.values.get(&f.key).cloned())
             .collect()
     }
@@ -274,12 +287,15 @@ impl Settings {
     ) -> Result<Self, OpenSettingsError> {
         let name = integration.name.clone();
         let mut values: BTreeMap<String, String> = integration.settings.iter().cloned().collect();
-        let opened =
-            key.open(&integration.sealed_secrets)
-                .map_err(|source| OpenSettingsError::Secrets {
-                    name: name.clone(),
-                    source,
-                })?;
+        let opened = key
+            .open(
+                &integration.sealed_secrets,
+                &SealedFor::integration(&integration.name, &integration.connector),
+            )
+            .map_err(|source| OpenSettingsError::Secrets {
+                name: name.clone(),
+                source,
+            })?;
         // Sealed content is always our own JSON map; unreadable content means a wrong key.
         let secrets: BTreeMap<String, String> = serde_json::from_slice(&opened).unwrap_or_default();
         let sealed: BTreeSet<String> = secrets.keys().cloned().collect();
@@ -538,7 +554,10 @@ mod tests {
             name: "w".into(),
             connector: "wiz".into(),
             settings: plain.into_iter().collect(),
-            sealed_secrets: key.seal(&serde_json::to_vec(&secret).unwrap()),
+            sealed_secrets: key.seal(
+                &serde_json::to_vec(&secret).unwrap(),
+                &crate::secrets::SealedFor::integration("w", "wiz"),
+            ),
             created_at: chrono::Utc::now(),
             policy: Default::default(),
         };
@@ -559,9 +578,40 @@ mod tests {
         assert_eq!(secret.keys().collect::<Vec<_>>(), ["client-secret"]);
         assert!(!plain.contains_key("client-secret"));
 
-        // Re-declared as a URL, the stored secret fails the check without being quoted.
+        // Re-declared as a URL, a sealed value that is one is neither listed nor reachable.
+        let url_secret = Settings::validate(
+            &schema(),
+            values(&[
+                ("api-url", "https://api.example/"),
+                ("client-secret", "https://secret.example/"),
+            ]),
+        )
+        .unwrap();
+        let (plain, secret) = url_secret.split(&schema());
+        let stored_url = Integration {
+            settings: plain.into_iter().collect(),
+            sealed_secrets: key.seal(
+                &serde_json::to_vec(&secret).unwrap(),
+                &crate::secrets::SealedFor::integration("w", "wiz"),
+            ),
+            ..stored.clone()
+        };
         let mut url_now = schema();
         url_now[1].kind = FieldKind::Url;
+        let opened = Settings::open(&stored_url, &url_now, &key).unwrap();
+        let egress = opened.egress(&url_now);
+        assert!(
+            egress.iter().all(|u| !u.contains("secret.example")),
+            "{egress:?}"
+        );
+        assert!(
+            opened
+                .allow_list(&url_now)
+                .check("https", "secret.example", None)
+                .is_err()
+        );
+
+        // Re-declared as a URL, the stored secret fails the check without being quoted.
         let err = Settings::open(&stored, &url_now, &key)
             .unwrap_err()
             .to_string();

@@ -22,6 +22,7 @@ use tower::ServiceExt;
 /// A router over a fresh store, with an admin's and a viewer's tokens.
 struct App {
     router: Router,
+    platform: Arc<Platform>,
     admin: String,
     viewer: String,
     _dir: tempfile::TempDir,
@@ -54,7 +55,8 @@ async fn app(config: WebConfig) -> App {
         .await
         .unwrap();
     App {
-        router: web::router(platform, config),
+        router: web::router(platform.clone(), config),
+        platform,
         admin: admin.reveal().to_string(),
         viewer: viewer.reveal().to_string(),
         _dir: dir,
@@ -302,4 +304,128 @@ async fn paging_parameters_are_checked_and_failed_logins_are_throttled() {
             .all(|s| *s == StatusCode::UNAUTHORIZED)
     );
     assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// A POST of a JSON login from `peer` with `extra` headers.
+fn session_login(peer: &str, token: &str, extra: &[(&str, &str)]) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/session")
+        .header(header::CONTENT_TYPE, "application/json")
+        .extension(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    req.body(Body::from(json!({ "token": token }).to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_valid_token_gets_in_past_the_throttle_and_proxied_clients_count_apart() {
+    let app = app(WebConfig {
+        trusted_proxies: vec![web::parse_trusted_proxy("10.9.0.0/16").unwrap()],
+        ..quick()
+    })
+    .await;
+    let wrong = "cht_wrong-but-long-enough-to-be-checked";
+    let from = "192.0.2.10:5000";
+    for _ in 0..10 {
+        let (status, _, _) = send(&app, session_login(from, wrong, &[])).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, _) = send(&app, session_login(from, wrong, &[])).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the 11th failure waits"
+    );
+    // The valid token from the same address, by session and by bearer, gets in.
+    let (status, _, body) = send(&app, session_login(from, &app.admin, &[])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let bearer = Request::builder()
+        .method(Method::GET)
+        .uri("/api/v1/me")
+        .header(header::AUTHORIZATION, format!("Bearer {}", app.admin))
+        .extension(ConnectInfo(from.parse::<SocketAddr>().unwrap()))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, bearer).await.0, StatusCode::OK);
+
+    // Behind the trusted proxy, each forwarded client has its own count.
+    let proxy = "10.9.0.1:443";
+    let alice = [("x-forwarded-for", "198.51.100.1")];
+    let bob = [("forwarded", "for=198.51.100.2;proto=https")];
+    for _ in 0..10 {
+        let (status, _, _) = send(&app, session_login(proxy, wrong, &alice)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, _) = send(&app, session_login(proxy, wrong, &alice)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, _) = send(&app, session_login(proxy, wrong, &bob)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "bob is not throttled for alice"
+    );
+    // Forwarded as https by the trusted proxy: a Secure cookie and HSTS.
+    let (status, headers, _) = send(&app, session_login(proxy, &app.admin, &bob)).await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
+    // The same claim from anyone else is ignored.
+    let (_, headers, _) = send(&app, session_login("192.0.2.77:1", &app.admin, &bob)).await;
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert!(!headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
+}
+
+#[tokio::test]
+async fn a_login_form_from_another_site_is_refused() {
+    let app = app(quick()).await;
+    let form = |origin: Option<&str>| {
+        let mut req = request(Method::POST, "/login")
+            .header(header::HOST, "console.example")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(origin) = origin {
+            req = req.header(header::ORIGIN, origin);
+        }
+        req.body(Body::from(format!("token={}", app.admin)))
+            .unwrap()
+    };
+    let (status, headers, body) = send(&app, form(Some("https://evil.example"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(!headers.contains_key(header::SET_COOKIE), "no session");
+    assert!(
+        body.as_str().unwrap().contains("from another site"),
+        "{body}"
+    );
+    for same in [Some("http://console.example"), None] {
+        let (status, headers, _) = send(&app, form(same)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{same:?}");
+        assert!(headers.contains_key(header::SET_COOKIE));
+    }
+}
+
+#[tokio::test]
+async fn an_empty_token_is_refused_even_where_a_store_holds_its_hash() {
+    use sha2::Digest;
+    let app = app(quick()).await;
+    // What an empty admin token file once made: a user whose token is "".
+    app.platform
+        .store()
+        .add_user("blank", Role::Admin, &sha2::Sha256::digest(b"").to_vec())
+        .await
+        .unwrap();
+    for token in ["", "   "] {
+        let (status, _, body) = send(&app, session_login("127.0.0.1:1", token, &[])).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}: {body}");
+        let form = request(Method::POST, "/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("token="))
+            .unwrap();
+        let (status, headers, _) = send(&app, form).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(!headers.contains_key(header::SET_COOKIE));
+    }
 }

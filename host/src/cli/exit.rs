@@ -41,3 +41,48 @@ pub fn code(error: &anyhow::Error) -> u8 {
         _ => FAILURE,
     }
 }
+
+/// An error's messages, outermost first, joined by `: `, each cause added only when the
+/// text so far does not already say it: many errors (ours, the database driver's, the
+/// standard library's) put their cause in their own message and carry it as a source
+/// too, and the operator should read each part once.
+pub fn chain_text(messages: impl IntoIterator<Item = String>) -> String {
+    let mut text = String::new();
+    for message in messages {
+        let message = message.trim();
+        if message.is_empty() || text.contains(message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(message);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain_text;
+
+    #[test]
+    fn each_part_of_a_chain_is_said_once() {
+        let chain = |parts: &[&str]| chain_text(parts.iter().map(|p| p.to_string()));
+        assert_eq!(
+            chain(&[
+                "cannot reach the database at 127.0.0.1:1: error connecting to server: Connection refused (os error 111)",
+                "error connecting to server: Connection refused (os error 111)",
+                "Connection refused (os error 111)",
+            ]),
+            "cannot reach the database at 127.0.0.1:1: error connecting to server: Connection refused (os error 111)"
+        );
+        assert_eq!(
+            chain(&[
+                "loading plugins",
+                "cannot read plugins folder /x",
+                "No such file"
+            ]),
+            "loading plugins: cannot read plugins folder /x: No such file"
+        );
+    }
+}

@@ -74,6 +74,10 @@ pub struct Global {
     /// Most data one sync may emit, in MiB.
     #[arg(long, default_value_t = connector_host::runner::DEFAULT_MAX_MIB, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_mib_per_run: u64,
+    /// Most data one sync may have emitted but not yet stored, in MiB: bounds the host's
+    /// memory per run (the plugin waits while the store catches up); no batch may be larger.
+    #[arg(long, default_value_t = connector_host::runner::DEFAULT_MAX_MIB_IN_FLIGHT, global = true, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub max_mib_in_flight: u64,
     /// Longest a plugin call may run, in seconds.
     #[arg(long, default_value_t = connector_host::plugin::runtime::DEFAULT_DEADLINE_S, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub run_timeout_s: u64,

@@ -54,6 +54,17 @@ pub struct ServeArgs {
     /// Hours a console login lasts.
     #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=720))]
     session_hours: u64,
+    /// Most HTTP connections open at once; more wait until one closes. Kept below the
+    /// process's file-descriptor limit (raised to its hard limit at start), so plugins'
+    /// connections and the database always have descriptors left.
+    #[arg(long, default_value_t = web::DEFAULT_MAX_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+    /// A reverse proxy whose `Forwarded` / `X-Forwarded-For` / `X-Forwarded-Proto` headers
+    /// are believed: an address or CIDR block, repeatable. Requests from it count by the
+    /// client address it forwards, and `X-Forwarded-Proto: https` counts as TLS (Secure
+    /// cookie, HSTS). Without it, those headers are ignored.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = web::parse_trusted_proxy)]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Milliseconds a failed login waits before it is answered.
     #[arg(long, hide = true, default_value_t = 1000)]
     failed_login_delay_ms: u64,
@@ -62,7 +73,7 @@ pub struct ServeArgs {
 pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
     // The store first, so a wrong --db fails before plugins compile.
     let platform = Arc::new(ctx.platform().await?);
-    platform.key()?;
+    platform.key().await?;
     let (_, failed) = platform.plugin_list().await?;
     for (file, error) in &failed {
         eprintln!("warning: {} not loaded: {error}", file.display());
@@ -93,6 +104,10 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
             if tls.is_none() {
                 warn_of_plain_http(args.listen, args.insecure_http)?;
             }
+            let limits = web::ConnectionLimits {
+                max_connections: connection_cap(args.max_connections as usize),
+                ..Default::default()
+            };
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -103,6 +118,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
                     session_lifetime: Duration::from_secs(args.session_hours * 3600),
                     https: tls.is_some(),
                     failed_login_delay: Duration::from_millis(args.failed_login_delay_ms),
+                    trusted_proxies: args.trusted_proxies.clone(),
                 },
             );
             let mut stopped = stopped.clone();
@@ -116,9 +132,9 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
             Some(match tls {
                 Some(config) => {
                     let listener = web::TlsListener::new(listener, config)?;
-                    tokio::spawn(web::serve(listener, router, shutdown))
+                    tokio::spawn(web::serve(listener, router, shutdown, limits))
                 }
-                None => tokio::spawn(web::serve(listener, router, shutdown)),
+                None => tokio::spawn(web::serve(listener, router, shutdown, limits)),
             })
         }
     };
@@ -160,6 +176,43 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
     scheduled?;
     eprintln!("serve: stopped");
     Ok(())
+}
+
+/// File descriptors kept for everything but HTTP connections: plugins' connections, the
+/// database, compiled plugins, logs.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// Raises the file-descriptor limit to its hard limit and returns the connection cap:
+/// `wanted`, or less when the limit leaves no room for it beside the reserve.
+fn connection_cap(wanted: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return wanted;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        limit.rlim_cur
+    };
+    let room =
+        usize::try_from(soft.saturating_sub(RESERVED_DESCRIPTORS).max(16)).unwrap_or(usize::MAX);
+    if wanted > room {
+        eprintln!(
+            "warning: at most {room} HTTP connections at once, not {wanted}: the file-descriptor limit is {soft}"
+        );
+    }
+    wanted.min(room)
 }
 
 /// The longest first retry delay, in minutes: a day. Auto syncs come daily at most.

@@ -19,14 +19,17 @@ pub const DEFAULT_PER_HOST_PER_SECOND: u32 = 10;
 
 /// The request rate each destination (`host:port`) allows, shared by every run of the
 /// process. A destination may take up to a second's worth at once; beyond that, requests
-/// are spaced evenly, in the order they asked.
+/// are spaced evenly, in the order they asked. A slot is booked only when its request is
+/// let through: a request dropped while it waits leaves nothing booked, so no plugin can
+/// push a destination's pace into the future for the others.
 #[derive(Debug)]
 pub struct DestinationBudgets {
     interval: Duration,
     /// How far ahead of its even spacing a request may go: the burst.
     tolerance: Duration,
-    /// When each destination's next request would be due at an even pace.
-    next_due: Mutex<HashMap<String, Instant>>,
+    /// Each destination's pace: when its next request would be due at an even pace,
+    /// behind a fair lock that its waiters queue on in order.
+    paces: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Instant>>>>,
 }
 
 impl DestinationBudgets {
@@ -37,20 +40,26 @@ impl DestinationBudgets {
         DestinationBudgets {
             interval,
             tolerance: interval * (per_second - 1),
-            next_due: Mutex::new(HashMap::new()),
+            paces: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Waits until `destination` may be sent one more request.
+    /// Waits until `destination` may be sent one more request, and books it then.
     pub async fn take(&self, destination: &str) {
-        let send_at = {
-            let mut next_due = self.next_due.lock().unwrap_or_else(PoisonError::into_inner);
-            let now = Instant::now();
-            let due = next_due.get(destination).copied().unwrap_or(now).max(now);
-            next_due.insert(destination.to_string(), due + self.interval);
-            due.checked_sub(self.tolerance).unwrap_or(now).max(now)
+        let pace = {
+            let mut paces = self.paces.lock().unwrap_or_else(PoisonError::into_inner);
+            paces
+                .entry(destination.to_string())
+                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Instant::now())))
+                .clone()
         };
-        tokio::time::sleep_until(send_at).await;
+        // The first in line holds the pace while it waits for its turn; dropped meanwhile,
+        // it lets the next one in with nothing booked.
+        let mut next_due = pace.lock().await;
+        let now = Instant::now();
+        let due = (*next_due).max(now);
+        tokio::time::sleep_until(due.checked_sub(self.tolerance).unwrap_or(now).max(now)).await;
+        *next_due = due + self.interval;
     }
 }
 
@@ -103,6 +112,57 @@ mod tests {
         // Another destination has a budget of its own.
         budgets.take("auth.example:443").await;
         assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_dropped_while_waiting_book_nothing() {
+        let budgets = Arc::new(DestinationBudgets::new(5));
+        // Use up the burst, so that the next request must wait.
+        for _ in 0..5 {
+            budgets.take("auth.example:443").await;
+        }
+        let start = Instant::now();
+        // A hostile guest starts 10,000 requests and drops each before it is sent.
+        for _ in 0..10_000 {
+            let dropped =
+                tokio::time::timeout(Duration::ZERO, budgets.take("auth.example:443")).await;
+            assert!(dropped.is_err(), "still waiting for its turn");
+        }
+        // Another run's request waits for the pace (200 ms), not for 10,000 phantom slots
+        // (2,000 s).
+        budgets.take("auth.example:443").await;
+        let waited = start.elapsed();
+        assert!(
+            waited <= Duration::from_millis(200),
+            "waited {waited:?} after the drops"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_are_let_through_in_the_order_they_asked() {
+        let budgets = Arc::new(DestinationBudgets::new(2));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for i in 0..6 {
+            let (budgets, order) = (budgets.clone(), order.clone());
+            waiters.push(tokio::spawn(async move {
+                budgets.take("h:1").await;
+                order.lock().unwrap().push((i, Instant::now()));
+            }));
+            tokio::task::yield_now().await;
+        }
+        for w in waiters {
+            w.await.unwrap();
+        }
+        let order = order.lock().unwrap();
+        let ids: Vec<_> = order.iter().map(|(i, _)| *i).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4, 5]);
+        let span = order[5].1 - order[0].1;
+        assert_eq!(
+            span,
+            Duration::from_secs(2),
+            "two at once, then two a second"
+        );
     }
 
     #[tokio::test(start_paused = true)]

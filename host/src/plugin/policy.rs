@@ -112,6 +112,14 @@ impl AllowList {
     }
 }
 
+/// Why the policy refuses every request to `host` whatever the settings say (a
+/// link-local or metadata address, in any notation), if it does: what checking a URL
+/// setting as it is entered needs.
+pub fn never_reachable(scheme: &str, host: &str, port: Option<u16>) -> Option<Denied> {
+    let destination = Destination::new(scheme, host, port);
+    is_metadata_address(&destination.host).then(|| Denied::MetadataAddress(destination.to_string()))
+}
+
 /// Where cloud metadata services answer: link-local addresses (169.254.0.0/16, where
 /// AWS, Azure, GCP and most others serve it, and fe80::/10), AWS's IPv6 endpoint
 /// `fd00:ec2::254`, Alibaba's `100.100.100.200`, and the well-known metadata host names.

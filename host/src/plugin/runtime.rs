@@ -274,6 +274,8 @@ impl PluginHost {
             steps
                 .into_iter()
                 .map(|step| CheckStep {
+                    // A step's name is the plugin's text too: it may quote a secret.
+                    name: redactor.redacted(&step.name),
                     detail: redactor.redacted(&step.detail),
                     ..step
                 })

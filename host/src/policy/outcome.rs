@@ -40,6 +40,10 @@ pub struct SyncEnd {
     pub rejected: u64,
     /// The first few rejection reasons.
     pub rejected_examples: Vec<String>,
+    /// Portal links taken out of stored findings (all of them; the warning quotes a few).
+    pub links_dropped: u64,
+    /// The first few of them.
+    pub link_examples: Vec<String>,
     /// Why storing failed or a ceiling stopped the run, if either did.
     pub store_error: Option<(String, FailureClass)>,
     /// Whether its checkpoints were dropped because the settings changed meanwhile.
@@ -81,6 +85,13 @@ pub fn judge(end: SyncEnd) -> Verdict {
             "{} record(s) rejected as malformed, for example: {}",
             end.rejected,
             end.rejected_examples.join("; ")
+        ));
+    }
+    if end.links_dropped > 0 {
+        warnings.push(format!(
+            "{} portal link(s) dropped, only https and http links are kept, for example: {}",
+            end.links_dropped,
+            end.link_examples.join("; ")
         ));
     }
     if end.settings_changed {
@@ -147,6 +158,8 @@ mod tests {
             counts: RunCounts::default(),
             rejected: 0,
             rejected_examples: vec![],
+            links_dropped: 0,
+            link_examples: vec![],
             store_error: None,
             settings_changed: false,
             cancelled: false,

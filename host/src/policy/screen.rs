@@ -133,6 +133,21 @@ pub struct Screened {
     pub findings_rejected: u64,
     /// Why each was dropped (`asset `x`: …`), in order.
     pub reasons: Vec<String>,
+    /// Portal links taken out of kept findings (`finding `x`: …`), in order.
+    pub links_dropped: Vec<String>,
+}
+
+/// Why a portal link is not kept, if it is not: only `https` and `http` links are, so
+/// that a link rendered in an `href` can never run script (`javascript:`, `data:`).
+pub fn link(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") => Ok(()),
+        Ok(u) => Err(format!(
+            "portal link dropped: its scheme `{}` is not https or http",
+            clip(u.scheme())
+        )),
+        Err(e) => Err(format!("portal link dropped: it is not a URL ({e})")),
+    }
 }
 
 /// Takes out every record that breaks the rules, and those the edge already refused.
@@ -157,6 +172,14 @@ pub fn screen(mut batch: Batch) -> Screened {
             .map_err(|problem| screened.reject("asset", &a.source_id, &problem))
             .is_ok()
     });
+    for f in &mut batch.findings {
+        if let Some(problem) = f.portal_url.as_deref().and_then(|u| link(u).err()) {
+            f.portal_url = None;
+            screened
+                .links_dropped
+                .push(format!("finding `{}`: {problem}", clip(&f.source_id)));
+        }
+    }
     batch.findings.retain(|f| {
         let problem = finding(f).err();
         if let Some(problem) = &problem {
@@ -362,6 +385,48 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(heavier - bare, 600);
+    }
+
+    #[test]
+    fn only_https_and_http_portal_links_are_kept() {
+        let with_link = |url: &str| Finding {
+            portal_url: Some(url.into()),
+            ..good_finding()
+        };
+        let bad = [
+            "javascript:alert(document.cookie)",
+            "JavaScript:alert(1)",
+            " javascript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox(1)",
+            "file:///etc/passwd",
+            "not a link",
+        ];
+        let good = [
+            "https://app.wiz.io/issues#~(issue~'1)",
+            "http://portal.local/x",
+        ];
+        let batch = Batch {
+            findings: bad.iter().chain(&good).map(|u| with_link(u)).collect(),
+            ..Default::default()
+        };
+        let screened = screen(batch);
+        let kept: Vec<Option<&str>> = screened
+            .batch
+            .findings
+            .iter()
+            .map(|f| f.portal_url.as_deref())
+            .collect();
+        let mut expected = vec![None; bad.len()];
+        expected.extend(good.iter().map(|u| Some(*u)));
+        assert_eq!(kept, expected, "the findings stay, their bad links go");
+        assert_eq!(screened.links_dropped.len(), bad.len());
+        assert!(
+            screened.links_dropped[0].contains("`javascript` is not https or http"),
+            "{:?}",
+            screened.links_dropped
+        );
+        assert_eq!(screened.findings_rejected, 0);
     }
 
     #[test]

@@ -17,8 +17,9 @@ pub const ADMIN_TOKEN_ENV: &str = "CONNECTOR_HOST_ADMIN_TOKEN";
 pub const ADMIN: &str = "admin";
 /// What every token starts with, so a leaked one is recognisable (secret scanners).
 const TOKEN_PREFIX: &str = "cht_";
-/// The shortest admin token the environment may set.
-const MIN_ENV_TOKEN: usize = 16;
+/// The shortest token there is: an admin token from the environment or the token file
+/// must be this long, and a shorter bearer token is refused unread.
+const MIN_TOKEN: usize = 16;
 
 /// The access service.
 pub struct Access<'a> {
@@ -98,7 +99,7 @@ impl Access<'_> {
     pub async fn bootstrap_admin(&self) -> Result<AdminToken, ServiceError> {
         let file = self.admin_token_file();
         let (token, source) = match std::env::var(ADMIN_TOKEN_ENV) {
-            Ok(text) if text.trim().len() >= MIN_ENV_TOKEN => {
+            Ok(text) if text.trim().len() >= MIN_TOKEN => {
                 (Token(text.trim().to_string()), AdminToken::Environment)
             }
             Ok(_) => return Err(ServiceError::WeakAdminToken),
@@ -108,6 +109,9 @@ impl Access<'_> {
                         path: file.clone(),
                         source,
                     })?;
+                if text.trim().len() < MIN_TOKEN {
+                    return Err(ServiceError::WeakTokenFile(file));
+                }
                 (Token(text.trim().to_string()), AdminToken::File(file))
             }
             Err(_) => {
@@ -182,8 +186,12 @@ impl Access<'_> {
         Ok(self.platform.store().users().await?)
     }
 
-    /// The user a bearer token belongs to.
+    /// The user a bearer token belongs to. A token too short to be one (an empty one
+    /// above all) is refused without looking anything up.
     pub async fn authenticate(&self, token: &str) -> Result<User, ServiceError> {
+        if token.trim().len() < MIN_TOKEN {
+            return Err(ServiceError::Unauthenticated);
+        }
         self.platform
             .store()
             .user_by_token(&hash(token.trim()))

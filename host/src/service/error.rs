@@ -21,6 +21,18 @@ pub enum ServiceError {
     /// A given setting is wrong.
     #[error(transparent)]
     Setting(#[from] SettingError),
+    /// A URL setting changes while stored secrets would follow it unasked.
+    #[error(
+        "{} changes, so the stored {} must be entered again in the same change: a stored secret is only sent to the URLs it was entered for",
+        .urls.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+        .secrets.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    )]
+    SecretsNotReentered {
+        /// The URL settings that change.
+        urls: Vec<String>,
+        /// The secret settings to enter again.
+        secrets: Vec<String>,
+    },
     /// An integration's stored settings cannot be used.
     #[error(transparent)]
     StoredSettings(#[from] OpenSettingsError),
@@ -82,6 +94,11 @@ pub enum ServiceError {
         /// What they are.
         role: crate::model::Role,
     },
+    /// An integration name that is not plain (quoted escaped, cut short).
+    #[error(
+        "integration name \"{0}\" is not allowed: use 1 to 64 letters, digits and `-`, `_`, `.`"
+    )]
+    BadIntegrationName(String),
     /// A user name that is not plain.
     #[error("user name `{0}` is not allowed: use 1 to 64 letters, digits and `.`, `_`, `@`, `-`")]
     BadUserName(String),
@@ -99,6 +116,13 @@ pub enum ServiceError {
         "CONNECTOR_HOST_ADMIN_TOKEN must be at least 16 characters (for example from `openssl rand -base64 32`)"
     )]
     WeakAdminToken,
+    /// The admin token file holds too little to be a token (an empty file would make the
+    /// empty string the admin's token).
+    #[error(
+        "admin token file {} holds fewer than 16 characters, too few for a token; delete it and start the host again to have a new one written, or write one of at least 16 characters (for example from `openssl rand -base64 32`)",
+        .0.display()
+    )]
+    WeakTokenFile(std::path::PathBuf),
     /// The admin token is another user's.
     #[error(
         "the admin token is already user `{0}`'s token, or user `admin` is not an admin; rotate that user's token or remove it"
@@ -149,7 +173,9 @@ impl ServiceError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             ServiceError::Exists(_) | ServiceError::Ambiguous { .. } => ErrorKind::Conflict,
-            ServiceError::Setting(_) | ServiceError::Import(_) => ErrorKind::Invalid,
+            ServiceError::Setting(_)
+            | ServiceError::SecretsNotReentered { .. }
+            | ServiceError::Import(_) => ErrorKind::Invalid,
             ServiceError::StoredSettings(_) | ServiceError::Secrets(_) => {
                 ErrorKind::Failed(FailureClass::Config)
             }
@@ -168,7 +194,9 @@ impl ServiceError {
             ServiceError::Unauthenticated => ErrorKind::Unauthenticated,
             ServiceError::Forbidden { .. } => ErrorKind::Forbidden,
             ServiceError::BadUserName(_)
+            | ServiceError::BadIntegrationName(_)
             | ServiceError::WeakAdminToken
+            | ServiceError::WeakTokenFile(_)
             | ServiceError::BadCursor(_)
             | ServiceError::BadPageSize(_) => ErrorKind::Invalid,
             ServiceError::TokenTaken(_)

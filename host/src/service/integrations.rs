@@ -1,9 +1,12 @@
 //! Integrations: add (test, then save), update, test, remove, list, show.
 
 use super::{Platform, Prepared, ServiceError};
-use crate::model::{Action, CheckStep, Integration, NewIntegration, Policy, RunEnd, RunStatus};
+use crate::model::{
+    Action, CheckStep, FieldKind, Integration, NewIntegration, Policy, RunEnd, RunStatus,
+};
 use crate::plugin::LoadedPlugin;
 use crate::policy::failure::FailureClass;
+use crate::secrets::SealedFor;
 use crate::settings::{SettingError, Settings};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -192,6 +195,74 @@ impl ShownSetting {
     }
 }
 
+/// The longest integration name.
+pub const MAX_NAME: usize = 64;
+
+/// An integration name: 1 to [`MAX_NAME`] letters, digits, `-`, `_` and `.`, so that it
+/// reads the same in a URL, a shell, a log line and a file name.
+fn check_name(name: &str) -> Result<(), ServiceError> {
+    let fine = (1..=MAX_NAME).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    match fine {
+        true => Ok(()),
+        // Quoted escaped and cut short: the name may hold control characters or megabytes.
+        false => Err(ServiceError::BadIntegrationName(
+            name.chars()
+                .take(MAX_NAME + 1)
+                .collect::<String>()
+                .escape_debug()
+                .to_string(),
+        )),
+    }
+}
+
+/// An update worked out against the stored integration: not yet tested or saved.
+struct Merged<'a> {
+    integration: Integration,
+    plugin: &'a LoadedPlugin,
+    after: Settings,
+    policy: Policy,
+    /// The keys that change (settings, then policy names).
+    changed: Vec<String>,
+    settings_changed: bool,
+}
+
+/// Refuses a change of any URL setting (set, unset or back to its default) unless every
+/// stored secret is entered again in the same request: a stored secret is only ever
+/// sent to the URLs it was entered for.
+fn check_secrets_follow_urls(
+    schema: &[crate::model::ConfigField],
+    before: &Settings,
+    after: &Settings,
+    request: &UpdateIntegration,
+) -> Result<(), ServiceError> {
+    let urls: Vec<String> = schema
+        .iter()
+        .filter(|f| f.kind == FieldKind::Url && before.get(&f.key) != after.get(&f.key))
+        .map(|f| f.key.clone())
+        .collect();
+    if urls.is_empty() {
+        return Ok(());
+    }
+    let entered = |key: &str| {
+        request
+            .values
+            .get(key)
+            .is_some_and(|v| !v.trim().is_empty())
+    };
+    let secrets: Vec<String> = schema
+        .iter()
+        .filter(|f| after.is_secret(f) && before.get(&f.key).is_some() && !entered(&f.key))
+        .map(|f| f.key.clone())
+        .collect();
+    match secrets.is_empty() {
+        true => Ok(()),
+        false => Err(ServiceError::SecretsNotReentered { urls, secrets }),
+    }
+}
+
 /// The settings an integration would have, checked against its plugin.
 fn validate(
     plugin: &LoadedPlugin,
@@ -237,29 +308,32 @@ impl Integrations<'_> {
         })
     }
 
-    /// Seals the secret values of `settings`; returns (plain settings, sealed secrets).
-    fn seal(
+    /// Seals the secret values of `settings` for integration `name`; returns (plain
+    /// settings, sealed secrets).
+    async fn seal(
         &self,
         plugin: &LoadedPlugin,
+        name: &str,
         settings: &Settings,
     ) -> Result<(Vec<(String, String)>, String), ServiceError> {
         let (plain, secret) = settings.split(&plugin.info.config_schema);
-        let sealed = self
-            .platform
-            .key()?
-            .seal(&serde_json::to_vec(&secret).expect("a map of strings"));
+        let sealed = self.platform.key().await?.seal(
+            &serde_json::to_vec(&secret).expect("a map of strings"),
+            &SealedFor::integration(name, &plugin.info.name),
+        );
         Ok((plain.into_iter().collect(), sealed))
     }
 
     /// Adds an integration. Its connection is tested first (unless asked not to), and
     /// nothing is saved if the test fails; a passed test is recorded in its history.
     pub async fn add(&self, request: AddIntegration) -> Result<Added, ServiceError> {
+        check_name(&request.name)?;
         let store = self.platform.store();
         if store.integration(&request.name).await.is_ok() {
             return Err(ServiceError::Exists(request.name));
         }
         // A key that does not load fails now, not after a connection test.
-        self.platform.key()?;
+        self.platform.key().await?;
         let plugins = self.platform.plugins().await?;
         let plugin = plugins.get(&request.connector)?;
         let settings = validate(plugin, request.values)?;
@@ -278,7 +352,7 @@ impl Integrations<'_> {
             }
         };
         let egress = settings.egress(&plugin.info.config_schema);
-        let (settings, sealed_secrets) = self.seal(plugin, &settings)?;
+        let (settings, sealed_secrets) = self.seal(plugin, &request.name, &settings).await?;
         let integration = store
             .add_integration(&NewIntegration {
                 name: request.name,
@@ -308,10 +382,9 @@ impl Integrations<'_> {
         })
     }
 
-    /// Changes an integration's settings, secrets or policy. A settings change is tested
-    /// first (unless asked not to); a change to what a sync reads or stores makes the next
-    /// sync full. The change is recorded in history by key, never by value.
-    pub async fn update(&self, request: UpdateIntegration) -> Result<Updated, ServiceError> {
+    /// Works out what `request` would make of the stored integration, refusing a URL
+    /// change that would send a stored secret somewhere it was not entered for.
+    async fn merge(&self, request: &UpdateIntegration) -> Result<Merged<'_>, ServiceError> {
         let Prepared {
             integration,
             plugin,
@@ -330,10 +403,18 @@ impl Integrations<'_> {
             }
         }
         // An empty secret means "keep the stored one": edit forms never show secrets.
-        values.extend(request.values.into_iter().filter(|(key, value)| {
-            !(value.is_empty() && schema.iter().any(|f| &f.key == key && before.is_secret(f)))
-        }));
+        let keeps_stored = |key: &str, value: &str| {
+            value.trim().is_empty() && schema.iter().any(|f| f.key == key && before.is_secret(f))
+        };
+        values.extend(
+            request
+                .values
+                .iter()
+                .filter(|(key, value)| !keeps_stored(key, value))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         let after = validate(plugin, values)?.sealed_like(&before);
+        check_secrets_follow_urls(schema, &before, &after, request)?;
         let policy = request.policy.apply(integration.policy)?;
         let mut changed: Vec<String> = schema
             .iter()
@@ -358,6 +439,40 @@ impl Integrations<'_> {
                 changed.push(key.to_string());
             }
         }
+        Ok(Merged {
+            integration,
+            plugin,
+            after,
+            policy,
+            changed,
+            settings_changed,
+        })
+    }
+
+    /// Changes an integration's settings, secrets or policy. A settings change is tested
+    /// first (unless asked not to); a change to what a sync reads or stores makes the next
+    /// sync full. Every attempt is recorded in history by key, never by value, the
+    /// refused and failed ones too.
+    pub async fn update(&self, request: UpdateIntegration) -> Result<Updated, ServiceError> {
+        let integration = self.platform.store().integration(&request.name).await?;
+        let outcome = self.apply_update(&request).await;
+        if let Err(e) = &outcome {
+            self.record_refused_change(integration.id, &request, e)
+                .await;
+        }
+        outcome
+    }
+
+    async fn apply_update(&self, request: &UpdateIntegration) -> Result<Updated, ServiceError> {
+        let Merged {
+            integration,
+            plugin,
+            after,
+            policy,
+            changed,
+            settings_changed,
+        } = self.merge(request).await?;
+        let schema = &plugin.info.config_schema;
         if changed.is_empty() {
             return Ok(Updated {
                 changed,
@@ -379,11 +494,12 @@ impl Integrations<'_> {
                 Some(report)
             }
         };
-        let (plain, sealed) = self.seal(plugin, &after)?;
+        let (plain, sealed) = self.seal(plugin, &integration.name, &after).await?;
         let store = self.platform.store();
         store
             .update_integration(integration.id, &plain, &sealed, &policy)
             .await?;
+        let was = integration.policy;
         let reads_differently = settings_changed
             || policy.auto_onboard != was.auto_onboard
             || policy.update_metadata != was.update_metadata;
@@ -406,6 +522,69 @@ impl Integrations<'_> {
             egress: after.egress(schema),
             test,
         })
+    }
+
+    /// Records a settings change that was refused or failed: which keys it tried and why,
+    /// never a value. A history that cannot be written is logged, not raised over the
+    /// refusal itself.
+    async fn record_refused_change(&self, id: i64, request: &UpdateIntegration, e: &ServiceError) {
+        let reason = match e {
+            // A setting's message may quote the value typed: name the key only.
+            ServiceError::Setting(s) => format!("refused: setting `{}` is not valid", s.key),
+            ServiceError::ConnectionTest { report, .. } => format!(
+                "connection test failed, nothing saved: {}",
+                report.error.as_deref().unwrap_or("unknown error")
+            ),
+            e => format!("refused: {e}"),
+        };
+        let mut tried: Vec<&str> = request
+            .values
+            .keys()
+            .chain(&request.unset)
+            .map(String::as_str)
+            .collect();
+        let p = request.policy;
+        for (key, given) in [
+            ("auto-sync-days", p.auto_sync_days.is_some()),
+            ("auto-onboard", p.auto_onboard.is_some()),
+            ("update-metadata", p.update_metadata.is_some()),
+        ] {
+            if given {
+                tried.push(key);
+            }
+        }
+        let recorded = self
+            .platform
+            .store()
+            .record_run(
+                id,
+                Action::ConfigChange,
+                &request.started_by,
+                &RunEnd::bare(RunStatus::Failed, Some(reason)),
+                Some(&format!("tried: {}", tried.join(", "))),
+            )
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!("cannot record a refused settings change in history: {e}");
+        }
+    }
+
+    /// Tests the settings an update would give, without saving or recording anything
+    /// (the Test Connection button of an edit form). The same rules as
+    /// [`update`](Self::update) apply: a changed URL needs its secrets entered again.
+    pub async fn test_update(
+        &self,
+        request: &UpdateIntegration,
+    ) -> Result<TestReport, ServiceError> {
+        let merged = self.merge(request).await?;
+        let report = self.run_test(merged.plugin, &merged.after).await?;
+        match report.error {
+            Some(_) => Err(ServiceError::ConnectionTest {
+                report,
+                saved: false,
+            }),
+            None => Ok(report),
+        }
     }
 
     /// Tests settings for a new integration of `connector` without saving anything (the

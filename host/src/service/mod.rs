@@ -30,7 +30,7 @@ use crate::catalog::Catalog;
 use crate::model::{Integration, PluginInfo};
 use crate::plugin::{Limits, LoadedPlugin, PluginHost};
 use crate::runner::EmitLimits;
-use crate::secrets::SecretKey;
+use crate::secrets::{SealedFor, SecretKey};
 use crate::settings::Settings;
 use crate::store::Store;
 use std::path::PathBuf;
@@ -68,7 +68,7 @@ impl Plugins {
 pub struct Platform {
     store: Arc<dyn Store>,
     key_file: PathBuf,
-    key: std::sync::OnceLock<SecretKey>,
+    key: OnceCell<SecretKey>,
     plugin_source: PluginSource,
     plugins: OnceCell<Plugins>,
     limits: EmitLimits,
@@ -86,7 +86,7 @@ impl Platform {
         Platform {
             store,
             key_file,
-            key: std::sync::OnceLock::new(),
+            key: OnceCell::new(),
             plugin_source,
             plugins: OnceCell::new(),
             limits,
@@ -147,14 +147,43 @@ impl Platform {
         Ok((loaded, failed))
     }
 
-    /// The key that seals secrets.
-    pub fn key(&self) -> Result<&SecretKey, ServiceError> {
-        if let Some(key) = self.key.get() {
-            return Ok(key);
+    /// The key that seals secrets. Loading it re-seals the secrets that an older version
+    /// stored unbound (see [`SealedFor`]), so every stored value is bound to its
+    /// integration from then on.
+    pub async fn key(&self) -> Result<&SecretKey, ServiceError> {
+        self.key
+            .get_or_try_init(|| async {
+                let key = SecretKey::load(&self.key_file)?;
+                self.reseal_legacy_secrets(&key).await?;
+                Ok(key)
+            })
+            .await
+    }
+
+    /// Re-seals every integration's secrets still in the unbound form. One the key does
+    /// not open is left as it is: using that integration says why.
+    async fn reseal_legacy_secrets(&self, key: &SecretKey) -> Result<(), ServiceError> {
+        for integration in self.store.integrations().await? {
+            let owner = SealedFor::integration(&integration.name, &integration.connector);
+            match key.reseal_legacy(&integration.sealed_secrets, &owner) {
+                Some(Ok(resealed)) => {
+                    // Another process may have re-sealed (or changed) them first: fine.
+                    self.store
+                        .replace_sealed_secrets(
+                            integration.id,
+                            &integration.sealed_secrets,
+                            &resealed,
+                        )
+                        .await?;
+                    tracing::info!(integration = %integration.name, "re-sealed its secrets, bound to it");
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(integration = %integration.name, "cannot re-seal its secrets: {e}")
+                }
+                None => {}
+            }
         }
-        let key = SecretKey::load(&self.key_file)?;
-        // Two first users at once load the same file; either key is the one.
-        Ok(self.key.get_or_init(|| key))
+        Ok(())
     }
 
     /// The plugins, loaded (and compiled, or read from the cache) on first use.
@@ -182,7 +211,7 @@ impl Platform {
     ) -> Result<Prepared<'_>, ServiceError> {
         let plugins = self.plugins().await?;
         let plugin = plugins.get(&integration.connector)?;
-        let settings = Settings::open(&integration, &plugin.info.config_schema, self.key()?)?;
+        let settings = Settings::open(&integration, &plugin.info.config_schema, self.key().await?)?;
         Ok(Prepared {
             integration,
             plugins,

@@ -87,11 +87,15 @@ impl StoreError {
         StoreError::NotFound { what: what.into() }
     }
 
-    /// Whether the database could not be reached or opened at all.
+    /// Whether the database could not be reached or opened at all, or is too busy to
+    /// answer in time (no free connection, or a listing past its statement timeout).
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Unreachable { .. } | StoreError::Open { .. } | StoreError::Pool(_)
-        )
+        match self {
+            StoreError::Unreachable { .. } | StoreError::Open { .. } | StoreError::Pool(_) => true,
+            StoreError::Postgres(e) => {
+                e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+            }
+            _ => false,
+        }
     }
 }

@@ -126,6 +126,14 @@ pub trait IntegrationStore: Send + Sync {
         sealed_secrets: &str,
         policy: &Policy,
     ) -> Result<(), StoreError>;
+    /// Swaps an integration's sealed secrets from `was` to `now` (re-sealing them), unless
+    /// someone changed them meanwhile; whether it swapped.
+    async fn replace_sealed_secrets(
+        &self,
+        id: i64,
+        was: &str,
+        now: &str,
+    ) -> Result<bool, StoreError>;
     /// One by name.
     async fn integration(&self, name: &str) -> Result<Integration, StoreError>;
     /// All, by name.

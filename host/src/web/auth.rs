@@ -1,85 +1,34 @@
 //! Who is asking: a bearer token (programs) or a session cookie (the console), and the
 //! rules of each. A session's state-changing requests must carry its CSRF token; a token
-//! that fails is answered slowly, and an address that keeps failing is turned away for a
-//! while.
+//! that fails is answered slowly, and an address that keeps failing has its failures
+//! turned away for a while (a valid token still gets in).
 
+use super::client::Client;
 use super::problem::Problem;
 use super::state::AppState;
 use crate::model::{Session, User};
 use crate::service::{ErrorKind, Login, ServiceError};
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum_extra::extract::cookie::CookieJar;
-use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::time::Instant;
 
 /// The cookie that carries a console session's id.
 pub const SESSION_COOKIE: &str = "connector_session";
 /// The header that carries a session's CSRF token on API requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// Failed token checks an address may make within [`FAILURE_WINDOW`].
-const MAX_FAILURES: usize = 10;
-/// How far back failed checks count.
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// Addresses the throttle remembers before it forgets the quiet ones.
-const REMEMBERED: usize = 10_000;
-
-/// Recent failed token checks by address.
-#[derive(Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
-}
-
-impl LoginThrottle {
-    /// How long `ip` must wait before it may try again, if it must.
-    fn wait(&self, ip: IpAddr, at: Instant) -> Option<Duration> {
-        let mut all = self.failures.lock().expect("throttle lock");
-        let recent = all.get_mut(&ip)?;
-        while recent
-            .front()
-            .is_some_and(|t| at.duration_since(*t) > FAILURE_WINDOW)
-        {
-            recent.pop_front();
-        }
-        let oldest = *recent.front()?;
-        (recent.len() >= MAX_FAILURES)
-            .then(|| FAILURE_WINDOW.saturating_sub(at.duration_since(oldest)))
-    }
-
-    /// Notes a failed check from `ip`.
-    fn failed(&self, ip: IpAddr, at: Instant) {
-        let mut all = self.failures.lock().expect("throttle lock");
-        if all.len() >= REMEMBERED {
-            all.retain(|_, r| {
-                r.back()
-                    .is_some_and(|t| at.duration_since(*t) <= FAILURE_WINDOW)
-            });
-        }
-        let recent = all.entry(ip).or_default();
-        recent.push_back(at);
-        if recent.len() > MAX_FAILURES {
-            recent.pop_front();
-        }
-    }
-}
-
-/// Checks a token for `ip`: the throttle first, then the store; a failure waits before
-/// it is answered.
-pub async fn check_token(
-    state: &AppState,
-    ip: Option<IpAddr>,
-    token: &str,
-) -> Result<User, Problem> {
-    let ip = ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    if let Some(wait) = state.throttle.wait(ip, Instant::now()) {
-        return Err(Problem::throttled(wait));
-    }
+/// Checks a token from `ip`. A valid token always gets in; a failed check waits before
+/// it is answered, and an address with too many recent failures is answered at once
+/// with how long to wait.
+pub async fn check_token(state: &AppState, ip: IpAddr, token: &str) -> Result<User, Problem> {
     match state.platform.access().authenticate(token).await {
         Ok(user) => Ok(user),
         Err(ServiceError::Unauthenticated) => {
+            if let Some(wait) = state.throttle.wait(ip, Instant::now()) {
+                return Err(Problem::throttled(wait));
+            }
             state.throttle.failed(ip, Instant::now());
             tokio::time::sleep(state.config.failed_login_delay).await;
             Err(Problem::new(
@@ -91,21 +40,49 @@ pub async fn check_token(
     }
 }
 
-/// Logs in from `ip` with a token: the throttle, the token, then a new session that lasts
-/// the configured lifetime.
+/// Logs in from `ip` with a token: the token, then a new session that lasts the
+/// configured lifetime.
 pub async fn log_in(state: &AppState, ip: IpAddr, token: &str) -> Result<Login, Problem> {
-    let user = check_token(state, Some(ip), token).await?;
+    let user = check_token(state, ip, token).await?;
     let lifetime = chrono::Duration::from_std(state.config.session_lifetime)
         .map_err(|e| Problem::invalid(format!("the session lifetime is out of range: {e}")))?;
     Ok(state.platform.access().login(user, lifetime).await?)
 }
 
-/// The address a request came from.
-pub fn peer(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+/// The client a request came from (see [`super::client::identify`]).
+pub fn client(parts: &Parts) -> Client {
+    parts.extensions.get::<Client>().copied().unwrap_or(Client {
+        ip: IpAddr::from([0, 0, 0, 0]),
+        https: false,
+    })
+}
+
+/// Whether a browser sent this request from another site: its `Origin` names another
+/// host than the request's, or `Sec-Fetch-Site` says cross-site. A login from such a
+/// form would log the victim into the attacker's session (login CSRF). Clients that
+/// send neither header (scripts, curl) are not browsers on a page elsewhere.
+pub fn cross_site(headers: &HeaderMap) -> bool {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if let Some(origin) = text(header::ORIGIN) {
+        let authority = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        let host = text(header::HOST);
+        let forwarded_host = text(HeaderName::from_static("x-forwarded-host"));
+        return match authority {
+            Some(a) => !(host == Some(a) || forwarded_host == Some(a)),
+            // `null` (a sandboxed frame, a data: page) or another scheme.
+            None => true,
+        };
+    }
+    match text(HeaderName::from_static("sec-fetch-site")) {
+        Some(site) => !matches!(site, "same-origin" | "none"),
+        None => false,
+    }
 }
 
 /// The session a request's cookie names, if it names a live one.
@@ -151,7 +128,7 @@ impl FromRequestParts<AppState> for Caller {
                         "the Authorization header must be `Bearer TOKEN`",
                     )
                 })?;
-            let user = check_token(state, peer(parts), token).await?;
+            let user = check_token(state, client(parts).ip, token).await?;
             return Ok(Caller { user });
         }
         let Some((_, session)) = cookie_session(state, &parts.headers).await? else {
@@ -208,26 +185,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_address_that_keeps_failing_waits_then_may_try_again() {
-        let throttle = LoginThrottle::default();
-        let (ip, start) = (IpAddr::from([10, 0, 0, 1]), Instant::now());
-        for i in 0..MAX_FAILURES {
-            assert_eq!(
-                throttle.wait(ip, start),
-                None,
-                "failure {i} is still allowed"
-            );
-            throttle.failed(ip, start);
+    fn a_login_form_posted_from_another_site_is_told_apart() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (k, v) in pairs {
+                map.insert(*k, HeaderValue::from_static(v));
+            }
+            map
+        };
+        let host = ("host", "console.example:8443");
+        for same in [
+            vec![host, ("origin", "https://console.example:8443")],
+            vec![host, ("sec-fetch-site", "same-origin")],
+            vec![host],
+            vec![
+                ("host", "127.0.0.1:9000"),
+                ("x-forwarded-host", "console.example"),
+                ("origin", "https://console.example"),
+            ],
+        ] {
+            assert!(!cross_site(&headers(&same)), "{same:?}");
         }
-        let wait = throttle.wait(ip, start + Duration::from_secs(1)).unwrap();
-        assert!(wait <= FAILURE_WINDOW && wait >= FAILURE_WINDOW - Duration::from_secs(2));
-        assert_eq!(
-            throttle.wait(IpAddr::from([10, 0, 0, 2]), start),
-            None,
-            "others are not"
-        );
-        let later = start + FAILURE_WINDOW + Duration::from_secs(1);
-        assert_eq!(throttle.wait(ip, later), None, "the window passes");
+        for other in [
+            vec![host, ("origin", "https://evil.example")],
+            vec![host, ("origin", "null")],
+            vec![host, ("sec-fetch-site", "cross-site")],
+            vec![
+                host,
+                ("origin", "https://console.example:8443.evil.example"),
+            ],
+        ] {
+            assert!(cross_site(&headers(&other)), "{other:?}");
+        }
     }
 
     #[test]

@@ -58,6 +58,18 @@ impl Problem {
         }
     }
 
+    /// Too many event streams open: the caller's own, or all of them.
+    pub fn too_many_streams(detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("{TYPE_BASE}too-many-streams"),
+            title: "Too many event streams",
+            status: StatusCode::TOO_MANY_REQUESTS.as_u16(),
+            detail: detail.into(),
+            report: None,
+            retry_after: Some(5),
+        }
+    }
+
     /// A request the API cannot read (bad JSON, a bad query parameter).
     pub fn invalid(detail: impl Into<String>) -> Self {
         Problem::new(ErrorKind::Invalid, detail)

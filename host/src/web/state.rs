@@ -1,6 +1,6 @@
 //! What every handler shares.
 
-use super::auth::LoginThrottle;
+use super::throttle::LoginThrottle;
 use crate::service::Platform;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +15,9 @@ pub struct WebConfig {
     pub https: bool,
     /// How long a failed login waits before it is answered.
     pub failed_login_delay: Duration,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` / `X-Forwarded-Proto` are believed
+    /// (`--trusted-proxy`): the client address and scheme come from them.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for WebConfig {
@@ -23,6 +26,7 @@ impl Default for WebConfig {
             session_lifetime: Duration::from_secs(12 * 3600),
             https: false,
             failed_login_delay: Duration::from_secs(1),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -33,6 +37,7 @@ pub struct AppState {
     pub platform: Arc<Platform>,
     pub config: Arc<WebConfig>,
     pub throttle: Arc<LoginThrottle>,
+    pub streams: Arc<super::streams::StreamSlots>,
 }
 
 impl AppState {
@@ -41,6 +46,7 @@ impl AppState {
             platform,
             config: Arc::new(config),
             throttle: Arc::default(),
+            streams: Arc::default(),
         }
     }
 }

@@ -19,9 +19,49 @@ use tokio_rustls::server::TlsStream;
 const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 /// Handshaken connections waiting for axum to take them.
 const ACCEPTED_QUEUE: usize = 64;
-/// Handshakes under way at once; a connection beyond them is closed at once, so a flood
-/// of silent clients cannot pile up tasks.
+/// Handshakes under way at once; a connection beyond them ends the oldest one, so a
+/// flood of silent clients can neither pile up tasks nor keep real clients out: a real
+/// handshake takes milliseconds, a silent one waits to be pushed out.
 const MAX_HANDSHAKES: usize = 256;
+
+/// The handshakes under way, oldest first.
+#[derive(Default)]
+struct Handshakes {
+    next_id: u64,
+    running: std::collections::VecDeque<(u64, tokio::task::AbortHandle)>,
+}
+
+impl Handshakes {
+    /// Starts `handshake` as handshake `id`, ending the oldest one when
+    /// [`MAX_HANDSHAKES`] are under way.
+    fn start(
+        all: &Arc<std::sync::Mutex<Handshakes>>,
+        handshake: impl FnOnce(u64) -> tokio::task::JoinHandle<()>,
+    ) {
+        let mut this = all
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if this.running.len() >= MAX_HANDSHAKES
+            && let Some((_, oldest)) = this.running.pop_front()
+        {
+            oldest.abort();
+            tracing::debug!("too many TLS handshakes under way; the oldest was ended");
+        }
+        let id = this.next_id;
+        this.next_id += 1;
+        // Spawned under the lock: it cannot finish (and forget itself) before it is listed.
+        let task = handshake(id);
+        this.running.push_back((id, task.abort_handle()));
+    }
+
+    /// Forgets handshake `id`, which ended.
+    fn finished(all: &std::sync::Mutex<Handshakes>, id: u64) {
+        all.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .running
+            .retain(|(i, _)| *i != id);
+    }
+}
 
 /// Why the certificate or key cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +127,7 @@ impl TlsListener {
         let local = tcp.local_addr()?;
         let (queue, accepted) = mpsc::channel(ACCEPTED_QUEUE);
         let acceptor = TlsAcceptor::from(config);
-        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+        let handshakes = Arc::new(std::sync::Mutex::new(Handshakes::default()));
         let accepting = tokio::spawn(async move {
             loop {
                 let (stream, peer) = match tcp.accept().await {
@@ -99,20 +139,22 @@ impl TlsListener {
                         continue;
                     }
                 };
-                let Ok(slot) = handshakes.clone().try_acquire_owned() else {
-                    tracing::debug!(%peer, "too many TLS handshakes under way; connection closed");
-                    continue;
-                };
-                let (acceptor, queue) = (acceptor.clone(), queue.clone());
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    match tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = queue.send((tls, peer)).await;
+                let (acceptor, queue, all) = (acceptor.clone(), queue.clone(), handshakes.clone());
+                Handshakes::start(&handshakes, move |id| {
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(stream))
+                            .await
+                        {
+                            // Listed until served: one waiting for a connection slot
+                            // counts against the handshakes too.
+                            Ok(Ok(tls)) => {
+                                let _ = queue.send((tls, peer)).await;
+                            }
+                            Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         }
-                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
+                        Handshakes::finished(&all, id);
+                    })
                 });
             }
         });

@@ -811,7 +811,28 @@ fn a_session_needs_its_csrf_token_to_change_anything_and_ends_at_logout() {
 }
 
 #[test]
-fn an_address_that_keeps_guessing_is_turned_away() {
+fn a_short_admin_token_file_keeps_serve_from_starting() {
+    for content in ["", "  \n", "short-token-15c"] {
+        let host = Host::new();
+        let file = host.admin_token_file();
+        std::fs::write(&file, content).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let stderr = host.fails(&["serve", "--listen", "127.0.0.1:0"]);
+        assert!(
+            stderr.contains(&file.display().to_string())
+                && stderr.contains("fewer than 16 characters")
+                && stderr.contains("delete it"),
+            "{content:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn an_address_that_keeps_guessing_is_turned_away_but_a_valid_token_gets_in() {
     let host = Host::new();
     let served = host.serve_http(&[]);
     let api = Api::new(&served);
@@ -829,12 +850,19 @@ fn an_address_that_keeps_guessing_is_turned_away() {
     }
     assert_eq!(&statuses[..10], &[401; 10]);
     assert_eq!(&statuses[10..], &[429, 429], "{statuses:?}");
+    // Behind one proxy address every client looks alike: a valid token must still work.
     let right = api
         .get("/me")
         .bearer_auth(&served.admin_token)
         .send()
         .unwrap();
-    problem(right, StatusCode::TOO_MANY_REQUESTS, "throttled");
+    assert_eq!(answer(right).0, StatusCode::OK);
+    let login = api
+        .post("/session")
+        .json(&json!({"token": served.admin_token}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
 }
 
 /// How long `request` takes to be answered, and its status.

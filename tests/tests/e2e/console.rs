@@ -10,7 +10,7 @@ use std::time::Duration;
 use wiz_sim::{SimConfig, Simulator};
 
 /// A browser-like client logged in with `token`: (client, the page's CSRF token).
-fn logged_in(served: &Served, token: &str) -> (Client, String, String) {
+pub fn logged_in(served: &Served, token: &str) -> (Client, String, String) {
     let base = served.api.trim_end_matches("/api/v1").to_string();
     let client = Client::builder()
         .cookie_store(true)

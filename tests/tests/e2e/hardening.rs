@@ -235,6 +235,53 @@ fn bad_input_gets_clear_errors() {
     );
 }
 
+/// The parts of an error line (`error: a: b: c`), split at `: `.
+fn parts(line: &str) -> Vec<String> {
+    line.trim_start_matches("error: ")
+        .split(": ")
+        .map(|p| p.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn every_store_and_plugin_folder_failure_says_each_part_once() {
+    let host = Host::new();
+    let dir = host.dir();
+    let garbage = dir.join("garbage.db");
+    std::fs::write(&garbage, vec![7u8; 4096]).unwrap();
+    let a_file = dir.join("plain-file");
+    std::fs::write(&a_file, "x").unwrap();
+    let (garbage, a_file) = (garbage.to_str().unwrap(), a_file.to_str().unwrap());
+    let cases: Vec<Vec<&str>> = vec![
+        vec![
+            "--db",
+            "postgres://nobody@127.0.0.1:1/x",
+            "integration",
+            "list",
+        ],
+        vec![
+            "--db",
+            "postgres://nobody@[::1]:1/x?connect_timeout=2",
+            "findings",
+        ],
+        vec!["--db", garbage, "integration", "list"],
+        vec!["--db", "/no/such/folder/x.db", "integration", "list"],
+        vec!["--db", dir.to_str().unwrap(), "integration", "list"],
+        vec!["--plugins", "/nonexistent", "plugins"],
+        vec!["--plugins", a_file, "plugins"],
+    ];
+    for args in cases {
+        let line = host.fails(&args);
+        let parts = parts(&line);
+        for (i, part) in parts.iter().enumerate() {
+            assert!(
+                !parts[i + 1..].contains(part),
+                "`{part}` is said twice in {args:?}: {line}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_plugin_built_for_another_contract_line_is_refused() {
     let scratch = tempfile::tempdir().unwrap();

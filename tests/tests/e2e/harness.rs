@@ -528,6 +528,8 @@ struct Seen {
     /// Connections accepted, whether or not they sent a request.
     accepted: usize,
     arrivals: Vec<std::time::Instant>,
+    /// What each connection sent first (up to 4 KiB), in the order read.
+    requests: Vec<String>,
     open: usize,
     most_open: usize,
 }
@@ -548,10 +550,12 @@ impl Listener {
                 let seen = counted.clone();
                 std::thread::spawn(move || {
                     let mut request = [0u8; 4096];
-                    let _ = stream.read(&mut request);
+                    let read = stream.read(&mut request).unwrap_or(0);
                     {
                         let mut s = seen.lock().unwrap();
                         s.arrivals.push(std::time::Instant::now());
+                        s.requests
+                            .push(String::from_utf8_lossy(&request[..read]).into_owned());
                         s.open += 1;
                         s.most_open = s.most_open.max(s.open);
                     }
@@ -569,6 +573,12 @@ impl Listener {
     /// When each connection arrived, in the order they were read.
     pub fn arrivals(&self) -> Vec<std::time::Instant> {
         self.seen.lock().unwrap().arrivals.clone()
+    }
+
+    /// What each connection sent first (its request line, headers and the start of its
+    /// body), in the order read.
+    pub fn requests(&self) -> Vec<String> {
+        self.seen.lock().unwrap().requests.clone()
     }
 
     /// How many connections it has accepted: a plugin that connects and sends nothing

@@ -13,6 +13,7 @@ mod incremental;
 mod inventory;
 mod limits;
 mod plugins;
+mod reentry;
 mod requests;
 mod sandbox;
 mod schedule;

@@ -70,6 +70,23 @@ impl IntegrationStore for PostgresStore {
         }
     }
 
+    async fn replace_sealed_secrets(
+        &self,
+        id: i64,
+        was: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE integrations SET sealed_secrets = $3 WHERE id = $1 AND sealed_secrets = $2",
+                &[&id, &was, &now],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
     async fn integration(&self, name: &str) -> Result<Integration, StoreError> {
         let row = self
             .client()

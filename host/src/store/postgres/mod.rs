@@ -28,13 +28,22 @@ const MIGRATIONS: &[&str] = &[
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).
 const SCHEMA_LOCK: i64 = 0x636f_6e6e_686f_7374;
 
-/// Connections a host keeps open at most.
+/// Connections a host keeps open at most for its writes (syncs, changes).
 const POOL_SIZE: usize = 16;
+/// Connections a host keeps open at most for listings (the console's and the API's).
+const READ_POOL_SIZE: usize = 4;
+/// How long a caller waits for a free connection before its request fails (503).
+const POOL_WAIT: Duration = Duration::from_secs(10);
+/// The longest a listing may run: a slow one answers 503 instead of holding connections.
+const READ_STATEMENT_TIMEOUT: &str = "15s";
 
-/// A store in a PostgreSQL database.
+/// A store in a PostgreSQL database: a pool for writes, and a smaller one, read-only and
+/// with a statement timeout, for listings, so a slow listing never holds the connection
+/// a sync's writer needs.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    reads: Pool,
 }
 
 impl PostgresStore {
@@ -45,6 +54,22 @@ impl PostgresStore {
             config.connect_timeout(Duration::from_secs(10));
         }
         config.application_name("connector-host");
+        let pool = Self::pool(&target.shown, config.clone(), POOL_SIZE)?;
+        // Beside any options the database URL gives.
+        let given = config.get_options().unwrap_or_default().to_string();
+        config.options(format!(
+            "{given} -c statement_timeout={READ_STATEMENT_TIMEOUT} -c default_transaction_read_only=on"
+        ).trim_start());
+        let reads = Self::pool(&target.shown, config, READ_POOL_SIZE)?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|e| connect_error(&target.shown, e))?;
+        migrate(&mut client, &target.shown).await?;
+        Ok(PostgresStore { pool, reads })
+    }
+
+    fn pool(shown: &str, config: tokio_postgres::Config, size: usize) -> Result<Pool, StoreError> {
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -52,19 +77,20 @@ impl PostgresStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+        Pool::builder(manager)
+            .max_size(size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
             .build()
             .map_err(|e| StoreError::Open {
-                target: target.shown.clone(),
+                target: shown.to_string(),
                 source: e.into(),
-            })?;
-        let mut client = pool
-            .get()
-            .await
-            .map_err(|e| connect_error(&target.shown, e))?;
-        migrate(&mut client, &target.shown).await?;
-        Ok(PostgresStore { pool })
+            })
+    }
+
+    /// A connection of the read pool, for listings.
+    async fn reader(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.reads.get().await?)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {

@@ -174,7 +174,7 @@ impl InventoryStore for PostgresStore {
             " ORDER BY inv.name COLLATE \"C\", {id_column} COLLATE \"C\" LIMIT {limit_mark}"
         ));
         let rows = self
-            .client()
+            .reader()
             .await?
             .query(&query.sql, &query.params())
             .await?;
@@ -207,7 +207,7 @@ impl InventoryStore for PostgresStore {
     async fn asset_count(&self, filter: &AssetFilter) -> Result<u64, StoreError> {
         let query = Query::asset_count(filter);
         let row = self
-            .client()
+            .reader()
             .await?
             .query_one(&query.sql, &query.params())
             .await?;
@@ -243,7 +243,7 @@ impl FindingStore for PostgresStore {
             " ORDER BY f.severity_rank, f.integration_id, f.listing_id LIMIT {fetch}"
         ));
         let rows = self
-            .client()
+            .reader()
             .await?
             .query(&query.sql, &query.params())
             .await?;
@@ -293,7 +293,7 @@ impl FindingStore for PostgresStore {
             .sql
             .push_str(" GROUP BY f.severity_rank ORDER BY f.severity_rank");
         let rows = self
-            .client()
+            .reader()
             .await?
             .query(&query.sql, &query.params())
             .await?;
@@ -309,7 +309,7 @@ impl FindingStore for PostgresStore {
 
     async fn finding_raw(&self, integration: i64, id: &str) -> Result<String, StoreError> {
         let row = self
-            .client()
+            .reader()
             .await?
             .query_opt(
                 "SELECT raw FROM findings WHERE integration_id = $1 AND source_id = $2",

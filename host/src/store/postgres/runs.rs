@@ -211,7 +211,7 @@ impl RunStore for PostgresStore {
 
     async fn history_count(&self, integration: i64) -> Result<u64, StoreError> {
         let row = self
-            .client()
+            .reader()
             .await?
             .query_one(
                 "SELECT count(*) FROM runs WHERE integration_id = $1",
@@ -237,7 +237,7 @@ impl RunStore for PostgresStore {
 
     async fn next_due(&self, integration: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
         let row = self
-            .client()
+            .reader()
             .await?
             .query_opt(
                 "SELECT next_due FROM schedules WHERE integration_id = $1",
@@ -268,7 +268,7 @@ impl PostgresStore {
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<HistoryRow>, StoreError> {
         let rows = self
-            .client()
+            .reader()
             .await?
             .query(
                 &format!(

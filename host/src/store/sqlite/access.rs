@@ -86,7 +86,7 @@ impl AccessStore for SqliteStore {
     }
 
     async fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.call(|conn| {
+        self.read(|conn| {
             let mut stmt =
                 conn.prepare("SELECT name, role, created_at FROM users ORDER BY name")?;
             let rows = stmt.query_map([], user_row)?;
@@ -97,7 +97,7 @@ impl AccessStore for SqliteStore {
 
     async fn user_by_token(&self, token_hash: &[u8]) -> Result<Option<User>, StoreError> {
         let token_hash = token_hash.to_vec();
-        self.call(move |conn| {
+        self.read(move |conn| {
             Ok(conn
                 .query_row(
                     "SELECT name, role, created_at FROM users WHERE token_hash = ?1",
@@ -146,7 +146,7 @@ impl AccessStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Session>, StoreError> {
         let id_hash = id_hash.to_vec();
-        self.call(move |conn| {
+        self.read(move |conn| {
             Ok(conn
                 .query_row(
                     "SELECT u.name, u.role, u.created_at, s.csrf, s.expires_at

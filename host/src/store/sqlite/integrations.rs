@@ -82,13 +82,30 @@ impl IntegrationStore for SqliteStore {
         .await
     }
 
+    async fn replace_sealed_secrets(
+        &self,
+        id: i64,
+        was: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let (was, now) = (was.to_string(), now.to_string());
+        self.call(move |conn| {
+            let changed = conn.execute(
+                "UPDATE integrations SET sealed_secrets = ?3 WHERE id = ?1 AND sealed_secrets = ?2",
+                params![id, was, now],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
     async fn integration(&self, name: &str) -> Result<Integration, StoreError> {
         let name = name.to_string();
-        self.call(move |conn| by_name(conn, &name)).await
+        self.read(move |conn| by_name(conn, &name)).await
     }
 
     async fn integrations(&self) -> Result<Vec<Integration>, StoreError> {
-        self.call(|conn| {
+        self.read(|conn| {
             let mut stmt =
                 conn.prepare(&format!("SELECT {COLUMNS} FROM integrations ORDER BY name"))?;
             let rows = stmt.query_map([], integration_row)?;

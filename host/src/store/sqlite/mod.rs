@@ -1,6 +1,8 @@
 //! The SQLite backend: one file, WAL journal, schema versions in `user_version`. Calls run
 //! on tokio's blocking threads, one at a time on the store's connection, so a lock wait
 //! (up to the busy timeout, while another process writes) never holds an async worker.
+//! Listings (the console's and the API's reads) run on a read-only connection of their
+//! own: under WAL they neither wait behind a sync's writes nor hold them up.
 
 mod access;
 mod ingest;
@@ -31,6 +33,8 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// Read-only, for listings.
+    reader: Arc<Mutex<Connection>>,
 }
 
 impl SqliteStore {
@@ -68,8 +72,20 @@ impl SqliteStore {
         )
         .map_err(|e| open_error(format!("not a usable SQLite database ({e})").into()))?;
         migrate(&mut conn, path)?;
+        let reader = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(e.into()))?;
+        reader
+            .busy_timeout(std::time::Duration::from_secs(60))
+            .map_err(|e| open_error(e.into()))?;
+        reader
+            .execute_batch("PRAGMA cache_size = -4096;")
+            .map_err(|e| open_error(e.into()))?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
         })
     }
 
@@ -78,7 +94,21 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let conn = self.conn.clone();
+        Self::on(self.conn.clone(), f).await
+    }
+
+    /// Runs the reads of `f` on the read-only connection, on a blocking thread.
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        Self::on(self.reader.clone(), f).await
+    }
+
+    async fn on<R: Send + 'static>(
+        conn: Arc<Mutex<Connection>>,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
         tokio::task::spawn_blocking(move || {
             // A panic inside a call rolled its transaction back as it unwound.
             let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);

@@ -165,7 +165,7 @@ impl InventoryStore for SqliteStore {
         limit: usize,
     ) -> Result<AssetPage, StoreError> {
         let (filter, after) = (filter.clone(), after.cloned());
-        self.call(move |conn| {
+        self.read(move |conn| {
             let (mut query, id_column) = Query::assets(
                 &filter,
                 "{id}, inv.canonical_key, inv.name, inv.asset_type, inv.cloud_platform, inv.cloud_account_id, inv.cloud_account_name, inv.region,
@@ -208,7 +208,7 @@ impl InventoryStore for SqliteStore {
 
     async fn asset_count(&self, filter: &AssetFilter) -> Result<u64, StoreError> {
         let filter = filter.clone();
-        self.call(move |conn| {
+        self.read(move |conn| {
             let query = Query::asset_count(&filter);
             let counted = query.rows(conn, |r| r.get::<_, i64>(0))?;
             Ok(counted.first().copied().unwrap_or(0) as u64)
@@ -226,7 +226,7 @@ impl FindingStore for SqliteStore {
         limit: usize,
     ) -> Result<FindingPage, StoreError> {
         let (filter, after) = (filter.clone(), after.cloned());
-        self.call(move |conn| {
+        self.read(move |conn| {
             let mut query = Query::new(
                 "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
                    f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
@@ -283,7 +283,7 @@ impl FindingStore for SqliteStore {
         filter: &FindingFilter,
     ) -> Result<Vec<(Severity, u64)>, StoreError> {
         let filter = filter.clone();
-        self.call(move |conn| {
+        self.read(move |conn| {
             let mut query =
                 Query::new("SELECT f.severity_rank, count(*) FROM findings f WHERE 1 = 1");
             query.matching(&filter);
@@ -306,7 +306,7 @@ impl FindingStore for SqliteStore {
 
     async fn finding_raw(&self, integration: i64, id: &str) -> Result<String, StoreError> {
         let id = id.to_string();
-        self.call(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 "SELECT raw FROM findings WHERE integration_id = ?1 AND source_id = ?2",
                 params![integration, id],

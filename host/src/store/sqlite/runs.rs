@@ -197,7 +197,7 @@ impl RunStore for SqliteStore {
     ) -> Result<Vec<HistoryRow>, StoreError> {
         let limit = i64::try_from(window.limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(window.offset).unwrap_or(i64::MAX);
-        self.call(move |conn| {
+        self.read(move |conn| {
             history_rows(
                 conn,
                 "integration_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
@@ -208,7 +208,7 @@ impl RunStore for SqliteStore {
     }
 
     async fn history_count(&self, integration: i64) -> Result<u64, StoreError> {
-        self.call(move |conn| {
+        self.read(move |conn| {
             let n: i64 = conn.query_row(
                 "SELECT count(*) FROM runs WHERE integration_id = ?1",
                 [integration],
@@ -221,7 +221,7 @@ impl RunStore for SqliteStore {
 
     async fn last_sync(&self, integration: i64) -> Result<Option<HistoryRow>, StoreError> {
         let actions = [Action::SyncNow.as_str(), Action::AutoSync.as_str()];
-        self.call(move |conn| {
+        self.read(move |conn| {
             let rows = history_rows(
                 conn,
                 "integration_id = ?1 AND action IN (?2, ?3) ORDER BY id DESC LIMIT 1",
@@ -233,7 +233,7 @@ impl RunStore for SqliteStore {
     }
 
     async fn next_due(&self, integration: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.call(move |conn| {
+        self.read(move |conn| {
             Ok(conn
                 .query_row(
                     "SELECT next_due FROM schedules WHERE integration_id = ?1",

@@ -4,16 +4,17 @@ use super::Checked;
 use crate::model::User;
 use crate::service::Login;
 use crate::web::auth::{SESSION_COOKIE, cookie_session, log_in};
+use crate::web::client::Client;
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
+use axum::Extension;
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 
 /// A login.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -33,14 +34,14 @@ pub struct SessionView {
     expires_at: DateTime<Utc>,
 }
 
-/// The session cookie: HttpOnly, SameSite=Strict, Secure over TLS.
-pub fn session_cookie(state: &AppState, login: &Login) -> Cookie<'static> {
+/// The session cookie: HttpOnly, SameSite=Strict, Secure for a client over TLS.
+pub fn session_cookie(state: &AppState, client: Client, login: &Login) -> Cookie<'static> {
     let lifetime = state.config.session_lifetime;
     Cookie::build((SESSION_COOKIE, login.session_id.reveal().to_string()))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(state.config.https)
+        .secure(client.https)
         .max_age(time::Duration::seconds(
             i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
         ))
@@ -55,12 +56,12 @@ pub fn session_cookie(state: &AppState, login: &Login) -> Cookie<'static> {
 ))]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<Client>,
     jar: CookieJar,
     Checked(Json(request)): Checked<Json<LoginRequest>>,
 ) -> Result<impl IntoResponse, Problem> {
-    let login = log_in(&state, peer.ip(), &request.token).await?;
-    let jar = jar.add(session_cookie(&state, &login));
+    let login = log_in(&state, client.ip, &request.token).await?;
+    let jar = jar.add(session_cookie(&state, client, &login));
     Ok((
         jar,
         Json(SessionView {

@@ -90,14 +90,20 @@ pub async fn status(
     (status = 200, content_type = "text/event-stream", body = String, description = "`progress` events, then `finished`"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many event streams open"),
 ))]
 pub async fn events(
-    _caller: Caller,
+    caller: Caller,
     State(state): State<AppState>,
     Checked(Path(name)): Checked<Path<String>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
     // A missing integration is a 404 now, not an empty stream.
     state.platform.syncs().status(&name).await?;
+    // Held by the stream until it ends (with its sync) or its client leaves.
+    let slot = state
+        .streams
+        .take(&caller.user.name)
+        .map_err(Problem::too_many_streams)?;
     let stream = futures_util::stream::unfold(Some((state, name, true)), |step| async move {
         let (state, name, first) = step?;
         if !first {
@@ -119,6 +125,10 @@ pub async fn events(
                 None,
             )),
         }
+    });
+    let stream = futures_util::StreamExt::map(stream, move |event| {
+        let _held = &slot;
+        event
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

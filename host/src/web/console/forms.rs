@@ -87,12 +87,24 @@ pub struct Submission {
     pub save_anyway: bool,
 }
 
-/// Reads a submission of the form for `schema`. A wrong Auto Sync value is an error
-/// beside that field: `Err((field, message))`.
+/// A submission with a value the form itself refuses: what was typed, to show again, and
+/// the error beside its field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Everything typed, the refused value replaced by `current`'s.
+    pub submission: Submission,
+    /// (field, message).
+    pub error: (String, String),
+}
+
+/// Reads a submission of the form for `schema`. A wrong Auto Sync value is refused
+/// beside that field, keeping everything else typed and `current`'s days, so that
+/// submitting the form again changes nothing that was not typed.
 pub fn read(
     schema: &[ConfigField],
     fields: &[(String, String)],
-) -> Result<Submission, (String, String)> {
+    current: &Policy,
+) -> Result<Submission, Box<Refused>> {
     let get = |key: &str| {
         fields
             .iter()
@@ -109,33 +121,37 @@ pub fn read(
         .collect();
     let days_text = get("auto_sync_days").unwrap_or_default();
     let auto_sync_days = match days_text.as_str() {
-        "" => 0,
+        "" => Some(0),
         text => text
             .parse::<u32>()
             .ok()
-            .filter(|d| *d <= Policy::MAX_AUTO_SYNC_DAYS)
-            .ok_or_else(|| {
-                (
-                    "auto_sync_days".to_string(),
-                    format!(
-                        "must be a whole number of days from 0 (manual only) to {}",
-                        Policy::MAX_AUTO_SYNC_DAYS
-                    ),
-                )
-            })?,
+            .filter(|d| *d <= Policy::MAX_AUTO_SYNC_DAYS),
     };
-    Ok(Submission {
+    let submission = Submission {
         name: get("name").unwrap_or_default(),
         values,
         policy: Policy {
-            auto_sync_days,
+            auto_sync_days: auto_sync_days.unwrap_or(current.auto_sync_days),
             // Unchecked boxes are not submitted at all.
             auto_onboard: get("auto_onboard").is_some(),
             update_metadata: get("update_metadata").is_some(),
         },
         action: get("action").unwrap_or_else(|| "save".into()),
         save_anyway: get("save_anyway").is_some(),
-    })
+    };
+    match auto_sync_days {
+        Some(_) => Ok(submission),
+        None => Err(Box::new(Refused {
+            submission,
+            error: (
+                "auto_sync_days".to_string(),
+                format!(
+                    "must be a whole number of days from 0 (manual only) to {}",
+                    Policy::MAX_AUTO_SYNC_DAYS
+                ),
+            ),
+        })),
+    }
 }
 
 impl Submission {
@@ -211,7 +227,7 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let s = read(&schema(), &form).unwrap();
+        let s = read(&schema(), &form, &Policy::default()).unwrap();
         assert_eq!(s.name, "prod");
         assert_eq!(s.values.get("client-id").map(String::as_str), Some("abc"));
         assert!(
@@ -227,7 +243,18 @@ mod tests {
             }
         );
         assert_eq!((s.action.as_str(), s.save_anyway), ("test", false));
-        let too_often: Vec<(String, String)> = vec![("auto_sync_days".into(), "400".into())];
-        assert_eq!(read(&schema(), &too_often).unwrap_err().0, "auto_sync_days");
+        let mut too_often = form.clone();
+        too_often.retain(|(k, _)| k != "auto_sync_days");
+        too_often.push(("auto_sync_days".into(), "400".into()));
+        let stored = Policy {
+            auto_sync_days: 3,
+            ..Policy::default()
+        };
+        let refused = read(&schema(), &too_often, &stored).unwrap_err();
+        assert_eq!(refused.error.0, "auto_sync_days");
+        // What was typed comes back, so submitting the form again unsets nothing.
+        assert_eq!(refused.submission.values, s.values);
+        assert_eq!(refused.submission.policy.auto_sync_days, 3);
+        assert!(refused.submission.policy.auto_onboard);
     }
 }

@@ -6,21 +6,23 @@ use super::views::{
 };
 use super::{CsrfForm, Page, Viewer, charts, cleared_session_cookie, forms};
 use crate::model::{FindingStatus, HistoryRow, Severity};
+use crate::service::ErrorKind;
 use crate::service::{
     AddIntegration, AssetQuery, FindingQuery, ServiceError, SyncRequest, Syncs, TestReport,
     UpdateIntegration,
 };
 use crate::web::api::session_cookie;
-use crate::web::auth::log_in;
+use crate::web::auth::{cross_site, log_in};
+use crate::web::client::Client;
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::StatusCode;
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -81,7 +83,8 @@ pub async fn login_form() -> Response {
 
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
     jar: CookieJar,
     axum::Form(fields): axum::Form<Vec<(String, String)>>,
 ) -> Response {
@@ -93,8 +96,18 @@ pub async fn login(
         });
         (status, page).into_response()
     };
-    match log_in(&state, peer.ip(), &token).await {
-        Ok(login) => (jar.add(session_cookie(&state, &login)), Redirect::to("/")).into_response(),
+    if cross_site(&headers) {
+        return refused(Problem::new(
+            ErrorKind::Forbidden,
+            "this login form was sent from another site; log in from this console's own page",
+        ));
+    }
+    match log_in(&state, client.ip, &token).await {
+        Ok(login) => (
+            jar.add(session_cookie(&state, client, &login)),
+            Redirect::to("/"),
+        )
+            .into_response(),
         Err(problem) => refused(problem),
     }
 }
@@ -246,7 +259,13 @@ async fn configure_page(
 fn placed(e: &ServiceError) -> (String, String) {
     match e {
         ServiceError::Setting(s) => (s.key.clone(), s.message.clone()),
-        ServiceError::Exists(_) => ("name".into(), e.to_string()),
+        // Beside the first secret to enter again.
+        ServiceError::SecretsNotReentered { secrets, .. } => {
+            (secrets.first().cloned().unwrap_or_default(), e.to_string())
+        }
+        ServiceError::Exists(_) | ServiceError::BadIntegrationName(_) => {
+            ("name".into(), e.to_string())
+        }
         e => (String::new(), e.to_string()),
     }
 }
@@ -300,17 +319,12 @@ pub async fn create(
         stored: Vec::new(),
         policy: submission.policy,
     };
-    let submission = match forms::read(&schema, &form.fields) {
+    let submission = match forms::read(&schema, &form.fields, &crate::model::Policy::default()) {
         Ok(s) => s,
-        Err(error) => {
-            let empty = forms::Submission {
-                name: first(&form.fields, "name").unwrap_or_default().to_string(),
-                values: BTreeMap::new(),
-                policy: crate::model::Policy::default(),
-                action: String::new(),
-                save_anyway: false,
-            };
-            return configure_page(&state, &form.viewer, page(&empty), None, Some(error)).await;
+        Err(refused) => {
+            let forms::Refused { submission, error } = *refused;
+            return configure_page(&state, &form.viewer, page(&submission), None, Some(error))
+                .await;
         }
     };
     let integrations = state.platform.integrations();
@@ -438,17 +452,14 @@ pub async fn edit(
         stored: view.settings.clone(),
         policy,
     };
-    let submission = match forms::read(&schema, &form.fields) {
+    let submission = match forms::read(&schema, &form.fields, &view.policy) {
         Ok(s) => s,
-        Err(error) => {
-            return configure_page(
-                &state,
-                &form.viewer,
-                page(BTreeMap::new(), view.policy),
-                None,
-                Some(error),
-            )
-            .await;
+        Err(refused) => {
+            // What was typed comes back (secrets as "keep the stored one"), so submitting
+            // the form again unsets nothing.
+            let forms::Refused { submission, error } = *refused;
+            let form_page = page(submission.values, submission.policy);
+            return configure_page(&state, &form.viewer, form_page, None, Some(error)).await;
         }
     };
     // A cleared input falls back to the default; a secret left empty keeps the stored one.
@@ -458,18 +469,25 @@ pub async fn edit(
         .filter(|s| !s.secret && s.value.is_some() && !submission.values.contains_key(&s.key))
         .map(|s| s.key.clone())
         .collect();
-    let updated = integrations
-        .update(UpdateIntegration {
-            name: name.clone(),
-            values: submission.values.clone(),
-            unset,
-            policy: submission.policy_change(),
-            test: !submission.save_anyway,
-            started_by: user,
-        })
-        .await;
-    let saved = updated.map(|_| ());
+    let request = UpdateIntegration {
+        name: name.clone(),
+        values: submission.values.clone(),
+        unset,
+        policy: submission.policy_change(),
+        test: !submission.save_anyway,
+        started_by: user,
+    };
     let form_page = page(submission.values, submission.policy);
+    if submission.action == "test" {
+        // Test Connection tests what is typed and saves nothing.
+        return match integrations.test_update(&request).await {
+            Ok(report) | Err(ServiceError::ConnectionTest { report, .. }) => {
+                configure_page(&state, &form.viewer, form_page, Some(&report), None).await
+            }
+            Err(e) => configure_page(&state, &form.viewer, form_page, None, Some(placed(&e))).await,
+        };
+    }
+    let saved = integrations.update(request).await.map(|_| ());
     after_save(&state, &form.viewer, &name, form_page, saved).await
 }
 

@@ -29,7 +29,8 @@
 //!   and keeps every one (the host must cap what it holds for a plugin);
 //! - `leak`: in `test-connection` and `sync`, logs its `client-secret` raw, JSON-escaped
 //!   and percent-encoded, writes it to stderr, puts it in a request path, and fails with
-//!   it in the error and the steps (the host must scrub every form everywhere);
+//!   it in the error and the steps' names and details (the host must scrub every form
+//!   everywhere);
 //! - `leak-panic`: the same, but panics with the secret instead of failing.
 //!
 //! Built with the feature `upgraded`, it is version 0.2.0, declares `exfil-url` with
@@ -162,7 +163,7 @@ impl Guest for Hostile {
         Err(t::ConnectionFailure {
             error: t::ConnectorError::Auth(format!("the token endpoint refused {forms}")),
             steps: vec![t::CheckStep {
-                name: "token".into(),
+                name: format!("token {forms}"),
                 outcome: t::CheckOutcome::Failed,
                 detail: format!("sent {forms}"),
             }],
