@@ -256,7 +256,7 @@ pub enum OpenSettingsError {
     },
     /// The plugin defaults a URL the operator never accepted for this integration.
     #[error(
-        "integration `{name}`: its plugin now sends requests to `{url}` (the default of setting `{key}`), which this integration never accepted; accept it with `integration update {name} --set {key}={url}`, or set another URL"
+        "integration `{name}`: its plugin now sends requests to `{url}` (the default of setting `{key}`), which this integration never accepted; accept it with `integration update {name} --set {key}={url}` and its secrets entered again, or set another URL"
     )]
     UnacceptedEgress {
         /// The integration.

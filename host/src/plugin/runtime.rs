@@ -11,7 +11,8 @@ use super::policy::Grants;
 use super::state::{HttpPolicy, NoEmit, RunSink, RunState};
 use super::stderr::TailPipe;
 use crate::model::{
-    CheckStep, ConnectionFailure, LogLevel, PluginInfo, Refusals, SourceError, SyncSummary,
+    CheckStep, ConnectionFailure, LogLevel, PluginInfo, Refusals, SourceError, SourceErrorKind,
+    SyncSummary,
 };
 use crate::policy::failure::FailureClass;
 use crate::redact::Redactor;
@@ -257,8 +258,8 @@ impl PluginHost {
     ) -> Result<Result<Vec<CheckStep>, ConnectionFailure>, RunError> {
         let config = config_entries(config);
         let redactor = grants.redactor.clone();
-        let answer = self
-            .call(
+        let (answer, blocked) = self
+            .call_recording_denials(
                 plugin,
                 Stop::after(TEST_CONNECTION_DEADLINE.min(self.limits.deadline)),
                 grants,
@@ -286,7 +287,7 @@ impl PluginHost {
             Err(failure) => {
                 let failure: ConnectionFailure = failure.into();
                 Err(ConnectionFailure {
-                    error: scrubbed(failure.error, &redactor),
+                    error: scrubbed(blamed_on_policy(failure.error, &blocked), &redactor),
                     steps: scrub(failure.steps),
                 })
             }
@@ -482,5 +483,21 @@ pub(crate) fn trace_plugin_log(level: LogLevel, message: &str) {
         LogLevel::Info => tracing::info!(target: "plugin", "{message}"),
         LogLevel::Warn => tracing::warn!(target: "plugin", "{message}"),
         LogLevel::Error => tracing::error!(target: "plugin", "{message}"),
+    }
+}
+
+/// A failure while the sandbox refused requests is the operator's to fix (a setting the
+/// policy refuses), never a network blip to retry: it names the policy and what it refused.
+fn blamed_on_policy(error: SourceError, blocked: &Refusals) -> SourceError {
+    if blocked.is_empty() {
+        return error;
+    }
+    SourceError {
+        kind: SourceErrorKind::Config,
+        message: format!(
+            "the host's sandbox policy refused {blocked}; {}",
+            error.message
+        ),
+        retry_after_seconds: None,
     }
 }

@@ -74,7 +74,7 @@ impl WasiHttpHooks for HttpPolicy {
         );
         if let Err(denied) = self.allow.allows(&destination) {
             let error = refuse(&self.denied, &self.redactor, denied);
-            return Box::new(async { Err(error) });
+            return Box::new(refused_after_body(request.into_body(), error));
         }
         // Without the query: it may carry tokens or tenant data.
         tracing::debug!(target: "sandbox", "request leaves the sandbox: {} {}://{}{}", request.method(),
@@ -95,7 +95,8 @@ impl WasiHttpHooks for HttpPolicy {
                 Err(_) => Vec::new(), // reported below as a destination not found
             };
             if let Err(refused) = super::policy::check_resolved(host, &addresses) {
-                return Err(refuse(&denied, &redactor, refused));
+                let error = refuse(&denied, &redactor, refused);
+                return refused_after_body(request.into_body(), error).await;
             }
             // The connection goes to an address just checked: the name is not resolved
             // again, so it cannot answer differently the second time.
@@ -115,6 +116,32 @@ impl WasiHttpHooks for HttpPolicy {
             Ok((response, Box::new(io) as Box<dyn Future<Output = _> + Send>))
         })
     }
+}
+
+/// Most of a refused request's body read before it is answered.
+const REFUSED_BODY_READ: usize = 1 << 20;
+/// Longest a refused request's body is waited for.
+const REFUSED_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Answers a refused request with `error` once its body is written (up to a limit): a
+/// plugin writes the body while it waits for the answer, and a body stream closed under
+/// it would look like a connection reset, not the policy's `HTTP-request-denied`.
+async fn refused_after_body<T>(
+    mut body: wasmtime_wasi_http::WasiBody,
+    error: wasmtime_wasi_http::Error,
+) -> Result<T, wasmtime_wasi_http::Error> {
+    use http_body_util::BodyExt as _;
+    let drained = async {
+        let mut read = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            read += frame.data_ref().map_or(0, |d| d.len());
+            if read > REFUSED_BODY_READ {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(REFUSED_BODY_WAIT, drained).await;
+    Err(error)
 }
 
 /// Records a refused destination (for the run's error) and answers the plugin with

@@ -263,12 +263,52 @@ fn check_secrets_follow_urls(
     }
 }
 
-/// The settings an integration would have, checked against its plugin.
-fn validate(
+/// The settings an integration would have, checked against its plugin and the sandbox's
+/// policy: a URL setting whose host the policy would refuse at run time (a metadata or
+/// link-local address, or a name that resolves to one) is refused now, with the
+/// policy's reason, before any plugin call.
+async fn validate(
     plugin: &LoadedPlugin,
     values: BTreeMap<String, String>,
 ) -> Result<Settings, SettingError> {
-    Settings::validate(&plugin.info.config_schema, values)
+    let schema = &plugin.info.config_schema;
+    let settings = Settings::validate(schema, values)?;
+    for field in schema.iter().filter(|f| f.kind == FieldKind::Url) {
+        let Some(url) = settings
+            .get(&field.key)
+            .and_then(|v| url::Url::parse(v).ok())
+        else {
+            continue;
+        };
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            continue;
+        };
+        if let Some(denied) = resolves_where_refused(host, port).await {
+            return Err(SettingError {
+                key: field.key.clone(),
+                message: format!("refused by the host's sandbox policy: {denied}"),
+            });
+        }
+    }
+    Ok(settings)
+}
+
+/// How long a URL setting's host name may take to resolve when it is checked.
+const RESOLVE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Why the policy would refuse `host` by what its name resolves to, if it would. A name
+/// that does not resolve here and now is left to the run (and its own check).
+async fn resolves_where_refused(host: &str, port: u16) -> Option<crate::plugin::policy::Denied> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return None; // An address is checked as written, by `Settings::validate`.
+    }
+    let found = tokio::time::timeout(RESOLVE_WAIT, tokio::net::lookup_host((bare, port)))
+        .await
+        .ok()?
+        .ok()?;
+    let addresses: Vec<std::net::IpAddr> = found.map(|a| a.ip()).collect();
+    crate::plugin::policy::check_resolved(bare, &addresses).err()
 }
 
 impl Integrations<'_> {
@@ -336,7 +376,7 @@ impl Integrations<'_> {
         self.platform.key().await?;
         let plugins = self.platform.plugins().await?;
         let plugin = plugins.get(&request.connector)?;
-        let settings = validate(plugin, request.values)?;
+        let settings = validate(plugin, request.values).await?;
         let policy = request.policy.apply(Policy::default())?;
         let test = match request.test {
             false => None,
@@ -413,7 +453,7 @@ impl Integrations<'_> {
                 .filter(|(key, value)| !keeps_stored(key, value))
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
-        let after = validate(plugin, values)?.sealed_like(&before);
+        let after = validate(plugin, values).await?.sealed_like(&before);
         check_secrets_follow_urls(schema, &before, &after, request)?;
         let policy = request.policy.apply(integration.policy)?;
         let mut changed: Vec<String> = schema
@@ -597,7 +637,7 @@ impl Integrations<'_> {
     ) -> Result<TestReport, ServiceError> {
         let plugins = self.platform.plugins().await?;
         let plugin = plugins.get(connector)?;
-        let settings = validate(plugin, values)?;
+        let settings = validate(plugin, values).await?;
         let report = self.run_test(plugin, &settings).await?;
         match report.error {
             Some(_) => Err(ServiceError::ConnectionTest {

@@ -158,6 +158,9 @@ fn a_plugin_that_spreads_its_secret_in_every_form_is_scrubbed_everywhere() {
         "leak",
         "--set",
         "exfil-url=http://127.0.0.1:9",
+        // A URL setting changes: the secret must come with it.
+        "--set",
+        &secret,
         "--no-test",
     ]);
     let shown: serde_json::Value =

@@ -96,16 +96,39 @@ fn hostile_plugins_fail_their_run_and_leave_others_unaffected() {
         "{stderr}"
     );
 
-    // Named in the config, a metadata address is still refused.
-    let stderr = hostile_run(
-        &host,
+    // Named in the config, a metadata address is refused as the setting is entered...
+    let stderr = host.fails(&[
+        "integration",
+        "add",
         "imds",
-        "fetch",
-        "https://169.254.169.254/latest/meta-data",
-        &[],
-    );
+        "--connector",
+        "hostile",
+        "--set",
+        "api-url=https://169.254.169.254/latest/meta-data",
+        "--set",
+        "mode=fetch",
+        "--no-test",
+    ]);
     assert!(
-        stderr.contains("link-local or metadata address"),
+        stderr.contains("refused by the host's sandbox policy")
+            && stderr.contains("link-local or metadata address"),
+        "{stderr}"
+    );
+    // ...and one an older version stored fails the run as a setting to fix, saying why.
+    host.add_hostile("imds", "fetch", "https://api.example/latest", &[]);
+    let db = rusqlite::Connection::open(host.db()).unwrap();
+    db.execute(
+        "UPDATE integrations SET settings = replace(settings, 'https://api.example/latest', 'https://169.254.169.254/latest') WHERE name = 'imds'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let out = host.run(&["sync", "imds"]);
+    let (_, stderr) = crate::harness::expect_failure(&out);
+    assert!(
+        stderr.contains("invalid settings")
+            && stderr.contains("refused by the host's sandbox policy")
+            && stderr.contains("169.254.169.254"),
         "{stderr}"
     );
 
@@ -122,6 +145,56 @@ fn hostile_plugins_fail_their_run_and_leave_others_unaffected() {
         host.ids("findings", "w", "id"),
         sim.tenant().expected(true, &[]).findings
     );
+}
+
+#[test]
+fn a_metadata_address_in_any_notation_is_refused_as_it_is_entered() {
+    let host = Host::new();
+    for url in [
+        "https://100.100.100.200/graphql",
+        "https://169.254.169.254/graphql",
+        "http://169.254.170.2/v2/credentials",
+        "https://[fd00:ec2::254]/graphql",
+        "https://[::ffff:169.254.169.254]/graphql",
+        "https://[::ffff:a9fe:a9fe]/graphql",
+        "https://[fe80::1]/graphql",
+        "https://metadata.google.internal/graphql",
+        "https://2852039166/graphql",
+        "https://0xa9fea9fe/graphql",
+    ] {
+        for key in ["api-url", "auth-url"] {
+            let other = match key {
+                "api-url" => "auth-url=https://auth.example/oauth/token",
+                _ => "api-url=https://api.example/graphql",
+            };
+            let this = format!("{key}={url}");
+            let out = host.run(&[
+                "integration",
+                "add",
+                "m",
+                "--connector",
+                "wiz",
+                "--set",
+                &this,
+                "--set",
+                other,
+                "--set",
+                "client-id=id",
+                "--secret",
+                "client-secret=a-secret-that-goes-nowhere",
+            ]);
+            let (_, stderr) = crate::harness::expect_failure(&out);
+            assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+            let lines: Vec<&str> = stderr.lines().collect();
+            assert_eq!(lines.len(), 1, "one line: {stderr}");
+            assert!(
+                lines[0].contains(&format!("setting `{key}`"))
+                    && lines[0].contains("refused by the host's sandbox policy")
+                    && lines[0].contains("link-local or metadata address"),
+                "{url}: {stderr}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -84,10 +84,20 @@ pub async fn status(
     Ok(Json(state.platform.syncs().status(&name).await?))
 }
 
+/// One server-sent event of a sync's stream, as the stream's schema describes it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Describes the stream; the events are written by `Event`.
+pub struct SyncEvent {
+    /// `progress`, `finished` or `error`.
+    event: String,
+    /// A [`SyncStatus`] as JSON (for `error`, the reason).
+    data: String,
+}
+
 /// The sync's progress as server-sent events: `progress` (a [`SyncStatus`]) while it
 /// runs, then one `finished` (the [`SyncStatus`] with its history row) and the end.
 #[utoipa::path(get, path = "/integrations/{name}/sync/events", params(("name" = String, Path, description = "Integration name")), responses(
-    (status = 200, content_type = "text/event-stream", body = String, description = "`progress` events, then `finished`"),
+    (status = 200, content_type = "text/event-stream", body = SyncEvent, description = "`progress` events, then `finished`"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 429, body = Problem, content_type = "application/problem+json", description = "Too many event streams open"),
