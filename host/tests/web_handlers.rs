@@ -429,3 +429,40 @@ async fn an_empty_token_is_refused_even_where_a_store_holds_its_hash() {
         assert!(!headers.contains_key(header::SET_COOKIE));
     }
 }
+
+#[tokio::test]
+async fn integration_names_are_short_and_plain_whoever_asks() {
+    let app = app(quick()).await;
+    let long = "n".repeat(65);
+    let huge = "m".repeat(1 << 20);
+    for name in [
+        "",
+        " ",
+        "a b",
+        "tab\there",
+        "\u{1b}[31mred",
+        "dots/slash",
+        &long,
+        &huge,
+    ] {
+        let body = json!({"name": name, "connector": "wiz", "settings": {}}).to_string();
+        let (status, headers, answer) = send(
+            &app,
+            with_token(Method::POST, "/api/v1/integrations", &app.admin)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+        let shown: String = name.chars().take(20).collect();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{shown:?}: {answer}");
+        assert_eq!(problem_kind(&headers, &answer), "invalid");
+        let detail = answer["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("use 1 to 64 letters, digits and `-`, `_`, `.`"),
+            "{detail}"
+        );
+        assert!(detail.len() < 400, "the name is quoted cut short");
+        assert!(!detail.contains('\u{1b}'), "control characters are escaped");
+    }
+}

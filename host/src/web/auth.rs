@@ -57,31 +57,33 @@ pub fn client(parts: &Parts) -> Client {
     })
 }
 
-/// Whether a browser sent this request from another site: its `Origin` names another
-/// host than the request's, or `Sec-Fetch-Site` says cross-site. A login from such a
-/// form would log the victim into the attacker's session (login CSRF). Clients that
-/// send neither header (scripts, curl) are not browsers on a page elsewhere.
+/// Whether a browser sent this request from another site: `Sec-Fetch-Site` says so (a
+/// header no page can set), or, from a browser that does not send it, `Origin` names
+/// another host than the request's. A login from such a form would log the victim into
+/// the attacker's session (login CSRF). `Origin` alone is not enough: under this host's
+/// `Referrer-Policy: no-referrer`, browsers send `Origin: null` on their own forms too.
+/// Clients that send neither header (scripts, curl) are not browsers on a page elsewhere.
 pub fn cross_site(headers: &HeaderMap) -> bool {
     let text = |name| {
         headers
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
-    if let Some(origin) = text(header::ORIGIN) {
-        let authority = origin
-            .strip_prefix("https://")
-            .or_else(|| origin.strip_prefix("http://"));
-        let host = text(header::HOST);
-        let forwarded_host = text(HeaderName::from_static("x-forwarded-host"));
-        return match authority {
-            Some(a) => !(host == Some(a) || forwarded_host == Some(a)),
-            // `null` (a sandboxed frame, a data: page) or another scheme.
-            None => true,
-        };
+    if let Some(site) = text(HeaderName::from_static("sec-fetch-site")) {
+        return !matches!(site, "same-origin" | "none");
     }
-    match text(HeaderName::from_static("sec-fetch-site")) {
-        Some(site) => !matches!(site, "same-origin" | "none"),
-        None => false,
+    let Some(origin) = text(header::ORIGIN) else {
+        return false;
+    };
+    let authority = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    let host = text(header::HOST);
+    let forwarded_host = text(HeaderName::from_static("x-forwarded-host"));
+    match authority {
+        Some(a) => !(host == Some(a) || forwarded_host == Some(a)),
+        // `null` (a sandboxed frame, a data: page) or another scheme.
+        None => true,
     }
 }
 
@@ -197,6 +199,8 @@ mod tests {
         for same in [
             vec![host, ("origin", "https://console.example:8443")],
             vec![host, ("sec-fetch-site", "same-origin")],
+            // What a browser sends under `Referrer-Policy: no-referrer`.
+            vec![host, ("origin", "null"), ("sec-fetch-site", "same-origin")],
             vec![host],
             vec![
                 ("host", "127.0.0.1:9000"),
@@ -210,6 +214,11 @@ mod tests {
             vec![host, ("origin", "https://evil.example")],
             vec![host, ("origin", "null")],
             vec![host, ("sec-fetch-site", "cross-site")],
+            vec![
+                host,
+                ("origin", "http://console.example:8443"),
+                ("sec-fetch-site", "same-site"),
+            ],
             vec![
                 host,
                 ("origin", "https://console.example:8443.evil.example"),

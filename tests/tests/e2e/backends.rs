@@ -233,7 +233,7 @@ fn secrets_are_sealed_in_postgresql_too() {
              UNION ALL SELECT concat_ws(' ', error, warnings::text, details) FROM runs",
         )
         .unwrap();
-    assert!(stored[0].contains("v1:"), "sealed: {}", stored[0]);
+    assert!(stored[0].contains("v2:"), "sealed: {}", stored[0]);
     assert!(
         stored.iter().all(|text| !text.contains(FULL_SECRET)),
         "{stored:?}"

@@ -485,8 +485,28 @@ async fn viewers_and_forged_forms_are_refused_and_pages_reflow_at_200_percent() 
     assert_eq!(after, before, "the refused change stored nothing");
     click(&client, "#logout").await;
 
-    // An admin's form without its CSRF token (as a forged one would be) is refused.
+    // An admin's Test Connection on the edit form tests what is typed and saves nothing.
     login(&client, &base, &served.admin_token).await;
+    let stored = host.ok(&["integration", "show", "wiz", "--json"]);
+    let history_before = host.json(&["history", "wiz"]);
+    client
+        .goto(&format!("{base}/integrations/wiz/edit"))
+        .await
+        .unwrap();
+    fill(&client, "#setting-page-size", "123").await;
+    test_in_place(&client).await;
+    assert_eq!(
+        host.ok(&["integration", "show", "wiz", "--json"]),
+        stored,
+        "Test Connection saved nothing"
+    );
+    assert_eq!(
+        host.json(&["history", "wiz"]),
+        history_before,
+        "and recorded nothing"
+    );
+
+    // An admin's form without its CSRF token (as a forged one would be) is refused.
     client
         .goto(&format!("{base}/integrations/wiz"))
         .await

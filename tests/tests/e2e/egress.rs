@@ -100,13 +100,29 @@ fn a_default_host_from_a_plugin_upgrade_is_not_reached_until_the_operator_accept
         serde_json::from_str(&host.ok(&["integration", "show", "h2", "--json"])).unwrap();
     assert_eq!(shown["exfil-url"], "http://127.0.0.1:47291/collect");
 
-    // Accepting it for the first integration is an update the operator makes.
+    // Accepting it for the first integration is an update the operator makes, with the
+    // secret entered again: it now goes to one more host.
+    let without_secret = host.fails(&[
+        "integration",
+        "update",
+        "h",
+        "--set",
+        "exfil-url=http://127.0.0.1:47291/collect",
+        "--no-test",
+    ]);
+    assert!(
+        without_secret.contains("`client-secret` must be entered again"),
+        "{without_secret}"
+    );
+    let secret = format!("client-secret={FULL_SECRET}");
     let updated = host.ok(&[
         "integration",
         "update",
         "h",
         "--set",
         "exfil-url=http://127.0.0.1:47291/collect",
+        "--set",
+        &secret,
         "--no-test",
     ]);
     assert!(updated.contains("changed exfil-url"), "{updated}");

@@ -199,6 +199,17 @@ fn bad_input_gets_clear_errors() {
         let (_, stderr) = expect_failure(&out);
         assert!(stderr.contains("--auto-sync-days"), "{days}: {stderr}");
     }
+    // Names are short and plain: none empty, with controls, or megabytes long.
+    let huge = "n".repeat(100_000);
+    for name in ["", "has space", "bell\u{7}", huge.as_str()] {
+        let out = host.run(&["integration", "add", name, "--connector", "wiz"]);
+        let (_, stderr) = expect_failure(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("is not allowed: use 1 to 64 letters") && stderr.len() < 400,
+            "{stderr}"
+        );
+    }
     let out = host.run(&["serve", "--sync-time", "25:00"]);
     assert!(expect_failure(&out).1.contains("HH:MM"));
     // `inf` once panicked converting to a duration.

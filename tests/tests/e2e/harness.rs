@@ -403,6 +403,12 @@ impl Background {
         }
     }
 
+    /// How many files (sockets included) the process has open now.
+    pub fn open_files(&self) -> usize {
+        let pid = self.child.as_ref().expect("running").id();
+        std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+    }
+
     /// What it wrote to stderr so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -49,6 +49,71 @@ fn failing_run_peak(host: &Host, args: &[&str]) -> (u64, String) {
     (peak, stderr_reader.join().unwrap())
 }
 
+/// Peak RSS in KiB of `sync big` with `--max-mib-in-flight mib`, while the test holds the
+/// store's write lock for the first seconds, as a slow disk or a busy writer would.
+fn big_batches_peak(host: &Host, mib: &str) -> u64 {
+    let db = rusqlite::Connection::open(host.db()).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let child = host
+        .command(&["sync", "big", "--full", "--max-mib-in-flight", mib])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start connector-host");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(8));
+        db.execute_batch("ROLLBACK").unwrap();
+    });
+    let (peak, status) = watch_peak_rss(child);
+    release.join().unwrap();
+    assert!(status.success(), "the sync with {mib} MiB in flight");
+    peak
+}
+
+#[test]
+fn a_plugin_emitting_large_batches_to_a_slow_store_holds_the_ceiling_not_gigabytes() {
+    let host = Host::new();
+    host.add_hostile("big", "big-batches", "https://api.example", &["count=24"]);
+    host.ok(&["plugins"]); // Compiled once, outside what is measured.
+    let bounded = big_batches_peak(&host, "32");
+    let unbounded = big_batches_peak(&host, "4096");
+    // 24 batches of 16 MiB: with 32 MiB in flight the host holds two or three of them;
+    // without a ceiling, the queue and the writer's group hold up to 17 (272 MiB).
+    assert!(
+        unbounded > bounded + 120 * 1024,
+        "peak RSS {bounded} KiB with the ceiling, {unbounded} KiB without"
+    );
+    // One batch over the ceiling is refused, saying why.
+    let out = host.run(&["sync", "big", "--max-mib-in-flight", "8"]);
+    let (_, stderr) = crate::harness::expect_failure(&out);
+    assert!(
+        stderr.contains("one batch of 17 MiB, over the ceiling of 8 MiB"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn requests_a_plugin_drops_leave_no_slot_of_the_shared_pace_booked() {
+    let host = Host::new();
+    let listener = crate::harness::Listener::start("127.0.0.1:0", Duration::ZERO);
+    host.add_hostile("dropper", "drop-requests", &listener.url, &["count=10000"]);
+    // The default pace, 10 requests a second to one host: 10,000 phantom slots would
+    // push the next request 1,000 s away.
+    let out = host.run_with_env(
+        &["sync", "dropper", "--run-timeout-s", "90"],
+        &[("CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_HOST", "10")],
+    );
+    let (_, stderr) = crate::harness::expect_failure(&out);
+    let took: u64 = stderr
+        .split("one more took ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("the plugin timed its request: {stderr}"));
+    assert!(took < 5_000, "the request after the drops waited {took} ms");
+    assert!(stderr.contains("Ok(200)"), "{stderr}");
+}
+
 #[test]
 fn a_flood_of_refused_requests_costs_a_counter_not_memory() {
     let host = Host::new();

@@ -194,3 +194,142 @@ fn certificate_files_that_cannot_be_served_are_refused_with_their_name() {
         "a certificate needs its key"
     );
 }
+
+/// Raises this process's file-descriptor limit to its hard limit, for a test that opens
+/// thousands of connections.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+}
+
+/// Opens up to `count` connections to `address` that send nothing, as a flood would, from
+/// 40 threads at once; those the server's backlog has no room for are given up on.
+fn silent_connections(address: &str, count: usize) -> Vec<std::net::TcpStream> {
+    let address: std::net::SocketAddr = address.parse().unwrap();
+    let threads = 40;
+    std::thread::scope(|s| {
+        let openers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(move || {
+                    (0..count / threads)
+                        .filter_map(|_| {
+                            std::net::TcpStream::connect_timeout(
+                                &address,
+                                std::time::Duration::from_millis(300),
+                            )
+                            .ok()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        openers
+            .into_iter()
+            .flat_map(|o| o.join().unwrap())
+            .collect()
+    })
+}
+
+#[test]
+fn two_thousand_silent_connections_shut_out_no_login_and_no_sync() {
+    raise_fd_limit();
+    let sim = wiz_sim::Simulator::start(wiz_sim::SimConfig::new(21, 5)).unwrap();
+    let host = Host::new();
+    crate::harness::assert_success(&host.add_wiz(
+        "w",
+        &sim,
+        "sim-client",
+        crate::harness::FULL_SECRET,
+        &[],
+    ));
+    let cap = 300;
+    let cap_arg = cap.to_string();
+
+    // Plain HTTP.
+    let served = host.serve_http(&["--max-connections", &cap_arg]);
+    let address = served
+        .api
+        .strip_prefix("http://")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let flood = silent_connections(&address, 2000);
+    assert!(flood.len() > cap, "the flood connected: {}", flood.len());
+    let open = served.background.open_files();
+    assert!(
+        open < cap + 64,
+        "{open} files open with a cap of {cap} connections"
+    );
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(90))
+        .build()
+        .unwrap();
+    let login = client
+        .post(format!("{}/session", served.api))
+        .json(&serde_json::json!({"token": served.admin_token}))
+        .send()
+        .unwrap();
+    assert_eq!(login.status(), reqwest::StatusCode::OK);
+    let started = client
+        .post(format!("{}/integrations/w/sync", served.api))
+        .bearer_auth(&served.admin_token)
+        .send()
+        .unwrap();
+    assert_eq!(started.status(), reqwest::StatusCode::ACCEPTED);
+    crate::harness::wait_for(120, "the sync to end", || {
+        let status: serde_json::Value = client
+            .get(format!("{}/integrations/w/sync", served.api))
+            .bearer_auth(&served.admin_token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        status["running_here"].is_null() && !status["last"].is_null()
+    });
+    let history = host.json(&["history", "w"]);
+    assert_eq!(history[0]["status"], "succeeded", "{history:?}");
+    let open = served.background.open_files();
+    assert!(open < cap + 64, "{open} files open after the sync");
+    drop(flood);
+    drop(served);
+
+    // TLS: silent connections never finish a handshake.
+    let tls = certificate(host.dir(), "flood");
+    let served = host.serve_http(&[
+        "--tls-cert",
+        tls.cert.to_str().unwrap(),
+        "--tls-key",
+        tls.key.to_str().unwrap(),
+        "--max-connections",
+        &cap_arg,
+    ]);
+    let address = address_of(&served.api).to_string();
+    let flood = silent_connections(&address, 2000);
+    assert!(flood.len() > cap, "the flood connected: {}", flood.len());
+    let body = serde_json::json!({"token": served.admin_token}).to_string();
+    let answer = https(
+        &address,
+        &tls.der,
+        &format!(
+            "POST /api/v1/session HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let open = served.background.open_files();
+    assert!(
+        open < cap + 256 + 64 + 64,
+        "{open} files open: the cap, the handshakes under way and the queue"
+    );
+    drop(flood);
+}

@@ -16,6 +16,8 @@
 //! - `checkpoint-after-refusal`: emits a batch and checkpoints after it, then floods until
 //!   `emit` answers false and checkpoints again (the host must keep the first); run again,
 //!   it fails naming the checkpoint it was given;
+//! - `big-batches`: emits `count` batches of 16 MiB each (the host must bound the bytes
+//!   it holds for a run however slow its store);
 //! - `chatter`: writes 1 MiB to stderr, then panics (the panic must reach the error);
 //! - `refused-flood`: sends `count` requests to its `target` setting, which is no host it
 //!   may reach (the host's bookkeeping of refusals must stay small);
@@ -25,6 +27,9 @@
 //!   has none (the host must not let a plugin's own default choose its egress);
 //! - `request-flood`: opens `count` requests to its `api-url` at once, without waiting
 //!   for any (the host must keep few in flight and pace them);
+//! - `drop-requests`: starts `count` requests to its `api-url` and drops each a moment
+//!   later, then times one more (a dropped request must leave no slot of the host's
+//!   shared pace booked);
 //! - `fields-flood`: creates header maps without end, each holding a 16 KiB header,
 //!   and keeps every one (the host must cap what it holds for a plugin);
 //! - `leak`: in `test-connection` and `sync`, logs its `client-secret` raw, JSON-escaped
@@ -269,6 +274,35 @@ impl Guest for Hostile {
                 }
                 unreachable!("the loop only ends by returning")
             }
+            "big-batches" => {
+                // `count` batches of 16 MiB each, as fast as `emit` takes them.
+                let count: u64 = setting(&config, "count").parse().unwrap_or(24);
+                for page in 0..count {
+                    let assets = (0..16)
+                        .map(|i| t::Asset {
+                            raw: "x".repeat(1 << 20),
+                            ..asset(&format!("big-{page}-{i}"))
+                        })
+                        .collect();
+                    let batch = t::Batch {
+                        assets,
+                        findings: vec![],
+                        removed_findings: vec![],
+                    };
+                    if !wit::safe::connector::host::emit(&batch) {
+                        return Err(t::ConnectorError::Internal(
+                            "the host refused a big batch".into(),
+                        ));
+                    }
+                }
+                Ok(t::SyncSummary {
+                    assets: count * 16,
+                    findings: 0,
+                    skipped: 0,
+                    full: true,
+                    warnings: vec![],
+                })
+            }
             "checkpoint-after-refusal" => {
                 if let Some(state) = state {
                     return Err(t::ConnectorError::Internal(format!(
@@ -357,6 +391,13 @@ impl Guest for Hostile {
                     authority, count,
                 )))
             }
+            "drop-requests" => {
+                let count: u64 = setting(&config, "count").parse().unwrap_or(10_000);
+                let api_url = setting(&config, "api-url");
+                Err(t::ConnectorError::Transient(drop_then_time(
+                    &api_url, count,
+                )))
+            }
             "fields-flood" => {
                 use wasip2::http::types::Fields;
                 let value = vec![b'v'; 16 * 1024];
@@ -404,6 +445,33 @@ fn flood_requests(authority: &str, count: u64) -> String {
         })
         .count();
     format!("{answered} of {sent} flooded requests answered")
+}
+
+/// Starts `count` GETs to `api_url`, each dropped a millisecond after it started (the
+/// host has begun on it by then), then times one more that is waited for.
+fn drop_then_time(api_url: &str, count: u64) -> String {
+    use wasip2::clocks::monotonic_clock;
+    use wasip2::http::{outgoing_handler, types};
+    let authority = api_url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    for i in 0..count {
+        let request = types::OutgoingRequest::new(types::Fields::new());
+        let _ = request.set_scheme(Some(&types::Scheme::Http));
+        let _ = request.set_authority(Some(authority));
+        let _ = request.set_path_with_query(Some(&format!("/dropped/{i}")));
+        if let Ok(response) = outgoing_handler::handle(request, None) {
+            let a_moment = monotonic_clock::subscribe_duration(1_000_000);
+            wasip2::io::poll::poll(&[&response.subscribe(), &a_moment]);
+            drop(response);
+        }
+    }
+    let start = monotonic_clock::now();
+    let answer = wstd::runtime::block_on(get(format!("{api_url}/timed")));
+    let took_ms = (monotonic_clock::now() - start) / 1_000_000;
+    format!("after {count} dropped requests, one more took {took_ms} ms ({answer:?})")
 }
 
 /// Spreads the `client-secret` setting everywhere a plugin can write text: log lines at
