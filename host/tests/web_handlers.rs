@@ -414,7 +414,7 @@ async fn an_empty_token_is_refused_even_where_a_store_holds_its_hash() {
     // What an empty admin token file once made: a user whose token is "".
     app.platform
         .store()
-        .add_user("blank", Role::Admin, &sha2::Sha256::digest(b"").to_vec())
+        .add_user("blank", Role::Admin, &sha2::Sha256::digest(b""))
         .await
         .unwrap();
     for token in ["", "   "] {

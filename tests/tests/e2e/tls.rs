@@ -263,6 +263,28 @@ fn two_thousand_silent_connections_shut_out_no_login_and_no_sync() {
         .next()
         .unwrap()
         .to_string();
+    // A kept-alive connection silent after its answer is closed, like one that never
+    // sent anything.
+    let kept_alive = std::thread::spawn({
+        let address = address.clone();
+        move || {
+            let mut tcp = std::net::TcpStream::connect(&address).unwrap();
+            tcp.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            tcp.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+                .unwrap();
+            let mut answer = [0u8; 4096];
+            let read = tcp.read(&mut answer).unwrap();
+            assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
+            let idle = std::time::Instant::now();
+            assert_eq!(
+                tcp.read(&mut answer).unwrap_or(0),
+                0,
+                "closed, not answered"
+            );
+            idle.elapsed()
+        }
+    });
     let flood = silent_connections(&address, 2000);
     assert!(flood.len() > cap, "the flood connected: {}", flood.len());
     let open = served.background.open_files();
@@ -300,6 +322,11 @@ fn two_thousand_silent_connections_shut_out_no_login_and_no_sync() {
     assert_eq!(history[0]["status"], "succeeded", "{history:?}");
     let open = served.background.open_files();
     assert!(open < cap + 64, "{open} files open after the sync");
+    let idle = kept_alive.join().unwrap();
+    assert!(
+        idle < std::time::Duration::from_secs(30),
+        "a silent kept-alive connection lived {idle:?}"
+    );
     drop(flood);
     drop(served);
 
