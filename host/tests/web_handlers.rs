@@ -354,7 +354,10 @@ async fn a_valid_token_gets_in_past_the_throttle_and_proxied_clients_count_apart
     // Behind the trusted proxy, each forwarded client has its own count.
     let proxy = "10.9.0.1:443";
     let alice = [("x-forwarded-for", "198.51.100.1")];
-    let bob = [("forwarded", "for=198.51.100.2;proto=https")];
+    let bob = [
+        ("x-forwarded-for", "198.51.100.2"),
+        ("x-forwarded-proto", "https"),
+    ];
     for _ in 0..10 {
         let (status, _, _) = send(&app, session_login(proxy, wrong, &alice)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -43,14 +43,15 @@ pub fn code(error: &anyhow::Error) -> u8 {
 }
 
 /// An error's messages, outermost first, joined by `: `, each cause added only when the
-/// text so far does not already say it: many errors (ours, the database driver's, the
-/// standard library's) put their cause in their own message and carry it as a source
-/// too, and the operator should read each part once.
+/// text so far does not already end with it. Errors here say their cause in their own
+/// message, so that the API, the console and history (which show one message) read whole;
+/// many also carry it as their source (the database driver's and the standard library's
+/// do the same), and the operator should read each part once.
 pub fn chain_text(messages: impl IntoIterator<Item = String>) -> String {
     let mut text = String::new();
     for message in messages {
         let message = message.trim();
-        if message.is_empty() || text.contains(message) {
+        if message.is_empty() || text.ends_with(message) {
             continue;
         }
         if !text.is_empty() {

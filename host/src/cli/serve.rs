@@ -59,12 +59,17 @@ pub struct ServeArgs {
     /// connections and the database always have descriptors left.
     #[arg(long, default_value_t = web::DEFAULT_MAX_CONNECTIONS as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_connections: u64,
-    /// A reverse proxy whose `Forwarded` / `X-Forwarded-For` / `X-Forwarded-Proto` headers
-    /// are believed: an address or CIDR block, repeatable. Requests from it count by the
-    /// client address it forwards, and `X-Forwarded-Proto: https` counts as TLS (Secure
-    /// cookie, HSTS). Without it, those headers are ignored.
+    /// A reverse proxy whose forwarded headers are believed: an address or CIDR block,
+    /// repeatable. Requests from it count by the client address it forwards, and a
+    /// forwarded `https` counts as TLS (Secure cookie, HSTS). Without it, those headers
+    /// are ignored.
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = web::parse_trusted_proxy)]
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header the trusted proxies put the client in: `x-forwarded-for` (with
+    /// `X-Forwarded-Proto`) or RFC 7239 `forwarded`. The other is ignored, so a client
+    /// cannot add it.
+    #[arg(long, value_enum, default_value_t = web::ProxyHeader::XForwardedFor)]
+    proxy_header: web::ProxyHeader,
     /// Milliseconds a failed login waits before it is answered.
     #[arg(long, hide = true, default_value_t = 1000)]
     failed_login_delay_ms: u64,
@@ -104,8 +109,12 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
             if tls.is_none() {
                 warn_of_plain_http(args.listen, args.insecure_http)?;
             }
+            let pending = match tls {
+                Some(_) => web::TLS_PENDING_CONNECTIONS,
+                None => 0,
+            };
             let limits = web::ConnectionLimits {
-                max_connections: connection_cap(args.max_connections as usize),
+                max_connections: connection_cap(args.max_connections as usize, pending),
                 ..Default::default()
             };
             let listener = tokio::net::TcpListener::bind(args.listen)
@@ -119,6 +128,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
                     https: tls.is_some(),
                     failed_login_delay: Duration::from_millis(args.failed_login_delay_ms),
                     trusted_proxies: args.trusted_proxies.clone(),
+                    proxy_header: args.proxy_header,
                 },
             );
             let mut stopped = stopped.clone();
@@ -183,8 +193,9 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
 const RESERVED_DESCRIPTORS: u64 = 256;
 
 /// Raises the file-descriptor limit to its hard limit and returns the connection cap:
-/// `wanted`, or less when the limit leaves no room for it beside the reserve.
-fn connection_cap(wanted: usize) -> usize {
+/// `wanted`, or less when the limit leaves no room for it beside the reserve and the
+/// `pending` connections a TLS listener may hold before they are served.
+fn connection_cap(wanted: usize, pending: usize) -> usize {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -205,8 +216,8 @@ fn connection_cap(wanted: usize) -> usize {
         }
         limit.rlim_cur
     };
-    let room =
-        usize::try_from(soft.saturating_sub(RESERVED_DESCRIPTORS).max(16)).unwrap_or(usize::MAX);
+    let reserved = RESERVED_DESCRIPTORS + pending as u64;
+    let room = usize::try_from(soft.saturating_sub(reserved).max(16)).unwrap_or(usize::MAX);
     if wanted > room {
         eprintln!(
             "warning: at most {room} HTTP connections at once, not {wanted}: the file-descriptor limit is {soft}"

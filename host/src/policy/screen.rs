@@ -226,8 +226,11 @@ pub fn clip(id: &str) -> String {
 /// How many bytes a batch carries, for the per-run byte ceiling: every text and list
 /// item, eight bytes a time, and a little for each record's own weight.
 pub fn batch_bytes(b: &Batch) -> u64 {
+    // What the host holds: each record's own struct, each string's text, and for every
+    // list item or map entry its string headers (a record of empty strings still costs).
+    const STRING: usize = std::mem::size_of::<String>();
     let opt = |v: &Option<String>| v.as_ref().map_or(0, String::len);
-    let items = |v: &[String]| v.iter().map(String::len).sum::<usize>();
+    let items = |v: &[String]| v.iter().map(|i| i.len() + STRING).sum::<usize>();
     let assets: usize = b
         .assets
         .iter()
@@ -241,10 +244,13 @@ pub fn batch_bytes(b: &Batch) -> u64 {
                 + opt(&a.region)
                 + opt(&a.provider_id)
                 + opt(&a.status)
-                + a.tags.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+                + a.tags
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 2 * STRING)
+                    .sum::<usize>()
                 + items(&a.technologies)
                 + a.raw.len()
-                + 64
+                + std::mem::size_of::<crate::model::Asset>()
         })
         .sum();
     let findings: usize = b
@@ -261,9 +267,8 @@ pub fn batch_bytes(b: &Batch) -> u64 {
                 + opt(&f.rule_name)
                 + opt(&f.portal_url)
                 + items(&f.project_ids)
-                + 5 * 8
                 + f.raw.len()
-                + 64
+                + std::mem::size_of::<Finding>()
         })
         .sum();
     (assets + findings + items(&b.removed_findings)) as u64
@@ -384,7 +389,11 @@ mod tests {
             assets: vec![a],
             ..Default::default()
         });
-        assert_eq!(heavier - bare, 600);
+        // The text, and the string headers of one tag entry and one technology.
+        assert_eq!(
+            heavier - bare,
+            600 + 3 * std::mem::size_of::<String>() as u64
+        );
     }
 
     #[test]
@@ -494,6 +503,29 @@ mod tests {
             removed_findings: vec!["z".repeat(200)],
             ..Default::default()
         });
-        assert_eq!(heavier - bare, 1000);
+        // The text, and the string headers of one project id and one removal.
+        assert_eq!(
+            heavier - bare,
+            1000 + 2 * std::mem::size_of::<String>() as u64
+        );
+        // A record of empty strings still costs its own size.
+        let empty = batch_bytes(&Batch {
+            assets: vec![Asset {
+                source_id: String::new(),
+                name: String::new(),
+                asset_type: String::new(),
+                cloud_platform: String::new(),
+                cloud_account_id: None,
+                cloud_account_name: None,
+                region: None,
+                provider_id: None,
+                status: None,
+                tags: Default::default(),
+                technologies: vec![],
+                raw: String::new(),
+            }],
+            ..Default::default()
+        });
+        assert!(empty >= std::mem::size_of::<Asset>() as u64);
     }
 }

@@ -1,9 +1,8 @@
 //! Integrations: add (test, then save), update, test, remove, list, show.
 
+use super::integration_rules::{check_name, check_secrets_follow_urls, validate};
 use super::{Platform, Prepared, ServiceError};
-use crate::model::{
-    Action, CheckStep, FieldKind, Integration, NewIntegration, Policy, RunEnd, RunStatus,
-};
+use crate::model::{Action, CheckStep, Integration, NewIntegration, Policy, RunEnd, RunStatus};
 use crate::plugin::LoadedPlugin;
 use crate::policy::failure::FailureClass;
 use crate::secrets::SealedFor;
@@ -29,6 +28,35 @@ pub struct PolicyChange {
 }
 
 impl PolicyChange {
+    /// The policy settings' names, as history and the front ends say them.
+    const KEYS: [&str; 3] = ["auto-sync-days", "auto-onboard", "update-metadata"];
+
+    /// The names of the policy settings this change gives.
+    pub fn keys_given(self) -> impl Iterator<Item = &'static str> {
+        let given = [
+            self.auto_sync_days.is_some(),
+            self.auto_onboard.is_some(),
+            self.update_metadata.is_some(),
+        ];
+        Self::KEYS
+            .into_iter()
+            .zip(given)
+            .filter_map(|(k, g)| g.then_some(k))
+    }
+
+    /// The names of the policy settings that differ between `was` and `now`.
+    pub fn keys_changed(was: Policy, now: Policy) -> impl Iterator<Item = &'static str> {
+        let differs = [
+            was.auto_sync_days != now.auto_sync_days,
+            was.auto_onboard != now.auto_onboard,
+            was.update_metadata != now.update_metadata,
+        ];
+        Self::KEYS
+            .into_iter()
+            .zip(differs)
+            .filter_map(|(k, d)| d.then_some(k))
+    }
+
     /// `policy` with the changes made; refused when a value is out of range.
     pub fn apply(self, policy: Policy) -> Result<Policy, SettingError> {
         if let Some(days) = self
@@ -195,26 +223,15 @@ impl ShownSetting {
     }
 }
 
-/// The longest integration name.
-pub const MAX_NAME: usize = 64;
-
-/// An integration name: 1 to [`MAX_NAME`] letters, digits, `-`, `_` and `.`, so that it
-/// reads the same in a URL, a shell, a log line and a file name.
-fn check_name(name: &str) -> Result<(), ServiceError> {
-    let fine = (1..=MAX_NAME).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    match fine {
-        true => Ok(()),
-        // Quoted escaped and cut short: the name may hold control characters or megabytes.
-        false => Err(ServiceError::BadIntegrationName(
-            name.chars()
-                .take(MAX_NAME + 1)
-                .collect::<String>()
-                .escape_debug()
-                .to_string(),
-        )),
+/// A connection test that passed, or the error that carries the report of one that
+/// failed (nothing having been saved).
+fn passed(report: TestReport) -> Result<TestReport, ServiceError> {
+    match report.error {
+        Some(_) => Err(ServiceError::ConnectionTest {
+            report,
+            saved: false,
+        }),
+        None => Ok(report),
     }
 }
 
@@ -227,88 +244,6 @@ struct Merged<'a> {
     /// The keys that change (settings, then policy names).
     changed: Vec<String>,
     settings_changed: bool,
-}
-
-/// Refuses a change of any URL setting (set, unset or back to its default) unless every
-/// stored secret is entered again in the same request: a stored secret is only ever
-/// sent to the URLs it was entered for.
-fn check_secrets_follow_urls(
-    schema: &[crate::model::ConfigField],
-    before: &Settings,
-    after: &Settings,
-    request: &UpdateIntegration,
-) -> Result<(), ServiceError> {
-    let urls: Vec<String> = schema
-        .iter()
-        .filter(|f| f.kind == FieldKind::Url && before.get(&f.key) != after.get(&f.key))
-        .map(|f| f.key.clone())
-        .collect();
-    if urls.is_empty() {
-        return Ok(());
-    }
-    let entered = |key: &str| {
-        request
-            .values
-            .get(key)
-            .is_some_and(|v| !v.trim().is_empty())
-    };
-    let secrets: Vec<String> = schema
-        .iter()
-        .filter(|f| after.is_secret(f) && before.get(&f.key).is_some() && !entered(&f.key))
-        .map(|f| f.key.clone())
-        .collect();
-    match secrets.is_empty() {
-        true => Ok(()),
-        false => Err(ServiceError::SecretsNotReentered { urls, secrets }),
-    }
-}
-
-/// The settings an integration would have, checked against its plugin and the sandbox's
-/// policy: a URL setting whose host the policy would refuse at run time (a metadata or
-/// link-local address, or a name that resolves to one) is refused now, with the
-/// policy's reason, before any plugin call.
-async fn validate(
-    plugin: &LoadedPlugin,
-    values: BTreeMap<String, String>,
-) -> Result<Settings, SettingError> {
-    let schema = &plugin.info.config_schema;
-    let settings = Settings::validate(schema, values)?;
-    for field in schema.iter().filter(|f| f.kind == FieldKind::Url) {
-        let Some(url) = settings
-            .get(&field.key)
-            .and_then(|v| url::Url::parse(v).ok())
-        else {
-            continue;
-        };
-        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-            continue;
-        };
-        if let Some(denied) = resolves_where_refused(host, port).await {
-            return Err(SettingError {
-                key: field.key.clone(),
-                message: format!("refused by the host's sandbox policy: {denied}"),
-            });
-        }
-    }
-    Ok(settings)
-}
-
-/// How long a URL setting's host name may take to resolve when it is checked.
-const RESOLVE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Why the policy would refuse `host` by what its name resolves to, if it would. A name
-/// that does not resolve here and now is left to the run (and its own check).
-async fn resolves_where_refused(host: &str, port: u16) -> Option<crate::plugin::policy::Denied> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.parse::<std::net::IpAddr>().is_ok() {
-        return None; // An address is checked as written, by `Settings::validate`.
-    }
-    let found = tokio::time::timeout(RESOLVE_WAIT, tokio::net::lookup_host((bare, port)))
-        .await
-        .ok()?
-        .ok()?;
-    let addresses: Vec<std::net::IpAddr> = found.map(|a| a.ip()).collect();
-    crate::plugin::policy::check_resolved(bare, &addresses).err()
 }
 
 impl Integrations<'_> {
@@ -380,16 +315,7 @@ impl Integrations<'_> {
         let policy = request.policy.apply(Policy::default())?;
         let test = match request.test {
             false => None,
-            true => {
-                let report = self.run_test(plugin, &settings).await?;
-                if report.error.is_some() {
-                    return Err(ServiceError::ConnectionTest {
-                        report,
-                        saved: false,
-                    });
-                }
-                Some(report)
-            }
+            true => Some(passed(self.run_test(plugin, &settings).await?)?),
         };
         let egress = settings.egress(&plugin.info.config_schema);
         let (settings, sealed_secrets) = self.seal(plugin, &request.name, &settings).await?;
@@ -454,7 +380,7 @@ impl Integrations<'_> {
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
         let after = validate(plugin, values).await?.sealed_like(&before);
-        check_secrets_follow_urls(schema, &before, &after, request)?;
+        check_secrets_follow_urls(schema, &before, &after, &request.values)?;
         let policy = request.policy.apply(integration.policy)?;
         let mut changed: Vec<String> = schema
             .iter()
@@ -463,22 +389,7 @@ impl Integrations<'_> {
             .cloned()
             .collect();
         let settings_changed = !changed.is_empty();
-        let was = integration.policy;
-        for (key, differs) in [
-            (
-                "auto-sync-days",
-                was.auto_sync_days != policy.auto_sync_days,
-            ),
-            ("auto-onboard", was.auto_onboard != policy.auto_onboard),
-            (
-                "update-metadata",
-                was.update_metadata != policy.update_metadata,
-            ),
-        ] {
-            if differs {
-                changed.push(key.to_string());
-            }
-        }
+        changed.extend(PolicyChange::keys_changed(integration.policy, policy).map(str::to_string));
         Ok(Merged {
             integration,
             plugin,
@@ -497,8 +408,7 @@ impl Integrations<'_> {
         let integration = self.platform.store().integration(&request.name).await?;
         let outcome = self.apply_update(&request).await;
         if let Err(e) = &outcome {
-            self.record_refused_change(integration.id, &request, e)
-                .await;
+            self.record_refused_change(&integration, &request, e).await;
         }
         outcome
     }
@@ -523,16 +433,7 @@ impl Integrations<'_> {
         }
         let test = match settings_changed && request.test {
             false => None,
-            true => {
-                let report = self.run_test(plugin, &after).await?;
-                if report.error.is_some() {
-                    return Err(ServiceError::ConnectionTest {
-                        report,
-                        saved: false,
-                    });
-                }
-                Some(report)
-            }
+            true => Some(passed(self.run_test(plugin, &after).await?)?),
         };
         let (plain, sealed) = self.seal(plugin, &integration.name, &after).await?;
         let store = self.platform.store();
@@ -567,7 +468,16 @@ impl Integrations<'_> {
     /// Records a settings change that was refused or failed: which keys it tried and why,
     /// never a value. A history that cannot be written is logged, not raised over the
     /// refusal itself.
-    async fn record_refused_change(&self, id: i64, request: &UpdateIntegration, e: &ServiceError) {
+    async fn record_refused_change(
+        &self,
+        integration: &Integration,
+        request: &UpdateIntegration,
+        e: &ServiceError,
+    ) {
+        let plugins = self.platform.plugins().await.ok();
+        let schema = plugins
+            .and_then(|p| p.get(&integration.connector).ok())
+            .map_or(&[][..], |p| &p.info.config_schema[..]);
         let reason = match e {
             // A setting's message may quote the value typed: name the key only.
             ServiceError::Setting(s) => format!("refused: setting `{}` is not valid", s.key),
@@ -577,27 +487,21 @@ impl Integrations<'_> {
             ),
             e => format!("refused: {e}"),
         };
+        // Only the plugin's own keys: a refused request may name anything.
+        let known = |key: &&String| schema.iter().any(|f| &f.key == *key);
         let mut tried: Vec<&str> = request
             .values
             .keys()
             .chain(&request.unset)
+            .filter(known)
             .map(String::as_str)
             .collect();
-        let p = request.policy;
-        for (key, given) in [
-            ("auto-sync-days", p.auto_sync_days.is_some()),
-            ("auto-onboard", p.auto_onboard.is_some()),
-            ("update-metadata", p.update_metadata.is_some()),
-        ] {
-            if given {
-                tried.push(key);
-            }
-        }
+        tried.extend(request.policy.keys_given().map(|key| -> &str { key }));
         let recorded = self
             .platform
             .store()
             .record_run(
-                id,
+                integration.id,
                 Action::ConfigChange,
                 &request.started_by,
                 &RunEnd::bare(RunStatus::Failed, Some(reason)),
@@ -617,14 +521,7 @@ impl Integrations<'_> {
         request: &UpdateIntegration,
     ) -> Result<TestReport, ServiceError> {
         let merged = self.merge(request).await?;
-        let report = self.run_test(merged.plugin, &merged.after).await?;
-        match report.error {
-            Some(_) => Err(ServiceError::ConnectionTest {
-                report,
-                saved: false,
-            }),
-            None => Ok(report),
-        }
+        passed(self.run_test(merged.plugin, &merged.after).await?)
     }
 
     /// Tests settings for a new integration of `connector` without saving anything (the
@@ -638,14 +535,7 @@ impl Integrations<'_> {
         let plugins = self.platform.plugins().await?;
         let plugin = plugins.get(connector)?;
         let settings = validate(plugin, values).await?;
-        let report = self.run_test(plugin, &settings).await?;
-        match report.error {
-            Some(_) => Err(ServiceError::ConnectionTest {
-                report,
-                saved: false,
-            }),
-            None => Ok(report),
-        }
+        passed(self.run_test(plugin, &settings).await?)
     }
 
     /// Tests a stored integration's connection and records the test in its history.

@@ -7,6 +7,7 @@ mod access;
 mod error;
 mod findings;
 mod history;
+mod integration_rules;
 mod integrations;
 mod inventory;
 mod paging;
@@ -168,14 +169,17 @@ impl Platform {
             match key.reseal_legacy(&integration.sealed_secrets, &owner) {
                 Some(Ok(resealed)) => {
                     // Another process may have re-sealed (or changed) them first: fine.
-                    self.store
+                    let swapped = self
+                        .store
                         .replace_sealed_secrets(
                             integration.id,
                             &integration.sealed_secrets,
                             &resealed,
                         )
                         .await?;
-                    tracing::info!(integration = %integration.name, "re-sealed its secrets, bound to it");
+                    if swapped {
+                        tracing::info!(integration = %integration.name, "re-sealed its secrets, bound to it");
+                    }
                 }
                 Some(Err(e)) => {
                     tracing::warn!(integration = %integration.name, "cannot re-seal its secrets: {e}")
@@ -201,6 +205,9 @@ impl Platform {
     /// An integration with its plugin and its settings opened: what running or testing it
     /// needs.
     async fn prepare(&self, name: &str) -> Result<Prepared<'_>, ServiceError> {
+        // The key first: loading it re-seals an older store's secrets, and the row read
+        // next must be the re-sealed one.
+        self.key().await?;
         let integration = self.store.integration(name).await?;
         self.prepare_integration(integration).await
     }

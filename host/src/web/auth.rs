@@ -26,11 +26,12 @@ pub async fn check_token(state: &AppState, ip: IpAddr, token: &str) -> Result<Us
     match state.platform.access().authenticate(token).await {
         Ok(user) => Ok(user),
         Err(ServiceError::Unauthenticated) => {
+            // Every failure waits, a throttled one too: guessing never gets faster.
+            tokio::time::sleep(state.config.failed_login_delay).await;
             if let Some(wait) = state.throttle.wait(ip, Instant::now()) {
                 return Err(Problem::throttled(wait));
             }
             state.throttle.failed(ip, Instant::now());
-            tokio::time::sleep(state.config.failed_login_delay).await;
             Err(Problem::new(
                 ErrorKind::Unauthenticated,
                 "the token is not valid",
@@ -54,6 +55,7 @@ pub fn client(parts: &Parts) -> Client {
     parts.extensions.get::<Client>().copied().unwrap_or(Client {
         ip: IpAddr::from([0, 0, 0, 0]),
         https: false,
+        via_proxy: false,
     })
 }
 
@@ -63,7 +65,8 @@ pub fn client(parts: &Parts) -> Client {
 /// the attacker's session (login CSRF). `Origin` alone is not enough: under this host's
 /// `Referrer-Policy: no-referrer`, browsers send `Origin: null` on their own forms too.
 /// Clients that send neither header (scripts, curl) are not browsers on a page elsewhere.
-pub fn cross_site(headers: &HeaderMap) -> bool {
+/// `X-Forwarded-Host` counts only from a trusted proxy (`via_proxy`).
+pub fn cross_site(headers: &HeaderMap, via_proxy: bool) -> bool {
     let text = |name| {
         headers
             .get(name)
@@ -79,7 +82,7 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
         .strip_prefix("https://")
         .or_else(|| origin.strip_prefix("http://"));
     let host = text(header::HOST);
-    let forwarded_host = text(HeaderName::from_static("x-forwarded-host"));
+    let forwarded_host = text(HeaderName::from_static("x-forwarded-host")).filter(|_| via_proxy);
     match authority {
         Some(a) => !(host == Some(a) || forwarded_host == Some(a)),
         // `null` (a sandboxed frame, a data: page) or another scheme.
@@ -208,7 +211,7 @@ mod tests {
                 ("origin", "https://console.example"),
             ],
         ] {
-            assert!(!cross_site(&headers(&same)), "{same:?}");
+            assert!(!cross_site(&headers(&same), true), "{same:?}");
         }
         for other in [
             vec![host, ("origin", "https://evil.example")],
@@ -224,8 +227,18 @@ mod tests {
                 ("origin", "https://console.example:8443.evil.example"),
             ],
         ] {
-            assert!(cross_site(&headers(&other)), "{other:?}");
+            assert!(cross_site(&headers(&other), true), "{other:?}");
         }
+    }
+
+    #[test]
+    fn a_forwarded_host_counts_only_from_a_trusted_proxy() {
+        let mut map = HeaderMap::new();
+        map.insert("host", HeaderValue::from_static("127.0.0.1:9000"));
+        map.insert("x-forwarded-host", HeaderValue::from_static("evil.example"));
+        map.insert("origin", HeaderValue::from_static("https://evil.example"));
+        assert!(cross_site(&map, false));
+        assert!(!cross_site(&map, true));
     }
 
     #[test]

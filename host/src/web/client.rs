@@ -1,6 +1,7 @@
 //! Who a request comes from: the peer's address, or, when the peer is a proxy the
-//! operator trusts (`--trusted-proxy`), the client address and scheme it forwards. Without
-//! a trusted proxy, `Forwarded` and `X-Forwarded-*` are ignored: anyone can send them.
+//! operator trusts (`--trusted-proxy`), the client address and scheme it forwards in the
+//! one header it is said to use (`--proxy-header`). Without a trusted proxy, `Forwarded`
+//! and `X-Forwarded-*` are ignored: anyone can send them.
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderMap;
@@ -17,6 +18,19 @@ pub struct Client {
     /// Whether it reached us over TLS, ours or a trusted proxy's: cookies are then
     /// `Secure` and browsers are told to keep to HTTPS.
     pub https: bool,
+    /// Whether it came through a trusted proxy, whose forwarded headers then count.
+    pub via_proxy: bool,
+}
+
+/// Which header a trusted proxy puts the client in: one only, so that a client cannot
+/// add the other (which a proxy that only appends to its own passes on untouched).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For` and `X-Forwarded-Proto` (nginx, HAProxy, cloud load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded` (`for=`, `proto=`).
+    Forwarded,
 }
 
 /// Where requests come from: whether this host serves TLS itself, and the proxies whose
@@ -25,8 +39,10 @@ pub struct Client {
 pub struct Origins {
     /// Served over TLS.
     pub tls: bool,
-    /// Proxies (`--trusted-proxy`) whose `Forwarded` / `X-Forwarded-*` are read.
+    /// Proxies (`--trusted-proxy`) whose forwarded headers are read.
     pub trusted_proxies: Vec<IpNet>,
+    /// Which of their headers.
+    pub header: ProxyHeader,
 }
 
 impl Origins {
@@ -36,14 +52,35 @@ impl Origins {
 
     /// The client of a request from `peer` with `headers`. Through trusted proxies the
     /// client is the nearest forwarded address that is not itself a trusted proxy.
+    /// Addresses are compared canonical: an IPv4 client seen on an IPv6 socket
+    /// (`::ffff:a.b.c.d`) is that IPv4 address.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> Client {
+        let peer = peer.to_canonical();
         if !self.trusts(peer) {
             return Client {
                 ip: peer,
                 https: self.tls,
+                via_proxy: false,
             };
         }
-        let hops = forwarded_for(headers);
+        let (hops, proto) = match self.header {
+            ProxyHeader::XForwardedFor => (
+                values(headers, "x-forwarded-for")
+                    .filter_map(|v| node_address(&v))
+                    .collect::<Vec<_>>(),
+                values(headers, "x-forwarded-proto").last(),
+            ),
+            ProxyHeader::Forwarded => (
+                pairs(headers, "forwarded")
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("for"))
+                    .filter_map(|(_, v)| node_address(&v))
+                    .collect(),
+                pairs(headers, "forwarded")
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("proto"))
+                    .map(|(_, v)| v)
+                    .last(),
+            ),
+        };
         let ip = hops
             .iter()
             .rev()
@@ -51,10 +88,11 @@ impl Origins {
             .find(|ip| !self.trusts(*ip))
             .or(hops.first().copied())
             .unwrap_or(peer);
-        let https = forwarded_proto(headers).is_some_and(|p| p.eq_ignore_ascii_case("https"));
+        let https = proto.is_some_and(|p| p.eq_ignore_ascii_case("https"));
         Client {
             ip,
             https: self.tls || https,
+            via_proxy: true,
         }
     }
 }
@@ -65,31 +103,6 @@ pub fn parse_trusted_proxy(text: &str) -> Result<IpNet, String> {
     text.parse::<IpNet>()
         .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
         .map_err(|_| format!("`{text}` is not an address or CIDR block (10.0.0.0/8, ::1)"))
-}
-
-/// The addresses a request was forwarded for, farthest (the client) first: from
-/// `Forwarded` when it is sent, else from `X-Forwarded-For`. Obfuscated and `unknown`
-/// nodes are left out.
-fn forwarded_for(headers: &HeaderMap) -> Vec<IpAddr> {
-    let forwarded: Vec<IpAddr> = pairs(headers, "forwarded")
-        .filter(|(k, _)| k.eq_ignore_ascii_case("for"))
-        .filter_map(|(_, v)| node_address(&v))
-        .collect();
-    if !forwarded.is_empty() {
-        return forwarded;
-    }
-    values(headers, "x-forwarded-for")
-        .filter_map(|v| node_address(&v))
-        .collect()
-}
-
-/// The scheme the nearest proxy says the client used.
-fn forwarded_proto(headers: &HeaderMap) -> Option<String> {
-    pairs(headers, "forwarded")
-        .filter(|(k, _)| k.eq_ignore_ascii_case("proto"))
-        .map(|(_, v)| v)
-        .last()
-        .or_else(|| values(headers, "x-forwarded-proto").last())
 }
 
 /// The comma-separated values of every `name` header, in order.
@@ -119,7 +132,8 @@ fn pairs<'a>(headers: &'a HeaderMap, name: &str) -> impl Iterator<Item = (String
     })
 }
 
-/// A node's address: `192.0.2.1`, `192.0.2.1:8080`, `[2001:db8::1]:443` or `2001:db8::1`.
+/// A node's address, canonical: `192.0.2.1`, `192.0.2.1:8080`, `[2001:db8::1]:443` or
+/// `2001:db8::1`.
 fn node_address(node: &str) -> Option<IpAddr> {
     let node = node.trim();
     node.parse::<IpAddr>()
@@ -129,6 +143,7 @@ fn node_address(node: &str) -> Option<IpAddr> {
             let inner = node.strip_prefix('[')?.split(']').next()?;
             inner.parse::<IpAddr>().ok()
         })
+        .map(|ip| ip.to_canonical())
 }
 
 /// Puts the request's [`Client`] into its extensions, for the handlers and headers.
@@ -167,6 +182,7 @@ mod tests {
         let behind = Origins {
             tls: false,
             trusted_proxies: vec![parse_trusted_proxy("10.0.0.0/8").unwrap()],
+            header: ProxyHeader::XForwardedFor,
         };
         let sent = headers(&[
             ("x-forwarded-for", "203.0.113.7, 10.0.0.9"),
@@ -177,7 +193,8 @@ mod tests {
             behind.client(ip("10.0.0.2"), &sent),
             Client {
                 ip: ip("203.0.113.7"),
-                https: true
+                https: true,
+                via_proxy: true,
             }
         );
         // From anyone else: the peer, whatever it claims.
@@ -185,7 +202,8 @@ mod tests {
             behind.client(ip("198.51.100.1"), &sent),
             Client {
                 ip: ip("198.51.100.1"),
-                https: false
+                https: false,
+                via_proxy: false,
             }
         );
         // With no proxy trusted, the headers mean nothing.
@@ -196,6 +214,29 @@ mod tests {
         // A client that forges an earlier hop is still told by the proxy's own entry.
         let forged = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.7")]);
         assert_eq!(behind.client(ip("10.0.0.2"), &forged).ip, ip("203.0.113.7"));
+        // A `Forwarded` the client added itself is not read when the proxy speaks
+        // `X-Forwarded-For`: it cannot pick a new address for every guess.
+        let added = headers(&[
+            ("forwarded", "for=192.0.2.99;proto=https"),
+            ("x-forwarded-for", "203.0.113.7"),
+        ]);
+        assert_eq!(
+            behind.client(ip("10.0.0.2"), &added),
+            Client {
+                ip: ip("203.0.113.7"),
+                https: false,
+                via_proxy: true,
+            }
+        );
+        // A proxy on an IPv6 socket sees IPv4 peers mapped; they are still trusted.
+        assert_eq!(
+            behind.client(ip("::ffff:10.0.0.2"), &sent).ip,
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            Origins::default().client(ip("::ffff:192.0.2.1"), &sent).ip,
+            ip("192.0.2.1")
+        );
     }
 
     #[test]
@@ -203,6 +244,7 @@ mod tests {
         let behind = Origins {
             tls: false,
             trusted_proxies: vec![parse_trusted_proxy("127.0.0.1").unwrap()],
+            header: ProxyHeader::Forwarded,
         };
         for (header, client) in [
             ("for=192.0.2.60;proto=https;by=203.0.113.43", "192.0.2.60"),

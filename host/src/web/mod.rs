@@ -17,10 +17,12 @@ mod tls;
 
 pub use api::openapi;
 pub use auth::SESSION_COOKIE;
-pub use client::parse_trusted_proxy;
+pub use client::{ProxyHeader, parse_trusted_proxy};
 pub use exposure::Exposure;
 pub use state::WebConfig;
-pub use tls::{TlsError, TlsListener, server_config};
+pub use tls::{
+    PENDING_CONNECTIONS as TLS_PENDING_CONNECTIONS, TlsError, TlsListener, server_config,
+};
 
 use crate::service::Platform;
 use axum::Router;
@@ -37,6 +39,7 @@ pub fn router(platform: Arc<Platform>, config: WebConfig) -> Router {
     let origins = Arc::new(client::Origins {
         tls: config.https,
         trusted_proxies: config.trusted_proxies.clone(),
+        header: config.proxy_header,
     });
     let state = state::AppState::new(platform, config);
     Router::new()

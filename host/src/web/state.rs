@@ -15,9 +15,10 @@ pub struct WebConfig {
     pub https: bool,
     /// How long a failed login waits before it is answered.
     pub failed_login_delay: Duration,
-    /// Proxies whose `Forwarded` / `X-Forwarded-For` / `X-Forwarded-Proto` are believed
-    /// (`--trusted-proxy`): the client address and scheme come from them.
+    /// Proxies whose forwarded client address and scheme are believed (`--trusted-proxy`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header those proxies put the client in (`--proxy-header`).
+    pub proxy_header: super::client::ProxyHeader,
 }
 
 impl Default for WebConfig {
@@ -27,6 +28,7 @@ impl Default for WebConfig {
             https: false,
             failed_login_delay: Duration::from_secs(1),
             trusted_proxies: Vec::new(),
+            proxy_header: Default::default(),
         }
     }
 }

@@ -40,6 +40,18 @@ impl Default for LoginThrottle {
     }
 }
 
+/// What failures count by: an IPv4 address, or an IPv6 /64 (one subscriber's network,
+/// whose addresses a client may rotate through at will).
+fn counted_as(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(network.into())
+        }
+        v4 => v4,
+    }
+}
+
 impl LoginThrottle {
     fn slot(&self, ip: IpAddr) -> std::sync::MutexGuard<'_, Slot> {
         let index = (self.hasher.hash_one(ip) % SLOTS as u64) as usize;
@@ -48,6 +60,7 @@ impl LoginThrottle {
 
     /// How long `ip` must wait before its next failure is checked, if it must.
     pub fn wait(&self, ip: IpAddr, at: Instant) -> Option<Duration> {
+        let ip = counted_as(ip);
         let mut slot = self.slot(ip);
         if slot.ip != Some(ip) {
             return None;
@@ -66,6 +79,7 @@ impl LoginThrottle {
 
     /// Notes a failed check from `ip`.
     pub fn failed(&self, ip: IpAddr, at: Instant) {
+        let ip = counted_as(ip);
         let mut slot = self.slot(ip);
         if slot.ip != Some(ip) {
             *slot = Slot {
@@ -105,6 +119,20 @@ mod tests {
         );
         let later = start + FAILURE_WINDOW + Duration::from_secs(1);
         assert_eq!(throttle.wait(ip, later), None, "the window passes");
+    }
+
+    #[test]
+    fn an_ipv6_network_counts_as_one_address() {
+        let throttle = LoginThrottle::default();
+        let at = Instant::now();
+        for i in 0..MAX_FAILURES as u16 {
+            let rotated = std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, i, i, i, i);
+            throttle.failed(IpAddr::V6(rotated), at);
+        }
+        let next = "2001:db8:1:2:ffff::1".parse().unwrap();
+        assert!(throttle.wait(next, at).is_some(), "the /64 is throttled");
+        let other = "2001:db8:1:3::1".parse().unwrap();
+        assert!(throttle.wait(other, at).is_none(), "the next /64 is not");
     }
 
     #[test]

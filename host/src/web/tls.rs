@@ -24,6 +24,10 @@ const ACCEPTED_QUEUE: usize = 64;
 /// handshake takes milliseconds, a silent one waits to be pushed out.
 const MAX_HANDSHAKES: usize = 256;
 
+/// Connections the TLS listener may hold besides the served ones: handshakes under way
+/// and handshaken ones waiting to be served. They need file descriptors too.
+pub const PENDING_CONNECTIONS: usize = MAX_HANDSHAKES + ACCEPTED_QUEUE;
+
 /// The handshakes under way, oldest first.
 #[derive(Default)]
 struct Handshakes {

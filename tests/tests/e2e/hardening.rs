@@ -296,6 +296,64 @@ fn every_store_and_plugin_folder_failure_says_each_part_once() {
     }
 }
 
+/// Seals `plaintext` as the version before bindings did: `v1:`, no associated data.
+fn sealed_unbound(key_file: &std::path::Path, plaintext: &[u8]) -> String {
+    use base64::Engine as _;
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = b64
+        .decode(std::fs::read_to_string(key_file).unwrap().trim())
+        .unwrap();
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new_from_slice(&key).unwrap();
+    let nonce = [3u8; 12];
+    let mut bytes = nonce.to_vec();
+    bytes.extend(
+        cipher
+            .encrypt(chacha20poly1305::Nonce::from_slice(&nonce), plaintext)
+            .unwrap(),
+    );
+    format!("v1:{}", b64.encode(bytes))
+}
+
+#[test]
+fn secrets_an_older_version_sealed_are_resealed_by_the_first_command_and_stay_put() {
+    let sim = Simulator::start(SimConfig::new(62, 5)).unwrap();
+    let host = Host::new();
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    assert_success(&host.add_wiz("w2", &sim, "sim-client", "another-secret-entirely", &[]));
+    let legacy = sealed_unbound(
+        &host.db().with_extension("key"),
+        format!(r#"{{"client-secret":"{FULL_SECRET}"}}"#).as_bytes(),
+    );
+    let db = rusqlite::Connection::open(host.db()).unwrap();
+    db.execute(
+        "UPDATE integrations SET sealed_secrets = ?1 WHERE name = 'w'",
+        [&legacy],
+    )
+    .unwrap();
+    // The first one-shot command re-seals, then runs with the secret.
+    host.ok(&["sync", "w"]);
+    let sealed: String = db
+        .query_row(
+            "SELECT sealed_secrets FROM integrations WHERE name = 'w'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(sealed.starts_with("v2:"), "{sealed}");
+    // Copied into another integration's row, a sealed value does not open there.
+    db.execute(
+        "UPDATE integrations SET sealed_secrets = ?1 WHERE name = 'w2'",
+        [&sealed],
+    )
+    .unwrap();
+    let stderr = host.fails(&["sync", "w2"]);
+    assert!(
+        stderr.contains("cannot decrypt the stored secrets"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_plugin_built_for_another_contract_line_is_refused() {
     let scratch = tempfile::tempdir().unwrap();

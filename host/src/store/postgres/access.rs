@@ -79,7 +79,7 @@ impl AccessStore for PostgresStore {
     }
 
     async fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.client()
+        self.reader()
             .await?
             .query(
                 "SELECT name, role, created_at FROM users ORDER BY name",
@@ -92,7 +92,7 @@ impl AccessStore for PostgresStore {
     }
 
     async fn user_by_token(&self, token_hash: &[u8]) -> Result<Option<User>, StoreError> {
-        self.client()
+        self.reader()
             .await?
             .query_opt(
                 "SELECT name, role, created_at FROM users WHERE token_hash = $1",
@@ -138,7 +138,7 @@ impl AccessStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Session>, StoreError> {
         let row = self
-            .client()
+            .reader()
             .await?
             .query_opt(
                 "SELECT u.name, u.role, u.created_at, s.csrf, s.expires_at

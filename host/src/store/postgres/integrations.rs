@@ -89,7 +89,7 @@ impl IntegrationStore for PostgresStore {
 
     async fn integration(&self, name: &str) -> Result<Integration, StoreError> {
         let row = self
-            .client()
+            .reader()
             .await?
             .query_opt(
                 &format!("SELECT {COLUMNS} FROM integrations WHERE name = $1"),
@@ -101,7 +101,7 @@ impl IntegrationStore for PostgresStore {
     }
 
     async fn integrations(&self) -> Result<Vec<Integration>, StoreError> {
-        self.client()
+        self.reader()
             .await?
             .query(
                 &format!("SELECT {COLUMNS} FROM integrations ORDER BY name"),

@@ -32,8 +32,9 @@ const SCHEMA_LOCK: i64 = 0x636f_6e6e_686f_7374;
 const POOL_SIZE: usize = 16;
 /// Connections a host keeps open at most for listings (the console's and the API's).
 const READ_POOL_SIZE: usize = 4;
-/// How long a caller waits for a free connection before its request fails (503).
-const POOL_WAIT: Duration = Duration::from_secs(10);
+/// How long a listing waits for a free read connection before it fails (503). Writes
+/// wait as long as it takes: a sync's batch must not fail because the console is busy.
+const READ_POOL_WAIT: Duration = Duration::from_secs(10);
 /// The longest a listing may run: a slow one answers 503 instead of holding connections.
 const READ_STATEMENT_TIMEOUT: &str = "15s";
 
@@ -54,13 +55,13 @@ impl PostgresStore {
             config.connect_timeout(Duration::from_secs(10));
         }
         config.application_name("connector-host");
-        let pool = Self::pool(&target.shown, config.clone(), POOL_SIZE)?;
+        let pool = Self::pool(&target.shown, config.clone(), POOL_SIZE, None)?;
         // Beside any options the database URL gives.
         let given = config.get_options().unwrap_or_default().to_string();
         config.options(format!(
             "{given} -c statement_timeout={READ_STATEMENT_TIMEOUT} -c default_transaction_read_only=on"
         ).trim_start());
-        let reads = Self::pool(&target.shown, config, READ_POOL_SIZE)?;
+        let reads = Self::pool(&target.shown, config, READ_POOL_SIZE, Some(READ_POOL_WAIT))?;
         let mut client = pool
             .get()
             .await
@@ -69,7 +70,12 @@ impl PostgresStore {
         Ok(PostgresStore { pool, reads })
     }
 
-    fn pool(shown: &str, config: tokio_postgres::Config, size: usize) -> Result<Pool, StoreError> {
+    fn pool(
+        shown: &str,
+        config: tokio_postgres::Config,
+        size: usize,
+        wait: Option<Duration>,
+    ) -> Result<Pool, StoreError> {
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -80,7 +86,7 @@ impl PostgresStore {
         Pool::builder(manager)
             .max_size(size)
             .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(POOL_WAIT))
+            .wait_timeout(wait)
             .build()
             .map_err(|e| StoreError::Open {
                 target: shown.to_string(),

@@ -113,7 +113,7 @@ pub async fn events(
     let slot = state
         .streams
         .take(&caller.user.name)
-        .map_err(Problem::too_many_streams)?;
+        .map_err(|e| Problem::too_many_streams(e.to_string()))?;
     let stream = futures_util::stream::unfold(Some((state, name, true)), |step| async move {
         let (state, name, first) = step?;
         if !first {

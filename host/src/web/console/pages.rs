@@ -96,7 +96,7 @@ pub async fn login(
         });
         (status, page).into_response()
     };
-    if cross_site(&headers) {
+    if cross_site(&headers, client.via_proxy) {
         return refused(Problem::new(
             ErrorKind::Forbidden,
             "this login form was sent from another site; log in from this console's own page",
@@ -837,9 +837,14 @@ async fn finding_page(
     .filter_map(|(k, t)| t.map(|t| (k.to_string(), time(&t))))
     .collect();
     let raw = serde_json::to_string_pretty(&detail.raw).unwrap_or_default();
+    let mut finding = detail.finding;
+    // A link stored before links were screened goes in an `href` only if it is http(s).
+    finding.portal_url = finding
+        .portal_url
+        .filter(|url| crate::policy::screen::link(url).is_ok());
     Ok(Page::render(&FindingPage {
         nav: nav(viewer, "findings"),
-        finding: detail.finding,
+        finding,
         dates,
         raw,
         notice,
