@@ -469,3 +469,31 @@ async fn integration_names_are_short_and_plain_whoever_asks() {
         assert!(!detail.contains('\u{1b}'), "control characters are escaped");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_finishes_arriving_is_cut_off() {
+    let app = app(quick()).await;
+    let trickle = futures_util::stream::pending::<Result<bytes::Bytes, std::io::Error>>();
+    let started = tokio::time::Instant::now();
+    let (status, _, _) = send(
+        &app,
+        request(Method::POST, "/api/v1/session")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from_stream(trickle))
+            .unwrap(),
+    )
+    .await;
+    // The body read fails at the deadline, and the request is refused as unreadable.
+    assert!(
+        matches!(
+            status,
+            StatusCode::BAD_REQUEST | StatusCode::REQUEST_TIMEOUT
+        ),
+        "{status}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(30) && waited <= Duration::from_secs(31),
+        "{waited:?}"
+    );
+}

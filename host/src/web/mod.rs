@@ -45,6 +45,10 @@ pub fn router(platform: Arc<Platform>, config: WebConfig) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
         .merge(console::router())
+        // A body trickled in a byte at a time holds its connection no longer than this.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            REQUEST_BODY_TIMEOUT,
+        ))
         .layer(axum::middleware::from_fn(headers::secure))
         .layer(axum::middleware::from_fn_with_state(
             origins,
@@ -74,6 +78,9 @@ impl Default for ConnectionLimits {
         }
     }
 }
+
+/// How long a request's body may take to arrive, once its headers have.
+const REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long open requests (and event streams) have to finish once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
