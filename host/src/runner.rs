@@ -601,15 +601,16 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn emit_waits_while_the_run_holds_its_bytes_in_flight() {
-        let (writes, mut queued) = tokio::sync::mpsc::channel(QUEUED_WRITES);
-        let tally: Arc<Mutex<Tally>> = Arc::default();
+    /// A sink that may hold 1 MiB in flight, and the queue its writes go to.
+    fn sink_with_one_mib_in_flight(
+        tally: &Arc<Mutex<Tally>>,
+    ) -> (StoringSink, tokio::sync::mpsc::Receiver<Write>) {
+        let (writes, queued) = tokio::sync::mpsc::channel(QUEUED_WRITES);
         let limits = EmitLimits {
             max_bytes_in_flight: 1 << 20,
             ..EmitLimits::default()
         };
-        let mut sink = StoringSink::new(
+        let sink = StoringSink::new(
             writes,
             Arc::default(),
             tally.clone(),
@@ -617,6 +618,13 @@ mod tests {
             Arc::default(),
             limits,
         );
+        (sink, queued)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn emit_waits_while_the_run_holds_its_bytes_in_flight() {
+        let tally: Arc<Mutex<Tally>> = Arc::default();
+        let (mut sink, mut queued) = sink_with_one_mib_in_flight(&tally);
         assert!(sink.emit(batch_of(600)).await, "the first fits");
         // The second would pass the ceiling while the first is not stored: it waits,
         // however long the store takes.
@@ -631,15 +639,7 @@ mod tests {
         assert!(second.await, "then the second goes");
         drop(sink);
         // One batch over the whole ceiling is refused with why.
-        let (writes, _queued) = tokio::sync::mpsc::channel(QUEUED_WRITES);
-        let mut sink = StoringSink::new(
-            writes,
-            Arc::default(),
-            tally.clone(),
-            None,
-            Arc::default(),
-            limits,
-        );
+        let (mut sink, _queued) = sink_with_one_mib_in_flight(&tally);
         assert!(!sink.emit(batch_of(2048)).await);
         let (reason, class) = tally.lock().unwrap().store_error.clone().unwrap();
         assert_eq!(class, FailureClass::Sandbox);

@@ -320,7 +320,7 @@ fn secrets_an_older_version_sealed_are_resealed_by_the_first_command_and_stay_pu
     let sim = Simulator::start(SimConfig::new(62, 5)).unwrap();
     let host = Host::new();
     assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
-    assert_success(&host.add_wiz("w2", &sim, "sim-client", "another-secret-entirely", &[]));
+    assert_success(&host.add_wiz("w2", &sim, "sim-client", FULL_SECRET, &[]));
     let legacy = sealed_unbound(
         &host.db().with_extension("key"),
         format!(r#"{{"client-secret":"{FULL_SECRET}"}}"#).as_bytes(),
