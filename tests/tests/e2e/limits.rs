@@ -77,6 +77,7 @@ fn a_plugin_emitting_large_batches_to_a_slow_store_holds_the_ceiling_not_gigabyt
     host.ok(&["plugins"]); // Compiled once, outside what is measured.
     let bounded = big_batches_peak(&host, "32");
     let unbounded = big_batches_peak(&host, "4096");
+    eprintln!("peak RSS: {bounded} KiB with 32 MiB in flight, {unbounded} KiB with 4096");
     // 24 batches of 16 MiB: with 32 MiB in flight the host holds two or three of them;
     // without a ceiling, the queue and the writer's group hold up to 17 (272 MiB).
     assert!(
