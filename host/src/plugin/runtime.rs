@@ -501,3 +501,36 @@ fn blamed_on_policy(error: SourceError, blocked: &Refusals) -> SourceError {
         retry_after_seconds: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_while_the_sandbox_refused_is_a_setting_to_fix_naming_the_policy() {
+        let transient = SourceError {
+            kind: SourceErrorKind::Transient,
+            message: "cannot reach the token endpoint: connection reset".into(),
+            retry_after_seconds: Some(5),
+        };
+        assert_eq!(
+            blamed_on_policy(transient.clone(), &Refusals::default()),
+            transient,
+            "nothing refused: the plugin's word stands"
+        );
+        let mut blocked = Refusals::default();
+        blocked.record(
+            "https://100.100.100.200:443 is a link-local or metadata address, which plugins may never reach".into(),
+        );
+        let blamed = blamed_on_policy(transient, &blocked);
+        assert_eq!(blamed.kind, SourceErrorKind::Config);
+        assert_eq!(blamed.retry_after_seconds, None);
+        assert!(
+            blamed.message.starts_with(
+                "the host's sandbox policy refused 1 request(s): https://100.100.100.200:443 is a link-local"
+            ),
+            "{}",
+            blamed.message
+        );
+    }
+}

@@ -46,6 +46,24 @@ fn request_to_a_host_not_in_the_config_is_denied() {
     );
 }
 
+#[test]
+fn a_refused_post_reaches_the_plugin_as_denied_not_as_a_broken_connection() {
+    let host = Host::new();
+    let bystander = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("http://{}/token", bystander.local_addr().unwrap());
+    host.add_hostile(
+        "poster",
+        "post-target",
+        "https://api.example",
+        &[&format!("target={target}")],
+    );
+    let stderr = host.fails(&["sync", "poster"]);
+    assert!(
+        stderr.contains("HttpRequestDenied") && stderr.contains("sandbox blocked 1 request"),
+        "the plugin was told the host's policy refused it: {stderr}"
+    );
+}
+
 /// Adds a `hostile` integration in `mode` and runs a sync that must fail; returns its
 /// one-line error.
 fn hostile_run(host: &Host, name: &str, mode: &str, api_url: &str, extra: &[&str]) -> String {

@@ -288,7 +288,10 @@ fn two_thousand_silent_connections_shut_out_no_login_and_no_sync() {
     let flood = silent_connections(&address, 2000);
     assert!(flood.len() > cap, "the flood connected: {}", flood.len());
     let open = served.background.open_files();
-    eprintln!("{} silent connections, {open} files open (cap {cap})", flood.len());
+    eprintln!(
+        "{} silent connections, {open} files open (cap {cap})",
+        flood.len()
+    );
     assert!(
         open < cap + 64,
         "{open} files open with a cap of {cap} connections"

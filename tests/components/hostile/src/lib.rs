@@ -9,6 +9,8 @@
 //!   though the config names it);
 //! - `fetch-target`: fetches its `target` setting, a text field and so not a host the
 //!   plugin may call (the host must refuse it);
+//! - `post-target`: POSTs a 256 KiB body to its `target` setting (the refusal must reach
+//!   it as `HTTP-request-denied`, not as a broken body stream);
 //! - `malformed`: emits one batch mixing good records with broken ones;
 //! - `unknown-enum`: emits a good batch, then a finding whose severity is out of range
 //!   (the host must fail the run and keep the good batch);
@@ -221,6 +223,19 @@ impl Guest for Hostile {
                     ))),
                     Err(e) => Err(t::ConnectorError::Transient(format!(
                         "request to {shown} failed: {e}"
+                    ))),
+                }
+            }
+            "post-target" => {
+                // A POST with a body, as a token request is: the refusal must come back
+                // as the answer (HTTP-request-denied), not as a body stream that broke.
+                let url = setting(&config, "target");
+                match wstd::runtime::block_on(post(url.clone(), vec![b'x'; 256 * 1024])) {
+                    Ok(status) => Err(t::ConnectorError::Internal(format!(
+                        "request to {url} went through with HTTP {status}"
+                    ))),
+                    Err(e) => Err(t::ConnectorError::Transient(format!(
+                        "request to {url} failed: {e}"
                     ))),
                 }
             }
@@ -544,6 +559,18 @@ fn spin() -> ! {
 async fn get(url: String) -> Result<u16, String> {
     let request = wstd::http::Request::get(&url)
         .body(())
+        .map_err(|e| e.to_string())?;
+    wstd::http::Client::new()
+        .send(request)
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| format!("{e:?}"))
+}
+
+async fn post(url: String, body: Vec<u8>) -> Result<u16, String> {
+    let request = wstd::http::Request::post(&url)
+        .header("content-length", body.len())
+        .body(body)
         .map_err(|e| e.to_string())?;
     wstd::http::Client::new()
         .send(request)
