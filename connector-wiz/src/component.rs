@@ -2,7 +2,7 @@
 //! It only converts types and moves bytes; every decision lives in the plain modules.
 
 mod wit {
-    wit_bindgen::generate!({ path: "../wit", world: "connector" });
+    wit_bindgen::generate!({ path: "../wit/0.1.0", world: "connector" });
 }
 
 use crate::client::{Transport, TransportError, WizClient};

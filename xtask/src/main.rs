@@ -242,7 +242,7 @@ fn build_components(paths: &Paths) -> anyhow::Result<()> {
         build_component_set(paths, std::slice::from_ref(variant))?;
     }
     wat_plugins::build_many_memories(
-        &paths.workspace.join("wit"),
+        &paths.workspace.join("wit/0.1.0"),
         &paths.target.join("plugin-variants"),
     )?;
     build_component_set(paths, &[PARSE_PAGE])

@@ -3,6 +3,7 @@
 mod api;
 mod backends;
 mod browser;
+mod compatibility;
 mod connection;
 mod console;
 mod egress;

@@ -6,7 +6,7 @@ use crate::model;
 #[allow(missing_docs)] // generated; the WIT carries the docs
 mod generated {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/0.1.0",
         world: "connector",
         // `emit` and `checkpoint` wait for the store's writer: as async imports the
         // plugin's fiber yields meanwhile, and no runtime thread is ever blocked on it.
@@ -275,6 +275,32 @@ mod tests {
         assert_eq!(
             batch.rejected[0].reason,
             "`created-at` is not an RFC 3339 time"
+        );
+    }
+}
+
+#[cfg(test)]
+mod frozen {
+    use sha2::Digest;
+
+    /// `wit/0.1.0/connector.wit` as released. A released contract never changes: a change
+    /// of one byte is a new version, in a folder of its own beside this one.
+    const RELEASED_SHA256: &str =
+        "6a1bd71622ae4e0b5a0208c2678b5fdf7ffe92db5c4930a0265e5bc4919d94ae";
+
+    #[test]
+    fn contract_0_1_0_is_frozen() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/0.1.0");
+        let files: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files, ["connector.wit"], "0.1.0 is one file, as released");
+        let text = std::fs::read(folder.join("connector.wit")).unwrap();
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&text)),
+            RELEASED_SHA256,
+            "wit/0.1.0 changed: put the change in a new version's folder instead"
         );
     }
 }

@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 mod wit {
-    wit_bindgen::generate!({ path: "../../../wit", world: "connector" });
+    wit_bindgen::generate!({ path: "../../../wit/0.1.0", world: "connector" });
 }
 
 use wit::exports::safe::connector::plugin::Guest;
