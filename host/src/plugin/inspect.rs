@@ -6,8 +6,58 @@ use wasmparser::{Encoding, Parser, Payload};
 
 /// The contract package plugins export.
 pub const CONTRACT_PACKAGE: &str = "safe:connector";
-/// Contract minors this host runs (major 0, so each minor is its own line).
+/// Contract lines this host runs, as (major, minor): under major 0 each minor is a line
+/// of its own, and any patch of a line runs.
 pub const SUPPORTED_CONTRACTS: &[(u64, u64)] = &[(0, 1)];
+
+/// The contract version a component exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ContractVersion {
+    /// Major.
+    pub major: u64,
+    /// Minor: under major 0, the line.
+    pub minor: u64,
+    /// Patch.
+    pub patch: u64,
+}
+
+impl std::fmt::Display for ContractVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+impl std::str::FromStr for ContractVersion {
+    type Err = ();
+
+    /// `MAJOR.MINOR.PATCH`, digits only (a pre-release or build suffix is not a release).
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let mut parts = text.split('.').map(|p| {
+            (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| p.parse::<u64>().ok())
+                .flatten()
+        });
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(Some(major)), Some(Some(minor)), Some(Some(patch)), None) => {
+                Ok(ContractVersion {
+                    major,
+                    minor,
+                    patch,
+                })
+            }
+            _ => Err(()),
+        }
+    }
+}
+
+/// The contract lines this host runs, as people read them (`0.1.x`).
+fn supported_lines() -> String {
+    SUPPORTED_CONTRACTS
+        .iter()
+        .map(|(major, minor)| format!("{major}.{minor}.x"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Why a binary is refused.
 #[derive(Debug, thiserror::Error)]
@@ -25,9 +75,19 @@ pub enum InspectError {
     NoContract,
     /// Built for a contract line this host does not run.
     #[error(
-        "built for contract {found}, but this host runs contract {supported}; rebuild it against a supported version"
+        "built for contract {found}, which this host does not run (it runs {supported}); rebuild it against one of those"
     )]
     UnsupportedContract {
+        /// The plugin's contract version.
+        found: String,
+        /// What this host runs.
+        supported: String,
+    },
+    /// Built for a newer line of a major this host runs: a newer host runs it.
+    #[error(
+        "built for contract {found}, newer than this host runs ({supported}); upgrade connector-host, or use a build of the plugin for one of those"
+    )]
+    NewerContract {
         /// The plugin's contract version.
         found: String,
         /// What this host runs.
@@ -57,8 +117,8 @@ const ALLOWED_IMPORT_PREFIXES: &[&str] = &[
 ];
 
 /// Checks a component binary: a component, exporting a supported contract, importing
-/// only what plugins may use.
-pub fn inspect(bytes: &[u8]) -> Result<(), InspectError> {
+/// only what plugins may use. Returns the contract version it exports.
+pub fn inspect(bytes: &[u8]) -> Result<ContractVersion, InspectError> {
     let mut imports = Vec::new();
     let mut contract = None;
     let mut depth = 0usize;
@@ -94,30 +154,38 @@ pub fn inspect(bytes: &[u8]) -> Result<(), InspectError> {
         return Err(InspectError::NotAComponent("no WebAssembly header".into()));
     }
     let contract_version = contract.ok_or(InspectError::NoContract)?;
-    check_contract(&contract_version)?;
+    let version = check_contract(&contract_version)?;
     if let Some(bad) = imports
         .iter()
         .find(|i| !ALLOWED_IMPORT_PREFIXES.iter().any(|p| i.starts_with(p)))
     {
         return Err(InspectError::ForbiddenImport(bad.clone()));
     }
-    Ok(())
+    Ok(version)
 }
 
-fn check_contract(version: &str) -> Result<(), InspectError> {
-    let mut parts = version.split('.').map(|p| p.parse::<u64>().ok());
-    let (major, minor) = (parts.next().flatten(), parts.next().flatten());
-    let supported = SUPPORTED_CONTRACTS
+/// The version of a contract this host runs, or why it does not: a line it does not
+/// know, or a newer line of a major it runs.
+fn check_contract(text: &str) -> Result<ContractVersion, InspectError> {
+    let unsupported = || InspectError::UnsupportedContract {
+        found: text.to_string(),
+        supported: supported_lines(),
+    };
+    let version: ContractVersion = text.parse().map_err(|()| unsupported())?;
+    if SUPPORTED_CONTRACTS.contains(&(version.major, version.minor)) {
+        return Ok(version);
+    }
+    let newest_of_major = SUPPORTED_CONTRACTS
         .iter()
-        .map(|(a, b)| format!("{a}.{b}.x"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    match (major, minor) {
-        (Some(major), Some(minor)) if SUPPORTED_CONTRACTS.contains(&(major, minor)) => Ok(()),
-        _ => Err(InspectError::UnsupportedContract {
-            found: version.to_string(),
-            supported,
+        .filter(|(major, _)| *major == version.major)
+        .map(|(_, minor)| *minor)
+        .max();
+    match newest_of_major {
+        Some(newest) if version.minor > newest => Err(InspectError::NewerContract {
+            found: text.to_string(),
+            supported: supported_lines(),
         }),
+        _ => Err(unsupported()),
     }
 }
 
@@ -138,16 +206,36 @@ mod tests {
 
     #[test]
     fn contract_versions() {
-        assert!(check_contract("0.1.0").is_ok());
-        assert!(check_contract("0.1.7").is_ok());
-        for bad in ["0.2.0", "1.0.0", "x"] {
+        assert_eq!(
+            check_contract("0.1.7").unwrap(),
+            ContractVersion {
+                major: 0,
+                minor: 1,
+                patch: 7
+            }
+        );
+        assert_eq!(check_contract("0.1.0").unwrap().to_string(), "0.1.0");
+        let newer = check_contract("0.9.0").unwrap_err().to_string();
+        assert!(
+            newer.contains("newer than this host runs (0.1.x)")
+                && newer.contains("upgrade connector-host"),
+            "{newer}"
+        );
+        for bad in [
+            "1.0.0",
+            "0.0.3",
+            "x",
+            "0.1",
+            "0.1.0-rc1",
+            "0.1.0.0",
+            "0.+1.0",
+        ] {
+            let refused = check_contract(bad).unwrap_err();
             assert!(
-                matches!(
-                    check_contract(bad),
-                    Err(InspectError::UnsupportedContract { .. })
-                ),
-                "{bad}"
+                matches!(refused, InspectError::UnsupportedContract { .. }),
+                "{bad}: {refused}"
             );
+            assert!(refused.to_string().contains("it runs 0.1.x"), "{refused}");
         }
     }
 }

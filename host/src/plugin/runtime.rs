@@ -146,6 +146,8 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     /// Its `describe` answer.
     pub info: PluginInfo,
+    /// The contract version its binary exports (what the host calls it by).
+    pub contract: inspect::ContractVersion,
     pre: ConnectorPre<RunState>,
 }
 
@@ -210,7 +212,7 @@ impl PluginHost {
             path: path.into(),
             source,
         })?;
-        inspect::inspect(&bytes).map_err(|source| RunError::Refused {
+        let contract = inspect::inspect(&bytes).map_err(|source| RunError::Refused {
             path: path.into(),
             source,
         })?;
@@ -232,6 +234,7 @@ impl PluginHost {
                 contract_version: String::new(),
                 config_schema: vec![],
             },
+            contract,
             pre,
         };
         plugin.info = self

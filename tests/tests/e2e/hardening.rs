@@ -354,34 +354,43 @@ fn secrets_an_older_version_sealed_are_resealed_by_the_first_command_and_stay_pu
     );
 }
 
+/// The built Wiz plugin with its exported contract re-stamped as `version` everywhere
+/// (same length, so the binary stays well-formed).
+fn stamped_wiz(host: &Host, version: &[u8; 5]) -> Vec<u8> {
+    let mut bytes = std::fs::read(host.built_plugins().join("wiz.wasm")).unwrap();
+    let from = b"safe:connector/plugin@0.1.0";
+    let mut to = *from;
+    to[from.len() - 5..].copy_from_slice(version);
+    let mut stamped = 0;
+    let mut at = 0;
+    while let Some(found) = bytes[at..].windows(from.len()).position(|w| w == from) {
+        let start = at + found;
+        bytes[start..start + from.len()].copy_from_slice(&to);
+        at = start + from.len();
+        stamped += 1;
+    }
+    assert!(stamped > 0);
+    bytes
+}
+
 #[test]
 fn a_plugin_built_for_another_contract_line_is_refused() {
     let scratch = tempfile::tempdir().unwrap();
     let plugins = scratch.path().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     let host = Host::new();
-    let mut bytes = std::fs::read(host.built_plugins().join("wiz.wasm")).unwrap();
-    // Re-stamp the exported contract as 0.2.0 everywhere (same length, so the binary
-    // stays well-formed).
-    let (from, to) = (
-        b"safe:connector/plugin@0.1.0",
-        b"safe:connector/plugin@0.2.0",
-    );
-    let mut stamped = 0;
-    let mut at = 0;
-    while let Some(found) = bytes[at..].windows(from.len()).position(|w| w == from) {
-        let start = at + found;
-        bytes[start..start + from.len()].copy_from_slice(to);
-        at = start + from.len();
-        stamped += 1;
-    }
-    assert!(stamped > 0);
-    std::fs::write(plugins.join("future.wasm"), bytes).unwrap();
+    std::fs::write(plugins.join("future.wasm"), stamped_wiz(&host, b"0.9.0")).unwrap();
+    std::fs::write(plugins.join("other.wasm"), stamped_wiz(&host, b"1.0.0")).unwrap();
     let host = host.with_plugins(&plugins, &scratch.path().join("cache"));
     let out = host.run(&["plugins"]);
     let (_, stderr) = expect_failure(&out);
     assert!(
-        stderr.contains("built for contract 0.2.0") && stderr.contains("runs contract 0.1.x"),
+        stderr.contains("built for contract 0.9.0, newer than this host runs (0.1.x)")
+            && stderr.contains("upgrade connector-host"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("built for contract 1.0.0, which this host does not run (it runs 0.1.x)"),
         "{stderr}"
     );
 }
