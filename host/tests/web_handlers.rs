@@ -497,3 +497,58 @@ async fn a_body_that_never_finishes_arriving_is_cut_off() {
         "{waited:?}"
     );
 }
+
+#[tokio::test]
+async fn event_streams_are_bounded_per_session_or_token() {
+    use connector_host::model::NewIntegration;
+    let app = app(quick()).await;
+    app.platform
+        .store()
+        .add_integration(&NewIntegration {
+            name: "w".into(),
+            connector: "wiz".into(),
+            settings: vec![],
+            sealed_secrets: String::new(),
+            policy: Default::default(),
+        })
+        .await
+        .unwrap();
+    let open = || {
+        app.router.clone().oneshot(
+            with_token(
+                Method::GET,
+                "/api/v1/integrations/w/sync/events",
+                &app.admin,
+            )
+            .body(Body::empty())
+            .unwrap(),
+        )
+    };
+    // Held open: each answer's body is the stream, and it is not read.
+    let mut streams = Vec::new();
+    for _ in 0..8 {
+        let answer = open().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        streams.push(answer);
+    }
+    let refused = open().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another user's token has streams of its own.
+    let theirs = app
+        .router
+        .clone()
+        .oneshot(
+            with_token(
+                Method::GET,
+                "/api/v1/integrations/w/sync/events",
+                &app.viewer,
+            )
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), StatusCode::OK);
+    streams.pop();
+    assert_eq!(open().await.unwrap().status(), StatusCode::OK, "one ended");
+}

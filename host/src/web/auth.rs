@@ -116,6 +116,17 @@ fn changes_state(method: &Method) -> bool {
 pub struct Caller {
     /// Who.
     pub user: User,
+    /// What the caller came with: a console session, or the user's token.
+    pub credential: Credential,
+}
+
+/// What a caller authenticated with: what per-session limits count by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Credential {
+    /// A console session, by the SHA-256 of its id (the id itself is the cookie's secret).
+    Session(String),
+    /// The user's bearer token.
+    Token,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -134,9 +145,12 @@ impl FromRequestParts<AppState> for Caller {
                     )
                 })?;
             let user = check_token(state, client(parts).ip, token).await?;
-            return Ok(Caller { user });
+            return Ok(Caller {
+                user,
+                credential: Credential::Token,
+            });
         }
-        let Some((_, session)) = cookie_session(state, &parts.headers).await? else {
+        let Some((id, session)) = cookie_session(state, &parts.headers).await? else {
             return Err(Problem::new(
                 ErrorKind::Unauthenticated,
                 "send `Authorization: Bearer TOKEN`, or log in",
@@ -153,7 +167,11 @@ impl FromRequestParts<AppState> for Caller {
                 ));
             }
         }
-        Ok(Caller { user: session.user })
+        use sha2::Digest;
+        Ok(Caller {
+            user: session.user,
+            credential: Credential::Session(hex::encode(sha2::Sha256::digest(id.as_bytes()))),
+        })
     }
 }
 
@@ -168,7 +186,7 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let Caller { user } = Caller::from_request_parts(parts, state).await?;
+        let Caller { user, .. } = Caller::from_request_parts(parts, state).await?;
         match user.role.may_change() {
             true => Ok(Admin { user }),
             false => Err(ServiceError::Forbidden {

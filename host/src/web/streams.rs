@@ -1,19 +1,24 @@
 //! Server-sent event streams are held open for as long as a sync runs, each holding a
-//! connection: a user may keep a few, and the host a bounded number in all, so streams
-//! cannot take every connection the web front may hold.
+//! connection: a console session (or a user's token) may keep a few, and the host a
+//! bounded number in all, so streams cannot take every connection the web front may hold.
 
+use super::auth::{Caller, Credential};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Most event streams one user may have open at once (a few console tabs).
+/// Most event streams one session, or one user's token, may have open at once (a few
+/// console tabs).
 pub const PER_USER: usize = 8;
 /// Most event streams open at once in all.
 pub const TOTAL: usize = 256;
 
-/// The open event streams, by user.
+/// Whose streams count together: a session, or a user's token.
+type Owner = (String, Credential);
+
+/// The open event streams, by owner.
 #[derive(Debug, Default)]
 pub struct StreamSlots {
-    open: Mutex<HashMap<String, usize>>,
+    open: Mutex<HashMap<Owner, usize>>,
 }
 
 /// Why no stream may open now.
@@ -24,34 +29,39 @@ pub enum TooManyStreams {
         "{TOTAL} event streams are open, the most this host keeps; poll the sync's status instead"
     )]
     Total,
-    /// This user holds as many as one user may.
-    #[error("user `{0}` has {PER_USER} event streams open, the most one user may; close one")]
-    User(String),
+    /// This session (or token) holds as many as one may.
+    #[error("{0} has {PER_USER} event streams open, the most one session or token may; close one")]
+    Owner(String),
 }
 
 /// One open stream; dropping it (the stream ended or its client left) frees the slot.
 #[derive(Debug)]
 pub struct StreamSlot {
     slots: Arc<StreamSlots>,
-    user: String,
+    owner: Owner,
 }
 
 impl StreamSlots {
-    /// A slot for one more stream of `user`, or why there is none.
-    pub fn take(self: &Arc<Self>, user: &str) -> Result<StreamSlot, TooManyStreams> {
+    /// A slot for one more stream of `caller`, or why there is none.
+    pub fn take(self: &Arc<Self>, caller: &Caller) -> Result<StreamSlot, TooManyStreams> {
+        let owner = (caller.user.name.clone(), caller.credential.clone());
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let total: usize = open.values().sum();
         if total >= TOTAL {
             return Err(TooManyStreams::Total);
         }
-        let mine = open.entry(user.to_string()).or_default();
+        let mine = open.entry(owner.clone()).or_default();
         if *mine >= PER_USER {
-            return Err(TooManyStreams::User(user.to_string()));
+            let shown = match owner.1 {
+                Credential::Session(_) => format!("this session of user `{}`", owner.0),
+                Credential::Token => format!("user `{}`'s token", owner.0),
+            };
+            return Err(TooManyStreams::Owner(shown));
         }
         *mine += 1;
         Ok(StreamSlot {
             slots: self.clone(),
-            user: user.to_string(),
+            owner,
         })
     }
 }
@@ -63,10 +73,10 @@ impl Drop for StreamSlot {
             .open
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = open.get_mut(&self.user) {
+        if let Some(n) = open.get_mut(&self.owner) {
             *n -= 1;
             if *n == 0 {
-                open.remove(&self.user);
+                open.remove(&self.owner);
             }
         }
     }
@@ -76,20 +86,47 @@ impl Drop for StreamSlot {
 mod tests {
     use super::*;
 
+    fn caller(user: &str, credential: Credential) -> Caller {
+        Caller {
+            user: crate::model::User {
+                name: user.into(),
+                role: crate::model::Role::Viewer,
+                created_at: chrono::Utc::now(),
+            },
+            credential,
+        }
+    }
+
     #[test]
-    fn a_user_keeps_a_few_streams_and_the_host_a_bounded_number() {
+    fn a_session_keeps_a_few_streams_and_the_host_a_bounded_number() {
         let slots = Arc::new(StreamSlots::default());
-        let mine: Vec<_> = (0..PER_USER).map(|_| slots.take("ops").unwrap()).collect();
+        let tab = caller("ops", Credential::Session("s1".into()));
+        let mine: Vec<_> = (0..PER_USER).map(|_| slots.take(&tab).unwrap()).collect();
         assert_eq!(
-            slots.take("ops").unwrap_err(),
-            TooManyStreams::User("ops".into())
+            slots.take(&tab).unwrap_err().to_string(),
+            "this session of user `ops` has 8 event streams open, the most one session or token may; close one"
         );
+        // The same user's other session, and its token, have their own.
+        assert!(
+            slots
+                .take(&caller("ops", Credential::Session("s2".into())))
+                .is_ok()
+        );
+        assert!(slots.take(&caller("ops", Credential::Token)).is_ok());
         drop(mine);
-        assert!(slots.take("ops").is_ok(), "freed when they end");
+        assert!(slots.take(&tab).is_ok(), "freed when they end");
         let many: Vec<_> = (0..TOTAL)
-            .map(|i| slots.take(&format!("user{}", i / PER_USER)).unwrap())
+            .map(|i| {
+                let who = caller(&format!("user{}", i / PER_USER), Credential::Token);
+                slots.take(&who).unwrap()
+            })
             .collect();
-        assert_eq!(slots.take("someone").unwrap_err(), TooManyStreams::Total);
+        assert_eq!(
+            slots
+                .take(&caller("someone", Credential::Token))
+                .unwrap_err(),
+            TooManyStreams::Total
+        );
         drop(many);
         assert!(slots.open.lock().unwrap().is_empty());
     }

@@ -112,7 +112,7 @@ pub async fn events(
     // Held by the stream until it ends (with its sync) or its client leaves.
     let slot = state
         .streams
-        .take(&caller.user.name)
+        .take(&caller)
         .map_err(|e| Problem::too_many_streams(e.to_string()))?;
     let stream = futures_util::stream::unfold(Some((state, name, true)), |step| async move {
         let (state, name, first) = step?;
