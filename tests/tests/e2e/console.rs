@@ -539,3 +539,48 @@ fn the_inline_code_scan_finds_what_a_browser_would_run() {
         assert_eq!(inline_code(page), Vec::<String>::new(), "{page}");
     }
 }
+
+#[test]
+fn the_configure_form_assumes_no_connector() {
+    // Two plugins loaded (wiz and hostile): without a connector named, the form sends
+    // the operator to the integrations page (the console's home) to choose one.
+    let host = Host::new();
+    let served = host.serve_http(&[]);
+    let (admin, base, _) = logged_in(&served, &served.admin_token);
+    let unnamed = admin
+        .get(format!("{base}/integrations/new"))
+        .send()
+        .unwrap();
+    assert_eq!(unnamed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(unnamed.headers()["location"], "/");
+    let listed = admin.get(format!("{base}/")).send().unwrap();
+    let html = listed.text().unwrap();
+    assert!(
+        html.contains("/integrations/new?connector=wiz")
+            && html.contains("/integrations/new?connector=hostile"),
+        "each plugin can be configured"
+    );
+    let hostile = admin
+        .get(format!("{base}/integrations/new?connector=hostile"))
+        .send()
+        .unwrap();
+    assert_eq!(hostile.status(), StatusCode::OK);
+    assert!(hostile.text().unwrap().contains("Configure hostile"));
+    drop(served);
+
+    // One plugin loaded: it is the one.
+    let scratch = tempfile::tempdir().unwrap();
+    let (only, _) = Host::with_only_plugin(
+        scratch.path(),
+        |h| h.built_plugins().join("hostile.wasm"),
+        "hostile.wasm",
+    );
+    let served = only.serve_http(&[]);
+    let (admin, base, _) = logged_in(&served, &served.admin_token);
+    let page = admin
+        .get(format!("{base}/integrations/new"))
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().unwrap().contains("Configure hostile"));
+}

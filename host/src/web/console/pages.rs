@@ -275,7 +275,10 @@ pub async fn new_form(
     State(state): State<AppState>,
     Query(fields): Fields,
 ) -> Response {
-    let connector = first(&fields, "connector").unwrap_or("wiz").to_string();
+    let connector = match chosen_connector(&state, &fields).await {
+        Ok(connector) => connector,
+        Err(answer) => return answer,
+    };
     let form = Form {
         is_new: true,
         action: format!("/integrations/new?connector={}", urlencoding(&connector)),
@@ -286,6 +289,24 @@ pub async fn new_form(
         policy: crate::model::Policy::default(),
     };
     configure_page(&state, &viewer, form, None, None).await
+}
+
+/// The connector a configure form is for: the one the query names, else the only one
+/// loaded; with several loaded and none named, the integrations page (the console's
+/// home), where each plugin has its Configure button. No connector is assumed.
+async fn chosen_connector(
+    state: &AppState,
+    query: &[(String, String)],
+) -> Result<String, Response> {
+    if let Some(named) = first(query, "connector") {
+        return Ok(named.to_string());
+    }
+    let (loaded, _) = state.platform.plugin_list().await.map_err(to_page)?;
+    match loaded.as_slice() {
+        [only] => Ok(only.info.name.clone()),
+        [] => Err(to_page(ServiceError::NoPlugins)),
+        _ => Err(Redirect::to("/").into_response()),
+    }
 }
 
 fn urlencoding(text: &str) -> String {
@@ -301,7 +322,10 @@ pub async fn create(
         return refused;
     }
     let user = form.user();
-    let connector = first(&query, "connector").unwrap_or("wiz").to_string();
+    let connector = match chosen_connector(&state, &query).await {
+        Ok(connector) => connector,
+        Err(answer) => return answer,
+    };
     let plugins = match state.platform.plugins().await {
         Ok(p) => p,
         Err(e) => return to_page(e),
