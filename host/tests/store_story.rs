@@ -5,9 +5,9 @@
 use chrono::{Duration as TimeDelta, Utc};
 use connector_host::import::ImportedAsset;
 use connector_host::model::{
-    Action, Asset, AssetFilter, Batch, Finding, FindingFilter, FindingStatus, InventoryAsset,
-    NewIntegration, NewSession, Policy, Role, RunCounts, RunEnd, RunStatus, Severity, Window,
-    parse_time,
+    Action, AffectedPackage, Asset, AssetFilter, Batch, Cvss, CvssScore, Finding, FindingFilter,
+    FindingKind, FindingStatus, InventoryAsset, NewIntegration, NewSession, Policy, Role,
+    RunCounts, RunEnd, RunStatus, Severity, Vulnerability, Window, parse_time,
 };
 use connector_host::policy::lease::{INTERRUPTED, abandoned, holder_name};
 use connector_host::store::{
@@ -70,6 +70,7 @@ both_backends!(
     a_newer_schema_is_refused_and_left_untouched,
     findings_page_by_cursor_and_count_by_severity,
     users_and_sessions_keep_only_hashes_and_end_together,
+    vulnerabilities_keep_their_kind_and_details,
 );
 
 fn new_integration(name: &str, policy: Policy) -> NewIntegration {
@@ -118,6 +119,8 @@ fn finding(id: &str, asset: &str, severity: Severity) -> Finding {
         due_at: parse_time("2026-06-01T00:00:00+02:00"),
         project_ids: vec!["p1".into(), "p2".into()],
         portal_url: Some("https://app.example/issues/1".into()),
+        kind: FindingKind::Issue,
+        vulnerability: None,
         raw: format!(r#"{{"id":"{id}"}}"#),
     }
 }
@@ -1327,4 +1330,67 @@ async fn a_newer_schema_is_refused_and_left_untouched(store: Arc<dyn Store>, kee
             assert_eq!(db.texts("SELECT name FROM integrations").unwrap(), ["w"]);
         }
     }
+}
+
+async fn vulnerabilities_keep_their_kind_and_details(store: Arc<dyn Store>, _: &Keep) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let run = run_of(&store, w.id).await;
+    let details = Vulnerability {
+        cve_ids: vec!["CVE-2024-1234".into()],
+        advisory_ids: vec!["GHSA-abcd-efgh-ijkl".into()],
+        cvss: vec![
+            Cvss {
+                version: "3.1".into(),
+                score: CvssScore::new(9.8),
+                vector: Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H".into()),
+            },
+            // A version the source names without a score: absent, never zero.
+            Cvss {
+                version: "4.0".into(),
+                score: None,
+                vector: None,
+            },
+        ],
+        package: Some(AffectedPackage {
+            ecosystem: "npm".into(),
+            name: "lodash".into(),
+        }),
+        installed_version: None,
+        vulnerable_range: Some("< 4.17.21".into()),
+        fixed_version: Some("4.17.21".into()),
+    };
+    let mut vulnerable = finding("ghsa-1", "a1", Severity::Critical);
+    vulnerable.kind = FindingKind::Vulnerability;
+    vulnerable.vulnerability = Some(details.clone());
+    let batch = Batch {
+        assets: vec![asset("a1", None)],
+        findings: vec![vulnerable.clone(), finding("issue-1", "a1", Severity::Low)],
+        ..Default::default()
+    };
+    write(&store, w.id, run, w.policy, batch).await;
+    let stored = store.findings(&FindingFilter::default()).await.unwrap();
+    assert_eq!(stored[0].id, "ghsa-1");
+    assert_eq!(stored[0].kind, FindingKind::Vulnerability);
+    assert_eq!(stored[0].vulnerability.as_ref(), Some(&details));
+    assert_eq!(stored[1].kind, FindingKind::Issue);
+    assert_eq!(stored[1].vulnerability, None);
+    // The details are part of what a finding is: a change to them is an update.
+    let mut fixed = vulnerable;
+    fixed.vulnerability.as_mut().unwrap().fixed_version = Some("4.17.22".into());
+    let counts = write(
+        &store,
+        w.id,
+        run,
+        w.policy,
+        Batch {
+            assets: vec![asset("a1", None)],
+            findings: vec![fixed],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(counts.findings_updated, 1, "{counts:?}");
 }

@@ -20,7 +20,10 @@ pub use query::{
     AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingPage, InventoryAsset,
     StoredFinding, Window,
 };
-pub use record::{Asset, Batch, Finding, FindingStatus, Rejected, Severity, UnknownName};
+pub use record::{
+    AffectedPackage, Asset, Batch, Cvss, CvssScore, Finding, FindingKind, FindingStatus, Rejected,
+    Severity, UnknownName, Vulnerability,
+};
 pub use run::{Action, HistoryRow, Refusals, RunCounts, RunEnd, RunStatus};
 
 /// Times as the host keeps them: UTC, to the microsecond (what PostgreSQL stores), so

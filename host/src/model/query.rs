@@ -166,4 +166,8 @@ pub struct StoredFinding {
     pub portal_url: Option<String>,
     /// Why the host closed it (`removed_at_source`), if it did.
     pub closed_reason: Option<String>,
+    /// What kind of finding it is.
+    pub kind: crate::model::FindingKind,
+    /// For a vulnerability: its advisory, scores and package.
+    pub vulnerability: Option<crate::model::Vulnerability>,
 }

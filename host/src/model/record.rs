@@ -94,6 +94,90 @@ named_enum!(
     }
 );
 
+named_enum!(
+    /// What kind of finding it is (contract 0.2; every 0.1 finding is an issue).
+    FindingKind: "finding kind" {
+        /// A risk or issue the source raised.
+        Issue = "issue",
+        /// A known vulnerability in a package or image.
+        Vulnerability = "vulnerability",
+        /// A configuration that breaks a rule or benchmark.
+        Misconfiguration = "misconfiguration",
+    }
+);
+
+/// A CVSS base score in tenths (9.8 is 98): CVSS scores have one decimal, and whole
+/// numbers keep findings comparable and hashable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CvssScore(u8);
+
+impl CvssScore {
+    /// The score of `value` (0.0 to 10.0, rounded to one decimal), if it is one.
+    pub fn new(value: f64) -> Option<Self> {
+        (value.is_finite() && (0.0..=10.0).contains(&value))
+            .then(|| CvssScore((value * 10.0).round() as u8))
+    }
+
+    /// As a number, 0.0 to 10.0.
+    pub fn value(self) -> f64 {
+        f64::from(self.0) / 10.0
+    }
+}
+
+impl Serialize for CvssScore {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.value())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CvssScore {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = f64::deserialize(deserializer)?;
+        CvssScore::new(value)
+            .ok_or_else(|| serde::de::Error::custom(format!("{value} is not a CVSS score")))
+    }
+}
+
+/// A CVSS score for one CVSS version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Cvss {
+    /// The CVSS version (`3.1`, `4.0`).
+    pub version: String,
+    /// The base score, when the source gives one.
+    #[schema(value_type = Option<f64>)]
+    pub score: Option<CvssScore>,
+    /// The vector string, when the source gives one.
+    pub vector: Option<String>,
+}
+
+/// The package a vulnerability is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AffectedPackage {
+    /// Its ecosystem (`npm`, `pip`, `maven`).
+    pub ecosystem: String,
+    /// Its name in the ecosystem.
+    pub name: String,
+}
+
+/// What makes a finding a vulnerability; what the source leaves empty is absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Vulnerability {
+    /// CVE ids.
+    pub cve_ids: Vec<String>,
+    /// Other advisory ids (GHSA, vendor advisories).
+    pub advisory_ids: Vec<String>,
+    /// Scores, one per CVSS version given.
+    pub cvss: Vec<Cvss>,
+    /// The affected package.
+    pub package: Option<AffectedPackage>,
+    /// The version installed.
+    pub installed_version: Option<String>,
+    /// The affected versions, as the source writes the range.
+    pub vulnerable_range: Option<String>,
+    /// The first fixed version; absent while there is none.
+    pub fixed_version: Option<String>,
+}
+
 /// A resource that findings are about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Asset {
@@ -160,6 +244,10 @@ pub struct Finding {
     pub project_ids: Vec<String>,
     /// Link into the source's UI.
     pub portal_url: Option<String>,
+    /// What kind of finding it is.
+    pub kind: FindingKind,
+    /// For a vulnerability: its advisory, scores and package.
+    pub vulnerability: Option<Vulnerability>,
     /// The source object as JSON.
     pub raw: String,
 }

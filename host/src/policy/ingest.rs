@@ -158,8 +158,13 @@ pub fn finding_hash(f: &Finding) -> Vec<u8> {
     }
     h.part(&json(&f.project_ids))
         .part(or_empty(&f.portal_url))
-        .part(&f.raw)
-        .finish()
+        .part(&f.raw);
+    // Kinds and vulnerability details came with contract 0.2: an issue without them
+    // hashes as it always did, so an upgrade does not count every finding as updated.
+    if f.kind != crate::model::FindingKind::Issue || f.vulnerability.is_some() {
+        h.part(f.kind.as_str()).part(&json(&f.vulnerability));
+    }
+    h.finish()
 }
 
 /// Decides what `batch` does, given its `keys` and what the store holds for them.
@@ -381,6 +386,8 @@ pub(crate) mod tests {
             due_at: None,
             project_ids: vec![],
             portal_url: None,
+            kind: crate::model::FindingKind::Issue,
+            vulnerability: None,
             raw: "{}".into(),
         }
     }

@@ -110,6 +110,9 @@ pub fn finding(f: &Finding) -> Result<(), String> {
     check_opt("rule-name", &f.rule_name, MAX_SHORT_BYTES)?;
     check_opt("portal-url", &f.portal_url, MAX_SHORT_BYTES)?;
     check_items("project-ids", &f.project_ids, MAX_ID_BYTES)?;
+    if let Some(v) = &f.vulnerability {
+        vulnerability(v)?;
+    }
     for (field, value) in [
         ("created-at", f.created_at),
         ("updated-at", f.updated_at),
@@ -120,6 +123,29 @@ pub fn finding(f: &Finding) -> Result<(), String> {
         check_time(field, value)?;
     }
     check("raw", &f.raw, MAX_RAW_BYTES)
+}
+
+/// Why a vulnerability's details are refused, if they are.
+fn vulnerability(v: &crate::model::Vulnerability) -> Result<(), String> {
+    check_items("cve-ids", &v.cve_ids, MAX_ID_BYTES)?;
+    check_items("advisory-ids", &v.advisory_ids, MAX_ID_BYTES)?;
+    check_list("cvss", v.cvss.len())?;
+    for c in &v.cvss {
+        check("cvss", &c.version, MAX_ID_BYTES)?;
+        check_opt("cvss", &c.vector, MAX_SHORT_BYTES)?;
+    }
+    if let Some(p) = &v.package {
+        check("package", &p.ecosystem, MAX_SHORT_BYTES)?;
+        check("package", &p.name, MAX_SHORT_BYTES)?;
+    }
+    for (field, value) in [
+        ("installed-version", &v.installed_version),
+        ("vulnerable-range", &v.vulnerable_range),
+        ("fixed-version", &v.fixed_version),
+    ] {
+        check_opt(field, value, MAX_SHORT_BYTES)?;
+    }
+    Ok(())
 }
 
 /// A batch with the records the contract forbids taken out.
@@ -223,6 +249,26 @@ pub fn clip(id: &str) -> String {
     }
 }
 
+/// What a vulnerability's details hold: their text, and a header per string and entry.
+fn vulnerability_bytes(v: &crate::model::Vulnerability) -> usize {
+    const STRING: usize = std::mem::size_of::<String>();
+    let opt = |v: &Option<String>| v.as_ref().map_or(0, |s| s.len() + STRING);
+    let items = |v: &[String]| v.iter().map(|i| i.len() + STRING).sum::<usize>();
+    std::mem::size_of::<crate::model::Vulnerability>()
+        + items(&v.cve_ids)
+        + items(&v.advisory_ids)
+        + v.cvss
+            .iter()
+            .map(|c| std::mem::size_of::<crate::model::Cvss>() + c.version.len() + opt(&c.vector))
+            .sum::<usize>()
+        + v.package
+            .as_ref()
+            .map_or(0, |p| p.ecosystem.len() + p.name.len())
+        + opt(&v.installed_version)
+        + opt(&v.vulnerable_range)
+        + opt(&v.fixed_version)
+}
+
 /// How many bytes a batch carries, for the per-run byte ceiling: every text and list
 /// item, eight bytes a time, and a little for each record's own weight.
 pub fn batch_bytes(b: &Batch) -> u64 {
@@ -267,6 +313,7 @@ pub fn batch_bytes(b: &Batch) -> u64 {
                 + opt(&f.rule_name)
                 + opt(&f.portal_url)
                 + items(&f.project_ids)
+                + f.vulnerability.as_ref().map_or(0, vulnerability_bytes)
                 + f.raw.len()
                 + std::mem::size_of::<Finding>()
         })
@@ -298,6 +345,8 @@ mod tests {
             due_at: None,
             project_ids: vec![],
             portal_url: None,
+            kind: crate::model::FindingKind::Issue,
+            vulnerability: None,
             raw: "{}".into(),
         }
     }

@@ -202,6 +202,9 @@ fn finding(f: wit::Finding) -> Result<model::Finding, model::Rejected> {
         rule_name: f.rule_name,
         project_ids: f.project_ids,
         portal_url: f.portal_url,
+        // What every 0.1 finding is: an issue, without vulnerability details.
+        kind: model::FindingKind::Issue,
+        vulnerability: None,
         raw: f.raw,
     })
 }

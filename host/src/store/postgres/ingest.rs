@@ -142,6 +142,8 @@ struct FindingColumns<'a> {
     portal: Vec<Option<&'a str>>,
     raw: Vec<&'a str>,
     hash: Vec<&'a [u8]>,
+    kind: Vec<&'a str>,
+    vulnerability: Vec<Option<serde_json::Value>>,
 }
 
 impl<'a> FindingColumns<'a> {
@@ -167,6 +169,12 @@ impl<'a> FindingColumns<'a> {
         self.portal.push(f.portal_url.as_deref());
         self.raw.push(&f.raw);
         self.hash.push(&w.hash);
+        self.kind.push(f.kind.as_str());
+        self.vulnerability.push(
+            f.vulnerability
+                .as_ref()
+                .map(|v| serde_json::to_value(v).expect("plain data")),
+        );
     }
 }
 
@@ -356,19 +364,19 @@ async fn write_findings(
         .prepare_cached(
             "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation,
                rule_id, rule_name, created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash,
-               first_seen_at, reported_status, seen_in_run)
-             SELECT $1, id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h, $21, st, $22
+               first_seen_at, reported_status, seen_in_run, kind, vulnerability)
+             SELECT $1, id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h, $21, st, $22, k, v
              FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
                          $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::jsonb[],
-                         $18::text[], $19::text[], $20::bytea[])
-               AS u(id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h)
+                         $18::text[], $19::text[], $20::bytea[], $23::text[], $24::jsonb[])
+               AS u(id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h, k, v)
              ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = EXCLUDED.asset_source_id, title = EXCLUDED.title,
                description = EXCLUDED.description, severity = EXCLUDED.severity, status = EXCLUDED.status, source_status = EXCLUDED.source_status,
                remediation = EXCLUDED.remediation, rule_id = EXCLUDED.rule_id, rule_name = EXCLUDED.rule_name, created_at = EXCLUDED.created_at,
                updated_at = EXCLUDED.updated_at, status_changed_at = EXCLUDED.status_changed_at, resolved_at = EXCLUDED.resolved_at,
                due_at = EXCLUDED.due_at, project_ids = EXCLUDED.project_ids, portal_url = EXCLUDED.portal_url, raw = EXCLUDED.raw,
                content_hash = EXCLUDED.content_hash, closed_reason = NULL, reported_status = EXCLUDED.reported_status,
-               seen_in_run = EXCLUDED.seen_in_run",
+               seen_in_run = EXCLUDED.seen_in_run, kind = EXCLUDED.kind, vulnerability = EXCLUDED.vulnerability",
         )
         .await?;
     tx.execute(
@@ -396,6 +404,8 @@ async fn write_findings(
             &c.hash,
             &at,
             &run,
+            &c.kind,
+            &c.vulnerability,
         ],
     )
     .await?;

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0004_asset_listing.sql"),
     include_str!("../../../migrations/postgres/0005_checkpoint_generation.sql"),
     include_str!("../../../migrations/postgres/0006_lease_fence.sql"),
+    include_str!("../../../migrations/postgres/0007_finding_kind.sql"),
 ];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).
@@ -196,6 +197,23 @@ fn stored_count(row: &tokio_postgres::Row, index: usize) -> u64 {
 }
 
 /// Stored JSON, read into its Rust type.
+/// Stored JSON that may be missing.
+fn opt_json_at<T: serde::de::DeserializeOwned>(
+    row: &tokio_postgres::Row,
+    index: usize,
+    what: &str,
+) -> Result<Option<T>, StoreError> {
+    let value: Option<serde_json::Value> = row.try_get(index)?;
+    value
+        .map(|v| {
+            serde_json::from_value(v).map_err(|e| StoreError::Corrupt {
+                what: what.to_string(),
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
 fn json_at<T: serde::de::DeserializeOwned>(
     row: &tokio_postgres::Row,
     index: usize,

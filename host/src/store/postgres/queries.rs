@@ -1,7 +1,7 @@
 //! The inventory and findings in PostgreSQL: imports and the listings.
 
 use super::ingest::insert_entries;
-use super::{PostgresStore, json_at, parsed_at, stored_count};
+use super::{PostgresStore, json_at, opt_json_at, parsed_at, stored_count};
 use crate::import::ImportedAsset;
 use crate::model::{
     AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingPage, FindingStatus,
@@ -226,7 +226,7 @@ impl FindingStore for PostgresStore {
         let mut query = Query::new(
             "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
                f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
-               f.severity_rank, f.integration_id, f.listing_id
+               f.severity_rank, f.integration_id, f.listing_id, f.kind, f.vulnerability
              FROM findings f JOIN integrations i ON i.id = f.integration_id WHERE TRUE",
         );
         query.matching(filter);
@@ -270,6 +270,8 @@ impl FindingStore for PostgresStore {
                     project_ids: json_at(r, 16, "finding projects")?,
                     portal_url: r.try_get(17)?,
                     closed_reason: r.try_get(18)?,
+                    kind: parsed_at(r, 22)?,
+                    vulnerability: opt_json_at(r, 23, "finding vulnerability")?,
                 };
                 let cursor = FindingCursor {
                     rank: i64::from(r.try_get::<_, i16>(19)?),

@@ -156,15 +156,16 @@ fn apply(
     }
     let mut write = tx.prepare_cached(
         "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation, rule_id, rule_name,
-           created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash, first_seen_at, reported_status, seen_in_run)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?7, ?22)
+           created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash, first_seen_at, reported_status, seen_in_run,
+           kind, vulnerability)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?7, ?22, ?23, ?24)
          ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = excluded.asset_source_id, title = excluded.title,
            description = excluded.description, severity = excluded.severity, status = excluded.status, source_status = excluded.source_status,
            remediation = excluded.remediation, rule_id = excluded.rule_id, rule_name = excluded.rule_name, created_at = excluded.created_at,
            updated_at = excluded.updated_at, status_changed_at = excluded.status_changed_at, resolved_at = excluded.resolved_at,
            due_at = excluded.due_at, project_ids = excluded.project_ids, portal_url = excluded.portal_url, raw = excluded.raw,
            content_hash = excluded.content_hash, closed_reason = NULL, reported_status = excluded.reported_status,
-           seen_in_run = excluded.seen_in_run",
+           seen_in_run = excluded.seen_in_run, kind = excluded.kind, vulnerability = excluded.vulnerability",
     )?;
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(time_text);
     for w in &plan.write {
@@ -191,7 +192,9 @@ fn apply(
             f.raw,
             w.hash,
             at,
-            run
+            run,
+            f.kind.as_str(),
+            f.vulnerability.as_ref().map(json),
         ])?;
     }
     let mut seen = tx.prepare_cached(

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0005_asset_listing.sql"),
     include_str!("../../../migrations/sqlite/0006_checkpoint_generation.sql"),
     include_str!("../../../migrations/sqlite/0007_lease_fence.sql"),
+    include_str!("../../../migrations/sqlite/0008_finding_kind.sql"),
 ];
 
 /// A store in one SQLite file.
@@ -192,6 +193,16 @@ where
 {
     let text: String = row.get(index)?;
     text.parse().map_err(|e| conversion(index, e))
+}
+
+/// Stored JSON that may be missing.
+fn opt_json_at<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<T>> {
+    let text: Option<String> = row.get(index)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| conversion(index, e)))
+        .transpose()
 }
 
 /// Stored JSON.

@@ -1,7 +1,7 @@
 //! The inventory and findings in SQLite: imports and the listings.
 
 use super::ingest::insert_entry;
-use super::{SqliteStore, json_at, opt_time_at, parsed_at};
+use super::{SqliteStore, json_at, opt_json_at, opt_time_at, parsed_at};
 use crate::import::ImportedAsset;
 use crate::model::{
     AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingPage, FindingStatus,
@@ -230,7 +230,7 @@ impl FindingStore for SqliteStore {
             let mut query = Query::new(
                 "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
                    f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
-                   f.severity_rank, f.integration_id, f.rowid
+                   f.severity_rank, f.integration_id, f.rowid, f.kind, f.vulnerability
                  FROM findings f JOIN integrations i ON i.id = f.integration_id WHERE 1 = 1",
             );
             query.matching(&filter);
@@ -266,6 +266,8 @@ impl FindingStore for SqliteStore {
                     project_ids: json_at(r, 16)?,
                     portal_url: r.get(17)?,
                     closed_reason: r.get(18)?,
+                    kind: parsed_at(r, 22)?,
+                    vulnerability: opt_json_at(r, 23)?,
                 };
                 Ok((finding, cursor))
             })?;
