@@ -441,8 +441,18 @@ pub(crate) mod tests {
             String::new(),
             "{}".into(),
         ];
-        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-        assert_eq!(finding_hash(&f), content_hash(&parts));
+        let texts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        assert_eq!(finding_hash(&f), content_hash(&texts), "an issue as always");
+        // A kind or details (contract 0.2) follow, as text too.
+        f.kind = crate::model::FindingKind::Vulnerability;
+        f.vulnerability = Some(crate::model::Vulnerability {
+            cve_ids: vec!["CVE-2024-1".into()],
+            ..Default::default()
+        });
+        let details = json(&f.vulnerability);
+        let mut texts = texts;
+        texts.extend(["vulnerability", &details]);
+        assert_eq!(finding_hash(&f), content_hash(&texts));
     }
 
     #[test]
