@@ -237,3 +237,49 @@ where
         detail: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreTarget;
+
+    async fn show(client: &deadpool_postgres::Object, setting: &str) -> String {
+        client
+            .query_one(&format!("SHOW {setting}"), &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    #[tokio::test]
+    async fn listings_run_read_only_with_a_statement_timeout_and_writes_without() {
+        let Some(db) = postgres_fixture::database() else {
+            return;
+        };
+        // Options the URL gives are kept beside the read pool's own.
+        let url = format!(
+            "{}?options=-c%20search_path%3Dfrom_the_url,public",
+            db.url()
+        );
+        let StoreTarget::Postgres(target) = StoreTarget::parse(&url).unwrap() else {
+            panic!("a PostgreSQL target")
+        };
+        let store = PostgresStore::connect(&target).await.unwrap();
+        let reader = store.reader().await.unwrap();
+        assert_eq!(show(&reader, "statement_timeout").await, "15s");
+        assert_eq!(show(&reader, "default_transaction_read_only").await, "on");
+        assert_eq!(show(&reader, "search_path").await, "from_the_url,public");
+        let writer = store.client().await.unwrap();
+        assert_eq!(show(&writer, "statement_timeout").await, "0");
+        assert_eq!(show(&writer, "default_transaction_read_only").await, "off");
+        let refused = reader
+            .execute("CREATE TABLE nope (x int)", &[])
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("read-only")
+                || format!("{refused:?}").contains("read-only"),
+            "{refused:?}"
+        );
+    }
+}
