@@ -281,5 +281,20 @@ mod tests {
                 || format!("{refused:?}").contains("read-only"),
             "{refused:?}"
         );
+        // A listing past its timeout is the store too busy to answer (503), not a failure.
+        reader
+            .batch_execute("SET statement_timeout = '10ms'")
+            .await
+            .unwrap();
+        let slow = reader
+            .query_one("SELECT pg_sleep(1)::text", &[])
+            .await
+            .unwrap_err();
+        let slow = StoreError::from(slow);
+        assert!(slow.is_unreachable(), "{slow}");
+        assert_eq!(
+            crate::service::store_kind(&slow),
+            crate::service::ErrorKind::StoreUnreachable
+        );
     }
 }
