@@ -11,7 +11,8 @@ use connector_host::plugin::Limits;
 use connector_host::runner::EmitLimits;
 use connector_host::secrets::{SealedFor, load_key_file};
 use connector_host::service::{Platform, PluginSource};
-use connector_host::store::{StoreTarget, open_store};
+use connector_host::store::{Store, StoreTarget, open_store};
+use std::sync::Arc;
 
 /// What the version before bindings wrote: `v1:` and nonce, ciphertext and tag, no
 /// associated data.
@@ -25,6 +26,20 @@ fn sealed_unbound(key: &[u8; 32], plaintext: &[u8]) -> String {
             .unwrap(),
     );
     format!("v1:{}", B64.encode(bytes))
+}
+
+/// A platform over `store` with its key file and (empty) plugin folders in `dir`.
+fn platform_over(store: &Arc<dyn Store>, dir: &std::path::Path) -> Platform {
+    Platform::new(
+        store.clone(),
+        dir.join("store.key"),
+        PluginSource {
+            folder: dir.join("plugins"),
+            cache_dir: dir.join("cache"),
+            limits: Limits::default(),
+        },
+        EmitLimits::default(),
+    )
 }
 
 #[tokio::test]
@@ -48,16 +63,7 @@ async fn an_older_stores_secrets_are_resealed_bound_to_their_integration() {
             .await
             .unwrap();
     }
-    let platform = Platform::new(
-        store.clone(),
-        key_file,
-        PluginSource {
-            folder: dir.path().join("plugins"),
-            cache_dir: dir.path().join("cache"),
-            limits: Limits::default(),
-        },
-        EmitLimits::default(),
-    );
+    let platform = platform_over(&store, dir.path());
     let key = platform.key().await.unwrap();
     let prod = store.integration("prod").await.unwrap();
     let staging = store.integration("staging").await.unwrap();
@@ -72,16 +78,7 @@ async fn an_older_stores_secrets_are_resealed_bound_to_their_integration() {
     assert!(key.open(&prod.sealed_secrets, &staging_owner).is_err());
     assert!(key.open(&staging.sealed_secrets, &staging_owner).is_ok());
     // Loading the key again (another process) changes nothing more.
-    let again = Platform::new(
-        store.clone(),
-        dir.path().join("store.key"),
-        PluginSource {
-            folder: dir.path().join("plugins"),
-            cache_dir: dir.path().join("cache"),
-            limits: Limits::default(),
-        },
-        EmitLimits::default(),
-    );
+    let again = platform_over(&store, dir.path());
     again.key().await.unwrap();
     assert_eq!(
         store.integration("prod").await.unwrap().sealed_secrets,

@@ -85,5 +85,11 @@ mod tests {
             ]),
             "loading plugins: cannot read plugins folder /x: No such file"
         );
+        // A cause is dropped only when the text ends with it, not when its words
+        // appear earlier.
+        assert_eq!(
+            chain(&["timeout reading x: io", "timeout"]),
+            "timeout reading x: io: timeout"
+        );
     }
 }

@@ -144,10 +144,8 @@ pub struct SyncResult {
 pub struct LoadedPlugin {
     /// Where it was loaded from.
     pub path: PathBuf,
-    /// Its `describe` answer.
+    /// Its `describe` answer; its contract version is the one its binary exports.
     pub info: PluginInfo,
-    /// The contract version its binary exports (what the host calls it by).
-    pub contract: inspect::ContractVersion,
     pre: ConnectorPre<RunState>,
 }
 
@@ -234,7 +232,6 @@ impl PluginHost {
                 contract_version: String::new(),
                 config_schema: vec![],
             },
-            contract,
             pre,
         };
         plugin.info = self
@@ -248,6 +245,8 @@ impl PluginHost {
             )
             .await?
             .into();
+        // What the binary exports is what the host calls it by, whatever it says.
+        plugin.info.contract_version = contract.to_string();
         Ok(plugin)
     }
 

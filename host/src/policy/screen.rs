@@ -249,24 +249,36 @@ pub fn clip(id: &str) -> String {
     }
 }
 
-/// What a vulnerability's details hold: their text, and a header per string and entry.
+/// The in-memory header of one string.
+const STRING: usize = std::mem::size_of::<String>();
+
+/// The text of an optional string.
+fn opt_len(v: &Option<String>) -> usize {
+    v.as_ref().map_or(0, String::len)
+}
+
+/// The text of a list's items, and a string header each.
+fn items_len(v: &[String]) -> usize {
+    v.iter().map(|i| i.len() + STRING).sum()
+}
+
+/// What a vulnerability's details hold: their text, and a header per list item.
 fn vulnerability_bytes(v: &crate::model::Vulnerability) -> usize {
-    const STRING: usize = std::mem::size_of::<String>();
-    let opt = |v: &Option<String>| v.as_ref().map_or(0, |s| s.len() + STRING);
-    let items = |v: &[String]| v.iter().map(|i| i.len() + STRING).sum::<usize>();
     std::mem::size_of::<crate::model::Vulnerability>()
-        + items(&v.cve_ids)
-        + items(&v.advisory_ids)
+        + items_len(&v.cve_ids)
+        + items_len(&v.advisory_ids)
         + v.cvss
             .iter()
-            .map(|c| std::mem::size_of::<crate::model::Cvss>() + c.version.len() + opt(&c.vector))
+            .map(|c| {
+                std::mem::size_of::<crate::model::Cvss>() + c.version.len() + opt_len(&c.vector)
+            })
             .sum::<usize>()
         + v.package
             .as_ref()
             .map_or(0, |p| p.ecosystem.len() + p.name.len())
-        + opt(&v.installed_version)
-        + opt(&v.vulnerable_range)
-        + opt(&v.fixed_version)
+        + opt_len(&v.installed_version)
+        + opt_len(&v.vulnerable_range)
+        + opt_len(&v.fixed_version)
 }
 
 /// How many bytes a batch carries, for the per-run byte ceiling: every text and list
@@ -274,9 +286,7 @@ fn vulnerability_bytes(v: &crate::model::Vulnerability) -> usize {
 pub fn batch_bytes(b: &Batch) -> u64 {
     // What the host holds: each record's own struct, each string's text, and for every
     // list item or map entry its string headers (a record of empty strings still costs).
-    const STRING: usize = std::mem::size_of::<String>();
-    let opt = |v: &Option<String>| v.as_ref().map_or(0, String::len);
-    let items = |v: &[String]| v.iter().map(|i| i.len() + STRING).sum::<usize>();
+    let (opt, items) = (opt_len, items_len);
     let assets: usize = b
         .assets
         .iter()

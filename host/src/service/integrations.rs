@@ -350,13 +350,17 @@ impl Integrations<'_> {
 
     /// Works out what `request` would make of the stored integration, refusing a URL
     /// change that would send a stored secret somewhere it was not entered for.
-    async fn merge(&self, request: &UpdateIntegration) -> Result<Merged<'_>, ServiceError> {
+    async fn merge(
+        &self,
+        integration: Integration,
+        request: &UpdateIntegration,
+    ) -> Result<Merged<'_>, ServiceError> {
         let Prepared {
             integration,
             plugin,
             settings: before,
             ..
-        } = self.platform.prepare(&request.name).await?;
+        } = self.platform.prepare_integration(integration).await?;
         let schema = &plugin.info.config_schema;
         let mut values = before.values().clone();
         for key in &request.unset {
@@ -405,15 +409,19 @@ impl Integrations<'_> {
     /// sync full. Every attempt is recorded in history by key, never by value, the
     /// refused and failed ones too.
     pub async fn update(&self, request: UpdateIntegration) -> Result<Updated, ServiceError> {
-        let integration = self.platform.store().integration(&request.name).await?;
-        let outcome = self.apply_update(&request).await;
+        let integration = self.platform.integration(&request.name).await?;
+        let outcome = self.apply_update(integration.clone(), &request).await;
         if let Err(e) = &outcome {
             self.record_refused_change(&integration, &request, e).await;
         }
         outcome
     }
 
-    async fn apply_update(&self, request: &UpdateIntegration) -> Result<Updated, ServiceError> {
+    async fn apply_update(
+        &self,
+        integration: Integration,
+        request: &UpdateIntegration,
+    ) -> Result<Updated, ServiceError> {
         let Merged {
             integration,
             plugin,
@@ -421,7 +429,7 @@ impl Integrations<'_> {
             policy,
             changed,
             settings_changed,
-        } = self.merge(request).await?;
+        } = self.merge(integration, request).await?;
         let schema = &plugin.info.config_schema;
         if changed.is_empty() {
             return Ok(Updated {
@@ -520,7 +528,8 @@ impl Integrations<'_> {
         &self,
         request: &UpdateIntegration,
     ) -> Result<TestReport, ServiceError> {
-        let merged = self.merge(request).await?;
+        let integration = self.platform.integration(&request.name).await?;
+        let merged = self.merge(integration, request).await?;
         passed(self.run_test(merged.plugin, &merged.after).await?)
     }
 

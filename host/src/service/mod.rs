@@ -205,11 +205,15 @@ impl Platform {
     /// An integration with its plugin and its settings opened: what running or testing it
     /// needs.
     async fn prepare(&self, name: &str) -> Result<Prepared<'_>, ServiceError> {
-        // The key first: loading it re-seals an older store's secrets, and the row read
-        // next must be the re-sealed one.
-        self.key().await?;
-        let integration = self.store.integration(name).await?;
+        let integration = self.integration(name).await?;
         self.prepare_integration(integration).await
+    }
+
+    /// An integration's row, read once the key is loaded: loading it re-seals an older
+    /// store's secrets, and a row read before would hold the old seal.
+    async fn integration(&self, name: &str) -> Result<Integration, ServiceError> {
+        self.key().await?;
+        Ok(self.store.integration(name).await?)
     }
 
     async fn prepare_integration(

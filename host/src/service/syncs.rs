@@ -107,9 +107,7 @@ impl Syncs<'_> {
     /// Runs a sync of the named integration to its end. A sync that ran and failed is
     /// `Ok` with a failed outcome; `Err` means it could not run.
     pub async fn run(&self, name: &str, request: SyncRequest) -> Result<SyncOutcome, ServiceError> {
-        // The key first, so an older store's secrets are re-sealed before the row is read.
-        self.platform.key().await?;
-        let integration = self.platform.store().integration(name).await?;
+        let integration = self.platform.integration(name).await?;
         self.run_integration(integration, request).await
     }
 

@@ -557,21 +557,26 @@ fn spin() -> ! {
 
 /// GETs `url`; its status, or why it failed.
 async fn get(url: String) -> Result<u16, String> {
-    let request = wstd::http::Request::get(&url)
-        .body(())
-        .map_err(|e| e.to_string())?;
-    wstd::http::Client::new()
-        .send(request)
-        .await
-        .map(|r| r.status().as_u16())
-        .map_err(|e| format!("{e:?}"))
+    send(
+        wstd::http::Request::get(&url)
+            .body(())
+            .map_err(|e| e.to_string())?,
+    )
+    .await
 }
 
+/// POSTs `body` to `url`; its status, or why it failed.
 async fn post(url: String, body: Vec<u8>) -> Result<u16, String> {
     let request = wstd::http::Request::post(&url)
         .header("content-length", body.len())
         .body(body)
         .map_err(|e| e.to_string())?;
+    send(request).await
+}
+
+/// Sends `request`; its status, or the error as the host gave it (debug form, so the
+/// wasi:http error code shows).
+async fn send<B: Into<wstd::http::Body>>(request: wstd::http::Request<B>) -> Result<u16, String> {
     wstd::http::Client::new()
         .send(request)
         .await
