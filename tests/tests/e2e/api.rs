@@ -821,7 +821,11 @@ fn a_short_admin_token_file_keeps_serve_from_starting() {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
-        let stderr = host.fails(&["serve", "--listen", "127.0.0.1:0"]);
+        // In the background: a serve that starts anyway must fail the test, not hang it.
+        let mut serve = host.spawn(&["serve", "--listen", "127.0.0.1:0"]);
+        let status = serve.wait(60);
+        assert!(!status.success(), "{content:?}: serve must refuse to start");
+        let stderr = serve.log_text();
         assert!(
             stderr.contains(&file.display().to_string())
                 && stderr.contains("fewer than 16 characters")
