@@ -37,6 +37,7 @@ fn platform_over(store: &Arc<dyn Store>, dir: &std::path::Path) -> Platform {
             folder: dir.join("plugins"),
             cache_dir: dir.join("cache"),
             limits: Limits::default(),
+            resolver: Default::default(),
         },
         EmitLimits::default(),
     )

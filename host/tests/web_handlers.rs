@@ -41,6 +41,7 @@ async fn app(config: WebConfig) -> App {
             folder: dir.path().join("plugins"),
             cache_dir: dir.path().join("cache"),
             limits: Limits::default(),
+            resolver: Default::default(),
         },
         EmitLimits::default(),
     ));

@@ -3,6 +3,7 @@
 use super::Global;
 use anyhow::Context as _;
 use connector_host::plugin::Limits;
+use connector_host::plugin::resolve::Resolver;
 use connector_host::runner::EmitLimits;
 use connector_host::service::{Platform, PluginSource};
 use connector_host::store::{StoreTarget, open_store};
@@ -56,6 +57,7 @@ impl Context {
                 max_requests_in_flight: self.global.max_requests_in_flight as usize,
                 requests_per_second_per_host: self.global.max_requests_per_second_per_host,
             },
+            resolver: Resolver::with_fixed(self.global.resolve.iter().cloned()),
         }
     }
 

@@ -78,6 +78,17 @@ pub struct Global {
     /// memory per run (the plugin waits while the store catches up); no batch may be larger.
     #[arg(long, default_value_t = connector_host::runner::DEFAULT_MAX_MIB_IN_FLIGHT, global = true, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub max_mib_in_flight: u64,
+    /// Answer a plugin destination's host NAME with ADDRESS instead of asking DNS, like
+    /// curl's --resolve (repeatable; a name given twice gets both): for names only an
+    /// internal resolver knows. The sandbox's policy checks the address all the same.
+    #[arg(
+        long = "resolve",
+        value_name = "NAME=ADDRESS",
+        env = "CONNECTOR_HOST_RESOLVE",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub resolve: Vec<connector_host::plugin::resolve::FixedAnswer>,
     /// Longest a plugin call may run, in seconds.
     #[arg(long, default_value_t = connector_host::plugin::runtime::DEFAULT_DEADLINE_S, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub run_timeout_s: u64,

@@ -126,8 +126,21 @@ pub struct HistoryRow {
 pub struct Refusals {
     /// Every refusal.
     pub count: u64,
+    /// Those a settings change can fix (see [`RefusalCause::Settings`]).
+    pub by_settings: u64,
     /// The first [`Refusals::EXAMPLES`] distinct reasons, in order.
     pub examples: Vec<String>,
+}
+
+/// Who can fix a refused request: it decides how the failed run is classed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalCause {
+    /// A host the operator entered in a URL setting is one the policy refuses (a
+    /// metadata or link-local address, or a name resolving to one): a configuration
+    /// failure, fixed by changing the setting.
+    Settings,
+    /// The plugin asked for a destination outside its settings: the sandbox held it.
+    Plugin,
 }
 
 impl Refusals {
@@ -135,8 +148,11 @@ impl Refusals {
     pub const EXAMPLES: usize = 5;
 
     /// Counts one refusal; whether it is the first with this reason (worth a log line).
-    pub fn record(&mut self, reason: String) -> bool {
+    pub fn record(&mut self, reason: String, cause: RefusalCause) -> bool {
         self.count += 1;
+        if cause == RefusalCause::Settings {
+            self.by_settings += 1;
+        }
         if self.examples.len() >= Self::EXAMPLES || self.examples.contains(&reason) {
             return false;
         }
@@ -147,6 +163,11 @@ impl Refusals {
     /// Whether nothing was refused.
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+
+    /// Whether some refusal is the settings' to fix, not the plugin's doing.
+    pub fn settings_to_fix(&self) -> bool {
+        self.by_settings > 0
     }
 }
 
@@ -164,14 +185,15 @@ impl std::fmt::Display for Refusals {
 
 #[cfg(test)]
 mod refusal_tests {
-    use super::Refusals;
+    use super::{RefusalCause, Refusals};
 
     #[test]
     fn a_million_refusals_keep_a_count_and_a_few_reasons() {
         let mut refusals = Refusals::default();
         let mut logged = 0;
         for i in 0..1_000_000u32 {
-            logged += u32::from(refusals.record(format!("host-{} not allowed", i % 7)));
+            let reason = format!("host-{} not allowed", i % 7);
+            logged += u32::from(refusals.record(reason, RefusalCause::Plugin));
         }
         assert_eq!(refusals.count, 1_000_000);
         assert_eq!(refusals.examples.len(), Refusals::EXAMPLES);

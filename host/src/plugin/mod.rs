@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod limiter;
 mod pinned;
 pub mod policy;
+pub mod resolve;
 pub mod runtime;
 mod state;
 mod stderr;

@@ -96,6 +96,12 @@ impl AllowList {
         self.allows(&Destination::new(scheme, host, port))
     }
 
+    /// Whether one of the URL settings names `destination`: a refusal of such a
+    /// destination is the settings' to fix, any other the plugin's doing.
+    pub fn names(&self, destination: &Destination) -> bool {
+        self.hosts.contains(destination)
+    }
+
     /// Checks a request destination.
     pub fn allows(&self, destination: &Destination) -> Result<(), Denied> {
         if destination.scheme.is_empty() || destination.host.is_empty() {
@@ -104,7 +110,7 @@ impl AllowList {
         if is_metadata_address(&destination.host) {
             return Err(Denied::MetadataAddress(destination.to_string()));
         }
-        if self.hosts.contains(destination) {
+        if self.names(destination) {
             Ok(())
         } else {
             Err(Denied::NotAllowed(destination.to_string()))

@@ -8,6 +8,7 @@ use super::inspect::{self, InspectError};
 use super::limiter::{CallLimiter, MAX_FIELDS_BYTES, MAX_RESOURCES};
 use super::pinned::PinnedConnector;
 use super::policy::Grants;
+use super::resolve::Resolver;
 use super::state::{HttpPolicy, NoEmit, RunSink, RunState};
 use super::stderr::TailPipe;
 use crate::model::{
@@ -165,6 +166,7 @@ pub struct PluginHost {
     limits: Limits,
     destinations: Arc<DestinationBudgets>,
     connector: PinnedConnector,
+    resolver: Resolver,
 }
 
 impl PluginHost {
@@ -201,7 +203,21 @@ impl PluginHost {
             limits,
             destinations: Arc::new(DestinationBudgets::new(limits.requests_per_second_per_host)),
             connector: PinnedConnector::public_roots(),
+            resolver: Resolver::default(),
         })
+    }
+
+    /// This host, answering plugin destinations' names with `resolver` (the operator's
+    /// fixed answers) instead of only the system's resolver.
+    pub fn resolving_with(mut self, resolver: Resolver) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    /// How plugin destinations' names are resolved: settings are checked with the same
+    /// answers their requests will get.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
     }
 
     /// Inspects, compiles (or loads from the cache), pre-links and describes a plugin.
@@ -373,6 +389,7 @@ impl PluginHost {
                     self.destinations.clone(),
                 ),
                 connector: self.connector.clone(),
+                resolver: self.resolver.clone(),
                 denied: denied.clone(),
             },
             stderr: stderr.clone(),
@@ -523,6 +540,7 @@ mod tests {
         let mut blocked = Refusals::default();
         blocked.record(
             "https://100.100.100.200:443 is a link-local or metadata address, which plugins may never reach".into(),
+            crate::model::RefusalCause::Settings,
         );
         let blamed = blamed_on_policy(transient, &blocked);
         assert_eq!(blamed.kind, SourceErrorKind::Config);

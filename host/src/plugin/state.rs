@@ -3,7 +3,7 @@
 
 use super::bindings::v0_1::{host, types};
 use super::policy::{AllowList, Denied, Destination};
-use crate::model::{Batch, Refusals};
+use crate::model::{Batch, RefusalCause, Refusals};
 use crate::redact::Redactor;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::ResourceTable;
@@ -44,6 +44,8 @@ pub(crate) struct HttpPolicy {
     pub budget: super::budget::RunBudget,
     /// Connects to the addresses the policy checked.
     pub connector: super::pinned::PinnedConnector,
+    /// Answers the names of allowed destinations (checked again by the policy).
+    pub resolver: super::resolve::Resolver,
     /// The refused destinations, for the run's error message.
     pub denied: Arc<Mutex<Refusals>>,
 }
@@ -73,7 +75,11 @@ impl WasiHttpHooks for HttpPolicy {
             uri.port_u16(),
         );
         if let Err(denied) = self.allow.allows(&destination) {
-            let error = refuse(&self.denied, &self.redactor, denied);
+            let cause = match self.allow.names(&destination) {
+                true => RefusalCause::Settings,
+                false => RefusalCause::Plugin,
+            };
+            let error = refuse(&self.denied, &self.redactor, denied, cause);
             return Box::new(refused_after_body(request.into_body(), error));
         }
         // Without the query: it may carry tokens or tenant data.
@@ -84,18 +90,16 @@ impl WasiHttpHooks for HttpPolicy {
         let redactor = self.redactor.clone();
         let budget = self.budget.clone();
         let connector = self.connector.clone();
+        let resolver = self.resolver.clone();
         Box::new(async move {
             // Names are resolved and checked too, so no alias reaches a metadata service.
             let (host, port) = (destination.host.as_str(), destination.port);
             // In flight from here until its response has been read to the end.
             let in_flight = budget.admit(&format!("{host}:{port}")).await;
-            let addresses: Vec<std::net::IpAddr> = match tokio::net::lookup_host((host, port)).await
-            {
-                Ok(found) => found.map(|a| a.ip()).collect(),
-                Err(_) => Vec::new(), // reported below as a destination not found
-            };
+            // A name that does not resolve is reported below as a destination not found.
+            let addresses = resolver.lookup(host, port).await.unwrap_or_default();
             if let Err(refused) = super::policy::check_resolved(host, &addresses) {
-                let error = refuse(&denied, &redactor, refused);
+                let error = refuse(&denied, &redactor, refused, RefusalCause::Settings);
                 return refused_after_body(request.into_body(), error).await;
             }
             // The connection goes to an address just checked: the name is not resolved
@@ -150,12 +154,13 @@ fn refuse(
     denied: &Mutex<Refusals>,
     redactor: &Redactor,
     reason: Denied,
+    cause: RefusalCause,
 ) -> wasmtime_wasi_http::Error {
     let reason = redactor.redacted(&reason.to_string());
     let first = denied
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .record(reason.clone());
+        .record(reason.clone(), cause);
     if first {
         tracing::warn!("plugin request denied: {reason}");
     }

@@ -119,7 +119,13 @@ pub fn judge(end: SyncEnd) -> Verdict {
                 class
             } else {
                 text = format!("the sandbox blocked {blocked}; {text}");
-                FailureClass::Sandbox
+                // A host the operator entered that the policy refuses is a setting to
+                // change, never a blip to retry; a destination the plugin chose itself
+                // is the sandbox holding it.
+                match blocked.settings_to_fix() {
+                    true => FailureClass::Config,
+                    false => FailureClass::Sandbox,
+                }
             };
             (Some(text), Some(class), wait)
         }
@@ -150,7 +156,7 @@ pub fn judge(end: SyncEnd) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SourceErrorKind;
+    use crate::model::{RefusalCause, SourceErrorKind};
 
     fn end(plugin: PluginEnd) -> SyncEnd {
         SyncEnd {
@@ -225,19 +231,36 @@ mod tests {
         assert_eq!((cancelled.failure, cancelled.source_wait), (None, None));
     }
 
-    #[test]
-    fn a_blocked_request_makes_it_the_sandboxs_failure_and_a_store_error_wins() {
-        let blocked = judge(end(PluginEnd::Failed {
+    fn failed_while_refused(cause: RefusalCause) -> PluginEnd {
+        let mut blocked = Refusals::default();
+        blocked.record("https://evil.example".into(), cause);
+        PluginEnd::Failed {
             error: SourceError {
                 kind: SourceErrorKind::Transient,
                 message: "connect failed".into(),
                 retry_after_seconds: None,
             },
-            blocked: Refusals {
-                count: 1,
-                examples: vec!["https://evil.example".into()],
-            },
-        }));
+            blocked,
+        }
+    }
+
+    #[test]
+    fn a_refused_host_from_the_settings_is_a_configuration_failure() {
+        let refused = judge(end(failed_while_refused(RefusalCause::Settings)));
+        assert_eq!(refused.failure, Some(FailureClass::Config));
+        assert!(!FailureClass::Config.retryable());
+        assert!(
+            refused
+                .end
+                .error
+                .unwrap()
+                .starts_with("the sandbox blocked 1 request(s): https://evil.example")
+        );
+    }
+
+    #[test]
+    fn a_blocked_request_makes_it_the_sandboxs_failure_and_a_store_error_wins() {
+        let blocked = judge(end(failed_while_refused(RefusalCause::Plugin)));
         assert_eq!(blocked.failure, Some(FailureClass::Sandbox));
         assert!(
             blocked

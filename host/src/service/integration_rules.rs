@@ -5,6 +5,7 @@
 use super::ServiceError;
 use crate::model::FieldKind;
 use crate::plugin::LoadedPlugin;
+use crate::plugin::resolve::Resolver;
 use crate::settings::{SettingError, Settings};
 use std::collections::BTreeMap;
 
@@ -66,6 +67,7 @@ pub(super) fn check_secrets_follow_urls(
 /// policy's reason, before any plugin call.
 pub(super) async fn validate(
     plugin: &LoadedPlugin,
+    resolver: &Resolver,
     values: BTreeMap<String, String>,
 ) -> Result<Settings, SettingError> {
     let schema = &plugin.info.config_schema;
@@ -80,7 +82,7 @@ pub(super) async fn validate(
         let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
             continue;
         };
-        if let Some(denied) = resolves_where_refused(host, port).await {
+        if let Some(denied) = resolves_where_refused(resolver, host, port).await {
             return Err(SettingError {
                 key: field.key.clone(),
                 message: format!("refused by the host's sandbox policy: {denied}"),
@@ -95,15 +97,18 @@ const RESOLVE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why the policy would refuse `host` by what its name resolves to, if it would. A name
 /// that does not resolve here and now is left to the run (and its own check).
-async fn resolves_where_refused(host: &str, port: u16) -> Option<crate::plugin::policy::Denied> {
+async fn resolves_where_refused(
+    resolver: &Resolver,
+    host: &str,
+    port: u16,
+) -> Option<crate::plugin::policy::Denied> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if bare.parse::<std::net::IpAddr>().is_ok() {
         return None; // An address is checked as written, by `Settings::validate`.
     }
-    let found = tokio::time::timeout(RESOLVE_WAIT, tokio::net::lookup_host((bare, port)))
+    let addresses = tokio::time::timeout(RESOLVE_WAIT, resolver.lookup(bare, port))
         .await
         .ok()?
         .ok()?;
-    let addresses: Vec<std::net::IpAddr> = found.map(|a| a.ip()).collect();
     crate::plugin::policy::check_resolved(bare, &addresses).err()
 }

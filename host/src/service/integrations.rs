@@ -311,7 +311,7 @@ impl Integrations<'_> {
         self.platform.key().await?;
         let plugins = self.platform.plugins().await?;
         let plugin = plugins.get(&request.connector)?;
-        let settings = validate(plugin, request.values).await?;
+        let settings = validate(plugin, plugins.host.resolver(), request.values).await?;
         let policy = request.policy.apply(Policy::default())?;
         let test = match request.test {
             false => None,
@@ -357,9 +357,9 @@ impl Integrations<'_> {
     ) -> Result<Merged<'_>, ServiceError> {
         let Prepared {
             integration,
+            plugins,
             plugin,
             settings: before,
-            ..
         } = self.platform.prepare_integration(integration).await?;
         let schema = &plugin.info.config_schema;
         let mut values = before.values().clone();
@@ -383,7 +383,9 @@ impl Integrations<'_> {
                 .filter(|(key, value)| !keeps_stored(key, value))
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
-        let after = validate(plugin, values).await?.sealed_like(&before);
+        let after = validate(plugin, plugins.host.resolver(), values)
+            .await?
+            .sealed_like(&before);
         check_secrets_follow_urls(schema, &before, &after, &request.values)?;
         let policy = request.policy.apply(integration.policy)?;
         let mut changed: Vec<String> = schema
@@ -543,7 +545,7 @@ impl Integrations<'_> {
     ) -> Result<TestReport, ServiceError> {
         let plugins = self.platform.plugins().await?;
         let plugin = plugins.get(connector)?;
-        let settings = validate(plugin, values).await?;
+        let settings = validate(plugin, plugins.host.resolver(), values).await?;
         passed(self.run_test(plugin, &settings).await?)
     }
 

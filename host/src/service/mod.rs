@@ -29,6 +29,7 @@ pub use syncs::{RunningSync, SyncRequest, SyncStatus, Syncs};
 
 use crate::catalog::Catalog;
 use crate::model::{Integration, PluginInfo};
+use crate::plugin::resolve::Resolver;
 use crate::plugin::{Limits, LoadedPlugin, PluginHost};
 use crate::runner::EmitLimits;
 use crate::secrets::{SealedFor, SecretKey};
@@ -47,6 +48,8 @@ pub struct PluginSource {
     pub cache_dir: PathBuf,
     /// Memory and deadline of each call.
     pub limits: Limits,
+    /// How plugin destinations' names are answered (the operator's `--resolve`).
+    pub resolver: Resolver,
 }
 
 /// The plugin host and every plugin it loaded.
@@ -195,7 +198,8 @@ impl Platform {
         self.plugins
             .get_or_try_init(|| async {
                 let source = &self.plugin_source;
-                let host = PluginHost::new(&source.cache_dir, source.limits)?;
+                let host = PluginHost::new(&source.cache_dir, source.limits)?
+                    .resolving_with(source.resolver.clone());
                 let catalog = Catalog::load(&host, &source.folder).await?;
                 Ok::<_, ServiceError>(Plugins { host, catalog })
             })

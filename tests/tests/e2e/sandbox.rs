@@ -307,3 +307,57 @@ fn allowed_host_names_are_resolved_checked_and_reached() {
         sim.tenant().expected(true, &[]).findings
     );
 }
+
+#[test]
+fn a_host_name_that_starts_resolving_to_a_metadata_address_fails_the_run_as_a_setting_to_fix() {
+    let sim = Simulator::start(SimConfig::new(1, 10)).unwrap();
+    let host = Host::new();
+    // Plain http is for loopback names only, so the steered name is `localhost`, answered
+    // through `--resolve` as an internal resolver would.
+    let base = sim.base_url().replace("127.0.0.1", "localhost");
+    let resolving = |address: &str| format!("--resolve=localhost={address}");
+    let mut add = wiz_sim::add_wiz_args(
+        "named",
+        &base,
+        &format!("{base}/oauth/token"),
+        "sim-client",
+        crate::harness::FULL_SECRET,
+    );
+    add.push(resolving("127.0.0.1"));
+    let add: Vec<&str> = add.iter().map(String::as_str).collect();
+    // Entered while the name leads to the simulator: tested, stored and synced.
+    crate::harness::assert_success(&host.run(&add));
+    host.ok(&["sync", "named", &resolving("127.0.0.1")]);
+    let first = host.json(&["history", "named"]).len();
+
+    // Later the same name answers with a metadata address.
+    let out = host.run(&["sync", "named", "--json", &resolving("169.254.169.254")]);
+    assert!(!out.status.success(), "the run must fail");
+    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sync --json");
+    assert_eq!(
+        outcome["failure"], "config",
+        "a setting to change, not a blip to retry: {outcome}"
+    );
+    let error = outcome["error"].as_str().unwrap();
+    assert!(
+        error.contains("sandbox blocked")
+            && error.contains("localhost (resolves to 169.254.169.254)")
+            && error.contains("link-local or metadata address"),
+        "names the policy and the address: {error}"
+    );
+    let history = host.json(&["history", "named"]);
+    assert_eq!(history.len(), first + 1);
+    assert_eq!(history[0]["status"], "failed");
+    assert_eq!(history[0]["error"].as_str(), Some(error));
+
+    // Entered while it answers so, the same name is refused at once, naming the policy.
+    let mut again = add.clone();
+    again[2] = "other";
+    *again.last_mut().unwrap() = "--resolve=localhost=169.254.169.254";
+    let stderr = host.fails(&again);
+    assert!(
+        stderr.contains("refused by the host's sandbox policy")
+            && stderr.contains("resolves to 169.254.169.254"),
+        "{stderr}"
+    );
+}

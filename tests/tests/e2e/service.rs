@@ -27,6 +27,7 @@ async fn platform(host: &Host) -> Platform {
             cache_dir: plugins.parent().unwrap().join("compiled-plugins-test"),
             folder: plugins,
             limits: Limits::default(),
+            resolver: Default::default(),
         },
         EmitLimits::default(),
     )
