@@ -1,0 +1,359 @@
+//! The binding of a [`Connector`] to contract `safe:connector@0.2.0` and to wasi:http,
+//! built for `wasm32`. It only converts types and moves bytes: authors never see the
+//! generated types, and [`crate::export_connector!`] is all they write.
+
+use crate::connector::{ConnectionFailure, Connector, Outcome, Step};
+use crate::error::ConnectorError;
+use crate::host::Host;
+use crate::http::{Method, Request, Response, Transport, TransportError};
+use crate::records::{self, FindingKind, FindingStatus, LogLevel, Severity};
+use crate::schema::{Description, FieldKind};
+use crate::settings::Settings;
+use std::marker::PhantomData;
+
+#[doc(hidden)]
+pub use wit_bindgen;
+
+/// The contract's generated bindings.
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod wit {
+    wit_bindgen::generate!({
+        path: "../wit/0.2.0",
+        world: "connector",
+        pub_export_macro: true,
+        export_macro_name: "__export_connector_world",
+        default_bindings_module: "connector_sdk::component::wit",
+        runtime_path: "connector_sdk::component::wit_bindgen::rt",
+    });
+}
+
+use wit::exports::safe::connector::plugin::Guest;
+use wit::safe::connector::host;
+use wit::safe::connector::types as t;
+
+/// The contract version the SDK's bindings speak.
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// Exports `C` as the component's `plugin` interface.
+#[doc(hidden)]
+pub struct Exported<C>(PhantomData<C>);
+
+impl<C: Connector> Guest for Exported<C> {
+    fn describe() -> t::PluginInfo {
+        describe(C::describe())
+    }
+
+    fn test_connection(
+        config: Vec<t::ConfigEntry>,
+    ) -> Result<Vec<t::CheckStep>, t::ConnectionFailure> {
+        let settings = settings::<C>(&config).map_err(|e| t::ConnectionFailure {
+            error: error(e),
+            steps: vec![],
+        })?;
+        let transport = WasiTransport::default();
+        wstd::runtime::block_on(C::test_connection(&settings, &transport))
+            .map(|steps| steps.into_iter().map(step).collect())
+            .map_err(|f: ConnectionFailure| t::ConnectionFailure {
+                error: error(f.error),
+                steps: f.steps.into_iter().map(step).collect(),
+            })
+    }
+
+    fn sync(
+        config: Vec<t::ConfigEntry>,
+        streams: Vec<String>,
+        state: Option<String>,
+    ) -> Result<t::SyncSummary, t::ConnectorError> {
+        let settings = settings::<C>(&config).map_err(error)?;
+        let transport = WasiTransport::default();
+        let mut host = WitHost;
+        let summary = wstd::runtime::block_on(C::sync(
+            &settings,
+            &streams,
+            state.as_deref(),
+            &transport,
+            &mut host,
+        ))
+        .map_err(error)?;
+        Ok(t::SyncSummary {
+            assets: summary.assets,
+            findings: summary.findings,
+            skipped: summary.skipped,
+            full: summary.full,
+            warnings: summary.warnings,
+        })
+    }
+}
+
+/// Exports a [`Connector`] as the component's implementation of the contract.
+#[macro_export]
+macro_rules! export_connector {
+    ($connector:ty) => {
+        #[doc(hidden)]
+        type __ConnectorSdkExport = $crate::component::Exported<$connector>;
+        $crate::__export_connector_world!(__ConnectorSdkExport);
+    };
+}
+
+fn settings<C: Connector>(config: &[t::ConfigEntry]) -> Result<Settings, ConnectorError> {
+    let description = C::describe();
+    Settings::parse(
+        &description.fields,
+        config.iter().map(|e| (e.key.as_str(), e.value.as_str())),
+    )
+}
+
+fn describe(d: Description) -> t::PluginInfo {
+    t::PluginInfo {
+        name: d.name.into(),
+        version: d.version.into(),
+        contract_version: CONTRACT_VERSION.into(),
+        config_schema: d
+            .fields
+            .into_iter()
+            .map(|f| t::ConfigField {
+                key: f.key.into(),
+                label: f.label.into(),
+                help: f.help.into(),
+                kind: match f.kind {
+                    FieldKind::Text => t::FieldKind::Text,
+                    FieldKind::Secret => t::FieldKind::Secret,
+                    FieldKind::Url => t::FieldKind::Url,
+                    FieldKind::List => t::FieldKind::List,
+                    FieldKind::Number => t::FieldKind::Number,
+                    FieldKind::Bool => t::FieldKind::Bool,
+                },
+                required: f.required,
+                default_value: f.default.map(str::to_string),
+                min: f.range.map(|r| r.0),
+                max: f.range.map(|r| r.1),
+            })
+            .collect(),
+        streams: d
+            .streams
+            .into_iter()
+            .map(|s| t::StreamInfo {
+                name: s.name.into(),
+                label: s.label.into(),
+                description: s.description.into(),
+                default_on: s.default_on,
+            })
+            .collect(),
+        fixed_endpoints: d.fixed_endpoints.into_iter().map(str::to_string).collect(),
+    }
+}
+
+/// wasi:http, each phase bounded; the client bounds each request as a whole on top.
+#[derive(Default)]
+struct WasiTransport;
+
+impl Transport for WasiTransport {
+    async fn send(&self, request: &Request) -> Result<Response, TransportError> {
+        use wstd::http::{Client, Request as WasiRequest};
+        let builder = match request.method {
+            Method::Get => WasiRequest::get(request.url.as_str()),
+            // A fixed length, not chunked: servers that answer early (404, 401) then close
+            // cleanly instead of resetting a connection still streaming a body.
+            Method::Post => {
+                WasiRequest::post(request.url.as_str()).header("content-length", request.body.len())
+            }
+        };
+        let builder = request.headers.iter().fold(builder, |b, (name, value)| {
+            b.header(name.as_str(), value.as_str())
+        });
+        let outgoing = match request.method {
+            Method::Get => builder.body(wstd::http::Body::empty()),
+            Method::Post => builder.body(wstd::http::Body::from(request.body.clone())),
+        }
+        .map_err(|e| TransportError::Network(format!("cannot build the request: {e}")))?;
+        let mut client = Client::new();
+        client.set_connect_timeout(wstd::time::Duration::from_secs(30));
+        let mut response = client.send(outgoing).await.map_err(transport_error)?;
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .contents()
+            .await
+            .map_err(transport_error)?
+            .to_vec();
+        Ok(Response {
+            status: response.status().as_u16(),
+            headers,
+            body,
+        })
+    }
+
+    async fn sleep(&self, duration: std::time::Duration) {
+        wstd::task::sleep(wstd::time::Duration::from(duration)).await;
+    }
+}
+
+fn transport_error(e: wstd::http::Error) -> TransportError {
+    use wstd::http::ErrorCode;
+    match e.downcast_ref::<ErrorCode>() {
+        Some(ErrorCode::HttpRequestDenied) => {
+            TransportError::Denied("the host's policy does not allow this destination".into())
+        }
+        Some(
+            ErrorCode::ConnectionTimeout
+            | ErrorCode::ConnectionReadTimeout
+            | ErrorCode::ConnectionWriteTimeout
+            | ErrorCode::HttpResponseTimeout,
+        ) => TransportError::Timeout(format!("{e}")),
+        _ => TransportError::Network(format!("{e}")),
+    }
+}
+
+/// The host's imports as a [`Host`].
+struct WitHost;
+
+impl Host for WitHost {
+    fn emit(&mut self, batch: records::Batch) -> bool {
+        host::emit(&t::Batch {
+            assets: batch.assets.into_iter().map(asset).collect(),
+            findings: batch.findings.into_iter().map(finding).collect(),
+            removed_findings: batch.removed_findings,
+            removed_assets: batch.removed_assets,
+        })
+    }
+
+    fn checkpoint(&mut self, state: &str) {
+        host::checkpoint(state)
+    }
+
+    fn log(&mut self, level: LogLevel, message: &str) {
+        let level = match level {
+            LogLevel::Trace => t::LogLevel::Trace,
+            LogLevel::Debug => t::LogLevel::Debug,
+            LogLevel::Info => t::LogLevel::Info,
+            LogLevel::Warn => t::LogLevel::Warn,
+            LogLevel::Error => t::LogLevel::Error,
+        };
+        host::log(level, message)
+    }
+
+    fn progress(&mut self, done: u64, total: Option<u64>) {
+        host::progress(done, total)
+    }
+}
+
+fn step(s: Step) -> t::CheckStep {
+    t::CheckStep {
+        name: s.name,
+        outcome: match s.outcome {
+            Outcome::Passed => t::CheckOutcome::Passed,
+            Outcome::Failed => t::CheckOutcome::Failed,
+            Outcome::Skipped => t::CheckOutcome::Skipped,
+        },
+        detail: s.detail,
+    }
+}
+
+fn error(e: ConnectorError) -> t::ConnectorError {
+    match e {
+        ConnectorError::Auth(m) => t::ConnectorError::Auth(m),
+        ConnectorError::Permission(m) => t::ConnectorError::Permission(m),
+        ConnectorError::Config(m) => t::ConnectorError::Config(m),
+        ConnectorError::RateLimited {
+            retry_after_seconds,
+            message,
+        } => t::ConnectorError::RateLimited(t::RateLimit {
+            retry_after_seconds,
+            message,
+        }),
+        ConnectorError::Transient(m) => t::ConnectorError::Transient(m),
+        ConnectorError::Protocol(m) => t::ConnectorError::Protocol(m),
+        ConnectorError::Internal(m) => t::ConnectorError::Internal(m),
+    }
+}
+
+fn asset(a: records::Asset) -> t::Asset {
+    t::Asset {
+        source_id: a.source_id,
+        name: a.name,
+        asset_type: a.asset_type,
+        cloud_platform: a.cloud_platform,
+        cloud_account_id: a.cloud_account_id,
+        cloud_account_name: a.cloud_account_name,
+        region: a.region,
+        provider_id: a.provider_id,
+        tags: a
+            .tags
+            .into_iter()
+            .map(|(key, value)| t::Tag { key, value })
+            .collect(),
+        status: a.status,
+        technologies: a.technologies,
+        raw: a.raw,
+    }
+}
+
+fn vulnerability(v: records::Vulnerability) -> t::Vulnerability {
+    t::Vulnerability {
+        cve_ids: v.cve_ids,
+        advisory_ids: v.advisory_ids,
+        cvss: v
+            .cvss
+            .into_iter()
+            .map(|c| t::Cvss {
+                version: c.version,
+                score: c.score,
+                vector: c.vector,
+            })
+            .collect(),
+        package: v.package.map(|p| t::AffectedPackage {
+            ecosystem: p.ecosystem,
+            name: p.name,
+        }),
+        installed_version: v.installed_version,
+        vulnerable_range: v.vulnerable_range,
+        fixed_version: v.fixed_version,
+    }
+}
+
+fn finding(f: records::Finding) -> t::Finding {
+    t::Finding {
+        source_id: f.source_id,
+        asset_source_id: f.asset_source_id,
+        stream: f.stream,
+        kind: match f.kind {
+            FindingKind::Issue => t::FindingKind::Issue,
+            FindingKind::Vulnerability => t::FindingKind::Vulnerability,
+            FindingKind::Misconfiguration => t::FindingKind::Misconfiguration,
+        },
+        vulnerability: f.vulnerability.map(vulnerability),
+        title: f.title,
+        description: f.description,
+        severity: match f.severity {
+            Severity::Critical => t::Severity::Critical,
+            Severity::High => t::Severity::High,
+            Severity::Medium => t::Severity::Medium,
+            Severity::Low => t::Severity::Low,
+            Severity::Info => t::Severity::Info,
+        },
+        status: match f.status {
+            FindingStatus::Failed => t::FindingStatus::Failed,
+            FindingStatus::Passed => t::FindingStatus::Passed,
+            FindingStatus::AcceptedFailed => t::FindingStatus::AcceptedFailed,
+        },
+        source_status: f.source_status,
+        remediation: f.remediation,
+        rule_id: f.rule_id,
+        rule_name: f.rule_name,
+        created_at: f.created_at,
+        updated_at: f.updated_at,
+        status_changed_at: f.status_changed_at,
+        resolved_at: f.resolved_at,
+        due_at: f.due_at,
+        project_ids: f.project_ids,
+        portal_url: f.portal_url,
+        raw: f.raw,
+    }
+}
