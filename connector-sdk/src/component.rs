@@ -51,7 +51,7 @@ impl<C: Connector> Guest for Exported<C> {
             error: error(e),
             steps: vec![],
         })?;
-        let transport = WasiTransport::default();
+        let transport = WasiTransport;
         wstd::runtime::block_on(C::test_connection(&settings, &transport))
             .map(|steps| steps.into_iter().map(step).collect())
             .map_err(|f: ConnectionFailure| t::ConnectionFailure {
@@ -66,7 +66,7 @@ impl<C: Connector> Guest for Exported<C> {
         state: Option<String>,
     ) -> Result<t::SyncSummary, t::ConnectorError> {
         let settings = settings::<C>(&config).map_err(error)?;
-        let transport = WasiTransport::default();
+        let transport = WasiTransport;
         let mut host = WitHost;
         let summary = wstd::runtime::block_on(C::sync(
             &settings,
@@ -92,7 +92,7 @@ macro_rules! export_connector {
     ($connector:ty) => {
         #[doc(hidden)]
         type __ConnectorSdkExport = $crate::component::Exported<$connector>;
-        $crate::__export_connector_world!(__ConnectorSdkExport);
+        $crate::component::wit::__export_connector_world!(__ConnectorSdkExport);
     };
 }
 
@@ -145,7 +145,6 @@ fn describe(d: Description) -> t::PluginInfo {
 }
 
 /// wasi:http, each phase bounded; the client bounds each request as a whole on top.
-#[derive(Default)]
 struct WasiTransport;
 
 impl Transport for WasiTransport {

@@ -197,6 +197,27 @@ pub struct ClientOptions {
     pub retry: RetryPolicy,
     /// Longest one request may take, its whole answer included.
     pub request_timeout: Duration,
+    /// The settings that set `retry.max_delay` and `request_timeout`, named in the errors
+    /// they cause so the operator knows what to change (for example `max-retry-delay-s`).
+    pub setting_names: SettingNames,
+}
+
+/// The connector's names for the client's limits, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingNames {
+    /// The setting of the longest wait between attempts.
+    pub max_delay: &'static str,
+    /// The setting of the request timeout.
+    pub request_timeout: &'static str,
+}
+
+impl Default for SettingNames {
+    fn default() -> Self {
+        SettingNames {
+            max_delay: "the longest wait allowed",
+            request_timeout: "the request timeout",
+        }
+    }
 }
 
 impl Default for ClientOptions {
@@ -205,6 +226,7 @@ impl Default for ClientOptions {
             max_requests_per_second: 3,
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(100),
+            setting_names: SettingNames::default(),
         }
     }
 }
@@ -339,8 +361,9 @@ impl<T: Transport> Client<T> {
         match select(send, pin!(self.transport.sleep(timeout))).await {
             Either::Left((outcome, _)) => outcome,
             Either::Right(_) => Err(TransportError::Timeout(format!(
-                "no complete answer within {} s",
-                timeout.as_secs()
+                "no complete answer within {} s ({})",
+                timeout.as_secs(),
+                self.options.setting_names.request_timeout
             ))),
         }
     }
@@ -387,7 +410,8 @@ impl<T: Transport> Client<T> {
         ConnectorError::RateLimited {
             retry_after_seconds: Some(seconds),
             message: format!(
-                "{what} asked to wait {seconds} s before trying again, longer than the longest wait allowed ({} s)",
+                "{what} asked to wait {seconds} s before trying again, longer than {} ({} s)",
+                self.options.setting_names.max_delay,
                 self.options.retry.max_delay.as_secs()
             ),
         }
@@ -450,6 +474,7 @@ mod tests {
                 ..RetryPolicy::default()
             },
             request_timeout: Duration::from_secs(3),
+            setting_names: SettingNames::default(),
         }
     }
 
@@ -537,18 +562,32 @@ mod tests {
     }
 
     #[test]
-    fn an_http_date_retry_after_is_measured_from_the_wall_clock() {
-        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+    fn retry_after_reads_seconds_and_the_three_http_date_forms() {
+        // 2015-10-21T07:28:00Z is 1,445,412,480 s after the epoch.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(parse_retry_after(" 120 ", now), Some(120));
         assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:42 GMT", now),
-            Some(5)
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(30)
         );
         assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            parse_retry_after("Wednesday, 21-Oct-15 07:28:45 GMT", now),
+            Some(45)
+        );
+        assert_eq!(parse_retry_after("Wed Oct 21 07:29:00 2015", now), Some(60));
+        let earlier = now - Duration::from_millis(500);
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", earlier),
+            Some(31),
+            "rounded up, never shortened"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
             Some(0)
         );
-        assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("99999999999", now), Some(u32::MAX));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub mod schema;
 pub mod settings;
 pub mod testkit;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 #[doc(hidden)]
 pub mod component;
 
@@ -36,9 +36,9 @@ pub use host::{Host, Pages, SyncSummary};
 pub use schema::{Description, Field, FieldKind, Stream};
 pub use settings::Settings;
 
-/// Exports a [`Connector`]; outside `wasm32` there is nothing to export, so it expands to
-/// nothing and the connector's crate builds natively for its tests.
-#[cfg(not(target_arch = "wasm32"))]
+/// Exports a [`Connector`]; outside `wasm32` (or without the `component` feature) there is
+/// nothing to export, so it expands to nothing and the connector builds natively for tests.
+#[cfg(not(all(target_arch = "wasm32", feature = "component")))]
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ty) => {};

@@ -1,93 +1,45 @@
-//! An authenticated Wiz API client over any [`Transport`]: it fetches a token, reuses it
-//! until shortly before it expires, re-authenticates once when the API answers 401, and
-//! retries what is transient within one budget of attempts per request.
+//! An authenticated Wiz API client over the SDK's HTTP client: it fetches a token, reuses
+//! it until shortly before it expires, re-authenticates once when the API answers 401, and
+//! retries transient GraphQL errors, all within the one budget of attempts the SDK keeps
+//! per request (with its pacing, timeouts and `Retry-After`).
 
 use crate::config::WizConfig;
-use crate::error::ConnectorError;
 use crate::protocol::{self, HttpResponse, Token};
-use crate::retry::{Backoff, jitter_unit};
-use futures_util::future::{Either, select};
-use std::cell::{Cell, RefCell};
-use std::pin::pin;
+use connector_sdk::ConnectorError;
+use connector_sdk::http::{
+    Assessment, Attempts, Client, ClientOptions, Request, SettingNames, Transport, Verdict,
+    retryable_status,
+};
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
-
-/// Why a request got no HTTP answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransportError {
-    /// The host refused to send it (destination not allowed).
-    Denied(String),
-    /// DNS, connect, TLS or reset.
-    Network(String),
-    /// No answer in time.
-    Timeout(String),
-}
-
-/// Sends POST requests and waits. The component implements it over wasi:http.
-pub trait Transport {
-    /// POSTs `body` to `url` with `headers` and returns the whole answer.
-    fn post(
-        &self,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: String,
-    ) -> impl Future<Output = Result<HttpResponse, TransportError>>;
-
-    /// Waits for `duration` (between retries, and as the request timeout).
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()>;
-
-    /// The time now, on the clock `sleep` waits by.
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-}
-
-/// Whether an answer is worth another attempt: throttling and server-side failures.
-fn retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504)
-}
 
 /// Renew a token this long before it expires, so no request carries a stale one.
 const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(60);
 
-/// The failed tries of one logical request (an issues page, an inventory lookup, one
-/// query of the connection test). Every layer that retries on its behalf draws on it:
-/// HTTP failures, GraphQL errors, the fresh token after a 401 and failed token requests
-/// on the way. So the tries add up to `max-attempts` instead of multiplying.
-#[derive(Debug, Default)]
-struct Attempts {
-    failed: u32,
-}
-
-/// Whether a failed try may be followed by another.
-enum Verdict {
-    /// The wait is over; try again.
-    Retry,
-    /// The budget is spent; the last outcome stands.
-    Spent,
-    /// The server asked for a wait (seconds) longer than the cap.
-    WaitTooLong(u32),
-}
-
 /// A Wiz API client that owns the token. Its methods take `&self`, so requests can run
-/// concurrently (a page fetch beside an inventory lookup); the shared token and request
-/// pacing live in cells, as the connector runs on one thread.
+/// concurrently (a page fetch beside an inventory lookup); the token lives in a cell, as
+/// the connector runs on one thread.
 pub struct WizClient<T> {
-    transport: T,
+    http: Client<T>,
     config: WizConfig,
     token: RefCell<Option<(Token, Instant)>>,
-    retries: Cell<u32>,
-    /// The earliest start of the next request under the rate ceiling.
-    next_slot: Cell<Option<Instant>>,
 }
 
 impl<T: Transport> WizClient<T> {
     /// A client that will authenticate on first use.
     pub fn new(transport: T, config: WizConfig) -> Self {
+        let options = ClientOptions {
+            max_requests_per_second: config.max_requests_per_second,
+            retry: config.retry,
+            request_timeout: config.request_timeout,
+            setting_names: SettingNames {
+                max_delay: "max-retry-delay-s",
+                request_timeout: "request-timeout-s",
+            },
+        };
         WizClient {
-            transport,
+            http: Client::new(transport, options),
             token: RefCell::new(None),
-            retries: Cell::new(0),
-            next_slot: Cell::new(None),
             config,
         }
     }
@@ -97,72 +49,13 @@ impl<T: Transport> WizClient<T> {
         &self.config
     }
 
-    /// Records a failed try and, when another is allowed, waits for it: jittered
-    /// exponential backoff, or, when the server asked for a wait, exactly that long for
-    /// every request of this client (requests in flight side by side hold back too).
-    async fn after_failure(&self, attempts: &mut Attempts, retry_after: Option<u32>) -> Verdict {
-        if !self.spend(attempts) {
-            return Verdict::Spent;
-        }
-        self.retries.set(self.retries.get() + 1);
-        let jitter = jitter_unit(self.retries.get());
-        match self
-            .config
-            .retry
-            .backoff(attempts.failed, retry_after, jitter)
-        {
-            Backoff::Asked(wait) => {
-                // `send_once` paces every request, this retry included, past the hold.
-                self.hold_requests_until(self.transport.now() + wait);
-                Verdict::Retry
-            }
-            Backoff::Wait(wait) => {
-                self.transport.sleep(wait).await;
-                Verdict::Retry
-            }
-            Backoff::TooLong(seconds) => Verdict::WaitTooLong(seconds),
-        }
+    /// The HTTP client underneath (its pacing and clocks).
+    pub fn http(&self) -> &Client<T> {
+        &self.http
     }
 
-    /// Counts a failed try; whether the budget allows another.
-    fn spend(&self, attempts: &mut Attempts) -> bool {
-        attempts.failed += 1;
-        attempts.failed < self.config.retry.max_attempts
-    }
-
-    /// The error for a server that asked to wait longer than `max-retry-delay-s`.
-    fn wait_too_long(&self, what: &str, seconds: u32) -> ConnectorError {
-        ConnectorError::RateLimited {
-            retry_after_seconds: Some(seconds),
-            message: format!(
-                "{what} asked to wait {seconds} s before trying again, longer than max-retry-delay-s ({} s)",
-                self.config.retry.max_delay.as_secs()
-            ),
-        }
-    }
-
-    /// One POST under the rate ceiling, bounded as a whole by `request-timeout-s`: a body
-    /// that trickles in byte by byte times out like a server that never answers.
-    async fn send_once(
-        &self,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> Result<HttpResponse, TransportError> {
-        self.pace().await;
-        let timeout = self.config.request_timeout;
-        let post = pin!(self.transport.post(url, headers, body.to_string()));
-        match select(post, pin!(self.transport.sleep(timeout))).await {
-            Either::Left((outcome, _)) => outcome,
-            Either::Right(_) => Err(TransportError::Timeout(format!(
-                "no complete answer within {} s (request-timeout-s)",
-                timeout.as_secs()
-            ))),
-        }
-    }
-
-    /// POSTs, retrying network failures, timeouts, 429 and 5xx within `attempts`; the
-    /// last outcome is returned when they run out.
+    /// POSTs `body`, retrying network failures, timeouts, 429 and 5xx within `attempts`,
+    /// each after the longer of `Retry-After` and a GraphQL error's `retryAfter`.
     async fn post_with_retry(
         &self,
         url: &str,
@@ -171,45 +64,27 @@ impl<T: Transport> WizClient<T> {
         what: &str,
         attempts: &mut Attempts,
     ) -> Result<HttpResponse, ConnectorError> {
-        loop {
-            let outcome = self.send_once(url, headers, body).await;
-            let retry_after = match &outcome {
-                Ok(r) if retryable_status(r.status) => protocol::requested_wait(r),
-                Err(TransportError::Network(_) | TransportError::Timeout(_)) => None,
-                _ => return outcome.map_err(|e| transport_error(e, what, url)),
-            };
-            match self.after_failure(attempts, retry_after).await {
-                Verdict::Retry => continue,
-                Verdict::Spent => return outcome.map_err(|e| transport_error(e, what, url)),
-                Verdict::WaitTooLong(seconds) => return Err(self.wait_too_long(what, seconds)),
-            }
-        }
-    }
-
-    /// Starts no request before `until` (a wait the server asked for).
-    fn hold_requests_until(&self, until: Instant) {
-        if self.next_slot.get().is_none_or(|slot| slot < until) {
-            self.next_slot.set(Some(until));
-        }
-    }
-
-    /// Waits so that requests start at most `max_requests_per_second` a second: each
-    /// starts at least 1/rate after the one before, measured from when they really
-    /// started, and none before a hold ends. Concurrent requests take turns.
-    async fn pace(&self) {
-        // 2% over 1/rate, so that no one-second window ever holds rate + 1 starts, even
-        // with the clock read a little apart from where the request leaves.
-        let gap = Duration::from_secs(1) * 102 / 100 / self.config.max_requests_per_second.max(1);
-        loop {
-            let now = self.transport.now();
-            match self.next_slot.get().filter(|slot| *slot > now) {
-                Some(slot) => self.transport.sleep(slot - now).await,
-                None => {
-                    self.next_slot.set(Some(now + gap));
-                    return;
+        let request = headers
+            .iter()
+            .fold(Request::post(url, body), |r, (name, value)| {
+                r.header(name, value)
+            });
+        let assess =
+            |response: &connector_sdk::http::Response, now| match retryable_status(response.status)
+            {
+                true => {
+                    Assessment::Retry(protocol::wait_in(&response.body, response.retry_after(now)))
                 }
-            }
-        }
+                false => Assessment::Done,
+            };
+        let response = self
+            .http
+            .send_within(&request, what, attempts, assess)
+            .await?;
+        Ok(HttpResponse::read(
+            response,
+            self.http.transport().wall_clock(),
+        ))
     }
 
     /// Fetches a new token from the token endpoint, with a budget of its own.
@@ -233,7 +108,7 @@ impl<T: Transport> WizClient<T> {
         let token = protocol::parse_token_response(&response)?;
         // The lifetime is clamped to at most a day, so this cannot overflow.
         let lifetime = Duration::from_secs(token.expires_in);
-        let renew_at = self.transport.now()
+        let renew_at = self.http.transport().now()
             + lifetime
                 .saturating_sub(TOKEN_RENEW_MARGIN)
                 .max(lifetime / 2);
@@ -248,7 +123,7 @@ impl<T: Transport> WizClient<T> {
             self.token
                 .borrow()
                 .as_ref()
-                .filter(|(_, renew_at)| fresh || self.transport.now() < *renew_at)
+                .filter(|(_, renew_at)| fresh || self.http.transport().now() < *renew_at)
                 .map(|(token, _)| format!("Bearer {}", token.access_token))
         };
         if let Some(bearer) = current(false) {
@@ -285,7 +160,7 @@ impl<T: Transport> WizClient<T> {
             // A stale token is a failed try too; the fresh one is fetched at once.
             refreshed = true;
             *self.token.borrow_mut() = None;
-            if !self.spend(attempts) {
+            if !self.http.spend(attempts) {
                 return Ok(response);
             }
         }
@@ -311,28 +186,13 @@ impl<T: Transport> WizClient<T> {
                 }) if response.status == 200 => *retry_after_seconds,
                 _ => return parsed,
             };
-            match self.after_failure(&mut attempts, retry_after).await {
+            match self.http.after_failure(&mut attempts, retry_after).await {
                 Verdict::Retry => continue,
                 Verdict::Spent => return parsed,
                 Verdict::WaitTooLong(seconds) => {
-                    return Err(self.wait_too_long("the Wiz API", seconds));
+                    return Err(self.http.wait_too_long("the Wiz API", seconds));
                 }
             }
-        }
-    }
-}
-
-/// A transport failure as a typed error that names the endpoint.
-fn transport_error(error: TransportError, what: &str, url: &str) -> ConnectorError {
-    match error {
-        TransportError::Denied(m) => ConnectorError::Config(format!(
-            "the host refused the request to {what} at {url}: {m}"
-        )),
-        TransportError::Network(m) => {
-            ConnectorError::Transient(format!("cannot reach {what} at {url}: {m}"))
-        }
-        TransportError::Timeout(m) => {
-            ConnectorError::Transient(format!("{what} at {url} did not answer in time: {m}"))
         }
     }
 }
@@ -340,103 +200,20 @@ fn transport_error(error: TransportError, what: &str, url: &str) -> ConnectorErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::VecDeque;
+    use connector_sdk::http::{Response, TransportError};
+    use connector_sdk::testkit::{ScriptedTransport as Scripted, block_on as run};
 
-    /// Answers from a script, recording requests and waits, on a clock that only its
-    /// sleeps move (so tests neither wait nor spin). A hanging one answers nothing, ever.
-    struct Scripted {
-        answers: RefCell<VecDeque<Result<HttpResponse, TransportError>>>,
-        hang: bool,
-        posts: RefCell<Vec<String>>,
-        sleeps: RefCell<Vec<Duration>>,
-        clock: FakeClock,
-    }
-
-    /// A clock that starts now and moves only when slept on.
-    struct FakeClock {
-        start: Instant,
-        elapsed: Cell<Duration>,
-    }
-
-    impl Default for FakeClock {
-        fn default() -> Self {
-            FakeClock {
-                start: Instant::now(),
-                elapsed: Cell::new(Duration::ZERO),
-            }
-        }
-    }
-
-    impl FakeClock {
-        fn now(&self) -> Instant {
-            self.start + self.elapsed.get()
-        }
-        fn sleep(&self, duration: Duration) {
-            self.elapsed.set(self.elapsed.get() + duration);
-        }
-    }
-
-    impl Transport for &Scripted {
-        async fn post(
-            &self,
-            url: &str,
-            _: &[(&str, &str)],
-            _: String,
-        ) -> Result<HttpResponse, TransportError> {
-            self.posts.borrow_mut().push(url.to_string());
-            if self.hang {
-                return std::future::pending().await;
-            }
-            self.answers
-                .borrow_mut()
-                .pop_front()
-                .expect("a scripted answer")
-        }
-        async fn sleep(&self, duration: Duration) {
-            self.sleeps.borrow_mut().push(duration);
-            self.clock.sleep(duration);
-        }
-        fn now(&self) -> Instant {
-            self.clock.now()
-        }
-    }
-
-    impl Scripted {
-        fn new(answers: impl IntoIterator<Item = Result<HttpResponse, TransportError>>) -> Self {
-            Scripted {
-                answers: RefCell::new(answers.into_iter().collect()),
-                hang: false,
-                posts: RefCell::default(),
-                sleeps: RefCell::default(),
-                clock: FakeClock::default(),
-            }
-        }
-
-        /// A transport whose requests never complete, like a body that trickles forever.
-        fn hanging() -> Self {
-            Scripted {
-                hang: true,
-                ..Scripted::new([])
-            }
-        }
-    }
-
-    fn answer(status: u16, body: &str) -> Result<HttpResponse, TransportError> {
-        Ok(HttpResponse {
-            status,
-            retry_after: (status == 429).then_some(2),
-            body: body.as_bytes().to_vec(),
+    fn answer(status: u16, body: &str) -> Result<Response, TransportError> {
+        let response = Response::new(status, body);
+        Ok(match status {
+            429 => response.with_header("retry-after", "2"),
+            _ => response,
         })
     }
 
-    fn run<F: Future>(f: F) -> F::Output {
-        // The futures here never wait on I/O, so polling once to completion suffices.
-        let mut f = std::pin::pin!(f);
-        let waker = std::task::Waker::noop();
-        match f.as_mut().poll(&mut std::task::Context::from_waker(waker)) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("scripted transport never pends"),
-        }
+    /// The URLs requested, in order.
+    fn posts(script: &Scripted) -> Vec<String> {
+        script.requests().into_iter().map(|r| r.url).collect()
     }
 
     /// Test settings: a fast rate ceiling, plus `extra`.
@@ -468,8 +245,8 @@ mod tests {
         let client = WizClient::new(&script, config("4"));
         let response = run(client.graphql_within("{}", &mut Attempts::default())).unwrap();
         assert_eq!(response.status, 200);
-        assert_eq!(script.posts.borrow().len(), 5);
-        let sleeps = script.sleeps.borrow();
+        assert_eq!(script.requests().len(), 5);
+        let sleeps = script.sleeps();
         assert!(
             sleeps.iter().any(|s| *s == Duration::from_secs(2)),
             "Retry-After honoured: {sleeps:?}"
@@ -486,7 +263,7 @@ mod tests {
                 .status,
             503
         );
-        assert_eq!(script.posts.borrow().len(), 3, "token + 2 attempts");
+        assert_eq!(script.requests().len(), 3, "token + 2 attempts");
     }
 
     #[test]
@@ -498,7 +275,7 @@ mod tests {
         let client = WizClient::new(&script, config("3"));
         assert!(run(client.query("{}".into(), crate::protocol::parse_issues_page)).is_ok());
         let denied = r#"{"data":null,"errors":[{"message":"access denied","extensions":{"code":"UNAUTHORIZED"}}]}"#;
-        script.answers.borrow_mut().push_back(answer(200, denied));
+        script.push(answer(200, denied));
         let err = run(client.query("{}".into(), crate::protocol::parse_issues_page)).unwrap_err();
         assert!(
             matches!(err, ConnectorError::Permission(_)),
@@ -523,9 +300,7 @@ mod tests {
             "a second 401 is left to the caller (auth error)"
         );
         assert_eq!(
-            script
-                .posts
-                .borrow()
+            posts(&script)
                 .iter()
                 .filter(|u| u.contains("oauth"))
                 .count(),
@@ -553,14 +328,14 @@ mod tests {
         let client = WizClient::new(&script, config("5"));
         let err = run(client.query("{}".into(), crate::protocol::parse_issues_page)).unwrap_err();
         assert!(matches!(err, ConnectorError::Transient(_)), "{err}");
-        let posts = script.posts.borrow();
+        let posts = posts(&script);
         assert_eq!(posts.len(), 7, "{posts:?}");
         assert_eq!(
             posts.iter().filter(|u| !u.contains("oauth")).count(),
             3,
             "GraphQL tries"
         );
-        assert_eq!(script.answers.borrow().len(), 1, "the budget stopped it");
+        assert_eq!(script.answers_left(), 1, "the budget stopped it");
     }
 
     #[test]
@@ -575,7 +350,7 @@ mod tests {
             let script = Scripted::new(answers);
             let client = WizClient::new(&script, config("4"));
             assert!(run(client.query("{}".into(), crate::protocol::parse_issues_page)).is_err());
-            assert_eq!(script.posts.borrow().len(), 1 + 4, "token + 4 tries");
+            assert_eq!(script.requests().len(), 1 + 4, "token + 4 tries");
         }
     }
 
@@ -583,11 +358,11 @@ mod tests {
         status: u16,
         header: Option<u32>,
         body: &str,
-    ) -> Result<HttpResponse, TransportError> {
-        Ok(HttpResponse {
-            status,
-            retry_after: header,
-            body: body.as_bytes().to_vec(),
+    ) -> Result<Response, TransportError> {
+        let response = Response::new(status, body);
+        Ok(match header {
+            Some(seconds) => response.with_header("retry-after", &seconds.to_string()),
+            None => response,
         })
     }
 
@@ -623,15 +398,11 @@ mod tests {
                 }
                 other => panic!("{other}"),
             }
-            assert_eq!(script.posts.borrow().len(), 2, "no early retry");
+            assert_eq!(script.requests().len(), 2, "no early retry");
             assert!(
-                script
-                    .sleeps
-                    .borrow()
-                    .iter()
-                    .all(|s| *s < Duration::from_secs(1)),
+                script.sleeps().iter().all(|s| *s < Duration::from_secs(1)),
                 "no wait but the rate ceiling's: {:?}",
-                script.sleeps.borrow()
+                script.sleeps()
             );
         }
     }
@@ -647,7 +418,7 @@ mod tests {
         ]);
         let client = WizClient::new(&script, config_with(&[("max-retry-delay-s", "10")]));
         assert!(run(client.query("{}".into(), crate::protocol::parse_issues_page)).is_ok());
-        let sleeps = script.sleeps.borrow();
+        let sleeps = script.sleeps();
         let waits: Vec<_> = sleeps.iter().filter(|s| s.as_secs() >= 1).collect();
         assert_eq!(
             waits,
@@ -662,7 +433,9 @@ mod tests {
     fn a_servers_wait_holds_back_every_request_of_the_client() {
         let script = Scripted::new([answer(200, TOKEN), answer(200, "{}")]);
         let client = WizClient::new(&script, config("3"));
-        client.hold_requests_until(script.clock.now() + Duration::from_secs(9));
+        client
+            .http()
+            .hold_requests_until(script.now() + Duration::from_secs(9));
         assert_eq!(
             run(client.graphql_within("{}", &mut Attempts::default()))
                 .unwrap()
@@ -670,11 +443,11 @@ mod tests {
             200
         );
         assert_eq!(
-            script.sleeps.borrow()[0],
+            script.sleeps()[0],
             Duration::from_secs(9),
             "the first request waits for the hold"
         );
-        assert!(script.clock.elapsed.get() >= Duration::from_secs(9));
+        assert!(script.elapsed() >= Duration::from_secs(9));
     }
 
     #[test]
@@ -688,8 +461,7 @@ mod tests {
             "{err}"
         );
         let timeouts = hanging
-            .sleeps
-            .borrow()
+            .sleeps()
             .iter()
             .filter(|s| **s == Duration::from_secs(3))
             .count();

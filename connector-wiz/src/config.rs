@@ -1,7 +1,8 @@
 //! The connector's configuration: the schema it describes to the host, and the parsed,
 //! validated form the rest of the connector uses.
 
-use crate::error::ConnectorError;
+use connector_sdk::retry::RetryPolicy;
+use connector_sdk::{ConnectorError, Field, FieldKind, Settings};
 use url::Url;
 
 /// Default OAuth token endpoint: Wiz's Cognito endpoint, the one SAFE supports.
@@ -9,133 +10,83 @@ pub const DEFAULT_AUTH_URL: &str = "https://auth.app.wiz.io/oauth/token";
 /// Default and largest page size Wiz accepts for `issuesV2`.
 pub const MAX_PAGE_SIZE: u32 = 500;
 
-/// How a field is entered; mirrors the contract's `field-kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldKind {
-    /// Free text.
-    Text,
-    /// A credential.
-    Secret,
-    /// An absolute URL the connector will call.
-    Url,
-    /// Comma-separated values.
-    List,
-    /// An integer.
-    Number,
-}
-
-/// One field of the configuration schema.
-#[derive(Debug, Clone)]
-pub struct FieldSpec {
-    /// Machine key.
-    pub key: &'static str,
-    /// Human label.
-    pub label: &'static str,
-    /// Where to find the value.
-    pub help: &'static str,
-    /// How it is entered.
-    pub kind: FieldKind,
-    /// Whether it must be given.
-    pub required: bool,
-    /// Value used when none is given.
-    pub default: Option<&'static str>,
-    /// Range for numbers.
-    pub range: Option<(i64, i64)>,
-}
-
-/// The schema, in display order.
-pub fn schema() -> Vec<FieldSpec> {
+/// The settings, in display order.
+pub fn schema() -> Vec<Field> {
     vec![
-        FieldSpec {
-            key: "api-url",
-            label: "Wiz API URL",
-            help: "API Endpoint URL from Wiz: User Settings > Tenant (for example https://api.us17.app.wiz.io/graphql). With or without /graphql.",
-            kind: FieldKind::Url,
-            required: true,
-            default: None,
-            range: None,
-        },
-        FieldSpec {
-            key: "client-id",
-            label: "Client ID",
-            help: "Client ID of a Wiz service account of type Custom Integration (GraphQL API) with the read:issues scope.",
-            kind: FieldKind::Text,
-            required: true,
-            default: None,
-            range: None,
-        },
-        FieldSpec {
-            key: "client-secret",
-            label: "Client Secret",
-            help: "Client Secret of that service account, shown once when it is created.",
-            kind: FieldKind::Secret,
-            required: true,
-            default: None,
-            range: None,
-        },
-        FieldSpec {
-            key: "project-ids",
-            label: "Project IDs",
-            help: "Optional, comma-separated Wiz project ids to limit the sync to. Empty: every project the service account can see.",
-            kind: FieldKind::List,
-            required: false,
-            default: None,
-            range: None,
-        },
-        FieldSpec {
-            key: "auth-url",
-            label: "Token URL",
-            help: "OAuth token endpoint. The audience is chosen from it (wiz-api for Cognito, beyond-api for the legacy Auth0 endpoints).",
-            kind: FieldKind::Url,
-            required: false,
-            default: Some(DEFAULT_AUTH_URL),
-            range: None,
-        },
-        FieldSpec {
-            key: "page-size",
-            label: "Page size",
-            help: "Issues per GraphQL page, 1 to 500. Lower it if pages time out.",
-            kind: FieldKind::Number,
-            required: false,
-            default: Some("500"),
-            range: Some((1, MAX_PAGE_SIZE as i64)),
-        },
-        FieldSpec {
-            key: "max-requests-per-second",
-            label: "Request rate ceiling",
-            help: "Most API requests a second; Wiz does not publish its limits, and 3 is what most integrations use.",
-            kind: FieldKind::Number,
-            required: false,
-            default: Some("3"),
-            range: Some((1, 1000)),
-        },
-        FieldSpec {
-            key: "max-attempts",
-            label: "Attempts per request",
-            help: "Tries per request in all, the first included, when Wiz throttles, fails with 5xx, times out, drops the connection or refuses a stale token; failed token requests on the way count too.",
-            kind: FieldKind::Number,
-            required: false,
-            default: Some("5"),
-            range: Some((1, 20)),
-        },
-        FieldSpec {
-            key: "max-retry-delay-s",
-            label: "Longest wait between attempts",
-            help: "Cap in seconds on the exponential backoff. When Wiz asks for a longer wait (Retry-After), the request fails as rate-limited instead of retrying early.",
-            kind: FieldKind::Number,
-            required: false,
-            default: Some("60"),
-            range: Some((1, 900)),
-        },
-        FieldSpec {
-            key: "request-timeout-s",
-            label: "Request timeout",
-            help: "Seconds one request may take in all, its whole answer included; Wiz's gateway cuts requests at about 120 s.",
-            kind: FieldKind::Number,
-            required: false,
-            default: Some("100"),
-            range: Some((1, 115)),
-        },
+        Field::new(
+            "api-url",
+            "Wiz API URL",
+            "API Endpoint URL from Wiz: User Settings > Tenant (for example https://api.us17.app.wiz.io/graphql). With or without /graphql.",
+            FieldKind::Url,
+        )
+        .required(),
+        Field::new(
+            "client-id",
+            "Client ID",
+            "Client ID of a Wiz service account of type Custom Integration (GraphQL API) with the read:issues scope.",
+            FieldKind::Text,
+        )
+        .required(),
+        Field::new(
+            "client-secret",
+            "Client Secret",
+            "Client Secret of that service account, shown once when it is created.",
+            FieldKind::Secret,
+        )
+        .required(),
+        Field::new(
+            "project-ids",
+            "Project IDs",
+            "Optional, comma-separated Wiz project ids to limit the sync to. Empty: every project the service account can see.",
+            FieldKind::List,
+        ),
+        Field::new(
+            "auth-url",
+            "Token URL",
+            "OAuth token endpoint. The audience is chosen from it (wiz-api for Cognito, beyond-api for the legacy Auth0 endpoints).",
+            FieldKind::Url,
+        )
+        .default_value(DEFAULT_AUTH_URL),
+        Field::new(
+            "page-size",
+            "Page size",
+            "Issues per GraphQL page, 1 to 500. Lower it if pages time out.",
+            FieldKind::Number,
+        )
+        .default_value("500")
+        .range(1, MAX_PAGE_SIZE as i64),
+        Field::new(
+            "max-requests-per-second",
+            "Request rate ceiling",
+            "Most API requests a second; Wiz does not publish its limits, and 3 is what most integrations use.",
+            FieldKind::Number,
+        )
+        .default_value("3")
+        .range(1, 1000),
+        Field::new(
+            "max-attempts",
+            "Attempts per request",
+            "Tries per request in all, the first included, when Wiz throttles, fails with 5xx, times out, drops the connection or refuses a stale token; failed token requests on the way count too.",
+            FieldKind::Number,
+        )
+        .default_value("5")
+        .range(1, 20),
+        Field::new(
+            "max-retry-delay-s",
+            "Longest wait between attempts",
+            "Cap in seconds on the exponential backoff. When Wiz asks for a longer wait (Retry-After), the request fails as rate-limited instead of retrying early.",
+            FieldKind::Number,
+        )
+        .default_value("60")
+        .range(1, 900),
+        Field::new(
+            "request-timeout-s",
+            "Request timeout",
+            "Seconds one request may take in all, its whole answer included; Wiz's gateway cuts requests at about 120 s.",
+            FieldKind::Number,
+        )
+        .default_value("100")
+        .range(1, 115),
     ]
 }
 
@@ -161,7 +112,7 @@ pub struct WizConfig {
     /// Most requests a second.
     pub max_requests_per_second: u32,
     /// Retry limits.
-    pub retry: crate::retry::RetryPolicy,
+    pub retry: RetryPolicy,
     /// Per-request timeout.
     pub request_timeout: std::time::Duration,
 }
@@ -180,75 +131,39 @@ impl std::fmt::Debug for WizConfig {
 }
 
 impl WizConfig {
-    /// Parses key/value entries as the host passes them. Unknown keys are refused so a
-    /// typo does not silently fall back to a default.
+    /// Reads key/value entries as the host passes them, by [`schema`] (unknown keys are
+    /// refused, so a typo does not silently fall back to a default).
     pub fn from_entries<'a>(
         entries: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, ConnectorError> {
-        let spec = schema();
-        let mut values: Vec<(&'static str, String)> = Vec::new();
-        for (key, value) in entries {
-            let Some(field) = spec.iter().find(|f| f.key == key) else {
-                return Err(ConnectorError::Config(format!(
-                    "unknown setting `{key}`; known settings: {}",
-                    spec.iter().map(|f| f.key).collect::<Vec<_>>().join(", ")
-                )));
-            };
-            values.push((field.key, value.trim().to_string()));
-        }
-        let get = |key: &str| -> Option<String> {
-            values
-                .iter()
-                .rev()
-                .find(|(k, v)| *k == key && !v.is_empty())
-                .map(|(_, v)| v.clone())
-                .or_else(|| {
-                    spec.iter()
-                        .find(|f| f.key == key)
-                        .and_then(|f| f.default)
-                        .map(str::to_string)
-                })
-        };
-        let require = |key: &str| -> Result<String, ConnectorError> {
-            get(key).ok_or_else(|| ConnectorError::Config(format!("`{key}` is required")))
-        };
+        Self::from_settings(&Settings::parse(&schema(), entries)?)
+    }
 
-        let graphql_url = graphql_endpoint(&require("api-url")?)?;
-        let auth_url = parse_url("auth-url", &require("auth-url")?)?;
-        let page_size = parse_page_size(&require("page-size")?)?;
+    /// The configuration `settings` (checked by [`schema`]) give.
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConnectorError> {
+        let graphql_url = graphql_endpoint(settings.url("api-url")?);
+        let auth_url = settings.url("auth-url")?;
         let number = |key: &str| -> Result<u64, ConnectorError> {
-            let field = spec.iter().find(|f| f.key == key).expect("a schema key");
-            let (min, max) = field.range.expect("numbers have ranges");
-            let value = require(key)?;
-            match value.parse::<i64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(n as u64),
-                _ => Err(ConnectorError::Config(format!(
-                    "`{key}` must be a whole number from {min} to {max}, got `{value}`"
-                ))),
-            }
+            // Each number's range starts at 1 or more, checked by the schema.
+            Ok(settings.number(key)?.unsigned_abs())
         };
-        let retry = crate::retry::RetryPolicy {
+        let retry = RetryPolicy {
             max_attempts: number("max-attempts")? as u32,
             max_delay: std::time::Duration::from_secs(number("max-retry-delay-s")?),
             ..Default::default()
         };
-        let max_requests_per_second = number("max-requests-per-second")? as u32;
-        let request_timeout = std::time::Duration::from_secs(number("request-timeout-s")?);
-        let project_ids = get("project-ids")
-            .map(|v| split_list(&v))
-            .unwrap_or_default();
         Ok(WizConfig {
             portal_base: portal_base(&graphql_url),
             audience: audience_for(&auth_url),
             graphql_url: graphql_url.to_string(),
             auth_url: auth_url.to_string(),
-            client_id: require("client-id")?,
-            client_secret: require("client-secret")?,
-            project_ids,
-            page_size,
-            max_requests_per_second,
+            client_id: settings.required("client-id")?.to_string(),
+            client_secret: settings.required("client-secret")?.to_string(),
+            project_ids: settings.list("project-ids"),
+            page_size: number("page-size")? as u32,
+            max_requests_per_second: number("max-requests-per-second")? as u32,
             retry,
-            request_timeout,
+            request_timeout: std::time::Duration::from_secs(number("request-timeout-s")?),
         })
     }
 }
@@ -264,48 +179,15 @@ impl WizConfig {
     }
 }
 
-/// Splits a comma-separated list, dropping blanks and duplicates, keeping order.
-pub fn split_list(value: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if !out.iter().any(|o| o == item) {
-            out.push(item.to_string());
-        }
-    }
-    out
-}
-
-fn parse_url(key: &str, value: &str) -> Result<Url, ConnectorError> {
-    let url = Url::parse(value).map_err(|e| {
-        ConnectorError::Config(format!("`{key}` is not a valid URL ({e}): {value}"))
-    })?;
-    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-        return Err(ConnectorError::Config(format!(
-            "`{key}` must be an http(s) URL with a host: {value}"
-        )));
-    }
-    Ok(url)
-}
-
 /// The GraphQL endpoint for an API URL given with or without `/graphql`.
-fn graphql_endpoint(value: &str) -> Result<Url, ConnectorError> {
-    let mut url = parse_url("api-url", value)?;
+fn graphql_endpoint(mut url: Url) -> Url {
     let path = url.path().trim_end_matches('/').to_string();
     if path.ends_with("/graphql") {
         url.set_path(&path);
     } else {
         url.set_path(&format!("{path}/graphql"));
     }
-    Ok(url)
-}
-
-fn parse_page_size(value: &str) -> Result<u32, ConnectorError> {
-    match value.parse::<u32>() {
-        Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-        _ => Err(ConnectorError::Config(format!(
-            "`page-size` must be a whole number from 1 to {MAX_PAGE_SIZE}, got `{value}`"
-        ))),
-    }
+    url
 }
 
 /// The OAuth audience for a token endpoint (see wiz-api.md): the legacy Auth0 endpoints

@@ -1,9 +1,9 @@
 //! From raw `issuesV2` nodes to normalised records, with the guide's rules: which issues
 //! are pulled, how status maps, where remediation and asset types come from.
 
-use crate::error::ConnectorError;
 use crate::model::{EntitySnapshot, IssueNode, ResourceNode};
-use crate::records::{Asset, Finding, FindingStatus, Severity};
+use connector_sdk::ConnectorError;
+use connector_sdk::records::{Asset, Finding, FindingKind, FindingStatus, Severity};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -195,6 +195,9 @@ pub fn finding(c: &Candidate, portal_base: &str) -> Finding {
     Finding {
         source_id: issue.id.clone(),
         asset_source_id: c.entity.id.clone(),
+        stream: crate::ISSUES_STREAM.to_string(),
+        kind: FindingKind::Issue,
+        vulnerability: None,
         title: rule_name
             .clone()
             .unwrap_or_else(|| format!("Wiz issue {}", issue.id)),

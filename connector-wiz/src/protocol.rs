@@ -2,36 +2,34 @@
 //! documents, and the classification of every answer into data or a typed error.
 
 use crate::config::WizConfig;
-use crate::error::ConnectorError;
 use crate::mapping::PULLED_SEVERITIES;
 use crate::model::{Connection, Envelope, GraphqlError, IssuesData, ResourcesData};
+use connector_sdk::ConnectorError;
+use connector_sdk::http::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-/// An HTTP answer as the transport hands it over.
+/// An HTTP answer as Wiz's protocol reads it: its status, the wait its `Retry-After`
+/// header asks for, and its body.
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
     /// Status code.
     pub status: u16,
-    /// `Retry-After` in seconds (see [`parse_retry_after`]).
+    /// `Retry-After` in seconds ([`connector_sdk::http::parse_retry_after`]).
     pub retry_after: Option<u32>,
     /// The body.
     pub body: Vec<u8>,
 }
 
-/// The wait a `Retry-After` header asks for, in whole seconds (rounded up): either a
-/// number of seconds or an HTTP date in any of the three forms HTTP allows, measured from
-/// `now`. A date in the past means no wait; anything unreadable is ignored, as if the
-/// header were absent.
-pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<u32> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(u32::try_from(seconds).unwrap_or(u32::MAX));
+impl HttpResponse {
+    /// The answer `response` carries, its `Retry-After` measured from `now`.
+    pub fn read(response: Response, now: std::time::SystemTime) -> Self {
+        HttpResponse {
+            status: response.status,
+            retry_after: response.retry_after(now),
+            body: response.body,
+        }
     }
-    let at = httpdate::parse_http_date(value).ok()?;
-    let wait = at.duration_since(now).unwrap_or_default();
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    Some(u32::try_from(seconds).unwrap_or(u32::MAX))
 }
 
 /// A count of seconds as an API may write it: a JSON number or a numeric string. Anything
@@ -285,10 +283,13 @@ fn graphql_error_reason(body: &[u8]) -> String {
 /// How long an answer asks the client to wait before trying again: the longer of the
 /// `Retry-After` header and the first GraphQL error's `extensions.retryAfter`.
 pub fn requested_wait(response: &HttpResponse) -> Option<u32> {
-    wait_asked(
-        first_graphql_error(&response.body).as_ref(),
-        response.retry_after,
-    )
+    wait_in(&response.body, response.retry_after)
+}
+
+/// The longer of `header` (the `Retry-After` wait) and the wait the first GraphQL error
+/// in `body` asks for.
+pub fn wait_in(body: &[u8], header: Option<u32>) -> Option<u32> {
+    wait_asked(first_graphql_error(body).as_ref(), header)
 }
 
 /// Maps a GraphQL error to the typed error its code means; a throttling error carries
@@ -373,35 +374,6 @@ mod tests {
                 message: "the token endpoint answered 429 Too Many Requests".into()
             }
         );
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_http_dates() {
-        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_445_412_480);
-        assert_eq!(parse_retry_after(" 120 ", now), Some(120));
-        // 2015-10-21T07:28:00Z is 1,445,412,480 s after the epoch; the three date forms.
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
-            Some(30)
-        );
-        assert_eq!(
-            parse_retry_after("Wednesday, 21-Oct-15 07:28:45 GMT", now),
-            Some(45)
-        );
-        assert_eq!(parse_retry_after("Wed Oct 21 07:29:00 2015", now), Some(60));
-        let earlier = now - std::time::Duration::from_millis(500);
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", earlier),
-            Some(31),
-            "rounded up, never shortened"
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
-            Some(0)
-        );
-        assert_eq!(parse_retry_after("99999999999", now), Some(u32::MAX));
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-3", now), None);
     }
 
     #[test]

@@ -1,46 +1,20 @@
 //! The sync: page through `issuesV2` (per configured project, or over all), apply the
 //! rules, look up technologies, and hand each page to the host with a checkpoint.
 
-use crate::client::{Transport, WizClient};
-use crate::error::ConnectorError;
+use crate::client::WizClient;
 use crate::mapping::{self, Candidate, InventoryEntry, SkipReason};
-use crate::model::{Connection, ResourceNode};
-use crate::pagination::CursorGuard;
+use crate::model::{Connection, PageInfo, ResourceNode};
 use crate::protocol;
-use crate::records::{Batch, LogLevel};
 use crate::state::{ResumePoint, SyncState};
+use connector_sdk::http::Transport;
+use connector_sdk::paging::PageGuard;
+use connector_sdk::records::{Batch, LogLevel};
+use connector_sdk::{ConnectorError, Host, SyncSummary};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::poll_fn;
 use std::task::Poll;
-
-/// What the host offers a running sync.
-pub trait HostSink {
-    /// Stores one page; `false` means stop.
-    fn emit(&mut self, batch: Batch) -> bool;
-    /// Stores the resume point covering everything emitted so far.
-    fn checkpoint(&mut self, state: &str);
-    /// Writes a log line.
-    fn log(&mut self, level: LogLevel, message: &str);
-    /// Reports progress.
-    fn progress(&mut self, done: u64, total: Option<u64>);
-}
-
-/// What a finished sync reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SyncSummary {
-    /// Distinct assets emitted.
-    pub assets: u64,
-    /// Findings emitted.
-    pub findings: u64,
-    /// Issues skipped by the rules.
-    pub skipped: u64,
-    /// Whether the run read everything from the start.
-    pub full: bool,
-    /// Non-fatal things the user should know.
-    pub warnings: Vec<String>,
-}
 
 /// The warning when the service account may not read the inventory.
 pub const NO_INVENTORY_WARNING: &str = "The service account cannot read the Wiz inventory (scope read:resources), so asset types are Wiz entity types instead of technologies. Grant read:resources to see technologies.";
@@ -98,7 +72,7 @@ struct RunRecord {
     max_status_changed: Option<String>,
 }
 
-impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
+impl<'h, T: Transport, H: Host> Sync<'h, T, H> {
     /// A sync over `client` reporting to `host`.
     pub fn new(client: WizClient<T>, host: &'h mut H) -> Self {
         let several_projects = client.config().project_scopes().len() > 1;
@@ -210,7 +184,7 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                 (number, page.map_err(|e| e.context(&label)))
             })
         };
-        let mut guard = CursorGuard::default();
+        let mut guard = PageGuard::default();
         let mut total = None;
         let first_after = Some(plan.after.clone()).filter(|a| !a.is_empty());
         let mut fetching = Some(fetch(1, first_after));
@@ -236,8 +210,7 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
                     // A page that fails (to arrive, to parse, to pass the rules) ends the
                     // walk; the pages before it are still handed over.
                     let page = page.and_then(|page| {
-                        let next = guard
-                            .next(&page.page_info, page.nodes.len())
+                        let next = next_cursor(&mut guard, &page.page_info, page.nodes.len())
                             .map_err(|e| e.context(&label))?;
                         Ok((page, next))
                     });
@@ -305,6 +278,21 @@ impl<'h, T: Transport, H: HostSink> Sync<'h, T, H> {
     }
 }
 
+/// The cursor of the page after one of `nodes` items, `None` at the end (Relay paging,
+/// guarded against loops).
+fn next_cursor(
+    guard: &mut PageGuard,
+    page: &PageInfo,
+    nodes: usize,
+) -> Result<Option<String>, ConnectorError> {
+    guard.next(
+        page.has_next_page,
+        page.end_cursor.as_deref(),
+        nodes,
+        "`pageInfo.endCursor`",
+    )
+}
+
 /// Pages that may wait for their inventory lookup while the next one loads.
 const PAGES_AHEAD: usize = 2;
 
@@ -317,7 +305,7 @@ enum Event<P, L> {
 }
 
 /// Hands a built page to the host, reports progress and records the resume point after it.
-fn deliver<H: HostSink>(
+fn deliver<H: Host>(
     host: &mut H,
     run: &mut RunRecord,
     plan: &mut ResumePoint,
@@ -390,7 +378,7 @@ impl RunRecord {
         &mut self,
         screened: Screened,
         found: Lookup,
-        host: &mut impl HostSink,
+        host: &mut impl Host,
         portal_base: &str,
     ) -> Result<Batch, ConnectorError> {
         let inventory = match found {
@@ -449,7 +437,7 @@ async fn lookup<T: Transport>(
     }
     let mut found = HashMap::new();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let mut guard = CursorGuard::default();
+    let mut guard = PageGuard::default();
     let mut after: Option<String> = None;
     loop {
         let request = protocol::resources_request(&ids, after.as_deref());
@@ -465,7 +453,7 @@ async fn lookup<T: Transport>(
             })?;
             found.insert(node.id.clone(), InventoryEntry::from(node));
         }
-        match guard.next(&page.page_info, page.nodes.len())? {
+        match next_cursor(&mut guard, &page.page_info, page.nodes.len())? {
             Some(cursor) => after = Some(cursor),
             None => return Ok(Lookup::Found(found)),
         }

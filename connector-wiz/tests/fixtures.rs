@@ -3,10 +3,10 @@
 //! recognised by its shape and must be read; a file of no known shape fails the test, so
 //! new fixtures cannot be ignored.
 
-use connector_wiz::error::ConnectorError;
+use connector_sdk::ConnectorError;
+use connector_sdk::records::{FindingStatus, Severity};
 use connector_wiz::mapping::{self, InventoryEntry, SkipReason};
 use connector_wiz::protocol::{self, HttpResponse};
-use connector_wiz::records::{FindingStatus, Severity};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::path::PathBuf;

@@ -15,16 +15,14 @@ use apollo_compiler::response::JsonMap;
 use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{ExecutableDocument, Schema};
-use connector_wiz::client::{Transport, TransportError, WizClient};
+use connector_sdk::http::{Request, Response};
+use connector_sdk::testkit::{FakeHost, ScriptedTransport, block_on as run};
+use connector_wiz::client::WizClient;
 use connector_wiz::config::WizConfig;
-use connector_wiz::protocol::{self, HttpResponse};
-use connector_wiz::records::{Batch, LogLevel};
-use connector_wiz::sync::{HostSink, Sync};
-use futures_util::FutureExt as _;
+use connector_wiz::protocol;
+use connector_wiz::sync::Sync;
 use serde_json::Value;
-use std::cell::RefCell;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 /// Wiz's schema, loaded leniently: the printed SDL has input types with no fields (their
 /// fields were lost when it was printed), which strict validation rejects. Everything the
@@ -313,89 +311,39 @@ fn the_check_fails_on_deprecated_values_inside_variables() {
     );
 }
 
-/// Answers like a small Wiz tenant (two pages of issues, an empty inventory) and keeps
-/// every GraphQL body it was sent.
-struct Recorder {
-    /// The current-shape fixture page, served as both pages.
-    page: Value,
-    bodies: RefCell<Vec<String>>,
-}
-
-impl Recorder {
-    fn new() -> Self {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/wiz/synthetic_issues-v2_page_current-shape.json"
-        );
-        Recorder {
-            page: serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap(),
-            bodies: RefCell::default(),
+/// Wiz as the recording transport plays it: a token, the current-shape fixture page as
+/// the first of two pages or as the last (by the `after` cursor asked for), and an empty
+/// inventory.
+fn wiz() -> ScriptedTransport {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/wiz/synthetic_issues-v2_page_current-shape.json"
+    );
+    let page: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    ScriptedTransport::answering(move |request: &Request| {
+        if request.url.ends_with("/oauth/token") {
+            return Ok(Response::new(
+                200,
+                r#"{"access_token":"t","expires_in":3600}"#,
+            ));
         }
-    }
-
-    /// The fixture page as the first of two pages or as the last.
-    fn issues_page(&self, first: bool) -> String {
-        let mut page = self.page.clone();
-        page["data"]["issues"]["pageInfo"] =
-            serde_json::json!({"hasNextPage": first, "endCursor": if first { "c1" } else { "c2" }});
-        page.to_string()
-    }
-}
-
-impl Transport for &Recorder {
-    async fn post(
-        &self,
-        url: &str,
-        _: &[(&str, &str)],
-        body: String,
-    ) -> Result<HttpResponse, TransportError> {
-        let answer = if url.ends_with("/oauth/token") {
-            r#"{"access_token":"t","expires_in":3600}"#.to_string()
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let answer = if body["query"].as_str().unwrap().contains("issuesV2") {
+            let first = body["variables"]["after"].is_null();
+            let mut page = page.clone();
+            page["data"]["issues"]["pageInfo"] = serde_json::json!({"hasNextPage": first, "endCursor": if first { "c1" } else { "c2" }});
+            page.to_string()
         } else {
-            let request: Value = serde_json::from_str(&body).unwrap();
-            self.bodies.borrow_mut().push(body);
-            if request["query"].as_str().unwrap().contains("issuesV2") {
-                self.issues_page(request["variables"]["after"].is_null())
-            } else {
-                r#"{"data":{"cloudResourcesV2":{"nodes":[],"pageInfo":{"hasNextPage":false}}}}"#
-                    .to_string()
-            }
+            r#"{"data":{"cloudResourcesV2":{"nodes":[],"pageInfo":{"hasNextPage":false}}}}"#
+                .to_string()
         };
-        Ok(HttpResponse {
-            status: 200,
-            retry_after: None,
-            body: answer.into_bytes(),
-        })
-    }
-
-    async fn sleep(&self, _: Duration) {}
-}
-
-/// Keeps the checkpoints a sync writes.
-#[derive(Default)]
-struct Checkpoints(Vec<String>);
-
-impl HostSink for Checkpoints {
-    fn emit(&mut self, _: Batch) -> bool {
-        true
-    }
-    fn checkpoint(&mut self, state: &str) {
-        self.0.push(state.to_string());
-    }
-    fn log(&mut self, _: LogLevel, _: &str) {}
-    fn progress(&mut self, _: u64, _: Option<u64>) {}
-}
-
-/// Runs a future that never waits (the recorder answers at once).
-fn run<F: Future>(future: F) -> F::Output {
-    future
-        .now_or_never()
-        .expect("the recorder never makes a request wait")
+        Ok(Response::new(200, answer))
+    })
 }
 
 #[test]
 fn every_request_of_a_connection_test_and_of_syncs_is_valid_and_current() {
-    let recorder = Recorder::new();
+    let recorder = wiz();
     for projects in [
         "",
         "4f76f599-1f6c-5cb6-a0b9-a262517aeacd,83b76efe-a7b6-5762-8a53-8e8f59e68bd8",
@@ -412,18 +360,22 @@ fn every_request_of_a_connection_test_and_of_syncs_is_valid_and_current() {
         };
         let client = || WizClient::new(&recorder, config());
         run(connector_wiz::connection::test_connection(client())).unwrap();
-        let mut full = Checkpoints::default();
+        let mut full = FakeHost::default();
         run(Sync::new(client(), &mut full).run(None)).unwrap();
-        let resume = full
-            .0
+        let checkpoints = full.checkpoints();
+        let resume = checkpoints
             .first()
-            .expect("a checkpoint after the first page")
-            .clone();
-        let done = full.0.last().unwrap().clone();
-        run(Sync::new(client(), &mut Checkpoints::default()).run(Some(&resume))).unwrap();
-        run(Sync::new(client(), &mut Checkpoints::default()).run(Some(&done))).unwrap();
+            .expect("a checkpoint after the first page");
+        let done = checkpoints.last().unwrap();
+        run(Sync::new(client(), &mut FakeHost::default()).run(Some(resume))).unwrap();
+        run(Sync::new(client(), &mut FakeHost::default()).run(Some(done))).unwrap();
     }
-    let bodies = recorder.bodies.borrow();
+    let bodies: Vec<String> = recorder
+        .requests()
+        .into_iter()
+        .filter(|r| !r.url.ends_with("/oauth/token"))
+        .map(|r| String::from_utf8(r.body).unwrap())
+        .collect();
     let incremental = bodies
         .iter()
         .filter(|b| b.contains("statusChangedAt"))

@@ -2,7 +2,7 @@
 //! GraphQL answer, screen every issue by the guide's rules, and map the kept ones to an
 //! asset and a finding. The benchmark runs it natively and inside a component.
 
-use connector_wiz::error::ConnectorError;
+use connector_sdk::ConnectorError;
 use connector_wiz::mapping;
 use connector_wiz::protocol::{HttpResponse, parse_issues_page};
 

@@ -67,6 +67,41 @@ pub struct PluginInfo {
     pub contract_version: String,
     /// Its configuration fields, in display order.
     pub config_schema: Vec<ConfigField>,
+    /// The streams it offers (a 0.1 plugin offers its one implicit stream).
+    pub streams: Vec<StreamInfo>,
+    /// URLs it needs whatever its settings say (contract 0.2); none are reachable until
+    /// the operator accepts them.
+    pub fixed_endpoints: Vec<String>,
+}
+
+/// A kind of record a plugin can pull, chosen per integration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StreamInfo {
+    /// Stable machine name.
+    pub name: String,
+    /// Short human label.
+    pub label: String,
+    /// What it pulls and what it needs.
+    pub description: String,
+    /// Whether a new integration pulls it unless told otherwise.
+    pub default_on: bool,
+}
+
+impl PluginInfo {
+    /// The streams a sync pulls until integrations choose their own: those on by
+    /// default, or all of them when none is.
+    pub fn default_streams(&self) -> Vec<String> {
+        let on: Vec<String> = self
+            .streams
+            .iter()
+            .filter(|s| s.default_on)
+            .map(|s| s.name.clone())
+            .collect();
+        match on.is_empty() {
+            true => self.streams.iter().map(|s| s.name.clone()).collect(),
+            false => on,
+        }
+    }
 }
 
 /// Severity of a plugin's log line.

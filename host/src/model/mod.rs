@@ -13,7 +13,7 @@ mod run;
 pub use access::{NewSession, Role, Session, User};
 pub use connector::{
     CheckOutcome, CheckStep, ConfigField, ConnectionFailure, FieldKind, LogLevel, PluginInfo,
-    SourceError, SourceErrorKind, SyncSummary,
+    SourceError, SourceErrorKind, StreamInfo, SyncSummary,
 };
 pub use integration::{Integration, NewIntegration, Policy};
 pub use query::{

@@ -273,6 +273,8 @@ pub struct Batch {
     pub findings: Vec<Finding>,
     /// Source ids of findings that left the source's scope; the host closes them.
     pub removed_findings: Vec<String>,
+    /// Source ids of assets deleted at the source (contract 0.2).
+    pub removed_assets: Vec<String>,
     /// Records already refused at the edge.
     pub rejected: Vec<Rejected>,
     /// Source ids of findings the host refused (screening fills it): not stored, but
@@ -286,6 +288,7 @@ impl Batch {
         (self.assets.len()
             + self.findings.len()
             + self.removed_findings.len()
+            + self.removed_assets.len()
             + self.rejected.len()) as u64
     }
 }

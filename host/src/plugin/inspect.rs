@@ -8,7 +8,7 @@ use wasmparser::{Encoding, Parser, Payload};
 pub const CONTRACT_PACKAGE: &str = "safe:connector";
 /// Contract lines this host runs, as (major, minor): under major 0 each minor is a line
 /// of its own, and any patch of a line runs.
-pub const SUPPORTED_CONTRACTS: &[(u64, u64)] = &[(0, 1)];
+pub const SUPPORTED_CONTRACTS: &[(u64, u64)] = &[(0, 1), (0, 2)];
 
 /// The contract version a component exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(check_contract("0.1.0").unwrap().to_string(), "0.1.0");
         let newer = check_contract("0.9.0").unwrap_err().to_string();
         assert!(
-            newer.contains("newer than this host runs (0.1.x)")
+            newer.contains("newer than this host runs (0.1.x, 0.2.x)")
                 && newer.contains("upgrade connector-host"),
             "{newer}"
         );
@@ -235,7 +235,10 @@ mod tests {
                 matches!(refused, InspectError::UnsupportedContract { .. }),
                 "{bad}: {refused}"
             );
-            assert!(refused.to_string().contains("it runs 0.1.x"), "{refused}");
+            assert!(
+                refused.to_string().contains("it runs 0.1.x, 0.2.x"),
+                "{refused}"
+            );
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The engine, plugin loading, and calls into a plugin, each in a fresh `Store` with a
 //! memory limit and a wall-clock deadline.
 
-use super::bindings::v0_1::{Connector, ConnectorPre, config_entries};
+use super::bindings::{self, Instance, Pre};
 use super::budget::{self, DestinationBudgets, RunBudget};
 use super::cache::{CacheError, CompileCache};
 use super::inspect::{self, InspectError};
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpCtx;
@@ -147,7 +147,7 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     /// Its `describe` answer; its contract version is the one its binary exports.
     pub info: PluginInfo,
-    pre: ConnectorPre<RunState>,
+    pre: Pre,
 }
 
 /// How plugins are compiled and run: components, with epochs that make a running plugin
@@ -191,10 +191,7 @@ impl PluginHost {
         link(wasmtime_wasi_http::p2::add_only_http_to_linker_async(
             &mut linker,
         ))?;
-        link(Connector::add_to_linker::<_, HasSelf<_>>(
-            &mut linker,
-            |state| state,
-        ))?;
+        link(bindings::add_to_linker(&mut linker))?;
         start_epoch_ticker(&engine);
         Ok(PluginHost {
             engine,
@@ -239,7 +236,7 @@ impl PluginHost {
             .linker
             .instantiate_pre(&component)
             .map_err(instantiate_error)?;
-        let pre = ConnectorPre::new(pre).map_err(instantiate_error)?;
+        let pre = Pre::new(contract, pre).map_err(instantiate_error)?;
         let mut plugin = LoadedPlugin {
             path: path.into(),
             info: PluginInfo {
@@ -247,6 +244,8 @@ impl PluginHost {
                 version: String::new(),
                 contract_version: String::new(),
                 config_schema: vec![],
+                streams: vec![],
+                fixed_endpoints: vec![],
             },
             pre,
         };
@@ -257,10 +256,9 @@ impl PluginHost {
                 // No settings: nothing to reach, no secrets to scrub.
                 Grants::default(),
                 Box::new(NoEmit),
-                async |c, s| c.safe_connector_plugin().call_describe(s).await,
+                async |c, s| c.describe(s).await,
             )
-            .await?
-            .into();
+            .await?;
         // What the binary exports is what the host calls it by, whatever it says.
         plugin.info.contract_version = contract.to_string();
         Ok(plugin)
@@ -274,7 +272,6 @@ impl PluginHost {
         config: Vec<(String, String)>,
         grants: Grants,
     ) -> Result<Result<Vec<CheckStep>, ConnectionFailure>, RunError> {
-        let config = config_entries(config);
         let redactor = grants.redactor.clone();
         let (answer, blocked) = self
             .call_recording_denials(
@@ -282,11 +279,7 @@ impl PluginHost {
                 Stop::after(TEST_CONNECTION_DEADLINE.min(self.limits.deadline)),
                 grants,
                 Box::new(NoEmit),
-                async move |c, s| {
-                    c.safe_connector_plugin()
-                        .call_test_connection(s, &config)
-                        .await
-                },
+                async move |c, s| c.test_connection(s, config).await,
             )
             .await?;
         let scrub = |steps: Vec<CheckStep>| -> Vec<CheckStep> {
@@ -301,30 +294,28 @@ impl PluginHost {
                 .collect()
         };
         Ok(match answer {
-            Ok(steps) => Ok(scrub(steps.into_iter().map(Into::into).collect())),
-            Err(failure) => {
-                let failure: ConnectionFailure = failure.into();
-                Err(ConnectionFailure {
-                    error: scrubbed(blamed_on_policy(failure.error, &blocked), &redactor),
-                    steps: scrub(failure.steps),
-                })
-            }
+            Ok(steps) => Ok(scrub(steps)),
+            Err(failure) => Err(ConnectionFailure {
+                error: scrubbed(blamed_on_policy(failure.error, &blocked), &redactor),
+                steps: scrub(failure.steps),
+            }),
         })
     }
 
-    /// Runs `sync`, handing what the plugin emits to `sink`. Once `cancel` is set, the
-    /// plugin has [`CANCEL_GRACE`] to end before it is stopped. Log lines, the error and
-    /// any trap have the secrets of `grants` scrubbed.
+    /// Runs `sync` of `streams`, handing what the plugin emits to `sink`. Once `cancel`
+    /// is set, the plugin has [`CANCEL_GRACE`] to end before it is stopped. Log lines,
+    /// the error and any trap have the secrets of `grants` scrubbed.
+    #[allow(clippy::too_many_arguments)]
     pub async fn sync(
         &self,
         plugin: &LoadedPlugin,
         config: Vec<(String, String)>,
+        streams: Vec<String>,
         state: Option<String>,
         grants: Grants,
         sink: Box<dyn RunSink>,
         cancel: Arc<AtomicBool>,
     ) -> Result<SyncResult, RunError> {
-        let config = config_entries(config);
         let stop = Stop {
             deadline: self.limits.deadline,
             cancel: Some(cancel),
@@ -332,15 +323,11 @@ impl PluginHost {
         let redactor = grants.redactor.clone();
         let (result, blocked) = self
             .call_recording_denials(plugin, stop, grants, sink, async move |c, s| {
-                c.safe_connector_plugin()
-                    .call_sync(s, &config, state.as_deref())
-                    .await
+                c.sync(s, config, streams, state).await
             })
             .await?;
         Ok(SyncResult {
-            result: result
-                .map(Into::into)
-                .map_err(|e| scrubbed(e.into(), &redactor)),
+            result: result.map_err(|e| scrubbed(e, &redactor)),
             blocked,
         })
     }
@@ -353,7 +340,7 @@ impl PluginHost {
         stop: Stop,
         grants: Grants,
         sink: Box<dyn RunSink>,
-        f: impl AsyncFnOnce(&Connector, &mut Store<RunState>) -> wasmtime::Result<R>,
+        f: impl AsyncFnOnce(&Instance, &mut Store<RunState>) -> wasmtime::Result<R>,
     ) -> Result<R, RunError> {
         self.call_recording_denials(plugin, stop, grants, sink, f)
             .await
@@ -367,7 +354,7 @@ impl PluginHost {
         stop: Stop,
         grants: Grants,
         sink: Box<dyn RunSink>,
-        f: impl AsyncFnOnce(&Connector, &mut Store<RunState>) -> wasmtime::Result<R>,
+        f: impl AsyncFnOnce(&Instance, &mut Store<RunState>) -> wasmtime::Result<R>,
     ) -> Result<(R, Refusals), RunError> {
         let Grants { allow, redactor } = grants;
         let mut http = WasiHttpCtx::new();

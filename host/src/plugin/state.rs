@@ -1,7 +1,6 @@
 //! Per-run store data: WASI with nothing granted, wasi:http behind the allow-list, memory
 //! limits, and the connector's host imports forwarded to a [`RunSink`].
 
-use super::bindings::v0_1::{host, types};
 use super::policy::{AllowList, Denied, Destination};
 use crate::model::{Batch, RefusalCause, Refusals};
 use crate::redact::Redactor;
@@ -194,23 +193,5 @@ impl WasiHttpView for RunState {
             table: &mut self.table,
             hooks: &mut self.policy,
         }
-    }
-}
-
-impl types::Host for RunState {}
-
-impl host::Host for RunState {
-    async fn emit(&mut self, records: types::Batch) -> bool {
-        self.sink.emit(records.into()).await
-    }
-    async fn checkpoint(&mut self, state: String) {
-        self.sink.checkpoint(state).await
-    }
-    fn log(&mut self, level: types::LogLevel, message: String) {
-        let message = self.policy.redactor.redact(&message);
-        super::runtime::trace_plugin_log(level.into(), &message);
-    }
-    fn progress(&mut self, done: u64, total: Option<u64>) {
-        self.sink.progress(done, total)
     }
 }

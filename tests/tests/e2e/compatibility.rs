@@ -53,6 +53,11 @@ fn the_released_0_1_0_binary_stores_what_this_build_stores() {
         "{}",
         released.2
     );
+    assert!(
+        built.2.contains("wiz 0.2.0 (contract 0.2.0)"),
+        "this build speaks 0.2: {}",
+        built.2
+    );
     assert!(!released.0.is_empty() && !released.1.is_empty());
     assert_eq!(released.0, built.0, "the findings");
     assert_eq!(released.1, built.1, "the assets");

@@ -358,7 +358,7 @@ fn secrets_an_older_version_sealed_are_resealed_by_the_first_command_and_stay_pu
 /// (same length, so the binary stays well-formed).
 fn stamped_wiz(host: &Host, version: &[u8; 5]) -> Vec<u8> {
     let mut bytes = std::fs::read(host.built_plugins().join("wiz.wasm")).unwrap();
-    let from = b"safe:connector/plugin@0.1.0";
+    let from = b"safe:connector/plugin@0.2.0";
     let mut to = *from;
     to[from.len() - 5..].copy_from_slice(version);
     let mut stamped = 0;
@@ -385,12 +385,14 @@ fn a_plugin_built_for_another_contract_line_is_refused() {
     let out = host.run(&["plugins"]);
     let (_, stderr) = expect_failure(&out);
     assert!(
-        stderr.contains("built for contract 0.9.0, newer than this host runs (0.1.x)")
+        stderr.contains("built for contract 0.9.0, newer than this host runs (0.1.x, 0.2.x)")
             && stderr.contains("upgrade connector-host"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("built for contract 1.0.0, which this host does not run (it runs 0.1.x)"),
+        stderr.contains(
+            "built for contract 1.0.0, which this host does not run (it runs 0.1.x, 0.2.x)"
+        ),
         "{stderr}"
     );
 }

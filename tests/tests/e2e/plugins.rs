@@ -25,7 +25,7 @@ fn plugins_are_listed_bad_files_refused_and_compiled_code_cached() {
         String::from_utf8_lossy(&out.stderr),
     );
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("wiz 0.1.0 (contract 0.1.0)"), "{stdout}");
+    assert!(stdout.contains("wiz 0.2.0 (contract 0.2.0)"), "{stdout}");
     for key in [
         "api-url",
         "client-id",
@@ -209,7 +209,7 @@ fn a_plugin_that_uses_files_or_sockets_is_refused_at_load_and_others_still_load(
         stderr.contains("hostile-io.wasm not loaded") && stderr.contains("imports wasi:filesystem"),
         "{stderr}"
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("wiz 0.1.0"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wiz 0.2.0"));
     // Nothing of it was compiled: the refusal comes first.
     let compiled = std::fs::read_dir(&cache)
         .unwrap()

@@ -22,17 +22,46 @@ pub(crate) use generated::safe::connector::{host, types};
 pub(crate) use generated::{Connector, ConnectorPre};
 use types as wit;
 
-impl From<wit::FieldKind> for model::FieldKind {
-    fn from(k: wit::FieldKind) -> Self {
-        match k {
-            wit::FieldKind::Text => model::FieldKind::Text,
-            wit::FieldKind::Secret => model::FieldKind::Secret,
-            wit::FieldKind::Url => model::FieldKind::Url,
-            wit::FieldKind::List => model::FieldKind::List,
-            wit::FieldKind::Number => model::FieldKind::Number,
-            wit::FieldKind::Bool => model::FieldKind::Bool,
-        }
-    }
+super::shared_conversions!();
+
+/// The one stream every 0.1 plugin implicitly offers.
+pub const IMPLICIT_STREAM: &str = "issues";
+
+/// Calls `describe`; a 0.1 plugin offers its one implicit stream and no fixed endpoints.
+pub(crate) async fn describe(
+    c: &Connector,
+    store: &mut wasmtime::Store<crate::plugin::state::RunState>,
+) -> wasmtime::Result<model::PluginInfo> {
+    Ok(c.safe_connector_plugin().call_describe(store).await?.into())
+}
+
+/// Calls `test-connection`.
+pub(crate) async fn test_connection(
+    c: &Connector,
+    store: &mut wasmtime::Store<crate::plugin::state::RunState>,
+    config: Vec<(String, String)>,
+) -> wasmtime::Result<Result<Vec<model::CheckStep>, model::ConnectionFailure>> {
+    let answer = c
+        .safe_connector_plugin()
+        .call_test_connection(store, &config_entries(config))
+        .await?;
+    Ok(answer
+        .map(|steps| steps.into_iter().map(Into::into).collect())
+        .map_err(Into::into))
+}
+
+/// Calls `sync` (0.1 has no streams: it pulls its one).
+pub(crate) async fn sync(
+    c: &Connector,
+    store: &mut wasmtime::Store<crate::plugin::state::RunState>,
+    config: Vec<(String, String)>,
+    state: Option<String>,
+) -> wasmtime::Result<Result<model::SyncSummary, model::SourceError>> {
+    let answer = c
+        .safe_connector_plugin()
+        .call_sync(store, &config_entries(config), state.as_deref())
+        .await?;
+    Ok(answer.map(Into::into).map_err(Into::into))
 }
 
 impl From<wit::PluginInfo> for model::PluginInfo {
@@ -41,149 +70,21 @@ impl From<wit::PluginInfo> for model::PluginInfo {
             name: i.name,
             version: i.version,
             contract_version: i.contract_version,
-            config_schema: i
-                .config_schema
-                .into_iter()
-                .map(|f| model::ConfigField {
-                    key: f.key,
-                    label: f.label,
-                    help: f.help,
-                    kind: f.kind.into(),
-                    required: f.required,
-                    default_value: f.default_value,
-                    min: f.min,
-                    max: f.max,
-                })
-                .collect(),
+            config_schema: i.config_schema.into_iter().map(config_field).collect(),
+            streams: vec![model::StreamInfo {
+                name: IMPLICIT_STREAM.into(),
+                label: "Issues".into(),
+                description: "Everything the plugin pulls (contract 0.1 has one stream).".into(),
+                default_on: true,
+            }],
+            fixed_endpoints: Vec::new(),
         }
-    }
-}
-
-impl From<wit::LogLevel> for model::LogLevel {
-    fn from(l: wit::LogLevel) -> Self {
-        match l {
-            wit::LogLevel::Trace => model::LogLevel::Trace,
-            wit::LogLevel::Debug => model::LogLevel::Debug,
-            wit::LogLevel::Info => model::LogLevel::Info,
-            wit::LogLevel::Warn => model::LogLevel::Warn,
-            wit::LogLevel::Error => model::LogLevel::Error,
-        }
-    }
-}
-
-impl From<wit::ConnectorError> for model::SourceError {
-    fn from(e: wit::ConnectorError) -> Self {
-        use model::SourceErrorKind as K;
-        let (kind, message, retry_after_seconds) = match e {
-            wit::ConnectorError::Auth(m) => (K::Auth, m, None),
-            wit::ConnectorError::Permission(m) => (K::Permission, m, None),
-            wit::ConnectorError::Config(m) => (K::Config, m, None),
-            wit::ConnectorError::RateLimited(r) => {
-                (K::RateLimited, r.message, r.retry_after_seconds)
-            }
-            wit::ConnectorError::Transient(m) => (K::Transient, m, None),
-            wit::ConnectorError::Protocol(m) => (K::Protocol, m, None),
-            wit::ConnectorError::Internal(m) => (K::Internal, m, None),
-        };
-        model::SourceError {
-            kind,
-            message,
-            retry_after_seconds,
-        }
-    }
-}
-
-impl From<wit::CheckStep> for model::CheckStep {
-    fn from(s: wit::CheckStep) -> Self {
-        model::CheckStep {
-            name: s.name,
-            outcome: match s.outcome {
-                wit::CheckOutcome::Passed => model::CheckOutcome::Passed,
-                wit::CheckOutcome::Failed => model::CheckOutcome::Failed,
-                wit::CheckOutcome::Skipped => model::CheckOutcome::Skipped,
-            },
-            detail: s.detail,
-        }
-    }
-}
-
-impl From<wit::ConnectionFailure> for model::ConnectionFailure {
-    fn from(f: wit::ConnectionFailure) -> Self {
-        model::ConnectionFailure {
-            error: f.error.into(),
-            steps: f.steps.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
-impl From<wit::SyncSummary> for model::SyncSummary {
-    fn from(s: wit::SyncSummary) -> Self {
-        model::SyncSummary {
-            assets: s.assets,
-            findings: s.findings,
-            skipped: s.skipped,
-            full: s.full,
-            warnings: s.warnings,
-        }
-    }
-}
-
-/// Configuration entries as the contract passes them.
-pub(crate) fn config_entries(entries: Vec<(String, String)>) -> Vec<wit::ConfigEntry> {
-    entries
-        .into_iter()
-        .map(|(key, value)| wit::ConfigEntry { key, value })
-        .collect()
-}
-
-fn severity(s: wit::Severity) -> model::Severity {
-    match s {
-        wit::Severity::Critical => model::Severity::Critical,
-        wit::Severity::High => model::Severity::High,
-        wit::Severity::Medium => model::Severity::Medium,
-        wit::Severity::Low => model::Severity::Low,
-        wit::Severity::Info => model::Severity::Info,
-    }
-}
-
-fn status(s: wit::FindingStatus) -> model::FindingStatus {
-    match s {
-        wit::FindingStatus::Failed => model::FindingStatus::Failed,
-        wit::FindingStatus::Passed => model::FindingStatus::Passed,
-        wit::FindingStatus::AcceptedFailed => model::FindingStatus::AcceptedFailed,
-    }
-}
-
-fn asset(a: wit::Asset) -> model::Asset {
-    model::Asset {
-        source_id: a.source_id,
-        name: a.name,
-        asset_type: a.asset_type,
-        cloud_platform: a.cloud_platform,
-        cloud_account_id: a.cloud_account_id,
-        cloud_account_name: a.cloud_account_name,
-        region: a.region,
-        provider_id: a.provider_id,
-        tags: a.tags.into_iter().map(|t| (t.key, t.value)).collect(),
-        status: a.status,
-        technologies: a.technologies,
-        raw: a.raw,
     }
 }
 
 /// A finding, or why it cannot be read: its times must be RFC 3339.
 fn finding(f: wit::Finding) -> Result<model::Finding, model::Rejected> {
-    let time = |field: &str, text: &Option<String>| match text.as_deref() {
-        None => Ok(None),
-        Some(t) if t.trim().is_empty() => Ok(None),
-        Some(t) => model::parse_time(t)
-            .map(Some)
-            .ok_or_else(|| model::Rejected {
-                kind: "finding",
-                source_id: f.source_id.clone(),
-                reason: format!("`{field}` is not an RFC 3339 time"),
-            }),
-    };
+    let time = |field: &str, text: &Option<String>| finding_time(&f.source_id, field, text);
     Ok(model::Finding {
         created_at: time("created-at", &f.created_at)?,
         updated_at: time("updated-at", &f.updated_at)?,

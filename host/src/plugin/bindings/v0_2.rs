@@ -1,0 +1,214 @@
+//! Contract `safe:connector@0.2.x`: the generated bindings and their conversions into
+//! the model. New since 0.1: finding kinds and vulnerability details, removed assets,
+//! streams, and fixed endpoints.
+
+use crate::model;
+
+#[allow(missing_docs)] // generated; the WIT carries the docs
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit/0.2.0",
+        world: "connector",
+        // As in 0.1: `emit` and `checkpoint` wait for the store's writer.
+        imports: {
+            "safe:connector/host.emit": async,
+            "safe:connector/host.checkpoint": async,
+        },
+        exports: { default: async },
+    });
+}
+
+pub(crate) use generated::safe::connector::{host, types};
+pub(crate) use generated::{Connector, ConnectorPre};
+use types as wit;
+
+super::shared_conversions!();
+
+/// Calls `describe`.
+pub(crate) async fn describe(
+    c: &Connector,
+    store: &mut wasmtime::Store<crate::plugin::state::RunState>,
+) -> wasmtime::Result<model::PluginInfo> {
+    Ok(c.safe_connector_plugin().call_describe(store).await?.into())
+}
+
+/// Calls `test-connection`.
+pub(crate) async fn test_connection(
+    c: &Connector,
+    store: &mut wasmtime::Store<crate::plugin::state::RunState>,
+    config: Vec<(String, String)>,
+) -> wasmtime::Result<Result<Vec<model::CheckStep>, model::ConnectionFailure>> {
+    let answer = c
+        .safe_connector_plugin()
+        .call_test_connection(store, &config_entries(config))
+        .await?;
+    Ok(answer
+        .map(|steps| steps.into_iter().map(Into::into).collect())
+        .map_err(Into::into))
+}
+
+/// Calls `sync` for `streams`.
+pub(crate) async fn sync(
+    c: &Connector,
+    store: &mut wasmtime::Store<crate::plugin::state::RunState>,
+    config: Vec<(String, String)>,
+    streams: Vec<String>,
+    state: Option<String>,
+) -> wasmtime::Result<Result<model::SyncSummary, model::SourceError>> {
+    let answer = c
+        .safe_connector_plugin()
+        .call_sync(store, &config_entries(config), &streams, state.as_deref())
+        .await?;
+    Ok(answer.map(Into::into).map_err(Into::into))
+}
+
+impl From<wit::PluginInfo> for model::PluginInfo {
+    fn from(i: wit::PluginInfo) -> Self {
+        model::PluginInfo {
+            name: i.name,
+            version: i.version,
+            contract_version: i.contract_version,
+            config_schema: i.config_schema.into_iter().map(config_field).collect(),
+            streams: i
+                .streams
+                .into_iter()
+                .map(|s| model::StreamInfo {
+                    name: s.name,
+                    label: s.label,
+                    description: s.description,
+                    default_on: s.default_on,
+                })
+                .collect(),
+            fixed_endpoints: i.fixed_endpoints,
+        }
+    }
+}
+
+fn kind(k: wit::FindingKind) -> model::FindingKind {
+    match k {
+        wit::FindingKind::Issue => model::FindingKind::Issue,
+        wit::FindingKind::Vulnerability => model::FindingKind::Vulnerability,
+        wit::FindingKind::Misconfiguration => model::FindingKind::Misconfiguration,
+    }
+}
+
+/// Vulnerability details, or why they cannot be read: a score must be 0.0 to 10.0.
+fn vulnerability(
+    source_id: &str,
+    v: wit::Vulnerability,
+) -> Result<model::Vulnerability, model::Rejected> {
+    let mut cvss = Vec::with_capacity(v.cvss.len());
+    for c in v.cvss {
+        let score = match c.score {
+            None => None,
+            Some(value) => Some(model::CvssScore::new(value).ok_or_else(|| model::Rejected {
+                kind: "finding",
+                source_id: source_id.to_string(),
+                reason: format!(
+                    "CVSS {} score {value} is not between 0.0 and 10.0",
+                    c.version
+                ),
+            })?),
+        };
+        cvss.push(model::Cvss {
+            version: c.version,
+            score,
+            vector: c.vector,
+        });
+    }
+    Ok(model::Vulnerability {
+        cve_ids: v.cve_ids,
+        advisory_ids: v.advisory_ids,
+        cvss,
+        package: v.package.map(|p| model::AffectedPackage {
+            ecosystem: p.ecosystem,
+            name: p.name,
+        }),
+        installed_version: v.installed_version,
+        vulnerable_range: v.vulnerable_range,
+        fixed_version: v.fixed_version,
+    })
+}
+
+/// A finding, or why it cannot be read: RFC 3339 times, scores in range.
+fn finding(f: wit::Finding) -> Result<model::Finding, model::Rejected> {
+    let time = |field: &str, text: &Option<String>| finding_time(&f.source_id, field, text);
+    let vulnerability = f
+        .vulnerability
+        .map(|v| vulnerability(&f.source_id, v))
+        .transpose()?;
+    Ok(model::Finding {
+        created_at: time("created-at", &f.created_at)?,
+        updated_at: time("updated-at", &f.updated_at)?,
+        status_changed_at: time("status-changed-at", &f.status_changed_at)?,
+        resolved_at: time("resolved-at", &f.resolved_at)?,
+        due_at: time("due-at", &f.due_at)?,
+        severity: severity(f.severity),
+        status: status(f.status),
+        source_id: f.source_id,
+        asset_source_id: f.asset_source_id,
+        title: f.title,
+        description: f.description,
+        source_status: f.source_status,
+        remediation: f.remediation,
+        rule_id: f.rule_id,
+        rule_name: f.rule_name,
+        project_ids: f.project_ids,
+        portal_url: f.portal_url,
+        kind: kind(f.kind),
+        vulnerability,
+        raw: f.raw,
+    })
+}
+
+impl From<wit::Batch> for model::Batch {
+    fn from(b: wit::Batch) -> Self {
+        let mut batch = model::Batch {
+            assets: b.assets.into_iter().map(asset).collect(),
+            removed_findings: b.removed_findings,
+            removed_assets: b.removed_assets,
+            findings: Vec::with_capacity(b.findings.len()),
+            ..Default::default()
+        };
+        for f in b.findings {
+            match finding(f) {
+                Ok(f) => batch.findings.push(f),
+                Err(rejected) => batch.rejected.push(rejected),
+            }
+        }
+        batch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vulnerability_keeps_its_details_and_a_score_out_of_range_rejects_it() {
+        let details = |score: f64| wit::Vulnerability {
+            cve_ids: vec!["CVE-2024-1234".into()],
+            advisory_ids: vec!["GHSA-aaaa-bbbb-cccc".into()],
+            cvss: vec![wit::Cvss {
+                version: "3.1".into(),
+                score: Some(score),
+                vector: None,
+            }],
+            package: Some(wit::AffectedPackage {
+                ecosystem: "npm".into(),
+                name: "lodash".into(),
+            }),
+            installed_version: None,
+            vulnerable_range: Some("< 4.17.21".into()),
+            fixed_version: Some("4.17.21".into()),
+        };
+        let kept = vulnerability("a1", details(7.5)).unwrap();
+        assert_eq!(kept.cvss[0].score.map(model::CvssScore::value), Some(7.5));
+        assert_eq!(kept.fixed_version.as_deref(), Some("4.17.21"));
+        let rejected = vulnerability("a1", details(11.0)).unwrap_err();
+        assert_eq!(
+            rejected.reason,
+            "CVSS 3.1 score 11 is not between 0.0 and 10.0"
+        );
+    }
+}
