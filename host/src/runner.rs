@@ -78,8 +78,6 @@ struct Tally {
     rejected_examples: Vec<String>,
     /// Portal links dropped from stored findings.
     links_dropped: u64,
-    /// Asset removals the plugin sent, which this host does not apply yet.
-    asset_removals_ignored: u64,
     /// The first few of them, for the run's warning.
     link_examples: Vec<String>,
     store_error: Option<(String, FailureClass)>,
@@ -201,10 +199,7 @@ impl Writer {
                     tally
                         .link_examples
                         .extend(screened.links_dropped.into_iter().take(room));
-                    let mut batch = screened.batch;
-                    tally.asset_removals_ignored +=
-                        std::mem::take(&mut batch.removed_assets).len() as u64;
-                    group.batches.push(batch);
+                    group.batches.push(screened.batch);
                 }
                 Write::Checkpoint(state) => group.checkpoint = Some((state, self.generation)),
             }
@@ -518,7 +513,6 @@ impl SyncJob<'_> {
             rejected_examples: tally.rejected_examples,
             links_dropped: tally.links_dropped,
             link_examples: tally.link_examples,
-            asset_removals_ignored: tally.asset_removals_ignored,
             store_error: tally.store_error,
             settings_changed: tally.settings_changed,
             cancelled,

@@ -62,6 +62,7 @@ both_backends!(
     auto_onboard_off_stores_only_what_the_inventory_has,
     imports_add_what_the_inventory_lacks,
     unseen_and_removed_findings_close_and_reopen,
+    removed_assets_close_their_open_findings_until_they_return,
     local_statuses_last_until_restored,
     checkpoints_are_kept_per_integration,
     a_group_commits_its_batches_in_order_and_its_checkpoint_after_them,
@@ -796,6 +797,83 @@ async fn imports_add_what_the_inventory_lacks(store: Arc<dyn Store>, _: &Keep) {
         names,
         ["arn:aws:s3:::a", "arn:aws:s3:::b", "arn:aws:s3:::c"]
     );
+}
+
+async fn removed_assets_close_their_open_findings_until_they_return(
+    store: Arc<dyn Store>,
+    _: &Keep,
+) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let other = store
+        .add_integration(&new_integration("other", Policy::default()))
+        .await
+        .unwrap();
+    let all = Batch {
+        assets: vec![asset("a", None), asset("b", None)],
+        findings: vec![
+            finding("f1", "a", Severity::High),
+            finding("f2", "a", Severity::Low),
+            finding("f3", "b", Severity::High),
+        ],
+        ..Default::default()
+    };
+    write(
+        &store,
+        w.id,
+        run_of(&store, w.id).await,
+        w.policy,
+        all.clone(),
+    )
+    .await;
+    // Another integration's asset of the same source id is none of this one's business.
+    let theirs = Batch {
+        assets: vec![asset("a", None)],
+        findings: vec![finding("t1", "a", Severity::High)],
+        ..Default::default()
+    };
+    write(
+        &store,
+        other.id,
+        run_of(&store, other.id).await,
+        other.policy,
+        theirs,
+    )
+    .await;
+    let removal = Batch {
+        removed_assets: vec!["a".into(), "never-stored".into()],
+        ..Default::default()
+    };
+    let counts = write(
+        &store,
+        w.id,
+        run_of(&store, w.id).await,
+        w.policy,
+        removal.clone(),
+    )
+    .await;
+    assert_eq!(counts.findings_closed, 2, "a's two open findings");
+    let closed = FindingFilter {
+        statuses: vec![FindingStatus::Passed],
+        ..Default::default()
+    };
+    let rows = store.findings(&closed).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+        ["f1", "f2"]
+    );
+    assert!(
+        rows.iter()
+            .all(|f| f.closed_reason.as_deref() == Some("removed_at_source"))
+    );
+    let again = write(&store, w.id, run_of(&store, w.id).await, w.policy, removal).await;
+    assert_eq!(again.findings_closed, 0, "removing twice closes nothing");
+    // The source reports the asset again: its findings reopen with it.
+    let back = write(&store, w.id, run_of(&store, w.id).await, w.policy, all).await;
+    assert_eq!(back.findings_updated, 2, "f1 and f2 come back");
+    assert!(store.findings(&closed).await.unwrap().is_empty());
 }
 
 async fn unseen_and_removed_findings_close_and_reopen(store: Arc<dyn Store>, _: &Keep) {

@@ -96,6 +96,9 @@ pub struct Plan<'a> {
     pub seen: Vec<&'a str>,
     /// Findings to close as removed at the source (the store counts those it closed).
     pub close: &'a [String],
+    /// Assets deleted at the source: the store marks their links removed and closes their
+    /// open findings (counted with `close`'s); a link written again is no longer removed.
+    pub remove_assets: &'a [String],
     /// Findings not stored because their asset is not linked: (finding, asset) ids.
     pub unlinked: Vec<(&'a str, &'a str)>,
     /// What the plan does, but for closed findings.
@@ -176,6 +179,7 @@ pub fn plan<'a>(
 ) -> Plan<'a> {
     let mut plan = Plan {
         close: &batch.removed_findings,
+        remove_assets: &batch.removed_assets,
         ..Plan::default()
     };
     // Entries planned in this batch, so a second asset with the same key finds the first.

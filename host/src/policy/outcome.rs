@@ -44,9 +44,6 @@ pub struct SyncEnd {
     pub links_dropped: u64,
     /// The first few of them.
     pub link_examples: Vec<String>,
-    /// Asset removals (contract 0.2) this host does not apply yet: reported, never
-    /// dropped in silence.
-    pub asset_removals_ignored: u64,
     /// Why storing failed or a ceiling stopped the run, if either did.
     pub store_error: Option<(String, FailureClass)>,
     /// Whether its checkpoints were dropped because the settings changed meanwhile.
@@ -95,12 +92,6 @@ pub fn judge(end: SyncEnd) -> Verdict {
             "{} portal link(s) dropped, only https and http links are kept, for example: {}",
             end.links_dropped,
             end.link_examples.join("; ")
-        ));
-    }
-    if end.asset_removals_ignored > 0 {
-        warnings.push(format!(
-            "{} asset removal(s) from the plugin were not applied: this host does not mark assets removed yet",
-            end.asset_removals_ignored
         ));
     }
     if end.settings_changed {
@@ -175,7 +166,6 @@ mod tests {
             rejected_examples: vec![],
             links_dropped: 0,
             link_examples: vec![],
-            asset_removals_ignored: 0,
             store_error: None,
             settings_changed: false,
             cancelled: false,

@@ -223,6 +223,11 @@ pub fn screen(mut batch: Batch) -> Screened {
             .map_err(|problem| screened.reject("removal", id, &problem))
             .is_ok()
     });
+    batch.removed_assets.retain(|id| {
+        check_id("removed-assets", id)
+            .map_err(|problem| screened.reject("removal", id, &problem))
+            .is_ok()
+    });
     screened.batch = batch;
     screened
 }
@@ -328,7 +333,7 @@ pub fn batch_bytes(b: &Batch) -> u64 {
                 + std::mem::size_of::<Finding>()
         })
         .sum();
-    (assets + findings + items(&b.removed_findings)) as u64
+    (assets + findings + items(&b.removed_findings) + items(&b.removed_assets)) as u64
 }
 
 #[cfg(test)]
@@ -546,6 +551,17 @@ mod tests {
         assert_eq!(screened.reasons.len(), 2, "{:?}", screened.reasons);
         assert!(screened.reasons[1].contains("NUL"));
         assert_eq!(screened.findings_rejected, 0, "a removal is not a finding");
+        let screened = screen(Batch {
+            removed_assets: vec!["repo-1".into(), "x".repeat(2000), " ".into()],
+            ..Default::default()
+        });
+        assert_eq!(screened.batch.removed_assets, ["repo-1"]);
+        assert_eq!(screened.reasons.len(), 2, "{:?}", screened.reasons);
+        assert!(
+            screened.reasons[0].contains("`removed-assets`"),
+            "{:?}",
+            screened.reasons
+        );
     }
 
     #[test]

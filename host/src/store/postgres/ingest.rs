@@ -328,7 +328,7 @@ async fn link_assets(
             "INSERT INTO assets (integration_id, source_id, inventory_id, raw, content_hash, first_seen_at)
              SELECT $1, s, i, r, h, $6 FROM unnest($2::text[], $3::bigint[], $4::text[], $5::bytea[]) AS u(s, i, r, h)
              ON CONFLICT (integration_id, source_id) DO UPDATE SET inventory_id = EXCLUDED.inventory_id, raw = EXCLUDED.raw,
-               content_hash = EXCLUDED.content_hash",
+               content_hash = EXCLUDED.content_hash, removed_at = NULL",
         )
         .await?;
     tx.execute(
@@ -434,17 +434,32 @@ async fn apply(
             .await?;
         tx.execute(&stmt, &[&integration, &plan.seen, &run]).await?;
     }
-    if plan.close.is_empty() {
-        return Ok(0);
+    let mut closed = 0;
+    if !plan.close.is_empty() {
+        // `coalesce(…) = ''` rather than `IS NULL`: the latter matches the partial index of
+        // open findings, which the planner, with the statistics of a table still being
+        // loaded, took for the cheap path and scanned whole for every batch (12 of the 22
+        // seconds of a 100k sync). This way the primary key finds each id.
+        let stmt = tx
+            .prepare_cached(&format!("{CLOSE_FINDING} WHERE integration_id = $1 AND source_id = ANY($2) AND coalesce(closed_reason, '') = ''"))
+            .await?;
+        closed += tx.execute(&stmt, &[&integration, &plan.close]).await?;
     }
-    // `coalesce(…) = ''` rather than `IS NULL`: the latter matches the partial index of open
-    // findings, which the planner, with the statistics of a table still being loaded,
-    // took for the cheap path and scanned whole for every batch (12 of the 22 seconds of
-    // a 100k sync). This way the primary key finds each id.
-    let stmt = tx
-        .prepare_cached(&format!("{CLOSE_FINDING} WHERE integration_id = $1 AND source_id = ANY($2) AND coalesce(closed_reason, '') = ''"))
-        .await?;
-    Ok(tx.execute(&stmt, &[&integration, &plan.close]).await?)
+    if !plan.remove_assets.is_empty() {
+        let remove = tx
+            .prepare_cached("UPDATE assets SET removed_at = $3 WHERE integration_id = $1 AND source_id = ANY($2) AND removed_at IS NULL")
+            .await?;
+        tx.execute(&remove, &[&integration, &plan.remove_assets, &at])
+            .await?;
+        // By asset, through `findings_by_asset` (the same care as above).
+        let close = tx
+            .prepare_cached(&format!("{CLOSE_FINDING} WHERE integration_id = $1 AND asset_source_id = ANY($2) AND coalesce(closed_reason, '') = ''"))
+            .await?;
+        closed += tx
+            .execute(&close, &[&integration, &plan.remove_assets])
+            .await?;
+    }
+    Ok(closed)
 }
 
 /// Stores a run's checkpoint while `generation` is current; whether it was stored.

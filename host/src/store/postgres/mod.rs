@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0005_checkpoint_generation.sql"),
     include_str!("../../../migrations/postgres/0006_lease_fence.sql"),
     include_str!("../../../migrations/postgres/0007_finding_kind.sql"),
+    include_str!("../../../migrations/postgres/0008_asset_removal.sql"),
 ];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).

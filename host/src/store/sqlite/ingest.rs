@@ -138,7 +138,8 @@ fn apply(
     }
     let mut link = tx.prepare_cached(
         "INSERT INTO assets (integration_id, source_id, inventory_id, raw, content_hash, first_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (integration_id, source_id) DO UPDATE SET inventory_id = excluded.inventory_id, raw = excluded.raw, content_hash = excluded.content_hash",
+         ON CONFLICT (integration_id, source_id) DO UPDATE SET inventory_id = excluded.inventory_id, raw = excluded.raw, content_hash = excluded.content_hash,
+           removed_at = NULL",
     )?;
     for l in &plan.link {
         let inventory_id = match l.inventory {
@@ -209,6 +210,16 @@ fn apply(
     let mut closed = 0;
     for id in plan.close {
         closed += close.execute(params![integration, id])? as u64;
+    }
+    let mut remove = tx.prepare_cached(
+        "UPDATE assets SET removed_at = ?3 WHERE integration_id = ?1 AND source_id = ?2 AND removed_at IS NULL",
+    )?;
+    let mut close_on_asset = tx.prepare_cached(&format!(
+        "{CLOSE_FINDING} WHERE integration_id = ?1 AND asset_source_id = ?2 AND closed_reason IS NULL"
+    ))?;
+    for id in plan.remove_assets {
+        remove.execute(params![integration, id, at])?;
+        closed += close_on_asset.execute(params![integration, id])? as u64;
     }
     Ok(closed)
 }

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0006_checkpoint_generation.sql"),
     include_str!("../../../migrations/sqlite/0007_lease_fence.sql"),
     include_str!("../../../migrations/sqlite/0008_finding_kind.sql"),
+    include_str!("../../../migrations/sqlite/0009_asset_removal.sql"),
 ];
 
 /// A store in one SQLite file.
