@@ -1,63 +1,39 @@
-//! The Wiz simulator: a local server speaking Wiz's token endpoint and GraphQL API over
-//! deterministic, realistic data, for the end-to-end tests, the demo and the benchmarks.
+//! The simulators: Wiz (its token endpoint and GraphQL API) and GitHub (an organization's
+//! Dependabot alerts over REST), local servers over deterministic, realistic data, for the
+//! end-to-end tests, the demo and the benchmarks.
 #![deny(missing_docs)]
 
+pub mod background;
 pub mod data;
 pub mod faults;
 pub mod gate;
+pub mod github;
 pub mod server;
 
 pub use data::{Expected, Tenant};
 pub use server::{SimConfig, router};
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// A simulator serving on a loopback port from its own thread; stops when dropped.
 pub struct Simulator {
-    addr: SocketAddr,
+    server: background::Background,
     sim: Arc<server::Sim>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Simulator {
     /// Starts a simulator on 127.0.0.1 with a free port.
     pub fn start(config: SimConfig) -> std::io::Result<Self> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let (router, sim) = router(config);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("wiz-sim".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("simulator runtime");
-                runtime.block_on(async move {
-                    let listener =
-                        tokio::net::TcpListener::from_std(listener).expect("simulator listener");
-                    let _ = axum::serve(listener, router)
-                        .with_graceful_shutdown(async {
-                            let _ = rx.await;
-                        })
-                        .await;
-                });
-            })?;
         Ok(Simulator {
-            addr,
+            server: background::Background::serve("wiz-sim", router)?,
             sim,
-            shutdown: Some(tx),
-            thread: Some(thread),
         })
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// The token endpoint.
@@ -154,17 +130,6 @@ impl Simulator {
             latency.as_millis() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
