@@ -303,18 +303,18 @@ fn with_rate_headers(mut response: Response, remaining: u64, reset: i64) -> Resp
 
 /// Checks the token and the API version; the grant of a valid token, whether it may
 /// read Dependabot alerts.
-fn authorize(sim: &Sim, headers: &HeaderMap, path: &str) -> Result<bool, Response> {
+fn authorize(sim: &Sim, headers: &HeaderMap, path: &str) -> Result<bool, Box<Response>> {
     sim.requests.lock().unwrap().push(path.to_string());
     if let Some(version) = headers.get("x-github-api-version")
         && !API_VERSIONS.iter().any(|v| version == *v)
     {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             &format!(
                 "The requested API version '{}' is not supported.",
                 version.to_str().unwrap_or("?")
             ),
-        ));
+        )));
     }
     let token = headers
         .get("authorization")
@@ -326,7 +326,7 @@ fn authorize(sim: &Sim, headers: &HeaderMap, path: &str) -> Result<bool, Respons
     match token {
         Some(FULL_TOKEN) => Ok(true),
         Some(NO_DEPENDABOT_TOKEN) => Ok(false),
-        _ => Err(error(StatusCode::UNAUTHORIZED, "Bad credentials")),
+        _ => Err(Box::new(error(StatusCode::UNAUTHORIZED, "Bad credentials"))),
     }
 }
 
@@ -336,7 +336,7 @@ fn reset_at() -> i64 {
 
 async fn rate_limit(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
     if let Err(refused) = authorize(&sim, &headers, "/rate_limit") {
-        return refused;
+        return *refused;
     }
     let core = json!({"limit": 5000, "remaining": 4999, "used": 1, "reset": reset_at()});
     let body = json!({"resources": {"core": core}, "rate": core});
@@ -349,7 +349,7 @@ async fn organization(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = authorize(&sim, &headers, &format!("/orgs/{org}")) {
-        return refused;
+        return *refused;
     }
     if org != sim.config.org {
         return error(StatusCode::NOT_FOUND, "Not Found");
@@ -367,7 +367,7 @@ async fn org_alerts(
     let path = format!("/orgs/{org}/dependabot/alerts");
     if org != sim.config.org {
         return match authorize(&sim, &headers, &path) {
-            Err(refused) => refused,
+            Err(refused) => *refused,
             Ok(_) => error(StatusCode::NOT_FOUND, "Not Found"),
         };
     }
@@ -387,7 +387,7 @@ async fn repo_alerts(
             alerts(&sim, &path, Some(index), query, &headers)
         }
         _ => match authorize(&sim, &headers, &path) {
-            Err(refused) => refused,
+            Err(refused) => *refused,
             Ok(_) => error(StatusCode::NOT_FOUND, "Not Found"),
         },
     }
@@ -411,7 +411,7 @@ fn alerts(
     );
     let may_read = match authorize(sim, headers, &listed) {
         Ok(may) => may,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if let Some(fault) = sim.faults.lock().unwrap().pop_front() {
         return fault_response(fault);
@@ -653,7 +653,7 @@ fn alert_json(a: &Alert, org: &str, base: &str) -> Value {
             "id": repo_id(a.repo),
             "name": repo,
             "full_name": full_name,
-            "private": a.repo % 2 == 0,
+            "private": a.repo.is_multiple_of(2),
             "html_url": format!("https://github.com/{full_name}"),
             "owner": {"login": org},
         },

@@ -42,6 +42,13 @@ const COMPONENTS: &[Component] = &[
         features: "",
     },
     Component {
+        package: "connector-github",
+        built: "connector_github.wasm",
+        file: "github-dependabot.wasm",
+        folder: "plugins",
+        features: "",
+    },
+    Component {
         package: "hostile",
         built: "hostile.wasm",
         file: "hostile.wasm",

@@ -8,6 +8,7 @@ mod connection;
 mod console;
 mod egress;
 mod faults;
+mod github;
 mod hardening;
 mod harness;
 mod incremental;
