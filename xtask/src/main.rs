@@ -49,6 +49,13 @@ const COMPONENTS: &[Component] = &[
         features: "",
     },
     Component {
+        package: "connector-feed",
+        built: "connector_feed.wasm",
+        file: "json-feed.wasm",
+        folder: "example-plugins",
+        features: "",
+    },
+    Component {
         package: "hostile",
         built: "hostile.wasm",
         file: "hostile.wasm",

@@ -7,6 +7,7 @@ mod compatibility;
 mod connection;
 mod console;
 mod egress;
+mod example;
 mod faults;
 mod github;
 mod hardening;
