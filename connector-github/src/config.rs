@@ -1,11 +1,9 @@
 //! The connector's settings: what it describes to the host, and the checked form the
 //! rest of it reads.
 
-use connector_sdk::http::{ClientOptions, SettingNames};
+use connector_sdk::http::ClientOptions;
 use connector_sdk::records::Severity;
-use connector_sdk::retry::RetryPolicy;
 use connector_sdk::{ConnectorError, Field, FieldKind, Settings};
-use std::time::Duration;
 use url::Url;
 
 /// GitHub's public API.
@@ -162,8 +160,6 @@ impl GithubConfig {
                 "`severities` must name at least one of critical, high, medium, low".into(),
             ));
         }
-        let seconds =
-            |key: &str| -> Result<u64, ConnectorError> { Ok(settings.number(key)?.unsigned_abs()) };
         Ok(GithubConfig {
             api_url: api_url.as_str().trim_end_matches('/').to_string(),
             organization,
@@ -171,19 +167,7 @@ impl GithubConfig {
             repositories,
             severities,
             page_size: settings.number("page-size")?.unsigned_abs() as u32,
-            client: ClientOptions {
-                max_requests_per_second: seconds("max-requests-per-second")? as u32,
-                retry: RetryPolicy {
-                    max_attempts: seconds("max-attempts")? as u32,
-                    max_delay: Duration::from_secs(seconds("max-retry-delay-s")?),
-                    ..RetryPolicy::default()
-                },
-                request_timeout: Duration::from_secs(seconds("request-timeout-s")?),
-                setting_names: SettingNames {
-                    max_delay: "max-retry-delay-s",
-                    request_timeout: "request-timeout-s",
-                },
-            },
+            client: ClientOptions::from_settings(settings)?,
         })
     }
 }

@@ -40,11 +40,7 @@ impl Connector for GithubDependabot {
         settings: &Settings,
         transport: T,
     ) -> Result<Vec<Step>, ConnectionFailure> {
-        let config =
-            config::GithubConfig::from_settings(settings).map_err(|error| ConnectionFailure {
-                error,
-                steps: Vec::new(),
-            })?;
+        let config = config::GithubConfig::from_settings(settings)?;
         connection::test_connection(&api::GithubApi::new(transport, config)).await
     }
 
@@ -55,12 +51,7 @@ impl Connector for GithubDependabot {
         transport: T,
         host: &mut H,
     ) -> Result<SyncSummary, ConnectorError> {
-        if let Some(unknown) = streams.iter().find(|s| *s != mapping::STREAM) {
-            return Err(ConnectorError::Config(format!(
-                "unknown stream `{unknown}`; this connector offers `{}`",
-                mapping::STREAM
-            )));
-        }
+        connector_sdk::check_streams(streams, &[mapping::STREAM])?;
         let config = config::GithubConfig::from_settings(settings)?;
         sync::run(&api::GithubApi::new(transport, config), host, state).await
     }

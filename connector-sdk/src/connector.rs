@@ -62,6 +62,31 @@ pub struct ConnectionFailure {
     pub steps: Vec<Step>,
 }
 
+impl From<ConnectorError> for ConnectionFailure {
+    /// A test that failed before its first step (its settings do not read).
+    fn from(error: ConnectorError) -> Self {
+        ConnectionFailure {
+            error,
+            steps: Vec::new(),
+        }
+    }
+}
+
+/// Checks that every stream `sync` was asked for is one of `offered`.
+pub fn check_streams(asked: &[String], offered: &[&str]) -> Result<(), ConnectorError> {
+    match asked.iter().find(|s| !offered.contains(&s.as_str())) {
+        None => Ok(()),
+        Some(unknown) => Err(ConnectorError::Config(format!(
+            "unknown stream `{unknown}`; this connector offers {}",
+            offered
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
 /// A connection test's steps, declared up front so a failure reports the ones it kept
 /// from running as skipped.
 #[derive(Debug)]
@@ -117,6 +142,18 @@ impl Checklist {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streams_not_offered_are_refused_by_name() {
+        assert!(check_streams(&["issues".into()], &["issues"]).is_ok());
+        let error = check_streams(&["alerts".into()], &["issues"]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("unknown stream `alerts`; this connector offers `issues`"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn a_failed_step_skips_the_later_ones_and_keeps_the_earlier() {

@@ -231,6 +231,46 @@ impl Default for ClientOptions {
     }
 }
 
+/// The settings keys [`ClientOptions::from_settings`] reads, in the order a connector
+/// usually declares them: a connector that offers these knobs declares them under these
+/// keys (its own help text and ranges), and a missing one keeps the default.
+pub const CLIENT_SETTINGS: [&str; 4] = [
+    "max-requests-per-second",
+    "max-attempts",
+    "max-retry-delay-s",
+    "request-timeout-s",
+];
+
+impl ClientOptions {
+    /// The options the conventional settings ([`CLIENT_SETTINGS`]) give, each missing one
+    /// at its default; errors name those settings.
+    pub fn from_settings(settings: &crate::Settings) -> Result<Self, ConnectorError> {
+        let defaults = ClientOptions::default();
+        let [rate, attempts, delay, timeout] = CLIENT_SETTINGS;
+        // The schema checked each number; a range below 1 is the connector's own choice.
+        let number = |key: &str| -> Result<Option<u64>, ConnectorError> {
+            match settings.text(key) {
+                None => Ok(None),
+                Some(_) => Ok(Some(settings.number(key)?.unsigned_abs())),
+            }
+        };
+        let narrow = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(ClientOptions {
+            max_requests_per_second: number(rate)?.map_or(defaults.max_requests_per_second, narrow),
+            retry: RetryPolicy {
+                max_attempts: number(attempts)?.map_or(defaults.retry.max_attempts, narrow),
+                max_delay: number(delay)?.map_or(defaults.retry.max_delay, Duration::from_secs),
+                ..defaults.retry
+            },
+            request_timeout: number(timeout)?.map_or(defaults.request_timeout, Duration::from_secs),
+            setting_names: SettingNames {
+                max_delay: delay,
+                request_timeout: timeout,
+            },
+        })
+    }
+}
+
 /// The failed tries of one logical request, shared by every layer that retries for it.
 #[derive(Debug, Default)]
 pub struct Attempts {
@@ -610,6 +650,24 @@ mod tests {
             .filter(|s| **s == Duration::from_secs(3))
             .count();
         assert_eq!(timeouts, 2);
+    }
+
+    #[test]
+    fn the_conventional_settings_set_the_options_and_name_themselves_in_errors() {
+        use crate::schema::{Field, FieldKind};
+        let fields = [
+            Field::new("max-attempts", "", "", FieldKind::Number).default_value("2"),
+            Field::new("request-timeout-s", "", "", FieldKind::Number).default_value("7"),
+        ];
+        let settings = crate::Settings::parse(&fields, []).unwrap();
+        let options = ClientOptions::from_settings(&settings).unwrap();
+        assert_eq!(options.retry.max_attempts, 2);
+        assert_eq!(options.request_timeout, Duration::from_secs(7));
+        assert_eq!(
+            options.max_requests_per_second, 3,
+            "undeclared: the default"
+        );
+        assert_eq!(options.setting_names.request_timeout, "request-timeout-s");
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub mod testkit;
 #[doc(hidden)]
 pub mod component;
 
-pub use connector::{Checklist, ConnectionFailure, Connector, Outcome, Step};
+pub use connector::{Checklist, ConnectionFailure, Connector, Outcome, Step, check_streams};
 pub use error::ConnectorError;
 pub use host::{Host, Pages, SyncSummary};
 pub use schema::{Description, Field, FieldKind, Stream};

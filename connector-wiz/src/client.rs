@@ -7,8 +7,7 @@ use crate::config::WizConfig;
 use crate::protocol::{self, HttpResponse, Token};
 use connector_sdk::ConnectorError;
 use connector_sdk::http::{
-    Assessment, Attempts, Client, ClientOptions, Request, SettingNames, Transport, Verdict,
-    retryable_status,
+    Assessment, Attempts, Client, Request, Transport, Verdict, retryable_status,
 };
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
@@ -28,17 +27,8 @@ pub struct WizClient<T> {
 impl<T: Transport> WizClient<T> {
     /// A client that will authenticate on first use.
     pub fn new(transport: T, config: WizConfig) -> Self {
-        let options = ClientOptions {
-            max_requests_per_second: config.max_requests_per_second,
-            retry: config.retry,
-            request_timeout: config.request_timeout,
-            setting_names: SettingNames {
-                max_delay: "max-retry-delay-s",
-                request_timeout: "request-timeout-s",
-            },
-        };
         WizClient {
-            http: Client::new(transport, options),
+            http: Client::new(transport, config.client),
             token: RefCell::new(None),
             config,
         }

@@ -1,7 +1,7 @@
 //! The connector's configuration: the schema it describes to the host, and the parsed,
 //! validated form the rest of the connector uses.
 
-use connector_sdk::retry::RetryPolicy;
+use connector_sdk::http::ClientOptions;
 use connector_sdk::{ConnectorError, Field, FieldKind, Settings};
 use url::Url;
 
@@ -109,12 +109,8 @@ pub struct WizConfig {
     pub page_size: u32,
     /// Base of portal links (`https://app.wiz.io` or `https://app.wiz.us`).
     pub portal_base: &'static str,
-    /// Most requests a second.
-    pub max_requests_per_second: u32,
-    /// Retry limits.
-    pub retry: RetryPolicy,
-    /// Per-request timeout.
-    pub request_timeout: std::time::Duration,
+    /// Pacing, retries and timeouts of the HTTP client.
+    pub client: ClientOptions,
 }
 
 impl std::fmt::Debug for WizConfig {
@@ -147,11 +143,6 @@ impl WizConfig {
             // Each number's range starts at 1 or more, checked by the schema.
             Ok(settings.number(key)?.unsigned_abs())
         };
-        let retry = RetryPolicy {
-            max_attempts: number("max-attempts")? as u32,
-            max_delay: std::time::Duration::from_secs(number("max-retry-delay-s")?),
-            ..Default::default()
-        };
         Ok(WizConfig {
             portal_base: portal_base(&graphql_url),
             audience: audience_for(&auth_url),
@@ -161,9 +152,7 @@ impl WizConfig {
             client_secret: settings.required("client-secret")?.to_string(),
             project_ids: settings.list("project-ids"),
             page_size: number("page-size")? as u32,
-            max_requests_per_second: number("max-requests-per-second")? as u32,
-            retry,
-            request_timeout: std::time::Duration::from_secs(number("request-timeout-s")?),
+            client: ClientOptions::from_settings(settings)?,
         })
     }
 }
@@ -230,9 +219,12 @@ mod tests {
         assert_eq!(c.page_size, 500);
         assert!(c.project_ids.is_empty());
         assert_eq!(c.portal_base, "https://app.wiz.io");
-        assert_eq!(c.max_requests_per_second, 3);
-        assert_eq!(c.retry.max_attempts, 5);
-        assert_eq!(c.request_timeout, std::time::Duration::from_secs(100));
+        assert_eq!(c.client.max_requests_per_second, 3);
+        assert_eq!(c.client.retry.max_attempts, 5);
+        assert_eq!(
+            c.client.request_timeout,
+            std::time::Duration::from_secs(100)
+        );
     }
 
     #[test]
@@ -246,10 +238,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             (
-                c.retry.max_attempts,
-                c.retry.max_delay.as_secs(),
-                c.request_timeout.as_secs(),
-                c.max_requests_per_second
+                c.client.retry.max_attempts,
+                c.client.retry.max_delay.as_secs(),
+                c.client.request_timeout.as_secs(),
+                c.client.max_requests_per_second
             ),
             (2, 5, 3, 50)
         );

@@ -45,11 +45,7 @@ impl Connector for Wiz {
         settings: &Settings,
         transport: T,
     ) -> Result<Vec<Step>, ConnectionFailure> {
-        let config =
-            config::WizConfig::from_settings(settings).map_err(|error| ConnectionFailure {
-                error,
-                steps: Vec::new(),
-            })?;
+        let config = config::WizConfig::from_settings(settings)?;
         connection::test_connection(client::WizClient::new(transport, config)).await
     }
 
@@ -60,11 +56,7 @@ impl Connector for Wiz {
         transport: T,
         host: &mut H,
     ) -> Result<SyncSummary, ConnectorError> {
-        if let Some(unknown) = streams.iter().find(|s| *s != ISSUES_STREAM) {
-            return Err(ConnectorError::Config(format!(
-                "unknown stream `{unknown}`; Wiz offers `{ISSUES_STREAM}`"
-            )));
-        }
+        connector_sdk::check_streams(streams, &[ISSUES_STREAM])?;
         let config = config::WizConfig::from_settings(settings)?;
         let client = client::WizClient::new(transport, config);
         sync::Sync::new(client, host).run(state).await

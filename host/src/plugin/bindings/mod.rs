@@ -265,6 +265,76 @@ macro_rules! shared_conversions {
             }
         }
 
+        /// Calls `describe`.
+        pub(crate) async fn describe(
+            c: &Connector,
+            store: &mut wasmtime::Store<crate::plugin::state::RunState>,
+        ) -> wasmtime::Result<model::PluginInfo> {
+            Ok(c.safe_connector_plugin().call_describe(store).await?.into())
+        }
+
+        /// Calls `test-connection`.
+        pub(crate) async fn test_connection(
+            c: &Connector,
+            store: &mut wasmtime::Store<crate::plugin::state::RunState>,
+            config: Vec<(String, String)>,
+        ) -> wasmtime::Result<Result<Vec<model::CheckStep>, model::ConnectionFailure>> {
+            let answer = c
+                .safe_connector_plugin()
+                .call_test_connection(store, &config_entries(config))
+                .await?;
+            Ok(answer
+                .map(|steps| steps.into_iter().map(Into::into).collect())
+                .map_err(Into::into))
+        }
+
+        /// The findings of a batch, each read by `read` or kept aside as rejected.
+        fn read_findings(
+            batch: &mut model::Batch,
+            findings: Vec<wit::Finding>,
+            read: fn(wit::Finding) -> Result<model::Finding, model::Rejected>,
+        ) {
+            batch.findings.reserve(findings.len());
+            for f in findings {
+                match read(f) {
+                    Ok(f) => batch.findings.push(f),
+                    Err(rejected) => batch.rejected.push(rejected),
+                }
+            }
+        }
+
+        /// A finding of `kind` from the fields every line has, or why it cannot be read:
+        /// its times must be RFC 3339.
+        fn finding_of(
+            f: wit::Finding,
+            kind: model::FindingKind,
+            vulnerability: Option<model::Vulnerability>,
+        ) -> Result<model::Finding, model::Rejected> {
+            let time = |field: &str, text: &Option<String>| finding_time(&f.source_id, field, text);
+            Ok(model::Finding {
+                created_at: time("created-at", &f.created_at)?,
+                updated_at: time("updated-at", &f.updated_at)?,
+                status_changed_at: time("status-changed-at", &f.status_changed_at)?,
+                resolved_at: time("resolved-at", &f.resolved_at)?,
+                due_at: time("due-at", &f.due_at)?,
+                severity: severity(f.severity),
+                status: status(f.status),
+                source_id: f.source_id,
+                asset_source_id: f.asset_source_id,
+                title: f.title,
+                description: f.description,
+                source_status: f.source_status,
+                remediation: f.remediation,
+                rule_id: f.rule_id,
+                rule_name: f.rule_name,
+                project_ids: f.project_ids,
+                portal_url: f.portal_url,
+                kind,
+                vulnerability,
+                raw: f.raw,
+            })
+        }
+
         /// Reads a finding's times, RFC 3339, or names the one that is not.
         fn finding_time(
             source_id: &str,

@@ -24,29 +24,6 @@ use types as wit;
 
 super::shared_conversions!();
 
-/// Calls `describe`.
-pub(crate) async fn describe(
-    c: &Connector,
-    store: &mut wasmtime::Store<crate::plugin::state::RunState>,
-) -> wasmtime::Result<model::PluginInfo> {
-    Ok(c.safe_connector_plugin().call_describe(store).await?.into())
-}
-
-/// Calls `test-connection`.
-pub(crate) async fn test_connection(
-    c: &Connector,
-    store: &mut wasmtime::Store<crate::plugin::state::RunState>,
-    config: Vec<(String, String)>,
-) -> wasmtime::Result<Result<Vec<model::CheckStep>, model::ConnectionFailure>> {
-    let answer = c
-        .safe_connector_plugin()
-        .call_test_connection(store, &config_entries(config))
-        .await?;
-    Ok(answer
-        .map(|steps| steps.into_iter().map(Into::into).collect())
-        .map_err(Into::into))
-}
-
 /// Calls `sync` for `streams`.
 pub(crate) async fn sync(
     c: &Connector,
@@ -131,34 +108,14 @@ fn vulnerability(
 }
 
 /// A finding, or why it cannot be read: RFC 3339 times, scores in range.
-fn finding(f: wit::Finding) -> Result<model::Finding, model::Rejected> {
-    let time = |field: &str, text: &Option<String>| finding_time(&f.source_id, field, text);
+fn finding(mut f: wit::Finding) -> Result<model::Finding, model::Rejected> {
     let vulnerability = f
         .vulnerability
+        .take()
         .map(|v| vulnerability(&f.source_id, v))
         .transpose()?;
-    Ok(model::Finding {
-        created_at: time("created-at", &f.created_at)?,
-        updated_at: time("updated-at", &f.updated_at)?,
-        status_changed_at: time("status-changed-at", &f.status_changed_at)?,
-        resolved_at: time("resolved-at", &f.resolved_at)?,
-        due_at: time("due-at", &f.due_at)?,
-        severity: severity(f.severity),
-        status: status(f.status),
-        source_id: f.source_id,
-        asset_source_id: f.asset_source_id,
-        title: f.title,
-        description: f.description,
-        source_status: f.source_status,
-        remediation: f.remediation,
-        rule_id: f.rule_id,
-        rule_name: f.rule_name,
-        project_ids: f.project_ids,
-        portal_url: f.portal_url,
-        kind: kind(f.kind),
-        vulnerability,
-        raw: f.raw,
-    })
+    let kind = kind(f.kind);
+    finding_of(f, kind, vulnerability)
 }
 
 impl From<wit::Batch> for model::Batch {
@@ -167,15 +124,9 @@ impl From<wit::Batch> for model::Batch {
             assets: b.assets.into_iter().map(asset).collect(),
             removed_findings: b.removed_findings,
             removed_assets: b.removed_assets,
-            findings: Vec::with_capacity(b.findings.len()),
             ..Default::default()
         };
-        for f in b.findings {
-            match finding(f) {
-                Ok(f) => batch.findings.push(f),
-                Err(rejected) => batch.rejected.push(rejected),
-            }
-        }
+        read_findings(&mut batch, b.findings, finding);
         batch
     }
 }
