@@ -242,3 +242,45 @@ fn rate_limits_are_waited_out_or_reported_with_their_wait() {
         "{error}"
     );
 }
+
+#[test]
+fn the_console_shows_a_vulnerability_with_its_advisory_package_and_fix() {
+    let github = GithubSim::start(GithubConfig::new(11, 2, 9)).unwrap();
+    let host = Host::new();
+    assert_success(&add_github(&host, "deps", &github, FULL_TOKEN, &[]));
+    host.ok(&["sync", "deps"]);
+    let findings = host.json(&["findings", "deps"]);
+    let shown = findings
+        .iter()
+        .find(|f| {
+            let v = &f["vulnerability"];
+            !v["fixed_version"].is_null() && v["cve_ids"][0].is_string() && v["cvss"][0].is_object()
+        })
+        .expect("an alert with a CVE, a score and a fix");
+    let served = host.serve_http(&[]);
+    let (admin, base, _) = crate::console::logged_in(&served, &served.admin_token);
+    let id = shown["id"].as_str().unwrap();
+    // The id holds a slash (repository id / alert number): one path segment, encoded.
+    let answer = admin
+        .get(format!("{base}/findings/deps/{}", id.replace('/', "%2F")))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+    let page = answer.text().unwrap();
+    let v = &shown["vulnerability"];
+    for expected in [
+        "Vulnerability",
+        "vulnerability",
+        v["cve_ids"][0].as_str().unwrap(),
+        v["advisory_ids"][0].as_str().unwrap(),
+        v["package"]["name"].as_str().unwrap(),
+        v["fixed_version"].as_str().unwrap(),
+        &format!("CVSS {}", v["cvss"][0]["version"].as_str().unwrap()),
+    ] {
+        assert!(
+            page.contains(expected),
+            "{expected} is not on the page:\n{page}"
+        );
+    }
+    assert!(!page.contains("In Wiz"), "nothing on the page assumes Wiz");
+}
