@@ -799,6 +799,9 @@ async fn imports_add_what_the_inventory_lacks(store: Arc<dyn Store>, _: &Keep) {
     );
 }
 
+/// A resource two integrations report.
+const SHARED: &str = "arn:aws:s3:::shared";
+
 async fn removed_assets_close_their_open_findings_until_they_return(
     store: Arc<dyn Store>,
     _: &Keep,
@@ -812,7 +815,7 @@ async fn removed_assets_close_their_open_findings_until_they_return(
         .await
         .unwrap();
     let all = Batch {
-        assets: vec![asset("a", None), asset("b", None)],
+        assets: vec![asset("a", Some(SHARED)), asset("b", None)],
         findings: vec![
             finding("f1", "a", Severity::High),
             finding("f2", "a", Severity::Low),
@@ -828,9 +831,9 @@ async fn removed_assets_close_their_open_findings_until_they_return(
         all.clone(),
     )
     .await;
-    // Another integration's asset of the same source id is none of this one's business.
+    // Another integration reports the same resource (one inventory entry, two links).
     let theirs = Batch {
-        assets: vec![asset("a", None)],
+        assets: vec![asset("a", Some(SHARED))],
         findings: vec![finding("t1", "a", Severity::High)],
         ..Default::default()
     };
@@ -868,12 +871,78 @@ async fn removed_assets_close_their_open_findings_until_they_return(
         rows.iter()
             .all(|f| f.closed_reason.as_deref() == Some("removed_at_source"))
     );
-    let again = write(&store, w.id, run_of(&store, w.id).await, w.policy, removal).await;
+    let removed = |integration: Option<i64>| {
+        let store = store.clone();
+        async move {
+            let filter = AssetFilter {
+                integration,
+                ..Default::default()
+            };
+            let mut listed: Vec<(String, bool)> = all_assets(&store, &filter)
+                .await
+                .into_iter()
+                .map(|a| (a.name, a.removed))
+                .collect();
+            listed.sort();
+            listed
+        }
+    };
+    let w_assets = removed(Some(w.id)).await;
+    assert!(
+        w_assets.iter().filter(|(_, r)| *r).count() == 1 && w_assets.len() == 2,
+        "w lists a as removed, b not: {w_assets:?}"
+    );
+    assert!(
+        removed(Some(other.id)).await.iter().all(|(_, r)| !r),
+        "the other integration's link is not removed"
+    );
+    assert!(
+        removed(None).await.iter().all(|(_, r)| !r),
+        "the inventory entry stays while another source still reports it"
+    );
+    let again = write(
+        &store,
+        w.id,
+        run_of(&store, w.id).await,
+        w.policy,
+        removal.clone(),
+    )
+    .await;
     assert_eq!(again.findings_closed, 0, "removing twice closes nothing");
+    // Once every source that reported it removed it, the inventory says so.
+    write(
+        &store,
+        other.id,
+        run_of(&store, other.id).await,
+        other.policy,
+        removal,
+    )
+    .await;
+    let inventory = removed(None).await;
+    assert_eq!(
+        inventory.iter().filter(|(_, r)| *r).count(),
+        1,
+        "{inventory:?}"
+    );
     // The source reports the asset again: its findings reopen with it.
     let back = write(&store, w.id, run_of(&store, w.id).await, w.policy, all).await;
     assert_eq!(back.findings_updated, 2, "f1 and f2 come back");
-    assert!(store.findings(&closed).await.unwrap().is_empty());
+    assert!(
+        removed(Some(w.id)).await.iter().all(|(_, r)| !r),
+        "a reported again is no longer removed"
+    );
+    let still_closed: Vec<String> = store
+        .findings(&closed)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(
+        still_closed,
+        ["t1"],
+        "only the other source's stays removed"
+    );
 }
 
 async fn unseen_and_removed_findings_close_and_reopen(store: Arc<dyn Store>, _: &Keep) {

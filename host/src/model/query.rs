@@ -123,6 +123,9 @@ pub struct InventoryAsset {
     pub status: Option<String>,
     /// Technologies.
     pub technologies: Vec<String>,
+    /// Deleted at the source: by this integration's source when listed for one
+    /// integration; by every source that reported it when listed for the inventory.
+    pub removed: bool,
 }
 
 /// A stored finding.

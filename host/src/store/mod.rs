@@ -344,6 +344,19 @@ impl<T: IntegrationStore + RunStore + IngestStore + InventoryStore + FindingStor
 
 /// How many rows a listing reads for a page of `limit`: one more, so that it knows
 /// whether another page follows without counting.
+/// The listing's `removed` column, in SQL both backends speak: the integration's own link
+/// when the listing is scoped to one (`a`), else whether every integration that reported
+/// the inventory entry (`inv`) removed it (an imported entry no source reported is not).
+fn removed_column(filter: &AssetFilter) -> &'static str {
+    match filter.integration {
+        Some(_) => "a.removed_at IS NOT NULL",
+        None => {
+            "(EXISTS (SELECT 1 FROM assets r WHERE r.inventory_id = inv.id)
+              AND NOT EXISTS (SELECT 1 FROM assets r WHERE r.inventory_id = inv.id AND r.removed_at IS NULL))"
+        }
+    }
+}
+
 fn page_fetch(limit: usize) -> i64 {
     i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
 }

@@ -59,7 +59,8 @@ async fn snapshot(
     }
     if !keys.asset_ids.is_empty() {
         let stmt = tx
-            .prepare_cached("SELECT source_id, content_hash FROM assets WHERE integration_id = $1 AND source_id = ANY($2)")
+            // A removed link reads as changed, so an asset reported again is linked again.
+            .prepare_cached("SELECT source_id, CASE WHEN removed_at IS NULL THEN content_hash ELSE ''::bytea END FROM assets WHERE integration_id = $1 AND source_id = ANY($2)")
             .await?;
         for r in tx.query(&stmt, &[&integration, &keys.asset_ids]).await? {
             s.asset_links.insert(r.try_get(0)?, r.try_get(1)?);

@@ -8,7 +8,9 @@ use crate::model::{
     InventoryAsset, Severity, StoredFinding, now,
 };
 use crate::policy::inventory::{Metadata, import_key, plan_import};
-use crate::store::{FindingStore, InventoryStore, StoreError, asset_cursor, cut_page, page_fetch};
+use crate::store::{
+    FindingStore, InventoryStore, StoreError, asset_cursor, cut_page, page_fetch, removed_column,
+};
 use async_trait::async_trait;
 use std::collections::HashSet;
 use tokio_postgres::types::ToSql;
@@ -88,7 +90,12 @@ impl Query {
                 "FROM inventory inv WHERE TRUE".to_string(),
             ),
         };
-        query.sql = format!("SELECT {} {from}", columns.replace("{id}", id_column));
+        query.sql = format!(
+            "SELECT {} {from}",
+            columns
+                .replace("{id}", id_column)
+                .replace("{removed}", removed_column(filter))
+        );
         query.filter(
             " AND lower(inv.asset_type) = lower({})",
             filter.asset_type.clone(),
@@ -160,7 +167,7 @@ impl InventoryStore for PostgresStore {
             "{id}, inv.canonical_key, inv.name, inv.asset_type, inv.cloud_platform, inv.cloud_account_id, inv.cloud_account_name,
                inv.region, inv.provider_id, inv.tags, inv.status, inv.technologies,
                ARRAY(SELECT DISTINCT i.name COLLATE \"C\" FROM assets a2 JOIN integrations i ON i.id = a2.integration_id
-                     WHERE a2.inventory_id = inv.id ORDER BY 1)",
+                     WHERE a2.inventory_id = inv.id ORDER BY 1), {removed}",
         );
         // Byte order, as SQLite sorts text, so both list and page alike.
         if let Some(after) = after {
@@ -195,6 +202,7 @@ impl InventoryStore for PostgresStore {
                     status: r.try_get(10)?,
                     technologies: json_at(r, 11, "asset technologies")?,
                     integrations: r.try_get(12)?,
+                    removed: r.try_get(13)?,
                 };
                 let cursor = asset_cursor(&asset);
                 Ok((asset, cursor))

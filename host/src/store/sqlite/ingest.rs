@@ -51,7 +51,8 @@ fn snapshot(
         }
     }
     let mut assets = tx.prepare_cached(
-        "SELECT content_hash FROM assets WHERE integration_id = ?1 AND source_id = ?2",
+        // A removed link reads as changed, so an asset reported again is linked again.
+        "SELECT CASE WHEN removed_at IS NULL THEN content_hash ELSE X'' END FROM assets WHERE integration_id = ?1 AND source_id = ?2",
     )?;
     for id in &keys.asset_ids {
         if let Some(hash) = assets

@@ -8,7 +8,9 @@ use crate::model::{
     InventoryAsset, Severity, StoredFinding, now, time_text,
 };
 use crate::policy::inventory::{import_key, plan_import};
-use crate::store::{FindingStore, InventoryStore, StoreError, asset_cursor, cut_page, page_fetch};
+use crate::store::{
+    FindingStore, InventoryStore, StoreError, asset_cursor, cut_page, page_fetch, removed_column,
+};
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -89,7 +91,9 @@ impl Query {
         };
         let mut query = Query::new(&format!(
             "SELECT {} {from}",
-            columns.replace("{id}", id_column)
+            columns
+                .replace("{id}", id_column)
+                .replace("{removed}", removed_column(filter))
         ));
         if let Some(integration) = filter.integration {
             query.params.push(integration.into());
@@ -171,7 +175,7 @@ impl InventoryStore for SqliteStore {
                 "{id}, inv.canonical_key, inv.name, inv.asset_type, inv.cloud_platform, inv.cloud_account_id, inv.cloud_account_name, inv.region,
                    inv.provider_id, inv.tags, inv.status, inv.technologies,
                    (SELECT json_group_array(name) FROM (SELECT DISTINCT i.name FROM assets a2 JOIN integrations i ON i.id = a2.integration_id
-                      WHERE a2.inventory_id = inv.id ORDER BY i.name))",
+                      WHERE a2.inventory_id = inv.id ORDER BY i.name)), {removed}",
             );
             if let Some(after) = after {
                 query.sql.push_str(&format!(" AND (inv.name, {id_column}) > (?, ?)"));
@@ -194,6 +198,7 @@ impl InventoryStore for SqliteStore {
                     status: r.get(10)?,
                     technologies: json_at(r, 11)?,
                     integrations: json_at(r, 12)?,
+                    removed: r.get(13)?,
                 })
             })?;
             let rows = assets.into_iter().map(|a| {
