@@ -182,7 +182,8 @@ pub async fn plugins(ctx: &Context, json: bool) -> anyhow::Result<()> {
             .iter()
             .map(|p| {
                 serde_json::json!({"name": p.info.name, "version": p.info.version, "contract_version": p.info.contract_version,
-                    "path": p.path.display().to_string(), "config_schema": p.info.config_schema})
+                    "path": p.path.display().to_string(), "config_schema": p.info.config_schema,
+                    "streams": p.info.streams, "fixed_endpoints": p.info.fixed_endpoints})
             })
             .collect();
         return print_json(&rows);
@@ -196,6 +197,19 @@ pub async fn plugins(ctx: &Context, json: bool) -> anyhow::Result<()> {
             i.contract_version,
             plugin.path.display()
         );
+        let streams: Vec<String> = i
+            .streams
+            .iter()
+            .map(|s| match s.default_on {
+                true => format!("{} (on by default)", s.name),
+                false => s.name.clone(),
+            })
+            .collect();
+        println!("  streams: {}", table::safe(&streams.join(", ")));
+        if !i.fixed_endpoints.is_empty() {
+            let endpoints = i.fixed_endpoints.join(", ");
+            println!("  fixed endpoints: {}", table::safe(&endpoints));
+        }
         let mut t = table::new(&["KEY", "KIND", "REQUIRED", "DEFAULT", "HELP"]);
         for f in &i.config_schema {
             let required = if f.required { "yes" } else { "no" };

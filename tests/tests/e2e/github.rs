@@ -54,6 +54,14 @@ fn github_and_wiz_share_one_store_and_one_inventory() {
     let wiz = Simulator::start(SimConfig::new(5, 20)).unwrap();
     let github = GithubSim::start(GithubConfig::new(11, 4, 9)).unwrap();
     let host = Host::new();
+    let plugins = host.ok(&["plugins"]);
+    assert!(
+        plugins.contains("github-dependabot 0.1.0 (contract 0.2.0)")
+            && plugins.contains("streams: dependabot-alerts (on by default)")
+            && plugins.contains("wiz 0.2.0 (contract 0.2.0)")
+            && plugins.contains("streams: issues (on by default)"),
+        "{plugins}"
+    );
     assert_success(&host.add_wiz("wiz", &wiz, "sim-client", FULL_SECRET, &[]));
     assert_success(&add_github(&host, "deps", &github, FULL_TOKEN, &[]));
     host.ok(&["sync", "wiz"]);
@@ -231,9 +239,15 @@ fn rate_limits_are_waited_out_or_reported_with_their_wait() {
     );
     // A reset an hour away is longer than max-retry-delay-s: the run fails as rate-limited
     // with GitHub's wait, for the host to retry after it.
-    github.queue_faults([Fault::PrimaryLimit { reset_in: 3600 }]);
+    assert_eq!(github.faults_left(), 0, "{:#?}", github.requests());
+    github.queue_faults(vec![Fault::PrimaryLimit { reset_in: 3600 }; 5]);
     let out = host.run(&["sync", "deps", "--full", "--json"]);
-    assert!(!out.status.success());
+    assert!(
+        !out.status.success(),
+        "{}\nrequests: {:#?}",
+        String::from_utf8_lossy(&out.stdout),
+        github.requests()
+    );
     let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(outcome["failure"], "transient", "{outcome}");
     let error = outcome["error"].as_str().unwrap();
