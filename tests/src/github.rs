@@ -261,11 +261,6 @@ impl GithubSim {
         self.sim.faults.lock().unwrap().extend(faults);
     }
 
-    /// How many queued faults no request has met yet.
-    pub fn faults_left(&self) -> usize {
-        self.sim.faults.lock().unwrap().len()
-    }
-
     /// Every request so far, as `PATH?QUERY`.
     pub fn requests(&self) -> Vec<String> {
         self.sim.requests.lock().unwrap().clone()

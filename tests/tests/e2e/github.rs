@@ -239,7 +239,6 @@ fn rate_limits_are_waited_out_or_reported_with_their_wait() {
     );
     // A reset an hour away is longer than max-retry-delay-s: the run fails as rate-limited
     // with GitHub's wait, for the host to retry after it.
-    assert_eq!(github.faults_left(), 0, "{:#?}", github.requests());
     github.queue_faults(vec![Fault::PrimaryLimit { reset_in: 3600 }; 5]);
     let out = host.run(&["sync", "deps", "--full", "--json"]);
     assert!(
