@@ -667,6 +667,10 @@ mod tests {
                 settings: vec![],
                 sealed_secrets: String::new(),
                 policy: Default::default(),
+                plugin: crate::model::PluginPin {
+                    version: "0.2.0".into(),
+                    digest: "not-run-here".into(),
+                },
             })
             .await
             .unwrap();

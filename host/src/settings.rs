@@ -560,6 +560,7 @@ mod tests {
             ),
             created_at: chrono::Utc::now(),
             policy: Default::default(),
+            plugin: None,
         };
         let mut text_now = schema();
         text_now[1].kind = FieldKind::Text;

@@ -60,6 +60,10 @@ async fn an_older_stores_secrets_are_resealed_bound_to_their_integration() {
                 settings: vec![],
                 sealed_secrets: sealed_unbound(&raw_key, secrets),
                 policy: Default::default(),
+                plugin: connector_host::model::PluginPin {
+                    version: "0.2.0".into(),
+                    digest: "not-run-here".into(),
+                },
             })
             .await
             .unwrap();

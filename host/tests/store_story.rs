@@ -6,13 +6,14 @@ use chrono::{Duration as TimeDelta, Utc};
 use connector_host::import::ImportedAsset;
 use connector_host::model::{
     Action, AffectedPackage, Asset, AssetFilter, Batch, Cvss, CvssScore, Finding, FindingFilter,
-    FindingKind, FindingStatus, InventoryAsset, NewIntegration, NewSession, Policy, Role,
-    RunCounts, RunEnd, RunStatus, Severity, Vulnerability, Window, parse_time,
+    FindingKind, FindingStatus, InstalledPlugin, InventoryAsset, NewIntegration, NewSession,
+    PluginPin, Policy, Role, RunCounts, RunEnd, RunStatus, Severity, Vulnerability, Window,
+    parse_time,
 };
 use connector_host::policy::lease::{INTERRUPTED, abandoned, holder_name};
 use connector_host::store::{
-    BatchOutcome, Checkpoint, Fence, GroupOutcome, LeaseOutcome, Store, StoreError, StoreTarget,
-    WriteGroup, open_store,
+    BatchOutcome, Checkpoint, Fence, GroupOutcome, Installed, LeaseOutcome, Store, StoreError,
+    StoreTarget, WriteGroup, open_store,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +57,7 @@ macro_rules! both_backends {
 
 both_backends!(
     integrations_are_named_unique_and_removable,
+    plugin_builds_are_kept_once_per_version_and_pinned_only_when_kept,
     batches_are_idempotent_upserts_that_count_what_changed,
     findings_are_listed_by_severity_and_filtered,
     the_inventory_is_shared_by_canonical_key,
@@ -81,7 +83,122 @@ fn new_integration(name: &str, policy: Policy) -> NewIntegration {
         settings: vec![("api-url".into(), "https://api.example/graphql".into())],
         sealed_secrets: "v1:sealed-bytes".into(),
         policy,
+        plugin: PluginPin {
+            version: "0.1.0".into(),
+            digest: "a".repeat(64),
+        },
     }
+}
+
+fn build(version: &str, digest: char) -> InstalledPlugin {
+    InstalledPlugin {
+        name: "wiz".into(),
+        version: version.into(),
+        digest: digest.to_string().repeat(64),
+        contract_version: "0.2.0".into(),
+        installed_at: Utc::now(),
+    }
+}
+
+fn pin_of(build: &InstalledPlugin) -> PluginPin {
+    PluginPin {
+        version: build.version.clone(),
+        digest: build.digest.clone(),
+    }
+}
+
+async fn plugin_builds_are_kept_once_per_version_and_pinned_only_when_kept(
+    store: Arc<dyn Store>,
+    _keep: &Keep,
+) {
+    let (old, new) = (build("0.1.0", 'a'), build("0.2.0", 'b'));
+    assert_eq!(
+        store.install_plugin(&old, b"old component").await.unwrap(),
+        Installed::New
+    );
+    assert_eq!(
+        store.install_plugin(&old, b"old component").await.unwrap(),
+        Installed::Already
+    );
+    // Another build under an installed version is refused, and the first one kept.
+    let changed = build("0.1.0", 'c');
+    assert_eq!(
+        store.install_plugin(&changed, b"changed").await.unwrap(),
+        Installed::Differs(old.digest.clone())
+    );
+    assert_eq!(
+        store.plugin_component("wiz", "0.1.0").await.unwrap(),
+        Some((old.digest.clone(), b"old component".to_vec()))
+    );
+    assert_eq!(store.plugin_component("wiz", "9.9.9").await.unwrap(), None);
+
+    let prod = store
+        .add_integration(&new_integration("prod", Policy::default()))
+        .await
+        .unwrap();
+    assert_eq!(prod.plugin, Some(pin_of(&old)));
+    // Not pinned to a build the store does not keep.
+    assert!(
+        !store
+            .pin_plugin(prod.id, Some(&pin_of(&old)), &pin_of(&new), None)
+            .await
+            .unwrap()
+    );
+    store.install_plugin(&new, b"new component").await.unwrap();
+    // Not moved by someone who saw another pin.
+    assert!(
+        !store
+            .pin_plugin(prod.id, Some(&pin_of(&new)), &pin_of(&new), None)
+            .await
+            .unwrap()
+    );
+    let settings = vec![(
+        "api-url".to_string(),
+        "https://other.example/graphql".to_string(),
+    )];
+    assert!(
+        store
+            .pin_plugin(
+                prod.id,
+                Some(&pin_of(&old)),
+                &pin_of(&new),
+                Some((&settings, "v2:resealed"))
+            )
+            .await
+            .unwrap()
+    );
+    let moved = store.integration("prod").await.unwrap();
+    assert_eq!(moved.plugin, Some(pin_of(&new)));
+    assert_eq!(moved.settings, settings);
+    assert_eq!(moved.sealed_secrets, "v2:resealed");
+
+    let listed: Vec<(String, String)> = store
+        .installed_plugins()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.version, p.digest))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("0.1.0".to_string(), old.digest.clone()),
+            ("0.2.0".to_string(), new.digest.clone())
+        ]
+    );
+    // The build in use stays; the other goes.
+    match store.remove_plugin("wiz", "0.2.0").await {
+        Err(StoreError::InUse { users, .. }) => assert_eq!(users, ["prod"]),
+        other => panic!("a build in use was removed: {other:?}"),
+    }
+    store.remove_plugin("wiz", "0.1.0").await.unwrap();
+    assert!(matches!(
+        store.remove_plugin("wiz", "0.1.0").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(store.plugin_component("wiz", "0.1.0").await.unwrap(), None);
+    store.remove_integration("prod").await.unwrap();
+    store.remove_plugin("wiz", "0.2.0").await.unwrap();
 }
 
 fn asset(id: &str, provider: Option<&str>) -> Asset {

@@ -511,6 +511,10 @@ async fn event_streams_are_bounded_per_session_or_token() {
             settings: vec![],
             sealed_secrets: String::new(),
             policy: Default::default(),
+            plugin: connector_host::model::PluginPin {
+                version: "0.2.0".into(),
+                digest: "not-run-here".into(),
+            },
         })
         .await
         .unwrap();

@@ -1,4 +1,4 @@
-//! `integration add|update|list|show|remove`.
+//! `integration add|update|upgrade|list|show|remove`.
 
 use super::context::{Context, os_user};
 use super::run::print_steps;
@@ -6,7 +6,7 @@ use super::table::{self, print_json};
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use connector_host::service::{
-    AddIntegration, Platform, PolicyChange, ServiceError, UpdateIntegration,
+    AddIntegration, Platform, PolicyChange, ServiceError, UpdateIntegration, UpgradeIntegration,
 };
 use std::collections::BTreeMap;
 
@@ -16,6 +16,10 @@ pub enum IntegrationCommand {
     Add(AddArgs),
     /// Change any setting, secret or policy of an integration.
     Update(UpdateArgs),
+    /// Move an integration to another installed version of its plugin (the newest by
+    /// default; an older one rolls back). Its connection is tested with that version
+    /// first, and nothing changes if the test fails.
+    Upgrade(UpgradeArgs),
     /// List integrations.
     List(JsonArg),
     /// Show an integration's settings (secrets masked).
@@ -117,6 +121,10 @@ pub struct AddArgs {
     /// The connector (plugin name, see `plugins`).
     #[arg(long)]
     connector: String,
+    /// The version of the plugin to run [default: the newest installed or in the
+    /// plugins folder].
+    #[arg(long, value_name = "VERSION")]
+    plugin_version: Option<String>,
     #[command(flatten)]
     settings: SettingArgs,
     #[command(flatten)]
@@ -136,6 +144,17 @@ pub struct UpdateArgs {
     policy: PolicyArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Integration name.
+    name: String,
+    /// The version to move to [default: the newest]; an older one rolls back.
+    #[arg(long, value_name = "VERSION")]
+    to: Option<String>,
+    #[command(flatten)]
+    settings: SettingArgs,
+}
+
 fn parse_pair(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
@@ -148,6 +167,7 @@ pub async fn run(ctx: &Context, cmd: IntegrationCommand) -> anyhow::Result<()> {
     match cmd {
         IntegrationCommand::Add(args) => add(&platform, args).await,
         IntegrationCommand::Update(args) => update(&platform, args).await,
+        IntegrationCommand::Upgrade(args) => upgrade(&platform, args).await,
         IntegrationCommand::List(json) => list(&platform, json.json).await,
         IntegrationCommand::Show { name, json } => show(&platform, &name, json.json).await,
         IntegrationCommand::Remove { name } => {
@@ -172,6 +192,7 @@ async fn add(platform: &Platform, args: AddArgs) -> anyhow::Result<()> {
         .add(AddIntegration {
             name: args.name.clone(),
             connector: args.connector.clone(),
+            version: args.plugin_version.clone(),
             values: args.settings.values()?,
             policy: args.policy.change(),
             test: !args.settings.no_test,
@@ -223,6 +244,29 @@ async fn update(platform: &Platform, args: UpdateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn upgrade(platform: &Platform, args: UpgradeArgs) -> anyhow::Result<()> {
+    let upgraded = platform
+        .integrations()
+        .upgrade(UpgradeIntegration {
+            name: args.name.clone(),
+            to: args.to.clone(),
+            values: args.settings.values()?,
+            test: !args.settings.no_test,
+            started_by: args.settings.started_by(),
+        })
+        .await
+        .map_err(print_failed_test)?;
+    if let Some(test) = &upgraded.test {
+        print_steps(&test.steps);
+    }
+    println!(
+        "integration `{}` now runs {} (was {}); the next sync is full",
+        args.name, upgraded.to, upgraded.from
+    );
+    print_egress(&upgraded.egress);
+    Ok(())
+}
+
 /// Prints where the integration's runs may send requests: the hosts an operator accepts
 /// by adding or updating it.
 fn print_egress(egress: &[String]) {
@@ -240,6 +284,7 @@ async fn list(platform: &Platform, json: bool) -> anyhow::Result<()> {
     let mut t = table::new(&[
         "NAME",
         "CONNECTOR",
+        "VERSION",
         "AUTO SYNC",
         "ONBOARD",
         "UPDATE METADATA",
@@ -254,6 +299,10 @@ async fn list(platform: &Platform, json: bool) -> anyhow::Result<()> {
         t.add_row(vec![
             i.name.clone(),
             i.connector.clone(),
+            i.plugin
+                .as_ref()
+                .map(|p| p.version.clone())
+                .unwrap_or_default(),
             auto,
             i.policy.auto_onboard.to_string(),
             i.policy.update_metadata.to_string(),
@@ -269,6 +318,7 @@ async fn show(platform: &Platform, name: &str, json: bool) -> anyhow::Result<()>
     let mut rows: Vec<(String, String)> = vec![
         ("name".into(), view.name.clone()),
         ("connector".into(), view.connector.clone()),
+        ("plugin-version".into(), view.plugin_version.clone()),
     ];
     rows.extend(view.settings.iter().map(|s| (s.key.clone(), s.shown())));
     let p = view.policy;

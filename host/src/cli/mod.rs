@@ -4,6 +4,7 @@ mod context;
 pub mod exit;
 mod integration;
 pub mod logging;
+mod plugins;
 mod run;
 mod serve;
 pub mod table;
@@ -96,12 +97,9 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// List the loaded plugins with their config fields.
-    Plugins {
-        /// Print JSON instead of tables.
-        #[arg(long)]
-        json: bool,
-    },
+    /// List the plugin versions there are (alone, or `plugins list`), install one, or
+    /// remove one.
+    Plugins(plugins::PluginsArgs),
     /// Add, list, show or remove integrations.
     #[command(subcommand)]
     Integration(integration::IntegrationCommand),
@@ -129,7 +127,7 @@ enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = context::Context::new(cli.global);
     match cli.command {
-        Command::Plugins { json } => views::plugins(&ctx, json).await,
+        Command::Plugins(args) => plugins::run(&ctx, args).await,
         Command::Integration(cmd) => integration::run(&ctx, cmd).await,
         Command::TestConnection(args) => run::test_connection(&ctx, args).await,
         Command::Sync(args) => run::sync(&ctx, args).await,

@@ -79,7 +79,7 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
     // The store first, so a wrong --db fails before plugins compile.
     let platform = Arc::new(ctx.platform().await?);
     platform.key().await?;
-    let (_, failed) = platform.plugin_list().await?;
+    let (_, failed) = platform.plugin_versions().list_with_failures().await?;
     for (file, error) in &failed {
         eprintln!("warning: {} not loaded: {error}", file.display());
     }

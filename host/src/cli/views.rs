@@ -5,7 +5,7 @@ use super::table::{self, opt, opt_time, print_json};
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use connector_host::model;
-use connector_host::service::{AssetQuery, FindingQuery, ServiceError};
+use connector_host::service::{AssetQuery, FindingQuery};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -162,68 +162,6 @@ struct AssetsList {
     /// Print a JSON array instead of a table.
     #[arg(long)]
     json: bool,
-}
-
-pub async fn plugins(ctx: &Context, json: bool) -> anyhow::Result<()> {
-    let platform = ctx.platform().await?;
-    let (plugins, failed) = platform.plugin_list().await?;
-    for (file, error) in &failed {
-        eprintln!(
-            "warning: {} not loaded: {}",
-            file.display(),
-            table::safe(&error.to_string())
-        );
-    }
-    if plugins.is_empty() {
-        return Err(ServiceError::NoPlugins.into());
-    }
-    if json {
-        let rows: Vec<serde_json::Value> = plugins
-            .iter()
-            .map(|p| {
-                serde_json::json!({"name": p.info.name, "version": p.info.version, "contract_version": p.info.contract_version,
-                    "path": p.path.display().to_string(), "config_schema": p.info.config_schema,
-                    "streams": p.info.streams, "fixed_endpoints": p.info.fixed_endpoints})
-            })
-            .collect();
-        return print_json(&rows);
-    }
-    for plugin in &plugins {
-        let i = &plugin.info;
-        println!(
-            "{} {} (contract {}) from {}",
-            i.name,
-            i.version,
-            i.contract_version,
-            plugin.path.display()
-        );
-        let streams: Vec<String> = i
-            .streams
-            .iter()
-            .map(|s| match s.default_on {
-                true => format!("{} (on by default)", s.name),
-                false => s.name.clone(),
-            })
-            .collect();
-        println!("  streams: {}", table::safe(&streams.join(", ")));
-        if !i.fixed_endpoints.is_empty() {
-            let endpoints = i.fixed_endpoints.join(", ");
-            println!("  fixed endpoints: {}", table::safe(&endpoints));
-        }
-        let mut t = table::new(&["KEY", "KIND", "REQUIRED", "DEFAULT", "HELP"]);
-        for f in &i.config_schema {
-            let required = if f.required { "yes" } else { "no" };
-            t.add_row(vec![
-                f.key.clone(),
-                f.kind.as_str().into(),
-                required.into(),
-                opt(&f.default_value),
-                f.help.clone(),
-            ]);
-        }
-        table::print(&t);
-    }
-    Ok(())
 }
 
 pub async fn findings(ctx: &Context, args: FindingsArgs) -> anyhow::Result<()> {

@@ -44,6 +44,34 @@ pub struct NewIntegration {
     pub sealed_secrets: String,
     /// Platform policy.
     pub policy: Policy,
+    /// The build of its plugin it runs (installed before the integration is added).
+    pub plugin: PluginPin,
+}
+
+/// The exact build of a plugin an integration runs: its version, and the sha256 of its
+/// component, so that a file changed under the same version is never run in its place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PluginPin {
+    /// The plugin's version, as it describes itself.
+    pub version: String,
+    /// The sha256 of the component, in hex.
+    pub digest: String,
+}
+
+/// A plugin build kept by the host (`plugins install`, or the plugins folder's file an
+/// integration was set up with): every process of a fleet can run it from the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct InstalledPlugin {
+    /// The name it describes itself with.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The sha256 of the component, in hex.
+    pub digest: String,
+    /// The contract version it exports.
+    pub contract_version: String,
+    /// When it was installed.
+    pub installed_at: DateTime<Utc>,
 }
 
 /// A stored integration.
@@ -63,4 +91,7 @@ pub struct Integration {
     pub created_at: DateTime<Utc>,
     /// Platform policy.
     pub policy: Policy,
+    /// The build of its plugin it runs; `None` for an integration stored before versions
+    /// were pinned, until its first use pins the newest.
+    pub plugin: Option<PluginPin>,
 }

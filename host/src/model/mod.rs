@@ -15,7 +15,7 @@ pub use connector::{
     CheckOutcome, CheckStep, ConfigField, ConnectionFailure, FieldKind, LogLevel, PluginInfo,
     SourceError, SourceErrorKind, StreamInfo, SyncSummary,
 };
-pub use integration::{Integration, NewIntegration, Policy};
+pub use integration::{InstalledPlugin, Integration, NewIntegration, PluginPin, Policy};
 pub use query::{
     AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingPage, InventoryAsset,
     StoredFinding, Window,

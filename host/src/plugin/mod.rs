@@ -13,5 +13,5 @@ pub mod runtime;
 mod state;
 mod stderr;
 
-pub use runtime::{Limits, LoadedPlugin, PluginHost, RunError, SyncResult};
+pub use runtime::{Limits, LoadedPlugin, Origin, PluginHost, RunError, SyncResult, digest_of};
 pub use state::RunSink;

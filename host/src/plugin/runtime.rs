@@ -87,10 +87,10 @@ pub enum RunError {
         source: std::io::Error,
     },
     /// The binary was refused before compiling.
-    #[error("plugin {path} refused: {source}")]
+    #[error("plugin {from} refused: {source}")]
     Refused {
-        /// The file.
-        path: PathBuf,
+        /// Where it came from (a file, or the store).
+        from: String,
         /// The cause.
         source: InspectError,
     },
@@ -98,10 +98,10 @@ pub enum RunError {
     #[error(transparent)]
     Cache(#[from] CacheError),
     /// Linking or instantiation failed.
-    #[error("cannot instantiate plugin {path}: {message}")]
+    #[error("cannot instantiate plugin {from}: {message}")]
     Instantiate {
-        /// The file.
-        path: PathBuf,
+        /// Where it came from (a file, or the store).
+        from: String,
         /// The cause.
         message: String,
     },
@@ -144,10 +144,39 @@ pub struct SyncResult {
 /// A compiled, pre-linked plugin and what it says about itself.
 pub struct LoadedPlugin {
     /// Where it was loaded from.
-    pub path: PathBuf,
+    pub origin: Origin,
+    /// The sha256 of its component, in hex: which build it is.
+    pub digest: String,
     /// Its `describe` answer; its contract version is the one its binary exports.
     pub info: PluginInfo,
     pre: Pre,
+}
+
+/// Where a loaded plugin's component came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A file (in the plugins folder, or given to `plugins install`).
+    File(PathBuf),
+    /// The store's copy of an installed build.
+    Installed,
+    /// A component sent to the HTTP API.
+    Uploaded,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::Installed => f.write_str("(installed)"),
+            Origin::Uploaded => f.write_str("(uploaded)"),
+        }
+    }
+}
+
+/// The sha256 of a component, in hex: how builds are told apart.
+pub fn digest_of(component: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(component))
 }
 
 /// How plugins are compiled and run: components, with epochs that make a running plugin
@@ -173,14 +202,14 @@ impl PluginHost {
     /// A host that caches compiled plugins in `cache_dir`.
     pub fn new(cache_dir: &Path, limits: Limits) -> Result<Self, RunError> {
         let engine = Engine::new(&engine_config()).map_err(|e| RunError::Instantiate {
-            path: PathBuf::new(),
+            from: String::new(),
             message: format!("engine: {e:#}"),
         })?;
         let cache = CompileCache::open(cache_dir)?;
         let mut linker = Linker::new(&engine);
         let link = |r: wasmtime::Result<()>| {
             r.map_err(|e| RunError::Instantiate {
-                path: PathBuf::new(),
+                from: String::new(),
                 message: format!("linker: {e:#}"),
             })
         };
@@ -223,13 +252,23 @@ impl PluginHost {
             path: path.into(),
             source,
         })?;
-        let contract = inspect::inspect(&bytes).map_err(|source| RunError::Refused {
-            path: path.into(),
+        self.load_component(Origin::File(path.into()), &bytes).await
+    }
+
+    /// Checks, compiles (or reads from the cache) and describes the component `bytes`.
+    pub async fn load_component(
+        &self,
+        origin: Origin,
+        bytes: &[u8],
+    ) -> Result<LoadedPlugin, RunError> {
+        let from = origin.to_string();
+        let contract = inspect::inspect(bytes).map_err(|source| RunError::Refused {
+            from: from.clone(),
             source,
         })?;
-        let component = self.cache.component(&self.engine, &bytes)?;
+        let component = self.cache.component(&self.engine, bytes)?;
         let instantiate_error = |e: wasmtime::Error| RunError::Instantiate {
-            path: path.into(),
+            from: from.clone(),
             message: format!("{e:#}"),
         };
         let pre = self
@@ -238,7 +277,8 @@ impl PluginHost {
             .map_err(instantiate_error)?;
         let pre = Pre::new(contract, pre).map_err(instantiate_error)?;
         let mut plugin = LoadedPlugin {
-            path: path.into(),
+            origin,
+            digest: digest_of(bytes),
             info: PluginInfo {
                 name: String::new(),
                 version: String::new(),

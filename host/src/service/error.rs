@@ -140,6 +140,18 @@ pub enum ServiceError {
     /// A sync's task ended abnormally before it ran.
     #[error("the sync stopped before it started: {0}")]
     SyncTask(String),
+    /// A plugin build cannot be removed while integrations run it.
+    #[error("{what} is in use by {}; move them to another version with `integration upgrade NAME --to VERSION` first", users.join(", "))]
+    PluginInUse {
+        /// The plugin and version.
+        what: String,
+        /// The integrations that run it.
+        users: Vec<String>,
+    },
+    /// A plugin build that changed under the command's feet, or an upgrade to the version
+    /// already run.
+    #[error("{0}")]
+    PluginVersion(String),
     /// The admin user cannot be removed.
     #[error("the admin user cannot be removed; rotate its token instead")]
     KeepAdmin,
@@ -186,7 +198,12 @@ impl ServiceError {
             | ServiceError::Catalog(CatalogError::Ambiguous { .. }) => {
                 ErrorKind::Failed(FailureClass::Config)
             }
-            ServiceError::Catalog(CatalogError::Unknown { .. }) => ErrorKind::NotFound,
+            ServiceError::Catalog(CatalogError::Unknown { .. })
+            | ServiceError::Catalog(CatalogError::NoVersion { .. }) => ErrorKind::NotFound,
+            ServiceError::Catalog(CatalogError::ChangedBuild { .. })
+            | ServiceError::PluginInUse { .. } => ErrorKind::Conflict,
+            ServiceError::Catalog(CatalogError::NotSemver { .. })
+            | ServiceError::PluginVersion(_) => ErrorKind::Invalid,
             ServiceError::Catalog(CatalogError::Load(e)) | ServiceError::Plugin(e) => {
                 ErrorKind::Failed(e.class())
             }
@@ -212,7 +229,7 @@ impl ServiceError {
 pub fn store_kind(e: &StoreError) -> ErrorKind {
     match e {
         StoreError::NotFound { .. } => ErrorKind::NotFound,
-        StoreError::Conflict { .. } => ErrorKind::Conflict,
+        StoreError::Conflict { .. } | StoreError::InUse { .. } => ErrorKind::Conflict,
         StoreError::BadTarget { .. } => ErrorKind::Invalid,
         e if e.is_unreachable() || matches!(e, StoreError::TooNew { .. }) => {
             ErrorKind::StoreUnreachable

@@ -2,7 +2,9 @@
 
 use super::integration_rules::{check_name, check_secrets_follow_urls, validate};
 use super::{Platform, Prepared, ServiceError};
-use crate::model::{Action, CheckStep, Integration, NewIntegration, Policy, RunEnd, RunStatus};
+use crate::model::{
+    Action, CheckStep, Integration, NewIntegration, PluginPin, Policy, RunEnd, RunStatus,
+};
 use crate::plugin::LoadedPlugin;
 use crate::policy::failure::FailureClass;
 use crate::secrets::SealedFor;
@@ -10,6 +12,7 @@ use crate::settings::{SettingError, Settings};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The integrations service.
 pub struct Integrations<'a> {
@@ -86,6 +89,8 @@ pub struct AddIntegration {
     pub name: String,
     /// The connector (plugin name).
     pub connector: String,
+    /// The plugin version to run; the newest when `None`.
+    pub version: Option<String>,
     /// Settings, secrets included.
     pub values: BTreeMap<String, String>,
     /// Policy changes from the defaults.
@@ -139,6 +144,35 @@ pub struct Updated {
     pub test: Option<TestReport>,
 }
 
+/// A move of an integration to another version of its plugin: an upgrade, or a rollback.
+#[derive(Debug, Clone)]
+pub struct UpgradeIntegration {
+    /// Its name.
+    pub name: String,
+    /// The version to run; the newest when `None`.
+    pub to: Option<String>,
+    /// Settings to set with the move (a setting the new version adds or defaults to a
+    /// host not yet accepted); an empty secret keeps the stored one.
+    pub values: BTreeMap<String, String>,
+    /// Test the connection with the new version before saving.
+    pub test: bool,
+    /// Who to record in history.
+    pub started_by: String,
+}
+
+/// What a move to another version did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgraded {
+    /// The version it ran.
+    pub from: String,
+    /// The version it runs now.
+    pub to: String,
+    /// The URLs its runs may reach from now on, plugin defaults included.
+    pub egress: Vec<String>,
+    /// The connection test, when one ran.
+    pub test: Option<TestReport>,
+}
+
 /// How a connection test went, secrets scrubbed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TestReport {
@@ -158,10 +192,25 @@ pub struct IntegrationSummary {
     pub name: String,
     /// Connector.
     pub connector: String,
+    /// The build of its plugin it runs (none yet for one stored before versions were
+    /// pinned, until its first use).
+    pub plugin: Option<PluginPin>,
     /// When it was added.
     pub created_at: DateTime<Utc>,
     /// Policy.
     pub policy: Policy,
+}
+
+impl From<Integration> for IntegrationSummary {
+    fn from(i: Integration) -> Self {
+        IntegrationSummary {
+            name: i.name,
+            connector: i.connector,
+            plugin: i.plugin,
+            created_at: i.created_at,
+            policy: i.policy,
+        }
+    }
 }
 
 /// An integration and where it stands: what its card in the console shows.
@@ -184,6 +233,8 @@ pub struct IntegrationView {
     pub name: String,
     /// Connector.
     pub connector: String,
+    /// The version of its plugin it runs.
+    pub plugin_version: String,
     /// Every setting of the plugin's schema, in its order.
     pub settings: Vec<ShownSetting>,
     /// The URLs its runs may reach (the values of its URL settings).
@@ -225,7 +276,7 @@ impl ShownSetting {
 
 /// A connection test that passed, or the error that carries the report of one that
 /// failed (nothing having been saved).
-fn passed(report: TestReport) -> Result<TestReport, ServiceError> {
+pub(super) fn passed(report: TestReport) -> Result<TestReport, ServiceError> {
     match report.error {
         Some(_) => Err(ServiceError::ConnectionTest {
             report,
@@ -235,10 +286,23 @@ fn passed(report: TestReport) -> Result<TestReport, ServiceError> {
     }
 }
 
+/// A refused or failed change, as history records it: never a setting's value.
+pub(super) fn refusal(e: &ServiceError) -> String {
+    match e {
+        // A setting's message may quote the value typed: name the key only.
+        ServiceError::Setting(s) => format!("refused: setting `{}` is not valid", s.key),
+        ServiceError::ConnectionTest { report, .. } => format!(
+            "connection test failed, nothing saved: {}",
+            report.error.as_deref().unwrap_or("unknown error")
+        ),
+        e => format!("refused: {e}"),
+    }
+}
+
 /// An update worked out against the stored integration: not yet tested or saved.
-struct Merged<'a> {
+struct Merged {
     integration: Integration,
-    plugin: &'a LoadedPlugin,
+    plugin: Arc<LoadedPlugin>,
     after: Settings,
     policy: Policy,
     /// The keys that change (settings, then policy names).
@@ -248,7 +312,7 @@ struct Merged<'a> {
 
 impl Integrations<'_> {
     /// Runs the plugin's connection test with `settings`.
-    async fn run_test(
+    pub(super) async fn run_test(
         &self,
         prepared_plugin: &LoadedPlugin,
         settings: &Settings,
@@ -285,7 +349,7 @@ impl Integrations<'_> {
 
     /// Seals the secret values of `settings` for integration `name`; returns (plain
     /// settings, sealed secrets).
-    async fn seal(
+    pub(super) async fn seal(
         &self,
         plugin: &LoadedPlugin,
         name: &str,
@@ -310,15 +374,23 @@ impl Integrations<'_> {
         // A key that does not load fails now, not after a connection test.
         self.platform.key().await?;
         let plugins = self.platform.plugins().await?;
-        let plugin = plugins.get(&request.connector)?;
-        let settings = validate(plugin, plugins.host.resolver(), request.values).await?;
+        let plugin = match &request.version {
+            Some(version) => {
+                (self.platform)
+                    .plugin_version(&request.connector, version)
+                    .await?
+            }
+            None => self.platform.newest_plugin(&request.connector).await?,
+        };
+        let settings = validate(&plugin, plugins.host.resolver(), request.values).await?;
         let policy = request.policy.apply(Policy::default())?;
         let test = match request.test {
             false => None,
-            true => Some(passed(self.run_test(plugin, &settings).await?)?),
+            true => Some(passed(self.run_test(&plugin, &settings).await?)?),
         };
         let egress = settings.egress(&plugin.info.config_schema);
-        let (settings, sealed_secrets) = self.seal(plugin, &request.name, &settings).await?;
+        let (settings, sealed_secrets) = self.seal(&plugin, &request.name, &settings).await?;
+        let pin = self.platform.pin_of(&plugin).await?;
         let integration = store
             .add_integration(&NewIntegration {
                 name: request.name,
@@ -326,6 +398,7 @@ impl Integrations<'_> {
                 settings,
                 sealed_secrets,
                 policy,
+                plugin: pin,
             })
             .await?;
         if test.is_some() {
@@ -354,7 +427,7 @@ impl Integrations<'_> {
         &self,
         integration: Integration,
         request: &UpdateIntegration,
-    ) -> Result<Merged<'_>, ServiceError> {
+    ) -> Result<Merged, ServiceError> {
         let Prepared {
             integration,
             plugins,
@@ -383,7 +456,7 @@ impl Integrations<'_> {
                 .filter(|(key, value)| !keeps_stored(key, value))
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
-        let after = validate(plugin, plugins.host.resolver(), values)
+        let after = validate(&plugin, plugins.host.resolver(), values)
             .await?
             .sealed_like(&before);
         check_secrets_follow_urls(schema, &before, &after, &request.values)?;
@@ -443,9 +516,9 @@ impl Integrations<'_> {
         }
         let test = match settings_changed && request.test {
             false => None,
-            true => Some(passed(self.run_test(plugin, &after).await?)?),
+            true => Some(passed(self.run_test(&plugin, &after).await?)?),
         };
-        let (plain, sealed) = self.seal(plugin, &integration.name, &after).await?;
+        let (plain, sealed) = self.seal(&plugin, &integration.name, &after).await?;
         let store = self.platform.store();
         store
             .update_integration(integration.id, &plain, &sealed, &policy)
@@ -484,19 +557,15 @@ impl Integrations<'_> {
         request: &UpdateIntegration,
         e: &ServiceError,
     ) {
-        let plugins = self.platform.plugins().await.ok();
-        let schema = plugins
-            .and_then(|p| p.get(&integration.connector).ok())
+        let plugin = self
+            .platform
+            .pinned_plugin(&mut integration.clone())
+            .await
+            .ok();
+        let schema = plugin
+            .as_ref()
             .map_or(&[][..], |p| &p.info.config_schema[..]);
-        let reason = match e {
-            // A setting's message may quote the value typed: name the key only.
-            ServiceError::Setting(s) => format!("refused: setting `{}` is not valid", s.key),
-            ServiceError::ConnectionTest { report, .. } => format!(
-                "connection test failed, nothing saved: {}",
-                report.error.as_deref().unwrap_or("unknown error")
-            ),
-            e => format!("refused: {e}"),
-        };
+        let reason = refusal(e);
         // Only the plugin's own keys: a refused request may name anything.
         let known = |key: &&String| schema.iter().any(|f| &f.key == *key);
         let mut tried: Vec<&str> = request
@@ -532,7 +601,7 @@ impl Integrations<'_> {
     ) -> Result<TestReport, ServiceError> {
         let integration = self.platform.integration(&request.name).await?;
         let merged = self.merge(integration, request).await?;
-        passed(self.run_test(merged.plugin, &merged.after).await?)
+        passed(self.run_test(&merged.plugin, &merged.after).await?)
     }
 
     /// Tests settings for a new integration of `connector` without saving anything (the
@@ -544,9 +613,9 @@ impl Integrations<'_> {
         values: BTreeMap<String, String>,
     ) -> Result<TestReport, ServiceError> {
         let plugins = self.platform.plugins().await?;
-        let plugin = plugins.get(connector)?;
-        let settings = validate(plugin, plugins.host.resolver(), values).await?;
-        passed(self.run_test(plugin, &settings).await?)
+        let plugin = self.platform.newest_plugin(connector).await?;
+        let settings = validate(&plugin, plugins.host.resolver(), values).await?;
+        passed(self.run_test(&plugin, &settings).await?)
     }
 
     /// Tests a stored integration's connection and records the test in its history.
@@ -558,7 +627,7 @@ impl Integrations<'_> {
         let run = store
             .start_run(prepared.integration.id, Action::TestConnection, started_by)
             .await?;
-        let report = self.run_test(prepared.plugin, &prepared.settings).await?;
+        let report = self.run_test(&prepared.plugin, &prepared.settings).await?;
         let status = match report.error {
             Some(_) => RunStatus::Failed,
             None => RunStatus::Succeeded,
@@ -583,15 +652,7 @@ impl Integrations<'_> {
     /// Every integration, by name.
     pub async fn list(&self) -> Result<Vec<IntegrationSummary>, ServiceError> {
         let all = self.platform.store().integrations().await?;
-        Ok(all
-            .into_iter()
-            .map(|i| IntegrationSummary {
-                name: i.name,
-                connector: i.connector,
-                created_at: i.created_at,
-                policy: i.policy,
-            })
-            .collect())
+        Ok(all.into_iter().map(IntegrationSummary::from).collect())
     }
 
     /// Every integration with its last sync, next auto sync and findings by severity.
@@ -610,12 +671,7 @@ impl Integrations<'_> {
             };
             let by_severity = store.finding_counts(&filter).await?;
             all.push(Overview {
-                summary: IntegrationSummary {
-                    name: i.name,
-                    connector: i.connector,
-                    created_at: i.created_at,
-                    policy: i.policy,
-                },
+                summary: IntegrationSummary::from(i),
                 last_sync,
                 next_auto_sync,
                 by_severity,
@@ -650,6 +706,7 @@ impl Integrations<'_> {
                 .egress(&prepared.plugin.info.config_schema),
             name: prepared.integration.name,
             connector: prepared.integration.connector,
+            plugin_version: prepared.plugin.info.version.clone(),
             settings,
             policy: prepared.integration.policy,
         })

@@ -11,7 +11,9 @@ mod integration_rules;
 mod integrations;
 mod inventory;
 mod paging;
+mod plugins;
 mod syncs;
+mod upgrades;
 
 pub use access::{ADMIN, ADMIN_TOKEN_ENV, Access, AdminToken, Login, Token};
 pub use error::{ErrorKind, ServiceError, store_kind};
@@ -21,14 +23,16 @@ pub use findings::{
 pub use history::{History, HistoryPage};
 pub use integrations::{
     AddIntegration, Added, IntegrationSummary, IntegrationView, Integrations, MASK, Overview,
-    PolicyChange, ShownSetting, TestReport, UpdateIntegration, Updated,
+    PolicyChange, ShownSetting, TestReport, UpdateIntegration, Updated, UpgradeIntegration,
+    Upgraded,
 };
 pub use inventory::{AssetQuery, AssetsPage, Inventory};
 pub use paging::MAX_PAGE;
+pub use plugins::{InstallOutcome, PluginVersion, PluginVersions};
 pub use syncs::{RunningSync, SyncRequest, SyncStatus, Syncs};
 
 use crate::catalog::Catalog;
-use crate::model::{Integration, PluginInfo};
+use crate::model::Integration;
 use crate::plugin::resolve::Resolver;
 use crate::plugin::{Limits, LoadedPlugin, PluginHost};
 use crate::runner::EmitLimits;
@@ -52,19 +56,12 @@ pub struct PluginSource {
     pub resolver: Resolver,
 }
 
-/// The plugin host and every plugin it loaded.
+/// The plugin host and the plugins folder's plugins.
 pub struct Plugins {
     /// The engine that runs them.
     pub host: PluginHost,
-    /// What loaded, and what did not.
+    /// What loaded from the folder, and what did not.
     pub catalog: Catalog,
-}
-
-impl Plugins {
-    /// The plugin of `connector`.
-    pub fn get(&self, connector: &str) -> Result<&LoadedPlugin, ServiceError> {
-        Ok(self.catalog.get(connector)?)
-    }
 }
 
 /// What every service works with: the store, and the key and plugins, each opened the
@@ -75,6 +72,7 @@ pub struct Platform {
     key: OnceCell<SecretKey>,
     plugin_source: PluginSource,
     plugins: OnceCell<Plugins>,
+    loaded_builds: plugins::LoadedBuilds,
     limits: EmitLimits,
     running: syncs::Running,
 }
@@ -93,6 +91,7 @@ impl Platform {
             key: OnceCell::new(),
             plugin_source,
             plugins: OnceCell::new(),
+            loaded_builds: Default::default(),
             limits,
             running: Default::default(),
         }
@@ -133,22 +132,9 @@ impl Platform {
         History { platform: self }
     }
 
-    /// Every loaded plugin's description, and the files that did not load with why.
-    pub async fn plugin_list(
-        &self,
-    ) -> Result<(Vec<PluginInfoAt>, Vec<(PathBuf, String)>), ServiceError> {
-        let plugins = self.plugins().await?;
-        let loaded = plugins
-            .catalog
-            .plugins
-            .iter()
-            .map(|p| PluginInfoAt {
-                info: p.info.clone(),
-                path: p.path.clone(),
-            })
-            .collect();
-        let failed = plugins.catalog.failed.clone();
-        Ok((loaded, failed))
+    /// Plugin versions: install, list, remove.
+    pub fn plugin_versions(&self) -> PluginVersions<'_> {
+        PluginVersions { platform: self }
     }
 
     /// The key that seals secrets. Loading it re-seals the secrets that an older version
@@ -222,10 +208,10 @@ impl Platform {
 
     async fn prepare_integration(
         &self,
-        integration: Integration,
+        mut integration: Integration,
     ) -> Result<Prepared<'_>, ServiceError> {
         let plugins = self.plugins().await?;
-        let plugin = plugins.get(&integration.connector)?;
+        let plugin = self.pinned_plugin(&mut integration).await?;
         let settings = Settings::open(&integration, &plugin.info.config_schema, self.key().await?)?;
         Ok(Prepared {
             integration,
@@ -236,20 +222,11 @@ impl Platform {
     }
 }
 
-/// A plugin's description and where it was loaded from.
-#[derive(Debug, Clone)]
-pub struct PluginInfoAt {
-    /// What it says about itself.
-    pub info: PluginInfo,
-    /// Its file.
-    pub path: PathBuf,
-}
-
 /// An integration ready to test or run.
 struct Prepared<'a> {
     integration: Integration,
     plugins: &'a Plugins,
-    plugin: &'a LoadedPlugin,
+    plugin: Arc<LoadedPlugin>,
     settings: Settings,
 }
 

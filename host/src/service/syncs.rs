@@ -149,7 +149,7 @@ impl Syncs<'_> {
         };
         let job = SyncJob {
             host: &prepared.plugins.host,
-            plugin: prepared.plugin,
+            plugin: &prepared.plugin,
             integration: &prepared.integration,
             settings: prepared.settings.clone(),
             action: request.action,

@@ -25,6 +25,14 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// It is still used by these integrations.
+    #[error("{what} is in use by {}", users.join(", "))]
+    InUse {
+        /// What (`wiz 0.1.0`).
+        what: String,
+        /// Who uses it.
+        users: Vec<String>,
+    },
     /// The database server does not answer.
     #[error("cannot reach the database at {target}: {source}")]
     Unreachable {

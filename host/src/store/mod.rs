@@ -16,8 +16,9 @@ pub use target::StoreTarget;
 use crate::import::ImportedAsset;
 use crate::model::{
     Action, AssetCursor, AssetFilter, AssetPage, Batch, FindingCursor, FindingFilter, FindingPage,
-    FindingStatus, HistoryRow, Integration, InventoryAsset, NewIntegration, NewSession, Policy,
-    Role, RunCounts, RunEnd, Session, Severity, StoredFinding, User, Window,
+    FindingStatus, HistoryRow, InstalledPlugin, Integration, InventoryAsset, NewIntegration,
+    NewSession, PluginPin, Policy, Role, RunCounts, RunEnd, Session, Severity, StoredFinding, User,
+    Window,
 };
 use crate::policy::lease::RunningRun;
 use async_trait::async_trait;
@@ -140,6 +141,50 @@ pub trait IntegrationStore: Send + Sync {
     async fn integrations(&self) -> Result<Vec<Integration>, StoreError>;
     /// Removes one and everything stored for it.
     async fn remove_integration(&self, name: &str) -> Result<(), StoreError>;
+}
+
+/// What installing a plugin build found under its name and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Installed {
+    /// Nothing: it is stored now.
+    New,
+    /// This very build: nothing changed.
+    Already,
+    /// Another build, with this digest: nothing changed, since a changed build must carry a
+    /// new version.
+    Differs(String),
+}
+
+/// Plugin builds kept in the store, and which one each integration runs.
+#[async_trait]
+pub trait PluginStore: Send + Sync {
+    /// Keeps `component` as `plugin`'s name and version, unless that version is stored.
+    async fn install_plugin(
+        &self,
+        plugin: &InstalledPlugin,
+        component: &[u8],
+    ) -> Result<Installed, StoreError>;
+    /// Every stored build, by name and version.
+    async fn installed_plugins(&self) -> Result<Vec<InstalledPlugin>, StoreError>;
+    /// The component and digest of `name` at `version`, when stored.
+    async fn plugin_component(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, StoreError>;
+    /// Forgets `name` at `version`; [`StoreError::InUse`] while an integration runs it, or
+    /// is not pinned yet (it may be about to).
+    async fn remove_plugin(&self, name: &str, version: &str) -> Result<(), StoreError>;
+    /// Pins integration `id` to `now`, unless its pin is no longer `was` (another process
+    /// moved it) or `now` is not stored; with `settings`, its settings and sealed secrets
+    /// change in the same write. Whether it did.
+    async fn pin_plugin(
+        &self,
+        id: i64,
+        was: Option<&PluginPin>,
+        now: &PluginPin,
+        settings: Option<(&[(String, String)], &str)>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Runs, their history, the leases that keep two of one integration from running at once,
@@ -333,12 +378,25 @@ pub trait AccessStore: Send + Sync {
 
 /// A whole store: every concern, one backend.
 pub trait Store:
-    IntegrationStore + RunStore + IngestStore + InventoryStore + FindingStore + AccessStore
+    IntegrationStore
+    + PluginStore
+    + RunStore
+    + IngestStore
+    + InventoryStore
+    + FindingStore
+    + AccessStore
 {
 }
 
-impl<T: IntegrationStore + RunStore + IngestStore + InventoryStore + FindingStore + AccessStore>
-    Store for T
+impl<
+    T: IntegrationStore
+        + PluginStore
+        + RunStore
+        + IngestStore
+        + InventoryStore
+        + FindingStore
+        + AccessStore,
+> Store for T
 {
 }
 

@@ -70,6 +70,21 @@ impl Problem {
         }
     }
 
+    /// A request body larger than the route takes.
+    pub fn too_large(limit: usize) -> Self {
+        Problem {
+            kind: format!("{TYPE_BASE}too-large"),
+            title: "Request body too large",
+            status: StatusCode::PAYLOAD_TOO_LARGE.as_u16(),
+            detail: format!(
+                "the body is larger than the {} MiB this route takes",
+                limit >> 20
+            ),
+            report: None,
+            retry_after: None,
+        }
+    }
+
     /// A request the API cannot read (bad JSON, a bad query parameter).
     pub fn invalid(detail: impl Into<String>) -> Self {
         Problem::new(ErrorKind::Invalid, detail)

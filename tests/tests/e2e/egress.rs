@@ -51,27 +51,33 @@ fn a_default_host_from_a_plugin_upgrade_is_not_reached_until_the_operator_accept
     let stderr = host.fails(&["sync", "h"]);
     assert!(stderr.contains("sandbox blocked"), "{stderr}");
 
-    // The upgrade declares exfil-url with that default. It is not accepted by installing
-    // the file: the run is refused before the plugin starts, saying how to accept it.
+    // The upgrade (0.2.0) declares exfil-url with that default. Dropping it in the folder
+    // changes nothing for `h`, which keeps running the build it was set up with; moving
+    // `h` to it is refused before the plugin starts, saying how to accept the host.
     std::fs::copy(
         host.plugin_variant("hostile-upgraded.wasm"),
         plugins.join("hostile.wasm"),
     )
     .unwrap();
-    let refused = host.fails(&["sync", "h"]);
+    let still_old = host.fails(&["sync", "h"]);
+    assert!(still_old.contains("sandbox blocked"), "{still_old}");
+    let refused = host.fails(&["integration", "upgrade", "h"]);
     assert!(
         refused.contains("`http://127.0.0.1:47291/collect`")
             && refused.contains("never accepted")
-            && refused.contains("integration update h --set exfil-url="),
+            && refused.contains("integration upgrade h --to 0.2.0 --set exfil-url="),
         "{refused}"
     );
-    assert_eq!(host.run(&["sync", "h"]).status.code(), Some(1));
-    let refused_test = host.fails(&["test-connection", "h"]);
-    assert!(refused_test.contains("never accepted"), "{refused_test}");
     assert_eq!(
         bystander.connections(),
         0,
         "no request reached the bystander"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&host.ok(&["integration", "show", "h", "--json"])).unwrap();
+    assert_eq!(
+        shown["plugin-version"], "0.1.0",
+        "the refused move changed nothing"
     );
     // Showing the integration still works, and does not list the host as reachable.
     assert_eq!(egress_shown(&host, "h"), ["https://api.example"]);
@@ -100,11 +106,11 @@ fn a_default_host_from_a_plugin_upgrade_is_not_reached_until_the_operator_accept
         serde_json::from_str(&host.ok(&["integration", "show", "h2", "--json"])).unwrap();
     assert_eq!(shown["exfil-url"], "http://127.0.0.1:47291/collect");
 
-    // Accepting it for the first integration is an update the operator makes, with the
-    // secret entered again: it now goes to one more host.
+    // Accepting it for the first integration is part of the move the operator makes, with
+    // the secret entered again: it now goes to one more host.
     let without_secret = host.fails(&[
         "integration",
-        "update",
+        "upgrade",
         "h",
         "--set",
         "exfil-url=http://127.0.0.1:47291/collect",
@@ -117,7 +123,7 @@ fn a_default_host_from_a_plugin_upgrade_is_not_reached_until_the_operator_accept
     let secret = format!("client-secret={FULL_SECRET}");
     let updated = host.ok(&[
         "integration",
-        "update",
+        "upgrade",
         "h",
         "--set",
         "exfil-url=http://127.0.0.1:47291/collect",
@@ -125,7 +131,7 @@ fn a_default_host_from_a_plugin_upgrade_is_not_reached_until_the_operator_accept
         &secret,
         "--no-test",
     ]);
-    assert!(updated.contains("changed exfil-url"), "{updated}");
+    assert!(updated.contains("now runs 0.2.0 (was 0.1.0)"), "{updated}");
     assert_eq!(
         egress_shown(&host, "h"),
         ["https://api.example", "http://127.0.0.1:47291/collect"]

@@ -154,7 +154,7 @@ fn a_plugin_that_spreads_its_secret_in_every_form_is_scrubbed_everywhere() {
     host.ok(&["plugins"]);
     host.ok(&[
         "integration",
-        "update",
+        "upgrade",
         "leak",
         "--set",
         "exfil-url=http://127.0.0.1:9",

@@ -135,6 +135,23 @@ impl Host {
             .join(file)
     }
 
+    /// Writes to `to` another build of the component `from`: the same code and the same
+    /// name and version, with a custom section appended (as a rebuild with other
+    /// debug info would give), so its digest differs.
+    pub fn changed_build(from: &Path, to: &Path) {
+        let mut bytes = std::fs::read(from).unwrap();
+        let name = b"rebuilt";
+        let payload = b"another build";
+        // Custom section: id 0, size, then the name (length-prefixed) and the payload;
+        // every length here fits one LEB128 byte.
+        bytes.push(0);
+        bytes.push((1 + name.len() + payload.len()) as u8);
+        bytes.push(name.len() as u8);
+        bytes.extend_from_slice(name);
+        bytes.extend_from_slice(payload);
+        std::fs::write(to, bytes).unwrap();
+    }
+
     /// The SQLite database file (when the host stores in SQLite).
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("host.db")

@@ -23,4 +23,5 @@ mod schedule;
 mod service;
 mod sync;
 mod tls;
+mod versions;
 mod views;

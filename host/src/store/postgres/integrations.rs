@@ -1,12 +1,12 @@
 //! Integrations in PostgreSQL.
 
 use super::{PostgresStore, json_at};
-use crate::model::{Integration, NewIntegration, Policy, now};
+use crate::model::{Integration, NewIntegration, PluginPin, Policy, now};
 use crate::store::{IntegrationStore, StoreError};
 use async_trait::async_trait;
 use tokio_postgres::error::SqlState;
 
-const COLUMNS: &str = "id, name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata";
+const COLUMNS: &str = "id, name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest";
 
 fn integration_row(row: &tokio_postgres::Row) -> Result<Integration, StoreError> {
     Ok(Integration {
@@ -21,6 +21,10 @@ fn integration_row(row: &tokio_postgres::Row) -> Result<Integration, StoreError>
             auto_onboard: row.try_get(7)?,
             update_metadata: row.try_get(8)?,
         },
+        plugin: match (row.try_get(9)?, row.try_get(10)?) {
+            (Some(version), Some(digest)) => Some(PluginPin { version, digest }),
+            _ => None,
+        },
     })
 }
 
@@ -33,10 +37,10 @@ impl IntegrationStore for PostgresStore {
         let result = client
             .query_one(
                 &format!(
-                    "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+                    "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
                 ),
-                &[&new.name, &new.connector, &settings, &new.sealed_secrets, &now(), &i64::from(p.auto_sync_days), &p.auto_onboard, &p.update_metadata],
+                &[&new.name, &new.connector, &settings, &new.sealed_secrets, &now(), &i64::from(p.auto_sync_days), &p.auto_onboard, &p.update_metadata, &new.plugin.version, &new.plugin.digest],
             )
             .await;
         match result {

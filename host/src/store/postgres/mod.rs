@@ -6,6 +6,7 @@
 mod access;
 mod ingest;
 mod integrations;
+mod plugins;
 mod queries;
 mod runs;
 
@@ -25,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0006_lease_fence.sql"),
     include_str!("../../../migrations/postgres/0007_finding_kind.sql"),
     include_str!("../../../migrations/postgres/0008_asset_removal.sql"),
+    include_str!("../../../migrations/postgres/0009_plugin_versions.sql"),
 ];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).

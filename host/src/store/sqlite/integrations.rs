@@ -1,13 +1,13 @@
 //! Integrations in SQLite.
 
 use super::{SqliteStore, json_at, time_at};
-use crate::model::{Integration, NewIntegration, Policy, now, time_text};
+use crate::model::{Integration, NewIntegration, PluginPin, Policy, now, time_text};
 use crate::policy::hash::json;
 use crate::store::{IntegrationStore, StoreError};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-const COLUMNS: &str = "id, name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata";
+const COLUMNS: &str = "id, name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest";
 
 fn integration_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
     Ok(Integration {
@@ -21,6 +21,10 @@ fn integration_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
             auto_sync_days: row.get(6)?,
             auto_onboard: row.get(7)?,
             update_metadata: row.get(8)?,
+        },
+        plugin: match (row.get(9)?, row.get(10)?) {
+            (Some(version), Some(digest)) => Some(PluginPin { version, digest }),
+            _ => None,
         },
     })
 }
@@ -42,9 +46,9 @@ impl IntegrationStore for SqliteStore {
         self.call(move |conn| {
             let p = &new.policy;
             let result = conn.execute(
-                "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![new.name, new.connector, json(&new.settings), new.sealed_secrets, time_text(now()), p.auto_sync_days, p.auto_onboard, p.update_metadata],
+                "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![new.name, new.connector, json(&new.settings), new.sealed_secrets, time_text(now()), p.auto_sync_days, p.auto_onboard, p.update_metadata, new.plugin.version, new.plugin.digest],
             );
             match result {
                 Err(rusqlite::Error::SqliteFailure(e, _))

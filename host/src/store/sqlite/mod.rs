@@ -7,6 +7,7 @@
 mod access;
 mod ingest;
 mod integrations;
+mod plugins;
 mod queries;
 mod runs;
 
@@ -29,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0007_lease_fence.sql"),
     include_str!("../../../migrations/sqlite/0008_finding_kind.sql"),
     include_str!("../../../migrations/sqlite/0009_asset_removal.sql"),
+    include_str!("../../../migrations/sqlite/0010_plugin_versions.sql"),
 ];
 
 /// A store in one SQLite file.

@@ -1,10 +1,10 @@
 //! Integrations: list, create (tested first), show (secrets masked), update, remove,
-//! and the connection test.
+//! the connection test, and moves to another plugin version.
 
 use super::Checked;
 use crate::service::{
     AddIntegration, IntegrationSummary, IntegrationView, PolicyChange, ServiceError, TestReport,
-    UpdateIntegration,
+    UpdateIntegration, UpgradeIntegration,
 };
 use crate::web::auth::{Admin, Caller};
 use crate::web::problem::Problem;
@@ -51,6 +51,9 @@ pub struct CreateIntegration {
     name: String,
     /// The plugin (connector name).
     connector: String,
+    /// The plugin version to run (default: the newest).
+    #[serde(default)]
+    plugin_version: Option<String>,
     /// Settings by the plugin schema's keys, secrets included; lists comma-separated.
     #[serde(default)]
     settings: BTreeMap<String, String>,
@@ -171,6 +174,7 @@ pub async fn create(
         .add(AddIntegration {
             name: request.name,
             connector: request.connector,
+            version: request.plugin_version,
             values: request.settings,
             policy: request.policy.change(),
             test: request.test,
@@ -234,6 +238,71 @@ pub async fn update(
         next_sync_full: updated.next_sync_full,
         egress: updated.egress,
         test: updated.test,
+    }))
+}
+
+/// A move to another version of the integration's plugin.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeRequest {
+    /// The version to run (default: the newest); an older one rolls back.
+    #[serde(default)]
+    to: Option<String>,
+    /// Settings to set with the move; a secret left empty (or absent) keeps the stored one.
+    #[serde(default)]
+    settings: BTreeMap<String, String>,
+    /// Test the connection with the new version first (default true).
+    #[serde(default = "default_true")]
+    test: bool,
+}
+
+/// What a move to another version did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UpgradeOutcome {
+    /// The version it ran.
+    from: String,
+    /// The version it runs now; its next sync is full.
+    to: String,
+    /// The URLs its runs may reach from now on.
+    egress: Vec<String>,
+    /// The connection test, when one ran.
+    test: Option<TestReport>,
+}
+
+/// Moves an integration to another installed version of its plugin (upgrade, or
+/// rollback). The connection is tested with that version first unless `test` is false;
+/// nothing changes when the test fails. Recorded in history naming both versions.
+#[utoipa::path(post, path = "/integrations/{name}/upgrade", params(("name" = String, Path, description = "Integration name")), request_body = UpgradeRequest, responses(
+    (status = 200, body = UpgradeOutcome),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn upgrade(
+    admin: Admin,
+    State(state): State<AppState>,
+    Checked(Path(name)): Checked<Path<String>>,
+    Checked(Json(request)): Checked<Json<UpgradeRequest>>,
+) -> Result<Json<UpgradeOutcome>, Problem> {
+    let upgraded = state
+        .platform
+        .integrations()
+        .upgrade(UpgradeIntegration {
+            name,
+            to: request.to,
+            values: request.settings,
+            test: request.test,
+            started_by: admin.user.name,
+        })
+        .await?;
+    Ok(Json(UpgradeOutcome {
+        from: upgraded.from,
+        to: upgraded.to,
+        egress: upgraded.egress,
+        test: upgraded.test,
     }))
 }
 

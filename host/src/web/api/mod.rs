@@ -102,7 +102,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(system::health))
         .routes(routes!(system::me))
         .routes(routes!(session::login, session::logout))
-        .routes(routes!(system::plugins))
+        .routes(routes!(system::plugins, system::install))
+        .routes(routes!(system::remove_version))
         .routes(routes!(system::test_settings))
         .routes(routes!(integrations::list, integrations::create))
         .routes(routes!(
@@ -111,6 +112,7 @@ fn routes() -> OpenApiRouter<AppState> {
             integrations::remove
         ))
         .routes(routes!(integrations::test))
+        .routes(routes!(integrations::upgrade))
         .routes(routes!(syncs::start, syncs::status))
         .routes(routes!(syncs::events))
         .routes(routes!(syncs::history))

@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
             get(pages::edit_form).post(pages::edit),
         )
         .route("/integrations/{name}/test", post(pages::test))
+        .route("/integrations/{name}/upgrade", post(pages::upgrade))
         .route("/integrations/{name}/sync", post(pages::sync_now))
         .route("/integrations/{name}/remove", post(pages::remove))
         .route("/findings", get(pages::findings))

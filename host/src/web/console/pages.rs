@@ -3,13 +3,15 @@
 use super::views::{
     AssetsPage, Card, Choice, ConfigurePage, FindingPage, FindingRow, FindingsPage, HistoryView,
     IntegrationPage, IntegrationsPage, LoginPage, Nav, PluginCard, ProgressView, TestView,
+    VersionChoice,
 };
 use super::{CsrfForm, Page, Viewer, charts, cleared_session_cookie, forms};
+use crate::catalog::compare_versions;
 use crate::model::{FindingStatus, HistoryRow, Severity};
 use crate::service::ErrorKind;
 use crate::service::{
     AddIntegration, AssetQuery, FindingQuery, ServiceError, SyncRequest, Syncs, TestReport,
-    UpdateIntegration,
+    UpdateIntegration, UpgradeIntegration,
 };
 use crate::web::api::session_cookie;
 use crate::web::auth::{cross_site, log_in};
@@ -135,7 +137,7 @@ pub async fn integrations(
         Ok(o) => o,
         Err(e) => return to_page(e),
     };
-    let (loaded, failed) = match state.platform.plugin_list().await {
+    let (versions, failed) = match state.platform.plugin_versions().list_with_failures().await {
         Ok(p) => p,
         Err(e) => return to_page(e),
     };
@@ -162,16 +164,19 @@ pub async fn integrations(
             },
             bar: charts::severity_bar(&o.by_severity),
             counts: counts_text(&o.by_severity),
+            version: o.summary.plugin.map(|p| p.version).unwrap_or_default(),
             name: o.summary.name,
             connector: o.summary.connector,
         })
         .collect();
-    let plugins = loaded
-        .into_iter()
-        .filter(|p| matches(&p.info.name))
-        .map(|p| PluginCard {
-            name: p.info.name,
-            version: p.info.version,
+    // Oldest first within a name: the last of each is the newest.
+    let plugins = versions
+        .chunk_by(|a, b| a.info.name == b.info.name)
+        .filter(|group| matches(&group[0].info.name))
+        .map(|group| PluginCard {
+            name: group[0].info.name.clone(),
+            version: group[group.len() - 1].info.version.clone(),
+            versions: group.iter().map(|v| v.info.version.clone()).collect(),
         })
         .collect();
     Page::render(&IntegrationsPage {
@@ -192,6 +197,8 @@ struct Form<'a> {
     action: String,
     name: String,
     connector: &'a str,
+    /// The plugin version whose settings the form shows: the newest for a new one.
+    version: Option<&'a str>,
     values: BTreeMap<String, String>,
     stored: Vec<crate::service::ShownSetting>,
     policy: crate::model::Policy,
@@ -205,15 +212,16 @@ async fn configure_page(
     test: Option<&TestReport>,
     error: Option<(String, String)>,
 ) -> Response {
-    let plugins = match state.platform.plugins().await {
-        Ok(p) => p,
+    let described = state
+        .platform
+        .plugin_versions()
+        .describe(form.connector, form.version)
+        .await;
+    let plugin = match described {
+        Ok(info) => info,
         Err(e) => return to_page(e),
     };
-    let plugin = match plugins.get(form.connector) {
-        Ok(p) => p,
-        Err(e) => return to_page(e),
-    };
-    let mut fields = forms::fields(&plugin.info.config_schema, &form.values, &form.stored);
+    let mut fields = forms::fields(&plugin.config_schema, &form.values, &form.stored);
     let (mut name_error, mut auto_sync_error, mut general) = (None, None, None);
     if let Some((key, message)) = error {
         match key.as_str() {
@@ -284,6 +292,7 @@ pub async fn new_form(
         action: format!("/integrations/new?connector={}", urlencoding(&connector)),
         name: String::new(),
         connector: &connector,
+        version: None,
         values: BTreeMap::new(),
         stored: Vec::new(),
         policy: crate::model::Policy::default(),
@@ -301,9 +310,16 @@ async fn chosen_connector(
     if let Some(named) = first(query, "connector") {
         return Ok(named.to_string());
     }
-    let (loaded, _) = state.platform.plugin_list().await.map_err(to_page)?;
-    match loaded.as_slice() {
-        [only] => Ok(only.info.name.clone()),
+    let versions = state
+        .platform
+        .plugin_versions()
+        .list()
+        .await
+        .map_err(to_page)?;
+    let mut names: Vec<&str> = versions.iter().map(|v| v.info.name.as_str()).collect();
+    names.dedup();
+    match names.as_slice() {
+        [only] => Ok(only.to_string()),
         [] => Err(to_page(ServiceError::NoPlugins)),
         _ => Err(Redirect::to("/").into_response()),
     }
@@ -326,12 +342,13 @@ pub async fn create(
         Ok(connector) => connector,
         Err(answer) => return answer,
     };
-    let plugins = match state.platform.plugins().await {
-        Ok(p) => p,
-        Err(e) => return to_page(e),
-    };
-    let schema = match plugins.get(&connector) {
-        Ok(p) => p.info.config_schema.clone(),
+    let schema = match state
+        .platform
+        .plugin_versions()
+        .describe(&connector, None)
+        .await
+    {
+        Ok(info) => info.config_schema,
         Err(e) => return to_page(e),
     };
     let page = |submission: &forms::Submission| Form {
@@ -339,6 +356,7 @@ pub async fn create(
         action: format!("/integrations/new?connector={}", urlencoding(&connector)),
         name: submission.name.clone(),
         connector: &connector,
+        version: None,
         values: submission.values.clone(),
         stored: Vec::new(),
         policy: submission.policy,
@@ -380,6 +398,7 @@ pub async fn create(
         .add(AddIntegration {
             name: submission.name.trim().to_string(),
             connector: connector.clone(),
+            version: None,
             values: submission.values.clone(),
             policy: submission.policy_change(),
             test: !submission.save_anyway,
@@ -438,6 +457,7 @@ pub async fn edit_form(
         action: format!("/integrations/{}/edit", urlencoding(&name)),
         name: view.name.clone(),
         connector: &view.connector,
+        version: Some(&view.plugin_version),
         values,
         stored: view.settings.clone(),
         policy: view.policy,
@@ -459,12 +479,13 @@ pub async fn edit(
         Ok(v) => v,
         Err(e) => return to_page(e),
     };
-    let plugins = match state.platform.plugins().await {
-        Ok(p) => p,
-        Err(e) => return to_page(e),
-    };
-    let schema = match plugins.get(&view.connector) {
-        Ok(p) => p.info.config_schema.clone(),
+    let described = state
+        .platform
+        .plugin_versions()
+        .describe(&view.connector, Some(&view.plugin_version))
+        .await;
+    let schema = match described {
+        Ok(info) => info.config_schema,
         Err(e) => return to_page(e),
     };
     let page = |values: BTreeMap<String, String>, policy| Form {
@@ -472,6 +493,7 @@ pub async fn edit(
         action: format!("/integrations/{}/edit", urlencoding(&name)),
         name: name.clone(),
         connector: &view.connector,
+        version: Some(&view.plugin_version),
         values,
         stored: view.settings.clone(),
         policy,
@@ -579,10 +601,27 @@ async fn integration_page(
         })
         .await?;
     let p = view.policy;
+    let running = &view.plugin_version;
+    let other_versions = platform
+        .plugin_versions()
+        .versions_of(&view.connector)
+        .await?
+        .into_iter()
+        .filter(|v| &v.info.version != running)
+        .map(|v| VersionChoice {
+            move_name: match compare_versions(&v.info.version, running) {
+                std::cmp::Ordering::Less => "roll back",
+                _ => "upgrade",
+            },
+            version: v.info.version,
+        })
+        .collect();
     Ok(Page::render(&IntegrationPage {
         nav: nav(viewer, "integrations"),
         name: view.name.clone(),
         connector: view.connector.clone(),
+        version: view.plugin_version.clone(),
+        other_versions,
         settings: view
             .settings
             .iter()
@@ -621,6 +660,7 @@ async fn integration_page(
 fn notice_text(code: Option<&str>) -> Option<String> {
     match code? {
         "saved" => Some("Saved.".into()),
+        "moved" => Some("Now runs the chosen version; the next sync is full.".into()),
         "started" => Some("Sync started.".into()),
         _ => None,
     }
@@ -657,6 +697,52 @@ pub async fn test(
     integration_page(&state, &form.viewer, &name, 1, None, Some(&report))
         .await
         .unwrap_or_else(to_page)
+}
+
+/// Moves an integration to the version chosen: tested first; a failed test changes
+/// nothing and shows its steps.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    let request = UpgradeIntegration {
+        name: name.clone(),
+        to: form.get("to").map(str::to_string),
+        values: BTreeMap::new(),
+        test: true,
+        started_by: form.user(),
+    };
+    let failed = match state.platform.integrations().upgrade(request).await {
+        Ok(_) => {
+            let to = format!("/integrations/{}?notice=moved", urlencoding(&name));
+            return Redirect::to(&to).into_response();
+        }
+        Err(e) => e,
+    };
+    let (notice, report) = match failed {
+        ServiceError::ConnectionTest { report, .. } => (
+            "The connection test with that version failed; the integration still runs the version it ran.".to_string(),
+            Some(report),
+        ),
+        e => (e.to_string(), None),
+    };
+    match integration_page(
+        &state,
+        &form.viewer,
+        &name,
+        1,
+        Some(notice),
+        report.as_ref(),
+    )
+    .await
+    {
+        Ok(page) => (StatusCode::CONFLICT, page).into_response(),
+        Err(e) => to_page(e),
+    }
 }
 
 pub async fn sync_now(

@@ -41,6 +41,8 @@ pub struct LoginPage {
 pub struct Card {
     pub name: String,
     pub connector: String,
+    /// The plugin version it runs.
+    pub version: String,
     pub last_status: String,
     pub last_time: String,
     pub next_sync: String,
@@ -51,7 +53,17 @@ pub struct Card {
 /// A plugin's card: what can be added.
 pub struct PluginCard {
     pub name: String,
+    /// The newest version: what a new integration runs.
     pub version: String,
+    /// Every version there is, oldest first.
+    pub versions: Vec<String>,
+}
+
+/// Another version an integration can move to.
+pub struct VersionChoice {
+    pub version: String,
+    /// "upgrade" or "roll back".
+    pub move_name: &'static str,
 }
 
 /// Integrations: a card per integration and per plugin, with a search box.
@@ -147,6 +159,10 @@ pub struct IntegrationPage {
     pub nav: Nav,
     pub name: String,
     pub connector: String,
+    /// The plugin version it runs.
+    pub version: String,
+    /// The other versions there are.
+    pub other_versions: Vec<VersionChoice>,
     pub settings: Vec<(String, String)>,
     pub policy: Vec<(String, String)>,
     pub notice: Option<String>,
