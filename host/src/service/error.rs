@@ -140,6 +140,10 @@ pub enum ServiceError {
     /// A sync's task ended abnormally before it ran.
     #[error("the sync stopped before it started: {0}")]
     SyncTask(String),
+    /// A component given to install does not load: not a component, a contract this host
+    /// does not speak, imports beyond the sandbox, or a `describe` that fails.
+    #[error("not installed: {0}")]
+    NotAPlugin(#[source] RunError),
     /// A plugin build cannot be removed while integrations run it.
     #[error("{what} is in use by {}; move them to another version with `integration upgrade NAME --to VERSION` first", users.join(", "))]
     PluginInUse {
@@ -203,7 +207,8 @@ impl ServiceError {
             ServiceError::Catalog(CatalogError::ChangedBuild { .. })
             | ServiceError::PluginInUse { .. } => ErrorKind::Conflict,
             ServiceError::Catalog(CatalogError::NotSemver { .. })
-            | ServiceError::PluginVersion(_) => ErrorKind::Invalid,
+            | ServiceError::PluginVersion(_)
+            | ServiceError::NotAPlugin(_) => ErrorKind::Invalid,
             ServiceError::Catalog(CatalogError::Load(e)) | ServiceError::Plugin(e) => {
                 ErrorKind::Failed(e.class())
             }

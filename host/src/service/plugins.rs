@@ -304,7 +304,12 @@ impl PluginVersions<'_> {
         component: &[u8],
     ) -> Result<InstallOutcome, ServiceError> {
         let plugins = self.platform.plugins().await?;
-        let plugin = plugins.host.load_component(origin, component).await?;
+        let plugin = match plugins.host.load_component(origin, component).await {
+            Ok(plugin) => plugin,
+            // The compile cache failing is the host's trouble, not the component's.
+            Err(e @ crate::plugin::RunError::Cache(_)) => return Err(e.into()),
+            Err(e) => return Err(ServiceError::NotAPlugin(e)),
+        };
         check_version(&plugin)?;
         let outcome = self.platform.keep_build(&plugin, component).await?;
         let version = self

@@ -65,6 +65,10 @@ fn versions_install_side_by_side_and_an_integration_moves_between_them_tested_fi
     );
     let again = host.ok(&["plugins", "install", built]);
     assert!(again.contains("wiz 0.2.0 is already installed"), "{again}");
+    let not_wasm = scratch.path().join("notes.wasm");
+    std::fs::write(&not_wasm, "not a component").unwrap();
+    let out = host.run(&["plugins", "install", not_wasm.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "a wrong file is a usage error");
     assert_eq!(
         wiz_versions(&host),
         [
@@ -280,7 +284,14 @@ fn the_api_and_the_console_install_move_and_remove_versions() {
     let (status, _) = send(api.post(url("/plugins")).body(built.clone()));
     assert_eq!(status, StatusCode::OK);
     let (status, garbage) = send(api.post(url("/plugins")).body(b"not wasm".to_vec()));
-    assert!(status.is_client_error(), "{status} {garbage}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{garbage}");
+    assert!(
+        garbage["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("not installed: plugin (uploaded) refused"),
+        "{garbage}"
+    );
     let changed = scratch.path().join("changed.wasm");
     let built_file = scratch.path().join("built.wasm");
     std::fs::write(&built_file, &built).unwrap();
