@@ -145,6 +145,8 @@ struct Writer {
     store: Arc<dyn Store>,
     integration: Integration,
     run: i64,
+    /// The streams the run pulls: a finding of another is refused.
+    streams: Vec<String>,
     /// The checkpoint generation the run started with; a checkpoint is stored only while
     /// it is current.
     generation: i64,
@@ -189,7 +191,7 @@ impl Writer {
             match write {
                 Write::Batch(batch, held) => {
                     in_flight.push(held);
-                    let screened = screen::screen(batch);
+                    let screened = screen::screen(batch, &self.streams);
                     let mut tally = self.tally.lock().expect("tally lock");
                     tally.counts.assets_skipped += screened.assets_rejected;
                     tally.counts.findings_skipped += screened.findings_rejected;
@@ -400,6 +402,8 @@ pub struct SyncJob<'a> {
     pub cancel: Arc<AtomicBool>,
     /// Ignore the stored checkpoint and read everything.
     pub full: bool,
+    /// The streams to pull (the integration's choice, checked against its plugin).
+    pub streams: Vec<String>,
     /// Ceilings on what the plugin may emit.
     pub limits: EmitLimits,
     /// Told once the run holds its lease and has its history row.
@@ -451,6 +455,7 @@ impl SyncJob<'_> {
             store: store.clone(),
             integration: self.integration.clone(),
             run: run_id,
+            streams: self.streams.clone(),
             generation: checkpoint.generation,
             fence,
             emitted_assets: EmittedAssets::default(),
@@ -471,7 +476,7 @@ impl SyncJob<'_> {
             .sync(
                 self.plugin,
                 self.settings.entries(schema),
-                self.plugin.info.default_streams(),
+                self.streams.clone(),
                 state,
                 grants,
                 Box::new(sink),
@@ -502,7 +507,7 @@ impl SyncJob<'_> {
             },
         };
         if may_close_unseen(&plugin, cancelled, tally.store_error.is_some()) {
-            tally.counts.findings_closed += store.close_unseen(id, run_id).await?;
+            tally.counts.findings_closed += store.close_unseen(id, run_id, &self.streams).await?;
         }
         // The source is the truth for status: local changes last until the next sync.
         tally.counts.findings_updated += store.restore_reported_statuses(id).await?;
@@ -671,6 +676,7 @@ mod tests {
                     version: "0.2.0".into(),
                     digest: "not-run-here".into(),
                 },
+                streams: None,
             })
             .await
             .unwrap();
@@ -688,6 +694,7 @@ mod tests {
             store: store.clone(),
             integration,
             run,
+            streams: vec!["issues".into()],
             generation: 0,
             fence,
             emitted_assets: EmittedAssets::default(),

@@ -19,6 +19,19 @@ pub struct SettingError {
     pub message: String,
 }
 
+/// The first URL setting of `schema` that `values` leave to a default: a host the plugin
+/// chose, which whoever holds `values` never accepted.
+pub fn unaccepted_default<'a>(
+    schema: &'a [ConfigField],
+    values: &BTreeMap<String, String>,
+) -> Option<(&'a ConfigField, &'a str)> {
+    schema.iter().find_map(|f| {
+        let default = f.default_value.as_deref().map(str::trim)?;
+        (f.kind == FieldKind::Url && !default.is_empty() && !values.contains_key(&f.key))
+            .then_some((f, default))
+    })
+}
+
 /// Validated settings: every value given, secrets included, keyed by field.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Settings {
@@ -206,12 +219,7 @@ impl Settings {
         name: &str,
         schema: &[ConfigField],
     ) -> Result<(), OpenSettingsError> {
-        let unaccepted = schema.iter().find_map(|f| {
-            let default = f.default_value.as_deref().map(str::trim)?;
-            (f.kind == FieldKind::Url && !default.is_empty() && !self.values.contains_key(&f.key))
-                .then_some((f, default))
-        });
-        match unaccepted {
+        match unaccepted_default(schema, &self.values) {
             None => Ok(()),
             Some((field, url)) => Err(OpenSettingsError::UnacceptedEgress {
                 name: name.to_string(),
@@ -561,6 +569,7 @@ mod tests {
             created_at: chrono::Utc::now(),
             policy: Default::default(),
             plugin: None,
+            streams: None,
         };
         let mut text_now = schema();
         text_now[1].kind = FieldKind::Text;

@@ -64,6 +64,7 @@ async fn an_older_stores_secrets_are_resealed_bound_to_their_integration() {
                     version: "0.2.0".into(),
                     digest: "not-run-here".into(),
                 },
+                streams: None,
             })
             .await
             .unwrap();

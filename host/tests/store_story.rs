@@ -64,6 +64,7 @@ both_backends!(
     auto_onboard_off_stores_only_what_the_inventory_has,
     imports_add_what_the_inventory_lacks,
     unseen_and_removed_findings_close_and_reopen,
+    a_full_sync_of_some_streams_closes_only_their_unseen_findings,
     removed_assets_close_their_open_findings_until_they_return,
     local_statuses_last_until_restored,
     checkpoints_are_kept_per_integration,
@@ -87,6 +88,7 @@ fn new_integration(name: &str, policy: Policy) -> NewIntegration {
             version: "0.1.0".into(),
             digest: "a".repeat(64),
         },
+        streams: None,
     }
 }
 
@@ -237,6 +239,7 @@ fn finding(id: &str, asset: &str, severity: Severity) -> Finding {
         due_at: parse_time("2026-06-01T00:00:00+02:00"),
         project_ids: vec!["p1".into(), "p2".into()],
         portal_url: Some("https://app.example/issues/1".into()),
+        stream: "issues".into(),
         kind: FindingKind::Issue,
         vulnerability: None,
         raw: format!(r#"{{"id":"{id}"}}"#),
@@ -364,14 +367,29 @@ async fn integrations_are_named_unique_and_removable(store: Arc<dyn Store>, _: &
         update_metadata: true,
     };
     let settings = vec![("api-url".to_string(), "https://other.example".to_string())];
+    let streams = vec!["issues".to_string(), "secrets".to_string()];
     store
-        .update_integration(added.id, &settings, "v1:other", &policy)
+        .update_integration(added.id, &settings, "v1:other", &policy, Some(&streams))
         .await
         .unwrap();
     let updated = store.integration("w").await.unwrap();
     assert_eq!(
-        (updated.settings, updated.sealed_secrets, updated.policy),
-        (settings, "v1:other".into(), policy)
+        (
+            updated.settings,
+            updated.sealed_secrets,
+            updated.policy,
+            updated.streams
+        ),
+        (settings.clone(), "v1:other".into(), policy, Some(streams))
+    );
+    store
+        .update_integration(added.id, &settings, "v1:other", &policy, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.integration("w").await.unwrap().streams,
+        None,
+        "back to the defaults"
     );
     store
         .add_integration(&new_integration("a", Policy::default()))
@@ -1062,6 +1080,52 @@ async fn removed_assets_close_their_open_findings_until_they_return(
     );
 }
 
+fn issues() -> Vec<String> {
+    vec!["issues".into()]
+}
+
+async fn a_full_sync_of_some_streams_closes_only_their_unseen_findings(
+    store: Arc<dyn Store>,
+    _: &Keep,
+) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let of_stream = |id: &str, stream: &str| Finding {
+        stream: stream.into(),
+        ..finding(id, "a", Severity::High)
+    };
+    let first = run_of(&store, w.id).await;
+    let both = Batch {
+        assets: vec![asset("a", None)],
+        findings: vec![of_stream("i1", "issues"), of_stream("s1", "secrets")],
+        ..Default::default()
+    };
+    write(&store, w.id, first, w.policy, both).await;
+    // A full sync of `issues` alone saw nothing: the secret it did not pull stays open.
+    let second = run_of(&store, w.id).await;
+    assert_eq!(
+        store.close_unseen(w.id, second, &issues()).await.unwrap(),
+        1
+    );
+    let open = FindingFilter {
+        statuses: vec![FindingStatus::Failed],
+        ..Default::default()
+    };
+    let still_open: Vec<String> = store
+        .findings(&open)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(still_open, ["s1"]);
+    let streams = vec!["issues".to_string(), "secrets".to_string()];
+    assert_eq!(store.close_unseen(w.id, second, &streams).await.unwrap(), 1);
+    assert!(store.findings(&open).await.unwrap().is_empty());
+}
+
 async fn unseen_and_removed_findings_close_and_reopen(store: Arc<dyn Store>, _: &Keep) {
     let w = store
         .add_integration(&new_integration("w", Policy::default()))
@@ -1087,12 +1151,12 @@ async fn unseen_and_removed_findings_close_and_reopen(store: Arc<dyn Store>, _: 
         "only a stored open finding counts"
     );
     assert_eq!(
-        store.close_unseen(w.id, second).await.unwrap(),
+        store.close_unseen(w.id, second, &issues()).await.unwrap(),
         1,
         "f3 was not seen"
     );
     assert_eq!(
-        store.close_unseen(w.id, second).await.unwrap(),
+        store.close_unseen(w.id, second, &issues()).await.unwrap(),
         0,
         "closing twice closes nothing"
     );
@@ -1124,7 +1188,10 @@ async fn unseen_and_removed_findings_close_and_reopen(store: Arc<dyn Store>, _: 
     refused.findings.retain(|f| f.source_id != "f1");
     refused.refused_findings = vec!["f1".into()];
     write(&store, w.id, fourth, w.policy, refused).await;
-    assert_eq!(store.close_unseen(w.id, fourth).await.unwrap(), 0);
+    assert_eq!(
+        store.close_unseen(w.id, fourth, &issues()).await.unwrap(),
+        0
+    );
     assert!(
         store.findings(&closed).await.unwrap().is_empty(),
         "f1 stays open"

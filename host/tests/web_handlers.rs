@@ -515,6 +515,7 @@ async fn event_streams_are_bounded_per_session_or_token() {
                 version: "0.2.0".into(),
                 digest: "not-run-here".into(),
             },
+            streams: None,
         })
         .await
         .unwrap();

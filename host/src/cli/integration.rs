@@ -125,6 +125,10 @@ pub struct AddArgs {
     /// plugins folder].
     #[arg(long, value_name = "VERSION")]
     plugin_version: Option<String>,
+    /// The streams to pull, comma-separated (see `plugins`) [default: the plugin's
+    /// streams that are on by default].
+    #[arg(long, value_name = "STREAM,…", value_delimiter = ',')]
+    streams: Option<Vec<String>>,
     #[command(flatten)]
     settings: SettingArgs,
     #[command(flatten)]
@@ -140,6 +144,10 @@ pub struct UpdateArgs {
     /// Remove a setting, falling back to its default (repeatable).
     #[arg(long, value_name = "KEY")]
     unset: Vec<String>,
+    /// The streams to pull from now on, comma-separated; `default` for the plugin's
+    /// defaults. A change makes the next sync full.
+    #[arg(long, value_name = "STREAM,…|default", value_delimiter = ',')]
+    streams: Option<Vec<String>>,
     #[command(flatten)]
     policy: PolicyArgs,
 }
@@ -193,6 +201,7 @@ async fn add(platform: &Platform, args: AddArgs) -> anyhow::Result<()> {
             name: args.name.clone(),
             connector: args.connector.clone(),
             version: args.plugin_version.clone(),
+            streams: args.streams.clone(),
             values: args.settings.values()?,
             policy: args.policy.change(),
             test: !args.settings.no_test,
@@ -218,6 +227,13 @@ async fn update(platform: &Platform, args: UpdateArgs) -> anyhow::Result<()> {
             name: args.name.clone(),
             values: args.settings.values()?,
             unset: args.unset.clone(),
+            streams: args
+                .streams
+                .clone()
+                .map(|streams| match streams.as_slice() {
+                    [only] if only == "default" => Vec::new(),
+                    _ => streams,
+                }),
             policy: args.policy.change(),
             test: !args.settings.no_test,
             started_by: args.settings.started_by(),
@@ -319,6 +335,13 @@ async fn show(platform: &Platform, name: &str, json: bool) -> anyhow::Result<()>
         ("name".into(), view.name.clone()),
         ("connector".into(), view.connector.clone()),
         ("plugin-version".into(), view.plugin_version.clone()),
+        (
+            "streams".into(),
+            match view.streams_chosen {
+                true => view.streams.join(","),
+                false => format!("{} (default)", view.streams.join(",")),
+            },
+        ),
     ];
     rows.extend(view.settings.iter().map(|s| (s.key.clone(), s.shown())));
     let p = view.policy;

@@ -46,6 +46,8 @@ pub struct NewIntegration {
     pub policy: Policy,
     /// The build of its plugin it runs (installed before the integration is added).
     pub plugin: PluginPin,
+    /// The streams it pulls; `None` for its plugin's defaults.
+    pub streams: Option<Vec<String>>,
 }
 
 /// The exact build of a plugin an integration runs: its version, and the sha256 of its
@@ -94,4 +96,6 @@ pub struct Integration {
     /// The build of its plugin it runs; `None` for an integration stored before versions
     /// were pinned, until its first use pins the newest.
     pub plugin: Option<PluginPin>,
+    /// The streams it pulls; `None` for its plugin's defaults.
+    pub streams: Option<Vec<String>>,
 }

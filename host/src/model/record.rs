@@ -244,6 +244,8 @@ pub struct Finding {
     pub project_ids: Vec<String>,
     /// Link into the source's UI.
     pub portal_url: Option<String>,
+    /// The stream it belongs to (one of those the sync asked for).
+    pub stream: String,
     /// What kind of finding it is.
     pub kind: FindingKind,
     /// For a vulnerability: its advisory, scores and package.

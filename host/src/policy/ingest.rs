@@ -390,6 +390,7 @@ pub(crate) mod tests {
             due_at: None,
             project_ids: vec![],
             portal_url: None,
+            stream: "issues".into(),
             kind: crate::model::FindingKind::Issue,
             vulnerability: None,
             raw: "{}".into(),

@@ -70,6 +70,19 @@ fn check_list(field: &str, len: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses a finding of a stream the sync did not ask for: a full sync of some streams
+/// must never store (or keep open) another's.
+fn in_streams(f: &Finding, streams: &[String]) -> Result<(), String> {
+    match streams.contains(&f.stream) {
+        true => Ok(()),
+        false => Err(format!(
+            "its stream `{}` is not one this sync asked for ({})",
+            clip(&f.stream),
+            streams.join(", ")
+        )),
+    }
+}
+
 /// Why an asset is refused, if it is.
 pub fn asset(a: &Asset) -> Result<(), String> {
     check_id("source-id", &a.source_id)?;
@@ -178,7 +191,7 @@ pub fn link(url: &str) -> Result<(), String> {
 
 /// Takes out every record that breaks the rules, and those the edge already refused.
 /// One bad record never costs the good ones.
-pub fn screen(mut batch: Batch) -> Screened {
+pub fn screen(mut batch: Batch, streams: &[String]) -> Screened {
     let mut screened = Screened::default();
     let mut refused = Vec::new();
     for Rejected {
@@ -207,7 +220,7 @@ pub fn screen(mut batch: Batch) -> Screened {
         }
     }
     batch.findings.retain(|f| {
-        let problem = finding(f).err();
+        let problem = finding(f).and_then(|()| in_streams(f, streams)).err();
         if let Some(problem) = &problem {
             screened.reject("finding", &f.source_id, problem);
             refused.push(f.source_id.clone());
@@ -330,6 +343,7 @@ pub fn batch_bytes(b: &Batch) -> u64 {
                 + items(&f.project_ids)
                 + f.vulnerability.as_ref().map_or(0, vulnerability_bytes)
                 + f.raw.len()
+                + f.stream.len()
                 + std::mem::size_of::<Finding>()
         })
         .sum();
@@ -339,6 +353,33 @@ pub fn batch_bytes(b: &Batch) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Screens `batch` as a sync of the one stream `issues` does.
+    fn screen(batch: Batch) -> Screened {
+        super::screen(batch, &["issues".to_string()])
+    }
+
+    #[test]
+    fn a_finding_of_a_stream_the_sync_did_not_ask_for_is_refused() {
+        let mut other = good_finding();
+        other.source_id = "f2".into();
+        other.stream = "secrets".into();
+        let screened = super::screen(
+            Batch {
+                findings: vec![good_finding(), other],
+                ..Default::default()
+            },
+            &["issues".to_string(), "alerts".to_string()],
+        );
+        assert_eq!(screened.batch.findings.len(), 1);
+        assert_eq!(screened.findings_rejected, 1);
+        assert!(
+            screened.reasons[0]
+                .contains("stream `secrets` is not one this sync asked for (issues, alerts)"),
+            "{:?}",
+            screened.reasons
+        );
+    }
     use crate::model::{FindingStatus, Severity};
 
     fn good_finding() -> Finding {
@@ -360,6 +401,7 @@ mod tests {
             due_at: None,
             project_ids: vec![],
             portal_url: None,
+            stream: "issues".into(),
             kind: crate::model::FindingKind::Issue,
             vulnerability: None,
             raw: "{}".into(),

@@ -112,3 +112,53 @@ async fn resolves_where_refused(
         .ok()?;
     crate::plugin::policy::check_resolved(bare, &addresses).err()
 }
+
+/// The host's own setting that chooses an integration's streams.
+pub const STREAMS_KEY: &str = "streams";
+
+/// Checks a choice of streams against what `plugin` offers: at least one, each offered,
+/// none twice.
+pub(super) fn check_streams(plugin: &LoadedPlugin, chosen: &[String]) -> Result<(), SettingError> {
+    let info = &plugin.info;
+    let offered: Vec<&str> = info.streams.iter().map(|s| s.name.as_str()).collect();
+    let refuse = |message: String| SettingError {
+        key: STREAMS_KEY.into(),
+        message,
+    };
+    if chosen.is_empty() {
+        return Err(refuse(format!(
+            "choose at least one of {}",
+            offered.join(", ")
+        )));
+    }
+    for (i, name) in chosen.iter().enumerate() {
+        if !offered.contains(&name.as_str()) {
+            return Err(refuse(format!(
+                "`{}` is not a stream of {} {}; it offers {}",
+                name.escape_debug(),
+                info.name,
+                info.version,
+                offered.join(", ")
+            )));
+        }
+        if chosen[..i].contains(name) {
+            return Err(refuse(format!("`{name}` is given twice")));
+        }
+    }
+    Ok(())
+}
+
+/// The streams a sync of an integration pulls: its choice, else its plugin's defaults;
+/// a choice the plugin (another version of it) no longer offers is refused.
+pub(super) fn streams_to_pull(
+    plugin: &LoadedPlugin,
+    chosen: Option<&[String]>,
+) -> Result<Vec<String>, SettingError> {
+    match chosen {
+        None => Ok(plugin.info.default_streams()),
+        Some(chosen) => {
+            check_streams(plugin, chosen)?;
+            Ok(chosen.to_vec())
+        }
+    }
+}

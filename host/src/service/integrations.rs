@@ -1,6 +1,8 @@
 //! Integrations: add (test, then save), update, test, remove, list, show.
 
-use super::integration_rules::{check_name, check_secrets_follow_urls, validate};
+use super::integration_rules::{
+    STREAMS_KEY, check_name, check_secrets_follow_urls, check_streams, streams_to_pull, validate,
+};
 use super::{Platform, Prepared, ServiceError};
 use crate::model::{
     Action, CheckStep, Integration, NewIntegration, PluginPin, Policy, RunEnd, RunStatus,
@@ -91,6 +93,8 @@ pub struct AddIntegration {
     pub connector: String,
     /// The plugin version to run; the newest when `None`.
     pub version: Option<String>,
+    /// The streams to pull; the plugin's defaults when `None`.
+    pub streams: Option<Vec<String>>,
     /// Settings, secrets included.
     pub values: BTreeMap<String, String>,
     /// Policy changes from the defaults.
@@ -123,6 +127,9 @@ pub struct UpdateIntegration {
     pub values: BTreeMap<String, String>,
     /// Settings to remove (falling back to their defaults).
     pub unset: Vec<String>,
+    /// The streams to pull from now on; an empty list means the plugin's defaults, `None`
+    /// keeps the choice.
+    pub streams: Option<Vec<String>>,
     /// Policy changes.
     pub policy: PolicyChange,
     /// Test the connection before saving, when a setting changes.
@@ -235,6 +242,10 @@ pub struct IntegrationView {
     pub connector: String,
     /// The version of its plugin it runs.
     pub plugin_version: String,
+    /// The streams its syncs pull.
+    pub streams: Vec<String>,
+    /// Whether those are its own choice (else its plugin's defaults).
+    pub streams_chosen: bool,
     /// Every setting of the plugin's schema, in its order.
     pub settings: Vec<ShownSetting>,
     /// The URLs its runs may reach (the values of its URL settings).
@@ -305,6 +316,8 @@ struct Merged {
     plugin: Arc<LoadedPlugin>,
     after: Settings,
     policy: Policy,
+    /// The streams chosen from now on (`None`: the plugin's defaults).
+    streams: Option<Vec<String>>,
     /// The keys that change (settings, then policy names).
     changed: Vec<String>,
     settings_changed: bool,
@@ -383,6 +396,9 @@ impl Integrations<'_> {
             None => self.platform.newest_plugin(&request.connector).await?,
         };
         let settings = validate(&plugin, plugins.host.resolver(), request.values).await?;
+        if let Some(streams) = &request.streams {
+            check_streams(&plugin, streams)?;
+        }
         let policy = request.policy.apply(Policy::default())?;
         let test = match request.test {
             false => None,
@@ -399,6 +415,7 @@ impl Integrations<'_> {
                 sealed_secrets,
                 policy,
                 plugin: pin,
+                streams: request.streams,
             })
             .await?;
         if test.is_some() {
@@ -461,19 +478,34 @@ impl Integrations<'_> {
             .sealed_like(&before);
         check_secrets_follow_urls(schema, &before, &after, &request.values)?;
         let policy = request.policy.apply(integration.policy)?;
+        let streams = match &request.streams {
+            None => integration.streams.clone(),
+            Some(chosen) if chosen.is_empty() => None,
+            Some(chosen) => {
+                check_streams(&plugin, chosen)?;
+                Some(chosen.clone())
+            }
+        };
         let mut changed: Vec<String> = schema
             .iter()
             .map(|f| &f.key)
             .filter(|k| before.get(k) != after.get(k))
             .cloned()
             .collect();
+        // What the syncs pull, not how they reach it: no connection test needed.
+        let streams_changed = Some(streams_to_pull(&plugin, streams.as_deref())?)
+            != streams_to_pull(&plugin, integration.streams.as_deref()).ok();
         let settings_changed = !changed.is_empty();
+        if streams_changed {
+            changed.push(STREAMS_KEY.into());
+        }
         changed.extend(PolicyChange::keys_changed(integration.policy, policy).map(str::to_string));
         Ok(Merged {
             integration,
             plugin,
             after,
             policy,
+            streams,
             changed,
             settings_changed,
         })
@@ -502,6 +534,7 @@ impl Integrations<'_> {
             plugin,
             after,
             policy,
+            streams,
             changed,
             settings_changed,
         } = self.merge(integration, request).await?;
@@ -521,10 +554,11 @@ impl Integrations<'_> {
         let (plain, sealed) = self.seal(&plugin, &integration.name, &after).await?;
         let store = self.platform.store();
         store
-            .update_integration(integration.id, &plain, &sealed, &policy)
+            .update_integration(integration.id, &plain, &sealed, &policy, streams.as_deref())
             .await?;
         let was = integration.policy;
         let reads_differently = settings_changed
+            || changed.iter().any(|key| key == STREAMS_KEY)
             || policy.auto_onboard != was.auto_onboard
             || policy.update_metadata != was.update_metadata;
         if reads_differently {
@@ -575,6 +609,9 @@ impl Integrations<'_> {
             .filter(known)
             .map(String::as_str)
             .collect();
+        if request.streams.is_some() {
+            tried.push(STREAMS_KEY);
+        }
         tried.extend(request.policy.keys_given().map(|key| -> &str { key }));
         let recorded = self
             .platform
@@ -700,6 +737,7 @@ impl Integrations<'_> {
                 }
             })
             .collect();
+        let streams = prepared.streams()?;
         Ok(IntegrationView {
             egress: prepared
                 .settings
@@ -707,6 +745,8 @@ impl Integrations<'_> {
             name: prepared.integration.name,
             connector: prepared.integration.connector,
             plugin_version: prepared.plugin.info.version.clone(),
+            streams,
+            streams_chosen: prepared.integration.streams.is_some(),
             settings,
             policy: prepared.integration.policy,
         })

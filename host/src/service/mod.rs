@@ -238,4 +238,12 @@ impl Prepared<'_> {
             .settings
             .check_accepted(&self.integration.name, &self.plugin.info.config_schema)?)
     }
+
+    /// The streams a sync pulls: the integration's choice, else the plugin's defaults.
+    fn streams(&self) -> Result<Vec<String>, ServiceError> {
+        Ok(integration_rules::streams_to_pull(
+            &self.plugin,
+            self.integration.streams.as_deref(),
+        )?)
+    }
 }

@@ -119,6 +119,7 @@ impl Syncs<'_> {
     ) -> Result<SyncOutcome, ServiceError> {
         let prepared = self.platform.prepare_integration(integration).await?;
         prepared.check_runnable()?;
+        let streams = prepared.streams()?;
         let id = prepared.integration.id;
         let cancel = request.cancel;
         let running = self.platform.running.clone();
@@ -161,6 +162,7 @@ impl Syncs<'_> {
             })),
             cancel,
             full: request.full,
+            streams,
             limits: self.platform.limits,
             started: request.started,
         };

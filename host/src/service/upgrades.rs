@@ -4,11 +4,11 @@
 //! recorded in history naming both versions.
 
 use super::ServiceError;
-use super::integration_rules::{check_secrets_follow_urls, validate};
+use super::integration_rules::{check_secrets_follow_urls, streams_to_pull, validate};
 use super::integrations::{Integrations, UpgradeIntegration, Upgraded, passed, refusal};
 use crate::model::{Action, Integration, PluginPin, RunEnd, RunStatus};
 use crate::plugin::LoadedPlugin;
-use crate::settings::{OpenSettingsError, Settings};
+use crate::settings::{Settings, unaccepted_default};
 
 impl Integrations<'_> {
     /// Moves integration `request.name` to version `request.to` of its plugin (the
@@ -98,6 +98,8 @@ impl Integrations<'_> {
     ) -> Result<(Vec<String>, Option<super::TestReport>), ServiceError> {
         let platform = self.platform;
         let schema = &target.info.config_schema;
+        // Its chosen streams must be offered by the new version.
+        streams_to_pull(target, integration.streams.as_deref())?;
         let before = Settings::open(integration, schema, platform.key().await?)?;
         let mut values = before.values().clone();
         // An empty secret means "keep the stored one", as in an update.
@@ -111,22 +113,20 @@ impl Integrations<'_> {
                 })
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
+        // A host the new version defaults is not accepted by moving to it: the operator
+        // names it in the same command, or another.
+        if let Some((field, url)) = unaccepted_default(schema, &values) {
+            let (name, key, to) = (&integration.name, &field.key, &target.info.version);
+            return Err(ServiceError::PluginVersion(format!(
+                "{} {to} sends requests to `{url}` (the default of its setting `{key}`), which integration `{name}` never accepted; accept it with `integration upgrade {name} --to {to} --set {key}={url}` and its secrets entered again, or set another URL",
+                target.info.name
+            )));
+        }
         let plugins = platform.plugins().await?;
         let after = validate(target, plugins.host.resolver(), values)
             .await?
             .sealed_like(&before);
         check_secrets_follow_urls(schema, &before, &after, &request.values)?;
-        after
-            .check_accepted(&integration.name, schema)
-            .map_err(|e| match e {
-                OpenSettingsError::UnacceptedEgress { name, key, url } => {
-                    ServiceError::PluginVersion(format!(
-                        "{} {} sends requests to `{url}` (the default of its setting `{key}`), which integration `{name}` never accepted; accept it with `integration upgrade {name} --to {} --set {key}={url}` and its secrets entered again, or set another URL",
-                        target.info.name, target.info.version, target.info.version
-                    ))
-                }
-                e => e.into(),
-            })?;
         let test = match request.test {
             false => None,
             true => Some(passed(self.run_test(target, &after).await?)?),

@@ -119,13 +119,15 @@ impl BatchOutcome {
 pub trait IntegrationStore: Send + Sync {
     /// Adds one; [`StoreError::Conflict`] if the name is taken.
     async fn add_integration(&self, new: &NewIntegration) -> Result<Integration, StoreError>;
-    /// Replaces an integration's settings, sealed secrets and policy.
+    /// Replaces an integration's settings, sealed secrets, policy and streams (`None`:
+    /// its plugin's defaults).
     async fn update_integration(
         &self,
         id: i64,
         settings: &[(String, String)],
         sealed_secrets: &str,
         policy: &Policy,
+        streams: Option<&[String]>,
     ) -> Result<(), StoreError>;
     /// Swaps an integration's sealed secrets from `was` to `now` (re-sealing them), unless
     /// someone changed them meanwhile; whether it swapped.
@@ -285,8 +287,14 @@ pub trait IngestStore: Send + Sync {
         group: Arc<WriteGroup>,
         fence: Fence,
     ) -> Result<GroupOutcome, StoreError>;
-    /// Closes (passed, removed at source) the open findings that `run` did not report.
-    async fn close_unseen(&self, integration: i64, run: i64) -> Result<u64, StoreError>;
+    /// Closes (passed, removed at source) the open findings of `streams` that `run` did not
+    /// report; findings stored before streams were recorded count as any stream's.
+    async fn close_unseen(
+        &self,
+        integration: i64,
+        run: i64,
+        streams: &[String],
+    ) -> Result<u64, StoreError>;
     /// Puts back the source's status wherever one was set here; returns how many.
     async fn restore_reported_statuses(&self, integration: i64) -> Result<u64, StoreError>;
     /// The stored resume point and its generation.

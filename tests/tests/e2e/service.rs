@@ -63,6 +63,7 @@ async fn a_running_sync_reports_progress_and_stops_when_cancelled() {
             name: "w".into(),
             connector: "wiz".into(),
             version: None,
+            streams: None,
             values: values
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))

@@ -307,6 +307,7 @@ macro_rules! shared_conversions {
         /// its times must be RFC 3339.
         fn finding_of(
             f: wit::Finding,
+            stream: String,
             kind: model::FindingKind,
             vulnerability: Option<model::Vulnerability>,
         ) -> Result<model::Finding, model::Rejected> {
@@ -329,6 +330,7 @@ macro_rules! shared_conversions {
                 rule_name: f.rule_name,
                 project_ids: f.project_ids,
                 portal_url: f.portal_url,
+                stream,
                 kind,
                 vulnerability,
                 raw: f.raw,

@@ -62,7 +62,7 @@ impl From<wit::PluginInfo> for model::PluginInfo {
 /// A finding, or why it cannot be read: every 0.1 finding is an issue, without
 /// vulnerability details.
 fn finding(f: wit::Finding) -> Result<model::Finding, model::Rejected> {
-    finding_of(f, model::FindingKind::Issue, None)
+    finding_of(f, IMPLICIT_STREAM.into(), model::FindingKind::Issue, None)
 }
 
 impl From<wit::Batch> for model::Batch {

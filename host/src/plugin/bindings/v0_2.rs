@@ -115,7 +115,8 @@ fn finding(mut f: wit::Finding) -> Result<model::Finding, model::Rejected> {
         .map(|v| vulnerability(&f.source_id, v))
         .transpose()?;
     let kind = kind(f.kind);
-    finding_of(f, kind, vulnerability)
+    let stream = std::mem::take(&mut f.stream);
+    finding_of(f, stream, kind, vulnerability)
 }
 
 impl From<wit::Batch> for model::Batch {

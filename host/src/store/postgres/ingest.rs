@@ -145,6 +145,7 @@ struct FindingColumns<'a> {
     hash: Vec<&'a [u8]>,
     kind: Vec<&'a str>,
     vulnerability: Vec<Option<serde_json::Value>>,
+    stream: Vec<&'a str>,
 }
 
 impl<'a> FindingColumns<'a> {
@@ -171,6 +172,7 @@ impl<'a> FindingColumns<'a> {
         self.raw.push(&f.raw);
         self.hash.push(&w.hash);
         self.kind.push(f.kind.as_str());
+        self.stream.push(&f.stream);
         self.vulnerability.push(
             f.vulnerability
                 .as_ref()
@@ -365,19 +367,20 @@ async fn write_findings(
         .prepare_cached(
             "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation,
                rule_id, rule_name, created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash,
-               first_seen_at, reported_status, seen_in_run, kind, vulnerability)
-             SELECT $1, id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h, $21, st, $22, k, v
+               first_seen_at, reported_status, seen_in_run, kind, vulnerability, stream)
+             SELECT $1, id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h, $21, st, $22, k, v, sm
              FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
                          $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::jsonb[],
-                         $18::text[], $19::text[], $20::bytea[], $23::text[], $24::jsonb[])
-               AS u(id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h, k, v)
+                         $18::text[], $19::text[], $20::bytea[], $23::text[], $24::jsonb[], $25::text[])
+               AS u(id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h, k, v, sm)
              ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = EXCLUDED.asset_source_id, title = EXCLUDED.title,
                description = EXCLUDED.description, severity = EXCLUDED.severity, status = EXCLUDED.status, source_status = EXCLUDED.source_status,
                remediation = EXCLUDED.remediation, rule_id = EXCLUDED.rule_id, rule_name = EXCLUDED.rule_name, created_at = EXCLUDED.created_at,
                updated_at = EXCLUDED.updated_at, status_changed_at = EXCLUDED.status_changed_at, resolved_at = EXCLUDED.resolved_at,
                due_at = EXCLUDED.due_at, project_ids = EXCLUDED.project_ids, portal_url = EXCLUDED.portal_url, raw = EXCLUDED.raw,
                content_hash = EXCLUDED.content_hash, closed_reason = NULL, reported_status = EXCLUDED.reported_status,
-               seen_in_run = EXCLUDED.seen_in_run, kind = EXCLUDED.kind, vulnerability = EXCLUDED.vulnerability",
+               seen_in_run = EXCLUDED.seen_in_run, kind = EXCLUDED.kind, vulnerability = EXCLUDED.vulnerability,
+               stream = EXCLUDED.stream",
         )
         .await?;
     tx.execute(
@@ -407,6 +410,7 @@ async fn write_findings(
             &run,
             &c.kind,
             &c.vulnerability,
+            &c.stream,
         ],
     )
     .await?;
@@ -516,13 +520,19 @@ impl IngestStore for PostgresStore {
         Ok(outcome)
     }
 
-    async fn close_unseen(&self, integration: i64, run: i64) -> Result<u64, StoreError> {
+    async fn close_unseen(
+        &self,
+        integration: i64,
+        run: i64,
+        streams: &[String],
+    ) -> Result<u64, StoreError> {
         Ok(self
             .client()
             .await?
             .execute(
-                &format!("{CLOSE_FINDING} WHERE integration_id = $1 AND closed_reason IS NULL AND (seen_in_run IS NULL OR seen_in_run < $2)"),
-                &[&integration, &run],
+                &format!("{CLOSE_FINDING} WHERE integration_id = $1 AND closed_reason IS NULL AND (seen_in_run IS NULL OR seen_in_run < $2)
+                          AND (stream IS NULL OR stream = ANY($3))"),
+                &[&integration, &run, &streams],
             )
             .await?)
     }

@@ -1,12 +1,12 @@
 //! Integrations in PostgreSQL.
 
-use super::{PostgresStore, json_at};
+use super::{PostgresStore, json_at, opt_json_at};
 use crate::model::{Integration, NewIntegration, PluginPin, Policy, now};
 use crate::store::{IntegrationStore, StoreError};
 use async_trait::async_trait;
 use tokio_postgres::error::SqlState;
 
-const COLUMNS: &str = "id, name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest";
+const COLUMNS: &str = "id, name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest, streams";
 
 fn integration_row(row: &tokio_postgres::Row) -> Result<Integration, StoreError> {
     Ok(Integration {
@@ -25,6 +25,7 @@ fn integration_row(row: &tokio_postgres::Row) -> Result<Integration, StoreError>
             (Some(version), Some(digest)) => Some(PluginPin { version, digest }),
             _ => None,
         },
+        streams: opt_json_at(row, 11, "integration streams")?,
     })
 }
 
@@ -33,14 +34,18 @@ impl IntegrationStore for PostgresStore {
     async fn add_integration(&self, new: &NewIntegration) -> Result<Integration, StoreError> {
         let client = self.client().await?;
         let settings = serde_json::to_value(&new.settings).expect("plain data");
+        let streams = new
+            .streams
+            .as_ref()
+            .map(|s| serde_json::to_value(s).expect("plain data"));
         let p = &new.policy;
         let result = client
             .query_one(
                 &format!(
-                    "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+                    "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest, streams)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
                 ),
-                &[&new.name, &new.connector, &settings, &new.sealed_secrets, &now(), &i64::from(p.auto_sync_days), &p.auto_onboard, &p.update_metadata, &new.plugin.version, &new.plugin.digest],
+                &[&new.name, &new.connector, &settings, &new.sealed_secrets, &now(), &i64::from(p.auto_sync_days), &p.auto_onboard, &p.update_metadata, &new.plugin.version, &new.plugin.digest, &streams],
             )
             .await;
         match result {
@@ -58,14 +63,16 @@ impl IntegrationStore for PostgresStore {
         settings: &[(String, String)],
         sealed_secrets: &str,
         policy: &Policy,
+        streams: Option<&[String]>,
     ) -> Result<(), StoreError> {
         let settings = serde_json::to_value(settings).expect("plain data");
+        let streams = streams.map(|s| serde_json::to_value(s).expect("plain data"));
         let changed = self
             .client()
             .await?
             .execute(
-                "UPDATE integrations SET settings = $2, sealed_secrets = $3, auto_sync_days = $4, auto_onboard = $5, update_metadata = $6 WHERE id = $1",
-                &[&id, &settings, &sealed_secrets, &i64::from(policy.auto_sync_days), &policy.auto_onboard, &policy.update_metadata],
+                "UPDATE integrations SET settings = $2, sealed_secrets = $3, auto_sync_days = $4, auto_onboard = $5, update_metadata = $6, streams = $7 WHERE id = $1",
+                &[&id, &settings, &sealed_secrets, &i64::from(policy.auto_sync_days), &policy.auto_onboard, &policy.update_metadata, &streams],
             )
             .await?;
         match changed {

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0007_finding_kind.sql"),
     include_str!("../../../migrations/postgres/0008_asset_removal.sql"),
     include_str!("../../../migrations/postgres/0009_plugin_versions.sql"),
+    include_str!("../../../migrations/postgres/0010_streams.sql"),
 ];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).

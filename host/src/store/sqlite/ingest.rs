@@ -159,15 +159,16 @@ fn apply(
     let mut write = tx.prepare_cached(
         "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation, rule_id, rule_name,
            created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash, first_seen_at, reported_status, seen_in_run,
-           kind, vulnerability)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?7, ?22, ?23, ?24)
+           kind, vulnerability, stream)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?7, ?22, ?23, ?24, ?25)
          ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = excluded.asset_source_id, title = excluded.title,
            description = excluded.description, severity = excluded.severity, status = excluded.status, source_status = excluded.source_status,
            remediation = excluded.remediation, rule_id = excluded.rule_id, rule_name = excluded.rule_name, created_at = excluded.created_at,
            updated_at = excluded.updated_at, status_changed_at = excluded.status_changed_at, resolved_at = excluded.resolved_at,
            due_at = excluded.due_at, project_ids = excluded.project_ids, portal_url = excluded.portal_url, raw = excluded.raw,
            content_hash = excluded.content_hash, closed_reason = NULL, reported_status = excluded.reported_status,
-           seen_in_run = excluded.seen_in_run, kind = excluded.kind, vulnerability = excluded.vulnerability",
+           seen_in_run = excluded.seen_in_run, kind = excluded.kind, vulnerability = excluded.vulnerability,
+           stream = excluded.stream",
     )?;
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(time_text);
     for w in &plan.write {
@@ -197,6 +198,7 @@ fn apply(
             run,
             f.kind.as_str(),
             f.vulnerability.as_ref().map(json),
+            f.stream,
         ])?;
     }
     let mut seen = tx.prepare_cached(
@@ -274,12 +276,19 @@ impl IngestStore for SqliteStore {
         .await
     }
 
-    async fn close_unseen(&self, integration: i64, run: i64) -> Result<u64, StoreError> {
+    async fn close_unseen(
+        &self,
+        integration: i64,
+        run: i64,
+        streams: &[String],
+    ) -> Result<u64, StoreError> {
+        let streams = json(streams);
         self.call(move |conn| {
             // Run ids only grow, so "not seen in this run" is "seen earlier, or never".
             let closed = conn.execute(
-                &format!("{CLOSE_FINDING} WHERE integration_id = ?1 AND closed_reason IS NULL AND (seen_in_run IS NULL OR seen_in_run < ?2)"),
-                params![integration, run],
+                &format!("{CLOSE_FINDING} WHERE integration_id = ?1 AND closed_reason IS NULL AND (seen_in_run IS NULL OR seen_in_run < ?2)
+                          AND (stream IS NULL OR stream IN (SELECT value FROM json_each(?3)))"),
+                params![integration, run, streams],
             )?;
             Ok(closed as u64)
         })

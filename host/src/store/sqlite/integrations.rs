@@ -1,13 +1,13 @@
 //! Integrations in SQLite.
 
-use super::{SqliteStore, json_at, time_at};
+use super::{SqliteStore, json_at, opt_json_at, time_at};
 use crate::model::{Integration, NewIntegration, PluginPin, Policy, now, time_text};
 use crate::policy::hash::json;
 use crate::store::{IntegrationStore, StoreError};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-const COLUMNS: &str = "id, name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest";
+const COLUMNS: &str = "id, name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest, streams";
 
 fn integration_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
     Ok(Integration {
@@ -26,6 +26,7 @@ fn integration_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
             (Some(version), Some(digest)) => Some(PluginPin { version, digest }),
             _ => None,
         },
+        streams: opt_json_at(row, 11)?,
     })
 }
 
@@ -46,9 +47,9 @@ impl IntegrationStore for SqliteStore {
         self.call(move |conn| {
             let p = &new.policy;
             let result = conn.execute(
-                "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![new.name, new.connector, json(&new.settings), new.sealed_secrets, time_text(now()), p.auto_sync_days, p.auto_onboard, p.update_metadata, new.plugin.version, new.plugin.digest],
+                "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest, streams)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![new.name, new.connector, json(&new.settings), new.sealed_secrets, time_text(now()), p.auto_sync_days, p.auto_onboard, p.update_metadata, new.plugin.version, new.plugin.digest, new.streams.as_ref().map(json)],
             );
             match result {
                 Err(rusqlite::Error::SqliteFailure(e, _))
@@ -71,12 +72,14 @@ impl IntegrationStore for SqliteStore {
         settings: &[(String, String)],
         sealed_secrets: &str,
         policy: &Policy,
+        streams: Option<&[String]>,
     ) -> Result<(), StoreError> {
         let (settings, sealed, p) = (json(settings), sealed_secrets.to_string(), *policy);
+        let streams = streams.map(json);
         self.call(move |conn| {
             let changed = conn.execute(
-                "UPDATE integrations SET settings = ?2, sealed_secrets = ?3, auto_sync_days = ?4, auto_onboard = ?5, update_metadata = ?6 WHERE id = ?1",
-                params![id, settings, sealed, p.auto_sync_days, p.auto_onboard, p.update_metadata],
+                "UPDATE integrations SET settings = ?2, sealed_secrets = ?3, auto_sync_days = ?4, auto_onboard = ?5, update_metadata = ?6, streams = ?7 WHERE id = ?1",
+                params![id, settings, sealed, p.auto_sync_days, p.auto_onboard, p.update_metadata, streams],
             )?;
             match changed {
                 0 => Err(StoreError::not_found(format!("integration #{id}"))),

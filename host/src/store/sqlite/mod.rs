@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0008_finding_kind.sql"),
     include_str!("../../../migrations/sqlite/0009_asset_removal.sql"),
     include_str!("../../../migrations/sqlite/0010_plugin_versions.sql"),
+    include_str!("../../../migrations/sqlite/0011_streams.sql"),
 ];
 
 /// A store in one SQLite file.

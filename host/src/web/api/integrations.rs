@@ -54,6 +54,9 @@ pub struct CreateIntegration {
     /// The plugin version to run (default: the newest).
     #[serde(default)]
     plugin_version: Option<String>,
+    /// The streams to pull (default: the plugin's streams that are on by default).
+    #[serde(default)]
+    streams: Option<Vec<String>>,
     /// Settings by the plugin schema's keys, secrets included; lists comma-separated.
     #[serde(default)]
     settings: BTreeMap<String, String>,
@@ -84,6 +87,10 @@ pub struct UpdateRequest {
     /// Settings to remove, falling back to their defaults.
     #[serde(default)]
     unset: Vec<String>,
+    /// The streams to pull from now on; an empty list for the plugin's defaults. A change
+    /// makes the next sync full.
+    #[serde(default)]
+    streams: Option<Vec<String>>,
     /// Platform settings.
     #[serde(default)]
     policy: PolicyInput,
@@ -175,6 +182,7 @@ pub async fn create(
             name: request.name,
             connector: request.connector,
             version: request.plugin_version,
+            streams: request.streams,
             values: request.settings,
             policy: request.policy.change(),
             test: request.test,
@@ -228,6 +236,7 @@ pub async fn update(
             name,
             values: request.settings,
             unset: request.unset,
+            streams: request.streams,
             policy: request.policy.change(),
             test: request.test,
             started_by: admin.user.name,

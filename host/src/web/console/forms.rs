@@ -81,6 +81,8 @@ pub struct Submission {
     pub values: BTreeMap<String, String>,
     /// Platform settings.
     pub policy: Policy,
+    /// The streams checked, when the form showed them.
+    pub streams: Option<Vec<String>>,
     /// `test` or `save`.
     pub action: String,
     /// Save even if the connection test fails.
@@ -136,9 +138,23 @@ pub fn read(
             auto_onboard: get("auto_onboard").is_some(),
             update_metadata: get("update_metadata").is_some(),
         },
+        // Only the plugin's own streams, in the order the boxes came.
+        streams: get("streams_shown").map(|_| {
+            fields
+                .iter()
+                .filter_map(|(k, _)| k.strip_prefix("stream."))
+                .map(str::to_string)
+                .collect()
+        }),
         action: get("action").unwrap_or_else(|| "save".into()),
         save_anyway: get("save_anyway").is_some(),
     };
+    if submission.streams.as_ref().is_some_and(Vec::is_empty) {
+        return Err(Box::new(Refused {
+            submission,
+            error: ("streams".into(), "choose at least one stream".into()),
+        }));
+    }
     match auto_sync_days {
         Some(_) => Ok(submission),
         None => Err(Box::new(Refused {

@@ -2,8 +2,8 @@
 
 use super::views::{
     AssetsPage, Card, Choice, ConfigurePage, FindingPage, FindingRow, FindingsPage, HistoryView,
-    IntegrationPage, IntegrationsPage, LoginPage, Nav, PluginCard, ProgressView, TestView,
-    VersionChoice,
+    IntegrationPage, IntegrationsPage, LoginPage, Nav, PluginCard, ProgressView, StreamChoice,
+    TestView, VersionChoice,
 };
 use super::{CsrfForm, Page, Viewer, charts, cleared_session_cookie, forms};
 use crate::catalog::compare_versions;
@@ -199,6 +199,8 @@ struct Form<'a> {
     connector: &'a str,
     /// The plugin version whose settings the form shows: the newest for a new one.
     version: Option<&'a str>,
+    /// The streams chosen; the plugin's defaults when `None`.
+    streams: Option<Vec<String>>,
     values: BTreeMap<String, String>,
     stored: Vec<crate::service::ShownSetting>,
     policy: crate::model::Policy,
@@ -223,10 +225,26 @@ async fn configure_page(
     };
     let mut fields = forms::fields(&plugin.config_schema, &form.values, &form.stored);
     let (mut name_error, mut auto_sync_error, mut general) = (None, None, None);
+    let mut streams_error = None;
+    let chosen = form
+        .streams
+        .clone()
+        .unwrap_or_else(|| plugin.default_streams());
+    let streams = plugin
+        .streams
+        .iter()
+        .map(|s| StreamChoice {
+            name: s.name.clone(),
+            label: s.label.clone(),
+            description: s.description.clone(),
+            checked: chosen.contains(&s.name),
+        })
+        .collect();
     if let Some((key, message)) = error {
         match key.as_str() {
             "name" => name_error = Some(message),
             "auto_sync_days" => auto_sync_error = Some(message),
+            "streams" => streams_error = Some(message),
             _ => match fields.iter_mut().find(|f| f.key == key) {
                 Some(field) => field.error = Some(message),
                 None => general = Some(message),
@@ -239,7 +257,9 @@ async fn configure_page(
         fields.iter().any(|f| f.error.is_some()),
     ) {
         (None, None, false)
-            if auto_sync_error.is_none() && test.is_none_or(|t| t.error.is_none()) =>
+            if auto_sync_error.is_none()
+                && streams_error.is_none()
+                && test.is_none_or(|t| t.error.is_none()) =>
         {
             StatusCode::OK
         }
@@ -257,6 +277,8 @@ async fn configure_page(
         auto_sync_error,
         auto_onboard: form.policy.auto_onboard,
         update_metadata: form.policy.update_metadata,
+        streams,
+        streams_error,
         test: test.map(TestView::from),
         error: general,
     });
@@ -293,6 +315,7 @@ pub async fn new_form(
         name: String::new(),
         connector: &connector,
         version: None,
+        streams: None,
         values: BTreeMap::new(),
         stored: Vec::new(),
         policy: crate::model::Policy::default(),
@@ -357,6 +380,7 @@ pub async fn create(
         name: submission.name.clone(),
         connector: &connector,
         version: None,
+        streams: submission.streams.clone(),
         values: submission.values.clone(),
         stored: Vec::new(),
         policy: submission.policy,
@@ -399,6 +423,7 @@ pub async fn create(
             name: submission.name.trim().to_string(),
             connector: connector.clone(),
             version: None,
+            streams: submission.streams.clone(),
             values: submission.values.clone(),
             policy: submission.policy_change(),
             test: !submission.save_anyway,
@@ -458,6 +483,7 @@ pub async fn edit_form(
         name: view.name.clone(),
         connector: &view.connector,
         version: Some(&view.plugin_version),
+        streams: Some(view.streams.clone()),
         values,
         stored: view.settings.clone(),
         policy: view.policy,
@@ -488,12 +514,13 @@ pub async fn edit(
         Ok(info) => info.config_schema,
         Err(e) => return to_page(e),
     };
-    let page = |values: BTreeMap<String, String>, policy| Form {
+    let page = |values: BTreeMap<String, String>, policy, streams: Option<Vec<String>>| Form {
         is_new: false,
         action: format!("/integrations/{}/edit", urlencoding(&name)),
         name: name.clone(),
         connector: &view.connector,
         version: Some(&view.plugin_version),
+        streams: streams.or_else(|| Some(view.streams.clone())),
         values,
         stored: view.settings.clone(),
         policy,
@@ -504,7 +531,7 @@ pub async fn edit(
             // What was typed comes back (secrets as "keep the stored one"), so submitting
             // the form again unsets nothing.
             let forms::Refused { submission, error } = *refused;
-            let form_page = page(submission.values, submission.policy);
+            let form_page = page(submission.values, submission.policy, submission.streams);
             return configure_page(&state, &form.viewer, form_page, None, Some(error)).await;
         }
     };
@@ -519,11 +546,12 @@ pub async fn edit(
         name: name.clone(),
         values: submission.values.clone(),
         unset,
+        streams: submission.streams.clone(),
         policy: submission.policy_change(),
         test: !submission.save_anyway,
         started_by: user,
     };
-    let form_page = page(submission.values, submission.policy);
+    let form_page = page(submission.values, submission.policy, submission.streams);
     if submission.action == "test" {
         // Test Connection tests what is typed and saves nothing.
         return match integrations.test_update(&request).await {

@@ -129,8 +129,19 @@ pub struct ConfigurePage {
     pub auto_sync_error: Option<String>,
     pub auto_onboard: bool,
     pub update_metadata: bool,
+    /// The plugin's streams, checked as chosen (shown when it offers several).
+    pub streams: Vec<StreamChoice>,
+    pub streams_error: Option<String>,
     pub test: Option<TestView>,
     pub error: Option<String>,
+}
+
+/// A stream of the configure form.
+pub struct StreamChoice {
+    pub name: String,
+    pub label: String,
+    pub description: String,
+    pub checked: bool,
 }
 
 /// A history row as shown.
