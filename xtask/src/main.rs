@@ -63,6 +63,13 @@ const COMPONENTS: &[Component] = &[
         features: "",
     },
     Component {
+        package: "streams-probe",
+        built: "streams_probe.wasm",
+        file: "streams-probe.wasm",
+        folder: "plugin-variants",
+        features: "",
+    },
+    Component {
         package: "hostile-io",
         built: "hostile_io.wasm",
         file: "hostile-io.wasm",

@@ -21,6 +21,7 @@ mod requests;
 mod sandbox;
 mod schedule;
 mod service;
+mod streams;
 mod sync;
 mod tls;
 mod versions;
