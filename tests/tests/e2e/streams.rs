@@ -188,3 +188,65 @@ fn a_sync_pulls_the_chosen_streams_and_a_full_sync_closes_only_theirs() {
         "{warned}"
     );
 }
+
+#[test]
+fn the_console_form_chooses_streams_and_refuses_none() {
+    use crate::console::logged_in;
+    use reqwest::StatusCode;
+
+    let source = Source::start(&["a1"], &["b1"]);
+    let scratch = tempfile::tempdir().unwrap();
+    let (host, _) = Host::with_only_plugin(
+        scratch.path(),
+        |h| h.plugin_variant("streams-probe.wasm"),
+        "streams-probe.wasm",
+    );
+    host.ok(&[
+        "integration",
+        "add",
+        "p",
+        "--connector",
+        "streams-probe",
+        "--set",
+        &format!("source-url={}", source.url()),
+    ]);
+    let served = host.serve_http(&[]);
+    let (console, base, csrf) = logged_in(&served, &served.admin_token);
+    let form = console
+        .get(format!("{base}/integrations/p/edit"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        form.contains(r#"id="stream-alpha" name="stream.alpha" type="checkbox" aria-describedby="stream-help-alpha" checked>"#)
+            && form.contains(r#"id="stream-beta" name="stream.beta" type="checkbox" aria-describedby="stream-help-beta">"#),
+        "{form}"
+    );
+    let url = source.url();
+    let submit = |fields: &[(&str, &str)]| {
+        let mut all = vec![
+            ("_csrf", csrf.as_str()),
+            ("setting.source-url", url.as_str()),
+            ("streams_shown", "1"),
+            ("action", "save"),
+        ];
+        all.extend_from_slice(fields);
+        console
+            .post(format!("{base}/integrations/p/edit"))
+            .form(&all)
+            .send()
+            .unwrap()
+    };
+    let none = submit(&[]);
+    assert_eq!(none.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = none.text().unwrap();
+    assert!(
+        page.contains(r#"<p id="error-streams" class="field-error">choose at least one stream</p>"#),
+        "{page}"
+    );
+    assert_eq!(shown_streams(&host, "p"), "alpha (default)", "nothing saved");
+    let saved = submit(&[("stream.beta", "on")]);
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(shown_streams(&host, "p"), "beta");
+}
