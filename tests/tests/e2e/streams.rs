@@ -11,9 +11,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wiz_sim::background::Background;
 
+/// Each stream's record ids.
+type Records = Arc<Mutex<HashMap<String, Vec<&'static str>>>>;
+
 /// The probe's source: each stream's records, changed by the test as it goes.
 struct Source {
-    records: Arc<Mutex<HashMap<String, Vec<&'static str>>>>,
+    records: Records,
     server: Background,
 }
 
@@ -27,8 +30,7 @@ impl Source {
             .route(
                 "/{stream}",
                 axum::routing::get(
-                    |State(records): State<Arc<Mutex<HashMap<String, Vec<&'static str>>>>>,
-                     Path(stream): Path<String>| async move {
+                    |State(records): State<Records>, Path(stream): Path<String>| async move {
                         let ids = records.lock().unwrap().get(&stream).cloned();
                         match ids {
                             Some(ids) => {
@@ -242,10 +244,16 @@ fn the_console_form_chooses_streams_and_refuses_none() {
     assert_eq!(none.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = none.text().unwrap();
     assert!(
-        page.contains(r#"<p id="error-streams" class="field-error">choose at least one stream</p>"#),
+        page.contains(
+            r#"<p id="error-streams" class="field-error">choose at least one stream</p>"#
+        ),
         "{page}"
     );
-    assert_eq!(shown_streams(&host, "p"), "alpha (default)", "nothing saved");
+    assert_eq!(
+        shown_streams(&host, "p"),
+        "alpha (default)",
+        "nothing saved"
+    );
     let saved = submit(&[("stream.beta", "on")]);
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     assert_eq!(shown_streams(&host, "p"), "beta");
