@@ -80,11 +80,17 @@ pub async fn plugins(
 /// The largest component the API takes: a plugin is a few MiB.
 pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
 
-/// Installs a plugin version: the body is the component (`application/wasm`). It is
+/// A component's bytes, as the OpenAPI document describes the body (the handler reads
+/// the body itself, to bound its size).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Component(pub axum::body::Bytes);
+
+/// Installs a plugin version: the body is the component's bytes. It is
 /// checked (contract, imports, its description), compiled and kept beside the versions
 /// installed; the same build again changes nothing (200), another build under an
 /// installed version is refused (409).
-#[utoipa::path(post, path = "/plugins", request_body(content = Vec<u8>, content_type = "application/wasm"), responses(
+#[utoipa::path(post, path = "/plugins", request_body(content = Component, content_type = "application/octet-stream", description = "The component's bytes (`application/wasm` is taken too)"), responses(
     (status = 201, body = PluginView),
     (status = 200, body = PluginView),
     (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -98,13 +104,14 @@ pub async fn install(
     State(state): State<AppState>,
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<PluginView>), Problem> {
-    let body = axum::body::to_bytes(body, MAX_COMPONENT_BYTES)
+    let component = axum::body::to_bytes(body, MAX_COMPONENT_BYTES)
         .await
+        .map(Component)
         .map_err(|_| Problem::too_large(MAX_COMPONENT_BYTES))?;
     let outcome = state
         .platform
         .plugin_versions()
-        .install_component(Origin::Uploaded, &body)
+        .install_component(Origin::Uploaded, &component.0)
         .await?;
     let status = match outcome.already {
         true => StatusCode::OK,
