@@ -68,8 +68,19 @@ impl Platform {
         name: &str,
         version: &str,
     ) -> Result<Option<Arc<LoadedPlugin>>, ServiceError> {
-        let Some((digest, component)) = self.store.plugin_component(name, version).await? else {
+        // The listing is small; a build's bytes are read only when it is not loaded yet.
+        let installed = self.store.installed_plugins().await?;
+        let Some(listed) = installed
+            .iter()
+            .find(|p| p.name == name && p.version == version)
+        else {
             return Ok(None);
+        };
+        if let Some(plugin) = self.loaded_builds.get(&listed.digest) {
+            return Ok(Some(plugin));
+        }
+        let Some((digest, component)) = self.store.plugin_component(name, version).await? else {
+            return Ok(None); // removed meanwhile
         };
         let corrupt = |detail: String| StoreError::Corrupt {
             what: format!("plugin {name} {version}"),
@@ -77,9 +88,6 @@ impl Platform {
         };
         if digest_of(&component) != digest {
             return Err(corrupt("its component does not match its recorded sha256".into()).into());
-        }
-        if let Some(plugin) = self.loaded_builds.get(&digest) {
-            return Ok(Some(plugin));
         }
         let plugins = self.plugins().await?;
         let plugin = plugins

@@ -414,3 +414,36 @@ fn the_api_and_the_console_install_move_and_remove_versions() {
     let (status, _) = send(api.delete(url("/plugins/wiz/0.1.0")));
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[test]
+fn a_build_changed_in_the_store_is_refused_not_run() {
+    let sim = Simulator::start(SimConfig::new(6, 10)).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let (host, plugins) = Host::with_only_plugin(
+        scratch.path(),
+        |h| h.built_plugins().join("wiz.wasm"),
+        "wiz.wasm",
+    );
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    // The folder's file goes, so only the store's copy can run; then that copy is
+    // swapped for another build behind the host's back.
+    std::fs::remove_file(plugins.join("wiz.wasm")).unwrap();
+    let swapped = scratch.path().join("swapped.wasm");
+    Host::changed_build(&Host::new().built_plugins().join("wiz.wasm"), &swapped);
+    let db = rusqlite::Connection::open(host.db()).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE plugin_versions SET component = ?1 WHERE name = 'wiz'",
+            [std::fs::read(&swapped).unwrap()],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let tokens = sim.stats().tokens();
+    let refused = host.fails(&["sync", "w"]);
+    assert!(
+        refused.contains("stored plugin wiz 0.2.0 is unreadable")
+            && refused.contains("does not match its recorded sha256"),
+        "{refused}"
+    );
+    assert_eq!(sim.stats().tokens(), tokens, "the swapped build never ran");
+}
