@@ -66,3 +66,44 @@ fn the_released_0_1_0_binary_stores_what_this_build_stores() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The interfaces a component exports, named as `wasm-tools component wit` prints them
+/// (`safe:connector/plugin@0.2.0`), read with the library that command uses.
+fn exported_interfaces(component: &Path) -> Vec<String> {
+    let bytes = std::fs::read(component).unwrap();
+    let decoded = wit_component::decode(&bytes)
+        .unwrap_or_else(|e| panic!("{} is not a component: {e:#}", component.display()));
+    let wit_component::DecodedWasm::Component(resolve, world) = decoded else {
+        panic!("{} is a WIT package, not a component", component.display());
+    };
+    resolve.worlds[world]
+        .exports
+        .values()
+        .filter_map(|item| match item {
+            wit_parser::WorldItem::Interface { id, .. } => resolve.id_of(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_shipped_plugin_exports_the_contract_version_it_was_built_for() {
+    let built = Host::new().built_plugins();
+    let example = built.parent().unwrap().join("example-plugins");
+    for plugin in [
+        built.join("wiz.wasm"),
+        built.join("github-dependabot.wasm"),
+        example.join("json-feed.wasm"),
+    ] {
+        assert_eq!(
+            exported_interfaces(&plugin),
+            ["safe:connector/plugin@0.2.0"],
+            "{}",
+            plugin.display()
+        );
+    }
+    assert_eq!(
+        exported_interfaces(&released_wiz()),
+        ["safe:connector/plugin@0.1.0"]
+    );
+}
