@@ -24,29 +24,41 @@ use axum::routing::{get, post};
 /// The console's routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(pages::integrations))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/logout", post(pages::logout))
+        .route("/", get(pages::integrations::list))
+        .route(
+            "/login",
+            get(pages::session::login_form).post(pages::session::login),
+        )
+        .route("/logout", post(pages::session::logout))
         .route(
             "/integrations/new",
-            get(pages::new_form).post(pages::create),
+            get(pages::configure::new_form).post(pages::configure::create),
         )
-        .route("/integrations/{name}", get(pages::integration))
+        .route("/integrations/{name}", get(pages::integrations::show))
         .route(
             "/integrations/{name}/edit",
-            get(pages::edit_form).post(pages::edit),
+            get(pages::configure::edit_form).post(pages::configure::edit),
         )
-        .route("/integrations/{name}/test", post(pages::test))
-        .route("/integrations/{name}/upgrade", post(pages::upgrade))
-        .route("/integrations/{name}/sync", post(pages::sync_now))
-        .route("/integrations/{name}/remove", post(pages::remove))
-        .route("/findings", get(pages::findings))
-        .route("/findings/{integration}/{id}", get(pages::finding))
+        .route("/integrations/{name}/test", post(pages::integrations::test))
+        .route(
+            "/integrations/{name}/upgrade",
+            post(pages::integrations::upgrade),
+        )
+        .route(
+            "/integrations/{name}/sync",
+            post(pages::integrations::sync_now),
+        )
+        .route(
+            "/integrations/{name}/remove",
+            post(pages::integrations::remove),
+        )
+        .route("/findings", get(pages::findings::list))
+        .route("/findings/{integration}/{id}", get(pages::findings::show))
         .route(
             "/findings/{integration}/{id}/status",
-            post(pages::set_status),
+            post(pages::findings::set_status),
         )
-        .route("/assets", get(pages::assets))
+        .route("/assets", get(pages::assets::list))
         .route("/static/console.css", get(stylesheet))
         .route("/static/console.js", get(script))
 }

@@ -1,0 +1,60 @@
+//! The Asset View.
+
+use super::{ASSETS_PAGE, Fields, choices, first, nav, page_link, to_page};
+use crate::service::AssetQuery;
+use crate::web::console::views::AssetsPage;
+use crate::web::console::{Page, Viewer};
+use crate::web::state::AppState;
+use axum::extract::{Query, State};
+use axum::response::Response;
+
+pub async fn list(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Query(fields): Fields,
+) -> Response {
+    let integration = first(&fields, "integration")
+        .unwrap_or_default()
+        .to_string();
+    let asset_type = first(&fields, "type").unwrap_or_default().to_string();
+    let cloud = first(&fields, "cloud").unwrap_or_default().to_string();
+    let cursor = first(&fields, "cursor");
+    let listed = state
+        .platform
+        .inventory()
+        .page(
+            AssetQuery {
+                integration: (!integration.is_empty()).then(|| integration.clone()),
+                asset_type: (!asset_type.is_empty()).then(|| asset_type.clone()),
+                cloud: (!cloud.is_empty()).then(|| cloud.clone()),
+            },
+            cursor,
+            ASSETS_PAGE,
+        )
+        .await;
+    let page = match listed {
+        Ok(page) => page,
+        Err(e) => return to_page(e),
+    };
+    let names = match state.platform.integrations().list().await {
+        Ok(list) => list.into_iter().map(|i| i.name).collect::<Vec<_>>(),
+        Err(e) => return to_page(e),
+    };
+    Page::render(&AssetsPage {
+        nav: nav(&viewer, "assets"),
+        integrations: choices(
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+            &[integration.as_str()],
+        ),
+        integration,
+        asset_type,
+        cloud,
+        total: page.total,
+        assets: page.assets,
+        next: page
+            .next
+            .as_deref()
+            .map(|c| page_link("/assets", &fields, Some(c))),
+        first: cursor.map(|_| page_link("/assets", &fields, None)),
+    })
+}

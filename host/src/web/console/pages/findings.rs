@@ -1,0 +1,200 @@
+//! The Finding View, a finding's page, and setting its status.
+
+use super::{FINDINGS_PAGE, Fields, choices, first, nav, page_link, time, to_page};
+use crate::model::{FindingStatus, Severity};
+use crate::service::{FindingQuery, ServiceError};
+use crate::web::console::views::{FindingPage, FindingRow, FindingsPage};
+use crate::web::console::{CsrfForm, Page, Viewer, charts};
+use crate::web::problem::Problem;
+use crate::web::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+
+/// A `since` date (`YYYY-MM-DD`, midnight UTC) or time (RFC 3339).
+fn since(text: &str) -> Option<DateTime<Utc>> {
+    crate::model::parse_time(text).or_else(|| {
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc())
+    })
+}
+
+pub async fn list(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Query(fields): Fields,
+) -> Response {
+    let all = |key: &str| -> Vec<&str> {
+        fields
+            .iter()
+            .filter(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let severities = all("severity");
+    let statuses = all("status");
+    let parsed_severities: Result<Vec<Severity>, _> =
+        severities.iter().map(|s| s.parse()).collect();
+    let parsed_statuses: Result<Vec<FindingStatus>, _> =
+        statuses.iter().map(|s| s.parse()).collect();
+    let (parsed_severities, parsed_statuses) = match (parsed_severities, parsed_statuses) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) => return Page::error(Problem::invalid(e.to_string())),
+        (_, Err(e)) => return Page::error(Problem::invalid(e.to_string())),
+    };
+    let since_text = first(&fields, "since").unwrap_or_default().to_string();
+    let since_time = match since_text.as_str() {
+        "" => None,
+        text => match since(text) {
+            Some(t) => Some(t),
+            None => return Page::error(Problem::invalid(format!("`{text}` is not a date"))),
+        },
+    };
+    let integration = first(&fields, "integration").map(String::from);
+    let query = FindingQuery {
+        integration: integration.clone(),
+        severities: parsed_severities,
+        statuses: parsed_statuses,
+        asset: first(&fields, "asset").map(String::from),
+        inventory: first(&fields, "inventory").map(String::from),
+        since: since_time,
+    };
+    let cursor = first(&fields, "cursor");
+    let page = match state
+        .platform
+        .findings()
+        .page(query, cursor, FINDINGS_PAGE)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return to_page(e),
+    };
+    let names = match state.platform.integrations().list().await {
+        Ok(list) => list.into_iter().map(|i| i.name).collect::<Vec<_>>(),
+        Err(e) => return to_page(e),
+    };
+    let link = |cursor: Option<&str>| page_link("/findings", &fields, cursor);
+    let counts: Vec<(Severity, u64)> = page
+        .by_severity
+        .iter()
+        .map(|c| (c.severity, c.count))
+        .collect();
+    let severity_names: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
+    let status_names: Vec<&str> = FindingStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let chosen_integration: Vec<&str> = integration.as_deref().into_iter().collect();
+    Page::render(&FindingsPage {
+        nav: nav(&viewer, "findings"),
+        integrations: choices(
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+            &chosen_integration,
+        ),
+        severities: choices(&severity_names, &severities),
+        statuses: choices(&status_names, &statuses),
+        asset: first(&fields, "asset").unwrap_or_default().to_string(),
+        inventory: first(&fields, "inventory").unwrap_or_default().to_string(),
+        since: since_text,
+        counts: counts.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
+        total: page.total,
+        bar: charts::severity_bar(&counts),
+        rows: page
+            .findings
+            .into_iter()
+            .map(|finding| FindingRow {
+                changed: finding
+                    .status_changed_at
+                    .or(finding.created_at)
+                    .as_ref()
+                    .map(time)
+                    .unwrap_or_default(),
+                finding,
+            })
+            .collect(),
+        next: page.next.as_deref().map(|c| link(Some(c))),
+        first: cursor.map(|_| link(None)),
+    })
+}
+
+async fn finding_page(
+    state: &AppState,
+    viewer: &Viewer,
+    integration: &str,
+    id: &str,
+    notice: Option<String>,
+) -> Result<Response, ServiceError> {
+    let detail = state
+        .platform
+        .findings()
+        .show(id, Some(integration))
+        .await?;
+    let f = &detail.finding;
+    let dates = [
+        ("Created", f.created_at),
+        ("Updated", f.updated_at),
+        ("Status changed", f.status_changed_at),
+        ("Resolved", f.resolved_at),
+        ("Due", f.due_at),
+    ]
+    .into_iter()
+    .filter_map(|(k, t)| t.map(|t| (k.to_string(), time(&t))))
+    .collect();
+    let raw = serde_json::to_string_pretty(&detail.raw).unwrap_or_default();
+    let mut finding = detail.finding;
+    // A link stored before links were screened goes in an `href` only if it is http(s).
+    finding.portal_url = finding
+        .portal_url
+        .filter(|url| crate::policy::screen::link(url).is_ok());
+    Ok(Page::render(&FindingPage {
+        nav: nav(viewer, "findings"),
+        finding,
+        dates,
+        raw,
+        notice,
+    }))
+}
+
+pub async fn show(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path((integration, id)): Path<(String, String)>,
+) -> Response {
+    finding_page(&state, &viewer, &integration, &id, None)
+        .await
+        .unwrap_or_else(to_page)
+}
+
+pub async fn set_status(
+    State(state): State<AppState>,
+    Path((integration, id)): Path<(String, String)>,
+    form: CsrfForm,
+) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    let status = match form.get("status").map(str::parse::<FindingStatus>) {
+        Some(Ok(s)) => s,
+        _ => {
+            return Page::error(Problem::invalid(
+                "choose a status: failed, passed or accepted_failed",
+            ));
+        }
+    };
+    match state
+        .platform
+        .findings()
+        .set_status(&id, Some(&integration), status)
+        .await
+    {
+        Ok(set) => {
+            let notice = format!(
+                "Status set to {}. The next sync of {} puts the source's status back.",
+                set.status, set.integration.name
+            );
+            finding_page(&state, &form.viewer, &integration, &id, Some(notice))
+                .await
+                .unwrap_or_else(to_page)
+        }
+        Err(e) => to_page(e),
+    }
+}

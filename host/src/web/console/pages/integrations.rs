@@ -1,0 +1,344 @@
+//! The integrations: their cards, an integration's page, and its actions (test, move to
+//! another plugin version, sync now, remove).
+
+use super::{
+    Fields, HISTORY_PAGE, TIMELINE_RUNS, counts_text, first, nav, time, to_page, urlencoding,
+};
+use crate::catalog::compare_versions;
+use crate::model::HistoryRow;
+use crate::service::{
+    FindingQuery, ServiceError, SyncRequest, Syncs, TestReport, UpgradeIntegration,
+};
+use crate::web::console::views::{
+    Card, HistoryView, IntegrationPage, IntegrationsPage, PluginCard, ProgressView, TestView,
+    VersionChoice,
+};
+use crate::web::console::{CsrfForm, Page, Viewer, charts};
+use crate::web::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+pub async fn list(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Query(fields): Fields,
+) -> Response {
+    let q = first(&fields, "q").unwrap_or_default().to_lowercase();
+    let matches = |text: &str| q.is_empty() || text.to_lowercase().contains(&q);
+    let overview = match state.platform.integrations().overview().await {
+        Ok(o) => o,
+        Err(e) => return to_page(e),
+    };
+    let (versions, failed) = match state.platform.plugin_versions().list_with_failures().await {
+        Ok(p) => p,
+        Err(e) => return to_page(e),
+    };
+    let cards = overview
+        .into_iter()
+        .filter(|o| matches(&o.summary.name) || matches(&o.summary.connector))
+        .map(|o| Card {
+            last_status: o
+                .last_sync
+                .as_ref()
+                .map(|r| r.status.to_string())
+                .unwrap_or_else(|| "never synced".into()),
+            last_time: o
+                .last_sync
+                .as_ref()
+                .map(|r| time(&r.started_at))
+                .unwrap_or_default(),
+            next_sync: match (o.summary.policy.auto_sync_days, o.next_auto_sync) {
+                (0, _) => "manual only".into(),
+                (_, Some(at)) => time(&at),
+                (days, None) => {
+                    format!("every {days} day(s) at 01:15 UTC, once serve schedules it")
+                }
+            },
+            bar: charts::severity_bar(&o.by_severity),
+            counts: counts_text(&o.by_severity),
+            version: o.summary.plugin.map(|p| p.version).unwrap_or_default(),
+            name: o.summary.name,
+            connector: o.summary.connector,
+        })
+        .collect();
+    // Oldest first within a name: the last of each is the newest.
+    let plugins = versions
+        .chunk_by(|a, b| a.info.name == b.info.name)
+        .filter(|group| matches(&group[0].info.name))
+        .map(|group| PluginCard {
+            name: group[0].info.name.clone(),
+            version: group[group.len() - 1].info.version.clone(),
+            versions: group.iter().map(|v| v.info.version.clone()).collect(),
+        })
+        .collect();
+    Page::render(&IntegrationsPage {
+        nav: nav(&viewer, "integrations"),
+        q,
+        cards,
+        plugins,
+        failed_plugins: failed
+            .into_iter()
+            .map(|(file, error)| format!("{} did not load: {error}", file.display()))
+            .collect(),
+    })
+}
+
+fn history_view(r: &HistoryRow) -> HistoryView {
+    let c = &r.counts;
+    HistoryView {
+        action: r.action.to_string(),
+        started: time(&r.started_at),
+        finished: r.finished_at.as_ref().map(time).unwrap_or_default(),
+        started_by: r.started_by.clone(),
+        status: r.status.to_string(),
+        counts: match r.details.as_deref() {
+            Some(details) => details.to_string(),
+            None => format!(
+                "findings: {} new, {} updated, {} unchanged, {} closed; assets: {} onboarded, {} updated",
+                c.findings_new,
+                c.findings_updated,
+                c.findings_unchanged,
+                c.findings_closed,
+                c.assets_onboarded,
+                c.assets_updated
+            ),
+        },
+        warnings: r.warnings.clone(),
+        error: r.error.clone().unwrap_or_default(),
+    }
+}
+
+/// Renders an integration's page, with a notice or a test's outcome.
+async fn integration_page(
+    state: &AppState,
+    viewer: &Viewer,
+    name: &str,
+    page: usize,
+    notice: Option<String>,
+    test: Option<&TestReport>,
+) -> Result<Response, ServiceError> {
+    let platform = &state.platform;
+    let view = platform.integrations().show(name).await?;
+    let history = platform.history();
+    let recent = history.page(name, 0, TIMELINE_RUNS).await?;
+    let pages = usize::try_from(recent.total)
+        .unwrap_or(usize::MAX)
+        .div_ceil(HISTORY_PAGE)
+        .max(1);
+    let page = page.clamp(1, pages);
+    // The first page is the newest runs, which the timeline has already read.
+    let older;
+    let shown = match page {
+        1 => &recent.runs[..recent.runs.len().min(HISTORY_PAGE)],
+        _ => {
+            older = history
+                .page(name, ((page - 1) * HISTORY_PAGE) as u64, HISTORY_PAGE)
+                .await?
+                .runs;
+            &older[..]
+        }
+    };
+    let status = platform.syncs().status(name).await?;
+    let counts = platform
+        .findings()
+        .counts(FindingQuery {
+            integration: Some(name.to_string()),
+            ..Default::default()
+        })
+        .await?;
+    let p = view.policy;
+    let running = &view.plugin_version;
+    let other_versions = platform
+        .plugin_versions()
+        .versions_of(&view.connector)
+        .await?
+        .into_iter()
+        .filter(|v| &v.info.version != running)
+        .map(|v| VersionChoice {
+            move_name: match compare_versions(&v.info.version, running) {
+                std::cmp::Ordering::Less => "roll back",
+                _ => "upgrade",
+            },
+            version: v.info.version,
+        })
+        .collect();
+    Ok(Page::render(&IntegrationPage {
+        nav: nav(viewer, "integrations"),
+        name: view.name.clone(),
+        connector: view.connector.clone(),
+        version: view.plugin_version.clone(),
+        other_versions,
+        settings: view
+            .settings
+            .iter()
+            .map(|s| (s.key.clone(), s.shown()))
+            .collect(),
+        policy: vec![
+            (
+                "Auto Sync every (days)".into(),
+                match p.auto_sync_days {
+                    0 => "manual only".into(),
+                    d => d.to_string(),
+                },
+            ),
+            ("Auto Onboard New Assets".into(), p.auto_onboard.to_string()),
+            (
+                "Update Existing Asset Metadata".into(),
+                p.update_metadata.to_string(),
+            ),
+            ("Sends requests to".into(), view.egress.join(", ")),
+        ],
+        notice,
+        test: test.map(TestView::from),
+        running: status.running_here.map(|r| ProgressView {
+            done: r.done,
+            total: r.total.map(|t| t.to_string()).unwrap_or_default(),
+            started_by: r.started_by,
+        }),
+        bar: charts::severity_bar(&counts),
+        timeline: charts::timeline(&recent.runs),
+        history: shown.iter().map(history_view).collect(),
+        page,
+        pages,
+    }))
+}
+
+fn notice_text(code: Option<&str>) -> Option<String> {
+    match code? {
+        "saved" => Some("Saved.".into()),
+        "moved" => Some("Now runs the chosen version; the next sync is full.".into()),
+        "started" => Some("Sync started.".into()),
+        _ => None,
+    }
+}
+
+pub async fn show(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(fields): Fields,
+) -> Response {
+    let page = first(&fields, "page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1);
+    let notice = notice_text(first(&fields, "notice"));
+    integration_page(&state, &viewer, &name, page, notice, None)
+        .await
+        .unwrap_or_else(to_page)
+}
+
+pub async fn test(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    let user = form.user();
+    let report = match state.platform.integrations().test(&name, &user).await {
+        Ok(report) | Err(ServiceError::ConnectionTest { report, .. }) => report,
+        Err(e) => return to_page(e),
+    };
+    integration_page(&state, &form.viewer, &name, 1, None, Some(&report))
+        .await
+        .unwrap_or_else(to_page)
+}
+
+/// Moves an integration to the version chosen: tested first; a failed test changes
+/// nothing and shows its steps.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    let request = UpgradeIntegration {
+        name: name.clone(),
+        to: form.get("to").map(str::to_string),
+        values: BTreeMap::new(),
+        test: true,
+        started_by: form.user(),
+    };
+    let failed = match state.platform.integrations().upgrade(request).await {
+        Ok(_) => {
+            let to = format!("/integrations/{}?notice=moved", urlencoding(&name));
+            return Redirect::to(&to).into_response();
+        }
+        Err(e) => e,
+    };
+    let (notice, report) = match failed {
+        ServiceError::ConnectionTest { report, .. } => (
+            "The connection test with that version failed; the integration still runs the version it ran.".to_string(),
+            Some(report),
+        ),
+        e => (e.to_string(), None),
+    };
+    match integration_page(
+        &state,
+        &form.viewer,
+        &name,
+        1,
+        Some(notice),
+        report.as_ref(),
+    )
+    .await
+    {
+        Ok(page) => (StatusCode::CONFLICT, page).into_response(),
+        Err(e) => to_page(e),
+    }
+}
+
+pub async fn sync_now(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    let user = form.user();
+    let request = SyncRequest {
+        action: crate::model::Action::SyncNow,
+        started_by: user,
+        full: form.get("full").is_some(),
+        progress: None,
+        cancel: Arc::new(AtomicBool::new(false)),
+        started: None,
+    };
+    match Syncs::start(&state.platform, &name, request).await {
+        Ok(()) => Redirect::to(&format!(
+            "/integrations/{}?notice=started",
+            urlencoding(&name)
+        ))
+        .into_response(),
+        Err(e @ ServiceError::AlreadyRunning { .. }) => {
+            match integration_page(&state, &form.viewer, &name, 1, Some(e.to_string()), None).await
+            {
+                Ok(page) => (StatusCode::CONFLICT, page).into_response(),
+                Err(e) => to_page(e),
+            }
+        }
+        Err(e) => to_page(e),
+    }
+}
+
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    match state.platform.integrations().remove(&name).await {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(e) => to_page(e),
+    }
+}
