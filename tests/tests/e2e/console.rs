@@ -289,15 +289,33 @@ fn no_console_page_holds_inline_script_or_style() {
         page.text().unwrap().contains("No sync is running.")
     });
 
-    // A finding's status set here: the finding page again, with the notice.
-    let set = pages.read(
-        "a finding's status set",
-        admin
-            .post(url(&format!("/findings/w/{finding}/status")))
-            .form(&[("_csrf", csrf.as_str()), ("status", "accepted_failed")]),
-        ok,
+    // A finding's status set here: post, then redirect to the finding page with the
+    // notice, so that reloading it sets nothing again; its select starts on the status.
+    let before = admin
+        .get(url(&format!("/findings/w/{finding}")))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        before.contains(r#"<option value="failed" selected>failed</option>"#),
+        "the select starts on the finding's status: {before}"
     );
-    assert!(set.contains("Status set to"), "{set}");
+    let posted = admin
+        .post(url(&format!("/findings/w/{finding}/status")))
+        .form(&[("_csrf", csrf.as_str()), ("status", "accepted_failed")])
+        .send()
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+    let location = posted.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(location, format!("/findings/w/{finding}?notice=status-set"));
+    let set = pages.read("a finding's status set", admin.get(url(&location)), ok);
+    assert!(
+        set.contains(
+            "Status set to accepted_failed. The next sync of w puts the source&#39;s status back."
+        ) && set.contains(r#"<option value="accepted_failed" selected>accepted_failed</option>"#),
+        "{set}"
+    );
 
     let offending: Vec<String> = pages
         .0

@@ -1,6 +1,6 @@
 //! The Finding View, a finding's page, and setting its status.
 
-use super::{FINDINGS_PAGE, Fields, choices, first, nav, page_link, time, to_page};
+use super::{FINDINGS_PAGE, Fields, choices, first, nav, page_link, time, to_page, urlencoding};
 use crate::model::{FindingStatus, Severity};
 use crate::service::{FindingQuery, ServiceError};
 use crate::web::console::views::{FindingPage, FindingRow, FindingsPage};
@@ -8,7 +8,7 @@ use crate::web::console::{CsrfForm, Page, Viewer, charts};
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 
 /// A `since` date (`YYYY-MM-DD`, midnight UTC) or time (RFC 3339).
@@ -121,7 +121,7 @@ async fn finding_page(
     viewer: &Viewer,
     integration: &str,
     id: &str,
-    notice: Option<String>,
+    status_set: bool,
 ) -> Result<Response, ServiceError> {
     let detail = state
         .platform
@@ -140,6 +140,13 @@ async fn finding_page(
     .filter_map(|(k, t)| t.map(|t| (k.to_string(), time(&t))))
     .collect();
     let raw = serde_json::to_string_pretty(&detail.raw).unwrap_or_default();
+    // Said after a status was set here, from the finding as it now stands.
+    let notice = status_set.then(|| {
+        format!(
+            "Status set to {}. The next sync of {} puts the source's status back.",
+            f.status, f.integration
+        )
+    });
     let mut finding = detail.finding;
     // A link stored before links were screened goes in an `href` only if it is http(s).
     finding.portal_url = finding
@@ -158,8 +165,10 @@ pub async fn show(
     viewer: Viewer,
     State(state): State<AppState>,
     Path((integration, id)): Path<(String, String)>,
+    Query(fields): Fields,
 ) -> Response {
-    finding_page(&state, &viewer, &integration, &id, None)
+    let status_set = first(&fields, "notice") == Some("status-set");
+    finding_page(&state, &viewer, &integration, &id, status_set)
         .await
         .unwrap_or_else(to_page)
 }
@@ -186,15 +195,13 @@ pub async fn set_status(
         .set_status(&id, Some(&integration), status)
         .await
     {
-        Ok(set) => {
-            let notice = format!(
-                "Status set to {}. The next sync of {} puts the source's status back.",
-                set.status, set.integration.name
-            );
-            finding_page(&state, &form.viewer, &integration, &id, Some(notice))
-                .await
-                .unwrap_or_else(to_page)
-        }
+        // Post/redirect/get: a reload of the page shown next never sets it again.
+        Ok(set) => Redirect::to(&format!(
+            "/findings/{}/{}?notice=status-set",
+            urlencoding(&set.integration.name),
+            urlencoding(&id)
+        ))
+        .into_response(),
         Err(e) => to_page(e),
     }
 }
