@@ -324,7 +324,7 @@ async fn the_guide_flow_in_a_real_browser() {
             .ok();
         if let Some(row) = row {
             let cells = row.text().await.unwrap_or_default();
-            if cells.contains("sync_now") && cells.contains("succeeded") {
+            if cells.contains("Sync now") && cells.contains("Succeeded") {
                 break cells;
             }
         }

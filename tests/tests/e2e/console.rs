@@ -289,6 +289,24 @@ fn no_console_page_holds_inline_script_or_style() {
         page.text().unwrap().contains("No sync is running.")
     });
 
+    // History reads as people say it, counts in their own columns, and its scrolling box
+    // is reachable by keyboard.
+    let page = admin
+        .get(url("/integrations/w"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains(
+            r#"<div class="table-wrap" tabindex="0" role="region" aria-label="History of w">"#
+        ) && page.contains("<tr><td>Sync now</td>")
+            && page.contains(r#"<td class="status-succeeded">Succeeded</td>"#)
+            && page.contains(r#"<th scope="colgroup" colspan="5">Findings</th>"#)
+            && !page.contains(">sync_now<"),
+        "{page}"
+    );
+
     // A finding's status set here: post, then redirect to the finding page with the
     // notice, so that reloading it sets nothing again; its select starts on the status.
     let before = admin

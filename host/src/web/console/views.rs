@@ -146,12 +146,20 @@ pub struct StreamChoice {
 
 /// A history row as shown.
 pub struct HistoryView {
+    /// What it was, as people say it (`Sync now`).
     pub action: String,
     pub started: String,
     pub finished: String,
     pub started_by: String,
+    /// The status's id, for its style.
     pub status: String,
-    pub counts: String,
+    /// The status as people say it.
+    pub status_label: String,
+    /// Findings new, updated, unchanged, closed, skipped; assets onboarded, updated:
+    /// empty for a row that stores nothing (a test, a settings change).
+    pub counts: Vec<String>,
+    /// What a settings change changed.
+    pub details: Option<String>,
     pub warnings: Vec<String>,
     pub error: String,
 }

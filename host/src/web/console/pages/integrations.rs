@@ -5,7 +5,7 @@ use super::{
     Fields, HISTORY_PAGE, TIMELINE_RUNS, counts_text, first, nav, time, to_page, urlencoding,
 };
 use crate::catalog::compare_versions;
-use crate::model::HistoryRow;
+use crate::model::{Action, HistoryRow, RunStatus};
 use crate::service::{
     FindingQuery, ServiceError, SyncRequest, Syncs, TestReport, UpgradeIntegration,
 };
@@ -87,26 +87,53 @@ pub async fn list(
     })
 }
 
+/// An action as people say it.
+fn action_label(action: Action) -> &'static str {
+    match action {
+        Action::TestConnection => "Test connection",
+        Action::SyncNow => "Sync now",
+        Action::AutoSync => "Auto sync",
+        Action::ConfigChange => "Settings changed",
+    }
+}
+
+/// A run's status as people say it.
+fn status_label(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Running => "Running",
+        RunStatus::Succeeded => "Succeeded",
+        RunStatus::SucceededWithWarnings => "Succeeded with warnings",
+        RunStatus::Failed => "Failed",
+        RunStatus::Cancelled => "Cancelled",
+    }
+}
+
 fn history_view(r: &HistoryRow) -> HistoryView {
     let c = &r.counts;
+    let syncs = matches!(r.action, Action::SyncNow | Action::AutoSync);
     HistoryView {
-        action: r.action.to_string(),
+        action: action_label(r.action).into(),
         started: time(&r.started_at),
         finished: r.finished_at.as_ref().map(time).unwrap_or_default(),
         started_by: r.started_by.clone(),
         status: r.status.to_string(),
-        counts: match r.details.as_deref() {
-            Some(details) => details.to_string(),
-            None => format!(
-                "findings: {} new, {} updated, {} unchanged, {} closed; assets: {} onboarded, {} updated",
-                c.findings_new,
-                c.findings_updated,
-                c.findings_unchanged,
-                c.findings_closed,
-                c.assets_onboarded,
-                c.assets_updated
-            ),
-        },
+        status_label: status_label(r.status).into(),
+        counts: [
+            c.findings_new,
+            c.findings_updated,
+            c.findings_unchanged,
+            c.findings_closed,
+            c.findings_skipped,
+            c.assets_onboarded,
+            c.assets_updated,
+        ]
+        .iter()
+        .map(|n| match syncs {
+            true => n.to_string(),
+            false => String::new(),
+        })
+        .collect(),
+        details: r.details.clone(),
         warnings: r.warnings.clone(),
         error: r.error.clone().unwrap_or_default(),
     }
