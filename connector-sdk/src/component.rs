@@ -201,13 +201,47 @@ fn transport_error(e: wstd::http::Error) -> TransportError {
             TransportError::Denied("the host's policy does not allow this destination".into())
         }
         Some(
-            ErrorCode::ConnectionTimeout
+            code @ (ErrorCode::ConnectionTimeout
             | ErrorCode::ConnectionReadTimeout
             | ErrorCode::ConnectionWriteTimeout
-            | ErrorCode::HttpResponseTimeout,
-        ) => TransportError::Timeout(format!("{e}")),
-        _ => TransportError::Network(format!("{e}")),
+            | ErrorCode::HttpResponseTimeout),
+        ) => TransportError::Timeout(in_words(code)),
+        Some(code) => TransportError::Network(in_words(code)),
+        None => TransportError::Network(format!("{e}")),
     }
+}
+
+/// What a wasi:http error code means, as a sentence an operator reads (its own name,
+/// `ErrorCode::ConnectionRefused`, says little to them).
+fn in_words(code: &wstd::http::ErrorCode) -> String {
+    use wstd::http::ErrorCode as E;
+    let text = match code {
+        E::DnsTimeout => "looking up the host name timed out",
+        E::DnsError(_) => "the host name could not be looked up",
+        E::DestinationNotFound => "the host name does not resolve",
+        E::DestinationUnavailable => "the server is unavailable",
+        E::DestinationIpProhibited => "the server's address is not allowed",
+        E::DestinationIpUnroutable => "the server's address cannot be reached",
+        E::ConnectionRefused => "the server refused the connection (nothing listens there?)",
+        E::ConnectionTerminated => "the connection was closed before the answer was complete",
+        E::ConnectionTimeout => "connecting to the server timed out",
+        E::ConnectionReadTimeout => "the server stopped sending its answer",
+        E::ConnectionWriteTimeout => "sending the request timed out",
+        E::ConnectionLimitReached => "too many connections are open",
+        E::TlsProtocolError => "the TLS handshake failed",
+        E::TlsCertificateError => "the server's TLS certificate is not trusted",
+        E::TlsAlertReceived(_) => "the server ended the TLS handshake with an alert",
+        E::HttpResponseIncomplete => "the answer ended early",
+        E::HttpResponseTimeout => "the server did not answer in time",
+        E::HttpProtocolError => "the answer is not valid HTTP",
+        E::HttpRequestDenied => "the host's policy does not allow this destination",
+        E::HttpResponseBodySize(_) | E::HttpResponseHeaderSectionSize(_) => {
+            "the answer is too large"
+        }
+        E::InternalError(Some(detail)) => return format!("the request failed: {detail}"),
+        other => return format!("the request failed ({other:?})").replace("ErrorCode::", ""),
+    };
+    text.to_string()
 }
 
 /// The host's imports as a [`Host`].
