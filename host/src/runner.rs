@@ -443,6 +443,7 @@ impl SyncJob<'_> {
         let id = self.integration.id;
         let checkpoint = store.checkpoint(id).await?;
         let state = checkpoint.state.filter(|_| !self.full);
+        let started_full = state.is_none();
         let run_id = store.start_run(id, self.action, &self.started_by).await?;
         if let Some(started) = self.started.take() {
             // Whoever waits may have stopped waiting; the run goes on regardless.
@@ -521,6 +522,7 @@ impl SyncJob<'_> {
             store_error: tally.store_error,
             settings_changed: tally.settings_changed,
             cancelled,
+            full: started_full,
         });
         let end = RunEnd {
             warnings: verdict

@@ -1539,6 +1539,7 @@ async fn history_and_schedules_round_trip(store: Arc<dyn Store>, _: &Keep) {
         },
         warnings: vec!["2 record(s) rejected".into()],
         error: None,
+        details: Some("full sync".into()),
     };
     store.finish_run(run, &end).await.unwrap();
     store
@@ -1564,8 +1565,13 @@ async fn history_and_schedules_round_trip(store: Arc<dyn Store>, _: &Keep) {
     assert_eq!(history[0].started_at, history[0].finished_at.unwrap());
     let sync = &history[1];
     assert_eq!(
-        (sync.status, sync.counts, sync.warnings.clone()),
-        (end.status, end.counts, end.warnings)
+        (
+            sync.status,
+            sync.counts,
+            sync.warnings.clone(),
+            sync.details.clone()
+        ),
+        (end.status, end.counts, end.warnings, end.details)
     );
     assert!(sync.finished_at.unwrap() >= sync.started_at);
     assert_eq!(store.history_count(w.id).await.unwrap(), 2);

@@ -24,7 +24,10 @@ pub use record::{
     AffectedPackage, Asset, Batch, Cvss, CvssScore, Finding, FindingKind, FindingStatus, Rejected,
     Severity, UnknownName, Vulnerability,
 };
-pub use run::{Action, HistoryRow, RefusalCause, Refusals, RunCounts, RunEnd, RunStatus};
+pub use run::{
+    Action, FULL_SYNC, HistoryRow, INCREMENTAL_SYNC, RefusalCause, Refusals, RunCounts, RunEnd,
+    RunStatus,
+};
 
 /// Times as the host keeps them: UTC, to the microsecond (what PostgreSQL stores), so
 /// every backend hands back exactly what it was given.

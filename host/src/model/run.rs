@@ -79,6 +79,9 @@ pub struct RunEnd {
     pub warnings: Vec<String>,
     /// Why it failed.
     pub error: Option<String>,
+    /// What kind of run it was, when that says more than its action (`full sync`);
+    /// `None` keeps what the row holds.
+    pub details: Option<String>,
 }
 
 impl RunEnd {
@@ -89,9 +92,15 @@ impl RunEnd {
             counts: RunCounts::default(),
             warnings: Vec::new(),
             error,
+            details: None,
         }
     }
 }
+
+/// The history note of a sync that read everything from the start.
+pub const FULL_SYNC: &str = "full sync";
+/// The history note of a sync that resumed from the last sync's checkpoint.
+pub const INCREMENTAL_SYNC: &str = "incremental sync";
 
 /// One row of history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -50,6 +50,8 @@ pub struct SyncEnd {
     pub settings_changed: bool,
     /// Whether a person or shutdown cancelled it.
     pub cancelled: bool,
+    /// Whether it started from scratch (no checkpoint, or asked to read everything).
+    pub full: bool,
 }
 
 /// The judged end of a sync.
@@ -149,6 +151,13 @@ pub fn judge(end: SyncEnd) -> Verdict {
             counts,
             warnings,
             error,
+            details: Some(
+                match end.full {
+                    true => crate::model::FULL_SYNC,
+                    false => crate::model::INCREMENTAL_SYNC,
+                }
+                .to_string(),
+            ),
         },
     }
 }
@@ -169,7 +178,22 @@ mod tests {
             store_error: None,
             settings_changed: false,
             cancelled: false,
+            full: true,
         }
+    }
+
+    #[test]
+    fn a_sync_says_whether_it_read_everything() {
+        let full = judge(end(finished(true)));
+        assert_eq!(full.end.details.as_deref(), Some(crate::model::FULL_SYNC));
+        let resumed = judge(SyncEnd {
+            full: false,
+            ..end(finished(false))
+        });
+        assert_eq!(
+            resumed.end.details.as_deref(),
+            Some(crate::model::INCREMENTAL_SYNC)
+        );
     }
 
     fn finished(full: bool) -> PluginEnd {

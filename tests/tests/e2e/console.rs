@@ -300,7 +300,8 @@ fn no_console_page_holds_inline_script_or_style() {
     assert!(
         page.contains(
             r#"<div class="table-wrap" tabindex="0" role="region" aria-label="History of w">"#
-        ) && page.contains("<tr><td>Sync now</td>")
+        ) && page.contains("<tr><td>Sync now (full)</td>")
+            && page.contains("<tr><td>Sync now (incremental)</td>")
             && page.contains(r#"<td class="status-succeeded">Succeeded</td>"#)
             && page.contains(r#"<th scope="colgroup" colspan="5">Findings</th>"#)
             && !page.contains(">sync_now<"),

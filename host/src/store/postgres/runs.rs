@@ -165,8 +165,8 @@ impl RunStore for PostgresStore {
             .execute(
                 "UPDATE runs SET finished_at = $2, status = $3, assets_onboarded = $4, assets_updated = $5, assets_skipped = $6,
                    findings_new = $7, findings_updated = $8, findings_unchanged = $9, findings_skipped = $10, findings_closed = $11,
-                   warnings = $12, error = $13 WHERE id = $1",
-                &[&run, &now(), &end.status.as_str(), &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7], &warnings, &end.error],
+                   warnings = $12, error = $13, details = COALESCE($14, details) WHERE id = $1",
+                &[&run, &now(), &end.status.as_str(), &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7], &warnings, &end.error, &end.details],
             )
             .await?;
         Ok(())

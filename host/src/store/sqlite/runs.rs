@@ -149,10 +149,11 @@ impl RunStore for SqliteStore {
             conn.execute(
                 "UPDATE runs SET finished_at = ?2, status = ?3, assets_onboarded = ?4, assets_updated = ?5, assets_skipped = ?6,
                    findings_new = ?7, findings_updated = ?8, findings_unchanged = ?9, findings_skipped = ?10, findings_closed = ?11,
-                   warnings = ?12, error = ?13 WHERE id = ?1",
+                   warnings = ?12, error = ?13, details = COALESCE(?14, details) WHERE id = ?1",
                 params![
                     run, time_text(now()), end.status.as_str(), c.assets_onboarded, c.assets_updated, c.assets_skipped, c.findings_new,
-                    c.findings_updated, c.findings_unchanged, c.findings_skipped, c.findings_closed, json(&end.warnings), end.error
+                    c.findings_updated, c.findings_unchanged, c.findings_skipped, c.findings_closed, json(&end.warnings), end.error,
+                    end.details
                 ],
             )?;
             Ok(())

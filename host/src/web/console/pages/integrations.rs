@@ -5,7 +5,7 @@ use super::{
     Fields, HISTORY_PAGE, TIMELINE_RUNS, counts_text, first, nav, time, to_page, urlencoding,
 };
 use crate::catalog::compare_versions;
-use crate::model::{Action, HistoryRow, RunStatus};
+use crate::model::{Action, FULL_SYNC, HistoryRow, INCREMENTAL_SYNC, RunStatus};
 use crate::service::{
     FindingQuery, ServiceError, SyncRequest, Syncs, TestReport, UpgradeIntegration,
 };
@@ -111,8 +111,16 @@ fn status_label(status: RunStatus) -> &'static str {
 fn history_view(r: &HistoryRow) -> HistoryView {
     let c = &r.counts;
     let syncs = matches!(r.action, Action::SyncNow | Action::AutoSync);
+    // A sync's note says whether it read everything: part of what it was, not a note.
+    let (action, details) = match (syncs, r.details.as_deref()) {
+        (true, Some(FULL_SYNC)) => (format!("{} (full)", action_label(r.action)), None),
+        (true, Some(INCREMENTAL_SYNC)) => {
+            (format!("{} (incremental)", action_label(r.action)), None)
+        }
+        _ => (action_label(r.action).to_string(), r.details.clone()),
+    };
     HistoryView {
-        action: action_label(r.action).into(),
+        action,
         started: time(&r.started_at),
         finished: r.finished_at.as_ref().map(time).unwrap_or_default(),
         started_by: r.started_by.clone(),
@@ -133,7 +141,7 @@ fn history_view(r: &HistoryRow) -> HistoryView {
             false => String::new(),
         })
         .collect(),
-        details: r.details.clone(),
+        details,
         warnings: r.warnings.clone(),
         error: r.error.clone().unwrap_or_default(),
     }
