@@ -1,7 +1,8 @@
 // The console's own enhancements; every form works without them.
 // - Buttons with data-confirm ask first.
 // - A running sync's progress follows the server's event stream, and the page reloads
-//   when the sync ends so History shows its row.
+//   when the sync ends so History shows its row (without the "started" notice, which
+//   is over by then).
 // - Test Connection on the configure form runs in place: the fields, a typed secret
 //   included (the server never sends one back), stay as they are.
 "use strict";
@@ -44,7 +45,9 @@ function followSync() {
   });
   events.addEventListener("finished", () => {
     events.close();
-    window.location.reload();
+    const url = new URL(window.location.href);
+    url.searchParams.delete("notice");
+    window.location.replace(url.toString());
   });
   events.addEventListener("error", () => events.close());
 }

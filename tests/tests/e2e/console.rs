@@ -275,7 +275,14 @@ fn no_console_page_holds_inline_script_or_style() {
         admin.get(url("/integrations/w?notice=started")),
         ok,
     );
-    assert!(running.contains("id=\"progress-bar\""), "{running}");
+    assert!(
+        running.contains(r#"<progress id="progress-bar" aria-label="Sync progress""#)
+            && running.contains("Sync started.")
+            && running.contains(r#"id="sync-now" class="primary" disabled>"#)
+            && running.contains(r#"Full sync</button>"#)
+            && running.contains(r#"?" disabled>Full sync</button>"#),
+        "the run's buttons are off while it goes: {running}"
+    );
     pages.read(
         "a second Sync Now, refused",
         admin
@@ -288,6 +295,18 @@ fn no_console_page_holds_inline_script_or_style() {
         let page = admin.get(url("/integrations/w")).send().unwrap();
         page.text().unwrap().contains("No sync is running.")
     });
+    // Once it ended, the "started" notice is over and the buttons are back.
+    let ended = admin
+        .get(url("/integrations/w?notice=started"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        !ended.contains("Sync started.")
+            && ended.contains(r#"id="sync-now" class="primary">Sync Now</button>"#),
+        "{ended}"
+    );
 
     // History reads as people say it, counts in their own columns, and its scrolling box
     // is reachable by keyboard.

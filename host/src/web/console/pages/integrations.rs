@@ -178,6 +178,10 @@ async fn integration_page(
         }
     };
     let status = platform.syncs().status(name).await?;
+    // "Sync started." beside "No sync is running." would contradict itself.
+    let still_running = status.running_here.is_some()
+        || (status.last.as_ref()).is_some_and(|r| r.status == RunStatus::Running);
+    let notice = notice.filter(|n| n != SYNC_STARTED || still_running);
     let counts = platform
         .findings()
         .counts(FindingQuery {
@@ -242,11 +246,14 @@ async fn integration_page(
     }))
 }
 
+/// The notice after Sync Now; stale once the run has ended.
+const SYNC_STARTED: &str = "Sync started.";
+
 fn notice_text(code: Option<&str>) -> Option<String> {
     match code? {
         "saved" => Some("Saved.".into()),
         "moved" => Some("Now runs the chosen version; the next sync is full.".into()),
-        "started" => Some("Sync started.".into()),
+        "started" => Some(SYNC_STARTED.into()),
         _ => None,
     }
 }
