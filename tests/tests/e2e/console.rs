@@ -308,6 +308,24 @@ fn no_console_page_holds_inline_script_or_style() {
         "{ended}"
     );
 
+    // A view that matches nothing says so, with the way back.
+    let nothing = pages.read(
+        "findings matching nothing",
+        admin.get(url("/findings?asset=no-such-asset")),
+        ok,
+    );
+    assert!(
+        nothing.contains(r#"<p id="no-findings" role="status">No finding matches these filters."#)
+            && !nothing.contains(r#"id="findings""#),
+        "{nothing}"
+    );
+    let no_assets = pages.read(
+        "assets matching nothing",
+        admin.get(url("/assets?type=no-such-type")),
+        ok,
+    );
+    assert!(no_assets.contains(r#"id="no-assets""#), "{no_assets}");
+
     // History reads as people say it, counts in their own columns, and its scrolling box
     // is reachable by keyboard.
     let page = admin
