@@ -259,6 +259,8 @@ pub struct IntegrationView {
 pub struct ShownSetting {
     /// The schema's key.
     pub key: String,
+    /// What the plugin calls it, for people.
+    pub label: String,
     /// The value given, unless it is a secret.
     pub value: Option<String>,
     /// Whether a value is given (for a secret, the only thing shown).
@@ -730,6 +732,7 @@ impl Integrations<'_> {
                 let secret = prepared.settings.is_secret(field);
                 ShownSetting {
                     key: field.key.clone(),
+                    label: field.label.clone(),
                     value: given.filter(|_| !secret).map(str::to_string),
                     set: given.is_some(),
                     secret,

@@ -341,7 +341,9 @@ fn no_console_page_holds_inline_script_or_style() {
             && page.contains("<tr><td>Sync now (incremental)</td>")
             && page.contains(r#"<td class="status-succeeded">Succeeded</td>"#)
             && page.contains(r#"<th scope="colgroup" colspan="5">Findings</th>"#)
-            && !page.contains(">sync_now<"),
+            && !page.contains(">sync_now<")
+            && page.contains(r#"<th scope="row">Wiz API URL</th>"#)
+            && !page.contains(r#"<th scope="row">api-url</th>"#),
         "{page}"
     );
 

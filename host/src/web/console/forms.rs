@@ -212,6 +212,7 @@ mod tests {
         ]);
         let stored = vec![ShownSetting {
             key: "client-secret".into(),
+            label: "Client secret".into(),
             value: None,
             set: true,
             secret: true,

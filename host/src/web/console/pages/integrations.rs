@@ -214,7 +214,7 @@ async fn integration_page(
         settings: view
             .settings
             .iter()
-            .map(|s| (s.key.clone(), s.shown()))
+            .map(|s| (s.label.clone(), s.shown()))
             .collect(),
         policy: vec![
             (
