@@ -523,6 +523,23 @@ async fn findings_are_listed_by_severity_and_filtered(store: Arc<dyn Store>, _: 
         ids(store.findings(&FindingFilter::default()).await.unwrap()),
         ["f-crit", "f-late", "f-low", "f-info"]
     );
+    // Each row names its asset as the inventory has it.
+    let named: Vec<(String, Option<String>, Option<String>)> = store
+        .findings(&FindingFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.id, f.asset_name, f.asset_type))
+        .take(1)
+        .collect();
+    assert_eq!(
+        named,
+        [(
+            "f-crit".to_string(),
+            Some("asset a2".to_string()),
+            Some("Virtual Machine".to_string())
+        )]
+    );
     let filter = FindingFilter {
         severities: vec![Severity::Low, Severity::Info],
         asset: Some("a1".into()),

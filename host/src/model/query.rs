@@ -137,6 +137,10 @@ pub struct StoredFinding {
     pub id: String,
     /// Its asset's source id.
     pub asset_id: String,
+    /// Its asset's name in the inventory, when the asset is stored.
+    pub asset_name: Option<String>,
+    /// Its asset's type, likewise.
+    pub asset_type: Option<String>,
     /// Title.
     pub title: String,
     /// Description.

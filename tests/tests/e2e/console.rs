@@ -308,6 +308,26 @@ fn no_console_page_holds_inline_script_or_style() {
         "{ended}"
     );
 
+    // The Finding View names each finding's asset as the inventory has it, linked to
+    // that asset's findings.
+    let listed = admin
+        .get(url("/findings?integration=w"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let first = &host.json(&["findings", "w"])[0];
+    let (asset_name, asset_id) = (
+        first["asset_name"].as_str().expect("the asset is named"),
+        first["asset_id"].as_str().unwrap(),
+    );
+    assert!(
+        listed.contains(&format!(
+            r#"<td class="asset"><a href="/findings?integration=w&amp;asset={asset_id}">{asset_name}</a>"#
+        )),
+        "{asset_name}: {listed}"
+    );
+
     // A view that matches nothing says so, with the way back.
     let nothing = pages.read(
         "findings matching nothing",

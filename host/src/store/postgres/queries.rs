@@ -234,8 +234,11 @@ impl FindingStore for PostgresStore {
         let mut query = Query::new(
             "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
                f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
-               f.severity_rank, f.integration_id, f.listing_id, f.kind, f.vulnerability
-             FROM findings f JOIN integrations i ON i.id = f.integration_id WHERE TRUE",
+               f.severity_rank, f.integration_id, f.listing_id, f.kind, f.vulnerability, fv.name, fv.asset_type
+             FROM findings f JOIN integrations i ON i.id = f.integration_id
+               LEFT JOIN assets fa ON fa.integration_id = f.integration_id AND fa.source_id = f.asset_source_id
+               LEFT JOIN inventory fv ON fv.id = fa.inventory_id
+             WHERE TRUE",
         );
         query.matching(filter);
         if let Some(after) = after {
@@ -280,6 +283,8 @@ impl FindingStore for PostgresStore {
                     closed_reason: r.try_get(18)?,
                     kind: parsed_at(r, 22)?,
                     vulnerability: opt_json_at(r, 23, "finding vulnerability")?,
+                    asset_name: r.try_get(24)?,
+                    asset_type: r.try_get(25)?,
                 };
                 let cursor = FindingCursor {
                     rank: i64::from(r.try_get::<_, i16>(19)?),
