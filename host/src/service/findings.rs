@@ -89,7 +89,7 @@ impl Findings<'_> {
         })
     }
 
-    async fn filter(&self, query: FindingQuery) -> Result<FindingFilter, ServiceError> {
+    pub(super) async fn filter(&self, query: FindingQuery) -> Result<FindingFilter, ServiceError> {
         Ok(FindingFilter {
             integration: self.integration_id(query.integration.as_deref()).await?,
             id: None,

@@ -5,6 +5,7 @@
 
 mod access;
 mod error;
+mod export;
 mod findings;
 mod history;
 mod integration_rules;
@@ -17,6 +18,7 @@ mod upgrades;
 
 pub use access::{ADMIN, ADMIN_TOKEN_ENV, Access, AdminToken, Login, Token};
 pub use error::{ErrorKind, ServiceError, store_kind};
+pub use export::{EXPORT_PAGE, ExportFormat, defused};
 pub use findings::{
     FindingDetail, FindingList, FindingQuery, Findings, FindingsPage, SeverityCount, StatusSet,
 };

@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod client;
 mod console;
+mod download;
 mod exposure;
 mod headers;
 mod problem;

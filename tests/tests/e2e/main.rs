@@ -8,6 +8,7 @@ mod connection;
 mod console;
 mod egress;
 mod example;
+mod export;
 mod faults;
 mod github;
 mod hardening;

@@ -2,12 +2,14 @@
 
 use super::{Checked, DEFAULT_LIMIT, given};
 use crate::model::{FindingStatus, Severity, StoredFinding};
-use crate::service::{FindingQuery, FindingsPage};
+use crate::service::{ExportFormat, FindingQuery, FindingsPage};
 use crate::web::auth::{Admin, Caller};
+use crate::web::download::download;
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 /// Which findings, and which page.
@@ -92,6 +94,56 @@ pub async fn list(
         )
         .await?;
     Ok(Json(page))
+}
+
+impl FindingParams {
+    /// The query of an export: the filters alone, since an export is whole.
+    fn export_query(&self) -> Result<FindingQuery, Problem> {
+        if self.cursor.is_some() || self.limit.is_some() {
+            return Err(Problem::invalid(
+                "an export holds every finding that matches: it takes no cursor or limit",
+            ));
+        }
+        self.query()
+    }
+}
+
+/// Every finding that matches, most severe first, as CSV (a header row, then one row per
+/// finding; cells a spreadsheet would run as formulas start with `'`). Streamed: any size.
+#[utoipa::path(get, path = "/findings/export.csv", params(FindingParams), responses(
+    (status = 200, body = String, content_type = "text/csv"),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn export_csv(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Checked(Query(params)): Checked<Query<FindingParams>>,
+) -> Result<Response, Problem> {
+    let chunks = (state.platform)
+        .export_findings(params.export_query()?, ExportFormat::Csv)
+        .await?;
+    Ok(download(chunks, "text/csv; charset=utf-8", "findings.csv"))
+}
+
+/// Every finding that matches, most severe first, as one JSON array of the findings the
+/// list gives. Streamed: any size.
+#[utoipa::path(get, path = "/findings/export.json", params(FindingParams), responses(
+    (status = 200, body = Vec<StoredFinding>),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn export_json(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Checked(Query(params)): Checked<Query<FindingParams>>,
+) -> Result<Response, Problem> {
+    let chunks = (state.platform)
+        .export_findings(params.export_query()?, ExportFormat::Json)
+        .await?;
+    Ok(download(chunks, "application/json", "findings.json"))
 }
 
 /// A finding with the source's raw record.

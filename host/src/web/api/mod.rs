@@ -117,6 +117,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(syncs::events))
         .routes(routes!(syncs::history))
         .routes(routes!(findings::list))
+        .routes(routes!(findings::export_csv))
+        .routes(routes!(findings::export_json))
         .routes(routes!(findings::show))
         .routes(routes!(findings::set_status))
         .routes(routes!(assets::list))

@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
             post(pages::integrations::remove),
         )
         .route("/findings", get(pages::findings::list))
+        .route("/findings/export.csv", get(pages::findings::export_csv))
         .route("/findings/{integration}/{id}", get(pages::findings::show))
         .route(
             "/findings/{integration}/{id}/status",

@@ -224,6 +224,8 @@ pub struct FindingsPage {
     pub rows: Vec<FindingRow>,
     pub next: Option<String>,
     pub first: Option<String>,
+    /// The export of what the filters match, as CSV.
+    pub export: String,
 }
 
 /// One finding in detail.

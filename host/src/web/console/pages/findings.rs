@@ -2,9 +2,10 @@
 
 use super::{FINDINGS_PAGE, Fields, choices, first, nav, page_link, time, to_page, urlencoding};
 use crate::model::{FindingStatus, Severity};
-use crate::service::{FindingQuery, ServiceError};
+use crate::service::{ExportFormat, FindingQuery, ServiceError};
 use crate::web::console::views::{FindingPage, FindingRow, FindingsPage};
 use crate::web::console::{CsrfForm, Page, Viewer, charts};
+use crate::web::download::download;
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
 use axum::extract::{Path, Query, State};
@@ -21,11 +22,8 @@ fn since(text: &str) -> Option<DateTime<Utc>> {
     })
 }
 
-pub async fn list(
-    viewer: Viewer,
-    State(state): State<AppState>,
-    Query(fields): Fields,
-) -> Response {
+/// The Finding View's filters read from its query string; a bad value is the answer.
+fn query_of(fields: &[(String, String)]) -> Result<FindingQuery, Response> {
     let all = |key: &str| -> Vec<&str> {
         fields
             .iter()
@@ -33,34 +31,60 @@ pub async fn list(
             .map(|(_, v)| v.as_str())
             .collect()
     };
-    let severities = all("severity");
-    let statuses = all("status");
-    let parsed_severities: Result<Vec<Severity>, _> =
-        severities.iter().map(|s| s.parse()).collect();
-    let parsed_statuses: Result<Vec<FindingStatus>, _> =
-        statuses.iter().map(|s| s.parse()).collect();
-    let (parsed_severities, parsed_statuses) = match (parsed_severities, parsed_statuses) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) => return Page::error(Problem::invalid(e.to_string())),
-        (_, Err(e)) => return Page::error(Problem::invalid(e.to_string())),
-    };
-    let since_text = first(&fields, "since").unwrap_or_default().to_string();
-    let since_time = match since_text.as_str() {
+    let invalid = |e: String| Page::error(Problem::invalid(e));
+    let severities: Vec<Severity> = (all("severity").iter().map(|s| s.parse()))
+        .collect::<Result<_, _>>()
+        .map_err(|e: crate::model::UnknownName| invalid(e.to_string()))?;
+    let statuses: Vec<FindingStatus> = (all("status").iter().map(|s| s.parse()))
+        .collect::<Result<_, _>>()
+        .map_err(|e: crate::model::UnknownName| invalid(e.to_string()))?;
+    let since_time = match first(fields, "since").unwrap_or_default() {
         "" => None,
-        text => match since(text) {
-            Some(t) => Some(t),
-            None => return Page::error(Problem::invalid(format!("`{text}` is not a date"))),
-        },
+        text => Some(since(text).ok_or_else(|| invalid(format!("`{text}` is not a date")))?),
     };
-    let integration = first(&fields, "integration").map(String::from);
-    let query = FindingQuery {
-        integration: integration.clone(),
-        severities: parsed_severities,
-        statuses: parsed_statuses,
-        asset: first(&fields, "asset").map(String::from),
-        inventory: first(&fields, "inventory").map(String::from),
+    Ok(FindingQuery {
+        integration: first(fields, "integration").map(String::from),
+        severities,
+        statuses,
+        asset: first(fields, "asset").map(String::from),
+        inventory: first(fields, "inventory").map(String::from),
         since: since_time,
+    })
+}
+
+/// The findings the Finding View's filters match, whole, as CSV.
+pub async fn export_csv(
+    _viewer: Viewer,
+    State(state): State<AppState>,
+    Query(fields): Fields,
+) -> Response {
+    let query = match query_of(&fields) {
+        Ok(q) => q,
+        Err(answer) => return answer,
     };
+    match state
+        .platform
+        .export_findings(query, ExportFormat::Csv)
+        .await
+    {
+        Ok(chunks) => download(chunks, "text/csv; charset=utf-8", "findings.csv"),
+        Err(e) => to_page(e),
+    }
+}
+
+pub async fn list(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Query(fields): Fields,
+) -> Response {
+    let query = match query_of(&fields) {
+        Ok(q) => q,
+        Err(answer) => return answer,
+    };
+    let severities: Vec<&str> = query.severities.iter().map(|s| s.as_str()).collect();
+    let statuses: Vec<&str> = query.statuses.iter().map(|s| s.as_str()).collect();
+    let since_text = first(&fields, "since").unwrap_or_default().to_string();
+    let integration = query.integration.clone();
     let cursor = first(&fields, "cursor");
     let page = match state
         .platform
@@ -113,6 +137,7 @@ pub async fn list(
             .collect(),
         next: page.next.as_deref().map(|c| link(Some(c))),
         first: cursor.map(|_| link(None)),
+        export: page_link("/findings/export.csv", &fields, None),
     })
 }
 
