@@ -22,8 +22,8 @@ fn since(text: &str) -> Option<DateTime<Utc>> {
     })
 }
 
-/// The Finding View's filters read from its query string; a bad value is the answer.
-fn query_of(fields: &[(String, String)]) -> Result<FindingQuery, Response> {
+/// The Finding View's filters read from its query string, or what is wrong with them.
+fn query_of(fields: &[(String, String)]) -> Result<FindingQuery, String> {
     let all = |key: &str| -> Vec<&str> {
         fields
             .iter()
@@ -31,16 +31,15 @@ fn query_of(fields: &[(String, String)]) -> Result<FindingQuery, Response> {
             .map(|(_, v)| v.as_str())
             .collect()
     };
-    let invalid = |e: String| Page::error(Problem::invalid(e));
     let severities: Vec<Severity> = (all("severity").iter().map(|s| s.parse()))
         .collect::<Result<_, _>>()
-        .map_err(|e: crate::model::UnknownName| invalid(e.to_string()))?;
+        .map_err(|e: crate::model::UnknownName| e.to_string())?;
     let statuses: Vec<FindingStatus> = (all("status").iter().map(|s| s.parse()))
         .collect::<Result<_, _>>()
-        .map_err(|e: crate::model::UnknownName| invalid(e.to_string()))?;
+        .map_err(|e: crate::model::UnknownName| e.to_string())?;
     let since_time = match first(fields, "since").unwrap_or_default() {
         "" => None,
-        text => Some(since(text).ok_or_else(|| invalid(format!("`{text}` is not a date")))?),
+        text => Some(since(text).ok_or_else(|| format!("`{text}` is not a date"))?),
     };
     Ok(FindingQuery {
         integration: first(fields, "integration").map(String::from),
@@ -60,7 +59,7 @@ pub async fn export_csv(
 ) -> Response {
     let query = match query_of(&fields) {
         Ok(q) => q,
-        Err(answer) => return answer,
+        Err(wrong) => return Page::error(Problem::invalid(wrong)),
     };
     match state
         .platform
@@ -79,7 +78,7 @@ pub async fn list(
 ) -> Response {
     let query = match query_of(&fields) {
         Ok(q) => q,
-        Err(answer) => return answer,
+        Err(wrong) => return Page::error(Problem::invalid(wrong)),
     };
     let severities: Vec<&str> = query.severities.iter().map(|s| s.as_str()).collect();
     let statuses: Vec<&str> = query.statuses.iter().map(|s| s.as_str()).collect();
