@@ -6,7 +6,7 @@
 //! build under a version already installed is refused, wherever it comes from.
 
 use super::{Platform, ServiceError};
-use crate::catalog::{CatalogError, check_version, compare_versions};
+use crate::catalog::{Catalog, CatalogError, check_version, compare_versions};
 use crate::model::{InstalledPlugin, Integration, PluginInfo, PluginPin, now};
 use crate::plugin::{LoadedPlugin, Origin, digest_of};
 use crate::store::{Installed, StoreError};
@@ -62,25 +62,19 @@ pub struct InstallOutcome {
 }
 
 impl Platform {
-    /// The installed build of `name` at `version`, loaded, if the store keeps one.
-    async fn installed_build(
+    /// The installed build `listed`, loaded: from this process's builds when it has it,
+    /// else read from the store (its bytes checked against its sha256) and compiled.
+    /// `None` when it was removed meanwhile.
+    async fn load_installed(
         &self,
-        name: &str,
-        version: &str,
+        listed: &InstalledPlugin,
     ) -> Result<Option<Arc<LoadedPlugin>>, ServiceError> {
-        // The listing is small; a build's bytes are read only when it is not loaded yet.
-        let installed = self.store.installed_plugins().await?;
-        let Some(listed) = installed
-            .iter()
-            .find(|p| p.name == name && p.version == version)
-        else {
-            return Ok(None);
-        };
         if let Some(plugin) = self.loaded_builds.get(&listed.digest) {
             return Ok(Some(plugin));
         }
+        let (name, version) = (&listed.name, &listed.version);
         let Some((digest, component)) = self.store.plugin_component(name, version).await? else {
-            return Ok(None); // removed meanwhile
+            return Ok(None);
         };
         let corrupt = |detail: String| StoreError::Corrupt {
             what: format!("plugin {name} {version}"),
@@ -94,7 +88,7 @@ impl Platform {
             .host
             .load_component(Origin::Installed, &component)
             .await?;
-        if plugin.info.name != name || plugin.info.version != version {
+        if &plugin.info.name != name || &plugin.info.version != version {
             return Err(corrupt(format!(
                 "its component describes itself as {} {}",
                 plugin.info.name, plugin.info.version
@@ -106,38 +100,52 @@ impl Platform {
         Ok(Some(plugin))
     }
 
+    /// Every version of `name` there is, installed or in the folder, oldest first.
+    fn versions_here(installed: &[InstalledPlugin], catalog: &Catalog, name: &str) -> Vec<String> {
+        let mut versions: Vec<String> = installed
+            .iter()
+            .filter(|p| p.name == name)
+            .map(|p| p.version.clone())
+            .chain(catalog.versions(name).map(|p| p.info.version.clone()))
+            .collect();
+        versions.sort_by(|a, b| compare_versions(a, b));
+        versions.dedup();
+        versions
+    }
+
     /// `name` at `version`: the installed build, else the folder's.
     pub(super) async fn plugin_version(
         &self,
         name: &str,
         version: &str,
     ) -> Result<Arc<LoadedPlugin>, ServiceError> {
-        if let Some(plugin) = self.installed_build(name, version).await? {
+        let installed = self.store.installed_plugins().await?;
+        self.version_in(&installed, name, version).await
+    }
+
+    /// [`plugin_version`](Self::plugin_version) over the store's listing `installed`.
+    async fn version_in(
+        &self,
+        installed: &[InstalledPlugin],
+        name: &str,
+        version: &str,
+    ) -> Result<Arc<LoadedPlugin>, ServiceError> {
+        let listed = installed
+            .iter()
+            .find(|p| p.name == name && p.version == version);
+        if let Some(listed) = listed
+            && let Some(plugin) = self.load_installed(listed).await?
+        {
             return Ok(plugin);
         }
         let plugins = self.plugins().await?;
         if let Some(plugin) = plugins.catalog.find(name, version)? {
             return Ok(plugin.clone());
         }
-        let installed = self.store.installed_plugins().await?;
-        if !installed.iter().any(|p| p.name == name)
-            && plugins.catalog.versions(name).next().is_none()
-        {
-            return Err(self.unknown_plugin(name, &installed).await?.into());
+        let known = Self::versions_here(installed, &plugins.catalog, name);
+        if known.is_empty() {
+            return Err(self.unknown_plugin(name, installed).await?.into());
         }
-        let mut known: Vec<String> = installed
-            .into_iter()
-            .filter(|p| p.name == name)
-            .map(|p| p.version)
-            .chain(
-                plugins
-                    .catalog
-                    .versions(name)
-                    .map(|p| p.info.version.clone()),
-            )
-            .collect();
-        known.sort_by(|a, b| compare_versions(a, b));
-        known.dedup();
         Err(CatalogError::NoVersion {
             name: name.into(),
             version: version.into(),
@@ -164,19 +172,8 @@ impl Platform {
     ) -> Result<Arc<LoadedPlugin>, ServiceError> {
         let plugins = self.plugins().await?;
         let installed = self.store.installed_plugins().await?;
-        let newest = installed
-            .iter()
-            .filter(|p| p.name == name)
-            .map(|p| p.version.clone())
-            .chain(
-                plugins
-                    .catalog
-                    .versions(name)
-                    .map(|p| p.info.version.clone()),
-            )
-            .max_by(|a, b| compare_versions(a, b));
-        match newest {
-            Some(version) => self.plugin_version(name, &version).await,
+        match Self::versions_here(&installed, &plugins.catalog, name).last() {
+            Some(version) => self.version_in(&installed, name, version).await,
             None => {
                 // Only ambiguous files claim it: say so rather than "unknown".
                 if let Some(version) = plugins.catalog.ambiguous_versions(name).first() {
@@ -360,10 +357,7 @@ impl PluginVersions<'_> {
         }
         let mut versions: BTreeMap<(String, String), PluginVersion> = BTreeMap::new();
         for installed in platform.store.installed_plugins().await? {
-            let Some(plugin) = platform
-                .installed_build(&installed.name, &installed.version)
-                .await?
-            else {
+            let Some(plugin) = platform.load_installed(&installed).await? else {
                 continue; // removed meanwhile
             };
             let key = (installed.name.clone(), installed.version.clone());
