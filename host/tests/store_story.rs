@@ -6,9 +6,9 @@ use chrono::{Duration as TimeDelta, Utc};
 use connector_host::import::ImportedAsset;
 use connector_host::model::{
     Action, AffectedPackage, Asset, AssetFilter, Batch, Cvss, CvssScore, Finding, FindingFilter,
-    FindingKind, FindingStatus, InstalledPlugin, InventoryAsset, NewIntegration, NewSession,
-    PluginPin, Policy, Role, RunCounts, RunEnd, RunStatus, Severity, Vulnerability, Window,
-    parse_time,
+    FindingKind, FindingOrder, FindingSort, FindingStatus, InstalledPlugin, InventoryAsset,
+    NewIntegration, NewSession, PluginPin, Policy, Role, RunCounts, RunEnd, RunStatus, Severity,
+    StoredFinding, Vulnerability, Window, parse_time,
 };
 use connector_host::policy::lease::{INTERRUPTED, abandoned, holder_name};
 use connector_host::store::{
@@ -73,6 +73,7 @@ both_backends!(
     history_and_schedules_round_trip,
     a_newer_schema_is_refused_and_left_untouched,
     findings_page_by_cursor_and_count_by_severity,
+    findings_are_searched_and_sorted_and_paged_both_ways,
     users_and_sessions_keep_only_hashes_and_end_together,
     vulnerabilities_keep_their_kind_and_details,
 );
@@ -608,11 +609,12 @@ async fn findings_page_by_cursor_and_count_by_severity(store: Arc<dyn Store>, _:
             .map(|f| (f.integration.clone(), f.id.clone())),
     );
 
+    let by_severity = FindingOrder::default();
     let mut paged = Vec::new();
     let mut after = None;
     loop {
         let page = store
-            .finding_page(&FindingFilter::default(), after.as_ref(), 3)
+            .finding_page(&FindingFilter::default(), by_severity, after.as_ref(), 3)
             .await
             .unwrap();
         assert!(page.findings.len() <= 3);
@@ -628,7 +630,7 @@ async fn findings_page_by_cursor_and_count_by_severity(store: Arc<dyn Store>, _:
     }
     assert_eq!(paged, ids_in_order, "pages join into the whole listing");
     let exact = store
-        .finding_page(&FindingFilter::default(), None, 14)
+        .finding_page(&FindingFilter::default(), by_severity, None, 14)
         .await
         .unwrap();
     assert_eq!(
@@ -662,6 +664,261 @@ async fn findings_page_by_cursor_and_count_by_severity(store: Arc<dyn Store>, _:
         ..Default::default()
     };
     assert!(store.finding_counts(&none).await.unwrap().is_empty());
+}
+
+/// Every finding `filter` matches in `order`, read forward three at a time, then back from
+/// the end three at a time: both walks must give the same findings without a gap or a
+/// repeat, and the same as one page holding them all.
+async fn walk_both_ways(
+    store: &Arc<dyn Store>,
+    filter: &FindingFilter,
+    order: FindingOrder,
+) -> Vec<StoredFinding> {
+    let whole = store.finding_page(filter, order, None, 1000).await.unwrap();
+    assert_eq!((whole.next.as_ref(), whole.previous.as_ref()), (None, None));
+    let (mut forward, mut pages, mut at) = (Vec::new(), Vec::new(), None);
+    loop {
+        let page = store
+            .finding_page(filter, order, at.as_ref(), 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            page.previous.is_some(),
+            at.is_some(),
+            "{order}: a way back after the first page"
+        );
+        forward.extend(page.findings.iter().cloned());
+        pages.push(page.findings.clone());
+        match page.next {
+            Some(next) => at = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        forward, whole.findings,
+        "{order}: forward pages join into the whole"
+    );
+    // Back from the last page, page by page, to the first.
+    let mut at = store
+        .finding_page(filter, order, at.as_ref(), 3)
+        .await
+        .unwrap()
+        .previous;
+    for expected in pages.iter().rev().skip(1) {
+        let back = at.expect("a page before");
+        assert!(back.backward);
+        let page = store
+            .finding_page(filter, order, Some(&back), 3)
+            .await
+            .unwrap();
+        assert_eq!(&page.findings, expected, "{order}: back the same way");
+        assert!(page.next.is_some(), "{order}: a way forward again");
+        at = page.previous;
+    }
+    assert!(at.is_none(), "{order}: nothing before the first page");
+    whole.findings
+}
+
+async fn findings_are_searched_and_sorted_and_paged_both_ways(store: Arc<dyn Store>, _: &Keep) {
+    let titles = [
+        (
+            "f1",
+            "Crypto-mining on host 12",
+            Severity::High,
+            "Mining rule",
+        ),
+        ("f2", "crypto wallet exposed", Severity::Critical, "Secrets"),
+        ("f3", "Open port 2", Severity::Low, "Ports"),
+        ("f4", "Open port 10", Severity::Low, "Ports"),
+        (
+            "f5",
+            "Admin 100% exposed",
+            Severity::Medium,
+            "Admins \"quoted\"",
+        ),
+        ("f6", "admin_role unused", Severity::Info, "IAM"),
+        ("f7", "Bucket is public", Severity::High, "Storage"),
+    ];
+    let mut stored = Vec::new();
+    for name in ["one", "two"] {
+        let integration = store
+            .add_integration(&new_integration(name, Policy::default()))
+            .await
+            .unwrap();
+        let run = run_of(&store, integration.id).await;
+        let findings = titles
+            .iter()
+            .enumerate()
+            .map(|(i, (id, title, severity, rule))| Finding {
+                title: title.to_string(),
+                rule_name: Some(rule.to_string()),
+                status: [FindingStatus::Failed, FindingStatus::Passed][i % 2],
+                status_changed_at: parse_time(&format!(
+                    "2026-05-{:02}T08:00:00Z",
+                    10 + (i * 3) % 7
+                )),
+                ..finding(id, "a1", *severity)
+            })
+            .collect();
+        let batch = Batch {
+            assets: vec![asset("a1", None)],
+            findings,
+            ..Default::default()
+        };
+        write(&store, integration.id, run, integration.policy, batch).await;
+        stored.push((integration, run));
+    }
+    let search = |words: &[&str]| FindingFilter {
+        words: words.iter().map(|w| w.to_string()).collect(),
+        ..Default::default()
+    };
+    let ids = |found: Vec<StoredFinding>| -> Vec<String> {
+        let mut ids: Vec<String> = found
+            .into_iter()
+            .map(|f| format!("{}/{}", f.integration, f.id))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let found = |words: &'static [&'static str]| {
+        let store = store.clone();
+        async move { ids(store.findings(&search(words)).await.unwrap()) }
+    };
+    let both = |list: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = ["one", "two"]
+            .iter()
+            .flat_map(|i| list.iter().map(move |id| format!("{i}/{id}")))
+            .collect();
+        all.sort();
+        all
+    };
+    assert_eq!(
+        found(&["crypto"]).await,
+        both(&["f1", "f2"]),
+        "ignoring case"
+    );
+    assert_eq!(
+        found(&["RYPT"]).await,
+        both(&["f1", "f2"]),
+        "any part of a word"
+    );
+    assert_eq!(
+        found(&["crypto", "12"]).await,
+        both(&["f1"]),
+        "every word, short ones too"
+    );
+    assert_eq!(found(&["port", "1"]).await, both(&["f4"]));
+    assert_eq!(found(&["secrets"]).await, both(&["f2"]), "rule names too");
+    assert_eq!(
+        found(&["100%"]).await,
+        both(&["f5"]),
+        "% is a character, not a wildcard"
+    );
+    assert_eq!(found(&["n_r"]).await, both(&["f6"]), "_ is a character too");
+    assert_eq!(
+        found(&["\"quoted\""]).await,
+        both(&["f5"]),
+        "quotes are characters"
+    );
+    assert_eq!(found(&["nothing-like-this"]).await, Vec::<String>::new());
+    let counted: u64 = (store.finding_counts(&search(&["crypto"])).await.unwrap())
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(counted, 4, "counts search alike");
+
+    // A title changed at the source is found by its new words only.
+    let (one, run) = &stored[0];
+    let renamed = Batch {
+        findings: vec![Finding {
+            title: "Renamed entirely".into(),
+            ..finding("f7", "a1", Severity::High)
+        }],
+        ..Default::default()
+    };
+    write(&store, one.id, *run, one.policy, renamed).await;
+    assert_eq!(found(&["renamed"]).await, ["one/f7"]);
+    assert_eq!(found(&["bucket"]).await, ["two/f7"]);
+    // A finding removed with its integration leaves the search.
+    store.remove_integration("two").await.unwrap();
+    assert_eq!(found(&["crypto"]).await, ["one/f1", "one/f2"]);
+
+    for by in [
+        FindingSort::Severity,
+        FindingSort::Title,
+        FindingSort::Status,
+        FindingSort::Changed,
+    ] {
+        let up = FindingOrder {
+            by,
+            descending: false,
+        };
+        let down = FindingOrder {
+            by,
+            descending: true,
+        };
+        let ascending = walk_both_ways(&store, &FindingFilter::default(), up).await;
+        let descending = walk_both_ways(&store, &FindingFilter::default(), down).await;
+        assert_eq!(ascending.len(), 7);
+        let mut reversed = ascending.clone();
+        reversed.reverse();
+        assert_eq!(
+            descending, reversed,
+            "{by}: descending is ascending backwards"
+        );
+        let key = |f: &StoredFinding| match by {
+            FindingSort::Severity => format!("{}", f.severity as u8),
+            FindingSort::Title => f.title.to_lowercase(),
+            FindingSort::Status => f.status.to_string(),
+            FindingSort::Changed => f.status_changed_at.or(f.created_at).unwrap().to_rfc3339(),
+        };
+        for pair in ascending.windows(2) {
+            assert!(
+                key(&pair[0]) <= key(&pair[1]),
+                "{by}: {:?} before {:?}",
+                pair[0].title,
+                pair[1].title
+            );
+        }
+    }
+    let titles: Vec<String> = walk_both_ways(
+        &store,
+        &FindingFilter::default(),
+        FindingOrder {
+            by: FindingSort::Title,
+            descending: false,
+        },
+    )
+    .await
+    .into_iter()
+    .map(|f| f.title)
+    .collect();
+    assert_eq!(
+        titles,
+        [
+            "Admin 100% exposed",
+            "admin_role unused",
+            "crypto wallet exposed",
+            "Crypto-mining on host 12",
+            "Open port 10",
+            "Open port 2",
+            "Renamed entirely"
+        ],
+        "ignoring case, character by character"
+    );
+    // Search and sort together, paged both ways.
+    let searched = walk_both_ways(
+        &store,
+        &search(&["port"]),
+        FindingOrder {
+            by: FindingSort::Title,
+            descending: true,
+        },
+    )
+    .await;
+    let searched: Vec<&str> = searched.iter().map(|f| f.title.as_str()).collect();
+    assert_eq!(searched, ["Open port 2", "Open port 10"]);
 }
 
 async fn users_and_sessions_keep_only_hashes_and_end_together(store: Arc<dyn Store>, _: &Keep) {

@@ -5,7 +5,8 @@ use super::table::{self, opt, opt_time, print_json};
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use connector_host::model;
-use connector_host::service::{AssetQuery, FindingQuery};
+use connector_host::model::FindingOrder;
+use connector_host::service::{AssetQuery, FindingFilterText, FindingQuery, parse_since};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -95,21 +96,30 @@ struct FindingsList {
     #[arg(long)]
     asset: Option<String>,
     /// Only findings whose status changed since this date or time (UTC, e.g. 2026-05-01).
-    #[arg(long, value_parser = parse_since)]
+    #[arg(long, value_parser = since)]
     since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only findings whose title or rule name holds each of these words (any part of a
+    /// word, ignoring case).
+    #[arg(long, value_name = "WORDS")]
+    search: Option<String>,
+    /// The order: severity (the default), title, status or changed; `-changed` reverses.
+    #[arg(long, value_parser = sort, allow_hyphen_values = true)]
+    sort: Option<FindingOrder>,
     /// Print a JSON array instead of a table.
     #[arg(long)]
     json: bool,
 }
 
-fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    model::parse_time(text)
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .ok()
-                .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
-        })
-        .ok_or_else(|| format!("`{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time"))
+fn since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    parse_since(text).map_err(|e| e.to_string())
+}
+
+fn sort(text: &str) -> Result<FindingOrder, String> {
+    let parsed = FindingQuery::parse(&FindingFilterText {
+        sort: Some(text.to_string()),
+        ..Default::default()
+    });
+    parsed.map(|q| q.order).map_err(|e| e.to_string())
 }
 
 /// `finding show`.
@@ -194,6 +204,10 @@ pub async fn findings(ctx: &Context, args: FindingsArgs) -> anyhow::Result<()> {
             asset: list.asset,
             inventory: None,
             since: list.since,
+            words: (list.search.iter())
+                .flat_map(|w| w.split_whitespace().map(String::from))
+                .collect(),
+            order: list.sort.unwrap_or_default(),
         })
         .await?;
     if json {

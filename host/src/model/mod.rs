@@ -17,8 +17,8 @@ pub use connector::{
 };
 pub use integration::{InstalledPlugin, Integration, NewIntegration, PluginPin, Policy};
 pub use query::{
-    AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingPage, InventoryAsset,
-    StoredFinding, Window,
+    AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingOrder, FindingPage,
+    FindingSort, InventoryAsset, SortKey, StoredFinding, Window,
 };
 pub use record::{
     AffectedPackage, Asset, Batch, Cvss, CvssScore, Finding, FindingKind, FindingStatus, Rejected,

@@ -1,7 +1,7 @@
 //! What the store answers to questions: findings and inventory assets, and the filters
 //! that choose them.
 
-use super::record::{FindingStatus, Severity};
+use super::record::{FindingStatus, Severity, UnknownName};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -25,27 +25,100 @@ pub struct FindingFilter {
     /// Only findings whose status changed (or, never changed, that were created) at or
     /// after this time.
     pub since: Option<DateTime<Utc>>,
+    /// Only findings whose title or rule name holds each of these words (ignoring case).
+    pub words: Vec<String>,
 }
 
-/// Where a page of findings starts: just after this finding, in listing order (most
-/// severe first, then by integration, then in the order findings were first stored).
+super::record::named_enum!(
+    /// What the Finding View is sorted by. Ties fall back on the integration and then the
+    /// order findings were first stored, so every order is total and pages never overlap.
+    FindingSort: "sort" {
+        /// Most severe first.
+        Severity = "severity",
+        /// By title, ignoring case.
+        Title = "title",
+        /// By status name.
+        Status = "status",
+        /// By when the status last changed (or, never changed, when the finding was
+        /// created or first stored), oldest first.
+        Changed = "changed",
+    }
+);
+
+impl Default for FindingSort {
+    fn default() -> Self {
+        FindingSort::Severity
+    }
+}
+
+/// A sort and its direction: `title` ascending, `-title` descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize)]
+pub struct FindingOrder {
+    /// What to sort by.
+    pub by: FindingSort,
+    /// Reversed.
+    pub descending: bool,
+}
+
+impl std::fmt::Display for FindingOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.descending { "-" } else { "" };
+        write!(f, "{sign}{}", self.by.as_str())
+    }
+}
+
+impl std::str::FromStr for FindingOrder {
+    type Err = UnknownName;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (descending, name) = match text.strip_prefix('-') {
+            Some(name) => (true, name),
+            None => (false, text),
+        };
+        Ok(FindingOrder {
+            by: name.parse()?,
+            descending,
+        })
+    }
+}
+
+/// A finding's value in the column a page is sorted by.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    /// A rank or count.
+    Int(i64),
+    /// Text, as the store compares it.
+    Text(String),
+    /// A time.
+    Time(DateTime<Utc>),
+}
+
+/// Where a page of findings starts: just after (or, going back, just before) this
+/// finding, in the order the cursor was made for.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
 pub struct FindingCursor {
-    /// The finding's severity, as its position in [`Severity::ALL`].
-    pub rank: i64,
+    /// The order the page is in.
+    pub order: FindingOrder,
+    /// The finding's value in the sorted column.
+    pub key: SortKey,
     /// Its integration's row id.
     pub integration: i64,
     /// Its place among its integration's findings: the order it was first stored in.
     pub row: i64,
+    /// The page runs back from here: the findings just before this one.
+    pub backward: bool,
 }
 
 /// One page of findings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingPage {
-    /// The page, in listing order.
+    /// The page, in the order asked for.
     pub findings: Vec<StoredFinding>,
     /// Where the next page starts, when there is one.
     pub next: Option<FindingCursor>,
+    /// Where the page before starts, when there is one.
+    pub previous: Option<FindingCursor>,
 }
 
 /// Where a page of assets starts: after this (name, id), in listing order.

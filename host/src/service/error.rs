@@ -134,6 +134,22 @@ pub enum ServiceError {
     /// A page cursor that no page handed out.
     #[error("`{0}` is not a page cursor; use the `next` of the previous page")]
     BadCursor(String),
+    /// A cursor handed out for one sort, used with another.
+    #[error("this cursor pages the `{cursor}` sort, not `{asked}`; start again without a cursor")]
+    CursorOfAnotherSort {
+        /// The cursor's sort.
+        cursor: String,
+        /// The sort asked for.
+        asked: String,
+    },
+    /// A filter value that cannot be read.
+    #[error("{field}: {problem}")]
+    BadFilter {
+        /// The filter.
+        field: &'static str,
+        /// What is wrong with its value.
+        problem: String,
+    },
     /// A page size out of range.
     #[error("a page holds 1 to 500 rows, not {0}")]
     BadPageSize(usize),
@@ -220,6 +236,8 @@ impl ServiceError {
             | ServiceError::WeakAdminToken
             | ServiceError::WeakTokenFile(_)
             | ServiceError::BadCursor(_)
+            | ServiceError::CursorOfAnotherSort { .. }
+            | ServiceError::BadFilter { .. }
             | ServiceError::BadPageSize(_) => ErrorKind::Invalid,
             ServiceError::TokenTaken(_)
             | ServiceError::AdminTokenFromEnvironment

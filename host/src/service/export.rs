@@ -4,7 +4,7 @@
 //! formula is defused.
 
 use super::{FindingQuery, Platform, ServiceError};
-use crate::model::{FindingCursor, FindingFilter, StoredFinding};
+use crate::model::{FindingCursor, FindingFilter, FindingOrder, StoredFinding};
 use bytes::Bytes;
 use futures_util::Stream;
 use std::sync::Arc;
@@ -116,6 +116,7 @@ fn json_rows(findings: &[StoredFinding], opened: &mut bool) -> Vec<u8> {
 struct Walk {
     platform: Arc<Platform>,
     filter: FindingFilter,
+    order: FindingOrder,
     after: Option<FindingCursor>,
     format: ExportFormat,
     /// Whether anything was written yet: the CSV header, or the JSON array's opening.
@@ -132,7 +133,7 @@ impl Walk {
         let page = self
             .platform
             .store()
-            .finding_page(&self.filter, self.after.as_ref(), EXPORT_PAGE)
+            .finding_page(&self.filter, self.order, self.after.as_ref(), EXPORT_PAGE)
             .await?;
         let mut chunk = match self.format {
             ExportFormat::Csv => {
@@ -154,7 +155,7 @@ impl Walk {
 }
 
 impl Platform {
-    /// Every finding `query` matches, most severe first, as chunks of `format` to send as
+    /// Every finding `query` matches, in its order, as chunks of `format` to send as
     /// they come: one store page per chunk. A wrong query fails before the first chunk.
     pub async fn export_findings(
         self: &Arc<Self>,
@@ -162,10 +163,12 @@ impl Platform {
         format: ExportFormat,
     ) -> Result<impl Stream<Item = Result<Bytes, ServiceError>> + Send + 'static, ServiceError>
     {
+        let order = query.order;
         let filter = self.findings().filter(query).await?;
         let walk = Walk {
             platform: self.clone(),
             filter,
+            order,
             after: None,
             format,
             opened: false,

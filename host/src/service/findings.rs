@@ -3,7 +3,8 @@
 use super::paging::{check_page_size, decode_cursor, encode_cursor};
 use super::{Platform, ServiceError};
 use crate::model::{
-    FindingCursor, FindingFilter, FindingStatus, Integration, Severity, StoredFinding,
+    FindingCursor, FindingFilter, FindingOrder, FindingSort, FindingStatus, Integration, Severity,
+    SortKey, StoredFinding,
 };
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -28,12 +29,129 @@ pub struct FindingQuery {
     pub inventory: Option<String>,
     /// Only findings whose status changed at or after this time.
     pub since: Option<DateTime<Utc>>,
+    /// Only findings whose title or rule name holds each of these words, ignoring case.
+    pub words: Vec<String>,
+    /// The order of a page.
+    pub order: FindingOrder,
+}
+
+/// The Finding View's filters as text, as a URL or a command line gives them, for
+/// [`FindingQuery::parse`]. Empty values mean "any", so an empty form field filters
+/// nothing.
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilterText {
+    /// An integration's name.
+    pub integration: Option<String>,
+    /// Severity names, each one or several separated by commas.
+    pub severities: Vec<String>,
+    /// Status names, likewise.
+    pub statuses: Vec<String>,
+    /// An asset's source id.
+    pub asset: Option<String>,
+    /// An inventory asset's canonical key.
+    pub inventory: Option<String>,
+    /// A date (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 time.
+    pub since: Option<String>,
+    /// Words, separated by spaces, that the title or rule name must each hold.
+    pub search: Option<String>,
+    /// `severity`, `title`, `status` or `changed`, with a leading `-` for the reverse.
+    pub sort: Option<String>,
+}
+
+/// `text` unless it is empty or blank.
+fn given(text: &Option<String>) -> Option<&str> {
+    text.as_deref().map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// Names separated by commas across `values`, each parsed.
+fn names<T>(values: &[String], field: &'static str) -> Result<Vec<T>, ServiceError>
+where
+    T: std::str::FromStr<Err = crate::model::UnknownName>,
+{
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse()
+                .map_err(|e: crate::model::UnknownName| ServiceError::BadFilter {
+                    field,
+                    problem: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// A `since` value: a date (`YYYY-MM-DD`, taken as midnight UTC) or an RFC 3339 time.
+pub fn parse_since(text: &str) -> Result<DateTime<Utc>, ServiceError> {
+    crate::model::parse_time(text)
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+        .ok_or_else(|| ServiceError::BadFilter {
+            field: "since",
+            problem: format!("`{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time"),
+        })
+}
+
+impl FindingQuery {
+    /// The query `text` asks for, or which field is wrong and why.
+    pub fn parse(text: &FindingFilterText) -> Result<FindingQuery, ServiceError> {
+        let order = match given(&text.sort) {
+            None => FindingOrder::default(),
+            Some(sort) => sort.parse().map_err(|e: crate::model::UnknownName| {
+                let known: Vec<&str> = FindingSort::ALL.iter().map(|s| s.as_str()).collect();
+                ServiceError::BadFilter {
+                    field: "sort",
+                    problem: format!(
+                        "{e}; sort by {}, with `-` before for the reverse",
+                        known.join(", ")
+                    ),
+                }
+            })?,
+        };
+        Ok(FindingQuery {
+            integration: given(&text.integration).map(String::from),
+            severities: names(&text.severities, "severity")?,
+            statuses: names(&text.statuses, "status")?,
+            asset: given(&text.asset).map(String::from),
+            inventory: given(&text.inventory).map(String::from),
+            since: given(&text.since).map(parse_since).transpose()?,
+            words: given(&text.search)
+                .map(|t| t.split_whitespace().map(String::from).collect())
+                .unwrap_or_default(),
+            order,
+        })
+    }
+}
+
+/// Where a page of the Finding View starts, as its cursor holds it: a place in the store's
+/// order, and how many findings come before it (for "51–100 of 159").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct PagePlace {
+    at: FindingCursor,
+    offset: u64,
+}
+
+/// Whether `key` is the kind of value `by` sorts on: a cursor made for one sort cannot
+/// page another.
+fn key_fits(by: FindingSort, key: &SortKey) -> bool {
+    matches!(
+        (by, key),
+        (FindingSort::Severity, SortKey::Int(_))
+            | (FindingSort::Title | FindingSort::Status, SortKey::Text(_))
+            | (FindingSort::Changed, SortKey::Time(_))
+    )
 }
 
 /// Findings and their counts by severity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingList {
-    /// Most severe first.
+    /// In the query's order.
     pub findings: Vec<StoredFinding>,
     /// How many of each severity, most severe first, severities without any left out.
     pub by_severity: Vec<(Severity, u64)>,
@@ -42,10 +160,14 @@ pub struct FindingList {
 /// One page of findings, with the counts of all that the query matches.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FindingsPage {
-    /// The page, most severe first.
+    /// The page, in the order asked for.
     pub findings: Vec<StoredFinding>,
     /// The cursor of the next page, when there is one.
     pub next: Option<String>,
+    /// The cursor of the page before, when there is one.
+    pub previous: Option<String>,
+    /// How many findings come before this page.
+    pub offset: u64,
     /// How many match, by severity, most severe first.
     pub by_severity: Vec<SeverityCount>,
     /// How many match in all.
@@ -98,14 +220,19 @@ impl Findings<'_> {
             asset: query.asset,
             inventory: query.inventory,
             since: query.since,
+            words: query.words,
         })
     }
 
     /// Every finding matching `query`, with counts.
     pub async fn list(&self, query: FindingQuery) -> Result<FindingList, ServiceError> {
+        let order = query.order;
         let filter = self.filter(query).await?;
         let store = self.platform.store();
-        let findings = store.findings(&filter).await?;
+        let findings = store
+            .finding_page(&filter, order, None, usize::MAX)
+            .await?
+            .findings;
         let by_severity = store.finding_counts(&filter).await?;
         Ok(FindingList {
             findings,
@@ -119,8 +246,9 @@ impl Findings<'_> {
         Ok(self.platform.store().finding_counts(&filter).await?)
     }
 
-    /// A page of up to `limit` (1 to [`super::MAX_PAGE`]) findings matching `query`, starting
-    /// at `cursor` (from the previous page), with the counts of all that match.
+    /// A page of up to `limit` (1 to [`super::MAX_PAGE`]) findings matching `query`, in
+    /// its order, starting at `cursor` (the `next` or `previous` of another page of the
+    /// same query), with the counts of all that match.
     pub async fn page(
         &self,
         query: FindingQuery,
@@ -128,10 +256,29 @@ impl Findings<'_> {
         limit: usize,
     ) -> Result<FindingsPage, ServiceError> {
         check_page_size(limit)?;
-        let after: Option<FindingCursor> = cursor.map(decode_cursor).transpose()?;
+        let place: Option<PagePlace> = cursor.map(decode_cursor).transpose()?;
+        let order = query.order;
+        if let Some(place) = &place {
+            if place.at.order != order || !key_fits(order.by, &place.at.key) {
+                return Err(ServiceError::CursorOfAnotherSort {
+                    cursor: place.at.order.to_string(),
+                    asked: order.to_string(),
+                });
+            }
+        }
         let filter = self.filter(query).await?;
         let store = self.platform.store();
-        let page = store.finding_page(&filter, after.as_ref(), limit).await?;
+        let at = place.as_ref().map(|p| &p.at);
+        let mut page = store.finding_page(&filter, order, at, limit).await?;
+        let mut offset = place.as_ref().map_or(0, |p| p.offset);
+        if at.is_some_and(|c| c.backward) && page.previous.is_none() {
+            // Back at the top, however many findings came or went meanwhile.
+            offset = 0;
+            if page.findings.is_empty() {
+                page = store.finding_page(&filter, order, None, limit).await?;
+            }
+        }
+        let shown = page.findings.len() as u64;
         let by_severity: Vec<SeverityCount> = store
             .finding_counts(&filter)
             .await?
@@ -140,7 +287,19 @@ impl Findings<'_> {
             .collect();
         Ok(FindingsPage {
             findings: page.findings,
-            next: page.next.as_ref().map(encode_cursor),
+            next: page.next.map(|at| {
+                encode_cursor(&PagePlace {
+                    at,
+                    offset: offset + shown,
+                })
+            }),
+            previous: page.previous.map(|at| {
+                encode_cursor(&PagePlace {
+                    at,
+                    offset: offset.saturating_sub(limit as u64),
+                })
+            }),
+            offset,
             total: by_severity.iter().map(|c| c.count).sum(),
             by_severity,
         })

@@ -20,7 +20,8 @@ pub use access::{ADMIN, ADMIN_TOKEN_ENV, Access, AdminToken, Login, Token};
 pub use error::{ErrorKind, ServiceError, store_kind};
 pub use export::{EXPORT_PAGE, ExportFormat, defused};
 pub use findings::{
-    FindingDetail, FindingList, FindingQuery, Findings, FindingsPage, SeverityCount, StatusSet,
+    FindingDetail, FindingFilterText, FindingList, FindingQuery, Findings, FindingsPage,
+    SeverityCount, StatusSet, parse_since,
 };
 pub use history::{History, HistoryPage};
 pub use integrations::{

@@ -15,10 +15,10 @@ pub use target::StoreTarget;
 
 use crate::import::ImportedAsset;
 use crate::model::{
-    Action, AssetCursor, AssetFilter, AssetPage, Batch, FindingCursor, FindingFilter, FindingPage,
-    FindingStatus, HistoryRow, InstalledPlugin, Integration, InventoryAsset, NewIntegration,
-    NewSession, PluginPin, Policy, Role, RunCounts, RunEnd, Session, Severity, StoredFinding, User,
-    Window,
+    Action, AssetCursor, AssetFilter, AssetPage, Batch, FindingCursor, FindingFilter, FindingOrder,
+    FindingPage, FindingStatus, HistoryRow, InstalledPlugin, Integration, InventoryAsset,
+    NewIntegration, NewSession, PluginPin, Policy, Role, RunCounts, RunEnd, Session, Severity,
+    StoredFinding, User, Window,
 };
 use crate::policy::lease::RunningRun;
 use async_trait::async_trait;
@@ -323,17 +323,23 @@ pub trait InventoryStore: Send + Sync {
 /// Stored findings.
 #[async_trait]
 pub trait FindingStore: Send + Sync {
-    /// Up to `limit` findings matching `filter` after `after`, in listing order: most
-    /// severe first, then by integration, then in the order they were first stored.
+    /// Up to `limit` findings matching `filter` in `order` (ties by integration, then in
+    /// the order they were first stored), from the start or from the cursor `at` (which
+    /// must be of `order`), forward or, for a backward cursor, the findings just before it.
     async fn finding_page(
         &self,
         filter: &FindingFilter,
-        after: Option<&FindingCursor>,
+        order: FindingOrder,
+        at: Option<&FindingCursor>,
         limit: usize,
     ) -> Result<FindingPage, StoreError>;
-    /// Every finding matching `filter`, in listing order.
+    /// Every finding matching `filter`, most severe first.
     async fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
-        Ok(self.finding_page(filter, None, usize::MAX).await?.findings)
+        let order = FindingOrder::default();
+        Ok(self
+            .finding_page(filter, order, None, usize::MAX)
+            .await?
+            .findings)
     }
     /// How many findings match `filter`, by severity, most severe first; severities
     /// without any left out.
@@ -434,6 +440,44 @@ fn cut_page<T, C>(mut rows: Vec<(T, C)>, limit: usize) -> (Vec<T>, Option<C>) {
     rows.truncate(limit);
     let (page, mut cursors): (Vec<T>, Vec<C>) = rows.into_iter().unzip();
     (page, cursors.pop().filter(|_| more))
+}
+
+/// Which way a page of findings reads the store's order: descending when the order is and
+/// the page runs forward, or the order is ascending and the page runs back from a cursor.
+fn reads_descending(order: FindingOrder, at: Option<&FindingCursor>) -> bool {
+    order.descending != at.is_some_and(|c| c.backward)
+}
+
+/// The page of findings from `rows` (read by [`page_fetch`] in the direction
+/// [`reads_descending`] gives, each with its forward cursor), in `order`, with the cursors
+/// of the pages on either side.
+fn finding_page_of(
+    mut rows: Vec<(StoredFinding, FindingCursor)>,
+    at: Option<&FindingCursor>,
+    limit: usize,
+) -> FindingPage {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let backward = at.is_some_and(|c| c.backward);
+    if backward {
+        rows.reverse();
+    }
+    let (findings, cursors): (Vec<StoredFinding>, Vec<FindingCursor>) = rows.into_iter().unzip();
+    let back_from = |c: &FindingCursor| FindingCursor {
+        backward: true,
+        ..c.clone()
+    };
+    // Going back, more rows means more before; forward, more after. The other side has
+    // rows when the page was reached through a cursor.
+    let (more_before, more_after) = match backward {
+        true => (more, true),
+        false => (at.is_some(), more),
+    };
+    FindingPage {
+        previous: cursors.first().filter(|_| more_before).map(back_from),
+        next: cursors.last().filter(|_| more_after).cloned(),
+        findings,
+    }
 }
 
 /// An asset's place in the Asset View's order, for resuming after it.

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0008_asset_removal.sql"),
     include_str!("../../../migrations/postgres/0009_plugin_versions.sql"),
     include_str!("../../../migrations/postgres/0010_streams.sql"),
+    include_str!("../../../migrations/postgres/0011_finding_search.sql"),
 ];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).

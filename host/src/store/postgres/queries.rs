@@ -4,16 +4,35 @@ use super::ingest::insert_entries;
 use super::{PostgresStore, json_at, opt_json_at, parsed_at, stored_count};
 use crate::import::ImportedAsset;
 use crate::model::{
-    AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingPage, FindingStatus,
-    InventoryAsset, Severity, StoredFinding, now,
+    AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingOrder, FindingPage,
+    FindingSort, FindingStatus, InventoryAsset, Severity, SortKey, StoredFinding, now,
 };
 use crate::policy::inventory::{Metadata, import_key, plan_import};
 use crate::store::{
-    FindingStore, InventoryStore, StoreError, asset_cursor, cut_page, page_fetch, removed_column,
+    FindingStore, InventoryStore, StoreError, asset_cursor, cut_page, finding_page_of, page_fetch,
+    reads_descending, removed_column,
 };
 use async_trait::async_trait;
 use std::collections::HashSet;
 use tokio_postgres::types::ToSql;
+
+/// The column a sort orders by: the expression its index holds. Text in byte order of
+/// its lower case, as SQLite's NOCASE sorts it, so both stores page alike.
+fn sort_column(by: FindingSort) -> &'static str {
+    match by {
+        FindingSort::Severity => "f.severity_rank",
+        FindingSort::Title => "lower(f.title) COLLATE \"C\"",
+        FindingSort::Status => "f.status COLLATE \"C\"",
+        FindingSort::Changed => "coalesce(f.status_changed_at, f.created_at, f.first_seen_at)",
+    }
+}
+
+/// `text` matched literally by LIKE: its wildcards and the escape character escaped.
+fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
 
 /// A SELECT with optional filters bound as numbered parameters.
 #[derive(Default)]
@@ -68,6 +87,14 @@ impl Query {
         );
         let statuses = names(filter.statuses.iter().map(|s| s.as_str()).collect());
         self.filter(" AND f.status = ANY({})", statuses);
+        // Through the trigram indexes, which serve ILIKE for words of three characters or
+        // more; shorter words are read from the text.
+        for word in &filter.words {
+            self.filter(
+                " AND (f.title ILIKE {} OR f.rule_name ILIKE {})",
+                Some(format!("%{}%", like_escaped(word))),
+            );
+        }
     }
 
     /// `SELECT columns` over the assets `filter` lists, `{id}` in `columns` standing for
@@ -228,30 +255,40 @@ impl FindingStore for PostgresStore {
     async fn finding_page(
         &self,
         filter: &FindingFilter,
-        after: Option<&FindingCursor>,
+        order: FindingOrder,
+        at: Option<&FindingCursor>,
         limit: usize,
     ) -> Result<FindingPage, StoreError> {
-        let mut query = Query::new(
+        let column = sort_column(order.by);
+        let mut query = Query::new(&format!(
             "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
                f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
-               f.severity_rank, f.integration_id, f.listing_id, f.kind, f.vulnerability, fv.name, fv.asset_type
+               {column}, f.integration_id, f.listing_id, f.kind, f.vulnerability, fv.name, fv.asset_type
              FROM findings f JOIN integrations i ON i.id = f.integration_id
                LEFT JOIN assets fa ON fa.integration_id = f.integration_id AND fa.source_id = f.asset_source_id
                LEFT JOIN inventory fv ON fv.id = fa.inventory_id
-             WHERE TRUE",
-        );
+             WHERE TRUE"
+        ));
         query.matching(filter);
-        if let Some(after) = after {
-            let rank = query.bind(i16::try_from(after.rank).unwrap_or(i16::MAX));
-            let integration = query.bind(after.integration);
-            let row = query.bind(after.row);
+        let (direction, beyond) = match reads_descending(order, at) {
+            true => ("DESC", "<"),
+            false => ("ASC", ">"),
+        };
+        if let Some(at) = at {
+            let key = match &at.key {
+                SortKey::Int(n) => query.bind(i16::try_from(*n).unwrap_or(i16::MAX)),
+                SortKey::Text(text) => query.bind(text.clone()),
+                SortKey::Time(t) => query.bind(*t),
+            };
+            let integration = query.bind(at.integration);
+            let row = query.bind(at.row);
             query.sql.push_str(&format!(
-                " AND (f.severity_rank, f.integration_id, f.listing_id) > ({rank}, {integration}, {row})"
+                " AND ({column}, f.integration_id, f.listing_id) {beyond} ({key}, {integration}, {row})"
             ));
         }
         let fetch = query.bind(page_fetch(limit));
         query.sql.push_str(&format!(
-            " ORDER BY f.severity_rank, f.integration_id, f.listing_id LIMIT {fetch}"
+            " ORDER BY {column} {direction}, f.integration_id {direction}, f.listing_id {direction} LIMIT {fetch}"
         ));
         let rows = self
             .reader()
@@ -286,16 +323,22 @@ impl FindingStore for PostgresStore {
                     asset_name: r.try_get(24)?,
                     asset_type: r.try_get(25)?,
                 };
+                let key = match order.by {
+                    FindingSort::Severity => SortKey::Int(i64::from(r.try_get::<_, i16>(19)?)),
+                    FindingSort::Title | FindingSort::Status => SortKey::Text(r.try_get(19)?),
+                    FindingSort::Changed => SortKey::Time(r.try_get(19)?),
+                };
                 let cursor = FindingCursor {
-                    rank: i64::from(r.try_get::<_, i16>(19)?),
+                    order,
+                    key,
                     integration: r.try_get(20)?,
                     row: r.try_get(21)?,
+                    backward: false,
                 };
                 Ok((finding, cursor))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let (findings, next) = cut_page(page, limit);
-        Ok(FindingPage { findings, next })
+        Ok(finding_page_of(page, at, limit))
     }
 
     async fn finding_counts(

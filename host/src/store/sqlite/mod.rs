@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0009_asset_removal.sql"),
     include_str!("../../../migrations/sqlite/0010_plugin_versions.sql"),
     include_str!("../../../migrations/sqlite/0011_streams.sql"),
+    include_str!("../../../migrations/sqlite/0012_finding_search.sql"),
 ];
 
 /// A store in one SQLite file.
@@ -175,7 +176,7 @@ fn conversion(index: usize, e: impl std::error::Error + Send + Sync + 'static) -
 struct BadTime(String);
 
 /// A stored time.
-fn time_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
+pub(super) fn time_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
     let text: String = row.get(index)?;
     parse_time(&text).ok_or_else(|| conversion(index, BadTime(text)))
 }
@@ -255,6 +256,12 @@ mod tests {
             r#"{"id":1}"#
         );
         assert!(store.checkpoint(1).await.unwrap().state.is_none());
+        let search = crate::model::FindingFilter {
+            words: vec!["BUCK".into()],
+            ..Default::default()
+        };
+        let found = store.findings(&search).await.unwrap();
+        assert_eq!(found.len(), 1, "findings stored before search are found");
         store
             .call(|conn| {
                 let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

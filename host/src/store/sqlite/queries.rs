@@ -1,20 +1,31 @@
 //! The inventory and findings in SQLite: imports and the listings.
 
 use super::ingest::insert_entry;
-use super::{SqliteStore, json_at, opt_json_at, opt_time_at, parsed_at};
+use super::{SqliteStore, json_at, opt_json_at, opt_time_at, parsed_at, time_at};
 use crate::import::ImportedAsset;
 use crate::model::{
-    AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingPage, FindingStatus,
-    InventoryAsset, Severity, StoredFinding, now, time_text,
+    AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingOrder, FindingPage,
+    FindingSort, FindingStatus, InventoryAsset, Severity, SortKey, StoredFinding, now, time_text,
 };
 use crate::policy::inventory::{import_key, plan_import};
 use crate::store::{
-    FindingStore, InventoryStore, StoreError, asset_cursor, cut_page, page_fetch, removed_column,
+    FindingStore, InventoryStore, StoreError, asset_cursor, cut_page, finding_page_of, page_fetch,
+    reads_descending, removed_column,
 };
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
+
+/// The column a sort orders by: the expression its index holds.
+fn sort_column(by: FindingSort) -> &'static str {
+    match by {
+        FindingSort::Severity => "f.severity_rank",
+        FindingSort::Title => "f.title COLLATE NOCASE",
+        FindingSort::Status => "f.status",
+        FindingSort::Changed => "coalesce(f.status_changed_at, f.created_at, f.first_seen_at)",
+    }
+}
 
 /// A SELECT with optional filters bound as parameters.
 struct Query {
@@ -72,6 +83,32 @@ impl Query {
         }
         let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
         self.one_of("f.status", &statuses);
+        self.holding(&filter.words);
+    }
+
+    /// Adds that the title or rule name holds each of `words`: through the trigram index
+    /// for words it can find (three characters or more), by reading the text otherwise.
+    fn holding(&mut self, words: &[String]) {
+        let (indexed, short): (Vec<&String>, Vec<&String>) =
+            words.iter().partition(|w| w.chars().count() >= 3);
+        if !indexed.is_empty() {
+            let phrases: Vec<String> = indexed
+                .iter()
+                .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+                .collect();
+            self.filter(
+                " AND f.listing_id IN (SELECT rowid FROM findings_text WHERE findings_text MATCH ?)",
+                Some(phrases.join(" AND ")),
+            );
+        }
+        for word in short {
+            self.sql.push_str(
+                " AND (instr(lower(f.title), ?) > 0 OR instr(lower(coalesce(f.rule_name, '')), ?) > 0)",
+            );
+            let word = word.to_lowercase();
+            self.params
+                .extend([Value::Text(word.clone()), Value::Text(word)]);
+        }
     }
 
     /// `SELECT columns` over the assets `filter` lists, `{id}` in `columns` standing for
@@ -227,32 +264,54 @@ impl FindingStore for SqliteStore {
     async fn finding_page(
         &self,
         filter: &FindingFilter,
-        after: Option<&FindingCursor>,
+        order: FindingOrder,
+        at: Option<&FindingCursor>,
         limit: usize,
     ) -> Result<FindingPage, StoreError> {
-        let (filter, after) = (filter.clone(), after.cloned());
+        let (filter, at) = (filter.clone(), at.cloned());
         self.read(move |conn| {
-            let mut query = Query::new(
+            let column = sort_column(order.by);
+            let mut query = Query::new(&format!(
                 "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
                    f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
-                   f.severity_rank, f.integration_id, f.rowid, f.kind, f.vulnerability, fv.name, fv.asset_type
+                   {column}, f.integration_id, f.listing_id, f.kind, f.vulnerability, fv.name, fv.asset_type
                  FROM findings f JOIN integrations i ON i.id = f.integration_id
                    LEFT JOIN assets fa ON fa.integration_id = f.integration_id AND fa.source_id = f.asset_source_id
                    LEFT JOIN inventory fv ON fv.id = fa.inventory_id
-                 WHERE 1 = 1",
-            );
+                 WHERE 1 = 1"
+            ));
             query.matching(&filter);
-            if let Some(after) = after {
-                query.sql.push_str(" AND (f.severity_rank, f.integration_id, f.rowid) > (?, ?, ?)");
-                query.params.extend([after.rank.into(), after.integration.into(), after.row.into()]);
+            let (direction, beyond) = match reads_descending(order, at.as_ref()) {
+                true => ("DESC", "<"),
+                false => ("ASC", ">"),
+            };
+            if let Some(at) = &at {
+                query.sql.push_str(&format!(
+                    " AND ({column}, f.integration_id, f.listing_id) {beyond} (?, ?, ?)"
+                ));
+                let key = match &at.key {
+                    SortKey::Int(n) => Value::Integer(*n),
+                    SortKey::Text(text) => Value::Text(text.clone()),
+                    SortKey::Time(t) => Value::Text(time_text(*t)),
+                };
+                query.params.extend([key, at.integration.into(), at.row.into()]);
             }
-            query.sql.push_str(" ORDER BY f.severity_rank, f.integration_id, f.rowid LIMIT ?");
+            query.sql.push_str(&format!(
+                " ORDER BY {column} {direction}, f.integration_id {direction}, f.listing_id {direction} LIMIT ?"
+            ));
             query.params.push(page_fetch(limit).into());
             let rows = query.rows(conn, |r| {
+                let key = match order.by {
+                    FindingSort::Severity => SortKey::Int(r.get(19)?),
+                    FindingSort::Title | FindingSort::Status => SortKey::Text(r.get(19)?),
+                    FindingSort::Changed => SortKey::Time(time_at(r, 19)?),
+                };
                 let cursor = FindingCursor {
-                    rank: r.get(19)?,
+                    order,
+                    key,
                     integration: r.get(20)?,
                     row: r.get(21)?,
+                    backward: false,
                 };
                 let finding = StoredFinding {
                     integration: r.get(0)?,
@@ -281,11 +340,7 @@ impl FindingStore for SqliteStore {
                 };
                 Ok((finding, cursor))
             })?;
-            let (findings, next) = cut_page(rows, limit);
-            Ok(FindingPage {
-                findings,
-                next,
-            })
+            Ok(finding_page_of(rows, at.as_ref(), limit))
         })
         .await
     }

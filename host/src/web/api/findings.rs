@@ -1,8 +1,8 @@
 //! Findings: a page with counts, one in detail, and a status set here.
 
-use super::{Checked, DEFAULT_LIMIT, given};
-use crate::model::{FindingStatus, Severity, StoredFinding};
-use crate::service::{ExportFormat, FindingQuery, FindingsPage};
+use super::{Checked, DEFAULT_LIMIT};
+use crate::model::{FindingStatus, StoredFinding};
+use crate::service::{ExportFormat, FindingFilterText, FindingQuery, FindingsPage};
 use crate::web::auth::{Admin, Caller};
 use crate::web::download::download;
 use crate::web::problem::Problem;
@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-/// Which findings, and which page.
+/// Which findings, in what order, and which page.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -27,51 +27,40 @@ pub struct FindingParams {
     asset: Option<String>,
     /// Only findings on this inventory asset (its canonical key), from any integration.
     inventory: Option<String>,
-    /// Only findings whose status changed at or after this RFC 3339 time.
+    /// Only findings whose status changed at or after this date (`YYYY-MM-DD`, UTC) or
+    /// RFC 3339 time.
     since: Option<String>,
-    /// The `next` of the previous page.
+    /// Words, separated by spaces, that the title or rule name must each hold (any part
+    /// of a word, ignoring case).
+    q: Option<String>,
+    /// The order: `severity` (most severe first, the default), `title`, `status` or
+    /// `changed` (oldest first); a leading `-` reverses it.
+    sort: Option<String>,
+    /// The `next` or `previous` of another page of the same query.
     cursor: Option<String>,
     /// Findings per page, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
-/// Comma-separated names, each parsed.
-fn names<T: std::str::FromStr>(text: Option<&str>, what: &str) -> Result<Vec<T>, Problem>
-where
-    T::Err: std::fmt::Display,
-{
-    text.into_iter()
-        .flat_map(|t| t.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            t.parse()
-                .map_err(|e| Problem::invalid(format!("{what}: {e}")))
-        })
-        .collect()
-}
-
 impl FindingParams {
     fn query(&self) -> Result<FindingQuery, Problem> {
-        let since = match given(&self.since) {
-            None => None,
-            Some(t) => Some(crate::model::parse_time(t).ok_or_else(|| {
-                Problem::invalid(format!("since: `{t}` is not an RFC 3339 time"))
-            })?),
+        let text = FindingFilterText {
+            integration: self.integration.clone(),
+            severities: self.severity.iter().cloned().collect(),
+            statuses: self.status.iter().cloned().collect(),
+            asset: self.asset.clone(),
+            inventory: self.inventory.clone(),
+            since: self.since.clone(),
+            search: self.q.clone(),
+            sort: self.sort.clone(),
         };
-        Ok(FindingQuery {
-            integration: given(&self.integration).map(String::from),
-            severities: names::<Severity>(given(&self.severity), "severity")?,
-            statuses: names::<FindingStatus>(given(&self.status), "status")?,
-            asset: given(&self.asset).map(String::from),
-            inventory: given(&self.inventory).map(String::from),
-            since,
-        })
+        Ok(FindingQuery::parse(&text)?)
     }
 }
 
-/// A page of findings, most severe first, with the counts by severity of all that match.
+/// A page of findings in the order asked for (most severe first by default), with the
+/// counts by severity of all that match and the cursors of the pages on either side.
 #[utoipa::path(get, path = "/findings", params(FindingParams), responses(
     (status = 200, body = FindingsPage),
     (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -108,7 +97,7 @@ impl FindingParams {
     }
 }
 
-/// Every finding that matches, most severe first, as CSV (a header row, then one row per
+/// Every finding that matches, in the order asked for, as CSV (a header row, then one row per
 /// finding; cells a spreadsheet would run as formulas start with `'`). Streamed: any size.
 #[utoipa::path(get, path = "/findings/export.csv", params(FindingParams), responses(
     (status = 200, body = String, content_type = "text/csv"),
@@ -127,7 +116,7 @@ pub async fn export_csv(
     Ok(download(chunks, "text/csv; charset=utf-8", "findings.csv"))
 }
 
-/// Every finding that matches, most severe first, as one JSON array of the findings the
+/// Every finding that matches, in the order asked for, as one JSON array of the findings the
 /// list gives. Streamed: any size.
 #[utoipa::path(get, path = "/findings/export.json", params(FindingParams), responses(
     (status = 200, body = Vec<StoredFinding>),

@@ -200,6 +200,15 @@ pub struct FindingRow {
     pub changed: String,
 }
 
+/// A column header of a table that sorts.
+pub struct SortHeader {
+    pub label: &'static str,
+    /// The same view sorted by this column, when it sorts.
+    pub link: Option<String>,
+    /// `aria-sort`: ascending, descending or none.
+    pub state: &'static str,
+}
+
 /// A filter choice: a checkbox.
 pub struct Choice {
     pub value: String,
@@ -218,11 +227,22 @@ pub struct FindingsPage {
     /// The inventory asset (canonical key) the list is limited to, if any.
     pub inventory: String,
     pub since: String,
+    /// The words searched for.
+    pub search: String,
+    /// The sort as the URL gives it, kept by the filter form.
+    pub sort: String,
+    /// The page sizes offered, and whether each is the one shown.
+    pub page_sizes: Vec<(usize, bool)>,
+    /// The table's column headers.
+    pub headers: Vec<SortHeader>,
     pub counts: Vec<(String, u64)>,
     pub total: u64,
+    /// Which findings of how many the page shows ("51–100 of 159"), when any.
+    pub range: Option<String>,
     pub bar: String,
     pub rows: Vec<FindingRow>,
     pub next: Option<String>,
+    pub previous: Option<String>,
     pub first: Option<String>,
     /// The export of what the filters match, as CSV.
     pub export: String,

@@ -1,54 +1,87 @@
 //! The Finding View, a finding's page, and setting its status.
 
 use super::{FINDINGS_PAGE, Fields, choices, first, nav, page_link, time, to_page, urlencoding};
-use crate::model::{FindingStatus, Severity};
-use crate::service::{ExportFormat, FindingQuery, ServiceError};
-use crate::web::console::views::{FindingPage, FindingRow, FindingsPage};
+use crate::model::{FindingOrder, FindingSort, FindingStatus, Severity};
+use crate::service::{ExportFormat, FindingFilterText, FindingQuery, ServiceError};
+use crate::web::console::views::{FindingPage, FindingRow, FindingsPage, SortHeader};
 use crate::web::console::{CsrfForm, Page, Viewer, charts};
 use crate::web::download::download;
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Utc};
 
-/// A `since` date (`YYYY-MM-DD`, midnight UTC) or time (RFC 3339).
-fn since(text: &str) -> Option<DateTime<Utc>> {
-    crate::model::parse_time(text).or_else(|| {
-        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|t| t.and_utc())
+/// The page sizes the Finding View offers.
+const PAGE_SIZES: [usize; 4] = [25, 50, 100, 200];
+
+/// The Finding View's filters and order read from its query string.
+fn query_of(fields: &[(String, String)]) -> Result<FindingQuery, ServiceError> {
+    let all = |key: &str| -> Vec<String> {
+        (fields.iter())
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let one = |key: &str| first(fields, key).map(String::from);
+    FindingQuery::parse(&FindingFilterText {
+        integration: one("integration"),
+        severities: all("severity"),
+        statuses: all("status"),
+        asset: one("asset"),
+        inventory: one("inventory"),
+        since: one("since"),
+        search: one("q"),
+        sort: one("sort"),
     })
 }
 
-/// The Finding View's filters read from its query string, or what is wrong with them.
-fn query_of(fields: &[(String, String)]) -> Result<FindingQuery, String> {
-    let all = |key: &str| -> Vec<&str> {
-        fields
-            .iter()
-            .filter(|(k, v)| k == key && !v.is_empty())
-            .map(|(_, v)| v.as_str())
-            .collect()
+/// The page size asked for: one of [`PAGE_SIZES`], else the default.
+fn page_size(fields: &[(String, String)]) -> usize {
+    first(fields, "limit")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| PAGE_SIZES.contains(n))
+        .unwrap_or(FINDINGS_PAGE)
+}
+
+/// The column headers: those that sort link to their sort (the reverse when already
+/// sorted by it), and say how the page is sorted.
+fn headers(fields: &[(String, String)], order: FindingOrder) -> Vec<SortHeader> {
+    let column = |label: &'static str, by: Option<FindingSort>| {
+        let Some(by) = by else {
+            return SortHeader {
+                label,
+                link: None,
+                state: "none",
+            };
+        };
+        let current = order.by == by;
+        let next = FindingOrder {
+            by,
+            descending: current && !order.descending,
+        };
+        let mut kept: Vec<(String, String)> = (fields.iter())
+            .filter(|(k, _)| k != "sort")
+            .cloned()
+            .collect();
+        kept.push(("sort".into(), next.to_string()));
+        SortHeader {
+            label,
+            link: Some(page_link("/findings", &kept, None)),
+            state: match (current, order.descending) {
+                (false, _) => "none",
+                (true, false) => "ascending",
+                (true, true) => "descending",
+            },
+        }
     };
-    let severities: Vec<Severity> = (all("severity").iter().map(|s| s.parse()))
-        .collect::<Result<_, _>>()
-        .map_err(|e: crate::model::UnknownName| e.to_string())?;
-    let statuses: Vec<FindingStatus> = (all("status").iter().map(|s| s.parse()))
-        .collect::<Result<_, _>>()
-        .map_err(|e: crate::model::UnknownName| e.to_string())?;
-    let since_time = match first(fields, "since").unwrap_or_default() {
-        "" => None,
-        text => Some(since(text).ok_or_else(|| format!("`{text}` is not a date"))?),
-    };
-    Ok(FindingQuery {
-        integration: first(fields, "integration").map(String::from),
-        severities,
-        statuses,
-        asset: first(fields, "asset").map(String::from),
-        inventory: first(fields, "inventory").map(String::from),
-        since: since_time,
-    })
+    vec![
+        column("Severity", Some(FindingSort::Severity)),
+        column("Title", Some(FindingSort::Title)),
+        column("Asset", None),
+        column("Status", Some(FindingSort::Status)),
+        column("Integration", None),
+        column("Status changed", Some(FindingSort::Changed)),
+    ]
 }
 
 /// The findings the Finding View's filters match, whole, as CSV.
@@ -59,7 +92,7 @@ pub async fn export_csv(
 ) -> Response {
     let query = match query_of(&fields) {
         Ok(q) => q,
-        Err(wrong) => return Page::error(Problem::invalid(wrong)),
+        Err(e) => return to_page(e),
     };
     match state
         .platform
@@ -78,19 +111,15 @@ pub async fn list(
 ) -> Response {
     let query = match query_of(&fields) {
         Ok(q) => q,
-        Err(wrong) => return Page::error(Problem::invalid(wrong)),
+        Err(e) => return to_page(e),
     };
     let severities: Vec<&str> = query.severities.iter().map(|s| s.as_str()).collect();
     let statuses: Vec<&str> = query.statuses.iter().map(|s| s.as_str()).collect();
-    let since_text = first(&fields, "since").unwrap_or_default().to_string();
     let integration = query.integration.clone();
+    let order = query.order;
+    let limit = page_size(&fields);
     let cursor = first(&fields, "cursor");
-    let page = match state
-        .platform
-        .findings()
-        .page(query, cursor, FINDINGS_PAGE)
-        .await
-    {
+    let page = match (state.platform.findings()).page(query, cursor, limit).await {
         Ok(p) => p,
         Err(e) => return to_page(e),
     };
@@ -107,6 +136,7 @@ pub async fn list(
     let severity_names: Vec<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
     let status_names: Vec<&str> = FindingStatus::ALL.iter().map(|s| s.as_str()).collect();
     let chosen_integration: Vec<&str> = integration.as_deref().into_iter().collect();
+    let shown = page.findings.len() as u64;
     Page::render(&FindingsPage {
         nav: nav(&viewer, "findings"),
         integrations: choices(
@@ -117,9 +147,21 @@ pub async fn list(
         statuses: choices(&status_names, &statuses),
         asset: first(&fields, "asset").unwrap_or_default().to_string(),
         inventory: first(&fields, "inventory").unwrap_or_default().to_string(),
-        since: since_text,
+        since: first(&fields, "since").unwrap_or_default().to_string(),
+        search: first(&fields, "q").unwrap_or_default().to_string(),
+        sort: first(&fields, "sort").unwrap_or_default().to_string(),
+        page_sizes: PAGE_SIZES.iter().map(|n| (*n, *n == limit)).collect(),
+        headers: headers(&fields, order),
         counts: counts.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
         total: page.total,
+        range: (shown > 0).then(|| {
+            format!(
+                "{}–{} of {}",
+                page.offset + 1,
+                page.offset + shown,
+                page.total
+            )
+        }),
         bar: charts::severity_bar(&counts),
         rows: page
             .findings
@@ -135,7 +177,8 @@ pub async fn list(
             })
             .collect(),
         next: page.next.as_deref().map(|c| link(Some(c))),
-        first: cursor.map(|_| link(None)),
+        previous: page.previous.as_deref().map(|c| link(Some(c))),
+        first: (page.offset > 0).then(|| link(None)),
         export: page_link("/findings/export.csv", &fields, None),
     })
 }
