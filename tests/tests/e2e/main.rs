@@ -10,6 +10,7 @@ mod egress;
 mod example;
 mod export;
 mod faults;
+mod finding_view;
 mod github;
 mod hardening;
 mod harness;

@@ -137,6 +137,11 @@ pub async fn list(
     let status_names: Vec<&str> = FindingStatus::ALL.iter().map(|s| s.as_str()).collect();
     let chosen_integration: Vec<&str> = integration.as_deref().into_iter().collect();
     let shown = page.findings.len() as u64;
+    // An export is whole: no page size.
+    let whole: Vec<(String, String)> = (fields.iter())
+        .filter(|(k, _)| k != "limit")
+        .cloned()
+        .collect();
     Page::render(&FindingsPage {
         nav: nav(&viewer, "findings"),
         integrations: choices(
@@ -179,7 +184,7 @@ pub async fn list(
         next: page.next.as_deref().map(|c| link(Some(c))),
         previous: page.previous.as_deref().map(|c| link(Some(c))),
         first: (page.offset > 0).then(|| link(None)),
-        export: page_link("/findings/export.csv", &fields, None),
+        export: page_link("/findings/export.csv", &whole, None),
     })
 }
 

@@ -1,0 +1,213 @@
+//! The Finding View as a daily tool, over HTTP against a real `serve`: a text search over
+//! titles and rule names, sorts either way, pages that go back as well as forward and
+//! say where they are, and an export in the order shown. The same through the API and
+//! the console.
+
+use crate::console::logged_in;
+use crate::harness::{FULL_SECRET, Host, assert_success};
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use serde_json::Value;
+use wiz_sim::{SimConfig, Simulator};
+
+/// The API as the admin.
+struct Api {
+    client: Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = (self.client.get(format!("{}{path}", self.base)))
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap();
+        let status = response.status();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
+    /// Every page of `query`, forward, `limit` at a time: the pages and their offsets.
+    fn pages(&self, query: &str, limit: usize) -> Vec<(u64, Vec<Value>, Option<String>)> {
+        let (mut pages, mut cursor) = (Vec::new(), String::new());
+        loop {
+            let (status, page) = self.get(&format!("/findings?{query}&limit={limit}{cursor}"));
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let rows = page["findings"].as_array().unwrap().clone();
+            let previous = page["previous"].as_str().map(String::from);
+            pages.push((page["offset"].as_u64().unwrap(), rows, previous));
+            match page["next"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => return pages,
+            }
+        }
+    }
+}
+
+fn ids(rows: &[Value]) -> Vec<String> {
+    rows.iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn holds(finding: &Value, word: &str) -> bool {
+    let word = word.to_lowercase();
+    ["title", "rule_name"].iter().any(|field| {
+        finding[field]
+            .as_str()
+            .is_some_and(|t| t.to_lowercase().contains(&word))
+    })
+}
+
+#[test]
+fn the_finding_view_searches_sorts_and_pages_both_ways() {
+    let sim = Simulator::start(SimConfig::new(12, 160)).unwrap();
+    let host = Host::new();
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    host.ok(&["sync", "w"]);
+    let served = host.serve_http(&[]);
+    let api = Api {
+        client: Client::new(),
+        base: served.api.clone(),
+        token: served.admin_token.clone(),
+    };
+    let listed = host.json(&["findings", "w"]);
+    assert!(listed.len() > 100, "several pages: {}", listed.len());
+
+    // Search: any part of a word, ignoring case, in titles and rule names; every word.
+    let word = "EXPOSED";
+    let expected: Vec<&Value> = listed.iter().filter(|f| holds(f, word)).collect();
+    assert!(!expected.is_empty() && expected.len() < listed.len());
+    let (_, found) = api.get("/findings?q=xpose&limit=500");
+    assert_eq!(found["total"].as_u64(), Some(expected.len() as u64));
+    let mut found_ids = ids(found["findings"].as_array().unwrap());
+    let mut expected_ids: Vec<String> = expected
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    found_ids.sort();
+    expected_ids.sort();
+    assert_eq!(found_ids, expected_ids);
+    let (_, narrower) = api.get("/findings?q=xpose%20zzz-no-such-word");
+    assert_eq!(narrower["total"].as_u64(), Some(0), "every word must match");
+    // The CLI searches alike.
+    assert_eq!(
+        host.json(&["findings", "w", "--search", "xpose"]).len(),
+        expected.len()
+    );
+
+    // Sort by title, 50 a page: the pages join into one sorted list with their offsets,
+    // and going back from each page gives the page before it.
+    let pages = api.pages("sort=title", 50);
+    let mut offset = 0;
+    let mut titles = Vec::new();
+    for (at, rows, _) in &pages {
+        assert_eq!(*at, offset, "each page says how many come before it");
+        offset += rows.len() as u64;
+        titles.extend(
+            rows.iter()
+                .map(|f| f["title"].as_str().unwrap().to_lowercase()),
+        );
+    }
+    assert_eq!(titles.len(), listed.len());
+    assert!(titles.windows(2).all(|p| p[0] <= p[1]), "sorted by title");
+    for pair in pages.windows(2) {
+        let previous = pair[1].2.as_deref().expect("a way back");
+        let (_, back) = api.get(&format!("/findings?sort=title&limit=50&cursor={previous}"));
+        assert_eq!(back["offset"].as_u64(), Some(pair[0].0));
+        assert_eq!(
+            ids(back["findings"].as_array().unwrap()),
+            ids(&pair[0].1),
+            "back to the same page"
+        );
+    }
+    assert!(pages[0].2.is_none(), "nothing before the first page");
+    // The reverse order is the same list backwards.
+    let reversed: Vec<String> = api
+        .pages("sort=-title", 500)
+        .into_iter()
+        .flat_map(|(_, rows, _)| ids(&rows))
+        .collect();
+    let mut forward: Vec<String> = pages.iter().flat_map(|(_, rows, _)| ids(rows)).collect();
+    forward.reverse();
+    assert_eq!(reversed, forward);
+
+    // Wrong sorts and cursors are refused with what to do.
+    let (status, refused) = api.get("/findings?sort=colour");
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("severity, title, status, changed"),
+        "{refused}"
+    );
+    let title_cursor = api.pages("sort=title", 50)[1].2.clone().unwrap();
+    let (status, refused) = api.get(&format!("/findings?sort=-changed&cursor={title_cursor}"));
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+
+    // The export follows the search and the order.
+    let response = (api.client.get(format!(
+        "{}/findings/export.json?q=xpose&sort=-changed",
+        api.base
+    )))
+    .bearer_auth(&api.token)
+    .send()
+    .unwrap();
+    let exported: Vec<Value> = response.json().unwrap();
+    let paged: Vec<Value> = api
+        .pages("q=xpose&sort=-changed", 20)
+        .into_iter()
+        .flat_map(|(_, rows, _)| rows)
+        .collect();
+    assert_eq!(exported, paged);
+
+    // The console: a search box, sort links on the headers, page sizes, "26–50 of N"
+    // and a way back.
+    let (console, base, _) = logged_in(&served, &served.admin_token);
+    let page = |path: &str| {
+        let response = console.get(format!("{base}{path}")).send().unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.text().unwrap()
+    };
+    let total = listed.len();
+    let first = page("/findings?limit=25");
+    assert!(
+        first.contains(&format!(r#"<span id="range">1–25 of {total}</span>"#)),
+        "{first}"
+    );
+    assert!(
+        first.contains(r#"aria-sort="ascending""#),
+        "sorted by severity at first"
+    );
+    assert!(
+        first.contains(r#"href="/findings?limit=25&#38;sort=title""#),
+        "{first}"
+    );
+    let next = link_of(&first, "next-page").expect("a next page link");
+    let second = page(&next);
+    assert!(second.contains(&format!(r#"<span id="range">26–50 of {total}</span>"#)));
+    let previous = link_of(&second, "previous-page").expect("a way back");
+    let back = page(&previous);
+    assert!(back.contains(&format!(r#"<span id="range">1–25 of {total}</span>"#)));
+    assert!(link_of(&back, "previous-page").is_none());
+    let searched = page("/findings?q=xpose&sort=-title");
+    assert!(searched.contains(r#"value="xpose""#));
+    assert!(searched.contains(r#"aria-sort="descending""#));
+    assert!(searched.contains(&format!(" of {}</span>", expected.len())));
+    let refused = console
+        .get(format!("{base}/findings?sort=colour"))
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+}
+
+/// The `href` of the link with `id` in `html`, its entities decoded.
+fn link_of(html: &str, id: &str) -> Option<String> {
+    let marker = format!(r#"id="{id}""#);
+    let tag_end = html.find(&marker)?;
+    let tag_start = html[..tag_end].rfind("<a ")?;
+    let tag = &html[tag_start..tag_end];
+    let href = tag.split(r#"href=""#).nth(1)?.split('"').next()?;
+    Some(href.replace("&amp;", "&").replace("&#38;", "&"))
+}
