@@ -48,6 +48,17 @@ impl HostEnv {
         self.dir.join("connector-host.db")
     }
 
+    /// Where `serve` writes the admin's token: beside the store's key file, which is
+    /// beside the SQLite file or, for PostgreSQL, in the user's configuration folder.
+    pub fn admin_token_file(&self) -> PathBuf {
+        match self.db_url {
+            None => self.db().with_extension("admin-token"),
+            Some(_) => (self.dir.join("config"))
+                .join("connector-host")
+                .join("secret.admin-token"),
+        }
+    }
+
     /// The folder's path for a file of its own.
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)

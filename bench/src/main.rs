@@ -47,6 +47,22 @@ enum Scenario {
     Console,
 }
 
+/// The median and p95 of each listing's times, named `{prefix}_{listing}_…_ms`.
+fn add_console_times(
+    results: &mut Results,
+    prefix: &str,
+    pages: Vec<(&'static str, Vec<std::time::Duration>)>,
+) {
+    for (name, times) in pages {
+        let (median, p95) = (
+            measure::percentile(&times, 50),
+            measure::percentile(&times, 95),
+        );
+        results.add(format!("{prefix}_{name}_median_ms"), millis(median), "ms");
+        results.add(format!("{prefix}_{name}_p95_ms"), millis(p95), "ms");
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let sizes = if args.smoke {
@@ -200,8 +216,9 @@ fn main() -> anyhow::Result<()> {
             "bench: console listings on a store of {} issues",
             sizes.console_issues
         );
-        let console = scenarios::console(&bench, sizes.console_issues, sizes.console_requests)
-            .context("console")?;
+        let console =
+            scenarios::console(&bench, sizes.console_issues, sizes.console_requests, None)
+                .context("console")?;
         results.add(
             "console_store_issues",
             sizes.console_issues as f64,
@@ -212,13 +229,21 @@ fn main() -> anyhow::Result<()> {
             console.findings as f64,
             "findings",
         );
-        for (name, times) in console.pages {
-            let (median, p95) = (
-                measure::percentile(&times, 50),
-                measure::percentile(&times, 95),
-            );
-            results.add(format!("console_{name}_median_ms"), millis(median), "ms");
-            results.add(format!("console_{name}_p95_ms"), millis(p95), "ms");
+        add_console_times(&mut results, "console", console.pages);
+        // The same listings from PostgreSQL, right after, on the same machine.
+        match postgres_fixture::database() {
+            Some(database) => {
+                eprintln!("bench: console listings from PostgreSQL");
+                let pg = scenarios::console(
+                    &bench,
+                    sizes.console_issues,
+                    sizes.console_requests,
+                    Some(database.url()),
+                )
+                .context("console (PostgreSQL)")?;
+                add_console_times(&mut results, "console_pg", pg.pages);
+            }
+            None => eprintln!("bench: PostgreSQL console listings skipped (no PostgreSQL)"),
         }
     }
 

@@ -381,7 +381,7 @@ pub struct Console {
 }
 
 /// The listings the console bench asks for, as (name, path).
-const CONSOLE_PAGES: [(&str, &str); 5] = [
+const CONSOLE_PAGES: [(&str, &str); 8] = [
     ("findings_first_page", "/findings"),
     (
         "findings_filtered_page",
@@ -393,14 +393,33 @@ const CONSOLE_PAGES: [(&str, &str); 5] = [
         "/api/v1/findings?severity=critical&since=2026-01-01T00:00:00Z&limit=50",
     ),
     ("assets_first_page", "/assets?integration=bench"),
+    // A word of one rule's titles: the trigram index finds its findings among all.
+    ("findings_title_search", "/findings?q=exposed"),
+    ("findings_sorted_by_title", "/findings?sort=title"),
+    (
+        "findings_api_sorted_by_change",
+        "/api/v1/findings?sort=-changed&limit=50",
+    ),
 ];
 
-/// Syncs a tenant of `issues` into SQLite, serves the console on loopback, logs in like
-/// a browser, and times `requests` answers to each of [`CONSOLE_PAGES`] (after a few to
-/// warm the store's cache), one at a time over one kept-alive connection.
-pub fn console(bench: &Bench, issues: u64, requests: usize) -> anyhow::Result<Console> {
+/// Syncs a tenant of `issues` into a fresh store (the folder's SQLite file, or the
+/// database at `db_url`), serves the console on loopback, logs in like a browser, and
+/// times `requests` answers to each of [`CONSOLE_PAGES`] (after a few to warm the store's
+/// cache), one at a time over one kept-alive connection.
+pub fn console(
+    bench: &Bench,
+    issues: u64,
+    requests: usize,
+    db_url: Option<&str>,
+) -> anyhow::Result<Console> {
     let sim = Simulator::start(SimConfig::new(SEED, issues))?;
-    let host = bench.host("console")?;
+    let mut host = bench.host(match db_url {
+        None => "console",
+        Some(_) => "console-postgres",
+    })?;
+    if let Some(url) = db_url {
+        host = host.with_db_url(url);
+    }
     host.add_wiz("bench", &sim, &FAST)?;
     host.ok(&["sync", "bench", "--json"])?;
     let outcome: serde_json::Value = serde_json::from_str(&host.stdout()?)?;
@@ -429,7 +448,7 @@ fn time_pages(
     requests: usize,
 ) -> anyhow::Result<Vec<(&'static str, Vec<Duration>)>> {
     let base = host.wait_for_console(Duration::from_secs(60))?;
-    let token = std::fs::read_to_string(host.db().with_extension("admin-token"))
+    let token = std::fs::read_to_string(host.admin_token_file())
         .context("the admin token file")?;
     let client = reqwest::blocking::Client::builder()
         .cookie_store(true)
