@@ -448,8 +448,7 @@ fn time_pages(
     requests: usize,
 ) -> anyhow::Result<Vec<(&'static str, Vec<Duration>)>> {
     let base = host.wait_for_console(Duration::from_secs(60))?;
-    let token = std::fs::read_to_string(host.admin_token_file())
-        .context("the admin token file")?;
+    let token = std::fs::read_to_string(host.admin_token_file()).context("the admin token file")?;
     let client = reqwest::blocking::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())

@@ -8,7 +8,7 @@ use connector_host::model::{
     Action, AffectedPackage, Asset, AssetFilter, Batch, Cvss, CvssScore, Finding, FindingFilter,
     FindingKind, FindingOrder, FindingSort, FindingStatus, InstalledPlugin, InventoryAsset,
     NewIntegration, NewSession, PluginPin, Policy, Role, RunCounts, RunEnd, RunStatus, Severity,
-    StoredFinding, Vulnerability, Window, parse_time,
+    StatusChange, StatusesMoved, StoredFinding, Vulnerability, Window, parse_time,
 };
 use connector_host::policy::lease::{INTERRUPTED, abandoned, holder_name};
 use connector_host::store::{
@@ -1490,26 +1490,73 @@ async fn local_statuses_last_until_restored(store: Arc<dyn Store>, _: &Keep) {
         },
     )
     .await;
-    store
-        .set_finding_status(w.id, "f", FindingStatus::AcceptedFailed)
+    let change = |status: FindingStatus, reason: &str| StatusChange {
+        status,
+        by: "ana".into(),
+        reason: reason.into(),
+    };
+    let one = |id: &str| FindingFilter {
+        integration: Some(w.id),
+        id: Some(id.into()),
+        ..Default::default()
+    };
+    let moved = store
+        .set_finding_statuses(
+            &one("f"),
+            &change(FindingStatus::AcceptedFailed, "risk accepted"),
+        )
         .await
         .unwrap();
+    assert_eq!(
+        moved,
+        [StatusesMoved {
+            integration: w.id,
+            from: FindingStatus::Failed,
+            count: 1
+        }]
+    );
     let row = &store.findings(&FindingFilter::default()).await.unwrap()[0];
     assert_eq!(
         (row.status, row.source_status.as_str()),
         (FindingStatus::AcceptedFailed, "OPEN")
     );
-    assert!(matches!(
-        store
-            .set_finding_status(w.id, "nope", FindingStatus::Passed)
-            .await,
-        Err(StoreError::NotFound { .. })
-    ));
+    // The same status again moves nothing and records nothing; an unknown id neither.
+    let again = (store
+        .set_finding_statuses(&one("f"), &change(FindingStatus::AcceptedFailed, "again")))
+    .await
+    .unwrap();
+    assert!(again.is_empty());
+    let none = (store.set_finding_statuses(&one("nope"), &change(FindingStatus::Passed, "x")))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let recorded = store.status_changes(w.id, "f").await.unwrap();
+    assert_eq!(recorded.len(), 1);
+    let r = &recorded[0];
+    assert_eq!(
+        (r.by.as_str(), r.from, r.to, r.reason.as_str()),
+        (
+            "ana",
+            FindingStatus::Failed,
+            FindingStatus::AcceptedFailed,
+            "risk accepted"
+        )
+    );
+    assert!(
+        (Utc::now() - r.at).num_seconds().abs() < 60,
+        "when: {}",
+        r.at
+    );
     assert_eq!(store.restore_reported_statuses(w.id).await.unwrap(), 1);
     assert_eq!(store.restore_reported_statuses(w.id).await.unwrap(), 0);
     assert_eq!(
         store.findings(&FindingFilter::default()).await.unwrap()[0].status,
         FindingStatus::Failed
+    );
+    assert_eq!(
+        store.status_changes(w.id, "f").await.unwrap().len(),
+        1,
+        "the record stays when the source's status comes back"
     );
 }
 

@@ -219,6 +219,35 @@ fn ensure_browser() -> anyhow::Result<()> {
         .stdout(Stdio::null()))
 }
 
+/// axe-core, which the browser tests inject into every console page: installed from the
+/// npm registry by `tests/browser/package-lock.json` (Debian's `npm` when it is missing
+/// and this machine can install it). Returns the script's path.
+fn ensure_axe(paths: &Paths) -> anyhow::Result<PathBuf> {
+    let folder = paths.workspace.join("tests/browser");
+    let script = folder.join("node_modules/axe-core/axe.min.js");
+    if script.exists() {
+        return Ok(script);
+    }
+    let has_npm = Command::new("sh")
+        .args(["-c", "command -v npm"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_npm {
+        println!("xtask: installing Debian's npm for the accessibility checks");
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "npm"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null()))
+        .context("the accessibility checks need npm (Debian: npm)")?;
+    }
+    println!("xtask: installing axe-core from the npm registry (tests/browser)");
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--silent"])
+        .current_dir(&folder))?;
+    Ok(script)
+}
+
 /// The schemathesis command (PyPI) that fuzzes the HTTP API against its OpenAPI
 /// document: installed once into a virtual environment under the target folder.
 fn ensure_schemathesis(paths: &Paths) -> anyhow::Result<PathBuf> {
@@ -352,6 +381,7 @@ fn lint(paths: &Paths) -> anyhow::Result<()> {
 fn test(paths: &Paths) -> anyhow::Result<()> {
     lint(paths)?;
     ensure_browser()?;
+    let axe = ensure_axe(paths)?;
     let schemathesis = ensure_schemathesis(paths)?;
     build(paths)?;
     let skip_report = paths.target.join("skipped-tests.txt");
@@ -367,6 +397,7 @@ fn test(paths: &Paths) -> anyhow::Result<()> {
         .current_dir(&paths.workspace)
         .args(["test", "--workspace"])
         .env("SCHEMATHESIS", schemathesis)
+        .env("AXE_SCRIPT", axe)
         .env("CONNECTOR_HOST_BIN", paths.host_bin())
         .env("TEST_PLUGINS_DIR", paths.plugins())
         .env("BENCH_COMPONENT", paths.copy_of(&PARSE_PAGE))

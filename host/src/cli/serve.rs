@@ -77,7 +77,7 @@ pub struct ServeArgs {
 
 pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
     // The store first, so a wrong --db fails before plugins compile.
-    let platform = Arc::new(ctx.platform().await?);
+    let platform = Arc::new(ctx.platform().await?.with_sync_time(args.sync_time));
     platform.key().await?;
     let (_, failed) = platform.plugin_versions().list_with_failures().await?;
     for (file, error) in &failed {

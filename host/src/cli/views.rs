@@ -6,7 +6,9 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use connector_host::model;
 use connector_host::model::FindingOrder;
-use connector_host::service::{AssetQuery, FindingFilterText, FindingQuery, parse_since};
+use connector_host::service::{
+    AssetQuery, FindingFilterText, FindingQuery, StatusRequest, parse_since,
+};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -40,6 +42,12 @@ enum FindingsAction {
         /// The integration, when several report the same id.
         #[arg(long)]
         integration: Option<String>,
+        /// Why: recorded on the finding and in history with who and when.
+        #[arg(long)]
+        reason: String,
+        /// Who to record [default: the OS user].
+        #[arg(long)]
+        by: Option<String>,
     },
 }
 
@@ -180,11 +188,18 @@ pub async fn findings(ctx: &Context, args: FindingsArgs) -> anyhow::Result<()> {
         id,
         status,
         integration,
+        reason,
+        by,
     }) = args.action
     {
+        let request = StatusRequest {
+            status: status.into(),
+            reason,
+            by: by.unwrap_or_else(super::context::os_user),
+        };
         let set = platform
             .findings()
-            .set_status(&id, integration.as_deref(), status.into())
+            .set_status(&id, integration.as_deref(), request)
             .await?;
         println!("finding {id}: status set to {}", set.status);
         eprintln!(

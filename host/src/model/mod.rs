@@ -18,7 +18,8 @@ pub use connector::{
 pub use integration::{InstalledPlugin, Integration, NewIntegration, PluginPin, Policy};
 pub use query::{
     AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingOrder, FindingPage,
-    FindingSort, InventoryAsset, SortKey, StoredFinding, Window,
+    FindingSort, InventoryAsset, SortKey, StatusChange, StatusChangeRecord, StatusesMoved,
+    StoredFinding, Window,
 };
 pub use record::{
     AffectedPackage, Asset, Batch, Cvss, CvssScore, Finding, FindingKind, FindingStatus, Rejected,

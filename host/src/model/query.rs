@@ -165,6 +165,8 @@ pub struct AssetFilter {
     pub asset_type: Option<String>,
     /// Only this cloud platform (case-insensitive).
     pub cloud: Option<String>,
+    /// Only the asset with this canonical key.
+    pub key: Option<String>,
 }
 
 /// An inventory asset, as one integration reported it or as the inventory holds it.
@@ -214,6 +216,8 @@ pub struct StoredFinding {
     pub asset_name: Option<String>,
     /// Its asset's type, likewise.
     pub asset_type: Option<String>,
+    /// Its asset's canonical key in the inventory, likewise: what asset links name.
+    pub asset_key: Option<String>,
     /// Title.
     pub title: String,
     /// Description.
@@ -250,4 +254,41 @@ pub struct StoredFinding {
     pub kind: crate::model::FindingKind,
     /// For a vulnerability: its advisory, scores and package.
     pub vulnerability: Option<crate::model::Vulnerability>,
+}
+
+/// A status to set here on findings, by whom and why: every change is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    /// The status to set.
+    pub status: FindingStatus,
+    /// Who sets it.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A status change as recorded on a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StatusChangeRecord {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: String,
+    /// The status before.
+    pub from: FindingStatus,
+    /// The status set.
+    pub to: FindingStatus,
+    /// Why.
+    pub reason: String,
+}
+
+/// How many findings of one integration one change moved from one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusesMoved {
+    /// The integration's row id.
+    pub integration: i64,
+    /// The status they had.
+    pub from: FindingStatus,
+    /// How many.
+    pub count: u64,
 }

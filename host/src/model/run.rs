@@ -15,6 +15,8 @@ named_enum!(
         AutoSync = "auto_sync",
         /// A settings change.
         ConfigChange = "config_change",
+        /// Statuses of findings set here.
+        StatusChange = "status_change",
     }
 );
 

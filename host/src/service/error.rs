@@ -150,6 +150,12 @@ pub enum ServiceError {
         /// What is wrong with its value.
         problem: String,
     },
+    /// A status change without a usable reason.
+    #[error("{0}")]
+    BadReason(String),
+    /// A status change that names no finding.
+    #[error("choose the findings to set, or every finding that matches")]
+    NothingChosen,
     /// A page size out of range.
     #[error("a page holds 1 to 500 rows, not {0}")]
     BadPageSize(usize),
@@ -238,6 +244,8 @@ impl ServiceError {
             | ServiceError::BadCursor(_)
             | ServiceError::CursorOfAnotherSort { .. }
             | ServiceError::BadFilter { .. }
+            | ServiceError::BadReason(_)
+            | ServiceError::NothingChosen
             | ServiceError::BadPageSize(_) => ErrorKind::Invalid,
             ServiceError::TokenTaken(_)
             | ServiceError::AdminTokenFromEnvironment

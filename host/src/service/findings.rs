@@ -3,8 +3,8 @@
 use super::paging::{check_page_size, decode_cursor, encode_cursor};
 use super::{Platform, ServiceError};
 use crate::model::{
-    FindingCursor, FindingFilter, FindingOrder, FindingSort, FindingStatus, Integration, Severity,
-    SortKey, StoredFinding,
+    FindingCursor, FindingFilter, FindingOrder, FindingSort, FindingStatus, Severity, SortKey,
+    StatusChangeRecord, StoredFinding,
 };
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -190,21 +190,15 @@ pub struct FindingDetail {
     pub finding: StoredFinding,
     /// The source's record: JSON, or a string if it is not JSON.
     pub raw: serde_json::Value,
-}
-
-/// What setting a status did, and what the next sync will do to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusSet {
-    /// The finding, before the change.
-    pub finding: StoredFinding,
-    /// Its integration.
-    pub integration: Integration,
-    /// The status set.
-    pub status: FindingStatus,
+    /// The statuses set on it here, oldest first.
+    pub changes: Vec<StatusChangeRecord>,
 }
 
 impl Findings<'_> {
-    async fn integration_id(&self, name: Option<&str>) -> Result<Option<i64>, ServiceError> {
+    pub(super) async fn integration_id(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Option<i64>, ServiceError> {
         Ok(match name {
             Some(name) => Some(self.platform.store().integration(name).await?.id),
             None => None,
@@ -307,7 +301,7 @@ impl Findings<'_> {
 
     /// The one finding with `id`, in `integration` when given: ambiguous if several
     /// integrations report that id.
-    async fn one(
+    pub(super) async fn one(
         &self,
         id: &str,
         integration: Option<&str>,
@@ -339,25 +333,11 @@ impl Findings<'_> {
         let owner = store.integration(&finding.integration).await?;
         let text = store.finding_raw(owner.id, id).await?;
         let raw = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        Ok(FindingDetail { finding, raw })
-    }
-
-    /// Sets a finding's status here. The source stays the truth: the next sync of its
-    /// integration puts the source's status back.
-    pub async fn set_status(
-        &self,
-        id: &str,
-        integration: Option<&str>,
-        status: FindingStatus,
-    ) -> Result<StatusSet, ServiceError> {
-        let finding = self.one(id, integration).await?;
-        let store = self.platform.store();
-        let owner = store.integration(&finding.integration).await?;
-        store.set_finding_status(owner.id, id, status).await?;
-        Ok(StatusSet {
+        let changes = store.status_changes(owner.id, id).await?;
+        Ok(FindingDetail {
             finding,
-            integration: owner,
-            status,
+            raw,
+            changes,
         })
     }
 }

@@ -5,7 +5,8 @@ use super::integration_rules::{
 };
 use super::{Platform, Prepared, ServiceError};
 use crate::model::{
-    Action, CheckStep, Integration, NewIntegration, PluginPin, Policy, RunEnd, RunStatus,
+    Action, CheckOutcome, CheckStep, HistoryRow, Integration, NewIntegration, PluginPin, Policy,
+    RunEnd, RunStatus,
 };
 use crate::plugin::LoadedPlugin;
 use crate::policy::failure::FailureClass;
@@ -190,6 +191,62 @@ pub struct TestReport {
     /// Whose fault, if it failed.
     #[serde(skip)]
     pub failure: Option<FailureClass>,
+}
+
+impl TestReport {
+    /// The steps as the history row of the test keeps them: one line each,
+    /// `OUTCOME NAME: DETAIL`.
+    pub fn steps_text(&self) -> String {
+        let lines: Vec<String> = (self.steps.iter())
+            .map(|s| format!("{} {}: {}", outcome_name(s.outcome), s.name, s.detail))
+            .collect();
+        lines.join("\n")
+    }
+
+    /// The report a recorded test's history row holds: its steps from the lines
+    /// [`TestReport::steps_text`] wrote, its error, and whether it passed.
+    pub fn from_history(row: &HistoryRow) -> TestReport {
+        let steps = (row.details.as_deref().unwrap_or_default().lines())
+            .filter_map(|line| {
+                let (outcome, rest) = line.split_once(' ')?;
+                let (name, detail) = rest.split_once(": ").unwrap_or((rest, ""));
+                let outcome = [
+                    CheckOutcome::Passed,
+                    CheckOutcome::Failed,
+                    CheckOutcome::Skipped,
+                ]
+                .into_iter()
+                .find(|o| outcome_name(*o) == outcome)?;
+                Some(CheckStep {
+                    name: name.to_string(),
+                    outcome,
+                    detail: detail.to_string(),
+                })
+            })
+            .collect();
+        let error = match row.status {
+            RunStatus::Succeeded | RunStatus::SucceededWithWarnings => None,
+            _ => Some(
+                row.error
+                    .clone()
+                    .unwrap_or_else(|| "the test failed".into()),
+            ),
+        };
+        TestReport {
+            steps,
+            error,
+            failure: None,
+        }
+    }
+}
+
+/// A step's outcome as a word.
+fn outcome_name(outcome: CheckOutcome) -> &'static str {
+    match outcome {
+        CheckOutcome::Passed => "passed",
+        CheckOutcome::Failed => "failed",
+        CheckOutcome::Skipped => "skipped",
+    }
 }
 
 /// An integration as listed: never its secrets.
@@ -671,9 +728,11 @@ impl Integrations<'_> {
             Some(_) => RunStatus::Failed,
             None => RunStatus::Succeeded,
         };
-        store
-            .finish_run(run, &RunEnd::bare(status, report.error.clone()))
-            .await?;
+        let end = RunEnd {
+            details: Some(report.steps_text()),
+            ..RunEnd::bare(status, report.error.clone())
+        };
+        store.finish_run(run, &end).await?;
         match report.error {
             Some(_) => Err(ServiceError::ConnectionTest {
                 report,

@@ -4,6 +4,7 @@ use super::paging::{check_page_size, decode_cursor, encode_cursor};
 use super::{Platform, ServiceError};
 use crate::import::parse_import;
 use crate::model::{AssetCursor, AssetFilter, InventoryAsset};
+use crate::store::StoreError;
 
 /// The inventory service.
 pub struct Inventory<'a> {
@@ -45,7 +46,25 @@ impl Inventory<'_> {
             integration,
             asset_type: query.asset_type,
             cloud: query.cloud,
+            key: None,
         })
+    }
+
+    /// The asset types and cloud platforms present, each sorted: the values the
+    /// Asset View's filters offer.
+    pub async fn values(&self) -> Result<(Vec<String>, Vec<String>), ServiceError> {
+        Ok(self.platform.store().asset_values().await?)
+    }
+
+    /// The inventory asset with `key` (its canonical key): what an asset's page names.
+    pub async fn asset(&self, key: &str) -> Result<InventoryAsset, ServiceError> {
+        let filter = AssetFilter {
+            key: Some(key.to_string()),
+            ..Default::default()
+        };
+        let page = self.platform.store().asset_page(&filter, None, 1).await?;
+        (page.assets.into_iter().next())
+            .ok_or_else(|| StoreError::not_found(format!("asset `{key}`")).into())
     }
 
     /// Every asset matching `query`, by name.

@@ -13,6 +13,7 @@ mod integrations;
 mod inventory;
 mod paging;
 mod plugins;
+mod statuses;
 mod syncs;
 mod upgrades;
 
@@ -21,7 +22,7 @@ pub use error::{ErrorKind, ServiceError, store_kind};
 pub use export::{EXPORT_PAGE, ExportFormat, defused};
 pub use findings::{
     FindingDetail, FindingFilterText, FindingList, FindingQuery, Findings, FindingsPage,
-    SeverityCount, StatusSet, parse_since,
+    SeverityCount, parse_since,
 };
 pub use history::{History, HistoryPage};
 pub use integrations::{
@@ -32,6 +33,7 @@ pub use integrations::{
 pub use inventory::{AssetQuery, AssetsPage, Inventory};
 pub use paging::MAX_PAGE;
 pub use plugins::{InstallOutcome, PluginVersion, PluginVersions};
+pub use statuses::{MAX_REASON, Selection, StatusRequest, StatusSet, StatusesSet, status_warning};
 pub use syncs::{RunningSync, SyncRequest, SyncStatus, Syncs};
 
 use crate::catalog::Catalog;
@@ -39,6 +41,7 @@ use crate::model::Integration;
 use crate::plugin::resolve::Resolver;
 use crate::plugin::{Limits, LoadedPlugin, PluginHost};
 use crate::runner::EmitLimits;
+use crate::schedule::{DEFAULT_SYNC_TIME, SyncTime};
 use crate::secrets::{SealedFor, SecretKey};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -78,6 +81,7 @@ pub struct Platform {
     loaded_builds: plugins::LoadedBuilds,
     limits: EmitLimits,
     running: syncs::Running,
+    sync_time: SyncTime,
 }
 
 impl Platform {
@@ -94,10 +98,26 @@ impl Platform {
             key: OnceCell::new(),
             plugin_source,
             plugins: OnceCell::new(),
+            sync_time: DEFAULT_SYNC_TIME
+                .parse()
+                .expect("the default sync time reads"),
             loaded_builds: Default::default(),
             limits,
             running: Default::default(),
         }
+    }
+
+    /// The same platform, its auto syncs run at `sync_time` (UTC) as `serve --sync-time`
+    /// sets it.
+    pub fn with_sync_time(mut self, sync_time: SyncTime) -> Self {
+        self.sync_time = sync_time;
+        self
+    }
+
+    /// When auto syncs run each day (UTC): what the scheduler waits for, and what the
+    /// console says.
+    pub fn sync_time(&self) -> SyncTime {
+        self.sync_time
     }
 
     /// The store.

@@ -16,9 +16,9 @@ pub use target::StoreTarget;
 use crate::import::ImportedAsset;
 use crate::model::{
     Action, AssetCursor, AssetFilter, AssetPage, Batch, FindingCursor, FindingFilter, FindingOrder,
-    FindingPage, FindingStatus, HistoryRow, InstalledPlugin, Integration, InventoryAsset,
-    NewIntegration, NewSession, PluginPin, Policy, Role, RunCounts, RunEnd, Session, Severity,
-    StoredFinding, User, Window,
+    FindingPage, HistoryRow, InstalledPlugin, Integration, InventoryAsset, NewIntegration,
+    NewSession, PluginPin, Policy, Role, RunCounts, RunEnd, Session, Severity, StatusChange,
+    StatusChangeRecord, StatusesMoved, StoredFinding, User, Window,
 };
 use crate::policy::lease::RunningRun;
 use async_trait::async_trait;
@@ -318,6 +318,9 @@ pub trait InventoryStore: Send + Sync {
     ) -> Result<AssetPage, StoreError>;
     /// How many assets match `filter`.
     async fn asset_count(&self, filter: &AssetFilter) -> Result<u64, StoreError>;
+    /// The asset types and the cloud platforms the inventory holds, each sorted: the
+    /// choices of the Asset View's filters.
+    async fn asset_values(&self) -> Result<(Vec<String>, Vec<String>), StoreError>;
 }
 
 /// Stored findings.
@@ -349,13 +352,20 @@ pub trait FindingStore: Send + Sync {
     ) -> Result<Vec<(Severity, u64)>, StoreError>;
     /// The source's raw JSON of a finding.
     async fn finding_raw(&self, integration: i64, id: &str) -> Result<String, StoreError>;
-    /// Sets a finding's effective status; the source's own is kept for the next sync.
-    async fn set_finding_status(
+    /// Sets the effective status of every finding `filter` matches that has another,
+    /// recording each change with who, when and why, in one transaction; the source's own
+    /// status is kept for the next sync. How many moved, by integration and former status.
+    async fn set_finding_statuses(
+        &self,
+        filter: &FindingFilter,
+        change: &StatusChange,
+    ) -> Result<Vec<StatusesMoved>, StoreError>;
+    /// The status changes recorded on a finding, oldest first.
+    async fn status_changes(
         &self,
         integration: i64,
         id: &str,
-        status: FindingStatus,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Vec<StatusChangeRecord>, StoreError>;
 }
 
 /// Users of the console and the API, and console sessions. Tokens and session ids are

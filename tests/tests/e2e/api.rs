@@ -487,7 +487,7 @@ fn the_guide_flow_configure_test_save_sync_now_and_history() {
         api.client
             .put(api.url(&format!("/integrations/w/findings/{first}/status")))
             .bearer_auth(token)
-            .json(&json!({"status": "accepted_failed"}))
+            .json(&json!({"status": "accepted_failed", "reason": "accepted by the API test"}))
             .send()
             .unwrap(),
     );

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use wiz_sim::{SimConfig, Simulator, Tenant};
 
 /// ChromeDriver, stopped when dropped.
-struct Driver(Child);
+pub struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -33,7 +33,7 @@ fn free_port() -> u16 {
 }
 
 /// Starts ChromeDriver and a headless Chromium session.
-async fn browser() -> (Driver, Client) {
+pub async fn browser() -> (Driver, Client) {
     let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let port = free_port();
     let child = Command::new(&chromedriver)
@@ -76,7 +76,7 @@ async fn browser() -> (Driver, Client) {
 }
 
 /// Saves what the browser shows as `target/console/NAME.png`.
-async fn screenshot(client: &Client, name: &str) {
+pub async fn screenshot(client: &Client, name: &str) {
     let folder = target_dir().join("console");
     std::fs::create_dir_all(&folder).unwrap();
     let png = client.screenshot().await.unwrap();
@@ -170,7 +170,7 @@ async fn assert_sent_to_login(client: &Client, base: &str) {
     assert!(at.path().ends_with("/login"), "at {at}");
 }
 
-async fn login(client: &Client, base: &str, token: &str) {
+pub async fn login(client: &Client, base: &str, token: &str) {
     client.goto(&format!("{base}/login")).await.unwrap();
     fill(client, "#token", token).await;
     click(client, "#login").await;

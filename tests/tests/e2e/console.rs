@@ -251,14 +251,34 @@ fn no_console_page_holds_inline_script_or_style() {
             .form(&[("_csrf", viewer_csrf.as_str())]),
         StatusCode::FORBIDDEN,
     );
-    let tested = pages.read(
-        "a stored integration's connection test",
-        admin
-            .post(url("/integrations/w/test"))
-            .form(&[("_csrf", csrf.as_str())]),
-        ok,
+    let tests_in_history = || {
+        host.json(&["history", "w"])
+            .iter()
+            .filter(|r| r["action"] == "test_connection")
+            .count()
+    };
+    let tests_before = tests_in_history();
+    let tested = admin
+        .post(url("/integrations/w/test"))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(tested.status(), StatusCode::SEE_OTHER, "post/redirect/get");
+    let location = tested.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(location, "/integrations/w?notice=tested");
+    for _ in 0..2 {
+        let shown = pages.read("a connection test, shown", admin.get(url(&location)), ok);
+        assert!(
+            shown.contains("id=\"test-result\"") && shown.contains("Test Connection: passed"),
+            "{shown}"
+        );
+        assert!(shown.contains(r#"data-step="#), "its steps: {shown}");
+    }
+    assert_eq!(
+        tests_in_history(),
+        tests_before + 1,
+        "a reload tests nothing again"
     );
-    assert!(tested.contains("id=\"test-result\""), "{tested}");
 
     // While a sync runs (held at its first issue page), the integration page shows its
     // progress, and a second Sync Now is refused on that page.
@@ -317,15 +337,38 @@ fn no_console_page_holds_inline_script_or_style() {
         .text()
         .unwrap();
     let first = &host.json(&["findings", "w"])[0];
-    let (asset_name, asset_id) = (
+    let (asset_name, asset_key) = (
         first["asset_name"].as_str().expect("the asset is named"),
-        first["asset_id"].as_str().unwrap(),
+        first["asset_key"]
+            .as_str()
+            .expect("the asset is in the inventory"),
     );
+    let key_in_url: String = asset_key
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
     assert!(
         listed.contains(&format!(
-            r#"<td class="asset"><a href="/findings?integration=w&amp;asset={asset_id}">{asset_name}</a>"#
+            r#"<td class="asset"><a href="/findings?inventory={key_in_url}">{asset_name}</a>"#
         )),
         "{asset_name}: {listed}"
+    );
+    // The asset's page names it and counts its findings.
+    let asset_page = pages.read(
+        "an asset's findings",
+        admin.get(url(&format!("/findings?inventory={key_in_url}"))),
+        ok,
+    );
+    assert!(
+        asset_page.contains(&format!("<h1>Findings on {asset_name}</h1>"))
+            && asset_page.contains(r#"id="asset-card""#)
+            && asset_page.contains(r#"id="counts""#),
+        "{asset_page}"
     );
 
     // A view that matches nothing says so, with the way back.
@@ -381,7 +424,11 @@ fn no_console_page_holds_inline_script_or_style() {
     );
     let posted = admin
         .post(url(&format!("/findings/w/{finding}/status")))
-        .form(&[("_csrf", csrf.as_str()), ("status", "accepted_failed")])
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("status", "accepted_failed"),
+            ("reason", "accepted in the console test"),
+        ])
         .send()
         .unwrap();
     assert_eq!(posted.status(), StatusCode::SEE_OTHER);

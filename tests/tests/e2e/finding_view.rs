@@ -211,3 +211,197 @@ fn link_of(html: &str, id: &str) -> Option<String> {
     let href = tag.split(r#"href=""#).nth(1)?.split('"').next()?;
     Some(href.replace("&amp;", "&").replace("&#38;", "&"))
 }
+
+impl Api {
+    fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = (self.client.post(format!("{}{path}", self.base)))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .unwrap();
+        let status = response.status();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
+    fn changes_of(&self, id: &str) -> Vec<Value> {
+        let (_, detail) = self.get(&format!("/integrations/w/findings/{id}"));
+        detail["status_changes"].as_array().unwrap().clone()
+    }
+}
+
+#[test]
+fn statuses_are_set_in_bulk_with_a_reason_and_recorded() {
+    let sim = Simulator::start(SimConfig::new(12, 160)).unwrap();
+    let host = Host::new();
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    host.ok(&["sync", "w"]);
+    let served = host.serve_http(&[]);
+    let api = Api {
+        client: Client::new(),
+        base: served.api.clone(),
+        token: served.admin_token.clone(),
+    };
+    let failed: Vec<Value> = host
+        .json(&["findings", "w", "--status", "failed"])
+        .into_iter()
+        .collect();
+    let (a, b) = (
+        failed[0]["id"].as_str().unwrap().to_string(),
+        failed[1]["id"].as_str().unwrap().to_string(),
+    );
+
+    // These two, with a reason: recorded on each, with who, from and to.
+    let (status, set) = api.post(
+        "/findings/status",
+        serde_json::json!({"status": "accepted_failed", "reason": "risk accepted until Q3",
+            "findings": [{"integration": "w", "id": a}, {"integration": "w", "id": b}]}),
+    );
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["changed"], 2);
+    assert_eq!(set["integrations"], serde_json::json!(["w"]));
+    assert!(
+        set["warning"]
+            .as_str()
+            .unwrap()
+            .contains("next sync of `w`")
+    );
+    let changes = api.changes_of(&a);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0]["by"], "admin");
+    assert_eq!(changes[0]["from"], "failed");
+    assert_eq!(changes[0]["to"], "accepted_failed");
+    assert_eq!(changes[0]["reason"], "risk accepted until Q3");
+    // Setting what they already have changes and records nothing.
+    let (_, again) = api.post(
+        "/findings/status",
+        serde_json::json!({"status": "accepted_failed", "reason": "again",
+            "findings": [{"integration": "w", "id": a}]}),
+    );
+    assert_eq!(again["changed"], 0);
+    assert_eq!(api.changes_of(&a).len(), 1);
+
+    // A reason is required; one selection, not both or neither.
+    for body in [
+        serde_json::json!({"status": "passed", "reason": "  ", "findings": [{"integration": "w", "id": a}]}),
+        serde_json::json!({"status": "passed", "reason": "x"}),
+        serde_json::json!({"status": "passed", "reason": "x", "findings": [], "matching": {}}),
+        serde_json::json!({"status": "passed", "reason": "x", "matching": {"colour": "red"}}),
+    ] {
+        let (status, refused) = api.post("/findings/status", body.clone());
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {refused}");
+    }
+    let (_, refused) = api.post(
+        "/findings/status",
+        serde_json::json!({"status": "passed", "reason": "", "findings": [{"integration": "w", "id": a}]}),
+    );
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("give a reason"),
+        "{refused}"
+    );
+
+    // Every finding a search matches.
+    let (_, matching) = api.get("/findings?q=xpose&status=failed&limit=500");
+    let expected = matching["total"].as_u64().unwrap();
+    assert!(expected > 0);
+    let (status, set) = api.post(
+        "/findings/status",
+        serde_json::json!({"status": "passed", "reason": "fixed by the network team",
+            "matching": {"q": "xpose", "status": "failed"}}),
+    );
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["changed"].as_u64(), Some(expected));
+    let (_, left) = api.get("/findings?q=xpose&status=failed");
+    assert_eq!(left["total"], 0);
+
+    // History says what was set, how many, from what, and why.
+    let (_, history) = api.get("/integrations/w/history");
+    let rows = history["runs"].as_array().unwrap();
+    assert_eq!(rows[0]["action"], "status_change");
+    assert_eq!(rows[0]["started_by"], "admin");
+    let line = rows[0]["details"].as_str().unwrap();
+    assert!(
+        line.contains(&format!("status of {expected} findings set to passed"))
+            && line.contains("reason: fixed by the network team"),
+        "{line}"
+    );
+    assert!(
+        rows[1]["details"]
+            .as_str()
+            .unwrap()
+            .contains("2 from failed")
+    );
+
+    // The console: tick one, give a reason, post; the redirect shows a notice and a
+    // reload sets nothing again.
+    let (console, base, csrf) = logged_in(&served, &served.admin_token);
+    let c = failed[2]["id"].as_str().unwrap().to_string();
+    let view = console
+        .get(format!(
+            "{base}/findings?severity={}",
+            failed[2]["severity"].as_str().unwrap()
+        ))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(view.contains(r#"id="bulk-status""#) && view.contains(r#"form="bulk-status""#));
+    let posted = console
+        .post(format!("{base}/findings/status"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("severity", failed[2]["severity"].as_str().unwrap()),
+            ("scope", "selected"),
+            ("finding", &format!("w/{c}")),
+            ("new_status", "accepted_failed"),
+            ("reason", "ticked in the console"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+    let location = posted.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("/findings?severity=")
+            && location.contains("notice=statuses-set&changed=1&to=accepted_failed"),
+        "{location}"
+    );
+    for _ in 0..2 {
+        let shown = console.get(format!("{base}{location}")).send().unwrap();
+        assert_eq!(shown.status(), StatusCode::OK);
+        let shown = shown.text().unwrap();
+        assert!(
+            shown.contains("Status set to accepted_failed on 1 finding."),
+            "{shown}"
+        );
+    }
+    assert_eq!(api.changes_of(&c).len(), 1, "a reload sets nothing again");
+    let detail = console
+        .get(format!("{base}/findings/w/{c}"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(detail.contains("ticked in the console") && detail.contains(r#"id="status-changes""#));
+    // Without a reason the console refuses and changes nothing.
+    let refused = console
+        .post(format!("{base}/findings/status"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("scope", "selected"),
+            ("finding", &format!("w/{c}")),
+            ("new_status", "passed"),
+            ("reason", ""),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(api.changes_of(&c).len(), 1);
+
+    // The next sync puts the source's statuses back; the record of the changes stays.
+    host.ok(&["sync", "w"]);
+    let (_, detail) = api.get(&format!("/integrations/w/findings/{a}"));
+    assert_eq!(detail["finding"]["status"], "failed");
+    assert_eq!(detail["status_changes"].as_array().unwrap().len(), 1);
+}

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real host binary, the real components, the simulator, loopback.
 
+mod accessibility;
 mod api;
 mod backends;
 mod browser;

@@ -34,7 +34,14 @@ fn status_comes_back_from_the_source_and_ignored_means_accepted_failed() {
         .unwrap();
     let id = tenant.issue(index).id;
 
-    let out = host.run(&["findings", "set-status", &id, "accepted_failed"]);
+    let out = host.run(&[
+        "findings",
+        "set-status",
+        &id,
+        "accepted_failed",
+        "--reason",
+        "risk accepted",
+    ]);
     assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -60,12 +67,19 @@ fn status_comes_back_from_the_source_and_ignored_means_accepted_failed() {
     );
     assert_eq!(f["source_status"], "REJECTED");
 
-    let stderr = host.fails(&["findings", "set-status", "no-such-id", "passed"]);
+    let stderr = host.fails(&[
+        "findings",
+        "set-status",
+        "no-such-id",
+        "passed",
+        "--reason",
+        "x",
+    ]);
     assert!(
         stderr.contains("finding `no-such-id` not found"),
         "{stderr}"
     );
-    let out = host.run(&["findings", "set-status", &id, "ignored"]);
+    let out = host.run(&["findings", "set-status", &id, "ignored", "--reason", "x"]);
     assert!(
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("accepted_failed")
     );

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0009_plugin_versions.sql"),
     include_str!("../../../migrations/postgres/0010_streams.sql"),
     include_str!("../../../migrations/postgres/0011_finding_search.sql"),
+    include_str!("../../../migrations/postgres/0012_status_changes.sql"),
 ];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).

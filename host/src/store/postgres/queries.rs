@@ -5,7 +5,8 @@ use super::{PostgresStore, json_at, opt_json_at, parsed_at, stored_count};
 use crate::import::ImportedAsset;
 use crate::model::{
     AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingOrder, FindingPage,
-    FindingSort, FindingStatus, InventoryAsset, Severity, SortKey, StoredFinding, now,
+    FindingSort, InventoryAsset, Severity, SortKey, StatusChange, StatusChangeRecord,
+    StatusesMoved, StoredFinding, now,
 };
 use crate::policy::inventory::{Metadata, import_key, plan_import};
 use crate::store::{
@@ -131,13 +132,14 @@ impl Query {
             " AND lower(inv.cloud_platform) = lower({})",
             filter.cloud.clone(),
         );
+        query.filter(" AND inv.canonical_key = {}", filter.key.clone());
         (query, id_column)
     }
 
     /// Counts the assets `filter` lists; without a type or cloud filter, from one
     /// index alone.
     fn asset_count(filter: &AssetFilter) -> Self {
-        if filter.asset_type.is_some() || filter.cloud.is_some() {
+        if filter.asset_type.is_some() || filter.cloud.is_some() || filter.key.is_some() {
             return Query::assets(filter, "count(*)").0;
         }
         match filter.integration {
@@ -239,6 +241,23 @@ impl InventoryStore for PostgresStore {
         Ok(AssetPage { assets, next })
     }
 
+    async fn asset_values(&self) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let reader = self.reader().await?;
+        let mut lists = Vec::new();
+        for column in ["asset_type", "cloud_platform"] {
+            // Byte order, as SQLite sorts text.
+            let sql = format!("SELECT DISTINCT {column} COLLATE \"C\" FROM inventory ORDER BY 1");
+            let rows = reader.query(&sql, &[]).await?;
+            lists.push(
+                rows.iter()
+                    .map(|r| r.try_get::<_, String>(0))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+        }
+        let clouds = lists.pop().unwrap_or_default();
+        Ok((lists.pop().unwrap_or_default(), clouds))
+    }
+
     async fn asset_count(&self, filter: &AssetFilter) -> Result<u64, StoreError> {
         let query = Query::asset_count(filter);
         let row = self
@@ -263,7 +282,7 @@ impl FindingStore for PostgresStore {
         let mut query = Query::new(&format!(
             "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
                f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
-               {column}, f.integration_id, f.listing_id, f.kind, f.vulnerability, fv.name, fv.asset_type
+               {column}, f.integration_id, f.listing_id, f.kind, f.vulnerability, fv.name, fv.asset_type, fv.canonical_key
              FROM findings f JOIN integrations i ON i.id = f.integration_id
                LEFT JOIN assets fa ON fa.integration_id = f.integration_id AND fa.source_id = f.asset_source_id
                LEFT JOIN inventory fv ON fv.id = fa.inventory_id
@@ -322,6 +341,7 @@ impl FindingStore for PostgresStore {
                     vulnerability: opt_json_at(r, 23, "finding vulnerability")?,
                     asset_name: r.try_get(24)?,
                     asset_type: r.try_get(25)?,
+                    asset_key: r.try_get(26)?,
                 };
                 let key = match order.by {
                     FindingSort::Severity => SortKey::Int(i64::from(r.try_get::<_, i16>(19)?)),
@@ -378,23 +398,69 @@ impl FindingStore for PostgresStore {
         Ok(row.try_get(0)?)
     }
 
-    async fn set_finding_status(
+    async fn set_finding_statuses(
+        &self,
+        filter: &FindingFilter,
+        change: &StatusChange,
+    ) -> Result<Vec<StatusesMoved>, StoreError> {
+        // One statement: the findings chosen (and locked), their new status, and the
+        // record of each change, with the time from the database.
+        let mut query = Query::default();
+        let to = query.bind(change.status.as_str().to_string());
+        let by = query.bind(change.by.clone());
+        let reason = query.bind(change.reason.clone());
+        query.sql = format!(
+            "WITH chosen AS (SELECT f.integration_id, f.source_id, f.status FROM findings f WHERE f.status <> {to}"
+        );
+        query.matching(filter);
+        query.sql.push_str(&format!(
+            " FOR UPDATE OF f),
+             updated AS (UPDATE findings u SET status = {to} FROM chosen c
+               WHERE u.integration_id = c.integration_id AND u.source_id = c.source_id),
+             recorded AS (INSERT INTO status_changes (integration_id, finding_source_id, changed_at, changed_by, from_status, to_status, reason)
+               SELECT c.integration_id, c.source_id, now(), {by}, c.status, {to}, {reason} FROM chosen c)
+             SELECT integration_id, status, count(*) FROM chosen GROUP BY integration_id, status ORDER BY integration_id, status COLLATE \"C\""
+        ));
+        let rows = self
+            .client()
+            .await?
+            .query(&query.sql, &query.params())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StatusesMoved {
+                    integration: r.try_get(0)?,
+                    from: parsed_at(r, 1)?,
+                    count: stored_count(r, 2),
+                })
+            })
+            .collect()
+    }
+
+    async fn status_changes(
         &self,
         integration: i64,
         id: &str,
-        status: FindingStatus,
-    ) -> Result<(), StoreError> {
-        let changed = self
-            .client()
+    ) -> Result<Vec<StatusChangeRecord>, StoreError> {
+        let rows = self
+            .reader()
             .await?
-            .execute(
-                "UPDATE findings SET status = $3 WHERE integration_id = $1 AND source_id = $2",
-                &[&integration, &id, &status.as_str()],
+            .query(
+                "SELECT changed_at, changed_by, from_status, to_status, reason FROM status_changes
+                   WHERE integration_id = $1 AND finding_source_id = $2 ORDER BY id",
+                &[&integration, &id],
             )
             .await?;
-        match changed {
-            0 => Err(StoreError::not_found(format!("finding `{id}`"))),
-            _ => Ok(()),
-        }
+        rows.iter()
+            .map(|r| {
+                Ok(StatusChangeRecord {
+                    at: r.try_get(0)?,
+                    by: r.try_get(1)?,
+                    from: parsed_at(r, 2)?,
+                    to: parsed_at(r, 3)?,
+                    reason: r.try_get(4)?,
+                })
+            })
+            .collect()
     }
 }

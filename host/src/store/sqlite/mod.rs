@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0010_plugin_versions.sql"),
     include_str!("../../../migrations/sqlite/0011_streams.sql"),
     include_str!("../../../migrations/sqlite/0012_finding_search.sql"),
+    include_str!("../../../migrations/sqlite/0013_status_changes.sql"),
 ];
 
 /// A store in one SQLite file.

@@ -5,7 +5,8 @@ use super::{SqliteStore, json_at, opt_json_at, opt_time_at, parsed_at, time_at};
 use crate::import::ImportedAsset;
 use crate::model::{
     AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingOrder, FindingPage,
-    FindingSort, FindingStatus, InventoryAsset, Severity, SortKey, StoredFinding, now, time_text,
+    FindingSort, InventoryAsset, Severity, SortKey, StatusChange, StatusChangeRecord,
+    StatusesMoved, StoredFinding, now, time_text,
 };
 use crate::policy::inventory::{import_key, plan_import};
 use crate::store::{
@@ -96,8 +97,11 @@ impl Query {
                 .iter()
                 .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
                 .collect();
+            // `+` keeps SQLite from fetching each match by its key: a common word matches
+            // thousands of findings, whose rows are large; walking the listing's index
+            // and testing each against the matches reads far less.
             self.filter(
-                " AND f.listing_id IN (SELECT rowid FROM findings_text WHERE findings_text MATCH ?)",
+                " AND +f.listing_id IN (SELECT rowid FROM findings_text WHERE findings_text MATCH ?)",
                 Some(phrases.join(" AND ")),
             );
         }
@@ -143,13 +147,14 @@ impl Query {
             " AND lower(inv.cloud_platform) = lower(?)",
             filter.cloud.clone(),
         );
+        query.filter(" AND inv.canonical_key = ?", filter.key.clone());
         (query, id_column)
     }
 
     /// Counts the assets `filter` lists; without a type or cloud filter, from one
     /// index alone.
     fn asset_count(filter: &AssetFilter) -> Self {
-        if filter.asset_type.is_some() || filter.cloud.is_some() {
+        if filter.asset_type.is_some() || filter.cloud.is_some() || filter.key.is_some() {
             return Query::assets(filter, "count(*)").0;
         }
         match filter.integration {
@@ -159,6 +164,10 @@ impl Query {
             },
             None => Query::new("SELECT count(*) FROM inventory"),
         }
+    }
+
+    fn execute(&self, conn: &Connection) -> Result<usize, StoreError> {
+        Ok(conn.execute(&self.sql, rusqlite::params_from_iter(self.params.iter()))?)
     }
 
     fn rows<T>(
@@ -248,6 +257,19 @@ impl InventoryStore for SqliteStore {
         .await
     }
 
+    async fn asset_values(&self) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        self.read(|conn| {
+            let values = |column: &str| {
+                Query::new(&format!(
+                    "SELECT DISTINCT {column} FROM inventory ORDER BY 1"
+                ))
+                .rows(conn, |r| r.get::<_, String>(0))
+            };
+            Ok((values("asset_type")?, values("cloud_platform")?))
+        })
+        .await
+    }
+
     async fn asset_count(&self, filter: &AssetFilter) -> Result<u64, StoreError> {
         let filter = filter.clone();
         self.read(move |conn| {
@@ -274,7 +296,7 @@ impl FindingStore for SqliteStore {
             let mut query = Query::new(&format!(
                 "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
                    f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
-                   {column}, f.integration_id, f.listing_id, f.kind, f.vulnerability, fv.name, fv.asset_type
+                   {column}, f.integration_id, f.listing_id, f.kind, f.vulnerability, fv.name, fv.asset_type, fv.canonical_key
                  FROM findings f JOIN integrations i ON i.id = f.integration_id
                    LEFT JOIN assets fa ON fa.integration_id = f.integration_id AND fa.source_id = f.asset_source_id
                    LEFT JOIN inventory fv ON fv.id = fa.inventory_id
@@ -337,6 +359,7 @@ impl FindingStore for SqliteStore {
                     vulnerability: opt_json_at(r, 23)?,
                     asset_name: r.get(24)?,
                     asset_type: r.get(25)?,
+                    asset_key: r.get(26)?,
                 };
                 Ok((finding, cursor))
             })?;
@@ -385,23 +408,74 @@ impl FindingStore for SqliteStore {
         .await
     }
 
-    async fn set_finding_status(
+    async fn set_finding_statuses(
+        &self,
+        filter: &FindingFilter,
+        change: &StatusChange,
+    ) -> Result<Vec<StatusesMoved>, StoreError> {
+        let (filter, change) = (filter.clone(), change.clone());
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let to = change.status.as_str();
+            let last: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM status_changes", [], |r| r.get(0))?;
+            // Only the effective status changes; `reported_status` keeps the source's word.
+            let mut record = Query::new(
+                "INSERT INTO status_changes (integration_id, finding_source_id, changed_at, changed_by, from_status, to_status, reason)
+                 SELECT f.integration_id, f.source_id, ?, ?, f.status, ?, ? FROM findings f WHERE f.status != ?",
+            );
+            record.params.extend([
+                Value::Text(time_text(now())),
+                Value::Text(change.by.clone()),
+                Value::Text(to.into()),
+                Value::Text(change.reason.clone()),
+                Value::Text(to.into()),
+            ]);
+            record.matching(&filter);
+            record.execute(&tx)?;
+            tx.execute(
+                "UPDATE findings SET status = ?2 WHERE (integration_id, source_id) IN
+                   (SELECT integration_id, finding_source_id FROM status_changes WHERE id > ?1)",
+                params![last, to],
+            )?;
+            let moved = Query {
+                sql: "SELECT integration_id, from_status, count(*) FROM status_changes WHERE id > ?
+                        GROUP BY integration_id, from_status ORDER BY integration_id, from_status".into(),
+                params: vec![Value::Integer(last)],
+            }
+            .rows(&tx, |r| {
+                Ok(StatusesMoved {
+                    integration: r.get(0)?,
+                    from: parsed_at(r, 1)?,
+                    count: r.get::<_, i64>(2)? as u64,
+                })
+            })?;
+            tx.commit()?;
+            Ok(moved)
+        })
+        .await
+    }
+
+    async fn status_changes(
         &self,
         integration: i64,
         id: &str,
-        status: FindingStatus,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<StatusChangeRecord>, StoreError> {
         let id = id.to_string();
-        self.call(move |conn| {
-            // Only the effective status changes; `reported_status` keeps the source's word.
-            let changed = conn.execute(
-                "UPDATE findings SET status = ?3 WHERE integration_id = ?1 AND source_id = ?2",
-                params![integration, id, status.as_str()],
-            )?;
-            match changed {
-                0 => Err(StoreError::not_found(format!("finding `{id}`"))),
-                _ => Ok(()),
+        self.read(move |conn| {
+            Query {
+                sql: "SELECT changed_at, changed_by, from_status, to_status, reason FROM status_changes
+                        WHERE integration_id = ? AND finding_source_id = ? ORDER BY id".into(),
+                params: vec![Value::Integer(integration), Value::Text(id)],
             }
+            .rows(conn, |r| {
+                Ok(StatusChangeRecord {
+                    at: time_at(r, 0)?,
+                    by: r.get(1)?,
+                    from: parsed_at(r, 2)?,
+                    to: parsed_at(r, 3)?,
+                    reason: r.get(4)?,
+                })
+            })
         })
         .await
     }

@@ -1,8 +1,11 @@
 //! Findings: a page with counts, one in detail, and a status set here.
 
 use super::{Checked, DEFAULT_LIMIT};
-use crate::model::{FindingStatus, StoredFinding};
-use crate::service::{ExportFormat, FindingFilterText, FindingQuery, FindingsPage};
+use crate::model::{FindingStatus, StatusChangeRecord, StoredFinding};
+use crate::service::{
+    ExportFormat, FindingFilterText, FindingQuery, FindingsPage, Selection, StatusRequest,
+    status_warning,
+};
 use crate::web::auth::{Admin, Caller};
 use crate::web::download::download;
 use crate::web::problem::Problem;
@@ -143,6 +146,8 @@ pub struct FindingView {
     /// The source's record, as it sent it.
     #[schema(value_type = Object)]
     raw: serde_json::Value,
+    /// The statuses set on it here, oldest first: who, when, from what, to what, why.
+    status_changes: Vec<StatusChangeRecord>,
 }
 
 /// One finding in detail: remediation, rule, dates, portal link and the raw record.
@@ -163,15 +168,19 @@ pub async fn show(
     Ok(Json(FindingView {
         finding: detail.finding,
         raw: detail.raw,
+        status_changes: detail.changes,
     }))
 }
 
-/// A status to set.
+/// A status to set, and why.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusChange {
     /// `failed`, `passed` or `accepted_failed`.
     status: FindingStatus,
+    /// Why: recorded on the finding and in history with who and when (1 to 500
+    /// characters).
+    reason: String,
 }
 
 /// What setting a status did.
@@ -185,8 +194,8 @@ pub struct StatusChanged {
     warning: String,
 }
 
-/// Sets a finding's status here. The source stays the truth: the next sync of its
-/// integration puts the source's status back.
+/// Sets a finding's status here, recording who, when and why. The source stays the
+/// truth: the next sync of its integration puts the source's status back.
 #[utoipa::path(put, path = "/integrations/{name}/findings/{id}/status", params(
     ("name" = String, Path, description = "Integration name"),
     ("id" = String, Path, description = "The source's finding id"),
@@ -198,22 +207,126 @@ pub struct StatusChanged {
     (status = 404, body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn set_status(
-    _admin: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     Checked(Path((name, id))): Checked<Path<(String, String)>>,
     Checked(Json(change)): Checked<Json<StatusChange>>,
 ) -> Result<Json<StatusChanged>, Problem> {
-    let set = state
-        .platform
-        .findings()
-        .set_status(&id, Some(&name), change.status)
+    let request = StatusRequest {
+        status: change.status,
+        reason: change.reason,
+        by: admin.user.name,
+    };
+    let set = (state.platform.findings())
+        .set_status(&id, Some(&name), request)
         .await?;
     Ok(Json(StatusChanged {
         was: set.finding.status,
         status: set.status,
-        warning: format!(
-            "the next sync of `{}` puts the source's status back",
-            set.integration.name
-        ),
+        warning: status_warning(&[set.integration.name]),
+    }))
+}
+
+/// A finding by its integration and id.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingKey {
+    /// The integration's name.
+    integration: String,
+    /// The source's finding id.
+    id: String,
+}
+
+/// A status to set on several findings: those listed, or every finding the filters
+/// match (the Finding View's, as in `GET /findings`), one or the other.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkStatusChange {
+    /// `failed`, `passed` or `accepted_failed`.
+    status: FindingStatus,
+    /// Why: recorded on each finding and in history with who and when (1 to 500
+    /// characters).
+    reason: String,
+    /// These findings.
+    findings: Option<Vec<FindingKey>>,
+    /// Every finding these filters match: `integration`, `severity`, `status`, `asset`,
+    /// `inventory`, `since` and `q`, as text.
+    matching: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// What a status change on several findings did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StatusesChanged {
+    /// The status set.
+    status: FindingStatus,
+    /// How many findings changed (those that had the status already did not).
+    changed: u64,
+    /// The integrations whose findings changed.
+    integrations: Vec<String>,
+    /// What the next sync does to them.
+    warning: String,
+}
+
+impl BulkStatusChange {
+    fn selection(&mut self) -> Result<Selection, Problem> {
+        match (self.findings.take(), self.matching.take()) {
+            (Some(keys), None) => Ok(Selection::These(
+                keys.into_iter().map(|k| (k.integration, k.id)).collect(),
+            )),
+            (None, Some(mut filters)) => {
+                let mut take = |key: &str| filters.remove(key);
+                let text = FindingFilterText {
+                    integration: take("integration"),
+                    severities: take("severity").into_iter().collect(),
+                    statuses: take("status").into_iter().collect(),
+                    asset: take("asset"),
+                    inventory: take("inventory"),
+                    since: take("since"),
+                    search: take("q"),
+                    sort: None,
+                };
+                if let Some(unknown) = filters.keys().next() {
+                    return Err(Problem::invalid(format!(
+                        "matching: `{unknown}` is not a filter; use integration, severity, status, asset, inventory, since or q"
+                    )));
+                }
+                Ok(Selection::Matching(FindingQuery::parse(&text)?))
+            }
+            _ => Err(Problem::invalid(
+                "give either `findings` (a list) or `matching` (filters), not both or neither",
+            )),
+        }
+    }
+}
+
+/// Sets a status here on several findings at once, recording who, when and why on each
+/// and one history row per integration. The source stays the truth: the next sync puts
+/// the source's statuses back.
+#[utoipa::path(post, path = "/findings/status", request_body = BulkStatusChange, responses(
+    (status = 200, body = StatusesChanged),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn set_statuses(
+    admin: Admin,
+    State(state): State<AppState>,
+    Checked(Json(mut change)): Checked<Json<BulkStatusChange>>,
+) -> Result<Json<StatusesChanged>, Problem> {
+    let selection = change.selection()?;
+    let request = StatusRequest {
+        status: change.status,
+        reason: change.reason,
+        by: admin.user.name,
+    };
+    let set = (state.platform.findings())
+        .set_statuses(selection, request)
+        .await?;
+    Ok(Json(StatusesChanged {
+        status: set.status,
+        changed: set.changed,
+        warning: status_warning(&set.integrations),
+        integrations: set.integrations,
     }))
 }

@@ -121,6 +121,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(findings::export_json))
         .routes(routes!(findings::show))
         .routes(routes!(findings::set_status))
+        .routes(routes!(findings::set_statuses))
         .routes(routes!(assets::list))
         .routes(routes!(assets::import))
 }

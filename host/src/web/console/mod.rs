@@ -54,6 +54,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/findings", get(pages::findings::list))
         .route("/findings/export.csv", get(pages::findings::export_csv))
+        .route("/findings/status", post(pages::findings::set_statuses))
         .route("/findings/{integration}/{id}", get(pages::findings::show))
         .route(
             "/findings/{integration}/{id}/status",

@@ -119,6 +119,8 @@ impl From<&TestReport> for TestView {
 #[template(path = "configure.html")]
 pub struct ConfigurePage {
     pub nav: Nav,
+    /// When auto syncs run (UTC), as `serve` was told.
+    pub sync_time: String,
     pub is_new: bool,
     pub action: String,
     pub name: String,
@@ -246,6 +248,12 @@ pub struct FindingsPage {
     pub first: Option<String>,
     /// The export of what the filters match, as CSV.
     pub export: String,
+    /// The asset the view is limited to, named.
+    pub asset_card: Option<crate::model::InventoryAsset>,
+    /// The filters as they came, for the bulk status form to go back to.
+    pub filter_fields: Vec<(String, String)>,
+    /// Said after statuses were set.
+    pub notice: Option<String>,
 }
 
 /// One finding in detail.
@@ -257,6 +265,8 @@ pub struct FindingPage {
     pub dates: Vec<(String, String)>,
     pub raw: String,
     pub notice: Option<String>,
+    /// The statuses set here, with their times as shown.
+    pub changes: Vec<(String, crate::model::StatusChangeRecord)>,
 }
 
 /// The Asset View.
@@ -265,9 +275,10 @@ pub struct FindingPage {
 pub struct AssetsPage {
     pub nav: Nav,
     pub integrations: Vec<Choice>,
-    pub integration: String,
-    pub asset_type: String,
-    pub cloud: String,
+    /// The asset types present, the one filtered on chosen.
+    pub types: Vec<Choice>,
+    /// The cloud platforms present, likewise.
+    pub clouds: Vec<Choice>,
     /// How many match in all.
     pub total: u64,
     /// This page of them.

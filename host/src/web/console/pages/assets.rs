@@ -36,6 +36,10 @@ pub async fn list(
         Ok(page) => page,
         Err(e) => return to_page(e),
     };
+    let (types, clouds) = match state.platform.inventory().values().await {
+        Ok(values) => values,
+        Err(e) => return to_page(e),
+    };
     let names = match state.platform.integrations().list().await {
         Ok(list) => list.into_iter().map(|i| i.name).collect::<Vec<_>>(),
         Err(e) => return to_page(e),
@@ -46,9 +50,14 @@ pub async fn list(
             &names.iter().map(String::as_str).collect::<Vec<_>>(),
             &[integration.as_str()],
         ),
-        integration,
-        asset_type,
-        cloud,
+        types: choices(
+            &types.iter().map(String::as_str).collect::<Vec<_>>(),
+            &[asset_type.as_str()],
+        ),
+        clouds: choices(
+            &clouds.iter().map(String::as_str).collect::<Vec<_>>(),
+            &[cloud.as_str()],
+        ),
         total: page.total,
         assets: page.assets,
         next: page

@@ -100,6 +100,7 @@ async fn configure_page(
         streams_error,
         test: test.map(TestView::from),
         error: general,
+        sync_time: state.platform.sync_time().to_string(),
     });
     (status, page).into_response()
 }

@@ -2,7 +2,9 @@
 
 use super::{FINDINGS_PAGE, Fields, choices, first, nav, page_link, time, to_page, urlencoding};
 use crate::model::{FindingOrder, FindingSort, FindingStatus, Severity};
-use crate::service::{ExportFormat, FindingFilterText, FindingQuery, ServiceError};
+use crate::service::{
+    ExportFormat, FindingFilterText, FindingQuery, Selection, ServiceError, StatusRequest,
+};
 use crate::web::console::views::{FindingPage, FindingRow, FindingsPage, SortHeader};
 use crate::web::console::{CsrfForm, Page, Viewer, charts};
 use crate::web::download::download;
@@ -41,6 +43,20 @@ fn page_size(fields: &[(String, String)]) -> usize {
         .and_then(|n| n.parse().ok())
         .filter(|n| PAGE_SIZES.contains(n))
         .unwrap_or(FINDINGS_PAGE)
+}
+
+/// The notice after statuses were set, from the values the redirect carried: only a
+/// count and a status name are ever shown.
+fn statuses_notice(fields: &[(String, String)]) -> Option<String> {
+    if first(fields, "notice") != Some("statuses-set") {
+        return None;
+    }
+    let changed: u64 = first(fields, "changed")?.parse().ok()?;
+    let status: FindingStatus = first(fields, "to")?.parse().ok()?;
+    let findings = if changed == 1 { "finding" } else { "findings" };
+    Some(format!(
+        "Status set to {status} on {changed} {findings}. The next sync puts the source's status back."
+    ))
 }
 
 /// The column headers: those that sort link to their sort (the reverse when already
@@ -123,10 +139,21 @@ pub async fn list(
         Ok(p) => p,
         Err(e) => return to_page(e),
     };
+    let asset_card = match first(&fields, "inventory") {
+        Some(key) => match state.platform.inventory().asset(key).await {
+            Ok(asset) => Some(asset),
+            Err(e) => return to_page(e),
+        },
+        None => None,
+    };
     let names = match state.platform.integrations().list().await {
         Ok(list) => list.into_iter().map(|i| i.name).collect::<Vec<_>>(),
         Err(e) => return to_page(e),
     };
+    let notice = statuses_notice(&fields);
+    let fields: Vec<(String, String)> = (fields.into_iter())
+        .filter(|(k, _)| !["notice", "changed", "to"].contains(&k.as_str()))
+        .collect();
     let link = |cursor: Option<&str>| page_link("/findings", &fields, cursor);
     let counts: Vec<(Severity, u64)> = page
         .by_severity
@@ -185,6 +212,12 @@ pub async fn list(
         previous: page.previous.as_deref().map(|c| link(Some(c))),
         first: (page.offset > 0).then(|| link(None)),
         export: page_link("/findings/export.csv", &whole, None),
+        filter_fields: (fields.iter())
+            .filter(|(k, v)| FILTER_FIELDS.contains(&k.as_str()) && !v.is_empty())
+            .cloned()
+            .collect(),
+        notice,
+        asset_card,
     })
 }
 
@@ -212,6 +245,9 @@ async fn finding_page(
     .filter_map(|(k, t)| t.map(|t| (k.to_string(), time(&t))))
     .collect();
     let raw = serde_json::to_string_pretty(&detail.raw).unwrap_or_default();
+    let changes = (detail.changes.into_iter())
+        .map(|c| (time(&c.at), c))
+        .collect();
     // Said after a status was set here, from the finding as it now stands.
     let notice = status_set.then(|| {
         format!(
@@ -230,6 +266,7 @@ async fn finding_page(
         dates,
         raw,
         notice,
+        changes,
     }))
 }
 
@@ -261,10 +298,13 @@ pub async fn set_status(
             ));
         }
     };
-    match state
-        .platform
-        .findings()
-        .set_status(&id, Some(&integration), status)
+    let request = StatusRequest {
+        status,
+        reason: form.get("reason").unwrap_or_default().to_string(),
+        by: form.viewer.user().name.clone(),
+    };
+    match (state.platform.findings())
+        .set_status(&id, Some(&integration), request)
         .await
     {
         // Post/redirect/get: a reload of the page shown next never sets it again.
@@ -274,6 +314,71 @@ pub async fn set_status(
             urlencoding(&id)
         ))
         .into_response(),
+        Err(e) => to_page(e),
+    }
+}
+
+/// The filters of the Finding View a bulk change came from, to go back to.
+const FILTER_FIELDS: [&str; 7] = [
+    "integration",
+    "severity",
+    "status",
+    "asset",
+    "inventory",
+    "since",
+    "q",
+];
+
+/// Sets a status on the findings ticked in the Finding View, or on every finding its
+/// filters match, then goes back to the view with a notice.
+pub async fn set_statuses(State(state): State<AppState>, form: CsrfForm) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    let status = match form.get("new_status").map(str::parse::<FindingStatus>) {
+        Some(Ok(s)) => s,
+        _ => {
+            return Page::error(Problem::invalid(
+                "choose a status: failed, passed or accepted_failed",
+            ));
+        }
+    };
+    let filters: Vec<(String, String)> = (form.fields.iter())
+        .filter(|(k, v)| FILTER_FIELDS.contains(&k.as_str()) && !v.is_empty())
+        .cloned()
+        .collect();
+    let selection = match form.get("scope") {
+        Some("matching") => match query_of(&filters) {
+            Ok(query) => Selection::Matching(query),
+            Err(e) => return to_page(e),
+        },
+        _ => Selection::These(
+            (form.fields.iter())
+                .filter(|(k, _)| k == "finding")
+                .filter_map(|(_, v)| v.split_once('/'))
+                .map(|(integration, id)| (integration.to_string(), id.to_string()))
+                .collect(),
+        ),
+    };
+    let request = StatusRequest {
+        status,
+        reason: form.get("reason").unwrap_or_default().to_string(),
+        by: form.viewer.user().name.clone(),
+    };
+    match (state.platform.findings())
+        .set_statuses(selection, request)
+        .await
+    {
+        Ok(set) => {
+            let mut back = filters;
+            back.extend([
+                ("notice".to_string(), "statuses-set".to_string()),
+                ("changed".to_string(), set.changed.to_string()),
+                ("to".to_string(), set.status.to_string()),
+            ]);
+            // Post/redirect/get: a reload of the view never sets them again.
+            Redirect::to(&page_link("/findings", &back, None)).into_response()
+        }
         Err(e) => to_page(e),
     }
 }

@@ -55,7 +55,10 @@ pub async fn list(
                 (0, _) => "manual only".into(),
                 (_, Some(at)) => time(&at),
                 (days, None) => {
-                    format!("every {days} day(s) at 01:15 UTC, once serve schedules it")
+                    format!(
+                        "every {days} day(s) at {} UTC, once serve schedules it",
+                        state.platform.sync_time()
+                    )
                 }
             },
             bar: charts::severity_bar(&o.by_severity),
@@ -94,6 +97,7 @@ fn action_label(action: Action) -> &'static str {
         Action::SyncNow => "Sync now",
         Action::AutoSync => "Auto sync",
         Action::ConfigChange => "Settings changed",
+        Action::StatusChange => "Status set",
     }
 }
 
@@ -148,13 +152,22 @@ fn history_view(r: &HistoryRow) -> HistoryView {
 }
 
 /// Renders an integration's page, with a notice or a test's outcome.
+/// What the integration page shows above its history, besides the integration.
+enum Shown {
+    /// A notice, if any.
+    Notice(Option<String>),
+    /// A notice and a connection test's report (an upgrade that failed its test).
+    Test(String, TestReport),
+    /// The newest connection test in history.
+    LatestTest,
+}
+
 async fn integration_page(
     state: &AppState,
     viewer: &Viewer,
     name: &str,
     page: usize,
-    notice: Option<String>,
-    test: Option<&TestReport>,
+    above: Shown,
 ) -> Result<Response, ServiceError> {
     let platform = &state.platform;
     let view = platform.integrations().show(name).await?;
@@ -181,6 +194,14 @@ async fn integration_page(
     // "Sync started." beside "No sync is running." would contradict itself.
     let still_running = status.running_here.is_some()
         || (status.last.as_ref()).is_some_and(|r| r.status == RunStatus::Running);
+    let (notice, test) = match above {
+        Shown::Notice(notice) => (notice, None),
+        Shown::Test(notice, report) => (Some(notice), Some(report)),
+        Shown::LatestTest => {
+            let latest = (recent.runs.iter()).find(|r| r.action == Action::TestConnection);
+            (None, latest.map(TestReport::from_history))
+        }
+    };
     let notice = notice.filter(|n| n != SYNC_STARTED || still_running);
     let counts = platform
         .findings()
@@ -232,7 +253,7 @@ async fn integration_page(
             ("Sends requests to".into(), view.egress.join(", ")),
         ],
         notice,
-        test: test.map(TestView::from),
+        test: test.as_ref().map(TestView::from),
         running: status.running_here.map(|r| ProgressView {
             done: r.done,
             total: r.total.map(|t| t.to_string()).unwrap_or_default(),
@@ -267,8 +288,13 @@ pub async fn show(
     let page = first(&fields, "page")
         .and_then(|p| p.parse().ok())
         .unwrap_or(1);
-    let notice = notice_text(first(&fields, "notice"));
-    integration_page(&state, &viewer, &name, page, notice, None)
+    // After a test, the page shows the newest test from history: the redirect's target
+    // reloads without testing again.
+    let shown = match first(&fields, "notice") {
+        Some("tested") => Shown::LatestTest,
+        notice => Shown::Notice(notice_text(notice)),
+    };
+    integration_page(&state, &viewer, &name, page, shown)
         .await
         .unwrap_or_else(to_page)
 }
@@ -282,13 +308,14 @@ pub async fn test(
         return refused;
     }
     let user = form.user();
-    let report = match state.platform.integrations().test(&name, &user).await {
-        Ok(report) | Err(ServiceError::ConnectionTest { report, .. }) => report,
-        Err(e) => return to_page(e),
-    };
-    integration_page(&state, &form.viewer, &name, 1, None, Some(&report))
-        .await
-        .unwrap_or_else(to_page)
+    match state.platform.integrations().test(&name, &user).await {
+        // Post/redirect/get: the test is in history, which the page shows.
+        Ok(_) | Err(ServiceError::ConnectionTest { .. }) => {
+            let to = format!("/integrations/{}?notice=tested", urlencoding(&name));
+            Redirect::to(&to).into_response()
+        }
+        Err(e) => to_page(e),
+    }
 }
 
 /// Moves an integration to the version chosen: tested first; a failed test changes
@@ -315,23 +342,14 @@ pub async fn upgrade(
         }
         Err(e) => e,
     };
-    let (notice, report) = match failed {
-        ServiceError::ConnectionTest { report, .. } => (
+    let shown = match failed {
+        ServiceError::ConnectionTest { report, .. } => Shown::Test(
             "The connection test with that version failed; the integration still runs the version it ran.".to_string(),
-            Some(report),
+            report,
         ),
-        e => (e.to_string(), None),
+        e => Shown::Notice(Some(e.to_string())),
     };
-    match integration_page(
-        &state,
-        &form.viewer,
-        &name,
-        1,
-        Some(notice),
-        report.as_ref(),
-    )
-    .await
-    {
+    match integration_page(&state, &form.viewer, &name, 1, shown).await {
         Ok(page) => (StatusCode::CONFLICT, page).into_response(),
         Err(e) => to_page(e),
     }
@@ -361,7 +379,14 @@ pub async fn sync_now(
         ))
         .into_response(),
         Err(e @ ServiceError::AlreadyRunning { .. }) => {
-            match integration_page(&state, &form.viewer, &name, 1, Some(e.to_string()), None).await
+            match integration_page(
+                &state,
+                &form.viewer,
+                &name,
+                1,
+                Shown::Notice(Some(e.to_string())),
+            )
+            .await
             {
                 Ok(page) => (StatusCode::CONFLICT, page).into_response(),
                 Err(e) => to_page(e),

@@ -47,8 +47,47 @@ pub(super) fn first<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a
         .filter(|v| !v.is_empty())
 }
 
+/// A time as every page shows it: ISO date and time in UTC, and how long ago (or how
+/// soon) that is.
 pub(super) fn time(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    format!(
+        "{} ({})",
+        t.format("%Y-%m-%d %H:%M:%S UTC"),
+        relative(*t, Utc::now())
+    )
+}
+
+/// `t` from `now` in words: "just now", "5 min ago", "3 h ago", "12 days ago", or "in 2 h".
+fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (now - t).num_seconds();
+    let span = seconds.unsigned_abs();
+    let amount = match span {
+        0..60 => return "just now".into(),
+        60..3_600 => format!("{} min", span / 60),
+        3_600..172_800 => format!("{} h", span / 3_600),
+        _ => format!("{} days", span / 86_400),
+    };
+    match seconds > 0 {
+        true => format!("{amount} ago"),
+        false => format!("in {amount}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_say_how_long_ago_in_the_unit_that_fits() {
+        let now = crate::model::parse_time("2026-12-05T12:00:00Z").unwrap();
+        let at = |s: i64| now - chrono::Duration::seconds(s);
+        assert_eq!(relative(at(30), now), "just now");
+        assert_eq!(relative(at(5 * 60 + 10), now), "5 min ago");
+        assert_eq!(relative(at(3 * 3_600), now), "3 h ago");
+        assert_eq!(relative(at(47 * 3_600), now), "47 h ago");
+        assert_eq!(relative(at(12 * 86_400), now), "12 days ago");
+        assert_eq!(relative(at(-2 * 3_600), now), "in 2 h");
+    }
 }
 
 pub(super) fn counts_text(counts: &[(Severity, u64)]) -> String {
