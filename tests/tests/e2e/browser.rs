@@ -566,3 +566,177 @@ async fn viewers_and_forged_forms_are_refused_and_pages_reflow_at_200_percent() 
     }
     client.close().await.unwrap();
 }
+
+/// The API's answer to `path` as the admin (a blocking call, off the test's runtime).
+fn api_json(served: &crate::harness::Served, path: &str) -> serde_json::Value {
+    tokio::task::block_in_place(|| {
+        let response = reqwest::blocking::Client::new()
+            .get(format!("{}{path}", served.api))
+            .bearer_auth(&served.admin_token)
+            .send()
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().unwrap()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_morning_in_the_finding_view_search_sort_export_and_a_bulk_status() {
+    let sim = Simulator::start(SimConfig::new(45, 300)).unwrap();
+    let host = Host::new();
+    let added = host.add_wiz("wiz", &sim, "sim-client", FULL_SECRET, &[]);
+    assert!(added.status.success());
+    host.ok(&["sync", "wiz"]);
+    let served = host.serve_http(&[]);
+    let base = served.api.trim_end_matches("/api/v1").to_string();
+    let (_driver, client) = browser().await;
+    login(&client, &base, &served.admin_token).await;
+
+    // Search a title: the view says how many of how many it shows, as the API counts.
+    client.goto(&format!("{base}/findings")).await.unwrap();
+    fill(&client, "#q", "xpose").await;
+    click(&client, "#apply").await;
+    let expected = api_json(&served, "/findings?q=xpose")["total"]
+        .as_u64()
+        .unwrap();
+    assert!(expected > 0);
+    let range = text(&client, "#range").await;
+    assert!(range.ends_with(&format!(" of {expected}")), "{range}");
+    let titles = client
+        .execute(
+            "return [...document.querySelectorAll('#findings tbody tr td:nth-child(3)')].map(t => t.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(!titles.as_array().unwrap().is_empty());
+    screenshot(&client, "20-finding-view-search").await;
+
+    // Sort by severity the other way by its header, then by title: the URL keeps the
+    // search and says the sort, and the header says how the table is sorted.
+    click(&client, "th[aria-sort] a.sort").await;
+    let url = client.current_url().await.unwrap();
+    assert!(
+        url.query().unwrap_or_default().contains("sort=-severity")
+            && url.query().unwrap_or_default().contains("q=xpose"),
+        "{url}"
+    );
+    let state = client
+        .find(Locator::Css("th[aria-sort]"))
+        .await
+        .unwrap()
+        .attr("aria-sort")
+        .await
+        .unwrap();
+    assert_eq!(state.as_deref(), Some("descending"));
+    let shown_first = text(&client, "#findings tbody tr td.sev-info, #findings tbody tr td.sev-low, #findings tbody tr td.sev-medium, #findings tbody tr td.sev-high, #findings tbody tr td.sev-critical").await;
+    let least =
+        api_json(&served, "/findings?q=xpose&sort=-severity&limit=1")["findings"][0]["severity"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    assert_eq!(shown_first, least, "least severe first");
+
+    // Export what the view shows, through the browser's own session, and compare it with
+    // the API's JSON export of the same query.
+    let csv = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(document.getElementById('export-csv').href).then(r => r.text()).then(done);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let csv = csv.as_str().unwrap().to_string();
+    let ids_in_csv: Vec<String> = csv::ReaderBuilder::new()
+        .from_reader(csv.as_bytes())
+        .records()
+        .map(|r| r.unwrap()[1].to_string())
+        .collect();
+    let json: Vec<serde_json::Value> = serde_json::from_value(api_json(
+        &served,
+        "/findings/export.json?q=xpose&sort=-severity",
+    ))
+    .unwrap();
+    let ids_in_json: Vec<String> = json
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids_in_csv.len() as u64, expected);
+    assert_eq!(
+        ids_in_csv, ids_in_json,
+        "the CSV holds the view's findings in its order"
+    );
+
+    // Tick the first finding, give a reason and set its status; the page after the POST
+    // says so, and reloading it sets nothing again.
+    let key = client
+        .execute(
+            "const row = [...document.querySelectorAll('#findings tbody tr')]
+               .find(r => r.querySelector('td:nth-child(5)').textContent.trim() === 'failed');
+             return row.querySelector('input[name=finding]').value;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let key = key
+        .as_str()
+        .expect("a failed finding on the page")
+        .to_string();
+    let id = key.split_once('/').unwrap().1.to_string();
+    client
+        .find(Locator::Css(&format!(
+            "#findings tbody input[value=\"{key}\"]"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#new-status option[value=accepted_failed]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(&client, "#reason", "accepted by the morning review").await;
+    click(&client, "#set-statuses").await;
+    assert!(
+        text(&client, "#notice").await.contains("on 1 finding"),
+        "the notice"
+    );
+    screenshot(&client, "21-finding-view-bulk-status").await;
+    let changes = |id: String| {
+        let served = &served;
+        move || {
+            api_json(served, &format!("/integrations/wiz/findings/{id}"))["status_changes"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    let count = changes(id.clone());
+    assert_eq!(count(), 1);
+    client.refresh().await.unwrap();
+    assert!(text(&client, "#notice").await.contains("on 1 finding"));
+    assert_eq!(count(), 1, "a reload after the POST submits nothing");
+
+    // History shows the change: who, how many, from what, and why.
+    client
+        .goto(&format!("{base}/integrations/wiz"))
+        .await
+        .unwrap();
+    let history = text(&client, "#history").await;
+    assert!(
+        history.contains("Status set")
+            && history.contains("1 from failed")
+            && history.contains("accepted by the morning review"),
+        "{history}"
+    );
+    client.close().await.unwrap();
+}
