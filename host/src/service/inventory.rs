@@ -37,7 +37,7 @@ pub struct AssetsPage {
 const LIST_CHUNK: usize = 1000;
 
 impl Inventory<'_> {
-    async fn filter(&self, query: AssetQuery) -> Result<AssetFilter, ServiceError> {
+    pub(super) async fn filter(&self, query: AssetQuery) -> Result<AssetFilter, ServiceError> {
         let integration = match &query.integration {
             Some(name) => Some(self.platform.store().integration(name).await?.id),
             None => None,

@@ -110,6 +110,55 @@ fn an_export_holds_every_matching_finding_across_store_pages() {
         .text()
         .unwrap();
     assert_eq!(from_console, csv);
+
+    // The Asset View exports alike (through the same paging walk as findings): every
+    // asset the filters match, in the list's order, the JSON the same as the API's pages.
+    let (status, disposition, csv) = get("/assets/export.csv?integration=w");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        disposition.as_deref(),
+        Some("attachment; filename=\"assets.csv\"")
+    );
+    let table = rows(&csv);
+    let listed = host.json(&["assets", "w"]);
+    assert!(!listed.is_empty());
+    assert_eq!(table.len() - 1, listed.len(), "every asset, once");
+    let (_, _, json) = get("/assets/export.json?integration=w");
+    let exported: Vec<Value> = serde_json::from_str(&json).unwrap();
+    let mut paged = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (_, _, page) = get(&format!("/assets?integration=w&limit=500{cursor}"));
+        let page: Value = serde_json::from_str(&page).unwrap();
+        paged.extend(page["assets"].as_array().unwrap().iter().cloned());
+        match page["next"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(exported, paged);
+    let csv_ids: Vec<&str> = table[1..].iter().map(|r| r[0].as_str()).collect();
+    let json_ids: Vec<&str> = exported.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(csv_ids, json_ids);
+    let (status, _, refused) = get("/assets/export.csv?cursor=x");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let view = console
+        .get(format!("{base}/assets?integration=w"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        view.contains(r#"<a href="/assets/export.csv?integration=w" id="export-csv" download>"#),
+        "{view}"
+    );
+    let from_console = console
+        .get(format!("{base}/assets/export.csv?integration=w"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(from_console, csv);
 }
 
 /// A feed whose finding titles a spreadsheet would run as formulas.
@@ -118,7 +167,11 @@ fn feed_of_formulas() -> Background {
         serde_json::json!({"id": id, "asset": {"id": "a1", "name": "web", "type": "host"},
             "title": title, "severity": "high", "status": "open", "updated_at": null})
     };
+    let mut evil_asset = item("f5", "on an asset with a formula for a name");
+    evil_asset["asset"] =
+        serde_json::json!({"id": "a2", "name": "=cmd|'/c calc'!A1", "type": "host"});
     let page = serde_json::json!({"items": [
+        evil_asset,
         item("f1", "=HYPERLINK(\"http://evil.example\",\"click\")"),
         item("f2", "+1+1"),
         item("f3", "@SUM(A1)"),
@@ -172,9 +225,23 @@ fn exported_cells_never_run_as_spreadsheet_formulas() {
             "'=HYPERLINK(\"http://evil.example\",\"click\")",
             "'@SUM(A1)",
             "a plain title, with a comma",
+            "on an asset with a formula for a name",
         ],
         "{csv}"
     );
+    // The asset export defuses asset names alike.
+    let assets = Client::new()
+        .get(format!("{}/assets/export.csv", served.api))
+        .bearer_auth(&served.admin_token)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let table = rows(&assets);
+    let name = table[0].iter().position(|c| c == "name").unwrap();
+    let mut names: Vec<&str> = table[1..].iter().map(|r| r[name].as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["'=cmd|'/c calc'!A1", "web"], "{assets}");
     // The JSON export keeps the text as the source sent it.
     let json: Vec<Value> = serde_json::from_str(
         &Client::new()

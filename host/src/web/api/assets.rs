@@ -1,12 +1,15 @@
 //! The shared inventory: list it, import into it.
 
 use super::{Checked, DEFAULT_LIMIT, given};
-use crate::service::{AssetQuery, AssetsPage};
+use crate::model::InventoryAsset;
+use crate::service::{AssetQuery, AssetsPage, ExportFormat};
 use crate::web::auth::{Admin, Caller};
+use crate::web::download::download;
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 /// Which assets.
@@ -28,6 +31,64 @@ pub struct AssetParams {
     limit: Option<usize>,
 }
 
+impl AssetParams {
+    fn query(&self) -> AssetQuery {
+        AssetQuery {
+            integration: given(&self.integration).map(String::from),
+            asset_type: given(&self.asset_type).map(String::from),
+            cloud: given(&self.cloud).map(String::from),
+        }
+    }
+
+    /// The query of an export: the filters alone, since an export is whole.
+    fn export_query(&self) -> Result<AssetQuery, Problem> {
+        if self.cursor.is_some() || self.limit.is_some() {
+            return Err(Problem::invalid(
+                "an export holds every asset that matches: it takes no cursor or limit",
+            ));
+        }
+        Ok(self.query())
+    }
+}
+
+/// Every asset that matches, by name, as CSV (a header row, then one row per asset;
+/// cells a spreadsheet would run as formulas start with `'`). Streamed: any size.
+#[utoipa::path(get, path = "/assets/export.csv", params(AssetParams), responses(
+    (status = 200, body = String, content_type = "text/csv"),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn export_csv(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Checked(Query(params)): Checked<Query<AssetParams>>,
+) -> Result<Response, Problem> {
+    let chunks = (state.platform)
+        .export_assets(params.export_query()?, ExportFormat::Csv)
+        .await?;
+    Ok(download(chunks, "text/csv; charset=utf-8", "assets.csv"))
+}
+
+/// Every asset that matches, by name, as one JSON array of the assets the list gives.
+/// Streamed: any size.
+#[utoipa::path(get, path = "/assets/export.json", params(AssetParams), responses(
+    (status = 200, body = Vec<InventoryAsset>),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn export_json(
+    _caller: Caller,
+    State(state): State<AppState>,
+    Checked(Query(params)): Checked<Query<AssetParams>>,
+) -> Result<Response, Problem> {
+    let chunks = (state.platform)
+        .export_assets(params.export_query()?, ExportFormat::Json)
+        .await?;
+    Ok(download(chunks, "application/json", "assets.json"))
+}
+
 /// A page of assets, by name, with the count of all that match.
 #[utoipa::path(get, path = "/assets", params(AssetParams), responses(
     (status = 200, body = AssetsPage),
@@ -40,11 +101,7 @@ pub async fn list(
     State(state): State<AppState>,
     Checked(Query(params)): Checked<Query<AssetParams>>,
 ) -> Result<Json<AssetsPage>, Problem> {
-    let query = AssetQuery {
-        integration: given(&params.integration).map(String::from),
-        asset_type: given(&params.asset_type).map(String::from),
-        cloud: given(&params.cloud).map(String::from),
-    };
+    let query = params.query();
     let page = state
         .platform
         .inventory()

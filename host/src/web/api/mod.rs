@@ -123,6 +123,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(findings::set_status))
         .routes(routes!(findings::set_statuses))
         .routes(routes!(assets::list))
+        .routes(routes!(assets::export_csv))
+        .routes(routes!(assets::export_json))
         .routes(routes!(assets::import))
 }
 

@@ -287,4 +287,6 @@ pub struct AssetsPage {
     pub next: Option<String>,
     /// The link back to the first page, when this is not it.
     pub first: Option<String>,
+    /// The export of what the filters match, as CSV.
+    pub export: String,
 }

@@ -1,12 +1,38 @@
 //! The Asset View.
 
 use super::{ASSETS_PAGE, Fields, choices, first, nav, page_link, to_page};
-use crate::service::AssetQuery;
+use crate::service::{AssetQuery, ExportFormat};
 use crate::web::console::views::AssetsPage;
 use crate::web::console::{Page, Viewer};
+use crate::web::download::download;
 use crate::web::state::AppState;
 use axum::extract::{Query, State};
 use axum::response::Response;
+
+/// The assets the Asset View's filters match, whole, as CSV.
+pub async fn export_csv(
+    _viewer: Viewer,
+    State(state): State<AppState>,
+    Query(fields): Fields,
+) -> Response {
+    match (state.platform)
+        .export_assets(query_of(&fields), ExportFormat::Csv)
+        .await
+    {
+        Ok(chunks) => download(chunks, "text/csv; charset=utf-8", "assets.csv"),
+        Err(e) => to_page(e),
+    }
+}
+
+/// The Asset View's filters read from its query string.
+fn query_of(fields: &[(String, String)]) -> AssetQuery {
+    let one = |key: &str| first(fields, key).map(String::from);
+    AssetQuery {
+        integration: one("integration"),
+        asset_type: one("type"),
+        cloud: one("cloud"),
+    }
+}
 
 pub async fn list(
     viewer: Viewer,
@@ -19,18 +45,8 @@ pub async fn list(
     let asset_type = first(&fields, "type").unwrap_or_default().to_string();
     let cloud = first(&fields, "cloud").unwrap_or_default().to_string();
     let cursor = first(&fields, "cursor");
-    let listed = state
-        .platform
-        .inventory()
-        .page(
-            AssetQuery {
-                integration: (!integration.is_empty()).then(|| integration.clone()),
-                asset_type: (!asset_type.is_empty()).then(|| asset_type.clone()),
-                cloud: (!cloud.is_empty()).then(|| cloud.clone()),
-            },
-            cursor,
-            ASSETS_PAGE,
-        )
+    let listed = (state.platform.inventory())
+        .page(query_of(&fields), cursor, ASSETS_PAGE)
         .await;
     let page = match listed {
         Ok(page) => page,
@@ -65,5 +81,6 @@ pub async fn list(
             .as_deref()
             .map(|c| page_link("/assets", &fields, Some(c))),
         first: cursor.map(|_| page_link("/assets", &fields, None)),
+        export: page_link("/assets/export.csv", &fields, None),
     })
 }
