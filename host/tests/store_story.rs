@@ -74,6 +74,7 @@ both_backends!(
     a_newer_schema_is_refused_and_left_untouched,
     findings_page_by_cursor_and_count_by_severity,
     findings_are_searched_and_sorted_and_paged_both_ways,
+    assets_are_listed_by_name_as_people_read_it,
     users_and_sessions_keep_only_hashes_and_end_together,
     vulnerabilities_keep_their_kind_and_details,
 );
@@ -919,6 +920,65 @@ async fn findings_are_searched_and_sorted_and_paged_both_ways(store: Arc<dyn Sto
     .await;
     let searched: Vec<&str> = searched.iter().map(|f| f.title.as_str()).collect();
     assert_eq!(searched, ["Open port 2", "Open port 10"]);
+}
+
+async fn assets_are_listed_by_name_as_people_read_it(store: Arc<dyn Store>, _: &Keep) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let run = run_of(&store, w.id).await;
+    let names = ["role-113", "Role-12", "role-9", "db", "role-12b"];
+    let assets = (names.iter().enumerate())
+        .map(|(i, name)| Asset {
+            name: name.to_string(),
+            ..asset(&format!("a{i}"), None)
+        })
+        .collect();
+    let batch = Batch {
+        assets,
+        ..Default::default()
+    };
+    write(&store, w.id, run, w.policy, batch).await;
+    for filter in [
+        AssetFilter::default(),
+        AssetFilter {
+            integration: Some(w.id),
+            ..Default::default()
+        },
+    ] {
+        let listed: Vec<String> = all_assets(&store, &filter)
+            .await
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(listed, ["db", "role-9", "Role-12", "role-12b", "role-113"]);
+    }
+    // Renamed at the source (Update Metadata on), an asset moves to its new place.
+    let renamed = Batch {
+        assets: vec![Asset {
+            name: "role-10".into(),
+            ..asset("a0", None)
+        }],
+        ..Default::default()
+    };
+    let policy = Policy {
+        update_metadata: true,
+        ..w.policy
+    };
+    write(&store, w.id, run, policy, renamed).await;
+    let listed: Vec<String> = all_assets(&store, &AssetFilter::default())
+        .await
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(listed, ["db", "role-9", "role-10", "Role-12", "role-12b"]);
+    // The filters' choices: the values present, sorted.
+    let (types, clouds) = store.asset_values().await.unwrap();
+    assert_eq!(
+        (types, clouds),
+        (vec!["Virtual Machine".to_string()], vec!["AWS".to_string()])
+    );
 }
 
 async fn users_and_sessions_keep_only_hashes_and_end_together(store: Arc<dyn Store>, _: &Keep) {

@@ -76,6 +76,31 @@ pub fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| to_stored_precision(t.with_timezone(&chrono::Utc)))
 }
 
+/// A name's sort key, so that names sort as people read them: lower case, and each run
+/// of digits as its length (two digits) and then the digits without leading zeros, so
+/// `role-12` sorts before `role-113`. Both stores compare it byte by byte.
+pub fn natural_key(name: &str) -> String {
+    let mut key = String::with_capacity(name.len() + 8);
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if !c.is_ascii_digit() {
+            key.extend(c.to_lowercase());
+            continue;
+        }
+        let mut digits = String::from(c);
+        while let Some(d) = chars.next_if(char::is_ascii_digit) {
+            digits.push(d);
+        }
+        let value = match digits.trim_start_matches('0') {
+            "" => "0",
+            value => value,
+        };
+        key.push_str(&format!("{:02}", value.len().min(99)));
+        key.push_str(value);
+    }
+    key
+}
+
 /// Now, at the stored precision.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     to_stored_precision(chrono::Utc::now())
@@ -84,6 +109,33 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_sort_by_the_numbers_in_them_and_ignore_case() {
+        let mut names = vec![
+            "access-role-113",
+            "Access-role-12",
+            "access-role-9",
+            "db-01",
+            "db-1a",
+            "Zeta",
+            "alpha",
+        ];
+        names.sort_by_key(|n| natural_key(n));
+        assert_eq!(
+            names,
+            [
+                "access-role-9",
+                "Access-role-12",
+                "access-role-113",
+                "alpha",
+                "db-01",
+                "db-1a",
+                "Zeta"
+            ]
+        );
+        assert_eq!(natural_key("vm-007"), natural_key("VM-7"));
+    }
 
     #[test]
     fn stored_time_text_is_fixed_width_so_it_sorts_as_time_does() {

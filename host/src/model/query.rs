@@ -124,8 +124,8 @@ pub struct FindingPage {
 /// Where a page of assets starts: after this (name, id), in listing order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AssetCursor {
-    /// The last listed asset's name.
-    pub name: String,
+    /// The last listed asset's name, as its sort key ([`super::natural_key`]).
+    pub name_key: String,
     /// Its id (source id within an integration, else canonical key).
     pub id: String,
 }

@@ -61,11 +61,14 @@ pub struct Metadata {
     pub technologies: Vec<String>,
     /// Hash of all of the above.
     pub hash: Vec<u8>,
+    /// The name's sort key ([`crate::model::natural_key`]): the Asset View's order.
+    pub name_key: String,
 }
 
 impl Metadata {
-    /// Fills in the hash from the other fields.
+    /// Fills in the hash and the name's sort key from the other fields.
     fn hashed(mut self) -> Self {
+        self.name_key = crate::model::natural_key(&self.name);
         self.hash = content_hash(&[
             &self.name,
             &self.asset_type,
@@ -95,6 +98,7 @@ impl Metadata {
             status: a.status.clone(),
             technologies: a.technologies.clone(),
             hash: Vec::new(),
+            name_key: String::new(),
         }
         .hashed()
     }
@@ -113,6 +117,7 @@ impl Metadata {
             status: None,
             technologies: Vec::new(),
             hash: Vec::new(),
+            name_key: String::new(),
         }
         .hashed()
     }

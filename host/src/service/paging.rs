@@ -38,7 +38,7 @@ mod tests {
     #[test]
     fn cursors_read_back_and_garbage_is_refused() {
         let cursor = AssetCursor {
-            name: "vm-1".into(),
+            name_key: "vm-011".into(),
             id: "a/1".into(),
         };
         let text = encode_cursor(&cursor);

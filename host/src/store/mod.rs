@@ -493,7 +493,7 @@ fn finding_page_of(
 /// An asset's place in the Asset View's order, for resuming after it.
 fn asset_cursor(asset: &InventoryAsset) -> AssetCursor {
     AssetCursor {
-        name: asset.name.clone(),
+        name_key: crate::model::natural_key(&asset.name),
         id: asset.id.clone(),
     }
 }

@@ -101,6 +101,7 @@ struct MetadataColumns {
     status: Vec<Option<String>>,
     technologies: Vec<serde_json::Value>,
     hash: Vec<Vec<u8>>,
+    name_key: Vec<String>,
 }
 
 impl MetadataColumns {
@@ -118,6 +119,7 @@ impl MetadataColumns {
         self.technologies
             .push(serde_json::to_value(&m.technologies).expect("plain data"));
         self.hash.push(m.hash.clone());
+        self.name_key.push(m.name_key.clone());
     }
 }
 
@@ -200,10 +202,10 @@ pub(super) async fn insert_entries(
     let stmt = tx
         .prepare_cached(
             "INSERT INTO inventory (canonical_key, name, asset_type, cloud_platform, cloud_account_id, cloud_account_name, region, provider_id,
-               tags, status, technologies, metadata_hash, origin, created_at, updated_at)
-             SELECT k, n, t, p, ai, an, r, pi, tg, s, te, h, $13, $14, $14
+               tags, status, technologies, metadata_hash, origin, created_at, updated_at, name_key)
+             SELECT k, n, t, p, ai, an, r, pi, tg, s, te, h, $13, $14, $14, nk
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[],
-                         $10::text[], $11::jsonb[], $12::bytea[]) AS u(k, n, t, p, ai, an, r, pi, tg, s, te, h)
+                         $10::text[], $11::jsonb[], $12::bytea[], $15::text[]) AS u(k, n, t, p, ai, an, r, pi, tg, s, te, h, nk)
              ON CONFLICT (canonical_key) DO NOTHING
              RETURNING canonical_key, id",
         )
@@ -227,6 +229,7 @@ pub(super) async fn insert_entries(
                 &m.hash,
                 &origin,
                 &at,
+                &m.name_key,
             ],
         )
         .await?
@@ -268,9 +271,10 @@ async fn update_metadata(
     let stmt = tx
         .prepare_cached(
             "UPDATE inventory SET name = u.n, asset_type = u.t, cloud_platform = u.p, cloud_account_id = u.ai, cloud_account_name = u.an,
-               region = u.r, provider_id = u.pi, tags = u.tg, status = u.s, technologies = u.te, metadata_hash = u.h, updated_at = $13
+               region = u.r, provider_id = u.pi, tags = u.tg, status = u.s, technologies = u.te, metadata_hash = u.h, updated_at = $13,
+               name_key = u.nk
              FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[],
-                         $10::text[], $11::jsonb[], $12::bytea[]) AS u(id, n, t, p, ai, an, r, pi, tg, s, te, h)
+                         $10::text[], $11::jsonb[], $12::bytea[], $14::text[]) AS u(id, n, t, p, ai, an, r, pi, tg, s, te, h, nk)
              WHERE inventory.id = u.id",
         )
         .await?;
@@ -290,6 +294,7 @@ async fn update_metadata(
             &m.technologies,
             &m.hash,
             &at,
+            &m.name_key,
         ],
     )
     .await?;

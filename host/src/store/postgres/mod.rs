@@ -12,6 +12,7 @@ mod runs;
 
 use super::StoreError;
 use super::target::PostgresTarget;
+use crate::model::natural_key;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::time::Duration;
 use tokio_postgres::NoTls;
@@ -30,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0010_streams.sql"),
     include_str!("../../../migrations/postgres/0011_finding_search.sql"),
     include_str!("../../../migrations/postgres/0012_status_changes.sql"),
+    include_str!("../../../migrations/postgres/0013_asset_name_order.sql"),
 ];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).
@@ -132,6 +134,29 @@ fn connect_error(shown: &str, e: deadpool_postgres::PoolError) -> StoreError {
 
 /// Applies the migrations the database lacks, in one transaction under the schema lock.
 /// A database newer than this binary is refused before anything is written.
+/// The migration that gave inventory entries their name's sort key, which entries stored
+/// before it get from [`fill_name_keys`] in the same transaction.
+const NAME_KEY_MIGRATION: usize = 13;
+
+/// Gives every inventory entry without one its name's sort key ([`natural_key`]).
+async fn fill_name_keys(tx: &deadpool_postgres::Transaction<'_>) -> Result<(), StoreError> {
+    let rows = tx
+        .query("SELECT id, name FROM inventory WHERE name_key IS NULL", &[])
+        .await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut keys = Vec::with_capacity(rows.len());
+    for r in &rows {
+        ids.push(r.try_get::<_, i64>(0)?);
+        keys.push(natural_key(r.try_get::<_, &str>(1)?));
+    }
+    tx.execute(
+        "UPDATE inventory SET name_key = u.k FROM unnest($1::bigint[], $2::text[]) AS u(id, k) WHERE inventory.id = u.id",
+        &[&ids, &keys],
+    )
+    .await?;
+    Ok(())
+}
+
 async fn migrate(client: &mut deadpool_postgres::Object, shown: &str) -> Result<(), StoreError> {
     let known = MIGRATIONS.len() as i64;
     // Up to date, the common case, needs no lock; otherwise the version is read again
@@ -159,8 +184,11 @@ async fn migrate(client: &mut deadpool_postgres::Object, shown: &str) -> Result<
         tx.batch_execute("CREATE TABLE connector_host_schema (version BIGINT NOT NULL)")
             .await?;
     }
-    for sql in &MIGRATIONS[version as usize..] {
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         tx.batch_execute(sql).await?;
+        if index + 1 == NAME_KEY_MIGRATION {
+            fill_name_keys(&tx).await?;
+        }
     }
     tx.execute("DELETE FROM connector_host_schema", &[]).await?;
     tx.execute(

@@ -200,14 +200,17 @@ impl InventoryStore for PostgresStore {
         );
         // Byte order, as SQLite sorts text, so both list and page alike.
         if let Some(after) = after {
-            let (name, id) = (query.bind(after.name.clone()), query.bind(after.id.clone()));
+            let (name, id) = (
+                query.bind(after.name_key.clone()),
+                query.bind(after.id.clone()),
+            );
             query.sql.push_str(&format!(
-                " AND (inv.name COLLATE \"C\", {id_column} COLLATE \"C\") > ({name}, {id})"
+                " AND (inv.name_key COLLATE \"C\", {id_column} COLLATE \"C\") > ({name}, {id})"
             ));
         }
         let limit_mark = query.bind(page_fetch(limit));
         query.sql.push_str(&format!(
-            " ORDER BY inv.name COLLATE \"C\", {id_column} COLLATE \"C\" LIMIT {limit_mark}"
+            " ORDER BY inv.name_key COLLATE \"C\", {id_column} COLLATE \"C\" LIMIT {limit_mark}"
         ));
         let rows = self
             .reader()

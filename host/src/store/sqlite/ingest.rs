@@ -94,12 +94,12 @@ pub(super) fn insert_entry(
 ) -> Result<i64, StoreError> {
     tx.prepare_cached(
         "INSERT INTO inventory (canonical_key, name, asset_type, cloud_platform, cloud_account_id, cloud_account_name, region, provider_id, tags, status,
-           technologies, metadata_hash, origin, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
+           technologies, metadata_hash, origin, created_at, updated_at, name_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)",
     )?
     .execute(params![
         key, m.name, m.asset_type, m.cloud_platform, m.cloud_account_id, m.cloud_account_name, m.region, m.provider_id,
-        json(&m.tags), m.status, json(&m.technologies), m.hash, origin, at
+        json(&m.tags), m.status, json(&m.technologies), m.hash, origin, at, m.name_key
     ])?;
     Ok(tx.last_insert_rowid())
 }
@@ -118,7 +118,7 @@ fn apply(
     }
     let mut update = tx.prepare_cached(
         "UPDATE inventory SET name = ?2, asset_type = ?3, cloud_platform = ?4, cloud_account_id = ?5, cloud_account_name = ?6, region = ?7,
-           provider_id = ?8, tags = ?9, status = ?10, technologies = ?11, metadata_hash = ?12, updated_at = ?13 WHERE id = ?1",
+           provider_id = ?8, tags = ?9, status = ?10, technologies = ?11, metadata_hash = ?12, updated_at = ?13, name_key = ?14 WHERE id = ?1",
     )?;
     for (id, m) in &plan.update_metadata {
         update.execute(params![
@@ -134,7 +134,8 @@ fn apply(
             m.status,
             json(&m.technologies),
             m.hash,
-            at
+            at,
+            m.name_key
         ])?;
     }
     let mut link = tx.prepare_cached(

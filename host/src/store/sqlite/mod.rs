@@ -12,7 +12,7 @@ mod queries;
 mod runs;
 
 use super::StoreError;
-use crate::model::parse_time;
+use crate::model::{natural_key, parse_time};
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use rusqlite::types::Type;
@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0011_streams.sql"),
     include_str!("../../../migrations/sqlite/0012_finding_search.sql"),
     include_str!("../../../migrations/sqlite/0013_status_changes.sql"),
+    include_str!("../../../migrations/sqlite/0014_asset_name_order.sql"),
 ];
 
 /// A store in one SQLite file.
@@ -139,6 +140,23 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// The migration that gave inventory entries their name's sort key, which entries stored
+/// before it get from [`fill_name_keys`] in the same transaction.
+const NAME_KEY_MIGRATION: usize = 14;
+
+/// Gives every inventory entry without one its name's sort key ([`natural_key`]).
+fn fill_name_keys(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let named: Vec<(i64, String)> = tx
+        .prepare("SELECT id, name FROM inventory WHERE name_key IS NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update = tx.prepare("UPDATE inventory SET name_key = ?2 WHERE id = ?1")?;
+    for (id, name) in named {
+        update.execute(rusqlite::params![id, natural_key(&name)])?;
+    }
+    Ok(())
+}
+
 /// Applies the migrations this file lacks, each in a write transaction that rechecks the
 /// version first, so two hosts opening one file at once apply each migration once.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -163,6 +181,9 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             return Ok(());
         }
         tx.execute_batch(MIGRATIONS[version as usize])?;
+        if version as usize + 1 == NAME_KEY_MIGRATION {
+            fill_name_keys(&tx)?;
+        }
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
     }
@@ -223,7 +244,7 @@ fn json_at<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{FindingStore, IngestStore};
+    use crate::store::{FindingStore, IngestStore, InventoryStore};
 
     /// A store at schema version 1 with one asset and one finding, the way hosts before
     /// the rowid tables wrote them.
@@ -263,6 +284,15 @@ mod tests {
         };
         let found = store.findings(&search).await.unwrap();
         assert_eq!(found.len(), 1, "findings stored before search are found");
+        let listed = store
+            .asset_page(&crate::model::AssetFilter::default(), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            listed.assets.len(),
+            1,
+            "entries stored before the name key are listed"
+        );
         store
             .call(|conn| {
                 let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

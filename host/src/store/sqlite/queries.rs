@@ -224,10 +224,10 @@ impl InventoryStore for SqliteStore {
                       WHERE a2.inventory_id = inv.id ORDER BY i.name)), {removed}",
             );
             if let Some(after) = after {
-                query.sql.push_str(&format!(" AND (inv.name, {id_column}) > (?, ?)"));
-                query.params.extend([Value::Text(after.name), Value::Text(after.id)]);
+                query.sql.push_str(&format!(" AND (inv.name_key, {id_column}) > (?, ?)"));
+                query.params.extend([Value::Text(after.name_key), Value::Text(after.id)]);
             }
-            query.sql.push_str(" ORDER BY inv.name, 1 LIMIT ?");
+            query.sql.push_str(" ORDER BY inv.name_key, 1 LIMIT ?");
             query.params.push(Value::Integer(page_fetch(limit)));
             let assets = query.rows(conn, |r| {
                 Ok(InventoryAsset {
