@@ -529,7 +529,7 @@ fn the_guide_flow_configure_test_save_sync_now_and_history() {
         .unwrap();
     problem(bad, StatusCode::BAD_REQUEST, "invalid");
 
-    // History: the sync, the settings change and the tests, newest first.
+    // History: the status set, the sync, the settings change and the tests, newest first.
     let (_, history) = answer(
         api.get("/integrations/w/history")
             .bearer_auth(token)
@@ -544,14 +544,14 @@ fn the_guide_flow_configure_test_save_sync_now_and_history() {
         .collect();
     assert_eq!(
         actions,
-        ["sync_now", "config_change", "test_connection"],
+        ["status_change", "sync_now", "config_change", "test_connection"],
         "{history}"
     );
-    assert_eq!(history["total"], 3);
+    assert_eq!(history["total"], 4);
     let (_, older) = answer(
         api.get("/integrations/w/history")
             .bearer_auth(token)
-            .query(&[("offset", "1"), ("limit", "1")])
+            .query(&[("offset", "2"), ("limit", "1")])
             .send()
             .unwrap(),
     );
