@@ -238,10 +238,13 @@ fn main() -> anyhow::Result<()> {
                     &bench,
                     sizes.console_issues,
                     sizes.console_requests,
-                    Some(database.url()),
+                    Some(&database),
                 )
                 .context("console (PostgreSQL)")?;
                 add_console_times(&mut results, "console_pg", pg.pages);
+                if let Some(fresh) = pg.fresh_pages {
+                    add_console_times(&mut results, "console_pg_fresh", fresh);
+                }
             }
             None => eprintln!("bench: PostgreSQL console listings skipped (no PostgreSQL)"),
         }

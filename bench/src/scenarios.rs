@@ -378,6 +378,9 @@ pub struct Console {
     pub findings: u64,
     /// Each listing measured: its name and its request times.
     pub pages: Vec<(&'static str, Vec<Duration>)>,
+    /// On PostgreSQL, the same right after the sync, before the vacuum that `pages`
+    /// follows.
+    pub fresh_pages: Option<Vec<(&'static str, Vec<Duration>)>>,
 }
 
 /// The listings the console bench asks for, as (name, path).
@@ -403,15 +406,19 @@ const CONSOLE_PAGES: [(&str, &str); 8] = [
 ];
 
 /// Syncs a tenant of `issues` into a fresh store (the folder's SQLite file, or the
-/// database at `db_url`), serves the console on loopback, logs in like a browser, and
-/// times `requests` answers to each of [`CONSOLE_PAGES`] (after a few to warm the store's
-/// cache), one at a time over one kept-alive connection.
+/// PostgreSQL database `postgres`), serves the console on loopback, logs in like a
+/// browser, and times `requests` answers to each of [`CONSOLE_PAGES`] (after a few to
+/// warm the store's cache), one at a time over one kept-alive connection. On PostgreSQL
+/// it times them right after the sync, then again after `VACUUM (ANALYZE)`, which
+/// autovacuum runs on its own a minute or so after a large load: the state a store is in
+/// the morning after its nightly sync.
 pub fn console(
     bench: &Bench,
     issues: u64,
     requests: usize,
-    db_url: Option<&str>,
+    postgres: Option<&postgres_fixture::TestDatabase>,
 ) -> anyhow::Result<Console> {
+    let db_url = postgres.map(|db| db.url());
     let sim = Simulator::start(SimConfig::new(SEED, issues))?;
     let mut host = bench.host(match db_url {
         None => "console",
@@ -434,12 +441,22 @@ pub fn console(
         ])?
         .spawn()
         .context("start serve")?;
-    let result = time_pages(&host, requests);
+    let timed = (|| -> anyhow::Result<_> {
+        let first = time_pages(&host, requests)?;
+        let Some(db) = postgres else {
+            return Ok((first, None));
+        };
+        db.execute("VACUUM (ANALYZE)")
+            .map_err(|e| anyhow::anyhow!("VACUUM: {e}"))?;
+        Ok((time_pages(&host, requests)?, Some(first)))
+    })();
     let _ = served.kill();
     let _ = served.wait();
+    let (pages, fresh_pages) = timed?;
     Ok(Console {
         findings,
-        pages: result?,
+        pages,
+        fresh_pages,
     })
 }
 

@@ -36,6 +36,9 @@ const METRICS: &[&str] = &[
     "console_findings_filtered_page_p95_ms",
     "console_findings_api_page_p95_ms",
     "console_assets_first_page_p95_ms",
+    "console_findings_title_search_p95_ms",
+    "console_findings_sorted_by_title_p95_ms",
+    "console_findings_api_sorted_by_change_p95_ms",
 ];
 
 /// A store the benchmark left in its work folder, read through the host's own CLI.
@@ -130,6 +133,10 @@ fn smoke_run_writes_every_metric() {
             "sync_100k_pg_stored_per_s",
             "sync_100k_pg_peak_rss_mib",
             "sync_100k_pg_vs_sqlite_stored_ratio",
+            "console_pg_findings_first_page_p95_ms",
+            "console_pg_findings_title_search_p95_ms",
+            "console_pg_findings_sorted_by_title_p95_ms",
+            "console_pg_fresh_findings_first_page_p95_ms",
         ] {
             assert!(value(metric) > 0.0, "{metric} in {text}");
         }
@@ -156,6 +163,8 @@ fn smoke_run_writes_every_metric() {
         "findings_first_page",
         "findings_filtered_page",
         "findings_api_page",
+        "findings_title_search",
+        "findings_sorted_by_title",
     ] {
         let (median, p95) = (
             value(&format!("console_{page}_median_ms")),

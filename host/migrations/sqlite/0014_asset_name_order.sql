@@ -4,3 +4,7 @@
 ALTER TABLE inventory ADD COLUMN name_key TEXT;
 DROP INDEX inventory_by_name;
 CREATE INDEX inventory_by_name ON inventory (name_key, canonical_key);
+-- The Asset View's filters offer the types and clouds present: read one value at a
+-- time from these indexes, not by reading every entry.
+CREATE INDEX inventory_by_type ON inventory (asset_type);
+CREATE INDEX inventory_by_cloud ON inventory (cloud_platform);

@@ -544,7 +544,12 @@ fn the_guide_flow_configure_test_save_sync_now_and_history() {
         .collect();
     assert_eq!(
         actions,
-        ["status_change", "sync_now", "config_change", "test_connection"],
+        [
+            "status_change",
+            "sync_now",
+            "config_change",
+            "test_connection"
+        ],
         "{history}"
     );
     assert_eq!(history["total"], 4);

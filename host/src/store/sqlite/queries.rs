@@ -259,9 +259,12 @@ impl InventoryStore for SqliteStore {
 
     async fn asset_values(&self) -> Result<(Vec<String>, Vec<String>), StoreError> {
         self.read(|conn| {
+            // Each next value is one seek in the column's index, however many entries.
             let values = |column: &str| {
                 Query::new(&format!(
-                    "SELECT DISTINCT {column} FROM inventory ORDER BY 1"
+                    "WITH RECURSIVE v(x) AS (SELECT min({column}) FROM inventory
+                       UNION ALL SELECT (SELECT min({column}) FROM inventory WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL)
+                     SELECT x FROM v WHERE x IS NOT NULL"
                 ))
                 .rows(conn, |r| r.get::<_, String>(0))
             };
