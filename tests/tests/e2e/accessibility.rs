@@ -50,6 +50,23 @@ async fn violations(client: &Client, axe: &str) -> Vec<String> {
     }
 }
 
+/// Short values of one word (a status, a severity, a count) in table cells that the
+/// browser shows on more than one line: a word broken in the middle.
+async fn broken_words(client: &Client) -> Vec<String> {
+    let found = client
+        .execute(
+            "return [...document.querySelectorAll('td')]
+               .filter(td => { const t = td.textContent.trim(); return t && !/\\s/.test(t) && t.length <= 24; })
+               .filter(td => { const r = document.createRange(); r.selectNodeContents(td);
+                 return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size > 1; })
+               .map(td => td.textContent.trim());",
+            vec![],
+        )
+        .await
+        .expect("the page answers");
+    serde_json::from_value(found).unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_console_page_passes_axe_at_every_width() {
     let axe = axe_script();
@@ -117,7 +134,13 @@ async fn every_console_page_passes_axe_at_every_width() {
         login(&client, &base, &served.admin_token).await;
         for path in &pages {
             client.goto(&format!("{base}{path}")).await.unwrap();
-            let found = violations(&client, &axe).await;
+            let mut found = violations(&client, &axe).await;
+            found.extend(
+                broken_words(&client)
+                    .await
+                    .into_iter()
+                    .map(|w| format!("`{w}` breaks across lines")),
+            );
             if !found.is_empty() {
                 let shot = format!("axe-{name}-{}", path.replace(['/', '?', '&', '='], "_"));
                 screenshot(&client, &shot).await;

@@ -354,7 +354,7 @@ fn no_console_page_holds_inline_script_or_style() {
         .collect();
     assert!(
         listed.contains(&format!(
-            r#"<td class="asset"><a href="/findings?inventory={key_in_url}">{asset_name}</a>"#
+            r#"<td class="short asset"><a href="/findings?inventory={key_in_url}">{asset_name}</a>"#
         )),
         "{asset_name}: {listed}"
     );
@@ -400,9 +400,9 @@ fn no_console_page_holds_inline_script_or_style() {
     assert!(
         page.contains(
             r#"<div class="table-wrap" tabindex="0" role="region" aria-label="History of w">"#
-        ) && page.contains("<tr><td>Sync now (full)</td>")
-            && page.contains("<tr><td>Sync now (incremental)</td>")
-            && page.contains(r#"<td class="status-succeeded">Succeeded</td>"#)
+        ) && page.contains(r#"<tr><td class="short">Sync now (full)</td>"#)
+            && page.contains(r#"<tr><td class="short">Sync now (incremental)</td>"#)
+            && page.contains(r#"<td class="short status-succeeded">Succeeded</td>"#)
             && page.contains(r#"<th scope="colgroup" colspan="5">Findings</th>"#)
             && !page.contains(">sync_now<")
             && page.contains(r#"<th scope="row">Wiz API URL</th>"#)
