@@ -32,8 +32,10 @@ pub struct FindingFilter {
 super::record::named_enum!(
     /// What the Finding View is sorted by. Ties fall back on the integration and then the
     /// order findings were first stored, so every order is total and pages never overlap.
+    #[derive(Default)]
     FindingSort: "sort" {
         /// Most severe first.
+        #[default]
         Severity = "severity",
         /// By title, ignoring case.
         Title = "title",
@@ -44,12 +46,6 @@ super::record::named_enum!(
         Changed = "changed",
     }
 );
-
-impl Default for FindingSort {
-    fn default() -> Self {
-        FindingSort::Severity
-    }
-}
 
 /// A sort and its direction: `title` ascending, `-title` descending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize)]

@@ -154,6 +154,9 @@ fn json_rows<T: serde::Serialize>(rows: &[T], opened: &mut bool) -> Vec<u8> {
     out
 }
 
+/// A page of records and where the next starts.
+type Page<R, C> = (Vec<R>, Option<C>);
+
 /// What one export reads: a page of records after a cursor, and how a record reads as
 /// CSV cells.
 trait Source: Send + Sync + 'static {
@@ -170,9 +173,7 @@ trait Source: Send + Sync + 'static {
         &self,
         platform: &Platform,
         after: Option<&Self::Cursor>,
-    ) -> impl std::future::Future<
-        Output = Result<(Vec<Self::Row>, Option<Self::Cursor>), ServiceError>,
-    > + Send;
+    ) -> impl std::future::Future<Output = Result<Page<Self::Row, Self::Cursor>, ServiceError>> + Send;
 }
 
 /// The findings a filter matches, in an order.
@@ -194,7 +195,7 @@ impl Source for FindingSource {
         &self,
         platform: &Platform,
         after: Option<&FindingCursor>,
-    ) -> Result<(Vec<StoredFinding>, Option<FindingCursor>), ServiceError> {
+    ) -> Result<Page<StoredFinding, FindingCursor>, ServiceError> {
         let page = (platform.store())
             .finding_page(&self.filter, self.order, after, EXPORT_PAGE)
             .await?;
@@ -220,7 +221,7 @@ impl Source for AssetSource {
         &self,
         platform: &Platform,
         after: Option<&AssetCursor>,
-    ) -> Result<(Vec<InventoryAsset>, Option<AssetCursor>), ServiceError> {
+    ) -> Result<Page<InventoryAsset, AssetCursor>, ServiceError> {
         let page = (platform.store())
             .asset_page(&self.filter, after, EXPORT_PAGE)
             .await?;

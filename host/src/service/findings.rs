@@ -252,13 +252,13 @@ impl Findings<'_> {
         check_page_size(limit)?;
         let place: Option<PagePlace> = cursor.map(decode_cursor).transpose()?;
         let order = query.order;
-        if let Some(place) = &place {
-            if place.at.order != order || !key_fits(order.by, &place.at.key) {
-                return Err(ServiceError::CursorOfAnotherSort {
-                    cursor: place.at.order.to_string(),
-                    asked: order.to_string(),
-                });
-            }
+        if let Some(place) = &place
+            && (place.at.order != order || !key_fits(order.by, &place.at.key))
+        {
+            return Err(ServiceError::CursorOfAnotherSort {
+                cursor: place.at.order.to_string(),
+                asked: order.to_string(),
+            });
         }
         let filter = self.filter(query).await?;
         let store = self.platform.store();

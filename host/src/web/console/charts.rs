@@ -163,6 +163,55 @@ mod tests {
     use super::*;
     use crate::model::{Action, RunCounts};
 
+    /// A colour's relative luminance (WCAG 2).
+    fn luminance(hex: &str) -> f64 {
+        let channel = |i: usize| {
+            let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+            match c <= 0.04045 {
+                true => c / 12.92,
+                false => ((c + 0.055) / 1.055).powf(2.4),
+            }
+        };
+        0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+    }
+
+    /// The contrast ratio of two colours (WCAG 2).
+    fn contrast(a: &str, b: &str) -> f64 {
+        let (a, b) = (luminance(a), luminance(b));
+        (a.max(b) + 0.05) / (a.min(b) + 0.05)
+    }
+
+    #[test]
+    fn every_severity_and_outcome_colour_stands_out_from_the_card_at_3_to_1() {
+        let css = include_str!("../../../static/console.css");
+        let colour = |name: &str| {
+            let at = css.find(&format!("--{name}: #")).unwrap() + name.len() + 4;
+            css[at..at + 7].to_string()
+        };
+        let card = colour("card");
+        for name in [
+            "critical", "high", "medium", "low", "info", "ok", "danger", "warn", "accent",
+        ] {
+            let ratio = contrast(&colour(name), &card);
+            assert!(
+                ratio >= 3.0,
+                "--{name} {} is {ratio:.2}:1 on the card",
+                colour(name)
+            );
+        }
+        // Neighbours never touch (the bar leaves a gap between parts, see the bar's
+        // test; the timeline's bars stand apart), and each outcome has its own pattern.
+        for status in [
+            RunStatus::Succeeded,
+            RunStatus::SucceededWithWarnings,
+            RunStatus::Failed,
+            RunStatus::Running,
+        ] {
+            let (fill, _) = outcome(status);
+            assert!(PATTERNS.contains(&format!("id=\"{}\"", &fill[5..fill.len() - 1])));
+        }
+    }
+
     #[test]
     fn the_bar_splits_by_share_and_says_what_it_shows() {
         let svg = severity_bar(&[(Severity::Critical, 1), (Severity::Low, 3)]);

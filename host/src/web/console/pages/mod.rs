@@ -73,23 +73,6 @@ fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_say_how_long_ago_in_the_unit_that_fits() {
-        let now = crate::model::parse_time("2026-12-05T12:00:00Z").unwrap();
-        let at = |s: i64| now - chrono::Duration::seconds(s);
-        assert_eq!(relative(at(30), now), "just now");
-        assert_eq!(relative(at(5 * 60 + 10), now), "5 min ago");
-        assert_eq!(relative(at(3 * 3_600), now), "3 h ago");
-        assert_eq!(relative(at(47 * 3_600), now), "47 h ago");
-        assert_eq!(relative(at(12 * 86_400), now), "12 days ago");
-        assert_eq!(relative(at(-2 * 3_600), now), "in 2 h");
-    }
-}
-
 pub(super) fn counts_text(counts: &[(Severity, u64)]) -> String {
     match counts.is_empty() {
         true => "none".into(),
@@ -132,4 +115,21 @@ pub(super) fn page_link(path: &str, fields: &[(String, String)], cursor: Option<
         serializer.append_pair("cursor", c);
     }
     format!("{path}?{}", serializer.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_say_how_long_ago_in_the_unit_that_fits() {
+        let now = crate::model::parse_time("2026-12-05T12:00:00Z").unwrap();
+        let at = |s: i64| now - chrono::Duration::seconds(s);
+        assert_eq!(relative(at(30), now), "just now");
+        assert_eq!(relative(at(5 * 60 + 10), now), "5 min ago");
+        assert_eq!(relative(at(3 * 3_600), now), "3 h ago");
+        assert_eq!(relative(at(47 * 3_600), now), "47 h ago");
+        assert_eq!(relative(at(12 * 86_400), now), "12 days ago");
+        assert_eq!(relative(at(-2 * 3_600), now), "in 2 h");
+    }
 }
