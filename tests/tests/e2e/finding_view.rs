@@ -4,7 +4,7 @@
 //! the console.
 
 use crate::console::logged_in;
-use crate::harness::{FULL_SECRET, Host, assert_success};
+use crate::harness::{FULL_SECRET, Host, Served, assert_success};
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::Value;
@@ -44,6 +44,22 @@ impl Api {
     }
 }
 
+/// A tenant of 160 issues synced into integration `w`, served, with the API as the
+/// admin; the simulator is kept for the test's length.
+fn synced() -> (Simulator, Host, Served, Api) {
+    let sim = Simulator::start(SimConfig::new(12, 160)).unwrap();
+    let host = Host::new();
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    host.ok(&["sync", "w"]);
+    let served = host.serve_http(&[]);
+    let api = Api {
+        client: Client::new(),
+        base: served.api.clone(),
+        token: served.admin_token.clone(),
+    };
+    (sim, host, served, api)
+}
+
 fn ids(rows: &[Value]) -> Vec<String> {
     rows.iter()
         .map(|f| f["id"].as_str().unwrap().to_string())
@@ -61,16 +77,7 @@ fn holds(finding: &Value, word: &str) -> bool {
 
 #[test]
 fn the_finding_view_searches_sorts_and_pages_both_ways() {
-    let sim = Simulator::start(SimConfig::new(12, 160)).unwrap();
-    let host = Host::new();
-    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
-    host.ok(&["sync", "w"]);
-    let served = host.serve_http(&[]);
-    let api = Api {
-        client: Client::new(),
-        base: served.api.clone(),
-        token: served.admin_token.clone(),
-    };
+    let (_sim, host, served, api) = synced();
     let listed = host.json(&["findings", "w"]);
     assert!(listed.len() > 100, "several pages: {}", listed.len());
 
@@ -231,16 +238,7 @@ impl Api {
 
 #[test]
 fn statuses_are_set_in_bulk_with_a_reason_and_recorded() {
-    let sim = Simulator::start(SimConfig::new(12, 160)).unwrap();
-    let host = Host::new();
-    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
-    host.ok(&["sync", "w"]);
-    let served = host.serve_http(&[]);
-    let api = Api {
-        client: Client::new(),
-        base: served.api.clone(),
-        token: served.admin_token.clone(),
-    };
+    let (_sim, host, served, api) = synced();
     let failed: Vec<Value> = host
         .json(&["findings", "w", "--status", "failed"])
         .into_iter()

@@ -67,7 +67,7 @@ pub async fn export_csv(
     let chunks = (state.platform)
         .export_assets(params.export_query()?, ExportFormat::Csv)
         .await?;
-    Ok(download(chunks, "text/csv; charset=utf-8", "assets.csv"))
+    Ok(download(chunks, ExportFormat::Csv, "assets"))
 }
 
 /// Every asset that matches, by name, as one JSON array of the assets the list gives.
@@ -86,7 +86,7 @@ pub async fn export_json(
     let chunks = (state.platform)
         .export_assets(params.export_query()?, ExportFormat::Json)
         .await?;
-    Ok(download(chunks, "application/json", "assets.json"))
+    Ok(download(chunks, ExportFormat::Json, "assets"))
 }
 
 /// A page of assets, by name, with the count of all that match.

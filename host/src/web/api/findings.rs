@@ -116,7 +116,7 @@ pub async fn export_csv(
     let chunks = (state.platform)
         .export_findings(params.export_query()?, ExportFormat::Csv)
         .await?;
-    Ok(download(chunks, "text/csv; charset=utf-8", "findings.csv"))
+    Ok(download(chunks, ExportFormat::Csv, "findings"))
 }
 
 /// Every finding that matches, in the order asked for, as one JSON array of the findings the
@@ -135,7 +135,7 @@ pub async fn export_json(
     let chunks = (state.platform)
         .export_findings(params.export_query()?, ExportFormat::Json)
         .await?;
-    Ok(download(chunks, "application/json", "findings.json"))
+    Ok(download(chunks, ExportFormat::Json, "findings"))
 }
 
 /// A finding with the source's raw record.

@@ -19,7 +19,7 @@ pub async fn export_csv(
         .export_assets(query_of(&fields), ExportFormat::Csv)
         .await
     {
-        Ok(chunks) => download(chunks, "text/csv; charset=utf-8", "assets.csv"),
+        Ok(chunks) => download(chunks, ExportFormat::Csv, "assets"),
         Err(e) => to_page(e),
     }
 }

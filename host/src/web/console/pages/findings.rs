@@ -115,7 +115,7 @@ pub async fn export_csv(
         .export_findings(query, ExportFormat::Csv)
         .await
     {
-        Ok(chunks) => download(chunks, "text/csv; charset=utf-8", "findings.csv"),
+        Ok(chunks) => download(chunks, ExportFormat::Csv, "findings"),
         Err(e) => to_page(e),
     }
 }
