@@ -49,8 +49,22 @@ fn failing_run_peak(host: &Host, args: &[&str]) -> (u64, String) {
     (peak, stderr_reader.join().unwrap())
 }
 
+/// Resident memory of process `pid` now, in KiB (0 once it is gone).
+fn rss_now(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Peak RSS in KiB of `sync big` with `--max-mib-in-flight mib`, while the test holds the
-/// store's write lock for the first seconds, as a slow disk or a busy writer would.
+/// store's write lock, as a slow disk or a busy writer would: until the host's memory
+/// has stopped growing for three seconds (whatever is queued, is queued), at most 60.
 fn big_batches_peak(host: &Host, mib: &str) -> u64 {
     let db = rusqlite::Connection::open(host.db()).unwrap();
     db.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -60,8 +74,18 @@ fn big_batches_peak(host: &Host, mib: &str) -> u64 {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start connector-host");
+    let pid = child.id();
     let release = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(8));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut highest, mut grew_at) = (0, Instant::now());
+        while Instant::now() < deadline && grew_at.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(50));
+            let rss = rss_now(pid);
+            // Growth of a few MiB is the run's own churn; a queued batch is 16 MiB.
+            if rss > highest + 4 * 1024 {
+                (highest, grew_at) = (rss, Instant::now());
+            }
+        }
         db.execute_batch("ROLLBACK").unwrap();
     });
     let (peak, status) = watch_peak_rss(child);
