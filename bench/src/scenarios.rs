@@ -384,7 +384,7 @@ pub struct Console {
 }
 
 /// The listings the console bench asks for, as (name, path).
-const CONSOLE_PAGES: [(&str, &str); 8] = [
+const CONSOLE_PAGES: [(&str, &str); 9] = [
     ("findings_first_page", "/findings"),
     (
         "findings_filtered_page",
@@ -399,6 +399,7 @@ const CONSOLE_PAGES: [(&str, &str); 8] = [
     // A word of one rule's titles: the trigram index finds its findings among all.
     ("findings_title_search", "/findings?q=exposed"),
     ("findings_sorted_by_title", "/findings?sort=title"),
+    ("findings_sorted_by_asset", "/findings?sort=asset"),
     (
         "findings_api_sorted_by_change",
         "/api/v1/findings?sort=-changed&limit=50",

@@ -8,7 +8,7 @@ use connector_host::model::{
     Action, AffectedPackage, Asset, AssetFilter, Batch, Cvss, CvssScore, Finding, FindingFilter,
     FindingKind, FindingOrder, FindingSort, FindingStatus, InstalledPlugin, InventoryAsset,
     NewIntegration, NewSession, PluginPin, Policy, Role, RunCounts, RunEnd, RunStatus, Severity,
-    StatusChange, StatusesMoved, StoredFinding, Vulnerability, Window, parse_time,
+    StatusChange, StatusesMoved, StoredFinding, Vulnerability, Window, natural_key, parse_time,
 };
 use connector_host::policy::lease::{INTERRUPTED, abandoned, holder_name};
 use connector_host::store::{
@@ -75,6 +75,7 @@ both_backends!(
     findings_page_by_cursor_and_count_by_severity,
     findings_are_searched_and_sorted_and_paged_both_ways,
     assets_are_listed_by_name_as_people_read_it,
+    findings_sort_by_their_assets_name_which_follows_the_asset,
     users_and_sessions_keep_only_hashes_and_end_together,
     vulnerabilities_keep_their_kind_and_details,
 );
@@ -871,6 +872,7 @@ async fn findings_are_searched_and_sorted_and_paged_both_ways(store: Arc<dyn Sto
         let key = |f: &StoredFinding| match by {
             FindingSort::Severity => format!("{}", f.severity as u8),
             FindingSort::Title => f.title.to_lowercase(),
+            FindingSort::Asset => natural_key(f.asset_name.as_deref().unwrap_or_default()),
             FindingSort::Status => f.status.to_string(),
             FindingSort::Changed => f.status_changed_at.or(f.created_at).unwrap().to_rfc3339(),
         };
@@ -979,6 +981,59 @@ async fn assets_are_listed_by_name_as_people_read_it(store: Arc<dyn Store>, _: &
         (types, clouds),
         (vec!["Virtual Machine".to_string()], vec!["AWS".to_string()])
     );
+}
+
+async fn findings_sort_by_their_assets_name_which_follows_the_asset(
+    store: Arc<dyn Store>,
+    _: &Keep,
+) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let run = run_of(&store, w.id).await;
+    let named = |id: &str, name: &str| Asset {
+        name: name.into(),
+        ..asset(id, None)
+    };
+    let batch = Batch {
+        assets: vec![named("a1", "vm-10"), named("a2", "VM-9"), named("a3", "db")],
+        findings: ["a1", "a2", "a3", "a1", "a2"]
+            .iter()
+            .enumerate()
+            .map(|(i, a)| finding(&format!("f{i}"), a, Severity::High))
+            .collect(),
+        ..Default::default()
+    };
+    write(&store, w.id, run, w.policy, batch).await;
+    let by_asset = FindingOrder {
+        by: FindingSort::Asset,
+        descending: false,
+    };
+    let assets = |found: Vec<StoredFinding>| -> Vec<String> {
+        found
+            .into_iter()
+            .map(|f| f.asset_name.unwrap_or_else(|| format!("({})", f.asset_id)))
+            .collect()
+    };
+    let sorted = walk_both_ways(&store, &FindingFilter::default(), by_asset).await;
+    assert_eq!(
+        assets(sorted),
+        ["db", "VM-9", "VM-9", "vm-10", "vm-10"],
+        "names as people read them"
+    );
+    // An entry renamed at the source (Update Metadata on) moves its findings.
+    let renamed = Batch {
+        assets: vec![named("a3", "web-1")],
+        ..Default::default()
+    };
+    let policy = Policy {
+        update_metadata: true,
+        ..w.policy
+    };
+    write(&store, w.id, run, policy, renamed).await;
+    let sorted = walk_both_ways(&store, &FindingFilter::default(), by_asset).await;
+    assert_eq!(assets(sorted), ["VM-9", "VM-9", "vm-10", "vm-10", "web-1"]);
 }
 
 async fn users_and_sessions_keep_only_hashes_and_end_together(store: Arc<dyn Store>, _: &Keep) {

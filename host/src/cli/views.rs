@@ -110,7 +110,7 @@ struct FindingsList {
     /// word, ignoring case).
     #[arg(long, value_name = "WORDS")]
     search: Option<String>,
-    /// The order: severity (the default), title, status or changed; `-changed` reverses.
+    /// The order: severity (the default), title, asset, status or changed; `-changed` reverses.
     #[arg(long, value_parser = sort, allow_hyphen_values = true)]
     sort: Option<FindingOrder>,
     /// Print a JSON array instead of a table.

@@ -39,6 +39,9 @@ super::record::named_enum!(
         Severity = "severity",
         /// By title, ignoring case.
         Title = "title",
+        /// By the name of the finding's asset, as people read names (findings whose asset
+        /// is not in the inventory first).
+        Asset = "asset",
         /// By status name.
         Status = "status",
         /// By when the status last changed (or, never changed, when the finding was

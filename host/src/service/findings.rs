@@ -143,7 +143,10 @@ fn key_fits(by: FindingSort, key: &SortKey) -> bool {
     matches!(
         (by, key),
         (FindingSort::Severity, SortKey::Int(_))
-            | (FindingSort::Title | FindingSort::Status, SortKey::Text(_))
+            | (
+                FindingSort::Title | FindingSort::Asset | FindingSort::Status,
+                SortKey::Text(_)
+            )
             | (FindingSort::Changed, SortKey::Time(_))
     )
 }

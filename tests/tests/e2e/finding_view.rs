@@ -146,7 +146,7 @@ fn the_finding_view_searches_sorts_and_pages_both_ways() {
         refused["detail"]
             .as_str()
             .unwrap()
-            .contains("severity, title, status, changed"),
+            .contains("severity, title, asset, status, changed"),
         "{refused}"
     );
     let title_cursor = api.pages("sort=title", 50)[1].2.clone().unwrap();

@@ -298,6 +298,15 @@ async fn update_metadata(
         ],
     )
     .await?;
+    // Renamed entries: every integration's findings on them sort by the new names.
+    let renamed = tx
+        .prepare_cached(
+            "UPDATE findings f SET asset_key = inv.name_key FROM assets a JOIN inventory inv ON inv.id = a.inventory_id
+             WHERE inv.id = ANY($1) AND f.integration_id = a.integration_id AND f.asset_source_id = a.source_id
+               AND f.asset_key <> inv.name_key",
+        )
+        .await?;
+    tx.execute(&renamed, &[&ids]).await?;
     Ok(())
 }
 
@@ -351,6 +360,17 @@ async fn link_assets(
         ],
     )
     .await?;
+    // Findings stored before their asset (or before it moved to another entry) sort by
+    // its name from now on; by `findings_by_asset`, one probe per asset.
+    let follow = tx
+        .prepare_cached(
+            "UPDATE findings f SET asset_key = coalesce(inv.name_key, '')
+             FROM unnest($2::text[], $3::bigint[]) AS u(s, i) JOIN inventory inv ON inv.id = u.i
+             WHERE f.integration_id = $1 AND f.asset_source_id = u.s AND f.asset_key <> coalesce(inv.name_key, '')",
+        )
+        .await?;
+    tx.execute(&follow, &[&integration, &source_ids, &inventory_ids])
+        .await?;
     Ok(())
 }
 
@@ -372,8 +392,10 @@ async fn write_findings(
         .prepare_cached(
             "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation,
                rule_id, rule_name, created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash,
-               first_seen_at, reported_status, seen_in_run, kind, vulnerability, stream)
-             SELECT $1, id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h, $21, st, $22, k, v, sm
+               first_seen_at, reported_status, seen_in_run, kind, vulnerability, stream, asset_key)
+             SELECT $1, id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h, $21, st, $22, k, v, sm,
+               coalesce((SELECT inv.name_key FROM assets fa JOIN inventory inv ON inv.id = fa.inventory_id
+                 WHERE fa.integration_id = $1 AND fa.source_id = u.a), '')
              FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
                          $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::jsonb[],
                          $18::text[], $19::text[], $20::bytea[], $23::text[], $24::jsonb[], $25::text[])
@@ -385,7 +407,7 @@ async fn write_findings(
                due_at = EXCLUDED.due_at, project_ids = EXCLUDED.project_ids, portal_url = EXCLUDED.portal_url, raw = EXCLUDED.raw,
                content_hash = EXCLUDED.content_hash, closed_reason = NULL, reported_status = EXCLUDED.reported_status,
                seen_in_run = EXCLUDED.seen_in_run, kind = EXCLUDED.kind, vulnerability = EXCLUDED.vulnerability,
-               stream = EXCLUDED.stream",
+               stream = EXCLUDED.stream, asset_key = EXCLUDED.asset_key",
         )
         .await?;
     tx.execute(

@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0011_finding_search.sql"),
     include_str!("../../../migrations/postgres/0012_status_changes.sql"),
     include_str!("../../../migrations/postgres/0013_asset_name_order.sql"),
+    include_str!("../../../migrations/postgres/0014_finding_asset_order.sql"),
 ];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).

@@ -23,6 +23,7 @@ fn sort_column(by: FindingSort) -> &'static str {
     match by {
         FindingSort::Severity => "f.severity_rank",
         FindingSort::Title => "lower(f.title) COLLATE \"C\"",
+        FindingSort::Asset => "f.asset_key COLLATE \"C\"",
         FindingSort::Status => "f.status COLLATE \"C\"",
         FindingSort::Changed => "coalesce(f.status_changed_at, f.created_at, f.first_seen_at)",
     }
@@ -353,7 +354,9 @@ impl FindingStore for PostgresStore {
                 };
                 let key = match order.by {
                     FindingSort::Severity => SortKey::Int(i64::from(r.try_get::<_, i16>(19)?)),
-                    FindingSort::Title | FindingSort::Status => SortKey::Text(r.try_get(19)?),
+                    FindingSort::Title | FindingSort::Asset | FindingSort::Status => {
+                        SortKey::Text(r.try_get(19)?)
+                    }
                     FindingSort::Changed => SortKey::Time(r.try_get(19)?),
                 };
                 let cursor = FindingCursor {

@@ -120,6 +120,10 @@ fn apply(
         "UPDATE inventory SET name = ?2, asset_type = ?3, cloud_platform = ?4, cloud_account_id = ?5, cloud_account_name = ?6, region = ?7,
            provider_id = ?8, tags = ?9, status = ?10, technologies = ?11, metadata_hash = ?12, updated_at = ?13, name_key = ?14 WHERE id = ?1",
     )?;
+    let mut renamed = tx.prepare_cached(
+        "UPDATE findings SET asset_key = ?2 WHERE (integration_id, asset_source_id) IN
+           (SELECT integration_id, source_id FROM assets WHERE inventory_id = ?1) AND asset_key != ?2",
+    )?;
     for (id, m) in &plan.update_metadata {
         update.execute(params![
             id,
@@ -137,7 +141,13 @@ fn apply(
             at,
             m.name_key
         ])?;
+        // A renamed entry: every integration's findings on it sort by the new name.
+        renamed.execute(params![id, m.name_key])?;
     }
+    let mut follow = tx.prepare_cached(
+        "UPDATE findings SET asset_key = coalesce((SELECT name_key FROM inventory WHERE id = ?3), '')
+         WHERE integration_id = ?1 AND asset_source_id = ?2 AND asset_key != coalesce((SELECT name_key FROM inventory WHERE id = ?3), '')",
+    )?;
     let mut link = tx.prepare_cached(
         "INSERT INTO assets (integration_id, source_id, inventory_id, raw, content_hash, first_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (integration_id, source_id) DO UPDATE SET inventory_id = excluded.inventory_id, raw = excluded.raw, content_hash = excluded.content_hash,
@@ -156,12 +166,17 @@ fn apply(
             l.hash,
             at
         ])?;
+        // Findings stored before their asset (or before it moved to another entry) sort
+        // by its name from now on.
+        follow.execute(params![integration, l.source_id, inventory_id])?;
     }
     let mut write = tx.prepare_cached(
         "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation, rule_id, rule_name,
            created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash, first_seen_at, reported_status, seen_in_run,
-           kind, vulnerability, stream)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?7, ?22, ?23, ?24, ?25)
+           kind, vulnerability, stream, asset_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?7, ?22, ?23, ?24, ?25,
+           coalesce((SELECT inv.name_key FROM assets a JOIN inventory inv ON inv.id = a.inventory_id
+             WHERE a.integration_id = ?1 AND a.source_id = ?3), ''))
          ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = excluded.asset_source_id, title = excluded.title,
            description = excluded.description, severity = excluded.severity, status = excluded.status, source_status = excluded.source_status,
            remediation = excluded.remediation, rule_id = excluded.rule_id, rule_name = excluded.rule_name, created_at = excluded.created_at,
@@ -169,7 +184,7 @@ fn apply(
            due_at = excluded.due_at, project_ids = excluded.project_ids, portal_url = excluded.portal_url, raw = excluded.raw,
            content_hash = excluded.content_hash, closed_reason = NULL, reported_status = excluded.reported_status,
            seen_in_run = excluded.seen_in_run, kind = excluded.kind, vulnerability = excluded.vulnerability,
-           stream = excluded.stream",
+           stream = excluded.stream, asset_key = excluded.asset_key",
     )?;
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(time_text);
     for w in &plan.write {

@@ -23,6 +23,7 @@ fn sort_column(by: FindingSort) -> &'static str {
     match by {
         FindingSort::Severity => "f.severity_rank",
         FindingSort::Title => "f.title COLLATE NOCASE",
+        FindingSort::Asset => "f.asset_key",
         FindingSort::Status => "f.status",
         FindingSort::Changed => "coalesce(f.status_changed_at, f.created_at, f.first_seen_at)",
     }
@@ -328,7 +329,9 @@ impl FindingStore for SqliteStore {
             let rows = query.rows(conn, |r| {
                 let key = match order.by {
                     FindingSort::Severity => SortKey::Int(r.get(19)?),
-                    FindingSort::Title | FindingSort::Status => SortKey::Text(r.get(19)?),
+                    FindingSort::Title | FindingSort::Asset | FindingSort::Status => {
+                        SortKey::Text(r.get(19)?)
+                    }
                     FindingSort::Changed => SortKey::Time(time_at(r, 19)?),
                 };
                 let cursor = FindingCursor {

@@ -36,8 +36,8 @@ pub struct FindingParams {
     /// Words, separated by spaces, that the title or rule name must each hold (any part
     /// of a word, ignoring case).
     q: Option<String>,
-    /// The order: `severity` (most severe first, the default), `title`, `status` or
-    /// `changed` (oldest first); a leading `-` reverses it.
+    /// The order: `severity` (most severe first, the default), `title`, `asset` (its
+    /// name), `status` or `changed` (oldest first); a leading `-` reverses it.
     sort: Option<String>,
     /// The `next` or `previous` of another page of the same query.
     cursor: Option<String>,

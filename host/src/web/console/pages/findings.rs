@@ -93,7 +93,7 @@ fn headers(fields: &[(String, String)], order: FindingOrder) -> Vec<SortHeader> 
     vec![
         column("Severity", Some(FindingSort::Severity)),
         column("Title", Some(FindingSort::Title)),
-        column("Asset", None),
+        column("Asset", Some(FindingSort::Asset)),
         column("Status", Some(FindingSort::Status)),
         column("Integration", None),
         column("Status changed", Some(FindingSort::Changed)),
