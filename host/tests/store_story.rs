@@ -1034,6 +1034,24 @@ async fn findings_sort_by_their_assets_name_which_follows_the_asset(
     write(&store, w.id, run, policy, renamed).await;
     let sorted = walk_both_ways(&store, &FindingFilter::default(), by_asset).await;
     assert_eq!(assets(sorted), ["VM-9", "VM-9", "vm-10", "vm-10", "web-1"]);
+    // An asset that turns out to be another inventory entry (its provider id now
+    // known) moves its findings to that entry's name, without Update Metadata.
+    let moved = Batch {
+        assets: vec![Asset {
+            name: "zz-moved".into(),
+            ..asset(
+                "a2",
+                Some("arn:aws:ec2:eu-west-1:123456789012:instance/i-moved"),
+            )
+        }],
+        ..Default::default()
+    };
+    write(&store, w.id, run, w.policy, moved).await;
+    let sorted = walk_both_ways(&store, &FindingFilter::default(), by_asset).await;
+    assert_eq!(
+        assets(sorted),
+        ["vm-10", "vm-10", "web-1", "zz-moved", "zz-moved"]
+    );
 }
 
 async fn users_and_sessions_keep_only_hashes_and_end_together(store: Arc<dyn Store>, _: &Keep) {

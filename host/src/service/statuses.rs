@@ -130,9 +130,18 @@ impl Findings<'_> {
                 if keys.is_empty() {
                     return Err(ServiceError::NothingChosen);
                 }
+                // Each integration named once, however many of its findings are chosen.
+                let mut ids: BTreeMap<String, Option<i64>> = BTreeMap::new();
                 let mut filters = Vec::new();
                 for (integration, id) in keys {
-                    let integration = self.integration_id(Some(&integration)).await?;
+                    let integration = match ids.get(&integration) {
+                        Some(known) => *known,
+                        None => {
+                            let found = self.integration_id(Some(&integration)).await?;
+                            ids.insert(integration, found);
+                            found
+                        }
+                    };
                     filters.push(FindingFilter {
                         integration,
                         id: Some(id),

@@ -294,6 +294,21 @@ mod tests {
             1,
             "entries stored before the name key are listed"
         );
+        let keys = store
+            .read(|conn| {
+                Ok(conn.query_row(
+                    "SELECT inv.name_key, f.asset_key FROM inventory inv, findings f WHERE inv.id = 1 AND f.source_id = 'finding-1'",
+                    [],
+                    |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?)),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            keys,
+            (Some(natural_key("x")), natural_key("x")),
+            "the name key is filled in, and the finding sorts by its asset's name"
+        );
         store
             .call(|conn| {
                 let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -1,6 +1,6 @@
 //! The shared inventory: list it, import into it.
 
-use super::{Checked, DEFAULT_LIMIT, given};
+use super::{Checked, DEFAULT_LIMIT, given, whole_export};
 use crate::model::InventoryAsset;
 use crate::service::{AssetQuery, AssetsPage, ExportFormat};
 use crate::web::auth::{Admin, Caller};
@@ -42,11 +42,7 @@ impl AssetParams {
 
     /// The query of an export: the filters alone, since an export is whole.
     fn export_query(&self) -> Result<AssetQuery, Problem> {
-        if self.cursor.is_some() || self.limit.is_some() {
-            return Err(Problem::invalid(
-                "an export holds every asset that matches: it takes no cursor or limit",
-            ));
-        }
+        whole_export(&self.cursor, self.limit, "asset")?;
         Ok(self.query())
     }
 }

@@ -1,6 +1,6 @@
 //! Findings: a page with counts, one in detail, and a status set here.
 
-use super::{Checked, DEFAULT_LIMIT};
+use super::{Checked, DEFAULT_LIMIT, whole_export};
 use crate::model::{FindingStatus, StatusChangeRecord, StoredFinding};
 use crate::service::{
     ExportFormat, FindingFilterText, FindingQuery, FindingsPage, Selection, StatusRequest,
@@ -91,11 +91,7 @@ pub async fn list(
 impl FindingParams {
     /// The query of an export: the filters alone, since an export is whole.
     fn export_query(&self) -> Result<FindingQuery, Problem> {
-        if self.cursor.is_some() || self.limit.is_some() {
-            return Err(Problem::invalid(
-                "an export holds every finding that matches: it takes no cursor or limit",
-            ));
-        }
+        whole_export(&self.cursor, self.limit, "finding")?;
         self.query()
     }
 }

@@ -28,6 +28,16 @@ fn given(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|v| !v.is_empty())
 }
 
+/// Refuses paging parameters on an export of `what`: an export holds every match.
+fn whole_export(cursor: &Option<String>, limit: Option<usize>, what: &str) -> Result<(), Problem> {
+    match cursor.is_some() || limit.is_some() {
+        true => Err(Problem::invalid(format!(
+            "an export holds every {what} that matches: it takes no cursor or limit"
+        ))),
+        false => Ok(()),
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "connector-host API", description = "Integrations, syncs, history, findings and assets of a connector host. Authenticate with `Authorization: Bearer TOKEN` (see `connector-host users`)."),

@@ -1,5 +1,6 @@
 //! The configure form: adding an integration, and editing one.
 
+use super::integrations::with_notice;
 use super::{Fields, first, nav, to_page, urlencoding};
 use crate::service::{AddIntegration, ServiceError, TestReport, UpdateIntegration};
 use crate::web::console::views::{ConfigurePage, StreamChoice, TestView};
@@ -266,8 +267,7 @@ async fn after_save(
     saved: Result<(), ServiceError>,
 ) -> Response {
     match saved {
-        Ok(()) => Redirect::to(&format!("/integrations/{}?notice=saved", urlencoding(name)))
-            .into_response(),
+        Ok(()) => with_notice(name, "saved"),
         Err(ServiceError::ConnectionTest { report, .. }) => {
             let error = (
                 String::new(),

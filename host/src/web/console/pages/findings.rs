@@ -282,6 +282,19 @@ pub async fn show(
         .unwrap_or_else(to_page)
 }
 
+/// The status a form's `field` names, with its reason and who sent it; or what to choose
+/// when it names none.
+fn status_request(form: &CsrfForm, field: &str) -> Result<StatusRequest, &'static str> {
+    let Some(Ok(status)) = form.get(field).map(str::parse::<FindingStatus>) else {
+        return Err("choose a status: failed, passed or accepted_failed");
+    };
+    Ok(StatusRequest {
+        status,
+        reason: form.get("reason").unwrap_or_default().to_string(),
+        by: form.viewer.user().name.clone(),
+    })
+}
+
 pub async fn set_status(
     State(state): State<AppState>,
     Path((integration, id)): Path<(String, String)>,
@@ -290,18 +303,9 @@ pub async fn set_status(
     if let Some(refused) = form.refuse_viewer() {
         return refused;
     }
-    let status = match form.get("status").map(str::parse::<FindingStatus>) {
-        Some(Ok(s)) => s,
-        _ => {
-            return Page::error(Problem::invalid(
-                "choose a status: failed, passed or accepted_failed",
-            ));
-        }
-    };
-    let request = StatusRequest {
-        status,
-        reason: form.get("reason").unwrap_or_default().to_string(),
-        by: form.viewer.user().name.clone(),
+    let request = match status_request(&form, "status") {
+        Ok(request) => request,
+        Err(wrong) => return Page::error(Problem::invalid(wrong)),
     };
     match (state.platform.findings())
         .set_status(&id, Some(&integration), request)
@@ -335,14 +339,6 @@ pub async fn set_statuses(State(state): State<AppState>, form: CsrfForm) -> Resp
     if let Some(refused) = form.refuse_viewer() {
         return refused;
     }
-    let status = match form.get("new_status").map(str::parse::<FindingStatus>) {
-        Some(Ok(s)) => s,
-        _ => {
-            return Page::error(Problem::invalid(
-                "choose a status: failed, passed or accepted_failed",
-            ));
-        }
-    };
     let filters: Vec<(String, String)> = (form.fields.iter())
         .filter(|(k, v)| FILTER_FIELDS.contains(&k.as_str()) && !v.is_empty())
         .cloned()
@@ -360,10 +356,9 @@ pub async fn set_statuses(State(state): State<AppState>, form: CsrfForm) -> Resp
                 .collect(),
         ),
     };
-    let request = StatusRequest {
-        status,
-        reason: form.get("reason").unwrap_or_default().to_string(),
-        by: form.viewer.user().name.clone(),
+    let request = match status_request(&form, "new_status") {
+        Ok(request) => request,
+        Err(wrong) => return Page::error(Problem::invalid(wrong)),
     };
     match (state.platform.findings())
         .set_statuses(selection, request)

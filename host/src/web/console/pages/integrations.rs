@@ -299,6 +299,16 @@ pub async fn show(
         .unwrap_or_else(to_page)
 }
 
+/// Post/redirect/get: the integration's page, with the notice `notice` names, so a
+/// reload of what follows a form never submits it again.
+pub(super) fn with_notice(name: &str, notice: &str) -> Response {
+    Redirect::to(&format!(
+        "/integrations/{}?notice={notice}",
+        urlencoding(name)
+    ))
+    .into_response()
+}
+
 pub async fn test(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -310,10 +320,7 @@ pub async fn test(
     let user = form.user();
     match state.platform.integrations().test(&name, &user).await {
         // Post/redirect/get: the test is in history, which the page shows.
-        Ok(_) | Err(ServiceError::ConnectionTest { .. }) => {
-            let to = format!("/integrations/{}?notice=tested", urlencoding(&name));
-            Redirect::to(&to).into_response()
-        }
+        Ok(_) | Err(ServiceError::ConnectionTest { .. }) => with_notice(&name, "tested"),
         Err(e) => to_page(e),
     }
 }
@@ -336,10 +343,7 @@ pub async fn upgrade(
         started_by: form.user(),
     };
     let failed = match state.platform.integrations().upgrade(request).await {
-        Ok(_) => {
-            let to = format!("/integrations/{}?notice=moved", urlencoding(&name));
-            return Redirect::to(&to).into_response();
-        }
+        Ok(_) => return with_notice(&name, "moved"),
         Err(e) => e,
     };
     let shown = match failed {
@@ -373,11 +377,7 @@ pub async fn sync_now(
         started: None,
     };
     match Syncs::start(&state.platform, &name, request).await {
-        Ok(()) => Redirect::to(&format!(
-            "/integrations/{}?notice=started",
-            urlencoding(&name)
-        ))
-        .into_response(),
+        Ok(()) => with_notice(&name, "started"),
         Err(e @ ServiceError::AlreadyRunning { .. }) => {
             match integration_page(
                 &state,
