@@ -57,6 +57,13 @@ pub struct RunCounts {
     pub findings_closed: u64,
 }
 
+impl RunCounts {
+    /// Findings the run wrote: created, changed or closed.
+    pub fn findings_written(&self) -> u64 {
+        self.findings_new + self.findings_updated + self.findings_closed
+    }
+}
+
 impl std::ops::AddAssign for RunCounts {
     fn add_assign(&mut self, o: Self) {
         self.assets_onboarded += o.assets_onboarded;

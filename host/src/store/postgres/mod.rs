@@ -276,7 +276,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreTarget;
+    use crate::model::RunEnd;
+    use crate::store::{RunStore, StoreTarget};
 
     async fn show(client: &deadpool_postgres::Object, setting: &str) -> String {
         client
@@ -284,6 +285,119 @@ mod tests {
             .await
             .unwrap()
             .get(0)
+    }
+
+    /// A database at the schema before the name keys (version 12), with one inventory
+    /// entry, its asset and a finding on it, as hosts before issue 25 wrote them.
+    fn before_name_keys(db: &postgres_fixture::TestDatabase) {
+        let mut sql = MIGRATIONS[..NAME_KEY_MIGRATION - 1].concat();
+        sql.push_str(&format!(
+            "CREATE TABLE connector_host_schema (version BIGINT NOT NULL);
+             INSERT INTO connector_host_schema VALUES ({});
+             INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at)
+               VALUES ('w', 'wiz', '{{}}', '{{}}', now());
+             INSERT INTO inventory (canonical_key, name, asset_type, cloud_platform, tags, technologies,
+               metadata_hash, origin, created_at, updated_at)
+               VALUES ('aws:arn:x', 'node-12', 'VM', 'AWS', '{{}}', '[]', '\\x00', 'integration:1', now(), now());
+             INSERT INTO assets (integration_id, source_id, inventory_id, raw, content_hash, first_seen_at)
+               VALUES (1, 'asset-1', 1, '{{}}', '\\x01', now());
+             INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status,
+               source_status, project_ids, raw, content_hash, first_seen_at, reported_status)
+               VALUES (1, 'finding-1', 'asset-1', 'Open bucket', '', 'high', 'failed', 'OPEN', '[]', '{{}}', '\\x02',
+               now(), 'failed');",
+            NAME_KEY_MIGRATION - 1
+        ));
+        db.execute(&sql).unwrap();
+    }
+
+    /// Whether the findings were analysed, and the pages the search index's pending
+    /// list held (merging them, so each call sees what was written since the last).
+    fn upkeep_state(db: &postgres_fixture::TestDatabase) -> (bool, String) {
+        let analysed = db
+            .texts("SELECT (last_analyze IS NOT NULL)::text FROM pg_stat_user_tables WHERE relname = 'findings'")
+            .unwrap();
+        let pending = db
+            .texts("SELECT gin_clean_pending_list('findings_text')::text")
+            .unwrap();
+        (analysed == ["true"], pending.concat())
+    }
+
+    #[tokio::test]
+    async fn a_large_run_leaves_the_search_index_merged_and_the_findings_analysed() {
+        let Some(db) = postgres_fixture::database() else {
+            return;
+        };
+        let StoreTarget::Postgres(target) = StoreTarget::parse(db.url()).unwrap() else {
+            panic!("a PostgreSQL target")
+        };
+        let store = PostgresStore::connect(&target).await.unwrap();
+        let write_findings = |from: u32| {
+            format!(
+                "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status,
+                   source_status, project_ids, raw, content_hash, first_seen_at, reported_status)
+                 SELECT 1, 'f-' || n, 'a-' || n, 'Exposed bucket number ' || n, '', 'high', 'failed', 'OPEN', '[]', '{{}}',
+                   '\\x00', now(), 'failed' FROM generate_series({from}, {from} + 1999) AS n;
+                 INSERT INTO runs (integration_id, action, started_at, started_by, status)
+                   VALUES (1, 'sync_now', now(), 'test', 'running');"
+            )
+        };
+        db.execute(
+            "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at)
+               VALUES ('w', 'wiz', '{}', '{}', now());
+             ALTER TABLE findings SET (autovacuum_enabled = false);",
+        )
+        .unwrap();
+        let mut end = RunEnd {
+            status: crate::model::RunStatus::Succeeded,
+            counts: crate::model::RunCounts {
+                findings_new: 2_000,
+                ..Default::default()
+            },
+            warnings: Vec::new(),
+            error: None,
+            details: None,
+        };
+        db.execute(&write_findings(0)).unwrap();
+        store.finish_run(1, &end).await.unwrap();
+        let (analysed, pending) = upkeep_state(&db);
+        assert!(!analysed, "a small run leaves the statistics to autovacuum");
+        assert_ne!(
+            pending, "0",
+            "a small run leaves the pending list to autovacuum"
+        );
+
+        db.execute(&write_findings(2_000)).unwrap();
+        end.counts.findings_new = runs::LARGE_WRITE;
+        store.finish_run(2, &end).await.unwrap();
+        assert_eq!(
+            upkeep_state(&db),
+            (true, "0".to_string()),
+            "a large run analyses the findings and merges the search index's pending list"
+        );
+    }
+
+    #[tokio::test]
+    async fn upgrading_a_store_from_before_name_keys_fills_them_in() {
+        let Some(db) = postgres_fixture::database() else {
+            return;
+        };
+        before_name_keys(&db);
+        let StoreTarget::Postgres(target) = StoreTarget::parse(db.url()).unwrap() else {
+            panic!("a PostgreSQL target")
+        };
+        PostgresStore::connect(&target).await.unwrap();
+        let keys = db
+            .texts(
+                "SELECT inv.name_key || '|' || f.asset_key || '|' || s.version
+                 FROM inventory inv, findings f, connector_host_schema s WHERE inv.id = 1 AND f.source_id = 'finding-1'",
+            )
+            .unwrap();
+        let wanted = natural_key("node-12");
+        assert_eq!(
+            keys,
+            vec![format!("{wanted}|{wanted}|{}", MIGRATIONS.len())],
+            "the entry's name key is filled in, the finding sorts by its asset's name, and the schema is current"
+        );
     }
 
     #[tokio::test]

@@ -22,6 +22,39 @@ fn counts(c: &RunCounts) -> [i64; 8] {
     ]
 }
 
+/// Findings a run writes from which it brings the planner's statistics and the search
+/// index up to date itself, rather than leave that to autovacuum a minute or more later.
+pub(super) const LARGE_WRITE: u64 = 10_000;
+
+/// The findings columns the listings filter and sort on: the statistics the planner
+/// needs for them, without sampling the wide raw records (a third of the time).
+const PLANNED_COLUMNS: &str = "integration_id, severity_rank, status, title, rule_name, asset_source_id, status_changed_at, created_at";
+
+impl PostgresStore {
+    /// After a large write, merges the search index's pending entries and samples the
+    /// findings again. Until then a search plans for a few dozen matches where there are
+    /// thousands, and reads them from GIN's unsorted pending list: 150 ms instead of 40
+    /// on 100k findings. Only upkeep: a failure is logged, and a worker that finds the
+    /// table being analysed by another skips it.
+    async fn refresh_statistics(&self) {
+        let upkeep = async {
+            let client = self.client().await?;
+            client
+                .query_one("SELECT gin_clean_pending_list('findings_text')", &[])
+                .await?;
+            client
+                .batch_execute(&format!(
+                    "ANALYZE (SKIP_LOCKED) findings ({PLANNED_COLUMNS})"
+                ))
+                .await?;
+            Ok::<_, StoreError>(())
+        };
+        if let Err(e) = upkeep.await {
+            tracing::warn!(error = %e, "could not refresh the findings' statistics after a large sync");
+        }
+    }
+}
+
 #[async_trait]
 impl RunStore for PostgresStore {
     async fn acquire_lease(
@@ -169,6 +202,9 @@ impl RunStore for PostgresStore {
                 &[&run, &now(), &end.status.as_str(), &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7], &warnings, &end.error, &end.details],
             )
             .await?;
+        if end.counts.findings_written() >= LARGE_WRITE {
+            self.refresh_statistics().await;
+        }
         Ok(())
     }
 
