@@ -388,12 +388,23 @@ async fn write_findings(
     for w in &plan.write {
         c.push(w);
     }
+    // New pairs of title and rule name for the search, in one order, so two workers
+    // adding the same pairs wait on each other instead of deadlocking.
+    tx.execute(
+        "INSERT INTO finding_texts (title, rule_name)
+         SELECT DISTINCT t, coalesce(rn, '') FROM unnest($1::text[], $2::text[]) AS u(t, rn) ORDER BY 1, 2
+         ON CONFLICT DO NOTHING",
+        &[&c.title, &c.rule_name],
+    )
+    .await?;
     let stmt = tx
         .prepare_cached(
             "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation,
                rule_id, rule_name, created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash,
-               first_seen_at, reported_status, seen_in_run, kind, vulnerability, stream, asset_key)
+               first_seen_at, reported_status, seen_in_run, kind, vulnerability, stream, text_id, asset_key)
              SELECT $1, id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h, $21, st, $22, k, v, sm,
+               (SELECT ft.id FROM finding_texts ft WHERE md5(ft.title) = md5(u.t) AND md5(ft.rule_name) = md5(coalesce(u.rn, ''))
+                  AND ft.title = u.t AND ft.rule_name = coalesce(u.rn, '')),
                coalesce((SELECT inv.name_key FROM assets fa JOIN inventory inv ON inv.id = fa.inventory_id
                  WHERE fa.integration_id = $1 AND fa.source_id = u.a), '')
              FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
@@ -407,7 +418,7 @@ async fn write_findings(
                due_at = EXCLUDED.due_at, project_ids = EXCLUDED.project_ids, portal_url = EXCLUDED.portal_url, raw = EXCLUDED.raw,
                content_hash = EXCLUDED.content_hash, closed_reason = NULL, reported_status = EXCLUDED.reported_status,
                seen_in_run = EXCLUDED.seen_in_run, kind = EXCLUDED.kind, vulnerability = EXCLUDED.vulnerability,
-               stream = EXCLUDED.stream, asset_key = EXCLUDED.asset_key",
+               stream = EXCLUDED.stream, text_id = EXCLUDED.text_id, asset_key = EXCLUDED.asset_key",
         )
         .await?;
     tx.execute(

@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0012_status_changes.sql"),
     include_str!("../../../migrations/postgres/0013_asset_name_order.sql"),
     include_str!("../../../migrations/postgres/0014_finding_asset_order.sql"),
+    include_str!("../../../migrations/postgres/0015_finding_texts.sql"),
 ];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).
@@ -277,7 +278,7 @@ where
 mod tests {
     use super::*;
     use crate::model::RunEnd;
-    use crate::store::{RunStore, StoreTarget};
+    use crate::store::{FindingStore, RunStore, StoreTarget};
 
     async fn show(client: &deadpool_postgres::Object, setting: &str) -> String {
         client
@@ -317,7 +318,7 @@ mod tests {
             .texts("SELECT (last_analyze IS NOT NULL)::text FROM pg_stat_user_tables WHERE relname = 'findings'")
             .unwrap();
         let pending = db
-            .texts("SELECT gin_clean_pending_list('findings_text')::text")
+            .texts("SELECT gin_clean_pending_list('finding_texts_search')::text")
             .unwrap();
         (analysed == ["true"], pending.concat())
     }
@@ -337,6 +338,8 @@ mod tests {
                    source_status, project_ids, raw, content_hash, first_seen_at, reported_status)
                  SELECT 1, 'f-' || n, 'a-' || n, 'Exposed bucket number ' || n, '', 'high', 'failed', 'OPEN', '[]', '{{}}',
                    '\\x00', now(), 'failed' FROM generate_series({from}, {from} + 1999) AS n;
+                 INSERT INTO finding_texts (title, rule_name)
+                   SELECT 'Exposed bucket number ' || n, '' FROM generate_series({from}, {from} + 1999) AS n;
                  INSERT INTO runs (integration_id, action, started_at, started_by, status)
                    VALUES (1, 'sync_now', now(), 'test', 'running');"
             )
@@ -377,7 +380,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn upgrading_a_store_from_before_name_keys_fills_them_in() {
+    async fn upgrading_a_store_from_before_name_keys_fills_them_in_and_finds_its_findings() {
         let Some(db) = postgres_fixture::database() else {
             return;
         };
@@ -385,7 +388,13 @@ mod tests {
         let StoreTarget::Postgres(target) = StoreTarget::parse(db.url()).unwrap() else {
             panic!("a PostgreSQL target")
         };
-        PostgresStore::connect(&target).await.unwrap();
+        let store = PostgresStore::connect(&target).await.unwrap();
+        let search = crate::model::FindingFilter {
+            words: vec!["BUCK".into()],
+            ..Default::default()
+        };
+        let found = store.findings(&search).await.unwrap();
+        assert_eq!(found.len(), 1, "findings stored before search are found");
         let keys = db
             .texts(
                 "SELECT inv.name_key || '|' || f.asset_key || '|' || s.version

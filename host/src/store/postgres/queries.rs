@@ -89,11 +89,12 @@ impl Query {
         );
         let statuses = names(filter.statuses.iter().map(|s| s.as_str()).collect());
         self.filter(" AND f.status = ANY({})", statuses);
-        // Through the trigram indexes, which serve ILIKE for words of three characters or
-        // more; shorter words are read from the text.
+        // Among the distinct pairs of title and rule name, through their trigram indexes,
+        // which serve ILIKE for words of three characters or more (shorter words are read
+        // from the text); then the findings of the pairs found.
         for word in &filter.words {
             self.filter(
-                " AND (f.title ILIKE {} OR f.rule_name ILIKE {})",
+                " AND f.text_id IN (SELECT ft.id FROM finding_texts ft WHERE ft.title ILIKE {} OR ft.rule_name ILIKE {})",
                 Some(format!("%{}%", like_escaped(word))),
             );
         }

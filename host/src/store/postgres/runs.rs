@@ -28,7 +28,7 @@ pub(super) const LARGE_WRITE: u64 = 10_000;
 
 /// The findings columns the listings filter and sort on: the statistics the planner
 /// needs for them, without sampling the wide raw records (a third of the time).
-const PLANNED_COLUMNS: &str = "integration_id, severity_rank, status, title, rule_name, asset_source_id, status_changed_at, created_at";
+const PLANNED_COLUMNS: &str = "integration_id, severity_rank, status, title, text_id, asset_source_id, status_changed_at, created_at";
 
 impl PostgresStore {
     /// After a large write, merges the search index's pending entries and samples the
@@ -40,11 +40,11 @@ impl PostgresStore {
         let upkeep = async {
             let client = self.client().await?;
             client
-                .query_one("SELECT gin_clean_pending_list('findings_text')", &[])
+                .query_one("SELECT gin_clean_pending_list('finding_texts_search')", &[])
                 .await?;
             client
                 .batch_execute(&format!(
-                    "ANALYZE (SKIP_LOCKED) findings ({PLANNED_COLUMNS})"
+                    "ANALYZE (SKIP_LOCKED) findings ({PLANNED_COLUMNS}), finding_texts"
                 ))
                 .await?;
             Ok::<_, StoreError>(())

@@ -104,6 +104,21 @@ pub(super) fn insert_entry(
     Ok(tx.last_insert_rowid())
 }
 
+/// The id of the pair of `title` and `rule_name` the search indexes, added if new.
+fn text_id(tx: &Transaction<'_>, title: &str, rule_name: Option<&str>) -> Result<i64, StoreError> {
+    let rule_name = rule_name.unwrap_or_default();
+    let known = tx
+        .prepare_cached("SELECT id FROM finding_texts WHERE title = ?1 AND rule_name = ?2")?
+        .query_row(params![title, rule_name], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = known {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO finding_texts (title, rule_name) VALUES (?1, ?2)")?
+        .execute(params![title, rule_name])?;
+    Ok(tx.last_insert_rowid())
+}
+
 fn apply(
     tx: &Transaction<'_>,
     integration: i64,
@@ -173,8 +188,8 @@ fn apply(
     let mut write = tx.prepare_cached(
         "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation, rule_id, rule_name,
            created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash, first_seen_at, reported_status, seen_in_run,
-           kind, vulnerability, stream, asset_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?7, ?22, ?23, ?24, ?25,
+           kind, vulnerability, stream, text_id, asset_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?7, ?22, ?23, ?24, ?25, ?26,
            coalesce((SELECT inv.name_key FROM assets a JOIN inventory inv ON inv.id = a.inventory_id
              WHERE a.integration_id = ?1 AND a.source_id = ?3), ''))
          ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = excluded.asset_source_id, title = excluded.title,
@@ -184,7 +199,7 @@ fn apply(
            due_at = excluded.due_at, project_ids = excluded.project_ids, portal_url = excluded.portal_url, raw = excluded.raw,
            content_hash = excluded.content_hash, closed_reason = NULL, reported_status = excluded.reported_status,
            seen_in_run = excluded.seen_in_run, kind = excluded.kind, vulnerability = excluded.vulnerability,
-           stream = excluded.stream, asset_key = excluded.asset_key",
+           stream = excluded.stream, text_id = excluded.text_id, asset_key = excluded.asset_key",
     )?;
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(time_text);
     for w in &plan.write {
@@ -215,6 +230,7 @@ fn apply(
             f.kind.as_str(),
             f.vulnerability.as_ref().map(json),
             f.stream,
+            text_id(tx, &f.title, f.rule_name.as_deref())?,
         ])?;
     }
     let mut seen = tx.prepare_cached(

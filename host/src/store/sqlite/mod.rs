@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0013_status_changes.sql"),
     include_str!("../../../migrations/sqlite/0014_asset_name_order.sql"),
     include_str!("../../../migrations/sqlite/0015_finding_asset_order.sql"),
+    include_str!("../../../migrations/sqlite/0016_finding_texts.sql"),
 ];
 
 /// A store in one SQLite file.

@@ -98,11 +98,11 @@ impl Query {
                 .iter()
                 .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
                 .collect();
-            // `+` keeps SQLite from fetching each match by its key: a common word matches
-            // thousands of findings, whose rows are large; walking the listing's index
-            // and testing each against the matches reads far less.
+            // `+` keeps SQLite walking the sorted page's index, which holds each finding's
+            // text id, and testing it against the matching texts: a common word matches
+            // thousands of findings, whose rows are large and would each be read.
             self.filter(
-                " AND +f.listing_id IN (SELECT rowid FROM findings_text WHERE findings_text MATCH ?)",
+                " AND +f.text_id IN (SELECT rowid FROM finding_texts_search WHERE finding_texts_search MATCH ?)",
                 Some(phrases.join(" AND ")),
             );
         }
