@@ -2,6 +2,7 @@
 //! `postgres://…` for PostgreSQL.
 
 use super::StoreError;
+use super::postgres::tls::TlsSettings;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -21,6 +22,8 @@ pub struct PostgresTarget {
     pub config: tokio_postgres::Config,
     /// `host:port/database`, for messages: never the user or password.
     pub shown: String,
+    /// Whether and how the connection is encrypted (`sslmode`, `sslrootcert`).
+    pub tls: TlsSettings,
 }
 
 impl StoreTarget {
@@ -60,16 +63,13 @@ impl StoreTarget {
                 "names no database (postgres://USER@HOST:PORT/DATABASE)".into(),
             ));
         }
-        let config = tokio_postgres::Config::from_str(text)
+        // The driver knows neither verify-ca, verify-full nor sslrootcert: the TLS
+        // settings are read here, and the rest of the URL is the driver's.
+        let (tls, driver_url) = tls_of(url.clone());
+        let tls = tls.map_err(bad)?;
+        let mut config = tokio_postgres::Config::from_str(driver_url.as_str())
             .map_err(|e| bad(format!("malformed PostgreSQL URL ({e})")))?;
-        if matches!(
-            config.get_ssl_mode(),
-            tokio_postgres::config::SslMode::Require
-        ) {
-            return Err(bad(
-                "sslmode=require: this host connects without TLS so far; use a local socket, a tunnel, or sslmode=disable".into(),
-            ));
-        }
+        config.ssl_mode(tls.driver_mode());
         let shown = format!(
             "{}:{}/{database}",
             url.host_str().unwrap_or_default(),
@@ -78,6 +78,7 @@ impl StoreTarget {
         Ok(StoreTarget::Postgres(Box::new(PostgresTarget {
             config,
             shown,
+            tls,
         })))
     }
 
@@ -89,6 +90,32 @@ impl StoreTarget {
             StoreTarget::Postgres(_) => user_config_dir().join("connector-host").join("secret.key"),
         }
     }
+}
+
+/// The TLS settings of a database URL (or why they are wrong), and the URL without them.
+/// The other parameters are kept as written: the driver decodes them itself.
+fn tls_of(mut url: url::Url) -> (Result<TlsSettings, String>, url::Url) {
+    let (mut mode, mut root_cert, mut rest) = (None, None, Vec::new());
+    for pair in url.query().unwrap_or_default().split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decoded = || {
+            percent_encoding::percent_decode_str(value)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        match key {
+            "sslmode" => mode = Some(decoded()),
+            "sslrootcert" => root_cert = Some(decoded()),
+            "" => {}
+            _ => rest.push(pair),
+        }
+    }
+    let rest = rest.join("&");
+    url.set_query((!rest.is_empty()).then_some(rest.as_str()));
+    (
+        TlsSettings::parse(mode.as_deref(), root_cert.as_deref()),
+        url,
+    )
 }
 
 /// `$XDG_CONFIG_HOME`, `~/.config`, or the temp folder.
@@ -120,6 +147,7 @@ fn mask_password(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::postgres::tls::{Roots, TlsMode};
     use std::path::Path;
 
     #[test]
@@ -137,6 +165,36 @@ mod tests {
         };
         assert_eq!(pg.shown, "db.internal:6543/connector");
         assert_eq!(pg.config.get_password(), Some(&b"s3cret"[..]));
+    }
+
+    #[test]
+    fn tls_settings_are_read_from_the_url_and_the_rest_goes_to_the_driver() {
+        let Ok(StoreTarget::Postgres(pg)) = StoreTarget::parse(
+            "postgres://u@db/x?sslmode=verify-full&connect_timeout=7&sslrootcert=/etc/ca.pem",
+        ) else {
+            panic!("a postgres URL")
+        };
+        assert_eq!(pg.tls.mode, TlsMode::VerifyFull);
+        assert_eq!(pg.tls.roots, Some(Roots::File("/etc/ca.pem".into())));
+        assert_eq!(
+            pg.config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Require
+        );
+        assert_eq!(
+            pg.config.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(7))
+        );
+        let Ok(StoreTarget::Postgres(plain)) = StoreTarget::parse("postgres://u@db/x") else {
+            panic!("a postgres URL")
+        };
+        assert_eq!(plain.tls.mode, TlsMode::Prefer, "libpq's default");
+        let e = StoreTarget::parse("postgres://u:s3cret@db/x?sslmode=verify")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sslmode `verify`") && !e.contains("s3cret"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -223,11 +223,64 @@ fn server_binaries() -> Option<PathBuf> {
     })
 }
 
-/// The throw-away server's folder and binaries, for stopping it at exit.
-static THROWAWAY: OnceLock<(PathBuf, PathBuf, Option<String>)> = OnceLock::new();
+/// A server started from the system's binaries in a folder of its own.
+struct Started {
+    bin: PathBuf,
+    data: PathBuf,
+    /// The unprivileged user it runs as, when the tests run as root.
+    run_as: Option<String>,
+    port: u16,
+}
 
-/// Starts a server in a temporary folder on a free port; returns its base URL.
-fn start_throwaway() -> Result<String, String> {
+impl Started {
+    /// Runs one of the server's programs, as its user.
+    fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
+        run_server_program(&self.bin, self.run_as.as_deref(), program, args)
+    }
+
+    fn stop(&self) {
+        let data = self.data.display().to_string();
+        let _ = self.run("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
+        if let Some(dir) = self.data.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn run_server_program(
+    bin: &Path,
+    run_as: Option<&str>,
+    program: &str,
+    args: &[&str],
+) -> Result<(), String> {
+    let mut cmd = match run_as {
+        Some(user) => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", user, "--"]).arg(bin.join(program));
+            c
+        }
+        None => Command::new(bin.join(program)),
+    };
+    let out = cmd
+        .args(args)
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(format!(
+            "{program} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
+}
+
+/// Creates a cluster in a temporary folder and starts it on a free port, with `options`
+/// added to the server's; `prepare` may put files into the data folder first, and
+/// returns them to be handed to the server's user.
+fn start_server(
+    options: &[String],
+    prepare: impl FnOnce(&Path) -> Result<Vec<PathBuf>, String>,
+) -> Result<Started, String> {
     let bin = server_binaries().ok_or("no initdb/pg_ctl on PATH or in /usr/lib/postgresql")?;
     let dir = tempfile::Builder::new()
         .prefix("connector-test-pg")
@@ -246,29 +299,14 @@ fn start_throwaway() -> Result<String, String> {
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
         .port();
-    let run = |program: &str, args: &[&str]| -> Result<(), String> {
-        let mut cmd = match &run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(bin.join(program));
-                c
-            }
-            None => Command::new(bin.join(program)),
-        };
-        let out = cmd
-            .args(args)
-            .output()
-            .map_err(|e| format!("{program}: {e}"))?;
-        match out.status.success() {
-            true => Ok(()),
-            false => Err(format!(
-                "{program} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
-        }
+    let started = Started {
+        bin,
+        data,
+        run_as,
+        port,
     };
-    let data_arg = data.display().to_string();
-    run(
+    let data_arg = started.data.display().to_string();
+    started.run(
         "initdb",
         &[
             "-D",
@@ -281,40 +319,79 @@ fn start_throwaway() -> Result<String, String> {
             "--no-sync",
         ],
     )?;
+    let written = prepare(&started.data)?;
+    if let Some(user) = &started.run_as {
+        for file in &written {
+            chown(file, user)?;
+        }
+    }
     let options = format!(
-        "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-        dir.display()
+        "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off {}",
+        dir.display(),
+        options.join(" ")
     );
     let log = dir.join("server.log").display().to_string();
-    run(
+    started.run(
         "pg_ctl",
         &["-D", &data_arg, "-o", &options, "-l", &log, "-w", "start"],
     )?;
-    let _ = THROWAWAY.set((bin.clone(), data, run_as));
+    Ok(started)
+}
+
+/// The throw-away server, for stopping it at exit.
+static THROWAWAY: OnceLock<Started> = OnceLock::new();
+
+/// Starts a server in a temporary folder on a free port; returns its base URL.
+fn start_throwaway() -> Result<String, String> {
+    let started = start_server(&[], |_| Ok(Vec::new()))?;
+    let base = format!("postgres://postgres@127.0.0.1:{}", started.port);
+    let _ = THROWAWAY.set(started);
     // SAFETY: registering a plain extern "C" function with no captured state.
     unsafe { libc::atexit(stop_throwaway) };
-    Ok(format!("postgres://postgres@127.0.0.1:{port}"))
+    Ok(base)
 }
 
 extern "C" fn stop_throwaway() {
-    if let Some((bin, data, run_as)) = THROWAWAY.get() {
-        let mut cmd = match run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(bin.join("pg_ctl"));
-                c
-            }
-            None => Command::new(bin.join("pg_ctl")),
-        };
-        let _ = cmd
-            .arg("-D")
-            .arg(data)
-            .args(["-m", "immediate", "stop"])
-            .output();
-        if let Some(dir) = data.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+    if let Some(started) = THROWAWAY.get() {
+        started.stop();
     }
+}
+
+/// A server of its own with TLS on, for tests of encrypted connections: whatever
+/// server the other tests use may have none. Stopped when dropped.
+pub struct TlsServer(Started);
+
+impl TlsServer {
+    /// Its port on 127.0.0.1 (the user is `postgres`, the database `postgres`).
+    pub fn port(&self) -> u16 {
+        self.0.port
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// Starts a server that offers TLS with the certificate chain `cert_pem` and its key.
+pub fn tls_server(cert_pem: &str, key_pem: &str) -> Result<TlsServer, String> {
+    let options = [
+        "-c ssl=on".to_string(),
+        "-c ssl_cert_file=server.crt".to_string(),
+        "-c ssl_key_file=server.key".to_string(),
+    ];
+    let started = start_server(&options, |data| {
+        use std::os::unix::fs::PermissionsExt;
+        let (cert, key) = (data.join("server.crt"), data.join("server.key"));
+        std::fs::write(&cert, cert_pem).map_err(|e| e.to_string())?;
+        std::fs::write(&key, key_pem).map_err(|e| e.to_string())?;
+        // The server refuses a key others may read.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+        Ok(vec![cert, key])
+    })?;
+    Ok(TlsServer(started))
 }
 
 /// `postgres` if the system has that user (Debian's package makes it), else `nobody`.

@@ -9,13 +9,13 @@ mod integrations;
 mod plugins;
 mod queries;
 mod runs;
+pub(crate) mod tls;
 
 use super::StoreError;
 use super::target::PostgresTarget;
 use crate::model::natural_key;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::time::Duration;
-use tokio_postgres::NoTls;
 
 /// Schema migrations, in order (`migrations/postgres/`).
 const MIGRATIONS: &[&str] = &[
@@ -66,13 +66,26 @@ impl PostgresStore {
             config.connect_timeout(Duration::from_secs(10));
         }
         config.application_name("connector-host");
-        let pool = Self::pool(&target.shown, config.clone(), POOL_SIZE, None)?;
+        let tls = target
+            .tls
+            .connector()
+            .map_err(|reason| StoreError::BadTarget {
+                shown: target.shown.clone(),
+                reason,
+            })?;
+        let pool = Self::pool(&target.shown, config.clone(), &tls, POOL_SIZE, None)?;
         // Beside any options the database URL gives.
         let given = config.get_options().unwrap_or_default().to_string();
         config.options(format!(
             "{given} -c statement_timeout={READ_STATEMENT_TIMEOUT} -c default_transaction_read_only=on"
         ).trim_start());
-        let reads = Self::pool(&target.shown, config, READ_POOL_SIZE, Some(READ_POOL_WAIT))?;
+        let reads = Self::pool(
+            &target.shown,
+            config,
+            &tls,
+            READ_POOL_SIZE,
+            Some(READ_POOL_WAIT),
+        )?;
         let mut client = pool
             .get()
             .await
@@ -84,12 +97,13 @@ impl PostgresStore {
     fn pool(
         shown: &str,
         config: tokio_postgres::Config,
+        tls: &tokio_postgres_rustls::MakeRustlsConnect,
         size: usize,
         wait: Option<Duration>,
     ) -> Result<Pool, StoreError> {
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
