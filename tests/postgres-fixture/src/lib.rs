@@ -374,8 +374,25 @@ impl Drop for TlsServer {
     }
 }
 
-/// Starts a server that offers TLS with the certificate chain `cert_pem` and its key.
-pub fn tls_server(cert_pem: &str, key_pem: &str) -> Result<TlsServer, String> {
+/// Starts a server that offers TLS with the certificate chain `cert_pem` and its key;
+/// `None` only when [`SKIP_ENV`] is set and none can be started (noted as for
+/// [`database`]). Panics, saying how to get the server's binaries, otherwise.
+pub fn tls_server(cert_pem: &str, key_pem: &str) -> Option<TlsServer> {
+    match start_tls_server(cert_pem, key_pem) {
+        Ok(server) => Some(server),
+        Err(why) if std::env::var(SKIP_ENV).as_deref() == Ok("1") => {
+            eprintln!("\n!!! SKIPPING A POSTGRESQL TLS TEST ({SKIP_ENV}=1): {why}\n");
+            note_skip();
+            None
+        }
+        Err(why) => panic!(
+            "cannot start a PostgreSQL with TLS for the test: {why}. Install the server binaries \
+             (Debian: `apt-get install postgresql`), or set {SKIP_ENV}=1 to skip it"
+        ),
+    }
+}
+
+fn start_tls_server(cert_pem: &str, key_pem: &str) -> Result<TlsServer, String> {
     let options = [
         "-c ssl=on".to_string(),
         "-c ssl_cert_file=server.crt".to_string(),
