@@ -425,10 +425,10 @@ impl SyncJob<'_> {
             }
             LeaseOutcome::Acquired { fence, .. } => fence,
         };
-        let renewal = tokio::spawn(renew_lease(store.clone(), id, holder.clone()));
+        let renewal = tokio::spawn(renew_lease(store.clone(), id, fence, self.cancel.clone()));
         let result = self.run_holding_lease(store.clone(), fence).await;
         renewal.abort();
-        store.release_lease(id, &holder).await?;
+        store.release_lease(id, fence).await?;
         Ok(result?)
     }
 
@@ -508,10 +508,11 @@ impl SyncJob<'_> {
             },
         };
         if may_close_unseen(&plugin, cancelled, tally.store_error.is_some()) {
-            tally.counts.findings_closed += store.close_unseen(id, run_id, &self.streams).await?;
+            tally.counts.findings_closed +=
+                store.close_unseen(id, run_id, &self.streams, fence).await?;
         }
         // The source is the truth for status: local changes last until the next sync.
-        tally.counts.findings_updated += store.restore_reported_statuses(id).await?;
+        tally.counts.findings_updated += store.restore_reported_statuses(id, fence).await?;
         let verdict = judge(SyncEnd {
             plugin,
             counts: tally.counts,
@@ -534,7 +535,7 @@ impl SyncJob<'_> {
             error: verdict.end.error.as_deref().map(|e| redactor.redacted(e)),
             ..verdict.end
         };
-        store.finish_run(run_id, &end).await?;
+        store.finish_run(run_id, &end, Some(fence)).await?;
         Ok(SyncOutcome {
             run_id,
             status: end.status,
@@ -547,17 +548,26 @@ impl SyncJob<'_> {
     }
 }
 
-/// Keeps a lease alive while its run goes on.
-async fn renew_lease(store: Arc<dyn Store>, integration: i64, holder: String) {
+/// Keeps a lease alive while its run goes on. A lease taken over stops the run: its
+/// plugin learns it from its next emit, and every write after is refused by the fence.
+async fn renew_lease(store: Arc<dyn Store>, integration: i64, fence: Fence, stop: Arc<AtomicBool>) {
     let mut tick = tokio::time::interval(LEASE_TTL / 3);
     tick.tick().await;
     loop {
         tick.tick().await;
-        let renewed = store.renew_lease(integration, &holder, LEASE_TTL).await;
-        if !matches!(renewed, Ok(true)) {
-            tracing::warn!(
-                "could not renew the run lease of integration {integration}: {renewed:?}"
-            );
+        match store.renew_lease(integration, fence, LEASE_TTL).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(
+                    "the run lease of integration {integration} was taken over; stopping its run"
+                );
+                stop.store(true, Ordering::SeqCst);
+                return;
+            }
+            // The store may answer again before the lease expires: try at the next tick.
+            Err(e) => {
+                tracing::warn!("could not renew the run lease of integration {integration}: {e}")
+            }
         }
     }
 }
@@ -655,6 +665,57 @@ mod tests {
             reason.contains("one batch of 3 MiB, over the ceiling of 1 MiB"),
             "{reason}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_whose_lease_was_taken_over_is_stopped_at_the_next_renewal() {
+        use crate::model::NewIntegration;
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            crate::store::SqliteStore::open(&dir.path().join("w.db"))
+                .await
+                .unwrap(),
+        );
+        let id = store
+            .add_integration(&NewIntegration {
+                name: "w".into(),
+                connector: "wiz".into(),
+                settings: vec![],
+                sealed_secrets: String::new(),
+                policy: Default::default(),
+                plugin: crate::model::PluginPin {
+                    version: "0.2.0".into(),
+                    digest: "not-run-here".into(),
+                },
+                streams: None,
+            })
+            .await
+            .unwrap()
+            .id;
+        let fence = |outcome| match outcome {
+            LeaseOutcome::Acquired { fence, .. } => fence,
+            held => panic!("{held:?}"),
+        };
+        // A lease that lapses at once, taken over by another worker.
+        let stale = fence(
+            store
+                .acquire_lease(id, "far/1/1", Duration::ZERO)
+                .await
+                .unwrap(),
+        );
+        fence(
+            store
+                .acquire_lease(id, "near/2/2", LEASE_TTL)
+                .await
+                .unwrap(),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let renewing = tokio::spawn(renew_lease(store.clone(), id, stale, stop.clone()));
+        tokio::time::timeout(LEASE_TTL, renewing)
+            .await
+            .expect("renewal ends once the lease is lost")
+            .unwrap();
+        assert!(stop.load(Ordering::SeqCst), "the run is told to stop");
     }
 
     #[tokio::test]

@@ -1513,7 +1513,10 @@ async fn a_full_sync_of_some_streams_closes_only_their_unseen_findings(
     // A full sync of `issues` alone saw nothing: the secret it did not pull stays open.
     let second = run_of(&store, w.id).await;
     assert_eq!(
-        store.close_unseen(w.id, second, &issues()).await.unwrap(),
+        store
+            .close_unseen(w.id, second, &issues(), lease(&store, w.id).await)
+            .await
+            .unwrap(),
         1
     );
     let open = FindingFilter {
@@ -1529,7 +1532,13 @@ async fn a_full_sync_of_some_streams_closes_only_their_unseen_findings(
         .collect();
     assert_eq!(still_open, ["s1"]);
     let streams = vec!["issues".to_string(), "secrets".to_string()];
-    assert_eq!(store.close_unseen(w.id, second, &streams).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .close_unseen(w.id, second, &streams, lease(&store, w.id).await)
+            .await
+            .unwrap(),
+        1
+    );
     assert!(store.findings(&open).await.unwrap().is_empty());
 }
 
@@ -1558,12 +1567,18 @@ async fn unseen_and_removed_findings_close_and_reopen(store: Arc<dyn Store>, _: 
         "only a stored open finding counts"
     );
     assert_eq!(
-        store.close_unseen(w.id, second, &issues()).await.unwrap(),
+        store
+            .close_unseen(w.id, second, &issues(), lease(&store, w.id).await)
+            .await
+            .unwrap(),
         1,
         "f3 was not seen"
     );
     assert_eq!(
-        store.close_unseen(w.id, second, &issues()).await.unwrap(),
+        store
+            .close_unseen(w.id, second, &issues(), lease(&store, w.id).await)
+            .await
+            .unwrap(),
         0,
         "closing twice closes nothing"
     );
@@ -1596,7 +1611,10 @@ async fn unseen_and_removed_findings_close_and_reopen(store: Arc<dyn Store>, _: 
     refused.refused_findings = vec!["f1".into()];
     write(&store, w.id, fourth, w.policy, refused).await;
     assert_eq!(
-        store.close_unseen(w.id, fourth, &issues()).await.unwrap(),
+        store
+            .close_unseen(w.id, fourth, &issues(), lease(&store, w.id).await)
+            .await
+            .unwrap(),
         0
     );
     assert!(
@@ -1680,8 +1698,20 @@ async fn local_statuses_last_until_restored(store: Arc<dyn Store>, _: &Keep) {
         "when: {}",
         r.at
     );
-    assert_eq!(store.restore_reported_statuses(w.id).await.unwrap(), 1);
-    assert_eq!(store.restore_reported_statuses(w.id).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .restore_reported_statuses(w.id, lease(&store, w.id).await)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .restore_reported_statuses(w.id, lease(&store, w.id).await)
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(
         store.findings(&FindingFilter::default()).await.unwrap()[0].status,
         FindingStatus::Failed
@@ -1888,13 +1918,13 @@ async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
     assert_eq!(abandoned_now(&store).await, 0, "its lease is live");
     assert!(
         store
-            .renew_lease(w.id, far, Duration::from_millis(1))
+            .renew_lease(w.id, far_fence, Duration::from_millis(1))
             .await
             .unwrap()
     );
     assert!(
         !store
-            .renew_lease(w.id, &me, Duration::from_secs(60))
+            .renew_lease(w.id, Fence(far_fence.0 ^ 1), Duration::from_secs(60))
             .await
             .unwrap(),
         "not ours"
@@ -1942,16 +1972,54 @@ async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
         write_one(&store, w.id, taker, w.policy, batch(), Fence(0)).await,
         Err(StoreError::LeaseLost)
     ));
+    // Nor does it close, restore or finish anything: its end is the taker's to write.
+    assert!(matches!(
+        store.close_unseen(w.id, left_running, &[], far_fence).await,
+        Err(StoreError::LeaseLost)
+    ));
+    assert!(matches!(
+        store.restore_reported_statuses(w.id, far_fence).await,
+        Err(StoreError::LeaseLost)
+    ));
+    assert!(matches!(
+        store
+            .finish_run(
+                left_running,
+                &RunEnd::bare(RunStatus::Succeeded, None),
+                Some(far_fence)
+            )
+            .await,
+        Err(StoreError::LeaseLost)
+    ));
+    assert!(
+        !store
+            .renew_lease(w.id, far_fence, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "a lease taken over is not renewed"
+    );
+    assert_eq!(
+        store
+            .close_unseen(w.id, taker, &[], my_fence)
+            .await
+            .unwrap(),
+        0
+    );
     store
-        .finish_run(taker, &RunEnd::bare(RunStatus::Succeeded, None))
+        .finish_run(
+            taker,
+            &RunEnd::bare(RunStatus::Succeeded, None),
+            Some(my_fence),
+        )
         .await
         .unwrap();
     let history = store.history(w.id, Window::ALL).await.unwrap();
+    assert_eq!(history[0].status, RunStatus::Succeeded, "the taker's run");
     assert_eq!(history[1].id, left_running);
     let history = &history[1..];
     assert_eq!(history[0].status, RunStatus::Failed);
     assert!(history[0].error.as_deref().unwrap().contains("interrupted"));
-    store.release_lease(w.id, far).await.unwrap();
+    store.release_lease(w.id, far_fence).await.unwrap();
     assert_eq!(
         store
             .acquire_lease(w.id, far, Duration::from_secs(60))
@@ -1960,7 +2028,7 @@ async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
         LeaseOutcome::HeldBy(me.clone()),
         "releasing another's lease does nothing"
     );
-    store.release_lease(w.id, &me).await.unwrap();
+    store.release_lease(w.id, my_fence).await.unwrap();
     run_of(&store, w.id).await;
     assert_eq!(
         abandoned_now(&store).await,
@@ -1995,7 +2063,7 @@ async fn history_and_schedules_round_trip(store: Arc<dyn Store>, _: &Keep) {
         error: None,
         details: Some("full sync".into()),
     };
-    store.finish_run(run, &end).await.unwrap();
+    store.finish_run(run, &end, None).await.unwrap();
     store
         .record_run(
             w.id,

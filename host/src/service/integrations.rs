@@ -732,7 +732,7 @@ impl Integrations<'_> {
             details: Some(report.steps_text()),
             ..RunEnd::bare(status, report.error.clone())
         };
-        store.finish_run(run, &end).await?;
+        store.finish_run(run, &end, None).await?;
         match report.error {
             Some(_) => Err(ServiceError::ConnectionTest {
                 report,

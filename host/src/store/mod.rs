@@ -59,6 +59,24 @@ pub(crate) const CLEAR_CHECKPOINT: &str =
      ON CONFLICT (integration_id) DO UPDATE SET state = '', updated_at = excluded.updated_at,
        generation = checkpoints.generation + 1";
 
+/// Closes a run's history row (?1 run, ?2 time, ?3 status, ?4 to ?11 counts, ?12
+/// warnings, ?13 error, ?14 details), while the run's lease has the fence ?15 when one is
+/// given.
+pub(crate) const FINISH_RUN: &str = "UPDATE runs SET finished_at = ?2, status = ?3, assets_onboarded = ?4, assets_updated = ?5, assets_skipped = ?6,
+   findings_new = ?7, findings_updated = ?8, findings_unchanged = ?9, findings_skipped = ?10, findings_closed = ?11,
+   warnings = ?12, error = ?13, details = COALESCE(?14, details)
+ WHERE id = ?1 AND (CAST(?15 AS BIGINT) IS NULL
+   OR EXISTS (SELECT 1 FROM leases l WHERE l.integration_id = runs.integration_id AND l.fence = ?15))";
+
+/// The answer to a [`FINISH_RUN`] that updated `rows`: the lease was lost when a fence
+/// was given and nothing was updated.
+pub(crate) fn run_finished(rows: u64, fence: Option<Fence>) -> Result<(), StoreError> {
+    match (rows, fence) {
+        (0, Some(_)) => Err(StoreError::LeaseLost),
+        _ => Ok(()),
+    }
+}
+
 /// The mark of one taking of a lease. Every batch and checkpoint of the run carries it,
 /// and the store refuses them, in their own transaction, once the lease has another
 /// fence: a run that stalled past its lease cannot write beside the run that took over.
@@ -201,15 +219,15 @@ pub trait RunStore: Send + Sync {
         holder: &str,
         ttl: Duration,
     ) -> Result<LeaseOutcome, StoreError>;
-    /// Extends a lease we hold; false if it is no longer ours.
+    /// Extends the lease `fence` names; false if it is no longer ours (taken over).
     async fn renew_lease(
         &self,
         integration: i64,
-        holder: &str,
+        fence: Fence,
         ttl: Duration,
     ) -> Result<bool, StoreError>;
-    /// Gives a lease back.
-    async fn release_lease(&self, integration: i64, holder: &str) -> Result<(), StoreError>;
+    /// Gives back the lease `fence` names; a lease taken over since stays its taker's.
+    async fn release_lease(&self, integration: i64, fence: Fence) -> Result<(), StoreError>;
     /// Every run marked running, with its integration's lease.
     async fn running_runs(&self) -> Result<Vec<RunningRun>, StoreError>;
     /// Fails those of `runs` still running, with `error`; returns how many.
@@ -221,8 +239,15 @@ pub trait RunStore: Send + Sync {
         action: Action,
         started_by: &str,
     ) -> Result<i64, StoreError>;
-    /// Closes a history row.
-    async fn finish_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError>;
+    /// Closes a history row. A run under a lease gives its `fence`: when the lease was
+    /// taken over, the row (which the taker marked interrupted) is left as it is, and the
+    /// answer is [`StoreError::LeaseLost`].
+    async fn finish_run(
+        &self,
+        run: i64,
+        end: &RunEnd,
+        fence: Option<Fence>,
+    ) -> Result<(), StoreError>;
     /// Records a run that is over as it starts (a settings change, a recorded test).
     async fn record_run(
         &self,
@@ -289,14 +314,21 @@ pub trait IngestStore: Send + Sync {
     ) -> Result<GroupOutcome, StoreError>;
     /// Closes (passed, removed at source) the open findings of `streams` that `run` did not
     /// report; findings stored before streams were recorded count as any stream's.
+    /// [`StoreError::LeaseLost`] (nothing closed) when the lease no longer has `fence`.
     async fn close_unseen(
         &self,
         integration: i64,
         run: i64,
         streams: &[String],
+        fence: Fence,
     ) -> Result<u64, StoreError>;
     /// Puts back the source's status wherever one was set here; returns how many.
-    async fn restore_reported_statuses(&self, integration: i64) -> Result<u64, StoreError>;
+    /// [`StoreError::LeaseLost`] (nothing changed) when the lease no longer has `fence`.
+    async fn restore_reported_statuses(
+        &self,
+        integration: i64,
+        fence: Fence,
+    ) -> Result<u64, StoreError>;
     /// The stored resume point and its generation.
     async fn checkpoint(&self, integration: i64) -> Result<Checkpoint, StoreError>;
     /// Forgets the resume point, so the next sync is full, and moves the generation on,

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A statement written with SQLite's numbered placeholders (`?1`), in PostgreSQL's (`$1`).
-fn dollars(sql: &str) -> String {
+pub(super) fn dollars(sql: &str) -> String {
     sql.replace('?', "$")
 }
 
@@ -563,27 +563,38 @@ impl IngestStore for PostgresStore {
         integration: i64,
         run: i64,
         streams: &[String],
+        fence: Fence,
     ) -> Result<u64, StoreError> {
-        Ok(self
-            .client()
-            .await?
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        check_fence(&tx, integration, fence).await?;
+        let closed = tx
             .execute(
                 &format!("{CLOSE_FINDING} WHERE integration_id = $1 AND closed_reason IS NULL AND (seen_in_run IS NULL OR seen_in_run < $2)
                           AND (stream IS NULL OR stream = ANY($3))"),
                 &[&integration, &run, &streams],
             )
-            .await?)
+            .await?;
+        tx.commit().await?;
+        Ok(closed)
     }
 
-    async fn restore_reported_statuses(&self, integration: i64) -> Result<u64, StoreError> {
-        Ok(self
-            .client()
-            .await?
+    async fn restore_reported_statuses(
+        &self,
+        integration: i64,
+        fence: Fence,
+    ) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        check_fence(&tx, integration, fence).await?;
+        let changed = tx
             .execute(
                 "UPDATE findings SET status = reported_status WHERE integration_id = $1 AND status <> reported_status",
                 &[&integration],
             )
-            .await?)
+            .await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn checkpoint(&self, integration: i64) -> Result<Checkpoint, StoreError> {

@@ -376,7 +376,7 @@ mod tests {
             details: None,
         };
         db.execute(&write_findings(0)).unwrap();
-        store.finish_run(1, &end).await.unwrap();
+        store.finish_run(1, &end, None).await.unwrap();
         let (analysed, pending) = upkeep_state(&db);
         assert!(!analysed, "a small run leaves the statistics to autovacuum");
         assert_ne!(
@@ -386,7 +386,7 @@ mod tests {
 
         db.execute(&write_findings(2_000)).unwrap();
         end.counts.findings_new = runs::LARGE_WRITE;
-        store.finish_run(2, &end).await.unwrap();
+        store.finish_run(2, &end, None).await.unwrap();
         assert_eq!(
             upkeep_state(&db),
             (true, "0".to_string()),

@@ -1,9 +1,10 @@
 //! Runs, history, leases and schedules in PostgreSQL.
 
+use super::ingest::dollars;
 use super::{PostgresStore, count, json_at, parsed_at, stored_count};
 use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, Window, now};
 use crate::policy::lease::{INTERRUPTED, RunningRun, expiry, may_take};
-use crate::store::{Fence, LeaseOutcome, RunStore, StoreError};
+use crate::store::{FINISH_RUN, Fence, LeaseOutcome, RunStore, StoreError, run_finished};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -113,26 +114,26 @@ impl RunStore for PostgresStore {
     async fn renew_lease(
         &self,
         integration: i64,
-        holder: &str,
+        fence: Fence,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let changed = self
             .client()
             .await?
             .execute(
-                "UPDATE leases SET expires_at = $3 WHERE integration_id = $1 AND holder = $2",
-                &[&integration, &holder, &expiry(now(), ttl)],
+                "UPDATE leases SET expires_at = $3 WHERE integration_id = $1 AND fence = $2",
+                &[&integration, &fence.0, &expiry(now(), ttl)],
             )
             .await?;
         Ok(changed == 1)
     }
 
-    async fn release_lease(&self, integration: i64, holder: &str) -> Result<(), StoreError> {
+    async fn release_lease(&self, integration: i64, fence: Fence) -> Result<(), StoreError> {
         self.client()
             .await?
             .execute(
-                "DELETE FROM leases WHERE integration_id = $1 AND holder = $2",
-                &[&integration, &holder],
+                "DELETE FROM leases WHERE integration_id = $1 AND fence = $2",
+                &[&integration, &fence.0],
             )
             .await?;
         Ok(())
@@ -188,18 +189,39 @@ impl RunStore for PostgresStore {
         Ok(row.try_get(0)?)
     }
 
-    async fn finish_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
+    async fn finish_run(
+        &self,
+        run: i64,
+        end: &RunEnd,
+        fence: Option<Fence>,
+    ) -> Result<(), StoreError> {
         let c = counts(&end.counts);
         let warnings = serde_json::to_value(&end.warnings).expect("plain data");
-        self.client()
+        let finished = self
+            .client()
             .await?
             .execute(
-                "UPDATE runs SET finished_at = $2, status = $3, assets_onboarded = $4, assets_updated = $5, assets_skipped = $6,
-                   findings_new = $7, findings_updated = $8, findings_unchanged = $9, findings_skipped = $10, findings_closed = $11,
-                   warnings = $12, error = $13, details = COALESCE($14, details) WHERE id = $1",
-                &[&run, &now(), &end.status.as_str(), &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7], &warnings, &end.error, &end.details],
+                &dollars(FINISH_RUN),
+                &[
+                    &run,
+                    &now(),
+                    &end.status.as_str(),
+                    &c[0],
+                    &c[1],
+                    &c[2],
+                    &c[3],
+                    &c[4],
+                    &c[5],
+                    &c[6],
+                    &c[7],
+                    &warnings,
+                    &end.error,
+                    &end.details,
+                    &fence.map(|f| f.0),
+                ],
             )
             .await?;
+        run_finished(finished, fence)?;
         if end.counts.findings_written() >= LARGE_WRITE {
             self.refresh_statistics().await;
         }

@@ -313,26 +313,37 @@ impl IngestStore for SqliteStore {
         integration: i64,
         run: i64,
         streams: &[String],
+        fence: Fence,
     ) -> Result<u64, StoreError> {
         let streams = json(streams);
         self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            check_fence(&tx, integration, fence)?;
             // Run ids only grow, so "not seen in this run" is "seen earlier, or never".
-            let closed = conn.execute(
+            let closed = tx.execute(
                 &format!("{CLOSE_FINDING} WHERE integration_id = ?1 AND closed_reason IS NULL AND (seen_in_run IS NULL OR seen_in_run < ?2)
                           AND (stream IS NULL OR stream IN (SELECT value FROM json_each(?3)))"),
                 params![integration, run, streams],
             )?;
+            tx.commit()?;
             Ok(closed as u64)
         })
         .await
     }
 
-    async fn restore_reported_statuses(&self, integration: i64) -> Result<u64, StoreError> {
+    async fn restore_reported_statuses(
+        &self,
+        integration: i64,
+        fence: Fence,
+    ) -> Result<u64, StoreError> {
         self.call(move |conn| {
-            let changed = conn.execute(
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            check_fence(&tx, integration, fence)?;
+            let changed = tx.execute(
                 "UPDATE findings SET status = reported_status WHERE integration_id = ?1 AND status != reported_status",
                 [integration],
             )?;
+            tx.commit()?;
             Ok(changed as u64)
         })
         .await

@@ -4,7 +4,7 @@ use super::{SqliteStore, json_at, opt_time_at, parsed_at, time_at};
 use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, Window, now, time_text};
 use crate::policy::hash::json;
 use crate::policy::lease::{INTERRUPTED, RunningRun, expiry, may_take};
-use crate::store::{Fence, LeaseOutcome, RunStore, StoreError};
+use crate::store::{FINISH_RUN, Fence, LeaseOutcome, RunStore, StoreError, run_finished};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -60,26 +60,24 @@ impl RunStore for SqliteStore {
     async fn renew_lease(
         &self,
         integration: i64,
-        holder: &str,
+        fence: Fence,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let holder = holder.to_string();
         self.call(move |conn| {
             let changed = conn.execute(
-                "UPDATE leases SET expires_at = ?3 WHERE integration_id = ?1 AND holder = ?2",
-                params![integration, holder, time_text(expiry(now(), ttl))],
+                "UPDATE leases SET expires_at = ?3 WHERE integration_id = ?1 AND fence = ?2",
+                params![integration, fence.0, time_text(expiry(now(), ttl))],
             )?;
             Ok(changed == 1)
         })
         .await
     }
 
-    async fn release_lease(&self, integration: i64, holder: &str) -> Result<(), StoreError> {
-        let holder = holder.to_string();
+    async fn release_lease(&self, integration: i64, fence: Fence) -> Result<(), StoreError> {
         self.call(move |conn| {
             conn.execute(
-                "DELETE FROM leases WHERE integration_id = ?1 AND holder = ?2",
-                params![integration, holder],
+                "DELETE FROM leases WHERE integration_id = ?1 AND fence = ?2",
+                params![integration, fence.0],
             )?;
             Ok(())
         })
@@ -142,21 +140,36 @@ impl RunStore for SqliteStore {
         .await
     }
 
-    async fn finish_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
+    async fn finish_run(
+        &self,
+        run: i64,
+        end: &RunEnd,
+        fence: Option<Fence>,
+    ) -> Result<(), StoreError> {
         let end = end.clone();
         self.call(move |conn| {
             let c = &end.counts;
-            conn.execute(
-                "UPDATE runs SET finished_at = ?2, status = ?3, assets_onboarded = ?4, assets_updated = ?5, assets_skipped = ?6,
-                   findings_new = ?7, findings_updated = ?8, findings_unchanged = ?9, findings_skipped = ?10, findings_closed = ?11,
-                   warnings = ?12, error = ?13, details = COALESCE(?14, details) WHERE id = ?1",
+            let finished = conn.execute(
+                FINISH_RUN,
                 params![
-                    run, time_text(now()), end.status.as_str(), c.assets_onboarded, c.assets_updated, c.assets_skipped, c.findings_new,
-                    c.findings_updated, c.findings_unchanged, c.findings_skipped, c.findings_closed, json(&end.warnings), end.error,
-                    end.details
+                    run,
+                    time_text(now()),
+                    end.status.as_str(),
+                    c.assets_onboarded,
+                    c.assets_updated,
+                    c.assets_skipped,
+                    c.findings_new,
+                    c.findings_updated,
+                    c.findings_unchanged,
+                    c.findings_skipped,
+                    c.findings_closed,
+                    json(&end.warnings),
+                    end.error,
+                    end.details,
+                    fence.map(|f| f.0)
                 ],
             )?;
-            Ok(())
+            run_finished(finished as u64, fence)
         })
         .await
     }
