@@ -292,7 +292,10 @@ where
 mod tests {
     use super::*;
     use crate::model::RunEnd;
-    use crate::store::{FindingStore, RunStore, StoreTarget};
+    use crate::store::{FindingStore, IngestStore, RunStore, StoreTarget};
+
+    /// A lease for the tests, long enough not to lapse while one runs.
+    const LEASE_TTL_FOR_TEST: Duration = Duration::from_secs(60);
 
     async fn show(client: &deadpool_postgres::Object, setting: &str) -> String {
         client
@@ -392,6 +395,75 @@ mod tests {
             (true, "0".to_string()),
             "a large run vacuums and analyses the findings and merges the search index's pending list"
         );
+    }
+
+    #[tokio::test]
+    async fn a_takeover_racing_a_writer_mid_transaction_waits_for_it_without_deadlock() {
+        let Some(db) = postgres_fixture::database() else {
+            return;
+        };
+        let StoreTarget::Postgres(target) = StoreTarget::parse(db.url()).unwrap() else {
+            panic!("a PostgreSQL target")
+        };
+        let store = PostgresStore::connect(&target).await.unwrap();
+        db.execute(
+            "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at)
+               VALUES ('w', 'wiz', '{}', '{}', now())",
+        )
+        .unwrap();
+        let acquired = |outcome| match outcome {
+            crate::store::LeaseOutcome::Acquired { fence, .. } => fence,
+            held => panic!("{held:?}"),
+        };
+        // A lease that lapses at once: the next worker may take it over.
+        let stale = acquired(
+            store
+                .acquire_lease(1, "far/1/1", Duration::ZERO)
+                .await
+                .unwrap(),
+        );
+        // The stale writer's group: the fence checked, its lease row share-locked...
+        let mut writer = store.client().await.unwrap();
+        let group = writer.transaction().await.unwrap();
+        group
+            .execute(
+                "SELECT 1 FROM leases WHERE integration_id = 1 AND fence = $1 FOR SHARE",
+                &[&stale.0],
+            )
+            .await
+            .unwrap();
+        // ...while another worker takes the lease over and waits for that row.
+        let taker = store.clone();
+        let takeover =
+            tokio::spawn(
+                async move { taker.acquire_lease(1, "near/2/2", LEASE_TTL_FOR_TEST).await },
+            );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !takeover.is_finished(),
+            "the taker waits for the writer's group"
+        );
+        // The group goes on writing: its foreign key to the integration must not wait on
+        // the taker (a deadlock, one of the two aborted after a second).
+        group
+            .execute(
+                "INSERT INTO checkpoints (integration_id, state, updated_at, generation) VALUES (1, 'c1', now(), 0)",
+                &[],
+            )
+            .await
+            .expect("the writer is not deadlocked");
+        group.commit().await.expect("the writer's group commits");
+        let taken = acquired(
+            takeover
+                .await
+                .unwrap()
+                .expect("the takeover is not deadlocked"),
+        );
+        assert_ne!(taken, stale);
+        assert!(matches!(
+            store.restore_reported_statuses(1, stale).await,
+            Err(StoreError::LeaseLost)
+        ));
     }
 
     #[tokio::test]

@@ -64,10 +64,12 @@ impl RunStore for PostgresStore {
     ) -> Result<LeaseOutcome, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        // Locking the integration's row serialises takers, whether a lease row exists or not.
+        // Locking the integration's row serialises takers, whether a lease row exists or
+        // not. Not FOR UPDATE: a writer holding the lease row share-locked needs a key
+        // share on this row for its foreign keys, and would wait on us while we wait on it.
         let exists = tx
             .query_opt(
-                "SELECT 1 FROM integrations WHERE id = $1 FOR UPDATE",
+                "SELECT 1 FROM integrations WHERE id = $1 FOR NO KEY UPDATE",
                 &[&integration],
             )
             .await?;
