@@ -2040,7 +2040,7 @@ async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
 /// Fails the runs nobody runs any more, as serve does when it starts; how many.
 async fn abandoned_now(store: &Arc<dyn Store>) -> u64 {
     let running = store.running_runs().await.unwrap();
-    let gone = abandoned(&running, Utc::now());
+    let gone = abandoned(&running);
     store.fail_runs(&gone, INTERRUPTED).await.unwrap()
 }
 

@@ -192,29 +192,53 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
 /// Installs Debian's Chromium and ChromeDriver for the console's browser tests when they
 /// are missing and this machine can (apt-get, as root); otherwise says what to install.
 fn ensure_browser() -> anyhow::Result<()> {
-    let found = |name: &str| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {name}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if found("chromedriver") && std::path::Path::new("/usr/bin/chromium").exists() {
+    let present =
+        found_command("chromedriver") && std::path::Path::new("/usr/bin/chromium").exists();
+    ensure_debian_packages(
+        present,
+        &["chromium", "chromium-driver"],
+        "the browser tests",
+    )
+}
+
+/// Installs Debian's libfaketime, which the fleet tests use to run a worker whose clock
+/// is off, when it is missing and this machine can.
+fn ensure_faketime() -> anyhow::Result<()> {
+    let present = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|arch| arch.path().join("faketime/libfaketime.so.1").is_file());
+    ensure_debian_packages(present, &["faketime"], "the fleet tests")
+}
+
+fn found_command(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Installs Debian's `packages` for `who` unless `present`, when this machine can
+/// (apt-get, as root); otherwise says what to install.
+fn ensure_debian_packages(present: bool, packages: &[&str], who: &str) -> anyhow::Result<()> {
+    if present {
         return Ok(());
     }
     let root = Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    if !(root && found("apt-get")) {
-        bail!(
-            "the browser tests need Chromium and ChromeDriver: install Debian's `chromium` and `chromium-driver` packages"
-        );
+    let listed = packages.join(" ");
+    if !(root && found_command("apt-get")) {
+        bail!("{who} need Debian's packages: {listed}");
     }
-    println!("xtask: installing Debian's chromium and chromium-driver for the browser tests");
+    println!("xtask: installing Debian's {listed} for {who}");
     run(Command::new("apt-get").args(["update", "-qq"]))?;
     run(Command::new("apt-get")
-        .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
+        .args(["install", "-y", "-qq"])
+        .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .stdout(Stdio::null()))
 }
@@ -228,19 +252,7 @@ fn ensure_axe(paths: &Paths) -> anyhow::Result<PathBuf> {
     if script.exists() {
         return Ok(script);
     }
-    let has_npm = Command::new("sh")
-        .args(["-c", "command -v npm"])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_npm {
-        println!("xtask: installing Debian's npm for the accessibility checks");
-        run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "npm"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null()))
-        .context("the accessibility checks need npm (Debian: npm)")?;
-    }
+    ensure_debian_packages(found_command("npm"), &["npm"], "the accessibility checks")?;
     println!("xtask: installing axe-core from the npm registry (tests/browser)");
     run(Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--silent"])
@@ -381,6 +393,7 @@ fn lint(paths: &Paths) -> anyhow::Result<()> {
 fn test(paths: &Paths) -> anyhow::Result<()> {
     lint(paths)?;
     ensure_browser()?;
+    ensure_faketime()?;
     let axe = ensure_axe(paths)?;
     let schemathesis = ensure_schemathesis(paths)?;
     build(paths)?;

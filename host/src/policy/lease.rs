@@ -44,18 +44,19 @@ pub fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60))
 }
 
-/// Whether a lease (holder, expiry) no longer protects its run: it expired, or its holder
-/// is a process of this host that died.
-pub fn lapsed(holder: &str, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-    expires_at <= now || !holder_alive(holder)
+/// Whether a lease no longer protects its run: its time ran out (`expired`, by the
+/// store's clock, never a worker's: workers' clocks disagree), or its holder is a process
+/// of this host that died.
+pub fn lapsed(holder: &str, expired: bool) -> bool {
+    expired || !holder_alive(holder)
 }
 
-/// Whether `me` may take a lease that `current` (holder, expiry) holds: when nobody holds
-/// it, when we do, or when it lapsed.
-pub fn may_take(current: Option<(&str, DateTime<Utc>)>, me: &str, now: DateTime<Utc>) -> bool {
+/// Whether `me` may take a lease that `current` (holder, and whether it expired) holds:
+/// when nobody holds it, when we do, or when it lapsed.
+pub fn may_take(current: Option<(&str, bool)>, me: &str) -> bool {
     match current {
         None => true,
-        Some((holder, expires_at)) => holder == me || lapsed(holder, expires_at, now),
+        Some((holder, expired)) => holder == me || lapsed(holder, expired),
     }
 }
 
@@ -64,17 +65,17 @@ pub fn may_take(current: Option<(&str, DateTime<Utc>)>, me: &str, now: DateTime<
 pub struct RunningRun {
     /// The run.
     pub run: i64,
-    /// Its integration's lease: holder and expiry.
-    pub lease: Option<(String, DateTime<Utc>)>,
+    /// Its integration's lease: holder, and whether it expired by the store's clock.
+    pub lease: Option<(String, bool)>,
 }
 
 /// The runs among `running` that nobody runs any more: no lease, or a lapsed one.
-pub fn abandoned(running: &[RunningRun], now: DateTime<Utc>) -> Vec<i64> {
+pub fn abandoned(running: &[RunningRun]) -> Vec<i64> {
     running
         .iter()
         .filter(|r| match &r.lease {
             None => true,
-            Some((holder, expires_at)) => lapsed(holder, *expires_at, now),
+            Some((holder, expired)) => lapsed(holder, *expired),
         })
         .map(|r| r.run)
         .collect()
@@ -151,36 +152,32 @@ mod tests {
 
     #[test]
     fn who_may_take_a_lease() {
-        let now = Utc::now();
-        let later = now + chrono::Duration::seconds(30);
         let me = holder_name();
         let dead = format!("{}/{}/1", hostname(), u32::MAX - 7);
-        assert!(may_take(None, &me, now));
-        assert!(may_take(Some((&me, later)), &me, now), "ours already");
+        assert!(may_take(None, &me));
+        assert!(may_take(Some((&me, false)), &me), "ours already");
         assert!(
-            !may_take(Some(("far-host/1/1", later)), &me, now),
+            !may_take(Some(("far-host/1/1", false)), &me),
             "live elsewhere"
         );
-        assert!(may_take(Some(("far-host/1/1", now)), &me, now), "expired");
-        assert!(may_take(Some((&dead, later)), &me, now), "its process died");
+        assert!(may_take(Some(("far-host/1/1", true)), &me), "expired");
+        assert!(may_take(Some((&dead, false)), &me), "its process died");
     }
 
     #[test]
     fn a_run_is_abandoned_once_its_lease_no_longer_protects_it() {
-        let now = Utc::now();
-        let later = now + chrono::Duration::seconds(30);
         let dead = format!("{}/{}/1", hostname(), u32::MAX - 7);
-        let run = |run, lease: Option<(&str, DateTime<Utc>)>| RunningRun {
+        let run = |run, lease: Option<(&str, bool)>| RunningRun {
             run,
             lease: lease.map(|(h, e)| (h.to_string(), e)),
         };
         let running = [
             run(1, None),
-            run(2, Some(("far-host/1/1", later))),
-            run(3, Some(("far-host/1/1", now))),
-            run(4, Some((&dead, later))),
-            run(5, Some((&holder_name(), later))),
+            run(2, Some(("far-host/1/1", false))),
+            run(3, Some(("far-host/1/1", true))),
+            run(4, Some((&dead, false))),
+            run(5, Some((&holder_name(), false))),
         ];
-        assert_eq!(abandoned(&running, now), vec![1, 3, 4]);
+        assert_eq!(abandoned(&running), vec![1, 3, 4]);
     }
 }

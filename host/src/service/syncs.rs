@@ -229,7 +229,7 @@ impl Syncs<'_> {
     /// process died, or their lease expired. Returns how many.
     pub async fn fail_abandoned(&self) -> Result<u64, StoreError> {
         let store = self.platform.store();
-        let gone = abandoned(&store.running_runs().await?, crate::model::now());
+        let gone = abandoned(&store.running_runs().await?);
         store.fail_runs(&gone, INTERRUPTED).await
     }
 

@@ -12,6 +12,7 @@ mod example;
 mod export;
 mod faults;
 mod finding_view;
+mod fleet;
 mod github;
 mod hardening;
 mod harness;

@@ -3,11 +3,16 @@
 use super::ingest::dollars;
 use super::{PostgresStore, count, json_at, parsed_at, stored_count};
 use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, Window, now};
-use crate::policy::lease::{INTERRUPTED, RunningRun, expiry, may_take};
+use crate::policy::lease::{INTERRUPTED, RunningRun, may_take};
 use crate::store::{FINISH_RUN, Fence, LeaseOutcome, RunStore, StoreError, run_finished};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
+
+/// A duration as whole milliseconds, for `interval` arithmetic in SQL.
+fn millis(d: Duration) -> f64 {
+    d.as_millis() as f64
+}
 
 /// The counts of a run as statement parameters, in column order.
 fn counts(c: &RunCounts) -> [i64; 8] {
@@ -76,9 +81,10 @@ impl RunStore for PostgresStore {
         if exists.is_none() {
             return Err(StoreError::not_found(format!("integration #{integration}")));
         }
-        let current: Option<(String, DateTime<Utc>)> = tx
+        // Expiry by the database's clock: the workers' clocks may disagree.
+        let current: Option<(String, bool)> = tx
             .query_opt(
-                "SELECT holder, expires_at FROM leases WHERE integration_id = $1",
+                "SELECT holder, expires_at <= now() FROM leases WHERE integration_id = $1",
                 &[&integration],
             )
             .await?
@@ -87,16 +93,16 @@ impl RunStore for PostgresStore {
         let at = now();
         if let Some((other, _)) = current
             .as_ref()
-            .filter(|(h, e)| !may_take(Some((h, *e)), holder, at))
+            .filter(|(h, expired)| !may_take(Some((h, *expired)), holder))
         {
             return Ok(LeaseOutcome::HeldBy(other.clone()));
         }
         let fence = Fence::draw();
         tx.execute(
-            "INSERT INTO leases (integration_id, holder, expires_at, fence) VALUES ($1, $2, $3, $4)
+            "INSERT INTO leases (integration_id, holder, expires_at, fence) VALUES ($1, $2, now() + $3 * interval '1 millisecond', $4)
              ON CONFLICT (integration_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at,
                fence = EXCLUDED.fence",
-            &[&integration, &holder, &expiry(at, ttl), &fence.0],
+            &[&integration, &holder, &millis(ttl), &fence.0],
         )
         .await?;
         // Holding the lease, any run still marked running was left by a holder that died.
@@ -123,8 +129,8 @@ impl RunStore for PostgresStore {
             .client()
             .await?
             .execute(
-                "UPDATE leases SET expires_at = $3 WHERE integration_id = $1 AND fence = $2",
-                &[&integration, &fence.0, &expiry(now(), ttl)],
+                "UPDATE leases SET expires_at = now() + $3 * interval '1 millisecond' WHERE integration_id = $1 AND fence = $2",
+                &[&integration, &fence.0, &millis(ttl)],
             )
             .await?;
         Ok(changed == 1)
@@ -146,7 +152,7 @@ impl RunStore for PostgresStore {
             .client()
             .await?
             .query(
-                "SELECT r.id, l.holder, l.expires_at FROM runs r LEFT JOIN leases l ON l.integration_id = r.integration_id
+                "SELECT r.id, l.holder, l.expires_at <= now() FROM runs r LEFT JOIN leases l ON l.integration_id = r.integration_id
                  WHERE r.status = 'running' ORDER BY r.id",
                 &[],
             )
@@ -154,10 +160,10 @@ impl RunStore for PostgresStore {
         rows.iter()
             .map(|r| {
                 let holder: Option<String> = r.try_get(1)?;
-                let expires_at: Option<DateTime<Utc>> = r.try_get(2)?;
+                let expired: Option<bool> = r.try_get(2)?;
                 Ok(RunningRun {
                     run: r.try_get(0)?,
-                    lease: holder.zip(expires_at),
+                    lease: holder.zip(expired),
                 })
             })
             .collect()

@@ -21,17 +21,19 @@ impl RunStore for SqliteStore {
         let holder = holder.to_string();
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            let current: Option<(String, DateTime<Utc>)> = tx
+            // An embedded store's clock is its machine's, the clock of every process that
+            // opens the file.
+            let at = now();
+            let current: Option<(String, bool)> = tx
                 .query_row(
                     "SELECT holder, expires_at FROM leases WHERE integration_id = ?1",
                     [integration],
-                    |r| Ok((r.get(0)?, time_at(r, 1)?)),
+                    |r| Ok((r.get(0)?, time_at(r, 1)? <= at)),
                 )
                 .optional()?;
-            let at = now();
             if let Some((other, _)) = current
                 .as_ref()
-                .filter(|(h, e)| !may_take(Some((h, *e)), &holder, at))
+                .filter(|(h, expired)| !may_take(Some((h, *expired)), &holder))
             {
                 return Ok(LeaseOutcome::HeldBy(other.clone()));
             }
@@ -90,12 +92,13 @@ impl RunStore for SqliteStore {
                 "SELECT r.id, l.holder, l.expires_at FROM runs r LEFT JOIN leases l ON l.integration_id = r.integration_id
                  WHERE r.status = 'running' ORDER BY r.id",
             )?;
+            let at = now();
             let rows = stmt.query_map([], |r| {
                 let holder: Option<String> = r.get(1)?;
-                let expires_at = opt_time_at(r, 2)?;
+                let expired = opt_time_at(r, 2)?.map(|e| e <= at);
                 Ok(RunningRun {
                     run: r.get(0)?,
-                    lease: holder.zip(expires_at),
+                    lease: holder.zip(expired),
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

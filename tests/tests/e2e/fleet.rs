@@ -1,0 +1,61 @@
+//! Several workers on one PostgreSQL store: what holds whatever their clocks say.
+
+use crate::harness::{FULL_SECRET, Host, assert_success};
+use std::path::PathBuf;
+use std::time::Duration;
+use wiz_sim::{SimConfig, Simulator};
+
+/// libfaketime, which makes a process read a shifted clock (Debian's `faketime`
+/// package; `cargo xtask test` installs it where it can).
+fn libfaketime() -> PathBuf {
+    std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|arch| arch.path().join("faketime/libfaketime.so.1"))
+        .chain([PathBuf::from("/usr/lib/faketime/libfaketime.so.1")])
+        .find(|lib| lib.is_file())
+        .expect("libfaketime: install Debian's `faketime` package")
+}
+
+#[test]
+fn a_worker_whose_clock_is_hours_ahead_does_not_take_a_live_lease() {
+    let Some(host) = Host::postgres() else {
+        return;
+    };
+    let sim = Simulator::start(SimConfig::new(73, 30)).unwrap();
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    // A sync on a worker with the right time holds the lease, waiting at its first page.
+    let gate = sim.hold_issue_page(1);
+    let mut first = host.spawn(&["sync", "w"]);
+    gate.wait_reached(Duration::from_secs(60), "the first sync's first page");
+    // Another worker two hours ahead: by its own clock the lease ran out long ago.
+    let lib = libfaketime();
+    let skewed = host.run_with_env(
+        &["sync", "w"],
+        &[
+            ("LD_PRELOAD", lib.to_str().unwrap()),
+            ("FAKETIME", "+2h"),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ],
+    );
+    let said = String::from_utf8_lossy(&skewed.stderr);
+    assert_eq!(
+        skewed.status.code(),
+        Some(4),
+        "the skewed worker finds the integration busy: {said}"
+    );
+    gate.open();
+    assert!(first.wait(60).success(), "{}", first.log_text());
+    let history = host.json(&["history", "w"]);
+    let syncs: Vec<&str> = history
+        .iter()
+        .filter(|row| row["action"] == "sync_now")
+        .map(|row| row["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        syncs,
+        ["succeeded"],
+        "one sync, not interrupted: {history:?}"
+    );
+}
