@@ -6,13 +6,14 @@ use crate::model::{Action, Batch, Integration, RunCounts, RunEnd, RunStatus};
 use crate::plugin::{LoadedPlugin, PluginHost, RunSink, SyncResult};
 use crate::policy::failure::FailureClass;
 use crate::policy::ingest::{EmittedAssets, never_emitted};
-use crate::policy::lease::{LEASE_TTL, holder_name};
+use crate::policy::lease::holder_name;
 use crate::policy::outcome::{PluginEnd, SyncEnd, judge, may_close_unseen};
 use crate::policy::screen::{self, clip};
 use crate::settings::Settings;
 use crate::store::{Fence, LeaseOutcome, Store, StoreError, WriteGroup};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc::{Receiver, Sender};
 
 /// Why a sync could not run at all.
@@ -406,6 +407,8 @@ pub struct SyncJob<'a> {
     pub streams: Vec<String>,
     /// Ceilings on what the plugin may emit.
     pub limits: EmitLimits,
+    /// How long its lease lasts without renewal; renewed every third of it.
+    pub lease_ttl: Duration,
     /// Told once the run holds its lease and has its history row.
     pub started: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -416,7 +419,7 @@ impl SyncJob<'_> {
     pub async fn run(self, store: Arc<dyn Store>) -> Result<SyncOutcome, RunnerError> {
         let holder = holder_name();
         let id = self.integration.id;
-        let fence = match store.acquire_lease(id, &holder, LEASE_TTL).await? {
+        let fence = match store.acquire_lease(id, &holder, self.lease_ttl).await? {
             LeaseOutcome::HeldBy(other) => {
                 return Err(RunnerError::AlreadyRunning {
                     name: self.integration.name.clone(),
@@ -425,7 +428,15 @@ impl SyncJob<'_> {
             }
             LeaseOutcome::Acquired { fence, .. } => fence,
         };
-        let renewal = tokio::spawn(renew_lease(store.clone(), id, fence, self.cancel.clone()));
+        let renewal = tokio::spawn(renew_lease(
+            store.clone(),
+            Lease {
+                integration: id,
+                fence,
+                ttl: self.lease_ttl,
+            },
+            self.cancel.clone(),
+        ));
         let result = self.run_holding_lease(store.clone(), fence).await;
         renewal.abort();
         store.release_lease(id, fence).await?;
@@ -548,14 +559,26 @@ impl SyncJob<'_> {
     }
 }
 
+/// A lease a run holds: on what, its fence, and how long it lasts unrenewed.
+struct Lease {
+    integration: i64,
+    fence: Fence,
+    ttl: Duration,
+}
+
 /// Keeps a lease alive while its run goes on. A lease taken over stops the run: its
 /// plugin learns it from its next emit, and every write after is refused by the fence.
-async fn renew_lease(store: Arc<dyn Store>, integration: i64, fence: Fence, stop: Arc<AtomicBool>) {
-    let mut tick = tokio::time::interval(LEASE_TTL / 3);
+async fn renew_lease(store: Arc<dyn Store>, lease: Lease, stop: Arc<AtomicBool>) {
+    let Lease {
+        integration,
+        fence,
+        ttl,
+    } = lease;
+    let mut tick = tokio::time::interval(ttl / 3);
     tick.tick().await;
     loop {
         tick.tick().await;
-        match store.renew_lease(integration, fence, LEASE_TTL).await {
+        match store.renew_lease(integration, fence, ttl).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(
@@ -575,6 +598,7 @@ async fn renew_lease(store: Arc<dyn Store>, integration: i64, fence: Fence, stop
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::lease::LEASE_TTL;
     use std::time::Duration;
 
     #[tokio::test]
@@ -710,7 +734,12 @@ mod tests {
                 .unwrap(),
         );
         let stop = Arc::new(AtomicBool::new(false));
-        let renewing = tokio::spawn(renew_lease(store.clone(), id, stale, stop.clone()));
+        let lease = Lease {
+            integration: id,
+            fence: stale,
+            ttl: LEASE_TTL,
+        };
+        let renewing = tokio::spawn(renew_lease(store.clone(), lease, stop.clone()));
         tokio::time::timeout(LEASE_TTL, renewing)
             .await
             .expect("renewal ends once the lease is lost")

@@ -35,12 +35,10 @@ impl Context {
             .key_file
             .clone()
             .unwrap_or_else(|| target.default_key_file());
-        Ok(Platform::new(
-            store,
-            key_file,
-            self.plugin_source(),
-            self.emit_limits(),
-        ))
+        Ok(
+            Platform::new(store, key_file, self.plugin_source(), self.emit_limits())
+                .with_lease_ttl(Duration::from_secs(self.global.lease_ttl_s)),
+        )
     }
 
     fn plugin_source(&self) -> PluginSource {

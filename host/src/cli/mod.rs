@@ -90,6 +90,11 @@ pub struct Global {
         global = true
     )]
     pub resolve: Vec<connector_host::plugin::resolve::FixedAnswer>,
+    /// How long a sync's lease on its integration lasts without renewal, in seconds
+    /// (renewed every third of it): another process takes over a run whose process
+    /// stopped renewing after this long. Every process sharing a store should agree.
+    #[arg(long, env = "CONNECTOR_HOST_LEASE_TTL_S", default_value_t = connector_host::policy::lease::LEASE_TTL.as_secs(), global = true, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub lease_ttl_s: u64,
     /// Longest a plugin call may run, in seconds.
     #[arg(long, default_value_t = connector_host::plugin::runtime::DEFAULT_DEADLINE_S, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub run_timeout_s: u64,

@@ -82,7 +82,8 @@ pub fn abandoned(running: &[RunningRun]) -> Vec<i64> {
 }
 
 /// Why a run still marked running after its lease was taken over is failed.
-pub const INTERRUPTED: &str = "interrupted: the process running it stopped before it finished";
+pub const INTERRUPTED: &str =
+    "interrupted: the process running it stopped or stalled before it finished";
 
 #[cfg(test)]
 mod tests {

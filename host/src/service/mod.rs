@@ -47,6 +47,7 @@ use crate::settings::Settings;
 use crate::store::Store;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::OnceCell;
 
 /// Where plugins come from and how they run.
@@ -82,6 +83,7 @@ pub struct Platform {
     limits: EmitLimits,
     running: syncs::Running,
     sync_time: SyncTime,
+    lease_ttl: Duration,
 }
 
 impl Platform {
@@ -101,6 +103,7 @@ impl Platform {
             sync_time: DEFAULT_SYNC_TIME
                 .parse()
                 .expect("the default sync time reads"),
+            lease_ttl: crate::policy::lease::LEASE_TTL,
             loaded_builds: Default::default(),
             limits,
             running: Default::default(),
@@ -111,6 +114,12 @@ impl Platform {
     /// sets it.
     pub fn with_sync_time(mut self, sync_time: SyncTime) -> Self {
         self.sync_time = sync_time;
+        self
+    }
+
+    /// The same platform, its syncs holding leases of `ttl` (`--lease-ttl-s`).
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
         self
     }
 

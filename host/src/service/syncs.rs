@@ -164,6 +164,7 @@ impl Syncs<'_> {
             full: request.full,
             streams,
             limits: self.platform.limits,
+            lease_ttl: self.platform.lease_ttl,
             started: request.started,
         };
         match job.run(self.platform.store().clone()).await {

@@ -59,3 +59,52 @@ fn a_worker_whose_clock_is_hours_ahead_does_not_take_a_live_lease() {
         "one sync, not interrupted: {history:?}"
     );
 }
+
+#[test]
+fn a_worker_frozen_past_its_lease_stores_nothing_more_and_its_taker_finishes_the_sync() {
+    let Some(host) = Host::postgres() else {
+        return;
+    };
+    let sim = Simulator::start(SimConfig::new(79, 60)).unwrap();
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    // A sync with a two-second lease, held at its first page, then frozen.
+    let gate = sim.hold_issue_page(1);
+    let mut stale = host.spawn(&["--lease-ttl-s", "2", "sync", "w"]);
+    gate.wait_reached(Duration::from_secs(60), "the first sync's first page");
+    stale.signal("STOP");
+    std::thread::sleep(Duration::from_secs(3));
+    gate.open();
+    // Its lease ran out: another worker takes the integration over and syncs it whole.
+    let taker = host.run(&["--lease-ttl-s", "2", "sync", "w", "--json"]);
+    assert_success(&taker);
+    let stored = host.findings_of("w");
+    assert!(!stored.is_empty(), "the taker stored the tenant");
+    // Woken, the frozen worker reads its page and finds its lease gone.
+    stale.signal("CONT");
+    assert!(!stale.wait(60).success(), "the stale sync fails");
+    let said = stale.log_text();
+    assert!(said.contains("lost its lease"), "{said}");
+    assert_eq!(
+        host.findings_of("w"),
+        stored,
+        "the stale sync stored nothing"
+    );
+    let history = host.json(&["history", "w"]);
+    let syncs: Vec<(&str, &str)> = history
+        .iter()
+        .filter(|row| row["action"] == "sync_now")
+        .map(|row| {
+            (
+                row["status"].as_str().unwrap(),
+                row["error"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(syncs.len(), 2, "{history:?}");
+    assert_eq!(syncs[0].0, "succeeded", "the taker's run, newest first");
+    assert_eq!(syncs[1].0, "failed");
+    assert!(
+        syncs[1].1.contains("interrupted"),
+        "the stale run stays as its taker marked it: {history:?}"
+    );
+}
