@@ -691,17 +691,17 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_run_whose_lease_was_taken_over_is_stopped_at_the_next_renewal() {
-        use crate::model::NewIntegration;
+    /// A SQLite store in a folder of its own (kept while the first value lives), with one
+    /// integration whose plugin never runs here.
+    async fn store_with_an_integration() -> (tempfile::TempDir, Arc<dyn Store>, Integration) {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(
             crate::store::SqliteStore::open(&dir.path().join("w.db"))
                 .await
                 .unwrap(),
         );
-        let id = store
-            .add_integration(&NewIntegration {
+        let integration = store
+            .add_integration(&crate::model::NewIntegration {
                 name: "w".into(),
                 connector: "wiz".into(),
                 settings: vec![],
@@ -714,8 +714,14 @@ mod tests {
                 streams: None,
             })
             .await
-            .unwrap()
-            .id;
+            .unwrap();
+        (dir, store, integration)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_whose_lease_was_taken_over_is_stopped_at_the_next_renewal() {
+        let (_dir, store, integration) = store_with_an_integration().await;
+        let id = integration.id;
         let fence = |outcome| match outcome {
             LeaseOutcome::Acquired { fence, .. } => fence,
             held => panic!("{held:?}"),
@@ -749,29 +755,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_group_checks_each_batch_against_the_assets_emitted_before_it() {
-        use crate::model::NewIntegration;
         use crate::policy::ingest::tests::{asset, finding};
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            crate::store::SqliteStore::open(&dir.path().join("w.db"))
-                .await
-                .unwrap(),
-        );
-        let integration = store
-            .add_integration(&NewIntegration {
-                name: "w".into(),
-                connector: "wiz".into(),
-                settings: vec![],
-                sealed_secrets: String::new(),
-                policy: Default::default(),
-                plugin: crate::model::PluginPin {
-                    version: "0.2.0".into(),
-                    digest: "not-run-here".into(),
-                },
-                streams: None,
-            })
-            .await
-            .unwrap();
+        let (_dir, store, integration) = store_with_an_integration().await;
         let id = integration.id;
         let LeaseOutcome::Acquired { fence, .. } = store
             .acquire_lease(id, "writer-test", LEASE_TTL)

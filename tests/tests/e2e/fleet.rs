@@ -18,13 +18,20 @@ fn libfaketime() -> PathBuf {
         .expect("libfaketime: install Debian's `faketime` package")
 }
 
+/// A host on a PostgreSQL database of its own with the integration `w` of a simulated
+/// tenant of `issues`; `None` when PostgreSQL tests are skipped.
+fn worker_on_postgres(seed: u64, issues: u64) -> Option<(Host, Simulator)> {
+    let host = Host::postgres()?;
+    let sim = Simulator::start(SimConfig::new(seed, issues)).unwrap();
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    Some((host, sim))
+}
+
 #[test]
 fn a_worker_whose_clock_is_hours_ahead_does_not_take_a_live_lease() {
-    let Some(host) = Host::postgres() else {
+    let Some((host, sim)) = worker_on_postgres(73, 30) else {
         return;
     };
-    let sim = Simulator::start(SimConfig::new(73, 30)).unwrap();
-    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
     // A sync on a worker with the right time holds the lease, waiting at its first page.
     let gate = sim.hold_issue_page(1);
     let mut first = host.spawn(&["sync", "w"]);
@@ -62,11 +69,9 @@ fn a_worker_whose_clock_is_hours_ahead_does_not_take_a_live_lease() {
 
 #[test]
 fn a_worker_frozen_past_its_lease_stores_nothing_more_and_its_taker_finishes_the_sync() {
-    let Some(host) = Host::postgres() else {
+    let Some((host, sim)) = worker_on_postgres(79, 60) else {
         return;
     };
-    let sim = Simulator::start(SimConfig::new(79, 60)).unwrap();
-    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
     // A sync with a two-second lease, held at its first page, then frozen.
     let gate = sim.hold_issue_page(1);
     let mut stale = host.spawn(&["--lease-ttl-s", "2", "sync", "w"]);

@@ -524,6 +524,25 @@ async fn save_checkpoint(
     Ok(stored > 0)
 }
 
+impl PostgresStore {
+    /// Runs one statement of a run in a transaction of its own, while the run's lease has
+    /// `fence`; the rows it changed.
+    async fn fenced_execute(
+        &self,
+        integration: i64,
+        fence: Fence,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        check_fence(&tx, integration, fence).await?;
+        let changed = tx.execute(sql, params).await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+}
+
 #[async_trait]
 impl IngestStore for PostgresStore {
     async fn write_group(
@@ -565,18 +584,14 @@ impl IngestStore for PostgresStore {
         streams: &[String],
         fence: Fence,
     ) -> Result<u64, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        check_fence(&tx, integration, fence).await?;
-        let closed = tx
-            .execute(
-                &format!("{CLOSE_FINDING} WHERE integration_id = $1 AND closed_reason IS NULL AND (seen_in_run IS NULL OR seen_in_run < $2)
-                          AND (stream IS NULL OR stream = ANY($3))"),
-                &[&integration, &run, &streams],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(closed)
+        self.fenced_execute(
+            integration,
+            fence,
+            &format!("{CLOSE_FINDING} WHERE integration_id = $1 AND closed_reason IS NULL AND (seen_in_run IS NULL OR seen_in_run < $2)
+                      AND (stream IS NULL OR stream = ANY($3))"),
+            &[&integration, &run, &streams],
+        )
+        .await
     }
 
     async fn restore_reported_statuses(
@@ -584,17 +599,13 @@ impl IngestStore for PostgresStore {
         integration: i64,
         fence: Fence,
     ) -> Result<u64, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        check_fence(&tx, integration, fence).await?;
-        let changed = tx
-            .execute(
-                "UPDATE findings SET status = reported_status WHERE integration_id = $1 AND status <> reported_status",
-                &[&integration],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(changed)
+        self.fenced_execute(
+            integration,
+            fence,
+            "UPDATE findings SET status = reported_status WHERE integration_id = $1 AND status <> reported_status",
+            &[&integration],
+        )
+        .await
     }
 
     async fn checkpoint(&self, integration: i64) -> Result<Checkpoint, StoreError> {

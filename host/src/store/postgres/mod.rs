@@ -294,6 +294,14 @@ mod tests {
     use crate::model::RunEnd;
     use crate::store::{FindingStore, IngestStore, RunStore, StoreTarget};
 
+    /// The store on the test's database, its schema brought up to date.
+    async fn store_on(db: &postgres_fixture::TestDatabase) -> PostgresStore {
+        let StoreTarget::Postgres(target) = StoreTarget::parse(db.url()).unwrap() else {
+            panic!("a PostgreSQL target")
+        };
+        PostgresStore::connect(&target).await.unwrap()
+    }
+
     /// A lease for the tests, long enough not to lapse while one runs.
     const LEASE_TTL_FOR_TEST: Duration = Duration::from_secs(60);
 
@@ -345,10 +353,7 @@ mod tests {
         let Some(db) = postgres_fixture::database() else {
             return;
         };
-        let StoreTarget::Postgres(target) = StoreTarget::parse(db.url()).unwrap() else {
-            panic!("a PostgreSQL target")
-        };
-        let store = PostgresStore::connect(&target).await.unwrap();
+        let store = store_on(&db).await;
         let write_findings = |from: u32| {
             format!(
                 "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status,
@@ -402,10 +407,7 @@ mod tests {
         let Some(db) = postgres_fixture::database() else {
             return;
         };
-        let StoreTarget::Postgres(target) = StoreTarget::parse(db.url()).unwrap() else {
-            panic!("a PostgreSQL target")
-        };
-        let store = PostgresStore::connect(&target).await.unwrap();
+        let store = store_on(&db).await;
         db.execute(
             "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at)
                VALUES ('w', 'wiz', '{}', '{}', now())",
@@ -472,10 +474,7 @@ mod tests {
             return;
         };
         before_name_keys(&db);
-        let StoreTarget::Postgres(target) = StoreTarget::parse(db.url()).unwrap() else {
-            panic!("a PostgreSQL target")
-        };
-        let store = PostgresStore::connect(&target).await.unwrap();
+        let store = store_on(&db).await;
         let search = crate::model::FindingFilter {
             words: vec!["BUCK".into()],
             ..Default::default()
