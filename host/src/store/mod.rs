@@ -59,6 +59,9 @@ pub(crate) const CLEAR_CHECKPOINT: &str =
      ON CONFLICT (integration_id) DO UPDATE SET state = '', updated_at = excluded.updated_at,
        generation = checkpoints.generation + 1";
 
+/// Puts back the source's status wherever one was set here (?1 integration).
+pub(crate) const RESTORE_REPORTED_STATUSES: &str = "UPDATE findings SET status = reported_status WHERE integration_id = ?1 AND status <> reported_status";
+
 /// Closes a run's history row (?1 run, ?2 time, ?3 status, ?4 to ?11 counts, ?12
 /// warnings, ?13 error, ?14 details), while the run's lease has the fence ?15 when one is
 /// given.

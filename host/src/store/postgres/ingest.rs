@@ -9,7 +9,7 @@ use crate::policy::ingest::{self, FindingWrite, InventoryRef, Keys, Plan, Snapsh
 use crate::policy::inventory::Metadata;
 use crate::store::{
     BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, GroupOutcome, IngestStore,
-    SAVE_CHECKPOINT, StoreError, WriteGroup,
+    RESTORE_REPORTED_STATUSES, SAVE_CHECKPOINT, StoreError, WriteGroup,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -602,7 +602,7 @@ impl IngestStore for PostgresStore {
         self.fenced_execute(
             integration,
             fence,
-            "UPDATE findings SET status = reported_status WHERE integration_id = $1 AND status <> reported_status",
+            &dollars(RESTORE_REPORTED_STATUSES),
             &[&integration],
         )
         .await

@@ -9,7 +9,7 @@ use crate::policy::ingest::{self, InventoryRef, Keys, Plan, Snapshot};
 use crate::policy::inventory::Metadata;
 use crate::store::{
     BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, GroupOutcome, IngestStore,
-    SAVE_CHECKPOINT, StoreError, WriteGroup,
+    RESTORE_REPORTED_STATUSES, SAVE_CHECKPOINT, StoreError, WriteGroup,
 };
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
@@ -339,10 +339,7 @@ impl IngestStore for SqliteStore {
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             check_fence(&tx, integration, fence)?;
-            let changed = tx.execute(
-                "UPDATE findings SET status = reported_status WHERE integration_id = ?1 AND status != reported_status",
-                [integration],
-            )?;
+            let changed = tx.execute(RESTORE_REPORTED_STATUSES, [integration])?;
             tx.commit()?;
             Ok(changed as u64)
         })
