@@ -113,3 +113,40 @@ fn a_worker_frozen_past_its_lease_stores_nothing_more_and_its_taker_finishes_the
         "the stale run stays as its taker marked it: {history:?}"
     );
 }
+
+#[test]
+fn workers_starting_at_once_on_an_empty_database_apply_the_migrations_once() {
+    let Some(host) = Host::postgres() else {
+        return;
+    };
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            host.command(&["findings", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start connector-host")
+        })
+        .collect();
+    for worker in workers {
+        let out = worker.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    }
+    let migrations = std::fs::read_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/migrations/postgres"),
+    )
+    .unwrap()
+    .count();
+    let db = host.postgres_database().unwrap();
+    assert_eq!(
+        db.texts("SELECT version::text FROM connector_host_schema")
+            .unwrap(),
+        [migrations.to_string()],
+        "one schema version row, every migration applied"
+    );
+}
