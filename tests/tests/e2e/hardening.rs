@@ -426,6 +426,20 @@ fn hosts_starting_at_once_on_a_fresh_store_all_succeed() {
         // Six hosts migrate one fresh store, then create one key file between them
         // (each seals a secret with it).
         at_once(host, &|_| vec!["integration".into(), "list".into()]);
+        if let Some(db) = host.postgres_database() {
+            let migrations = std::fs::read_dir(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../host/migrations/postgres"),
+            )
+            .unwrap()
+            .count();
+            assert_eq!(
+                db.texts("SELECT version::text FROM connector_host_schema")
+                    .unwrap(),
+                [migrations.to_string()],
+                "one schema version row, every migration applied once"
+            );
+        }
         at_once(host, &|i| {
             [
                 "integration",
