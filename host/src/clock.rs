@@ -1,5 +1,5 @@
-//! Where "now" comes from for scheduling: the system clock, or, for tests, a file that
-//! holds an RFC 3339 time the test moves forward.
+//! Where "now" comes from for scheduling in tests: a file that holds an RFC 3339 time
+//! the test moves forward. Without one, the scheduler asks the store's clock.
 
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
@@ -8,15 +8,6 @@ use std::path::PathBuf;
 pub trait Clock: Send + Sync {
     /// Now, UTC.
     fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
 }
 
 /// A clock read from a file on every call; unreadable content falls back to the system

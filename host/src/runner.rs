@@ -6,7 +6,6 @@ use crate::model::{Action, Batch, Integration, RunCounts, RunEnd, RunStatus};
 use crate::plugin::{LoadedPlugin, PluginHost, RunSink, SyncResult};
 use crate::policy::failure::FailureClass;
 use crate::policy::ingest::{EmittedAssets, never_emitted};
-use crate::policy::lease::holder_name;
 use crate::policy::outcome::{PluginEnd, SyncEnd, judge, may_close_unseen};
 use crate::policy::screen::{self, clip};
 use crate::settings::Settings;
@@ -411,22 +410,33 @@ pub struct SyncJob<'a> {
     pub lease_ttl: Duration,
     /// Told once the run holds its lease and has its history row.
     pub started: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The worker it runs on: what its lease and history row name.
+    pub worker: String,
+    /// The lease a claim took for it, which its claimer gives back; without one, the run
+    /// takes the lease itself and gives it back when it ends.
+    pub claimed: Option<Fence>,
 }
 
 impl SyncJob<'_> {
     /// Runs the sync to its end and records it in history. Refused while another
     /// process runs the same integration.
     pub async fn run(self, store: Arc<dyn Store>) -> Result<SyncOutcome, RunnerError> {
-        let holder = holder_name();
         let id = self.integration.id;
-        let fence = match store.acquire_lease(id, &holder, self.lease_ttl).await? {
-            LeaseOutcome::HeldBy(other) => {
-                return Err(RunnerError::AlreadyRunning {
-                    name: self.integration.name.clone(),
-                    holder: other,
-                });
-            }
-            LeaseOutcome::Acquired { fence, .. } => fence,
+        let claimed = self.claimed;
+        let fence = match claimed {
+            Some(fence) => fence,
+            None => match store
+                .acquire_lease(id, &self.worker, self.lease_ttl)
+                .await?
+            {
+                LeaseOutcome::HeldBy(other) => {
+                    return Err(RunnerError::AlreadyRunning {
+                        name: self.integration.name.clone(),
+                        holder: other,
+                    });
+                }
+                LeaseOutcome::Acquired { fence, .. } => fence,
+            },
         };
         let renewal = tokio::spawn(renew_lease(
             store.clone(),
@@ -439,7 +449,9 @@ impl SyncJob<'_> {
         ));
         let result = self.run_holding_lease(store.clone(), fence).await;
         renewal.abort();
-        store.release_lease(id, fence).await?;
+        if claimed.is_none() {
+            store.release_lease(id, fence).await?;
+        }
         Ok(result?)
     }
 

@@ -1,19 +1,22 @@
-//! The long-running scheduler behind `connector-host serve`: runs each integration's auto
-//! sync when due, at most a set number at once, never two of one integration (the run
-//! lease spans processes), and on shutdown cancels running syncs through `emit`.
+//! The long-running scheduler behind `connector-host serve`: one worker of a fleet that
+//! may have any number. Each look claims due auto syncs from the store (as many as this
+//! worker has room for), so whichever workers are up, each due sync runs exactly once;
+//! the store keeps the schedule and the retry count, so any worker retries what another
+//! started. On shutdown the worker drains: it claims nothing more, stops its running
+//! syncs at their next batch, and hands them back due at once, for another worker to
+//! resume from their last checkpoint.
 
 use crate::clock::Clock;
 use crate::model::{Action, Integration, RunStatus};
 use crate::runner::SyncOutcome;
 use crate::schedule::{MAX_SOURCE_WAIT, SyncTime, due_after_failure};
 use crate::service::{Platform, ServiceError, SyncRequest};
-use crate::store::StoreError;
+use crate::store::{Claim, StoreError, WorkerInfo};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::sync::Semaphore;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 /// Who auto syncs are recorded as started by.
@@ -24,7 +27,7 @@ pub const SCHEDULER: &str = "scheduler";
 pub struct SchedulerConfig {
     /// Time of day of auto syncs.
     pub sync_time: SyncTime,
-    /// Syncs running at once, host-wide.
+    /// Syncs running at once on this worker.
     pub max_concurrent: usize,
     /// How often to look for due syncs.
     pub poll: Duration,
@@ -38,127 +41,175 @@ pub struct SchedulerConfig {
 pub struct Scheduler {
     /// The store, plugins and key, through the services.
     pub platform: Arc<Platform>,
-    /// Source of "now".
-    pub clock: Arc<dyn Clock>,
+    /// Where "now" comes from for due times: the store's clock when `None` (the one
+    /// clock every worker agrees on), a test's clock otherwise.
+    pub clock: Option<Arc<dyn Clock>>,
     /// Settings.
     pub config: SchedulerConfig,
-    /// Consecutive transient failures of each integration's auto sync.
-    pub failures: Mutex<HashMap<i64, u32>>,
+}
+
+/// The syncs this worker runs, each with what stops it alone (a person's Cancel sets it
+/// too), and whether the worker drains.
+struct Running {
+    permits: Arc<Semaphore>,
+    draining: Arc<AtomicBool>,
+    tasks: Vec<(JoinHandle<()>, Arc<AtomicBool>)>,
 }
 
 impl Scheduler {
-    /// Runs until `shutdown` resolves, then cancels running syncs and waits for them.
+    /// Runs until `shutdown` resolves, then drains: cancels running syncs, hands them
+    /// back, and marks this worker stopped.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StoreError> {
         let this = Arc::new(self);
-        let abandoned = this.platform.syncs().fail_abandoned().await?;
-        if abandoned > 0 {
-            tracing::warn!(
-                "marked {abandoned} run(s) left running by a stopped process as failed (interrupted)"
-            );
-        }
-        let permits = Arc::new(Semaphore::new(this.config.max_concurrent.max(1)));
-        let cancel = Arc::new(AtomicBool::new(false));
-        let mut running: HashMap<i64, JoinHandle<()>> = HashMap::new();
+        let store = this.platform.store().clone();
+        let worker = this.platform.worker().to_string();
+        store
+            .register_worker(&WorkerInfo {
+                id: worker.clone(),
+                host: crate::policy::lease::hostname(),
+                pid: std::process::id(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .await?;
+        tracing::info!("worker {worker} started");
+        let heartbeat = tokio::spawn(beat(this.platform.clone(), this.sweep_interval()));
+        this.fail_abandoned().await;
+        let mut running = Running {
+            permits: Arc::new(Semaphore::new(this.config.max_concurrent.max(1))),
+            draining: Arc::new(AtomicBool::new(false)),
+            tasks: Vec::new(),
+        };
+        let mut swept = Instant::now();
         tokio::pin!(shutdown);
         loop {
-            running.retain(|_, task| !task.is_finished());
-            match this.start_due(&mut running, &permits, &cancel).await {
+            running.tasks.retain(|(task, _)| !task.is_finished());
+            match this.claim_due(&mut running).await {
                 // Said at every look that finds nothing to do, so a reader of the log
                 // (the schedule tests) knows every sync started so far has ended.
-                Ok(()) if running.is_empty() => {
+                Ok(()) if running.tasks.is_empty() => {
                     tracing::debug!("scheduler idle: no sync due or running");
                 }
                 Ok(()) => {}
                 Err(e) => tracing::error!("scheduler: {e}"),
+            }
+            if swept.elapsed() >= this.sweep_interval() {
+                this.fail_abandoned().await;
+                swept = Instant::now();
             }
             tokio::select! {
                 () = &mut shutdown => break,
                 () = tokio::time::sleep(this.config.poll) => {}
             }
         }
-        tracing::info!("stopping: cancelling {} running sync(s)", running.len());
-        cancel.store(true, Ordering::SeqCst);
-        for (_, task) in running {
+        tracing::info!(
+            "draining: stopping {} running sync(s) at their next batch; another worker resumes them",
+            running.tasks.len()
+        );
+        if let Err(e) = store.drain_worker(&worker).await {
+            tracing::warn!("could not mark worker {worker} draining: {e}");
+        }
+        running.draining.store(true, Ordering::SeqCst);
+        for (_, cancel) in &running.tasks {
+            cancel.store(true, Ordering::SeqCst);
+        }
+        for (task, _) in running.tasks {
             let _ = task.await;
         }
-        Ok(())
+        heartbeat.abort();
+        store.stop_worker(&worker).await
     }
 
-    /// Starts every due sync that is not already running here.
-    async fn start_due(
-        self: &Arc<Self>,
-        running: &mut HashMap<i64, JoinHandle<()>>,
-        permits: &Arc<Semaphore>,
-        cancel: &Arc<AtomicBool>,
-    ) -> Result<(), StoreError> {
-        let now = self.clock.now();
+    /// How often the worker beats and sweeps: a third of the lease time, so a worker
+    /// misses two before its leases could lapse.
+    fn sweep_interval(&self) -> Duration {
+        self.platform.lease_ttl() / 3
+    }
+
+    /// Now, for due times.
+    async fn now(&self) -> Result<DateTime<Utc>, StoreError> {
+        match &self.clock {
+            Some(clock) => Ok(clock.now()),
+            None => self.platform.store().now().await,
+        }
+    }
+
+    /// Fails the runs nobody runs any more (their worker died and their lease lapsed).
+    async fn fail_abandoned(&self) {
+        match self.platform.syncs().fail_abandoned().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                "marked {n} run(s) left running by a worker that stopped as failed (interrupted)"
+            ),
+            Err(e) => tracing::error!("scheduler: {e}"),
+        }
+    }
+
+    /// Schedules newly enabled auto syncs at the next slot, then claims as many due
+    /// syncs as this worker has room for and starts them.
+    async fn claim_due(self: &Arc<Self>, running: &mut Running) -> Result<(), StoreError> {
         let store = self.platform.store();
-        for integration in store.integrations().await? {
-            let days = integration.policy.auto_sync_days;
-            if days == 0 || running.contains_key(&integration.id) {
-                continue;
+        let now = self.now().await?;
+        let first = self.config.sync_time.next_slot_after(now);
+        for name in store.schedule_new(first).await? {
+            tracing::info!("integration `{name}`: first auto sync at {first}");
+        }
+        let room: Vec<OwnedSemaphorePermit> =
+            std::iter::from_fn(|| running.permits.clone().try_acquire_owned().ok()).collect();
+        if room.is_empty() {
+            return Ok(());
+        }
+        let worker = self.platform.worker();
+        let ttl = self.platform.lease_ttl();
+        let claims = store.claim_due(worker, now, room.len(), ttl).await?;
+        // Permits without a claim go back as `room` drops.
+        for (claim, permit) in claims.into_iter().zip(room) {
+            if claim.interrupted_runs > 0 {
+                tracing::warn!(
+                    "took over the auto sync of `{}` from a worker that stopped: its run is marked interrupted, and this one resumes it",
+                    claim.name
+                );
             }
-            let due = match store.next_due(integration.id).await? {
-                Some(due) => due,
-                None => {
-                    let first = self.config.sync_time.next_slot_after(now);
-                    store.set_next_due(integration.id, first).await?;
-                    tracing::info!(
-                        "integration `{}`: first auto sync at {first}",
-                        integration.name
-                    );
-                    first
-                }
+            let cancel = Arc::new(AtomicBool::new(false));
+            let stop = Stop {
+                cancel: cancel.clone(),
+                draining: running.draining.clone(),
             };
-            if now < due {
-                continue;
-            }
             let this = self.clone();
-            let (permits, cancel) = (permits.clone(), cancel.clone());
-            let id = integration.id;
-            running.insert(
-                id,
-                tokio::spawn(async move {
-                    let Ok(_permit) = permits.acquire_owned().await else {
-                        return;
-                    };
-                    if cancel.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    if let Err(e) = this.auto_sync(integration.clone(), now, cancel).await {
-                        tracing::error!("auto sync of `{}`: {e}", integration.name);
-                    }
-                }),
-            );
+            let task = tokio::spawn(async move {
+                let _permit = permit;
+                let name = claim.name.clone();
+                if let Err(e) = this.auto_sync(claim, now, stop).await {
+                    tracing::error!("auto sync of `{name}`: {e}");
+                }
+            });
+            running.tasks.push((task, cancel));
         }
         Ok(())
     }
 
-    /// When the next auto sync is due after one that started at `started`: a transient
-    /// failure is retried after a doubling delay, a bounded number of times; anything else
-    /// waits for the next slot (a person must fix auth, permission and config errors).
-    /// A retry comes no sooner than the source asked ([`due_after_failure`]).
+    /// When the next auto sync is due after one that started at `started` and failed
+    /// `failures` times in a row before, and how many times in a row it has failed now.
+    /// A transient failure is retried after a doubling delay, a bounded number of times;
+    /// anything else waits for the next slot (a person must fix auth, permission and
+    /// config errors). A retry comes no sooner than the source asked
+    /// ([`due_after_failure`]).
     fn after_run(
         &self,
         integration: &Integration,
-        started: DateTime<Utc>,
+        run: Run,
         outcome: &SyncOutcome,
         next_slot: DateTime<Utc>,
-    ) -> DateTime<Utc> {
-        let mut failures = self.failures.lock().expect("failures lock");
+    ) -> (DateTime<Utc>, u32) {
         if !outcome.retryable() {
-            failures.remove(&integration.id);
-            return next_slot;
+            return (next_slot, 0);
         }
-        let count = failures.entry(integration.id).or_default();
-        *count += 1;
-        let delay = if *count > self.config.max_retries {
-            failures.remove(&integration.id);
-            None
-        } else {
-            self.config
+        let failures = run.failures_before + 1;
+        let delay = match failures > self.config.max_retries {
+            true => None,
+            false => self
+                .config
                 .retry_delay
-                .checked_mul(2u32.saturating_pow(*count - 1))
+                .checked_mul(2u32.saturating_pow(failures - 1)),
         };
         if let Some(asked) = outcome.source_wait.filter(|w| *w > MAX_SOURCE_WAIT) {
             tracing::warn!(
@@ -168,60 +219,139 @@ impl Scheduler {
                 MAX_SOURCE_WAIT.as_secs()
             );
         }
-        let ended = self.clock.now();
-        due_after_failure(started, ended, delay, next_slot, outcome.source_wait)
+        let due = due_after_failure(
+            run.started,
+            run.ended,
+            delay,
+            next_slot,
+            outcome.source_wait,
+        );
+        (due, if delay.is_some() { failures } else { 0 })
     }
 
-    /// Runs one auto sync and moves the integration's schedule on from `started`.
+    /// Runs one claimed auto sync, then ends the claim: the schedule moves on from
+    /// `started` (or stays due, for another worker, when the run was stopped) as the
+    /// lease is given back.
     async fn auto_sync(
         &self,
-        integration: Integration,
+        claim: Claim,
         started: DateTime<Utc>,
-        cancel: Arc<AtomicBool>,
+        stop: Stop,
     ) -> Result<(), StoreError> {
         let store = self.platform.store();
+        let integration = match store.integration(&claim.name).await {
+            Ok(integration) => integration,
+            // Removed since: its schedule and lease went with it.
+            Err(StoreError::NotFound { .. }) => return Ok(()),
+            Err(e) => {
+                self.hand_back(&claim).await;
+                return Err(e);
+            }
+        };
         let next = self
             .config
             .sync_time
             .slot_days_after(started, integration.policy.auto_sync_days);
         let request = SyncRequest {
             started: None,
+            claimed: Some(claim.fence),
             action: Action::AutoSync,
             started_by: SCHEDULER.into(),
             full: false,
             progress: None,
-            cancel,
+            cancel: stop.cancel,
         };
         let syncs = self.platform.syncs();
-        match syncs.run_integration(integration.clone(), request).await {
+        let (due, failures) = match syncs.run_integration(integration.clone(), request).await {
             Ok(outcome) => {
                 tracing::info!(
                     "auto sync of `{}`: {}",
                     integration.name,
                     outcome.status.as_str()
                 );
-                if outcome.status == RunStatus::Cancelled {
-                    return Ok(()); // still due: it runs when the scheduler next starts
+                if outcome.status == RunStatus::Cancelled && stop.draining.load(Ordering::SeqCst) {
+                    // Still due: another worker (or this one, restarted) resumes it.
+                    self.hand_back(&claim).await;
+                    return Ok(());
                 }
-                let due = self.after_run(&integration, started, &outcome, next);
-                store.set_next_due(integration.id, due).await
+                let run = Run {
+                    started,
+                    ended: self.now().await?,
+                    failures_before: claim.failures,
+                };
+                self.after_run(&integration, run, &outcome, next)
             }
             Err(ServiceError::AlreadyRunning { holder, .. }) => {
                 tracing::info!(
                     "auto sync of `{}` postponed: {holder} is running it",
                     integration.name
                 );
-                Ok(())
+                self.hand_back(&claim).await;
+                return Ok(());
             }
-            Err(ServiceError::Store(e)) => Err(e),
+            Err(ServiceError::Store(e)) => {
+                self.hand_back(&claim).await;
+                return Err(e);
+            }
             Err(error) => {
                 // Record why it cannot run, and wait for the next slot rather than retry
                 // every poll: this needs a person to fix it.
                 syncs
                     .record_unstartable(&integration, Action::AutoSync, SCHEDULER, &error)
                     .await?;
-                store.set_next_due(integration.id, next).await
+                (next, 0)
             }
+        };
+        store
+            .end_claim(claim.integration, claim.fence, due, failures)
+            .await
+    }
+
+    /// Gives a claim back still due, as it was, for the next look of any worker.
+    async fn hand_back(&self, claim: &Claim) {
+        let handed = async {
+            let now = self.now().await?;
+            self.platform
+                .store()
+                .end_claim(claim.integration, claim.fence, now, claim.failures)
+                .await
+        };
+        if let Err(e) = handed.await {
+            tracing::warn!(
+                "could not hand back the auto sync of `{}` (its lease lapses instead): {e}",
+                claim.name
+            );
+        }
+    }
+}
+
+/// What stops an auto sync: its own flag, set by a person's Cancel or a drain, and
+/// whether the worker drains (then the sync is handed back, still due).
+struct Stop {
+    cancel: Arc<AtomicBool>,
+    draining: Arc<AtomicBool>,
+}
+
+/// An auto sync that ran: when, and how often it had failed in a row before.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    started: DateTime<Utc>,
+    ended: DateTime<Utc>,
+    failures_before: u32,
+}
+
+/// Beats this worker's heartbeat every `interval` until aborted.
+async fn beat(platform: Arc<Platform>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tick.tick().await;
+        match platform.store().heartbeat(platform.worker()).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "worker {} is no longer in the store's list of workers",
+                platform.worker()
+            ),
+            Err(e) => tracing::warn!("could not record the heartbeat: {e}"),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! async function over `Arc<dyn Store>`, instantiated once for SQLite and once for
 //! PostgreSQL by `both_backends!`.
 
-use chrono::{Duration as TimeDelta, Utc};
+use chrono::{DateTime, Duration as TimeDelta, Utc};
 use connector_host::import::ImportedAsset;
 use connector_host::model::{
     Action, AffectedPackage, Asset, AssetFilter, Batch, Cvss, CvssScore, Finding, FindingFilter,
@@ -10,10 +10,10 @@ use connector_host::model::{
     NewIntegration, NewSession, PluginPin, Policy, Role, RunCounts, RunEnd, RunStatus, Severity,
     StatusChange, StatusesMoved, StoredFinding, Vulnerability, Window, natural_key, parse_time,
 };
-use connector_host::policy::lease::{INTERRUPTED, abandoned, holder_name};
+use connector_host::policy::lease::{INTERRUPTED, abandoned, worker_id};
 use connector_host::store::{
     BatchOutcome, Checkpoint, Fence, GroupOutcome, Installed, LeaseOutcome, Store, StoreError,
-    StoreTarget, WriteGroup, open_store,
+    StoreTarget, WorkerInfo, WriteGroup, open_store,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +78,12 @@ both_backends!(
     findings_sort_by_their_assets_name_which_follows_the_asset,
     users_and_sessions_keep_only_hashes_and_end_together,
     vulnerabilities_keep_their_kind_and_details,
+    due_auto_syncs_are_claimed_once_each_by_workers_claiming_at_once,
+    a_claim_ends_by_rescheduling_and_giving_back_its_lease_at_once,
+    a_dead_workers_claim_is_claimed_again_once_its_lease_lapses,
+    auto_sync_schedules_follow_the_auto_sync_days,
+    workers_register_beat_drain_and_stop,
+    the_database_keeps_one_active_run_per_integration,
 );
 
 fn new_integration(name: &str, policy: Policy) -> NewIntegration {
@@ -1896,7 +1902,7 @@ async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
         .await
         .unwrap();
     let far = "far-host/42/1";
-    let me = holder_name();
+    let me = worker_id();
     let LeaseOutcome::Acquired {
         interrupted_runs: 0,
         fence: far_fence,
@@ -2252,4 +2258,312 @@ async fn vulnerabilities_keep_their_kind_and_details(store: Arc<dyn Store>, _: &
     )
     .await;
     assert_eq!(counts.findings_updated, 1, "{counts:?}");
+}
+
+fn auto_daily() -> Policy {
+    Policy {
+        auto_sync_days: 1,
+        ..Policy::default()
+    }
+}
+
+const CLAIM_TTL: Duration = Duration::from_secs(600);
+
+/// `n` integrations with a daily auto sync, all first due at `due`.
+async fn due_integrations(store: &Arc<dyn Store>, n: usize, due: DateTime<Utc>) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let added = store
+            .add_integration(&new_integration(&format!("tenant-{i:02}"), auto_daily()))
+            .await
+            .unwrap();
+        ids.push(added.id);
+    }
+    let mut scheduled = store.schedule_new(due).await.unwrap();
+    scheduled.sort();
+    assert_eq!(scheduled.len(), n, "each new schedule is set once");
+    assert!(
+        store.schedule_new(due).await.unwrap().is_empty(),
+        "and only once"
+    );
+    ids
+}
+
+async fn due_auto_syncs_are_claimed_once_each_by_workers_claiming_at_once(
+    store: Arc<dyn Store>,
+    _: &Keep,
+) {
+    let due = parse_time("2030-01-01T01:15:00Z").unwrap();
+    let ids = due_integrations(&store, 30, due).await;
+    let early = store
+        .claim_due("early", due - TimeDelta::seconds(1), 100, CLAIM_TTL)
+        .await
+        .unwrap();
+    assert!(
+        early.is_empty(),
+        "nothing is due before its time: {early:?}"
+    );
+    // Three workers claim at once, a few at a time, until nothing is left.
+    let workers = ["w1", "w2", "w3"].map(|worker| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut claimed = Vec::new();
+            loop {
+                let claims = store.claim_due(worker, due, 4, CLAIM_TTL).await.unwrap();
+                if claims.is_empty() {
+                    return claimed;
+                }
+                claimed.extend(claims.into_iter().map(|c| (worker, c)));
+                tokio::task::yield_now().await;
+            }
+        })
+    });
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    let mut integrations: Vec<i64> = all.iter().map(|(_, c)| c.integration).collect();
+    integrations.sort();
+    assert_eq!(integrations, ids, "every due sync claimed exactly once");
+    for (worker, claim) in &all {
+        assert_eq!(claim.failures, 0);
+        assert_eq!(claim.interrupted_runs, 0);
+        assert!(claim.name.starts_with("tenant-"), "{claim:?}");
+        // The claim holds the lease: a run started now names its worker.
+        let run = run_of(&store, claim.integration).await;
+        let history = store.history(claim.integration, Window::ALL).await.unwrap();
+        assert_eq!(
+            (history[0].id, history[0].worker.as_deref()),
+            (run, Some(*worker))
+        );
+        assert_eq!(
+            store
+                .acquire_lease(claim.integration, "someone-else", CLAIM_TTL)
+                .await
+                .unwrap(),
+            LeaseOutcome::HeldBy(worker.to_string())
+        );
+    }
+    let later = store
+        .claim_due("w4", due + TimeDelta::hours(1), 100, CLAIM_TTL)
+        .await
+        .unwrap();
+    assert!(
+        later.is_empty(),
+        "a claimed sync is not claimed again while its lease lives"
+    );
+}
+
+async fn a_claim_ends_by_rescheduling_and_giving_back_its_lease_at_once(
+    store: Arc<dyn Store>,
+    _: &Keep,
+) {
+    let due = parse_time("2030-01-01T01:15:00Z").unwrap();
+    let ids = due_integrations(&store, 2, due).await;
+    let claims = store.claim_due("w1", due, 10, CLAIM_TTL).await.unwrap();
+    assert_eq!(claims.len(), 2);
+    let (first, second) = (&claims[0], &claims[1]);
+    // The first failed transiently twice now: it is due again in an hour.
+    let retry = due + TimeDelta::hours(1);
+    store
+        .end_claim(first.integration, first.fence, retry, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.next_due(first.integration).await.unwrap(),
+        Some(retry)
+    );
+    // A claim whose lease is gone changes nothing: its taker decides.
+    store
+        .end_claim(second.integration, Fence(second.fence.0 ^ 1), due, 9)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.acquire_lease(second.integration, "w2", CLAIM_TTL).await.unwrap(),
+        LeaseOutcome::HeldBy(h) if h == "w1"
+    ));
+    assert!(
+        store
+            .claim_due("w2", retry - TimeDelta::seconds(1), 10, CLAIM_TTL)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the retry is not due yet, and the other is still held"
+    );
+    let again = store.claim_due("w2", retry, 10, CLAIM_TTL).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].integration, again[0].failures),
+        (ids[0], 2),
+        "any worker retries it, knowing how often it failed"
+    );
+}
+
+async fn a_dead_workers_claim_is_claimed_again_once_its_lease_lapses(
+    store: Arc<dyn Store>,
+    _: &Keep,
+) {
+    let due = parse_time("2030-01-01T01:15:00Z").unwrap();
+    let ids = due_integrations(&store, 1, due).await;
+    let short = Duration::from_millis(300);
+    let dead = store.claim_due("dead", due, 10, short).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    let left_running = run_of(&store, ids[0]).await;
+    assert!(
+        store
+            .claim_due("taker", due, 10, CLAIM_TTL)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not while the lease lives"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Its due time moved only as far as its lease: by any worker's time after the
+    // lease, the sync is due again.
+    let far = parse_time("2031-01-01T00:00:00Z").unwrap();
+    let taken = store.claim_due("taker", far, 10, CLAIM_TTL).await.unwrap();
+    assert_eq!(taken.len(), 1, "claimed again once the lease lapsed");
+    assert_eq!(taken[0].interrupted_runs, 1);
+    assert_ne!(taken[0].fence, dead[0].fence);
+    let history = store.history(ids[0], Window::ALL).await.unwrap();
+    assert_eq!(history[0].id, left_running);
+    assert_eq!(history[0].status, RunStatus::Failed);
+    assert_eq!(history[0].error.as_deref(), Some(INTERRUPTED));
+    assert_eq!(history[0].worker.as_deref(), Some("dead"));
+    assert!(matches!(
+        store
+            .finish_run(
+                left_running,
+                &RunEnd::bare(RunStatus::Succeeded, None),
+                Some(dead[0].fence)
+            )
+            .await,
+        Err(StoreError::LeaseLost)
+    ));
+}
+
+async fn auto_sync_schedules_follow_the_auto_sync_days(store: Arc<dyn Store>, _: &Keep) {
+    let manual = store
+        .add_integration(&new_integration("manual", Policy::default()))
+        .await
+        .unwrap();
+    let first = parse_time("2030-01-01T01:15:00Z").unwrap();
+    assert!(
+        store.schedule_new(first).await.unwrap().is_empty(),
+        "auto sync is off"
+    );
+    let set = |days| {
+        let (store, manual) = (store.clone(), manual.clone());
+        async move {
+            let policy = Policy {
+                auto_sync_days: days,
+                ..Policy::default()
+            };
+            store
+                .update_integration(
+                    manual.id,
+                    &manual.settings,
+                    &manual.sealed_secrets,
+                    &policy,
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+    };
+    set(2).await;
+    assert_eq!(store.schedule_new(first).await.unwrap(), ["manual"]);
+    assert_eq!(store.next_due(manual.id).await.unwrap(), Some(first));
+    set(3).await;
+    assert_eq!(
+        store.next_due(manual.id).await.unwrap(),
+        Some(first),
+        "another frequency keeps the due time"
+    );
+    set(0).await;
+    assert_eq!(store.next_due(manual.id).await.unwrap(), None);
+    assert!(
+        store
+            .claim_due("w", first, 10, CLAIM_TTL)
+            .await
+            .unwrap()
+            .is_empty(),
+        "off is never due"
+    );
+    set(1).await;
+    let later = first + TimeDelta::days(5);
+    assert_eq!(
+        store.schedule_new(later).await.unwrap(),
+        ["manual"],
+        "turned on again, it waits for the next slot, not the old due time"
+    );
+}
+
+async fn workers_register_beat_drain_and_stop(store: Arc<dyn Store>, _: &Keep) {
+    let w = store
+        .add_integration(&new_integration("w", auto_daily()))
+        .await
+        .unwrap();
+    let info = |id: &str| WorkerInfo {
+        id: id.into(),
+        host: "box".into(),
+        pid: 42,
+        version: "1.2.3".into(),
+    };
+    store.register_worker(&info("one")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store.register_worker(&info("two")).await.unwrap();
+    assert!(store.heartbeat("one").await.unwrap());
+    assert!(!store.heartbeat("nobody").await.unwrap());
+    let LeaseOutcome::Acquired { .. } = store.acquire_lease(w.id, "one", CLAIM_TTL).await.unwrap()
+    else {
+        panic!("a free lease is taken")
+    };
+    let workers = store.workers().await.unwrap();
+    let ids: Vec<&str> = workers.iter().map(|w| w.id.as_str()).collect();
+    assert_eq!(ids, ["two", "one"], "newest first");
+    let one = &workers[1];
+    assert_eq!(
+        (one.host.as_str(), one.pid, one.version.as_str()),
+        ("box", 42, "1.2.3")
+    );
+    assert_eq!(one.running, ["w"]);
+    assert!(one.heartbeat_age_s < 60.0, "{one:?}");
+    assert!(!one.draining && one.stopped_at.is_none());
+    assert!(workers[0].running.is_empty());
+    store.drain_worker("one").await.unwrap();
+    assert!(store.workers().await.unwrap()[1].draining);
+    store.stop_worker("one").await.unwrap();
+    let one = store.workers().await.unwrap().remove(1);
+    assert!(
+        one.stopped_at.is_some() && one.running.is_empty(),
+        "{one:?}"
+    );
+    assert!(
+        matches!(
+            store.acquire_lease(w.id, "two", CLAIM_TTL).await.unwrap(),
+            LeaseOutcome::Acquired { .. }
+        ),
+        "a stopped worker's leases are given back"
+    );
+}
+
+async fn the_database_keeps_one_active_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let running = run_of(&store, w.id).await;
+    assert!(
+        matches!(
+            store.start_run(w.id, Action::AutoSync, "story").await,
+            Err(StoreError::Conflict { .. })
+        ),
+        "a second active run is refused, whatever the leases say"
+    );
+    store
+        .finish_run(running, &RunEnd::bare(RunStatus::Succeeded, None), None)
+        .await
+        .unwrap();
+    run_of(&store, w.id).await;
 }

@@ -10,6 +10,7 @@ mod serve;
 pub mod table;
 mod users;
 mod views;
+mod workers;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -126,6 +127,8 @@ enum Command {
     /// Users of the console and the HTTP API, and their tokens.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// The `serve` processes sharing the store: heartbeat, state, what each runs.
+    Workers(workers::WorkersArgs),
 }
 
 /// Runs the command.
@@ -142,5 +145,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::History(args) => views::history(&ctx, args).await,
         Command::Serve(args) => serve::serve(&ctx, args).await,
         Command::Users(cmd) => users::run(&ctx, cmd).await,
+        Command::Workers(args) => workers::workers(&ctx, args).await,
     }
 }

@@ -122,6 +122,7 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
             &args.name,
             SyncRequest {
                 started: None,
+                claimed: None,
                 action: Action::SyncNow,
                 started_by: args.started_by.unwrap_or_else(os_user),
                 full: args.full,

@@ -3,7 +3,7 @@
 use super::context::Context;
 use anyhow::Context as _;
 use clap::Args;
-use connector_host::clock::{Clock, FileClock, SystemClock};
+use connector_host::clock::{Clock, FileClock};
 use connector_host::schedule::{DEFAULT_SYNC_TIME, SyncTime};
 use connector_host::scheduler::{Scheduler, SchedulerConfig};
 use connector_host::web::{self, Exposure, WebConfig};
@@ -83,10 +83,10 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
     for (file, error) in &failed {
         eprintln!("warning: {} not loaded: {error}", file.display());
     }
-    let clock: Arc<dyn Clock> = match args.clock_file {
-        Some(path) => Arc::new(FileClock(path)),
-        None => Arc::new(SystemClock),
-    };
+    // Due times come from the store's clock, the one every worker agrees on.
+    let clock = args
+        .clock_file
+        .map(|path| Arc::new(FileClock(path)) as Arc<dyn Clock>);
     let max_concurrent = args
         .max_concurrent_syncs
         .map(|n| n as usize)
@@ -151,7 +151,6 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
     let scheduler = Scheduler {
         platform,
         clock,
-        failures: Default::default(),
         config: SchedulerConfig {
             sync_time: args.sync_time,
             max_concurrent,

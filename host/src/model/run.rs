@@ -135,6 +135,8 @@ pub struct HistoryRow {
     pub error: Option<String>,
     /// What a settings change changed (keys only, never values).
     pub details: Option<String>,
+    /// The worker that ran it (a sync's lease holder).
+    pub worker: Option<String>,
 }
 
 /// Requests the sandbox refused during one call: how many, and the first few distinct

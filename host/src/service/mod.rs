@@ -16,6 +16,7 @@ mod plugins;
 mod statuses;
 mod syncs;
 mod upgrades;
+mod workers;
 
 pub use access::{ADMIN, ADMIN_TOKEN_ENV, Access, AdminToken, Login, Token};
 pub use error::{ErrorKind, ServiceError, store_kind};
@@ -35,6 +36,7 @@ pub use paging::MAX_PAGE;
 pub use plugins::{InstallOutcome, PluginVersion, PluginVersions};
 pub use statuses::{MAX_REASON, Selection, StatusRequest, StatusSet, StatusesSet, status_warning};
 pub use syncs::{RunningSync, SyncRequest, SyncStatus, Syncs};
+pub use workers::{WorkerView, Workers};
 
 use crate::catalog::Catalog;
 use crate::model::Integration;
@@ -84,6 +86,8 @@ pub struct Platform {
     running: syncs::Running,
     sync_time: SyncTime,
     lease_ttl: Duration,
+    /// This process's worker id: what its leases and runs name.
+    worker: String,
 }
 
 impl Platform {
@@ -104,6 +108,7 @@ impl Platform {
                 .parse()
                 .expect("the default sync time reads"),
             lease_ttl: crate::policy::lease::LEASE_TTL,
+            worker: crate::policy::lease::worker_id(),
             loaded_builds: Default::default(),
             limits,
             running: Default::default(),
@@ -115,6 +120,16 @@ impl Platform {
     pub fn with_sync_time(mut self, sync_time: SyncTime) -> Self {
         self.sync_time = sync_time;
         self
+    }
+
+    /// This process's worker id.
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// How long its syncs' leases last unrenewed.
+    pub fn lease_ttl(&self) -> Duration {
+        self.lease_ttl
     }
 
     /// The same platform, its syncs holding leases of `ttl` (`--lease-ttl-s`).
@@ -162,6 +177,11 @@ impl Platform {
     /// History of runs.
     pub fn history(&self) -> History<'_> {
         History { platform: self }
+    }
+
+    /// Workers: the `serve` processes sharing the store.
+    pub fn workers(&self) -> Workers<'_> {
+        Workers { platform: self }
     }
 
     /// Plugin versions: install, list, remove.

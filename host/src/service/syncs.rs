@@ -29,6 +29,8 @@ pub struct SyncRequest {
     pub cancel: Arc<AtomicBool>,
     /// Told once the run holds its lease and has its history row.
     pub started: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The lease a claim took for it (the scheduler's); `None` takes it.
+    pub claimed: Option<crate::store::Fence>,
 }
 
 /// A sync running in this process.
@@ -166,6 +168,8 @@ impl Syncs<'_> {
             limits: self.platform.limits,
             lease_ttl: self.platform.lease_ttl,
             started: request.started,
+            worker: self.platform.worker.clone(),
+            claimed: request.claimed,
         };
         match job.run(self.platform.store().clone()).await {
             Ok(outcome) => Ok(outcome),

@@ -4,11 +4,13 @@
 //! database lock. [`open_store`] opens either backend from a `--db` value.
 
 mod error;
+pub mod fleet;
 pub mod postgres;
 pub mod sqlite;
 mod target;
 
 pub use error::StoreError;
+pub use fleet::{Claim, FleetStore, WorkerInfo, WorkerRow};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use target::StoreTarget;
@@ -58,6 +60,15 @@ pub(crate) const CLEAR_CHECKPOINT: &str =
     "INSERT INTO checkpoints (integration_id, state, updated_at, generation) VALUES (?1, '', ?2, 1)
      ON CONFLICT (integration_id) DO UPDATE SET state = '', updated_at = excluded.updated_at,
        generation = checkpoints.generation + 1";
+
+/// Fails the runs of an integration still marked running, which a holder that is gone
+/// left (?1 integration, ?2 time, ?3 error).
+pub(crate) const INTERRUPT_RUNS: &str = "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3 WHERE integration_id = ?1 AND status = 'running'";
+
+/// Opens a history row in state running (?1 integration, ?2 action, ?3 time, ?4 started
+/// by), naming the worker that holds the integration's lease; its id.
+pub(crate) const START_RUN: &str = "INSERT INTO runs (integration_id, action, started_at, started_by, status, worker)
+ VALUES (?1, ?2, ?3, ?4, 'running', (SELECT holder FROM leases WHERE integration_id = ?1)) RETURNING id";
 
 /// Puts back the source's status wherever one was set here (?1 integration).
 pub(crate) const RESTORE_REPORTED_STATUSES: &str = "UPDATE findings SET status = reported_status WHERE integration_id = ?1 AND status <> reported_status";
@@ -444,6 +455,7 @@ pub trait Store:
     + InventoryStore
     + FindingStore
     + AccessStore
+    + FleetStore
 {
 }
 
@@ -454,7 +466,8 @@ impl<
         + IngestStore
         + InventoryStore
         + FindingStore
-        + AccessStore,
+        + AccessStore
+        + FleetStore,
 > Store for T
 {
 }

@@ -1,7 +1,9 @@
 //! Integrations in PostgreSQL.
 
+use super::ingest::dollars;
 use super::{PostgresStore, json_at, opt_json_at};
 use crate::model::{Integration, NewIntegration, PluginPin, Policy, now};
+use crate::store::fleet::schedule_for;
 use crate::store::{IntegrationStore, StoreError};
 use async_trait::async_trait;
 use tokio_postgres::error::SqlState;
@@ -32,14 +34,15 @@ fn integration_row(row: &tokio_postgres::Row) -> Result<Integration, StoreError>
 #[async_trait]
 impl IntegrationStore for PostgresStore {
     async fn add_integration(&self, new: &NewIntegration) -> Result<Integration, StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
         let settings = serde_json::to_value(&new.settings).expect("plain data");
         let streams = new
             .streams
             .as_ref()
             .map(|s| serde_json::to_value(s).expect("plain data"));
         let p = &new.policy;
-        let result = client
+        let result = tx
             .query_one(
                 &format!(
                     "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest, streams)
@@ -53,7 +56,13 @@ impl IntegrationStore for PostgresStore {
                 what: format!("integration `{}`", new.name),
             }),
             Err(e) => Err(e.into()),
-            Ok(row) => integration_row(&row),
+            Ok(row) => {
+                let added = integration_row(&row)?;
+                tx.execute(&dollars(schedule_for(p.auto_sync_days)), &[&added.id])
+                    .await?;
+                tx.commit().await?;
+                Ok(added)
+            }
         }
     }
 
@@ -67,18 +76,21 @@ impl IntegrationStore for PostgresStore {
     ) -> Result<(), StoreError> {
         let settings = serde_json::to_value(settings).expect("plain data");
         let streams = streams.map(|s| serde_json::to_value(s).expect("plain data"));
-        let changed = self
-            .client()
-            .await?
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let changed = tx
             .execute(
                 "UPDATE integrations SET settings = $2, sealed_secrets = $3, auto_sync_days = $4, auto_onboard = $5, update_metadata = $6, streams = $7 WHERE id = $1",
                 &[&id, &settings, &sealed_secrets, &i64::from(policy.auto_sync_days), &policy.auto_onboard, &policy.update_metadata, &streams],
             )
             .await?;
-        match changed {
-            0 => Err(StoreError::not_found(format!("integration #{id}"))),
-            _ => Ok(()),
+        if changed == 0 {
+            return Err(StoreError::not_found(format!("integration #{id}")));
         }
+        tx.execute(&dollars(schedule_for(policy.auto_sync_days)), &[&id])
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn replace_sealed_secrets(

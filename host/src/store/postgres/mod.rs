@@ -4,6 +4,7 @@
 //! versions live in `connector_host_schema`, applied under an advisory lock.
 
 mod access;
+mod fleet;
 mod ingest;
 mod integrations;
 mod plugins;
@@ -34,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0013_asset_name_order.sql"),
     include_str!("../../../migrations/postgres/0014_finding_asset_order.sql"),
     include_str!("../../../migrations/postgres/0015_finding_texts.sql"),
+    include_str!("../../../migrations/postgres/0016_workers.sql"),
 ];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).

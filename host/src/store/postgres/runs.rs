@@ -2,15 +2,18 @@
 
 use super::ingest::dollars;
 use super::{PostgresStore, count, json_at, parsed_at, stored_count};
-use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, Window, now};
+use crate::model::{Action, HistoryRow, RunCounts, RunEnd, Window, now};
 use crate::policy::lease::{INTERRUPTED, RunningRun, may_take};
-use crate::store::{FINISH_RUN, Fence, LeaseOutcome, RunStore, StoreError, run_finished};
+use crate::store::fleet::RELEASE_LEASE;
+use crate::store::{
+    FINISH_RUN, Fence, INTERRUPT_RUNS, LeaseOutcome, RunStore, START_RUN, StoreError, run_finished,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// A duration as whole milliseconds, for `interval` arithmetic in SQL.
-fn millis(d: Duration) -> f64 {
+pub(super) fn millis(d: Duration) -> f64 {
     d.as_millis() as f64
 }
 
@@ -59,6 +62,74 @@ impl PostgresStore {
     }
 }
 
+/// Whether taking a lease waits for another taker of the same integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wait {
+    /// Wait: one asked for this integration.
+    Block,
+    /// Pass it by: a claim takes whatever is free.
+    Skip,
+}
+
+/// Takes the integration's run lease for `holder` in `tx` if the policy allows it,
+/// failing the runs a previous holder left running. With [`Wait::Skip`], an integration
+/// another transaction is taking is answered as held by it (`None` is a missing one).
+pub(super) async fn take_lease(
+    tx: &tokio_postgres::Transaction<'_>,
+    integration: i64,
+    holder: &str,
+    ttl: Duration,
+    wait: Wait,
+) -> Result<LeaseOutcome, StoreError> {
+    // Locking the integration's row serialises takers, whether a lease row exists or
+    // not. Not FOR UPDATE: a writer holding the lease row share-locked needs a key share
+    // on this row for its foreign keys, and would wait on us while we wait on it.
+    let lock = match wait {
+        Wait::Block => "SELECT 1 FROM integrations WHERE id = $1 FOR NO KEY UPDATE",
+        Wait::Skip => "SELECT 1 FROM integrations WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED",
+    };
+    if tx.query_opt(lock, &[&integration]).await?.is_none() {
+        return match wait {
+            Wait::Block => Err(StoreError::not_found(format!("integration #{integration}"))),
+            Wait::Skip => Ok(LeaseOutcome::HeldBy("another worker".into())),
+        };
+    }
+    // Expiry by the database's clock: the workers' clocks may disagree.
+    let current: Option<(String, bool)> = tx
+        .query_opt(
+            "SELECT holder, expires_at <= now() FROM leases WHERE integration_id = $1",
+            &[&integration],
+        )
+        .await?
+        .map(|r| Ok::<_, StoreError>((r.try_get(0)?, r.try_get(1)?)))
+        .transpose()?;
+    if let Some((other, _)) = current
+        .as_ref()
+        .filter(|(h, expired)| !may_take(Some((h, *expired)), holder))
+    {
+        return Ok(LeaseOutcome::HeldBy(other.clone()));
+    }
+    let fence = Fence::draw();
+    tx.execute(
+        "INSERT INTO leases (integration_id, holder, expires_at, fence) VALUES ($1, $2, now() + $3 * interval '1 millisecond', $4)
+         ON CONFLICT (integration_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at,
+           fence = EXCLUDED.fence",
+        &[&integration, &holder, &millis(ttl), &fence.0],
+    )
+    .await?;
+    // Holding the lease, any run still marked running was left by a holder that died.
+    let interrupted = tx
+        .execute(
+            &dollars(INTERRUPT_RUNS),
+            &[&integration, &now(), &INTERRUPTED],
+        )
+        .await?;
+    Ok(LeaseOutcome::Acquired {
+        interrupted_runs: interrupted,
+        fence,
+    })
+}
+
 #[async_trait]
 impl RunStore for PostgresStore {
     async fn acquire_lease(
@@ -69,54 +140,9 @@ impl RunStore for PostgresStore {
     ) -> Result<LeaseOutcome, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        // Locking the integration's row serialises takers, whether a lease row exists or
-        // not. Not FOR UPDATE: a writer holding the lease row share-locked needs a key
-        // share on this row for its foreign keys, and would wait on us while we wait on it.
-        let exists = tx
-            .query_opt(
-                "SELECT 1 FROM integrations WHERE id = $1 FOR NO KEY UPDATE",
-                &[&integration],
-            )
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::not_found(format!("integration #{integration}")));
-        }
-        // Expiry by the database's clock: the workers' clocks may disagree.
-        let current: Option<(String, bool)> = tx
-            .query_opt(
-                "SELECT holder, expires_at <= now() FROM leases WHERE integration_id = $1",
-                &[&integration],
-            )
-            .await?
-            .map(|r| Ok::<_, StoreError>((r.try_get(0)?, r.try_get(1)?)))
-            .transpose()?;
-        let at = now();
-        if let Some((other, _)) = current
-            .as_ref()
-            .filter(|(h, expired)| !may_take(Some((h, *expired)), holder))
-        {
-            return Ok(LeaseOutcome::HeldBy(other.clone()));
-        }
-        let fence = Fence::draw();
-        tx.execute(
-            "INSERT INTO leases (integration_id, holder, expires_at, fence) VALUES ($1, $2, now() + $3 * interval '1 millisecond', $4)
-             ON CONFLICT (integration_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at,
-               fence = EXCLUDED.fence",
-            &[&integration, &holder, &millis(ttl), &fence.0],
-        )
-        .await?;
-        // Holding the lease, any run still marked running was left by a holder that died.
-        let interrupted = tx
-            .execute(
-                "UPDATE runs SET status = 'failed', finished_at = $2, error = $3 WHERE integration_id = $1 AND status = 'running'",
-                &[&integration, &at, &INTERRUPTED],
-            )
-            .await?;
+        let outcome = take_lease(&tx, integration, holder, ttl, Wait::Block).await?;
         tx.commit().await?;
-        Ok(LeaseOutcome::Acquired {
-            interrupted_runs: interrupted,
-            fence,
-        })
+        Ok(outcome)
     }
 
     async fn renew_lease(
@@ -139,10 +165,7 @@ impl RunStore for PostgresStore {
     async fn release_lease(&self, integration: i64, fence: Fence) -> Result<(), StoreError> {
         self.client()
             .await?
-            .execute(
-                "DELETE FROM leases WHERE integration_id = $1 AND fence = $2",
-                &[&integration, &fence.0],
-            )
+            .execute(&dollars(RELEASE_LEASE), &[&integration, &fence.0])
             .await?;
         Ok(())
     }
@@ -186,15 +209,22 @@ impl RunStore for PostgresStore {
         action: Action,
         started_by: &str,
     ) -> Result<i64, StoreError> {
-        let row = self
+        let started = self
             .client()
             .await?
             .query_one(
-                "INSERT INTO runs (integration_id, action, started_at, started_by, status) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                &[&integration, &action.as_str(), &now(), &started_by, &RunStatus::Running.as_str()],
+                &dollars(START_RUN),
+                &[&integration, &action.as_str(), &now(), &started_by],
             )
-            .await?;
-        Ok(row.try_get(0)?)
+            .await;
+        match started {
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                Err(StoreError::Conflict {
+                    what: format!("a running sync of integration #{integration}"),
+                })
+            }
+            other => Ok(other?.try_get(0)?),
+        }
     }
 
     async fn finish_run(
@@ -308,7 +338,8 @@ impl RunStore for PostgresStore {
                 &[&integration],
             )
             .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        let due: Option<Option<DateTime<Utc>>> = row.map(|r| r.try_get(0)).transpose()?;
+        Ok(due.flatten())
     }
 
     async fn set_next_due(&self, integration: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -337,7 +368,7 @@ impl PostgresStore {
             .query(
                 &format!(
                     "SELECT id, action, started_at, finished_at, started_by, status, assets_onboarded, assets_updated, assets_skipped,
-                       findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details
+                       findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details, worker
                      FROM runs WHERE {condition}"
                 ),
                 params,
@@ -365,6 +396,7 @@ impl PostgresStore {
                     warnings: json_at(r, 14, "run warnings")?,
                     error: r.try_get(15)?,
                     details: r.try_get(16)?,
+                    worker: r.try_get(17)?,
                 })
             })
             .collect()

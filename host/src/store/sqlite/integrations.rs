@@ -3,6 +3,7 @@
 use super::{SqliteStore, json_at, opt_json_at, time_at};
 use crate::model::{Integration, NewIntegration, PluginPin, Policy, now, time_text};
 use crate::policy::hash::json;
+use crate::store::fleet::schedule_for;
 use crate::store::{IntegrationStore, StoreError};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
@@ -46,7 +47,8 @@ impl IntegrationStore for SqliteStore {
         let new = new.clone();
         self.call(move |conn| {
             let p = &new.policy;
-            let result = conn.execute(
+            let tx = conn.transaction()?;
+            let result = tx.execute(
                 "INSERT INTO integrations (name, connector, settings, sealed_secrets, created_at, auto_sync_days, auto_onboard, update_metadata, plugin_version, plugin_digest, streams)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![new.name, new.connector, json(&new.settings), new.sealed_secrets, time_text(now()), p.auto_sync_days, p.auto_onboard, p.update_metadata, new.plugin.version, new.plugin.digest, new.streams.as_ref().map(json)],
@@ -60,7 +62,12 @@ impl IntegrationStore for SqliteStore {
                     })
                 }
                 Err(e) => Err(e.into()),
-                Ok(_) => by_name(conn, &new.name),
+                Ok(_) => {
+                    let added = by_name(&tx, &new.name)?;
+                    tx.execute(schedule_for(p.auto_sync_days), [added.id])?;
+                    tx.commit()?;
+                    Ok(added)
+                }
             }
         })
         .await
@@ -77,14 +84,17 @@ impl IntegrationStore for SqliteStore {
         let (settings, sealed, p) = (json(settings), sealed_secrets.to_string(), *policy);
         let streams = streams.map(json);
         self.call(move |conn| {
-            let changed = conn.execute(
+            let tx = conn.transaction()?;
+            let changed = tx.execute(
                 "UPDATE integrations SET settings = ?2, sealed_secrets = ?3, auto_sync_days = ?4, auto_onboard = ?5, update_metadata = ?6, streams = ?7 WHERE id = ?1",
                 params![id, settings, sealed, p.auto_sync_days, p.auto_onboard, p.update_metadata, streams],
             )?;
-            match changed {
-                0 => Err(StoreError::not_found(format!("integration #{id}"))),
-                _ => Ok(()),
+            if changed == 0 {
+                return Err(StoreError::not_found(format!("integration #{id}")));
             }
+            tx.execute(schedule_for(p.auto_sync_days), [id])?;
+            tx.commit()?;
+            Ok(())
         })
         .await
     }

@@ -5,6 +5,7 @@
 //! own: under WAL they neither wait behind a sync's writes nor hold them up.
 
 mod access;
+mod fleet;
 mod ingest;
 mod integrations;
 mod plugins;
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0014_asset_name_order.sql"),
     include_str!("../../../migrations/sqlite/0015_finding_asset_order.sql"),
     include_str!("../../../migrations/sqlite/0016_finding_texts.sql"),
+    include_str!("../../../migrations/sqlite/0017_workers.sql"),
 ];
 
 /// A store in one SQLite file.

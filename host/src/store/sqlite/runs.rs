@@ -1,14 +1,59 @@
 //! Runs, history, leases and schedules in SQLite.
 
 use super::{SqliteStore, json_at, opt_time_at, parsed_at, time_at};
-use crate::model::{Action, HistoryRow, RunCounts, RunEnd, RunStatus, Window, now, time_text};
+use crate::model::{Action, HistoryRow, RunCounts, RunEnd, Window, now, time_text};
 use crate::policy::hash::json;
 use crate::policy::lease::{INTERRUPTED, RunningRun, expiry, may_take};
-use crate::store::{FINISH_RUN, Fence, LeaseOutcome, RunStore, StoreError, run_finished};
+use crate::store::fleet::RELEASE_LEASE;
+use crate::store::{
+    FINISH_RUN, Fence, INTERRUPT_RUNS, LeaseOutcome, RunStore, START_RUN, StoreError, run_finished,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use std::time::Duration;
+
+/// Takes the integration's run lease for `holder` in `tx` if the policy allows it,
+/// failing the runs a previous holder left running.
+pub(super) fn take_lease(
+    tx: &rusqlite::Transaction<'_>,
+    integration: i64,
+    holder: &str,
+    ttl: Duration,
+) -> Result<LeaseOutcome, StoreError> {
+    // An embedded store's clock is its machine's, the clock of every process that opens
+    // the file.
+    let at = now();
+    let current: Option<(String, bool)> = tx
+        .query_row(
+            "SELECT holder, expires_at FROM leases WHERE integration_id = ?1",
+            [integration],
+            |r| Ok((r.get(0)?, time_at(r, 1)? <= at)),
+        )
+        .optional()?;
+    if let Some((other, _)) = current
+        .as_ref()
+        .filter(|(h, expired)| !may_take(Some((h, *expired)), holder))
+    {
+        return Ok(LeaseOutcome::HeldBy(other.clone()));
+    }
+    let fence = Fence::draw();
+    tx.execute(
+        "INSERT INTO leases (integration_id, holder, expires_at, fence) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (integration_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+           fence = excluded.fence",
+        params![integration, holder, time_text(expiry(at, ttl)), fence.0],
+    )?;
+    // Holding the lease, any run still marked running was left by a holder that died.
+    let interrupted = tx.execute(
+        INTERRUPT_RUNS,
+        params![integration, time_text(at), INTERRUPTED],
+    )?;
+    Ok(LeaseOutcome::Acquired {
+        interrupted_runs: interrupted as u64,
+        fence,
+    })
+}
 
 #[async_trait]
 impl RunStore for SqliteStore {
@@ -21,40 +66,9 @@ impl RunStore for SqliteStore {
         let holder = holder.to_string();
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            // An embedded store's clock is its machine's, the clock of every process that
-            // opens the file.
-            let at = now();
-            let current: Option<(String, bool)> = tx
-                .query_row(
-                    "SELECT holder, expires_at FROM leases WHERE integration_id = ?1",
-                    [integration],
-                    |r| Ok((r.get(0)?, time_at(r, 1)? <= at)),
-                )
-                .optional()?;
-            if let Some((other, _)) = current
-                .as_ref()
-                .filter(|(h, expired)| !may_take(Some((h, *expired)), &holder))
-            {
-                return Ok(LeaseOutcome::HeldBy(other.clone()));
-            }
-            let fence = Fence::draw();
-            tx.execute(
-                "INSERT INTO leases (integration_id, holder, expires_at, fence) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (integration_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
-                   fence = excluded.fence",
-                params![integration, holder, time_text(expiry(at, ttl)), fence.0],
-            )?;
-            // Holding the lease, any run still marked running was left by a holder that died.
-            let interrupted = tx.execute(
-                "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3
-                 WHERE integration_id = ?1 AND status = 'running'",
-                params![integration, time_text(at), INTERRUPTED],
-            )?;
+            let outcome = take_lease(&tx, integration, &holder, ttl)?;
             tx.commit()?;
-            Ok(LeaseOutcome::Acquired {
-                interrupted_runs: interrupted as u64,
-                fence,
-            })
+            Ok(outcome)
         })
         .await
     }
@@ -77,10 +91,7 @@ impl RunStore for SqliteStore {
 
     async fn release_lease(&self, integration: i64, fence: Fence) -> Result<(), StoreError> {
         self.call(move |conn| {
-            conn.execute(
-                "DELETE FROM leases WHERE integration_id = ?1 AND fence = ?2",
-                params![integration, fence.0],
-            )?;
+            conn.execute(RELEASE_LEASE, params![integration, fence.0])?;
             Ok(())
         })
         .await
@@ -134,11 +145,21 @@ impl RunStore for SqliteStore {
     ) -> Result<i64, StoreError> {
         let started_by = started_by.to_string();
         self.call(move |conn| {
-            conn.execute(
-                "INSERT INTO runs (integration_id, action, started_at, started_by, status) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![integration, action.as_str(), time_text(now()), started_by, RunStatus::Running.as_str()],
-            )?;
-            Ok(conn.last_insert_rowid())
+            let started = conn.query_row(
+                START_RUN,
+                params![integration, action.as_str(), time_text(now()), started_by],
+                |r| r.get(0),
+            );
+            match started {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    Err(StoreError::Conflict {
+                        what: format!("a running sync of integration #{integration}"),
+                    })
+                }
+                other => Ok(other?),
+            }
         })
         .await
     }
@@ -255,9 +276,10 @@ impl RunStore for SqliteStore {
                 .query_row(
                     "SELECT next_due FROM schedules WHERE integration_id = ?1",
                     [integration],
-                    |r| time_at(r, 0),
+                    |r| opt_time_at(r, 0),
                 )
-                .optional()?)
+                .optional()?
+                .flatten())
         })
         .await
     }
@@ -283,7 +305,7 @@ fn history_rows(
 ) -> Result<Vec<HistoryRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT id, action, started_at, finished_at, started_by, status, assets_onboarded, assets_updated, assets_skipped,
-           findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details
+           findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details, worker
          FROM runs WHERE {condition}"
     ))?;
     let rows = stmt.query_map(params, |r| {
@@ -307,6 +329,7 @@ fn history_rows(
             warnings: json_at(r, 14)?,
             error: r.get(15)?,
             details: r.get(16)?,
+            worker: r.get(17)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

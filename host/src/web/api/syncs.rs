@@ -63,6 +63,7 @@ pub async fn start(
         progress: None,
         cancel: Arc::new(AtomicBool::new(false)),
         started: None,
+        claimed: None,
     };
     Syncs::start(&state.platform, &name, request).await?;
     let status = state.platform.syncs().status(&name).await?;

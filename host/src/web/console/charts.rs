@@ -242,6 +242,7 @@ mod tests {
             warnings: vec![],
             error: None,
             details: None,
+            worker: None,
         };
         // Newest first, as history is.
         let html = timeline(&[

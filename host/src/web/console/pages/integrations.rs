@@ -375,6 +375,7 @@ pub async fn sync_now(
         progress: None,
         cancel: Arc::new(AtomicBool::new(false)),
         started: None,
+        claimed: None,
     };
     match Syncs::start(&state.platform, &name, request).await {
         Ok(()) => with_notice(&name, "started"),
