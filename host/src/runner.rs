@@ -20,7 +20,7 @@ use tokio::sync::mpsc::{Receiver, Sender};
 pub enum RunnerError {
     /// Another process is syncing this integration.
     #[error(
-        "integration `{name}` is already syncing (held by {holder}); try again when that run finishes"
+        "integration `{name}` is already syncing (held by {holder}); try again when that run finishes, or, if its process died, once its lease lapses (--lease-ttl-s)"
     )]
     AlreadyRunning {
         /// The integration.

@@ -69,6 +69,7 @@ impl Scheduler {
                 host: crate::policy::lease::hostname(),
                 pid: std::process::id(),
                 version: env!("CARGO_PKG_VERSION").into(),
+                lease_ttl: this.platform.lease_ttl(),
             })
             .await?;
         tracing::info!("worker {worker} started");

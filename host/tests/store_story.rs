@@ -2509,6 +2509,7 @@ async fn workers_register_beat_drain_and_stop(store: Arc<dyn Store>, _: &Keep) {
         host: "box".into(),
         pid: 42,
         version: "1.2.3".into(),
+        lease_ttl: Duration::from_secs(90),
     };
     store.register_worker(&info("one")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;

@@ -80,11 +80,11 @@ pub enum WorkerState {
     Lost,
 }
 
-/// The state of `worker`, whose leases last `ttl`.
-pub fn worker_state(worker: &crate::store::WorkerRow, ttl: Duration) -> WorkerState {
+/// The state of `worker`: lost once silent for longer than its own leases last.
+pub fn worker_state(worker: &crate::store::WorkerRow) -> WorkerState {
     if worker.stopped_at.is_some() {
         WorkerState::Stopped
-    } else if worker.heartbeat_age_s > ttl.as_secs_f64() {
+    } else if worker.heartbeat_age_s > worker.lease_ttl_s {
         WorkerState::Lost
     } else if worker.draining {
         WorkerState::Draining
@@ -110,6 +110,40 @@ mod tests {
         assert_eq!(parts[0], hostname(), "{one}");
         assert_eq!(parts[1], std::process::id().to_string(), "{one}");
         assert_eq!(parts[2].len(), 16, "{one}");
+    }
+
+    #[test]
+    fn a_worker_is_lost_once_silent_longer_than_its_own_leases_last() {
+        let at = DateTime::parse_from_rfc3339("2026-05-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let worker = |age: f64, draining: bool, stopped: bool| crate::store::WorkerRow {
+            id: "w".into(),
+            host: "box".into(),
+            pid: 1,
+            version: "0".into(),
+            lease_ttl_s: 2.0,
+            started_at: at,
+            heartbeat_at: at,
+            heartbeat_age_s: age,
+            draining,
+            stopped_at: stopped.then_some(at),
+            running: vec![],
+        };
+        assert_eq!(
+            worker_state(&worker(1.9, false, false)),
+            WorkerState::Active
+        );
+        assert_eq!(worker_state(&worker(2.1, false, false)), WorkerState::Lost);
+        assert_eq!(
+            worker_state(&worker(0.5, true, false)),
+            WorkerState::Draining
+        );
+        assert_eq!(worker_state(&worker(2.1, true, false)), WorkerState::Lost);
+        assert_eq!(
+            worker_state(&worker(99.0, true, true)),
+            WorkerState::Stopped
+        );
     }
 
     #[test]

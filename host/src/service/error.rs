@@ -46,7 +46,7 @@ pub enum ServiceError {
     },
     /// Another process is syncing the integration.
     #[error(
-        "integration `{name}` is already syncing (held by {holder}); try again when that run finishes"
+        "integration `{name}` is already syncing (held by {holder}); try again when that run finishes, or, if its process died, once its lease lapses (--lease-ttl-s)"
     )]
     AlreadyRunning {
         /// The integration.

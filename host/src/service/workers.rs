@@ -22,7 +22,6 @@ pub struct WorkerView {
 impl Workers<'_> {
     /// Every worker the store knows (those of the last week), newest first.
     pub async fn list(&self) -> Result<Vec<WorkerView>, ServiceError> {
-        let ttl = self.platform.lease_ttl();
         Ok(self
             .platform
             .store()
@@ -30,7 +29,7 @@ impl Workers<'_> {
             .await?
             .into_iter()
             .map(|row| WorkerView {
-                state: worker_state(&row, ttl),
+                state: worker_state(&row),
                 row,
             })
             .collect())

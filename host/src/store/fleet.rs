@@ -19,6 +19,8 @@ pub struct WorkerInfo {
     pub pid: u32,
     /// The host's version.
     pub version: String,
+    /// How long its leases last unrenewed: it beats three times in that while.
+    pub lease_ttl: Duration,
 }
 
 /// A worker as the store knows it.
@@ -32,6 +34,8 @@ pub struct WorkerRow {
     pub pid: i64,
     /// Its version.
     pub version: String,
+    /// How long its leases last unrenewed, in seconds: silent longer, it is lost.
+    pub lease_ttl_s: f64,
     /// When it started, by the database's clock.
     pub started_at: DateTime<Utc>,
     /// Its last heartbeat, by the database's clock.
@@ -136,12 +140,22 @@ pub(crate) const RELEASE_LEASE: &str =
     "DELETE FROM leases WHERE integration_id = ?1 AND fence = ?2";
 
 /// Every worker, with the names of the integrations whose lease it holds.
-pub(crate) const WORKERS: &str = "SELECT w.id, w.host, w.pid, w.version, w.started_at, w.heartbeat_at, w.draining, w.stopped_at,
+pub(crate) const WORKERS: &str = "SELECT w.id, w.host, w.pid, w.version, w.started_at, w.heartbeat_at, w.draining, w.stopped_at, w.lease_ttl_ms,
    (SELECT string_agg(i.name, ',' ORDER BY i.name) FROM leases l JOIN integrations i ON i.id = l.integration_id WHERE l.holder = w.id)
  FROM workers w ORDER BY w.started_at DESC, w.id";
 
 /// How long a stopped or silent worker's row is kept, for the record.
 pub(crate) const WORKER_RECORD_DAYS: i64 = 7;
+
+/// A lease time as stored, in milliseconds.
+pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A stored lease time in milliseconds, in seconds.
+pub(crate) fn ttl_s(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
 
 /// A count of failures as stored.
 pub(crate) fn failures_of(stored: i64) -> u32 {

@@ -176,7 +176,8 @@ fn postgresql_stores_exactly_what_sqlite_stores_through_the_main_flows() {
         add(host, &sim, "k", &["page-size=20"]);
         let expected = stored_first(host);
         let gate = sim.hold_issue_page(4);
-        let sync = host.spawn(&["sync", "k"]);
+        // A short lease, so the sync after the kill need not wait a minute for it.
+        let sync = host.spawn(&["--lease-ttl-s", "2", "sync", "k"]);
         gate.wait_reached(Duration::from_secs(60), "the fourth page of k");
         wait_for(60, "k's first three pages stored", || {
             host.json(&["findings", "k"]).len() == expected
@@ -190,6 +191,8 @@ fn postgresql_stores_exactly_what_sqlite_stores_through_the_main_flows() {
             "the killed run is in the history, unfinished: {history:?}"
         );
     }
+    // The killed runs' leases lapse: nothing but their time tells they are dead.
+    std::thread::sleep(Duration::from_millis(2500));
     for host in hosts {
         host.ok(&["sync", "k"]);
         let history = host.json(&["history", "k"]);

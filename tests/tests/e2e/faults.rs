@@ -449,7 +449,8 @@ fn kill_9_mid_sync_loses_nothing_and_doubles_nothing() {
     assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &settings));
     // The fourth issue page is held: three pages are read, and the sync waits there.
     let gate = sim.hold_issue_page(4);
-    let sync = host.spawn(&["sync", "w"]);
+    // A short lease, so the sync after the kill need not wait a minute for it.
+    let sync = host.spawn(&["--lease-ttl-s", "2", "sync", "w"]);
     gate.wait_reached(Duration::from_secs(60), "the fourth issue page");
     crate::harness::wait_for(60, "two committed pages", || {
         host.json(&["findings", "w"]).len() >= 100
@@ -464,6 +465,12 @@ fn kill_9_mid_sync_loses_nothing_and_doubles_nothing() {
         history[0]["status"], "running",
         "the killed run is in the history, unfinished: {history:?}"
     );
+    let refused = host.fails(&["sync", "w"]);
+    assert!(
+        refused.contains("already syncing") && refused.contains("lease lapses"),
+        "until its lease lapses, the killed run's integration is busy: {refused}"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
     host.ok(&["sync", "w"]);
     let history = host.json(&["history", "w"]);
     let killed = &history[1];

@@ -1,6 +1,10 @@
 //! Several workers on one PostgreSQL store: what holds whatever their clocks say.
 
-use crate::harness::{FULL_SECRET, Host, assert_success};
+use crate::harness::{
+    Background, FULL_SECRET, Host, TestClock, assert_success, wait_for, wait_idle,
+};
+use serde_json::Value;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 use wiz_sim::{SimConfig, Simulator};
@@ -112,4 +116,205 @@ fn a_worker_frozen_past_its_lease_stores_nothing_more_and_its_taker_finishes_the
         syncs[1].1.contains("interrupted"),
         "the stale run stays as its taker marked it: {history:?}"
     );
+}
+
+/// A simulated tenant of `issues` whose every answer takes `latency`.
+fn slow_tenant(seed: u64, issues: u64, latency: Duration) -> Simulator {
+    let mut config = SimConfig::new(seed, issues);
+    config.latency = latency;
+    Simulator::start(config).unwrap()
+}
+
+/// `n` integrations `t00`, `t01`… of `sim`'s tenant, each with a daily auto sync; and
+/// `clean`, without one, to sync by hand as the oracle.
+fn daily_tenants(host: &Host, sim: &Simulator, n: usize, settings: &[&str]) -> Vec<String> {
+    assert_success(&host.add_wiz("clean", sim, "sim-client", FULL_SECRET, settings));
+    (0..n)
+        .map(|i| {
+            let name = format!("t{i:02}");
+            assert_success(&host.add_wiz(&name, sim, "sim-client", FULL_SECRET, settings));
+            host.ok(&["integration", "update", &name, "--auto-sync-days", "1"]);
+            name
+        })
+        .collect()
+}
+
+/// A `serve` worker on the test's clock, with `extra` arguments.
+fn worker(host: &Host, clock: &TestClock, extra: &[&str]) -> Background {
+    let path = clock.path();
+    host.spawn(&Host::scheduler_args(&path, extra))
+}
+
+/// The auto syncs in `name`'s history, newest first.
+fn auto_syncs(host: &Host, name: &str) -> Vec<Value> {
+    host.json(&["history", name])
+        .into_iter()
+        .filter(|row| row["action"] == "auto_sync")
+        .collect()
+}
+
+/// Whether `name`'s newest auto sync succeeded.
+fn auto_synced(host: &Host, name: &str) -> bool {
+    auto_syncs(host, name)
+        .first()
+        .is_some_and(|run| run["status"] == "succeeded")
+}
+
+/// The workers the store lists in `state`.
+fn workers_in(host: &Host, state: &str) -> Vec<Value> {
+    host.json(&["workers"])
+        .into_iter()
+        .filter(|w| w["state"] == state)
+        .collect()
+}
+
+/// When a run started, from its history row.
+fn started_at(run: &Value) -> chrono::DateTime<chrono::Utc> {
+    run["started_at"].as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn three_workers_run_each_due_auto_sync_exactly_once_and_share_them() {
+    let Some(host) = Host::postgres() else {
+        return;
+    };
+    let sim = slow_tenant(83, 20, Duration::from_millis(100));
+    let names = daily_tenants(&host, &sim, 30, &[]);
+    let clock = TestClock::new(host.dir(), "2030-04-01T00:00:00Z");
+    let workers: Vec<Background> = (0..3)
+        .map(|_| worker(&host, &clock, &["--max-concurrent-syncs", "4"]))
+        .collect();
+    wait_for(60, "three active workers", || {
+        workers_in(&host, "active").len() == 3
+    });
+    // Every worker looks at the same slot: 30 syncs due at once, 12 running at most.
+    clock.set("2030-04-01T01:15:00Z");
+    wait_for(300, "the 30 auto syncs", || {
+        names.iter().all(|name| auto_synced(&host, name))
+    });
+    for worker in &workers {
+        wait_idle(worker);
+    }
+    let mut ran_on = BTreeSet::new();
+    for name in &names {
+        let auto = auto_syncs(&host, name);
+        assert_eq!(auto.len(), 1, "exactly one auto sync of {name}: {auto:?}");
+        ran_on.insert(auto[0]["worker"].as_str().unwrap().to_string());
+    }
+    let ids: BTreeSet<String> = workers_in(&host, "active")
+        .iter()
+        .map(|w| w["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ran_on, ids, "every worker ran some");
+    for worker in workers {
+        assert!(worker.stop().success());
+    }
+    assert_eq!(workers_in(&host, "stopped").len(), 3);
+}
+
+#[test]
+fn a_worker_killed_mid_sync_is_replaced_within_its_lease_and_the_store_equals_a_clean_sync() {
+    let Some(host) = Host::postgres() else {
+        return;
+    };
+    let sim = slow_tenant(89, 200, Duration::from_millis(150));
+    let names = daily_tenants(&host, &sim, 3, &["page-size=20"]);
+    let clock = TestClock::new(host.dir(), "2030-04-01T00:00:00Z");
+    let args = ["--lease-ttl-s", "2", "--max-concurrent-syncs", "4"];
+    let dying = worker(&host, &clock, &args);
+    wait_for(60, "the worker", || workers_in(&host, "active").len() == 1);
+    clock.set("2030-04-01T01:15:00Z");
+    wait_for(120, "every sync to store some findings", || {
+        names
+            .iter()
+            .all(|name| !host.json(&["findings", name]).is_empty())
+    });
+    drop(dying); // SIGKILL, in the middle of three syncs
+    let killed_at = chrono::Utc::now();
+    let taker = worker(&host, &clock, &args);
+    wait_for(180, "the taker to finish the three syncs", || {
+        names.iter().all(|name| auto_synced(&host, name))
+    });
+    assert_eq!(
+        workers_in(&host, "lost").len(),
+        1,
+        "the dead worker went silent"
+    );
+    host.ok(&["sync", "clean"]);
+    let clean = host.findings_of("clean");
+    for name in &names {
+        let auto = auto_syncs(&host, name);
+        assert_eq!(
+            auto.len(),
+            2,
+            "the interrupted attempt and its taker's: {auto:?}"
+        );
+        assert_eq!(auto[1]["status"], "failed");
+        assert!(
+            auto[1]["error"].as_str().unwrap().contains("interrupted"),
+            "{auto:?}"
+        );
+        assert_ne!(auto[0]["worker"], auto[1]["worker"], "{auto:?}");
+        // Within the lease time (2 s) and a heartbeat, give or take the taker's start.
+        let waited = started_at(&auto[0]) - killed_at;
+        assert!(
+            waited < chrono::Duration::seconds(10),
+            "{name} resumed {waited} after the kill"
+        );
+        assert_eq!(host.findings_of(name), clean, "{name} equals a clean sync");
+    }
+    assert!(taker.stop().success());
+}
+
+#[test]
+fn a_draining_worker_hands_its_syncs_back_and_another_resumes_them_at_once() {
+    let Some(host) = Host::postgres() else {
+        return;
+    };
+    let sim = slow_tenant(97, 200, Duration::from_millis(150));
+    let names = daily_tenants(&host, &sim, 2, &["page-size=20"]);
+    let clock = TestClock::new(host.dir(), "2030-04-01T00:00:00Z");
+    // The default lease of a minute: a resume that waited for it would show.
+    let draining = worker(&host, &clock, &[]);
+    wait_for(60, "the worker", || workers_in(&host, "active").len() == 1);
+    clock.set("2030-04-01T01:15:00Z");
+    wait_for(120, "every sync to store some findings", || {
+        names
+            .iter()
+            .all(|name| !host.json(&["findings", name]).is_empty())
+    });
+    let stopping = std::time::Instant::now();
+    assert!(
+        draining.stop().success(),
+        "SIGTERM drains and exits cleanly"
+    );
+    assert!(stopping.elapsed() < Duration::from_secs(15));
+    let drained_at = chrono::Utc::now();
+    for name in &names {
+        let auto = auto_syncs(&host, name);
+        assert_eq!(auto[0]["status"], "cancelled", "{auto:?}");
+    }
+    assert_eq!(workers_in(&host, "stopped").len(), 1);
+    let resumer = worker(&host, &clock, &[]);
+    wait_for(120, "another worker to finish the syncs", || {
+        names.iter().all(|name| auto_synced(&host, name))
+    });
+    host.ok(&["sync", "clean"]);
+    let clean = host.findings_of("clean");
+    for name in &names {
+        let auto = auto_syncs(&host, name);
+        assert_eq!(auto.len(), 2, "{auto:?}");
+        let waited = started_at(&auto[0]) - drained_at;
+        assert!(
+            waited < chrono::Duration::seconds(20),
+            "{name} resumed {waited} after the drain, not after its lease"
+        );
+        // It went on from the drained run's checkpoint rather than from the start: it
+        // read fewer findings than the tenant has.
+        let read = auto[0]["findings_new"].as_u64().unwrap()
+            + auto[0]["findings_unchanged"].as_u64().unwrap();
+        assert!(read < clean.len() as u64, "{auto:?}");
+        assert_eq!(host.findings_of(name), clean, "{name} equals a clean sync");
+    }
+    assert!(resumer.stop().success());
 }

@@ -441,6 +441,21 @@ impl Drop for Background {
     }
 }
 
+/// What the scheduler logs at each look for due syncs that finds none due or running.
+const IDLE: &str = "scheduler idle: no sync due or running";
+
+/// Waits until the scheduler has looked for due syncs, at the clock's current time, and
+/// found none due and none running: then every sync it started has ended, and it will
+/// start no other until the clock moves.
+pub fn wait_idle(server: &Background) {
+    // The first idle look logged from now may have read the clock before the test moved
+    // it; the second began after the first was logged.
+    let seen = server.log_text().matches(IDLE).count();
+    wait_for(60, "the scheduler to be idle", || {
+        server.log_text().matches(IDLE).count() >= seen + 2
+    });
+}
+
 /// A `serve` with its HTTP API, on a free loopback port.
 pub struct Served {
     /// The process.

@@ -1,7 +1,9 @@
 //! `serve`: auto syncs at 01:15 UTC every Nth day, on a clock the test moves; restarts,
 //! missed slots, sync-now, one run per integration across processes, clean shutdown.
 
-use crate::harness::{Background, FULL_SECRET, Host, TestClock, assert_success, wait_for};
+use crate::harness::{
+    Background, FULL_SECRET, Host, TestClock, assert_success, wait_for, wait_idle,
+};
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 use std::time::Duration;
@@ -32,27 +34,17 @@ fn serve_with(host: &Host, clock: &TestClock, extra: &[&str]) -> Background {
 
 /// Starts `serve` and waits until it has scheduled `name`'s first auto sync.
 fn serve_scheduling(host: &Host, clock: &TestClock, name: &str) -> Background {
-    let server = serve(host, clock);
+    serve_scheduling_with(host, clock, name, &[])
+}
+
+/// [`serve_scheduling`] with `extra` arguments.
+fn serve_scheduling_with(host: &Host, clock: &TestClock, name: &str, extra: &[&str]) -> Background {
+    let server = serve_with(host, clock, extra);
     let line = format!("integration `{name}`: first auto sync at");
     wait_for(30, "the first schedule", || {
         server.log_text().contains(&line)
     });
     server
-}
-
-/// What the scheduler logs at each look for due syncs that finds none due or running.
-const IDLE: &str = "scheduler idle: no sync due or running";
-
-/// Waits until the scheduler has looked for due syncs, at the clock's current time, and
-/// found none due and none running: then every sync it started has ended, and it will
-/// start no other until the clock moves.
-fn wait_idle(server: &Background) {
-    // The first idle look logged from now may have read the clock before the test moved
-    // it; the second began after the first was logged.
-    let seen = server.log_text().matches(IDLE).count();
-    wait_for(60, "the scheduler to be idle", || {
-        server.log_text().matches(IDLE).count() >= seen + 2
-    });
 }
 
 /// Waits for the `n`th auto sync of `name` to end and the scheduler to be idle, then
@@ -161,20 +153,19 @@ fn one_run_per_integration_across_processes_and_shutdown_cancels() {
     assert_success(&host.add_wiz("s", &sim, "sim-client", FULL_SECRET, &["page-size=50"]));
     host.ok(&["integration", "update", "s", "--auto-sync-days", "1"]);
 
-    // The manual sync is held at its third issue page while the test works.
+    // The manual sync is held at its third issue page while the test works. Its lease
+    // is short: once killed, it lapses in two seconds.
     let manual_gate = sim.hold_issue_page(3);
-    let manual = host.spawn(&["sync", "s"]);
+    let manual = host.spawn(&["--lease-ttl-s", "2", "sync", "s"]);
     manual_gate.wait_reached(Duration::from_secs(60), "the manual sync's third page");
     let stderr = host.fails(&["sync", "s"]);
     assert!(stderr.contains("already syncing"), "{stderr}");
 
-    // The scheduler finds the slot due while the manual sync runs: it must wait.
+    // The scheduler finds the slot due while the manual sync runs: it claims nothing.
     let clock = TestClock::new(host.dir(), "2030-03-01T00:00:00Z");
-    let server = serve_scheduling(&host, &clock, "s");
+    let server = serve_scheduling_with(&host, &clock, "s", &["--lease-ttl-s", "2"]);
     clock.set("2030-03-01T01:15:00Z");
-    wait_for(30, "the scheduler to find the run lease taken", || {
-        server.log_text().contains("postponed")
-    });
+    wait_idle(&server);
     assert_eq!(
         runs(&host, "s", "auto_sync").len(),
         0,
@@ -185,8 +176,8 @@ fn one_run_per_integration_across_processes_and_shutdown_cancels() {
     drop(manual); // kill -9 the manual sync mid-run
     manual_gate.open();
 
-    // The scheduler takes over the dead process's lease, marks its run interrupted, and
-    // starts the auto sync; SIGTERM then cancels that run.
+    // Once the dead process's lease lapses, the scheduler claims the sync, marks the
+    // dead run interrupted, and starts the auto sync; SIGTERM then cancels that run.
     auto_gate.wait_reached(Duration::from_secs(60), "the auto sync's second page");
     assert_eq!(runs(&host, "s", "auto_sync")[0]["status"], "running");
     let interrupted = &runs(&host, "s", "sync_now")[0];
@@ -396,21 +387,21 @@ fn transient_auto_sync_failures_are_retried_a_few_times_and_auth_failures_are_no
     );
 }
 
-/// (Leases held by other hosts, their expiry and takeover are in the host's storage
-/// story, on both backends.)
+/// (Leases, their expiry and takeover are in the host's storage story, on both
+/// backends.)
 #[test]
-fn serve_fails_at_start_the_runs_a_killed_process_left_running() {
+fn serve_fails_the_runs_a_killed_process_left_running_once_their_lease_lapses() {
     let sim = Simulator::start(SimConfig::new(19, 300)).unwrap();
     let host = Host::new();
     assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &["page-size=20"]));
     let gate = sim.hold_issue_page(2);
-    let sync = host.spawn(&["sync", "w"]);
+    let sync = host.spawn(&["--lease-ttl-s", "2", "sync", "w"]);
     gate.wait_reached(Duration::from_secs(60), "the sync's second page");
-    drop(sync); // SIGKILL: its run stays marked running, its lease names a dead process
+    drop(sync); // SIGKILL: its run stays marked running, its lease lives two seconds more
     gate.open();
     assert_eq!(runs(&host, "w", "sync_now")[0]["status"], "running");
     let clock = TestClock::new(host.dir(), "2030-06-01T00:00:00Z");
-    let server = serve(&host, &clock);
+    let server = serve_with(&host, &clock, &["--lease-ttl-s", "2"]);
     wait_for(30, "serve to fail the abandoned run", || {
         runs(&host, "w", "sync_now")
             .iter()

@@ -7,7 +7,7 @@ use super::ingest::dollars;
 use super::runs::{Wait, millis, take_lease};
 use crate::store::fleet::{
     CLAIMABLE, FleetStore, RELEASE_LEASE, RESCHEDULE, WORKER_RECORD_DAYS, WORKERS, age_s,
-    failures_of, names,
+    failures_of, names, ttl_ms, ttl_s,
 };
 use crate::store::{Claim, Fence, LeaseOutcome, StoreError, WorkerInfo, WorkerRow};
 use async_trait::async_trait;
@@ -30,8 +30,8 @@ impl FleetStore for PostgresStore {
         )
         .await?;
         tx.execute(
-            "INSERT INTO workers (id, host, pid, version, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, now(), now())",
-            &[&worker.id, &worker.host, &i64::from(worker.pid), &worker.version],
+            "INSERT INTO workers (id, host, pid, version, lease_ttl_ms, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, now(), now())",
+            &[&worker.id, &worker.host, &i64::from(worker.pid), &worker.version, &ttl_ms(worker.lease_ttl)],
         )
         .await?;
         tx.commit().await?;
@@ -87,12 +87,13 @@ impl FleetStore for PostgresStore {
                     host: r.try_get(1)?,
                     pid: r.try_get(2)?,
                     version: r.try_get(3)?,
+                    lease_ttl_s: ttl_s(r.try_get(8)?),
                     started_at: r.try_get(4)?,
                     heartbeat_at,
                     heartbeat_age_s: age_s(at, heartbeat_at),
                     draining: r.try_get(6)?,
                     stopped_at: r.try_get(7)?,
-                    running: names(r.try_get(8)?),
+                    running: names(r.try_get(9)?),
                 })
             })
             .collect()

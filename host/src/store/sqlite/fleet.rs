@@ -7,7 +7,7 @@ use crate::model::{now, time_text};
 use crate::policy::lease::expiry;
 use crate::store::fleet::{
     CLAIMABLE, FleetStore, RELEASE_LEASE, RESCHEDULE, WORKER_RECORD_DAYS, WORKERS, age_s,
-    failures_of, names,
+    failures_of, names, ttl_ms, ttl_s,
 };
 use crate::store::{Claim, Fence, LeaseOutcome, StoreError, WorkerInfo, WorkerRow};
 use async_trait::async_trait;
@@ -32,8 +32,8 @@ impl FleetStore for SqliteStore {
                 [time_text(at - TimeDelta::days(WORKER_RECORD_DAYS))],
             )?;
             tx.execute(
-                "INSERT INTO workers (id, host, pid, version, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![worker.id, worker.host, worker.pid, worker.version, time_text(at)],
+                "INSERT INTO workers (id, host, pid, version, lease_ttl_ms, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                params![worker.id, worker.host, worker.pid, worker.version, ttl_ms(worker.lease_ttl), time_text(at)],
             )?;
             tx.commit()?;
             Ok(())
@@ -83,12 +83,13 @@ impl FleetStore for SqliteStore {
             let mut stmt = conn.prepare(WORKERS)?;
             let rows = stmt.query_map([], |r| {
                 let heartbeat_at = time_at(r, 5)?;
-                let running: Option<String> = r.get(8)?;
+                let running: Option<String> = r.get(9)?;
                 Ok(WorkerRow {
                     id: r.get(0)?,
                     host: r.get(1)?,
                     pid: r.get(2)?,
                     version: r.get(3)?,
+                    lease_ttl_s: ttl_s(r.get(8)?),
                     started_at: time_at(r, 4)?,
                     heartbeat_at,
                     heartbeat_age_s: age_s(at, heartbeat_at),

@@ -111,6 +111,7 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::health))
         .routes(routes!(system::me))
+        .routes(routes!(system::workers))
         .routes(routes!(session::login, session::logout))
         .routes(routes!(system::plugins, system::install))
         .routes(routes!(system::remove_version))

@@ -4,7 +4,7 @@ use super::Checked;
 use super::integrations::TestOutcome;
 use crate::model::{PluginInfo, User};
 use crate::plugin::Origin;
-use crate::service::PluginVersion;
+use crate::service::{PluginVersion, WorkerView};
 use crate::web::auth::{Admin, Caller};
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
@@ -33,6 +33,19 @@ pub async fn health() -> Json<Health> {
 ))]
 pub async fn me(caller: Caller) -> Json<User> {
     Json(caller.user)
+}
+
+/// The `serve` processes sharing the store (those of the last week), newest first: each
+/// one's heartbeat by the database's clock, its state, and the integrations it runs.
+#[utoipa::path(get, path = "/workers", responses(
+    (status = 200, body = Vec<WorkerView>),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn workers(
+    _caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<WorkerView>>, Problem> {
+    Ok(Json(state.platform.workers().list().await?))
 }
 
 /// A version of a plugin, installed or in the plugins folder.
