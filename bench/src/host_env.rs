@@ -81,7 +81,10 @@ impl HostEnv {
             .env_remove("CONNECTOR_HOST_KEY")
             .env_remove("RUST_LOG")
             // The benchmark measures the host, not the pacing of requests to the simulator.
-            .env("CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_HOST", "100000")
+            .env(
+                "CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_INTEGRATION",
+                "100000",
+            )
             .stdin(Stdio::null())
             .stdout(File::create(self.file("stdout.txt"))?)
             .stderr(File::create(self.file("stderr.txt"))?);

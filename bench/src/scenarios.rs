@@ -223,7 +223,10 @@ pub fn concurrency(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Concurrency> 
         |sql: &str| -> anyhow::Result<u32> { Ok(db.query_row(sql, [], |r| r.get::<_, u32>(0))?) };
     // Once every integration has its first slot, move the clock onto it.
     wait_until(Duration::from_secs(60), || {
-        Ok(count_rows("SELECT COUNT(*) FROM schedules")? == sizes.concurrent)
+        Ok(
+            count_rows("SELECT COUNT(*) FROM schedules WHERE next_due IS NOT NULL")?
+                == sizes.concurrent,
+        )
     })
     .context("serve did not schedule the integrations")?;
     let slot = Instant::now();

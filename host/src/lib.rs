@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod clock;
 pub mod import;
+pub mod metrics;
 pub mod model;
 pub mod plugin;
 pub mod policy;

@@ -487,11 +487,22 @@ impl SyncJob<'_> {
             failed: failed.clone(),
         };
         let writing = tokio::spawn(writer.run(queue));
+        let reported = Arc::new(Mutex::new(Reported::default()));
+        let reporter = tokio::spawn(report_progress(
+            store.clone(),
+            run_id,
+            reported.clone(),
+            self.cancel.clone(),
+        ));
+        let progress = Shared {
+            reported,
+            inner: self.progress,
+        };
         let sink = StoringSink::new(
             writes,
             failed,
             tally.clone(),
-            self.progress,
+            Some(Box::new(progress)),
             self.cancel.clone(),
             self.limits,
         );
@@ -507,6 +518,7 @@ impl SyncJob<'_> {
                 self.cancel.clone(),
             )
             .await;
+        reporter.abort();
         // The plugin's store, and with it the sink, is gone: the writer finishes the queue.
         if writing.await.is_err() {
             tally.lock().expect("tally lock").store_error = Some((
@@ -568,6 +580,57 @@ impl SyncJob<'_> {
             failure: verdict.failure,
             source_wait: verdict.source_wait,
         })
+    }
+}
+
+/// How often a run records its progress in the store, and learns whether someone (on
+/// any worker) asked to cancel it.
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A run's progress as last told: records handled, and in all when known.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Reported {
+    done: u64,
+    total: Option<u64>,
+}
+
+/// Keeps the run's progress for its reporter, then passes it on.
+struct Shared {
+    reported: Arc<Mutex<Reported>>,
+    inner: Option<Box<dyn Progress>>,
+}
+
+impl Progress for Shared {
+    fn update(&mut self, done: u64, total: Option<u64>) {
+        *self.reported.lock().expect("progress lock") = Reported { done, total };
+        if let Some(inner) = self.inner.as_mut() {
+            inner.update(done, total);
+        }
+    }
+}
+
+/// Records the run's progress in its row every [`REPORT_INTERVAL`] while it changes, so
+/// any worker shows it, and stops the run when its row says someone asked to cancel it.
+async fn report_progress(
+    store: Arc<dyn Store>,
+    run: i64,
+    reported: Arc<Mutex<Reported>>,
+    cancel: Arc<AtomicBool>,
+) {
+    let mut tick = tokio::time::interval(REPORT_INTERVAL);
+    loop {
+        tick.tick().await;
+        // Written even when unchanged: the answer is how a Cancel arrives.
+        let Reported { done, total } = *reported.lock().expect("progress lock");
+        match store.report_progress(run, done, total).await {
+            Ok(true) => {
+                tracing::info!("run {run}: cancel requested; stopping at its next batch");
+                cancel.store(true, Ordering::SeqCst);
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::debug!("could not record the progress of run {run}: {e}"),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::model::{Action, Integration, RunStatus};
 use crate::runner::SyncOutcome;
 use crate::schedule::{MAX_SOURCE_WAIT, SyncTime, due_after_failure};
 use crate::service::{Platform, ServiceError, SyncRequest};
-use crate::store::{Claim, StoreError, WorkerInfo};
+use crate::store::{Claim, ClaimKind, StoreError, WorkerInfo};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -162,6 +162,10 @@ impl Scheduler {
         let worker = self.platform.worker();
         let ttl = self.platform.lease_ttl();
         let claims = store.claim_due(worker, now, room.len(), ttl).await?;
+        let takeovers = claims.iter().filter(|c| c.interrupted_runs > 0).count();
+        self.platform
+            .metrics()
+            .claimed(claims.len() as u64, takeovers as u64);
         // Permits without a claim go back as `room` drops.
         for (claim, permit) in claims.into_iter().zip(room) {
             if claim.interrupted_runs > 0 {
@@ -179,8 +183,16 @@ impl Scheduler {
             let task = tokio::spawn(async move {
                 let _permit = permit;
                 let name = claim.name.clone();
-                if let Err(e) = this.auto_sync(claim, now, stop).await {
-                    tracing::error!("auto sync of `{name}`: {e}");
+                let ran = match claim.kind.clone() {
+                    ClaimKind::Auto { failures } => {
+                        this.auto_sync(claim, failures, now, stop).await
+                    }
+                    ClaimKind::Now { requested_by, full } => {
+                        this.requested_sync(claim, requested_by, full, stop).await
+                    }
+                };
+                if let Err(e) = ran {
+                    tracing::error!("sync of `{name}`: {e}");
                 }
             });
             running.tasks.push((task, cancel));
@@ -188,12 +200,9 @@ impl Scheduler {
         Ok(())
     }
 
-    /// When the next auto sync is due after one that started at `started` and failed
-    /// `failures` times in a row before, and how many times in a row it has failed now.
-    /// A transient failure is retried after a doubling delay, a bounded number of times;
-    /// anything else waits for the next slot (a person must fix auth, permission and
-    /// config errors). A retry comes no sooner than the source asked
-    /// ([`due_after_failure`]).
+    /// When the next auto sync is due after `run`, and how many times in a row it has
+    /// failed now: a failure a retry may fix is retried ([`Self::retry`]); anything else
+    /// waits for the next slot (a person must fix auth, permission and config errors).
     fn after_run(
         &self,
         integration: &Integration,
@@ -204,14 +213,6 @@ impl Scheduler {
         if !outcome.retryable() {
             return (next_slot, 0);
         }
-        let failures = run.failures_before + 1;
-        let delay = match failures > self.config.max_retries {
-            true => None,
-            false => self
-                .config
-                .retry_delay
-                .checked_mul(2u32.saturating_pow(failures - 1)),
-        };
         if let Some(asked) = outcome.source_wait.filter(|w| *w > MAX_SOURCE_WAIT) {
             tracing::warn!(
                 "`{}`: the source asked to wait {} s; waiting {} s instead",
@@ -220,13 +221,27 @@ impl Scheduler {
                 MAX_SOURCE_WAIT.as_secs()
             );
         }
-        let due = due_after_failure(
-            run.started,
-            run.ended,
-            delay,
-            next_slot,
-            outcome.source_wait,
-        );
+        self.retry(run, next_slot, outcome.source_wait)
+    }
+
+    /// When a run that failed in a way a retry may fix runs again, and how many times in
+    /// a row it has failed now: after a doubling delay, a bounded number of times, then
+    /// at the next slot; never sooner than the source asked (`source_wait`).
+    fn retry(
+        &self,
+        run: Run,
+        next_slot: DateTime<Utc>,
+        source_wait: Option<Duration>,
+    ) -> (DateTime<Utc>, u32) {
+        let failures = run.failures_before + 1;
+        let delay = match failures > self.config.max_retries {
+            true => None,
+            false => self
+                .config
+                .retry_delay
+                .checked_mul(2u32.saturating_pow(failures - 1)),
+        };
+        let due = due_after_failure(run.started, run.ended, delay, next_slot, source_wait);
         (due, if delay.is_some() { failures } else { 0 })
     }
 
@@ -236,6 +251,7 @@ impl Scheduler {
     async fn auto_sync(
         &self,
         claim: Claim,
+        failures_before: u32,
         started: DateTime<Utc>,
         stop: Stop,
     ) -> Result<(), StoreError> {
@@ -245,7 +261,7 @@ impl Scheduler {
             // Removed since: its schedule and lease went with it.
             Err(StoreError::NotFound { .. }) => return Ok(()),
             Err(e) => {
-                self.hand_back(&claim).await;
+                self.hand_back(&claim, failures_before).await;
                 return Err(e);
             }
         };
@@ -272,13 +288,13 @@ impl Scheduler {
                 );
                 if outcome.status == RunStatus::Cancelled && stop.draining.load(Ordering::SeqCst) {
                     // Still due: another worker (or this one, restarted) resumes it.
-                    self.hand_back(&claim).await;
+                    self.hand_back(&claim, failures_before).await;
                     return Ok(());
                 }
                 let run = Run {
                     started,
                     ended: self.now().await?,
-                    failures_before: claim.failures,
+                    failures_before,
                 };
                 self.after_run(&integration, run, &outcome, next)
             }
@@ -287,11 +303,25 @@ impl Scheduler {
                     "auto sync of `{}` postponed: {holder} is running it",
                     integration.name
                 );
-                self.hand_back(&claim).await;
+                self.hand_back(&claim, failures_before).await;
                 return Ok(());
             }
+            // The database failed (restarting, unreachable): retried as a transient
+            // failure, if it answers to be told so; else the lease lapses and any worker
+            // claims the sync again.
             Err(ServiceError::Store(e)) => {
-                self.hand_back(&claim).await;
+                let run = Run {
+                    started,
+                    ended: self.now().await.unwrap_or(started),
+                    failures_before,
+                };
+                let (due, failures) = self.retry(run, next, None);
+                if let Err(again) = store
+                    .end_claim(claim.integration, claim.fence, due, failures)
+                    .await
+                {
+                    tracing::warn!("could not reschedule `{}`: {again}", claim.name);
+                }
                 return Err(e);
             }
             Err(error) => {
@@ -308,13 +338,77 @@ impl Scheduler {
             .await
     }
 
-    /// Gives a claim back still due, as it was, for the next look of any worker.
-    async fn hand_back(&self, claim: &Claim) {
+    /// Runs one claimed Sync Now as the person who asked for it, then gives the lease
+    /// back. Stopped by a drain, it is asked for again, for another worker to resume.
+    async fn requested_sync(
+        &self,
+        claim: Claim,
+        requested_by: String,
+        full: bool,
+        stop: Stop,
+    ) -> Result<(), StoreError> {
+        let store = self.platform.store();
+        let integration = match store.integration(&claim.name).await {
+            Ok(integration) => integration,
+            Err(StoreError::NotFound { .. }) => return Ok(()),
+            Err(e) => {
+                store.release_lease(claim.integration, claim.fence).await?;
+                return Err(e);
+            }
+        };
+        let request = SyncRequest {
+            started: None,
+            claimed: Some(claim.fence),
+            action: Action::SyncNow,
+            started_by: requested_by.clone(),
+            full,
+            progress: None,
+            cancel: stop.cancel,
+        };
+        let syncs = self.platform.syncs();
+        let ran = syncs.run_integration(integration.clone(), request).await;
+        let after = match ran {
+            Ok(outcome) => {
+                tracing::info!(
+                    "sync now of `{}`: {}",
+                    integration.name,
+                    outcome.status.as_str()
+                );
+                // Stopped by the drain: asked for again once the lease is back.
+                (outcome.status == RunStatus::Cancelled && stop.draining.load(Ordering::SeqCst))
+                    .then_some(Requeue)
+                    .map(Ok)
+            }
+            Err(ServiceError::Store(e)) => Some(Err(e)),
+            Err(ServiceError::AlreadyRunning { .. }) => None,
+            Err(error) => {
+                syncs
+                    .record_unstartable(&integration, Action::SyncNow, &requested_by, &error)
+                    .await?;
+                None
+            }
+        };
+        store.release_lease(claim.integration, claim.fence).await?;
+        match after {
+            Some(Ok(Requeue)) => {
+                store
+                    .request_sync(integration.id, &requested_by, full)
+                    .await?;
+                Ok(())
+            }
+            Some(Err(e)) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Gives an auto sync's claim back still due, as it was, for the next look of any
+    /// worker.
+    async fn hand_back(&self, claim: &Claim, failures: u32) {
         let handed = async {
             let now = self.now().await?;
             self.platform
                 .store()
-                .end_claim(claim.integration, claim.fence, now, claim.failures)
+                .end_claim(claim.integration, claim.fence, now, failures)
                 .await
         };
         if let Err(e) = handed.await {
@@ -325,6 +419,9 @@ impl Scheduler {
         }
     }
 }
+
+/// A Sync Now stopped by a drain, to ask for again.
+struct Requeue;
 
 /// What stops an auto sync: its own flag, set by a person's Cancel or a drain, and
 /// whether the worker drains (then the sync is handed back, still due).

@@ -1,8 +1,8 @@
 // The console's own enhancements; every form works without them.
 // - Buttons with data-confirm ask first.
-// - A running sync's progress follows the server's event stream, and the page reloads
-//   when the sync ends so History shows its row (without the "started" notice, which
-//   is over by then).
+// - A queued or running sync's progress follows the server's event stream: the page
+//   reloads when a queued sync starts (to show its progress) and when the sync ends so
+//   History shows its row (without the "requested" notice, which is over by then).
 // - Test Connection on the configure form runs in place: the fields, a typed secret
 //   included (the server never sends one back), stay as they are.
 "use strict";
@@ -17,7 +17,7 @@ document.addEventListener("click", (event) => {
 function followSync() {
   const section = document.getElementById("sync");
   const done = document.getElementById("done");
-  if (!section || !done || !window.EventSource) {
+  if (!section || section.dataset.live !== "1" || !window.EventSource) {
     return;
   }
   const total = document.getElementById("total");
@@ -26,8 +26,13 @@ function followSync() {
   const events = new EventSource(section.dataset.events);
   events.addEventListener("progress", (event) => {
     const status = JSON.parse(event.data);
-    const running = status.running_here;
+    const running = status.running;
     if (!running) {
+      return;
+    }
+    if (!done) {
+      // It was queued when the page was drawn, and runs now: show its progress.
+      reload();
       return;
     }
     done.textContent = running.done;
@@ -43,12 +48,13 @@ function followSync() {
       bar.value = running.done;
     }
   });
-  events.addEventListener("finished", () => {
+  function reload() {
     events.close();
     const url = new URL(window.location.href);
     url.searchParams.delete("notice");
     window.location.replace(url.toString());
-  });
+  }
+  events.addEventListener("finished", reload);
   events.addEventListener("error", () => events.close());
 }
 

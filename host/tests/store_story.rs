@@ -12,8 +12,9 @@ use connector_host::model::{
 };
 use connector_host::policy::lease::{INTERRUPTED, abandoned, worker_id};
 use connector_host::store::{
-    BatchOutcome, Checkpoint, Fence, GroupOutcome, Installed, LeaseOutcome, Store, StoreError,
-    StoreTarget, WorkerInfo, WriteGroup, open_store,
+    BatchOutcome, CancelRequested, Checkpoint, ClaimKind, Fence, GroupOutcome, Installed,
+    LeaseOutcome, Store, StoreError, StoreTarget, SyncRequested, WorkerInfo, WriteGroup,
+    open_store,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +84,7 @@ both_backends!(
     a_dead_workers_claim_is_claimed_again_once_its_lease_lapses,
     auto_sync_schedules_follow_the_auto_sync_days,
     workers_register_beat_drain_and_stop,
+    sync_now_requests_join_come_first_and_carry_progress_and_cancel,
     the_database_keeps_one_active_run_per_integration,
 );
 
@@ -2326,7 +2328,7 @@ async fn due_auto_syncs_are_claimed_once_each_by_workers_claiming_at_once(
     integrations.sort();
     assert_eq!(integrations, ids, "every due sync claimed exactly once");
     for (worker, claim) in &all {
-        assert_eq!(claim.failures, 0);
+        assert_eq!(claim.kind, ClaimKind::Auto { failures: 0 });
         assert_eq!(claim.interrupted_runs, 0);
         assert!(claim.name.starts_with("tenant-"), "{claim:?}");
         // The claim holds the lease: a run started now names its worker.
@@ -2393,8 +2395,8 @@ async fn a_claim_ends_by_rescheduling_and_giving_back_its_lease_at_once(
     let again = store.claim_due("w2", retry, 10, CLAIM_TTL).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(
-        (again[0].integration, again[0].failures),
-        (ids[0], 2),
+        (again[0].integration, &again[0].kind),
+        (ids[0], &ClaimKind::Auto { failures: 2 }),
         "any worker retries it, knowing how often it failed"
     );
 }
@@ -2567,4 +2569,111 @@ async fn the_database_keeps_one_active_run_per_integration(store: Arc<dyn Store>
         .await
         .unwrap();
     run_of(&store, w.id).await;
+}
+
+async fn sync_now_requests_join_come_first_and_carry_progress_and_cancel(
+    store: Arc<dyn Store>,
+    _: &Keep,
+) {
+    let due = parse_time("2030-01-01T01:15:00Z").unwrap();
+    let auto = due_integrations(&store, 1, due).await;
+    let b = store
+        .add_integration(&new_integration("b", Policy::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.request_sync(b.id, "alice", false).await.unwrap(),
+        SyncRequested::Queued
+    );
+    assert_eq!(
+        store.request_sync(b.id, "bob", true).await.unwrap(),
+        SyncRequested::JoinedQueued,
+        "a second request joins the first"
+    );
+    let queued = store.queued_sync(b.id).await.unwrap().unwrap();
+    assert_eq!(
+        (queued.requested_by.as_str(), queued.full),
+        ("alice", true),
+        "asked for by the first, full since one asked for that"
+    );
+    // A worker with room for one takes the person waiting before the due auto sync.
+    let claims = store.claim_due("w", due, 1, CLAIM_TTL).await.unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(
+        (claims[0].integration, &claims[0].kind),
+        (
+            b.id,
+            &ClaimKind::Now {
+                requested_by: "alice".into(),
+                full: true
+            }
+        )
+    );
+    assert_eq!(store.queued_sync(b.id).await.unwrap(), None);
+    assert_eq!(
+        store.request_sync(b.id, "carol", false).await.unwrap(),
+        SyncRequested::JoinedRunning,
+        "claimed, it is as good as running"
+    );
+    assert_eq!(store.queued_sync(b.id).await.unwrap(), None);
+    let run = run_of(&store, b.id).await;
+    let running = store.running_sync(b.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            running.run,
+            running.done,
+            running.total,
+            running.worker.as_deref()
+        ),
+        (run, 0, None, Some("w"))
+    );
+    assert!(!store.report_progress(run, 5, Some(10)).await.unwrap());
+    let running = store.running_sync(b.id).await.unwrap().unwrap();
+    assert_eq!((running.done, running.total), (5, Some(10)));
+    // Cancel, from any worker: the run learns it at its next report.
+    assert_eq!(
+        store.request_cancel(b.id).await.unwrap(),
+        CancelRequested {
+            running: true,
+            queued: false
+        }
+    );
+    assert!(store.report_progress(run, 6, Some(10)).await.unwrap());
+    store
+        .finish_run(
+            run,
+            &RunEnd::bare(RunStatus::Cancelled, None),
+            Some(claims[0].fence),
+        )
+        .await
+        .unwrap();
+    store.release_lease(b.id, claims[0].fence).await.unwrap();
+    assert_eq!(store.running_sync(b.id).await.unwrap(), None);
+    assert_eq!(
+        store.request_cancel(b.id).await.unwrap(),
+        CancelRequested::default(),
+        "nothing to cancel"
+    );
+    assert_eq!(
+        store.request_sync(b.id, "dave", false).await.unwrap(),
+        SyncRequested::Queued
+    );
+    assert_eq!(
+        store.request_cancel(b.id).await.unwrap(),
+        CancelRequested {
+            running: false,
+            queued: true
+        },
+        "a queued request is dropped"
+    );
+    assert!(
+        store
+            .claim_due("w", due - TimeDelta::seconds(1), 5, CLAIM_TTL)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing queued, nothing due"
+    );
+    let left = store.claim_due("w", due, 5, CLAIM_TTL).await.unwrap();
+    assert_eq!(left.iter().map(|c| c.integration).collect::<Vec<_>>(), auto);
 }

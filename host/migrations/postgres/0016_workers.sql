@@ -23,3 +23,12 @@ UPDATE runs SET status = 'failed', error = 'interrupted: the process running it 
  WHERE status = 'running'
    AND id NOT IN (SELECT max(id) FROM runs WHERE status = 'running' GROUP BY integration_id);
 CREATE UNIQUE INDEX runs_one_active ON runs (integration_id) WHERE status = 'running';
+CREATE TABLE sync_requests (
+    integration_id BIGINT PRIMARY KEY REFERENCES integrations(id) ON DELETE CASCADE,
+    requested_by TEXT NOT NULL,
+    full_sync BOOLEAN NOT NULL DEFAULT FALSE,
+    requested_at TIMESTAMPTZ NOT NULL
+);
+ALTER TABLE runs ADD COLUMN progress_done BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN progress_total BIGINT;
+ALTER TABLE runs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT FALSE;

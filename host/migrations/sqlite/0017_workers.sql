@@ -36,3 +36,15 @@ UPDATE runs SET status = 'failed', error = 'interrupted: the process running it 
  WHERE status = 'running'
    AND id NOT IN (SELECT max(id) FROM runs WHERE status = 'running' GROUP BY integration_id);
 CREATE UNIQUE INDEX runs_one_active ON runs (integration_id) WHERE status = 'running';
+-- Sync Now is a request any worker claims; a second request while one waits joins it.
+CREATE TABLE sync_requests (
+    integration_id INTEGER PRIMARY KEY REFERENCES integrations(id) ON DELETE CASCADE,
+    requested_by TEXT NOT NULL,
+    full_sync INTEGER NOT NULL DEFAULT 0,
+    requested_at TEXT NOT NULL
+);
+-- A running run's progress and a person's Cancel live in its row, so any worker shows
+-- the one and passes on the other.
+ALTER TABLE runs ADD COLUMN progress_done INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN progress_total INTEGER;
+ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;

@@ -53,6 +53,7 @@ impl Context {
                 memory_bytes: (self.global.memory_limit_mib as usize) << 20,
                 deadline: Duration::from_secs(self.global.run_timeout_s),
                 max_requests_in_flight: self.global.max_requests_in_flight as usize,
+                requests_per_second_per_run: self.global.max_requests_per_second_per_integration,
                 requests_per_second_per_host: self.global.max_requests_per_second_per_host,
             },
             resolver: Resolver::with_fixed(self.global.resolve.iter().cloned()),

@@ -66,10 +66,15 @@ pub struct Global {
     /// Most requests one plugin call may have in flight; more wait for a free slot.
     #[arg(long, default_value_t = connector_host::plugin::budget::DEFAULT_MAX_IN_FLIGHT as u64, global = true, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub max_requests_in_flight: u64,
-    /// Requests a second that all runs of this process together may send to one host
-    /// (name and port), whatever each plugin's own pace.
-    #[arg(long, env = "CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_HOST", default_value_t = connector_host::plugin::budget::DEFAULT_PER_HOST_PER_SECOND, global = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub max_requests_per_second_per_host: u32,
+    /// Requests a second one sync may send, all its destinations together, whatever its
+    /// plugin's own pace: the ceiling per integration.
+    #[arg(long, env = "CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_INTEGRATION", default_value_t = connector_host::plugin::budget::DEFAULT_PER_RUN_PER_SECOND, global = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_requests_per_second_per_integration: u32,
+    /// Requests a second that all syncs of this process together may send to one host
+    /// (name and port) [default: no such ceiling]. For a source many integrations share
+    /// and whose limit is per host; a SaaS source limits each credential instead.
+    #[arg(long, env = "CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_HOST", global = true, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_requests_per_second_per_host: Option<u32>,
     /// Most records (assets, findings, removals) one sync may emit.
     #[arg(long, default_value_t = connector_host::runner::DEFAULT_MAX_RECORDS, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_records_per_run: u64,

@@ -70,6 +70,11 @@ pub struct ServeArgs {
     /// cannot add it.
     #[arg(long, value_enum, default_value_t = web::ProxyHeader::XForwardedFor)]
     proxy_header: web::ProxyHeader,
+    /// Serve `/metrics` for Prometheus, without credentials, on this address too (on the
+    /// main listener it wants a user's token). Only for a network the scraper alone
+    /// reaches: the counts name no integration, but anyone there can read them.
+    #[arg(long, value_name = "ADDRESS")]
+    metrics_listen: Option<SocketAddr>,
     /// Milliseconds a failed login waits before it is answered.
     #[arg(long, hide = true, default_value_t = 1000)]
     failed_login_delay_ms: u64,
@@ -148,6 +153,27 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
             })
         }
     };
+    let metrics = match args.metrics_listen {
+        None => None,
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} for metrics"))?;
+            eprintln!(
+                "serve: metrics on http://{}/metrics",
+                listener.local_addr()?
+            );
+            let router = web::metrics_router(platform.clone());
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    })
+                    .await
+            }))
+        }
+    };
     let scheduler = Scheduler {
         platform,
         clock,
@@ -177,6 +203,10 @@ pub async fn serve(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
         })
         .await;
     signal.abort();
+    let _ = stop.send(true);
+    if let Some(metrics) = metrics {
+        metrics.await?.context("the metrics listener failed")?;
+    }
     if let Some(http) = http {
         // The scheduler stopped on the signal (or failed): stop serving as well.
         let _ = stop.send(true);

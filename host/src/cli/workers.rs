@@ -29,7 +29,6 @@ pub async fn workers(ctx: &Context, args: WorkersArgs) -> anyhow::Result<()> {
         "RUNNING",
     ]);
     for w in &workers {
-        let state = serde_json::to_value(w.state)?;
         t.add_row(vec![
             w.row.id.clone(),
             w.row.host.clone(),
@@ -37,7 +36,7 @@ pub async fn workers(ctx: &Context, args: WorkersArgs) -> anyhow::Result<()> {
             w.row.version.clone(),
             table::time(&w.row.started_at),
             format!("{:.0} s ago", w.row.heartbeat_age_s),
-            state.as_str().unwrap_or_default().to_string(),
+            w.state.as_str().to_string(),
             w.row.running.join(", "),
         ]);
     }

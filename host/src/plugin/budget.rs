@@ -1,8 +1,11 @@
-//! How many requests plugins may send: at most so many in flight per run, and a request
-//! rate per destination that every run of this process shares. Two integrations on one
-//! Wiz tenant then cannot together send more than the tenant's budget, however each
-//! plugin paces itself; and one run's flood waits its turn instead of crowding out the
-//! others.
+//! How many requests plugins may send: at most so many in flight per run, a request rate
+//! per run (the per-integration ceiling, whatever the plugin's own pace), and, when the
+//! operator sets one, a rate per destination that every run of this process shares.
+//!
+//! A SaaS source such as Wiz serves thousands of tenants from one API host and limits
+//! each credential, so a ceiling per destination shared by every run would throttle
+//! every customer of that host together: it is off unless the operator wants it (one
+//! self-hosted source that many integrations share).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,10 +15,10 @@ use tokio::time::Instant;
 
 /// Default most requests one run may have in flight.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
-/// Default requests a second to one destination, across all runs: the top of what Wiz
-/// integrations send (1 to 10 a second, most 3), so one integration at its own pace is
-/// never held back.
-pub const DEFAULT_PER_HOST_PER_SECOND: u32 = 10;
+/// Default requests a second one run may send, to all its destinations together: the top
+/// of what Wiz integrations send (1 to 10 a second, most 3), so an integration at its own
+/// pace is never held back, and a plugin that ignores its pace is.
+pub const DEFAULT_PER_RUN_PER_SECOND: u32 = 10;
 
 /// The request rate each destination (`host:port`) allows, shared by every run of the
 /// process. A destination may take up to a second's worth at once; beyond that, requests
@@ -63,24 +66,36 @@ impl DestinationBudgets {
     }
 }
 
-/// One run's share: its own in-flight cap, and the process's destination budgets.
+/// One run's share: its own in-flight cap and pace, and the process's destination
+/// budgets when the operator set them.
 #[derive(Debug, Clone)]
 pub struct RunBudget {
     in_flight: Arc<Semaphore>,
-    destinations: Arc<DestinationBudgets>,
+    /// The run's own pace, all destinations together.
+    pace: Arc<DestinationBudgets>,
+    destinations: Option<Arc<DestinationBudgets>>,
 }
 
+/// The one pace of a run's own budget.
+const THE_RUN: &str = "";
+
 impl RunBudget {
-    /// A run that may have `max_in_flight` requests open, paced by `destinations`.
-    pub fn new(max_in_flight: usize, destinations: Arc<DestinationBudgets>) -> Self {
+    /// A run that may have `max_in_flight` requests open and send `per_second` a second,
+    /// paced by `destinations` too when given.
+    pub fn new(
+        max_in_flight: usize,
+        per_second: u32,
+        destinations: Option<Arc<DestinationBudgets>>,
+    ) -> Self {
         RunBudget {
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            pace: Arc::new(DestinationBudgets::new(per_second)),
             destinations,
         }
     }
 
-    /// Waits for a free slot of this run, then for `destination`'s turn. The request is
-    /// in flight until the permit is dropped.
+    /// Waits for a free slot of this run, then for the run's turn and `destination`'s.
+    /// The request is in flight until the permit is dropped.
     pub async fn admit(&self, destination: &str) -> OwnedSemaphorePermit {
         let permit = self
             .in_flight
@@ -88,7 +103,10 @@ impl RunBudget {
             .acquire_owned()
             .await
             .expect("the run's semaphore is never closed");
-        self.destinations.take(destination).await;
+        self.pace.take(THE_RUN).await;
+        if let Some(destinations) = &self.destinations {
+            destinations.take(destination).await;
+        }
         permit
     }
 }
@@ -166,8 +184,42 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_run_is_paced_across_its_destinations_and_runs_apart() {
+        let one = RunBudget::new(16, 4, None);
+        let other = RunBudget::new(16, 4, None);
+        let start = Instant::now();
+        for host in ["a:1", "b:1", "a:1", "c:1"] {
+            drop(one.admit(host).await);
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "a second's worth at once");
+        drop(one.admit("d:1").await);
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(250),
+            "then four a second, whatever the destination"
+        );
+        // Another run, to the same host: its own budget, not held by the first.
+        let before = Instant::now();
+        for _ in 0..4 {
+            drop(other.admit("a:1").await);
+        }
+        assert_eq!(before.elapsed(), Duration::ZERO);
+        // With a destination ceiling, runs share it.
+        let shared = Arc::new(DestinationBudgets::new(2));
+        let (x, y) = (
+            RunBudget::new(16, 100, Some(shared.clone())),
+            RunBudget::new(16, 100, Some(shared)),
+        );
+        let before = Instant::now();
+        drop(x.admit("api:443").await);
+        drop(y.admit("api:443").await);
+        drop(x.admit("api:443").await);
+        assert_eq!(before.elapsed(), Duration::from_millis(500));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_run_waits_for_a_free_slot() {
-        let budget = RunBudget::new(2, Arc::new(DestinationBudgets::new(1000)));
+        let budget = RunBudget::new(2, 1000, None);
         let first = budget.admit("h:1").await;
         let _second = budget.admit("h:1").await;
         let third = tokio::spawn({

@@ -58,8 +58,11 @@ pub struct Limits {
     pub deadline: Duration,
     /// Most requests one call may have in flight; more wait for a free slot.
     pub max_requests_in_flight: usize,
-    /// Requests a second to one destination, across every run of the process.
-    pub requests_per_second_per_host: u32,
+    /// Requests a second one run (one integration) may send, all destinations together.
+    pub requests_per_second_per_run: u32,
+    /// Requests a second to one destination, across every run of the process: off unless
+    /// the operator sets it.
+    pub requests_per_second_per_host: Option<u32>,
 }
 
 impl Default for Limits {
@@ -70,7 +73,8 @@ impl Default for Limits {
             memory_bytes: (DEFAULT_MEMORY_MIB << 20) as usize,
             deadline: Duration::from_secs(DEFAULT_DEADLINE_S),
             max_requests_in_flight: budget::DEFAULT_MAX_IN_FLIGHT,
-            requests_per_second_per_host: budget::DEFAULT_PER_HOST_PER_SECOND,
+            requests_per_second_per_run: budget::DEFAULT_PER_RUN_PER_SECOND,
+            requests_per_second_per_host: None,
         }
     }
 }
@@ -193,7 +197,7 @@ pub struct PluginHost {
     linker: Linker<RunState>,
     cache: CompileCache,
     limits: Limits,
-    destinations: Arc<DestinationBudgets>,
+    destinations: Option<Arc<DestinationBudgets>>,
     connector: PinnedConnector,
     resolver: Resolver,
 }
@@ -227,7 +231,9 @@ impl PluginHost {
             linker,
             cache,
             limits,
-            destinations: Arc::new(DestinationBudgets::new(limits.requests_per_second_per_host)),
+            destinations: limits
+                .requests_per_second_per_host
+                .map(|per_second| Arc::new(DestinationBudgets::new(per_second))),
             connector: PinnedConnector::public_roots(),
             resolver: Resolver::default(),
         })
@@ -413,6 +419,7 @@ impl PluginHost {
                 redactor: redactor.clone(),
                 budget: RunBudget::new(
                     self.limits.max_requests_in_flight,
+                    self.limits.requests_per_second_per_run,
                     self.destinations.clone(),
                 ),
                 connector: self.connector.clone(),

@@ -20,7 +20,8 @@ pub enum FailureClass {
     Sandbox,
     /// The plugin misbehaved (crashed, or could not read the source's answer).
     PluginBug,
-    /// The host's database failed.
+    /// The host's database failed (lost, restarting, full); a later retry may succeed
+    /// once it is back.
     Store,
 }
 
@@ -38,9 +39,10 @@ impl FailureClass {
         }
     }
 
-    /// Whether the same run, unchanged, may succeed later.
+    /// Whether the same run, unchanged, may succeed later: the source's passing troubles,
+    /// and the host's database coming back (a restart, a failover).
     pub fn retryable(self) -> bool {
-        matches!(self, FailureClass::Transient)
+        matches!(self, FailureClass::Transient | FailureClass::Store)
     }
 
     /// The class of a plugin's own error.
@@ -117,7 +119,11 @@ mod tests {
             retryable,
             vec![SourceErrorKind::RateLimited, SourceErrorKind::Transient]
         );
-        assert!(!FailureClass::Sandbox.retryable() && !FailureClass::Store.retryable());
+        assert!(!FailureClass::Sandbox.retryable() && !FailureClass::PluginBug.retryable());
+        assert!(
+            FailureClass::Store.retryable(),
+            "a database that restarted is back for the retry"
+        );
         let throttled = SourceError {
             kind: SourceErrorKind::RateLimited,
             message: "slow down".into(),

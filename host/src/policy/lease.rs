@@ -80,6 +80,18 @@ pub enum WorkerState {
     Lost,
 }
 
+impl WorkerState {
+    /// Its name, as the API and the CLI show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerState::Active => "active",
+            WorkerState::Draining => "draining",
+            WorkerState::Stopped => "stopped",
+            WorkerState::Lost => "lost",
+        }
+    }
+}
+
 /// The state of `worker`: lost once silent for longer than its own leases last.
 pub fn worker_state(worker: &crate::store::WorkerRow) -> WorkerState {
     if worker.stopped_at.is_some() {

@@ -35,7 +35,7 @@ pub use inventory::{AssetQuery, AssetsPage, Inventory};
 pub use paging::MAX_PAGE;
 pub use plugins::{InstallOutcome, PluginVersion, PluginVersions};
 pub use statuses::{MAX_REASON, Selection, StatusRequest, StatusSet, StatusesSet, status_warning};
-pub use syncs::{RunningSync, SyncRequest, SyncStatus, Syncs};
+pub use syncs::{SyncRequest, SyncStatus, Syncs};
 pub use workers::{WorkerView, Workers};
 
 use crate::catalog::Catalog;
@@ -88,6 +88,8 @@ pub struct Platform {
     lease_ttl: Duration,
     /// This process's worker id: what its leases and runs name.
     worker: String,
+    /// What it tells Prometheus.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Platform {
@@ -109,6 +111,7 @@ impl Platform {
                 .expect("the default sync time reads"),
             lease_ttl: crate::policy::lease::LEASE_TTL,
             worker: crate::policy::lease::worker_id(),
+            metrics: Default::default(),
             loaded_builds: Default::default(),
             limits,
             running: Default::default(),
@@ -125,6 +128,11 @@ impl Platform {
     /// This process's worker id.
     pub fn worker(&self) -> &str {
         &self.worker
+    }
+
+    /// This process's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// How long its syncs' leases last unrenewed.

@@ -1,11 +1,12 @@
-//! Syncs: run one now, cancel one running here, and the status of one with its progress.
+//! Syncs: run one here (the CLI's and the scheduler's), ask any worker for one (Sync Now
+//! from the console and the API), cancel one wherever it runs, and the status of one with
+//! its progress, as the store has them.
 
 use super::{Platform, ServiceError};
 use crate::model::{Action, HistoryRow, Integration, RunEnd, RunStatus};
 use crate::policy::lease::{INTERRUPTED, abandoned};
 use crate::runner::{Progress, RunnerError, SyncJob, SyncOutcome};
-use crate::store::StoreError;
-use chrono::{DateTime, Utc};
+use crate::store::{QueuedSync, RunningSync, StoreError, SyncRequested};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,61 +34,20 @@ pub struct SyncRequest {
     pub claimed: Option<crate::store::Fence>,
 }
 
-/// A sync running in this process.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct RunningSync {
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-    /// Who started it.
-    pub started_by: String,
-    /// Records handled so far.
-    pub done: u64,
-    /// Records in all, when the plugin knows.
-    pub total: Option<u64>,
-}
-
-/// Where an integration's syncs stand.
+/// Where an integration's syncs stand, whichever worker runs them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct SyncStatus {
-    /// The sync running in this process, if one is.
-    pub running_here: Option<RunningSync>,
-    /// The newest sync in history (running ones included, wherever they run).
+    /// The sync running now, on whichever worker, with its progress.
+    pub running: Option<RunningSync>,
+    /// The Sync Now waiting for a free worker, if one is.
+    pub queued: Option<QueuedSync>,
+    /// The newest sync in history (running ones included).
     pub last: Option<HistoryRow>,
 }
 
-struct Entry {
-    sync: RunningSync,
-    cancel: Arc<AtomicBool>,
-}
-
-/// The syncs running in this process, by integration id.
+/// The syncs running in this process, by integration id, each with what cancels it.
 #[derive(Default, Clone)]
-pub(super) struct Running(Arc<Mutex<HashMap<i64, Entry>>>);
-
-impl Running {
-    fn update(&self, id: i64, done: u64, total: Option<u64>) {
-        if let Some(entry) = self.0.lock().expect("running syncs lock").get_mut(&id) {
-            entry.sync.done = done;
-            entry.sync.total = total;
-        }
-    }
-}
-
-/// Keeps the service's status current, then passes progress on.
-struct Tracked {
-    running: Running,
-    integration: i64,
-    inner: Option<Box<dyn Progress>>,
-}
-
-impl Progress for Tracked {
-    fn update(&mut self, done: u64, total: Option<u64>) {
-        self.running.update(self.integration, done, total);
-        if let Some(inner) = self.inner.as_mut() {
-            inner.update(done, total);
-        }
-    }
-}
+pub(super) struct Running(Arc<Mutex<HashMap<i64, Arc<AtomicBool>>>>);
 
 /// Removes a sync from the running ones however its run ends.
 struct Registered {
@@ -133,18 +93,7 @@ impl Syncs<'_> {
                     holder: "this process".into(),
                 });
             }
-            all.insert(
-                id,
-                Entry {
-                    sync: RunningSync {
-                        started_at: crate::model::now(),
-                        started_by: request.started_by.clone(),
-                        done: 0,
-                        total: None,
-                    },
-                    cancel: cancel.clone(),
-                },
-            );
+            all.insert(id, cancel.clone());
         }
         let _registered = Registered {
             running: running.clone(),
@@ -157,11 +106,7 @@ impl Syncs<'_> {
             settings: prepared.settings.clone(),
             action: request.action,
             started_by: request.started_by,
-            progress: Some(Box::new(Tracked {
-                running,
-                integration: id,
-                inner: request.progress,
-            })),
+            progress: request.progress,
             cancel,
             full: request.full,
             streams,
@@ -171,7 +116,15 @@ impl Syncs<'_> {
             worker: self.platform.worker.clone(),
             claimed: request.claimed,
         };
-        match job.run(self.platform.store().clone()).await {
+        let metrics = self.platform.metrics();
+        let started = std::time::Instant::now();
+        metrics.run_started();
+        let ran = job.run(self.platform.store().clone()).await;
+        match &ran {
+            Ok(outcome) => metrics.run_ended(outcome.status, started.elapsed(), &outcome.counts),
+            Err(_) => metrics.run_aborted(),
+        }
+        match ran {
             Ok(outcome) => Ok(outcome),
             Err(RunnerError::AlreadyRunning { name, holder }) => {
                 Err(ServiceError::AlreadyRunning { name, holder })
@@ -180,32 +133,27 @@ impl Syncs<'_> {
         }
     }
 
-    /// Starts a sync of the named integration in the background and returns once it
-    /// runs (its lease held, its history row open), or with why it could not start. Its
-    /// outcome goes to history, as every sync's does.
-    pub async fn start(
-        platform: &Arc<Platform>,
+    /// Asks for a Sync Now of the named integration, which the first free worker runs
+    /// (a `serve` process, this one or another); a sync already running or queued is
+    /// joined. Refused at once when it could not run (its plugin is gone, its settings no
+    /// longer open).
+    pub async fn request(
+        &self,
         name: &str,
-        mut request: SyncRequest,
-    ) -> Result<(), ServiceError> {
-        let (started, running) = tokio::sync::oneshot::channel();
-        request.started = Some(started);
-        let (platform, name) = (platform.clone(), name.to_string());
-        let task = tokio::spawn(async move {
-            let outcome = platform.syncs().run(&name, request).await;
-            if let Err(e) = &outcome {
-                tracing::warn!(integration = %name, "sync did not run: {e}");
-            }
-            outcome
-        });
-        if running.await.is_ok() {
-            return Ok(());
-        }
-        // It ended before it ran: say why.
-        match task.await {
-            Ok(outcome) => outcome.map(|_| ()),
-            Err(e) => Err(ServiceError::SyncTask(e.to_string())),
-        }
+        requested_by: &str,
+        full: bool,
+    ) -> Result<SyncRequested, ServiceError> {
+        let integration = self.platform.integration(name).await?;
+        let id = integration.id;
+        self.platform
+            .prepare_integration(integration)
+            .await?
+            .check_runnable()?;
+        Ok(self
+            .platform
+            .store()
+            .request_sync(id, requested_by, full)
+            .await?)
     }
 
     /// Records in history a sync that could not start (its plugin is gone, its settings
@@ -238,15 +186,13 @@ impl Syncs<'_> {
         store.fail_runs(&gone, INTERRUPTED).await
     }
 
-    /// Asks the sync of the named integration running in this process to stop; false if
-    /// none runs here. It stops at its next batch, keeping what it committed.
+    /// Asks the named integration's sync to stop, wherever it runs (at its next batch,
+    /// keeping what it committed; on another worker within seconds), and drops its
+    /// queued Sync Now; false if there was neither.
     pub async fn cancel(&self, name: &str) -> Result<bool, ServiceError> {
-        let id = self.platform.store().integration(name).await?.id;
-        Ok(self.cancel_id(id))
-    }
-
-    fn cancel_id(&self, id: i64) -> bool {
-        match self
+        let store = self.platform.store();
+        let id = store.integration(name).await?.id;
+        let here = match self
             .platform
             .running
             .0
@@ -254,27 +200,24 @@ impl Syncs<'_> {
             .expect("running syncs lock")
             .get(&id)
         {
-            Some(entry) => {
-                entry.cancel.store(true, Ordering::SeqCst);
+            Some(cancel) => {
+                cancel.store(true, Ordering::SeqCst);
                 true
             }
             None => false,
-        }
+        };
+        let asked = store.request_cancel(id).await?;
+        Ok(here || asked.running || asked.queued)
     }
 
-    /// Where the named integration's syncs stand.
+    /// Where the named integration's syncs stand, whichever worker runs them.
     pub async fn status(&self, name: &str) -> Result<SyncStatus, ServiceError> {
         let store = self.platform.store();
         let id = store.integration(name).await?.id;
-        let running_here = self
-            .platform
-            .running
-            .0
-            .lock()
-            .expect("running syncs lock")
-            .get(&id)
-            .map(|e| e.sync.clone());
-        let last = store.last_sync(id).await?;
-        Ok(SyncStatus { running_here, last })
+        Ok(SyncStatus {
+            running: store.running_sync(id).await?,
+            queued: store.queued_sync(id).await?,
+            last: store.last_sync(id).await?,
+        })
     }
 }

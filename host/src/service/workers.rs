@@ -34,4 +34,20 @@ impl Workers<'_> {
             })
             .collect())
     }
+
+    /// The Prometheus text exposition of this worker's metrics, with the fleet's queue
+    /// depth and workers by state as the store says now.
+    pub async fn metrics(&self) -> Result<String, ServiceError> {
+        let store = self.platform.store();
+        let due = store.due_count(store.now().await?).await?;
+        let mut states: Vec<(String, u64)> = Vec::new();
+        for worker in self.list().await? {
+            let state = worker.state.as_str();
+            match states.iter_mut().find(|(s, _)| s == state) {
+                Some((_, n)) => *n += 1,
+                None => states.push((state.to_string(), 1)),
+            }
+        }
+        Ok(self.platform.metrics().render(due, &states))
+    }
 }

@@ -50,8 +50,9 @@ pub struct WorkerRow {
     pub running: Vec<String>,
 }
 
-/// A due auto sync a worker claimed: its lease is taken and its schedule moved past the
-/// lease, so no other worker claims it while the lease lives.
+/// A sync a worker claimed: its lease is taken, and what made it due is moved on (an
+/// auto sync's due time past the lease, a Sync Now's request gone), so no other worker
+/// claims it while the lease lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     /// The integration.
@@ -60,10 +61,76 @@ pub struct Claim {
     pub name: String,
     /// The fence of the lease the claim took.
     pub fence: Fence,
-    /// Transient failures of its auto sync in a row so far.
-    pub failures: u32,
     /// Runs left running by a worker that died, failed (interrupted) by the claim.
     pub interrupted_runs: u64,
+    /// What it runs.
+    pub kind: ClaimKind,
+}
+
+/// What a claimed sync is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimKind {
+    /// A due auto sync.
+    Auto {
+        /// Transient failures of it in a row so far.
+        failures: u32,
+    },
+    /// A Sync Now someone asked for.
+    Now {
+        /// Who asked.
+        requested_by: String,
+        /// Whether to read everything rather than the changes.
+        full: bool,
+    },
+}
+
+/// What asking for a Sync Now did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncRequested {
+    /// Queued for the first free worker.
+    Queued,
+    /// Joined the request already waiting.
+    JoinedQueued,
+    /// Joined the sync already running.
+    JoinedRunning,
+}
+
+/// A Sync Now waiting for a worker.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct QueuedSync {
+    /// Who asked first.
+    pub requested_by: String,
+    /// Whether it reads everything.
+    pub full: bool,
+    /// When it was first asked for.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// A sync running on some worker, as its row says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct RunningSync {
+    /// Its history row.
+    pub run: i64,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Who started it.
+    pub started_by: String,
+    /// Records handled so far, as last reported (every second or so).
+    pub done: u64,
+    /// Records in all, when the plugin knows.
+    pub total: Option<u64>,
+    /// The worker running it.
+    pub worker: Option<String>,
+}
+
+/// What asking to cancel found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CancelRequested {
+    /// A running sync was asked to stop (at its next report, within seconds).
+    pub running: bool,
+    /// A queued Sync Now was dropped.
+    pub queued: bool,
 }
 
 /// Workers, their heartbeats, and the claims of due auto syncs.
@@ -82,6 +149,8 @@ pub trait FleetStore: Send + Sync {
     async fn stop_worker(&self, worker: &str) -> Result<(), StoreError>;
     /// Every worker known, newest first, with the integrations each runs.
     async fn workers(&self) -> Result<Vec<WorkerRow>, StoreError>;
+    /// How many auto syncs are due at `due_by` and not running: the fleet's queue.
+    async fn due_count(&self, due_by: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Sets `first` as the due time of every auto sync that has none yet (turned on
     /// since a worker last looked); the names of those integrations.
     async fn schedule_new(&self, first: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
@@ -95,6 +164,28 @@ pub trait FleetStore: Send + Sync {
         limit: usize,
         ttl: Duration,
     ) -> Result<Vec<Claim>, StoreError>;
+    /// Asks for a Sync Now of `integration`: queued for the first free worker, unless a
+    /// sync runs or one is queued already, which it joins (a full request makes a queued
+    /// one full).
+    async fn request_sync(
+        &self,
+        integration: i64,
+        requested_by: &str,
+        full: bool,
+    ) -> Result<SyncRequested, StoreError>;
+    /// The Sync Now waiting for a worker, if one is.
+    async fn queued_sync(&self, integration: i64) -> Result<Option<QueuedSync>, StoreError>;
+    /// The integration's running sync, wherever it runs, if one does.
+    async fn running_sync(&self, integration: i64) -> Result<Option<RunningSync>, StoreError>;
+    /// Records a running run's progress; whether someone asked to cancel it.
+    async fn report_progress(
+        &self,
+        run: i64,
+        done: u64,
+        total: Option<u64>,
+    ) -> Result<bool, StoreError>;
+    /// Asks the integration's running sync to stop, and drops its queued Sync Now.
+    async fn request_cancel(&self, integration: i64) -> Result<CancelRequested, StoreError>;
     /// Ends a claim: sets the next due time and the failure count, and gives the lease
     /// back, in one transaction, so no other worker can claim the sync between the two.
     /// Nothing changes when the lease is no longer `fence` (its taker decides).
@@ -130,6 +221,52 @@ pub(crate) const CLAIMABLE: &str = "SELECT s.integration_id, s.failures FROM sch
    AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.integration_id = s.integration_id AND l.expires_at > {now})
  ORDER BY s.next_due, s.integration_id LIMIT ?2";
 
+/// The queued Sync Nows no live lease covers at `{now}`: at most ?1, oldest first.
+pub(crate) const REQUESTED: &str = "SELECT r.integration_id, r.requested_by, r.full_sync FROM sync_requests r
+ WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.integration_id = r.integration_id AND l.expires_at > {now})
+ ORDER BY r.requested_at, r.integration_id LIMIT ?1";
+
+/// Drops an integration's queued Sync Now (?1 integration).
+pub(crate) const DROP_REQUEST: &str = "DELETE FROM sync_requests WHERE integration_id = ?1";
+
+/// An integration's name (?1 integration).
+pub(crate) const INTEGRATION_NAME: &str = "SELECT name FROM integrations WHERE id = ?1";
+
+/// Whether an integration runs or is about to: a running run, or a lease alive at
+/// `{now}` (?1 integration).
+pub(crate) const RUNS_NOW: &str =
+    "SELECT (SELECT count(*) FROM runs WHERE integration_id = ?1 AND status = 'running')
+ + (SELECT count(*) FROM leases WHERE integration_id = ?1 AND expires_at > {now})";
+
+/// Whether an integration has a queued Sync Now (?1 integration).
+pub(crate) const QUEUED_NOW: &str = "SELECT count(*) FROM sync_requests WHERE integration_id = ?1";
+
+/// Queues a Sync Now, or makes the queued one full when this one is (?1 integration,
+/// ?2 requested by, ?3 full, the time `{now}`).
+pub(crate) const QUEUE_SYNC: &str = "INSERT INTO sync_requests (integration_id, requested_by, full_sync, requested_at) VALUES (?1, ?2, ?3, {now})
+ ON CONFLICT (integration_id) DO UPDATE SET full_sync = (sync_requests.full_sync OR excluded.full_sync)";
+
+/// The queued Sync Now of an integration (?1 integration).
+pub(crate) const QUEUED_SYNC: &str =
+    "SELECT requested_by, full_sync, requested_at FROM sync_requests WHERE integration_id = ?1";
+
+/// The running run of an integration, with its progress (?1 integration).
+pub(crate) const RUNNING_SYNC: &str =
+    "SELECT id, started_at, started_by, progress_done, progress_total, worker FROM runs
+ WHERE integration_id = ?1 AND status = 'running'";
+
+/// Records a run's progress (?1 run, ?2 done, ?3 total); whether it was asked to stop.
+pub(crate) const REPORT_PROGRESS: &str = "UPDATE runs SET progress_done = ?2, progress_total = ?3 WHERE id = ?1 RETURNING cancel_requested";
+
+/// Asks an integration's running run to stop (?1 integration).
+pub(crate) const CANCEL_RUNNING: &str =
+    "UPDATE runs SET cancel_requested = TRUE WHERE integration_id = ?1 AND status = 'running'";
+
+/// How many auto syncs are due by ?1 with no lease alive at `{now}`.
+pub(crate) const DUE_COUNT: &str = "SELECT count(*) FROM schedules s
+ WHERE s.next_due <= ?1
+   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.integration_id = s.integration_id AND l.expires_at > {now})";
+
 /// Sets a claimed sync's next due time and failures while its lease has the fence (?1
 /// integration, ?2 fence, ?3 due, ?4 failures).
 pub(crate) const RESCHEDULE: &str = "UPDATE schedules SET next_due = ?3, failures = ?4
@@ -155,6 +292,16 @@ pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
 /// A stored lease time in milliseconds, in seconds.
 pub(crate) fn ttl_s(ms: i64) -> f64 {
     ms as f64 / 1000.0
+}
+
+/// A count as stored.
+pub(crate) fn count_of(stored: i64) -> u64 {
+    u64::try_from(stored).unwrap_or(0)
+}
+
+/// A count as stored, from one that counts.
+pub(crate) fn stored_count(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 /// A count of failures as stored.

@@ -10,7 +10,10 @@ pub mod sqlite;
 mod target;
 
 pub use error::StoreError;
-pub use fleet::{Claim, FleetStore, WorkerInfo, WorkerRow};
+pub use fleet::{
+    CancelRequested, Claim, ClaimKind, FleetStore, QueuedSync, RunningSync, SyncRequested,
+    WorkerInfo, WorkerRow,
+};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use target::StoreTarget;

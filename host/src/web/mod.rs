@@ -10,6 +10,7 @@ mod console;
 mod download;
 mod exposure;
 mod headers;
+mod metrics;
 mod problem;
 mod state;
 mod streams;
@@ -20,6 +21,7 @@ pub use api::openapi;
 pub use auth::SESSION_COOKIE;
 pub use client::{ProxyHeader, parse_trusted_proxy};
 pub use exposure::Exposure;
+pub use metrics::router as metrics_router;
 pub use state::WebConfig;
 pub use tls::{
     PENDING_CONNECTIONS as TLS_PENDING_CONNECTIONS, TlsError, TlsListener, server_config,
@@ -45,6 +47,7 @@ pub fn router(platform: Arc<Platform>, config: WebConfig) -> Router {
     let state = state::AppState::new(platform, config);
     Router::new()
         .nest("/api/v1", api::router())
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(console::router())
         // A body trickled in a byte at a time holds its connection no longer than this.
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(

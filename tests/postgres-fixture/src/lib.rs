@@ -357,42 +357,67 @@ extern "C" fn stop_throwaway() {
     }
 }
 
-/// A server of its own with TLS on, for tests of encrypted connections: whatever
-/// server the other tests use may have none. Stopped when dropped.
-pub struct TlsServer(Started);
+/// A server of a test's own, which the test may restart or configure (TLS on): the
+/// server the other tests share must not be. Stopped when dropped.
+pub struct OwnServer(Started);
 
-impl TlsServer {
+impl OwnServer {
     /// Its port on 127.0.0.1 (the user is `postgres`, the database `postgres`).
     pub fn port(&self) -> u16 {
         self.0.port
     }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.0.port)
+    }
+
+    /// Stops it at once, as a crash or a failover would (every connection cut, nothing
+    /// flushed first), and starts it again on the same port.
+    pub fn restart(&self) -> Result<(), String> {
+        let data = self.0.data.display().to_string();
+        self.0
+            .run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "restart"])
+    }
 }
 
-impl Drop for TlsServer {
+impl Drop for OwnServer {
     fn drop(&mut self) {
         self.0.stop();
+    }
+}
+
+/// Starts a plain server of the test's own; `None` only when [`SKIP_ENV`] is set and
+/// none can be started (noted as for [`database`]). Panics, saying how to get the
+/// server's binaries, otherwise.
+pub fn own_server() -> Option<OwnServer> {
+    own(start_server(&[], |_| Ok(Vec::new())).map(OwnServer))
+}
+
+/// The server started, or `None` when it could not be and [`SKIP_ENV`] allows that.
+fn own(started: Result<OwnServer, String>) -> Option<OwnServer> {
+    match started {
+        Ok(server) => Some(server),
+        Err(why) if std::env::var(SKIP_ENV).as_deref() == Ok("1") => {
+            eprintln!("\n!!! SKIPPING A TEST ON A POSTGRESQL OF ITS OWN ({SKIP_ENV}=1): {why}\n");
+            note_skip();
+            None
+        }
+        Err(why) => panic!(
+            "cannot start a PostgreSQL for the test: {why}. Install the server binaries \
+             (Debian: `apt-get install postgresql`), or set {SKIP_ENV}=1 to skip it"
+        ),
     }
 }
 
 /// Starts a server that offers TLS with the certificate chain `cert_pem` and its key;
 /// `None` only when [`SKIP_ENV`] is set and none can be started (noted as for
 /// [`database`]). Panics, saying how to get the server's binaries, otherwise.
-pub fn tls_server(cert_pem: &str, key_pem: &str) -> Option<TlsServer> {
-    match start_tls_server(cert_pem, key_pem) {
-        Ok(server) => Some(server),
-        Err(why) if std::env::var(SKIP_ENV).as_deref() == Ok("1") => {
-            eprintln!("\n!!! SKIPPING A POSTGRESQL TLS TEST ({SKIP_ENV}=1): {why}\n");
-            note_skip();
-            None
-        }
-        Err(why) => panic!(
-            "cannot start a PostgreSQL with TLS for the test: {why}. Install the server binaries \
-             (Debian: `apt-get install postgresql`), or set {SKIP_ENV}=1 to skip it"
-        ),
-    }
+pub fn tls_server(cert_pem: &str, key_pem: &str) -> Option<OwnServer> {
+    own(start_tls_server(cert_pem, key_pem))
 }
 
-fn start_tls_server(cert_pem: &str, key_pem: &str) -> Result<TlsServer, String> {
+fn start_tls_server(cert_pem: &str, key_pem: &str) -> Result<OwnServer, String> {
     let options = [
         "-c ssl=on".to_string(),
         "-c ssl_cert_file=server.crt".to_string(),
@@ -408,7 +433,7 @@ fn start_tls_server(cert_pem: &str, key_pem: &str) -> Result<TlsServer, String> 
             .map_err(|e| e.to_string())?;
         Ok(vec![cert, key])
     })?;
-    Ok(TlsServer(started))
+    Ok(OwnServer(started))
 }
 
 /// `postgres` if the system has that user (Debian's package makes it), else `nobody`.

@@ -568,7 +568,8 @@ fn the_guide_flow_configure_test_save_sync_now_and_history() {
             .send()
             .unwrap(),
     );
-    assert_eq!(status_now["running_here"], Value::Null);
+    assert_eq!(status_now["running"], Value::Null);
+    assert_eq!(status_now["queued"], Value::Null);
 
     // A stored integration's test, and its removal.
     let (status, tested) = answer(
@@ -597,7 +598,7 @@ fn the_guide_flow_configure_test_save_sync_now_and_history() {
 }
 
 #[test]
-fn a_second_sync_now_while_one_runs_is_refused() {
+fn a_second_sync_now_while_one_runs_joins_it() {
     let sim = Simulator::start(SimConfig::new(32, 600)).unwrap();
     let host = Host::new();
     let served = host.serve_http(&[]);
@@ -641,19 +642,16 @@ fn a_second_sync_now_while_one_runs_is_refused() {
         .bearer_auth(token)
         .send()
         .unwrap();
-    let body = problem(second, StatusCode::CONFLICT, "busy");
-    assert!(
-        body["detail"].as_str().unwrap().contains("already syncing"),
-        "{body}"
-    );
+    let (code, joined) = answer(second);
+    assert_eq!(code, StatusCode::ACCEPTED, "{joined}");
+    assert_eq!(joined["request"], "joined_running", "{joined}");
     let running = status();
-    assert_eq!(running["running_here"]["started_by"], "admin", "{running}");
+    assert_eq!(running["running"]["started_by"], "admin", "{running}");
+    assert_eq!(running["queued"], Value::Null, "{running}");
     assert_eq!(running["last"]["status"], "running", "{running}");
 
     gate.open();
-    wait_for(120, "the sync to finish", || {
-        status()["running_here"].is_null()
-    });
+    wait_for(120, "the sync to finish", || status()["running"].is_null());
     let (_, history) = answer(
         api.get("/integrations/w/history")
             .bearer_auth(token)
@@ -669,7 +667,7 @@ fn a_second_sync_now_while_one_runs_is_refused() {
     assert_eq!(
         runs.len(),
         1,
-        "the refused Sync Now started nothing: {history}"
+        "the second Sync Now joined the first: {history}"
     );
     assert_eq!(
         (runs[0]["action"].as_str(), runs[0]["status"].as_str()),
@@ -1000,7 +998,7 @@ fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
                 .send()
                 .unwrap(),
         );
-        status["running_here"].is_null()
+        status["running"].is_null() && status["queued"].is_null()
     });
     let out = std::process::Command::new(&st)
         .args([

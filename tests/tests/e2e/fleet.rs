@@ -318,3 +318,109 @@ fn a_draining_worker_hands_its_syncs_back_and_another_resumes_them_at_once() {
     }
     assert!(resumer.stop().success());
 }
+
+#[test]
+fn metrics_count_runs_claims_and_records_and_show_the_fleet() {
+    let host = Host::new();
+    let sim = Simulator::start(SimConfig::new(101, 30)).unwrap();
+    let names = daily_tenants(&host, &sim, 2, &[]);
+    let clock = TestClock::new(host.dir(), "2030-04-01T00:00:00Z");
+    let path = clock.path();
+    let served = host.serve_http(&[
+        "--clock-file",
+        &path,
+        "--poll-interval-ms",
+        "40",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    wait_for(30, "the schedules", || {
+        served.background.log_text().contains("first auto sync at")
+    });
+    clock.set("2030-04-01T01:15:00Z");
+    wait_for(120, "the auto syncs", || {
+        names.iter().all(|name| auto_synced(&host, name))
+    });
+    let stored: usize = names
+        .iter()
+        .map(|n| host.json(&["findings", n]).len())
+        .sum();
+    let base = served.api.trim_end_matches("/api/v1").to_string();
+    let client = reqwest::blocking::Client::new();
+    let refused = client.get(format!("{base}/metrics")).send().unwrap();
+    assert_eq!(refused.status(), 401, "the main listener wants credentials");
+    let scraped = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth(&served.admin_token)
+        .send()
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(
+        scraped.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = scraped.text().unwrap();
+    let expected = [
+        "connector_runs_total{status=\"succeeded\"} 2".to_string(),
+        "connector_claims_total 2".into(),
+        "connector_lease_takeovers_total 0".into(),
+        "connector_syncs_running 0".into(),
+        "connector_queue_depth 0".into(),
+        "connector_workers{state=\"active\"} 1".into(),
+        format!("connector_records_stored_total{{kind=\"finding\"}} {stored}"),
+    ];
+    for line in &expected {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+    // The metrics listener answers without credentials.
+    let log = served.background.log_text();
+    let open = log
+        .lines()
+        .find_map(|l| {
+            l.split_once("serve: metrics on ")
+                .map(|(_, url)| url.trim())
+        })
+        .expect("the metrics address")
+        .to_string();
+    let text = client.get(&open).send().unwrap().text().unwrap();
+    assert!(text.lines().any(|l| l == expected[0]), "{text}");
+    assert!(served.background.stop().success());
+}
+
+#[test]
+fn a_database_restart_mid_sync_ends_the_run_cleanly_and_the_next_sync_converges() {
+    let Some(server) = postgres_fixture::own_server() else {
+        return;
+    };
+    let host = Host::on_postgres_url(server.url());
+    let sim = Simulator::start(SimConfig::new(103, 200)).unwrap();
+    for name in ["clean", "w"] {
+        assert_success(&host.add_wiz(name, &sim, "sim-client", FULL_SECRET, &["page-size=20"]));
+    }
+    // The fourth page is held; three are stored when the database goes down.
+    let gate = sim.hold_issue_page(4);
+    let mut sync = host.spawn(&["sync", "w"]);
+    gate.wait_reached(Duration::from_secs(60), "the fourth issue page");
+    wait_for(60, "three pages stored", || {
+        host.json(&["findings", "w"]).len() >= 40
+    });
+    server.restart().expect("restart the database");
+    gate.open();
+    // The run goes on over new connections, or ends failed; either way it ends.
+    let ended = sync.wait(120);
+    let history = host.json(&["history", "w"]);
+    let run = &history[0];
+    assert_ne!(run["status"], "running", "{history:?}");
+    if !ended.success() {
+        assert_eq!(run["status"], "failed", "{history:?}");
+    }
+    host.ok(&["sync", "w"]);
+    host.ok(&["sync", "clean"]);
+    assert_eq!(
+        host.findings_of("w"),
+        host.findings_of("clean"),
+        "the next sync converges"
+    );
+}

@@ -34,6 +34,8 @@ pub struct Host {
     cache: PathBuf,
     /// The PostgreSQL database the host stores in, instead of a SQLite file.
     postgres: Option<postgres_fixture::TestDatabase>,
+    /// The URL of the PostgreSQL database it stores in, when it does.
+    database_url: Option<String>,
 }
 
 impl Host {
@@ -55,6 +57,7 @@ impl Host {
             plugins,
             cache,
             postgres: None,
+            database_url: None,
         }
     }
 
@@ -62,9 +65,17 @@ impl Host {
     /// PostgreSQL tests are skipped (`CONNECTOR_HOST_SKIP_POSTGRES=1`).
     pub fn postgres() -> Option<Self> {
         let database = postgres_fixture::database()?;
-        let mut host = Host::new();
+        let mut host = Host::on_postgres_url(database.url().to_string());
         host.postgres = Some(database);
         Some(host)
+    }
+
+    /// A fresh environment storing in the PostgreSQL database at `url` (a server of the
+    /// test's own).
+    pub fn on_postgres_url(url: String) -> Self {
+        let mut host = Host::new();
+        host.database_url = Some(url);
+        host
     }
 
     /// The PostgreSQL database, when the host stores in one.
@@ -74,8 +85,8 @@ impl Host {
 
     /// What `--db` says: the SQLite file, or the PostgreSQL URL.
     pub fn db_arg(&self) -> String {
-        match &self.postgres {
-            Some(database) => database.url().to_string(),
+        match &self.database_url {
+            Some(url) => url.clone(),
             None => self.db().display().to_string(),
         }
     }
@@ -219,8 +230,12 @@ impl Host {
             .env_remove("CONNECTOR_HOST_KEY_FILE")
             .env_remove("RUST_LOG")
             // The plugins here send 100 requests a second to the simulator (see
-            // `add_wiz_at`); the tests of the shared budget set their own.
-            .env("CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_HOST", "1000")
+            // `add_wiz_at`); the tests of the ceilings set their own.
+            .env(
+                "CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_INTEGRATION",
+                "1000",
+            )
+            .env_remove("CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_HOST")
             .env("USER", "e2e-tester");
         cmd
     }
@@ -469,7 +484,7 @@ pub struct Served {
 impl Host {
     /// The admin token file: beside the key file.
     pub fn admin_token_file(&self) -> PathBuf {
-        match &self.postgres {
+        match &self.database_url {
             Some(_) => self.dir().join("config/connector-host/secret.admin-token"),
             None => self.db().with_extension("admin-token"),
         }

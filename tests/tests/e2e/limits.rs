@@ -122,11 +122,17 @@ fn requests_a_plugin_drops_leave_no_slot_of_the_shared_pace_booked() {
     let host = Host::new();
     let listener = crate::harness::Listener::start("127.0.0.1:0", Duration::ZERO);
     host.add_hostile("dropper", "drop-requests", &listener.url, &["count=10000"]);
-    // The default pace, 10 requests a second to one host: 10,000 phantom slots would
-    // push the next request 1,000 s away.
+    // 10 requests a second, to the run and to one host: 10,000 phantom slots would push
+    // the next request 1,000 s away.
     let out = host.run_with_env(
         &["sync", "dropper", "--run-timeout-s", "90"],
-        &[("CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_HOST", "10")],
+        &[
+            ("CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_HOST", "10"),
+            (
+                "CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_INTEGRATION",
+                "10",
+            ),
+        ],
     );
     let (_, stderr) = crate::harness::expect_failure(&out);
     let took: u64 = stderr

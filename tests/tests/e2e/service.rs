@@ -95,7 +95,7 @@ async fn a_running_sync_reports_progress_and_stops_when_cancelled() {
     let mut progressed = false;
     for _ in 0..2400 {
         let status = platform.syncs().status("w").await.unwrap();
-        if gate.reached() > 0 && status.running_here.as_ref().is_some_and(|s| s.done > 0) {
+        if gate.reached() > 0 && status.running.as_ref().is_some_and(|s| s.done > 0) {
             assert_eq!(status.last.unwrap().status, RunStatus::Running);
             progressed = true;
             break;
@@ -113,7 +113,7 @@ async fn a_running_sync_reports_progress_and_stops_when_cancelled() {
     let outcome = running.await.unwrap().unwrap();
     assert_eq!(outcome.status, RunStatus::Cancelled);
     let status = platform.syncs().status("w").await.unwrap();
-    assert!(status.running_here.is_none());
+    assert!(status.running.is_none());
     assert_eq!(status.last.unwrap().status, RunStatus::Cancelled);
     assert!(
         !platform.syncs().cancel("w").await.unwrap(),

@@ -320,7 +320,7 @@ fn two_thousand_silent_connections_shut_out_no_login_and_no_sync() {
             .unwrap()
             .json()
             .unwrap();
-        status["running_here"].is_null() && !status["last"].is_null()
+        status["running"].is_null() && status["queued"].is_null() && !status["last"].is_null()
     });
     let history = host.json(&["history", "w"]);
     assert_eq!(history[0]["status"], "succeeded", "{history:?}");

@@ -6,13 +6,59 @@ use super::PostgresStore;
 use super::ingest::dollars;
 use super::runs::{Wait, millis, take_lease};
 use crate::store::fleet::{
-    CLAIMABLE, FleetStore, RELEASE_LEASE, RESCHEDULE, WORKER_RECORD_DAYS, WORKERS, age_s,
-    failures_of, names, ttl_ms, ttl_s,
+    CANCEL_RUNNING, CLAIMABLE, DROP_REQUEST, DUE_COUNT, FleetStore, INTEGRATION_NAME, QUEUE_SYNC,
+    QUEUED_NOW, QUEUED_SYNC, RELEASE_LEASE, REPORT_PROGRESS, REQUESTED, RESCHEDULE, RUNNING_SYNC,
+    RUNS_NOW, WORKER_RECORD_DAYS, WORKERS, age_s, count_of, failures_of, names, stored_count,
+    ttl_ms, ttl_s,
 };
-use crate::store::{Claim, Fence, LeaseOutcome, StoreError, WorkerInfo, WorkerRow};
+use crate::store::{
+    CancelRequested, Claim, ClaimKind, Fence, LeaseOutcome, QueuedSync, RunningSync, StoreError,
+    SyncRequested, WorkerInfo, WorkerRow,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
+
+/// Takes `integration`'s lease for `worker` in `tx` and moves on what made it due; `None`
+/// when another holds the lease or is taking it.
+async fn claim_one(
+    tx: &tokio_postgres::Transaction<'_>,
+    integration: i64,
+    worker: &str,
+    ttl: Duration,
+    kind: ClaimKind,
+) -> Result<Option<Claim>, StoreError> {
+    let LeaseOutcome::Acquired {
+        interrupted_runs,
+        fence,
+    } = take_lease(tx, integration, worker, ttl, Wait::Skip).await?
+    else {
+        return Ok(None);
+    };
+    match kind {
+        // Due again once the lease could have lapsed: a worker that dies leaves the sync
+        // to the next claim, which resumes it.
+        ClaimKind::Auto { .. } => {
+            tx.execute(
+                "UPDATE schedules SET next_due = now() + $2 * interval '1 millisecond' WHERE integration_id = $1",
+                &[&integration, &millis(ttl)],
+            )
+            .await?
+        }
+        ClaimKind::Now { .. } => tx.execute(&dollars(DROP_REQUEST), &[&integration]).await?,
+    };
+    let name = tx
+        .query_one(&dollars(INTEGRATION_NAME), &[&integration])
+        .await?
+        .try_get(0)?;
+    Ok(Some(Claim {
+        integration,
+        name,
+        fence,
+        interrupted_runs,
+        kind,
+    }))
+}
 
 #[async_trait]
 impl FleetStore for PostgresStore {
@@ -99,6 +145,15 @@ impl FleetStore for PostgresStore {
             .collect()
     }
 
+    async fn due_count(&self, due_by: DateTime<Utc>) -> Result<u64, StoreError> {
+        let row = self
+            .reader()
+            .await?
+            .query_one(&dollars(&DUE_COUNT.replace("{now}", "now()")), &[&due_by])
+            .await?;
+        Ok(u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0))
+    }
+
     async fn schedule_new(&self, first: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         let rows = self
             .client()
@@ -123,41 +178,137 @@ impl FleetStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // Locked rows are another worker's claim in progress: skipped, never waited for.
-        let claimable = format!(
-            "{} FOR UPDATE OF s SKIP LOCKED",
-            dollars(&CLAIMABLE.replace("{now}", "now()"))
-        );
-        let due = tx.query(&claimable, &[&due_by, &limit]).await?;
-        let mut claims = Vec::with_capacity(due.len());
-        for row in due {
-            let (integration, failures): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-            let LeaseOutcome::Acquired {
-                interrupted_runs,
-                fence,
-            } = take_lease(&tx, integration, worker, ttl, Wait::Skip).await?
-            else {
-                continue;
-            };
-            // Due again once the lease could have lapsed: a worker that dies leaves the
-            // sync to the next claim, which resumes it.
-            let name = tx
-                .query_one(
-                    "UPDATE schedules SET next_due = now() + $2 * interval '1 millisecond' WHERE integration_id = $1
-                     RETURNING (SELECT name FROM integrations WHERE id = $1)",
-                    &[&integration, &millis(ttl)],
-                )
-                .await?
-                .try_get(0)?;
-            claims.push(Claim {
-                integration,
-                name,
-                fence,
-                failures: failures_of(failures),
-                interrupted_runs,
-            });
+        // People waiting first: the queued Sync Nows, then the due auto syncs.
+        let skip_locked = |sql: &str, table: &str| {
+            format!(
+                "{} FOR UPDATE OF {table} SKIP LOCKED",
+                dollars(&sql.replace("{now}", "now()"))
+            )
+        };
+        let mut candidates: Vec<(i64, ClaimKind)> = Vec::new();
+        for row in tx.query(&skip_locked(REQUESTED, "r"), &[&limit]).await? {
+            candidates.push((
+                row.try_get(0)?,
+                ClaimKind::Now {
+                    requested_by: row.try_get(1)?,
+                    full: row.try_get(2)?,
+                },
+            ));
+        }
+        let room = limit - candidates.len() as i64;
+        for row in tx
+            .query(&skip_locked(CLAIMABLE, "s"), &[&due_by, &room])
+            .await?
+        {
+            candidates.push((
+                row.try_get(0)?,
+                ClaimKind::Auto {
+                    failures: failures_of(row.try_get(1)?),
+                },
+            ));
+        }
+        let mut claims = Vec::with_capacity(candidates.len());
+        for (integration, kind) in candidates {
+            if let Some(claim) = claim_one(&tx, integration, worker, ttl, kind).await? {
+                claims.push(claim);
+            }
         }
         tx.commit().await?;
         Ok(claims)
+    }
+
+    async fn request_sync(
+        &self,
+        integration: i64,
+        requested_by: &str,
+        full: bool,
+    ) -> Result<SyncRequested, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let count = async |sql: &str| -> Result<i64, StoreError> {
+            let sql = dollars(&sql.replace("{now}", "now()"));
+            Ok(tx.query_one(&sql, &[&integration]).await?.try_get(0)?)
+        };
+        let answer = if count(RUNS_NOW).await? > 0 {
+            SyncRequested::JoinedRunning
+        } else {
+            let queued = count(QUEUED_NOW).await? > 0;
+            tx.execute(
+                &dollars(&QUEUE_SYNC.replace("{now}", "now()")),
+                &[&integration, &requested_by, &full],
+            )
+            .await?;
+            match queued {
+                true => SyncRequested::JoinedQueued,
+                false => SyncRequested::Queued,
+            }
+        };
+        tx.commit().await?;
+        Ok(answer)
+    }
+
+    async fn queued_sync(&self, integration: i64) -> Result<Option<QueuedSync>, StoreError> {
+        let row = self
+            .reader()
+            .await?
+            .query_opt(&dollars(QUEUED_SYNC), &[&integration])
+            .await?;
+        row.map(|r| {
+            Ok(QueuedSync {
+                requested_by: r.try_get(0)?,
+                full: r.try_get(1)?,
+                requested_at: r.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn running_sync(&self, integration: i64) -> Result<Option<RunningSync>, StoreError> {
+        let row = self
+            .reader()
+            .await?
+            .query_opt(&dollars(RUNNING_SYNC), &[&integration])
+            .await?;
+        row.map(|r| {
+            Ok(RunningSync {
+                run: r.try_get(0)?,
+                started_at: r.try_get(1)?,
+                started_by: r.try_get(2)?,
+                done: count_of(r.try_get(3)?),
+                total: r.try_get::<_, Option<i64>>(4)?.map(count_of),
+                worker: r.try_get(5)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn report_progress(
+        &self,
+        run: i64,
+        done: u64,
+        total: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &dollars(REPORT_PROGRESS),
+                &[&run, &stored_count(done), &total.map(stored_count)],
+            )
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(false))
+    }
+
+    async fn request_cancel(&self, integration: i64) -> Result<CancelRequested, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let running = tx
+            .execute(&dollars(CANCEL_RUNNING), &[&integration])
+            .await?
+            > 0;
+        let queued = tx.execute(&dollars(DROP_REQUEST), &[&integration]).await? > 0;
+        tx.commit().await?;
+        Ok(CancelRequested { running, queued })
     }
 
     async fn end_claim(

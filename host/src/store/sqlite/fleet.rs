@@ -6,14 +6,54 @@ use super::{SqliteStore, opt_time_at, time_at};
 use crate::model::{now, time_text};
 use crate::policy::lease::expiry;
 use crate::store::fleet::{
-    CLAIMABLE, FleetStore, RELEASE_LEASE, RESCHEDULE, WORKER_RECORD_DAYS, WORKERS, age_s,
-    failures_of, names, ttl_ms, ttl_s,
+    CANCEL_RUNNING, CLAIMABLE, DROP_REQUEST, DUE_COUNT, FleetStore, INTEGRATION_NAME, QUEUE_SYNC,
+    QUEUED_NOW, QUEUED_SYNC, RELEASE_LEASE, REPORT_PROGRESS, REQUESTED, RESCHEDULE, RUNNING_SYNC,
+    RUNS_NOW, WORKER_RECORD_DAYS, WORKERS, age_s, count_of, failures_of, names, stored_count,
+    ttl_ms, ttl_s,
 };
-use crate::store::{Claim, Fence, LeaseOutcome, StoreError, WorkerInfo, WorkerRow};
+use crate::store::{
+    CancelRequested, Claim, ClaimKind, Fence, LeaseOutcome, QueuedSync, RunningSync, StoreError,
+    SyncRequested, WorkerInfo, WorkerRow,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use std::time::Duration;
+
+/// Takes `integration`'s lease for `worker` in `tx` and moves on what made it due; `None`
+/// when another holds the lease.
+fn claim_one(
+    tx: &rusqlite::Transaction<'_>,
+    integration: i64,
+    worker: &str,
+    ttl: Duration,
+    kind: ClaimKind,
+) -> Result<Option<Claim>, StoreError> {
+    let LeaseOutcome::Acquired {
+        interrupted_runs,
+        fence,
+    } = take_lease(tx, integration, worker, ttl)?
+    else {
+        return Ok(None);
+    };
+    match kind {
+        // Due again once the lease could have lapsed: a worker that dies leaves the sync
+        // to the next claim, which resumes it.
+        ClaimKind::Auto { .. } => tx.execute(
+            "UPDATE schedules SET next_due = ?2 WHERE integration_id = ?1",
+            params![integration, time_text(expiry(now(), ttl))],
+        )?,
+        ClaimKind::Now { .. } => tx.execute(DROP_REQUEST, [integration])?,
+    };
+    let name = tx.query_row(INTEGRATION_NAME, [integration], |r| r.get(0))?;
+    Ok(Some(Claim {
+        integration,
+        name,
+        fence,
+        interrupted_runs,
+        kind,
+    }))
+}
 
 #[async_trait]
 impl FleetStore for SqliteStore {
@@ -103,6 +143,18 @@ impl FleetStore for SqliteStore {
         .await
     }
 
+    async fn due_count(&self, due_by: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.read(move |conn| {
+            let due: i64 = conn.query_row(
+                &DUE_COUNT.replace("{now}", "?2"),
+                params![time_text(due_by), time_text(now())],
+                |r| r.get(0),
+            )?;
+            Ok(u64::try_from(due).unwrap_or(0))
+        })
+        .await
+    }
+
     async fn schedule_new(&self, first: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(
@@ -126,45 +178,138 @@ impl FleetStore for SqliteStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            let at = now();
-            let due: Vec<(i64, i64)> = {
-                let mut stmt = tx.prepare_cached(&CLAIMABLE.replace("{now}", "?3"))?;
-                let rows = stmt
-                    .query_map(params![time_text(due_by), limit, time_text(at)], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?;
+            let at = time_text(now());
+            // People waiting first: the queued Sync Nows, then the due auto syncs.
+            let requested: Vec<(i64, ClaimKind)> = {
+                let mut stmt = tx.prepare_cached(&REQUESTED.replace("{now}", "?2"))?;
+                let rows = stmt.query_map(params![limit, at], |r| {
+                    Ok((
+                        r.get(0)?,
+                        ClaimKind::Now {
+                            requested_by: r.get(1)?,
+                            full: r.get(2)?,
+                        },
+                    ))
+                })?;
                 rows.collect::<Result<_, _>>()?
             };
-            let mut claims = Vec::with_capacity(due.len());
-            for (integration, failures) in due {
-                let LeaseOutcome::Acquired {
-                    interrupted_runs,
-                    fence,
-                } = take_lease(&tx, integration, &worker, ttl)?
-                else {
-                    continue;
-                };
-                // Due again once the lease could have lapsed: a worker that dies leaves
-                // the sync to the next claim, which resumes it.
-                tx.execute(
-                    "UPDATE schedules SET next_due = ?2 WHERE integration_id = ?1",
-                    params![integration, time_text(expiry(at, ttl))],
-                )?;
-                let name = tx.query_row(
-                    "SELECT name FROM integrations WHERE id = ?1",
-                    [integration],
-                    |r| r.get(0),
-                )?;
-                claims.push(Claim {
-                    integration,
-                    name,
-                    fence,
-                    failures: failures_of(failures),
-                    interrupted_runs,
-                });
+            let room = limit - requested.len() as i64;
+            let due: Vec<(i64, ClaimKind)> = {
+                let mut stmt = tx.prepare_cached(&CLAIMABLE.replace("{now}", "?3"))?;
+                let rows = stmt.query_map(params![time_text(due_by), room, at], |r| {
+                    Ok((
+                        r.get(0)?,
+                        ClaimKind::Auto {
+                            failures: failures_of(r.get(1)?),
+                        },
+                    ))
+                })?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut claims = Vec::with_capacity(requested.len() + due.len());
+            for (integration, kind) in requested.into_iter().chain(due) {
+                if let Some(claim) = claim_one(&tx, integration, &worker, ttl, kind)? {
+                    claims.push(claim);
+                }
             }
             tx.commit()?;
             Ok(claims)
+        })
+        .await
+    }
+
+    async fn request_sync(
+        &self,
+        integration: i64,
+        requested_by: &str,
+        full: bool,
+    ) -> Result<SyncRequested, StoreError> {
+        let requested_by = requested_by.to_string();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let runs = tx.query_row(
+                &RUNS_NOW.replace("{now}", "?2"),
+                params![integration, time_text(now())],
+                |r| r.get::<_, i64>(0),
+            )?;
+            let answer = if runs > 0 {
+                SyncRequested::JoinedRunning
+            } else {
+                let queued = tx.query_row(QUEUED_NOW, [integration], |r| r.get::<_, i64>(0))? > 0;
+                tx.execute(
+                    &QUEUE_SYNC.replace("{now}", "?4"),
+                    params![integration, requested_by, full, time_text(now())],
+                )?;
+                match queued {
+                    true => SyncRequested::JoinedQueued,
+                    false => SyncRequested::Queued,
+                }
+            };
+            tx.commit()?;
+            Ok(answer)
+        })
+        .await
+    }
+
+    async fn queued_sync(&self, integration: i64) -> Result<Option<QueuedSync>, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(QUEUED_SYNC, [integration], |r| {
+                    Ok(QueuedSync {
+                        requested_by: r.get(0)?,
+                        full: r.get(1)?,
+                        requested_at: time_at(r, 2)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn running_sync(&self, integration: i64) -> Result<Option<RunningSync>, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(RUNNING_SYNC, [integration], |r| {
+                    Ok(RunningSync {
+                        run: r.get(0)?,
+                        started_at: time_at(r, 1)?,
+                        started_by: r.get(2)?,
+                        done: count_of(r.get(3)?),
+                        total: r.get::<_, Option<i64>>(4)?.map(count_of),
+                        worker: r.get(5)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn report_progress(
+        &self,
+        run: i64,
+        done: u64,
+        total: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    REPORT_PROGRESS,
+                    params![run, stored_count(done), total.map(stored_count)],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(false))
+        })
+        .await
+    }
+
+    async fn request_cancel(&self, integration: i64) -> Result<CancelRequested, StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let running = tx.execute(CANCEL_RUNNING, [integration])? > 0;
+            let queued = tx.execute(DROP_REQUEST, [integration])? > 0;
+            tx.commit()?;
+            Ok(CancelRequested { running, queued })
         })
         .await
     }

@@ -124,7 +124,7 @@ fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(integrations::test))
         .routes(routes!(integrations::upgrade))
-        .routes(routes!(syncs::start, syncs::status))
+        .routes(routes!(syncs::start, syncs::status, syncs::cancel))
         .routes(routes!(syncs::events))
         .routes(routes!(syncs::history))
         .routes(routes!(findings::list))

@@ -2,8 +2,8 @@
 //! stream), and history.
 
 use super::{Checked, DEFAULT_LIMIT};
-use crate::model::Action;
-use crate::service::{HistoryPage, SyncRequest, SyncStatus, Syncs};
+use crate::service::{ErrorKind, HistoryPage, SyncStatus};
+use crate::store::SyncRequested;
 use crate::web::auth::{Admin, Caller};
 use crate::web::problem::Problem;
 use crate::web::state::AppState;
@@ -12,10 +12,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// How often the event stream looks at a running sync.
@@ -30,23 +28,32 @@ pub struct SyncNow {
     full: bool,
 }
 
-/// Starts a sync (Sync Now) and answers once it runs; follow it with the status or the
-/// event stream.
+/// What a Sync Now request did, and where the integration's syncs stand after it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SyncAccepted {
+    /// Queued for the first free worker, or joined the sync waiting or running.
+    request: SyncRequested,
+    /// Where the syncs stand.
+    #[serde(flatten)]
+    status: SyncStatus,
+}
+
+/// Asks for a sync (Sync Now): the first free worker runs it, and a second request while
+/// one waits or runs joins it. Follow it with the status or the event stream.
 #[utoipa::path(post, path = "/integrations/{name}/sync", params(("name" = String, Path, description = "Integration name")),
     request_body(content = Option<SyncNow>, description = "Optional; `{}` or no body syncs the changes"),
     responses(
-    (status = 202, body = SyncStatus),
+    (status = 202, body = SyncAccepted),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, body = Problem, content_type = "application/problem+json", description = "A sync of the integration is already running"),
 ))]
 pub async fn start(
     admin: Admin,
     State(state): State<AppState>,
     Checked(Path(name)): Checked<Path<String>>,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<SyncStatus>), Problem> {
+) -> Result<(StatusCode, Json<SyncAccepted>), Problem> {
     // The body is optional: none (or `{}`) syncs the changes.
     let full = match body.iter().all(u8::is_ascii_whitespace) {
         true => false,
@@ -56,22 +63,37 @@ pub async fn start(
                 .full
         }
     };
-    let request = SyncRequest {
-        action: Action::SyncNow,
-        started_by: admin.user.name,
-        full,
-        progress: None,
-        cancel: Arc::new(AtomicBool::new(false)),
-        started: None,
-        claimed: None,
-    };
-    Syncs::start(&state.platform, &name, request).await?;
-    let status = state.platform.syncs().status(&name).await?;
-    Ok((StatusCode::ACCEPTED, Json(status)))
+    let syncs = state.platform.syncs();
+    let request = syncs.request(&name, &admin.user.name, full).await?;
+    let status = syncs.status(&name).await?;
+    Ok((StatusCode::ACCEPTED, Json(SyncAccepted { request, status })))
 }
 
-/// Where the integration's syncs stand: the one running here with its progress, and the
-/// newest in history.
+/// Cancels the integration's sync wherever it runs (it stops at its next batch, keeping
+/// what it stored), and drops its queued Sync Now.
+#[utoipa::path(delete, path = "/integrations/{name}/sync", params(("name" = String, Path, description = "Integration name")), responses(
+    (status = 202, body = SyncStatus, description = "Asked to stop; it stops within seconds"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json", description = "No such integration, or nothing of it running or queued"),
+))]
+pub async fn cancel(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Checked(Path(name)): Checked<Path<String>>,
+) -> Result<(StatusCode, Json<SyncStatus>), Problem> {
+    let syncs = state.platform.syncs();
+    if !syncs.cancel(&name).await? {
+        return Err(Problem::new(
+            ErrorKind::NotFound,
+            format!("integration `{name}` has no sync running or queued"),
+        ));
+    }
+    Ok((StatusCode::ACCEPTED, Json(syncs.status(&name).await?)))
+}
+
+/// Where the integration's syncs stand: the one running (on any worker) with its
+/// progress, the Sync Now queued, and the newest in history.
 #[utoipa::path(get, path = "/integrations/{name}/sync", params(("name" = String, Path, description = "Integration name")), responses(
     (status = 200, body = SyncStatus),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -95,8 +117,9 @@ pub struct SyncEvent {
     data: String,
 }
 
-/// The sync's progress as server-sent events: `progress` (a [`SyncStatus`]) while it
-/// runs, then one `finished` (the [`SyncStatus`] with its history row) and the end.
+/// The sync's progress as server-sent events: `progress` (a [`SyncStatus`]) while it is
+/// queued or runs, on whichever worker, then one `finished` (the [`SyncStatus`] with its
+/// history row) and the end.
 #[utoipa::path(get, path = "/integrations/{name}/sync/events", params(("name" = String, Path, description = "Integration name")), responses(
     (status = 200, content_type = "text/event-stream", body = SyncEvent, description = "`progress` events, then `finished`"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -127,7 +150,7 @@ pub async fn events(
                 .unwrap_or_else(|_| Event::default().event(kind))
         };
         match state.platform.syncs().status(&name).await {
-            Ok(status) if status.running_here.is_some() => {
+            Ok(status) if status.running.is_some() || status.queued.is_some() => {
                 Some((Ok(event("progress", &status)), Some((state, name, false))))
             }
             Ok(status) => Some((Ok(event("finished", &status)), None)),

@@ -49,6 +49,10 @@ pub fn router() -> Router<AppState> {
             post(pages::integrations::sync_now),
         )
         .route(
+            "/integrations/{name}/cancel",
+            post(pages::integrations::cancel),
+        )
+        .route(
             "/integrations/{name}/remove",
             post(pages::integrations::remove),
         )

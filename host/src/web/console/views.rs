@@ -189,6 +189,8 @@ pub struct IntegrationPage {
     pub notice: Option<String>,
     pub test: Option<TestView>,
     pub running: Option<ProgressView>,
+    /// Who asked for the Sync Now that waits for a free worker, if one does.
+    pub queued: Option<String>,
     pub bar: String,
     pub timeline: String,
     pub history: Vec<HistoryView>,

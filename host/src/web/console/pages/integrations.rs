@@ -6,9 +6,7 @@ use super::{
 };
 use crate::catalog::compare_versions;
 use crate::model::{Action, FULL_SYNC, HistoryRow, INCREMENTAL_SYNC, RunStatus};
-use crate::service::{
-    FindingQuery, ServiceError, SyncRequest, Syncs, TestReport, UpgradeIntegration,
-};
+use crate::service::{FindingQuery, ServiceError, TestReport, UpgradeIntegration};
 use crate::web::console::views::{
     Card, HistoryView, IntegrationPage, IntegrationsPage, PluginCard, ProgressView, TestView,
     VersionChoice,
@@ -19,8 +17,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 pub async fn list(
     viewer: Viewer,
@@ -191,8 +187,9 @@ async fn integration_page(
         }
     };
     let status = platform.syncs().status(name).await?;
-    // "Sync started." beside "No sync is running." would contradict itself.
-    let still_running = status.running_here.is_some()
+    // "Sync requested." beside "No sync is running." would contradict itself.
+    let still_running = status.running.is_some()
+        || status.queued.is_some()
         || (status.last.as_ref()).is_some_and(|r| r.status == RunStatus::Running);
     let (notice, test) = match above {
         Shown::Notice(notice) => (notice, None),
@@ -254,11 +251,12 @@ async fn integration_page(
         ],
         notice,
         test: test.as_ref().map(TestView::from),
-        running: status.running_here.map(|r| ProgressView {
+        running: status.running.map(|r| ProgressView {
             done: r.done,
             total: r.total.map(|t| t.to_string()).unwrap_or_default(),
             started_by: r.started_by,
         }),
+        queued: status.queued.map(|q| q.requested_by),
         bar: charts::severity_bar(&counts),
         timeline: charts::timeline(&recent.runs),
         history: shown.iter().map(history_view).collect(),
@@ -268,13 +266,14 @@ async fn integration_page(
 }
 
 /// The notice after Sync Now; stale once the run has ended.
-const SYNC_STARTED: &str = "Sync started.";
+const SYNC_STARTED: &str = "Sync requested: the first free worker runs it.";
 
 fn notice_text(code: Option<&str>) -> Option<String> {
     match code? {
         "saved" => Some("Saved.".into()),
         "moved" => Some("Now runs the chosen version; the next sync is full.".into()),
         "started" => Some(SYNC_STARTED.into()),
+        "cancelling" => Some("Asked to stop: the sync stops at its next batch.".into()),
         _ => None,
     }
 }
@@ -367,32 +366,28 @@ pub async fn sync_now(
     if let Some(refused) = form.refuse_viewer() {
         return refused;
     }
-    let user = form.user();
-    let request = SyncRequest {
-        action: crate::model::Action::SyncNow,
-        started_by: user,
-        full: form.get("full").is_some(),
-        progress: None,
-        cancel: Arc::new(AtomicBool::new(false)),
-        started: None,
-        claimed: None,
-    };
-    match Syncs::start(&state.platform, &name, request).await {
-        Ok(()) => with_notice(&name, "started"),
-        Err(e @ ServiceError::AlreadyRunning { .. }) => {
-            match integration_page(
-                &state,
-                &form.viewer,
-                &name,
-                1,
-                Shown::Notice(Some(e.to_string())),
-            )
-            .await
-            {
-                Ok(page) => (StatusCode::CONFLICT, page).into_response(),
-                Err(e) => to_page(e),
-            }
-        }
+    let full = form.get("full").is_some();
+    match state
+        .platform
+        .syncs()
+        .request(&name, &form.user(), full)
+        .await
+    {
+        Ok(_) => with_notice(&name, "started"),
+        Err(e) => to_page(e),
+    }
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    if let Some(refused) = form.refuse_viewer() {
+        return refused;
+    }
+    match state.platform.syncs().cancel(&name).await {
+        Ok(_) => with_notice(&name, "cancelling"),
         Err(e) => to_page(e),
     }
 }
