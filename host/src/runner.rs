@@ -89,6 +89,23 @@ struct Tally {
 const REJECTED_EXAMPLES: usize = 3;
 
 impl Tally {
+    /// What an end-of-run write changed. Its failure fails the run, which still records
+    /// its end, unless the run lost its lease: its end is then its taker's to write.
+    fn ending_write(
+        &mut self,
+        written: Result<u64, StoreError>,
+        what: &str,
+    ) -> Result<u64, StoreError> {
+        match written {
+            Ok(changed) => Ok(changed),
+            Err(StoreError::LeaseLost) => Err(StoreError::LeaseLost),
+            Err(e) => {
+                self.store_error = Some((format!("{what} failed: {e}"), FailureClass::Store));
+                Ok(0)
+            }
+        }
+    }
+
     /// Counts dropped records, keeping the first few reasons.
     fn reject(&mut self, reasons: impl IntoIterator<Item = String>) {
         for reason in reasons {
@@ -543,11 +560,14 @@ impl SyncJob<'_> {
             },
         };
         if may_close_unseen(&plugin, cancelled, tally.store_error.is_some()) {
-            tally.counts.findings_closed +=
-                store.close_unseen(id, run_id, &self.streams, fence).await?;
+            let closed = store.close_unseen(id, run_id, &self.streams, fence).await;
+            tally.counts.findings_closed += tally.ending_write(closed, "closing")?;
         }
         // The source is the truth for status: local changes last until the next sync.
-        tally.counts.findings_updated += store.restore_reported_statuses(id, fence).await?;
+        if tally.store_error.is_none() {
+            let restored = store.restore_reported_statuses(id, fence).await;
+            tally.counts.findings_updated += tally.ending_write(restored, "restoring statuses")?;
+        }
         let verdict = judge(SyncEnd {
             plugin,
             counts: tally.counts,

@@ -75,6 +75,13 @@ pub enum StoreError {
         "this run lost its lease to another process (it stalled past the lease's expiry and was taken over); nothing it sent since was stored"
     )]
     LeaseLost,
+    /// The database restarted (or failed over) while the run wrote: the groups it
+    /// committed without waiting for the disk may be gone, so the run must not go on past
+    /// them.
+    #[error(
+        "the database restarted while this run was writing (its last writes may be gone with it); the run stops, and the next sync resumes from its last stored checkpoint"
+    )]
+    ServerRestarted,
     /// SQLite failed.
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),

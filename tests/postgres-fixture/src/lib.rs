@@ -376,8 +376,14 @@ impl OwnServer {
     /// flushed first), and starts it again on the same port.
     pub fn restart(&self) -> Result<(), String> {
         let data = self.0.data.display().to_string();
-        self.0
-            .run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "restart"])
+        // Its output goes to the log as at the start: a server left writing to this
+        // process's pipes would keep them open, and the wait for them, for ever.
+        let log = self.0.data.with_file_name("server.log");
+        let log = log.display().to_string();
+        self.0.run(
+            "pg_ctl",
+            &["-D", &data, "-m", "immediate", "-w", "-l", &log, "restart"],
+        )
     }
 }
 
@@ -387,11 +393,15 @@ impl Drop for OwnServer {
     }
 }
 
-/// Starts a plain server of the test's own; `None` only when [`SKIP_ENV`] is set and
+/// Starts a plain, durable server of the test's own; `None` only when [`SKIP_ENV`] is set and
 /// none can be started (noted as for [`database`]). Panics, saying how to get the
 /// server's binaries, otherwise.
 pub fn own_server() -> Option<OwnServer> {
-    own(start_server(&[], |_| Ok(Vec::new())).map(OwnServer))
+    // Durable, unlike the shared server: a test that crashes it must lose only what a
+    // real server would (nothing committed).
+    let durable =
+        ["fsync=on", "synchronous_commit=on", "full_page_writes=on"].map(|o| format!("-c {o}"));
+    own(start_server(&durable, |_| Ok(Vec::new())).map(OwnServer))
 }
 
 /// The server started, or `None` when it could not be and [`SKIP_ENV`] allows that.

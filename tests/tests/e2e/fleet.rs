@@ -327,6 +327,7 @@ fn metrics_count_runs_claims_and_records_and_show_the_fleet() {
     let clock = TestClock::new(host.dir(), "2030-04-01T00:00:00Z");
     let path = clock.path();
     let served = host.serve_http(&[
+        "-v",
         "--clock-file",
         &path,
         "--poll-interval-ms",
@@ -408,19 +409,136 @@ fn a_database_restart_mid_sync_ends_the_run_cleanly_and_the_next_sync_converges(
     });
     server.restart().expect("restart the database");
     gate.open();
-    // The run goes on over new connections, or ends failed; either way it ends.
+    // The groups it committed without waiting for the disk may be gone with the
+    // server: the run must not go on past them. It fails, saying why.
     let ended = sync.wait(120);
+    assert!(!ended.success(), "{}", sync.log_text());
     let history = host.json(&["history", "w"]);
     let run = &history[0];
-    assert_ne!(run["status"], "running", "{history:?}");
-    if !ended.success() {
-        assert_eq!(run["status"], "failed", "{history:?}");
-    }
+    let said = sync.log_text();
+    assert_eq!(run["status"], "failed", "{said}\n{history:?}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("database restarted"),
+        "{history:?}"
+    );
     host.ok(&["sync", "w"]);
     host.ok(&["sync", "clean"]);
-    assert_eq!(
-        host.findings_of("w"),
-        host.findings_of("clean"),
-        "the next sync converges"
+    let (ours, clean) = (host.findings_of("w"), host.findings_of("clean"));
+    let differ: Vec<(&Value, &Value)> = ours.iter().zip(&clean).filter(|(a, b)| a != b).collect();
+    assert!(
+        ours.len() == clean.len() && differ.is_empty(),
+        "the next sync converges: {} findings against {}; first differing: {:?}; history: {:?}",
+        ours.len(),
+        clean.len(),
+        differ.first(),
+        host.json(&["history", "w"])
     );
+}
+
+/// The worker id a `serve -v` logged as it started.
+fn worker_id_of(log: &str) -> String {
+    log.lines()
+        .find_map(|l| {
+            l.split_once("worker ")
+                .and_then(|(_, rest)| rest.strip_suffix(" started"))
+        })
+        .expect("the worker's start in its log")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn sync_now_waits_for_a_free_worker_runs_once_when_asked_twice_and_stops_from_another() {
+    let Some(host) = Host::postgres() else {
+        return;
+    };
+    // Two daily tenants keep both workers busy, each held at its first page; the Sync
+    // Now is of a third, on a simulator of its own.
+    let busy = Simulator::start(SimConfig::new(107, 30)).unwrap();
+    let asked = Simulator::start(SimConfig::new(109, 200)).unwrap();
+    let names = daily_tenants(&host, &busy, 2, &[]);
+    assert_success(&host.add_wiz("now", &asked, "sim-client", FULL_SECRET, &["page-size=20"]));
+    let clock = TestClock::new(host.dir(), "2030-04-01T00:00:00Z");
+    let path = clock.path();
+    let args = [
+        "-v",
+        "--clock-file",
+        &path,
+        "--poll-interval-ms",
+        "40",
+        "--max-concurrent-syncs",
+        "1",
+    ];
+    let workers = [host.serve_http(&args), host.serve_http(&args)];
+    let ids = workers
+        .each_ref()
+        .map(|w| worker_id_of(&w.background.log_text()));
+    let (first, second) = (busy.hold_issue_page(1), busy.hold_issue_page(2));
+    clock.set("2030-04-01T01:15:00Z");
+    first.wait_reached(Duration::from_secs(60), "one auto sync's first page");
+    second.wait_reached(Duration::from_secs(60), "the other's first page");
+    let client = reqwest::blocking::Client::new();
+    let sync_now = |served: &crate::harness::Served| -> Value {
+        client
+            .post(format!("{}/integrations/now/sync", served.api))
+            .bearer_auth(&served.admin_token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let status = |served: &crate::harness::Served| -> Value {
+        client
+            .get(format!("{}/integrations/now/sync", served.api))
+            .bearer_auth(&served.admin_token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    // Asked on one worker, then on the other: one request, waiting, while both are busy.
+    assert_eq!(sync_now(&workers[0])["request"], "queued");
+    assert_eq!(sync_now(&workers[1])["request"], "joined_queued");
+    std::thread::sleep(Duration::from_millis(1500));
+    let waiting = status(&workers[1]);
+    assert_eq!(waiting["queued"]["requested_by"], "admin", "{waiting}");
+    assert!(waiting["running"].is_null(), "{waiting}");
+    // A worker frees up: it takes the request before anything else.
+    let held = asked.hold_issue_page(2);
+    first.open();
+    held.wait_reached(Duration::from_secs(60), "the Sync Now's second page");
+    let running = status(&workers[0]);
+    let runner = running["running"]["worker"].as_str().unwrap().to_string();
+    assert!(ids.contains(&runner), "{running}");
+    assert!(running["queued"].is_null(), "{running}");
+    // Cancel, on the worker that does not run it.
+    let other = &workers[usize::from(ids[0] == runner)];
+    let cancelled = client
+        .delete(format!("{}/integrations/now/sync", other.api))
+        .bearer_auth(&other.admin_token)
+        .send()
+        .unwrap();
+    assert_eq!(cancelled.status(), 202);
+    held.open();
+    wait_for(60, "the cancelled sync to end", || {
+        status(other)["running"].is_null()
+    });
+    let syncs: Vec<Value> = host
+        .json(&["history", "now"])
+        .into_iter()
+        .filter(|r| r["action"] == "sync_now")
+        .collect();
+    assert_eq!(syncs.len(), 1, "asked twice, it ran once: {syncs:?}");
+    assert_eq!(syncs[0]["status"], "cancelled", "{syncs:?}");
+    assert_eq!(syncs[0]["worker"], runner.as_str());
+    second.open();
+    wait_for(120, "the auto syncs", || {
+        names.iter().all(|name| auto_synced(&host, name))
+    });
+    for served in workers {
+        assert!(served.background.stop().success());
+    }
 }

@@ -27,17 +27,19 @@ const CLOSE_FINDING: &str = "UPDATE findings SET status = 'passed', reported_sta
 
 /// Refuses a write of a run whose lease was taken over. The lease row stays share-locked
 /// until the transaction ends, so a takeover waits for this write, or this write sees
-/// the takeover.
+/// the takeover. Answers when the server started, for [`PostgresStore::same_server`].
 async fn check_fence(
     tx: &Transaction<'_>,
     integration: i64,
     fence: Fence,
-) -> Result<(), StoreError> {
+) -> Result<DateTime<Utc>, StoreError> {
     let stmt = tx
-        .prepare_cached("SELECT 1 FROM leases WHERE integration_id = $1 AND fence = $2 FOR SHARE")
+        .prepare_cached(
+            "SELECT pg_postmaster_start_time() FROM leases WHERE integration_id = $1 AND fence = $2 FOR SHARE",
+        )
         .await?;
     match tx.query_opt(&stmt, &[&integration, &fence.0]).await? {
-        Some(_) => Ok(()),
+        Some(row) => Ok(row.try_get(0)?),
         None => Err(StoreError::LeaseLost),
     }
 }
@@ -525,6 +527,29 @@ async fn save_checkpoint(
 }
 
 impl PostgresStore {
+    /// Refuses a write of the run `fence` names once the server restarted since its first
+    /// write (`started` is the server's start as this write sees it): groups it committed
+    /// asynchronously before the restart may be gone, and going on past them would leave
+    /// them out for good.
+    fn same_server(&self, fence: Fence, started: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut starts = self
+            .server_starts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *starts.entry(fence.0).or_insert(started) == started {
+            true => Ok(()),
+            false => Err(StoreError::ServerRestarted),
+        }
+    }
+
+    /// Forgets the server start the run `fence` names saw: it ended.
+    pub(super) fn forget_server_start(&self, fence: Fence) {
+        self.server_starts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&fence.0);
+    }
+
     /// Runs one statement of a run in a transaction of its own, while the run's lease has
     /// `fence`; the rows it changed.
     async fn fenced_execute(
@@ -536,7 +561,8 @@ impl PostgresStore {
     ) -> Result<u64, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        check_fence(&tx, integration, fence).await?;
+        let started = check_fence(&tx, integration, fence).await?;
+        self.same_server(fence, started)?;
         let changed = tx.execute(sql, params).await?;
         tx.commit().await?;
         Ok(changed)
@@ -555,10 +581,12 @@ impl IngestStore for PostgresStore {
     ) -> Result<GroupOutcome, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        check_fence(&tx, integration, fence).await?;
+        let started = check_fence(&tx, integration, fence).await?;
+        self.same_server(fence, started)?;
         // A group need not wait for its WAL to reach the disk: commits stay in order, so
         // a crash that loses a group loses its checkpoint too, and the next sync reads
-        // those batches again.
+        // those batches again; the run itself stops at its next write, which finds the
+        // server restarted.
         tx.batch_execute("SET LOCAL synchronous_commit = off")
             .await?;
         let mut outcome = GroupOutcome::default();

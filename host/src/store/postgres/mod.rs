@@ -58,6 +58,11 @@ const READ_STATEMENT_TIMEOUT: &str = "15s";
 pub struct PostgresStore {
     pool: Pool,
     reads: Pool,
+    /// When the server started, as each running run's first write saw it, by fence: a
+    /// run whose server restarted since stops (see [`StoreError::ServerRestarted`]).
+    server_starts: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<i64, chrono::DateTime<chrono::Utc>>>,
+    >,
 }
 
 impl PostgresStore {
@@ -93,7 +98,11 @@ impl PostgresStore {
             .await
             .map_err(|e| connect_error(&target.shown, e))?;
         migrate(&mut client, &target.shown).await?;
-        Ok(PostgresStore { pool, reads })
+        Ok(PostgresStore {
+            pool,
+            reads,
+            server_starts: Default::default(),
+        })
     }
 
     fn pool(

@@ -259,6 +259,9 @@ impl RunStore for PostgresStore {
                 ],
             )
             .await?;
+        if let Some(fence) = fence {
+            self.forget_server_start(fence);
+        }
         run_finished(finished, fence)?;
         if end.counts.findings_written() >= LARGE_WRITE {
             self.refresh_statistics().await;
