@@ -110,6 +110,7 @@ async fn every_console_page_passes_axe_at_every_width() {
         &format!("/findings?inventory={key}"),
         "/assets",
         "/assets?integration=wiz",
+        "/workers",
     ];
     let mut broken = Vec::new();
     // A desktop, a phone, and a desktop at 200% zoom (half its CSS pixels).

@@ -145,6 +145,27 @@ fn worker(host: &Host, clock: &TestClock, extra: &[&str]) -> Background {
     host.spawn(&Host::scheduler_args(&path, extra))
 }
 
+/// `n` daily tenants of `sim` in pages of 20, and one worker with `args` in the middle of
+/// their auto syncs (each has stored some findings): the tenants, the clock, the worker.
+fn midway(
+    host: &Host,
+    sim: &Simulator,
+    n: usize,
+    args: &[&str],
+) -> (Vec<String>, TestClock, Background) {
+    let names = daily_tenants(host, sim, n, &["page-size=20"]);
+    let clock = TestClock::new(host.dir(), "2030-04-01T00:00:00Z");
+    let busy = worker(host, &clock, args);
+    wait_for(60, "the worker", || workers_in(host, "active").len() == 1);
+    clock.set("2030-04-01T01:15:00Z");
+    wait_for(120, "every sync to store some findings", || {
+        names
+            .iter()
+            .all(|name| !host.json(&["findings", name]).is_empty())
+    });
+    (names, clock, busy)
+}
+
 /// The auto syncs in `name`'s history, newest first.
 fn auto_syncs(host: &Host, name: &str) -> Vec<Value> {
     host.json(&["history", name])
@@ -218,17 +239,8 @@ fn a_worker_killed_mid_sync_is_replaced_within_its_lease_and_the_store_equals_a_
         return;
     };
     let sim = slow_tenant(89, 200, Duration::from_millis(150));
-    let names = daily_tenants(&host, &sim, 3, &["page-size=20"]);
-    let clock = TestClock::new(host.dir(), "2030-04-01T00:00:00Z");
     let args = ["--lease-ttl-s", "2", "--max-concurrent-syncs", "4"];
-    let dying = worker(&host, &clock, &args);
-    wait_for(60, "the worker", || workers_in(&host, "active").len() == 1);
-    clock.set("2030-04-01T01:15:00Z");
-    wait_for(120, "every sync to store some findings", || {
-        names
-            .iter()
-            .all(|name| !host.json(&["findings", name]).is_empty())
-    });
+    let (names, clock, dying) = midway(&host, &sim, 3, &args);
     drop(dying); // SIGKILL, in the middle of three syncs
     let killed_at = chrono::Utc::now();
     let taker = worker(&host, &clock, &args);
@@ -272,17 +284,8 @@ fn a_draining_worker_hands_its_syncs_back_and_another_resumes_them_at_once() {
         return;
     };
     let sim = slow_tenant(97, 200, Duration::from_millis(150));
-    let names = daily_tenants(&host, &sim, 2, &["page-size=20"]);
-    let clock = TestClock::new(host.dir(), "2030-04-01T00:00:00Z");
     // The default lease of a minute: a resume that waited for it would show.
-    let draining = worker(&host, &clock, &[]);
-    wait_for(60, "the worker", || workers_in(&host, "active").len() == 1);
-    clock.set("2030-04-01T01:15:00Z");
-    wait_for(120, "every sync to store some findings", || {
-        names
-            .iter()
-            .all(|name| !host.json(&["findings", name]).is_empty())
-    });
+    let (names, clock, draining) = midway(&host, &sim, 2, &[]);
     let stopping = std::time::Instant::now();
     assert!(
         draining.stop().success(),
@@ -512,8 +515,28 @@ fn sync_now_waits_for_a_free_worker_runs_once_when_asked_twice_and_stops_from_an
     held.wait_reached(Duration::from_secs(60), "the Sync Now's second page");
     let running = status(&workers[0]);
     let runner = running["running"]["worker"].as_str().unwrap().to_string();
-    assert!(ids.contains(&runner), "{running}");
+    assert!(ids.contains(&runner), "{ids:?} {running}");
     assert!(running["queued"].is_null(), "{running}");
+    // The console's Workers page, on either worker, shows both and what each runs.
+    let (console, base, _) = crate::console::logged_in(&workers[1], &workers[1].admin_token);
+    let page = console
+        .get(format!("{base}/workers"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for id in &ids {
+        assert!(page.contains(id.as_str()), "{id} listed: {page}");
+    }
+    assert_eq!(
+        page.matches(r#"state-active">active<"#).count(),
+        2,
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<a href="/integrations/now">now</a>"#),
+        "what the runner runs: {page}"
+    );
     // Cancel, on the worker that does not run it.
     let other = &workers[usize::from(ids[0] == runner)];
     let cancelled = client
@@ -522,6 +545,14 @@ fn sync_now_waits_for_a_free_worker_runs_once_when_asked_twice_and_stops_from_an
         .send()
         .unwrap();
     assert_eq!(cancelled.status(), 202);
+    // The worker running it reads the Cancel from the run's row within a second.
+    let running_on = &workers[usize::from(ids[1] == runner)];
+    wait_for(30, "the runner to learn of the Cancel", || {
+        running_on
+            .background
+            .log_text()
+            .contains("cancel requested; stopping at its next batch")
+    });
     held.open();
     wait_for(60, "the cancelled sync to end", || {
         status(other)["running"].is_null()

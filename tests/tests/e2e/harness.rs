@@ -187,15 +187,19 @@ impl Host {
     }
 
     fn spawn_command(&self, mut command: Command) -> Background {
+        // Files of its own, so several processes of one test (a fleet of workers) each
+        // have their log.
+        static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = |name: &str| std::fs::File::create(self.dir().join(name)).expect("log file");
         let child = command
-            .stdout(log("background.out"))
-            .stderr(log("background.err"))
+            .stdout(log(&format!("background-{n}.out")))
+            .stderr(log(&format!("background-{n}.err")))
             .spawn()
             .expect("start connector-host");
         Background {
             child: Some(child),
-            log: self.dir().join("background.err"),
+            log: self.dir().join(format!("background-{n}.err")),
         }
     }
 

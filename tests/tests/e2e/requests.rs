@@ -74,34 +74,38 @@ fn a_flood_of_requests_keeps_few_in_flight_and_a_parallel_sync_runs() {
     );
 }
 
-#[test]
-fn each_integration_is_paced_by_its_own_ceiling_not_by_the_host_it_shares() {
+/// Two integrations `a` and `b` flooding `target` with 15 requests each, synced together
+/// with `pacing`: from the first request to the last, and how many came in the first
+/// second.
+fn two_floods(pacing: &[&str]) -> (Duration, usize) {
     let target = Listener::start("127.0.0.1:0", Duration::ZERO);
     let host = Host::new();
     for name in ["a", "b"] {
         host.add_hostile(name, "request-flood", &target.url, &["count=15"]);
     }
-    // Without a ceiling per host (the default), two integrations of one SaaS host each
-    // get their own 5 a second.
-    sync_together(
-        &host,
-        &["a", "b"],
-        &["--max-requests-per-second-per-integration", "5"],
-    );
+    sync_together(&host, &["a", "b"], pacing);
     let mut arrivals = target.arrivals();
     arrivals.sort();
     assert_eq!(arrivals.len(), 30, "both runs sent all they opened");
     let span = arrivals[arrivals.len() - 1].duration_since(arrivals[0]);
+    let first_second = arrivals
+        .iter()
+        .filter(|a| a.duration_since(arrivals[0]) < Duration::from_millis(950))
+        .count();
+    (span, first_second)
+}
+
+#[test]
+fn each_integration_is_paced_by_its_own_ceiling_not_by_the_host_it_shares() {
+    // Without a ceiling per host (the default), two integrations of one SaaS host each
+    // get their own 5 a second.
+    let (span, first_second) = two_floods(&["--max-requests-per-second-per-integration", "5"]);
     // Each run: a second's worth at once, then 5 a second for its 10 left (2 s). Shared,
     // the 30 would take 5 s; unpaced, no time at all.
     assert!(
         span >= Duration::from_millis(1800) && span < Duration::from_millis(4500),
         "two runs of 15 at 5 a second each took {span:?}"
     );
-    let first_second = arrivals
-        .iter()
-        .filter(|a| a.duration_since(arrivals[0]) < Duration::from_millis(950))
-        .count();
     assert!(
         (8..=20).contains(&first_second),
         "{first_second} in the first second"
@@ -110,29 +114,12 @@ fn each_integration_is_paced_by_its_own_ceiling_not_by_the_host_it_shares() {
 
 #[test]
 fn runs_to_one_destination_share_its_request_rate() {
-    let target = Listener::start("127.0.0.1:0", Duration::ZERO);
-    let host = Host::new();
-    for name in ["a", "b"] {
-        host.add_hostile(name, "request-flood", &target.url, &["count=15"]);
-    }
-    sync_together(
-        &host,
-        &["a", "b"],
-        &["--max-requests-per-second-per-host", "5"],
-    );
-    let mut arrivals = target.arrivals();
-    arrivals.sort();
-    assert_eq!(arrivals.len(), 30, "both runs sent all they opened");
-    let span = arrivals[arrivals.len() - 1].duration_since(arrivals[0]);
+    let (span, first_second) = two_floods(&["--max-requests-per-second-per-host", "5"]);
     // One second's worth at once, then 5 a second for the 25 left, whichever run sent
     // them; alone, each run would be done in 2 s.
     assert!(
         span >= Duration::from_millis(4500),
         "30 requests at 5 a second (after a burst of 5) took {span:?}"
     );
-    let first_second = arrivals
-        .iter()
-        .filter(|a| a.duration_since(arrivals[0]) < Duration::from_millis(950))
-        .count();
     assert!(first_second <= 10, "{first_second} in the first second");
 }

@@ -65,6 +65,7 @@ pub fn router() -> Router<AppState> {
             post(pages::findings::set_status),
         )
         .route("/assets", get(pages::assets::list))
+        .route("/workers", get(pages::workers::list))
         .route("/assets/export.csv", get(pages::assets::export_csv))
         .route("/static/console.css", get(stylesheet))
         .route("/static/console.js", get(script))

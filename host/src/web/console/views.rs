@@ -17,7 +17,7 @@ pub struct Nav {
     pub admin: bool,
     /// The session's CSRF token, for every form.
     pub csrf: String,
-    /// `integrations`, `findings` or `assets`.
+    /// `integrations`, `findings`, `assets` or `workers`.
     pub section: &'static str,
 }
 
@@ -269,6 +269,29 @@ pub struct FindingPage {
     pub notice: Option<String>,
     /// The statuses set here, with their times as shown.
     pub changes: Vec<(String, crate::model::StatusChangeRecord)>,
+}
+
+/// A worker as the Workers page shows it.
+pub struct WorkerLine {
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    /// `active`, `draining`, `stopped` or `lost`.
+    pub state: &'static str,
+    /// Its last heartbeat, and how long ago.
+    pub heartbeat: String,
+    pub started: String,
+    /// The integrations it runs.
+    pub running: Vec<String>,
+}
+
+/// The workers sharing the store.
+#[derive(Template)]
+#[template(path = "workers.html")]
+pub struct WorkersPage {
+    pub nav: Nav,
+    pub workers: Vec<WorkerLine>,
 }
 
 /// The Asset View.

@@ -6,6 +6,7 @@ pub mod configure;
 pub mod findings;
 pub mod integrations;
 pub mod session;
+pub mod workers;
 
 use super::views::{Choice, Nav};
 use super::{Page, Viewer};
