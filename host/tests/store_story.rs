@@ -2564,6 +2564,20 @@ async fn the_database_keeps_one_active_run_per_integration(store: Arc<dyn Store>
         ),
         "a second active run is refused, whatever the leases say"
     );
+    // A connection test is no sync: it runs beside one.
+    let test = store
+        .start_run(w.id, Action::TestConnection, "story")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.running_sync(w.id).await.unwrap().map(|r| r.run),
+        Some(running),
+        "the running sync, not the test"
+    );
+    store
+        .finish_run(test, &RunEnd::bare(RunStatus::Succeeded, None), None)
+        .await
+        .unwrap();
     store
         .finish_run(running, &RunEnd::bare(RunStatus::Succeeded, None), None)
         .await

@@ -20,9 +20,9 @@ INSERT INTO schedules (integration_id)
 CREATE INDEX schedules_by_due ON schedules (next_due) WHERE next_due IS NOT NULL;
 CREATE INDEX schedules_unscheduled ON schedules (integration_id) WHERE next_due IS NULL;
 UPDATE runs SET status = 'failed', error = 'interrupted: the process running it stopped or stalled before it finished'
- WHERE status = 'running'
-   AND id NOT IN (SELECT max(id) FROM runs WHERE status = 'running' GROUP BY integration_id);
-CREATE UNIQUE INDEX runs_one_active ON runs (integration_id) WHERE status = 'running';
+ WHERE status = 'running' AND action IN ('sync_now', 'auto_sync')
+   AND id NOT IN (SELECT max(id) FROM runs WHERE status = 'running' AND action IN ('sync_now', 'auto_sync') GROUP BY integration_id);
+CREATE UNIQUE INDEX runs_one_active ON runs (integration_id) WHERE status = 'running' AND action IN ('sync_now', 'auto_sync');
 CREATE TABLE sync_requests (
     integration_id BIGINT PRIMARY KEY REFERENCES integrations(id) ON DELETE CASCADE,
     requested_by TEXT NOT NULL,

@@ -33,9 +33,9 @@ CREATE INDEX schedules_by_due ON schedules (next_due) WHERE next_due IS NOT NULL
 CREATE INDEX schedules_unscheduled ON schedules (integration_id) WHERE next_due IS NULL;
 -- One active run per integration, whatever a process does: the backstop to the lease.
 UPDATE runs SET status = 'failed', error = 'interrupted: the process running it stopped or stalled before it finished'
- WHERE status = 'running'
-   AND id NOT IN (SELECT max(id) FROM runs WHERE status = 'running' GROUP BY integration_id);
-CREATE UNIQUE INDEX runs_one_active ON runs (integration_id) WHERE status = 'running';
+ WHERE status = 'running' AND action IN ('sync_now', 'auto_sync')
+   AND id NOT IN (SELECT max(id) FROM runs WHERE status = 'running' AND action IN ('sync_now', 'auto_sync') GROUP BY integration_id);
+CREATE UNIQUE INDEX runs_one_active ON runs (integration_id) WHERE status = 'running' AND action IN ('sync_now', 'auto_sync');
 -- Sync Now is a request any worker claims; a second request while one waits joins it.
 CREATE TABLE sync_requests (
     integration_id INTEGER PRIMARY KEY REFERENCES integrations(id) ON DELETE CASCADE,

@@ -235,7 +235,7 @@ pub(crate) const INTEGRATION_NAME: &str = "SELECT name FROM integrations WHERE i
 /// Whether an integration runs or is about to: a running run, or a lease alive at
 /// `{now}` (?1 integration).
 pub(crate) const RUNS_NOW: &str =
-    "SELECT (SELECT count(*) FROM runs WHERE integration_id = ?1 AND status = 'running')
+    "SELECT (SELECT count(*) FROM runs WHERE integration_id = ?1 AND status = 'running' AND action IN ('sync_now', 'auto_sync'))
  + (SELECT count(*) FROM leases WHERE integration_id = ?1 AND expires_at > {now})";
 
 /// Whether an integration has a queued Sync Now (?1 integration).
@@ -253,14 +253,13 @@ pub(crate) const QUEUED_SYNC: &str =
 /// The running run of an integration, with its progress (?1 integration).
 pub(crate) const RUNNING_SYNC: &str =
     "SELECT id, started_at, started_by, progress_done, progress_total, worker FROM runs
- WHERE integration_id = ?1 AND status = 'running'";
+ WHERE integration_id = ?1 AND status = 'running' AND action IN ('sync_now', 'auto_sync')";
 
 /// Records a run's progress (?1 run, ?2 done, ?3 total); whether it was asked to stop.
 pub(crate) const REPORT_PROGRESS: &str = "UPDATE runs SET progress_done = ?2, progress_total = ?3 WHERE id = ?1 RETURNING cancel_requested";
 
 /// Asks an integration's running run to stop (?1 integration).
-pub(crate) const CANCEL_RUNNING: &str =
-    "UPDATE runs SET cancel_requested = TRUE WHERE integration_id = ?1 AND status = 'running'";
+pub(crate) const CANCEL_RUNNING: &str = "UPDATE runs SET cancel_requested = TRUE WHERE integration_id = ?1 AND status = 'running' AND action IN ('sync_now', 'auto_sync')";
 
 /// How many auto syncs are due by ?1 with no lease alive at `{now}`.
 pub(crate) const DUE_COUNT: &str = "SELECT count(*) FROM schedules s

@@ -20,7 +20,7 @@ fn snapshot(host: &Host, integrations: &[&str], step: &str) -> Value {
             .into_iter()
             .map(|mut row| {
                 let row_map = row.as_object_mut().unwrap();
-                for volatile in ["id", "started_at", "finished_at"] {
+                for volatile in ["id", "started_at", "finished_at", "worker"] {
                     row_map.remove(volatile);
                 }
                 row
