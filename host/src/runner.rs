@@ -425,8 +425,6 @@ pub struct SyncJob<'a> {
     pub limits: EmitLimits,
     /// How long its lease lasts without renewal; renewed every third of it.
     pub lease_ttl: Duration,
-    /// Told once the run holds its lease and has its history row.
-    pub started: Option<tokio::sync::oneshot::Sender<()>>,
     /// The worker it runs on: what its lease and history row name.
     pub worker: String,
     /// The lease a claim took for it, which its claimer gives back; without one, the run
@@ -473,7 +471,7 @@ impl SyncJob<'_> {
     }
 
     async fn run_holding_lease(
-        mut self,
+        self,
         store: Arc<dyn Store>,
         fence: Fence,
     ) -> Result<SyncOutcome, StoreError> {
@@ -485,10 +483,6 @@ impl SyncJob<'_> {
         let state = checkpoint.state.filter(|_| !self.full);
         let started_full = state.is_none();
         let run_id = store.start_run(id, self.action, &self.started_by).await?;
-        if let Some(started) = self.started.take() {
-            // Whoever waits may have stopped waiting; the run goes on regardless.
-            let _ = started.send(());
-        }
         let tally = Arc::new(Mutex::new(Tally::default()));
         let failed = Arc::new(AtomicBool::new(false));
         let (writes, queue) = tokio::sync::mpsc::channel(QUEUED_WRITES);

@@ -269,15 +269,7 @@ impl Scheduler {
             .config
             .sync_time
             .slot_days_after(started, integration.policy.auto_sync_days);
-        let request = SyncRequest {
-            started: None,
-            claimed: Some(claim.fence),
-            action: Action::AutoSync,
-            started_by: SCHEDULER.into(),
-            full: false,
-            progress: None,
-            cancel: stop.cancel,
-        };
+        let request = stop.request(&claim, Action::AutoSync, SCHEDULER.into(), false);
         let syncs = self.platform.syncs();
         let (due, failures) = match syncs.run_integration(integration.clone(), request).await {
             Ok(outcome) => {
@@ -356,15 +348,7 @@ impl Scheduler {
                 return Err(e);
             }
         };
-        let request = SyncRequest {
-            started: None,
-            claimed: Some(claim.fence),
-            action: Action::SyncNow,
-            started_by: requested_by.clone(),
-            full,
-            progress: None,
-            cancel: stop.cancel,
-        };
+        let request = stop.request(&claim, Action::SyncNow, requested_by.clone(), full);
         let syncs = self.platform.syncs();
         let ran = syncs.run_integration(integration.clone(), request).await;
         let after = match ran {
@@ -416,6 +400,26 @@ impl Scheduler {
                 "could not hand back the auto sync of `{}` (its lease lapses instead): {e}",
                 claim.name
             );
+        }
+    }
+}
+
+impl Stop {
+    /// How to run `claim`, stopped by this.
+    fn request(
+        &self,
+        claim: &Claim,
+        action: Action,
+        started_by: String,
+        full: bool,
+    ) -> SyncRequest {
+        SyncRequest {
+            claimed: Some(claim.fence),
+            action,
+            started_by,
+            full,
+            progress: None,
+            cancel: self.cancel.clone(),
         }
     }
 }

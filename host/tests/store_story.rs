@@ -2134,15 +2134,12 @@ async fn history_and_schedules_round_trip(store: Arc<dyn Store>, _: &Keep) {
     assert_eq!(store.history_count(other.id).await.unwrap(), 0);
     assert_eq!(store.next_due(w.id).await.unwrap(), None);
     let due = parse_time("2026-12-02T01:15:00Z").unwrap();
-    store.set_next_due(w.id, due).await.unwrap();
-    store
-        .set_next_due(w.id, due + TimeDelta::days(1))
+    let daily = store
+        .add_integration(&new_integration("daily", auto_daily()))
         .await
         .unwrap();
-    assert_eq!(
-        store.next_due(w.id).await.unwrap(),
-        Some(due + TimeDelta::days(1))
-    );
+    assert_eq!(store.schedule_new(due).await.unwrap(), ["daily"]);
+    assert_eq!(store.next_due(daily.id).await.unwrap(), Some(due));
 }
 
 async fn a_newer_schema_is_refused_and_left_untouched(store: Arc<dyn Store>, keep: &Keep) {
@@ -2574,14 +2571,39 @@ async fn the_database_keeps_one_active_run_per_integration(store: Arc<dyn Store>
         Some(running),
         "the running sync, not the test"
     );
+    // Nor is it a sync that a lease's taker or the sweep fails as interrupted.
+    assert!(
+        store
+            .running_runs()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.run != test),
+        "a test is not swept"
+    );
+    let LeaseOutcome::Acquired {
+        interrupted_runs, ..
+    } = store.acquire_lease(w.id, "taker", CLAIM_TTL).await.unwrap()
+    else {
+        panic!("a free lease is taken")
+    };
+    assert_eq!(interrupted_runs, 1, "the sync left running, not the test");
     store
         .finish_run(test, &RunEnd::bare(RunStatus::Succeeded, None), None)
         .await
         .unwrap();
-    store
-        .finish_run(running, &RunEnd::bare(RunStatus::Succeeded, None), None)
-        .await
-        .unwrap();
+    let history = store.history(w.id, Window::ALL).await.unwrap();
+    assert_eq!(history[0].id, test);
+    assert_eq!(
+        history[0].status,
+        RunStatus::Succeeded,
+        "the test ended as it ran"
+    );
+    assert_eq!(
+        history[1].status,
+        RunStatus::Failed,
+        "the sync was interrupted"
+    );
     run_of(&store, w.id).await;
 }
 

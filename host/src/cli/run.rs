@@ -121,7 +121,6 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<()> {
         .run(
             &args.name,
             SyncRequest {
-                started: None,
                 claimed: None,
                 action: Action::SyncNow,
                 started_by: args.started_by.unwrap_or_else(os_user),

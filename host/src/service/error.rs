@@ -159,9 +159,6 @@ pub enum ServiceError {
     /// A page size out of range.
     #[error("a page holds 1 to 500 rows, not {0}")]
     BadPageSize(usize),
-    /// A sync's task ended abnormally before it ran.
-    #[error("the sync stopped before it started: {0}")]
-    SyncTask(String),
     /// A component given to install does not load: not a component, a contract this host
     /// does not speak, imports beyond the sandbox, or a `describe` that fails.
     #[error("not installed: {0}")]
@@ -251,7 +248,6 @@ impl ServiceError {
             | ServiceError::AdminTokenFromEnvironment
             | ServiceError::KeepAdmin => ErrorKind::Conflict,
             ServiceError::TokenFile { .. } => ErrorKind::Failed(FailureClass::Config),
-            ServiceError::SyncTask(_) => ErrorKind::Failed(FailureClass::PluginBug),
         }
     }
 }

@@ -28,8 +28,6 @@ pub struct SyncRequest {
     pub progress: Option<Box<dyn Progress>>,
     /// Set to stop the run (shutdown, Ctrl-C); [`Syncs::cancel`] sets it too.
     pub cancel: Arc<AtomicBool>,
-    /// Told once the run holds its lease and has its history row.
-    pub started: Option<tokio::sync::oneshot::Sender<()>>,
     /// The lease a claim took for it (the scheduler's); `None` takes it.
     pub claimed: Option<crate::store::Fence>,
 }
@@ -112,7 +110,6 @@ impl Syncs<'_> {
             streams,
             limits: self.platform.limits,
             lease_ttl: self.platform.lease_ttl,
-            started: request.started,
             worker: self.platform.worker.clone(),
             claimed: request.claimed,
         };

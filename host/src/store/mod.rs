@@ -64,9 +64,11 @@ pub(crate) const CLEAR_CHECKPOINT: &str =
      ON CONFLICT (integration_id) DO UPDATE SET state = '', updated_at = excluded.updated_at,
        generation = checkpoints.generation + 1";
 
-/// Fails the runs of an integration still marked running, which a holder that is gone
-/// left (?1 integration, ?2 time, ?3 error).
-pub(crate) const INTERRUPT_RUNS: &str = "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3 WHERE integration_id = ?1 AND status = 'running'";
+/// Fails the syncs of an integration still marked running, which a holder that is gone
+/// left (a connection test runs beside syncs, under no lease) (?1 integration, ?2 time, ?3 error).
+pub(crate) const INTERRUPT_RUNS: &str =
+    "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3
+ WHERE integration_id = ?1 AND status = 'running' AND action IN ('sync_now', 'auto_sync')";
 
 /// Opens a history row in state running (?1 integration, ?2 action, ?3 time, ?4 started
 /// by), naming the worker that holds the integration's lease; its id.
@@ -245,7 +247,8 @@ pub trait RunStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Gives back the lease `fence` names; a lease taken over since stays its taker's.
     async fn release_lease(&self, integration: i64, fence: Fence) -> Result<(), StoreError>;
-    /// Every run marked running, with its integration's lease.
+    /// Every sync marked running, with its integration's lease (a connection test is
+    /// none: it holds no lease, and runs beside a sync).
     async fn running_runs(&self) -> Result<Vec<RunningRun>, StoreError>;
     /// Fails those of `runs` still running, with `error`; returns how many.
     async fn fail_runs(&self, runs: &[i64], error: &str) -> Result<u64, StoreError>;
@@ -286,8 +289,6 @@ pub trait RunStore: Send + Sync {
     async fn last_sync(&self, integration: i64) -> Result<Option<HistoryRow>, StoreError>;
     /// When the next auto sync is due, once scheduled.
     async fn next_due(&self, integration: i64) -> Result<Option<DateTime<Utc>>, StoreError>;
-    /// Sets when the next auto sync is due.
-    async fn set_next_due(&self, integration: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
 /// Writes of one run that the store commits in one transaction: the batches in their

@@ -35,7 +35,6 @@ async fn platform(host: &Host) -> Platform {
 
 fn request(cancel: &Arc<AtomicBool>) -> SyncRequest {
     SyncRequest {
-        started: None,
         claimed: None,
         action: Action::SyncNow,
         started_by: "service-test".into(),

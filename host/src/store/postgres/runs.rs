@@ -176,7 +176,7 @@ impl RunStore for PostgresStore {
             .await?
             .query(
                 "SELECT r.id, l.holder, l.expires_at <= now() FROM runs r LEFT JOIN leases l ON l.integration_id = r.integration_id
-                 WHERE r.status = 'running' ORDER BY r.id",
+                 WHERE r.status = 'running' AND r.action IN ('sync_now', 'auto_sync') ORDER BY r.id",
                 &[],
             )
             .await?;
@@ -343,18 +343,6 @@ impl RunStore for PostgresStore {
             .await?;
         let due: Option<Option<DateTime<Utc>>> = row.map(|r| r.try_get(0)).transpose()?;
         Ok(due.flatten())
-    }
-
-    async fn set_next_due(&self, integration: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO schedules (integration_id, next_due) VALUES ($1, $2)
-                 ON CONFLICT (integration_id) DO UPDATE SET next_due = EXCLUDED.next_due",
-                &[&integration, &at],
-            )
-            .await?;
-        Ok(())
     }
 }
 

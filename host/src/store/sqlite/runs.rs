@@ -101,7 +101,7 @@ impl RunStore for SqliteStore {
         self.call(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT r.id, l.holder, l.expires_at FROM runs r LEFT JOIN leases l ON l.integration_id = r.integration_id
-                 WHERE r.status = 'running' ORDER BY r.id",
+                 WHERE r.status = 'running' AND r.action IN ('sync_now', 'auto_sync') ORDER BY r.id",
             )?;
             let at = now();
             let rows = stmt.query_map([], |r| {
@@ -280,18 +280,6 @@ impl RunStore for SqliteStore {
                 )
                 .optional()?
                 .flatten())
-        })
-        .await
-    }
-
-    async fn set_next_due(&self, integration: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.call(move |conn| {
-            conn.execute(
-                "INSERT INTO schedules (integration_id, next_due) VALUES (?1, ?2)
-                 ON CONFLICT (integration_id) DO UPDATE SET next_due = excluded.next_due",
-                params![integration, time_text(at)],
-            )?;
-            Ok(())
         })
         .await
     }
