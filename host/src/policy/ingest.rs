@@ -9,10 +9,17 @@
 
 use super::hash::{ContentHasher, content_hash, json, or_empty};
 use super::inventory::{AssetDecision, Metadata, asset_key, decide};
-use crate::model::{Batch, Finding, Policy, RunCounts};
+use crate::model::{Batch, Finding, FindingStatus, Policy, RunCounts};
 // foldhash: the batch's maps hash every id of every record; SipHash cost a sync 1% of its
 // CPU, and foldhash's random seed still keeps a plugin from choosing colliding ids.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+
+/// The status of a finding the source no longer reports (it left a sync's streams, or
+/// its asset was removed): closed as passed, in the host's status and the source's.
+pub const CLOSED_STATUS: FindingStatus = FindingStatus::Passed;
+
+/// Why such a finding was closed, as its record shows.
+pub const REMOVED_AT_SOURCE: &str = "removed_at_source";
 
 /// What the backend must look up for a batch, borrowed from it.
 #[derive(Debug, Default, PartialEq, Eq)]

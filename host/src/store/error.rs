@@ -102,6 +102,19 @@ impl StoreError {
         StoreError::NotFound { what: what.into() }
     }
 
+    /// Whether a unique index refused the write (on either backend).
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::ConstraintViolation
+            }
+            StoreError::Postgres(e) => {
+                e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the database could not be reached or opened at all, or is too busy to
     /// answer in time (no free connection, or a listing past its statement timeout).
     pub fn is_unreachable(&self) -> bool {

@@ -3,7 +3,9 @@
 //! run every due sync exactly once. The database is the only coordinator: its clock
 //! decides expiry, its row locks decide who claims what.
 
-use super::{Fence, StoreError};
+use super::runs::{RELEASE_LEASE, take_lease};
+use super::sql::{Backend, Param, Session, StoredRow, Wait};
+use super::{Fence, LeaseOutcome, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -214,108 +216,451 @@ pub(crate) fn schedule_for(auto_sync_days: u32) -> &'static str {
     }
 }
 
-/// The claimable syncs: due by ?1, at most ?2, with no lease alive at `{now}` (the
+/// The claimable syncs: due by ?1, at most ?2, with no lease alive at ?3 (the
 /// database's clock), oldest due first.
-pub(crate) const CLAIMABLE: &str = "SELECT s.integration_id, s.failures FROM schedules s
+const CLAIMABLE: &str = "SELECT s.integration_id, s.failures FROM schedules s
  WHERE s.next_due <= ?1
-   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.integration_id = s.integration_id AND l.expires_at > {now})
+   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.integration_id = s.integration_id AND l.expires_at > ?3)
  ORDER BY s.next_due, s.integration_id LIMIT ?2";
 
-/// The queued Sync Nows no live lease covers at `{now}`: at most ?1, oldest first.
-pub(crate) const REQUESTED: &str = "SELECT r.integration_id, r.requested_by, r.full_sync FROM sync_requests r
- WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.integration_id = r.integration_id AND l.expires_at > {now})
+/// The queued Sync Nows no live lease covers at ?2: at most ?1, oldest first.
+const REQUESTED: &str = "SELECT r.integration_id, r.requested_by, r.full_sync FROM sync_requests r
+ WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.integration_id = r.integration_id AND l.expires_at > ?2)
  ORDER BY r.requested_at, r.integration_id LIMIT ?1";
 
 /// Drops an integration's queued Sync Now (?1 integration).
-pub(crate) const DROP_REQUEST: &str = "DELETE FROM sync_requests WHERE integration_id = ?1";
+const DROP_REQUEST: &str = "DELETE FROM sync_requests WHERE integration_id = ?1";
 
 /// An integration's name (?1 integration).
-pub(crate) const INTEGRATION_NAME: &str = "SELECT name FROM integrations WHERE id = ?1";
+const INTEGRATION_NAME: &str = "SELECT name FROM integrations WHERE id = ?1";
 
-/// Whether an integration runs or is about to: a running run, or a lease alive at
-/// `{now}` (?1 integration).
-pub(crate) const RUNS_NOW: &str =
+/// Whether an integration runs or is about to: a running run, or a lease alive at ?2
+/// (?1 integration).
+const RUNS_NOW: &str =
     "SELECT (SELECT count(*) FROM runs WHERE integration_id = ?1 AND status = 'running' AND action IN ('sync_now', 'auto_sync'))
- + (SELECT count(*) FROM leases WHERE integration_id = ?1 AND expires_at > {now})";
+ + (SELECT count(*) FROM leases WHERE integration_id = ?1 AND expires_at > ?2)";
 
 /// Whether an integration has a queued Sync Now (?1 integration).
-pub(crate) const QUEUED_NOW: &str = "SELECT count(*) FROM sync_requests WHERE integration_id = ?1";
+const QUEUED_NOW: &str = "SELECT count(*) FROM sync_requests WHERE integration_id = ?1";
 
 /// Queues a Sync Now, or makes the queued one full when this one is (?1 integration,
-/// ?2 requested by, ?3 full, the time `{now}`).
-pub(crate) const QUEUE_SYNC: &str = "INSERT INTO sync_requests (integration_id, requested_by, full_sync, requested_at) VALUES (?1, ?2, ?3, {now})
+/// ?2 requested by, ?3 full, ?4 the time).
+const QUEUE_SYNC: &str = "INSERT INTO sync_requests (integration_id, requested_by, full_sync, requested_at) VALUES (?1, ?2, ?3, ?4)
  ON CONFLICT (integration_id) DO UPDATE SET full_sync = (sync_requests.full_sync OR excluded.full_sync)";
 
 /// The queued Sync Now of an integration (?1 integration).
-pub(crate) const QUEUED_SYNC: &str =
+const QUEUED_SYNC: &str =
     "SELECT requested_by, full_sync, requested_at FROM sync_requests WHERE integration_id = ?1";
 
 /// The running run of an integration, with its progress (?1 integration).
-pub(crate) const RUNNING_SYNC: &str =
+const RUNNING_SYNC: &str =
     "SELECT id, started_at, started_by, progress_done, progress_total, worker FROM runs
  WHERE integration_id = ?1 AND status = 'running' AND action IN ('sync_now', 'auto_sync')";
 
 /// Records a run's progress (?1 run, ?2 done, ?3 total); whether it was asked to stop.
-pub(crate) const REPORT_PROGRESS: &str = "UPDATE runs SET progress_done = ?2, progress_total = ?3 WHERE id = ?1 RETURNING cancel_requested";
+const REPORT_PROGRESS: &str = "UPDATE runs SET progress_done = ?2, progress_total = ?3 WHERE id = ?1 RETURNING cancel_requested";
 
 /// Asks an integration's running run to stop (?1 integration).
-pub(crate) const CANCEL_RUNNING: &str = "UPDATE runs SET cancel_requested = TRUE WHERE integration_id = ?1 AND status = 'running' AND action IN ('sync_now', 'auto_sync')";
+const CANCEL_RUNNING: &str = "UPDATE runs SET cancel_requested = TRUE WHERE integration_id = ?1 AND status = 'running' AND action IN ('sync_now', 'auto_sync')";
 
-/// How many auto syncs are due by ?1 with no lease alive at `{now}`.
-pub(crate) const DUE_COUNT: &str = "SELECT count(*) FROM schedules s
+/// How many auto syncs are due by ?1 with no lease alive at ?2.
+const DUE_COUNT: &str = "SELECT count(*) FROM schedules s
  WHERE s.next_due <= ?1
-   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.integration_id = s.integration_id AND l.expires_at > {now})";
+   AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.integration_id = s.integration_id AND l.expires_at > ?2)";
 
 /// Sets a claimed sync's next due time and failures while its lease has the fence (?1
 /// integration, ?2 fence, ?3 due, ?4 failures).
-pub(crate) const RESCHEDULE: &str = "UPDATE schedules SET next_due = ?3, failures = ?4
+const RESCHEDULE: &str = "UPDATE schedules SET next_due = ?3, failures = ?4
  WHERE integration_id = ?1 AND EXISTS (SELECT 1 FROM leases l WHERE l.integration_id = ?1 AND l.fence = ?2)";
 
-/// Gives back the lease with the fence (?1 integration, ?2 fence).
-pub(crate) const RELEASE_LEASE: &str =
-    "DELETE FROM leases WHERE integration_id = ?1 AND fence = ?2";
-
 /// Every worker, with the names of the integrations whose lease it holds.
-pub(crate) const WORKERS: &str = "SELECT w.id, w.host, w.pid, w.version, w.started_at, w.heartbeat_at, w.draining, w.stopped_at, w.lease_ttl_ms,
+const WORKERS: &str = "SELECT w.id, w.host, w.pid, w.version, w.started_at, w.heartbeat_at, w.draining, w.stopped_at, w.lease_ttl_ms,
    (SELECT string_agg(i.name, ',' ORDER BY i.name) FROM leases l JOIN integrations i ON i.id = l.integration_id WHERE l.holder = w.id)
  FROM workers w ORDER BY w.started_at DESC, w.id";
 
 /// How long a stopped or silent worker's row is kept, for the record.
-pub(crate) const WORKER_RECORD_DAYS: i64 = 7;
+const WORKER_RECORD_DAYS: i64 = 7;
 
 /// A lease time as stored, in milliseconds.
-pub(crate) fn ttl_ms(ttl: Duration) -> i64 {
+fn ttl_ms(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// A stored lease time in milliseconds, in seconds.
-pub(crate) fn ttl_s(ms: i64) -> f64 {
-    ms as f64 / 1000.0
-}
-
-/// A count as stored.
-pub(crate) fn count_of(stored: i64) -> u64 {
-    u64::try_from(stored).unwrap_or(0)
-}
-
-/// A count as stored, from one that counts.
-pub(crate) fn stored_count(count: u64) -> i64 {
-    i64::try_from(count).unwrap_or(i64::MAX)
-}
-
 /// A count of failures as stored.
-pub(crate) fn failures_of(stored: i64) -> u32 {
+fn failures_of(stored: i64) -> u32 {
     u32::try_from(stored.max(0)).unwrap_or(u32::MAX)
 }
 
 /// Seconds from `then` to `now`, never below zero.
-pub(crate) fn age_s(now: DateTime<Utc>, then: DateTime<Utc>) -> f64 {
+fn age_s(now: DateTime<Utc>, then: DateTime<Utc>) -> f64 {
     ((now - then).num_milliseconds().max(0) as f64) / 1000.0
 }
 
-/// The names of a comma-joined list, none for none.
-pub(crate) fn names(joined: Option<String>) -> Vec<String> {
-    joined
-        .map(|j| j.split(',').map(str::to_string).collect())
-        .unwrap_or_default()
+/// A worker row from [`WORKERS`], its heartbeat's age measured at `at`.
+fn worker_row(r: &impl StoredRow, at: DateTime<Utc>) -> Result<WorkerRow, StoreError> {
+    let heartbeat_at = r.time(5)?;
+    Ok(WorkerRow {
+        id: r.text(0)?,
+        host: r.text(1)?,
+        pid: r.int(2)?,
+        version: r.text(3)?,
+        lease_ttl_s: r.int(8)? as f64 / 1000.0,
+        started_at: r.time(4)?,
+        heartbeat_at,
+        heartbeat_age_s: age_s(at, heartbeat_at),
+        draining: r.flag(6)?,
+        stopped_at: r.opt_time(7)?,
+        running: r
+            .opt_text(9)?
+            .map(|joined| joined.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
+    })
+}
+
+/// The database's clock, as a session reads it.
+async fn clock<S: Session>(s: &mut S) -> Result<DateTime<Utc>, StoreError> {
+    s.query_one("SELECT ?1", &[Param::NOW]).await?.time(0)
+}
+
+/// Takes `integration`'s lease for `worker` and moves on what made it due; `None` when
+/// another holds the lease or is taking it.
+async fn claim_one<S: Session>(
+    s: &mut S,
+    integration: i64,
+    worker: &str,
+    ttl: Duration,
+    kind: ClaimKind,
+) -> Result<Option<Claim>, StoreError> {
+    let LeaseOutcome::Acquired {
+        interrupted_runs,
+        fence,
+    } = take_lease(s, integration, worker, ttl, Wait::Skip).await?
+    else {
+        return Ok(None);
+    };
+    let id = Param::Int(integration);
+    match kind {
+        // Due again once the lease could have lapsed: a worker that dies leaves the sync
+        // to the next claim, which resumes it.
+        ClaimKind::Auto { .. } => {
+            s.execute(
+                "UPDATE schedules SET next_due = ?2 WHERE integration_id = ?1",
+                &[id.clone(), Param::FromNow(ttl)],
+            )
+            .await?
+        }
+        ClaimKind::Now { .. } => s.execute(DROP_REQUEST, std::slice::from_ref(&id)).await?,
+    };
+    let name = s.query_one(INTEGRATION_NAME, &[id]).await?.text(0)?;
+    Ok(Some(Claim {
+        integration,
+        name,
+        fence,
+        interrupted_runs,
+        kind,
+    }))
+}
+
+#[async_trait]
+impl<B: Backend> FleetStore for B {
+    async fn now(&self) -> Result<DateTime<Utc>, StoreError> {
+        self.read(Box::new(|s| Box::pin(clock(s)))).await
+    }
+
+    async fn register_worker(&self, worker: &WorkerInfo) -> Result<(), StoreError> {
+        let w = worker.clone();
+        self.write(Box::new(move |s| {
+            Box::pin(async move {
+                let forgotten = clock(s).await? - chrono::TimeDelta::days(WORKER_RECORD_DAYS);
+                s.execute(
+                    "DELETE FROM workers WHERE heartbeat_at < ?1",
+                    &[Param::Time(forgotten)],
+                )
+                .await?;
+                s.execute(
+                    "INSERT INTO workers (id, host, pid, version, lease_ttl_ms, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                    &[
+                        Param::text(w.id),
+                        Param::text(w.host),
+                        Param::Int(i64::from(w.pid)),
+                        Param::text(w.version),
+                        Param::Int(ttl_ms(w.lease_ttl)),
+                        Param::NOW,
+                    ],
+                )
+                .await?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    async fn heartbeat(&self, worker: &str) -> Result<bool, StoreError> {
+        let worker = Param::text(worker);
+        self.write(Box::new(move |s| {
+            Box::pin(async move {
+                let beat = s
+                    .execute(
+                        "UPDATE workers SET heartbeat_at = ?2 WHERE id = ?1",
+                        &[worker, Param::NOW],
+                    )
+                    .await?;
+                Ok(beat == 1)
+            })
+        }))
+        .await
+    }
+
+    async fn drain_worker(&self, worker: &str) -> Result<(), StoreError> {
+        let worker = Param::text(worker);
+        self.write(Box::new(move |s| {
+            Box::pin(async move {
+                s.execute(
+                    "UPDATE workers SET draining = ?2 WHERE id = ?1",
+                    &[worker, Param::Bool(true)],
+                )
+                .await?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    async fn stop_worker(&self, worker: &str) -> Result<(), StoreError> {
+        let worker = Param::text(worker);
+        self.write(Box::new(move |s| {
+            Box::pin(async move {
+                s.execute(
+                    "DELETE FROM leases WHERE holder = ?1",
+                    std::slice::from_ref(&worker),
+                )
+                    .await?;
+                s.execute(
+                    "UPDATE workers SET draining = ?3, stopped_at = ?2, heartbeat_at = ?2 WHERE id = ?1",
+                    &[worker, Param::NOW, Param::Bool(true)],
+                )
+                .await?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerRow>, StoreError> {
+        self.read(Box::new(|s| {
+            Box::pin(async move {
+                let at = clock(s).await?;
+                let rows = s.query(WORKERS, &[]).await?;
+                rows.iter().map(|r| worker_row(r, at)).collect()
+            })
+        }))
+        .await
+    }
+
+    async fn due_count(&self, due_by: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.read(Box::new(move |s| {
+            Box::pin(async move {
+                s.query_one(DUE_COUNT, &[Param::Time(due_by), Param::NOW])
+                    .await?
+                    .count(0)
+            })
+        }))
+        .await
+    }
+
+    async fn schedule_new(&self, first: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        self.write(Box::new(move |s| {
+            Box::pin(async move {
+                let rows = s
+                    .query(
+                        "UPDATE schedules SET next_due = ?1 WHERE next_due IS NULL
+                         RETURNING (SELECT name FROM integrations WHERE id = integration_id)",
+                        &[Param::Time(first)],
+                    )
+                    .await?;
+                rows.iter().map(|r| r.text(0)).collect()
+            })
+        }))
+        .await
+    }
+
+    async fn claim_due(
+        &self,
+        worker: &str,
+        due_by: DateTime<Utc>,
+        limit: usize,
+        ttl: Duration,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let worker = worker.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write(Box::new(move |s| {
+            Box::pin(async move {
+                // People waiting first: the queued Sync Nows, then the due auto syncs.
+                let mut candidates: Vec<(i64, ClaimKind)> = Vec::new();
+                let requested = s.skip_locked(REQUESTED, "r");
+                for r in s
+                    .query(&requested, &[Param::Int(limit), Param::NOW])
+                    .await?
+                {
+                    let kind = ClaimKind::Now {
+                        requested_by: r.text(1)?,
+                        full: r.flag(2)?,
+                    };
+                    candidates.push((r.int(0)?, kind));
+                }
+                let room = limit - candidates.len() as i64;
+                let claimable = s.skip_locked(CLAIMABLE, "s");
+                let due = [Param::Time(due_by), Param::Int(room), Param::NOW];
+                for r in s.query(&claimable, &due).await? {
+                    let kind = ClaimKind::Auto {
+                        failures: failures_of(r.int(1)?),
+                    };
+                    candidates.push((r.int(0)?, kind));
+                }
+                let mut claims = Vec::with_capacity(candidates.len());
+                for (integration, kind) in candidates {
+                    if let Some(claim) = claim_one(s, integration, &worker, ttl, kind).await? {
+                        claims.push(claim);
+                    }
+                }
+                Ok(claims)
+            })
+        }))
+        .await
+    }
+
+    async fn request_sync(
+        &self,
+        integration: i64,
+        requested_by: &str,
+        full: bool,
+    ) -> Result<SyncRequested, StoreError> {
+        let requested_by = Param::text(requested_by);
+        self.write(Box::new(move |s| {
+            Box::pin(async move {
+                let id = Param::Int(integration);
+                let runs = s
+                    .query_one(RUNS_NOW, &[id.clone(), Param::NOW])
+                    .await?
+                    .int(0)?;
+                if runs > 0 {
+                    return Ok(SyncRequested::JoinedRunning);
+                }
+                let queued = s
+                    .query_one(QUEUED_NOW, std::slice::from_ref(&id))
+                    .await?
+                    .int(0)?
+                    > 0;
+                s.execute(
+                    QUEUE_SYNC,
+                    &[id, requested_by, Param::Bool(full), Param::NOW],
+                )
+                .await?;
+                Ok(match queued {
+                    true => SyncRequested::JoinedQueued,
+                    false => SyncRequested::Queued,
+                })
+            })
+        }))
+        .await
+    }
+
+    async fn queued_sync(&self, integration: i64) -> Result<Option<QueuedSync>, StoreError> {
+        self.read(Box::new(move |s| {
+            Box::pin(async move {
+                let row = s.query_opt(QUEUED_SYNC, &[Param::Int(integration)]).await?;
+                row.map(|r| {
+                    Ok(QueuedSync {
+                        requested_by: r.text(0)?,
+                        full: r.flag(1)?,
+                        requested_at: r.time(2)?,
+                    })
+                })
+                .transpose()
+            })
+        }))
+        .await
+    }
+
+    async fn running_sync(&self, integration: i64) -> Result<Option<RunningSync>, StoreError> {
+        self.read(Box::new(move |s| {
+            Box::pin(async move {
+                let row = s
+                    .query_opt(RUNNING_SYNC, &[Param::Int(integration)])
+                    .await?;
+                row.map(|r| {
+                    Ok(RunningSync {
+                        run: r.int(0)?,
+                        started_at: r.time(1)?,
+                        started_by: r.text(2)?,
+                        done: r.count(3)?,
+                        total: r.opt_int(4)?.map(|t| u64::try_from(t).unwrap_or(0)),
+                        worker: r.opt_text(5)?,
+                    })
+                })
+                .transpose()
+            })
+        }))
+        .await
+    }
+
+    async fn report_progress(
+        &self,
+        run: i64,
+        done: u64,
+        total: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let total = Param::OptInt(total.map(|t| i64::try_from(t).unwrap_or(i64::MAX)));
+        self.write(Box::new(move |s| {
+            Box::pin(async move {
+                let row = s
+                    .query_opt(
+                        REPORT_PROGRESS,
+                        &[Param::Int(run), Param::count(done), total],
+                    )
+                    .await?;
+                Ok(row.map(|r| r.flag(0)).transpose()?.unwrap_or(false))
+            })
+        }))
+        .await
+    }
+
+    async fn request_cancel(&self, integration: i64) -> Result<CancelRequested, StoreError> {
+        self.write(Box::new(move |s| {
+            Box::pin(async move {
+                let id = [Param::Int(integration)];
+                let running = s.execute(CANCEL_RUNNING, &id).await? > 0;
+                let queued = s.execute(DROP_REQUEST, &id).await? > 0;
+                Ok(CancelRequested { running, queued })
+            })
+        }))
+        .await
+    }
+
+    async fn end_claim(
+        &self,
+        integration: i64,
+        fence: Fence,
+        next_due: DateTime<Utc>,
+        failures: u32,
+    ) -> Result<(), StoreError> {
+        self.write(Box::new(move |s| {
+            Box::pin(async move {
+                let (id, fence) = (Param::Int(integration), Param::Int(fence.0));
+                s.execute(
+                    RESCHEDULE,
+                    &[
+                        id.clone(),
+                        fence.clone(),
+                        Param::Time(next_due),
+                        Param::Int(i64::from(failures)),
+                    ],
+                )
+                .await?;
+                s.execute(RELEASE_LEASE, &[id, fence]).await?;
+                Ok(())
+            })
+        }))
+        .await
+    }
 }

@@ -5,7 +5,10 @@
 
 mod error;
 pub mod fleet;
+mod ingest;
 pub mod postgres;
+mod runs;
+pub(crate) mod sql;
 pub mod sqlite;
 mod target;
 

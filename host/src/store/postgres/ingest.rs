@@ -1,47 +1,23 @@
-//! Batches, checkpoints and the end-of-run updates in PostgreSQL. Each group of a run's
-//! batches and its checkpoint is one transaction; a batch in it is a few statements
-//! whatever its size: three snapshot reads by `= ANY`, then one multi-row statement over
+//! PostgreSQL's bulk work of a batch ([`BulkWrites`]): a few statements whatever the
+//! batch's size, three snapshot reads by `= ANY`, then one multi-row statement over
 //! `unnest` arrays per kind of write.
 
-use super::PostgresStore;
-use crate::model::{Policy, now};
-use crate::policy::ingest::{self, FindingWrite, InventoryRef, Keys, Plan, Snapshot};
-use crate::policy::inventory::Metadata;
-use crate::store::{
-    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, GroupOutcome, IngestStore,
-    RESTORE_REPORTED_STATUSES, SAVE_CHECKPOINT, StoreError, WriteGroup,
+use super::session::PgSession;
+use crate::model::now;
+use crate::policy::ingest::{
+    CLOSED_STATUS, FindingWrite, InventoryRef, Keys, Plan, REMOVED_AT_SOURCE, Snapshot,
 };
-use async_trait::async_trait;
+use crate::policy::inventory::Metadata;
+use crate::store::StoreError;
+use crate::store::ingest::{BulkWrites, close_finding};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::future::Future;
 
 /// A statement written with SQLite's numbered placeholders (`?1`), in PostgreSQL's (`$1`).
 pub(super) fn dollars(sql: &str) -> String {
     sql.replace('?', "$")
-}
-
-/// What closing a finding the source no longer reports sets (see the SQLite backend).
-const CLOSE_FINDING: &str = "UPDATE findings SET status = 'passed', reported_status = 'passed', closed_reason = 'removed_at_source', content_hash = ''::bytea";
-
-/// Refuses a write of a run whose lease was taken over. The lease row stays share-locked
-/// until the transaction ends, so a takeover waits for this write, or this write sees
-/// the takeover. Answers when the server started, for [`PostgresStore::same_server`].
-async fn check_fence(
-    tx: &Transaction<'_>,
-    integration: i64,
-    fence: Fence,
-) -> Result<DateTime<Utc>, StoreError> {
-    let stmt = tx
-        .prepare_cached(
-            "SELECT pg_postmaster_start_time() FROM leases WHERE integration_id = $1 AND fence = $2 FOR SHARE",
-        )
-        .await?;
-    match tx.query_opt(&stmt, &[&integration, &fence.0]).await? {
-        Some(row) => Ok(row.try_get(0)?),
-        None => Err(StoreError::LeaseLost),
-    }
 }
 
 async fn snapshot(
@@ -479,6 +455,7 @@ async fn apply(
             .await?;
         tx.execute(&stmt, &[&integration, &plan.seen, &run]).await?;
     }
+    let (status, reason) = (CLOSED_STATUS.as_str(), REMOVED_AT_SOURCE);
     let mut closed = 0;
     if !plan.close.is_empty() {
         // `coalesce(…) = ''` rather than `IS NULL`: the latter matches the partial index of
@@ -486,9 +463,11 @@ async fn apply(
         // loaded, took for the cheap path and scanned whole for every batch (12 of the 22
         // seconds of a 100k sync). This way the primary key finds each id.
         let stmt = tx
-            .prepare_cached(&format!("{CLOSE_FINDING} WHERE integration_id = $1 AND source_id = ANY($2) AND coalesce(closed_reason, '') = ''"))
+            .prepare_cached(&dollars(&format!("{} WHERE integration_id = ?1 AND source_id = ANY(?2) AND coalesce(closed_reason, '') = ''", close_finding(3))))
             .await?;
-        closed += tx.execute(&stmt, &[&integration, &plan.close]).await?;
+        closed += tx
+            .execute(&stmt, &[&integration, &plan.close, &status, &reason])
+            .await?;
     }
     if !plan.remove_assets.is_empty() {
         let remove = tx
@@ -498,164 +477,44 @@ async fn apply(
             .await?;
         // By asset, through `findings_by_asset` (the same care as above).
         let close = tx
-            .prepare_cached(&format!("{CLOSE_FINDING} WHERE integration_id = $1 AND asset_source_id = ANY($2) AND coalesce(closed_reason, '') = ''"))
+            .prepare_cached(&dollars(&format!("{} WHERE integration_id = ?1 AND asset_source_id = ANY(?2) AND coalesce(closed_reason, '') = ''", close_finding(3))))
             .await?;
         closed += tx
-            .execute(&close, &[&integration, &plan.remove_assets])
+            .execute(
+                &close,
+                &[&integration, &plan.remove_assets, &status, &reason],
+            )
             .await?;
     }
     Ok(closed)
 }
 
-/// Stores a run's checkpoint while `generation` is current; whether it was stored.
-async fn save_checkpoint(
-    tx: &Transaction<'_>,
-    integration: i64,
-    state: &str,
-    generation: i64,
-) -> Result<bool, StoreError> {
-    let at = now();
-    let save = tx.prepare_cached(&dollars(SAVE_CHECKPOINT)).await?;
-    let mut stored = tx
-        .execute(&save, &[&integration, &state, &at, &generation])
-        .await?;
-    if stored == 0 && generation == 0 {
-        let first = tx.prepare_cached(&dollars(FIRST_CHECKPOINT)).await?;
-        stored = tx.execute(&first, &[&integration, &state, &at]).await?;
-    }
-    Ok(stored > 0)
-}
-
-impl PostgresStore {
-    /// Refuses a write of the run `fence` names once the server restarted since its first
-    /// write (`started` is the server's start as this write sees it): groups it committed
-    /// asynchronously before the restart may be gone, and going on past them would leave
-    /// them out for good.
-    fn same_server(&self, fence: Fence, started: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut starts = self
-            .server_starts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match *starts.entry(fence.0).or_insert(started) == started {
-            true => Ok(()),
-            false => Err(StoreError::ServerRestarted),
-        }
-    }
-
-    /// Forgets the server start the run `fence` names saw: it ended.
-    pub(super) fn forget_server_start(&self, fence: Fence) {
-        self.server_starts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&fence.0);
-    }
-
-    /// Runs one statement of a run in a transaction of its own, while the run's lease has
-    /// `fence`; the rows it changed.
-    async fn fenced_execute(
-        &self,
-        integration: i64,
-        fence: Fence,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<u64, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let started = check_fence(&tx, integration, fence).await?;
-        self.same_server(fence, started)?;
-        let changed = tx.execute(sql, params).await?;
-        tx.commit().await?;
-        Ok(changed)
-    }
-}
-
-#[async_trait]
-impl IngestStore for PostgresStore {
-    async fn write_group(
-        &self,
-        integration: i64,
-        run: i64,
-        policy: Policy,
-        group: Arc<WriteGroup>,
-        fence: Fence,
-    ) -> Result<GroupOutcome, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let started = check_fence(&tx, integration, fence).await?;
-        self.same_server(fence, started)?;
+impl BulkWrites for PgSession<'_> {
+    async fn group_begun(&mut self) -> Result<(), StoreError> {
         // A group need not wait for its WAL to reach the disk: commits stay in order, so
         // a crash that loses a group loses its checkpoint too, and the next sync reads
         // those batches again; the run itself stops at its next write, which finds the
         // server restarted.
-        tx.batch_execute("SET LOCAL synchronous_commit = off")
-            .await?;
-        let mut outcome = GroupOutcome::default();
-        for batch in &group.batches {
-            let keys = ingest::keys(integration, batch);
-            let snapshot = snapshot(&tx, integration, &keys).await?;
-            let plan = ingest::plan(&policy, batch, &keys, &snapshot);
-            let closed = apply(&tx, integration, run, &plan).await?;
-            outcome.batches.push(BatchOutcome::of(&plan, closed));
-        }
-        if let Some((state, generation)) = &group.checkpoint {
-            outcome.checkpoint_stale =
-                !save_checkpoint(&tx, integration, state, *generation).await?;
-        }
-        tx.commit().await?;
-        Ok(outcome)
-    }
-
-    async fn close_unseen(
-        &self,
-        integration: i64,
-        run: i64,
-        streams: &[String],
-        fence: Fence,
-    ) -> Result<u64, StoreError> {
-        self.fenced_execute(
-            integration,
-            fence,
-            &format!("{CLOSE_FINDING} WHERE integration_id = $1 AND closed_reason IS NULL AND (seen_in_run IS NULL OR seen_in_run < $2)
-                      AND (stream IS NULL OR stream = ANY($3))"),
-            &[&integration, &run, &streams],
-        )
-        .await
-    }
-
-    async fn restore_reported_statuses(
-        &self,
-        integration: i64,
-        fence: Fence,
-    ) -> Result<u64, StoreError> {
-        self.fenced_execute(
-            integration,
-            fence,
-            &dollars(RESTORE_REPORTED_STATUSES),
-            &[&integration],
-        )
-        .await
-    }
-
-    async fn checkpoint(&self, integration: i64) -> Result<Checkpoint, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
-                "SELECT state, generation FROM checkpoints WHERE integration_id = $1",
-                &[&integration],
-            )
-            .await?;
-        let row = row
-            .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
-            .transpose()?;
-        Ok(Checkpoint::from_row(row))
-    }
-
-    async fn clear_checkpoint(&self, integration: i64) -> Result<(), StoreError> {
-        self.client()
-            .await?
-            .execute(&dollars(CLEAR_CHECKPOINT), &[&integration, &now()])
+        self.tx
+            .batch_execute("SET LOCAL synchronous_commit = off")
             .await?;
         Ok(())
+    }
+
+    fn snapshot(
+        &mut self,
+        integration: i64,
+        keys: &Keys<'_>,
+    ) -> impl Future<Output = Result<Snapshot, StoreError>> + Send {
+        snapshot(self.tx, integration, keys)
+    }
+
+    fn apply(
+        &mut self,
+        integration: i64,
+        run: i64,
+        plan: &Plan<'_>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        apply(self.tx, integration, run, plan)
     }
 }

@@ -4,13 +4,13 @@
 //! versions live in `connector_host_schema`, applied under an advisory lock.
 
 mod access;
-mod fleet;
 mod ingest;
 mod integrations;
 mod plugins;
 mod queries;
-mod runs;
+mod session;
 pub(crate) mod tls;
+mod upkeep;
 
 use super::StoreError;
 use super::target::PostgresTarget;
@@ -247,11 +247,6 @@ async fn schema_version(
     Ok(Some(row.map_or(0, |r| r.get(0))))
 }
 
-/// A count as PostgreSQL stores it.
-fn count(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 /// A stored count.
 fn stored_count(row: &tokio_postgres::Row, index: usize) -> u64 {
     u64::try_from(row.get::<_, i64>(index)).unwrap_or(0)
@@ -404,7 +399,7 @@ mod tests {
         );
 
         db.execute(&write_findings(2_000)).unwrap();
-        end.counts.findings_new = runs::LARGE_WRITE;
+        end.counts.findings_new = upkeep::LARGE_WRITE;
         store.finish_run(2, &end, None).await.unwrap();
         assert_eq!(
             upkeep_state(&db),

@@ -1,44 +1,17 @@
-//! Batches, checkpoints and the end-of-run updates in SQLite: each group of a run's
-//! batches and its checkpoint is one transaction, in which each batch reads its
-//! snapshot, lets the policy plan, and writes the plan.
+//! SQLite's bulk work of a batch ([`BulkWrites`]): the snapshot read and the plan
+//! written statement by statement on cached statements, in the group's transaction.
 
-use super::SqliteStore;
-use crate::model::{Policy, now, time_text};
+use super::session::SqliteSession;
+use crate::model::{now, time_text};
 use crate::policy::hash::json;
-use crate::policy::ingest::{self, InventoryRef, Keys, Plan, Snapshot};
+use crate::policy::ingest::{CLOSED_STATUS, InventoryRef, Keys, Plan, REMOVED_AT_SOURCE, Snapshot};
 use crate::policy::inventory::Metadata;
-use crate::store::{
-    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, GroupOutcome, IngestStore,
-    RESTORE_REPORTED_STATUSES, SAVE_CHECKPOINT, StoreError, WriteGroup,
-};
-use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
-use std::sync::Arc;
+use crate::store::StoreError;
+use crate::store::ingest::{BulkWrites, close_finding};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::future::{Future, ready};
 
-/// What closing a finding the source no longer reports sets. Clearing the hash lets the
-/// source's record rewrite it if it ever comes back.
-const CLOSE_FINDING: &str = "UPDATE findings SET status = 'passed', reported_status = 'passed', closed_reason = 'removed_at_source', content_hash = X''";
-
-/// Refuses a write of a run whose lease was taken over. The transaction is immediate,
-/// so no other process can take the lease between this check and the commit.
-fn check_fence(tx: &Transaction<'_>, integration: i64, fence: Fence) -> Result<(), StoreError> {
-    let held: bool = tx
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM leases WHERE integration_id = ?1 AND fence = ?2)",
-        )?
-        .query_row(params![integration, fence.0], |r| r.get(0))?;
-    if held {
-        Ok(())
-    } else {
-        Err(StoreError::LeaseLost)
-    }
-}
-
-fn snapshot(
-    tx: &Transaction<'_>,
-    integration: i64,
-    keys: &Keys<'_>,
-) -> Result<Snapshot, StoreError> {
+fn snapshot(tx: &Connection, integration: i64, keys: &Keys<'_>) -> Result<Snapshot, StoreError> {
     let mut s = Snapshot::default();
     let mut inventory =
         tx.prepare_cached("SELECT id, metadata_hash FROM inventory WHERE canonical_key = ?1")?;
@@ -86,7 +59,7 @@ fn snapshot(
 
 /// Creates an inventory entry; returns its id.
 pub(super) fn insert_entry(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     key: &str,
     m: &Metadata,
     origin: &str,
@@ -105,7 +78,7 @@ pub(super) fn insert_entry(
 }
 
 /// The id of the pair of `title` and `rule_name` the search indexes, added if new.
-fn text_id(tx: &Transaction<'_>, title: &str, rule_name: Option<&str>) -> Result<i64, StoreError> {
+fn text_id(tx: &Connection, title: &str, rule_name: Option<&str>) -> Result<i64, StoreError> {
     let rule_name = rule_name.unwrap_or_default();
     let known = tx
         .prepare_cached("SELECT id FROM finding_texts WHERE title = ?1 AND rule_name = ?2")?
@@ -119,12 +92,7 @@ fn text_id(tx: &Transaction<'_>, title: &str, rule_name: Option<&str>) -> Result
     Ok(tx.last_insert_rowid())
 }
 
-fn apply(
-    tx: &Transaction<'_>,
-    integration: i64,
-    run: i64,
-    plan: &Plan<'_>,
-) -> Result<u64, StoreError> {
+fn apply(tx: &Connection, integration: i64, run: i64, plan: &Plan<'_>) -> Result<u64, StoreError> {
     let origin = format!("integration:{integration}");
     let at = time_text(now());
     let mut created = Vec::with_capacity(plan.onboard.len());
@@ -239,132 +207,44 @@ fn apply(
     for id in &plan.seen {
         seen.execute(params![integration, id, run])?;
     }
+    let (status, reason) = (CLOSED_STATUS.as_str(), REMOVED_AT_SOURCE);
     let mut close = tx.prepare_cached(&format!(
-        "{CLOSE_FINDING} WHERE integration_id = ?1 AND source_id = ?2 AND closed_reason IS NULL"
+        "{} WHERE integration_id = ?1 AND source_id = ?2 AND closed_reason IS NULL",
+        close_finding(3)
     ))?;
     let mut closed = 0;
     for id in plan.close {
-        closed += close.execute(params![integration, id])? as u64;
+        closed += close.execute(params![integration, id, status, reason])? as u64;
     }
     let mut remove = tx.prepare_cached(
         "UPDATE assets SET removed_at = ?3 WHERE integration_id = ?1 AND source_id = ?2 AND removed_at IS NULL",
     )?;
     let mut close_on_asset = tx.prepare_cached(&format!(
-        "{CLOSE_FINDING} WHERE integration_id = ?1 AND asset_source_id = ?2 AND closed_reason IS NULL"
+        "{} WHERE integration_id = ?1 AND asset_source_id = ?2 AND closed_reason IS NULL",
+        close_finding(3)
     ))?;
     for id in plan.remove_assets {
         remove.execute(params![integration, id, at])?;
-        closed += close_on_asset.execute(params![integration, id])? as u64;
+        closed += close_on_asset.execute(params![integration, id, status, reason])? as u64;
     }
     Ok(closed)
 }
 
-/// Stores a run's checkpoint while `generation` is current; whether it was stored.
-fn save_checkpoint(
-    tx: &Transaction<'_>,
-    integration: i64,
-    state: &str,
-    generation: i64,
-) -> Result<bool, StoreError> {
-    let at = time_text(now());
-    let mut stored =
-        tx.prepare_cached(SAVE_CHECKPOINT)?
-            .execute(params![integration, state, at, generation])?;
-    if stored == 0 && generation == 0 {
-        stored = tx
-            .prepare_cached(FIRST_CHECKPOINT)?
-            .execute(params![integration, state, at])?;
+impl BulkWrites for SqliteSession<'_> {
+    fn snapshot(
+        &mut self,
+        integration: i64,
+        keys: &Keys<'_>,
+    ) -> impl Future<Output = Result<Snapshot, StoreError>> + Send {
+        ready(snapshot(self.conn, integration, keys))
     }
-    Ok(stored > 0)
-}
 
-#[async_trait]
-impl IngestStore for SqliteStore {
-    async fn write_group(
-        &self,
+    fn apply(
+        &mut self,
         integration: i64,
         run: i64,
-        policy: Policy,
-        group: Arc<WriteGroup>,
-        fence: Fence,
-    ) -> Result<GroupOutcome, StoreError> {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            check_fence(&tx, integration, fence)?;
-            let mut outcome = GroupOutcome::default();
-            for batch in &group.batches {
-                let keys = ingest::keys(integration, batch);
-                let snapshot = snapshot(&tx, integration, &keys)?;
-                let plan = ingest::plan(&policy, batch, &keys, &snapshot);
-                let closed = apply(&tx, integration, run, &plan)?;
-                outcome.batches.push(BatchOutcome::of(&plan, closed));
-            }
-            if let Some((state, generation)) = &group.checkpoint {
-                outcome.checkpoint_stale = !save_checkpoint(&tx, integration, state, *generation)?;
-            }
-            tx.commit()?;
-            Ok(outcome)
-        })
-        .await
-    }
-
-    async fn close_unseen(
-        &self,
-        integration: i64,
-        run: i64,
-        streams: &[String],
-        fence: Fence,
-    ) -> Result<u64, StoreError> {
-        let streams = json(streams);
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            check_fence(&tx, integration, fence)?;
-            // Run ids only grow, so "not seen in this run" is "seen earlier, or never".
-            let closed = tx.execute(
-                &format!("{CLOSE_FINDING} WHERE integration_id = ?1 AND closed_reason IS NULL AND (seen_in_run IS NULL OR seen_in_run < ?2)
-                          AND (stream IS NULL OR stream IN (SELECT value FROM json_each(?3)))"),
-                params![integration, run, streams],
-            )?;
-            tx.commit()?;
-            Ok(closed as u64)
-        })
-        .await
-    }
-
-    async fn restore_reported_statuses(
-        &self,
-        integration: i64,
-        fence: Fence,
-    ) -> Result<u64, StoreError> {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            check_fence(&tx, integration, fence)?;
-            let changed = tx.execute(RESTORE_REPORTED_STATUSES, [integration])?;
-            tx.commit()?;
-            Ok(changed as u64)
-        })
-        .await
-    }
-
-    async fn checkpoint(&self, integration: i64) -> Result<Checkpoint, StoreError> {
-        self.call(move |conn| {
-            let row: Option<(String, i64)> = conn
-                .query_row(
-                    "SELECT state, generation FROM checkpoints WHERE integration_id = ?1",
-                    [integration],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            Ok(Checkpoint::from_row(row))
-        })
-        .await
-    }
-
-    async fn clear_checkpoint(&self, integration: i64) -> Result<(), StoreError> {
-        self.call(move |conn| {
-            conn.execute(CLEAR_CHECKPOINT, params![integration, time_text(now())])?;
-            Ok(())
-        })
-        .await
+        plan: &Plan<'_>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        ready(apply(self.conn, integration, run, plan))
     }
 }

@@ -5,12 +5,11 @@
 //! own: under WAL they neither wait behind a sync's writes nor hold them up.
 
 mod access;
-mod fleet;
 mod ingest;
 mod integrations;
 mod plugins;
 mod queries;
-mod runs;
+mod session;
 
 use super::StoreError;
 use crate::model::{natural_key, parse_time};

@@ -1,0 +1,208 @@
+//! SQLite's side of the shared layer ([`crate::store::sql`]): a transaction's statements
+//! on one of the store's connections, on a blocking thread. A SQLite call never waits on
+//! anything but SQLite, so the shared procedures' futures are ready at every step, and
+//! the blocking thread drives them to the end itself.
+
+use super::SqliteStore;
+use crate::model::{now, time_text};
+use crate::policy::lease::expiry;
+use crate::store::sql::{Backend, Cell, Locked, Param, Session, StoredRow, Wait, Work};
+use crate::store::{Fence, StoreError};
+use rusqlite::Connection;
+use rusqlite::types::Value;
+use std::future::{Future, ready};
+
+/// A transaction begun on a connection, rolled back unless committed (a failed step, or
+/// a panic unwinding).
+struct Begun<'c> {
+    conn: &'c mut Connection,
+}
+
+impl<'c> Begun<'c> {
+    /// `BEGIN IMMEDIATE` for writes: the file's write lock is taken at once, so the
+    /// transaction never fails half-way to upgrade a read lock another writer waits on.
+    /// `BEGIN` for reads: one snapshot for all the reads.
+    fn begin(conn: &'c mut Connection, write: bool) -> Result<Self, StoreError> {
+        conn.execute_batch(if write { "BEGIN IMMEDIATE" } else { "BEGIN" })?;
+        Ok(Begun { conn })
+    }
+
+    fn commit(self) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+}
+
+impl Drop for Begun<'_> {
+    fn drop(&mut self) {
+        if !self.conn.is_autocommit() {
+            // Nothing more can be done about a failed rollback: the connection's next
+            // BEGIN reports the open transaction.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// One transaction on a SQLite connection.
+pub(crate) struct SqliteSession<'c> {
+    pub(super) conn: &'c mut Connection,
+}
+
+/// A row SQLite read, its values owned.
+pub(crate) struct SqliteRow(Vec<Value>);
+
+impl StoredRow for SqliteRow {
+    fn cell(&self, index: usize) -> Result<Cell, StoreError> {
+        Ok(match self.0.get(index) {
+            None => {
+                return Err(StoreError::Corrupt {
+                    what: "query answer".into(),
+                    detail: format!("no column {index}"),
+                });
+            }
+            Some(Value::Null) => Cell::Null,
+            Some(Value::Integer(v)) => Cell::Int(*v),
+            Some(Value::Real(v)) => Cell::Float(*v),
+            Some(Value::Text(v)) => Cell::Text(v.clone()),
+            Some(Value::Blob(v)) => Cell::Bytes(v.clone()),
+        })
+    }
+}
+
+/// The statement's parameters as SQLite binds them; the clock is the machine's.
+fn bound(params: &[Param]) -> Vec<Value> {
+    let at = now();
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Int(v) => Value::Integer(*v),
+            Param::OptInt(v) => v.map_or(Value::Null, Value::Integer),
+            Param::Bool(v) => Value::Integer(i64::from(*v)),
+            Param::Text(v) => Value::Text(v.clone()),
+            Param::OptText(v) => v.clone().map_or(Value::Null, Value::Text),
+            Param::Time(t) => Value::Text(time_text(*t)),
+            Param::Json(v) => Value::Text(v.to_string()),
+            Param::FromNow(d) => Value::Text(time_text(expiry(at, *d))),
+        })
+        .collect()
+}
+
+impl SqliteSession<'_> {
+    fn run(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        Ok(stmt.execute(rusqlite::params_from_iter(bound(params)))? as u64)
+    }
+
+    fn rows(&mut self, sql: &str, params: &[Param]) -> Result<Vec<SqliteRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let columns = stmt.column_count();
+        let rows = stmt.query_map(rusqlite::params_from_iter(bound(params)), |r| {
+            (0..columns)
+                .map(|i| r.get::<_, Value>(i))
+                .collect::<Result<Vec<_>, _>>()
+                .map(SqliteRow)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl Session for SqliteSession<'_> {
+    type Row = SqliteRow;
+
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        ready(self.run(sql, params))
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+    ) -> impl Future<Output = Result<Vec<SqliteRow>, StoreError>> + Send {
+        ready(self.rows(sql, params))
+    }
+
+    fn lock_integration(
+        &mut self,
+        integration: i64,
+        _wait: Wait,
+    ) -> impl Future<Output = Result<Locked, StoreError>> + Send {
+        // The transaction holds the file's one write lock already.
+        let found = self.rows(
+            "SELECT 1 FROM integrations WHERE id = ?1",
+            &[Param::Int(integration)],
+        );
+        ready(found.map(|rows| match rows.is_empty() {
+            true => Locked::Missing,
+            false => Locked::Yes,
+        }))
+    }
+
+    fn skip_locked(&self, select: &str, _alias: &str) -> String {
+        // One writer at a time: nothing is locked by another claim.
+        select.to_string()
+    }
+
+    fn json_texts(&self, placeholder: &str) -> String {
+        format!("SELECT value FROM json_each({placeholder})")
+    }
+
+    fn check_fence(
+        &mut self,
+        integration: i64,
+        fence: Fence,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        // The transaction is immediate, so no other process can take the lease between
+        // this check and the commit.
+        let held = self.rows(
+            "SELECT 1 FROM leases WHERE integration_id = ?1 AND fence = ?2",
+            &[Param::Int(integration), Param::Int(fence.0)],
+        );
+        ready(held.and_then(|rows| match rows.is_empty() {
+            true => Err(StoreError::LeaseLost),
+            false => Ok(()),
+        }))
+    }
+}
+
+impl SqliteStore {
+    /// Runs `work` in one transaction on `conn`, committed when it succeeds.
+    fn transact<R>(
+        conn: &mut Connection,
+        write: bool,
+        work: Work<Self, R>,
+    ) -> Result<R, StoreError> {
+        let begun = Begun::begin(conn, write)?;
+        let result = {
+            let mut session = SqliteSession {
+                conn: &mut *begun.conn,
+            };
+            futures_executor::block_on(work(&mut session))
+        }?;
+        begun.commit()?;
+        Ok(result)
+    }
+}
+
+impl Backend for SqliteStore {
+    type Session<'c> = SqliteSession<'c>;
+
+    fn write<R: Send + 'static>(
+        &self,
+        work: Work<Self, R>,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send {
+        self.call(move |conn| Self::transact(conn, true, work))
+    }
+
+    fn read<R: Send + 'static>(
+        &self,
+        work: Work<Self, R>,
+    ) -> impl Future<Output = Result<R, StoreError>> + Send {
+        Self::on(self.reader.clone(), move |conn| {
+            Self::transact(conn, false, work)
+        })
+    }
+}
