@@ -3,9 +3,12 @@
 //! inventory, findings) and async at the boundary: no async worker ever waits on a
 //! database lock. [`open_store`] opens either backend from a `--db` value.
 
+mod access;
 mod error;
 pub mod fleet;
 mod ingest;
+mod integrations;
+mod plugins;
 pub mod postgres;
 mod runs;
 pub(crate) mod sql;

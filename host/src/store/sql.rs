@@ -30,6 +30,10 @@ pub(crate) enum Param {
     Time(DateTime<Utc>),
     /// JSON: `jsonb` in PostgreSQL, text in SQLite.
     Json(serde_json::Value),
+    /// JSON or NULL.
+    OptJson(Option<serde_json::Value>),
+    /// Bytes: `bytea` in PostgreSQL, a blob in SQLite.
+    Bytes(Vec<u8>),
     /// The database's clock now, plus this long. Expiries and due times are measured by
     /// it, never by a worker's clock: PostgreSQL reads `now()`, SQLite (one machine) the
     /// machine's clock.
@@ -108,6 +112,14 @@ pub(crate) trait StoredRow {
         }
     }
 
+    /// Bytes.
+    fn bytes(&self, index: usize) -> Result<Vec<u8>, StoreError> {
+        match self.cell(index)? {
+            Cell::Bytes(v) => Ok(v),
+            other => Err(unexpected(index, "bytes", &other)),
+        }
+    }
+
     /// A flag or NULL.
     fn opt_flag(&self, index: usize) -> Result<Option<bool>, StoreError> {
         match self.cell(index)? {
@@ -180,6 +192,18 @@ pub(crate) trait StoredRow {
             other => Err(unexpected(index, "JSON", &other)),
         }
     }
+
+    /// Stored JSON or NULL.
+    fn opt_json<T: serde::de::DeserializeOwned>(
+        &self,
+        index: usize,
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.cell(index)? {
+            Cell::Null => Ok(None),
+            _ => self.json(index, what).map(Some),
+        }
+    }
 }
 
 fn unexpected(index: usize, wanted: &str, found: &Cell) -> StoreError {
@@ -196,6 +220,15 @@ pub(crate) enum Wait {
     Block,
     /// Pass it by: a claim takes whatever is free.
     Skip,
+}
+
+/// A row lock a statement takes on what it reads, until its transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowLock {
+    /// For a change or removal of the rows.
+    Update,
+    /// So that no one changes or removes them meanwhile.
+    Share,
 }
 
 /// What locking an integration's row for a lease found.
@@ -242,6 +275,10 @@ pub(crate) trait Session: Send {
     /// another worker's claim locked are skipped, never waited for. SQLite has one writer
     /// at a time, and needs none.
     fn skip_locked(&self, select: &str, alias: &str) -> String;
+
+    /// The clause that ends a query to take `lock` on the rows it reads (PostgreSQL);
+    /// nothing on SQLite, whose write transaction holds the file's one write lock.
+    fn row_lock(&self, lock: RowLock) -> &'static str;
 
     /// A select list of the texts of the JSON array bound at `placeholder` (`?3`), for
     /// `IN (…)`.

@@ -3,10 +3,7 @@
 //! multi-row statements over `unnest` arrays, never a round trip per record. Schema
 //! versions live in `connector_host_schema`, applied under an advisory lock.
 
-mod access;
 mod ingest;
-mod integrations;
-mod plugins;
 mod queries;
 mod session;
 pub(crate) mod tls;

@@ -5,7 +5,7 @@
 use super::PostgresStore;
 use super::upkeep::LARGE_WRITE;
 use crate::store::sql::{
-    Backend, Cell, Locked, Param, Piece, Session, StoredRow, Wait, Work, pieces,
+    Backend, Cell, Locked, Param, Piece, RowLock, Session, StoredRow, Wait, Work, pieces,
 };
 use crate::store::{Fence, StoreError};
 use chrono::{DateTime, Utc};
@@ -67,6 +67,8 @@ fn render<'p>(
                 Param::OptText(v) => v,
                 Param::Time(v) => v,
                 Param::Json(v) => v,
+                Param::OptJson(v) => v,
+                Param::Bytes(v) => v,
                 Param::FromNow(_) => &millis[n - 1],
             });
             out.params.len()
@@ -175,6 +177,13 @@ impl Session for PgSession<'_> {
 
     fn skip_locked(&self, select: &str, alias: &str) -> String {
         format!("{select} FOR UPDATE OF {alias} SKIP LOCKED")
+    }
+
+    fn row_lock(&self, lock: RowLock) -> &'static str {
+        match lock {
+            RowLock::Update => " FOR UPDATE",
+            RowLock::Share => " FOR SHARE",
+        }
     }
 
     fn json_texts(&self, placeholder: &str) -> String {

@@ -4,10 +4,7 @@
 //! Listings (the console's and the API's reads) run on a read-only connection of their
 //! own: under WAL they neither wait behind a sync's writes nor hold them up.
 
-mod access;
 mod ingest;
-mod integrations;
-mod plugins;
 mod queries;
 mod session;
 

@@ -6,7 +6,7 @@
 use super::SqliteStore;
 use crate::model::{now, time_text};
 use crate::policy::lease::expiry;
-use crate::store::sql::{Backend, Cell, Locked, Param, Session, StoredRow, Wait, Work};
+use crate::store::sql::{Backend, Cell, Locked, Param, RowLock, Session, StoredRow, Wait, Work};
 use crate::store::{Fence, StoreError};
 use rusqlite::Connection;
 use rusqlite::types::Value;
@@ -82,6 +82,10 @@ fn bound(params: &[Param]) -> Vec<Value> {
             Param::OptText(v) => v.clone().map_or(Value::Null, Value::Text),
             Param::Time(t) => Value::Text(time_text(*t)),
             Param::Json(v) => Value::Text(v.to_string()),
+            Param::OptJson(v) => v
+                .as_ref()
+                .map_or(Value::Null, |v| Value::Text(v.to_string())),
+            Param::Bytes(v) => Value::Blob(v.clone()),
             Param::FromNow(d) => Value::Text(time_text(expiry(at, *d))),
         })
         .collect()
@@ -144,6 +148,10 @@ impl Session for SqliteSession<'_> {
     fn skip_locked(&self, select: &str, _alias: &str) -> String {
         // One writer at a time: nothing is locked by another claim.
         select.to_string()
+    }
+
+    fn row_lock(&self, _lock: RowLock) -> &'static str {
+        ""
     }
 
     fn json_texts(&self, placeholder: &str) -> String {
