@@ -67,6 +67,16 @@ impl HostEnv {
     /// `connector-host ARGS` with this installation's paths; output goes to files in the
     /// folder (stdout.txt, stderr.txt), so a long run never blocks on a full pipe.
     pub fn command(&self, args: &[&str]) -> anyhow::Result<Command> {
+        self.command_writing(args, "stdout.txt", "stderr.txt")
+    }
+
+    /// [`HostEnv::command`], its output going to `NAME.out` and `NAME.err` in the folder:
+    /// for processes that run side by side.
+    pub fn command_logging_to(&self, args: &[&str], name: &str) -> anyhow::Result<Command> {
+        self.command_writing(args, &format!("{name}.out"), &format!("{name}.err"))
+    }
+
+    fn command_writing(&self, args: &[&str], out: &str, err: &str) -> anyhow::Result<Command> {
         let mut cmd = Command::new(&self.bin);
         cmd.args(args)
             .env(
@@ -86,8 +96,8 @@ impl HostEnv {
                 "100000",
             )
             .stdin(Stdio::null())
-            .stdout(File::create(self.file("stdout.txt"))?)
-            .stderr(File::create(self.file("stderr.txt"))?);
+            .stdout(File::create(self.file(out))?)
+            .stderr(File::create(self.file(err))?);
         Ok(cmd)
     }
 

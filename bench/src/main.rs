@@ -3,6 +3,7 @@
 //! stdout. `cargo xtask bench` builds everything in release mode and runs it; the test
 //! suite runs it with `--smoke`, tiny sizes, so the harness cannot rot.
 
+mod fleet;
 mod host_env;
 mod measure;
 mod page;
@@ -45,6 +46,7 @@ enum Scenario {
     Startup,
     Sandbox,
     Console,
+    Fleet,
 }
 
 /// The median and p95 of each listing's times, named `{prefix}_{listing}_…_ms`.
@@ -250,6 +252,13 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
+    if wanted(Scenario::Fleet) {
+        match postgres_fixture::database() {
+            Some(database) => fleet(&bench, &sizes, &database, &mut results)?,
+            None => eprintln!("bench: the fleet skipped (no PostgreSQL)"),
+        }
+    }
+
     results.print();
     let path = args.out.join("results.json");
     // A partial run (--only) updates its own figures and keeps the others.
@@ -258,6 +267,79 @@ fn main() -> anyhow::Result<()> {
         .flatten();
     std::fs::write(&path, results.json(earlier.as_deref()))?;
     eprintln!("bench: wrote {}", path.display());
+    Ok(())
+}
+
+/// The fleet's figures, on one PostgreSQL database.
+fn fleet(
+    bench: &Bench,
+    sizes: &Sizes,
+    database: &postgres_fixture::TestDatabase,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    eprintln!(
+        "bench: the fleet, {} tenants of {} issues on {:?} workers",
+        sizes.fleet_integrations, sizes.fleet_issues, sizes.fleet_workers
+    );
+    let throughput = fleet::throughput(bench, sizes, database).context("fleet throughput")?;
+    results.add(
+        "fleet_integrations",
+        f64::from(throughput.integrations),
+        "integrations",
+    );
+    results.add("fleet_issues_each", throughput.issues as f64, "issues");
+    let one = throughput.by_workers.first().map(|(_, wall)| *wall);
+    for (workers, wall) in &throughput.by_workers {
+        results.add(
+            format!("fleet_{workers}_workers_wall_s"),
+            wall.as_secs_f64(),
+            "s",
+        );
+        if let Some(one) = one {
+            results.add(
+                format!("fleet_{workers}_vs_1_worker_ratio"),
+                wall.as_secs_f64() / one.as_secs_f64(),
+                "×",
+            );
+        }
+    }
+    eprintln!("bench: a worker's death mid-sync");
+    let failover = fleet::failover(bench, sizes, database).context("failover")?;
+    results.add(
+        "failover_lease_ttl_s",
+        failover.lease_ttl.as_secs_f64(),
+        "s",
+    );
+    results.add(
+        "failover_taken_over_s",
+        failover.taken_over.as_secs_f64(),
+        "s",
+    );
+    // The target: within the lease and one heartbeat (a third of it).
+    results.add(
+        "failover_vs_lease_and_heartbeat_ratio",
+        failover.taken_over.as_secs_f64() / (failover.lease_ttl.as_secs_f64() * 4.0 / 3.0),
+        "×",
+    );
+    eprintln!("bench: claims");
+    let claims = fleet::claims(sizes, database).context("claims")?;
+    results.add("claim_poll_empty_ms", millis(claims.empty_poll), "ms");
+    results.add(
+        "claim_poll_idle_ms",
+        millis(claims.idle_poll),
+        "ms (with the idle integrations)",
+    );
+    results.add(
+        "claim_idle_integrations",
+        f64::from(claims.integrations),
+        "integrations",
+    );
+    results.add(
+        "claim_poll_idle_vs_empty_ratio",
+        claims.idle_poll.as_secs_f64() / claims.empty_poll.as_secs_f64(),
+        "×",
+    );
+    results.add("claims_due_per_s", claims.due_claims_per_s, "claims/s");
     Ok(())
 }
 

@@ -41,6 +41,19 @@ pub struct Sizes {
     /// requests timed per listing.
     pub console_issues: u64,
     pub console_requests: usize,
+    /// The fleet's tenants, issues each, the latency of each answer, syncs each worker
+    /// runs at once, and the worker counts compared.
+    pub fleet_integrations: u32,
+    pub fleet_issues: u64,
+    pub fleet_latency: Duration,
+    pub fleet_per_worker: u32,
+    pub fleet_workers: &'static [u32],
+    /// The sync a worker dies in (pages of 20), and the lease time.
+    pub failover_issues: u64,
+    pub failover_lease_ttl_s: u64,
+    /// Integrations behind the claim measurements, and polls timed.
+    pub claim_integrations: u32,
+    pub claim_polls: usize,
 }
 
 impl Sizes {
@@ -56,6 +69,15 @@ impl Sizes {
         parse_passes: 40,
         console_issues: 145_000,
         console_requests: 100,
+        fleet_integrations: 200,
+        fleet_issues: 2_000,
+        fleet_latency: Duration::from_millis(300),
+        fleet_per_worker: 4,
+        fleet_workers: &[1, 2, 4],
+        failover_issues: 2_000,
+        failover_lease_ttl_s: 10,
+        claim_integrations: 10_000,
+        claim_polls: 200,
     };
     /// A run of seconds that exercises every path, for the test suite.
     pub const SMOKE: Sizes = Sizes {
@@ -69,6 +91,15 @@ impl Sizes {
         parse_passes: 2,
         console_issues: 1_200,
         console_requests: 5,
+        fleet_integrations: 4,
+        fleet_issues: 100,
+        fleet_latency: Duration::from_millis(100),
+        fleet_per_worker: 2,
+        fleet_workers: &[1, 2],
+        failover_issues: 600,
+        failover_lease_ttl_s: 2,
+        claim_integrations: 300,
+        claim_polls: 10,
     };
 }
 
@@ -87,7 +118,7 @@ impl Bench {
     }
 
     /// A host installation in `work/NAME` using the shared cache.
-    fn host(&self, name: &str) -> anyhow::Result<HostEnv> {
+    pub fn host(&self, name: &str) -> anyhow::Result<HostEnv> {
         HostEnv::new(
             &self.host_bin,
             &self.plugin,
@@ -251,7 +282,8 @@ pub fn concurrency(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Concurrency> 
     Ok(Concurrency { wall, usage })
 }
 
-fn wait_until(
+/// Polls `done` every 10 ms until it holds, for at most `limit`.
+pub fn wait_until(
     limit: Duration,
     mut done: impl FnMut() -> anyhow::Result<bool>,
 ) -> anyhow::Result<()> {

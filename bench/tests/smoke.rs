@@ -137,9 +137,27 @@ fn smoke_run_writes_every_metric() {
             "console_pg_findings_title_search_p95_ms",
             "console_pg_findings_sorted_by_title_p95_ms",
             "console_pg_fresh_findings_first_page_p95_ms",
+            "fleet_1_workers_wall_s",
+            "fleet_2_workers_wall_s",
+            "fleet_2_vs_1_worker_ratio",
+            "failover_taken_over_s",
+            "claim_poll_empty_ms",
+            "claim_poll_idle_ms",
+            "claims_due_per_s",
         ] {
             assert!(value(metric) > 0.0, "{metric} in {text}");
         }
+        // A dead worker's sync waits for its lease to lapse: at least the part of it left
+        // after the last renewal (renewed every third of it).
+        assert!(
+            value("failover_taken_over_s") >= value("failover_lease_ttl_s") * 2.0 / 3.0,
+            "{text}"
+        );
+        // Every due integration was claimed, at a rate the test's clock allows.
+        assert!(
+            value("claims_due_per_s") * elapsed >= value("claim_idle_integrations"),
+            "{text}"
+        );
     }
 
     // Times: each measured span lies within the test's, and the spans measured one
@@ -154,6 +172,9 @@ fn smoke_run_writes_every_metric() {
     ];
     if postgres {
         spans.push(value("sync_100k_pg_wall_s"));
+        spans.push(value("fleet_1_workers_wall_s"));
+        spans.push(value("fleet_2_workers_wall_s"));
+        spans.push(value("failover_taken_over_s"));
     }
     assert!(
         spans.iter().sum::<f64>() < elapsed,

@@ -13,7 +13,7 @@ use connector_host::model::{
 use connector_host::policy::lease::{INTERRUPTED, abandoned, worker_id};
 use connector_host::store::{
     BatchOutcome, CancelRequested, Checkpoint, ClaimKind, Fence, GroupOutcome, Installed,
-    LeaseOutcome, Store, StoreError, StoreTarget, SyncRequested, WorkerInfo, WriteGroup,
+    LeaseOutcome, Store, StoreError, StoreTarget, SyncRequested, Turn, WorkerInfo, WriteGroup,
     open_store,
 };
 use std::sync::Arc;
@@ -78,6 +78,7 @@ both_backends!(
     assets_are_listed_by_name_as_people_read_it,
     findings_sort_by_their_assets_name_which_follows_the_asset,
     users_and_sessions_keep_only_hashes_and_end_together,
+    a_destinations_pace_is_booked_in_the_store_a_seconds_worth_at_once,
     vulnerabilities_keep_their_kind_and_details,
     due_auto_syncs_are_claimed_once_each_by_workers_claiming_at_once,
     a_claim_ends_by_rescheduling_and_giving_back_its_lease_at_once,
@@ -2712,4 +2713,35 @@ async fn sync_now_requests_join_come_first_and_carry_progress_and_cancel(
     );
     let left = store.claim_due("w", due, 5, CLAIM_TTL).await.unwrap();
     assert_eq!(left.iter().map(|c| c.integration).collect::<Vec<_>>(), auto);
+}
+
+async fn a_destinations_pace_is_booked_in_the_store_a_seconds_worth_at_once(
+    store: Arc<dyn Store>,
+    _: &Keep,
+) {
+    // Two a second, from any process on the store: a second's worth (the burst) at once.
+    let (interval, burst) = (Duration::from_millis(500), Duration::from_millis(500));
+    for _ in 0..2 {
+        let turn = store.take_turn("api:443", interval, burst).await.unwrap();
+        assert_eq!(turn, Turn::Now);
+    }
+    let Turn::After(wait) = store.take_turn("api:443", interval, burst).await.unwrap() else {
+        panic!("a third request at once is past the ceiling");
+    };
+    assert!(
+        wait > Duration::from_millis(300) && wait <= Duration::from_millis(500),
+        "the next turn is one interval after the burst: {wait:?}"
+    );
+    // Asking again books nothing: the turn does not move further away.
+    let Turn::After(again) = store.take_turn("api:443", interval, burst).await.unwrap() else {
+        panic!("still past the ceiling");
+    };
+    assert!(again <= wait, "{again:?} after {wait:?}");
+    // Another destination keeps a pace of its own.
+    let other = store.take_turn("auth:443", interval, burst).await.unwrap();
+    assert_eq!(other, Turn::Now);
+    // Once the wait is over, the turn is taken.
+    tokio::time::sleep(again).await;
+    let turn = store.take_turn("api:443", interval, burst).await.unwrap();
+    assert_eq!(turn, Turn::Now);
 }

@@ -1,12 +1,14 @@
 //! How many requests plugins may send: at most so many in flight per run, a request rate
 //! per run (the per-integration ceiling, whatever the plugin's own pace), and, when the
-//! operator sets one, a rate per destination that every run of this process shares.
+//! operator sets one, a rate per destination that every run shares ([`DestinationPace`]:
+//! every run of the fleet, through the store, in `serve` and the CLI).
 //!
 //! A SaaS source such as Wiz serves thousands of tenants from one API host and limits
 //! each credential, so a ceiling per destination shared by every run would throttle
 //! every customer of that host together: it is off unless the operator wants it (one
 //! self-hosted source that many integrations share).
 
+use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -19,6 +21,23 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
 /// of what Wiz integrations send (1 to 10 a second, most 3), so an integration at its own
 /// pace is never held back, and a plugin that ignores its pace is.
 pub const DEFAULT_PER_RUN_PER_SECOND: u32 = 10;
+
+/// A pace per destination (`host:port`) that every run holding it keeps to together.
+#[async_trait]
+pub trait DestinationPace: Send + Sync + std::fmt::Debug {
+    /// Waits until `destination` may be sent one more request, and books it then: a
+    /// request given up while it waits books nothing.
+    async fn take(&self, destination: &str);
+}
+
+/// The spacing of `per_second` requests a second (at least one): the interval between
+/// two at an even pace, and how far ahead of it a request may go (a second's worth at
+/// once).
+pub fn spacing(per_second: u32) -> (Duration, Duration) {
+    let per_second = per_second.max(1);
+    let interval = Duration::from_secs(1) / per_second;
+    (interval, interval * (per_second - 1))
+}
 
 /// The request rate each destination (`host:port`) allows, shared by every run of the
 /// process. A destination may take up to a second's worth at once; beyond that, requests
@@ -38,24 +57,26 @@ pub struct DestinationBudgets {
 impl DestinationBudgets {
     /// `per_second` requests a second to each destination (at least one).
     pub fn new(per_second: u32) -> Self {
-        let per_second = per_second.max(1);
-        let interval = Duration::from_secs(1) / per_second;
+        let (interval, tolerance) = spacing(per_second);
         DestinationBudgets {
             interval,
-            tolerance: interval * (per_second - 1),
+            tolerance,
             paces: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The fair lock that `destination`'s waiters queue on, in order.
+    pub fn queue(&self, destination: &str) -> Arc<tokio::sync::Mutex<Instant>> {
+        let mut paces = self.paces.lock().unwrap_or_else(PoisonError::into_inner);
+        paces
+            .entry(destination.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Instant::now())))
+            .clone()
+    }
+
     /// Waits until `destination` may be sent one more request, and books it then.
     pub async fn take(&self, destination: &str) {
-        let pace = {
-            let mut paces = self.paces.lock().unwrap_or_else(PoisonError::into_inner);
-            paces
-                .entry(destination.to_string())
-                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Instant::now())))
-                .clone()
-        };
+        let pace = self.queue(destination);
         // The first in line holds the pace while it waits for its turn; dropped meanwhile,
         // it lets the next one in with nothing booked.
         let mut next_due = pace.lock().await;
@@ -66,14 +87,21 @@ impl DestinationBudgets {
     }
 }
 
-/// One run's share: its own in-flight cap and pace, and the process's destination
-/// budgets when the operator set them.
+#[async_trait]
+impl DestinationPace for DestinationBudgets {
+    async fn take(&self, destination: &str) {
+        DestinationBudgets::take(self, destination).await
+    }
+}
+
+/// One run's share: its own in-flight cap and pace, and the destinations' pace when the
+/// operator set one.
 #[derive(Debug, Clone)]
 pub struct RunBudget {
     in_flight: Arc<Semaphore>,
     /// The run's own pace, all destinations together.
     pace: Arc<DestinationBudgets>,
-    destinations: Option<Arc<DestinationBudgets>>,
+    destinations: Option<Arc<dyn DestinationPace>>,
 }
 
 /// The one pace of a run's own budget.
@@ -85,7 +113,7 @@ impl RunBudget {
     pub fn new(
         max_in_flight: usize,
         per_second: u32,
-        destinations: Option<Arc<DestinationBudgets>>,
+        destinations: Option<Arc<dyn DestinationPace>>,
     ) -> Self {
         RunBudget {
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
@@ -205,7 +233,7 @@ mod tests {
         }
         assert_eq!(before.elapsed(), Duration::ZERO);
         // With a destination ceiling, runs share it.
-        let shared = Arc::new(DestinationBudgets::new(2));
+        let shared: Arc<dyn DestinationPace> = Arc::new(DestinationBudgets::new(2));
         let (x, y) = (
             RunBudget::new(16, 100, Some(shared.clone())),
             RunBudget::new(16, 100, Some(shared)),

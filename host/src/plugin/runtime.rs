@@ -2,7 +2,7 @@
 //! memory limit and a wall-clock deadline.
 
 use super::bindings::{self, Instance, Pre};
-use super::budget::{self, DestinationBudgets, RunBudget};
+use super::budget::{self, DestinationBudgets, DestinationPace, RunBudget};
 use super::cache::{CacheError, CompileCache};
 use super::inspect::{self, InspectError};
 use super::limiter::{CallLimiter, MAX_FIELDS_BYTES, MAX_RESOURCES};
@@ -197,7 +197,7 @@ pub struct PluginHost {
     linker: Linker<RunState>,
     cache: CompileCache,
     limits: Limits,
-    destinations: Option<Arc<DestinationBudgets>>,
+    destinations: Option<Arc<dyn DestinationPace>>,
     connector: PinnedConnector,
     resolver: Resolver,
 }
@@ -231,12 +231,21 @@ impl PluginHost {
             linker,
             cache,
             limits,
-            destinations: limits
-                .requests_per_second_per_host
-                .map(|per_second| Arc::new(DestinationBudgets::new(per_second))),
+            destinations: limits.requests_per_second_per_host.map(|per_second| {
+                Arc::new(DestinationBudgets::new(per_second)) as Arc<dyn DestinationPace>
+            }),
             connector: PinnedConnector::public_roots(),
             resolver: Resolver::default(),
         })
+    }
+
+    /// This host, pacing every destination by `pace` (shared with other processes) rather
+    /// than by a pace of its own, when the operator set a ceiling per destination.
+    pub fn pacing_destinations_with(mut self, pace: Arc<dyn DestinationPace>) -> Self {
+        if self.destinations.is_some() {
+            self.destinations = Some(pace);
+        }
+        self
     }
 
     /// This host, answering plugin destinations' names with `resolver` (the operator's

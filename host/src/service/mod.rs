@@ -11,6 +11,7 @@ mod history;
 mod integration_rules;
 mod integrations;
 mod inventory;
+mod pace;
 mod paging;
 mod plugins;
 mod statuses;
@@ -244,8 +245,12 @@ impl Platform {
         self.plugins
             .get_or_try_init(|| async {
                 let source = &self.plugin_source;
-                let host = PluginHost::new(&source.cache_dir, source.limits)?
+                let mut host = PluginHost::new(&source.cache_dir, source.limits)?
                     .resolving_with(source.resolver.clone());
+                if let Some(per_second) = source.limits.requests_per_second_per_host {
+                    let pace = pace::StorePace::new(self.store.clone(), per_second);
+                    host = host.pacing_destinations_with(Arc::new(pace));
+                }
                 let catalog = Catalog::load(&host, &source.folder).await?;
                 Ok::<_, ServiceError>(Plugins { host, catalog })
             })

@@ -35,22 +35,17 @@ impl<B: Backend> AccessStore for B {
             role,
             created_at: now(),
         };
-        let params = [
+        let params = vec![
             Param::text(name),
             Param::text(role.as_str()),
             Param::Bytes(token_hash.to_vec()),
             Param::Time(user.created_at),
         ];
         let added = self
-            .write(Box::new(move |s| {
-                Box::pin(async move {
-                    s.execute(
-                        "INSERT INTO users (name, role, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-                        &params,
-                    )
-                    .await
-                })
-            }))
+            .write_one(
+                "INSERT INTO users (name, role, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params,
+            )
             .await;
         match added {
             Err(e) if e.is_unique_violation() => Err(StoreError::Conflict {
@@ -88,19 +83,13 @@ impl<B: Backend> AccessStore for B {
     }
 
     async fn remove_user(&self, name: &str) -> Result<(), StoreError> {
-        let name = name.to_string();
-        self.write(Box::new(move |s| {
-            Box::pin(async move {
-                match s
-                    .execute("DELETE FROM users WHERE name = ?1", &[Param::text(&name)])
-                    .await?
-                {
-                    0 => Err(user_missing(&name)),
-                    _ => Ok(()),
-                }
-            })
-        }))
-        .await
+        let removed = self
+            .write_one("DELETE FROM users WHERE name = ?1", vec![Param::text(name)])
+            .await?;
+        match removed {
+            0 => Err(user_missing(name)),
+            _ => Ok(()),
+        }
     }
 
     async fn users(&self) -> Result<Vec<User>, StoreError> {
@@ -195,14 +184,9 @@ impl<B: Backend> AccessStore for B {
     }
 
     async fn delete_session(&self, id_hash: &[u8]) -> Result<(), StoreError> {
-        let id_hash = Param::Bytes(id_hash.to_vec());
-        self.write(Box::new(move |s| {
-            Box::pin(async move {
-                s.execute("DELETE FROM sessions WHERE id_hash = ?1", &[id_hash])
-                    .await?;
-                Ok(())
-            })
-        }))
-        .await
+        let id_hash = vec![Param::Bytes(id_hash.to_vec())];
+        self.write_one("DELETE FROM sessions WHERE id_hash = ?1", id_hash)
+            .await?;
+        Ok(())
     }
 }

@@ -396,34 +396,22 @@ impl<B: Backend> FleetStore for B {
     }
 
     async fn heartbeat(&self, worker: &str) -> Result<bool, StoreError> {
-        let worker = Param::text(worker);
-        self.write(Box::new(move |s| {
-            Box::pin(async move {
-                let beat = s
-                    .execute(
-                        "UPDATE workers SET heartbeat_at = ?2 WHERE id = ?1",
-                        &[worker, Param::NOW],
-                    )
-                    .await?;
-                Ok(beat == 1)
-            })
-        }))
-        .await
+        let beat = self
+            .write_one(
+                "UPDATE workers SET heartbeat_at = ?2 WHERE id = ?1",
+                vec![Param::text(worker), Param::NOW],
+            )
+            .await?;
+        Ok(beat == 1)
     }
 
     async fn drain_worker(&self, worker: &str) -> Result<(), StoreError> {
-        let worker = Param::text(worker);
-        self.write(Box::new(move |s| {
-            Box::pin(async move {
-                s.execute(
-                    "UPDATE workers SET draining = ?2 WHERE id = ?1",
-                    &[worker, Param::Bool(true)],
-                )
-                .await?;
-                Ok(())
-            })
-        }))
-        .await
+        self.write_one(
+            "UPDATE workers SET draining = ?2 WHERE id = ?1",
+            vec![Param::text(worker), Param::Bool(true)],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn stop_worker(&self, worker: &str) -> Result<(), StoreError> {

@@ -176,13 +176,8 @@ impl<B: Backend> IngestStore for B {
     }
 
     async fn clear_checkpoint(&self, integration: i64) -> Result<(), StoreError> {
-        self.write(Box::new(move |s| {
-            Box::pin(async move {
-                s.execute(CLEAR_CHECKPOINT, &[Param::Int(integration), Param::NOW])
-                    .await?;
-                Ok(())
-            })
-        }))
-        .await
+        let params = vec![Param::Int(integration), Param::NOW];
+        self.write_one(CLEAR_CHECKPOINT, params).await?;
+        Ok(())
     }
 }

@@ -124,19 +124,13 @@ impl<B: Backend> IntegrationStore for B {
         was: &str,
         now: &str,
     ) -> Result<bool, StoreError> {
-        let params = [Param::Int(id), Param::text(was), Param::text(now)];
-        self.write(Box::new(move |s| {
-            Box::pin(async move {
-                let changed = s
-                    .execute(
-                        "UPDATE integrations SET sealed_secrets = ?3 WHERE id = ?1 AND sealed_secrets = ?2",
-                        &params,
-                    )
-                    .await?;
-                Ok(changed == 1)
-            })
-        }))
-        .await
+        let changed = self
+            .write_one(
+                "UPDATE integrations SET sealed_secrets = ?3 WHERE id = ?1 AND sealed_secrets = ?2",
+                vec![Param::Int(id), Param::text(was), Param::text(now)],
+            )
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn integration(&self, name: &str) -> Result<Integration, StoreError> {
@@ -172,21 +166,15 @@ impl<B: Backend> IntegrationStore for B {
     }
 
     async fn remove_integration(&self, name: &str) -> Result<(), StoreError> {
-        let name = name.to_string();
-        self.write(Box::new(move |s| {
-            Box::pin(async move {
-                match s
-                    .execute(
-                        "DELETE FROM integrations WHERE name = ?1",
-                        &[Param::text(&name)],
-                    )
-                    .await?
-                {
-                    0 => Err(StoreError::not_found(format!("integration `{name}`"))),
-                    _ => Ok(()),
-                }
-            })
-        }))
-        .await
+        let removed = self
+            .write_one(
+                "DELETE FROM integrations WHERE name = ?1",
+                vec![Param::text(name)],
+            )
+            .await?;
+        match removed {
+            0 => Err(StoreError::not_found(format!("integration `{name}`"))),
+            _ => Ok(()),
+        }
     }
 }

@@ -8,6 +8,7 @@ mod error;
 pub mod fleet;
 mod ingest;
 mod integrations;
+mod paces;
 mod plugins;
 pub mod postgres;
 mod runs;
@@ -20,6 +21,7 @@ pub use fleet::{
     CancelRequested, Claim, ClaimKind, FleetStore, QueuedSync, RunningSync, SyncRequested,
     WorkerInfo, WorkerRow,
 };
+pub use paces::{PaceStore, Turn};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use target::StoreTarget;
@@ -466,6 +468,7 @@ pub trait Store:
     + FindingStore
     + AccessStore
     + FleetStore
+    + PaceStore
 {
 }
 
@@ -477,7 +480,8 @@ impl<
         + InventoryStore
         + FindingStore
         + AccessStore
-        + FleetStore,
+        + FleetStore
+        + PaceStore,
 > Store for T
 {
 }

@@ -155,32 +155,23 @@ impl<B: Backend> RunStore for B {
         fence: Fence,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        self.write(Box::new(move |s| {
-            Box::pin(async move {
-                let renewed = s
-                    .execute(
-                        "UPDATE leases SET expires_at = ?3 WHERE integration_id = ?1 AND fence = ?2",
-                        &[Param::Int(integration), Param::Int(fence.0), Param::FromNow(ttl)],
-                    )
-                    .await?;
-                Ok(renewed == 1)
-            })
-        }))
-        .await
+        let renewed = self
+            .write_one(
+                "UPDATE leases SET expires_at = ?3 WHERE integration_id = ?1 AND fence = ?2",
+                vec![
+                    Param::Int(integration),
+                    Param::Int(fence.0),
+                    Param::FromNow(ttl),
+                ],
+            )
+            .await?;
+        Ok(renewed == 1)
     }
 
     async fn release_lease(&self, integration: i64, fence: Fence) -> Result<(), StoreError> {
-        self.write(Box::new(move |s| {
-            Box::pin(async move {
-                s.execute(
-                    RELEASE_LEASE,
-                    &[Param::Int(integration), Param::Int(fence.0)],
-                )
-                .await?;
-                Ok(())
-            })
-        }))
-        .await
+        let lease = vec![Param::Int(integration), Param::Int(fence.0)];
+        self.write_one(RELEASE_LEASE, lease).await?;
+        Ok(())
     }
 
     async fn running_runs(&self) -> Result<Vec<RunningRun>, StoreError> {

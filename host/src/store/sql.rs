@@ -38,6 +38,9 @@ pub(crate) enum Param {
     /// it, never by a worker's clock: PostgreSQL reads `now()`, SQLite (one machine) the
     /// machine's clock.
     FromNow(Duration),
+    /// The database's clock now, in microseconds since the epoch: for pacing, whose
+    /// arithmetic both dialects do on integers.
+    NowMicros,
 }
 
 impl Param {
@@ -341,6 +344,17 @@ pub(crate) trait Backend: Send + Sync + 'static {
         &self,
         work: Work<Self, R>,
     ) -> impl Future<Output = Result<R, StoreError>> + Send;
+
+    /// Runs one statement in a write transaction of its own; the rows it changed.
+    fn write_one(
+        &self,
+        sql: &'static str,
+        params: Vec<Param>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        self.write(Box::new(move |s| {
+            Box::pin(async move { s.execute(sql, &params).await })
+        }))
+    }
 
     /// Told when a run ended, after its history row was closed (or refused): the upkeep
     /// a backend does then. `findings_written` is how many findings the run wrote.

@@ -1,7 +1,7 @@
 //! Several workers on one PostgreSQL store: what holds whatever their clocks say.
 
 use crate::harness::{
-    Background, FULL_SECRET, Host, TestClock, assert_success, wait_for, wait_idle,
+    Background, FULL_SECRET, Host, Listener, TestClock, assert_success, wait_for, wait_idle,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -572,4 +572,59 @@ fn sync_now_waits_for_a_free_worker_runs_once_when_asked_twice_and_stops_from_an
     for served in workers {
         assert!(served.background.stop().success());
     }
+}
+
+#[test]
+fn a_ceiling_per_destination_holds_across_the_workers_of_the_fleet() {
+    let Some(host) = Host::postgres() else {
+        return;
+    };
+    let target = Listener::start("127.0.0.1:0", Duration::ZERO);
+    let names = ["a", "b"];
+    for name in names {
+        host.add_hostile(name, "request-flood", &target.url, &["count=15"]);
+        host.ok(&["integration", "update", name, "--auto-sync-days", "1"]);
+    }
+    let clock = TestClock::new(host.dir(), "2030-04-01T00:00:00Z");
+    let args = [
+        "--max-concurrent-syncs",
+        "1",
+        "--max-requests-per-second-per-host",
+        "5",
+    ];
+    let workers: Vec<Background> = (0..2).map(|_| worker(&host, &clock, &args)).collect();
+    wait_for(60, "two active workers", || {
+        workers_in(&host, "active").len() == 2
+    });
+    clock.set("2030-04-01T01:15:00Z");
+    wait_for(120, "both floods to end", || {
+        names.iter().all(|name| {
+            auto_syncs(&host, name)
+                .first()
+                .is_some_and(|run| run["status"] != "running")
+        })
+    });
+    let ran_on: BTreeSet<String> = names
+        .iter()
+        .map(|name| auto_syncs(&host, name)[0]["worker"].to_string())
+        .collect();
+    assert_eq!(ran_on.len(), 2, "each flood ran on a worker of its own");
+    for worker in workers {
+        assert!(worker.stop().success());
+    }
+    let mut arrivals = target.arrivals();
+    arrivals.sort();
+    assert_eq!(arrivals.len(), 30, "both runs sent all they opened");
+    // A second's worth at once, then 5 a second for the 25 left, whichever worker sent
+    // them; each worker on its own pace would be done in 2 s.
+    let span = arrivals[29].duration_since(arrivals[0]);
+    assert!(
+        span >= Duration::from_millis(4500),
+        "30 requests from two workers at 5 a second to one destination took {span:?}"
+    );
+    let first_second = arrivals
+        .iter()
+        .filter(|a| a.duration_since(arrivals[0]) < Duration::from_millis(950))
+        .count();
+    assert!(first_second <= 10, "{first_second} in the first second");
 }

@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0014_finding_asset_order.sql"),
     include_str!("../../../migrations/postgres/0015_finding_texts.sql"),
     include_str!("../../../migrations/postgres/0016_workers.sql"),
+    include_str!("../../../migrations/postgres/0017_destination_paces.sql"),
 ];
 
 /// The advisory lock that serialises schema changes among hosts ("connhost" in ASCII).

@@ -54,9 +54,17 @@ fn render<'p>(
                 detail: format!("placeholder ?{n} has no parameter (of {})", params.len()),
             });
         };
-        if *param == Param::NOW {
-            out.sql.push_str("now()");
-            continue;
+        match param {
+            Param::FromNow(d) if d.is_zero() => {
+                out.sql.push_str("now()");
+                continue;
+            }
+            Param::NowMicros => {
+                out.sql
+                    .push_str("(extract(epoch FROM now()) * 1000000)::bigint");
+                continue;
+            }
+            _ => {}
         }
         let dollar = *numbered[n - 1].get_or_insert_with(|| {
             out.params.push(match param {
@@ -70,6 +78,7 @@ fn render<'p>(
                 Param::OptJson(v) => v,
                 Param::Bytes(v) => v,
                 Param::FromNow(_) => &millis[n - 1],
+                Param::NowMicros => &millis[n - 1], // written as an expression above
             });
             out.params.len()
         });
@@ -207,6 +216,22 @@ impl Session for PgSession<'_> {
 }
 
 impl PostgresStore {
+    /// Runs `work` in one transaction on `client`, committed when it succeeds.
+    async fn transact<R>(
+        &self,
+        mut client: deadpool_postgres::Object,
+        work: Work<Self, R>,
+    ) -> Result<R, StoreError> {
+        let tx = client.transaction().await?;
+        let result = work(&mut PgSession {
+            tx: &tx,
+            store: self,
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
     /// Refuses a write of the run `fence` names once the server restarted since its first
     /// write (`started` is the server's start as this write sees it): groups it committed
     /// asynchronously before the restart may be gone, and going on past them would leave
@@ -244,28 +269,12 @@ impl Backend for PostgresStore {
     }
 
     async fn write<R: Send + 'static>(&self, work: Work<Self, R>) -> Result<R, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let result = work(&mut PgSession {
-            tx: &tx,
-            store: self,
-        })
-        .await?;
-        tx.commit().await?;
-        Ok(result)
+        self.transact(self.client().await?, work).await
     }
 
     async fn read<R: Send + 'static>(&self, work: Work<Self, R>) -> Result<R, StoreError> {
         // The read pool's transactions are read-only, with a statement timeout.
-        let mut client = self.reader().await?;
-        let tx = client.transaction().await?;
-        let result = work(&mut PgSession {
-            tx: &tx,
-            store: self,
-        })
-        .await?;
-        tx.commit().await?;
-        Ok(result)
+        self.transact(self.reader().await?, work).await
     }
 }
 

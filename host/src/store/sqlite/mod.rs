@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0015_finding_asset_order.sql"),
     include_str!("../../../migrations/sqlite/0016_finding_texts.sql"),
     include_str!("../../../migrations/sqlite/0017_workers.sql"),
+    include_str!("../../../migrations/sqlite/0018_destination_paces.sql"),
 ];
 
 /// A store in one SQLite file.

@@ -87,6 +87,7 @@ fn bound(params: &[Param]) -> Vec<Value> {
                 .map_or(Value::Null, |v| Value::Text(v.to_string())),
             Param::Bytes(v) => Value::Blob(v.clone()),
             Param::FromNow(d) => Value::Text(time_text(expiry(at, *d))),
+            Param::NowMicros => Value::Integer(at.timestamp_micros()),
         })
         .collect()
 }
