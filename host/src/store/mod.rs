@@ -11,6 +11,7 @@ mod integrations;
 mod paces;
 mod plugins;
 pub mod postgres;
+mod rows;
 mod runs;
 pub(crate) mod sql;
 pub mod sqlite;

@@ -250,36 +250,6 @@ fn stored_count(row: &tokio_postgres::Row, index: usize) -> u64 {
     u64::try_from(row.get::<_, i64>(index)).unwrap_or(0)
 }
 
-/// Stored JSON, read into its Rust type.
-/// Stored JSON that may be missing.
-fn opt_json_at<T: serde::de::DeserializeOwned>(
-    row: &tokio_postgres::Row,
-    index: usize,
-    what: &str,
-) -> Result<Option<T>, StoreError> {
-    let value: Option<serde_json::Value> = row.try_get(index)?;
-    value
-        .map(|v| {
-            serde_json::from_value(v).map_err(|e| StoreError::Corrupt {
-                what: what.to_string(),
-                detail: e.to_string(),
-            })
-        })
-        .transpose()
-}
-
-fn json_at<T: serde::de::DeserializeOwned>(
-    row: &tokio_postgres::Row,
-    index: usize,
-    what: &str,
-) -> Result<T, StoreError> {
-    let value: serde_json::Value = row.try_get(index)?;
-    serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
-        what: what.to_string(),
-        detail: e.to_string(),
-    })
-}
-
 /// A stored enumerated name.
 fn parsed_at<T: std::str::FromStr>(row: &tokio_postgres::Row, index: usize) -> Result<T, StoreError>
 where

@@ -1,16 +1,16 @@
 //! The inventory and findings in PostgreSQL: imports and the listings.
 
 use super::ingest::insert_entries;
-use super::{PostgresStore, json_at, opt_json_at, parsed_at, stored_count};
+use super::{PostgresStore, parsed_at, stored_count};
 use crate::import::ImportedAsset;
 use crate::model::{
     AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingOrder, FindingPage,
-    FindingSort, InventoryAsset, Severity, SortKey, StatusChange, StatusChangeRecord,
-    StatusesMoved, StoredFinding, now,
+    FindingSort, Severity, SortKey, StatusChange, StatusChangeRecord, StatusesMoved, now,
 };
 use crate::policy::inventory::{Metadata, import_key, plan_import};
+use crate::store::rows::{asset_row, finding_row, finding_select, status_change_row};
 use crate::store::{
-    FindingStore, InventoryStore, StoreError, asset_cursor, cut_page, finding_page_of, page_fetch,
+    FindingStore, InventoryStore, StoreError, cut_page, finding_page_of, page_fetch,
     reads_descending, removed_column,
 };
 use async_trait::async_trait;
@@ -220,8 +220,8 @@ impl InventoryStore for PostgresStore {
             filter,
             "{id}, inv.canonical_key, inv.name, inv.asset_type, inv.cloud_platform, inv.cloud_account_id, inv.cloud_account_name,
                inv.region, inv.provider_id, inv.tags, inv.status, inv.technologies,
-               ARRAY(SELECT DISTINCT i.name COLLATE \"C\" FROM assets a2 JOIN integrations i ON i.id = a2.integration_id
-                     WHERE a2.inventory_id = inv.id ORDER BY 1), {removed}",
+               to_jsonb(ARRAY(SELECT DISTINCT i.name COLLATE \"C\" FROM assets a2 JOIN integrations i ON i.id = a2.integration_id
+                     WHERE a2.inventory_id = inv.id ORDER BY 1)), {removed}",
         );
         // Byte order, as SQLite sorts text, so both list and page alike.
         if let Some(after) = after {
@@ -244,26 +244,7 @@ impl InventoryStore for PostgresStore {
             .await?;
         let assets = rows
             .iter()
-            .map(|r| {
-                let asset = InventoryAsset {
-                    id: r.try_get(0)?,
-                    canonical_key: r.try_get(1)?,
-                    name: r.try_get(2)?,
-                    asset_type: r.try_get(3)?,
-                    cloud_platform: r.try_get(4)?,
-                    cloud_account_id: r.try_get(5)?,
-                    cloud_account_name: r.try_get(6)?,
-                    region: r.try_get(7)?,
-                    provider_id: r.try_get(8)?,
-                    tags: json_at(r, 9, "asset tags")?,
-                    status: r.try_get(10)?,
-                    technologies: json_at(r, 11, "asset technologies")?,
-                    integrations: r.try_get(12)?,
-                    removed: r.try_get(13)?,
-                };
-                let cursor = asset_cursor(&asset);
-                Ok((asset, cursor))
-            })
+            .map(asset_row)
             .collect::<Result<Vec<_>, StoreError>>()?;
         let (assets, next) = cut_page(assets, limit);
         Ok(AssetPage { assets, next })
@@ -312,15 +293,7 @@ impl FindingStore for PostgresStore {
         limit: usize,
     ) -> Result<FindingPage, StoreError> {
         let column = sort_column(order.by);
-        let mut query = Query::new(&format!(
-            "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
-               f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
-               {column}, f.integration_id, f.listing_id, f.kind, f.vulnerability, fv.name, fv.asset_type, fv.canonical_key
-             FROM findings f JOIN integrations i ON i.id = f.integration_id
-               LEFT JOIN assets fa ON fa.integration_id = f.integration_id AND fa.source_id = f.asset_source_id
-               LEFT JOIN inventory fv ON fv.id = fa.inventory_id
-             WHERE TRUE"
-        ));
+        let mut query = Query::new(&finding_select(column));
         let reader = self.reader().await?;
         query.matching(filter, texts_holding(&reader, &filter.words).await?);
         let (direction, beyond) = match reads_descending(order, at) {
@@ -346,49 +319,7 @@ impl FindingStore for PostgresStore {
         let rows = reader.query(&query.sql, &query.params()).await?;
         let page = rows
             .iter()
-            .map(|r| {
-                let finding = StoredFinding {
-                    integration: r.try_get(0)?,
-                    id: r.try_get(1)?,
-                    asset_id: r.try_get(2)?,
-                    title: r.try_get(3)?,
-                    description: r.try_get(4)?,
-                    severity: parsed_at(r, 5)?,
-                    status: parsed_at(r, 6)?,
-                    source_status: r.try_get(7)?,
-                    remediation: r.try_get(8)?,
-                    rule_id: r.try_get(9)?,
-                    rule_name: r.try_get(10)?,
-                    created_at: r.try_get(11)?,
-                    updated_at: r.try_get(12)?,
-                    status_changed_at: r.try_get(13)?,
-                    resolved_at: r.try_get(14)?,
-                    due_at: r.try_get(15)?,
-                    project_ids: json_at(r, 16, "finding projects")?,
-                    portal_url: r.try_get(17)?,
-                    closed_reason: r.try_get(18)?,
-                    kind: parsed_at(r, 22)?,
-                    vulnerability: opt_json_at(r, 23, "finding vulnerability")?,
-                    asset_name: r.try_get(24)?,
-                    asset_type: r.try_get(25)?,
-                    asset_key: r.try_get(26)?,
-                };
-                let key = match order.by {
-                    FindingSort::Severity => SortKey::Int(i64::from(r.try_get::<_, i16>(19)?)),
-                    FindingSort::Title | FindingSort::Asset | FindingSort::Status => {
-                        SortKey::Text(r.try_get(19)?)
-                    }
-                    FindingSort::Changed => SortKey::Time(r.try_get(19)?),
-                };
-                let cursor = FindingCursor {
-                    order,
-                    key,
-                    integration: r.try_get(20)?,
-                    row: r.try_get(21)?,
-                    backward: false,
-                };
-                Ok((finding, cursor))
-            })
+            .map(|r| finding_row(r, order))
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(finding_page_of(page, at, limit))
     }
@@ -477,16 +408,6 @@ impl FindingStore for PostgresStore {
                 &[&integration, &id],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StatusChangeRecord {
-                    at: r.try_get(0)?,
-                    by: r.try_get(1)?,
-                    from: parsed_at(r, 2)?,
-                    to: parsed_at(r, 3)?,
-                    reason: r.try_get(4)?,
-                })
-            })
-            .collect()
+        rows.iter().map(status_change_row).collect()
     }
 }

@@ -9,8 +9,7 @@ mod queries;
 mod session;
 
 use super::StoreError;
-use crate::model::{natural_key, parse_time};
-use chrono::{DateTime, Utc};
+use crate::model::natural_key;
 use rusqlite::Connection;
 use rusqlite::types::Type;
 use std::path::Path;
@@ -194,23 +193,6 @@ fn conversion(index: usize, e: impl std::error::Error + Send + Sync + 'static) -
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e))
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("`{0}` is not an RFC 3339 time")]
-struct BadTime(String);
-
-/// A stored time.
-pub(super) fn time_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
-    let text: String = row.get(index)?;
-    parse_time(&text).ok_or_else(|| conversion(index, BadTime(text)))
-}
-
-/// A stored time that may be missing.
-fn opt_time_at(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    let text: Option<String> = row.get(index)?;
-    text.map(|t| parse_time(&t).ok_or_else(|| conversion(index, BadTime(t))))
-        .transpose()
-}
-
 /// A stored enumerated name.
 pub(super) fn parsed_at<T: std::str::FromStr>(
     row: &rusqlite::Row<'_>,
@@ -221,25 +203,6 @@ where
 {
     let text: String = row.get(index)?;
     text.parse().map_err(|e| conversion(index, e))
-}
-
-/// Stored JSON that may be missing.
-fn opt_json_at<T: serde::de::DeserializeOwned>(
-    row: &rusqlite::Row<'_>,
-    index: usize,
-) -> rusqlite::Result<Option<T>> {
-    let text: Option<String> = row.get(index)?;
-    text.map(|t| serde_json::from_str(&t).map_err(|e| conversion(index, e)))
-        .transpose()
-}
-
-/// Stored JSON.
-fn json_at<T: serde::de::DeserializeOwned>(
-    row: &rusqlite::Row<'_>,
-    index: usize,
-) -> rusqlite::Result<T> {
-    let text: String = row.get(index)?;
-    serde_json::from_str(&text).map_err(|e| conversion(index, e))
 }
 
 #[cfg(test)]

@@ -1,16 +1,17 @@
 //! The inventory and findings in SQLite: imports and the listings.
 
 use super::ingest::insert_entry;
-use super::{SqliteStore, json_at, opt_json_at, opt_time_at, parsed_at, time_at};
+use super::{SqliteStore, parsed_at};
 use crate::import::ImportedAsset;
 use crate::model::{
     AssetCursor, AssetFilter, AssetPage, FindingCursor, FindingFilter, FindingOrder, FindingPage,
-    FindingSort, InventoryAsset, Severity, SortKey, StatusChange, StatusChangeRecord,
-    StatusesMoved, StoredFinding, now, time_text,
+    FindingSort, Severity, SortKey, StatusChange, StatusChangeRecord, StatusesMoved, now,
+    time_text,
 };
 use crate::policy::inventory::{import_key, plan_import};
+use crate::store::rows::{asset_row, finding_row, finding_select, status_change_row};
 use crate::store::{
-    FindingStore, InventoryStore, StoreError, asset_cursor, cut_page, finding_page_of, page_fetch,
+    FindingStore, InventoryStore, StoreError, cut_page, finding_page_of, page_fetch,
     reads_descending, removed_column,
 };
 use async_trait::async_trait;
@@ -174,11 +175,15 @@ impl Query {
     fn rows<T>(
         &self,
         conn: &Connection,
-        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        mut map: impl FnMut(&rusqlite::Row<'_>) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         let mut stmt = conn.prepare(&self.sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(self.params.iter()), map)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows = stmt.query(rusqlite::params_from_iter(self.params.iter()))?;
+        let mut mapped = Vec::new();
+        while let Some(row) = rows.next()? {
+            mapped.push(map(row)?);
+        }
+        Ok(mapped)
     }
 }
 
@@ -230,29 +235,8 @@ impl InventoryStore for SqliteStore {
             }
             query.sql.push_str(" ORDER BY inv.name_key, 1 LIMIT ?");
             query.params.push(Value::Integer(page_fetch(limit)));
-            let assets = query.rows(conn, |r| {
-                Ok(InventoryAsset {
-                    id: r.get(0)?,
-                    canonical_key: r.get(1)?,
-                    name: r.get(2)?,
-                    asset_type: r.get(3)?,
-                    cloud_platform: r.get(4)?,
-                    cloud_account_id: r.get(5)?,
-                    cloud_account_name: r.get(6)?,
-                    region: r.get(7)?,
-                    provider_id: r.get(8)?,
-                    tags: json_at(r, 9)?,
-                    status: r.get(10)?,
-                    technologies: json_at(r, 11)?,
-                    integrations: json_at(r, 12)?,
-                    removed: r.get(13)?,
-                })
-            })?;
-            let rows = assets.into_iter().map(|a| {
-                let cursor = asset_cursor(&a);
-                (a, cursor)
-            });
-            let (assets, next) = cut_page(rows.collect(), limit);
+            let rows = query.rows(conn, |r| asset_row(r))?;
+            let (assets, next) = cut_page(rows, limit);
             Ok(AssetPage { assets, next })
         })
         .await
@@ -267,7 +251,7 @@ impl InventoryStore for SqliteStore {
                        UNION ALL SELECT (SELECT min({column}) FROM inventory WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL)
                      SELECT x FROM v WHERE x IS NOT NULL"
                 ))
-                .rows(conn, |r| r.get::<_, String>(0))
+                .rows(conn, |r| Ok(r.get::<_, String>(0)?))
             };
             Ok((values("asset_type")?, values("cloud_platform")?))
         })
@@ -278,7 +262,7 @@ impl InventoryStore for SqliteStore {
         let filter = filter.clone();
         self.read(move |conn| {
             let query = Query::asset_count(&filter);
-            let counted = query.rows(conn, |r| r.get::<_, i64>(0))?;
+            let counted = query.rows(conn, |r| Ok(r.get::<_, i64>(0)?))?;
             Ok(counted.first().copied().unwrap_or(0) as u64)
         })
         .await
@@ -297,15 +281,7 @@ impl FindingStore for SqliteStore {
         let (filter, at) = (filter.clone(), at.cloned());
         self.read(move |conn| {
             let column = sort_column(order.by);
-            let mut query = Query::new(&format!(
-                "SELECT i.name, f.source_id, f.asset_source_id, f.title, f.description, f.severity, f.status, f.source_status, f.remediation, f.rule_id,
-                   f.rule_name, f.created_at, f.updated_at, f.status_changed_at, f.resolved_at, f.due_at, f.project_ids, f.portal_url, f.closed_reason,
-                   {column}, f.integration_id, f.listing_id, f.kind, f.vulnerability, fv.name, fv.asset_type, fv.canonical_key
-                 FROM findings f JOIN integrations i ON i.id = f.integration_id
-                   LEFT JOIN assets fa ON fa.integration_id = f.integration_id AND fa.source_id = f.asset_source_id
-                   LEFT JOIN inventory fv ON fv.id = fa.inventory_id
-                 WHERE 1 = 1"
-            ));
+            let mut query = Query::new(&finding_select(column));
             query.matching(&filter);
             let (direction, beyond) = match reads_descending(order, at.as_ref()) {
                 true => ("DESC", "<"),
@@ -326,49 +302,7 @@ impl FindingStore for SqliteStore {
                 " ORDER BY {column} {direction}, f.integration_id {direction}, f.listing_id {direction} LIMIT ?"
             ));
             query.params.push(page_fetch(limit).into());
-            let rows = query.rows(conn, |r| {
-                let key = match order.by {
-                    FindingSort::Severity => SortKey::Int(r.get(19)?),
-                    FindingSort::Title | FindingSort::Asset | FindingSort::Status => {
-                        SortKey::Text(r.get(19)?)
-                    }
-                    FindingSort::Changed => SortKey::Time(time_at(r, 19)?),
-                };
-                let cursor = FindingCursor {
-                    order,
-                    key,
-                    integration: r.get(20)?,
-                    row: r.get(21)?,
-                    backward: false,
-                };
-                let finding = StoredFinding {
-                    integration: r.get(0)?,
-                    id: r.get(1)?,
-                    asset_id: r.get(2)?,
-                    title: r.get(3)?,
-                    description: r.get(4)?,
-                    severity: parsed_at(r, 5)?,
-                    status: parsed_at(r, 6)?,
-                    source_status: r.get(7)?,
-                    remediation: r.get(8)?,
-                    rule_id: r.get(9)?,
-                    rule_name: r.get(10)?,
-                    created_at: opt_time_at(r, 11)?,
-                    updated_at: opt_time_at(r, 12)?,
-                    status_changed_at: opt_time_at(r, 13)?,
-                    resolved_at: opt_time_at(r, 14)?,
-                    due_at: opt_time_at(r, 15)?,
-                    project_ids: json_at(r, 16)?,
-                    portal_url: r.get(17)?,
-                    closed_reason: r.get(18)?,
-                    kind: parsed_at(r, 22)?,
-                    vulnerability: opt_json_at(r, 23)?,
-                    asset_name: r.get(24)?,
-                    asset_type: r.get(25)?,
-                    asset_key: r.get(26)?,
-                };
-                Ok((finding, cursor))
-            })?;
+            let rows = query.rows(conn, |r| finding_row(r, order))?;
             Ok(finding_page_of(rows, at.as_ref(), limit))
         })
         .await
@@ -473,15 +407,7 @@ impl FindingStore for SqliteStore {
                         WHERE integration_id = ? AND finding_source_id = ? ORDER BY id".into(),
                 params: vec![Value::Integer(integration), Value::Text(id)],
             }
-            .rows(conn, |r| {
-                Ok(StatusChangeRecord {
-                    at: time_at(r, 0)?,
-                    by: r.get(1)?,
-                    from: parsed_at(r, 2)?,
-                    to: parsed_at(r, 3)?,
-                    reason: r.get(4)?,
-                })
-            })
+            .rows(conn, |r| status_change_row(r))
         })
         .await
     }

@@ -9,7 +9,7 @@ use crate::policy::lease::expiry;
 use crate::store::sql::{Backend, Cell, Locked, Param, RowLock, Session, StoredRow, Wait, Work};
 use crate::store::{Fence, StoreError};
 use rusqlite::Connection;
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use std::future::{Future, ready};
 
 /// A transaction begun on a connection, rolled back unless committed (a failed step, or
@@ -51,21 +51,38 @@ pub(crate) struct SqliteSession<'c> {
 /// A row SQLite read, its values owned.
 pub(crate) struct SqliteRow(Vec<Value>);
 
+/// A value SQLite read, as the shared layer reads it.
+fn cell_of(value: ValueRef<'_>, index: usize) -> Result<Cell, StoreError> {
+    Ok(match value {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(v) => Cell::Int(v),
+        ValueRef::Real(v) => Cell::Float(v),
+        ValueRef::Text(v) => Cell::Text(
+            std::str::from_utf8(v)
+                .map_err(|e| StoreError::Corrupt {
+                    what: format!("text in column {index}"),
+                    detail: e.to_string(),
+                })?
+                .to_string(),
+        ),
+        ValueRef::Blob(v) => Cell::Bytes(v.to_vec()),
+    })
+}
+
 impl StoredRow for SqliteRow {
     fn cell(&self, index: usize) -> Result<Cell, StoreError> {
-        Ok(match self.0.get(index) {
-            None => {
-                return Err(StoreError::Corrupt {
-                    what: "query answer".into(),
-                    detail: format!("no column {index}"),
-                });
-            }
-            Some(Value::Null) => Cell::Null,
-            Some(Value::Integer(v)) => Cell::Int(*v),
-            Some(Value::Real(v)) => Cell::Float(*v),
-            Some(Value::Text(v)) => Cell::Text(v.clone()),
-            Some(Value::Blob(v)) => Cell::Bytes(v.clone()),
-        })
+        let value = self.0.get(index).ok_or_else(|| StoreError::Corrupt {
+            what: "query answer".into(),
+            detail: format!("no column {index}"),
+        })?;
+        cell_of(value.into(), index)
+    }
+}
+
+/// A row of a listing, read where it lies.
+impl StoredRow for rusqlite::Row<'_> {
+    fn cell(&self, index: usize) -> Result<Cell, StoreError> {
+        cell_of(self.get_ref(index)?, index)
     }
 }
 
