@@ -295,7 +295,7 @@ fn fleet(
             wall.as_secs_f64(),
             "s",
         );
-        if let Some(one) = one {
+        if let Some(one) = one.filter(|_| *workers > 1) {
             results.add(
                 format!("fleet_{workers}_vs_1_worker_ratio"),
                 wall.as_secs_f64() / one.as_secs_f64(),
