@@ -79,6 +79,7 @@ both_backends!(
     findings_sort_by_their_assets_name_which_follows_the_asset,
     users_and_sessions_keep_only_hashes_and_end_together,
     a_destinations_pace_is_booked_in_the_store_a_seconds_worth_at_once,
+    a_sync_now_asked_for_a_due_auto_sync_is_claimed_once,
     vulnerabilities_keep_their_kind_and_details,
     due_auto_syncs_are_claimed_once_each_by_workers_claiming_at_once,
     a_claim_ends_by_rescheduling_and_giving_back_its_lease_at_once,
@@ -2744,4 +2745,23 @@ async fn a_destinations_pace_is_booked_in_the_store_a_seconds_worth_at_once(
     tokio::time::sleep(again).await;
     let turn = store.take_turn("api:443", interval, burst).await.unwrap();
     assert_eq!(turn, Turn::Now);
+}
+
+async fn a_sync_now_asked_for_a_due_auto_sync_is_claimed_once(store: Arc<dyn Store>, _: &Keep) {
+    let due = parse_time("2030-01-01T01:15:00Z").unwrap();
+    let ids = due_integrations(&store, 1, due).await;
+    store.request_sync(ids[0], "alice", true).await.unwrap();
+    // Both the request and the schedule name the integration: one claim, one lease.
+    let claims = store.claim_due("w", due, 4, CLAIM_TTL).await.unwrap();
+    assert_eq!(claims.len(), 1, "one claim: {claims:?}");
+    assert!(
+        matches!(&claims[0].kind, ClaimKind::Now { requested_by, full: true } if requested_by == "alice"),
+        "the person's request: {claims:?}"
+    );
+    // The claim's lease is the one its run writes under.
+    let renewed = store
+        .renew_lease(ids[0], claims[0].fence, CLAIM_TTL)
+        .await
+        .unwrap();
+    assert!(renewed, "the claim's fence holds the lease");
 }

@@ -8,6 +8,9 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long a booking may take before the request is spaced by this process alone.
+const BOOKING_WAIT: Duration = Duration::from_secs(5);
+
 /// Each destination's pace, booked in the store. Within a process, a destination's
 /// requests queue in the order they asked and only the first in line asks the store, so
 /// a process adds one short write per request and waits without polling.
@@ -47,17 +50,23 @@ impl DestinationPace for StorePace {
         let queue = self.queues.queue(destination);
         let _first_in_line = queue.lock().await;
         loop {
-            match self
-                .store
-                .take_turn(destination, self.interval, self.burst)
-                .await
-            {
-                Ok(Turn::Now) => return,
-                Ok(Turn::After(wait)) => tokio::time::sleep(wait).await,
-                Err(e) => {
+            let turn = self.store.take_turn(destination, self.interval, self.burst);
+            match tokio::time::timeout(BOOKING_WAIT, turn).await {
+                Ok(Ok(Turn::Now)) => return,
+                Ok(Ok(Turn::After(wait))) => tokio::time::sleep(wait).await,
+                failed => {
                     // The run stops at its next write if the store is gone; until then,
-                    // this process's own spacing holds.
-                    tracing::warn!(destination, error = %e, "cannot book the destination's pace in the store; spacing this request by this process alone");
+                    // this process's own spacing holds (each process's, so a fleet cut
+                    // off from its store sends up to its size times the ceiling).
+                    let error = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => format!("no answer within {BOOKING_WAIT:?}"),
+                    };
+                    tracing::warn!(
+                        destination,
+                        error,
+                        "cannot book the destination's pace in the store; spacing this request by this process alone"
+                    );
                     tokio::time::sleep(self.interval).await;
                     return;
                 }

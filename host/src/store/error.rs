@@ -105,9 +105,11 @@ impl StoreError {
     /// Whether a unique index refused the write (on either backend).
     pub(crate) fn is_unique_violation(&self) -> bool {
         match self {
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.code == rusqlite::ErrorCode::ConstraintViolation
-            }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ),
             StoreError::Postgres(e) => {
                 e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
             }

@@ -318,7 +318,7 @@ fn worker_row(r: &impl StoredRow, at: DateTime<Utc>) -> Result<WorkerRow, StoreE
 }
 
 /// The database's clock, as a session reads it.
-async fn clock<S: Session>(s: &mut S) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) async fn clock<S: Session>(s: &mut S) -> Result<DateTime<Utc>, StoreError> {
     s.query_one("SELECT ?1", &[Param::NOW]).await?.time(0)
 }
 
@@ -364,7 +364,7 @@ async fn claim_one<S: Session>(
 #[async_trait]
 impl<B: Backend> FleetStore for B {
     async fn now(&self) -> Result<DateTime<Utc>, StoreError> {
-        self.read(Box::new(|s| Box::pin(clock(s)))).await
+        self.clock().await
     }
 
     async fn register_worker(&self, worker: &WorkerInfo) -> Result<(), StoreError> {
@@ -500,10 +500,16 @@ impl<B: Backend> FleetStore for B {
                 let claimable = s.skip_locked(CLAIMABLE, "s");
                 let due = [Param::Time(due_by), Param::Int(room), Param::NOW];
                 for r in s.query(&claimable, &due).await? {
+                    let integration = r.int(0)?;
+                    // One claim an integration: a queued Sync Now is its run (the auto
+                    // sync stays due, and runs after it).
+                    if candidates.iter().any(|(queued, _)| *queued == integration) {
+                        continue;
+                    }
                     let kind = ClaimKind::Auto {
                         failures: failures_of(r.int(1)?),
                     };
-                    candidates.push((r.int(0)?, kind));
+                    candidates.push((integration, kind));
                 }
                 let mut claims = Vec::with_capacity(candidates.len());
                 for (integration, kind) in candidates {

@@ -160,7 +160,7 @@ impl<B: Backend> IngestStore for B {
     }
 
     async fn checkpoint(&self, integration: i64) -> Result<Checkpoint, StoreError> {
-        self.write(Box::new(move |s| {
+        self.read(Box::new(move |s| {
             Box::pin(async move {
                 let row = s
                     .query_opt(

@@ -32,8 +32,11 @@ fn integration_row(r: &impl StoredRow) -> Result<Integration, StoreError> {
 }
 
 /// Settings or streams as stored.
-fn json_of(value: impl serde::Serialize) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or_default()
+fn json_of(value: impl serde::Serialize) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(value).map_err(|e| StoreError::Corrupt {
+        what: "integration settings".into(),
+        detail: e.to_string(),
+    })
 }
 
 #[async_trait]
@@ -43,7 +46,7 @@ impl<B: Backend> IntegrationStore for B {
         let params = vec![
             Param::text(&new.name),
             Param::text(&new.connector),
-            Param::Json(json_of(&new.settings)),
+            Param::Json(json_of(&new.settings)?),
             Param::text(&new.sealed_secrets),
             Param::Time(now()),
             Param::Int(i64::from(p.auto_sync_days)),
@@ -51,7 +54,7 @@ impl<B: Backend> IntegrationStore for B {
             Param::Bool(p.update_metadata),
             Param::text(&new.plugin.version),
             Param::text(&new.plugin.digest),
-            Param::OptJson(new.streams.as_ref().map(json_of)),
+            Param::OptJson(new.streams.as_ref().map(json_of).transpose()?),
         ];
         let schedule = schedule_for(p.auto_sync_days);
         let added = self
@@ -91,12 +94,12 @@ impl<B: Backend> IntegrationStore for B {
     ) -> Result<(), StoreError> {
         let params = [
             Param::Int(id),
-            Param::Json(json_of(settings)),
+            Param::Json(json_of(settings)?),
             Param::text(sealed_secrets),
             Param::Int(i64::from(policy.auto_sync_days)),
             Param::Bool(policy.auto_onboard),
             Param::Bool(policy.update_metadata),
-            Param::OptJson(streams.map(json_of)),
+            Param::OptJson(streams.map(json_of).transpose()?),
         ];
         let schedule = schedule_for(policy.auto_sync_days);
         self.write(Box::new(move |s| {

@@ -22,7 +22,9 @@ pub enum Turn {
 pub trait PaceStore: Send + Sync {
     /// Books a request to `destination` if its pace allows one now: requests are
     /// `interval` apart on average, and may run `burst` ahead of that spacing. A turn is
-    /// booked only when it is taken, so a request given up while waiting books nothing.
+    /// booked only when it is taken, so a request given up while it waits for its turn
+    /// books nothing (on SQLite, one given up while the booking itself runs may still
+    /// book its turn: the blocking call finishes).
     async fn take_turn(
         &self,
         destination: &str,
@@ -48,6 +50,9 @@ impl<B: Backend> PaceStore for B {
         let (interval, burst) = (Param::Int(micros(interval)), Param::Int(micros(burst)));
         self.write(Box::new(move |s| {
             Box::pin(async move {
+                // A turn lost in a crash is harmless, and a worker stalled while it books
+                // one must not hold every other worker's requests for long.
+                s.bookkeeping(Duration::from_secs(2)).await?;
                 s.execute(
                     "INSERT INTO destination_paces (destination, next_due_us) VALUES (?1, ?2)
                      ON CONFLICT (destination) DO NOTHING",

@@ -175,7 +175,8 @@ impl<B: Backend> RunStore for B {
     }
 
     async fn running_runs(&self) -> Result<Vec<RunningRun>, StoreError> {
-        self.read(Box::new(move |s| {
+        // On the writers' connections: the sweep must not wait behind the listings.
+        self.write(Box::new(move |s| {
             Box::pin(async move {
                 let rows = s
                     .query(
@@ -276,9 +277,15 @@ impl<B: Backend> RunStore for B {
             .write(Box::new(move |s| {
                 Box::pin(async move { s.execute(FINISH_RUN, &params).await })
             }))
-            .await;
-        self.run_ended(fence, end.counts.findings_written()).await;
-        run_finished(finished?, fence)
+            .await
+            .and_then(|rows| run_finished(rows, fence));
+        // The upkeep of a large write only when the run's end was stored.
+        let written = match finished {
+            Ok(()) => end.counts.findings_written(),
+            Err(_) => 0,
+        };
+        self.run_ended(fence, written).await;
+        finished
     }
 
     async fn record_run(

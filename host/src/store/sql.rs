@@ -209,10 +209,22 @@ pub(crate) trait StoredRow {
     }
 }
 
+/// A value of another type than the column's reader expects. Only the type is named:
+/// the value may be anything a plugin sent.
 fn unexpected(index: usize, wanted: &str, found: &Cell) -> StoreError {
+    let found = match found {
+        Cell::Null => "NULL",
+        Cell::Int(_) => "an integer",
+        Cell::Float(_) => "a float",
+        Cell::Bool(_) => "a flag",
+        Cell::Text(_) => "text",
+        Cell::Time(_) => "a time",
+        Cell::Json(_) => "JSON",
+        Cell::Bytes(_) => "bytes",
+    };
     StoreError::Corrupt {
         what: format!("column {index}"),
-        detail: format!("expected {wanted}, found {found:?}"),
+        detail: format!("expected {wanted}, found {found}"),
     }
 }
 
@@ -283,6 +295,15 @@ pub(crate) trait Session: Send {
     /// nothing on SQLite, whose write transaction holds the file's one write lock.
     fn row_lock(&self, lock: RowLock) -> &'static str;
 
+    /// Marks the transaction as bookkeeping whose loss in a crash is harmless and which
+    /// must not wait long on another's row lock: PostgreSQL commits it without waiting
+    /// for the disk and gives up on a lock after `lock_wait`; SQLite's busy timeout
+    /// already bounds its waits.
+    fn bookkeeping(
+        &mut self,
+        lock_wait: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// A select list of the texts of the JSON array bound at `placeholder` (`?3`), for
     /// `IN (…)`.
     fn json_texts(&self, placeholder: &str) -> String;
@@ -345,6 +366,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
         work: Work<Self, R>,
     ) -> impl Future<Output = Result<R, StoreError>> + Send;
 
+    /// The database's clock: what every due time is compared with.
+    fn clock(&self) -> impl Future<Output = Result<DateTime<Utc>, StoreError>> + Send {
+        self.read(Box::new(|s| Box::pin(super::fleet::clock(s))))
+    }
+
     /// Runs one statement in a write transaction of its own; the rows it changed.
     fn write_one(
         &self,
@@ -402,6 +428,41 @@ pub(crate) fn pieces(sql: &str) -> Vec<Piece<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A row of given cells.
+    struct Cells(Vec<Cell>);
+
+    impl StoredRow for Cells {
+        fn cell(&self, index: usize) -> Result<Cell, StoreError> {
+            Ok(self.0[index].clone())
+        }
+    }
+
+    #[test]
+    fn each_backends_way_of_storing_a_type_reads_alike_and_a_mismatch_names_no_value() {
+        let row = Cells(vec![
+            Cell::Int(1),
+            Cell::Bool(true),
+            Cell::Text("2030-01-01T01:15:00Z".into()),
+            Cell::Time(parse_time("2030-01-01T01:15:00Z").unwrap()),
+            Cell::Text(r#"["a"]"#.into()),
+            Cell::Json(serde_json::json!(["a"])),
+            Cell::Null,
+            Cell::Text("client-secret-value".into()),
+        ]);
+        assert!(row.flag(0).unwrap() && row.flag(1).unwrap());
+        assert_eq!(row.time(2).unwrap(), row.time(3).unwrap());
+        let (text, json): (Vec<String>, Vec<String>) =
+            (row.json(4, "list").unwrap(), row.json(5, "list").unwrap());
+        assert_eq!(text, json);
+        assert_eq!(row.opt_text(6).unwrap(), None);
+        let mismatch = row.int(7).unwrap_err().to_string();
+        assert!(
+            mismatch.contains("expected an integer, found text")
+                && !mismatch.contains("client-secret-value"),
+            "{mismatch}"
+        );
+    }
 
     #[test]
     fn placeholders_are_found_with_their_numbers_and_other_question_marks_kept() {

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use std::fmt::Write;
 use std::future::Future;
+use std::time::Duration;
 use tokio_postgres::types::{ToSql, Type};
 
 /// One transaction on a PostgreSQL connection.
@@ -54,7 +55,8 @@ fn render<'p>(
                 detail: format!("placeholder ?{n} has no parameter (of {})", params.len()),
             });
         };
-        match param {
+        // The clock is written as SQL; a later time binds only its milliseconds.
+        let bound: &'p (dyn ToSql + Sync) = match param {
             Param::FromNow(d) if d.is_zero() => {
                 out.sql.push_str("now()");
                 continue;
@@ -64,22 +66,19 @@ fn render<'p>(
                     .push_str("(extract(epoch FROM now()) * 1000000)::bigint");
                 continue;
             }
-            _ => {}
-        }
+            Param::FromNow(_) => &millis[n - 1],
+            Param::Int(v) => v,
+            Param::OptInt(v) => v,
+            Param::Bool(v) => v,
+            Param::Text(v) => v,
+            Param::OptText(v) => v,
+            Param::Time(v) => v,
+            Param::Json(v) => v,
+            Param::OptJson(v) => v,
+            Param::Bytes(v) => v,
+        };
         let dollar = *numbered[n - 1].get_or_insert_with(|| {
-            out.params.push(match param {
-                Param::Int(v) => v,
-                Param::OptInt(v) => v,
-                Param::Bool(v) => v,
-                Param::Text(v) => v,
-                Param::OptText(v) => v,
-                Param::Time(v) => v,
-                Param::Json(v) => v,
-                Param::OptJson(v) => v,
-                Param::Bytes(v) => v,
-                Param::FromNow(_) => &millis[n - 1],
-                Param::NowMicros => &millis[n - 1], // written as an expression above
-            });
+            out.params.push(bound);
             out.params.len()
         });
         let _ = match param {
@@ -197,6 +196,16 @@ impl Session for PgSession<'_> {
 
     fn json_texts(&self, placeholder: &str) -> String {
         format!("SELECT jsonb_array_elements_text({placeholder})")
+    }
+
+    async fn bookkeeping(&mut self, lock_wait: Duration) -> Result<(), StoreError> {
+        self.tx
+            .batch_execute(&format!(
+                "SET LOCAL synchronous_commit = off; SET LOCAL lock_timeout = {}",
+                lock_wait.as_millis().max(1)
+            ))
+            .await?;
+        Ok(())
     }
 
     async fn check_fence(&mut self, integration: i64, fence: Fence) -> Result<(), StoreError> {

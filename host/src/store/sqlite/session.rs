@@ -8,9 +8,11 @@ use crate::model::{now, time_text};
 use crate::policy::lease::expiry;
 use crate::store::sql::{Backend, Cell, Locked, Param, RowLock, Session, StoredRow, Wait, Work};
 use crate::store::{Fence, StoreError};
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use rusqlite::types::{Value, ValueRef};
 use std::future::{Future, ready};
+use std::time::Duration;
 
 /// A transaction begun on a connection, rolled back unless committed (a failed step, or
 /// a panic unwinding).
@@ -152,7 +154,8 @@ impl Session for SqliteSession<'_> {
         integration: i64,
         _wait: Wait,
     ) -> impl Future<Output = Result<Locked, StoreError>> + Send {
-        // The transaction holds the file's one write lock already.
+        // The transaction holds the file's one write lock already: no other taker can be
+        // at it, so there is nothing to wait for or skip.
         let found = self.rows(
             "SELECT 1 FROM integrations WHERE id = ?1",
             &[Param::Int(integration)],
@@ -174,6 +177,13 @@ impl Session for SqliteSession<'_> {
 
     fn json_texts(&self, placeholder: &str) -> String {
         format!("SELECT value FROM json_each({placeholder})")
+    }
+
+    fn bookkeeping(
+        &mut self,
+        _lock_wait: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        ready(Ok(()))
     }
 
     fn check_fence(
@@ -215,6 +225,11 @@ impl SqliteStore {
 
 impl Backend for SqliteStore {
     type Session<'c> = SqliteSession<'c>;
+
+    fn clock(&self) -> impl Future<Output = Result<DateTime<Utc>, StoreError>> + Send {
+        // An embedded store's clock is its machine's: no need to ask the file.
+        ready(Ok(now()))
+    }
 
     fn write<R: Send + 'static>(
         &self,
