@@ -441,16 +441,18 @@ fn a_database_restart_mid_sync_ends_the_run_cleanly_and_the_next_sync_converges(
     );
 }
 
-/// The worker id a `serve -v` logged as it started.
-fn worker_id_of(log: &str) -> String {
-    log.lines()
-        .find_map(|l| {
+/// The worker id a `serve -v` logged as it started, once it has: its scheduler
+/// registers beside the HTTP listener, which may answer first.
+fn worker_id_of(worker: &Background) -> String {
+    let logged = || {
+        worker.log_text().lines().find_map(|l| {
             l.split_once("worker ")
                 .and_then(|(_, rest)| rest.strip_suffix(" started"))
+                .map(|id| id.trim().to_string())
         })
-        .expect("the worker's start in its log")
-        .trim()
-        .to_string()
+    };
+    wait_for(60, "the worker's start in its log", || logged().is_some());
+    logged().unwrap_or_default()
 }
 
 #[test]
@@ -476,9 +478,7 @@ fn sync_now_waits_for_a_free_worker_runs_once_when_asked_twice_and_stops_from_an
         "1",
     ];
     let workers = [host.serve_http(&args), host.serve_http(&args)];
-    let ids = workers
-        .each_ref()
-        .map(|w| worker_id_of(&w.background.log_text()));
+    let ids = workers.each_ref().map(|w| worker_id_of(&w.background));
     let (first, second) = (busy.hold_issue_page(1), busy.hold_issue_page(2));
     clock.set("2030-04-01T01:15:00Z");
     first.wait_reached(Duration::from_secs(60), "one auto sync's first page");
