@@ -201,6 +201,12 @@ fn smoke_run_writes_every_metric() {
         value("sync_100k_cpu_s") <= value("sync_100k_wall_s") * cores,
         "{text}"
     );
+    // The host's CPU against the simulator's, as measured.
+    let ratio = value("sync_100k_cpu_s") / value("sim_100k_cpu_s");
+    assert!(
+        (value("sync_100k_host_vs_sim_cpu_ratio") - ratio).abs() < 1e-9,
+        "{text}"
+    );
 
     // Counts, against the store the sync left and the simulator's own data.
     let seed = value("tenant_seed") as u64;
