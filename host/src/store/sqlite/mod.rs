@@ -75,8 +75,12 @@ impl SqliteStore {
         conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.execute_batch(
             // Page size only takes on a new file: 16 KiB pages hold several findings with
-            // their raw records, where 4 KiB pages held one and wasted the rest.
-            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -4096; PRAGMA wal_autocheckpoint = 4096;",
+            // their raw records, where 4 KiB pages held one and wasted the rest. The
+            // writer's page cache is 16 MiB (one per process, whatever the number of
+            // syncs): with 4 MiB a large sync read its own index pages back through the
+            // kernel, and a 100k sync stored 1.06 to 1.38 times faster with 16 MiB
+            // (BENCHMARKS.md, issue 27), for 12 MiB more peak memory.
+            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4096;",
         )
         .map_err(|e| open_error(format!("not a usable SQLite database ({e})").into()))?;
         migrate(&mut conn, path)?;
