@@ -4,7 +4,7 @@
 //! decides expiry, its row locks decide who claims what.
 
 use super::runs::{RELEASE_LEASE, take_lease};
-use super::sql::{Backend, Param, Session, StoredRow, Wait};
+use super::sql::{Backend, Param, Session, StoredRow, Wait, clock};
 use super::{Fence, LeaseOutcome, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -315,11 +315,6 @@ fn worker_row(r: &impl StoredRow, at: DateTime<Utc>) -> Result<WorkerRow, StoreE
             .map(|joined| joined.split(',').map(str::to_string).collect())
             .unwrap_or_default(),
     })
-}
-
-/// The database's clock, as a session reads it.
-pub(crate) async fn clock<S: Session>(s: &mut S) -> Result<DateTime<Utc>, StoreError> {
-    s.query_one("SELECT ?1", &[Param::NOW]).await?.time(0)
 }
 
 /// Takes `integration`'s lease for `worker` and moves on what made it due; `None` when

@@ -53,19 +53,15 @@ impl<B: Backend> PaceStore for B {
                 // A turn lost in a crash is harmless, and a worker stalled while it books
                 // one must not hold every other worker's requests for long.
                 s.bookkeeping(Duration::from_secs(2)).await?;
-                s.execute(
-                    "INSERT INTO destination_paces (destination, next_due_us) VALUES (?1, ?2)
-                     ON CONFLICT (destination) DO NOTHING",
-                    &[destination.clone(), Param::NowMicros],
-                )
-                .await?;
                 // Due no later than `burst` from now: booked, and the pace moves on by one
-                // interval from its due time (or from now, after a quiet spell).
+                // interval from its due time (or from now, after a quiet spell); a
+                // destination seen for the first time is booked at once.
                 let booked = s
                     .execute(
-                        "UPDATE destination_paces
-                         SET next_due_us = CASE WHEN next_due_us > ?2 THEN next_due_us ELSE ?2 END + ?3
-                         WHERE destination = ?1 AND next_due_us <= ?2 + ?4",
+                        "INSERT INTO destination_paces (destination, next_due_us) VALUES (?1, ?2 + ?3)
+                         ON CONFLICT (destination) DO UPDATE
+                         SET next_due_us = CASE WHEN destination_paces.next_due_us > ?2 THEN destination_paces.next_due_us ELSE ?2 END + ?3
+                         WHERE destination_paces.next_due_us <= ?2 + ?4",
                         &[destination.clone(), Param::NowMicros, interval, burst.clone()],
                     )
                     .await?;

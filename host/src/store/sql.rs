@@ -368,7 +368,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     /// The database's clock: what every due time is compared with.
     fn clock(&self) -> impl Future<Output = Result<DateTime<Utc>, StoreError>> + Send {
-        self.read(Box::new(|s| Box::pin(super::fleet::clock(s))))
+        self.read(Box::new(|s| Box::pin(clock(s))))
     }
 
     /// Runs one statement in a write transaction of its own; the rows it changed.
@@ -391,6 +391,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = ()> + Send {
         async {}
     }
+}
+
+/// The database's clock, as a session reads it.
+pub(crate) async fn clock<S: Session>(s: &mut S) -> Result<DateTime<Utc>, StoreError> {
+    s.query_one("SELECT ?1", &[Param::NOW]).await?.time(0)
 }
 
 /// A piece of a statement's text.
