@@ -18,6 +18,8 @@ pub struct HostEnv {
     cache: PathBuf,
     /// A database URL to store in instead of the folder's SQLite file.
     db_url: Option<String>,
+    /// Variables set for every command on top of the benchmark's own.
+    env: Vec<(String, String)>,
 }
 
 impl HostEnv {
@@ -34,7 +36,15 @@ impl HostEnv {
             dir: dir.into(),
             cache: cache.into(),
             db_url: None,
+            env: Vec::new(),
         })
+    }
+
+    /// The same installation with `vars` in every command's environment.
+    pub fn with_env(mut self, vars: &[(&str, &str)]) -> Self {
+        self.env
+            .extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
     }
 
     /// The same installation storing in the database at `url`.
@@ -95,6 +105,7 @@ impl HostEnv {
                 "CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_INTEGRATION",
                 "100000",
             )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(File::create(self.file(out))?)
             .stderr(File::create(self.file(err))?);

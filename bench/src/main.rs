@@ -7,6 +7,7 @@ mod fleet;
 mod host_env;
 mod measure;
 mod page;
+mod same_store;
 mod scenarios;
 
 use anyhow::Context;
@@ -35,7 +36,17 @@ struct Args {
     /// Run only these measurements (repeatable) [default: all].
     #[arg(long, value_enum)]
     only: Vec<Scenario>,
+    /// The baseline build's host (issue 27's ratios are against ed107a4's build): its
+    /// 100k sync alternates with this build's, and their stores must be the same.
+    #[arg(long, requires = "baseline_plugin")]
+    baseline_host: Option<PathBuf>,
+    /// The baseline build's Wiz connector component.
+    #[arg(long, requires = "baseline_host")]
+    baseline_plugin: Option<PathBuf>,
 }
+
+/// Rounds of the baseline's 100k sync, each followed by one of this build's.
+const BASELINE_ROUNDS: usize = 2;
 
 /// The measurements, for `--only`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -77,6 +88,18 @@ fn main() -> anyhow::Result<()> {
         plugin: args.plugin,
         parse_page: args.parse_page,
         work: args.out.join("work"),
+        env: Vec::new(),
+    };
+    // The baseline knew the ceiling the benchmark lifts under an earlier name.
+    let baseline = match (&args.baseline_host, &args.baseline_plugin) {
+        (Some(host), Some(plugin)) => {
+            let mut baseline = bench.of_build(host, plugin, "baseline");
+            baseline
+                .env
+                .push(("CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_HOST", "100000"));
+            Some(baseline)
+        }
+        _ => None,
     };
     std::fs::create_dir_all(&bench.work)?;
     let mut results = Results::default();
@@ -115,6 +138,10 @@ fn main() -> anyhow::Result<()> {
             large.usage.cpu.as_secs_f64() / large.simulator_cpu.as_secs_f64(),
             "× (target ≤ 2)",
         );
+
+        if let Some(baseline) = &baseline {
+            compare_with_baseline(&bench, baseline, &sizes, &large, &mut results)?;
+        }
 
         eprintln!("bench: full sync of {} issues", sizes.small);
         let small =
@@ -161,24 +188,24 @@ fn main() -> anyhow::Result<()> {
     }
 
     if wanted(Scenario::Concurrency) {
-        eprintln!("bench: {} concurrent syncs", sizes.concurrent);
+        eprintln!(
+            "bench: {} concurrent syncs, {:?} an answer",
+            sizes.concurrent, sizes.concurrent_latency
+        );
         let concurrent = scenarios::concurrency(&bench, &sizes).context("concurrency")?;
-        results.add("concurrent_50_wall_s", concurrent.wall.as_secs_f64(), "s");
+        results.add("concurrent_syncs", f64::from(sizes.concurrent), "syncs");
+        results.add("concurrent_wall_s", concurrent.wall.as_secs_f64(), "s");
         results.add(
-            "concurrent_50_peak_rss_mib",
+            "concurrent_peak_rss_mib",
             concurrent.usage.peak_rss_mib,
-            "MiB",
+            "MiB (target ≤ 2048 for 500)",
         );
         results.add(
-            "concurrent_50_rss_per_sync_mib",
+            "concurrent_rss_per_sync_mib",
             concurrent.usage.peak_rss_mib / f64::from(sizes.concurrent),
-            "MiB",
+            "MiB (target ≤ 4)",
         );
-        results.add(
-            "concurrent_50_cpu_s",
-            concurrent.usage.cpu.as_secs_f64(),
-            "s",
-        );
+        results.add("concurrent_cpu_s", concurrent.usage.cpu.as_secs_f64(), "s");
     }
 
     if wanted(Scenario::Startup) {
@@ -273,6 +300,64 @@ fn main() -> anyhow::Result<()> {
         .flatten();
     std::fs::write(&path, results.json(earlier.as_deref()))?;
     eprintln!("bench: wrote {}", path.display());
+    Ok(())
+}
+
+/// The baseline's 100k sync and this build's, alternately (`large` was this build's
+/// first): the wall-time ratio, and the first pair's stores compared byte for byte.
+fn compare_with_baseline(
+    bench: &Bench,
+    baseline: &Bench,
+    sizes: &Sizes,
+    large: &scenarios::Throughput,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let mut ours = vec![large.usage];
+    let mut theirs = Vec::new();
+    for round in 0..BASELINE_ROUNDS {
+        eprintln!("bench: the baseline's sync of {} issues", sizes.large);
+        let old = scenarios::throughput(baseline, sizes.large, None).context("the baseline")?;
+        if round == 0 {
+            let compared = same_store::compare(&old.store, &large.store)
+                .context("this build stored something else than the baseline")?;
+            results.add(
+                "baseline_same_findings",
+                compared.findings as f64,
+                "findings identical",
+            );
+            results.add(
+                "baseline_same_assets",
+                compared.assets as f64,
+                "assets identical",
+            );
+        }
+        theirs.push(old.usage);
+        eprintln!("bench: this build's sync of {} issues, again", sizes.large);
+        let again = scenarios::throughput(bench, sizes.large, None).context("this build")?;
+        ours.push(again.usage);
+    }
+    let mean = |runs: &[measure::Usage], of: fn(&measure::Usage) -> f64| {
+        runs.iter().map(of).sum::<f64>() / runs.len() as f64
+    };
+    let wall = |u: &measure::Usage| u.wall.as_secs_f64();
+    let cpu = |u: &measure::Usage| u.cpu.as_secs_f64();
+    results.add("baseline_100k_wall_s", mean(&theirs, wall), "s (ed107a4)");
+    results.add("baseline_100k_cpu_s", mean(&theirs, cpu), "s (ed107a4)");
+    results.add(
+        "baseline_100k_peak_rss_mib",
+        mean(&theirs, |u| u.peak_rss_mib),
+        "MiB (ed107a4)",
+    );
+    results.add(
+        "sync_100k_wall_vs_baseline_ratio",
+        mean(&ours, wall) / mean(&theirs, wall),
+        "× ed107a4 (target ≤ 0.4)",
+    );
+    results.add(
+        "sync_100k_cpu_vs_baseline_ratio",
+        mean(&ours, cpu) / mean(&theirs, cpu),
+        "× ed107a4",
+    );
     Ok(())
 }
 

@@ -30,9 +30,11 @@ pub struct Sizes {
     pub latency_issues: u64,
     /// Delay the simulator adds to every GraphQL answer there.
     pub latency: Duration,
-    /// Integrations synced at once, and issues each.
+    /// Integrations synced at once, issues each, and the latency of every GraphQL answer
+    /// they wait on (issue 27: 500 latency-bound syncs in one process).
     pub concurrent: u32,
     pub concurrent_issues: u64,
+    pub concurrent_latency: Duration,
     /// Start-up samples.
     pub starts: usize,
     /// Passes over the page in the sandbox comparison.
@@ -63,8 +65,9 @@ impl Sizes {
         small: 10_000,
         latency_issues: 5_000,
         latency: Duration::from_millis(300),
-        concurrent: 50,
+        concurrent: 500,
         concurrent_issues: 2_000,
+        concurrent_latency: Duration::from_millis(300),
         starts: 7,
         parse_passes: 40,
         console_issues: 145_000,
@@ -87,6 +90,7 @@ impl Sizes {
         latency: Duration::from_millis(30),
         concurrent: 3,
         concurrent_issues: 200,
+        concurrent_latency: Duration::from_millis(30),
         starts: 2,
         parse_passes: 2,
         console_issues: 1_200,
@@ -109,6 +113,8 @@ pub struct Bench {
     pub plugin: PathBuf,
     pub parse_page: PathBuf,
     pub work: PathBuf,
+    /// Variables every host command gets on top of the benchmark's own.
+    pub env: Vec<(&'static str, &'static str)>,
 }
 
 impl Bench {
@@ -119,12 +125,25 @@ impl Bench {
 
     /// A host installation in `work/NAME` using the shared cache.
     pub fn host(&self, name: &str) -> anyhow::Result<HostEnv> {
-        HostEnv::new(
+        Ok(HostEnv::new(
             &self.host_bin,
             &self.plugin,
             &self.work.join(name),
             &self.cache(),
-        )
+        )?
+        .with_env(&self.env))
+    }
+
+    /// The same measurements of another build (its host and Wiz plugin), in a work
+    /// folder of its own.
+    pub fn of_build(&self, host_bin: &Path, plugin: &Path, name: &str) -> Bench {
+        Bench {
+            host_bin: host_bin.into(),
+            plugin: plugin.into(),
+            parse_page: self.parse_page.clone(),
+            work: self.work.join(name),
+            env: self.env.clone(),
+        }
     }
 }
 
@@ -137,6 +156,8 @@ pub struct Throughput {
     pub findings: u64,
     /// CPU the simulator spent generating and serving the tenant.
     pub simulator_cpu: Duration,
+    /// The SQLite file it stored in (none for PostgreSQL).
+    pub store: PathBuf,
 }
 
 /// Syncs a tenant of `issues` into a fresh store (the folder's SQLite file, or the
@@ -170,6 +191,7 @@ pub fn throughput(bench: &Bench, issues: u64, db_url: Option<&str>) -> anyhow::R
         read,
         findings,
         simulator_cpu,
+        store: host.db(),
     })
 }
 
@@ -221,9 +243,9 @@ pub struct Concurrency {
     pub usage: Usage,
 }
 
-/// Adds `sizes.concurrent` integrations of `sizes.concurrent_issues` issues each, lets
-/// one `serve` process start them all in the same scheduler slot, and measures until the
-/// last one has finished.
+/// Adds `sizes.concurrent` integrations of `sizes.concurrent_issues` issues each behind
+/// an API that takes `sizes.concurrent_latency` to answer, lets one `serve` process start
+/// them all in the same scheduler slot, and measures until the last one has finished.
 pub fn concurrency(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Concurrency> {
     let sim = Simulator::start(SimConfig::new(SEED, sizes.concurrent_issues))?;
     let host = bench.host("concurrent")?;
@@ -232,6 +254,7 @@ pub fn concurrency(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Concurrency> 
         extra.extend(["--auto-sync-days", "1"]);
         host.add_wiz(&format!("tenant-{n:02}"), &sim, &extra)?;
     }
+    sim.set_latency(sizes.concurrent_latency);
     let clock = host.file("clock");
     std::fs::write(&clock, "2026-01-01T01:00:00Z")?;
     let count = sizes.concurrent.to_string();

@@ -22,8 +22,8 @@ const METRICS: &[&str] = &[
     "sync_10k_peak_rss_mib",
     "latency_wall_s",
     "latency_bound_s",
-    "concurrent_50_wall_s",
-    "concurrent_50_peak_rss_mib",
+    "concurrent_wall_s",
+    "concurrent_peak_rss_mib",
     "start_cold_ms",
     "start_cold_trace_ratio",
     "start_cold_trace_log_kib",
@@ -106,6 +106,12 @@ fn smoke_run_writes_every_metric() {
         .arg(built("BENCH_COMPONENT"))
         .arg("--out")
         .arg(out.path())
+        // This build stands in for the baseline: the alternation and the comparison of
+        // the two stores run on real stores, and must find them the same.
+        .arg("--baseline-host")
+        .arg(built("CONNECTOR_HOST_BIN"))
+        .arg("--baseline-plugin")
+        .arg(plugins.join("wiz.wasm"))
         .status()
         .unwrap();
     // The test's own clock: no figure the benchmark timed can exceed it.
@@ -166,7 +172,8 @@ fn smoke_run_writes_every_metric() {
         value("sync_100k_wall_s"),
         value("sync_10k_wall_s"),
         value("latency_wall_s"),
-        value("concurrent_50_wall_s"),
+        value("concurrent_wall_s"),
+        value("baseline_100k_wall_s"),
         value("start_cold_ms") / 1000.0,
         value("start_warm_ms") / 1000.0,
     ];
@@ -207,6 +214,15 @@ fn smoke_run_writes_every_metric() {
         (value("sync_100k_host_vs_sim_cpu_ratio") - ratio).abs() < 1e-9,
         "{text}"
     );
+
+    // The baseline's store was compared row by row with this build's, every finding.
+    assert_eq!(
+        value("baseline_same_findings"),
+        value("sync_100k_findings"),
+        "{text}"
+    );
+    assert!(value("baseline_same_assets") > 0.0, "{text}");
+    assert!(value("sync_100k_wall_vs_baseline_ratio") > 0.0, "{text}");
 
     // Counts, against the store the sync left and the simulator's own data.
     let seed = value("tenant_seed") as u64;
@@ -278,7 +294,7 @@ fn smoke_run_writes_every_metric() {
     for metric in [
         "sync_100k_peak_rss_mib",
         "sync_10k_peak_rss_mib",
-        "concurrent_50_peak_rss_mib",
+        "concurrent_peak_rss_mib",
     ] {
         assert!(
             value(metric) > 5.0 && value(metric) < machine_mib,

@@ -168,7 +168,7 @@ impl Transport for WasiTransport {
         .map_err(|e| TransportError::Network(format!("cannot build the request: {e}")))?;
         let mut client = Client::new();
         client.set_connect_timeout(wstd::time::Duration::from_secs(30));
-        let mut response = client.send(outgoing).await.map_err(transport_error)?;
+        let response = client.send(outgoing).await.map_err(transport_error)?;
         let headers = response
             .headers()
             .iter()
@@ -176,14 +176,10 @@ impl Transport for WasiTransport {
                 Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
             })
             .collect();
-        let body = response
-            .body_mut()
-            .contents()
-            .await
-            .map_err(transport_error)?
-            .to_vec();
+        let status = response.status().as_u16();
+        let body = read_body(response.into_body()).await?;
         Ok(Response {
-            status: response.status().as_u16(),
+            status,
             headers,
             body,
         })
@@ -192,6 +188,26 @@ impl Transport for WasiTransport {
     async fn sleep(&self, duration: std::time::Duration) {
         wstd::task::sleep(wstd::time::Duration::from(duration)).await;
     }
+}
+
+/// The most a body's announced length reserves up front; a longer body grows past it.
+const MAX_RESERVED_BODY: usize = 16 << 20;
+
+/// Reads a body frame by frame into one buffer sized by its announced length: a page is
+/// copied once, where collecting it and then copying it out held it three times over
+/// (issue 27: memory per waiting sync, and the guest's time in `memmove`).
+async fn read_body(body: wstd::http::Body) -> Result<Vec<u8>, TransportError> {
+    use http_body_util::BodyExt;
+    let announced = body.content_length().unwrap_or(0);
+    let mut bytes =
+        Vec::with_capacity(usize::try_from(announced).map_or(0, |n| n.min(MAX_RESERVED_BODY)));
+    let mut frames = body.into_boxed_body();
+    while let Some(frame) = frames.frame().await {
+        if let Some(data) = frame.map_err(transport_error)?.data_ref() {
+            bytes.extend_from_slice(data);
+        }
+    }
+    Ok(bytes)
 }
 
 fn transport_error(e: wstd::http::Error) -> TransportError {

@@ -77,7 +77,7 @@ pub struct PageInfo {
 }
 
 /// An `issuesV2` node.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IssueNode {
     /// Issue id.
@@ -128,7 +128,7 @@ impl IssueNode {
 }
 
 /// A `Control`, `CloudConfigurationRule` or `CloudEventRule`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceRule {
     /// Rule id.
@@ -146,14 +146,14 @@ pub struct SourceRule {
 }
 
 /// A Wiz project reference.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Project {
     /// Project id.
     pub id: String,
 }
 
 /// `entitySnapshot` of an issue.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntitySnapshot {
     /// Graph entity id, the same as the inventory resource id.

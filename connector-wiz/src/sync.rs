@@ -232,7 +232,10 @@ impl<'h, T: Transport, H: Host> Sync<'h, T, H> {
                             deferred = Some((number + 1, cursor.clone()));
                         }
                     }
-                    let screened = match run.screen(&page) {
+                    // An empty page moves no resume point: its cursor is the one a server
+                    // that pages forever makes up, and re-reading an empty page is free.
+                    let resume_after = next.filter(|_| !page.nodes.is_empty());
+                    let screened = match run.screen(page) {
                         Ok(screened) => screened,
                         Err(e) => {
                             failure = Some(e.context(&label));
@@ -243,9 +246,6 @@ impl<'h, T: Transport, H: Host> Sync<'h, T, H> {
                     let ids = run.new_asset_ids(&screened.candidates);
                     let inventory = run.inventory;
                     let ready_at = done;
-                    // An empty page moves no resume point: its cursor is the one a server
-                    // that pages forever makes up, and re-reading an empty page is free.
-                    let resume_after = next.filter(|_| !page.nodes.is_empty());
                     looking_up.push_back(async move {
                         let found = lookup(client, inventory, &ids).await;
                         (number, found, screened, resume_after, ready_at)
@@ -332,12 +332,12 @@ impl RunRecord {
     }
 
     /// Applies the guide's rules to a page's issues and notes the latest status change.
-    fn screen(&mut self, page: &Connection) -> Result<Screened, ConnectorError> {
+    fn screen(&mut self, page: Connection) -> Result<Screened, ConnectorError> {
         let mut screened = Screened {
             candidates: Vec::with_capacity(page.nodes.len()),
             removed: Vec::new(),
         };
-        for node in &page.nodes {
+        for node in page.nodes {
             let issue = mapping::screen(node)?;
             if let Some(at) = issue
                 .status_changed_at
@@ -419,7 +419,7 @@ impl RunRecord {
             if self.emitted_assets.insert(c.entity.id.clone()) {
                 batch.assets.push(mapping::asset(&c, entry));
             }
-            batch.findings.push(mapping::finding(&c, portal_base));
+            batch.findings.push(mapping::finding(c, portal_base));
         }
         Ok(batch)
     }

@@ -71,14 +71,14 @@ fn every_fixture_is_read() {
             for node in &page.nodes {
                 // Well-formed: either pulled or skipped by a rule, never a protocol error.
                 let _pulled_or_skipped =
-                    mapping::screen(node).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    mapping::screen(node.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
         } else if json.get("entitySnapshot").is_some() {
-            let c = mapping::screen(&raw(&in_current_shape(&text)))
+            let c = mapping::screen(raw(&in_current_shape(&text)))
                 .unwrap()
                 .outcome
                 .expect("fixture node is in scope");
-            let f = mapping::finding(&c, PORTAL);
+            let f = mapping::finding(c.clone(), PORTAL);
             assert_eq!(f.source_id, json["id"].as_str().unwrap(), "{name}");
             assert!(f.rule_name.is_some(), "{name}: named after its rule");
         } else {
@@ -95,8 +95,8 @@ fn every_fixture_is_read() {
 #[test]
 fn aws_load_balancer_control_maps_every_field() {
     let text = read_node("port-ocean_issue-node_aws-load-balancer_control.json");
-    let c = mapping::screen(&raw(&text)).unwrap().outcome.unwrap();
-    let f = mapping::finding(&c, PORTAL);
+    let c = mapping::screen(raw(&text)).unwrap().outcome.unwrap();
+    let f = mapping::finding(c.clone(), PORTAL);
     assert_eq!(f.source_id, "9cbcba1e-0c11-478d-8593-942995201487");
     assert_eq!(f.asset_source_id, "0727dd0c-24e3-56b2-a170-adf96b72e2d6");
     assert_eq!(
@@ -170,8 +170,8 @@ fn aws_load_balancer_control_maps_every_field() {
 #[test]
 fn azure_subscription_with_null_projects_and_empty_region() {
     let text = read_node("port-ocean_issue-node_azure-subscription_control.json");
-    let c = mapping::screen(&raw(&text)).unwrap().outcome.unwrap();
-    let f = mapping::finding(&c, PORTAL);
+    let c = mapping::screen(raw(&text)).unwrap().outcome.unwrap();
+    let f = mapping::finding(c.clone(), PORTAL);
     assert!(f.project_ids.is_empty(), "projects: null");
     assert!(
         f.remediation
@@ -202,7 +202,7 @@ fn elastic_envelope_kubernetes_informational_node_is_skipped() {
     assert!(page.page_info.end_cursor.is_some());
     // Both rules apply; severity is checked first.
     assert_eq!(
-        mapping::screen(&page.nodes[0])
+        mapping::screen(page.nodes[0].clone())
             .unwrap()
             .outcome
             .unwrap_err(),
@@ -211,13 +211,13 @@ fn elastic_envelope_kubernetes_informational_node_is_skipped() {
     // With an in-scope severity the platform rule still skips it.
     let node = in_current_shape(page.nodes[0].get()).replace("\"INFORMATIONAL\"", "\"HIGH\"");
     assert_eq!(
-        mapping::screen(&raw(&node)).unwrap().outcome.unwrap_err(),
+        mapping::screen(raw(&node)).unwrap().outcome.unwrap_err(),
         SkipReason::Platform("Kubernetes".into())
     );
     // On AWS it would be pulled, with IN_PROGRESS as failed and the control's description alias.
     let node = node.replace("\"Kubernetes\"", "\"AWS\"");
-    let c = mapping::screen(&raw(&node)).unwrap().outcome.unwrap();
-    let f = mapping::finding(&c, PORTAL);
+    let c = mapping::screen(raw(&node)).unwrap().outcome.unwrap();
+    let f = mapping::finding(c.clone(), PORTAL);
     assert_eq!(f.status, FindingStatus::Failed);
     assert_eq!(f.source_status, "IN_PROGRESS");
     assert!(f.description.starts_with("These EKS principals"));
@@ -255,7 +255,7 @@ fn rules_on_variants_of_a_real_node() {
     let variant = |edit: &dyn Fn(&mut Value)| {
         let mut v = base.clone();
         edit(&mut v);
-        mapping::screen(&raw(&v.to_string())).unwrap().outcome
+        mapping::screen(raw(&v.to_string())).unwrap().outcome
     };
     for (wiz, severity) in [
         ("CRITICAL", Severity::Critical),
@@ -317,7 +317,7 @@ fn rules_on_variants_of_a_real_node() {
     })
     .unwrap();
     assert_eq!(
-        mapping::finding(&c, PORTAL).remediation.as_deref(),
+        mapping::finding(c.clone(), PORTAL).remediation.as_deref(),
         Some("Block public access.")
     );
     // A CloudEventRule has none.
@@ -325,7 +325,7 @@ fn rules_on_variants_of_a_real_node() {
         v["sourceRules"] = serde_json::json!([{"__typename": "CloudEventRule", "id": "e1", "name": "Suspicious login", "description": "d"}]);
     })
     .unwrap();
-    assert_eq!(mapping::finding(&c, PORTAL).remediation, None);
+    assert_eq!(mapping::finding(c.clone(), PORTAL).remediation, None);
     // No rule at all, a null list, or only null entries: the title falls back to the id.
     for rules in [
         Value::Null,
@@ -333,7 +333,7 @@ fn rules_on_variants_of_a_real_node() {
         serde_json::json!([null]),
     ] {
         let c = variant(&|v| v["sourceRules"] = rules.clone()).unwrap();
-        let f = mapping::finding(&c, PORTAL);
+        let f = mapping::finding(c.clone(), PORTAL);
         assert_eq!(f.title, "Wiz issue 9cbcba1e-0c11-478d-8593-942995201487");
         assert_eq!((f.rule_id, f.remediation), (None, None));
     }
@@ -343,13 +343,13 @@ fn rules_on_variants_of_a_real_node() {
         v["sourceRule"] = rules[0].clone();
     })
     .unwrap();
-    assert_eq!(mapping::finding(&c, PORTAL).rule_id, None);
+    assert_eq!(mapping::finding(c.clone(), PORTAL).rule_id, None);
     // Null project entries are skipped, never a failure.
     let c = variant(&|v| {
         v["projects"] = serde_json::json!([null, {"id": "p1"}, null]);
     })
     .unwrap();
-    assert_eq!(mapping::finding(&c, PORTAL).project_ids, ["p1"]);
+    assert_eq!(mapping::finding(c.clone(), PORTAL).project_ids, ["p1"]);
 
     // Malformed nodes are protocol errors, never panics.
     for bad in [
@@ -359,7 +359,7 @@ fn rules_on_variants_of_a_real_node() {
         r#"{"id":"x","status":"OPEN","severity":"LOW","entitySnapshot":{"name":"no id"}}"#,
     ] {
         assert!(
-            matches!(mapping::screen(&raw(bad)), Err(ConnectorError::Protocol(_))),
+            matches!(mapping::screen(raw(bad)), Err(ConnectorError::Protocol(_))),
             "{bad}"
         );
     }
@@ -370,8 +370,8 @@ fn aws_threat_detection_with_only_source_rules() {
     let text = read("synthetic_issue-node_aws-threat-detection_source-rules.json");
     let json: Value = serde_json::from_str(&text).unwrap();
     assert!(json.get("sourceRule").is_none(), "today's shape");
-    let c = mapping::screen(&raw(&text)).unwrap().outcome.unwrap();
-    let f = mapping::finding(&c, PORTAL);
+    let c = mapping::screen(raw(&text)).unwrap().outcome.unwrap();
+    let f = mapping::finding(c.clone(), PORTAL);
     assert_eq!(
         f.title, "Root account console login from an unusual location",
         "named after its CloudEventRule"
@@ -408,7 +408,7 @@ fn current_page_names_issues_after_their_first_rule_and_skips_other_platforms() 
     let screened: Vec<_> = page
         .nodes
         .iter()
-        .map(|n| mapping::screen(n).unwrap())
+        .map(|n| mapping::screen(n.clone()).unwrap())
         .collect();
     let outcome = |id: &str| {
         &screened
@@ -419,7 +419,7 @@ fn current_page_names_issues_after_their_first_rule_and_skips_other_platforms() 
     };
     // Two rules: the first names it and gives its remediation.
     let c = outcome("0c5e2a71").as_ref().unwrap();
-    let f = mapping::finding(c, PORTAL);
+    let f = mapping::finding(c.clone(), PORTAL);
     assert_eq!(f.title, "S3 bucket policy allows public read");
     assert_eq!(f.rule_id.as_deref(), Some("ccr-s3-017"));
     assert!(f.remediation.unwrap().contains("Block Public Access"));
@@ -447,7 +447,7 @@ fn current_page_names_issues_after_their_first_rule_and_skips_other_platforms() 
     // No rule at all: the fallback title.
     for id in ["6a0c2e48", "8c2e4a6b"] {
         let c = outcome(id).as_ref().unwrap();
-        let f = mapping::finding(c, PORTAL);
+        let f = mapping::finding(c.clone(), PORTAL);
         assert_eq!(f.title, format!("Wiz issue {}", c.issue.id));
         assert_eq!(f.rule_name, None);
     }

@@ -4,10 +4,12 @@
 //! - `cargo xtask demo`: a full Wiz sync against the simulator into SQLite, then the tables;
 //! - `cargo xtask lint`: rustfmt and clippy (native and wasm32), warnings as errors;
 //! - `cargo xtask test`: lint, then the whole test suite;
-//! - `cargo xtask bench`: the benchmarks, in a release build (writes target/bench);
+//! - `cargo xtask bench`: the benchmarks, in a release build, against the baseline build
+//!   of issue 27 (built once from the history; writes target/bench);
 //! - `cargo xtask mutants [-- ARGS]`: cargo-mutants over the rules and the pure security
 //!   modules against the host's unit tests (45 to 60 minutes; not a CI gate).
 
+mod baseline;
 mod mutants;
 mod wat_plugins;
 
@@ -439,8 +441,12 @@ fn report_skips(report: &Path) {
     }
 }
 
-/// Builds the host and the benchmark in release mode and runs the benchmarks.
+/// Builds the baseline (once), the host and the benchmark in release mode, and runs the
+/// benchmarks. The baseline goes first: it shares the target folder, and today's build
+/// then puts its own artefacts back in place.
 fn bench(paths: &Paths) -> anyhow::Result<()> {
+    ensure_wasm_target()?;
+    let baseline = baseline::ensure(&paths.workspace, &paths.target, &cargo())?;
     build_components(paths)?;
     run(Command::new(cargo()).current_dir(&paths.workspace).args([
         "build",
@@ -459,7 +465,11 @@ fn bench(paths: &Paths) -> anyhow::Result<()> {
         .arg("--parse-page")
         .arg(paths.copy_of(&PARSE_PAGE))
         .arg("--out")
-        .arg(paths.target.join("bench")))
+        .arg(paths.target.join("bench"))
+        .arg("--baseline-host")
+        .arg(&baseline.host)
+        .arg("--baseline-plugin")
+        .arg(&baseline.plugin))
 }
 
 /// Kills the child process when dropped.

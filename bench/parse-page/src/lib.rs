@@ -13,10 +13,10 @@ const PORTAL_BASE: &str = "https://app.wiz.io";
 pub fn parse_and_map(response: &HttpResponse) -> Result<usize, ConnectorError> {
     let page = parse_issues_page(response)?;
     let mut findings = 0;
-    for node in &page.nodes {
+    for node in page.nodes {
         if let Ok(candidate) = mapping::screen(node)?.outcome {
             std::hint::black_box(mapping::asset(&candidate, None));
-            std::hint::black_box(mapping::finding(&candidate, PORTAL_BASE));
+            std::hint::black_box(mapping::finding(candidate, PORTAL_BASE));
             findings += 1;
         }
     }

@@ -17,9 +17,10 @@ pub struct ServeArgs {
     /// Time of day of auto syncs, HH:MM UTC.
     #[arg(long, default_value = DEFAULT_SYNC_TIME, value_parser = clap::value_parser!(SyncTime))]
     sync_time: SyncTime,
-    /// Syncs running at once across all integrations [default: the CPU count]. At most
-    /// 256: each waiting sync may hold one of tokio's 512 blocking threads.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    /// Syncs running at once across all integrations [default: the CPU count]. A sync
+    /// waiting on a slow API holds memory (a few MiB) but no thread, so this may go well
+    /// past the cores for latency-bound tenants; at most 4096.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     max_concurrent_syncs: Option<u32>,
     /// Minutes before retrying an auto sync that failed transiently (network, throttling,
     /// server errors); the wait doubles per retry. Auth, permission and config failures wait

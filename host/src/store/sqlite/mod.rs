@@ -1,6 +1,10 @@
 //! The SQLite backend: one file, WAL journal, schema versions in `user_version`. Calls run
 //! on tokio's blocking threads, one at a time on the store's connection, so a lock wait
 //! (up to the busy timeout, while another process writes) never holds an async worker.
+//! A call queues for the connection as a task and takes a blocking thread only once the
+//! connection is its own: hundreds of syncs waiting to write hold no thread each, so the
+//! number of syncs at once is bounded by memory and the operator's setting, not by
+//! tokio's pool of blocking threads (issue 27).
 //! Listings (the console's and the API's reads) run on a read-only connection of their
 //! own: under WAL they neither wait behind a sync's writes nor hold them up.
 
@@ -13,7 +17,8 @@ use crate::model::natural_key;
 use rusqlite::Connection;
 use rusqlite::types::Type;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use tokio::sync::Mutex;
 
 /// Schema migrations, in order (`migrations/sqlite/`); `user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -121,12 +126,10 @@ impl SqliteStore {
         conn: Arc<Mutex<Connection>>,
         f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        tokio::task::spawn_blocking(move || {
-            // A panic inside a call rolled its transaction back as it unwound.
-            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut conn)
-        })
-        .await?
+        // Waiting for the connection is a task's wait, not a thread's. A panic inside a
+        // call rolled its transaction back as it unwound, and releases the connection.
+        let mut conn = conn.lock_owned().await;
+        tokio::task::spawn_blocking(move || f(&mut conn)).await?
     }
 }
 
@@ -291,5 +294,52 @@ mod tests {
             })
             .await
             .unwrap();
+    }
+
+    /// Calls queued for the connection wait as tasks: while one call holds it, forty
+    /// more waiting must leave tokio's blocking threads (two here) free for other work.
+    /// Before, each waiting call held a blocking thread, and the pool ran dry.
+    #[test]
+    fn calls_waiting_for_the_connection_hold_no_blocking_thread() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
+            let (release, released) = std::sync::mpsc::channel::<()>();
+            let holder = tokio::spawn({
+                let store = store.clone();
+                async move {
+                    store
+                        .call(move |_| {
+                            let _ = released.recv_timeout(std::time::Duration::from_secs(20));
+                            Ok(())
+                        })
+                        .await
+                }
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let waiting: Vec<_> = (0..40)
+                .map(|_| {
+                    let store = store.clone();
+                    tokio::spawn(async move { store.call(|_| Ok(())).await })
+                })
+                .collect();
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let other_work = tokio::task::spawn_blocking(move || release.send(()));
+            tokio::time::timeout(std::time::Duration::from_secs(5), other_work)
+                .await
+                .expect("other blocking work found no thread while calls waited for the store")
+                .unwrap()
+                .unwrap();
+            holder.await.unwrap().unwrap();
+            for call in waiting {
+                call.await.unwrap().unwrap();
+            }
+        });
     }
 }
