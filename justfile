@@ -18,8 +18,8 @@ lint:
     cargo xtask lint
 
 # Benchmarks against the simulator in a release build; writes target/bench/results.json.
-bench:
-    cargo xtask bench
+bench *ARGS:
+    cargo xtask bench {{ARGS}}
 
 # cargo-mutants over the rules and pure security modules, host unit tests (45-60 min; not CI).
 mutants *ARGS:

@@ -4,8 +4,9 @@
 //! - `cargo xtask demo`: a full Wiz sync against the simulator into SQLite, then the tables;
 //! - `cargo xtask lint`: rustfmt and clippy (native and wasm32), warnings as errors;
 //! - `cargo xtask test`: lint, then the whole test suite;
-//! - `cargo xtask bench`: the benchmarks, in a release build, against the baseline build
-//!   of issue 27 (built once from the history; writes target/bench);
+//! - `cargo xtask bench [ARGS]`: the benchmarks, in a release build, against the baseline
+//!   build of issue 27 (built once from the history; writes target/bench); ARGS go to
+//!   `connector-bench` (`--only throughput`, say);
 //! - `cargo xtask mutants [-- ARGS]`: cargo-mutants over the rules and the pure security
 //!   modules against the host's unit tests (45 to 60 minutes; not a CI gate).
 
@@ -116,7 +117,7 @@ fn main() -> std::process::ExitCode {
         "console" => console(&paths),
         "lint" => lint(&paths),
         "test" => test(&paths),
-        "bench" => bench(&paths),
+        "bench" => bench(&paths, &std::env::args().skip(2).collect::<Vec<_>>()),
         "mutants" => mutants::mutants(&paths, &std::env::args().skip(2).collect::<Vec<_>>()),
         _ => bail!("usage: cargo xtask <build|demo|console|lint|test|bench|mutants>"),
     });
@@ -444,7 +445,7 @@ fn report_skips(report: &Path) {
 /// Builds the baseline (once), the host and the benchmark in release mode, and runs the
 /// benchmarks. The baseline goes first: it shares the target folder, and today's build
 /// then puts its own artefacts back in place.
-fn bench(paths: &Paths) -> anyhow::Result<()> {
+fn bench(paths: &Paths, extra: &[String]) -> anyhow::Result<()> {
     ensure_wasm_target()?;
     let baseline = baseline::ensure(&paths.workspace, &paths.target, &cargo())?;
     build_components(paths)?;
@@ -469,7 +470,8 @@ fn bench(paths: &Paths) -> anyhow::Result<()> {
         .arg("--baseline-host")
         .arg(&baseline.host)
         .arg("--baseline-plugin")
-        .arg(&baseline.plugin))
+        .arg(&baseline.plugin)
+        .args(extra))
 }
 
 /// Kills the child process when dropped.
