@@ -41,9 +41,8 @@ impl HostEnv {
     }
 
     /// The same installation with `vars` in every command's environment.
-    pub fn with_env(mut self, vars: &[(&str, &str)]) -> Self {
-        self.env
-            .extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    pub fn with_env(mut self, vars: &[(String, String)]) -> Self {
+        self.env.extend_from_slice(vars);
         self
     }
 

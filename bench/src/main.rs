@@ -43,6 +43,16 @@ struct Args {
     /// The baseline build's Wiz connector component.
     #[arg(long, requires = "baseline_host")]
     baseline_plugin: Option<PathBuf>,
+    /// A variable the baseline's commands get (NAME=VALUE, repeatable): what an older
+    /// build called the settings the benchmark lifts.
+    #[arg(long, value_parser = name_and_value, requires = "baseline_host")]
+    baseline_env: Vec<(String, String)>,
+}
+
+fn name_and_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))
 }
 
 /// Rounds of the baseline's 100k sync, each followed by one of this build's.
@@ -90,13 +100,10 @@ fn main() -> anyhow::Result<()> {
         work: args.out.join("work"),
         env: Vec::new(),
     };
-    // The baseline knew the ceiling the benchmark lifts under an earlier name.
     let baseline = match (&args.baseline_host, &args.baseline_plugin) {
         (Some(host), Some(plugin)) => {
             let mut baseline = bench.of_build(host, plugin, "baseline");
-            baseline
-                .env
-                .push(("CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_HOST", "100000"));
+            baseline.env.extend(args.baseline_env.iter().cloned());
             Some(baseline)
         }
         _ => None,

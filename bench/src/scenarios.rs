@@ -114,7 +114,7 @@ pub struct Bench {
     pub parse_page: PathBuf,
     pub work: PathBuf,
     /// Variables every host command gets on top of the benchmark's own.
-    pub env: Vec<(&'static str, &'static str)>,
+    pub env: Vec<(String, String)>,
 }
 
 impl Bench {

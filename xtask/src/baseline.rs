@@ -9,6 +9,10 @@ use std::process::{Command, Stdio};
 /// The commit whose build the speed and memory targets are ratios of.
 pub const COMMIT: &str = "ed107a4";
 
+/// What the baseline called the settings the benchmark lifts: its per-integration
+/// ceiling on requests had the name that is now the fleet's per-destination one.
+pub const ENV: &[&str] = &["CONNECTOR_HOST_MAX_REQUESTS_PER_SECOND_PER_HOST=100000"];
+
 /// The baseline's binaries.
 pub struct Baseline {
     pub host: PathBuf,

@@ -471,6 +471,7 @@ fn bench(paths: &Paths, extra: &[String]) -> anyhow::Result<()> {
         .arg(&baseline.host)
         .arg("--baseline-plugin")
         .arg(&baseline.plugin)
+        .args(baseline::ENV.iter().flat_map(|var| ["--baseline-env", var]))
         .args(extra))
 }
 
