@@ -179,11 +179,14 @@ struct Writer {
 }
 
 impl Writer {
-    /// Writes until the sink is dropped.
+    /// Writes until the sink is dropped. Only a failure of its own drops what follows:
+    /// when the sink refuses a batch (a ceiling passed), what it queued before the refusal
+    /// is still stored, with its checkpoints, and nothing after it was queued.
     async fn run(mut self, mut writes: Receiver<Write>) {
         let mut queued = Vec::with_capacity(QUEUED_WRITES);
+        let mut store_failed = false;
         while writes.recv_many(&mut queued, QUEUED_WRITES).await > 0 {
-            if self.failed.load(Ordering::SeqCst) {
+            if store_failed {
                 queued.clear();
                 continue;
             }
@@ -196,6 +199,7 @@ impl Writer {
                 self.tally.lock().expect("tally lock").store_error =
                     Some((failure, FailureClass::Store));
                 self.failed.store(true, Ordering::SeqCst);
+                store_failed = true;
             }
         }
     }
@@ -908,6 +912,57 @@ mod tests {
         assert_eq!(
             store.checkpoint(id).await.unwrap().state.as_deref(),
             Some("after both")
+        );
+    }
+
+    /// The sink refused a batch (a ceiling passed) while earlier ones still waited in the
+    /// queue: those are stored with their checkpoint, as if the writer had been quicker.
+    #[tokio::test]
+    async fn what_was_queued_before_a_refused_batch_is_still_stored() {
+        use crate::policy::ingest::tests::{asset, finding};
+        let (_dir, store, integration) = store_with_an_integration().await;
+        let id = integration.id;
+        let LeaseOutcome::Acquired { fence, .. } = store
+            .acquire_lease(id, "writer-test", LEASE_TTL)
+            .await
+            .unwrap()
+        else {
+            panic!("a new integration's lease is free")
+        };
+        let run = store.start_run(id, Action::SyncNow, "test").await.unwrap();
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        // Set as the sink sets it when it refuses a batch over a ceiling.
+        let failed = Arc::new(AtomicBool::new(true));
+        let writer = Writer {
+            store: store.clone(),
+            integration,
+            run,
+            streams: vec!["issues".into()],
+            generation: 0,
+            fence,
+            emitted_assets: EmittedAssets::default(),
+            tally: tally.clone(),
+            failed,
+        };
+        let (writes, queue) = tokio::sync::mpsc::channel(QUEUED_WRITES);
+        let accepted = Batch {
+            assets: vec![asset("a1", None, "kept")],
+            findings: vec![finding("f1", "a1", "accepted before the refusal")],
+            ..Default::default()
+        };
+        let bytes = Arc::new(tokio::sync::Semaphore::new(1));
+        let held = bytes.clone().try_acquire_owned().unwrap();
+        writes.send(Write::Batch(accepted, held)).await.unwrap();
+        writes
+            .send(Write::Checkpoint("after the accepted batch".into()))
+            .await
+            .unwrap();
+        drop(writes);
+        writer.run(queue).await;
+        assert_eq!(tally.lock().unwrap().counts.findings_new, 1);
+        assert_eq!(
+            store.checkpoint(id).await.unwrap().state.as_deref(),
+            Some("after the accepted batch")
         );
     }
 }
