@@ -150,13 +150,11 @@ struct StoringSink {
 
 /// Writes the sink may queue, batches and checkpoints alike. The writer takes whatever
 /// has queued while it wrote the last group and commits it as one group: the store
-/// commits once per group, not once per batch, while a plugin stays at most sixteen
-/// writes (eight pages and their checkpoints) ahead of it, which bounds the run's memory.
-/// Sixteen rather than eight halves the commits of a large sync: on SQLite each commit
-/// writes every page it dirtied to the WAL, and the index pages a group shares were
-/// written once per commit. A 100k sync took 0.71 of the wall time and 0.86 of the CPU,
-/// for 20 MiB more peak memory; thirty-two gained nothing more (BENCHMARKS.md, issue 27).
-const QUEUED_WRITES: usize = 16;
+/// commits once per group, not once per batch, while a plugin stays at most eight
+/// writes (four pages and their checkpoints) ahead of it, which bounds the run's memory.
+/// Sixteen made a 100k sync 0.95 of the wall time for 10 MiB more peak memory, and
+/// thirty-two gained nothing over sixteen (BENCHMARKS.md, issue 27).
+const QUEUED_WRITES: usize = 8;
 
 /// Screens and stores the batches and checkpoints of one run, in order, as a task of its
 /// own, a group of them per transaction. After a failure it drops everything that
