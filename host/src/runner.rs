@@ -848,10 +848,18 @@ mod tests {
         assert!(stop.load(Ordering::SeqCst), "the run is told to stop");
     }
 
-    #[tokio::test]
-    async fn a_group_checks_each_batch_against_the_assets_emitted_before_it() {
-        use crate::policy::ingest::tests::{asset, finding};
-        let (_dir, store, integration) = store_with_an_integration().await;
+    /// A writer for a run of a new integration, holding its lease; `failed` as the sink
+    /// left it.
+    async fn writer_of_a_run(
+        failed: bool,
+    ) -> (
+        tempfile::TempDir,
+        Arc<dyn Store>,
+        i64,
+        Writer,
+        Arc<Mutex<Tally>>,
+    ) {
+        let (dir, store, integration) = store_with_an_integration().await;
         let id = integration.id;
         let LeaseOutcome::Acquired { fence, .. } = store
             .acquire_lease(id, "writer-test", LEASE_TTL)
@@ -871,8 +879,15 @@ mod tests {
             fence,
             emitted_assets: EmittedAssets::default(),
             tally: tally.clone(),
-            failed: Arc::default(),
+            failed: Arc::new(AtomicBool::new(failed)),
         };
+        (dir, store, id, writer, tally)
+    }
+
+    #[tokio::test]
+    async fn a_group_checks_each_batch_against_the_assets_emitted_before_it() {
+        use crate::policy::ingest::tests::{asset, finding};
+        let (_dir, store, id, writer, tally) = writer_of_a_run(false).await;
         // Queued before the writer starts, so it takes all three as one group: a finding
         // on an asset only a later batch emits is refused, as if written one by one.
         let (writes, queue) = tokio::sync::mpsc::channel(QUEUED_WRITES);
@@ -918,30 +933,8 @@ mod tests {
     #[tokio::test]
     async fn what_was_queued_before_a_refused_batch_is_still_stored() {
         use crate::policy::ingest::tests::{asset, finding};
-        let (_dir, store, integration) = store_with_an_integration().await;
-        let id = integration.id;
-        let LeaseOutcome::Acquired { fence, .. } = store
-            .acquire_lease(id, "writer-test", LEASE_TTL)
-            .await
-            .unwrap()
-        else {
-            panic!("a new integration's lease is free")
-        };
-        let run = store.start_run(id, Action::SyncNow, "test").await.unwrap();
-        let tally = Arc::new(Mutex::new(Tally::default()));
-        // Set as the sink sets it when it refuses a batch over a ceiling.
-        let failed = Arc::new(AtomicBool::new(true));
-        let writer = Writer {
-            store: store.clone(),
-            integration,
-            run,
-            streams: vec!["issues".into()],
-            generation: 0,
-            fence,
-            emitted_assets: EmittedAssets::default(),
-            tally: tally.clone(),
-            failed,
-        };
+        // Failed, as the sink marks the run when it refuses a batch over a ceiling.
+        let (_dir, store, id, writer, tally) = writer_of_a_run(true).await;
         let (writes, queue) = tokio::sync::mpsc::channel(QUEUED_WRITES);
         let accepted = Batch {
             assets: vec![asset("a1", None, "kept")],
