@@ -194,8 +194,9 @@ impl Transport for WasiTransport {
 const MAX_RESERVED_BODY: usize = 16 << 20;
 
 /// Reads a body frame by frame into one buffer sized by its announced length: a page is
-/// copied once, where collecting it and then copying it out held it three times over
-/// (issue 27: memory per waiting sync, and the guest's time in `memmove`).
+/// copied once, where collecting it and then copying it out copied it twice more. On its
+/// own this made no measurable difference to a 100k sync (BENCHMARKS.md, issue 27); it
+/// is one of the copies a guest's memory per sync is made of.
 async fn read_body(body: wstd::http::Body) -> Result<Vec<u8>, TransportError> {
     use http_body_util::BodyExt;
     let announced = body.content_length().unwrap_or(0);

@@ -124,7 +124,7 @@ pub struct Screened {
 
 /// Parses one node and applies every rule that needs only the issue. `Err` means the
 /// node is malformed. The node's text becomes the finding's raw record as it is, without
-/// a copy (issue 27: the guest's time went to copying each record several times).
+/// a copy (issue 27: each record was copied several times in the guest).
 pub fn screen(node: Box<RawValue>) -> Result<Screened, ConnectorError> {
     let issue: IssueNode = serde_json::from_str(node.get())
         .map_err(|e| ConnectorError::Protocol(format!("malformed issue node: {e}")))?;
