@@ -32,7 +32,7 @@ fn integration_row(r: &impl StoredRow) -> Result<Integration, StoreError> {
 }
 
 /// Settings or streams as stored.
-fn json_of(value: impl serde::Serialize) -> Result<serde_json::Value, StoreError> {
+pub(super) fn json_of(value: impl serde::Serialize) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(value).map_err(|e| StoreError::Corrupt {
         what: "integration settings".into(),
         detail: e.to_string(),

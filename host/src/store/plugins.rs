@@ -146,13 +146,10 @@ impl<B: Backend> PluginStore for B {
         settings: Option<(&[(String, String)], &str)>,
     ) -> Result<bool, StoreError> {
         let (settings, sealed) = match settings {
-            Some((plain, sealed)) => {
-                let plain = serde_json::to_value(plain).map_err(|e| StoreError::Corrupt {
-                    what: "integration settings".into(),
-                    detail: e.to_string(),
-                })?;
-                (Some(plain), Some(sealed.to_string()))
-            }
+            Some((plain, sealed)) => (
+                Some(super::integrations::json_of(plain)?),
+                Some(sealed.to_string()),
+            ),
             None => (None, None),
         };
         let params = [
