@@ -439,6 +439,12 @@ pub struct SyncJob<'a> {
 }
 
 impl SyncJob<'_> {
+    /// Whether it runs a Sync Now a claim took from the queue: its request stays queued
+    /// (shown as starting) until the run's row opens, and leaves the queue with it.
+    fn takes_queued_request(&self) -> bool {
+        self.claimed.is_some() && self.action == Action::SyncNow
+    }
+
     /// Runs the sync to its end and records it in history. Refused while another
     /// process runs the same integration.
     pub async fn run(self, store: Arc<dyn Store>) -> Result<SyncOutcome, RunnerError> {
@@ -488,7 +494,17 @@ impl SyncJob<'_> {
         let checkpoint = store.checkpoint(id).await?;
         let state = checkpoint.state.filter(|_| !self.full);
         let started_full = state.is_none();
-        let run_id = store.start_run(id, self.action, &self.started_by).await?;
+        let run_id = match self.takes_queued_request() {
+            false => store.start_run(id, self.action, &self.started_by).await?,
+            true => {
+                let started = store.start_requested_sync(id, &self.started_by).await?;
+                // Cancelled between its claim and now: it stops at its first batch.
+                if started.withdrawn {
+                    self.cancel.store(true, Ordering::SeqCst);
+                }
+                started.run
+            }
+        };
         let tally = Arc::new(Mutex::new(Tally::default()));
         let failed = Arc::new(AtomicBool::new(false));
         let (writes, queue) = tokio::sync::mpsc::channel(QUEUED_WRITES);

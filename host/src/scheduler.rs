@@ -344,7 +344,9 @@ impl Scheduler {
             Ok(integration) => integration,
             Err(StoreError::NotFound { .. }) => return Ok(()),
             Err(e) => {
-                store.release_lease(claim.integration, claim.fence).await?;
+                store
+                    .end_requested_claim(claim.integration, claim.fence)
+                    .await?;
                 return Err(e);
             }
         };
@@ -372,7 +374,11 @@ impl Scheduler {
                 None
             }
         };
-        store.release_lease(claim.integration, claim.fence).await?;
+        // The request left the queue as the run opened; one that could not open leaves
+        // it here, answered by the history row above.
+        store
+            .end_requested_claim(claim.integration, claim.fence)
+            .await?;
         match after {
             Some(Ok(Requeue)) => {
                 store

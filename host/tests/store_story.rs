@@ -87,6 +87,7 @@ both_backends!(
     auto_sync_schedules_follow_the_auto_sync_days,
     workers_register_beat_drain_and_stop,
     sync_now_requests_join_come_first_and_carry_progress_and_cancel,
+    a_sync_now_a_dead_worker_claimed_but_never_started_is_claimed_again,
     the_database_keeps_one_active_run_per_integration,
 );
 
@@ -2647,14 +2648,35 @@ async fn sync_now_requests_join_come_first_and_carry_progress_and_cancel(
             }
         )
     );
-    assert_eq!(store.queued_sync(b.id).await.unwrap(), None);
+    // Claimed, it is shown starting on its worker until its run opens: never neither
+    // queued nor running.
+    let starting = store.queued_sync(b.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            starting.requested_by.as_str(),
+            starting.starting_on.as_deref()
+        ),
+        ("alice", Some("w"))
+    );
+    assert_eq!(store.running_sync(b.id).await.unwrap(), None);
     assert_eq!(
         store.request_sync(b.id, "carol", false).await.unwrap(),
         SyncRequested::JoinedRunning,
         "claimed, it is as good as running"
     );
+    assert!(
+        store
+            .claim_due("w2", due - TimeDelta::seconds(1), 5, CLAIM_TTL)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.integration != b.id),
+        "no other worker claims the request while the lease lives"
+    );
+    let started = store.start_requested_sync(b.id, "alice").await.unwrap();
+    assert!(!started.withdrawn);
+    let run = started.run;
     assert_eq!(store.queued_sync(b.id).await.unwrap(), None);
-    let run = run_of(&store, b.id).await;
     let running = store.running_sync(b.id).await.unwrap().unwrap();
     assert_eq!(
         (
@@ -2685,13 +2707,50 @@ async fn sync_now_requests_join_come_first_and_carry_progress_and_cancel(
         )
         .await
         .unwrap();
-    store.release_lease(b.id, claims[0].fence).await.unwrap();
+    store
+        .end_requested_claim(b.id, claims[0].fence)
+        .await
+        .unwrap();
     assert_eq!(store.running_sync(b.id).await.unwrap(), None);
     assert_eq!(
         store.request_cancel(b.id).await.unwrap(),
         CancelRequested::default(),
         "nothing to cancel"
     );
+    // Cancelled between its claim and its start: the run opens withdrawn, to stop.
+    store.request_sync(b.id, "erin", false).await.unwrap();
+    let claim = store.claim_due("w", due, 1, CLAIM_TTL).await.unwrap();
+    assert_eq!(claim[0].integration, b.id);
+    assert_eq!(
+        store.request_cancel(b.id).await.unwrap(),
+        CancelRequested {
+            running: false,
+            queued: true
+        }
+    );
+    let started = store.start_requested_sync(b.id, "erin").await.unwrap();
+    assert!(started.withdrawn, "its request was cancelled");
+    store
+        .finish_run(
+            started.run,
+            &RunEnd::bare(RunStatus::Cancelled, None),
+            Some(claim[0].fence),
+        )
+        .await
+        .unwrap();
+    store
+        .end_requested_claim(b.id, claim[0].fence)
+        .await
+        .unwrap();
+    // One whose run could not open: ending the claim drops its request, answered.
+    store.request_sync(b.id, "frank", false).await.unwrap();
+    let claim = store.claim_due("w", due, 1, CLAIM_TTL).await.unwrap();
+    assert_eq!(claim[0].integration, b.id);
+    store
+        .end_requested_claim(b.id, claim[0].fence)
+        .await
+        .unwrap();
+    assert_eq!(store.queued_sync(b.id).await.unwrap(), None);
     assert_eq!(
         store.request_sync(b.id, "dave", false).await.unwrap(),
         SyncRequested::Queued
@@ -2714,6 +2773,44 @@ async fn sync_now_requests_join_come_first_and_carry_progress_and_cancel(
     );
     let left = store.claim_due("w", due, 5, CLAIM_TTL).await.unwrap();
     assert_eq!(left.iter().map(|c| c.integration).collect::<Vec<_>>(), auto);
+}
+
+async fn a_sync_now_a_dead_worker_claimed_but_never_started_is_claimed_again(
+    store: Arc<dyn Store>,
+    _: &Keep,
+) {
+    let due = parse_time("2030-01-01T01:15:00Z").unwrap();
+    let b = store
+        .add_integration(&new_integration("b", Policy::default()))
+        .await
+        .unwrap();
+    store.request_sync(b.id, "alice", true).await.unwrap();
+    let short = Duration::from_millis(300);
+    let dead = store.claim_due("dead", due, 1, short).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let queued = store.queued_sync(b.id).await.unwrap().unwrap();
+    assert_eq!(
+        (queued.requested_by.as_str(), queued.starting_on),
+        ("alice", None),
+        "waiting again once the lease lapsed"
+    );
+    let taken = store.claim_due("taker", due, 1, CLAIM_TTL).await.unwrap();
+    assert_eq!(
+        taken.iter().map(|c| &c.kind).collect::<Vec<_>>(),
+        [&ClaimKind::Now {
+            requested_by: "alice".into(),
+            full: true
+        }]
+    );
+    assert_ne!(taken[0].fence, dead[0].fence);
+    // The dead worker's late end leaves the taker's claim and request alone.
+    store
+        .end_requested_claim(b.id, dead[0].fence)
+        .await
+        .unwrap();
+    let starting = store.queued_sync(b.id).await.unwrap().unwrap();
+    assert_eq!(starting.starting_on.as_deref(), Some("taker"));
 }
 
 async fn a_destinations_pace_is_booked_in_the_store_a_seconds_worth_at_once(

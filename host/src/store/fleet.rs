@@ -3,9 +3,10 @@
 //! run every due sync exactly once. The database is the only coordinator: its clock
 //! decides expiry, its row locks decide who claims what.
 
-use super::runs::{RELEASE_LEASE, take_lease};
+use super::runs::{RELEASE_LEASE, one_running, open_run, take_lease};
 use super::sql::{Backend, Param, Session, StoredRow, Wait, clock};
 use super::{Fence, LeaseOutcome, StoreError};
+use crate::model::Action;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -52,9 +53,11 @@ pub struct WorkerRow {
     pub running: Vec<String>,
 }
 
-/// A sync a worker claimed: its lease is taken, and what made it due is moved on (an
-/// auto sync's due time past the lease, a Sync Now's request gone), so no other worker
-/// claims it while the lease lives.
+/// A sync a worker claimed: its lease is taken, so no other worker claims it while the
+/// lease lives. An auto sync's due time moves past the lease; a Sync Now's request stays
+/// queued, shown as starting on the worker, until its run's row opens
+/// ([`FleetStore::start_requested_sync`]): whoever looks in between sees it coming, and a
+/// worker that dies before that leaves it to the next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     /// The integration.
@@ -98,7 +101,7 @@ pub enum SyncRequested {
     JoinedRunning,
 }
 
-/// A Sync Now waiting for a worker.
+/// A Sync Now waiting for a worker, or taken by one and starting.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct QueuedSync {
     /// Who asked first.
@@ -107,6 +110,17 @@ pub struct QueuedSync {
     pub full: bool,
     /// When it was first asked for.
     pub requested_at: DateTime<Utc>,
+    /// The worker that took it and is starting it; none while it waits for one.
+    pub starting_on: Option<String>,
+}
+
+/// A claimed Sync Now's run, opened as its request leaves the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestedStart {
+    /// The run's history row.
+    pub run: i64,
+    /// The request was cancelled after the claim: the run must stop at once.
+    pub withdrawn: bool,
 }
 
 /// A sync running on some worker, as its row says.
@@ -175,7 +189,18 @@ pub trait FleetStore: Send + Sync {
         requested_by: &str,
         full: bool,
     ) -> Result<SyncRequested, StoreError>;
-    /// The Sync Now waiting for a worker, if one is.
+    /// Opens the run of a Sync Now this worker claimed and takes its request off the
+    /// queue, in one transaction, so that it is always shown queued or running.
+    async fn start_requested_sync(
+        &self,
+        integration: i64,
+        started_by: &str,
+    ) -> Result<RequestedStart, StoreError>;
+    /// Ends a Sync Now's claim: drops its request (left there when its run could not
+    /// start) and gives back the lease, in one transaction; nothing changes when the
+    /// lease is no longer `fence`.
+    async fn end_requested_claim(&self, integration: i64, fence: Fence) -> Result<(), StoreError>;
+    /// The Sync Now waiting for a worker or starting on one, if there is one.
     async fn queued_sync(&self, integration: i64) -> Result<Option<QueuedSync>, StoreError>;
     /// The integration's running sync, wherever it runs, if one does.
     async fn running_sync(&self, integration: i64) -> Result<Option<RunningSync>, StoreError>;
@@ -231,6 +256,11 @@ const REQUESTED: &str = "SELECT r.integration_id, r.requested_by, r.full_sync FR
 /// Drops an integration's queued Sync Now (?1 integration).
 const DROP_REQUEST: &str = "DELETE FROM sync_requests WHERE integration_id = ?1";
 
+/// Drops an integration's queued Sync Now while the lease with the fence is its own (?1
+/// integration, ?2 fence).
+const DROP_CLAIMED_REQUEST: &str = "DELETE FROM sync_requests WHERE integration_id = ?1
+ AND EXISTS (SELECT 1 FROM leases l WHERE l.integration_id = ?1 AND l.fence = ?2)";
+
 /// An integration's name (?1 integration).
 const INTEGRATION_NAME: &str = "SELECT name FROM integrations WHERE id = ?1";
 
@@ -248,9 +278,11 @@ const QUEUED_NOW: &str = "SELECT count(*) FROM sync_requests WHERE integration_i
 const QUEUE_SYNC: &str = "INSERT INTO sync_requests (integration_id, requested_by, full_sync, requested_at) VALUES (?1, ?2, ?3, ?4)
  ON CONFLICT (integration_id) DO UPDATE SET full_sync = (sync_requests.full_sync OR excluded.full_sync)";
 
-/// The queued Sync Now of an integration (?1 integration).
-const QUEUED_SYNC: &str =
-    "SELECT requested_by, full_sync, requested_at FROM sync_requests WHERE integration_id = ?1";
+/// The queued Sync Now of an integration, with the worker whose lease, alive at ?2,
+/// covers it (?1 integration).
+const QUEUED_SYNC: &str = "SELECT r.requested_by, r.full_sync, r.requested_at,
+   (SELECT l.holder FROM leases l WHERE l.integration_id = r.integration_id AND l.expires_at > ?2)
+ FROM sync_requests r WHERE r.integration_id = ?1";
 
 /// The running run of an integration, with its progress (?1 integration).
 const RUNNING_SYNC: &str =
@@ -334,18 +366,15 @@ async fn claim_one<S: Session>(
         return Ok(None);
     };
     let id = Param::Int(integration);
-    match kind {
-        // Due again once the lease could have lapsed: a worker that dies leaves the sync
-        // to the next claim, which resumes it.
-        ClaimKind::Auto { .. } => {
-            s.execute(
-                "UPDATE schedules SET next_due = ?2 WHERE integration_id = ?1",
-                &[id.clone(), Param::FromNow(ttl)],
-            )
-            .await?
-        }
-        ClaimKind::Now { .. } => s.execute(DROP_REQUEST, std::slice::from_ref(&id)).await?,
-    };
+    // Due again once the lease could have lapsed: a worker that dies leaves the sync to
+    // the next claim, which resumes it. A Sync Now's request stays until its run opens.
+    if let ClaimKind::Auto { .. } = kind {
+        s.execute(
+            "UPDATE schedules SET next_due = ?2 WHERE integration_id = ?1",
+            &[id.clone(), Param::FromNow(ttl)],
+        )
+        .await?;
+    }
     let name = s.query_one(INTEGRATION_NAME, &[id]).await?.text(0)?;
     Ok(Some(Claim {
         integration,
@@ -554,15 +583,48 @@ impl<B: Backend> FleetStore for B {
         .await
     }
 
+    async fn start_requested_sync(
+        &self,
+        integration: i64,
+        started_by: &str,
+    ) -> Result<RequestedStart, StoreError> {
+        let started_by = started_by.to_string();
+        let started = self
+            .write(Box::new(move |s| {
+                Box::pin(async move {
+                    let withdrawn = s.execute(DROP_REQUEST, &[Param::Int(integration)]).await? == 0;
+                    let run = open_run(s, integration, Action::SyncNow, &started_by).await?;
+                    Ok(RequestedStart { run, withdrawn })
+                })
+            }))
+            .await;
+        one_running(integration, started)
+    }
+
+    async fn end_requested_claim(&self, integration: i64, fence: Fence) -> Result<(), StoreError> {
+        self.write(Box::new(move |s| {
+            Box::pin(async move {
+                let lease = [Param::Int(integration), Param::Int(fence.0)];
+                s.execute(DROP_CLAIMED_REQUEST, &lease).await?;
+                s.execute(RELEASE_LEASE, &lease).await?;
+                Ok(())
+            })
+        }))
+        .await
+    }
+
     async fn queued_sync(&self, integration: i64) -> Result<Option<QueuedSync>, StoreError> {
         self.read(Box::new(move |s| {
             Box::pin(async move {
-                let row = s.query_opt(QUEUED_SYNC, &[Param::Int(integration)]).await?;
+                let row = s
+                    .query_opt(QUEUED_SYNC, &[Param::Int(integration), Param::NOW])
+                    .await?;
                 row.map(|r| {
                     Ok(QueuedSync {
                         requested_by: r.text(0)?,
                         full: r.flag(1)?,
                         requested_at: r.time(2)?,
+                        starting_on: r.opt_text(3)?,
                     })
                 })
                 .transpose()

@@ -19,8 +19,8 @@ mod target;
 
 pub use error::StoreError;
 pub use fleet::{
-    CancelRequested, Claim, ClaimKind, FleetStore, QueuedSync, RunningSync, SyncRequested,
-    WorkerInfo, WorkerRow,
+    CancelRequested, Claim, ClaimKind, FleetStore, QueuedSync, RequestedStart, RunningSync,
+    SyncRequested, WorkerInfo, WorkerRow,
 };
 pub use paces::{PaceStore, Turn};
 pub use postgres::PostgresStore;

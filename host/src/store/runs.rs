@@ -15,6 +15,36 @@ use std::time::Duration;
 pub(crate) const RELEASE_LEASE: &str =
     "DELETE FROM leases WHERE integration_id = ?1 AND fence = ?2";
 
+/// Opens a history row in state `running` in the session's transaction; its id.
+pub(crate) async fn open_run<S: Session>(
+    s: &mut S,
+    integration: i64,
+    action: Action,
+    started_by: &str,
+) -> Result<i64, StoreError> {
+    let run = [
+        Param::Int(integration),
+        Param::text(action.as_str()),
+        Param::NOW,
+        Param::text(started_by),
+    ];
+    s.query_one(START_RUN, &run).await?.int(0)
+}
+
+/// What opening a run came to, a second running sync of `integration` (which the
+/// database refuses) answered as the conflict it is.
+pub(crate) fn one_running<T>(
+    integration: i64,
+    started: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match started {
+        Err(e) if e.is_unique_violation() => Err(StoreError::Conflict {
+            what: format!("a running sync of integration #{integration}"),
+        }),
+        other => other,
+    }
+}
+
 /// The columns of a history row, in [`history_row`]'s order.
 const HISTORY_COLUMNS: &str = "SELECT id, action, started_at, finished_at, started_by, status, assets_onboarded, assets_updated, assets_skipped,
    findings_new, findings_updated, findings_unchanged, findings_skipped, findings_closed, warnings, error, details, worker FROM runs";
@@ -226,27 +256,10 @@ impl<B: Backend> RunStore for B {
         let started_by = started_by.to_string();
         let started = self
             .write(Box::new(move |s| {
-                Box::pin(async move {
-                    s.query_one(
-                        START_RUN,
-                        &[
-                            Param::Int(integration),
-                            Param::text(action.as_str()),
-                            Param::NOW,
-                            Param::text(started_by),
-                        ],
-                    )
-                    .await?
-                    .int(0)
-                })
+                Box::pin(async move { open_run(s, integration, action, &started_by).await })
             }))
             .await;
-        match started {
-            Err(e) if e.is_unique_violation() => Err(StoreError::Conflict {
-                what: format!("a running sync of integration #{integration}"),
-            }),
-            other => other,
-        }
+        one_running(integration, started)
     }
 
     async fn finish_run(

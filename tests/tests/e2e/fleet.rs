@@ -508,6 +508,7 @@ fn sync_now_waits_for_a_free_worker_runs_once_when_asked_twice_and_stops_from_an
     std::thread::sleep(Duration::from_millis(1500));
     let waiting = status(&workers[1]);
     assert_eq!(waiting["queued"]["requested_by"], "admin", "{waiting}");
+    assert!(waiting["queued"]["starting_on"].is_null(), "{waiting}");
     assert!(waiting["running"].is_null(), "{waiting}");
     // A worker frees up: it takes the request before anything else.
     let held = asked.hold_issue_page(2);

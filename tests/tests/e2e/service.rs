@@ -9,7 +9,7 @@ use connector_host::runner::EmitLimits;
 use connector_host::service::{
     AddIntegration, Platform, PluginSource, PolicyChange, ServiceError, SyncRequest,
 };
-use connector_host::store::{StoreTarget, open_store};
+use connector_host::store::{FleetStore, StoreTarget, open_store};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -128,4 +128,32 @@ async fn a_running_sync_reports_progress_and_stops_when_cancelled() {
         .await
         .unwrap();
     assert_eq!(done.status, RunStatus::Succeeded, "{done:?}");
+
+    // A Sync Now a worker took from the queue is shown starting on it until its run
+    // opens; cancelled in between, its run opens only to stop, and says so in history.
+    platform.syncs().request("w", "alice", false).await.unwrap();
+    let store = platform.store();
+    let now = store.now().await.unwrap();
+    let claims = store
+        .claim_due(platform.worker(), now, 1, platform.lease_ttl())
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 1);
+    let starting = platform.syncs().status("w").await.unwrap().queued.unwrap();
+    assert_eq!(starting.starting_on.as_deref(), Some(platform.worker()));
+    assert!(platform.syncs().cancel("w").await.unwrap());
+    let claimed = SyncRequest {
+        claimed: Some(claims[0].fence),
+        started_by: "alice".into(),
+        ..request(&Arc::default())
+    };
+    let withdrawn = platform.syncs().run("w", claimed).await.unwrap();
+    assert_eq!(withdrawn.status, RunStatus::Cancelled, "{withdrawn:?}");
+    store
+        .end_requested_claim(claims[0].integration, claims[0].fence)
+        .await
+        .unwrap();
+    let status = platform.syncs().status("w").await.unwrap();
+    assert_eq!((status.running, status.queued), (None, None));
+    assert_eq!(status.last.unwrap().status, RunStatus::Cancelled);
 }

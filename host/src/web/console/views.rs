@@ -173,6 +173,14 @@ pub struct ProgressView {
     pub started_by: String,
 }
 
+/// A queued Sync Now as shown.
+pub struct QueuedView {
+    /// Who asked for it.
+    pub requested_by: String,
+    /// The worker that took it and is starting it, once one has.
+    pub starting_on: Option<String>,
+}
+
 /// One integration: settings, Test Connection, Sync Now with progress, history.
 #[derive(Template)]
 #[template(path = "integration.html")]
@@ -189,8 +197,8 @@ pub struct IntegrationPage {
     pub notice: Option<String>,
     pub test: Option<TestView>,
     pub running: Option<ProgressView>,
-    /// Who asked for the Sync Now that waits for a free worker, if one does.
-    pub queued: Option<String>,
+    /// The Sync Now that waits for a free worker or starts on one, if there is one.
+    pub queued: Option<QueuedView>,
     pub bar: String,
     pub timeline: String,
     pub history: Vec<HistoryView>,
