@@ -9,7 +9,7 @@ use connector_host::runner::EmitLimits;
 use connector_host::service::{
     AddIntegration, Platform, PluginSource, PolicyChange, ServiceError, SyncRequest,
 };
-use connector_host::store::{FleetStore, StoreTarget, open_store};
+use connector_host::store::{StoreTarget, open_store};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
