@@ -241,6 +241,9 @@ pub fn latency(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Latency> {
 pub struct Concurrency {
     pub wall: Duration,
     pub usage: Usage,
+    /// The plugin's linear memory at a sync's end (its peak), on average, as the
+    /// process's metrics report it: the guest's share of the memory a sync costs.
+    pub plugin_memory_mib: f64,
 }
 
 /// Adds `sizes.concurrent` integrations of `sizes.concurrent_issues` issues each behind
@@ -259,9 +262,12 @@ pub fn concurrency(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Concurrency> 
     std::fs::write(&clock, "2026-01-01T01:00:00Z")?;
     let count = sizes.concurrent.to_string();
     let clock_arg = clock.display().to_string();
+    let metrics = free_local_address()?;
     let serve_args = [
         "serve",
         "--no-http",
+        "--metrics-listen",
+        &metrics,
         "--max-concurrent-syncs",
         &count,
         "--clock-file",
@@ -291,6 +297,11 @@ pub fn concurrency(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Concurrency> 
     })
     .context("the syncs did not finish")?;
     let wall = slot.elapsed();
+    let scraped = reqwest::blocking::get(format!("http://{metrics}/metrics"))
+        .and_then(|answer| answer.text())
+        .context("scrape the metrics")?;
+    let plugin_memory = metric(&scraped, "connector_plugin_memory_bytes_sum")?
+        / metric(&scraped, "connector_plugin_memory_bytes_count")?;
     // SAFETY: sending SIGTERM to our own child.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let usage = measure::wait(serve, started)?;
@@ -302,7 +313,25 @@ pub fn concurrency(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Concurrency> 
         "{succeeded} of {} syncs succeeded",
         sizes.concurrent
     );
-    Ok(Concurrency { wall, usage })
+    Ok(Concurrency {
+        wall,
+        usage,
+        plugin_memory_mib: plugin_memory / 1048576.0,
+    })
+}
+
+/// An address on loopback that was free a moment ago.
+fn free_local_address() -> anyhow::Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.to_string())
+}
+
+/// The value of the unlabelled sample `name` in a metrics exposition.
+fn metric(exposition: &str, name: &str) -> anyhow::Result<f64> {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .with_context(|| format!("no `{name}` in the metrics"))
 }
 
 /// Polls `done` every 10 ms until it holds, for at most `limit`.

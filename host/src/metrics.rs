@@ -36,6 +36,7 @@ pub struct Metrics {
     registry: Registry,
     runs: Family<StatusLabel, Counter>,
     run_seconds: Histogram,
+    plugin_memory: Histogram,
     records: Family<KindLabel, Counter>,
     claims: Counter,
     takeovers: Counter,
@@ -55,6 +56,14 @@ impl Default for Metrics {
             "run_duration_seconds",
             "How long this worker's syncs ran",
             run_seconds.clone(),
+        );
+        // 1 MiB to 2 GiB.
+        let plugin_memory = Histogram::new(exponential_buckets(1048576.0, 2.0, 12));
+        registry.register_with_unit(
+            "plugin_memory",
+            "The plugin's linear memory at the end of each of this worker's syncs: its peak, most of what a running sync costs",
+            prometheus_client::registry::Unit::Bytes,
+            plugin_memory.clone(),
         );
         let records = Family::<KindLabel, Counter>::default();
         registry.register(
@@ -96,6 +105,7 @@ impl Default for Metrics {
             registry,
             runs,
             run_seconds,
+            plugin_memory,
             records,
             claims,
             takeovers,
@@ -129,6 +139,11 @@ impl Metrics {
         self.records
             .get_or_create(&KindLabel { kind: "finding" })
             .inc_by(findings);
+    }
+
+    /// A sync's plugin returned holding `bytes` of linear memory.
+    pub fn plugin_memory(&self, bytes: u64) {
+        self.plugin_memory.observe(bytes as f64);
     }
 
     /// A sync that started here could not finish (its store failed, its lease was lost).
@@ -178,11 +193,15 @@ mod tests {
             ..Default::default()
         };
         metrics.run_ended(RunStatus::Succeeded, Duration::from_secs(3), &counts);
+        metrics.plugin_memory(3 << 20);
         metrics.claimed(3, 1);
         let text = metrics.render(4, &[("active".into(), 2), ("lost".into(), 1)]);
         for line in [
             "connector_runs_total{status=\"succeeded\"} 1",
             "connector_run_duration_seconds_count 1",
+            "connector_plugin_memory_bytes_count 1",
+            "connector_plugin_memory_bytes_bucket{le=\"4194304.0\"} 1",
+            "connector_plugin_memory_bytes_bucket{le=\"2097152.0\"} 0",
             "connector_records_stored_total{kind=\"finding\"} 6",
             "connector_records_stored_total{kind=\"asset\"} 2",
             "connector_claims_total 3",

@@ -59,6 +59,9 @@ pub struct SyncOutcome {
     /// must not come sooner.
     #[serde(skip)]
     pub source_wait: Option<std::time::Duration>,
+    /// The plugin's linear memory when it returned (its peak); none when it was stopped.
+    #[serde(skip)]
+    pub plugin_memory_bytes: Option<u64>,
 }
 
 impl SyncOutcome {
@@ -561,6 +564,14 @@ impl SyncJob<'_> {
         }
         let mut tally = std::mem::take(&mut *tally.lock().expect("tally lock"));
         let cancelled = self.cancel.load(Ordering::SeqCst);
+        let plugin_memory_bytes = result.as_ref().ok().map(|r| r.memory_bytes);
+        if let Some(bytes) = plugin_memory_bytes {
+            tracing::debug!(
+                integration = %self.integration.name,
+                bytes,
+                "the plugin's memory at the sync's end"
+            );
+        }
         let plugin = match result {
             Ok(SyncResult {
                 result: Ok(summary),
@@ -569,6 +580,7 @@ impl SyncJob<'_> {
             Ok(SyncResult {
                 result: Err(error),
                 blocked,
+                ..
             }) => PluginEnd::Failed { error, blocked },
             Err(e) => PluginEnd::Stopped {
                 class: e.class(),
@@ -615,6 +627,7 @@ impl SyncJob<'_> {
             error: end.error,
             failure: verdict.failure,
             source_wait: verdict.source_wait,
+            plugin_memory_bytes,
         })
     }
 }

@@ -34,6 +34,11 @@ impl CallLimiter {
             table_elements: Pool::of(MAX_TABLE_ELEMENTS),
         }
     }
+
+    /// What the call's memories hold now: their peak, since linear memory never shrinks.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.memory.used
+    }
 }
 
 /// One budget that several memories (or tables) grow into.

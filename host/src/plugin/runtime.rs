@@ -143,6 +143,17 @@ pub struct SyncResult {
     pub result: Result<SyncSummary, SourceError>,
     /// Requests the sandbox refused.
     pub blocked: Refusals,
+    /// The linear memory the plugin's instances held when it returned: their peak, and
+    /// most of what a running sync costs in memory.
+    pub memory_bytes: u64,
+}
+
+/// What a call that returned leaves besides its answer.
+struct CallEnd {
+    /// Requests the sandbox refused.
+    refused: Refusals,
+    /// The linear memory its instances held at the end (their peak).
+    memory_bytes: u64,
 }
 
 /// A compiled, pre-linked plugin and what it says about itself.
@@ -328,8 +339,8 @@ impl PluginHost {
         grants: Grants,
     ) -> Result<Result<Vec<CheckStep>, ConnectionFailure>, RunError> {
         let redactor = grants.redactor.clone();
-        let (answer, blocked) = self
-            .call_recording_denials(
+        let (answer, end) = self
+            .call_to_its_end(
                 plugin,
                 Stop::after(TEST_CONNECTION_DEADLINE.min(self.limits.deadline)),
                 grants,
@@ -351,7 +362,7 @@ impl PluginHost {
         Ok(match answer {
             Ok(steps) => Ok(scrub(steps)),
             Err(failure) => Err(ConnectionFailure {
-                error: scrubbed(blamed_on_policy(failure.error, &blocked), &redactor),
+                error: scrubbed(blamed_on_policy(failure.error, &end.refused), &redactor),
                 steps: scrub(failure.steps),
             }),
         })
@@ -376,14 +387,15 @@ impl PluginHost {
             cancel: Some(cancel),
         };
         let redactor = grants.redactor.clone();
-        let (result, blocked) = self
-            .call_recording_denials(plugin, stop, grants, sink, async move |c, s| {
+        let (result, end) = self
+            .call_to_its_end(plugin, stop, grants, sink, async move |c, s| {
                 c.sync(s, config, streams, state).await
             })
             .await?;
         Ok(SyncResult {
             result: result.map_err(|e| scrubbed(e, &redactor)),
-            blocked,
+            blocked: end.refused,
+            memory_bytes: end.memory_bytes,
         })
     }
 
@@ -397,20 +409,21 @@ impl PluginHost {
         sink: Box<dyn RunSink>,
         f: impl AsyncFnOnce(&Instance, &mut Store<RunState>) -> wasmtime::Result<R>,
     ) -> Result<R, RunError> {
-        self.call_recording_denials(plugin, stop, grants, sink, f)
+        self.call_to_its_end(plugin, stop, grants, sink, f)
             .await
             .map(|(r, _)| r)
     }
 
-    /// [`call`](Self::call), also returning the destinations the sandbox refused.
-    async fn call_recording_denials<R>(
+    /// [`call`](Self::call), also returning what the sandbox refused and the memory the
+    /// plugin held.
+    async fn call_to_its_end<R>(
         &self,
         plugin: &LoadedPlugin,
         stop: Stop,
         grants: Grants,
         sink: Box<dyn RunSink>,
         f: impl AsyncFnOnce(&Instance, &mut Store<RunState>) -> wasmtime::Result<R>,
-    ) -> Result<(R, Refusals), RunError> {
+    ) -> Result<(R, CallEnd), RunError> {
         let Grants { allow, redactor } = grants;
         let mut http = WasiHttpCtx::new();
         http.set_field_size_limit(MAX_FIELDS_BYTES);
@@ -457,8 +470,11 @@ impl PluginHost {
             },
             () = stop.cancelled() => return Err(RunError::Cancelled(CANCEL_GRACE)),
         };
-        let denied = std::mem::take(&mut *denied.lock().unwrap_or_else(PoisonError::into_inner));
-        result.map(|r| (r, denied)).map_err(|e| {
+        let end = CallEnd {
+            refused: std::mem::take(&mut *denied.lock().unwrap_or_else(PoisonError::into_inner)),
+            memory_bytes: store.data().limits.memory_bytes() as u64,
+        };
+        result.map(|r| (r, end)).map_err(|e| {
             let stderr = String::from_utf8_lossy(&store.data().stderr.contents())
                 .trim()
                 .to_string();

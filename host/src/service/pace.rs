@@ -74,3 +74,36 @@ impl DestinationPace for StorePace {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+    use std::time::Instant;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_that_cannot_book_leaves_each_request_spaced_by_this_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pace.db");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let pace = StorePace::new(store, 4);
+        pace.take("api:443").await;
+        // The bookings' table gone: every booking fails from now on.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("DROP TABLE destination_paces")
+            .unwrap();
+        let started = Instant::now();
+        let two = tokio::time::timeout(Duration::from_secs(30), async {
+            pace.take("api:443").await;
+            pace.take("api:443").await;
+        });
+        assert!(two.await.is_ok(), "requests wait for no booking");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(2 * 250 - 20),
+            "each request is still spaced by the pace: {took:?}"
+        );
+        assert!(took < BOOKING_WAIT, "nor waits for the store: {took:?}");
+    }
+}

@@ -118,7 +118,12 @@ impl Syncs<'_> {
         metrics.run_started();
         let ran = job.run(self.platform.store().clone()).await;
         match &ran {
-            Ok(outcome) => metrics.run_ended(outcome.status, started.elapsed(), &outcome.counts),
+            Ok(outcome) => {
+                metrics.run_ended(outcome.status, started.elapsed(), &outcome.counts);
+                if let Some(bytes) = outcome.plugin_memory_bytes {
+                    metrics.plugin_memory(bytes);
+                }
+            }
             Err(_) => metrics.run_aborted(),
         }
         match ran {

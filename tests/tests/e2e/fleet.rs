@@ -378,6 +378,19 @@ fn metrics_count_runs_claims_and_records_and_show_the_fleet() {
     for line in &expected {
         assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
     }
+    // Each sync's plugin memory: the Wiz component holds more than a MiB, well under
+    // the default budget.
+    let metric = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no `{name}` in:\n{text}"))
+    };
+    assert_eq!(metric("connector_plugin_memory_bytes_count"), 2.0);
+    let average = metric("connector_plugin_memory_bytes_sum") / 2.0;
+    assert!(
+        (1048576.0..256.0 * 1048576.0).contains(&average),
+        "{average} bytes a sync"
+    );
     // The metrics listener answers without credentials.
     let log = served.background.log_text();
     let open = log
