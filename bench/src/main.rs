@@ -47,6 +47,11 @@ struct Args {
     /// build called the settings the benchmark lifts.
     #[arg(long, value_parser = name_and_value, requires = "baseline_host")]
     baseline_env: Vec<(String, String)>,
+    /// Rounds of the baseline's 100k sync, each followed by one of this build's; the
+    /// ratios are of the medians. One build's 100k sync varies by tens of percent from
+    /// run to run on a shared machine: more rounds tell smaller differences apart.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50), requires = "baseline_host")]
+    baseline_rounds: u32,
 }
 
 fn name_and_value(text: &str) -> Result<(String, String), String> {
@@ -54,9 +59,6 @@ fn name_and_value(text: &str) -> Result<(String, String), String> {
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))
 }
-
-/// Rounds of the baseline's 100k sync, each followed by one of this build's.
-const BASELINE_ROUNDS: usize = 2;
 
 /// The measurements, for `--only`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -151,7 +153,8 @@ fn main() -> anyhow::Result<()> {
         );
 
         if let Some(baseline) = &baseline {
-            compare_with_baseline(&bench, baseline, &sizes, &large, &mut results)?;
+            let rounds = args.baseline_rounds;
+            compare_with_baseline(&bench, baseline, &sizes, &large, rounds, &mut results)?;
         }
 
         eprintln!("bench: full sync of {} issues", sizes.small);
@@ -319,19 +322,21 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The baseline's 100k sync and this build's, alternately (`large` was this build's
-/// first): the wall-time ratio, and the first pair's stores compared byte for byte.
+/// The baseline's 100k sync and this build's, alternately for `rounds` rounds (`large`
+/// was this build's first): the ratios of the medians, each side's spread, and the
+/// first pair's stores compared byte for byte.
 fn compare_with_baseline(
     bench: &Bench,
     baseline: &Bench,
     sizes: &Sizes,
     large: &scenarios::Throughput,
+    rounds: u32,
     results: &mut Results,
 ) -> anyhow::Result<()> {
     eprintln!("bench: {:?}", large.usage);
     let mut ours = vec![large.usage];
     let mut theirs = Vec::new();
-    for round in 0..BASELINE_ROUNDS {
+    for round in 0..rounds {
         eprintln!("bench: the baseline's sync of {} issues", sizes.large);
         let old = scenarios::throughput(baseline, sizes.large, None).context("the baseline")?;
         if round == 0 {
@@ -355,29 +360,72 @@ fn compare_with_baseline(
         eprintln!("bench: {:?}", again.usage);
         ours.push(again.usage);
     }
-    let mean = |runs: &[measure::Usage], of: fn(&measure::Usage) -> f64| {
-        runs.iter().map(of).sum::<f64>() / runs.len() as f64
-    };
     let wall = |u: &measure::Usage| u.wall.as_secs_f64();
     let cpu = |u: &measure::Usage| u.cpu.as_secs_f64();
-    results.add("baseline_100k_wall_s", mean(&theirs, wall), "s (baseline)");
-    results.add("baseline_100k_cpu_s", mean(&theirs, cpu), "s (baseline)");
+    let rss = |u: &measure::Usage| u.peak_rss_mib;
+    let (our_walls, their_walls) = (Spread::of(&ours, wall), Spread::of(&theirs, wall));
+    results.add(
+        "baseline_100k_wall_s",
+        their_walls.median,
+        "s (baseline, median)",
+    );
+    results.add("baseline_100k_wall_min_s", their_walls.min, "s (baseline)");
+    results.add("baseline_100k_wall_max_s", their_walls.max, "s (baseline)");
+    results.add(
+        "sync_100k_wall_min_s",
+        our_walls.min,
+        "s (rounds against the baseline)",
+    );
+    results.add(
+        "sync_100k_wall_max_s",
+        our_walls.max,
+        "s (rounds against the baseline)",
+    );
+    let their_cpu = Spread::of(&theirs, cpu).median;
+    results.add("baseline_100k_cpu_s", their_cpu, "s (baseline, median)");
+    let their_rss = Spread::of(&theirs, rss).median;
     results.add(
         "baseline_100k_peak_rss_mib",
-        mean(&theirs, |u| u.peak_rss_mib),
-        "MiB (baseline)",
+        their_rss,
+        "MiB (baseline, median)",
     );
     results.add(
         "sync_100k_wall_vs_baseline_ratio",
-        mean(&ours, wall) / mean(&theirs, wall),
-        "× baseline (issue 27: ≤ 0.4 of ed107a4)",
+        our_walls.median / their_walls.median,
+        "× baseline, medians (issue 27: ≤ 0.4 of ed107a4)",
     );
     results.add(
         "sync_100k_cpu_vs_baseline_ratio",
-        mean(&ours, cpu) / mean(&theirs, cpu),
-        "× baseline",
+        Spread::of(&ours, cpu).median / their_cpu,
+        "× baseline, medians",
     );
     Ok(())
+}
+
+/// The middle and the ends of some rounds' figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    /// `of` over `runs`, at least one.
+    fn of(runs: &[measure::Usage], of: impl Fn(&measure::Usage) -> f64) -> Spread {
+        let mut values: Vec<f64> = runs.iter().map(of).collect();
+        values.sort_by(f64::total_cmp);
+        let middle = values.len() / 2;
+        let median = match values.len() % 2 {
+            1 => values[middle],
+            _ => (values[middle - 1] + values[middle]) / 2.0,
+        };
+        Spread {
+            median,
+            min: values[0],
+            max: values[values.len() - 1],
+        }
+    }
 }
 
 /// The fleet's figures, on one PostgreSQL database.
@@ -482,5 +530,33 @@ impl Results {
             object.insert(name.clone(), serde_json::json!(value));
         }
         serde_json::to_string_pretty(&object).expect("numbers serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn walls(seconds: &[f64]) -> Vec<measure::Usage> {
+        seconds
+            .iter()
+            .map(|s| measure::Usage {
+                wall: Duration::from_secs_f64(*s),
+                cpu: Duration::ZERO,
+                peak_rss_mib: 0.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_spread_has_the_middle_round_and_both_ends_whatever_one_outlier() {
+        let wall = |u: &measure::Usage| u.wall.as_secs_f64();
+        let odd = Spread::of(&walls(&[4.0, 9.0, 3.0]), wall);
+        assert_eq!((odd.median, odd.min, odd.max), (4.0, 3.0, 9.0));
+        let even = Spread::of(&walls(&[5.0, 3.0, 4.0, 30.0]), wall);
+        assert_eq!((even.median, even.min, even.max), (4.5, 3.0, 30.0));
+        let one = Spread::of(&walls(&[2.0]), wall);
+        assert_eq!((one.median, one.min, one.max), (2.0, 2.0, 2.0));
     }
 }
