@@ -500,7 +500,9 @@ impl SyncJob<'_> {
         let run_id = match self.takes_queued_request() {
             false => store.start_run(id, self.action, &self.started_by).await?,
             true => {
-                let started = store.start_requested_sync(id, &self.started_by).await?;
+                let started = store
+                    .start_requested_sync(id, fence, &self.started_by)
+                    .await?;
                 // Cancelled between its claim and now: it stops at its first batch.
                 if started.withdrawn {
                     self.cancel.store(true, Ordering::SeqCst);

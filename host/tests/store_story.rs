@@ -2673,7 +2673,10 @@ async fn sync_now_requests_join_come_first_and_carry_progress_and_cancel(
             .all(|c| c.integration != b.id),
         "no other worker claims the request while the lease lives"
     );
-    let started = store.start_requested_sync(b.id, "alice").await.unwrap();
+    let started = store
+        .start_requested_sync(b.id, claims[0].fence, "alice")
+        .await
+        .unwrap();
     assert!(!started.withdrawn);
     let run = started.run;
     assert_eq!(store.queued_sync(b.id).await.unwrap(), None);
@@ -2728,7 +2731,10 @@ async fn sync_now_requests_join_come_first_and_carry_progress_and_cancel(
             queued: true
         }
     );
-    let started = store.start_requested_sync(b.id, "erin").await.unwrap();
+    let started = store
+        .start_requested_sync(b.id, claim[0].fence, "erin")
+        .await
+        .unwrap();
     assert!(started.withdrawn, "its request was cancelled");
     store
         .finish_run(
@@ -2804,13 +2810,28 @@ async fn a_sync_now_a_dead_worker_claimed_but_never_started_is_claimed_again(
         }]
     );
     assert_ne!(taken[0].fence, dead[0].fence);
-    // The dead worker's late end leaves the taker's claim and request alone.
+    // The stalled worker's late start opens nothing, and its late end leaves the
+    // taker's claim and request alone.
+    assert!(matches!(
+        store
+            .start_requested_sync(b.id, dead[0].fence, "alice")
+            .await,
+        Err(StoreError::LeaseLost)
+    ));
     store
         .end_requested_claim(b.id, dead[0].fence)
         .await
         .unwrap();
     let starting = store.queued_sync(b.id).await.unwrap().unwrap();
     assert_eq!(starting.starting_on.as_deref(), Some("taker"));
+    let started = store
+        .start_requested_sync(b.id, taken[0].fence, "alice")
+        .await
+        .unwrap();
+    assert!(
+        !started.withdrawn,
+        "the taker's request is there for its run"
+    );
 }
 
 async fn a_destinations_pace_is_booked_in_the_store_a_seconds_worth_at_once(

@@ -189,11 +189,15 @@ pub trait FleetStore: Send + Sync {
         requested_by: &str,
         full: bool,
     ) -> Result<SyncRequested, StoreError>;
-    /// Opens the run of a Sync Now this worker claimed and takes its request off the
-    /// queue, in one transaction, so that it is always shown queued or running.
+    /// Opens the run of a Sync Now this worker claimed with the lease `fence` and takes
+    /// its request off the queue, in one transaction, so that it is always shown queued
+    /// or running. A request gone (cancelled since the claim) is withdrawn: the run must
+    /// stop. [`StoreError::LeaseLost`], and nothing opened, when the lease is no longer
+    /// `fence` (a worker that stalled past it): the request is its new taker's.
     async fn start_requested_sync(
         &self,
         integration: i64,
+        fence: Fence,
         started_by: &str,
     ) -> Result<RequestedStart, StoreError>;
     /// Ends a Sync Now's claim: drops its request (left there when its run could not
@@ -586,12 +590,14 @@ impl<B: Backend> FleetStore for B {
     async fn start_requested_sync(
         &self,
         integration: i64,
+        fence: Fence,
         started_by: &str,
     ) -> Result<RequestedStart, StoreError> {
         let started_by = started_by.to_string();
         let started = self
             .write(Box::new(move |s| {
                 Box::pin(async move {
+                    s.check_fence(integration, fence).await?;
                     let withdrawn = s.execute(DROP_REQUEST, &[Param::Int(integration)]).await? == 0;
                     let run = open_run(s, integration, Action::SyncNow, &started_by).await?;
                     Ok(RequestedStart { run, withdrawn })
