@@ -297,11 +297,23 @@ pub fn concurrency(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Concurrency> 
     })
     .context("the syncs did not finish")?;
     let wall = slot.elapsed();
-    let scraped = reqwest::blocking::get(format!("http://{metrics}/metrics"))
-        .and_then(|answer| answer.text())
-        .context("scrape the metrics")?;
-    let plugin_memory = metric(&scraped, "connector_plugin_memory_bytes_sum")?
-        / metric(&scraped, "connector_plugin_memory_bytes_count")?;
+    // A sync's history row is closed just before its worker records its metrics: wait
+    // until every sync is counted.
+    let mut plugin_memory = None;
+    wait_until(Duration::from_secs(30), || {
+        let scraped = reqwest::blocking::get(format!("http://{metrics}/metrics"))
+            .and_then(|answer| answer.text())
+            .context("scrape the metrics")?;
+        let sample = |name| wiz_sim::metric_sample(&scraped, name).unwrap_or(0.0);
+        let count = sample("connector_plugin_memory_bytes_count");
+        if count < f64::from(sizes.concurrent) {
+            return Ok(false);
+        }
+        plugin_memory = Some(sample("connector_plugin_memory_bytes_sum") / count);
+        Ok(true)
+    })
+    .context("the metrics did not count every sync's plugin memory")?;
+    let plugin_memory = plugin_memory.unwrap_or_default();
     // SAFETY: sending SIGTERM to our own child.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let usage = measure::wait(serve, started)?;
@@ -324,14 +336,6 @@ pub fn concurrency(bench: &Bench, sizes: &Sizes) -> anyhow::Result<Concurrency> 
 fn free_local_address() -> anyhow::Result<String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.to_string())
-}
-
-/// The value of the unlabelled sample `name` in a metrics exposition.
-fn metric(exposition: &str, name: &str) -> anyhow::Result<f64> {
-    exposition
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .with_context(|| format!("no `{name}` in the metrics"))
 }
 
 /// Polls `done` every 10 ms until it holds, for at most `limit`.

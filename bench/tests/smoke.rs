@@ -24,6 +24,7 @@ const METRICS: &[&str] = &[
     "latency_bound_s",
     "concurrent_wall_s",
     "concurrent_peak_rss_mib",
+    "concurrent_plugin_memory_per_sync_mib",
     "start_cold_ms",
     "start_cold_trace_ratio",
     "start_cold_trace_log_kib",
@@ -301,4 +302,11 @@ fn smoke_run_writes_every_metric() {
             "{metric}: {text}"
         );
     }
+    // A plugin holds at least the Wiz component's initial memory (over 1 MiB), and no
+    // more than the whole process did.
+    let plugin = value("concurrent_plugin_memory_per_sync_mib");
+    assert!(
+        plugin > 1.0 && plugin < value("concurrent_peak_rss_mib"),
+        "plugin memory a sync: {text}"
+    );
 }

@@ -162,6 +162,14 @@ pub fn add_wiz_args(
     .to_vec()
 }
 
+/// The value of the unlabelled sample `name` in a Prometheus exposition (`/metrics`),
+/// as the benchmarks and the tests read a host's metrics.
+pub fn metric_sample(exposition: &str, name: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// The current time as RFC 3339 with microseconds, like Wiz's timestamps.
 fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now()

@@ -381,9 +381,7 @@ fn metrics_count_runs_claims_and_records_and_show_the_fleet() {
     // Each sync's plugin memory: the Wiz component holds more than a MiB, well under
     // the default budget.
     let metric = |name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no `{name}` in:\n{text}"))
+        wiz_sim::metric_sample(&text, name).unwrap_or_else(|| panic!("no `{name}` in:\n{text}"))
     };
     assert_eq!(metric("connector_plugin_memory_bytes_count"), 2.0);
     let average = metric("connector_plugin_memory_bytes_sum") / 2.0;
@@ -641,4 +639,51 @@ fn a_ceiling_per_destination_holds_across_the_workers_of_the_fleet() {
         .filter(|a| a.duration_since(arrivals[0]) < Duration::from_millis(950))
         .count();
     assert!(first_second <= 10, "{first_second} in the first second");
+}
+
+/// A Sync Now another worker took and has not started yet is shown starting on that
+/// worker, in the console (which keeps following it) and in the API, and no worker of
+/// this `serve` takes it from under the live lease.
+#[test]
+fn a_sync_now_taken_by_a_worker_shows_as_starting_on_it() {
+    use connector_host::store::{StoreTarget, open_store};
+    let sim = Simulator::start(SimConfig::new(23, 10)).unwrap();
+    let host = Host::new();
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = open_store(&StoreTarget::parse(&host.db_arg()).unwrap())
+            .await
+            .unwrap();
+        let id = store.integration("w").await.unwrap().id;
+        store.request_sync(id, "alice", false).await.unwrap();
+        let now = store.now().await.unwrap();
+        let claims = store
+            .claim_due("elsewhere", now, 1, Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert_eq!(claims.len(), 1);
+    });
+    let served = host.serve_http(&[]);
+    let status: Value = reqwest::blocking::Client::new()
+        .get(format!("{}/integrations/w/sync", served.api))
+        .bearer_auth(&served.admin_token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(status["queued"]["starting_on"], "elsewhere", "{status}");
+    assert!(status["running"].is_null(), "{status}");
+    let (console, base, _) = crate::console::logged_in(&served, &served.admin_token);
+    let page = console
+        .get(format!("{base}/integrations/w"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("Sync Now requested by alice: starting on worker elsewhere.")
+            && page.contains(r#"data-live="1""#),
+        "{page}"
+    );
 }

@@ -173,14 +173,6 @@ pub struct ProgressView {
     pub started_by: String,
 }
 
-/// A queued Sync Now as shown.
-pub struct QueuedView {
-    /// Who asked for it.
-    pub requested_by: String,
-    /// The worker that took it and is starting it, once one has.
-    pub starting_on: Option<String>,
-}
-
 /// One integration: settings, Test Connection, Sync Now with progress, history.
 #[derive(Template)]
 #[template(path = "integration.html")]
@@ -198,7 +190,7 @@ pub struct IntegrationPage {
     pub test: Option<TestView>,
     pub running: Option<ProgressView>,
     /// The Sync Now that waits for a free worker or starts on one, if there is one.
-    pub queued: Option<QueuedView>,
+    pub queued: Option<crate::store::QueuedSync>,
     pub bar: String,
     pub timeline: String,
     pub history: Vec<HistoryView>,

@@ -8,8 +8,8 @@ use crate::catalog::compare_versions;
 use crate::model::{Action, FULL_SYNC, HistoryRow, INCREMENTAL_SYNC, RunStatus};
 use crate::service::{FindingQuery, ServiceError, TestReport, UpgradeIntegration};
 use crate::web::console::views::{
-    Card, HistoryView, IntegrationPage, IntegrationsPage, PluginCard, ProgressView, QueuedView,
-    TestView, VersionChoice,
+    Card, HistoryView, IntegrationPage, IntegrationsPage, PluginCard, ProgressView, TestView,
+    VersionChoice,
 };
 use crate::web::console::{CsrfForm, Page, Viewer, charts};
 use crate::web::state::AppState;
@@ -256,10 +256,7 @@ async fn integration_page(
             total: r.total.map(|t| t.to_string()).unwrap_or_default(),
             started_by: r.started_by,
         }),
-        queued: status.queued.map(|q| QueuedView {
-            requested_by: q.requested_by,
-            starting_on: q.starting_on,
-        }),
+        queued: status.queued,
         bar: charts::severity_bar(&counts),
         timeline: charts::timeline(&recent.runs),
         history: shown.iter().map(history_view).collect(),
