@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::{Receiver, Sender};
 
+mod backlog;
+pub use backlog::{BacklogShare, DEFAULT_MAX_MIB_IN_FLIGHT_PER_PROCESS, StoreBacklog};
+
 /// Why a sync could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -122,13 +125,17 @@ impl Tally {
 
 /// What the sink hands to the writer, in the order the plugin sent it.
 enum Write {
-    /// A batch, and its share of the run's bytes in flight, given back once stored.
+    /// A batch, and its share of the bytes in flight, given back once stored.
     Batch(Batch, InFlight),
     Checkpoint(String),
 }
 
-/// A batch's share of the bytes a run may hold between `emit` and the store.
-type InFlight = tokio::sync::OwnedSemaphorePermit;
+/// A batch's share of the bytes between `emit` and the store: of its run's, and of its
+/// process's.
+struct InFlight {
+    _run: tokio::sync::OwnedSemaphorePermit,
+    _process: BacklogShare,
+}
 
 /// Takes what the plugin emits: enforces the run's ceilings and cancellation, and queues
 /// batches and checkpoints for the [`Writer`], so the plugin fetches and maps its next
@@ -146,6 +153,8 @@ struct StoringSink {
     bytes: u64,
     /// The run's bytes in flight, in KiB: each queued batch holds its size until stored.
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// The same for every run of the process together.
+    backlog: StoreBacklog,
     /// Set once an `emit` was refused: no checkpoint may follow a batch that was not
     /// stored, or a resumed run would skip it.
     refused: bool,
@@ -288,6 +297,7 @@ impl StoringSink {
         progress: Option<Box<dyn Progress>>,
         cancel: Arc<AtomicBool>,
         limits: EmitLimits,
+        backlog: StoreBacklog,
     ) -> Self {
         let kib = usize::try_from(limits.max_bytes_in_flight.div_ceil(1024)).unwrap_or(usize::MAX);
         StoringSink {
@@ -302,6 +312,7 @@ impl StoringSink {
             in_flight: Arc::new(tokio::sync::Semaphore::new(
                 kib.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
             )),
+            backlog,
             refused: false,
         }
     }
@@ -319,13 +330,26 @@ impl StoringSink {
             self.failed.store(true, Ordering::SeqCst);
             return false;
         }
-        // Waits while the run holds its ceiling of bytes in flight, then while the queue
-        // is full; fails only if the writer is gone.
+        // Waits while the run holds its ceiling of bytes in flight, then while the
+        // process holds its own, then while the queue is full; fails only if the writer
+        // is gone.
         let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
-        let Ok(held) = self.in_flight.clone().acquire_many_owned(kib).await else {
+        let Ok(run) = self.in_flight.clone().acquire_many_owned(kib).await else {
             return false;
         };
-        self.writes.send(Write::Batch(batch, held)).await.is_ok()
+        let Some(process) = self.backlog.admit(kib).await else {
+            return false;
+        };
+        let held = InFlight {
+            _run: run,
+            _process: process,
+        };
+        if self.writes.send(Write::Batch(batch, held)).await.is_err() {
+            return false;
+        }
+        // The plugin goes on to its next batch once there is room for one like this.
+        self.backlog.wait_for_room(kib).await;
+        true
     }
 
     /// Counts a batch against the run's ceilings; the reason to stop when one is passed.
@@ -363,7 +387,7 @@ pub const DEFAULT_MAX_MIB: u64 = 32 * 1024;
 /// what bounds the host's memory per run, however large or fast the plugin's batches.
 pub const DEFAULT_MAX_MIB_IN_FLIGHT: u64 = 64;
 
-/// Per-run ceilings on what a plugin may emit.
+/// Ceilings on what plugins may emit: per run, and all runs of a process together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EmitLimits {
     /// Most records (assets, findings, removals) in one run.
@@ -372,15 +396,19 @@ pub struct EmitLimits {
     pub max_bytes: u64,
     /// Most bytes, roughly, queued for the store at once; also the largest batch.
     pub max_bytes_in_flight: u64,
+    /// Most bytes, roughly, all runs of the process may have queued for the store
+    /// ([`StoreBacklog`]).
+    pub max_bytes_in_flight_per_process: u64,
 }
 
 impl Default for EmitLimits {
-    /// [`DEFAULT_MAX_RECORDS`] and [`DEFAULT_MAX_MIB`].
+    /// The `DEFAULT_MAX_…` ceilings.
     fn default() -> Self {
         EmitLimits {
             max_records: DEFAULT_MAX_RECORDS,
             max_bytes: DEFAULT_MAX_MIB << 20,
             max_bytes_in_flight: DEFAULT_MAX_MIB_IN_FLIGHT << 20,
+            max_bytes_in_flight_per_process: DEFAULT_MAX_MIB_IN_FLIGHT_PER_PROCESS << 20,
         }
     }
 }
@@ -432,6 +460,8 @@ pub struct SyncJob<'a> {
     pub streams: Vec<String>,
     /// Ceilings on what the plugin may emit.
     pub limits: EmitLimits,
+    /// The process's ceiling on bytes emitted and not yet stored, shared by its runs.
+    pub backlog: StoreBacklog,
     /// How long its lease lasts without renewal; renewed every third of it.
     pub lease_ttl: Duration,
     /// The worker it runs on: what its lease and history row name.
@@ -543,6 +573,7 @@ impl SyncJob<'_> {
             Some(Box::new(progress)),
             self.cancel.clone(),
             self.limits,
+            self.backlog.clone(),
         );
         let result = self
             .host
@@ -738,6 +769,7 @@ mod tests {
             None,
             cancel.clone(),
             EmitLimits::default(),
+            StoreBacklog::default(),
         );
         assert!(sink.emit(Batch::default()).await);
         sink.checkpoint("after the first".into()).await;
@@ -758,6 +790,19 @@ mod tests {
         );
     }
 
+    /// A batch's share of ceilings of its own, for batches queued by hand.
+    fn in_flight() -> InFlight {
+        let permit = || {
+            Arc::new(tokio::sync::Semaphore::new(1))
+                .try_acquire_owned()
+                .unwrap()
+        };
+        InFlight {
+            _run: permit(),
+            _process: permit(),
+        }
+    }
+
     /// A batch of about `kib` KiB.
     fn batch_of(kib: usize) -> Batch {
         use crate::policy::ingest::tests::asset;
@@ -773,9 +818,19 @@ mod tests {
     fn sink_with_one_mib_in_flight(
         tally: &Arc<Mutex<Tally>>,
     ) -> (StoringSink, tokio::sync::mpsc::Receiver<Write>) {
+        sink_sharing(tally, 1 << 20, StoreBacklog::default())
+    }
+
+    /// A sink that may hold `bytes` in flight within the process's `backlog`, and the
+    /// queue its writes go to.
+    fn sink_sharing(
+        tally: &Arc<Mutex<Tally>>,
+        bytes: u64,
+        backlog: StoreBacklog,
+    ) -> (StoringSink, tokio::sync::mpsc::Receiver<Write>) {
         let (writes, queued) = tokio::sync::mpsc::channel(QUEUED_WRITES);
         let limits = EmitLimits {
-            max_bytes_in_flight: 1 << 20,
+            max_bytes_in_flight: bytes,
             ..EmitLimits::default()
         };
         let sink = StoringSink::new(
@@ -785,8 +840,40 @@ mod tests {
             None,
             Arc::default(),
             limits,
+            backlog,
         );
         (sink, queued)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn runs_wait_while_the_process_holds_its_bytes_in_flight() {
+        let tally: Arc<Mutex<Tally>> = Arc::default();
+        let backlog = StoreBacklog::new(1 << 20);
+        let (mut first, mut first_queue) = sink_sharing(&tally, 64 << 20, backlog.clone());
+        let (mut second, mut second_queue) = sink_sharing(&tally, 64 << 20, backlog.clone());
+        // The first run's batch is queued, but its emit returns only once the process
+        // has room for another like it: its plugin does not build the next one meanwhile.
+        let mut emitted = Box::pin(first.emit(batch_of(600)));
+        let waited = tokio::time::timeout(Duration::from_secs(3600), &mut emitted).await;
+        assert!(waited.is_err(), "emit waits for room for the next batch");
+        let Some(Write::Batch(_, held)) = first_queue.recv().await else {
+            panic!("the first run's batch is queued")
+        };
+        // Another run's batch waits too, though its own ceiling has room.
+        let mut other = Box::pin(second.emit(batch_of(600)));
+        let waited = tokio::time::timeout(Duration::from_secs(3600), &mut other).await;
+        assert!(waited.is_err(), "the other run waits for the process's room");
+        // Once the first batch is stored, the first run goes on, and the other's batch
+        // is queued; its emit returns once that batch is stored in turn.
+        drop(held);
+        assert!(emitted.await);
+        let waited = tokio::time::timeout(Duration::from_secs(3600), &mut other).await;
+        assert!(waited.is_err(), "no room for another like it yet");
+        let Some(Write::Batch(_, held)) = second_queue.try_recv().ok() else {
+            panic!("the other run's batch is queued")
+        };
+        drop(held);
+        assert!(other.await);
     }
 
     #[tokio::test(start_paused = true)]
@@ -931,10 +1018,8 @@ mod tests {
             findings: vec![finding("f2", "a2", "in order")],
             ..Default::default()
         };
-        let bytes = Arc::new(tokio::sync::Semaphore::new(2));
-        let held = || bytes.clone().try_acquire_owned().unwrap();
-        writes.send(Write::Batch(early, held())).await.unwrap();
-        writes.send(Write::Batch(late, held())).await.unwrap();
+        writes.send(Write::Batch(early, in_flight())).await.unwrap();
+        writes.send(Write::Batch(late, in_flight())).await.unwrap();
         writes
             .send(Write::Checkpoint("after both".into()))
             .await
@@ -972,9 +1057,7 @@ mod tests {
             findings: vec![finding("f1", "a1", "accepted before the refusal")],
             ..Default::default()
         };
-        let bytes = Arc::new(tokio::sync::Semaphore::new(1));
-        let held = bytes.clone().try_acquire_owned().unwrap();
-        writes.send(Write::Batch(accepted, held)).await.unwrap();
+        writes.send(Write::Batch(accepted, in_flight())).await.unwrap();
         writes
             .send(Write::Checkpoint("after the accepted batch".into()))
             .await

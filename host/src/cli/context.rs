@@ -66,6 +66,7 @@ impl Context {
             max_records: self.global.max_records_per_run,
             max_bytes: self.global.max_mib_per_run << 20,
             max_bytes_in_flight: self.global.max_mib_in_flight << 20,
+            max_bytes_in_flight_per_process: self.global.max_mib_in_flight_per_process << 20,
         }
     }
 }

@@ -85,6 +85,11 @@ pub struct Global {
     /// memory per run (the plugin waits while the store catches up); no batch may be larger.
     #[arg(long, default_value_t = connector_host::runner::DEFAULT_MAX_MIB_IN_FLIGHT, global = true, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub max_mib_in_flight: u64,
+    /// Most data all syncs of this process together may have emitted but not yet stored,
+    /// in MiB: bounds the host's memory however many syncs run at once (their plugins
+    /// wait while the store catches up).
+    #[arg(long, default_value_t = connector_host::runner::DEFAULT_MAX_MIB_IN_FLIGHT_PER_PROCESS, global = true, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub max_mib_in_flight_per_process: u64,
     /// Answer a plugin destination's host NAME with ADDRESS instead of asking DNS, like
     /// curl's --resolve (repeatable; a name given twice gets both): for names only an
     /// internal resolver knows. The sandbox's policy checks the address all the same.

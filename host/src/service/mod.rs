@@ -43,7 +43,7 @@ use crate::catalog::Catalog;
 use crate::model::Integration;
 use crate::plugin::resolve::Resolver;
 use crate::plugin::{Limits, LoadedPlugin, PluginHost};
-use crate::runner::EmitLimits;
+use crate::runner::{EmitLimits, StoreBacklog};
 use crate::schedule::{DEFAULT_SYNC_TIME, SyncTime};
 use crate::secrets::{SealedFor, SecretKey};
 use crate::settings::Settings;
@@ -84,6 +84,8 @@ pub struct Platform {
     plugins: OnceCell<Plugins>,
     loaded_builds: plugins::LoadedBuilds,
     limits: EmitLimits,
+    /// What all its syncs together have emitted and not yet stored.
+    backlog: StoreBacklog,
     running: syncs::Running,
     sync_time: SyncTime,
     lease_ttl: Duration,
@@ -114,6 +116,7 @@ impl Platform {
             worker: crate::policy::lease::worker_id(),
             metrics: Default::default(),
             loaded_builds: Default::default(),
+            backlog: StoreBacklog::new(limits.max_bytes_in_flight_per_process),
             limits,
             running: Default::default(),
         }

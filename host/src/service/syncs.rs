@@ -109,6 +109,7 @@ impl Syncs<'_> {
             full: request.full,
             streams,
             limits: self.platform.limits,
+            backlog: self.platform.backlog.clone(),
             lease_ttl: self.platform.lease_ttl,
             worker: self.platform.worker.clone(),
             claimed: request.claimed,

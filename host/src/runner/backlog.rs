@@ -1,0 +1,91 @@
+//! What every run of one process has emitted and the store has not yet committed, under
+//! one ceiling. Each run also has a ceiling of its own (`EmitLimits::max_bytes_in_flight`),
+//! but many runs at once, all waiting for one store, would otherwise hold all their
+//! batches in the host's memory: 500 syncs of four pages each held about 4 MiB each
+//! (BENCHMARKS.md, issue 27).
+
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Default ceiling on the bytes all runs of a process may have emitted but not stored, in
+/// MiB: room for a few hundred pages of a large tenant, so that the store always has work
+/// queued, while hundreds of syncs at once hold no more than this in the host.
+pub const DEFAULT_MAX_MIB_IN_FLIGHT_PER_PROCESS: u64 = 256;
+
+/// The process-wide ceiling, in KiB permits, shared by every run (a clone shares it).
+#[derive(Debug, Clone)]
+pub struct StoreBacklog {
+    kib: Arc<Semaphore>,
+    capacity: u32,
+}
+
+/// A batch's share of the process's ceiling, given back when dropped (once it is stored).
+pub type BacklogShare = OwnedSemaphorePermit;
+
+impl StoreBacklog {
+    /// A ceiling of `max_bytes` (at least 1 KiB).
+    pub fn new(max_bytes: u64) -> Self {
+        let capacity = u32::try_from(max_bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        StoreBacklog {
+            kib: Arc::new(Semaphore::new(capacity as usize)),
+            capacity,
+        }
+    }
+
+    /// Takes `kib` of the ceiling, or all of it for a batch larger than the whole ceiling,
+    /// waiting (first come, first served) while other batches hold it. `None` only if
+    /// the ceiling was closed, which nothing does.
+    pub async fn admit(&self, kib: u32) -> Option<BacklogShare> {
+        let wanted = kib.min(self.capacity);
+        self.kib.clone().acquire_many_owned(wanted).await.ok()
+    }
+
+    /// Waits until `kib` more would be admitted at once. A run waits here after queuing a
+    /// batch, so that its plugin builds the next one only when there is room for it: a
+    /// batch lifted out of a plugin while the ceiling is full would wait in the host's
+    /// memory, outside the ceiling.
+    pub async fn wait_for_room(&self, kib: u32) {
+        drop(self.admit(kib).await);
+    }
+
+    /// KiB free right now.
+    pub fn free_kib(&self) -> usize {
+        self.kib.available_permits()
+    }
+}
+
+impl Default for StoreBacklog {
+    /// [`DEFAULT_MAX_MIB_IN_FLIGHT_PER_PROCESS`].
+    fn default() -> Self {
+        StoreBacklog::new(DEFAULT_MAX_MIB_IN_FLIGHT_PER_PROCESS << 20)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_waits_while_other_runs_hold_the_ceiling() {
+        let backlog = StoreBacklog::new(1 << 20);
+        let first = backlog.admit(700).await.unwrap();
+        let mut second = Box::pin(backlog.admit(700));
+        let waited = tokio::time::timeout(Duration::from_secs(3600), &mut second).await;
+        assert!(waited.is_err(), "the second waits, however long the store takes");
+        // Room for another like the first is not there either, until it is stored.
+        let room = tokio::time::timeout(Duration::from_secs(3600), backlog.wait_for_room(700));
+        assert!(room.await.is_err());
+        drop(first);
+        let second = second.await.unwrap();
+        assert_eq!(backlog.free_kib(), 1024 - 700);
+        drop(second);
+        // One larger than the whole ceiling takes all of it rather than waiting forever.
+        let whole = backlog.admit(5000).await.unwrap();
+        assert_eq!(backlog.free_kib(), 0);
+        drop(whole);
+        backlog.wait_for_room(1024).await;
+    }
+}
