@@ -862,7 +862,10 @@ mod tests {
         // Another run's batch waits too, though its own ceiling has room.
         let mut other = Box::pin(second.emit(batch_of(600)));
         let waited = tokio::time::timeout(Duration::from_secs(3600), &mut other).await;
-        assert!(waited.is_err(), "the other run waits for the process's room");
+        assert!(
+            waited.is_err(),
+            "the other run waits for the process's room"
+        );
         // Once the first batch is stored, the first run goes on, and the other's batch
         // is queued; its emit returns once that batch is stored in turn.
         drop(held);
@@ -1057,7 +1060,10 @@ mod tests {
             findings: vec![finding("f1", "a1", "accepted before the refusal")],
             ..Default::default()
         };
-        writes.send(Write::Batch(accepted, in_flight())).await.unwrap();
+        writes
+            .send(Write::Batch(accepted, in_flight()))
+            .await
+            .unwrap();
         writes
             .send(Write::Checkpoint("after the accepted batch".into()))
             .await

@@ -315,31 +315,76 @@ pub fn plan<'a>(
     plan
 }
 
-/// The asset ids a run emitted, in fixed memory whatever the tenant's size: a Bloom
-/// filter of 1 MiB, never a set of ids. Its rare false positive (about 1 in 50 at a
-/// million assets) counts a finding on a never-emitted asset as skipped rather than
-/// rejected; either way nothing of it is stored.
-pub struct EmittedAssets(fastbloom::BloomFilter);
+/// The asset ids a run emitted, in memory that grows with the run up to a fixed ceiling,
+/// never a set of ids: each id's 64-bit hash in a set while there are few, then a Bloom
+/// filter of 1 MiB. A run starts with nothing allocated (500 runs at once each held a
+/// filter of 1 MiB from their start: BENCHMARKS.md, issue 27). A false positive (hashes
+/// that collide, negligible; or the filter's, about 1 in 50 at a million assets) counts a
+/// finding on a never-emitted asset as skipped rather than rejected; either way nothing
+/// of it is stored.
+#[derive(Default)]
+pub struct EmittedAssets(Emitted);
+
+enum Emitted {
+    Few(HashSet<u64>),
+    Many(Box<fastbloom::BloomFilter>),
+}
+
+impl Default for Emitted {
+    fn default() -> Self {
+        Emitted::Few(HashSet::new())
+    }
+}
 
 impl EmittedAssets {
     /// The filter's size, in bits.
     const BITS: usize = 8 << 20;
+    /// Most hashes kept in the set (about 300 KiB) before they move to the filter.
+    const FEW: usize = 16_384;
 
     /// Records an emitted asset.
     pub fn insert(&mut self, source_id: &str) {
-        self.0.insert(source_id);
+        let hash = id_hash(source_id);
+        match &mut self.0 {
+            Emitted::Few(hashes) => {
+                hashes.insert(hash);
+                if hashes.len() > Self::FEW {
+                    let mut filter =
+                        fastbloom::BloomFilter::with_num_bits(Self::BITS).expected_items(1_000_000);
+                    for hash in hashes.drain() {
+                        filter.insert(&hash);
+                    }
+                    self.0 = Emitted::Many(Box::new(filter));
+                }
+            }
+            Emitted::Many(filter) => {
+                filter.insert(&hash);
+            }
+        }
     }
 
     /// Whether `source_id` was (most probably) emitted.
     pub fn contains(&self, source_id: &str) -> bool {
-        self.0.contains(source_id)
+        let hash = id_hash(source_id);
+        match &self.0 {
+            Emitted::Few(hashes) => hashes.contains(&hash),
+            Emitted::Many(filter) => filter.contains(&hash),
+        }
+    }
+
+    /// Roughly the memory it holds, in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        match &self.0 {
+            Emitted::Few(hashes) => hashes.capacity() * (std::mem::size_of::<u64>() + 1),
+            Emitted::Many(_) => Self::BITS / 8,
+        }
     }
 }
 
-impl Default for EmittedAssets {
-    fn default() -> Self {
-        EmittedAssets(fastbloom::BloomFilter::with_num_bits(Self::BITS).expected_items(1_000_000))
-    }
+/// An id's 64-bit hash, the same in every run and process.
+fn id_hash(source_id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x9e37_79b9_7f4a_7c15).hash_one(source_id)
 }
 
 /// The findings of `unlinked` whose asset was never emitted in the run: the contract
@@ -668,6 +713,25 @@ pub(crate) mod tests {
             .filter(|i| emitted.contains(&format!("other-{i}")))
             .count();
         assert!(false_positives < 5_000, "{false_positives} of 100000");
-        assert_eq!(emitted.0.num_bits(), EmittedAssets::BITS);
+        assert_eq!(emitted.heap_bytes(), EmittedAssets::BITS / 8);
+    }
+
+    #[test]
+    fn a_run_that_emitted_few_assets_holds_little_memory() {
+        let mut emitted = EmittedAssets::default();
+        assert_eq!(emitted.heap_bytes(), 0, "nothing before the first asset");
+        // A sync of 2,000 issues emits about 500 assets.
+        for i in 0..500 {
+            emitted.insert(&format!("asset-{i}"));
+        }
+        assert!(emitted.heap_bytes() < 16 << 10, "{}", emitted.heap_bytes());
+        assert!((0..500).all(|i| emitted.contains(&format!("asset-{i}"))));
+        assert!(!(0..10_000).any(|i| emitted.contains(&format!("other-{i}"))));
+        // Past the set's ceiling the hashes move to the filter, none forgotten.
+        for i in 500..=EmittedAssets::FEW {
+            emitted.insert(&format!("asset-{i}"));
+        }
+        assert_eq!(emitted.heap_bytes(), EmittedAssets::BITS / 8);
+        assert!((0..=EmittedAssets::FEW).all(|i| emitted.contains(&format!("asset-{i}"))));
     }
 }

@@ -74,7 +74,10 @@ mod tests {
         let first = backlog.admit(700).await.unwrap();
         let mut second = Box::pin(backlog.admit(700));
         let waited = tokio::time::timeout(Duration::from_secs(3600), &mut second).await;
-        assert!(waited.is_err(), "the second waits, however long the store takes");
+        assert!(
+            waited.is_err(),
+            "the second waits, however long the store takes"
+        );
         // Room for another like the first is not there either, until it is stored.
         let room = tokio::time::timeout(Duration::from_secs(3600), backlog.wait_for_room(700));
         assert!(room.await.is_err());
