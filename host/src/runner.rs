@@ -16,7 +16,8 @@ use std::time::Duration;
 use tokio::sync::mpsc::{Receiver, Sender};
 
 mod backlog;
-pub use backlog::{BacklogShare, DEFAULT_MAX_MIB_IN_FLIGHT_PER_PROCESS, StoreBacklog};
+use backlog::BacklogShare;
+pub use backlog::{DEFAULT_MAX_MIB_IN_FLIGHT_PER_PROCESS, StoreBacklog};
 
 /// Why a sync could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +134,7 @@ enum Write {
 /// A batch's share of the bytes between `emit` and the store: of its run's, and of its
 /// process's.
 struct InFlight {
-    _run: tokio::sync::OwnedSemaphorePermit,
+    _run: BacklogShare,
     _process: BacklogShare,
 }
 
@@ -151,8 +152,8 @@ struct StoringSink {
     limits: EmitLimits,
     records: u64,
     bytes: u64,
-    /// The run's bytes in flight, in KiB: each queued batch holds its size until stored.
-    in_flight: Arc<tokio::sync::Semaphore>,
+    /// The run's bytes in flight: each queued batch holds its size until stored.
+    in_flight: StoreBacklog,
     /// The same for every run of the process together.
     backlog: StoreBacklog,
     /// Set once an `emit` was refused: no checkpoint may follow a batch that was not
@@ -299,7 +300,6 @@ impl StoringSink {
         limits: EmitLimits,
         backlog: StoreBacklog,
     ) -> Self {
-        let kib = usize::try_from(limits.max_bytes_in_flight.div_ceil(1024)).unwrap_or(usize::MAX);
         StoringSink {
             writes,
             failed,
@@ -309,9 +309,7 @@ impl StoringSink {
             limits,
             records: 0,
             bytes: 0,
-            in_flight: Arc::new(tokio::sync::Semaphore::new(
-                kib.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
-            )),
+            in_flight: StoreBacklog::new(limits.max_bytes_in_flight),
             backlog,
             refused: false,
         }
@@ -334,7 +332,7 @@ impl StoringSink {
         // process holds its own, then while the queue is full; fails only if the writer
         // is gone.
         let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
-        let Ok(run) = self.in_flight.clone().acquire_many_owned(kib).await else {
+        let Some(run) = self.in_flight.admit(kib).await else {
             return false;
         };
         let Some(process) = self.backlog.admit(kib).await else {

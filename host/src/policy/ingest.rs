@@ -327,7 +327,7 @@ pub struct EmittedAssets(Emitted);
 
 enum Emitted {
     Few(HashSet<u64>),
-    Many(Box<fastbloom::BloomFilter>),
+    Many(fastbloom::BloomFilter),
 }
 
 impl Default for Emitted {
@@ -346,16 +346,14 @@ impl EmittedAssets {
     pub fn insert(&mut self, source_id: &str) {
         let hash = id_hash(source_id);
         match &mut self.0 {
-            Emitted::Few(hashes) => {
+            Emitted::Few(hashes) if hashes.len() < Self::FEW => {
                 hashes.insert(hash);
-                if hashes.len() > Self::FEW {
-                    let mut filter =
-                        fastbloom::BloomFilter::with_num_bits(Self::BITS).expected_items(1_000_000);
-                    for hash in hashes.drain() {
-                        filter.insert(&hash);
-                    }
-                    self.0 = Emitted::Many(Box::new(filter));
-                }
+            }
+            Emitted::Few(hashes) => {
+                let mut filter =
+                    fastbloom::BloomFilter::with_num_bits(Self::BITS).expected_items(1_000_000);
+                filter.extend(hashes.drain().chain([hash]));
+                self.0 = Emitted::Many(filter);
             }
             Emitted::Many(filter) => {
                 filter.insert(&hash);
@@ -373,7 +371,8 @@ impl EmittedAssets {
     }
 
     /// Roughly the memory it holds, in bytes.
-    pub fn heap_bytes(&self) -> usize {
+    #[cfg(test)]
+    fn heap_bytes(&self) -> usize {
         match &self.0 {
             Emitted::Few(hashes) => hashes.capacity() * (std::mem::size_of::<u64>() + 1),
             Emitted::Many(_) => Self::BITS / 8,

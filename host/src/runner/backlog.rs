@@ -1,8 +1,8 @@
-//! What every run of one process has emitted and the store has not yet committed, under
-//! one ceiling. Each run also has a ceiling of its own (`EmitLimits::max_bytes_in_flight`),
-//! but many runs at once, all waiting for one store, would otherwise hold all their
-//! batches in the host's memory: 500 syncs of four pages each held about 4 MiB each
-//! (BENCHMARKS.md, issue 27).
+//! Bytes emitted and not yet stored, under a ceiling: each run has one of its own
+//! (`EmitLimits::max_bytes_in_flight`), and all runs of a process share another
+//! (`EmitLimits::max_bytes_in_flight_per_process`). Without the shared one, many runs at
+//! once, all waiting for one store, could each queue all their batches in the host's
+//! memory (heaptrack saw about 450 MiB of them among 500 syncs: BENCHMARKS.md, issue 27).
 
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -12,15 +12,15 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// queued, while hundreds of syncs at once hold no more than this in the host.
 pub const DEFAULT_MAX_MIB_IN_FLIGHT_PER_PROCESS: u64 = 256;
 
-/// The process-wide ceiling, in KiB permits, shared by every run (a clone shares it).
+/// A ceiling in KiB permits; a clone shares it.
 #[derive(Debug, Clone)]
 pub struct StoreBacklog {
     kib: Arc<Semaphore>,
     capacity: u32,
 }
 
-/// A batch's share of the process's ceiling, given back when dropped (once it is stored).
-pub type BacklogShare = OwnedSemaphorePermit;
+/// A batch's share of a ceiling, given back when dropped (once it is stored).
+pub(crate) type BacklogShare = OwnedSemaphorePermit;
 
 impl StoreBacklog {
     /// A ceiling of `max_bytes` (at least 1 KiB).
@@ -37,7 +37,7 @@ impl StoreBacklog {
     /// Takes `kib` of the ceiling, or all of it for a batch larger than the whole ceiling,
     /// waiting (first come, first served) while other batches hold it. `None` only if
     /// the ceiling was closed, which nothing does.
-    pub async fn admit(&self, kib: u32) -> Option<BacklogShare> {
+    pub(crate) async fn admit(&self, kib: u32) -> Option<BacklogShare> {
         let wanted = kib.min(self.capacity);
         self.kib.clone().acquire_many_owned(wanted).await.ok()
     }
@@ -46,12 +46,13 @@ impl StoreBacklog {
     /// batch, so that its plugin builds the next one only when there is room for it: a
     /// batch lifted out of a plugin while the ceiling is full would wait in the host's
     /// memory, outside the ceiling.
-    pub async fn wait_for_room(&self, kib: u32) {
+    pub(crate) async fn wait_for_room(&self, kib: u32) {
         drop(self.admit(kib).await);
     }
 
     /// KiB free right now.
-    pub fn free_kib(&self) -> usize {
+    #[cfg(test)]
+    fn free_kib(&self) -> usize {
         self.kib.available_permits()
     }
 }

@@ -569,23 +569,6 @@ async fn viewers_and_forged_forms_are_refused_and_pages_reflow_at_200_percent() 
     client.close().await.unwrap();
 }
 
-/// The API's answer to `path` as the admin (a blocking call, off the test's runtime).
-fn api_json(served: &crate::harness::Served, path: &str) -> serde_json::Value {
-    tokio::task::block_in_place(|| {
-        let response = reqwest::blocking::Client::new()
-            .get(format!("{}{path}", served.api))
-            .bearer_auth(&served.admin_token)
-            .send()
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().unwrap()
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_morning_in_the_finding_view_search_sort_export_and_a_bulk_status() {
     let sim = Simulator::start(SimConfig::new(45, 300)).unwrap();
@@ -602,7 +585,7 @@ async fn a_morning_in_the_finding_view_search_sort_export_and_a_bulk_status() {
     client.goto(&format!("{base}/findings")).await.unwrap();
     fill(&client, "#q", "xpose").await;
     click(&client, "#apply").await;
-    let expected = api_json(&served, "/findings?q=xpose")["total"]
+    let expected = served.api_json("/findings?q=xpose")["total"]
         .as_u64()
         .unwrap();
     assert!(expected > 0);
@@ -637,7 +620,7 @@ async fn a_morning_in_the_finding_view_search_sort_export_and_a_bulk_status() {
     assert_eq!(state.as_deref(), Some("descending"));
     let shown_first = text(&client, "#findings tbody tr td.sev-info, #findings tbody tr td.sev-low, #findings tbody tr td.sev-medium, #findings tbody tr td.sev-high, #findings tbody tr td.sev-critical").await;
     let least =
-        api_json(&served, "/findings?q=xpose&sort=-severity&limit=1")["findings"][0]["severity"]
+        served.api_json("/findings?q=xpose&sort=-severity&limit=1")["findings"][0]["severity"]
             .as_str()
             .unwrap()
             .to_string();
@@ -659,11 +642,9 @@ async fn a_morning_in_the_finding_view_search_sort_export_and_a_bulk_status() {
         .records()
         .map(|r| r.unwrap()[1].to_string())
         .collect();
-    let json: Vec<serde_json::Value> = serde_json::from_value(api_json(
-        &served,
-        "/findings/export.json?q=xpose&sort=-severity",
-    ))
-    .unwrap();
+    let json: Vec<serde_json::Value> =
+        serde_json::from_value(served.api_json("/findings/export.json?q=xpose&sort=-severity"))
+            .unwrap();
     let ids_in_json: Vec<String> = json
         .iter()
         .map(|f| f["id"].as_str().unwrap().to_string())
@@ -716,7 +697,7 @@ async fn a_morning_in_the_finding_view_search_sort_export_and_a_bulk_status() {
     let changes = |id: String| {
         let served = &served;
         move || {
-            api_json(served, &format!("/integrations/wiz/findings/{id}"))["status_changes"]
+            served.api_json(&format!("/integrations/wiz/findings/{id}"))["status_changes"]
                 .as_array()
                 .unwrap()
                 .len()

@@ -504,15 +504,7 @@ fn sync_now_waits_for_a_free_worker_runs_once_when_asked_twice_and_stops_from_an
             .json()
             .unwrap()
     };
-    let status = |served: &crate::harness::Served| -> Value {
-        client
-            .get(format!("{}/integrations/now/sync", served.api))
-            .bearer_auth(&served.admin_token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    };
+    let status = |served: &crate::harness::Served| served.api_json("/integrations/now/sync");
     // Asked on one worker, then on the other: one request, waiting, while both are busy.
     assert_eq!(sync_now(&workers[0])["request"], "queued");
     assert_eq!(sync_now(&workers[1])["request"], "joined_queued");
@@ -665,13 +657,7 @@ fn a_sync_now_taken_by_a_worker_shows_as_starting_on_it() {
         assert_eq!(claims.len(), 1);
     });
     let served = host.serve_http(&[]);
-    let status: Value = reqwest::blocking::Client::new()
-        .get(format!("{}/integrations/w/sync", served.api))
-        .bearer_auth(&served.admin_token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let status = served.api_json("/integrations/w/sync");
     assert_eq!(status["queued"]["starting_on"], "elsewhere", "{status}");
     assert!(status["running"].is_null(), "{status}");
     let (console, base, _) = crate::console::logged_in(&served, &served.admin_token);

@@ -485,6 +485,26 @@ pub struct Served {
     pub admin_token: String,
 }
 
+impl Served {
+    /// The API's answer to `path` as the admin, which must be a success (a blocking
+    /// call, also from a multi-threaded test runtime).
+    pub fn api_json(&self, path: &str) -> Value {
+        tokio::task::block_in_place(|| {
+            let response = reqwest::blocking::Client::new()
+                .get(format!("{}{path}", self.api))
+                .bearer_auth(&self.admin_token)
+                .send()
+                .unwrap();
+            assert!(
+                response.status().is_success(),
+                "{path}: {}",
+                response.status()
+            );
+            response.json().unwrap()
+        })
+    }
+}
+
 impl Host {
     /// The admin token file: beside the key file.
     pub fn admin_token_file(&self) -> PathBuf {
