@@ -36,6 +36,16 @@ pub fn logged_in(served: &Served, token: &str) -> (Client, String, String) {
     (client, base, csrf)
 }
 
+/// The page at `base` + `path` as the logged-in `client` sees it.
+pub fn page_text(client: &Client, base: &str, path: &str) -> String {
+    client
+        .get(format!("{base}{path}"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
 #[test]
 fn console_forms_need_the_csrf_token_and_an_admin() {
     let host = Host::new();

@@ -523,12 +523,7 @@ fn sync_now_waits_for_a_free_worker_runs_once_when_asked_twice_and_stops_from_an
     assert!(running["queued"].is_null(), "{running}");
     // The console's Workers page, on either worker, shows both and what each runs.
     let (console, base, _) = crate::console::logged_in(&workers[1], &workers[1].admin_token);
-    let page = console
-        .get(format!("{base}/workers"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let page = crate::console::page_text(&console, &base, "/workers");
     for id in &ids {
         assert!(page.contains(id.as_str()), "{id} listed: {page}");
     }
@@ -661,12 +656,7 @@ fn a_sync_now_taken_by_a_worker_shows_as_starting_on_it() {
     assert_eq!(status["queued"]["starting_on"], "elsewhere", "{status}");
     assert!(status["running"].is_null(), "{status}");
     let (console, base, _) = crate::console::logged_in(&served, &served.admin_token);
-    let page = console
-        .get(format!("{base}/integrations/w"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let page = crate::console::page_text(&console, &base, "/integrations/w");
     assert!(
         page.contains("Sync Now requested by alice: starting on worker elsewhere.")
             && page.contains(r#"data-live="1""#),

@@ -345,22 +345,12 @@ fn the_api_and_the_console_install_move_and_remove_versions() {
 
     // The console: the card and the page show the version run, and the page moves it.
     let (console, base, csrf) = logged_in(&served, token);
-    let home = console
-        .get(format!("{base}/"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let home = crate::console::page_text(&console, &base, "/");
     assert!(
         home.contains(r#"<span class="plugin-version">0.1.0</span>"#),
         "{home}"
     );
-    let page = console
-        .get(format!("{base}/integrations/w"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let page = crate::console::page_text(&console, &base, "/integrations/w");
     assert!(
         page.contains(r#"<strong id="running-version">0.1.0</strong>"#)
             && page.contains(r#"<option value="0.2.0">0.2.0 (upgrade)</option>"#),
@@ -372,12 +362,7 @@ fn the_api_and_the_console_install_move_and_remove_versions() {
         .send()
         .unwrap();
     assert_eq!(moved.status(), StatusCode::SEE_OTHER);
-    let page = console
-        .get(format!("{base}/integrations/w"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let page = crate::console::page_text(&console, &base, "/integrations/w");
     assert!(
         page.contains(r#"<strong id="running-version">0.2.0</strong>"#)
             && page.contains(r#"<option value="0.1.0">0.1.0 (roll back)</option>"#),
