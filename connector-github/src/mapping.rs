@@ -21,7 +21,7 @@ pub fn finding_id(repository: &Repository, alert: &Alert) -> String {
 }
 
 /// A repository as an asset of `organization`.
-pub fn asset(repository: &Repository, organization: &str) -> Asset {
+pub fn asset(repository: &Repository, organization: &str) -> Asset<'static> {
     let visibility = match repository.private {
         Some(true) => "private",
         Some(false) => "public",
@@ -39,7 +39,7 @@ pub fn asset(repository: &Repository, organization: &str) -> Asset {
         tags: vec![("visibility".into(), visibility.into())],
         status: None,
         technologies: Vec::new(),
-        raw: serde_json::to_string(repository).unwrap_or_default(),
+        raw: serde_json::to_string(repository).unwrap_or_default().into(),
     }
 }
 
@@ -84,7 +84,7 @@ fn non_empty(text: &Option<String>) -> Option<String> {
 
 /// An alert as a finding, or why it cannot be one (a state or severity this connector
 /// does not know, or no repository).
-pub fn finding(alert: &Alert, raw: &str) -> Result<Finding, String> {
+pub fn finding<'a>(alert: &Alert, raw: &'a str) -> Result<Finding<'a>, String> {
     let repository = alert
         .repository
         .as_ref()
@@ -172,7 +172,7 @@ pub fn finding(alert: &Alert, raw: &str) -> Result<Finding, String> {
         due_at: None,
         project_ids: Vec::new(),
         portal_url: non_empty(&alert.html_url),
-        raw: raw.to_string(),
+        raw: raw.into(),
     })
 }
 

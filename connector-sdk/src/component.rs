@@ -21,6 +21,11 @@ pub mod wit {
     wit_bindgen::generate!({
         path: "../wit/0.2.0",
         world: "connector",
+        // The host's imports take borrowed records: a batch is lowered from the connector's
+        // own strings, the raw texts from the page they were read from, without a copy.
+        ownership: Borrowing {
+            duplicate_if_necessary: true
+        },
         pub_export_macro: true,
         export_macro_name: "__export_connector_world",
         default_bindings_module: "connector_sdk::component::wit",
@@ -265,12 +270,27 @@ fn in_words(code: &wstd::http::ErrorCode) -> String {
 struct WitHost;
 
 impl Host for WitHost {
-    fn emit(&mut self, batch: records::Batch) -> bool {
-        host::emit(&t::Batch {
-            assets: batch.assets.into_iter().map(asset).collect(),
-            findings: batch.findings.into_iter().map(finding).collect(),
-            removed_findings: batch.removed_findings,
-            removed_assets: batch.removed_assets,
+    fn emit(&mut self, batch: records::Batch<'_>) -> bool {
+        let asset_lists: Vec<AssetLists> = batch.assets.iter().map(AssetLists::of).collect();
+        let finding_lists: Vec<FindingLists> =
+            batch.findings.iter().map(FindingLists::of).collect();
+        let assets: Vec<t::Asset> = batch
+            .assets
+            .iter()
+            .zip(&asset_lists)
+            .map(|(a, lists)| asset(a, lists))
+            .collect();
+        let findings: Vec<t::Finding> = batch
+            .findings
+            .iter()
+            .zip(&finding_lists)
+            .map(|(f, lists)| finding(f, lists))
+            .collect();
+        host::emit(t::Batch {
+            assets: &assets,
+            findings: &findings,
+            removed_findings: &strs(&batch.removed_findings),
+            removed_assets: &strs(&batch.removed_assets),
         })
     }
 
@@ -324,63 +344,106 @@ fn error(e: ConnectorError) -> t::ConnectorError {
     }
 }
 
-fn asset(a: records::Asset) -> t::Asset {
+/// Borrowed views of a list of strings, as the lowering takes them.
+fn strs(list: &[String]) -> Vec<&str> {
+    list.iter().map(String::as_str).collect()
+}
+
+/// An asset's lists in the lowering's borrowed form, kept while the batch is lowered.
+struct AssetLists<'a> {
+    tags: Vec<t::Tag<'a>>,
+    technologies: Vec<&'a str>,
+}
+
+impl<'a> AssetLists<'a> {
+    fn of(a: &'a records::Asset<'_>) -> Self {
+        AssetLists {
+            tags: a
+                .tags
+                .iter()
+                .map(|(key, value)| t::Tag { key, value })
+                .collect(),
+            technologies: strs(&a.technologies),
+        }
+    }
+}
+
+fn asset<'a>(a: &'a records::Asset<'_>, lists: &'a AssetLists<'a>) -> t::Asset<'a> {
     t::Asset {
-        source_id: a.source_id,
-        name: a.name,
-        asset_type: a.asset_type,
-        cloud_platform: a.cloud_platform,
-        cloud_account_id: a.cloud_account_id,
-        cloud_account_name: a.cloud_account_name,
-        region: a.region,
-        provider_id: a.provider_id,
-        tags: a
-            .tags
-            .into_iter()
-            .map(|(key, value)| t::Tag { key, value })
-            .collect(),
-        status: a.status,
-        technologies: a.technologies,
-        raw: a.raw,
+        source_id: &a.source_id,
+        name: &a.name,
+        asset_type: &a.asset_type,
+        cloud_platform: &a.cloud_platform,
+        cloud_account_id: a.cloud_account_id.as_deref(),
+        cloud_account_name: a.cloud_account_name.as_deref(),
+        region: a.region.as_deref(),
+        provider_id: a.provider_id.as_deref(),
+        tags: &lists.tags,
+        status: a.status.as_deref(),
+        technologies: &lists.technologies,
+        raw: &a.raw,
     }
 }
 
-fn vulnerability(v: records::Vulnerability) -> t::Vulnerability {
+/// A finding's lists in the lowering's borrowed form, kept while the batch is lowered.
+struct FindingLists<'a> {
+    project_ids: Vec<&'a str>,
+    cve_ids: Vec<&'a str>,
+    advisory_ids: Vec<&'a str>,
+    cvss: Vec<t::Cvss<'a>>,
+}
+
+impl<'a> FindingLists<'a> {
+    fn of(f: &'a records::Finding<'_>) -> Self {
+        let v = f.vulnerability.as_ref();
+        FindingLists {
+            project_ids: strs(&f.project_ids),
+            cve_ids: v.map(|v| strs(&v.cve_ids)).unwrap_or_default(),
+            advisory_ids: v.map(|v| strs(&v.advisory_ids)).unwrap_or_default(),
+            cvss: v
+                .iter()
+                .flat_map(|v| &v.cvss)
+                .map(|c| t::Cvss {
+                    version: &c.version,
+                    score: c.score,
+                    vector: c.vector.as_deref(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn vulnerability<'a>(
+    v: &'a records::Vulnerability,
+    lists: &'a FindingLists<'a>,
+) -> t::Vulnerability<'a> {
     t::Vulnerability {
-        cve_ids: v.cve_ids,
-        advisory_ids: v.advisory_ids,
-        cvss: v
-            .cvss
-            .into_iter()
-            .map(|c| t::Cvss {
-                version: c.version,
-                score: c.score,
-                vector: c.vector,
-            })
-            .collect(),
-        package: v.package.map(|p| t::AffectedPackage {
-            ecosystem: p.ecosystem,
-            name: p.name,
+        cve_ids: &lists.cve_ids,
+        advisory_ids: &lists.advisory_ids,
+        cvss: &lists.cvss,
+        package: v.package.as_ref().map(|p| t::AffectedPackage {
+            ecosystem: &p.ecosystem,
+            name: &p.name,
         }),
-        installed_version: v.installed_version,
-        vulnerable_range: v.vulnerable_range,
-        fixed_version: v.fixed_version,
+        installed_version: v.installed_version.as_deref(),
+        vulnerable_range: v.vulnerable_range.as_deref(),
+        fixed_version: v.fixed_version.as_deref(),
     }
 }
 
-fn finding(f: records::Finding) -> t::Finding {
+fn finding<'a>(f: &'a records::Finding<'_>, lists: &'a FindingLists<'a>) -> t::Finding<'a> {
     t::Finding {
-        source_id: f.source_id,
-        asset_source_id: f.asset_source_id,
-        stream: f.stream,
+        source_id: &f.source_id,
+        asset_source_id: &f.asset_source_id,
+        stream: &f.stream,
         kind: match f.kind {
             FindingKind::Issue => t::FindingKind::Issue,
             FindingKind::Vulnerability => t::FindingKind::Vulnerability,
             FindingKind::Misconfiguration => t::FindingKind::Misconfiguration,
         },
-        vulnerability: f.vulnerability.map(vulnerability),
-        title: f.title,
-        description: f.description,
+        vulnerability: f.vulnerability.as_ref().map(|v| vulnerability(v, lists)),
+        title: &f.title,
+        description: &f.description,
         severity: match f.severity {
             Severity::Critical => t::Severity::Critical,
             Severity::High => t::Severity::High,
@@ -393,17 +456,17 @@ fn finding(f: records::Finding) -> t::Finding {
             FindingStatus::Passed => t::FindingStatus::Passed,
             FindingStatus::AcceptedFailed => t::FindingStatus::AcceptedFailed,
         },
-        source_status: f.source_status,
-        remediation: f.remediation,
-        rule_id: f.rule_id,
-        rule_name: f.rule_name,
-        created_at: f.created_at,
-        updated_at: f.updated_at,
-        status_changed_at: f.status_changed_at,
-        resolved_at: f.resolved_at,
-        due_at: f.due_at,
-        project_ids: f.project_ids,
-        portal_url: f.portal_url,
-        raw: f.raw,
+        source_status: &f.source_status,
+        remediation: f.remediation.as_deref(),
+        rule_id: f.rule_id.as_deref(),
+        rule_name: f.rule_name.as_deref(),
+        created_at: f.created_at.as_deref(),
+        updated_at: f.updated_at.as_deref(),
+        status_changed_at: f.status_changed_at.as_deref(),
+        resolved_at: f.resolved_at.as_deref(),
+        due_at: f.due_at.as_deref(),
+        project_ids: &lists.project_ids,
+        portal_url: f.portal_url.as_deref(),
+        raw: &f.raw,
     }
 }

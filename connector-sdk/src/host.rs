@@ -7,8 +7,9 @@ use crate::records::{Batch, LogLevel};
 
 /// The host's side of a sync: the contract's `host` interface.
 pub trait Host {
-    /// Stores one page; `false` means stop.
-    fn emit(&mut self, batch: Batch) -> bool;
+    /// Stores one page; `false` means stop. The batch may borrow the page it was read
+    /// from: the host has copied what it keeps before this returns.
+    fn emit(&mut self, batch: Batch<'_>) -> bool;
     /// Stores the resume point covering everything emitted so far.
     fn checkpoint(&mut self, state: &str);
     /// Writes a log line (the host scrubs secrets from it all the same).
@@ -51,7 +52,7 @@ impl<'h, H: Host + ?Sized> Pages<'h, H> {
     /// Emits `batch`, then, if the host took it, stores `resume` (when given) as the point
     /// to go on from. Empty batches are not sent, but their checkpoint is. Fails when the
     /// host said stop.
-    pub fn deliver(&mut self, batch: Batch, resume: Option<&str>) -> Result<(), ConnectorError> {
+    pub fn deliver(&mut self, batch: Batch<'_>, resume: Option<&str>) -> Result<(), ConnectorError> {
         self.summary.assets += batch.assets.len() as u64;
         self.summary.findings += batch.findings.len() as u64;
         if !batch.is_empty() && !self.host.emit(batch) {
@@ -105,7 +106,7 @@ mod tests {
     use crate::records::Asset;
     use crate::testkit::{Event, FakeHost};
 
-    fn one_asset() -> Batch {
+    fn one_asset() -> Batch<'static> {
         Batch {
             assets: vec![Asset {
                 source_id: "a".into(),

@@ -2,6 +2,8 @@
 //! They mirror the contract's records one to one; the component layer converts them, so
 //! a new field is added here, in the contract and in the host's model, and nowhere else.
 
+use std::borrow::Cow;
+
 /// Normalised severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -108,9 +110,10 @@ pub struct Vulnerability {
     pub fixed_version: Option<String>,
 }
 
-/// A resource that findings are about.
+/// A resource that findings are about. Its raw record may borrow the page it was read
+/// from, until the batch is handed over.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Asset {
+pub struct Asset<'a> {
     /// The source's own id; unique within one connector's output.
     pub source_id: String,
     /// Display name.
@@ -133,13 +136,15 @@ pub struct Asset {
     pub status: Option<String>,
     /// Technologies identified on it.
     pub technologies: Vec<String>,
-    /// The source object as JSON.
-    pub raw: String,
+    /// The source object as JSON: the source's own text where the connector has it,
+    /// borrowed rather than copied (issue 27).
+    pub raw: Cow<'a, str>,
 }
 
-/// A security finding about one asset.
+/// A security finding about one asset. Its raw record may borrow the page it was read
+/// from, until the batch is handed over.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
+pub struct Finding<'a> {
     /// The source's own id.
     pub source_id: String,
     /// `source_id` of the asset it concerns.
@@ -180,17 +185,18 @@ pub struct Finding {
     pub project_ids: Vec<String>,
     /// Link to it in the source's portal.
     pub portal_url: Option<String>,
-    /// The source object as JSON.
-    pub raw: String,
+    /// The source object as JSON: the source's own text where the connector has it,
+    /// borrowed rather than copied (issue 27).
+    pub raw: Cow<'a, str>,
 }
 
 /// One page of records, assets before the findings that point at them.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Batch {
+pub struct Batch<'a> {
     /// Assets first seen in this page.
-    pub assets: Vec<Asset>,
+    pub assets: Vec<Asset<'a>>,
     /// Findings of this page.
-    pub findings: Vec<Finding>,
+    pub findings: Vec<Finding<'a>>,
     /// Ids of findings that left the scope; the host closes them.
     pub removed_findings: Vec<String>,
     /// Ids of assets deleted at the source; the host marks them removed and closes their
@@ -198,7 +204,31 @@ pub struct Batch {
     pub removed_assets: Vec<String>,
 }
 
-impl Batch {
+impl Batch<'_> {
+    /// The same records owning their raw text, for keeping past the page they borrow.
+    pub fn into_owned(self) -> Batch<'static> {
+        Batch {
+            assets: self
+                .assets
+                .into_iter()
+                .map(|a| Asset {
+                    raw: Cow::Owned(a.raw.into_owned()),
+                    ..a
+                })
+                .collect(),
+            findings: self
+                .findings
+                .into_iter()
+                .map(|f| Finding {
+                    raw: Cow::Owned(f.raw.into_owned()),
+                    ..f
+                })
+                .collect(),
+            removed_findings: self.removed_findings,
+            removed_assets: self.removed_assets,
+        }
+    }
+
     /// Whether it carries nothing.
     pub fn is_empty(&self) -> bool {
         self.assets.is_empty()

@@ -152,7 +152,7 @@ fn method(request: &Request) -> &'static str {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A page.
-    Emit(Batch),
+    Emit(Batch<'static>),
     /// A resume point.
     Checkpoint(String),
     /// A log line.
@@ -181,7 +181,7 @@ impl FakeHost {
     }
 
     /// The pages taken.
-    pub fn batches(&self) -> Vec<&Batch> {
+    pub fn batches(&self) -> Vec<&Batch<'static>> {
         self.events
             .iter()
             .filter_map(|e| match e {
@@ -215,11 +215,11 @@ impl FakeHost {
 }
 
 impl Host for FakeHost {
-    fn emit(&mut self, batch: Batch) -> bool {
+    fn emit(&mut self, batch: Batch<'_>) -> bool {
         if self.stop_after.is_some_and(|n| self.batches().len() >= n) {
             return false;
         }
-        self.events.push(Event::Emit(batch));
+        self.events.push(Event::Emit(batch.into_owned()));
         true
     }
 

@@ -162,18 +162,19 @@ impl<T: Transport> WizClient<T> {
     pub async fn query<R>(
         &self,
         body: String,
-        parse: impl Fn(&HttpResponse) -> Result<R, ConnectorError>,
+        parse: impl Fn(HttpResponse) -> Result<R, ConnectorError>,
     ) -> Result<R, ConnectorError> {
         let mut attempts = Attempts::default();
         loop {
             let response = self.graphql_within(&body, &mut attempts).await?;
-            let parsed = parse(&response);
+            let answered = response.status == 200;
+            let parsed = parse(response);
             let retry_after = match &parsed {
-                Err(ConnectorError::Transient(_)) if response.status == 200 => None,
+                Err(ConnectorError::Transient(_)) if answered => None,
                 Err(ConnectorError::RateLimited {
                     retry_after_seconds,
                     ..
-                }) if response.status == 200 => *retry_after_seconds,
+                }) if answered => *retry_after_seconds,
                 _ => return parsed,
             };
             match self.http.after_failure(&mut attempts, retry_after).await {

@@ -26,8 +26,12 @@ pub async fn test_connection<T: Transport>(
     let mut seen = 0u64;
     for project in &projects {
         let request = protocol::issues_request(1, None, project.as_deref(), None, true);
-        match client.query(request, protocol::parse_issues_page).await {
-            Ok(page) => seen += page.total_count.unwrap_or(page.nodes.len() as u64),
+        let count = |response: protocol::HttpResponse| {
+            let page = protocol::issues_connection(&response)?;
+            Ok(page.total_count.unwrap_or(page.nodes.len() as u64))
+        };
+        match client.query(request, count).await {
+            Ok(count) => seen += count,
             Err(e @ ConnectorError::Permission(_)) => {
                 checks.passed(
                     "api",

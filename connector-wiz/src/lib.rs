@@ -11,6 +11,7 @@ pub mod config;
 pub mod connection;
 pub mod mapping;
 pub mod model;
+pub mod page;
 pub mod protocol;
 pub mod state;
 pub mod sync;

@@ -1,11 +1,12 @@
 //! From raw `issuesV2` nodes to normalised records, with the guide's rules: which issues
 //! are pulled, how status maps, where remediation and asset types come from.
 
-use crate::model::{EntitySnapshot, IssueNode, ResourceNode};
+use crate::model::{EntitySnapshot, IssueNode, ResourceNode, Text};
 use connector_sdk::ConnectorError;
 use connector_sdk::records::{Asset, Finding, FindingKind, FindingStatus, Severity};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// Why an issue is not pulled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,17 +36,18 @@ impl SkipReason {
     }
 }
 
-/// An issue that passed the rules that need only the issue itself.
+/// An issue that passed the rules that need only the issue itself, read in place from
+/// its page.
 #[derive(Debug, Clone)]
-pub struct Candidate {
+pub struct Candidate<'a> {
     /// The parsed issue.
-    pub issue: IssueNode,
+    pub issue: IssueNode<'a>,
     /// The issue as JSON.
-    pub raw: String,
+    pub raw: &'a str,
     /// The parsed resource.
-    pub entity: EntitySnapshot,
+    pub entity: EntitySnapshot<'a>,
     /// The resource as JSON.
-    pub entity_raw: String,
+    pub entity_raw: &'a str,
     /// Normalised severity.
     pub severity: Severity,
     /// Normalised status.
@@ -113,19 +115,20 @@ pub fn platform(wiz: &str) -> Option<&'static str> {
 
 /// One parsed node and whether it is pulled.
 #[derive(Debug)]
-pub struct Screened {
+pub struct Screened<'a> {
     /// Issue id.
-    pub id: String,
+    pub id: Text<'a>,
     /// When its status last changed, for the incremental watermark.
-    pub status_changed_at: Option<String>,
+    pub status_changed_at: Option<Text<'a>>,
     /// The candidate, or why it is not pulled.
-    pub outcome: Result<Candidate, SkipReason>,
+    pub outcome: Result<Candidate<'a>, SkipReason>,
 }
 
 /// Parses one node and applies every rule that needs only the issue. `Err` means the
-/// node is malformed. The node's text becomes the finding's raw record as it is, without
-/// a copy (issue 27: each record was copied several times in the guest).
-pub fn screen(node: Box<RawValue>) -> Result<Screened, ConnectorError> {
+/// node is malformed. The node is read where it is: its text becomes the finding's raw
+/// record, and its strings borrow it (issue 27: each record was copied several times in
+/// the guest).
+pub fn screen(node: &RawValue) -> Result<Screened<'_>, ConnectorError> {
     let issue: IssueNode = serde_json::from_str(node.get())
         .map_err(|e| ConnectorError::Protocol(format!("malformed issue node: {e}")))?;
     let (id, status_changed_at) = (issue.id.clone(), issue.status_changed_at.clone());
@@ -137,12 +140,12 @@ pub fn screen(node: Box<RawValue>) -> Result<Screened, ConnectorError> {
     })
 }
 
-fn apply_rules(
-    node: Box<RawValue>,
-    mut issue: IssueNode,
-) -> Result<Result<Candidate, SkipReason>, ConnectorError> {
+fn apply_rules<'a>(
+    node: &'a RawValue,
+    mut issue: IssueNode<'a>,
+) -> Result<Result<Candidate<'a>, SkipReason>, ConnectorError> {
     let Some(severity) = severity(&issue.severity) else {
-        return Ok(Err(SkipReason::Severity(issue.severity)));
+        return Ok(Err(SkipReason::Severity(issue.severity.to_string())));
     };
     if issue.resolution_reason.as_deref() == Some("OBJECT_DELETED") {
         return Ok(Err(SkipReason::DeletedResource));
@@ -156,16 +159,16 @@ fn apply_rules(
             issue.id
         ))
     })?;
-    let wiz_platform = entity.cloud_platform.clone().unwrap_or_default();
-    let Some(platform) = platform(&wiz_platform) else {
-        return Ok(Err(SkipReason::Platform(wiz_platform)));
+    let wiz_platform = entity.cloud_platform.as_deref().unwrap_or_default();
+    let Some(platform) = platform(wiz_platform) else {
+        return Ok(Err(SkipReason::Platform(wiz_platform.to_string())));
     };
     let Some(status) = status(&issue.status) else {
-        return Ok(Err(SkipReason::UnknownStatus(issue.status)));
+        return Ok(Err(SkipReason::UnknownStatus(issue.status.to_string())));
     };
     Ok(Ok(Candidate {
-        entity_raw: Box::<str>::from(entity_raw).into(),
-        raw: Box::<str>::from(node).into(),
+        entity_raw: entity_raw.get(),
+        raw: node.get(),
         issue,
         entity,
         severity,
@@ -182,9 +185,10 @@ pub fn portal_url(issue: &IssueNode, portal_base: &str) -> String {
     }
 }
 
-/// The finding for a candidate, which it takes apart: its strings move into the finding.
-pub fn finding(c: Candidate, portal_base: &str) -> Finding {
-    let issue = c.issue;
+/// The finding for a candidate. Its raw record is the issue's text in the page, not a
+/// copy of it.
+pub fn finding<'a>(c: &Candidate<'a>, portal_base: &str) -> Finding<'a> {
+    let issue = &c.issue;
     let rule = issue.main_rule();
     let rule_name = rule.and_then(|r| non_empty(&r.name));
     let description = rule
@@ -193,15 +197,13 @@ pub fn finding(c: Candidate, portal_base: &str) -> Finding {
     let remediation = rule.and_then(|r| {
         non_empty(&r.resolution_recommendation).or_else(|| non_empty(&r.remediation_instructions))
     });
-    let project_ids = issue.project_ids();
-    let portal_url = Some(portal_url(&issue, portal_base));
-    let rule_id = rule.and_then(|r| non_empty(&r.id));
     let title = rule_name
         .clone()
         .unwrap_or_else(|| format!("Wiz issue {}", issue.id));
+    let owned = |text: &Option<Text>| text.as_deref().map(str::to_string);
     Finding {
-        source_id: issue.id,
-        asset_source_id: c.entity.id,
+        source_id: issue.id.to_string(),
+        asset_source_id: c.entity.id.to_string(),
         stream: crate::ISSUES_STREAM.to_string(),
         kind: FindingKind::Issue,
         vulnerability: None,
@@ -209,59 +211,76 @@ pub fn finding(c: Candidate, portal_base: &str) -> Finding {
         description,
         severity: c.severity,
         status: c.status,
-        source_status: issue.status,
+        source_status: issue.status.to_string(),
         remediation,
-        rule_id,
+        rule_id: rule.and_then(|r| non_empty(&r.id)),
         rule_name,
-        created_at: issue.created_at,
-        updated_at: issue.updated_at,
-        status_changed_at: issue.status_changed_at,
-        resolved_at: issue.resolved_at,
-        due_at: issue.due_at,
-        project_ids,
-        portal_url,
-        raw: c.raw,
+        created_at: owned(&issue.created_at),
+        updated_at: owned(&issue.updated_at),
+        status_changed_at: owned(&issue.status_changed_at),
+        resolved_at: owned(&issue.resolved_at),
+        due_at: owned(&issue.due_at),
+        project_ids: issue.project_ids(),
+        portal_url: Some(portal_url(issue, portal_base)),
+        raw: Cow::Borrowed(c.raw),
     }
 }
 
 /// The asset for a candidate. With inventory data, the technology is the asset type;
-/// without, the Wiz entity type is.
-pub fn asset(c: &Candidate, inventory: Option<&InventoryEntry>) -> Asset {
+/// without, the Wiz entity type is. Its raw record is the resource's text in the page.
+pub fn asset<'a>(
+    c: &Candidate<'a>,
+    inventory: Option<&InventoryEntry>,
+) -> Result<Asset<'a>, ConnectorError> {
     let e = &c.entity;
     let technologies = inventory
         .map(|i| i.technologies.clone())
         .unwrap_or_default();
     let entity_type = non_empty(&e.entity_type).unwrap_or_else(|| "UNKNOWN".to_string());
-    Asset {
-        source_id: e.id.clone(),
-        name: non_empty(&e.name).unwrap_or_else(|| e.id.clone()),
+    Ok(Asset {
+        source_id: e.id.to_string(),
+        name: non_empty(&e.name).unwrap_or_else(|| e.id.to_string()),
         asset_type: technologies.first().cloned().unwrap_or(entity_type),
         cloud_platform: c.platform.to_string(),
         cloud_account_id: non_empty(&e.subscription_external_id),
         cloud_account_name: non_empty(&e.subscription_name),
         region: non_empty(&e.region),
         provider_id: non_empty(&e.provider_id).or_else(|| non_empty(&e.external_id)),
-        tags: e
-            .tags
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), tag_value(v)))
-            .collect(),
+        tags: tags(c)?,
         status: non_empty(&e.status),
         technologies,
-        raw: c.entity_raw.clone(),
-    }
+        raw: Cow::Borrowed(c.entity_raw),
+    })
 }
 
-fn tag_value(v: &Value) -> String {
+/// The resource's tags as key and value pairs.
+fn tags(c: &Candidate) -> Result<Vec<(String, String)>, ConnectorError> {
+    let Some(tags) = c.entity.tags else {
+        return Ok(Vec::new());
+    };
+    let tags: Option<serde_json::Map<String, Value>> = serde_json::from_str(tags.get())
+        .map_err(|e| {
+            ConnectorError::Protocol(format!(
+                "malformed entitySnapshot of issue {}: {e}",
+                c.issue.id
+            ))
+        })?;
+    Ok(tags
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k, tag_value(v)))
+        .collect())
+}
+
+fn tag_value(v: Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => s,
         Value::Null => String::new(),
         other => other.to_string(),
     }
 }
 
-fn non_empty(v: &Option<String>) -> Option<String> {
+fn non_empty(v: &Option<Text>) -> Option<String> {
     v.as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())

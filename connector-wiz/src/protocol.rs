@@ -4,10 +4,12 @@
 use crate::config::WizConfig;
 use crate::mapping::PULLED_SEVERITIES;
 use crate::model::{Connection, Envelope, GraphqlError, IssuesData, ResourcesData};
+use crate::page::IssuesPage;
 use connector_sdk::ConnectorError;
 use connector_sdk::http::Response;
 use serde::Deserialize;
 use serde_json::json;
+use serde_json::value::RawValue;
 
 /// An HTTP answer as Wiz's protocol reads it: its status, the wait its `Retry-After`
 /// header asks for, and its body.
@@ -228,25 +230,35 @@ pub fn resources_request(ids: &[&str], after: Option<&str>) -> String {
     .to_string()
 }
 
-/// Reads a GraphQL answer of the issues query into its connection.
-pub fn parse_issues_page(response: &HttpResponse) -> Result<Connection, ConnectorError> {
+/// Reads a GraphQL answer of the issues query: the page keeps the body, and its issues
+/// are screened where they are in it.
+pub fn parse_issues_page(response: HttpResponse) -> Result<IssuesPage, ConnectorError> {
+    IssuesPage::read(response)
+}
+
+/// The connection of an issues answer, its nodes borrowed from the body.
+pub fn issues_connection(
+    response: &HttpResponse,
+) -> Result<Connection<&RawValue>, ConnectorError> {
     let data: IssuesData = parse_graphql(response)?;
     data.issues
         .ok_or_else(|| ConnectorError::Protocol("`data.issues` is missing or null".into()))
 }
 
 /// Reads a GraphQL answer of the inventory query into its connection.
-pub fn parse_resources_page(response: &HttpResponse) -> Result<Connection, ConnectorError> {
-    let data: ResourcesData = parse_graphql(response)?;
+pub fn parse_resources_page(
+    response: HttpResponse,
+) -> Result<Connection<Box<RawValue>>, ConnectorError> {
+    let data: ResourcesData = parse_graphql(&response)?;
     data.cloud_resources_v2.ok_or_else(|| {
         ConnectorError::Protocol("`data.cloudResourcesV2` is missing or null".into())
     })
 }
 
 /// Reads any GraphQL answer: HTTP errors, then GraphQL `errors` (fatal even beside partial
-/// data), then the typed `data`.
-pub fn parse_graphql<T: for<'de> Deserialize<'de>>(
-    response: &HttpResponse,
+/// data), then the typed `data`, which may borrow the body.
+pub fn parse_graphql<'a, T: Deserialize<'a>>(
+    response: &'a HttpResponse,
 ) -> Result<T, ConnectorError> {
     if response.status != 200 {
         let reason = graphql_error_reason(&response.body);
@@ -402,7 +414,7 @@ mod tests {
                 r#"{{"data":null,"errors":[{{"message":"m","extensions":{{"code":"RATE_LIMIT_EXCEEDED","retryAfter":{wait}}}}}]}}"#
             )
         };
-        let wait_of = |r: HttpResponse| match parse_issues_page(&r).unwrap_err() {
+        let wait_of = |r: HttpResponse| match parse_issues_page(r).unwrap_err() {
             ConnectorError::RateLimited {
                 retry_after_seconds,
                 ..
@@ -435,7 +447,7 @@ mod tests {
             let body = format!(
                 r#"{{"data":null,"errors":[{{"message":"m","extensions":{{"code":"{code}"}}}}]}}"#
             );
-            let err = parse_issues_page(&response(200, &body)).unwrap_err();
+            let err = parse_issues_page(response(200, &body)).unwrap_err();
             assert!(err.to_string().starts_with(prefix), "{code}: {err}");
         }
     }
@@ -443,7 +455,7 @@ mod tests {
     #[test]
     fn errors_beside_partial_data_fail() {
         let body = r#"{"data":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false}}},"errors":[{"message":"partial"}]}"#;
-        assert!(parse_issues_page(&response(200, body)).is_err());
+        assert!(parse_issues_page(response(200, body)).is_err());
     }
 
     #[test]
@@ -454,18 +466,18 @@ mod tests {
             r#"{"data":{}}"#,
             r#"{"data":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":"yes"}}}}"#,
         ] {
-            let err = parse_issues_page(&response(200, body)).unwrap_err();
+            let err = parse_issues_page(response(200, body)).unwrap_err();
             assert!(matches!(err, ConnectorError::Protocol(_)), "{body}: {err}");
         }
     }
 
     #[test]
     fn http_statuses_are_classified() {
-        let err = parse_issues_page(&response(404, "")).unwrap_err();
+        let err = parse_issues_page(response(404, "")).unwrap_err();
         assert!(matches!(err, ConnectorError::Config(_)));
-        let err = parse_issues_page(&response(502, "")).unwrap_err();
+        let err = parse_issues_page(response(502, "")).unwrap_err();
         assert!(matches!(err, ConnectorError::Transient(_)));
-        let err = parse_issues_page(&response(401, "")).unwrap_err();
+        let err = parse_issues_page(response(401, "")).unwrap_err();
         assert!(matches!(err, ConnectorError::Auth(_)));
     }
 

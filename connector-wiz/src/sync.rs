@@ -3,7 +3,8 @@
 
 use crate::client::WizClient;
 use crate::mapping::{self, Candidate, InventoryEntry, SkipReason};
-use crate::model::{Connection, PageInfo, ResourceNode};
+use crate::model::{PageInfo, ResourceNode};
+use crate::page::ScreenedPage;
 use crate::protocol;
 use crate::state::{ResumePoint, SyncState};
 use connector_sdk::http::Transport;
@@ -38,19 +39,13 @@ enum Lookup {
 }
 
 /// A page's batch, built and waiting to be handed over, with where the run stands after it.
-struct Ready {
-    batch: Batch,
+struct Ready<'p> {
+    batch: Batch<'p>,
     /// The cursor to resume after this page; `None` for a project's last page and for
     /// an empty page.
     cursor: Option<String>,
     /// Issues read so far, for progress.
     done: u64,
-}
-
-/// One screened page: its findings-to-be and the issues whose resource is gone.
-struct Screened {
-    candidates: Vec<Candidate>,
-    removed: Vec<String>,
 }
 
 /// Runs one sync.
@@ -210,7 +205,8 @@ impl<'h, T: Transport, H: Host> Sync<'h, T, H> {
                     // A page that fails (to arrive, to parse, to pass the rules) ends the
                     // walk; the pages before it are still handed over.
                     let page = page.and_then(|page| {
-                        let next = next_cursor(&mut guard, &page.page_info, page.nodes.len())
+                        let screened = page.get();
+                        let next = next_cursor(&mut guard, &screened.page_info, screened.issues)
                             .map_err(|e| e.context(&label))?;
                         Ok((page, next))
                     });
@@ -221,10 +217,11 @@ impl<'h, T: Transport, H: Host> Sync<'h, T, H> {
                             continue;
                         }
                     };
+                    let screened = page.get();
                     if number == 1 {
-                        total = page.total_count.map(|t| t + done);
+                        total = screened.total_count.map(|t| t + done);
                     }
-                    done += page.nodes.len() as u64;
+                    done += screened.issues as u64;
                     if let Some(cursor) = &next {
                         if looking_up.len() < PAGES_AHEAD {
                             fetching = Some(fetch(number + 1, Some(cursor.clone())));
@@ -234,28 +231,21 @@ impl<'h, T: Transport, H: Host> Sync<'h, T, H> {
                     }
                     // An empty page moves no resume point: its cursor is the one a server
                     // that pages forever makes up, and re-reading an empty page is free.
-                    let resume_after = next.filter(|_| !page.nodes.is_empty());
-                    let screened = match run.screen(page) {
-                        Ok(screened) => screened,
-                        Err(e) => {
-                            failure = Some(e.context(&label));
-                            (fetching, deferred) = (None, None);
-                            continue;
-                        }
-                    };
+                    let resume_after = next.filter(|_| screened.issues > 0);
+                    run.note_screened(screened);
                     let ids = run.new_asset_ids(&screened.candidates);
                     let inventory = run.inventory;
                     let ready_at = done;
                     looking_up.push_back(async move {
                         let found = lookup(client, inventory, &ids).await;
-                        (number, found, screened, resume_after, ready_at)
+                        (number, found, page, resume_after, ready_at)
                     });
                 }
-                Event::LookedUp((number, found, screened, cursor, ready_at)) => {
+                Event::LookedUp((number, found, page, cursor, ready_at)) => {
                     let label = page_label(number);
                     let found = found.map_err(|e| e.context("inventory lookup").context(&label))?;
                     let batch = run
-                        .build_batch(screened, found, &mut **host, portal_base)
+                        .build_batch(page.get(), found, &mut **host, portal_base)
                         .map_err(|e| e.context(&label))?;
                     let ready = Ready {
                         batch,
@@ -309,7 +299,7 @@ fn deliver<H: Host>(
     host: &mut H,
     run: &mut RunRecord,
     plan: &mut ResumePoint,
-    ready: Ready,
+    ready: Ready<'_>,
     total: Option<u64>,
 ) -> Result<(), ConnectorError> {
     run.summary.assets += ready.batch.assets.len() as u64;
@@ -331,40 +321,28 @@ impl RunRecord {
         *self.skipped.entry(reason.label()).or_default() += 1;
     }
 
-    /// Applies the guide's rules to a page's issues and notes the latest status change.
-    fn screen(&mut self, page: Connection) -> Result<Screened, ConnectorError> {
-        let mut screened = Screened {
-            candidates: Vec::with_capacity(page.nodes.len()),
-            removed: Vec::new(),
-        };
-        for node in page.nodes {
-            let issue = mapping::screen(node)?;
-            if let Some(at) = issue
-                .status_changed_at
-                .filter(|at| self.max_status_changed.as_ref().is_none_or(|m| at > m))
-            {
-                self.max_status_changed = Some(at);
-            }
-            match issue.outcome {
-                Ok(c) => screened.candidates.push(c),
-                Err(reason) => {
-                    if reason == SkipReason::DeletedResource {
-                        screened.removed.push(issue.id);
-                    }
-                    self.skip(&reason);
-                }
-            }
+    /// Counts a screened page's skipped issues and notes its latest status change.
+    fn note_screened(&mut self, page: &ScreenedPage) {
+        for (label, count) in &page.skipped {
+            self.summary.skipped += count;
+            *self.skipped.entry(label).or_default() += count;
         }
-        Ok(screened)
+        if let Some(at) = page
+            .latest_change
+            .as_deref()
+            .filter(|at| self.max_status_changed.as_deref().is_none_or(|m| *at > m))
+        {
+            self.max_status_changed = Some(at.to_string());
+        }
     }
 
     /// The resources of `candidates` not emitted yet in this run, each once.
     fn new_asset_ids(&self, candidates: &[Candidate]) -> Vec<String> {
         let mut ids: Vec<String> = candidates
             .iter()
-            .map(|c| &c.entity.id)
+            .map(|c| &*c.entity.id)
             .filter(|id| !self.emitted_assets.contains(*id))
-            .cloned()
+            .map(str::to_string)
             .collect();
         ids.sort_unstable();
         ids.dedup();
@@ -373,14 +351,14 @@ impl RunRecord {
 
     /// Builds a page's batch from what the inventory said: drops issues on deleted
     /// resources, emits each asset the first time it is seen in this run, each finding
-    /// once.
-    fn build_batch(
+    /// once. The batch's raw records borrow the page.
+    fn build_batch<'p>(
         &mut self,
-        screened: Screened,
+        page: &ScreenedPage<'p>,
         found: Lookup,
         host: &mut impl Host,
         portal_base: &str,
-    ) -> Result<Batch, ConnectorError> {
+    ) -> Result<Batch<'p>, ConnectorError> {
         let inventory = match found {
             Lookup::Skipped => HashMap::new(),
             Lookup::Found(entries) => {
@@ -401,23 +379,24 @@ impl RunRecord {
             }
         };
         let mut batch = Batch {
-            removed_findings: screened.removed,
+            removed_findings: page.removed.iter().map(|id| id.to_string()).collect(),
             ..Batch::default()
         };
-        for c in screened.candidates {
-            let entry = inventory.get(c.entity.id.as_str());
+        for c in &page.candidates {
+            let entry = inventory.get(&*c.entity.id);
             if entry.is_some_and(|e| e.deleted) {
                 self.skip(&SkipReason::DeletedResource);
-                batch.removed_findings.push(c.issue.id.clone());
+                batch.removed_findings.push(c.issue.id.to_string());
                 continue;
             }
             if let Some(emitted) = &mut self.emitted_findings
-                && !emitted.insert(c.issue.id.clone())
+                && !emitted.insert(c.issue.id.to_string())
             {
                 continue; // already emitted under another project
             }
-            if self.emitted_assets.insert(c.entity.id.clone()) {
-                batch.assets.push(mapping::asset(&c, entry));
+            if !self.emitted_assets.contains(&*c.entity.id) {
+                self.emitted_assets.insert(c.entity.id.to_string());
+                batch.assets.push(mapping::asset(c, entry)?);
             }
             batch.findings.push(mapping::finding(c, portal_base));
         }

@@ -6,6 +6,7 @@
 use connector_sdk::ConnectorError;
 use connector_sdk::records::{FindingStatus, Severity};
 use connector_wiz::mapping::{self, InventoryEntry, SkipReason};
+use connector_wiz::model::Connection;
 use connector_wiz::protocol::{self, HttpResponse};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -44,8 +45,15 @@ fn ok(body: &str) -> HttpResponse {
     }
 }
 
-fn raw(text: &str) -> Box<RawValue> {
-    RawValue::from_string(text.to_string()).unwrap()
+/// An issues page's connection, its nodes borrowed from the (leaked) body.
+fn connection(text: &str) -> Connection<&'static RawValue> {
+    protocol::issues_connection(Box::leak(Box::new(ok(text)))).unwrap()
+}
+
+/// A node as the page would hold it; leaked, so that what is read from it may borrow it
+/// for the rest of the test.
+fn raw(text: &str) -> &'static RawValue {
+    Box::leak(RawValue::from_string(text.to_string()).unwrap())
 }
 
 /// Every fixture file is read and handled according to its shape.
@@ -65,20 +73,17 @@ fn every_fixture_is_read() {
             let token = protocol::parse_token_response(&ok(&text)).unwrap();
             assert!(token.expires_in > 0, "{name}");
         } else if json.get("errors").is_some() {
-            assert!(protocol::parse_issues_page(&ok(&text)).is_err(), "{name}");
+            assert!(protocol::parse_issues_page(ok(&text)).is_err(), "{name}");
         } else if json.pointer("/data/issues").is_some() {
-            let page = protocol::parse_issues_page(&ok(&text)).unwrap();
-            for node in &page.nodes {
-                // Well-formed: either pulled or skipped by a rule, never a protocol error.
-                let _pulled_or_skipped =
-                    mapping::screen(node.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
-            }
+            // Well-formed: each issue either pulled or skipped by a rule, never a
+            // protocol error.
+            protocol::parse_issues_page(ok(&text)).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else if json.get("entitySnapshot").is_some() {
             let c = mapping::screen(raw(&in_current_shape(&text)))
                 .unwrap()
                 .outcome
                 .expect("fixture node is in scope");
-            let f = mapping::finding(c.clone(), PORTAL);
+            let f = mapping::finding(&c, PORTAL);
             assert_eq!(f.source_id, json["id"].as_str().unwrap(), "{name}");
             assert!(f.rule_name.is_some(), "{name}: named after its rule");
         } else {
@@ -96,7 +101,7 @@ fn every_fixture_is_read() {
 fn aws_load_balancer_control_maps_every_field() {
     let text = read_node("port-ocean_issue-node_aws-load-balancer_control.json");
     let c = mapping::screen(raw(&text)).unwrap().outcome.unwrap();
-    let f = mapping::finding(c.clone(), PORTAL);
+    let f = mapping::finding(&c, PORTAL);
     assert_eq!(f.source_id, "9cbcba1e-0c11-478d-8593-942995201487");
     assert_eq!(f.asset_source_id, "0727dd0c-24e3-56b2-a170-adf96b72e2d6");
     assert_eq!(
@@ -135,7 +140,7 @@ fn aws_load_balancer_control_maps_every_field() {
         serde_json::from_str::<Value>(&text).unwrap()
     );
 
-    let a = mapping::asset(&c, None);
+    let a = mapping::asset(&c, None).unwrap();
     assert_eq!(a.source_id, "0727dd0c-24e3-56b2-a170-adf96b72e2d6");
     assert_eq!(a.name, "Splunk");
     assert_eq!(
@@ -159,7 +164,7 @@ fn aws_load_balancer_control_maps_every_field() {
         technologies: vec!["AWS Elastic Load Balancing".into()],
         deleted: false,
     };
-    let a = mapping::asset(&c, Some(&inventory));
+    let a = mapping::asset(&c, Some(&inventory)).unwrap();
     assert_eq!(
         a.asset_type, "AWS Elastic Load Balancing",
         "technology becomes the asset type"
@@ -171,7 +176,7 @@ fn aws_load_balancer_control_maps_every_field() {
 fn azure_subscription_with_null_projects_and_empty_region() {
     let text = read_node("port-ocean_issue-node_azure-subscription_control.json");
     let c = mapping::screen(raw(&text)).unwrap().outcome.unwrap();
-    let f = mapping::finding(c.clone(), PORTAL);
+    let f = mapping::finding(&c, PORTAL);
     assert!(f.project_ids.is_empty(), "projects: null");
     assert!(
         f.remediation
@@ -179,7 +184,7 @@ fn azure_subscription_with_null_projects_and_empty_region() {
             .unwrap()
             .contains("quantum-resistant")
     );
-    let a = mapping::asset(&c, None);
+    let a = mapping::asset(&c, None).unwrap();
     assert_eq!(a.cloud_platform, "Azure");
     assert_eq!(a.region, None, "empty region is absent");
     assert_eq!(
@@ -195,14 +200,13 @@ fn azure_subscription_with_null_projects_and_empty_region() {
 
 #[test]
 fn elastic_envelope_kubernetes_informational_node_is_skipped() {
-    let page =
-        protocol::parse_issues_page(&ok(&read("elastic_issues-v2_graphql_response.json"))).unwrap();
+    let page = connection(&read("elastic_issues-v2_graphql_response.json"));
     assert_eq!(page.nodes.len(), 1);
     assert!(!page.page_info.has_next_page);
     assert!(page.page_info.end_cursor.is_some());
     // Both rules apply; severity is checked first.
     assert_eq!(
-        mapping::screen(page.nodes[0].clone())
+        mapping::screen(page.nodes[0])
             .unwrap()
             .outcome
             .unwrap_err(),
@@ -217,12 +221,12 @@ fn elastic_envelope_kubernetes_informational_node_is_skipped() {
     // On AWS it would be pulled, with IN_PROGRESS as failed and the control's description alias.
     let node = node.replace("\"Kubernetes\"", "\"AWS\"");
     let c = mapping::screen(raw(&node)).unwrap().outcome.unwrap();
-    let f = mapping::finding(c.clone(), PORTAL);
+    let f = mapping::finding(&c, PORTAL);
     assert_eq!(f.status, FindingStatus::Failed);
     assert_eq!(f.source_status, "IN_PROGRESS");
     assert!(f.description.starts_with("These EKS principals"));
     assert_eq!(f.due_at.as_deref(), Some("2023-08-30T21:00:00Z"));
-    assert_eq!(mapping::asset(&c, None).tags.len(), 2);
+    assert_eq!(mapping::asset(&c, None).unwrap().tags.len(), 2);
 }
 
 #[test]
@@ -235,7 +239,7 @@ fn oauth_token_fixture() {
 
 #[test]
 fn graphql_error_fixture_is_a_permission_error() {
-    let err = protocol::parse_issues_page(&ok(&read(
+    let err = protocol::parse_issues_page(ok(&read(
         "port-ocean_graphql-error_response_synthetic.json",
     )))
     .unwrap_err();
@@ -317,7 +321,7 @@ fn rules_on_variants_of_a_real_node() {
     })
     .unwrap();
     assert_eq!(
-        mapping::finding(c.clone(), PORTAL).remediation.as_deref(),
+        mapping::finding(&c, PORTAL).remediation.as_deref(),
         Some("Block public access.")
     );
     // A CloudEventRule has none.
@@ -325,7 +329,7 @@ fn rules_on_variants_of_a_real_node() {
         v["sourceRules"] = serde_json::json!([{"__typename": "CloudEventRule", "id": "e1", "name": "Suspicious login", "description": "d"}]);
     })
     .unwrap();
-    assert_eq!(mapping::finding(c.clone(), PORTAL).remediation, None);
+    assert_eq!(mapping::finding(&c, PORTAL).remediation, None);
     // No rule at all, a null list, or only null entries: the title falls back to the id.
     for rules in [
         Value::Null,
@@ -333,7 +337,7 @@ fn rules_on_variants_of_a_real_node() {
         serde_json::json!([null]),
     ] {
         let c = variant(&|v| v["sourceRules"] = rules.clone()).unwrap();
-        let f = mapping::finding(c.clone(), PORTAL);
+        let f = mapping::finding(&c, PORTAL);
         assert_eq!(f.title, "Wiz issue 9cbcba1e-0c11-478d-8593-942995201487");
         assert_eq!((f.rule_id, f.remediation), (None, None));
     }
@@ -343,13 +347,13 @@ fn rules_on_variants_of_a_real_node() {
         v["sourceRule"] = rules[0].clone();
     })
     .unwrap();
-    assert_eq!(mapping::finding(c.clone(), PORTAL).rule_id, None);
+    assert_eq!(mapping::finding(&c, PORTAL).rule_id, None);
     // Null project entries are skipped, never a failure.
     let c = variant(&|v| {
         v["projects"] = serde_json::json!([null, {"id": "p1"}, null]);
     })
     .unwrap();
-    assert_eq!(mapping::finding(c.clone(), PORTAL).project_ids, ["p1"]);
+    assert_eq!(mapping::finding(&c, PORTAL).project_ids, ["p1"]);
 
     // Malformed nodes are protocol errors, never panics.
     for bad in [
@@ -371,7 +375,7 @@ fn aws_threat_detection_with_only_source_rules() {
     let json: Value = serde_json::from_str(&text).unwrap();
     assert!(json.get("sourceRule").is_none(), "today's shape");
     let c = mapping::screen(raw(&text)).unwrap().outcome.unwrap();
-    let f = mapping::finding(c.clone(), PORTAL);
+    let f = mapping::finding(&c, PORTAL);
     assert_eq!(
         f.title, "Root account console login from an unusual location",
         "named after its CloudEventRule"
@@ -391,7 +395,7 @@ fn aws_threat_detection_with_only_source_rules() {
         json["url"].as_str(),
         "Wiz's own link wins over a built one"
     );
-    let a = mapping::asset(&c, None);
+    let a = mapping::asset(&c, None).unwrap();
     assert_eq!(a.cloud_platform, "AWS");
     assert_eq!(a.asset_type, "USER_ACCOUNT");
     assert_eq!(
@@ -402,13 +406,11 @@ fn aws_threat_detection_with_only_source_rules() {
 
 #[test]
 fn current_page_names_issues_after_their_first_rule_and_skips_other_platforms() {
-    let page =
-        protocol::parse_issues_page(&ok(&read("synthetic_issues-v2_page_current-shape.json")))
-            .unwrap();
+    let page = connection(&read("synthetic_issues-v2_page_current-shape.json"));
     let screened: Vec<_> = page
         .nodes
         .iter()
-        .map(|n| mapping::screen(n.clone()).unwrap())
+        .map(|n| mapping::screen(n).unwrap())
         .collect();
     let outcome = |id: &str| {
         &screened
@@ -419,7 +421,7 @@ fn current_page_names_issues_after_their_first_rule_and_skips_other_platforms() 
     };
     // Two rules: the first names it and gives its remediation.
     let c = outcome("0c5e2a71").as_ref().unwrap();
-    let f = mapping::finding(c.clone(), PORTAL);
+    let f = mapping::finding(&c, PORTAL);
     assert_eq!(f.title, "S3 bucket policy allows public read");
     assert_eq!(f.rule_id.as_deref(), Some("ccr-s3-017"));
     assert!(f.remediation.unwrap().contains("Block Public Access"));
@@ -447,7 +449,7 @@ fn current_page_names_issues_after_their_first_rule_and_skips_other_platforms() 
     // No rule at all: the fallback title.
     for id in ["6a0c2e48", "8c2e4a6b"] {
         let c = outcome(id).as_ref().unwrap();
-        let f = mapping::finding(c.clone(), PORTAL);
+        let f = mapping::finding(&c, PORTAL);
         assert_eq!(f.title, format!("Wiz issue {}", c.issue.id));
         assert_eq!(f.rule_name, None);
     }

@@ -11,14 +11,12 @@ const PORTAL_BASE: &str = "https://app.wiz.io";
 
 /// Parses and maps one `issuesV2` answer; returns how many findings it produced.
 pub fn parse_and_map(response: &HttpResponse) -> Result<usize, ConnectorError> {
-    let page = parse_issues_page(response)?;
+    let page = parse_issues_page(response.clone())?;
     let mut findings = 0;
-    for node in page.nodes {
-        if let Ok(candidate) = mapping::screen(node)?.outcome {
-            std::hint::black_box(mapping::asset(&candidate, None));
-            std::hint::black_box(mapping::finding(candidate, PORTAL_BASE));
-            findings += 1;
-        }
+    for candidate in &page.get().candidates {
+        std::hint::black_box(mapping::asset(candidate, None)?);
+        std::hint::black_box(mapping::finding(candidate, PORTAL_BASE));
+        findings += 1;
     }
     Ok(findings)
 }

@@ -79,7 +79,7 @@ fn client<T: Transport>(transport: T) -> connector_sdk::http::Client<T> {
 }
 
 /// An item as a finding and its asset, or why it cannot be one.
-fn records(item: &Item) -> Result<(Asset, Finding), String> {
+fn records(item: &Item) -> Result<(Asset<'static>, Finding<'static>), String> {
     let severity = Severity::parse(&item.severity)
         .ok_or_else(|| format!("unknown severity `{}`", item.severity))?;
     let status = match item.status.as_str() {
@@ -116,7 +116,7 @@ fn records(item: &Item) -> Result<(Asset, Finding), String> {
         due_at: None,
         project_ids: Vec::new(),
         portal_url: None,
-        raw: String::new(),
+        raw: Default::default(),
     };
     Ok((asset, finding))
 }

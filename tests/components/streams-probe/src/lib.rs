@@ -48,7 +48,7 @@ async fn fetch<T: Transport>(
     }
 }
 
-fn finding(item: &Item, stream: &str) -> Finding {
+fn finding(item: &Item, stream: &str) -> Finding<'static> {
     Finding {
         source_id: format!("{stream}-{}", item.id),
         asset_source_id: ASSET.into(),
@@ -70,7 +70,7 @@ fn finding(item: &Item, stream: &str) -> Finding {
         due_at: None,
         project_ids: Vec::new(),
         portal_url: None,
-        raw: String::new(),
+        raw: Default::default(),
     }
 }
 
