@@ -52,7 +52,11 @@ impl<'h, H: Host + ?Sized> Pages<'h, H> {
     /// Emits `batch`, then, if the host took it, stores `resume` (when given) as the point
     /// to go on from. Empty batches are not sent, but their checkpoint is. Fails when the
     /// host said stop.
-    pub fn deliver(&mut self, batch: Batch<'_>, resume: Option<&str>) -> Result<(), ConnectorError> {
+    pub fn deliver(
+        &mut self,
+        batch: Batch<'_>,
+        resume: Option<&str>,
+    ) -> Result<(), ConnectorError> {
         self.summary.assets += batch.assets.len() as u64;
         self.summary.findings += batch.findings.len() as u64;
         if !batch.is_empty() && !self.host.emit(batch) {

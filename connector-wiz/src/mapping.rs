@@ -258,8 +258,8 @@ fn tags(c: &Candidate) -> Result<Vec<(String, String)>, ConnectorError> {
     let Some(tags) = c.entity.tags else {
         return Ok(Vec::new());
     };
-    let tags: Option<serde_json::Map<String, Value>> = serde_json::from_str(tags.get())
-        .map_err(|e| {
+    let tags: Option<serde_json::Map<String, Value>> =
+        serde_json::from_str(tags.get()).map_err(|e| {
             ConnectorError::Protocol(format!(
                 "malformed entitySnapshot of issue {}: {e}",
                 c.issue.id

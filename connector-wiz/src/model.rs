@@ -2,9 +2,9 @@
 //! that real tenants have been seen to leave out or null is optional.
 
 use serde::Deserialize;
-use std::borrow::Cow;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// The `{data, errors}` envelope of every GraphQL answer.
 #[derive(Debug, Deserialize)]

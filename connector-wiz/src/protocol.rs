@@ -237,9 +237,7 @@ pub fn parse_issues_page(response: HttpResponse) -> Result<IssuesPage, Connector
 }
 
 /// The connection of an issues answer, its nodes borrowed from the body.
-pub fn issues_connection(
-    response: &HttpResponse,
-) -> Result<Connection<&RawValue>, ConnectorError> {
+pub fn issues_connection(response: &HttpResponse) -> Result<Connection<&RawValue>, ConnectorError> {
     let data: IssuesData = parse_graphql(response)?;
     data.issues
         .ok_or_else(|| ConnectorError::Protocol("`data.issues` is missing or null".into()))

@@ -206,10 +206,7 @@ fn elastic_envelope_kubernetes_informational_node_is_skipped() {
     assert!(page.page_info.end_cursor.is_some());
     // Both rules apply; severity is checked first.
     assert_eq!(
-        mapping::screen(page.nodes[0])
-            .unwrap()
-            .outcome
-            .unwrap_err(),
+        mapping::screen(page.nodes[0]).unwrap().outcome.unwrap_err(),
         SkipReason::Severity("INFORMATIONAL".into())
     );
     // With an in-scope severity the platform rule still skips it.

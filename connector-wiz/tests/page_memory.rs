@@ -69,7 +69,11 @@ fn a_screened_page_holds_little_beside_its_body() {
 
     let screened = page.get();
     assert_eq!(screened.issues, 600);
-    assert_eq!(screened.candidates.len(), 300, "three of six issues are pulled");
+    assert_eq!(
+        screened.candidates.len(),
+        300,
+        "three of six issues are pulled"
+    );
     // Parsed copies of every node held 2.4 times the body; strings copied out of it, or
     // room kept for the issues that were skipped, pass half of it.
     assert!(
