@@ -418,7 +418,7 @@ fn current_page_names_issues_after_their_first_rule_and_skips_other_platforms() 
     };
     // Two rules: the first names it and gives its remediation.
     let c = outcome("0c5e2a71").as_ref().unwrap();
-    let f = mapping::finding(&c, PORTAL);
+    let f = mapping::finding(c, PORTAL);
     assert_eq!(f.title, "S3 bucket policy allows public read");
     assert_eq!(f.rule_id.as_deref(), Some("ccr-s3-017"));
     assert!(f.remediation.unwrap().contains("Block Public Access"));
@@ -446,7 +446,7 @@ fn current_page_names_issues_after_their_first_rule_and_skips_other_platforms() 
     // No rule at all: the fallback title.
     for id in ["6a0c2e48", "8c2e4a6b"] {
         let c = outcome(id).as_ref().unwrap();
-        let f = mapping::finding(&c, PORTAL);
+        let f = mapping::finding(c, PORTAL);
         assert_eq!(f.title, format!("Wiz issue {}", c.issue.id));
         assert_eq!(f.rule_name, None);
     }
