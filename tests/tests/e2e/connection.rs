@@ -66,11 +66,12 @@ fn bad_secret_is_refused_and_nothing_is_saved() {
 fn unreachable_and_wrong_api_urls_name_the_api_step() {
     let sim = Simulator::start(SimConfig::new(1, 50)).unwrap();
     let host = Host::new();
-    // A port nobody listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
+    // A port nobody listens on, held for the whole test: a port only freed could be taken
+    // by another test's server meanwhile, which then resets the connection.
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
         .unwrap();
+    let closed = held.local_addr().unwrap().as_socket().unwrap();
     let out = host.add_wiz_at(
         "w",
         &format!("http://{closed}"),
