@@ -134,8 +134,8 @@ enum Write {
 /// A batch's share of the bytes between `emit` and the store: of its run's, and of its
 /// process's.
 struct InFlight {
-    _run: BacklogShare,
-    _process: BacklogShare,
+    run: BacklogShare,
+    process: BacklogShare,
 }
 
 /// Takes what the plugin emits: enforces the run's ceilings and cancellation, and queues
@@ -159,7 +159,15 @@ struct StoringSink {
     /// Set once an `emit` was refused: no checkpoint may follow a batch that was not
     /// stored, or a resumed run would skip it.
     refused: bool,
+    /// Room taken for the next batch before the plugin's copy of it was lifted
+    /// ([`RunSink::reserve`]).
+    reserved: Option<InFlight>,
 }
+
+/// The size a run's first batch is taken to have per record, before it is lifted: about
+/// what a finding with its raw record weighs. Later batches are sized by the run's own
+/// average so far; a batch larger than its estimate takes the difference when lifted.
+const FIRST_BATCH_BYTES_PER_RECORD: u64 = 2048;
 
 /// Writes the sink may queue, batches and checkpoints alike. The writer takes whatever
 /// has queued while it wrote the last group and commits it as one group: the store
@@ -312,6 +320,31 @@ impl StoringSink {
             in_flight: StoreBacklog::new(limits.max_bytes_in_flight),
             backlog,
             refused: false,
+            reserved: None,
+        }
+    }
+
+    /// The KiB a batch of `records` records is taken to need before it is lifted.
+    fn estimated_kib(&self, records: u64) -> u32 {
+        let per_record = match self.records {
+            0 => FIRST_BATCH_BYTES_PER_RECORD,
+            seen => self.bytes.div_ceil(seen),
+        };
+        u32::try_from(records.saturating_mul(per_record).div_ceil(1024)).unwrap_or(u32::MAX)
+    }
+
+    /// The room a batch of `kib` takes from the run's and the process's ceilings: what
+    /// was reserved for it, resized to fit, or taken now. `None` if a ceiling was closed.
+    async fn room_for(&mut self, kib: u32) -> Option<InFlight> {
+        match self.reserved.take() {
+            Some(InFlight { run, process }) => Some(InFlight {
+                run: self.in_flight.resize(run, kib).await?,
+                process: self.backlog.resize(process, kib).await?,
+            }),
+            None => Some(InFlight {
+                run: self.in_flight.admit(kib).await?,
+                process: self.backlog.admit(kib).await?,
+            }),
         }
     }
 
@@ -329,18 +362,11 @@ impl StoringSink {
             return false;
         }
         // Waits while the run holds its ceiling of bytes in flight, then while the
-        // process holds its own, then while the queue is full; fails only if the writer
-        // is gone.
+        // process holds its own (unless room was reserved), then while the queue is
+        // full; fails only if the writer is gone.
         let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
-        let Some(run) = self.in_flight.admit(kib).await else {
+        let Some(held) = self.room_for(kib).await else {
             return false;
-        };
-        let Some(process) = self.backlog.admit(kib).await else {
-            return false;
-        };
-        let held = InFlight {
-            _run: run,
-            _process: process,
         };
         if self.writes.send(Write::Batch(batch, held)).await.is_err() {
             return false;
@@ -413,6 +439,19 @@ impl Default for EmitLimits {
 
 #[async_trait::async_trait]
 impl RunSink for StoringSink {
+    async fn reserve(&mut self, records: u64) {
+        self.reserved = None;
+        if self.cancel.load(Ordering::SeqCst) || self.failed.load(Ordering::SeqCst) {
+            return;
+        }
+        let kib = self.estimated_kib(records);
+        if let Some(run) = self.in_flight.admit(kib).await
+            && let Some(process) = self.backlog.admit(kib).await
+        {
+            self.reserved = Some(InFlight { run, process });
+        }
+    }
+
     async fn emit(&mut self, batch: Batch) -> bool {
         let accepted = self.accept(batch).await;
         self.refused |= !accepted;
@@ -796,8 +835,8 @@ mod tests {
                 .unwrap()
         };
         InFlight {
-            _run: permit(),
-            _process: permit(),
+            run: permit(),
+            process: permit(),
         }
     }
 
@@ -875,6 +914,39 @@ mod tests {
         };
         drop(held);
         assert!(other.await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_takes_its_room_before_it_is_lifted() {
+        let tally: Arc<Mutex<Tally>> = Arc::default();
+        let backlog = StoreBacklog::new(1 << 20);
+        let (mut first, mut first_queue) = sink_sharing(&tally, 64 << 20, backlog.clone());
+        let (mut second, mut second_queue) = sink_sharing(&tally, 64 << 20, backlog.clone());
+        // 300 records of a first batch are taken to be 600 KiB: the first run has room.
+        first.reserve(300).await;
+        assert_eq!(backlog.free_kib(), 1024 - 600);
+        // The other run has none: its plugin's batch stays in the plugin's memory.
+        let mut reserving = Box::pin(second.reserve(300));
+        let waited = tokio::time::timeout(Duration::from_secs(3600), &mut reserving).await;
+        assert!(waited.is_err(), "the second batch is not lifted meanwhile");
+        // The first batch, lifted, uses its room, resized to what it weighs.
+        let mut emitted = Box::pin(first.emit(batch_of(500)));
+        let waited = tokio::time::timeout(Duration::from_secs(3600), &mut emitted).await;
+        assert!(waited.is_err(), "no room for another like it yet");
+        let Some(Write::Batch(_, held)) = first_queue.recv().await else {
+            panic!("the first run's batch is queued")
+        };
+        let taken = held.process.num_permits();
+        assert!(
+            (500..600).contains(&taken),
+            "the estimate's excess is given back: {taken} KiB held"
+        );
+        // Once it is stored, the other run takes its room, and its batch is queued.
+        drop(held);
+        reserving.await;
+        assert!(second.emit(batch_of(100)).await);
+        assert!(matches!(second_queue.try_recv(), Ok(Write::Batch(..))));
+        assert!(emitted.await);
     }
 
     #[tokio::test(start_paused = true)]

@@ -13,6 +13,11 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 /// (for the store's writer): the plugin waits with them, and nothing else does.
 #[async_trait::async_trait]
 pub trait RunSink: Send {
+    /// Takes room for a batch of `records` records before it is lifted out of the
+    /// plugin, waiting while there is none: a batch waits for the store in the plugin's
+    /// memory, which it already occupies, not in a copy in the host's. The next `emit`
+    /// uses the room.
+    async fn reserve(&mut self, _records: u64) {}
     /// Stores one page; returns whether the plugin should go on.
     async fn emit(&mut self, batch: Batch) -> bool;
     /// Stores a resume point.

@@ -42,6 +42,31 @@ impl StoreBacklog {
         self.kib.clone().acquire_many_owned(wanted).await.ok()
     }
 
+    /// `share` grown or shrunk to `kib` (or the whole ceiling). Growing takes what is free
+    /// at once; when that is not enough, the share is given back and `kib` waited for
+    /// like any batch: a run never waits while holding part of the ceiling, so runs
+    /// whose reservations fill it cannot wait on each other forever.
+    pub(crate) async fn resize(&self, mut share: BacklogShare, kib: u32) -> Option<BacklogShare> {
+        let wanted = kib.min(self.capacity) as usize;
+        let held = share.num_permits();
+        if wanted < held {
+            drop(share.split(held - wanted));
+        } else if wanted > held {
+            match self
+                .kib
+                .clone()
+                .try_acquire_many_owned((wanted - held) as u32)
+            {
+                Ok(more) => share.merge(more),
+                Err(_) => {
+                    drop(share);
+                    return self.admit(kib).await;
+                }
+            }
+        }
+        Some(share)
+    }
+
     /// Waits until `kib` more would be admitted at once. A run waits here after queuing a
     /// batch, so that its plugin builds the next one only when there is room for it: a
     /// batch lifted out of a plugin while the ceiling is full would wait in the host's
@@ -52,7 +77,7 @@ impl StoreBacklog {
 
     /// KiB free right now.
     #[cfg(test)]
-    fn free_kib(&self) -> usize {
+    pub(crate) fn free_kib(&self) -> usize {
         self.kib.available_permits()
     }
 }
@@ -91,5 +116,36 @@ mod tests {
         assert_eq!(backlog.free_kib(), 0);
         drop(whole);
         backlog.wait_for_room(1024).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_share_is_resized_and_growing_shares_never_wait_on_each_other() {
+        let backlog = StoreBacklog::new(1 << 20);
+        let share = backlog.admit(600).await.unwrap();
+        // Smaller: the excess goes back at once.
+        let share = backlog.resize(share, 200).await.unwrap();
+        assert_eq!(backlog.free_kib(), 1024 - 200);
+        // Larger, with room: taken at once.
+        let share = backlog.resize(share, 500).await.unwrap();
+        assert_eq!(backlog.free_kib(), 1024 - 500);
+        drop(share);
+        // Two runs whose shares fill the ceiling both grow: neither waits holding its
+        // share, so the first gets the other's and the other waits its turn.
+        let first = backlog.admit(512).await.unwrap();
+        let second = backlog.admit(512).await.unwrap();
+        let mut first_grows = Box::pin(backlog.resize(first, 700));
+        let waited = tokio::time::timeout(Duration::from_secs(3600), &mut first_grows).await;
+        assert!(waited.is_err(), "no room while the other holds its share");
+        let mut second_grows = Box::pin(backlog.resize(second, 700));
+        let waited = tokio::time::timeout(Duration::from_secs(3600), &mut second_grows).await;
+        assert!(waited.is_err(), "the other waits behind the first");
+        let first = tokio::time::timeout(Duration::from_secs(3600), &mut first_grows)
+            .await
+            .expect("the other gave its share back")
+            .unwrap();
+        assert_eq!(first.num_permits(), 700);
+        drop(first);
+        let share = second_grows.await.unwrap();
+        assert_eq!(share.num_permits(), 700);
     }
 }

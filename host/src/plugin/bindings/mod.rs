@@ -17,6 +17,7 @@ use wasmtime::component::{HasSelf, InstancePre, Linker};
 pub(crate) fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
     v0_1::Connector::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
     v0_2::Connector::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+    v0_2::link_emit_lifted_when_room(linker)?;
     Ok(())
 }
 

@@ -3,6 +3,10 @@
 //! streams, and fixed endpoints.
 
 use crate::model;
+use crate::plugin::state::RunState;
+use wasmtime::AsContextMut;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, WasmList, WasmStr};
 
 #[allow(missing_docs)] // generated; the WIT carries the docs
 mod generated {
@@ -130,6 +134,84 @@ impl From<wit::Batch> for model::Batch {
         read_findings(&mut batch, b.findings, finding);
         batch
     }
+}
+
+/// `emit`'s batch as the plugin passed it: its lists stay in the plugin's memory until the
+/// run has room for them. Lifted at the call, as the generated binding does, a batch
+/// that waited for room waited in the host's memory: with 500 syncs feeding one store,
+/// nearly all of them held a lifted page there (890 MiB; BENCHMARKS.md, issue 27).
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lift)]
+#[component(record)]
+struct PendingBatch {
+    assets: WasmList<wit::Asset>,
+    findings: WasmList<wit::Finding>,
+    #[component(name = "removed-findings")]
+    removed_findings: WasmList<WasmStr>,
+    #[component(name = "removed-assets")]
+    removed_assets: WasmList<WasmStr>,
+}
+
+impl PendingBatch {
+    /// Records in it, before any is lifted.
+    fn records(&self) -> u64 {
+        [
+            self.assets.len(),
+            self.findings.len(),
+            self.removed_findings.len(),
+            self.removed_assets.len(),
+        ]
+        .iter()
+        .sum::<usize>() as u64
+    }
+
+    /// Copies it out of the plugin's memory.
+    fn lift(&self, mut store: StoreContextMut<'_, RunState>) -> wasmtime::Result<wit::Batch> {
+        let mut ids = |list: &WasmList<WasmStr>| -> wasmtime::Result<Vec<String>> {
+            let texts = list
+                .iter(&mut store)?
+                .collect::<wasmtime::Result<Vec<_>>>()?;
+            texts
+                .iter()
+                .map(|text| Ok(text.to_str(&store)?.into_owned()))
+                .collect()
+        };
+        let removed_findings = ids(&self.removed_findings)?;
+        let removed_assets = ids(&self.removed_assets)?;
+        let assets = self
+            .assets
+            .iter(&mut store)?
+            .collect::<wasmtime::Result<_>>()?;
+        let findings = self
+            .findings
+            .iter(&mut store)?
+            .collect::<wasmtime::Result<_>>()?;
+        Ok(wit::Batch {
+            assets,
+            findings,
+            removed_findings,
+            removed_assets,
+        })
+    }
+}
+
+/// Replaces the generated `emit` of this line with one that takes room for the batch
+/// ([`crate::plugin::state::RunSink::reserve`]) before lifting it.
+pub(crate) fn link_emit_lifted_when_room(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let linked = linker
+        .instance("safe:connector/host@0.2.0")?
+        .func_wrap_async(
+            "emit",
+            |mut store: StoreContextMut<'_, RunState>, (batch,): (PendingBatch,)| {
+                Box::new(async move {
+                    store.data_mut().sink.reserve(batch.records()).await;
+                    let lifted = batch.lift(store.as_context_mut())?;
+                    Ok((store.data_mut().sink.emit(lifted.into()).await,))
+                })
+            },
+        );
+    linker.allow_shadowing(false);
+    linked
 }
 
 #[cfg(test)]
