@@ -8,9 +8,10 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Default ceiling on the bytes all runs of a process may have emitted but not stored, in
-/// MiB: room for a few hundred pages of a large tenant, so that the store always has work
-/// queued, while hundreds of syncs at once hold no more than this in the host.
-pub const DEFAULT_MAX_MIB_IN_FLIGHT_PER_PROCESS: u64 = 256;
+/// MiB: as much as one run may hold, so a single large sync is not slowed, and dozens of
+/// pages for the store to work through, while hundreds of syncs at once hold no more than
+/// this in the host. 256 put 500 syncs at 2,252 MiB, 64 at 2,008 (BENCHMARKS.md).
+pub const DEFAULT_MAX_MIB_IN_FLIGHT_PER_PROCESS: u64 = 64;
 
 /// A ceiling in KiB permits; a clone shares it.
 #[derive(Debug, Clone)]
