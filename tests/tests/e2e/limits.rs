@@ -62,14 +62,23 @@ fn rss_now(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Peak RSS in KiB of `sync big` with `--max-mib-in-flight mib`, while the test holds the
+/// Peak RSS in KiB of `sync big` with `--max-mib-in-flight mib` (and as much for the
+/// whole process, which would otherwise cap it at its default), while the test holds the
 /// store's write lock, as a slow disk or a busy writer would: until the host's memory
 /// has stopped growing for three seconds (whatever is queued, is queued), at most 60.
 fn big_batches_peak(host: &Host, mib: &str) -> u64 {
     let db = rusqlite::Connection::open(host.db()).unwrap();
     db.execute_batch("BEGIN IMMEDIATE").unwrap();
     let child = host
-        .command(&["sync", "big", "--full", "--max-mib-in-flight", mib])
+        .command(&[
+            "sync",
+            "big",
+            "--full",
+            "--max-mib-in-flight",
+            mib,
+            "--max-mib-in-flight-per-process",
+            mib,
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
