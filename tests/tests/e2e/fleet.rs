@@ -157,6 +157,14 @@ fn midway(
     let clock = TestClock::new(host.dir(), "2030-04-01T00:00:00Z");
     let busy = worker(host, &clock, args);
     wait_for(60, "the worker", || workers_in(host, "active").len() == 1);
+    // Moved before the worker has scheduled them, the clock would put their first slot
+    // on the next day.
+    wait_for(30, "the schedules", || {
+        let log = busy.log_text();
+        names
+            .iter()
+            .all(|name| log.contains(&format!("integration `{name}`: first auto sync at")))
+    });
     clock.set("2030-04-01T01:15:00Z");
     wait_for(120, "every sync to store some findings", || {
         names
