@@ -334,9 +334,9 @@ impl StoringSink {
     }
 
     /// The room a batch of `kib` takes from the run's and the process's ceilings: what
-    /// was reserved for it, resized to fit, or taken now. `None` if a ceiling was closed.
-    async fn room_for(&mut self, kib: u32) -> Option<InFlight> {
-        match self.reserved.take() {
+    /// was `reserved` for it, resized to fit, or taken now. `None` if a ceiling was closed.
+    async fn room_for(&mut self, reserved: Option<InFlight>, kib: u32) -> Option<InFlight> {
+        match reserved {
             Some(InFlight { run, process }) => Some(InFlight {
                 run: self.in_flight.resize(run, kib).await?,
                 process: self.backlog.resize(process, kib).await?,
@@ -351,6 +351,8 @@ impl StoringSink {
     /// Queues `batch` for the writer, unless the run is cancelled, failed, or over a
     /// ceiling; whether it was queued.
     async fn accept(&mut self, batch: Batch) -> bool {
+        // Taken now, so that a batch that is refused gives its room back at once.
+        let reserved = self.reserved.take();
         if self.cancel.load(Ordering::SeqCst) || self.failed.load(Ordering::SeqCst) {
             return false;
         }
@@ -365,7 +367,7 @@ impl StoringSink {
         // process holds its own (unless room was reserved), then while the queue is
         // full; fails only if the writer is gone.
         let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
-        let Some(held) = self.room_for(kib).await else {
+        let Some(held) = self.room_for(reserved, kib).await else {
             return false;
         };
         if self.writes.send(Write::Batch(batch, held)).await.is_err() {
@@ -947,6 +949,17 @@ mod tests {
         assert!(second.emit(batch_of(100)).await);
         assert!(matches!(second_queue.try_recv(), Ok(Write::Batch(..))));
         assert!(emitted.await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_batch_gives_its_reserved_room_back() {
+        let tally: Arc<Mutex<Tally>> = Arc::default();
+        let backlog = StoreBacklog::new(1 << 20);
+        let (mut sink, _queued) = sink_sharing(&tally, 1 << 20, backlog.clone());
+        sink.reserve(300).await;
+        assert_eq!(backlog.free_kib(), 1024 - 600);
+        assert!(!sink.emit(batch_of(2048)).await, "over the run's ceiling");
+        assert_eq!(backlog.free_kib(), 1024, "other runs may use the room");
     }
 
     #[tokio::test(start_paused = true)]
