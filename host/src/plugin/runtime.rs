@@ -167,6 +167,20 @@ pub struct LoadedPlugin {
     pre: Pre,
 }
 
+impl LoadedPlugin {
+    /// This build as loaded from `origin`, sharing its compiled code and description: a
+    /// build both the store and the plugins folder hold is compiled, mapped and described
+    /// once a process.
+    pub fn with_origin(&self, origin: Origin) -> LoadedPlugin {
+        LoadedPlugin {
+            origin,
+            digest: self.digest.clone(),
+            info: self.info.clone(),
+            pre: self.pre.clone(),
+        }
+    }
+}
+
 /// Where a loaded plugin's component came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {

@@ -63,8 +63,9 @@ pub struct InstallOutcome {
 
 impl Platform {
     /// The installed build `listed`, loaded: from this process's builds when it has it,
-    /// else read from the store (its bytes checked against its sha256) and compiled.
-    /// `None` when it was removed meanwhile.
+    /// else from the plugins folder's copy of the same build, else read from the store
+    /// (its bytes checked against its sha256) and compiled. `None` when it was removed
+    /// meanwhile.
     async fn load_installed(
         &self,
         listed: &InstalledPlugin,
@@ -73,21 +74,36 @@ impl Platform {
             return Ok(Some(plugin));
         }
         let (name, version) = (&listed.name, &listed.version);
-        let Some((digest, component)) = self.store.plugin_component(name, version).await? else {
-            return Ok(None);
-        };
         let corrupt = |detail: String| StoreError::Corrupt {
             what: format!("plugin {name} {version}"),
             detail,
         };
-        if digest_of(&component) != digest {
-            return Err(corrupt("its component does not match its recorded sha256".into()).into());
-        }
         let plugins = self.plugins().await?;
-        let plugin = plugins
-            .host
-            .load_component(Origin::Installed, &component)
-            .await?;
+        let folder_copy = plugins
+            .catalog
+            .plugins
+            .iter()
+            .find(|p| p.digest == listed.digest);
+        let plugin = match folder_copy {
+            // The folder holds this very build, loaded already: its bytes are the ones
+            // the store recorded, so they need no second reading, compiling or mapping.
+            Some(file) => file.with_origin(Origin::Installed),
+            None => {
+                let Some((digest, component)) = self.store.plugin_component(name, version).await?
+                else {
+                    return Ok(None);
+                };
+                if digest_of(&component) != digest {
+                    return Err(
+                        corrupt("its component does not match its recorded sha256".into()).into(),
+                    );
+                }
+                plugins
+                    .host
+                    .load_component(Origin::Installed, &component)
+                    .await?
+            }
+        };
         if &plugin.info.name != name || &plugin.info.version != version {
             return Err(corrupt(format!(
                 "its component describes itself as {} {}",

@@ -400,6 +400,39 @@ fn the_api_and_the_console_install_move_and_remove_versions() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// Replaces the store's copy of the installed Wiz build with another build, as a damaged
+/// or tampered store would hold it.
+fn swap_stored_build(host: &Host, scratch: &Path) {
+    let swapped = scratch.join("swapped.wasm");
+    Host::changed_build(&Host::new().built_plugins().join("wiz.wasm"), &swapped);
+    let db = rusqlite::Connection::open(host.db()).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE plugin_versions SET component = ?1 WHERE name = 'wiz'",
+            [std::fs::read(&swapped).unwrap()],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+#[test]
+fn an_installed_build_the_folder_holds_too_is_loaded_from_the_folder_once() {
+    let sim = Simulator::start(SimConfig::new(6, 10)).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let (host, _plugins) = Host::with_only_plugin(
+        scratch.path(),
+        |h| h.built_plugins().join("wiz.wasm"),
+        "wiz.wasm",
+    );
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    // The folder keeps the recorded build, loaded with the catalog: the sync runs that
+    // copy and never reads, compiles or describes the store's (here unreadable) one.
+    swap_stored_build(&host, scratch.path());
+    let tokens = sim.stats().tokens();
+    host.ok(&["sync", "w"]);
+    assert!(sim.stats().tokens() > tokens, "the folder's build ran");
+}
+
 #[test]
 fn a_build_changed_in_the_store_is_refused_not_run() {
     let sim = Simulator::start(SimConfig::new(6, 10)).unwrap();
@@ -413,16 +446,7 @@ fn a_build_changed_in_the_store_is_refused_not_run() {
     // The folder's file goes, so only the store's copy can run; then that copy is
     // swapped for another build behind the host's back.
     std::fs::remove_file(plugins.join("wiz.wasm")).unwrap();
-    let swapped = scratch.path().join("swapped.wasm");
-    Host::changed_build(&Host::new().built_plugins().join("wiz.wasm"), &swapped);
-    let db = rusqlite::Connection::open(host.db()).unwrap();
-    let changed = db
-        .execute(
-            "UPDATE plugin_versions SET component = ?1 WHERE name = 'wiz'",
-            [std::fs::read(&swapped).unwrap()],
-        )
-        .unwrap();
-    assert_eq!(changed, 1);
+    swap_stored_build(&host, scratch.path());
     let tokens = sim.stats().tokens();
     let refused = host.fails(&["sync", "w"]);
     assert!(

@@ -22,6 +22,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<(
 }
 
 /// A pre-linked plugin of one contract line.
+#[derive(Clone)]
 pub(crate) enum Pre {
     /// Built for 0.1.
     V0_1(v0_1::ConnectorPre<RunState>),
