@@ -400,6 +400,20 @@ fn the_api_and_the_console_install_move_and_remove_versions() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// A host whose plugins folder holds only the Wiz build, with integration `w` on a
+/// simulator, the build installed in the store by adding it; the folder's path last.
+fn wiz_installed_from_the_folder() -> (Simulator, tempfile::TempDir, Host, PathBuf) {
+    let sim = Simulator::start(SimConfig::new(6, 10)).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let (host, plugins) = Host::with_only_plugin(
+        scratch.path(),
+        |h| h.built_plugins().join("wiz.wasm"),
+        "wiz.wasm",
+    );
+    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    (sim, scratch, host, plugins)
+}
+
 /// Replaces the store's copy of the installed Wiz build with another build, as a damaged
 /// or tampered store would hold it.
 fn swap_stored_build(host: &Host, scratch: &Path) {
@@ -417,14 +431,7 @@ fn swap_stored_build(host: &Host, scratch: &Path) {
 
 #[test]
 fn an_installed_build_the_folder_holds_too_is_loaded_from_the_folder_once() {
-    let sim = Simulator::start(SimConfig::new(6, 10)).unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let (host, _plugins) = Host::with_only_plugin(
-        scratch.path(),
-        |h| h.built_plugins().join("wiz.wasm"),
-        "wiz.wasm",
-    );
-    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    let (sim, scratch, host, _plugins) = wiz_installed_from_the_folder();
     // The folder keeps the recorded build, loaded with the catalog: the sync runs that
     // copy and never reads, compiles or describes the store's (here unreadable) one.
     swap_stored_build(&host, scratch.path());
@@ -435,14 +442,7 @@ fn an_installed_build_the_folder_holds_too_is_loaded_from_the_folder_once() {
 
 #[test]
 fn a_build_changed_in_the_store_is_refused_not_run() {
-    let sim = Simulator::start(SimConfig::new(6, 10)).unwrap();
-    let scratch = tempfile::tempdir().unwrap();
-    let (host, plugins) = Host::with_only_plugin(
-        scratch.path(),
-        |h| h.built_plugins().join("wiz.wasm"),
-        "wiz.wasm",
-    );
-    assert_success(&host.add_wiz("w", &sim, "sim-client", FULL_SECRET, &[]));
+    let (sim, scratch, host, plugins) = wiz_installed_from_the_folder();
     // The folder's file goes, so only the store's copy can run; then that copy is
     // swapped for another build behind the host's back.
     std::fs::remove_file(plugins.join("wiz.wasm")).unwrap();
