@@ -430,7 +430,7 @@ fn swap_stored_build(host: &Host, scratch: &Path) {
 }
 
 #[test]
-fn an_installed_build_the_folder_holds_too_is_loaded_from_the_folder_once() {
+fn an_installed_build_the_folder_holds_too_runs_from_the_folder_not_the_store() {
     let (sim, scratch, host, _plugins) = wiz_installed_from_the_folder();
     // The folder keeps the recorded build, loaded with the catalog: the sync runs that
     // copy and never reads, compiles or describes the store's (here unreadable) one.
