@@ -7,7 +7,7 @@ use crate::plugin::{LoadedPlugin, PluginHost, RunSink, SyncResult};
 use crate::policy::failure::FailureClass;
 use crate::policy::ingest::{EmittedAssets, never_emitted};
 use crate::policy::outcome::{PluginEnd, SyncEnd, judge, may_close_unseen};
-use crate::policy::screen::{self, clip};
+use crate::policy::screen::{self, Screened, clip};
 use crate::settings::Settings;
 use crate::store::{Fence, LeaseOutcome, Store, StoreError, WriteGroup};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -126,8 +126,9 @@ impl Tally {
 
 /// What the sink hands to the writer, in the order the plugin sent it.
 enum Write {
-    /// A batch, and its share of the bytes in flight, given back once stored.
-    Batch(Batch, InFlight),
+    /// A batch, screened as the plugin emitted it, and its share of the bytes in flight,
+    /// given back once stored.
+    Batch(Box<Screened>, InFlight),
     Checkpoint(String),
 }
 
@@ -148,6 +149,8 @@ struct StoringSink {
     failed: Arc<AtomicBool>,
     tally: Arc<Mutex<Tally>>,
     progress: Option<Box<dyn Progress>>,
+    /// The streams the run pulls: a finding of another is refused.
+    streams: Vec<String>,
     cancel: Arc<AtomicBool>,
     limits: EmitLimits,
     records: u64,
@@ -177,7 +180,7 @@ const FIRST_BATCH_BYTES_PER_RECORD: u64 = 2048;
 /// thirty-two gained nothing over sixteen (BENCHMARKS.md, issue 27).
 const QUEUED_WRITES: usize = 8;
 
-/// Screens and stores the batches and checkpoints of one run, in order, as a task of its
+/// Stores the screened batches and the checkpoints of one run, in order, as a task of its
 /// own, a group of them per transaction. After a failure it drops everything that
 /// follows: a checkpoint after a batch that was not stored would skip that batch on
 /// resume.
@@ -185,8 +188,6 @@ struct Writer {
     store: Arc<dyn Store>,
     integration: Integration,
     run: i64,
-    /// The streams the run pulls: a finding of another is refused.
-    streams: Vec<String>,
     /// The checkpoint generation the run started with; a checkpoint is stored only while
     /// it is current.
     generation: i64,
@@ -211,9 +212,12 @@ impl Writer {
             }
             // Held until the group is committed, so `emit` waits while the store is slow.
             let mut in_flight = Vec::new();
-            let group = Arc::new(self.screen(queued.drain(..), &mut in_flight));
-            let committed = self.commit(group).await;
+            let group = Arc::new(self.gather(queued.drain(..), &mut in_flight));
+            let committed = self.commit(group.clone()).await;
             drop(in_flight);
+            // Freed by a task of its own: the next group's commit need not wait while a
+            // group's thousands of records are dropped.
+            tokio::spawn(async move { drop(group) });
             if let Some(failure) = committed {
                 self.tally.lock().expect("tally lock").store_error =
                     Some((failure, FailureClass::Store));
@@ -223,9 +227,10 @@ impl Writer {
         }
     }
 
-    /// Screens the batches of `writes` into one group, counting what screening dropped;
-    /// of their checkpoints the group keeps the last, which follows every batch before it.
-    fn screen(
+    /// Gathers the screened batches of `writes` into one group, counting what screening
+    /// dropped; of their checkpoints the group keeps the last, which follows every batch
+    /// before it.
+    fn gather(
         &self,
         writes: impl Iterator<Item = Write>,
         in_flight: &mut Vec<InFlight>,
@@ -233,9 +238,8 @@ impl Writer {
         let mut group = WriteGroup::default();
         for write in writes {
             match write {
-                Write::Batch(batch, held) => {
+                Write::Batch(screened, held) => {
                     in_flight.push(held);
-                    let screened = screen::screen(batch, &self.streams);
                     let mut tally = self.tally.lock().expect("tally lock");
                     tally.counts.assets_skipped += screened.assets_rejected;
                     tally.counts.findings_skipped += screened.findings_rejected;
@@ -299,11 +303,14 @@ impl Writer {
 }
 
 impl StoringSink {
+    // Each is one of the run's own parts (queue, flags, tally, ceilings), none optional.
+    #[allow(clippy::too_many_arguments)]
     fn new(
         writes: Sender<Write>,
         failed: Arc<AtomicBool>,
         tally: Arc<Mutex<Tally>>,
         progress: Option<Box<dyn Progress>>,
+        streams: Vec<String>,
         cancel: Arc<AtomicBool>,
         limits: EmitLimits,
         backlog: StoreBacklog,
@@ -313,6 +320,7 @@ impl StoringSink {
             failed,
             tally,
             progress,
+            streams,
             cancel,
             limits,
             records: 0,
@@ -363,6 +371,9 @@ impl StoringSink {
             self.failed.store(true, Ordering::SeqCst);
             return false;
         }
+        // Screened here, on the plugin's side of the queue: the writer's task would do it
+        // between two commits, while the store waits.
+        let screened = Box::new(screen::screen(batch, &self.streams));
         // Waits while the run holds its ceiling of bytes in flight, then while the
         // process holds its own (unless room was reserved), then while the queue is
         // full; fails only if the writer is gone.
@@ -370,7 +381,12 @@ impl StoringSink {
         let Some(held) = self.room_for(reserved, kib).await else {
             return false;
         };
-        if self.writes.send(Write::Batch(batch, held)).await.is_err() {
+        if self
+            .writes
+            .send(Write::Batch(screened, held))
+            .await
+            .is_err()
+        {
             return false;
         }
         // The plugin goes on to its next batch once there is room for one like this.
@@ -586,7 +602,6 @@ impl SyncJob<'_> {
             store: store.clone(),
             integration: self.integration.clone(),
             run: run_id,
-            streams: self.streams.clone(),
             generation: checkpoint.generation,
             fence,
             emitted_assets: EmittedAssets::default(),
@@ -610,6 +625,7 @@ impl SyncJob<'_> {
             failed,
             tally.clone(),
             Some(Box::new(progress)),
+            self.streams.clone(),
             self.cancel.clone(),
             self.limits,
             self.backlog.clone(),
@@ -806,6 +822,7 @@ mod tests {
             Arc::default(),
             Arc::default(),
             None,
+            vec!["issues".into()],
             cancel.clone(),
             EmitLimits::default(),
             StoreBacklog::default(),
@@ -827,6 +844,11 @@ mod tests {
             queued.recv().await.is_none(),
             "nothing was queued after the refusal"
         );
+    }
+
+    /// A batch screened as the sink screens it, for batches queued by hand.
+    fn screened(batch: Batch) -> Box<Screened> {
+        Box::new(screen::screen(batch, &["issues".into()]))
     }
 
     /// A batch's share of ceilings of its own, for batches queued by hand.
@@ -877,6 +899,7 @@ mod tests {
             Arc::default(),
             tally.clone(),
             None,
+            vec!["issues".into()],
             Arc::default(),
             limits,
             backlog,
@@ -1078,7 +1101,6 @@ mod tests {
             store: store.clone(),
             integration,
             run,
-            streams: vec!["issues".into()],
             generation: 0,
             fence,
             emitted_assets: EmittedAssets::default(),
@@ -1104,8 +1126,14 @@ mod tests {
             findings: vec![finding("f2", "a2", "in order")],
             ..Default::default()
         };
-        writes.send(Write::Batch(early, in_flight())).await.unwrap();
-        writes.send(Write::Batch(late, in_flight())).await.unwrap();
+        writes
+            .send(Write::Batch(screened(early), in_flight()))
+            .await
+            .unwrap();
+        writes
+            .send(Write::Batch(screened(late), in_flight()))
+            .await
+            .unwrap();
         writes
             .send(Write::Checkpoint("after both".into()))
             .await
@@ -1144,7 +1172,7 @@ mod tests {
             ..Default::default()
         };
         writes
-            .send(Write::Batch(accepted, in_flight()))
+            .send(Write::Batch(screened(accepted), in_flight()))
             .await
             .unwrap();
         writes
