@@ -210,14 +210,18 @@ impl Writer {
                 queued.clear();
                 continue;
             }
-            // Held until the group is committed, so `emit` waits while the store is slow.
+            // Held until the group is committed and freed, so `emit` waits while the store
+            // is slow.
             let mut in_flight = Vec::new();
             let group = Arc::new(self.gather(queued.drain(..), &mut in_flight));
             let committed = self.commit(group.clone()).await;
-            drop(in_flight);
-            // Freed by a task of its own: the next group's commit need not wait while a
-            // group's thousands of records are dropped.
-            tokio::spawn(async move { drop(group) });
+            // Freed by a task of its own, so the next group's commit need not wait while
+            // a group's thousands of records are dropped; the room they held is given
+            // back only once they are, so the ceilings still bound the memory.
+            tokio::spawn(async move {
+                drop(group);
+                drop(in_flight);
+            });
             if let Some(failure) = committed {
                 self.tally.lock().expect("tally lock").store_error =
                     Some((failure, FailureClass::Store));
