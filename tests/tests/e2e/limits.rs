@@ -62,9 +62,10 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 /// whole process, which would otherwise cap it at its default), while the test holds the
 /// store's write lock, as a slow disk or a busy writer would: until the host has used no
 /// CPU for two seconds (the plugin waits for room to emit, the writer for the lock:
-/// whatever is queued, is queued), at most 50 s (within the writer's 60 s busy timeout). Idleness, not a pause in the growth of
-/// its memory: on a loaded machine lifting one 16 MiB batch took longer than any such
-/// pause, and the lock was released before the queue was full.
+/// whatever is queued, is queued), at most 50 s (within the writer's 60 s busy timeout).
+/// Idleness, not a pause in the growth of its memory: on a loaded machine lifting one
+/// 16 MiB batch took longer than any such pause, and the lock was released before the
+/// queue was full.
 fn big_batches_peak(host: &Host, mib: &str) -> u64 {
     let db = rusqlite::Connection::open(host.db()).unwrap();
     db.execute_batch("BEGIN IMMEDIATE").unwrap();
