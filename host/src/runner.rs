@@ -826,7 +826,7 @@ mod tests {
             Arc::default(),
             Arc::default(),
             None,
-            vec!["issues".into()],
+            issues_only(),
             cancel.clone(),
             EmitLimits::default(),
             StoreBacklog::default(),
@@ -850,9 +850,14 @@ mod tests {
         );
     }
 
+    /// The streams the tests' runs pull.
+    fn issues_only() -> Vec<String> {
+        vec!["issues".into()]
+    }
+
     /// A batch screened as the sink screens it, for batches queued by hand.
     fn screened(batch: Batch) -> Box<Screened> {
-        Box::new(screen::screen(batch, &["issues".into()]))
+        Box::new(screen::screen(batch, &issues_only()))
     }
 
     /// A batch's share of ceilings of its own, for batches queued by hand.
@@ -903,7 +908,7 @@ mod tests {
             Arc::default(),
             tally.clone(),
             None,
-            vec!["issues".into()],
+            issues_only(),
             Arc::default(),
             limits,
             backlog,
