@@ -6,18 +6,14 @@
 //! number of syncs at once is bounded by memory and the operator's setting, not by
 //! tokio's pool of blocking threads (issue 27).
 //! Listings (the console's and the API's reads) run on a read-only connection of their
-//! own: under WAL they neither wait behind a sync's writes nor hold them up. A third
-//! connection, on a thread of its own, copies the WAL back into the file
-//! ([`checkpointer`]).
+//! own: under WAL they neither wait behind a sync's writes nor hold them up.
 
-mod checkpointer;
 mod ingest;
 mod queries;
 mod session;
 
 use super::StoreError;
 use crate::model::natural_key;
-use checkpointer::Checkpointer;
 use rusqlite::Connection;
 use rusqlite::types::Type;
 use std::path::Path;
@@ -52,17 +48,7 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// Read-only, for listings.
     reader: Arc<Mutex<Connection>>,
-    /// Woken after each call on `conn`, to copy what it wrote into the file.
-    checkpointer: Arc<Checkpointer>,
 }
-
-/// WAL pages after which the writer checkpoints by itself, in the commit that crosses
-/// them: only when the [`checkpointer`] thread falls behind, or cannot run. 256 MiB of
-/// WAL at most, which the file is cut back to [`WAL_KEPT_BYTES`] once it restarts.
-const WRITER_CHECKPOINT_PAGES: u32 = 16384;
-
-/// The size the WAL file is cut back to when it restarts from its beginning.
-const WAL_KEPT_BYTES: u64 = 64 << 20;
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and brings its schema up to date.
@@ -98,12 +84,8 @@ impl SqliteStore {
             // writer's page cache is 16 MiB (one per process, whatever the number of
             // syncs): with 4 MiB a large sync read its own index pages back through the
             // kernel, and a 100k sync stored 1.06 to 1.38 times faster with 16 MiB
-            // (BENCHMARKS.md, issue 27), for 12 MiB more peak memory. 4 and 8 KiB pages
-            // stored a 100k sync 7 to 40% slower.
-            &format!(
-                "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384;
-                 PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}; PRAGMA journal_size_limit = {WAL_KEPT_BYTES};"
-            ),
+            // (BENCHMARKS.md, issue 27), for 12 MiB more peak memory.
+            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4096;",
         )
         .map_err(|e| open_error(format!("not a usable SQLite database ({e})").into()))?;
         migrate(&mut conn, path)?;
@@ -118,11 +100,9 @@ impl SqliteStore {
         reader
             .execute_batch("PRAGMA cache_size = -4096;")
             .map_err(|e| open_error(e.into()))?;
-        let checkpointer = Checkpointer::start(path).map_err(open_error)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             reader: Arc::new(Mutex::new(reader)),
-            checkpointer: Arc::new(checkpointer),
         })
     }
 
@@ -131,9 +111,7 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let done = Self::on(self.conn.clone(), f).await;
-        self.checkpointer.committed();
-        done
+        Self::on(self.conn.clone(), f).await
     }
 
     /// Runs the reads of `f` on the read-only connection, on a blocking thread.
@@ -316,40 +294,6 @@ mod tests {
             })
             .await
             .unwrap();
-    }
-
-    /// What a write commits reaches the database file without the writer checkpointing:
-    /// 8 MiB is far below the writer's own threshold, so only the checkpoint thread can
-    /// have copied it. Before, the pages stayed in the WAL until the writer's commit
-    /// crossed 64 MiB of it, and that commit waited for the copy.
-    #[tokio::test]
-    async fn the_checkpoint_thread_copies_committed_pages_into_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        let store = SqliteStore::open(&path).await.unwrap();
-        let before = std::fs::metadata(&path).unwrap().len();
-        store
-            .call(|conn| {
-                conn.execute_batch(
-                    "CREATE TABLE filler (b BLOB);
-                     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 8192)
-                     INSERT INTO filler SELECT randomblob(1024) FROM n;",
-                )?;
-                Ok(())
-            })
-            .await
-            .unwrap();
-        let written = 8 << 20;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        let mut size = before;
-        while size < before + written && std::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            size = std::fs::metadata(&path).unwrap().len();
-        }
-        assert!(
-            size >= before + written,
-            "the database file is {size} bytes 20 s after 8 MiB was committed (it was {before})"
-        );
     }
 
     /// Calls queued for the connection wait as tasks: while one call holds it, forty
