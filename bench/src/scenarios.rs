@@ -160,16 +160,28 @@ pub struct Throughput {
     pub store: PathBuf,
 }
 
-/// Syncs a tenant of `issues` into a fresh store (the folder's SQLite file, or the
-/// database at `db_url`) and checks that every finding the guide's rules keep arrived.
+/// Syncs a tenant of `issues` into a fresh store (the SQLite file in
+/// `work/sync-ISSUES-BACKEND`, or the database at `db_url`) and checks that every
+/// finding the guide's rules keep arrived.
 pub fn throughput(bench: &Bench, issues: u64, db_url: Option<&str>) -> anyhow::Result<Throughput> {
-    let sim = Simulator::start(SimConfig::new(SEED, issues))?;
     let backend = if db_url.is_some() {
         "postgres"
     } else {
         "sqlite"
     };
-    let mut host = bench.host(&format!("sync-{issues}-{backend}"))?;
+    throughput_in(bench, &format!("sync-{issues}-{backend}"), issues, db_url)
+}
+
+/// [`throughput`] in the work folder `folder`: repeated runs go to a folder of their
+/// own, so that the store a reported figure came from is still there to check it by.
+pub fn throughput_in(
+    bench: &Bench,
+    folder: &str,
+    issues: u64,
+    db_url: Option<&str>,
+) -> anyhow::Result<Throughput> {
+    let sim = Simulator::start(SimConfig::new(SEED, issues))?;
+    let mut host = bench.host(folder)?;
     if let Some(url) = db_url {
         host = host.with_db_url(url);
     }

@@ -2,6 +2,7 @@
 //! real host and components, every metric lands in results.json, and the figures are
 //! physically possible.
 
+use chrono::{DateTime, FixedOffset};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
@@ -71,15 +72,20 @@ impl Store {
         self.json(&["findings", "bench"]).as_array().unwrap().len()
     }
 
-    /// Seconds from the start to the end of its newest run, from the run's history row.
-    fn last_run_seconds(&self) -> f64 {
+    /// When its newest run started and finished, from the run's history row.
+    fn last_run(&self) -> (DateTime<FixedOffset>, DateTime<FixedOffset>) {
         let history = self.json(&["history", "bench"]);
         let run = &history[0];
         assert_eq!(run["status"], "succeeded", "{run}");
-        let time = |field: &str| {
-            chrono::DateTime::parse_from_rfc3339(run[field].as_str().unwrap()).unwrap()
-        };
-        (time("finished_at") - time("started_at")).as_seconds_f64()
+        let time =
+            |field: &str| DateTime::parse_from_rfc3339(run[field].as_str().unwrap()).unwrap();
+        (time("started_at"), time("finished_at"))
+    }
+
+    /// Seconds from the start to the end of its newest run.
+    fn last_run_seconds(&self) -> f64 {
+        let (started, finished) = self.last_run();
+        (finished - started).as_seconds_f64()
     }
 }
 
@@ -240,6 +246,14 @@ fn smoke_run_writes_every_metric() {
     assert!(read > stored, "the guide's rules drop some: {text}");
     // Rates: the counts over a span no shorter than the run the store recorded, and no
     // longer than the test's.
+    // The store is the one sync_100k_* were measured on (the first run), not a later
+    // round's: it finished before the baseline's rounds started.
+    let baseline = Store {
+        dir: out
+            .path()
+            .join(format!("work/baseline/sync-{issues}-sqlite")),
+    };
+    assert!(large.last_run().1 <= baseline.last_run().0, "{text}");
     let run = large.last_run_seconds();
     assert!(
         value("sync_100k_wall_s") >= run,
