@@ -9,7 +9,8 @@ use crate::policy::ingest::{EmittedAssets, never_emitted};
 use crate::policy::outcome::{PluginEnd, SyncEnd, judge, may_close_unseen};
 use crate::policy::screen::{self, Screened, clip};
 use crate::settings::Settings;
-use crate::store::{Fence, LeaseOutcome, Store, StoreError, WriteGroup};
+use crate::store::{BatchOutcome, Fence, GroupFeed, GroupWrite, LeaseOutcome, Store, StoreError};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -172,18 +173,18 @@ struct StoringSink {
 /// average so far; a batch larger than its estimate takes the difference when lifted.
 const FIRST_BATCH_BYTES_PER_RECORD: u64 = 2048;
 
-/// Writes the sink may queue, batches and checkpoints alike. The writer takes whatever
-/// has queued while it wrote the last group and commits it as one group: the store
-/// commits once per group, not once per batch, while a plugin stays at most eight
-/// writes (four pages and their checkpoints) ahead of it, which bounds the run's memory.
-/// Sixteen made a 100k sync 0.95 of the wall time for 10 MiB more peak memory, and
-/// thirty-two gained nothing over sixteen (BENCHMARKS.md, issue 27).
+/// Writes the sink may queue, batches and checkpoints alike: a plugin stays at most eight
+/// writes (four pages and their checkpoints) ahead of the store, which bounds the run's
+/// memory. A group goes on taking what queues while it writes ([`GroupFeed`]), so the
+/// store commits less often than once per queue's worth without more of it waiting:
+/// sixteen queued made a 100k sync 0.95 of the wall time for 10 MiB more peak memory
+/// (BENCHMARKS.md, issue 27).
 const QUEUED_WRITES: usize = 8;
 
 /// Stores the screened batches and the checkpoints of one run, in order, as a task of its
-/// own, a group of them per transaction. After a failure it drops everything that
-/// follows: a checkpoint after a batch that was not stored would skip that batch on
-/// resume.
+/// own, a group of them per transaction ([`GroupFeed`]). After a failure it drops
+/// everything that follows: a checkpoint after a batch that was not stored would skip that
+/// batch on resume.
 struct Writer {
     store: Arc<dyn Store>,
     integration: Integration,
@@ -202,107 +203,147 @@ impl Writer {
     /// Writes until the sink is dropped. Only a failure of its own drops what follows:
     /// when the sink refuses a batch (a ceiling passed), what it queued before the refusal
     /// is still stored, with its checkpoints, and nothing after it was queued.
-    async fn run(mut self, mut writes: Receiver<Write>) {
-        let mut queued = Vec::with_capacity(QUEUED_WRITES);
+    async fn run(self, writes: Receiver<Write>) {
+        let queue = Arc::new(Mutex::new(Queue {
+            writes,
+            first: None,
+            generation: self.generation,
+            tally: self.tally.clone(),
+            emitted_assets: self.emitted_assets,
+            held: VecDeque::new(),
+            group: Done::default(),
+            runtime: tokio::runtime::Handle::current(),
+        }));
         let mut store_failed = false;
-        while writes.recv_many(&mut queued, QUEUED_WRITES).await > 0 {
+        // The queue is locked only while it is polled, never across a wait.
+        while let Some(write) =
+            std::future::poll_fn(|cx| queue.lock().expect("queue lock").writes.poll_recv(cx)).await
+        {
             if store_failed {
-                queued.clear();
                 continue;
             }
-            // Held until the group is committed and freed, so `emit` waits while the store
-            // is slow.
-            let mut in_flight = Vec::new();
-            let group = Arc::new(self.gather(queued.drain(..), &mut in_flight));
-            let committed = self.commit(group.clone()).await;
-            // Freed by a task of its own, so the next group's commit need not wait while
-            // a group's thousands of records are dropped; the room they held is given
-            // back only once they are, so the ceilings still bound the memory.
-            tokio::spawn(async move {
-                drop(group);
-                drop(in_flight);
-            });
-            if let Some(failure) = committed {
-                self.tally.lock().expect("tally lock").store_error =
-                    Some((failure, FailureClass::Store));
-                self.failed.store(true, Ordering::SeqCst);
-                store_failed = true;
-            }
-        }
-    }
-
-    /// Gathers the screened batches of `writes` into one group, counting what screening
-    /// dropped; of their checkpoints the group keeps the last, which follows every batch
-    /// before it.
-    fn gather(
-        &self,
-        writes: impl Iterator<Item = Write>,
-        in_flight: &mut Vec<InFlight>,
-    ) -> WriteGroup {
-        let mut group = WriteGroup::default();
-        for write in writes {
-            match write {
-                Write::Batch(screened, held) => {
-                    in_flight.push(held);
-                    let mut tally = self.tally.lock().expect("tally lock");
-                    tally.counts.assets_skipped += screened.assets_rejected;
-                    tally.counts.findings_skipped += screened.findings_rejected;
-                    tally.reject(screened.reasons);
-                    tally.links_dropped += screened.links_dropped.len() as u64;
-                    let room = REJECTED_EXAMPLES.saturating_sub(tally.link_examples.len());
-                    tally
-                        .link_examples
-                        .extend(screened.links_dropped.into_iter().take(room));
-                    group.batches.push(screened.batch);
+            queue.lock().expect("queue lock").first = Some(write);
+            let written = self
+                .store
+                .write_group(
+                    self.integration.id,
+                    self.run,
+                    self.integration.policy,
+                    Box::new(Lent(queue.clone())),
+                    self.fence,
+                )
+                .await;
+            let done = std::mem::take(&mut queue.lock().expect("queue lock").group);
+            let mut tally = self.tally.lock().expect("tally lock");
+            match written {
+                Ok(outcome) => {
+                    tally.settings_changed |= outcome.checkpoint_stale;
+                    tally.counts += done.counts;
+                    tally.reject(done.forbidden);
                 }
-                Write::Checkpoint(state) => group.checkpoint = Some((state, self.generation)),
+                Err(e) => {
+                    let failure = match done.took_batch {
+                        true => format!("storing a batch failed: {e}"),
+                        false => format!("storing a checkpoint failed: {e}"),
+                    };
+                    tally.store_error = Some((failure, FailureClass::Store));
+                    self.failed.store(true, Ordering::SeqCst);
+                    store_failed = true;
+                    // The room of batches handed out and not written is given back.
+                    queue.lock().expect("queue lock").held.clear();
+                }
             }
         }
-        group
+    }
+}
+
+/// The writer's queue, which the store takes each group's writes from: it counts what
+/// screening dropped as it hands a batch out, and keeps what the group's batches did
+/// until the group commits.
+struct Queue {
+    writes: Receiver<Write>,
+    /// The write the writer waited for, which begins the next group.
+    first: Option<Write>,
+    generation: i64,
+    tally: Arc<Mutex<Tally>>,
+    emitted_assets: EmittedAssets,
+    /// The room of the batches handed out and not yet written, in their order.
+    held: VecDeque<InFlight>,
+    /// What the group being written did so far.
+    group: Done,
+    /// Where written batches are freed.
+    runtime: tokio::runtime::Handle,
+}
+
+/// What a group's batches did, counted in the run's tally once the group commits.
+#[derive(Default)]
+struct Done {
+    counts: RunCounts,
+    /// Findings refused because they name an asset the plugin never emitted.
+    forbidden: Vec<String>,
+    /// Whether the group took a batch (else a failure was storing its checkpoint).
+    took_batch: bool,
+}
+
+impl Queue {
+    fn next_ready(&mut self) -> Option<GroupWrite> {
+        let write = self.first.take().or_else(|| self.writes.try_recv().ok())?;
+        Some(match write {
+            Write::Batch(screened, held) => {
+                self.held.push_back(held);
+                self.group.took_batch = true;
+                let mut tally = self.tally.lock().expect("tally lock");
+                tally.counts.assets_skipped += screened.assets_rejected;
+                tally.counts.findings_skipped += screened.findings_rejected;
+                tally.reject(screened.reasons);
+                tally.links_dropped += screened.links_dropped.len() as u64;
+                let room = REJECTED_EXAMPLES.saturating_sub(tally.link_examples.len());
+                tally
+                    .link_examples
+                    .extend(screened.links_dropped.into_iter().take(room));
+                GroupWrite::Batch(screened.batch)
+            }
+            Write::Checkpoint(state) => GroupWrite::Checkpoint(state, self.generation),
+        })
     }
 
-    /// Stores a group and tallies what it did; the failure, if any. A checkpoint is not
-    /// stored when the settings changed since the run started (their change cleared the
-    /// checkpoint: this run's would resume the next sync over the old settings' scope).
-    async fn commit(&mut self, group: Arc<WriteGroup>) -> Option<String> {
-        let written = self
-            .store
-            .write_group(
-                self.integration.id,
-                self.run,
-                self.integration.policy,
-                group.clone(),
-                self.fence,
-            )
-            .await;
-        let outcome = match written {
-            Ok(outcome) => outcome,
-            Err(e) if group.batches.is_empty() => {
-                return Some(format!("storing a checkpoint failed: {e}"));
-            }
-            Err(e) => return Some(format!("storing a batch failed: {e}")),
-        };
-        let mut tally = self.tally.lock().expect("tally lock");
-        tally.settings_changed |= outcome.checkpoint_stale;
+    fn written(&mut self, batch: Batch, stored: BatchOutcome) {
         // Batch by batch, in order: a finding may name an asset of its own batch or an
         // earlier one, never a later one.
-        for (batch, stored) in group.batches.iter().zip(outcome.batches) {
-            for asset in &batch.assets {
-                self.emitted_assets.insert(&asset.source_id);
-            }
-            tally.counts += stored.counts;
-            let forbidden: Vec<String> = never_emitted(&stored.unlinked, &self.emitted_assets)
-                .map(|(finding, asset)| {
-                    format!(
-                        "finding `{}`: names asset `{}` that was never emitted",
-                        clip(finding),
-                        clip(asset)
-                    )
-                })
-                .collect();
-            tally.reject(forbidden);
+        for asset in &batch.assets {
+            self.emitted_assets.insert(&asset.source_id);
         }
-        None
+        self.group.counts += stored.counts;
+        let forbidden =
+            never_emitted(&stored.unlinked, &self.emitted_assets).map(|(finding, asset)| {
+                format!(
+                    "finding `{}`: names asset `{}` that was never emitted",
+                    clip(finding),
+                    clip(asset)
+                )
+            });
+        self.group.forbidden.extend(forbidden);
+        // Freed by a task of its own, so the group's next write need not wait while a
+        // batch's thousands of records are dropped; its room is given back only once it
+        // is, so the ceilings still bound the memory.
+        let held = self.held.pop_front();
+        self.runtime.spawn(async move {
+            drop(batch);
+            drop(held);
+        });
+    }
+}
+
+/// The writer's queue, lent to the store for one group.
+struct Lent(Arc<Mutex<Queue>>);
+
+impl GroupFeed for Lent {
+    fn next_ready(&mut self) -> Option<GroupWrite> {
+        self.0.lock().expect("queue lock").next_ready()
+    }
+
+    fn written(&mut self, batch: Batch, stored: BatchOutcome) {
+        self.0.lock().expect("queue lock").written(batch, stored)
     }
 }
 

@@ -12,8 +12,8 @@ use connector_host::model::{
 };
 use connector_host::policy::lease::{INTERRUPTED, abandoned, worker_id};
 use connector_host::store::{
-    BatchOutcome, CancelRequested, Checkpoint, ClaimKind, Fence, GroupOutcome, Installed,
-    LeaseOutcome, Store, StoreError, StoreTarget, SyncRequested, Turn, WorkerInfo, WriteGroup,
+    BatchOutcome, CancelRequested, Checkpoint, ClaimKind, Fence, GROUP_SPAN, GroupFeed, GroupWrite,
+    Installed, LeaseOutcome, Store, StoreError, StoreTarget, SyncRequested, Turn, WorkerInfo,
     open_store,
 };
 use std::sync::Arc;
@@ -70,6 +70,7 @@ both_backends!(
     local_statuses_last_until_restored,
     checkpoints_are_kept_per_integration,
     a_group_commits_its_batches_in_order_and_its_checkpoint_after_them,
+    a_group_takes_what_is_queued_until_its_span_ends,
     leases_keep_one_run_per_integration,
     history_and_schedules_round_trip,
     a_newer_schema_is_refused_and_left_untouched,
@@ -300,7 +301,43 @@ async fn lease(store: &Arc<dyn Store>, integration: i64) -> Fence {
     }
 }
 
-/// Writes `group` in one transaction, as a sync's writer does.
+/// Batches and the checkpoint after them, as a run queues them.
+#[derive(Debug, Clone, Default)]
+struct WriteGroup {
+    batches: Vec<Batch>,
+    checkpoint: Option<(String, i64)>,
+}
+
+/// What a group of a [`WriteGroup`]'s writes did.
+#[derive(Debug)]
+struct Written {
+    batches: Vec<BatchOutcome>,
+    checkpoint_stale: bool,
+}
+
+/// A run's queue holding some writes, all ready, and keeping what the store says of
+/// each batch it took back.
+struct Queued {
+    writes: std::collections::VecDeque<GroupWrite>,
+    /// Ready again as soon as taken, until the instant given (then the queue is empty).
+    again: Option<(GroupWrite, std::time::Instant)>,
+    written: Arc<std::sync::Mutex<Vec<BatchOutcome>>>,
+}
+
+impl GroupFeed for Queued {
+    fn next_ready(&mut self) -> Option<GroupWrite> {
+        self.writes.pop_front().or_else(|| match &self.again {
+            Some((write, until)) if std::time::Instant::now() < *until => Some(write.clone()),
+            _ => None,
+        })
+    }
+
+    fn written(&mut self, _batch: Batch, outcome: BatchOutcome) {
+        self.written.lock().unwrap().push(outcome);
+    }
+}
+
+/// Writes `group` in one transaction, as a sync's writer does when they are all queued.
 async fn write_group(
     store: &Arc<dyn Store>,
     integration: i64,
@@ -308,10 +345,30 @@ async fn write_group(
     policy: Policy,
     group: WriteGroup,
     fence: Fence,
-) -> Result<GroupOutcome, StoreError> {
-    store
-        .write_group(integration, run, policy, Arc::new(group), fence)
-        .await
+) -> Result<Written, StoreError> {
+    let mut writes: std::collections::VecDeque<GroupWrite> =
+        group.batches.into_iter().map(GroupWrite::Batch).collect();
+    writes.extend(
+        group
+            .checkpoint
+            .map(|(state, generation)| GroupWrite::Checkpoint(state, generation)),
+    );
+    let queued = writes.len();
+    let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let feed = Queued {
+        writes,
+        again: None,
+        written: written.clone(),
+    };
+    let outcome = store
+        .write_group(integration, run, policy, Box::new(feed), fence)
+        .await?;
+    assert_eq!(outcome.writes, queued, "one group takes all that is queued");
+    let batches = std::mem::take(&mut *written.lock().unwrap());
+    Ok(Written {
+        batches,
+        checkpoint_stale: outcome.checkpoint_stale,
+    })
 }
 
 /// Writes `batch` alone, as a group of one.
@@ -1899,6 +1956,49 @@ async fn a_group_commits_its_batches_in_order_and_its_checkpoint_after_them(
         .unwrap();
     assert_eq!(f1[0].title, "finding f1");
     assert_eq!(store.checkpoint(w.id).await.unwrap().state, None);
+}
+
+/// A group goes on taking what its run has queued while it writes, and stops once its
+/// span has passed however much more is ready: another sync waits for the store that
+/// long at most.
+async fn a_group_takes_what_is_queued_until_its_span_ends(store: Arc<dyn Store>, _: &Keep) {
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let run = run_of(&store, w.id).await;
+    let batch = Batch {
+        assets: vec![asset("a1", None)],
+        findings: vec![finding("f1", "a1", Severity::High)],
+        ..Default::default()
+    };
+    let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+    // Checkpoints stay ready for twenty spans: far longer than a group may take them.
+    let started = std::time::Instant::now();
+    let feed = Queued {
+        writes: [GroupWrite::Batch(batch)].into(),
+        again: Some((
+            GroupWrite::Checkpoint(r#"{"cursor":"again"}"#.into(), 0),
+            started + 20 * GROUP_SPAN,
+        )),
+        written: written.clone(),
+    };
+    let fence = lease(&store, w.id).await;
+    let outcome = store
+        .write_group(w.id, run, w.policy, Box::new(feed), fence)
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= GROUP_SPAN && took < 20 * GROUP_SPAN,
+        "the group took writes for {took:?}"
+    );
+    assert!(outcome.writes > 2, "{outcome:?}");
+    assert_eq!(written.lock().unwrap()[0].counts.findings_new, 1);
+    assert_eq!(
+        store.checkpoint(w.id).await.unwrap().state.as_deref(),
+        Some(r#"{"cursor":"again"}"#)
+    );
 }
 
 async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {

@@ -6,14 +6,14 @@
 
 use super::sql::{Backend, Param, Session, StoredRow};
 use super::{
-    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, GroupOutcome, IngestStore,
-    RESTORE_REPORTED_STATUSES, SAVE_CHECKPOINT, StoreError, WriteGroup,
+    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, GROUP_SPAN, GroupFeed,
+    GroupOutcome, GroupWrite, IngestStore, RESTORE_REPORTED_STATUSES, SAVE_CHECKPOINT, StoreError,
 };
 use crate::model::Policy;
 use crate::policy::ingest::{self, CLOSED_STATUS, Keys, Plan, REMOVED_AT_SOURCE, Snapshot};
 use async_trait::async_trait;
 use std::future::Future;
-use std::sync::Arc;
+use std::time::Instant;
 
 /// The bulk reads and writes of a batch: SQLite's are statement by statement on cached
 /// statements, PostgreSQL's a few multi-row statements over arrays.
@@ -93,22 +93,38 @@ impl<B: Backend> IngestStore for B {
         integration: i64,
         run: i64,
         policy: Policy,
-        group: Arc<WriteGroup>,
+        mut feed: Box<dyn GroupFeed>,
         fence: Fence,
     ) -> Result<GroupOutcome, StoreError> {
         self.write(Box::new(move |s| {
             Box::pin(async move {
                 s.check_fence(integration, fence).await?;
                 s.group_begun().await?;
+                // From when the transaction holds the store, which others wait for.
+                let begun = Instant::now();
                 let mut outcome = GroupOutcome::default();
-                for batch in &group.batches {
-                    let keys = ingest::keys(integration, batch);
-                    let snapshot = s.snapshot(integration, &keys).await?;
-                    let plan = ingest::plan(&policy, batch, &keys, &snapshot);
-                    let closed = s.apply(integration, run, &plan).await?;
-                    outcome.batches.push(BatchOutcome::of(&plan, closed));
+                let mut checkpoint = None;
+                while outcome.writes == 0 || begun.elapsed() < GROUP_SPAN {
+                    let Some(write) = feed.next_ready() else {
+                        break;
+                    };
+                    outcome.writes += 1;
+                    match write {
+                        GroupWrite::Batch(batch) => {
+                            let keys = ingest::keys(integration, &batch);
+                            let snapshot = s.snapshot(integration, &keys).await?;
+                            let plan = ingest::plan(&policy, &batch, &keys, &snapshot);
+                            let closed = s.apply(integration, run, &plan).await?;
+                            let stored = BatchOutcome::of(&plan, closed);
+                            drop((plan, keys));
+                            feed.written(batch, stored);
+                        }
+                        GroupWrite::Checkpoint(state, generation) => {
+                            checkpoint = Some((state, generation));
+                        }
+                    }
                 }
-                if let Some((state, generation)) = &group.checkpoint {
+                if let Some((state, generation)) = &checkpoint {
                     outcome.checkpoint_stale =
                         !save_checkpoint(s, integration, state, *generation).await?;
                 }

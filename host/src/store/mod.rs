@@ -300,24 +300,42 @@ pub trait RunStore: Send + Sync {
     async fn next_due(&self, integration: i64) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
-/// Writes of one run that the store commits in one transaction: the batches in their
-/// order, then the checkpoint that follows the last of them. One commit per group rather
-/// than per batch is what lets a store keep up with a plugin that emits faster than a
-/// disk syncs; a crash loses the whole group and its checkpoint together, so a resumed
-/// run reads those batches again.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct WriteGroup {
-    /// Screened batches, in the order the plugin emitted them.
-    pub batches: Vec<Batch>,
-    /// The resume point after them, and the checkpoint generation the run started with.
-    pub checkpoint: Option<(String, i64)>,
+/// One of a run's writes, in the order the plugin made them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupWrite {
+    /// A screened batch.
+    Batch(Batch),
+    /// The resume point after the batches before it, and the checkpoint generation the
+    /// run started with.
+    Checkpoint(String, i64),
 }
 
-/// What writing a [`WriteGroup`] did.
+/// A run's queue of writes as a group takes them. A group is one transaction and one
+/// commit: the batches in their order, then the last checkpoint among them, so a crash
+/// loses a group and its checkpoint together and a resumed run reads those batches
+/// again. A group goes on taking what the run has queued while it writes, for up to
+/// [`GROUP_SPAN`], and never waits for more: a writer behind its plugin commits less
+/// often, one that keeps up commits each write as it comes.
+pub trait GroupFeed: Send {
+    /// The run's next queued write, or `None` when none is queued now.
+    fn next_ready(&mut self) -> Option<GroupWrite>;
+    /// Takes back a batch the group wrote, with what it did, which holds only if the
+    /// group commits.
+    fn written(&mut self, batch: Batch, outcome: BatchOutcome);
+}
+
+/// How long a group goes on taking writes its run has queued. Each commit rewrites
+/// every index page the group's keys touched, and a group's random keys touch most pages
+/// of the findings' indexes: a 100k sync whose groups took four times the writes took
+/// 0.89 of the wall time (BENCHMARKS.md, issue 27). Another sync of the process waits for
+/// the store about this long at most.
+pub const GROUP_SPAN: Duration = Duration::from_millis(250);
+
+/// What writing a group did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupOutcome {
-    /// One outcome per batch, in the group's order.
-    pub batches: Vec<BatchOutcome>,
+    /// How many writes (batches and checkpoints) the group took.
+    pub writes: usize,
     /// Set when the checkpoint was not stored because its generation is no longer
     /// current (the settings changed since the run started) or the integration is gone.
     pub checkpoint_stale: bool,
@@ -326,17 +344,18 @@ pub struct GroupOutcome {
 /// What syncs write: groups of batches and checkpoints, and the end-of-run updates.
 #[async_trait]
 pub trait IngestStore: Send + Sync {
-    /// Writes a group in one transaction. Each batch reads the snapshot of its keys
-    /// (seeing the batches before it), lets [`crate::policy::ingest::plan`] decide, and
-    /// writes the plan; findings written or found unchanged are marked as seen in `run`.
-    /// The checkpoint is stored while its generation is current.
-    /// [`StoreError::LeaseLost`] (nothing written) when the lease no longer has `fence`.
+    /// Writes a group of what `feed` has queued in one transaction (see [`GroupFeed`]).
+    /// Each batch reads the snapshot of its keys (seeing the batches before it), lets
+    /// [`crate::policy::ingest::plan`] decide, and writes the plan; findings written or
+    /// found unchanged are marked as seen in `run`. The checkpoint is stored while its
+    /// generation is current. [`StoreError::LeaseLost`] (nothing written) when the lease
+    /// no longer has `fence`.
     async fn write_group(
         &self,
         integration: i64,
         run: i64,
         policy: Policy,
-        group: Arc<WriteGroup>,
+        feed: Box<dyn GroupFeed>,
         fence: Fence,
     ) -> Result<GroupOutcome, StoreError>;
     /// Closes (passed, removed at source) the open findings of `streams` that `run` did not
