@@ -10,9 +10,11 @@ use crate::policy::outcome::{PluginEnd, SyncEnd, judge, may_close_unseen};
 use crate::policy::screen::{self, Screened, clip};
 use crate::settings::Settings;
 use crate::store::{BatchOutcome, Fence, GroupFeed, GroupWrite, LeaseOutcome, Store, StoreError};
+use futures_util::future::BoxFuture;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::mpsc::{Receiver, Sender};
 
@@ -204,16 +206,12 @@ impl Writer {
     /// when the sink refuses a batch (a ceiling passed), what it queued before the refusal
     /// is still stored, with its checkpoints, and nothing after it was queued.
     async fn run(self, writes: Receiver<Write>) {
-        let queue = Arc::new(Mutex::new(Queue {
+        let queue = Queue::new(
             writes,
-            first: None,
-            generation: self.generation,
-            tally: self.tally.clone(),
-            emitted_assets: self.emitted_assets,
-            held: VecDeque::new(),
-            group: Done::default(),
-            runtime: tokio::runtime::Handle::current(),
-        }));
+            self.generation,
+            self.tally.clone(),
+            self.emitted_assets,
+        );
         let mut store_failed = false;
         // The queue is locked only while it is polled, never across a wait.
         while let Some(write) =
@@ -237,6 +235,7 @@ impl Writer {
             let mut tally = self.tally.lock().expect("tally lock");
             match written {
                 Ok(outcome) => {
+                    tracing::trace!(run = self.run, writes = outcome.writes, "group committed");
                     tally.settings_changed |= outcome.checkpoint_stale;
                     tally.counts += done.counts;
                     tally.reject(done.forbidden);
@@ -286,9 +285,36 @@ struct Done {
 }
 
 impl Queue {
-    fn next_ready(&mut self) -> Option<GroupWrite> {
-        let write = self.first.take().or_else(|| self.writes.try_recv().ok())?;
-        Some(match write {
+    /// The queue of `writes`, shared by the writer and the group it lends it to.
+    fn new(
+        writes: Receiver<Write>,
+        generation: i64,
+        tally: Arc<Mutex<Tally>>,
+        emitted_assets: EmittedAssets,
+    ) -> Arc<Mutex<Queue>> {
+        Arc::new(Mutex::new(Queue {
+            writes,
+            first: None,
+            generation,
+            tally,
+            emitted_assets,
+            held: VecDeque::new(),
+            group: Done::default(),
+            runtime: tokio::runtime::Handle::current(),
+        }))
+    }
+
+    /// The write the writer waited for, else the next the sink queues.
+    fn poll_write(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Option<Write>> {
+        match self.first.take() {
+            Some(write) => Poll::Ready(Some(write)),
+            None => self.writes.poll_recv(cx),
+        }
+    }
+
+    /// Hands a write out to the group, counting what screening dropped of a batch.
+    fn hand_out(&mut self, write: Write) -> GroupWrite {
+        match write {
             Write::Batch(screened, held) => {
                 self.held.push_back(held);
                 self.group.took_batch = true;
@@ -304,7 +330,7 @@ impl Queue {
                 GroupWrite::Batch(screened.batch)
             }
             Write::Checkpoint(state) => GroupWrite::Checkpoint(state, self.generation),
-        })
+        }
     }
 
     fn written(&mut self, batch: Batch, stored: BatchOutcome) {
@@ -338,8 +364,19 @@ impl Queue {
 struct Lent(Arc<Mutex<Queue>>);
 
 impl GroupFeed for Lent {
-    fn next_ready(&mut self) -> Option<GroupWrite> {
-        self.0.lock().expect("queue lock").next_ready()
+    fn next(&mut self, wait: Duration) -> BoxFuture<'_, Option<GroupWrite>> {
+        let queue = self.0.clone();
+        // SQLite's group runs on a blocking thread: the timer is the runtime's.
+        let _runtime = queue.lock().expect("queue lock").runtime.enter();
+        let next = tokio::time::timeout(
+            wait,
+            std::future::poll_fn(move |cx| queue.lock().expect("queue lock").poll_write(cx)),
+        );
+        let queue = self.0.clone();
+        Box::pin(async move {
+            let write = next.await.ok()??;
+            Some(queue.lock().expect("queue lock").hand_out(write))
+        })
     }
 
     fn written(&mut self, batch: Batch, stored: BatchOutcome) {
@@ -1206,6 +1243,31 @@ mod tests {
             store.checkpoint(id).await.unwrap().state.as_deref(),
             Some("after both")
         );
+    }
+
+    /// A group waits for the run's next write as long as the store asks, and no longer.
+    #[tokio::test]
+    async fn a_group_waits_for_the_next_write_only_as_long_as_it_is_told() {
+        let (writes, receiver) = tokio::sync::mpsc::channel(QUEUED_WRITES);
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let mut lent = Lent(Queue::new(receiver, 3, tally, EmittedAssets::default()));
+        let late = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            writes.send(Write::Checkpoint("late".into())).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        });
+        assert_eq!(
+            lent.next(Duration::from_secs(5)).await,
+            Some(GroupWrite::Checkpoint("late".into(), 3))
+        );
+        let waited = std::time::Instant::now();
+        assert_eq!(lent.next(Duration::from_millis(50)).await, None);
+        let waited = waited.elapsed();
+        assert!(
+            waited >= Duration::from_millis(50) && waited < Duration::from_millis(300),
+            "{waited:?}"
+        );
+        late.await.unwrap();
     }
 
     /// The sink refused a batch (a ceiling passed) while earlier ones still waited in the

@@ -16,6 +16,7 @@ use connector_host::store::{
     Installed, LeaseOutcome, Store, StoreError, StoreTarget, SyncRequested, Turn, WorkerInfo,
     open_store,
 };
+use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -325,11 +326,12 @@ struct Queued {
 }
 
 impl GroupFeed for Queued {
-    fn next_ready(&mut self) -> Option<GroupWrite> {
-        self.writes.pop_front().or_else(|| match &self.again {
+    fn next(&mut self, _wait: Duration) -> BoxFuture<'_, Option<GroupWrite>> {
+        let next = self.writes.pop_front().or_else(|| match &self.again {
             Some((write, until)) if std::time::Instant::now() < *until => Some(write.clone()),
             _ => None,
-        })
+        });
+        Box::pin(std::future::ready(next))
     }
 
     fn written(&mut self, _batch: Batch, outcome: BatchOutcome) {

@@ -6,8 +6,9 @@
 
 use super::sql::{Backend, Param, Session, StoredRow};
 use super::{
-    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, GROUP_SPAN, GroupFeed,
-    GroupOutcome, GroupWrite, IngestStore, RESTORE_REPORTED_STATUSES, SAVE_CHECKPOINT, StoreError,
+    BatchOutcome, CLEAR_CHECKPOINT, Checkpoint, FIRST_CHECKPOINT, Fence, GROUP_IDLE, GROUP_SPAN,
+    GroupFeed, GroupOutcome, GroupWrite, IngestStore, RESTORE_REPORTED_STATUSES, SAVE_CHECKPOINT,
+    StoreError,
 };
 use crate::model::Policy;
 use crate::policy::ingest::{self, CLOSED_STATUS, Keys, Plan, REMOVED_AT_SOURCE, Snapshot};
@@ -104,8 +105,12 @@ impl<B: Backend> IngestStore for B {
                 let begun = Instant::now();
                 let mut outcome = GroupOutcome::default();
                 let mut checkpoint = None;
-                while outcome.writes == 0 || begun.elapsed() < GROUP_SPAN {
-                    let Some(write) = feed.next_ready() else {
+                loop {
+                    let left = GROUP_SPAN.saturating_sub(begun.elapsed());
+                    if outcome.writes > 0 && left.is_zero() {
+                        break;
+                    }
+                    let Some(write) = feed.next(GROUP_IDLE.min(left)).await else {
                         break;
                     };
                     outcome.writes += 1;

@@ -37,6 +37,7 @@ use crate::model::{
 use crate::policy::lease::RunningRun;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -313,23 +314,27 @@ pub enum GroupWrite {
 /// A run's queue of writes as a group takes them. A group is one transaction and one
 /// commit: the batches in their order, then the last checkpoint among them, so a crash
 /// loses a group and its checkpoint together and a resumed run reads those batches
-/// again. A group goes on taking what the run has queued while it writes, for up to
-/// [`GROUP_SPAN`], and never waits for more: a writer behind its plugin commits less
-/// often, one that keeps up commits each write as it comes.
+/// again. A group goes on taking its run's writes as they come, for up to
+/// [`GROUP_SPAN`], and ends sooner when none comes within [`GROUP_IDLE`]: a writer faster
+/// than its plugin commits each write soon after it comes, one behind it commits less
+/// often.
 pub trait GroupFeed: Send {
-    /// The run's next queued write, or `None` when none is queued now.
-    fn next_ready(&mut self) -> Option<GroupWrite>;
+    /// The run's next write, if one is queued within `wait`.
+    fn next(&mut self, wait: Duration) -> BoxFuture<'_, Option<GroupWrite>>;
     /// Takes back a batch the group wrote, with what it did, which holds only if the
     /// group commits.
     fn written(&mut self, batch: Batch, outcome: BatchOutcome);
 }
 
-/// How long a group goes on taking writes its run has queued. Each commit rewrites
-/// every index page the group's keys touched, and a group's random keys touch most pages
-/// of the findings' indexes: a 100k sync whose groups took four times the writes took
-/// 0.89 of the wall time (BENCHMARKS.md, issue 27). Another sync of the process waits for
-/// the store about this long at most.
+/// How long a group goes on taking its run's writes. Each commit rewrites every index
+/// page the group's keys touched, and a group's random keys touch most pages of the
+/// findings' indexes: a 100k sync whose groups took four times the writes took 0.89 of
+/// the wall time (BENCHMARKS.md, issue 27). Another sync of the process waits for the
+/// store about this long at most.
 pub const GROUP_SPAN: Duration = Duration::from_millis(250);
+
+/// How long a group waits for its run's next write before it commits what it has.
+pub const GROUP_IDLE: Duration = Duration::from_millis(50);
 
 /// What writing a group did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
