@@ -2003,6 +2003,65 @@ async fn a_group_takes_what_is_queued_until_its_span_ends(store: Arc<dyn Store>,
     );
 }
 
+/// A run whose plugin always has a checkpoint ready after a millisecond, and which notes
+/// how long each ask of the group would have waited.
+struct Asking {
+    asked: Arc<std::sync::Mutex<Vec<Duration>>>,
+    until: std::time::Instant,
+}
+
+impl GroupFeed for Asking {
+    fn next(&mut self, wait: Duration) -> BoxFuture<'_, Option<GroupWrite>> {
+        self.asked.lock().unwrap().push(wait);
+        std::thread::sleep(Duration::from_millis(1));
+        let ready = std::time::Instant::now() < self.until;
+        Box::pin(std::future::ready(ready.then(|| {
+            GroupWrite::Checkpoint(r#"{"cursor":"again"}"#.into(), 0)
+        })))
+    }
+
+    fn written(&mut self, _batch: Batch, _outcome: BatchOutcome) {}
+}
+
+/// Once another write waits for SQLite's one writer connection, a group takes only what
+/// its run has queued already: it no longer waits for the plugin's next write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_waits_for_its_plugin_only_while_no_other_write_waits() {
+    let (store, _keep) = sqlite().await;
+    let w = store
+        .add_integration(&new_integration("w", Policy::default()))
+        .await
+        .unwrap();
+    let run = run_of(&store, w.id).await;
+    let fence = lease(&store, w.id).await;
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let feed = Asking {
+        asked: asked.clone(),
+        until: std::time::Instant::now() + 20 * GROUP_SPAN,
+    };
+    let group = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .write_group(w.id, run, w.policy, Box::new(feed), fence)
+                .await
+        }
+    });
+    // The group holds the store for its span: this write waits for it.
+    tokio::time::sleep(GROUP_SPAN / 5).await;
+    store.clear_checkpoint(w.id).await.unwrap();
+    group.await.unwrap().unwrap();
+    let asked = asked.lock().unwrap();
+    let first_unwaited = asked
+        .iter()
+        .position(Duration::is_zero)
+        .expect("once a write waited, the group asks without waiting");
+    assert!(
+        first_unwaited > 0 && asked[..first_unwaited].iter().all(|w| !w.is_zero()),
+        "{asked:?}"
+    );
+}
+
 async fn leases_keep_one_run_per_integration(store: Arc<dyn Store>, _: &Keep) {
     let w = store
         .add_integration(&new_integration("w", Policy::default()))

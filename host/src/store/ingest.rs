@@ -14,7 +14,7 @@ use crate::model::Policy;
 use crate::policy::ingest::{self, CLOSED_STATUS, Keys, Plan, REMOVED_AT_SOURCE, Snapshot};
 use async_trait::async_trait;
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The bulk reads and writes of a batch: SQLite's are statement by statement on cached
 /// statements, PostgreSQL's a few multi-row statements over arrays.
@@ -110,7 +110,12 @@ impl<B: Backend> IngestStore for B {
                     if outcome.writes > 0 && left.is_zero() {
                         break;
                     }
-                    let Some(write) = feed.next(GROUP_IDLE.min(left)).await else {
+                    // Only what is queued already while another sync waits for the store.
+                    let wait = match s.others_waiting() {
+                        true => Duration::ZERO,
+                        false => GROUP_IDLE.min(left),
+                    };
+                    let Some(write) = feed.next(wait).await else {
                         break;
                     };
                     outcome.writes += 1;

@@ -315,9 +315,10 @@ pub enum GroupWrite {
 /// commit: the batches in their order, then the last checkpoint among them, so a crash
 /// loses a group and its checkpoint together and a resumed run reads those batches
 /// again. A group goes on taking its run's writes as they come, for up to
-/// [`GROUP_SPAN`], and ends sooner when none comes within [`GROUP_IDLE`]: a writer faster
-/// than its plugin commits each write soon after it comes, one behind it commits less
-/// often.
+/// [`GROUP_SPAN`], and ends sooner when none comes within [`GROUP_IDLE`], or none is
+/// queued while another transaction waits for the store: a writer faster than its plugin
+/// commits each write soon after it comes, one behind it commits less often, and many
+/// syncs sharing the store do not hold it for each other's plugins.
 pub trait GroupFeed: Send {
     /// The run's next write, if one is queued within `wait`.
     fn next(&mut self, wait: Duration) -> BoxFuture<'_, Option<GroupWrite>>;

@@ -316,6 +316,11 @@ pub(crate) trait Session: Send {
         fence: super::Fence,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Whether another transaction waits for what this one holds: SQLite's one writer
+    /// connection, or a connection of PostgreSQL's pool. A group then takes only the
+    /// writes its run has already queued, and waits for no more.
+    fn others_waiting(&self) -> bool;
+
     /// The first row of a query, if any.
     fn query_opt(
         &mut self,

@@ -142,6 +142,10 @@ impl StoredRow for tokio_postgres::Row {
 impl Session for PgSession<'_> {
     type Row = tokio_postgres::Row;
 
+    fn others_waiting(&self) -> bool {
+        self.store.pool.status().waiting > 0
+    }
+
     async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, StoreError> {
         let millis = millis(params);
         let stmt = render(sql, params, &millis)?;

@@ -18,7 +18,8 @@ use rusqlite::Connection;
 use rusqlite::types::Type;
 use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Schema migrations, in order (`migrations/sqlite/`); `user_version` counts those applied.
 const MIGRATIONS: &[&str] = &[
@@ -46,6 +47,9 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// How many calls wait for `conn`: a sync's group waits for its run's next write
+    /// only while none does (`store::GROUP_IDLE`).
+    waiting: Arc<AtomicUsize>,
     /// Read-only, for listings.
     reader: Arc<Mutex<Connection>>,
 }
@@ -104,6 +108,7 @@ impl SqliteStore {
             .map_err(|e| open_error(e.into()))?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            waiting: Arc::default(),
             reader: Arc::new(Mutex::new(reader)),
         })
     }
@@ -113,7 +118,10 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        Self::on(self.conn.clone(), f).await
+        let queued = Queued::join(&self.waiting);
+        let conn = self.conn.clone().lock_owned().await;
+        drop(queued);
+        Self::run_on(conn, f).await
     }
 
     /// Runs the reads of `f` on the read-only connection, on a blocking thread.
@@ -128,10 +136,34 @@ impl SqliteStore {
         conn: Arc<Mutex<Connection>>,
         f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        // Waiting for the connection is a task's wait, not a thread's. A panic inside a
-        // call rolled its transaction back as it unwound, and releases the connection.
-        let mut conn = conn.lock_owned().await;
+        Self::run_on(conn.lock_owned().await, f).await
+    }
+
+    /// Runs `f` on a connection it holds, on a blocking thread. Waiting for the connection
+    /// was a task's wait, not a thread's. A panic inside a call rolled its transaction
+    /// back as it unwound, and releases the connection.
+    async fn run_on<R: Send + 'static>(
+        mut conn: OwnedMutexGuard<Connection>,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
         tokio::task::spawn_blocking(move || f(&mut conn)).await?
+    }
+}
+
+/// A call counted among those waiting for the writer's connection while it exists, so
+/// that a call dropped while it waits is no longer counted.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn join(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        Queued(waiting)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

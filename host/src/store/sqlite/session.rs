@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use rusqlite::types::{Value, ValueRef};
 use std::future::{Future, ready};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// A transaction begun on a connection, rolled back unless committed (a failed step, or
@@ -48,6 +49,8 @@ impl Drop for Begun<'_> {
 /// One transaction on a SQLite connection.
 pub(crate) struct SqliteSession<'c> {
     pub(super) conn: &'c mut Connection,
+    /// How many calls wait for the writer's connection (none for a read).
+    waiting: Option<&'c AtomicUsize>,
 }
 
 /// A row SQLite read, its values owned.
@@ -133,6 +136,11 @@ impl SqliteSession<'_> {
 impl Session for SqliteSession<'_> {
     type Row = SqliteRow;
 
+    fn others_waiting(&self) -> bool {
+        self.waiting
+            .is_some_and(|waiting| waiting.load(Ordering::SeqCst) > 0)
+    }
+
     fn execute(
         &mut self,
         sql: &str,
@@ -208,13 +216,14 @@ impl SqliteStore {
     /// Runs `work` in one transaction on `conn`, committed when it succeeds.
     fn transact<R>(
         conn: &mut Connection,
-        write: bool,
+        waiting: Option<&AtomicUsize>,
         work: Work<Self, R>,
     ) -> Result<R, StoreError> {
-        let begun = Begun::begin(conn, write)?;
+        let begun = Begun::begin(conn, waiting.is_some())?;
         let result = {
             let mut session = SqliteSession {
                 conn: &mut *begun.conn,
+                waiting,
             };
             futures_executor::block_on(work(&mut session))
         }?;
@@ -235,7 +244,8 @@ impl Backend for SqliteStore {
         &self,
         work: Work<Self, R>,
     ) -> impl Future<Output = Result<R, StoreError>> + Send {
-        self.call(move |conn| Self::transact(conn, true, work))
+        let waiting = self.waiting.clone();
+        self.call(move |conn| Self::transact(conn, Some(&waiting), work))
     }
 
     fn read<R: Send + 'static>(
@@ -243,7 +253,7 @@ impl Backend for SqliteStore {
         work: Work<Self, R>,
     ) -> impl Future<Output = Result<R, StoreError>> + Send {
         Self::on(self.reader.clone(), move |conn| {
-            Self::transact(conn, false, work)
+            Self::transact(conn, None, work)
         })
     }
 }
