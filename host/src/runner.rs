@@ -220,7 +220,12 @@ impl Writer {
             if store_failed {
                 continue;
             }
-            queue.lock().expect("queue lock").first = Some(write);
+            {
+                let mut queue = queue.lock().expect("queue lock");
+                // Known now: a group that fails before it takes its first write failed it.
+                queue.group.took_batch = matches!(write, Write::Batch(..));
+                queue.first = Some(write);
+            }
             let written = self
                 .store
                 .write_group(
@@ -231,7 +236,15 @@ impl Writer {
                     self.fence,
                 )
                 .await;
-            let done = std::mem::take(&mut queue.lock().expect("queue lock").group);
+            let done = {
+                let mut queue = queue.lock().expect("queue lock");
+                if written.is_err() {
+                    // The room of the writes not stored is given back.
+                    queue.first = None;
+                    queue.held.clear();
+                }
+                std::mem::take(&mut queue.group)
+            };
             let mut tally = self.tally.lock().expect("tally lock");
             match written {
                 Ok(outcome) => {
@@ -248,8 +261,6 @@ impl Writer {
                     tally.store_error = Some((failure, FailureClass::Store));
                     self.failed.store(true, Ordering::SeqCst);
                     store_failed = true;
-                    // The room of batches handed out and not written is given back.
-                    queue.lock().expect("queue lock").held.clear();
                 }
             }
         }
@@ -367,7 +378,8 @@ impl GroupFeed for Lent {
     fn next(&mut self, wait: Duration) -> BoxFuture<'_, Option<GroupWrite>> {
         let queue = self.0.clone();
         // SQLite's group runs on a blocking thread: the timer is the runtime's.
-        let _runtime = queue.lock().expect("queue lock").runtime.enter();
+        let runtime = queue.lock().expect("queue lock").runtime.clone();
+        let _entered = runtime.enter();
         let next = tokio::time::timeout(
             wait,
             std::future::poll_fn(move |cx| queue.lock().expect("queue lock").poll_write(cx)),
@@ -1243,6 +1255,29 @@ mod tests {
             store.checkpoint(id).await.unwrap().state.as_deref(),
             Some("after both")
         );
+    }
+
+    /// A group refused before it took its first write (the run's lease was taken over)
+    /// says which kind of write it failed to store.
+    #[tokio::test]
+    async fn a_group_refused_before_its_first_write_names_that_write() {
+        use crate::policy::ingest::tests::{asset, finding};
+        let (_dir, _store, _id, mut writer, tally) = writer_of_a_run(false).await;
+        writer.fence = Fence(0);
+        let (writes, queue) = tokio::sync::mpsc::channel(QUEUED_WRITES);
+        let batch = Batch {
+            assets: vec![asset("a1", None, "kept")],
+            findings: vec![finding("f1", "a1", "never stored")],
+            ..Default::default()
+        };
+        writes
+            .send(Write::Batch(screened(batch), in_flight()))
+            .await
+            .unwrap();
+        drop(writes);
+        writer.run(queue).await;
+        let (error, _) = tally.lock().unwrap().store_error.clone().unwrap();
+        assert!(error.starts_with("storing a batch failed"), "{error}");
     }
 
     /// A group waits for the run's next write as long as the store asks, and no longer.
