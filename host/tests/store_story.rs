@@ -2047,8 +2047,10 @@ async fn a_group_waits_for_its_plugin_only_while_no_other_write_waits() {
                 .await
         }
     });
-    // The group holds the store for its span: this write waits for it.
-    tokio::time::sleep(GROUP_SPAN / 5).await;
+    // Once the group asks for writes it holds the store, for its span: this write waits.
+    while asked.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     store.clear_checkpoint(w.id).await.unwrap();
     group.await.unwrap().unwrap();
     let asked = asked.lock().unwrap();
