@@ -220,12 +220,7 @@ impl Writer {
             if store_failed {
                 continue;
             }
-            {
-                let mut queue = queue.lock().expect("queue lock");
-                // Known now: a group that fails before it takes its first write failed it.
-                queue.group.took_batch = matches!(write, Write::Batch(..));
-                queue.first = Some(write);
-            }
+            queue.lock().expect("queue lock").first = Some(write);
             let written = self
                 .store
                 .write_group(
@@ -238,12 +233,15 @@ impl Writer {
                 .await;
             let done = {
                 let mut queue = queue.lock().expect("queue lock");
+                let mut done = std::mem::take(&mut queue.group);
                 if written.is_err() {
+                    // A group refused before it took its first write failed that write.
+                    let first = queue.first.take();
+                    done.took_batch |= matches!(first, Some(Write::Batch(..)));
                     // The room of the writes not stored is given back.
-                    queue.first = None;
                     queue.held.clear();
                 }
-                std::mem::take(&mut queue.group)
+                done
             };
             let mut tally = self.tally.lock().expect("tally lock");
             match written {
@@ -376,15 +374,14 @@ struct Lent(Arc<Mutex<Queue>>);
 
 impl GroupFeed for Lent {
     fn next(&mut self, wait: Duration) -> BoxFuture<'_, Option<GroupWrite>> {
-        let queue = self.0.clone();
+        let queue = &self.0;
         // SQLite's group runs on a blocking thread: the timer is the runtime's.
         let runtime = queue.lock().expect("queue lock").runtime.clone();
         let _entered = runtime.enter();
         let next = tokio::time::timeout(
             wait,
-            std::future::poll_fn(move |cx| queue.lock().expect("queue lock").poll_write(cx)),
+            std::future::poll_fn(|cx| queue.lock().expect("queue lock").poll_write(cx)),
         );
-        let queue = self.0.clone();
         Box::pin(async move {
             let write = next.await.ok()??;
             Some(queue.lock().expect("queue lock").hand_out(write))

@@ -118,7 +118,7 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let queued = Queued::join(&self.waiting);
+        let queued = WaitingCall::join(&self.waiting);
         let conn = self.conn.clone().lock_owned().await;
         drop(queued);
         Self::run_on(conn, f).await
@@ -152,16 +152,16 @@ impl SqliteStore {
 
 /// A call counted among those waiting for the writer's connection while it exists, so
 /// that a call dropped while it waits is no longer counted.
-struct Queued<'a>(&'a AtomicUsize);
+struct WaitingCall<'a>(&'a AtomicUsize);
 
-impl<'a> Queued<'a> {
+impl<'a> WaitingCall<'a> {
     fn join(waiting: &'a AtomicUsize) -> Self {
         waiting.fetch_add(1, Ordering::SeqCst);
-        Queued(waiting)
+        WaitingCall(waiting)
     }
 }
 
-impl Drop for Queued<'_> {
+impl Drop for WaitingCall<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
