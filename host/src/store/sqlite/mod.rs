@@ -11,6 +11,7 @@
 mod ingest;
 mod queries;
 mod session;
+mod turns;
 
 use super::StoreError;
 use crate::model::natural_key;
@@ -50,6 +51,8 @@ pub struct SqliteStore {
     /// How many calls wait for `conn`: a sync's group waits for its run's next write
     /// only while none does (`store::GROUP_IDLE`).
     waiting: Arc<AtomicUsize>,
+    /// When `conn` leaves the file's write lock to other processes.
+    turns: Arc<turns::LockTurns>,
     /// Read-only, for listings.
     reader: Arc<Mutex<Connection>>,
 }
@@ -76,10 +79,11 @@ impl SqliteStore {
         }
         create_private(path).map_err(|e| open_error(e.into()))?;
         let mut conn = Connection::open(path).map_err(|e| open_error(e.into()))?;
-        // Many syncs write at once (serve, several hosts): writers queue for the lock, and
+        // Many syncs write at once (serve, several hosts): writers wait for the lock,
+        // trying each millisecond for a turn another process leaves them (`turns`), and
         // every transaction takes it when it begins. A deferred one that read first could
         // not wait for it later; SQLite would answer "database is locked" at once.
-        conn.busy_timeout(std::time::Duration::from_secs(60))
+        conn.busy_handler(Some(turns::retry_for_lock))
             .map_err(|e| open_error(e.into()))?;
         conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.execute_batch(
@@ -109,6 +113,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             waiting: Arc::default(),
+            turns: Arc::default(),
             reader: Arc::new(Mutex::new(reader)),
         })
     }
@@ -121,7 +126,17 @@ impl SqliteStore {
         let queued = WaitingCall::join(&self.waiting);
         let conn = self.conn.clone().lock_owned().await;
         drop(queued);
-        Self::run_on(conn, f).await
+        let pause = self.turns.pause_before_call();
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        let turns = self.turns.clone();
+        Self::run_on(conn, move |conn| {
+            let result = f(conn);
+            turns.call_ended();
+            result
+        })
+        .await
     }
 
     /// Runs the reads of `f` on the read-only connection, on a blocking thread.
