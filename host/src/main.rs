@@ -47,8 +47,8 @@ fn restore_default_sigpipe() {
 ///   when freed. glibc would raise that threshold to the largest block freed so far, after
 ///   which such blocks come from the arenas and stay there.
 ///
-/// 500 latency-bound syncs peaked at 1,977 to 2,069 MiB (four runs) against 2,020 to 2,170
-/// (five), one 100k sync about 2 MiB lower, for 2 to 6% more of its CPU (the mappings'
+/// 500 latency-bound syncs peaked at 1,977 to 2,071 MiB (five runs) against 2,020 to 2,170
+/// (six), one 100k sync about 2 MiB lower, for 2 to 6% more of its CPU (the mappings'
 /// system calls and fresh pages).
 fn bound_malloc_retention() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
