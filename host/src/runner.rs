@@ -947,6 +947,17 @@ mod tests {
         Box::new(screen::screen(batch, &issues_only()))
     }
 
+    /// A write of one asset and one finding titled `title`, queued by hand.
+    fn one_finding_batch(title: &str) -> Write {
+        use crate::policy::ingest::tests::{asset, finding};
+        let batch = Batch {
+            assets: vec![asset("a1", None, "kept")],
+            findings: vec![finding("f1", "a1", title)],
+            ..Default::default()
+        };
+        Write::Batch(screened(batch), in_flight())
+    }
+
     /// A batch's share of ceilings of its own, for batches queued by hand.
     fn in_flight() -> InFlight {
         let permit = || {
@@ -1258,17 +1269,11 @@ mod tests {
     /// says which kind of write it failed to store.
     #[tokio::test]
     async fn a_group_refused_before_its_first_write_names_that_write() {
-        use crate::policy::ingest::tests::{asset, finding};
         let (_dir, _store, _id, mut writer, tally) = writer_of_a_run(false).await;
         writer.fence = Fence(0);
         let (writes, queue) = tokio::sync::mpsc::channel(QUEUED_WRITES);
-        let batch = Batch {
-            assets: vec![asset("a1", None, "kept")],
-            findings: vec![finding("f1", "a1", "never stored")],
-            ..Default::default()
-        };
         writes
-            .send(Write::Batch(screened(batch), in_flight()))
+            .send(one_finding_batch("never stored"))
             .await
             .unwrap();
         drop(writes);
@@ -1306,17 +1311,11 @@ mod tests {
     /// queue: those are stored with their checkpoint, as if the writer had been quicker.
     #[tokio::test]
     async fn what_was_queued_before_a_refused_batch_is_still_stored() {
-        use crate::policy::ingest::tests::{asset, finding};
         // Failed, as the sink marks the run when it refuses a batch over a ceiling.
         let (_dir, store, id, writer, tally) = writer_of_a_run(true).await;
         let (writes, queue) = tokio::sync::mpsc::channel(QUEUED_WRITES);
-        let accepted = Batch {
-            assets: vec![asset("a1", None, "kept")],
-            findings: vec![finding("f1", "a1", "accepted before the refusal")],
-            ..Default::default()
-        };
         writes
-            .send(Write::Batch(screened(accepted), in_flight()))
+            .send(one_finding_batch("accepted before the refusal"))
             .await
             .unwrap();
         writes

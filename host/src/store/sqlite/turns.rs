@@ -43,7 +43,7 @@ pub(super) fn retry_for_lock(tries: i32) -> bool {
 #[derive(Default)]
 pub(super) struct LockTurns(Mutex<Option<Hold>>);
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy)]
 struct Hold {
     since: Instant,
     released: Instant,
