@@ -182,6 +182,9 @@ impl Transport for WasiTransport {
             })
             .collect();
         let status = response.status().as_u16();
+        if let Some(gate) = &request.body_gate {
+            gate.opened().await;
+        }
         let body = read_body(response.into_body()).await?;
         Ok(Response {
             status,

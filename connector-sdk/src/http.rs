@@ -7,6 +7,7 @@
 //! headers) is kept exactly, never shortened, and holds back every request of the client.
 
 use crate::error::ConnectorError;
+pub use crate::gate::BodyGate;
 use crate::retry::{Backoff, RetryPolicy, jitter_unit};
 use futures_util::future::{Either, select};
 use std::cell::Cell;
@@ -33,6 +34,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// The body (empty for GET).
     pub body: Vec<u8>,
+    /// Holds the answer's body back while closed ([`Request::read_when_open`]).
+    pub body_gate: Option<BodyGate>,
 }
 
 impl Request {
@@ -43,6 +46,7 @@ impl Request {
             url: url.into(),
             headers: Vec::new(),
             body: Vec::new(),
+            body_gate: None,
         }
     }
 
@@ -53,12 +57,19 @@ impl Request {
             url: url.into(),
             headers: Vec::new(),
             body: body.into(),
+            body_gate: None,
         }
     }
 
     /// The same request with one more header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// The same request, its answer's body read only while `gate` is open.
+    pub fn read_when_open(mut self, gate: &BodyGate) -> Self {
+        self.body_gate = Some(gate.clone());
         self
     }
 
@@ -156,7 +167,8 @@ pub enum TransportError {
 
 /// Sends requests and waits: wasi:http in the component, a script in tests.
 pub trait Transport {
-    /// Sends `request` and returns the whole answer.
+    /// Sends `request` and returns the whole answer, reading its body only once the
+    /// request's [`BodyGate`] (if any) is open.
     fn send(&self, request: &Request) -> impl Future<Output = Result<Response, TransportError>>;
 
     /// Waits for `duration`.
@@ -393,12 +405,21 @@ impl<T: Transport> Client<T> {
     }
 
     /// One try under the rate ceiling, bounded as a whole by the request timeout: a body
-    /// that trickles in byte by byte times out like a server that never answers.
+    /// that trickles in byte by byte times out like a server that never answers. An
+    /// answer the connector holds back ([`BodyGate`]) is not late: when the timeout ends
+    /// with its gate closed, the body gets a whole timeout again from the gate's opening.
     pub async fn send_once(&self, request: &Request) -> Result<Response, TransportError> {
         self.pace().await;
         let timeout = self.options.request_timeout;
         let send = pin!(self.transport.send(request));
-        match select(send, pin!(self.transport.sleep(timeout))).await {
+        let timer = async {
+            self.transport.sleep(timeout).await;
+            if let Some(gate) = request.body_gate.as_ref().filter(|g| !g.is_open()) {
+                gate.opened().await;
+                self.transport.sleep(timeout).await;
+            }
+        };
+        match select(send, pin!(timer)).await {
             Either::Left((outcome, _)) => outcome,
             Either::Right(_) => Err(TransportError::Timeout(format!(
                 "no complete answer within {} s ({})",
@@ -628,6 +649,28 @@ mod tests {
         assert_eq!(parse_retry_after("99999999999", now), Some(u32::MAX));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn an_answer_held_back_by_its_gate_is_read_once_it_opens_and_is_not_late() {
+        let script = ScriptedTransport::new([status(200)]);
+        let client = Client::new(&script, options(1));
+        let gate = BodyGate::default();
+        gate.set_open(false);
+        let request = Request::get("https://api.test/x").read_when_open(&gate);
+        let mut send = std::pin::pin!(client.send_once(&request));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        for _ in 0..10 {
+            // The scripted clock runs through the whole timeout at once: still no error.
+            assert!(send.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(script.requests().len(), 1, "the request went out at once");
+        assert_eq!(script.answers_left(), 1, "its answer was not read");
+        gate.set_open(true);
+        match send.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(answer) => assert_eq!(answer.unwrap().status, 200),
+            std::task::Poll::Pending => panic!("the answer is read once the gate opens"),
+        }
     }
 
     #[test]

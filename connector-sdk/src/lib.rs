@@ -17,6 +17,7 @@ extern crate self as connector_sdk;
 
 pub mod connector;
 pub mod error;
+pub mod gate;
 pub mod host;
 pub mod http;
 pub mod paging;

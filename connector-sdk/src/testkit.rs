@@ -119,6 +119,11 @@ impl Transport for ScriptedTransport {
         if self.hang {
             return std::future::pending().await;
         }
+        // Answered once the connector reads the body: a queued answer goes to the
+        // request whose body is read first.
+        if let Some(gate) = &request.body_gate {
+            gate.opened().await;
+        }
         let queued = self.answers.borrow_mut().pop_front();
         match (queued, &self.rule) {
             (Some(answer), _) => answer,

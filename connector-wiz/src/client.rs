@@ -7,7 +7,7 @@ use crate::config::WizConfig;
 use crate::protocol::{self, HttpResponse, Token};
 use connector_sdk::ConnectorError;
 use connector_sdk::http::{
-    Assessment, Attempts, Client, Request, Transport, Verdict, retryable_status,
+    Assessment, Attempts, BodyGate, Client, Request, Transport, Verdict, retryable_status,
 };
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
@@ -53,12 +53,16 @@ impl<T: Transport> WizClient<T> {
         body: &str,
         what: &str,
         attempts: &mut Attempts,
+        gate: Option<&BodyGate>,
     ) -> Result<HttpResponse, ConnectorError> {
-        let request = headers
+        let mut request = headers
             .iter()
             .fold(Request::post(url, body), |r, (name, value)| {
                 r.header(name, value)
             });
+        if let Some(gate) = gate {
+            request = request.read_when_open(gate);
+        }
         let assess =
             |response: &connector_sdk::http::Response, now| match retryable_status(response.status)
             {
@@ -93,6 +97,7 @@ impl<T: Transport> WizClient<T> {
                 &body,
                 "the token endpoint",
                 attempts,
+                None,
             )
             .await?;
         let token = protocol::parse_token_response(&response)?;
@@ -132,6 +137,7 @@ impl<T: Transport> WizClient<T> {
         &self,
         body: &str,
         attempts: &mut Attempts,
+        gate: Option<&BodyGate>,
     ) -> Result<HttpResponse, ConnectorError> {
         let mut refreshed = false;
         loop {
@@ -142,7 +148,7 @@ impl<T: Transport> WizClient<T> {
                 ("authorization", bearer.as_str()),
             ];
             let response = self
-                .post_with_retry(&url, &headers, body, "the Wiz API", attempts)
+                .post_with_retry(&url, &headers, body, "the Wiz API", attempts, gate)
                 .await?;
             if response.status != 401 || refreshed {
                 return Ok(response);
@@ -164,9 +170,20 @@ impl<T: Transport> WizClient<T> {
         body: String,
         parse: impl Fn(HttpResponse) -> Result<R, ConnectorError>,
     ) -> Result<R, ConnectorError> {
+        self.query_held_by(None, body, parse).await
+    }
+
+    /// [`WizClient::query`], each answer read only while `gate` (if any) is open: the
+    /// request goes out at once, and its answer waits outside the plugin until then.
+    pub async fn query_held_by<R>(
+        &self,
+        gate: Option<&BodyGate>,
+        body: String,
+        parse: impl Fn(HttpResponse) -> Result<R, ConnectorError>,
+    ) -> Result<R, ConnectorError> {
         let mut attempts = Attempts::default();
         loop {
-            let response = self.graphql_within(&body, &mut attempts).await?;
+            let response = self.graphql_within(&body, &mut attempts, gate).await?;
             let answered = response.status == 200;
             let parsed = parse(response);
             let retry_after = match &parsed {
@@ -234,7 +251,7 @@ mod tests {
             answer(200, "{}"),
         ]);
         let client = WizClient::new(&script, config("4"));
-        let response = run(client.graphql_within("{}", &mut Attempts::default())).unwrap();
+        let response = run(client.graphql_within("{}", &mut Attempts::default(), None)).unwrap();
         assert_eq!(response.status, 200);
         assert_eq!(script.requests().len(), 5);
         let sleeps = script.sleeps();
@@ -249,7 +266,7 @@ mod tests {
         let script = Scripted::new([answer(200, TOKEN), answer(503, ""), answer(503, "")]);
         let client = WizClient::new(&script, config("2"));
         assert_eq!(
-            run(client.graphql_within("{}", &mut Attempts::default()))
+            run(client.graphql_within("{}", &mut Attempts::default(), None))
                 .unwrap()
                 .status,
             503
@@ -284,7 +301,7 @@ mod tests {
         ]);
         let client = WizClient::new(&script, config("3"));
         assert_eq!(
-            run(client.graphql_within("{}", &mut Attempts::default()))
+            run(client.graphql_within("{}", &mut Attempts::default(), None))
                 .unwrap()
                 .status,
             401,
@@ -428,7 +445,7 @@ mod tests {
             .http()
             .hold_requests_until(script.now() + Duration::from_secs(9));
         assert_eq!(
-            run(client.graphql_within("{}", &mut Attempts::default()))
+            run(client.graphql_within("{}", &mut Attempts::default(), None))
                 .unwrap()
                 .status,
             200
@@ -473,7 +490,7 @@ mod tests {
             let script = Scripted::new([answer(200, &token), answer(200, "{}")]);
             let client = WizClient::new(&script, config("1"));
             assert_eq!(
-                run(client.graphql_within("{}", &mut Attempts::default()))
+                run(client.graphql_within("{}", &mut Attempts::default(), None))
                     .unwrap()
                     .status,
                 200,

@@ -7,7 +7,7 @@ use crate::model::{PageInfo, ResourceNode};
 use crate::page::ScreenedPage;
 use crate::protocol;
 use crate::state::{ResumePoint, SyncState};
-use connector_sdk::http::Transport;
+use connector_sdk::http::{BodyGate, Transport};
 use connector_sdk::paging::PageGuard;
 use connector_sdk::records::{Batch, LogLevel};
 use connector_sdk::{ConnectorError, Host, SyncSummary};
@@ -16,6 +16,7 @@ use futures_util::stream::FuturesOrdered;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::poll_fn;
 use std::task::Poll;
+use std::time::Duration;
 
 /// The warning when the service account may not read the inventory.
 pub const NO_INVENTORY_WARNING: &str = "The service account cannot read the Wiz inventory (scope read:resources), so asset types are Wiz entity types instead of technologies. Grant read:resources to see technologies.";
@@ -149,8 +150,14 @@ impl<'h, T: Transport, H: Host> Sync<'h, T, H> {
 
     /// Pages through one project (or all issues), keeping the API busy: the next page is
     /// asked for as soon as a page arrives, each page's resources are looked up while later
-    /// pages load, and pages are handed to the host in order as their lookups end. At most
-    /// [`PAGES_AHEAD`] pages wait for their lookup, so memory stays bounded.
+    /// pages load, and pages are handed to the host in order as their lookups end.
+    ///
+    /// How far the walk reads ahead depends on who sets the pace. While the host takes
+    /// pages at once, up to [`PAGES_AHEAD`] pages wait for their lookup. While it makes
+    /// the sync wait ([`HOST_SETS_THE_PACE`]: other syncs fill the store's queue), and
+    /// until it has taken a page quickly, a page's answer is read only once the page
+    /// before it has been handed over: the answer waits outside the plugin rather than as
+    /// a second page in its memory, and reading it earlier would not make the sync faster.
     async fn sync_project(
         &mut self,
         plan: &mut ResumePoint,
@@ -165,6 +172,9 @@ impl<'h, T: Transport, H: Host> Sync<'h, T, H> {
             Some(p) => format!("issues page {number} of project {p}"),
             None => format!("issues page {number}"),
         };
+        // Open while no page waits for its lookup (or to be handed over).
+        let gate = BodyGate::default();
+        let gate = &gate;
         let fetch = |number: u64, after: Option<String>| {
             let body = protocol::issues_request(
                 client.config().page_size,
@@ -175,7 +185,9 @@ impl<'h, T: Transport, H: Host> Sync<'h, T, H> {
             );
             let label = page_label(number);
             Box::pin(async move {
-                let page = client.query(body, protocol::parse_issues_page).await;
+                let page = client
+                    .query_held_by(Some(gate), body, protocol::parse_issues_page)
+                    .await;
                 (number, page.map_err(|e| e.context(&label)))
             })
         };
@@ -183,8 +195,7 @@ impl<'h, T: Transport, H: Host> Sync<'h, T, H> {
         let mut total = None;
         let first_after = Some(plan.after.clone()).filter(|a| !a.is_empty());
         let mut fetching = Some(fetch(1, first_after));
-        // A next page that waits for room among the pages ahead.
-        let mut deferred: Option<(u64, String)> = None;
+        let mut pages_ahead = 1;
         let mut looking_up = FuturesOrdered::new();
         let mut failure = None;
         while fetching.is_some() || !looking_up.is_empty() {
@@ -223,11 +234,7 @@ impl<'h, T: Transport, H: Host> Sync<'h, T, H> {
                     }
                     done += screened.issues as u64;
                     if let Some(cursor) = &next {
-                        if looking_up.len() < PAGES_AHEAD {
-                            fetching = Some(fetch(number + 1, Some(cursor.clone())));
-                        } else {
-                            deferred = Some((number + 1, cursor.clone()));
-                        }
+                        fetching = Some(fetch(number + 1, Some(cursor.clone())));
                     }
                     // An empty page moves no resume point: its cursor is the one a server
                     // that pages forever makes up, and re-reading an empty page is free.
@@ -252,14 +259,16 @@ impl<'h, T: Transport, H: Host> Sync<'h, T, H> {
                         cursor,
                         done: ready_at,
                     };
+                    let clock = client.http().transport();
+                    let handing_over = clock.now();
                     deliver(&mut **host, run, plan, ready, total)?;
-                    if failure.is_none()
-                        && let Some((number, cursor)) = deferred.take()
-                    {
-                        fetching = Some(fetch(number, Some(cursor)));
-                    }
+                    pages_ahead = match clock.now() - handing_over < HOST_SETS_THE_PACE {
+                        true => PAGES_AHEAD,
+                        false => 1,
+                    };
                 }
             }
+            gate.set_open(looking_up.len() < pages_ahead);
         }
         match failure {
             Some(e) => Err(e),
@@ -283,8 +292,14 @@ fn next_cursor(
     )
 }
 
-/// Pages that may wait for their inventory lookup while the next one loads.
+/// Pages that may wait for their inventory lookup while the host takes pages at once.
 const PAGES_AHEAD: usize = 2;
+
+/// A hand-over that took this long means the host, not the API, sets the pace: the
+/// store's queue is full of other syncs' pages (500 syncs at once wait seconds for each),
+/// and a page read ahead would only wait as long in the plugin's memory (issue 27).
+/// A single sync waits far less for its own writes to be committed.
+const HOST_SETS_THE_PACE: Duration = Duration::from_secs(1);
 
 /// What the page walk waits for.
 enum Event<P, L> {

@@ -103,9 +103,9 @@ fn check(fault: Fault, trigger: Trigger, first: First) {
 }
 
 /// The first request a fault may hit so that a batch is surely committed before it. The
-/// connector has at most three pages waiting for their inventory lookup and asks for no
-/// further page until the first is handed over, so at most six GraphQL requests (three
-/// pages, three lookups) come before that; the eighth leaves one to spare.
+/// connector reads no page's answer until the page before it is handed over, so at most
+/// three GraphQL requests (the first page, its lookup and the next page's request) come
+/// before that; the eighth leaves room for retries and a later change.
 const AFTER_FIRST_BATCH: u64 = 8;
 
 fn once() -> Trigger {
@@ -294,7 +294,7 @@ fn json_of_the_wrong_shape_is_a_protocol_error_naming_the_page() {
 #[test]
 fn cursor_loops_are_detected_and_stopped() {
     // Issue pages and inventory lookups are in flight together, in either order, and at
-    // most three lookups wait at once; six requests in a row include an issue page.
+    // most one lookup waits at once; six requests in a row include an issue page.
     let six = Trigger::Run {
         from: AFTER_FIRST_BATCH,
         count: 6,
