@@ -5,16 +5,17 @@
 //! queued behind other syncs holds one page in its memory, not two or three.
 
 use connector_sdk::Host;
-use connector_sdk::http::{Request, Response, Transport};
+use connector_sdk::http::{Request, Transport};
 use connector_sdk::records::{Batch, LogLevel};
 use connector_sdk::testkit::{FakeHost, ScriptedTransport, block_on as run};
 use connector_wiz::client::WizClient;
 use connector_wiz::config::WizConfig;
 use connector_wiz::sync::Sync;
-use serde_json::Value;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
+
+mod common;
 
 const PAGES: u64 = 4;
 
@@ -25,36 +26,17 @@ fn is_issues_query(request: &Request) -> bool {
 /// Wiz with `PAGES` pages of the current-shape fixture, chained by cursors `c1`, `c2`, …,
 /// and an empty inventory; `read` counts the issues pages whose answer was read.
 fn wiz(read: Rc<Cell<u64>>) -> ScriptedTransport {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/wiz/synthetic_issues-v2_page_current-shape.json"
-    );
-    let page: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    ScriptedTransport::answering(move |request: &Request| {
-        if request.url.ends_with("/oauth/token") {
-            return Ok(Response::new(
-                200,
-                r#"{"access_token":"t","expires_in":3600}"#,
-            ));
-        }
-        if !is_issues_query(request) {
-            return Ok(Response::new(
-                200,
-                r#"{"data":{"cloudResourcesV2":{"nodes":[],"pageInfo":{"hasNextPage":false}}}}"#,
-            ));
-        }
-        let body: Value = serde_json::from_slice(&request.body).unwrap();
-        let number = match body["variables"]["after"].as_str() {
+    common::wiz_answering(move |mut page, variables| {
+        let number = match variables["after"].as_str() {
             None => 1,
             Some(cursor) => cursor.trim_start_matches('c').parse::<u64>().unwrap() + 1,
         };
         read.set(read.get() + 1);
-        let mut page = page.clone();
         page["data"]["issues"]["pageInfo"] = serde_json::json!({
             "hasNextPage": number < PAGES,
             "endCursor": format!("c{number}"),
         });
-        Ok(Response::new(200, page.to_string()))
+        page
     })
 }
 

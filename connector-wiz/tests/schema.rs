@@ -9,13 +9,14 @@
 //! through a recording transport. Deprecated arguments and enum values are looked for in
 //! the variables the connector builds (its documents take every value as a variable).
 
+mod common;
+
 use apollo_compiler::ast::{DirectiveList, Type};
 use apollo_compiler::executable::{Field, Selection, SelectionSet};
 use apollo_compiler::response::JsonMap;
 use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{ExecutableDocument, Schema};
-use connector_sdk::http::{Request, Response};
 use connector_sdk::testkit::{FakeHost, ScriptedTransport, block_on as run};
 use connector_wiz::client::WizClient;
 use connector_wiz::config::WizConfig;
@@ -315,29 +316,11 @@ fn the_check_fails_on_deprecated_values_inside_variables() {
 /// the first of two pages or as the last (by the `after` cursor asked for), and an empty
 /// inventory.
 fn wiz() -> ScriptedTransport {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/wiz/synthetic_issues-v2_page_current-shape.json"
-    );
-    let page: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    ScriptedTransport::answering(move |request: &Request| {
-        if request.url.ends_with("/oauth/token") {
-            return Ok(Response::new(
-                200,
-                r#"{"access_token":"t","expires_in":3600}"#,
-            ));
-        }
-        let body: Value = serde_json::from_slice(&request.body).unwrap();
-        let answer = if body["query"].as_str().unwrap().contains("issuesV2") {
-            let first = body["variables"]["after"].is_null();
-            let mut page = page.clone();
-            page["data"]["issues"]["pageInfo"] = serde_json::json!({"hasNextPage": first, "endCursor": if first { "c1" } else { "c2" }});
-            page.to_string()
-        } else {
-            r#"{"data":{"cloudResourcesV2":{"nodes":[],"pageInfo":{"hasNextPage":false}}}}"#
-                .to_string()
-        };
-        Ok(Response::new(200, answer))
+    common::wiz_answering(|mut page, variables| {
+        let first = variables["after"].is_null();
+        page["data"]["issues"]["pageInfo"] =
+            serde_json::json!({"hasNextPage": first, "endCursor": if first { "c1" } else { "c2" }});
+        page
     })
 }
 
