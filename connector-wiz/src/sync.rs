@@ -172,7 +172,7 @@ impl<'h, T: Transport, H: Host> Sync<'h, T, H> {
             Some(p) => format!("issues page {number} of project {p}"),
             None => format!("issues page {number}"),
         };
-        // Open while no page waits for its lookup (or to be handed over).
+        // Open while fewer pages wait for their lookup than the walk may read ahead.
         let gate = BodyGate::default();
         let gate = &gate;
         let fetch = |number: u64, after: Option<String>| {
