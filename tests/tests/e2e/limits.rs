@@ -59,16 +59,13 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 }
 
 /// A connection to the host's SQLite store that waits for its write lock as another host
-/// does: trying each millisecond for a minute, so it takes the turns a busy writer leaves.
+/// does, with the host's own busy handler, so it takes the turns a busy writer leaves.
 /// (SQLite's own busy timeout tries each 100 ms once it has waited a while, and would
 /// nearly always miss them.)
 fn another_writer(host: &Host) -> rusqlite::Connection {
     let db = rusqlite::Connection::open(host.db()).unwrap();
-    db.busy_handler(Some(|tries| {
-        std::thread::sleep(Duration::from_millis(1));
-        tries < 60_000
-    }))
-    .unwrap();
+    db.busy_handler(Some(connector_host::store::sqlite::retry_for_lock))
+        .unwrap();
     db
 }
 

@@ -13,6 +13,8 @@ mod queries;
 mod session;
 mod turns;
 
+pub use turns::retry_for_lock;
+
 use super::StoreError;
 use crate::model::natural_key;
 use rusqlite::Connection;

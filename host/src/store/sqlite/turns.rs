@@ -25,11 +25,11 @@ pub(super) const RETRY: Duration = Duration::from_millis(1);
 /// lock held by a hung process must not hang every caller forever.
 pub(super) const LOCK_WAIT: Duration = Duration::from_secs(60);
 
-/// SQLite's busy handler for the writer's connection (`tries` is how often it has been
-/// called for this wait already): each [`RETRY`], for [`LOCK_WAIT`] in all. SQLite's own
-/// busy timeout backs off to a try each 100 ms, which would miss another writer's
-/// [`TURN`] nearly always.
-pub(super) fn retry_for_lock(tries: i32) -> bool {
+/// SQLite's busy handler for a connection that writes to the store (`tries` is how often
+/// it has been called for this wait already): each [`RETRY`], for [`LOCK_WAIT`] of sleeps
+/// (a little longer in all, with the tries themselves). SQLite's own busy timeout backs
+/// off to a try each 100 ms, which would miss another writer's [`TURN`] nearly always.
+pub fn retry_for_lock(tries: i32) -> bool {
     let tried_for = RETRY * u32::try_from(tries).unwrap_or(0);
     if tried_for >= LOCK_WAIT {
         return false;
