@@ -1116,11 +1116,28 @@ async fn findings_sort_by_their_assets_name_which_follows_the_asset(
         }],
         ..Default::default()
     };
-    write(&store, w.id, run, w.policy, moved).await;
+    write(&store, w.id, run, w.policy, moved.clone()).await;
     let sorted = walk_both_ways(&store, &FindingFilter::default(), by_asset).await;
     assert_eq!(
         assets(sorted),
         ["vm-10", "vm-10", "web-1", "zz-moved", "zz-moved"]
+    );
+    // New findings on assets this batch does not link: one stored earlier and absent,
+    // one sent again unchanged. Each sorts by its asset's stored entry.
+    let later = Batch {
+        findings: vec![
+            finding("f5", "a1", Severity::High),
+            finding("f6", "a2", Severity::High),
+        ],
+        ..moved
+    };
+    write(&store, w.id, run, w.policy, later).await;
+    let sorted = walk_both_ways(&store, &FindingFilter::default(), by_asset).await;
+    assert_eq!(
+        assets(sorted),
+        [
+            "vm-10", "vm-10", "vm-10", "web-1", "zz-moved", "zz-moved", "zz-moved"
+        ]
     );
 }
 
