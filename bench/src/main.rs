@@ -164,30 +164,10 @@ fn main() -> anyhow::Result<()> {
         results.add("sync_10k_peak_rss_mib", small.usage.peak_rss_mib, "MiB");
         results.add("sync_10k_wall_s", small.usage.wall.as_secs_f64(), "s");
 
-        // The same large sync into PostgreSQL, right after, on the same machine.
+        // The same large sync into PostgreSQL, in rounds beside SQLite's.
         match postgres_fixture::database() {
             Some(database) => {
-                eprintln!("bench: full sync of {} issues into PostgreSQL", sizes.large);
-                let pg = scenarios::throughput(&bench, sizes.large, Some(database.url()))
-                    .context("throughput (large, PostgreSQL)")?;
-                let pg_stored_per_s = pg.findings as f64 / pg.usage.wall.as_secs_f64();
-                results.add("sync_100k_pg_wall_s", pg.usage.wall.as_secs_f64(), "s");
-                results.add(
-                    "sync_100k_pg_stored_per_s",
-                    pg_stored_per_s,
-                    "findings stored/s",
-                );
-                results.add("sync_100k_pg_cpu_s", pg.usage.cpu.as_secs_f64(), "s (host)");
-                results.add(
-                    "sync_100k_pg_peak_rss_mib",
-                    pg.usage.peak_rss_mib,
-                    "MiB (host)",
-                );
-                results.add(
-                    "sync_100k_pg_vs_sqlite_stored_ratio",
-                    pg_stored_per_s / stored_per_s,
-                    "× (target ≥ 0.8)",
-                );
+                compare_with_postgres(&bench, &sizes, database, large.findings, &mut results)?
             }
             None => eprintln!("bench: PostgreSQL throughput skipped (no PostgreSQL)"),
         }
@@ -401,6 +381,76 @@ fn compare_with_baseline(
         "sync_100k_cpu_vs_baseline_ratio",
         Spread::of(&ours, cpu).median / their_cpu,
         "× baseline, medians",
+    );
+    Ok(())
+}
+
+/// The large sync into PostgreSQL against the same into SQLite, alternating for
+/// `sizes.postgres_rounds` rounds, each into a fresh store: one pair of runs on a shared
+/// machine differs by a fifth either way (0.46 to 0.67 for the same two builds), more
+/// than the gap the target asks about, so the ratio is of the medians. `first` is the
+/// round's first database; `findings` what each sync must store.
+fn compare_with_postgres(
+    bench: &Bench,
+    sizes: &Sizes,
+    first: postgres_fixture::TestDatabase,
+    findings: u64,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let (mut postgres, mut sqlite) = (Vec::new(), Vec::new());
+    let mut database = Some(first);
+    for round in 1..=sizes.postgres_rounds {
+        let database = match database.take() {
+            Some(database) => database,
+            None => postgres_fixture::database().context("PostgreSQL went away")?,
+        };
+        eprintln!(
+            "bench: full sync of {} issues into PostgreSQL, round {round}",
+            sizes.large
+        );
+        let pg = scenarios::throughput(bench, sizes.large, Some(database.url()))
+            .context("throughput (large, PostgreSQL)")?;
+        eprintln!("bench: {:?}", pg.usage);
+        postgres.push(pg.usage);
+        drop(database);
+        eprintln!("bench: the same into SQLite, round {round}");
+        let folder = format!("sync-{}-sqlite-beside-postgres", sizes.large);
+        let lite = scenarios::throughput_in(bench, &folder, sizes.large, None)
+            .context("throughput (large, SQLite beside PostgreSQL)")?;
+        eprintln!("bench: {:?}", lite.usage);
+        sqlite.push(lite.usage);
+    }
+    let wall = |u: &measure::Usage| u.wall.as_secs_f64();
+    let (pg_walls, sqlite_walls) = (Spread::of(&postgres, wall), Spread::of(&sqlite, wall));
+    let median = |of: fn(&measure::Usage) -> f64| Spread::of(&postgres, of).median;
+    results.add("sync_100k_pg_wall_s", pg_walls.median, "s (median)");
+    results.add("sync_100k_pg_wall_min_s", pg_walls.min, "s");
+    results.add("sync_100k_pg_wall_max_s", pg_walls.max, "s");
+    results.add(
+        "sync_100k_pg_stored_per_s",
+        findings as f64 / pg_walls.median,
+        "findings stored/s (median)",
+    );
+    results.add(
+        "sync_100k_pg_cpu_s",
+        median(|u| u.cpu.as_secs_f64()),
+        "s (host, median)",
+    );
+    results.add(
+        "sync_100k_pg_peak_rss_mib",
+        median(|u| u.peak_rss_mib),
+        "MiB (host, median)",
+    );
+    results.add(
+        "sync_100k_sqlite_beside_pg_wall_s",
+        sqlite_walls.median,
+        "s (median)",
+    );
+    // Both stored the same findings, so the ratio of their rates is that of their times.
+    results.add(
+        "sync_100k_pg_vs_sqlite_stored_ratio",
+        sqlite_walls.median / pg_walls.median,
+        "× (target ≥ 0.8), medians of alternating rounds",
     );
     Ok(())
 }

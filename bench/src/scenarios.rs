@@ -26,6 +26,8 @@ pub struct Sizes {
     pub large: u64,
     /// Issues of the small throughput run (the memory baseline).
     pub small: u64,
+    /// Rounds of the large sync into PostgreSQL, each beside one into SQLite.
+    pub postgres_rounds: u32,
     /// Issues and added latency of the latency-hiding run.
     pub latency_issues: u64,
     /// Delay the simulator adds to every GraphQL answer there.
@@ -63,6 +65,7 @@ impl Sizes {
     pub const FULL: Sizes = Sizes {
         large: 100_000,
         small: 10_000,
+        postgres_rounds: 3,
         latency_issues: 5_000,
         latency: Duration::from_millis(300),
         concurrent: 500,
@@ -86,6 +89,7 @@ impl Sizes {
     pub const SMOKE: Sizes = Sizes {
         large: 1_200,
         small: 300,
+        postgres_rounds: 1,
         latency_issues: 1_200,
         latency: Duration::from_millis(30),
         concurrent: 3,

@@ -146,6 +146,9 @@ fn smoke_run_writes_every_metric() {
             "sync_100k_pg_stored_per_s",
             "sync_100k_pg_peak_rss_mib",
             "sync_100k_pg_vs_sqlite_stored_ratio",
+            "sync_100k_pg_wall_min_s",
+            "sync_100k_pg_wall_max_s",
+            "sync_100k_sqlite_beside_pg_wall_s",
             "console_pg_findings_first_page_p95_ms",
             "console_pg_findings_title_search_p95_ms",
             "console_pg_findings_sorted_by_title_p95_ms",
@@ -160,6 +163,18 @@ fn smoke_run_writes_every_metric() {
         ] {
             assert!(value(metric) > 0.0, "{metric} in {text}");
         }
+        // PostgreSQL's ratio is of the median times of the rounds that ran beside it.
+        let (low, pg, high) = (
+            value("sync_100k_pg_wall_min_s"),
+            value("sync_100k_pg_wall_s"),
+            value("sync_100k_pg_wall_max_s"),
+        );
+        assert!(low <= pg && pg <= high, "{text}");
+        let ratio = value("sync_100k_sqlite_beside_pg_wall_s") / pg;
+        assert!(
+            (value("sync_100k_pg_vs_sqlite_stored_ratio") - ratio).abs() < 1e-9 * ratio,
+            "{text}"
+        );
         // A dead worker's sync waits for its lease to lapse: at least the part of it left
         // after the last renewal (renewed every third of it).
         assert!(
