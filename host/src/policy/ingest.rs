@@ -86,6 +86,9 @@ pub struct FindingWrite<'a> {
     pub finding: &'a Finding,
     /// Its content hash.
     pub hash: Vec<u8>,
+    /// Whether the store held no finding of this id when the batch was planned: a plain
+    /// insert writes it, which costs PostgreSQL less than an insert that may update.
+    pub new: bool,
 }
 
 /// Everything one batch writes, and what it counts.
@@ -299,7 +302,11 @@ pub fn plan<'a>(
             Some(_) => plan.counts.findings_updated += 1,
             None => plan.counts.findings_new += 1,
         }
-        let write = FindingWrite { finding, hash };
+        let write = FindingWrite {
+            finding,
+            hash,
+            new: !snapshot.findings.contains_key(id),
+        };
         match planned_findings.get(id) {
             Some(&i) => plan.write[i] = write,
             None => {
@@ -531,6 +538,7 @@ pub(crate) mod tests {
             (first.counts.assets_onboarded, first.counts.findings_new),
             (1, 1)
         );
+        assert!(first.write[0].new, "the store has no such finding");
         let stored = stored_after(&first);
         let again = plan(&Policy::default(), &batch, &keys(7, &batch), &stored);
         assert!(again.onboard.is_empty() && again.link.is_empty() && again.write.is_empty());
@@ -557,6 +565,28 @@ pub(crate) mod tests {
         let p = plan(&Policy::default(), &changed, &keys(7, &changed), &stored);
         assert_eq!(p.write.len(), 1);
         assert_eq!(p.counts.findings_updated, 1);
+        assert!(!p.write[0].new, "the store has it: an insert would collide");
+    }
+
+    #[test]
+    fn a_finding_twice_in_a_batch_is_written_once_and_new_while_the_store_lacks_it() {
+        let mut batch = Batch {
+            assets: vec![asset("a1", None, "one")],
+            findings: vec![finding("f1", "a1", "open port")],
+            ..Default::default()
+        };
+        let mut later = batch.findings[0].clone();
+        later.title = "open port 22".into();
+        batch.findings.push(later);
+        let p = plan(
+            &Policy::default(),
+            &batch,
+            &keys(7, &batch),
+            &Snapshot::default(),
+        );
+        assert_eq!(p.write.len(), 1, "one row per id, the later record's");
+        assert_eq!(p.write[0].finding.title, "open port 22");
+        assert!(p.write[0].new, "still not in the store: a plain insert");
     }
 
     #[test]

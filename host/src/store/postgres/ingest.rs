@@ -2,11 +2,10 @@
 //! batch's size, three snapshot reads by `= ANY`, then one multi-row statement over
 //! `unnest` arrays per kind of write.
 
+use super::findings;
 use super::session::PgSession;
 use crate::model::now;
-use crate::policy::ingest::{
-    CLOSED_STATUS, FindingWrite, InventoryRef, Keys, Plan, REMOVED_AT_SOURCE, Snapshot,
-};
+use crate::policy::ingest::{CLOSED_STATUS, InventoryRef, Keys, Plan, REMOVED_AT_SOURCE, Snapshot};
 use crate::policy::inventory::Metadata;
 use crate::store::StoreError;
 use crate::store::ingest::{BulkWrites, close_finding};
@@ -98,66 +97,6 @@ impl MetadataColumns {
             .push(serde_json::to_value(&m.technologies).expect("plain data"));
         self.hash.push(m.hash.clone());
         self.name_key.push(m.name_key.clone());
-    }
-}
-
-/// Columns of the findings to write, as parallel arrays for `unnest`.
-#[derive(Default)]
-struct FindingColumns<'a> {
-    id: Vec<&'a str>,
-    asset: Vec<&'a str>,
-    title: Vec<&'a str>,
-    description: Vec<&'a str>,
-    severity: Vec<&'a str>,
-    status: Vec<&'a str>,
-    source_status: Vec<&'a str>,
-    remediation: Vec<Option<&'a str>>,
-    rule_id: Vec<Option<&'a str>>,
-    rule_name: Vec<Option<&'a str>>,
-    created: Vec<Option<DateTime<Utc>>>,
-    updated: Vec<Option<DateTime<Utc>>>,
-    changed: Vec<Option<DateTime<Utc>>>,
-    resolved: Vec<Option<DateTime<Utc>>>,
-    due: Vec<Option<DateTime<Utc>>>,
-    projects: Vec<serde_json::Value>,
-    portal: Vec<Option<&'a str>>,
-    raw: Vec<&'a str>,
-    hash: Vec<&'a [u8]>,
-    kind: Vec<&'a str>,
-    vulnerability: Vec<Option<serde_json::Value>>,
-    stream: Vec<&'a str>,
-}
-
-impl<'a> FindingColumns<'a> {
-    fn push(&mut self, w: &'a FindingWrite<'a>) {
-        let f = w.finding;
-        self.id.push(&f.source_id);
-        self.asset.push(&f.asset_source_id);
-        self.title.push(&f.title);
-        self.description.push(&f.description);
-        self.severity.push(f.severity.as_str());
-        self.status.push(f.status.as_str());
-        self.source_status.push(&f.source_status);
-        self.remediation.push(f.remediation.as_deref());
-        self.rule_id.push(f.rule_id.as_deref());
-        self.rule_name.push(f.rule_name.as_deref());
-        self.created.push(f.created_at);
-        self.updated.push(f.updated_at);
-        self.changed.push(f.status_changed_at);
-        self.resolved.push(f.resolved_at);
-        self.due.push(f.due_at);
-        self.projects
-            .push(serde_json::to_value(&f.project_ids).expect("plain data"));
-        self.portal.push(f.portal_url.as_deref());
-        self.raw.push(&f.raw);
-        self.hash.push(&w.hash);
-        self.kind.push(f.kind.as_str());
-        self.stream.push(&f.stream);
-        self.vulnerability.push(
-            f.vulnerability
-                .as_ref()
-                .map(|v| serde_json::to_value(v).expect("plain data")),
-        );
     }
 }
 
@@ -352,87 +291,6 @@ async fn link_assets(
     Ok(())
 }
 
-async fn write_findings(
-    tx: &Transaction<'_>,
-    integration: i64,
-    run: i64,
-    plan: &Plan<'_>,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    if plan.write.is_empty() {
-        return Ok(());
-    }
-    let mut c = FindingColumns::default();
-    for w in &plan.write {
-        c.push(w);
-    }
-    // New pairs of title and rule name for the search, in one order, so two workers
-    // adding the same pairs wait on each other instead of deadlocking.
-    tx.execute(
-        "INSERT INTO finding_texts (title, rule_name)
-         SELECT DISTINCT t, coalesce(rn, '') FROM unnest($1::text[], $2::text[]) AS u(t, rn) ORDER BY 1, 2
-         ON CONFLICT DO NOTHING",
-        &[&c.title, &c.rule_name],
-    )
-    .await?;
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation,
-               rule_id, rule_name, created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash,
-               first_seen_at, reported_status, seen_in_run, kind, vulnerability, stream, text_id, asset_key)
-             SELECT $1, id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h, $21, st, $22, k, v, sm,
-               (SELECT ft.id FROM finding_texts ft WHERE md5(ft.title) = md5(u.t) AND md5(ft.rule_name) = md5(coalesce(u.rn, ''))
-                  AND ft.title = u.t AND ft.rule_name = coalesce(u.rn, '')),
-               coalesce((SELECT inv.name_key FROM assets fa JOIN inventory inv ON inv.id = fa.inventory_id
-                 WHERE fa.integration_id = $1 AND fa.source_id = u.a), '')
-             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                         $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::jsonb[],
-                         $18::text[], $19::text[], $20::bytea[], $23::text[], $24::jsonb[], $25::text[])
-               AS u(id, a, t, d, sev, st, ss, rem, ri, rn, ca, ua, sca, ra, da, pr, pu, raw, h, k, v, sm)
-             ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = EXCLUDED.asset_source_id, title = EXCLUDED.title,
-               description = EXCLUDED.description, severity = EXCLUDED.severity, status = EXCLUDED.status, source_status = EXCLUDED.source_status,
-               remediation = EXCLUDED.remediation, rule_id = EXCLUDED.rule_id, rule_name = EXCLUDED.rule_name, created_at = EXCLUDED.created_at,
-               updated_at = EXCLUDED.updated_at, status_changed_at = EXCLUDED.status_changed_at, resolved_at = EXCLUDED.resolved_at,
-               due_at = EXCLUDED.due_at, project_ids = EXCLUDED.project_ids, portal_url = EXCLUDED.portal_url, raw = EXCLUDED.raw,
-               content_hash = EXCLUDED.content_hash, closed_reason = NULL, reported_status = EXCLUDED.reported_status,
-               seen_in_run = EXCLUDED.seen_in_run, kind = EXCLUDED.kind, vulnerability = EXCLUDED.vulnerability,
-               stream = EXCLUDED.stream, text_id = EXCLUDED.text_id, asset_key = EXCLUDED.asset_key",
-        )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &integration,
-            &c.id,
-            &c.asset,
-            &c.title,
-            &c.description,
-            &c.severity,
-            &c.status,
-            &c.source_status,
-            &c.remediation,
-            &c.rule_id,
-            &c.rule_name,
-            &c.created,
-            &c.updated,
-            &c.changed,
-            &c.resolved,
-            &c.due,
-            &c.projects,
-            &c.portal,
-            &c.raw,
-            &c.hash,
-            &at,
-            &run,
-            &c.kind,
-            &c.vulnerability,
-            &c.stream,
-        ],
-    )
-    .await?;
-    Ok(())
-}
-
 async fn apply(
     tx: &Transaction<'_>,
     integration: i64,
@@ -448,7 +306,7 @@ async fn apply(
     let created = insert_entries(tx, &entries, &format!("integration:{integration}"), at).await?;
     update_metadata(tx, &plan.update_metadata, at).await?;
     link_assets(tx, integration, plan, &created, at).await?;
-    write_findings(tx, integration, run, plan, at).await?;
+    findings::write(tx, integration, run, &plan.write, at).await?;
     if !plan.seen.is_empty() {
         let stmt = tx
             .prepare_cached("UPDATE findings SET seen_in_run = $3 WHERE integration_id = $1 AND source_id = ANY($2)")

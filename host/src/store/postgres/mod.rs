@@ -3,6 +3,7 @@
 //! multi-row statements over `unnest` arrays, never a round trip per record. Schema
 //! versions live in `connector_host_schema`, applied under an advisory lock.
 
+mod findings;
 mod ingest;
 mod queries;
 mod session;
