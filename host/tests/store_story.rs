@@ -1690,6 +1690,12 @@ async fn unseen_and_removed_findings_close_and_reopen(store: Arc<dyn Store>, _: 
         "closed ones come back"
     );
     assert!(store.findings(&closed).await.unwrap().is_empty());
+    let reopened = store.findings(&FindingFilter::default()).await.unwrap();
+    assert_eq!(reopened.len(), 3);
+    assert!(
+        reopened.iter().all(|f| f.closed_reason.is_none()),
+        "a finding that came back keeps no reason it was closed for"
+    );
     // A finding the host refused this time (screening put its id aside) is still
     // reported by the source: the full sync's end does not close it.
     let fourth = run_of(&store, w.id).await;
@@ -1707,6 +1713,19 @@ async fn unseen_and_removed_findings_close_and_reopen(store: Arc<dyn Store>, _: 
     assert!(
         store.findings(&closed).await.unwrap().is_empty(),
         "f1 stays open"
+    );
+    // Findings that came back close again when the source stops reporting them.
+    let fifth = run_of(&store, w.id).await;
+    let mut one = all.clone();
+    one.findings.truncate(1);
+    write(&store, w.id, fifth, w.policy, one).await;
+    assert_eq!(
+        store
+            .close_unseen(w.id, fifth, &issues(), lease(&store, w.id).await)
+            .await
+            .unwrap(),
+        2,
+        "f2 and f3 were not seen again"
     );
 }
 

@@ -40,6 +40,22 @@ pub(crate) trait BulkWrites: Session {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
+/// The end of an insert of findings that replaces a stored finding of the same id with
+/// the record, and reopens it if it was closed: the same text in both dialects.
+macro_rules! rewrite_stored_finding {
+    () => {
+        " ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = excluded.asset_source_id, title = excluded.title,
+           description = excluded.description, severity = excluded.severity, status = excluded.status, source_status = excluded.source_status,
+           remediation = excluded.remediation, rule_id = excluded.rule_id, rule_name = excluded.rule_name, created_at = excluded.created_at,
+           updated_at = excluded.updated_at, status_changed_at = excluded.status_changed_at, resolved_at = excluded.resolved_at,
+           due_at = excluded.due_at, project_ids = excluded.project_ids, portal_url = excluded.portal_url, raw = excluded.raw,
+           content_hash = excluded.content_hash, closed_reason = NULL, reported_status = excluded.reported_status,
+           seen_in_run = excluded.seen_in_run, kind = excluded.kind, vulnerability = excluded.vulnerability,
+           stream = excluded.stream, text_id = excluded.text_id, asset_key = excluded.asset_key"
+    };
+}
+pub(crate) use rewrite_stored_finding;
+
 /// Closes findings as [`CLOSED_STATUS`] for [`REMOVED_AT_SOURCE`], the parameters
 /// numbered `first` and `first + 1` ([`closing`]), to which a statement adds its
 /// `WHERE`. The hash is cleared (an empty value of the column's own type, in both

@@ -5,6 +5,7 @@
 
 use crate::policy::ingest::FindingWrite;
 use crate::store::StoreError;
+use crate::store::ingest::rewrite_stored_finding;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use std::collections::HashMap;
@@ -30,17 +31,7 @@ const INSERT: &str = insert_findings!();
 
 /// Findings the store holds (a closed one included): the record replaces the stored one,
 /// and reopens it.
-const UPSERT: &str = concat!(
-    insert_findings!(),
-    " ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = EXCLUDED.asset_source_id, title = EXCLUDED.title,
-       description = EXCLUDED.description, severity = EXCLUDED.severity, status = EXCLUDED.status, source_status = EXCLUDED.source_status,
-       remediation = EXCLUDED.remediation, rule_id = EXCLUDED.rule_id, rule_name = EXCLUDED.rule_name, created_at = EXCLUDED.created_at,
-       updated_at = EXCLUDED.updated_at, status_changed_at = EXCLUDED.status_changed_at, resolved_at = EXCLUDED.resolved_at,
-       due_at = EXCLUDED.due_at, project_ids = EXCLUDED.project_ids, portal_url = EXCLUDED.portal_url, raw = EXCLUDED.raw,
-       content_hash = EXCLUDED.content_hash, closed_reason = NULL, reported_status = EXCLUDED.reported_status,
-       seen_in_run = EXCLUDED.seen_in_run, kind = EXCLUDED.kind, vulnerability = EXCLUDED.vulnerability,
-       stream = EXCLUDED.stream, text_id = EXCLUDED.text_id, asset_key = EXCLUDED.asset_key"
-);
+const UPSERT: &str = concat!(insert_findings!(), rewrite_stored_finding!());
 
 /// Writes `writes` (one per finding id) for `run`.
 pub(super) async fn write(

@@ -7,7 +7,7 @@ use crate::policy::hash::json;
 use crate::policy::ingest::{CLOSED_STATUS, InventoryRef, Keys, Plan, REMOVED_AT_SOURCE, Snapshot};
 use crate::policy::inventory::Metadata;
 use crate::store::StoreError;
-use crate::store::ingest::{BulkWrites, close_finding};
+use crate::store::ingest::{BulkWrites, close_finding, rewrite_stored_finding};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::future::{Future, ready};
 
@@ -153,21 +153,15 @@ fn apply(tx: &Connection, integration: i64, run: i64, plan: &Plan<'_>) -> Result
         // by its name from now on.
         follow.execute(params![integration, l.source_id, inventory_id])?;
     }
-    let mut write = tx.prepare_cached(
+    let mut write = tx.prepare_cached(concat!(
         "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation, rule_id, rule_name,
            created_at, updated_at, status_changed_at, resolved_at, due_at, project_ids, portal_url, raw, content_hash, first_seen_at, reported_status, seen_in_run,
            kind, vulnerability, stream, text_id, asset_key)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?7, ?22, ?23, ?24, ?25, ?26,
            coalesce((SELECT inv.name_key FROM assets a JOIN inventory inv ON inv.id = a.inventory_id
-             WHERE a.integration_id = ?1 AND a.source_id = ?3), ''))
-         ON CONFLICT (integration_id, source_id) DO UPDATE SET asset_source_id = excluded.asset_source_id, title = excluded.title,
-           description = excluded.description, severity = excluded.severity, status = excluded.status, source_status = excluded.source_status,
-           remediation = excluded.remediation, rule_id = excluded.rule_id, rule_name = excluded.rule_name, created_at = excluded.created_at,
-           updated_at = excluded.updated_at, status_changed_at = excluded.status_changed_at, resolved_at = excluded.resolved_at,
-           due_at = excluded.due_at, project_ids = excluded.project_ids, portal_url = excluded.portal_url, raw = excluded.raw,
-           content_hash = excluded.content_hash, closed_reason = NULL, reported_status = excluded.reported_status,
-           seen_in_run = excluded.seen_in_run, kind = excluded.kind, vulnerability = excluded.vulnerability,
-           stream = excluded.stream, text_id = excluded.text_id, asset_key = excluded.asset_key",
+             WHERE a.integration_id = ?1 AND a.source_id = ?3), ''))",
+        rewrite_stored_finding!()
+    ),
     )?;
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(time_text);
     for w in &plan.write {
