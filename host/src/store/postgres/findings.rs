@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use std::collections::HashMap;
 
-/// Inserts the findings held in parallel arrays; [`UPSERT`] and [`INSERT`] end it.
+/// Inserts the findings held in parallel arrays: [`INSERT`] as it is, [`UPSERT`] with the
+/// rewrite of a stored finding after it.
 macro_rules! insert_findings {
     () => {
         "INSERT INTO findings (integration_id, source_id, asset_source_id, title, description, severity, status, source_status, remediation,
@@ -100,7 +101,7 @@ struct Lookups<'a> {
     /// The search text id of each pair of title and rule name (none: empty).
     texts: HashMap<(&'a str, &'a str), i64>,
     /// The sort key of each asset that has one.
-    asset_keys: HashMap<String, String>,
+    asset_keys: HashMap<&'a str, String>,
 }
 
 /// The pair of title and rule name the search indexes for a finding.
@@ -139,14 +140,11 @@ async fn text_ids<'a>(
         )
         .await?;
     let rows = tx.query(&find, &[&titles, &rule_names]).await?;
-    if rows.len() != pairs.len() {
-        return Err(StoreError::Corrupt {
-            what: "search text".into(),
-            detail: format!("{} pairs looked up, {} answered", pairs.len(), rows.len()),
-        });
-    }
     let mut ids = HashMap::with_capacity(pairs.len());
-    for (pair, r) in pairs.into_iter().zip(rows) {
+    for (pair, r) in pairs
+        .into_iter()
+        .zip(one_row_each(rows, titles.len(), "search text")?)
+    {
         if let Some(id) = r.try_get::<_, Option<i64>>(0)? {
             ids.insert(pair, id);
         }
@@ -156,11 +154,11 @@ async fn text_ids<'a>(
 
 /// The sort keys of the assets the writes are on: their inventory entries' name keys,
 /// as linked now (this batch's links included).
-async fn asset_keys(
+async fn asset_keys<'a>(
     tx: &Transaction<'_>,
     integration: i64,
-    writes: &[FindingWrite<'_>],
-) -> Result<HashMap<String, String>, StoreError> {
+    writes: &[FindingWrite<'a>],
+) -> Result<HashMap<&'a str, String>, StoreError> {
     let mut assets: Vec<&str> = writes
         .iter()
         .map(|w| w.finding.asset_source_id.as_str())
@@ -170,18 +168,37 @@ async fn asset_keys(
     // One probe an asset, as a subquery: see `text_ids`.
     let stmt = tx
         .prepare_cached(
-            "SELECT u.s, (SELECT inv.name_key FROM assets a JOIN inventory inv ON inv.id = a.inventory_id
-                          WHERE a.integration_id = $1 AND a.source_id = u.s)
-             FROM unnest($2::text[]) AS u(s)",
+            "SELECT (SELECT inv.name_key FROM assets a JOIN inventory inv ON inv.id = a.inventory_id
+                     WHERE a.integration_id = $1 AND a.source_id = u.s)
+             FROM unnest($2::text[]) WITH ORDINALITY AS u(s, i) ORDER BY u.i",
         )
         .await?;
+    let rows = tx.query(&stmt, &[&integration, &assets]).await?;
     let mut keys = HashMap::with_capacity(assets.len());
-    for r in tx.query(&stmt, &[&integration, &assets]).await? {
-        if let Some(key) = r.try_get::<_, Option<String>>(1)? {
-            keys.insert(r.try_get(0)?, key);
+    for (asset, r) in assets
+        .iter()
+        .zip(one_row_each(rows, assets.len(), "asset sort key")?)
+    {
+        if let Some(key) = r.try_get::<_, Option<String>>(0)? {
+            keys.insert(*asset, key);
         }
     }
     Ok(keys)
+}
+
+/// The rows of a lookup that answers one row for each of `asked` keys, in their order.
+fn one_row_each(
+    rows: Vec<tokio_postgres::Row>,
+    asked: usize,
+    what: &str,
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    match rows.len() == asked {
+        true => Ok(rows),
+        false => Err(StoreError::Corrupt {
+            what: what.into(),
+            detail: format!("{asked} looked up, {} answered", rows.len()),
+        }),
+    }
 }
 
 /// Columns of the findings to write, as parallel arrays for `unnest`.
